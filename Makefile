@@ -1,0 +1,45 @@
+# ferry top-level entry points. The README quick start is `make demo` and
+# `make test`; everything else is a building block of those two.
+
+BUILD_DIR ?= build
+JOBS      ?= $(shell nproc)
+CTEST_ARGS ?=
+
+# Debian packages ferry needs, and why (README "Dependencies" has the list):
+#  LLVM/Clang 19 (plugin, JIT), lld (fast links), UCX + libfabric (transports),
+#  fmt, CLI11 (ferry command), doctest (tests), libsodium (content hashes and
+#  code signatures), zstd, nlohmann-json (ferry inspect --json), PMIx/Open MPI
+#  (mpirun bootstrap), cmake/ninja (build).
+DEPS := cmake ninja-build make pkg-config \
+        llvm-19-dev clang-19 libclang-19-dev lld-19 \
+        libucx-dev ucx-utils libfabric-dev libfabric-bin \
+        libfmt-dev libcli11-dev doctest-dev libsodium-dev libzstd-dev \
+        nlohmann-json3-dev libpmix-dev openmpi-bin iproute2 procps
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: deps build test demo clean
+
+# Idempotent: asks apt only for what is missing, so a second run is instant.
+deps:
+	@missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing:" $$missing; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	else echo "make deps: all packages present"; fi
+
+$(BUILD_DIR)/build.ninja:
+	cmake --preset default -B $(BUILD_DIR)
+
+build: deps $(BUILD_DIR)/build.ninja
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+test: build
+	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 600 -j 1 $(CTEST_ARGS)
+
+demo: build
+	$(BUILD_DIR)/bin/ferry-demo
+
+clean:
+	rm -rf $(BUILD_DIR)

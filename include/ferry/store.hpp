@@ -1,0 +1,170 @@
+// ferry/store.hpp — object stores: where a node keeps its objects.
+//
+// An object is a header + foreign object table (FOT) + data, stored as one
+// contiguous *image* whose byte layout is defined in docs/object-format.md.
+// A store holds images; the logic (bounds checks, FOT, checksums, image
+// import/export) is the same for every store, only the backing differs:
+//
+//  * memory store   (`store::open_memory()`): images in process memory.
+//  * file store     (`store::open_directory(dir)`): one file per object,
+//    `<dir>/<32-hex-id>.fobj`, memory-mapped. Persistent: every mutating call
+//    (create, write, resize, fot_add, remove, import) is durable on disk
+//    (msync/fsync, and directory fsync for create/remove) before it returns
+//    success. Reopening verifies every object's checksum; a damaged object is
+//    reported as errc::corrupt (see `damaged()`) and every other object stays
+//    readable.
+//
+// Errors: every call returns ferry::result (see status.hpp). Unknown id ->
+// not_found; offset/length outside the data -> out_of_bounds; FOT index the
+// object does not have -> bad_fot_index; checksum mismatch -> corrupt;
+// unknown format version -> bad_version; bad magic or truncated -> bad_format;
+// OS failure -> io_error.
+//
+// Thread safety: all member functions may be called concurrently. Spans from
+// `local()` bypass the store's lock: they stay valid until the object is
+// resized, gets a new FOT slot beyond its capacity, or is removed, and a
+// caller that writes through them must call `flush()` afterwards so the
+// checksum (and, for a file store, the disk) reflects the new bytes.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <ferry/object_id.hpp>
+#include <ferry/ref.hpp>
+#include <ferry/status.hpp>
+
+namespace ferry {
+
+/// What a store knows about one object.
+struct object_info {
+  object_id id;
+  std::uint64_t data_size = 0;     ///< bytes of data
+  std::uint32_t fot_count = 0;     ///< FOT slots in use
+  std::uint32_t fot_capacity = 0;  ///< FOT slots allocated
+  std::uint64_t image_size = 0;    ///< header + FOT + data (+ padding), bytes
+};
+
+/// Options for creating an object.
+struct create_options {
+  /// FOT slots to reserve up front. More are added on demand by fot_add()
+  /// (which then re-lays-out the image and invalidates local() spans).
+  std::uint32_t fot_capacity = 4;
+};
+
+/// Largest object data size a store accepts (the 48-bit ptr offset range).
+inline constexpr std::uint64_t max_object_size = std::uint64_t{1} << 48;
+/// Largest FOT: a ptr's 16-bit index, slot 0 being the object itself.
+inline constexpr std::uint32_t max_fot_entries = 65535;
+
+class store {
+ public:
+  /// A store kept in process memory. Never fails.
+  static std::unique_ptr<store> open_memory();
+  /// A persistent store in `dir` (created if missing). Fails only if the
+  /// directory cannot be created or read; damaged objects do not make open
+  /// fail, they are listed by damaged() and answer errc::corrupt.
+  static result<std::unique_ptr<store>> open_directory(const std::filesystem::path& dir);
+
+  ~store();
+  store(const store&) = delete;
+  store& operator=(const store&) = delete;
+
+  /// "memory" or "directory:/path/to/dir".
+  [[nodiscard]] std::string describe() const;
+
+  // --- lifecycle -----------------------------------------------------------
+  /// New object with a random id and `data_size` zero bytes of data.
+  result<object_info> create(std::uint64_t data_size, create_options opts = {});
+  /// New object with a chosen id (errc::already_exists if taken).
+  result<object_info> create(object_id id, std::uint64_t data_size, create_options opts = {});
+  result<object_info> stat(object_id id) const;
+  /// Change the data size, keeping the first min(old,new) bytes; new bytes are zero.
+  result<object_info> resize(object_id id, std::uint64_t new_data_size);
+  result<void> remove(object_id id);
+  /// Ids of all readable objects, sorted.
+  [[nodiscard]] std::vector<object_id> list() const;
+  /// Objects found damaged when the store was opened, with the reason.
+  [[nodiscard]] std::vector<std::pair<object_id, status>> damaged() const;
+
+  // --- data ----------------------------------------------------------------
+  result<void> read(object_id id, std::uint64_t offset, std::span<std::byte> out) const;
+  result<std::vector<std::byte>> read(object_id id, std::uint64_t offset, std::uint64_t length) const;
+  result<void> write(object_id id, std::uint64_t offset, std::span<const std::byte> in);
+  /// The object's data bytes in place (see "Thread safety" above).
+  result<std::span<std::byte>> local(object_id id);
+  /// Re-seal the checksum (and persist, for a file store) after writes made
+  /// through local().
+  result<void> flush(object_id id);
+
+  /// Typed conveniences over read/write/local.
+  template <class T>
+  result<T> load(ref<T> r) const {
+    T v;
+    FERRY_TRY_STATUS(read(r.id, r.offset, std::as_writable_bytes(std::span<T, 1>(&v, 1))));
+    return v;
+  }
+  template <class T>
+  result<void> store_value(ref<T> r, const std::type_identity_t<T>& v) {
+    return write(r.id, r.offset, std::as_bytes(std::span<const T, 1>(&v, 1)));
+  }
+  /// Pointer to a local T at r (bounds-checked for sizeof(T)).
+  template <class T>
+  result<T*> local_ptr(ref<T> r) {
+    FERRY_TRY(auto bytes, local(r.id));
+    if (r.offset > bytes.size() || bytes.size() - r.offset < sizeof(T))
+      return out_of_range(r.id, r.offset, sizeof(T), bytes.size());
+    return reinterpret_cast<T*>(bytes.data() + r.offset);
+  }
+
+  // --- foreign object table --------------------------------------------------
+  /// FOT slot (1-based) of `target` in `holder`, adding it if absent.
+  result<std::uint16_t> fot_add(object_id holder, object_id target);
+  /// The id in slot `index` of `holder`'s FOT; index 0 is `holder` itself.
+  result<object_id> fot_get(object_id holder, std::uint16_t index) const;
+  /// A ptr, to be stored inside `holder`, that points at `target`.
+  template <class T>
+  result<ptr<T>> make_ptr(object_id holder, ref<T> target) {
+    if (target.offset > ptr<T>::max_offset)
+      return make_error(errc::out_of_bounds, "offset does not fit a 48-bit ferry::ptr");
+    std::uint16_t index = 0;
+    if (target.id != holder) {
+      FERRY_TRY(index, fot_add(holder, target.id));
+    }
+    return ptr<T>::make(index, target.offset);
+  }
+  /// The global reference a ptr stored in `holder` denotes.
+  template <class T>
+  result<ref<T>> resolve(object_id holder, ptr<T> p) const {
+    if (p.is_null()) return make_error(errc::invalid_argument, "resolving a null ferry::ptr");
+    FERRY_TRY(object_id target, fot_get(holder, p.fot_index()));
+    return ref<T>{target, p.offset()};
+  }
+
+  // --- images (byte copies between stores and nodes) -------------------------
+  /// The object's canonical image, checksum sealed: the bytes to copy.
+  result<std::vector<std::byte>> export_image(object_id id) const;
+  /// Verify an image (magic, version, sizes, checksum) and store it under the
+  /// id in its header (errc::already_exists if taken).
+  result<object_info> import_image(std::span<const std::byte> image);
+
+  class backing;  // memory or directory; see runtime/object/
+
+ private:
+  explicit store(std::unique_ptr<backing> b);
+  static status out_of_range(object_id id, std::uint64_t off, std::uint64_t len, std::uint64_t size);
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+/// Copy one object from one store to another, byte for byte (its ptrs keep
+/// working because they go through its FOT, which travels with it).
+result<object_info> copy_object(const store& from, store& to, object_id id);
+
+}  // namespace ferry

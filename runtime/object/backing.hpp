@@ -1,0 +1,52 @@
+// How a store keeps object images: the only part that differs between the
+// memory store and the file (directory) store. All object logic lives in
+// store.cpp; a backing only allocates, patches and persists bytes.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <ferry/store.hpp>
+
+namespace ferry {
+
+/// A run of bytes to place at `offset` in an image.
+struct image_patch {
+  std::uint64_t offset;
+  std::span<const std::byte> bytes;
+};
+
+/// One object's image bytes, owned by a backing.
+class segment {
+ public:
+  virtual ~segment() = default;
+  virtual std::span<std::byte> image() = 0;
+  /// Apply `patches`, re-seal the checksum; for a persistent backing the
+  /// result is durable and crash-atomic (all patches or none) on return.
+  virtual result<void> commit(std::span<const image_patch> patches) = 0;
+  /// Re-seal the checksum over the current bytes and persist them.
+  virtual result<void> reseal() = 0;
+};
+
+class store::backing {
+ public:
+  virtual ~backing() = default;
+  [[nodiscard]] virtual std::string describe() const = 0;
+  /// Make `image` (already sealed) the object's image, atomically replacing
+  /// any previous one; durable on return for a persistent backing.
+  virtual result<std::unique_ptr<segment>> install(object_id id, std::span<const std::byte> image) = 0;
+  /// Forget the object; durable on return.
+  virtual result<void> erase(object_id id) = 0;
+  /// Objects that already exist (a reopened directory). The store validates
+  /// each image; an entry that could not even be mapped carries its error.
+  virtual std::vector<std::pair<object_id, result<std::unique_ptr<segment>>>> recover() = 0;
+};
+
+std::unique_ptr<store::backing> make_memory_backing();
+result<std::unique_ptr<store::backing>> make_directory_backing(const std::filesystem::path& dir);
+
+}  // namespace ferry

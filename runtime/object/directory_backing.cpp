@@ -1,0 +1,272 @@
+// Directory backing: one memory-mapped file per object, `<id>.fobj`, plus a
+// redo journal `<id>.fjournal` that makes patch commits crash-atomic:
+//
+//   commit: write journal record, fdatasync it -> patch the mapping, re-seal,
+//           msync -> truncate the journal.  Acknowledged only after msync.
+//   reopen: a complete journal record is replayed (idempotent); a torn one is
+//           dropped (its commit was never acknowledged, and the image was not
+//           touched before the record was durable).
+//
+// Whole-image replacement (create, resize, FOT growth, import) writes
+// `<id>.fobj.tmp`, fsyncs it, renames it over `<id>.fobj` and fsyncs the
+// directory. Journal record format: docs/object-format.md.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <system_error>
+
+#include <sodium.h>
+
+#include <fmt/format.h>
+
+#include "backing.hpp"
+#include "object_layout.hpp"
+
+namespace ferry {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::uint32_t kJournalMagic = 0x4a595246;  // bytes "FRYJ"
+constexpr std::size_t kJournalHash = 16;
+
+status os_error(std::string_view what, const fs::path& p, int err = errno) {
+  return make_error(errc::io_error, fmt::format("{} {}: {}", what, p.string(), std::strerror(err)));
+}
+
+result<void> write_all(int fd, const std::byte* p, std::size_t n, const fs::path& path) {
+  std::size_t done = 0;
+  while (done < n) {
+    const ssize_t w = ::pwrite(fd, p + done, n - done, static_cast<off_t>(done));
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return os_error("write", path);
+    }
+    done += static_cast<std::size_t>(w);
+  }
+  return {};
+}
+
+result<void> fsync_dir(const fs::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return os_error("open directory", dir);
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return os_error("fsync directory", dir, err);
+  return {};
+}
+
+void journal_hash(std::span<const std::byte> bytes, unsigned char out[kJournalHash]) {
+  crypto_generichash(out, kJournalHash, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), nullptr, 0);
+}
+
+// Journal record: magic u32 | patch count u32 | for each patch: offset u64,
+// length u64, bytes | BLAKE2b-128 of everything before.
+std::vector<std::byte> encode_journal(std::span<const image_patch> patches) {
+  std::size_t n = 8 + kJournalHash;
+  for (const auto& p : patches) n += 16 + p.bytes.size();
+  std::vector<std::byte> rec(n);
+  std::byte* w = rec.data();
+  const auto count = static_cast<std::uint32_t>(patches.size());
+  std::memcpy(w, &kJournalMagic, 4);
+  std::memcpy(w + 4, &count, 4);
+  w += 8;
+  for (const auto& p : patches) {
+    layout::store_u64(w, p.offset);
+    layout::store_u64(w + 8, p.bytes.size());
+    std::memcpy(w + 16, p.bytes.data(), p.bytes.size());
+    w += 16 + p.bytes.size();
+  }
+  journal_hash({rec.data(), n - kJournalHash}, reinterpret_cast<unsigned char*>(w));
+  return rec;
+}
+
+// Decode a journal record against an image of `image_size` bytes; an empty
+// result means "torn or foreign: drop it".
+std::vector<image_patch> decode_journal(std::span<const std::byte> rec, std::size_t image_size) {
+  std::vector<image_patch> out;
+  if (rec.size() < 8 + kJournalHash) return {};
+  unsigned char want[kJournalHash];
+  journal_hash(rec.first(rec.size() - kJournalHash), want);
+  if (std::memcmp(want, rec.data() + rec.size() - kJournalHash, kJournalHash) != 0) return {};
+  std::uint32_t magic, count;
+  std::memcpy(&magic, rec.data(), 4);
+  std::memcpy(&count, rec.data() + 4, 4);
+  if (magic != kJournalMagic) return {};
+  std::size_t pos = 8;
+  const std::size_t end = rec.size() - kJournalHash;
+  for (std::uint32_t i = 0; i < count; ++i) {
+    if (end - pos < 16) return {};
+    const auto off = layout::load_u64(rec.data() + pos);
+    const auto len = layout::load_u64(rec.data() + pos + 8);
+    pos += 16;
+    if (len > end - pos || off > image_size || image_size - off < len) return {};
+    out.push_back({off, rec.subspan(pos, len)});
+    pos += len;
+  }
+  return pos == end ? out : std::vector<image_patch>{};
+}
+
+class file_segment final : public segment {
+ public:
+  file_segment(fs::path file, fs::path journal, int fd, std::byte* map, std::size_t size)
+      : file_(std::move(file)), journal_(std::move(journal)), fd_(fd), map_(map), size_(size) {}
+  ~file_segment() override {
+    ::munmap(map_, size_);
+    ::close(fd_);
+    if (jfd_ >= 0) ::close(jfd_);
+  }
+
+  std::span<std::byte> image() override { return {map_, size_}; }
+
+  result<void> commit(std::span<const image_patch> patches) override {
+    if (jfd_ < 0) {
+      jfd_ = ::open(journal_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+      if (jfd_ < 0) return os_error("open journal", journal_);
+    }
+    const auto rec = encode_journal(patches);
+    FERRY_TRY_STATUS(write_all(jfd_, rec.data(), rec.size(), journal_));
+    if (::fdatasync(jfd_) != 0) return os_error("fdatasync", journal_);
+    FERRY_TRY_STATUS(apply(patches));
+    if (::ftruncate(jfd_, 0) != 0) return os_error("truncate", journal_);
+    return {};
+  }
+
+  result<void> reseal() override { return apply({}); }
+
+  // Patch, re-seal and msync: shared by commit and journal replay.
+  result<void> apply(std::span<const image_patch> patches) {
+    for (const auto& p : patches) std::memcpy(map_ + p.offset, p.bytes.data(), p.bytes.size());
+    layout::seal(image());
+    if (::msync(map_, size_, MS_SYNC) != 0) return os_error("msync", file_);
+    return {};
+  }
+
+  // Replay a leftover journal, if any (called once, at recovery).
+  result<void> replay() {
+    std::error_code ec;
+    const auto jsize = fs::file_size(journal_, ec);
+    if (ec || jsize == 0) return {};
+    std::vector<std::byte> rec(jsize);
+    const int jfd = ::open(journal_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (jfd < 0) return os_error("open journal", journal_);
+    const ssize_t r = ::pread(jfd, rec.data(), rec.size(), 0);
+    ::close(jfd);
+    if (r != static_cast<ssize_t>(rec.size())) return os_error("read journal", journal_);
+    const auto patches = decode_journal(rec, size_);
+    if (!patches.empty()) FERRY_TRY_STATUS(apply(patches));
+    fs::resize_file(journal_, 0, ec);
+    return {};
+  }
+
+ private:
+  fs::path file_, journal_;
+  int fd_;
+  std::byte* map_;
+  std::size_t size_;
+  int jfd_ = -1;
+};
+
+class directory_backing final : public store::backing {
+ public:
+  explicit directory_backing(fs::path dir) : dir_(std::move(dir)) {}
+
+  std::string describe() const override { return "directory:" + dir_.string(); }
+
+  result<std::unique_ptr<segment>> install(object_id id, std::span<const std::byte> image) override {
+    const auto file = object_file(id);
+    fs::path tmp = file;
+    tmp += ".tmp";
+    const int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return os_error("create", tmp);
+    auto written = write_all(fd, image.data(), image.size(), tmp);
+    if (written && ::fsync(fd) != 0) written = os_error("fsync", tmp);
+    ::close(fd);
+    if (!written) {
+      ::unlink(tmp.c_str());
+      return written.error();
+    }
+    // Any journal belongs to the image being replaced (and is empty unless a
+    // crash left it): it must not be replayed onto the new image.
+    ::unlink(journal_file(id).c_str());
+    if (::rename(tmp.c_str(), file.c_str()) != 0) return os_error("rename", tmp);
+    FERRY_TRY_STATUS(fsync_dir(dir_));
+    return map(id);
+  }
+
+  result<void> erase(object_id id) override {
+    ::unlink(journal_file(id).c_str());
+    if (::unlink(object_file(id).c_str()) != 0 && errno != ENOENT) return os_error("unlink", object_file(id));
+    return fsync_dir(dir_);
+  }
+
+  std::vector<std::pair<object_id, result<std::unique_ptr<segment>>>> recover() override {
+    std::vector<std::pair<object_id, result<std::unique_ptr<segment>>>> out;
+    std::error_code ec;
+    for (const auto& de : fs::directory_iterator(dir_, ec)) {
+      const auto& p = de.path();
+      if (p.extension() == ".tmp") {  // an install that crashed before rename
+        fs::remove(p, ec);
+        continue;
+      }
+      if (p.extension() != ".fobj") continue;
+      auto id = object_id::parse(p.stem().string());
+      if (!id) continue;  // not a name ferry writes; leave foreign files alone
+      auto seg = map(*id);
+      if (seg) {
+        auto replayed = static_cast<file_segment&>(**seg).replay();
+        if (!replayed) seg = replayed.error();
+      }
+      out.emplace_back(*id, std::move(seg));
+    }
+    return out;
+  }
+
+ private:
+  fs::path object_file(object_id id) const { return dir_ / (id.to_string() + ".fobj"); }
+  fs::path journal_file(object_id id) const { return dir_ / (id.to_string() + ".fjournal"); }
+
+  result<std::unique_ptr<segment>> map(object_id id) {
+    const auto file = object_file(id);
+    const int fd = ::open(file.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) return os_error("open", file);
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+      const int err = errno;
+      ::close(fd);
+      return os_error("stat", file, err);
+    }
+    if (st.st_size < static_cast<off_t>(layout::kHeaderSize)) {
+      ::close(fd);
+      return make_error(errc::bad_format, fmt::format("{} is truncated ({} bytes)", file.string(), st.st_size));
+    }
+    void* m = ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED) {
+      const int err = errno;
+      ::close(fd);
+      return os_error("mmap", file, err);
+    }
+    return std::unique_ptr<segment>(std::make_unique<file_segment>(file, journal_file(id), fd, static_cast<std::byte*>(m),
+                                                                   static_cast<std::size_t>(st.st_size)));
+  }
+
+  fs::path dir_;
+};
+
+}  // namespace
+
+result<std::unique_ptr<store::backing>> make_directory_backing(const std::filesystem::path& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return make_error(errc::io_error, fmt::format("cannot create store directory {}: {}", dir.string(), ec.message()));
+  if (!fs::is_directory(dir, ec))
+    return make_error(errc::io_error, fmt::format("store path {} is not a directory", dir.string()));
+  return std::unique_ptr<store::backing>(std::make_unique<directory_backing>(dir));
+}
+
+}  // namespace ferry

@@ -1,0 +1,276 @@
+#include <ferry/store.hpp>
+
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+#include <shared_mutex>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "backing.hpp"
+#include "object_layout.hpp"
+
+namespace ferry {
+
+namespace {
+
+struct entry {
+  std::unique_ptr<segment> seg;
+  layout::header hdr;
+  std::span<std::byte> data() { return seg->image().subspan(hdr.data_offset, hdr.data_size); }
+};
+
+status unknown(object_id id) {
+  return make_error(errc::not_found, fmt::format("no object {} in this store", id.to_string()));
+}
+
+}  // namespace
+
+struct store::impl {
+  std::unique_ptr<backing> back;
+  mutable std::shared_mutex mu;
+  std::unordered_map<object_id, entry> objects;
+  std::unordered_map<object_id, status> damaged;
+
+  // Lookup with the lock held; corrupt objects answer with why they are.
+  result<entry*> find(object_id id) {
+    if (auto it = objects.find(id); it != objects.end()) return &it->second;
+    if (auto it = damaged.find(id); it != damaged.end()) return it->second;
+    return unknown(id);
+  }
+
+  status check_range(object_id id, const entry& e, std::uint64_t off, std::uint64_t len) const {
+    if (off > e.hdr.data_size || e.hdr.data_size - off < len) return out_of_range(id, off, len, e.hdr.data_size);
+    return {};
+  }
+
+  // Build a new image of the given shape carrying over FOT and data, and make
+  // it the object's image. Used by create, resize and FOT growth.
+  result<void> reshape(object_id id, entry* old, std::uint32_t fot_capacity, std::uint64_t data_size,
+                       std::span<const object_id> extra_fot = {}) {
+    std::vector<std::byte> img(layout::image_size_for(fot_capacity, data_size));
+    layout::init(img, id, fot_capacity, data_size);
+    std::uint32_t count = 0;
+    if (old) {
+      auto src = old->seg->image();
+      for (std::uint32_t s = 1; s <= old->hdr.fot_count; ++s) layout::set_fot_entry(img, s, layout::fot_entry(src, s));
+      count = old->hdr.fot_count;
+      const auto keep = std::min(old->hdr.data_size, data_size);
+      std::memcpy(img.data() + layout::data_offset_for(fot_capacity), src.data() + old->hdr.data_offset, keep);
+    }
+    for (object_id x : extra_fot) layout::set_fot_entry(img, ++count, x);
+    layout::set_fot_count(img, count);
+    layout::seal(img);
+    FERRY_TRY(auto seg, back->install(id, img));
+    FERRY_TRY(auto hdr, layout::read_header(seg->image()));
+    objects[id] = entry{std::move(seg), hdr};
+    return {};
+  }
+};
+
+store::store(std::unique_ptr<backing> b) : impl_(std::make_unique<impl>()) {
+  impl_->back = std::move(b);
+  for (auto& [id, seg] : impl_->back->recover()) {
+    if (!seg) {
+      impl_->damaged[id] = seg.error();
+      continue;
+    }
+    auto hdr = layout::validate((*seg)->image());
+    if (hdr && hdr->id != id)
+      hdr = make_error(errc::corrupt, fmt::format("file for object {} holds object {}", id.to_string(),
+                                                  hdr->id.to_string()));
+    if (!hdr) {
+      impl_->damaged[id] = hdr.error();
+      continue;
+    }
+    impl_->objects[id] = entry{std::move(*seg), *hdr};
+  }
+}
+
+store::~store() = default;
+
+std::unique_ptr<store> store::open_memory() { return std::unique_ptr<store>(new store(make_memory_backing())); }
+
+result<std::unique_ptr<store>> store::open_directory(const std::filesystem::path& dir) {
+  FERRY_TRY(auto b, make_directory_backing(dir));
+  return std::unique_ptr<store>(new store(std::move(b)));
+}
+
+std::string store::describe() const { return impl_->back->describe(); }
+
+status store::out_of_range(object_id id, std::uint64_t off, std::uint64_t len, std::uint64_t size) {
+  return make_error(errc::out_of_bounds, fmt::format("object {}: range [{}, +{}) outside its {} bytes of data",
+                                                     id.to_string(), off, len, size));
+}
+
+static object_info info_of(const entry& e) {
+  return {e.hdr.id, e.hdr.data_size, e.hdr.fot_count, e.hdr.fot_capacity,
+          layout::image_size_for(e.hdr.fot_capacity, e.hdr.data_size)};
+}
+
+result<object_info> store::create(std::uint64_t data_size, create_options opts) {
+  return create(object_id::random(), data_size, opts);
+}
+
+result<object_info> store::create(object_id id, std::uint64_t data_size, create_options opts) {
+  if (id.is_nil()) return make_error(errc::invalid_argument, "cannot create an object with the nil id");
+  if (data_size > max_object_size)
+    return make_error(errc::invalid_argument, fmt::format("object size {} exceeds the 2^48-byte limit", data_size));
+  if (opts.fot_capacity > max_fot_entries)
+    return make_error(errc::invalid_argument, fmt::format("FOT capacity {} exceeds {}", opts.fot_capacity,
+                                                          max_fot_entries));
+  std::unique_lock lock(impl_->mu);
+  if (impl_->objects.contains(id) || impl_->damaged.contains(id))
+    return make_error(errc::already_exists, fmt::format("object {} already exists", id.to_string()));
+  FERRY_TRY_STATUS(impl_->reshape(id, nullptr, opts.fot_capacity, data_size));
+  return info_of(impl_->objects.at(id));
+}
+
+result<object_info> store::stat(object_id id) const {
+  std::shared_lock lock(impl_->mu);
+  FERRY_TRY(entry * e, impl_->find(id));
+  return info_of(*e);
+}
+
+result<object_info> store::resize(object_id id, std::uint64_t new_size) {
+  if (new_size > max_object_size)
+    return make_error(errc::invalid_argument, fmt::format("object size {} exceeds the 2^48-byte limit", new_size));
+  std::unique_lock lock(impl_->mu);
+  FERRY_TRY(entry * e, impl_->find(id));
+  FERRY_TRY_STATUS(impl_->reshape(id, e, e->hdr.fot_capacity, new_size));
+  return info_of(impl_->objects.at(id));
+}
+
+result<void> store::remove(object_id id) {
+  std::unique_lock lock(impl_->mu);
+  if (!impl_->objects.contains(id) && !impl_->damaged.contains(id)) return unknown(id);
+  FERRY_TRY_STATUS(impl_->back->erase(id));
+  impl_->objects.erase(id);
+  impl_->damaged.erase(id);
+  return {};
+}
+
+std::vector<object_id> store::list() const {
+  std::shared_lock lock(impl_->mu);
+  std::vector<object_id> ids;
+  ids.reserve(impl_->objects.size());
+  for (const auto& [id, e] : impl_->objects) ids.push_back(id);
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+std::vector<std::pair<object_id, status>> store::damaged() const {
+  std::shared_lock lock(impl_->mu);
+  std::vector<std::pair<object_id, status>> out(impl_->damaged.begin(), impl_->damaged.end());
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  return out;
+}
+
+result<void> store::read(object_id id, std::uint64_t offset, std::span<std::byte> out) const {
+  std::shared_lock lock(impl_->mu);
+  FERRY_TRY(entry * e, impl_->find(id));
+  if (auto s = impl_->check_range(id, *e, offset, out.size()); !s.ok()) return s;
+  std::memcpy(out.data(), e->data().data() + offset, out.size());
+  return {};
+}
+
+result<std::vector<std::byte>> store::read(object_id id, std::uint64_t offset, std::uint64_t length) const {
+  {
+    // Validate before allocating: `length` may come from an untrusted peer.
+    std::shared_lock lock(impl_->mu);
+    FERRY_TRY(entry * e, impl_->find(id));
+    if (auto s = impl_->check_range(id, *e, offset, length); !s.ok()) return s;
+  }
+  std::vector<std::byte> out(length);
+  FERRY_TRY_STATUS(read(id, offset, out));
+  return out;
+}
+
+result<void> store::write(object_id id, std::uint64_t offset, std::span<const std::byte> in) {
+  std::unique_lock lock(impl_->mu);
+  FERRY_TRY(entry * e, impl_->find(id));
+  if (auto s = impl_->check_range(id, *e, offset, in.size()); !s.ok()) return s;
+  const image_patch p{e->hdr.data_offset + offset, in};
+  FERRY_TRY_STATUS(e->seg->commit({&p, 1}));
+  return {};
+}
+
+result<std::span<std::byte>> store::local(object_id id) {
+  std::shared_lock lock(impl_->mu);
+  FERRY_TRY(entry * e, impl_->find(id));
+  return e->data();
+}
+
+result<void> store::flush(object_id id) {
+  std::unique_lock lock(impl_->mu);
+  FERRY_TRY(entry * e, impl_->find(id));
+  return e->seg->reseal();
+}
+
+result<std::uint16_t> store::fot_add(object_id holder, object_id target) {
+  if (target.is_nil()) return make_error(errc::invalid_argument, "cannot add the nil id to a FOT");
+  std::unique_lock lock(impl_->mu);
+  FERRY_TRY(entry * e, impl_->find(holder));
+  auto img = e->seg->image();
+  for (std::uint32_t s = 1; s <= e->hdr.fot_count; ++s)
+    if (layout::fot_entry(img, s) == target) return static_cast<std::uint16_t>(s);
+  const std::uint32_t slot = e->hdr.fot_count + 1;
+  if (slot > max_fot_entries)
+    return make_error(errc::out_of_bounds, fmt::format("object {}: FOT is full ({} entries)", holder.to_string(),
+                                                       max_fot_entries));
+  if (slot > e->hdr.fot_capacity) {
+    const std::uint32_t cap = std::min<std::uint32_t>(max_fot_entries, std::max<std::uint32_t>(4, e->hdr.fot_capacity * 2));
+    FERRY_TRY_STATUS(impl_->reshape(holder, e, cap, e->hdr.data_size, {&target, 1}));
+    return static_cast<std::uint16_t>(slot);
+  }
+  std::byte entry_bytes[layout::kFotEntrySize];
+  layout::store_u64(entry_bytes, target.hi);
+  layout::store_u64(entry_bytes + 8, target.lo);
+  std::byte count_bytes[4];
+  std::memcpy(count_bytes, &slot, 4);
+  const image_patch patches[] = {
+      {layout::kHeaderSize + (slot - 1) * layout::kFotEntrySize, entry_bytes},
+      {layout::kOffFotCount, count_bytes},
+  };
+  FERRY_TRY_STATUS(e->seg->commit(patches));
+  e->hdr.fot_count = slot;
+  return static_cast<std::uint16_t>(slot);
+}
+
+result<object_id> store::fot_get(object_id holder, std::uint16_t index) const {
+  std::shared_lock lock(impl_->mu);
+  FERRY_TRY(entry * e, impl_->find(holder));
+  if (index == 0) return holder;
+  if (index > e->hdr.fot_count)
+    return make_error(errc::bad_fot_index, fmt::format("object {}: FOT index {} but the FOT has {} entries",
+                                                       holder.to_string(), index, e->hdr.fot_count));
+  return layout::fot_entry(e->seg->image(), index);
+}
+
+result<std::vector<std::byte>> store::export_image(object_id id) const {
+  std::shared_lock lock(impl_->mu);
+  FERRY_TRY(entry * e, impl_->find(id));
+  auto img = e->seg->image();
+  std::vector<std::byte> out(img.begin(), img.end());
+  // Sealing the copy covers writes made through local() without flush().
+  layout::seal(out);
+  return out;
+}
+
+result<object_info> store::import_image(std::span<const std::byte> image) {
+  FERRY_TRY(layout::header h, layout::validate(image));
+  std::unique_lock lock(impl_->mu);
+  if (impl_->objects.contains(h.id) || impl_->damaged.contains(h.id))
+    return make_error(errc::already_exists, fmt::format("object {} already exists", h.id.to_string()));
+  FERRY_TRY(auto seg, impl_->back->install(h.id, image));
+  auto& e = impl_->objects[h.id] = entry{std::move(seg), h};
+  return info_of(e);
+}
+
+result<object_info> copy_object(const store& from, store& to, object_id id) {
+  FERRY_TRY(auto image, from.export_image(id));
+  return to.import_image(image);
+}
+
+}  // namespace ferry

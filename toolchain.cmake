@@ -1,0 +1,29 @@
+# ferry toolchain: clang-19 / LLVM 19.1 from Debian, pinned by path.
+#
+# Why pinned: the Clang plugin must be loaded by the same clang that built it,
+# and bitcode produced by LLVM 19 is what the JIT (LLVM 19) reads; a newer
+# clang on PATH would produce bitcode LLVM 19 cannot parse (FACTS.md).
+#
+# Cross builds (the aarch64 DPU tier) include this file and then override
+# FERRY_TARGET_TRIPLE / CMAKE_SYSTEM_PROCESSOR; everything target-specific is
+# derived from those two variables.
+
+set(FERRY_LLVM_ROOT "/usr/lib/llvm-19" CACHE PATH "Root of the LLVM/Clang 19.1 install")
+
+if(NOT CMAKE_C_COMPILER)
+  set(CMAKE_C_COMPILER "${FERRY_LLVM_ROOT}/bin/clang")
+endif()
+if(NOT CMAKE_CXX_COMPILER)
+  set(CMAKE_CXX_COMPILER "${FERRY_LLVM_ROOT}/bin/clang++")
+endif()
+
+set(LLVM_DIR "${FERRY_LLVM_ROOT}/lib/cmake/llvm" CACHE PATH "LLVM 19 CMake package" FORCE)
+set(Clang_DIR "${FERRY_LLVM_ROOT}/lib/cmake/clang" CACHE PATH "Clang 19 CMake package" FORCE)
+
+# Prefer lld when it is installed: it links LLVM-heavy binaries several times
+# faster than bfd on these 2-core machines.
+if(EXISTS "${FERRY_LLVM_ROOT}/bin/ld.lld")
+  set(CMAKE_EXE_LINKER_FLAGS_INIT "-fuse-ld=lld")
+  set(CMAKE_SHARED_LINKER_FLAGS_INIT "-fuse-ld=lld")
+  set(CMAKE_MODULE_LINKER_FLAGS_INIT "-fuse-ld=lld")
+endif()

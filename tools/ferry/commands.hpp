@@ -1,0 +1,15 @@
+// Subcommands of the `ferry` command.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace ferry::cli {
+
+/// `ferry objects ls|get|put|rm|fsck` on a persistent object store.
+void add_objects_command(CLI::App& app);
+
+/// Exit status chosen by the subcommand that ran (0 unless it failed).
+int exit_code();
+void set_exit_code(int code);
+
+}  // namespace ferry::cli

@@ -1,0 +1,21 @@
+// The `ferry` command. Each subcommand lives in its own file and registers
+// itself through add_*_command(); this file only assembles them.
+#include <cstdio>
+
+#include <CLI/CLI.hpp>
+
+#include "commands.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"ferry: ship code to data.\n\n"
+               "Run `ferry <command> --help` for the options of one command."};
+  app.set_version_flag("-V,--version", "ferry " FERRY_VERSION);
+  app.require_subcommand(1);
+  ferry::cli::add_objects_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  return ferry::cli::exit_code();
+}

@@ -1,0 +1,73 @@
+// Object image layout. docs/object-format.md is the specification;
+// this header is its one implementation. Both must change together, and any
+// change to the bytes bumps kFormatVersion.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include <ferry/object_id.hpp>
+#include <ferry/status.hpp>
+
+namespace ferry::layout {
+
+inline constexpr std::uint32_t kMagic = 0x4f595246;  // bytes "FRYO"
+inline constexpr std::uint16_t kFormatVersion = 1;
+inline constexpr std::size_t kHeaderSize = 64;
+inline constexpr std::size_t kFotEntrySize = 16;
+inline constexpr std::size_t kDataAlign = 64;
+
+// Field offsets inside the 64-byte header (all integers little-endian).
+inline constexpr std::size_t kOffMagic = 0;         // u32
+inline constexpr std::size_t kOffVersion = 4;       // u16
+inline constexpr std::size_t kOffHeaderSize = 6;    // u16
+inline constexpr std::size_t kOffId = 8;            // 16 bytes: hi u64, lo u64
+inline constexpr std::size_t kOffFotCount = 24;     // u32
+inline constexpr std::size_t kOffFotCapacity = 28;  // u32
+inline constexpr std::size_t kOffDataSize = 32;     // u64
+inline constexpr std::size_t kOffDataOffset = 40;   // u64
+inline constexpr std::size_t kOffChecksum = 48;     // u64
+inline constexpr std::size_t kOffReserved = 56;     // u64, zero
+
+/// Decoded header of a validated image.
+struct header {
+  object_id id;
+  std::uint32_t fot_count = 0;
+  std::uint32_t fot_capacity = 0;
+  std::uint64_t data_size = 0;
+  std::uint64_t data_offset = 0;
+  std::uint64_t checksum = 0;
+};
+
+/// Where the data starts for a FOT of `fot_capacity` slots.
+std::uint64_t data_offset_for(std::uint32_t fot_capacity) noexcept;
+/// Total image size for the given shape.
+std::uint64_t image_size_for(std::uint32_t fot_capacity, std::uint64_t data_size) noexcept;
+
+/// Write a fresh header (zero FOT, data untouched) into `image`, which must be
+/// image_size_for(...) bytes. Does not seal.
+void init(std::span<std::byte> image, object_id id, std::uint32_t fot_capacity, std::uint64_t data_size);
+
+/// Read the header without checking the checksum (shape checks only).
+result<header> read_header(std::span<const std::byte> image);
+/// Shape checks + checksum check: what every untrusted image goes through.
+result<header> validate(std::span<const std::byte> image);
+
+/// Checksum over the image with the checksum field taken as zero.
+std::uint64_t compute_checksum(std::span<const std::byte> image) noexcept;
+/// Store compute_checksum() into the header.
+void seal(std::span<std::byte> image) noexcept;
+
+// Header field setters used by the store when the shape changes.
+void set_fot_count(std::span<std::byte> image, std::uint32_t n) noexcept;
+
+// FOT slot access; `slot` is 1-based like ptr fot indexes. Caller checks range.
+object_id fot_entry(std::span<const std::byte> image, std::uint32_t slot) noexcept;
+void set_fot_entry(std::span<std::byte> image, std::uint32_t slot, object_id id) noexcept;
+
+// Little-endian helpers shared with wire code.
+std::uint64_t load_u64(const std::byte* p) noexcept;
+void store_u64(std::byte* p, std::uint64_t v) noexcept;
+
+}  // namespace ferry::layout
