@@ -1,0 +1,75 @@
+/* ferry/ferry.h — the C surface of mobile code.
+ *
+ * Mark a function mobile:
+ *
+ *     #include <ferry/ferry.h>
+ *     FERRY_MOBILE uint64_t sum(ferry_context* cx, ferry_ref table, uint64_t n);
+ *
+ * FERRY_MOBILE expands to `__attribute__((ferry_mobile))`; with clang's C2x
+ * attributes `[[ferry::mobile]]` works too. Compile with the ferry plugin
+ * (`-fplugin=libferry-plugin.so`, arranged by ferry_add_mobile() in CMake);
+ * without it the attribute is ignored with a warning and the code stays plain C.
+ *
+ * Rules the plugin enforces at compile time (docs/plugin.md): the first
+ * parameter is `ferry_context*`; the others are trivially copyable values or
+ * ferry_ref; the result is trivially copyable or void; no variadics.
+ *
+ * The functions below are the runtime API mobile code may call. They are on
+ * the JIT's allow-list; everything else outside libc/libm's small allowed
+ * set is refused.
+ */
+#ifndef FERRY_FERRY_H
+#define FERRY_FERRY_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FERRY_MOBILE __attribute__((ferry_mobile))
+
+/** Execution context of one mobile call: opaque, valid during the call. */
+typedef struct ferry_context ferry_context;
+
+/** Global reference: object id (hi, lo) + byte offset. 24 bytes; the same
+ *  layout as ferry::ref<T> in C++. */
+typedef struct ferry_ref {
+  uint64_t id_hi;
+  uint64_t id_lo;
+  uint64_t offset;
+} ferry_ref;
+
+/** Uniform entry every code object defines (see <ferry/code_object.hpp>). */
+typedef int32_t (*ferry_entry_fn)(ferry_context* cx, const void* args, void* result);
+
+/** Pointer to `size` local bytes at `r`, or NULL if the object is not on this
+ *  node or the range is outside it. On NULL the call has failed: return
+ *  right away; the caller receives the error (not_local / out_of_bounds). */
+void* ferry_local(ferry_context* cx, const ferry_ref* r, uint64_t size);
+
+/** Continue at the node that owns `target`, calling mobile function `fn`
+ *  with the packed argument block `args` (`args_size` bytes). The final
+ *  result goes straight to the original caller; the current function's own
+ *  return value is then ignored. Returns 0, or an errc if it could not. */
+int32_t ferry_forward(ferry_context* cx, const void* fn, const ferry_ref* target, const void* args,
+                      uint64_t args_size);
+
+/** Nested call: run `fn` where `target` lives and wait for its result
+ *  (`result_size` bytes into `result`). Returns 0 or an errc. */
+int32_t ferry_invoke(ferry_context* cx, const void* fn, const ferry_ref* target, const void* args,
+                     uint64_t args_size, void* result, uint64_t result_size);
+
+/** Node kinds reported by ferry_node_kind(). */
+enum ferry_node_kind { FERRY_NODE_HOST = 0, FERRY_NODE_DPU = 1, FERRY_NODE_STORAGE = 2 };
+
+/** This node's index in the cluster, kind, and target triple. */
+uint32_t ferry_node_id(ferry_context* cx);
+uint32_t ferry_node_kind(ferry_context* cx);
+const char* ferry_node_triple(ferry_context* cx);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FERRY_FERRY_H */

@@ -1,0 +1,9 @@
+// ferry/ferry.hpp — everything a ferry C++ program includes.
+#pragma once
+
+#include <ferry/code_object.hpp>
+#include <ferry/mobile.hpp>
+#include <ferry/object_id.hpp>
+#include <ferry/ref.hpp>
+#include <ferry/status.hpp>
+#include <ferry/store.hpp>

@@ -1,0 +1,151 @@
+// ferry/mobile.hpp — what mobile C++ code sees: ferry::context.
+//
+//     [[ferry::mobile]]
+//     std::uint64_t chase(ferry::context& cx, ferry::ref<std::uint64_t> table,
+//                         std::uint64_t index, std::uint32_t depth) {
+//       const std::uint64_t* t = cx.local(table);
+//       if (!t) return 0;                 // not here: the caller gets not_local
+//       ...
+//       return cx.forward(&chase, next_shard, index, depth - 1);
+//     }
+//
+// Everything here is header-only and compiles into the code object; it calls
+// the C runtime API of <ferry/ferry.h>, which the executing node provides.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include <ferry/ferry.h>
+#include <ferry/ref.hpp>
+
+namespace ferry {
+
+namespace detail {
+
+/// Argument block layout: the parameters after the context, like the fields
+/// of a C struct in declaration order. One definition for both sides: the
+/// caller packs with it, the plugin's trampoline unpacks the same way.
+template <class... P>
+struct arg_layout {
+  static constexpr std::size_t count = sizeof...(P);
+  static constexpr std::size_t sizes[count + 1] = {sizeof(P)..., 0};
+  static constexpr std::size_t aligns[count + 1] = {alignof(P)..., 1};
+  static constexpr std::size_t offset(std::size_t i) {
+    std::size_t off = 0;
+    for (std::size_t k = 0; k <= i && k < count; ++k) {
+      off = (off + aligns[k] - 1) / aligns[k] * aligns[k];
+      if (k < i) off += sizes[k];
+    }
+    return off;
+  }
+  static constexpr std::size_t size() {
+    if constexpr (count == 0) return 0;
+    else return offset(count - 1) + sizes[count - 1];
+  }
+};
+
+template <class... P, class... A, std::size_t... I>
+void pack_args_impl(std::byte* out, std::index_sequence<I...>, A&&... args) {
+  (([&] {
+     const P v = static_cast<P>(args);
+     std::memcpy(out + arg_layout<P...>::offset(I), &v, sizeof(P));
+   }()),
+   ...);
+}
+
+/// Pack `args` (converted to the parameter types P...) into `out`, which has
+/// room for arg_layout<P...>::size() bytes.
+template <class... P, class... A>
+void pack_args(std::byte* out, A&&... args) {
+  static_assert(sizeof...(P) == sizeof...(A), "wrong number of arguments for this mobile function");
+  pack_args_impl<P...>(out, std::index_sequence_for<P...>{}, std::forward<A>(args)...);
+}
+
+template <class T>
+ferry_ref to_c(ref<T> r) {
+  return {r.id.hi, r.id.lo, r.offset};
+}
+
+template <class T>
+struct is_ref : std::false_type {};
+template <class T>
+struct is_ref<ref<T>> : std::true_type {};
+
+/// The reference a call is routed by: its first ref<T> argument.
+template <class First, class... Rest>
+ferry_ref routing_ref(const First& first, const Rest&... rest) {
+  if constexpr (is_ref<First>::value) return to_c(first);
+  else if constexpr (sizeof...(Rest) > 0) return routing_ref(rest...);
+  else {
+    static_assert(sizeof(First) == 0, "a routed call needs a ferry::ref argument");
+    return {};
+  }
+}
+
+}  // namespace detail
+
+/// The execution context of a mobile call. Mobile functions take it as their
+/// first parameter (by reference); it is only valid during the call.
+class context {
+ public:
+  context() = delete;
+  context(const context&) = delete;
+  context& operator=(const context&) = delete;
+
+  /// Pointer to the local T at `r`, or nullptr if the object is not on this
+  /// node (or too small): then return at once; the caller gets the error.
+  template <class T>
+  T* local(ref<T> r) {
+    const ferry_ref c = detail::to_c(r);
+    return static_cast<T*>(ferry_local(handle(), &c, sizeof(T)));
+  }
+  /// Pointer to `count` local Ts starting at `r` (bounds-checked), or nullptr.
+  template <class T>
+  T* local(ref<T> r, std::uint64_t count) {
+    const ferry_ref c = detail::to_c(r);
+    return static_cast<T*>(ferry_local(handle(), &c, sizeof(T) * count));
+  }
+
+  /// Continue with `fn` where the first ref argument lives; the final result
+  /// goes straight to the original caller. Use as `return cx.forward(...)`.
+  template <class R, class... P, class... A>
+  R forward(R (*fn)(context&, P...), A&&... args) {
+    std::byte block[detail::arg_layout<P...>::size() + 1];
+    detail::pack_args<P...>(block, args...);
+    const ferry_ref target = detail::routing_ref(static_cast<P>(args)...);
+    ferry_forward(handle(), reinterpret_cast<const void*>(fn), &target, block, detail::arg_layout<P...>::size());
+    if constexpr (!std::is_void_v<R>) return R{};
+  }
+
+  /// Nested call: run `fn` where the first ref argument lives, wait for it.
+  /// On failure returns R{} and the whole call fails with that error.
+  template <class R, class... P, class... A>
+  R invoke(R (*fn)(context&, P...), A&&... args) {
+    std::byte block[detail::arg_layout<P...>::size() + 1];
+    detail::pack_args<P...>(block, args...);
+    const ferry_ref target = detail::routing_ref(static_cast<P>(args)...);
+    if constexpr (std::is_void_v<R>) {
+      ferry_invoke(handle(), reinterpret_cast<const void*>(fn), &target, block, detail::arg_layout<P...>::size(),
+                   nullptr, 0);
+    } else {
+      R out{};
+      ferry_invoke(handle(), reinterpret_cast<const void*>(fn), &target, block, detail::arg_layout<P...>::size(), &out,
+                   sizeof(R));
+      return out;
+    }
+  }
+
+  /// This node: index in the cluster, kind (FERRY_NODE_*), target triple.
+  std::uint32_t node() { return ferry_node_id(handle()); }
+  std::uint32_t node_kind() { return ferry_node_kind(handle()); }
+  const char* node_triple() { return ferry_node_triple(handle()); }
+
+ private:
+  // A context& is the ferry_context* the runtime passes: no state of its own.
+  ferry_context* handle() { return reinterpret_cast<ferry_context*>(this); }
+};
+
+}  // namespace ferry

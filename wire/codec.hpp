@@ -1,0 +1,85 @@
+// Little-endian byte writer/reader shared by every wire format in ferry.
+// The reader never reads past its buffer: each get_* reports failure through
+// `ok()` (sticky), so a decoder checks once at the end of a record and turns
+// a short or inconsistent buffer into errc::bad_format.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+namespace ferry::wire {
+
+class writer {
+ public:
+  template <class U>
+    requires std::is_integral_v<U>
+  void put(U v) {
+    const auto* p = reinterpret_cast<const std::uint8_t*>(&v);
+    buf_.insert(buf_.end(), p, p + sizeof v);  // hosts are little-endian (static_assert in object_layout.cpp)
+  }
+  void put_bytes(std::span<const std::uint8_t> b) { buf_.insert(buf_.end(), b.begin(), b.end()); }
+  /// u32 length, then the bytes.
+  void put_string(std::string_view s) {
+    put(static_cast<std::uint32_t>(s.size()));
+    buf_.insert(buf_.end(), s.begin(), s.end());
+  }
+  [[nodiscard]] std::size_t size() const { return buf_.size(); }
+  std::vector<std::uint8_t>& bytes() { return buf_; }
+
+ private:
+  std::vector<std::uint8_t> buf_;
+};
+
+class reader {
+ public:
+  explicit reader(std::span<const std::uint8_t> b) : buf_(b) {}
+
+  template <class U>
+    requires std::is_integral_v<U>
+  U get() {
+    U v{};
+    if (!take(sizeof v)) return v;
+    std::memcpy(&v, buf_.data() + pos_ - sizeof v, sizeof v);
+    return v;
+  }
+  /// A u32-length-prefixed string of at most `max` bytes.
+  std::string get_string(std::size_t max = 1 << 16) {
+    const auto n = get<std::uint32_t>();
+    if (n > max || !take(n)) {
+      ok_ = false;
+      return {};
+    }
+    return {reinterpret_cast<const char*>(buf_.data() + pos_ - n), n};
+  }
+  /// `n` raw bytes (a view into the buffer); empty and !ok() if short.
+  std::span<const std::uint8_t> get_bytes(std::size_t n) {
+    if (!take(n)) return {};
+    return buf_.subspan(pos_ - n, n);
+  }
+  [[nodiscard]] bool ok() const { return ok_; }
+  [[nodiscard]] std::size_t remaining() const { return ok_ ? buf_.size() - pos_ : 0; }
+  [[nodiscard]] std::size_t position() const { return pos_; }
+  /// Mark the record malformed (a decoder's own consistency check failed).
+  void fail() { ok_ = false; }
+
+ private:
+  bool take(std::size_t n) {
+    if (!ok_ || buf_.size() - pos_ < n) {
+      ok_ = false;
+      return false;
+    }
+    pos_ += n;
+    return true;
+  }
+  std::span<const std::uint8_t> buf_;
+  std::size_t pos_ = 0;
+  bool ok_ = true;
+};
+
+}  // namespace ferry::wire
