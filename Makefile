@@ -8,12 +8,12 @@ CTEST_ARGS ?=
 # Debian packages ferry needs, and why (README "Dependencies" has the list):
 #  LLVM/Clang 19 (plugin, JIT), lld (fast links), UCX + libfabric (transports),
 #  fmt, CLI11 (ferry command), doctest (tests), libsodium (content hashes and
-#  code signatures), zstd, nlohmann-json (ferry inspect --json), PMIx/Open MPI
+#  code signatures), nlohmann-json (ferry inspect --json), PMIx/Open MPI
 #  (mpirun bootstrap), cmake/ninja (build).
 DEPS := cmake ninja-build make pkg-config \
         llvm-19-dev clang-19 libclang-19-dev lld-19 \
         libucx-dev ucx-utils libfabric-dev libfabric-bin \
-        libfmt-dev libcli11-dev doctest-dev libsodium-dev libzstd-dev \
+        libfmt-dev libcli11-dev doctest-dev libsodium-dev \
         nlohmann-json3-dev libpmix-dev openmpi-bin iproute2 procps
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
