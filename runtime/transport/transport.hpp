@@ -1,0 +1,99 @@
+// ⑥ transport: moves opaque frames between processes. Nothing above this
+// header sees UCX (or libfabric) types.
+//
+// Contract (every backend):
+//  * Single-threaded: one transport is driven by exactly one thread (the
+//    node's progress thread). Handlers run on that thread, inside progress().
+//    Other threads hand work to that thread (the node owns that queue).
+//  * Frames are delivered whole and in order per sender, or not at all. Large
+//    frames use the backend's rendezvous path internally ("large-payload
+//    receive"); the handler still sees one contiguous frame.
+//  * Addresses are exchanged out of band (bootstrap: launcher file, PMIx,
+//    host list), never through a listener: `address()` here, `connect()` there.
+//  * Waiting: spin on progress() while there is work; when it returns 0 for a
+//    while, `arm()` and, if it returns true, block on `event_fd()` (poll) —
+//    wakeups are expensive here (2–80 µs), so spin first (FACTS.md).
+//  * A dead peer may produce no error at all (UCX over shm): liveness is the
+//    node's job (heartbeats), not the transport's.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <ferry/status.hpp>
+
+namespace ferry::transport {
+
+/// A connected peer, numbered by this transport in connect() order.
+using peer_index = std::uint32_t;
+
+/// Memory a peer may read with get(): its address in the owner's address
+/// space and the backend's packed access key. Plain bytes: travels in frames.
+struct remote_region {
+  std::uint64_t address = 0;
+  std::uint64_t length = 0;
+  std::vector<std::uint8_t> key;
+};
+
+/// Local memory registered for one-sided access; unregistered on destruction.
+class registered_memory {
+ public:
+  virtual ~registered_memory() = default;
+  /// What to send to a peer so it can get() from this memory.
+  [[nodiscard]] virtual remote_region describe() const = 0;
+};
+
+struct options {
+  /// "ucx" (default) or "inproc" (unit tests: all endpoints in one process).
+  std::string kind = "ucx";
+  /// UCX transports to use ("shm", "tcp", "shm,tcp"...); empty: UCX_TLS from
+  /// the environment, else UCX's own choice.
+  std::string tls;
+};
+
+class transport {
+ public:
+  using frame_handler = std::function<void(std::span<const std::uint8_t> frame)>;
+
+  /// A transport of the requested kind. Errors: unsupported (unknown kind),
+  /// io_error (the backend failed to initialise; the message says why).
+  static result<std::unique_ptr<transport>> create(const options& opts);
+
+  virtual ~transport() = default;
+  [[nodiscard]] virtual std::string name() const = 0;
+
+  /// Bytes a peer passes to connect() to reach this transport.
+  [[nodiscard]] virtual std::vector<std::uint8_t> address() const = 0;
+  /// Connect to a peer by its address(). Errors: bad_format, io_error.
+  virtual result<peer_index> connect(std::span<const std::uint8_t> address) = 0;
+
+  /// The one handler of incoming frames (set before the first progress()).
+  virtual void on_frame(frame_handler handler) = 0;
+  /// Queue a frame; ownership moves to the transport until it is on the wire.
+  /// Errors: not_found (no such peer), peer_dead / io_error (send failed).
+  virtual result<void> send(peer_index to, std::vector<std::uint8_t> frame) = 0;
+
+  /// Make progress; returns how many events were handled (0 = idle).
+  virtual unsigned progress() = 0;
+  /// A descriptor that becomes readable when progress() has work.
+  [[nodiscard]] virtual int event_fd() const = 0;
+  /// Prepare to block on event_fd(); false means "events pending, progress
+  /// again" (do not block).
+  virtual bool arm() = 0;
+
+  /// Register local memory for peers' get().
+  virtual result<std::unique_ptr<registered_memory>> register_memory(std::span<std::byte> memory) = 0;
+  /// One-sided read of `into.size()` bytes at `offset` in a peer's region.
+  /// Drives progress() until done (handlers may run meanwhile) or until
+  /// `timeout_ms` passes (errc::timeout).
+  virtual result<void> get(peer_index from, const remote_region& region, std::uint64_t offset, std::span<std::byte> into,
+                           int timeout_ms) = 0;
+};
+
+}  // namespace ferry::transport

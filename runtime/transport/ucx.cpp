@@ -1,0 +1,269 @@
+// UCX backend: active messages (one AM id carries every frame), rendezvous
+// for large frames via ucp_am_recv_data_nbx, RMA get for one-sided reads,
+// worker wakeup fd for blocking. Error-handling mode NONE keeps shm usable
+// (peer mode silently drops to tcp, FACTS.md); liveness is the node's job.
+#include <ucp/api/ucp.h>
+
+#include <chrono>
+#include <cstring>
+#include <deque>
+
+#include <fmt/format.h>
+
+#include "transport.hpp"
+
+namespace ferry::transport {
+namespace {
+
+constexpr unsigned kFrameAmId = 0;
+constexpr std::size_t kMaxAddress = 1 << 16;
+
+status ucx_error(std::string_view what, ucs_status_t s) {
+  return make_error(errc::io_error, fmt::format("UCX {}: {}", what, ucs_status_string(s)));
+}
+
+class ucx_memory final : public registered_memory {
+ public:
+  ucx_memory(ucp_context_h ctx, ucp_mem_h memh, remote_region region)
+      : ctx_(ctx), memh_(memh), region_(std::move(region)) {}
+  ~ucx_memory() override { ucp_mem_unmap(ctx_, memh_); }
+  remote_region describe() const override { return region_; }
+
+ private:
+  ucp_context_h ctx_;
+  ucp_mem_h memh_;
+  remote_region region_;
+};
+
+class ucx_transport final : public transport {
+ public:
+  ~ucx_transport() override {
+    for (ucp_ep_h ep : eps_) close_endpoint(ep);
+    if (worker_) ucp_worker_destroy(worker_);
+    if (ctx_) ucp_cleanup(ctx_);
+  }
+
+  result<void> init(const options& opts) {
+    ucp_config_t* config = nullptr;
+    if (auto s = ucp_config_read(nullptr, nullptr, &config); s != UCS_OK) return ucx_error("config", s);
+    if (!opts.tls.empty()) {
+      if (auto s = ucp_config_modify(config, "TLS", opts.tls.c_str()); s != UCS_OK) {
+        ucp_config_release(config);
+        return ucx_error(fmt::format("TLS={}", opts.tls), s);
+      }
+    }
+    ucp_params_t params{};
+    params.field_mask = UCP_PARAM_FIELD_FEATURES;
+    params.features = UCP_FEATURE_AM | UCP_FEATURE_RMA | UCP_FEATURE_WAKEUP;
+    const auto s = ucp_init(&params, config, &ctx_);
+    ucp_config_release(config);
+    if (s != UCS_OK) return ucx_error("init", s);
+
+    ucp_worker_params_t wp{};
+    wp.field_mask = UCP_WORKER_PARAM_FIELD_THREAD_MODE;
+    wp.thread_mode = UCS_THREAD_MODE_SINGLE;
+    if (auto ws = ucp_worker_create(ctx_, &wp, &worker_); ws != UCS_OK) return ucx_error("worker create", ws);
+
+    ucp_address_t* addr = nullptr;
+    std::size_t len = 0;
+    if (auto as = ucp_worker_get_address(worker_, &addr, &len); as != UCS_OK) return ucx_error("worker address", as);
+    address_.assign(reinterpret_cast<const std::uint8_t*>(addr), reinterpret_cast<const std::uint8_t*>(addr) + len);
+    ucp_worker_release_address(worker_, addr);
+
+    if (auto es = ucp_worker_get_efd(worker_, &efd_); es != UCS_OK) return ucx_error("wakeup fd", es);
+
+    ucp_am_handler_param_t hp{};
+    hp.field_mask = UCP_AM_HANDLER_PARAM_FIELD_ID | UCP_AM_HANDLER_PARAM_FIELD_CB | UCP_AM_HANDLER_PARAM_FIELD_ARG |
+                    UCP_AM_HANDLER_PARAM_FIELD_FLAGS;
+    hp.id = kFrameAmId;
+    hp.cb = &on_am;
+    hp.arg = this;
+    hp.flags = UCP_AM_FLAG_WHOLE_MSG;
+    if (auto hs = ucp_worker_set_am_recv_handler(worker_, &hp); hs != UCS_OK) return ucx_error("AM handler", hs);
+    return {};
+  }
+
+  std::string name() const override { return "ucx"; }
+  std::vector<std::uint8_t> address() const override { return address_; }
+
+  result<peer_index> connect(std::span<const std::uint8_t> address) override {
+    if (address.empty() || address.size() > kMaxAddress)
+      return make_error(errc::bad_format, fmt::format("UCX worker address of {} bytes", address.size()));
+    ucp_ep_params_t ep{};
+    ep.field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE;
+    ep.address = reinterpret_cast<const ucp_address_t*>(address.data());
+    ep.err_mode = UCP_ERR_HANDLING_MODE_NONE;
+    ucp_ep_h h = nullptr;
+    if (auto s = ucp_ep_create(worker_, &ep, &h); s != UCS_OK) return ucx_error("endpoint create", s);
+    eps_.push_back(h);
+    return static_cast<peer_index>(eps_.size() - 1);
+  }
+
+  void on_frame(frame_handler handler) override { handler_ = std::move(handler); }
+
+  result<void> send(peer_index to, std::vector<std::uint8_t> frame) override {
+    if (to >= eps_.size()) return make_error(errc::not_found, fmt::format("no UCX peer {}", to));
+    auto* pending = new pending_send{std::move(frame)};
+    ucp_request_param_t rp{};
+    rp.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
+    rp.cb.send = &on_send_done;
+    rp.user_data = pending;
+    const ucs_status_ptr_t r =
+        ucp_am_send_nbx(eps_[to], kFrameAmId, nullptr, 0, pending->frame.data(), pending->frame.size(), &rp);
+    if (r == nullptr) {  // completed in place; the callback will not run
+      delete pending;
+      return {};
+    }
+    if (UCS_PTR_IS_ERR(r)) {
+      delete pending;
+      return ucx_error(fmt::format("send to peer {}", to), UCS_PTR_STATUS(r));
+    }
+    return {};  // on_send_done frees the frame and the request
+  }
+
+  unsigned progress() override {
+    unsigned n = ucp_worker_progress(worker_);
+    while (!rendezvous_done_.empty()) {
+      auto frame = std::move(rendezvous_done_.front());
+      rendezvous_done_.pop_front();
+      deliver(frame);
+      ++n;
+    }
+    return n;
+  }
+
+  int event_fd() const override { return efd_; }
+
+  bool arm() override { return rendezvous_done_.empty() && ucp_worker_arm(worker_) == UCS_OK; }
+
+  result<std::unique_ptr<registered_memory>> register_memory(std::span<std::byte> memory) override {
+    ucp_mem_map_params_t mp{};
+    mp.field_mask = UCP_MEM_MAP_PARAM_FIELD_ADDRESS | UCP_MEM_MAP_PARAM_FIELD_LENGTH;
+    mp.address = memory.data();
+    mp.length = memory.size();
+    ucp_mem_h memh = nullptr;
+    if (auto s = ucp_mem_map(ctx_, &mp, &memh); s != UCS_OK) return ucx_error("mem map", s);
+    void* key = nullptr;
+    std::size_t key_len = 0;
+    if (auto s = ucp_rkey_pack(ctx_, memh, &key, &key_len); s != UCS_OK) {
+      ucp_mem_unmap(ctx_, memh);
+      return ucx_error("rkey pack", s);
+    }
+    remote_region region{reinterpret_cast<std::uint64_t>(memory.data()), memory.size(),
+                         {static_cast<std::uint8_t*>(key), static_cast<std::uint8_t*>(key) + key_len}};
+    ucp_rkey_buffer_release(key);
+    return std::unique_ptr<registered_memory>(std::make_unique<ucx_memory>(ctx_, memh, std::move(region)));
+  }
+
+  result<void> get(peer_index from, const remote_region& region, std::uint64_t offset, std::span<std::byte> into,
+                   int timeout_ms) override {
+    if (from >= eps_.size()) return make_error(errc::not_found, fmt::format("no UCX peer {}", from));
+    if (offset > region.length || region.length - offset < into.size())
+      return make_error(errc::out_of_bounds, fmt::format("get of [{}, +{}) outside a {}-byte region", offset,
+                                                         into.size(), region.length));
+    ucp_rkey_h rkey = nullptr;
+    if (auto s = ucp_ep_rkey_unpack(eps_[from], region.key.data(), &rkey); s != UCS_OK)
+      return ucx_error("rkey unpack", s);
+    ucp_request_param_t rp{};
+    const ucs_status_ptr_t r = ucp_get_nbx(eps_[from], into.data(), into.size(), region.address + offset, rkey, &rp);
+    status result_status;
+    if (UCS_PTR_IS_ERR(r)) {
+      result_status = ucx_error("get", UCS_PTR_STATUS(r));
+    } else if (r != nullptr) {
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+      ucs_status_t s;
+      while ((s = ucp_request_check_status(r)) == UCS_INPROGRESS) {
+        progress();
+        if (std::chrono::steady_clock::now() > deadline) {
+          ucp_request_cancel(worker_, r);
+          while ((s = ucp_request_check_status(r)) == UCS_INPROGRESS) ucp_worker_progress(worker_);
+          s = UCS_ERR_TIMED_OUT;
+          break;
+        }
+      }
+      ucp_request_free(r);
+      if (s == UCS_ERR_TIMED_OUT)
+        result_status = make_error(errc::timeout, fmt::format("get from peer {} took over {} ms", from, timeout_ms));
+      else if (s != UCS_OK)
+        result_status = ucx_error("get", s);
+    }
+    ucp_rkey_destroy(rkey);
+    if (!result_status.ok()) return result_status;
+    return {};
+  }
+
+ private:
+  struct pending_send {
+    std::vector<std::uint8_t> frame;
+  };
+  struct pending_recv {
+    ucx_transport* self;
+    std::vector<std::uint8_t> frame;
+  };
+
+  static void on_send_done(void* request, ucs_status_t, void* user_data) {
+    delete static_cast<pending_send*>(user_data);
+    ucp_request_free(request);
+  }
+
+  static void on_rndv_done(void* request, ucs_status_t status, std::size_t, void* user_data) {
+    auto* p = static_cast<pending_recv*>(user_data);
+    if (status == UCS_OK) p->self->rendezvous_done_.push_back(std::move(p->frame));
+    delete p;
+    ucp_request_free(request);
+  }
+
+  static ucs_status_t on_am(void* arg, const void*, std::size_t, void* data, std::size_t length,
+                            const ucp_am_recv_param_t* param) {
+    auto* self = static_cast<ucx_transport*>(arg);
+    if (param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV) {
+      auto* p = new pending_recv{self, std::vector<std::uint8_t>(length)};
+      ucp_request_param_t rp{};
+      rp.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
+      rp.cb.recv_am = &on_rndv_done;
+      rp.user_data = p;
+      const ucs_status_ptr_t r = ucp_am_recv_data_nbx(self->worker_, data, p->frame.data(), length, &rp);
+      if (r == nullptr) {  // completed in place
+        self->rendezvous_done_.push_back(std::move(p->frame));
+        delete p;
+      } else if (UCS_PTR_IS_ERR(r)) {
+        delete p;  // the frame is lost; the sender's deadline reports it
+      }
+      return UCS_OK;
+    }
+    self->deliver({static_cast<const std::uint8_t*>(data), length});
+    return UCS_OK;
+  }
+
+  void deliver(std::span<const std::uint8_t> frame) {
+    if (handler_) handler_(frame);
+  }
+
+  void close_endpoint(ucp_ep_h ep) {
+    ucp_request_param_t rp{};
+    rp.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
+    rp.flags = UCP_EP_CLOSE_FLAG_FORCE;
+    const ucs_status_ptr_t r = ucp_ep_close_nbx(ep, &rp);
+    if (r == nullptr || UCS_PTR_IS_ERR(r)) return;
+    for (int i = 0; i < 100000 && ucp_request_check_status(r) == UCS_INPROGRESS; ++i) ucp_worker_progress(worker_);
+    ucp_request_free(r);
+  }
+
+  ucp_context_h ctx_ = nullptr;
+  ucp_worker_h worker_ = nullptr;
+  int efd_ = -1;
+  std::vector<std::uint8_t> address_;
+  std::vector<ucp_ep_h> eps_;
+  frame_handler handler_;
+  std::deque<std::vector<std::uint8_t>> rendezvous_done_;
+};
+
+}  // namespace
+
+result<std::unique_ptr<transport>> make_ucx_transport(const options& opts) {
+  auto t = std::make_unique<ucx_transport>();
+  FERRY_TRY_STATUS(t->init(opts));
+  return std::unique_ptr<transport>(std::move(t));
+}
+
+}  // namespace ferry::transport
