@@ -1,0 +1,124 @@
+#include <random>
+
+#include "frames.hpp"
+#include "test_util.hpp"
+
+using namespace ferry;
+using namespace ferry::wire;
+
+namespace {
+
+frame sample_invoke() {
+  invoke_body b;
+  b.code = object_id::random();
+  b.symbol = "_Z5chaseRN5ferry7contextENS_3refImEEmj";
+  b.signature_hash = 0x1234;
+  b.origin = 3;
+  b.origin_call = 99;
+  b.code_holder = 3;
+  b.deadline_us = 1'700'000'000'000'000;
+  b.hops = 2;
+  b.target = {object_id::random(), 64};
+  b.args = {1, 2, 3, 4, 5, 6, 7, 8};
+  b.code_blob = std::vector<std::uint8_t>(300, 0xab);
+  return frame{frame_type::invoke, 1, 42, b};
+}
+
+std::vector<frame> one_of_each() {
+  return {
+      frame{frame_type::hello, 0, 0, hello_body{2, 1, "aarch64-unknown-linux-gnu", {9, 9, 9}}},
+      sample_invoke(),
+      frame{frame_type::reply, 2, 42, reply_body{{1, 0, 0, 0, 0, 0, 0, 0}}},
+      frame{frame_type::error, 2, 42, error_body{errc::not_local, "object 12ab is not on node 2"}},
+      frame{frame_type::code_request, 2, 7, code_request_body{object_id::random(), "sym"}},
+      frame{frame_type::code_response, 1, 7, code_response_body{{1, 2, 3}}},
+      frame{frame_type::object_create, 0, 8, object_create_body{object_id::random(), 4096}},
+      frame{frame_type::object_put, 0, 9, object_put_body{{object_id::random(), 8}, {5, 5}}},
+      frame{frame_type::object_get, 0, 10, object_get_body{{object_id::random(), 8}, 16}},
+      frame{frame_type::object_remove, 0, 11, object_remove_body{object_id::random()}},
+      frame{frame_type::object_data, 1, 10, object_data_body{{7, 7, 7}}},
+      frame{frame_type::ack, 1, 8, empty_body{}},
+      frame{frame_type::heartbeat, 1, 0, empty_body{}},
+      frame{frame_type::shutdown, kNoNode, 0, empty_body{}},
+      frame{frame_type::echo, 0, 1, object_data_body{{1}}},
+  };
+}
+
+}  // namespace
+
+TEST_CASE("frames: every type round-trips") {
+  for (const auto& f : one_of_each()) {
+    CAPTURE(to_string(f.type));
+    const auto bytes = encode(f);
+    auto back = REQUIRE_OK(decode(bytes));
+    CHECK(back.type == f.type);
+    CHECK(back.source == f.source);
+    CHECK(back.call == f.call);
+    CHECK(back.body.index() == f.body.index());
+    CHECK(encode(back) == bytes);  // canonical: re-encoding gives the same bytes
+  }
+  auto inv = std::get<invoke_body>(REQUIRE_OK(decode(encode(sample_invoke()))).body);
+  const auto want = std::get<invoke_body>(sample_invoke().body);
+  CHECK(inv.symbol == want.symbol);
+  CHECK(inv.args == want.args);
+  CHECK(inv.code_blob == want.code_blob);
+  CHECK(inv.hops == 2);
+  CHECK(inv.deadline_us == want.deadline_us);
+}
+
+TEST_CASE("frames: every truncation is bad_format") {
+  for (const auto& f : one_of_each()) {
+    const auto bytes = encode(f);
+    for (std::size_t n = 0; n < bytes.size(); ++n) {
+      CAPTURE(n);
+      CHECK_ERRC(decode(std::span(bytes).first(n)), errc::bad_format);
+    }
+    auto longer = bytes;
+    longer.push_back(0);
+    CHECK_ERRC(decode(longer), errc::bad_format);
+  }
+}
+
+TEST_CASE("frames: bad header fields and lying lengths") {
+  auto bytes = encode(sample_invoke());
+  auto v = bytes;
+  v[2] = 9;
+  CHECK_ERRC(decode(v), errc::bad_version);
+  v = bytes;
+  v[0] ^= 0xff;
+  CHECK_ERRC(decode(v), errc::bad_format);
+  v = bytes;
+  v[3] = 200;  // unknown type
+  CHECK_ERRC(decode(v), errc::bad_format);
+  v = bytes;
+  v[3] = static_cast<std::uint8_t>(frame_type::reply);  // body of another type
+  CHECK_ERRC(decode(v), errc::bad_format);
+  // An object_data blob claiming 2^63 bytes must fail without allocating.
+  auto d = encode(frame{frame_type::object_data, 0, 0, object_data_body{{1, 2, 3}}});
+  d[kFrameHeaderSize + 7] = 0x80;
+  CHECK_ERRC(decode(d), errc::bad_format);
+}
+
+TEST_CASE("frames: random mutations never crash and never decode garbage silently" * doctest::timeout(60)) {
+  std::mt19937_64 rng(12345);
+  std::size_t rejected = 0, accepted = 0;
+  for (const auto& f : one_of_each()) {
+    const auto bytes = encode(f);
+    for (int i = 0; i < 400; ++i) {
+      auto m = bytes;
+      const int flips = 1 + static_cast<int>(rng() % 4);
+      for (int k = 0; k < flips; ++k) m[rng() % m.size()] ^= static_cast<std::uint8_t>(1 + rng() % 255);
+      auto r = decode(m);
+      if (!r) {
+        CHECK((r.code() == errc::bad_format || r.code() == errc::bad_version));
+        ++rejected;
+      } else {
+        // Mutations in value fields decode; they must re-encode to the same bytes.
+        CHECK(encode(*r) == m);
+        ++accepted;
+      }
+    }
+  }
+  CHECK(rejected > 0);
+  CHECK(accepted > 0);
+}

@@ -1,0 +1,247 @@
+// Runtime protocol frames, version 1 (specification: docs/protocol.md).
+#include "frames.hpp"
+
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "codec.hpp"
+
+namespace ferry::wire {
+namespace {
+
+constexpr std::size_t kMaxString = 1 << 16;
+
+void put_id(writer& w, object_id id) {
+  w.put(id.hi);
+  w.put(id.lo);
+}
+object_id get_id(reader& r) {
+  object_id id;
+  id.hi = r.get<std::uint64_t>();
+  id.lo = r.get<std::uint64_t>();
+  return id;
+}
+void put_ref(writer& w, ref<void> at) {
+  put_id(w, at.id);
+  w.put(at.offset);
+}
+ref<void> get_ref(reader& r) {
+  ref<void> at;
+  at.id = get_id(r);
+  at.offset = r.get<std::uint64_t>();
+  return at;
+}
+void put_blob(writer& w, std::span<const std::uint8_t> b) {
+  w.put(static_cast<std::uint64_t>(b.size()));
+  w.put_bytes(b);
+}
+std::vector<std::uint8_t> get_blob(reader& r) {
+  const auto n = r.get<std::uint64_t>();
+  if (n > r.remaining()) {
+    r.fail();  // checked before allocating: n is untrusted
+    return {};
+  }
+  const auto b = r.get_bytes(n);
+  return {b.begin(), b.end()};
+}
+
+// The body alternative each frame type carries.
+std::size_t body_index(frame_type t) {
+  switch (t) {
+    case frame_type::hello: return 0;
+    case frame_type::invoke: return 1;
+    case frame_type::reply: return 2;
+    case frame_type::error: return 3;
+    case frame_type::code_request: return 4;
+    case frame_type::code_response: return 5;
+    case frame_type::object_create: return 6;
+    case frame_type::object_put: return 7;
+    case frame_type::object_get: return 8;
+    case frame_type::object_remove: return 9;
+    case frame_type::object_data:
+    case frame_type::echo: return 10;
+    case frame_type::ack:
+    case frame_type::heartbeat:
+    case frame_type::shutdown: return 11;
+  }
+  return std::variant_npos;
+}
+
+struct body_writer {
+  writer& w;
+  void operator()(const hello_body& b) {
+    w.put(b.index);
+    w.put(b.kind);
+    w.put_string(b.triple);
+    put_blob(w, b.address);
+  }
+  void operator()(const invoke_body& b) {
+    put_id(w, b.code);
+    w.put_string(b.symbol);
+    w.put(b.signature_hash);
+    w.put(b.origin);
+    w.put(b.origin_call);
+    w.put(b.code_holder);
+    w.put(b.deadline_us);
+    w.put(b.hops);
+    put_ref(w, b.target);
+    put_blob(w, b.args);
+    put_blob(w, b.code_blob);
+  }
+  void operator()(const reply_body& b) { put_blob(w, b.result); }
+  void operator()(const error_body& b) {
+    w.put(static_cast<std::uint16_t>(b.code));
+    w.put_string(b.message.size() < kMaxString ? b.message : b.message.substr(0, kMaxString - 1));
+  }
+  void operator()(const code_request_body& b) {
+    put_id(w, b.code);
+    w.put_string(b.symbol);
+  }
+  void operator()(const code_response_body& b) { put_blob(w, b.blob); }
+  void operator()(const object_create_body& b) {
+    put_id(w, b.id);
+    w.put(b.size);
+  }
+  void operator()(const object_put_body& b) {
+    put_ref(w, b.at);
+    put_blob(w, b.bytes);
+  }
+  void operator()(const object_get_body& b) {
+    put_ref(w, b.at);
+    w.put(b.length);
+  }
+  void operator()(const object_remove_body& b) { put_id(w, b.id); }
+  void operator()(const object_data_body& b) { put_blob(w, b.bytes); }
+  void operator()(const empty_body&) {}
+};
+
+frame_body read_body(std::size_t index, reader& r) {
+  switch (index) {
+    case 0: {
+      hello_body b;
+      b.index = r.get<node_index>();
+      b.kind = r.get<std::uint8_t>();
+      b.triple = r.get_string(kMaxString);
+      b.address = get_blob(r);
+      return b;
+    }
+    case 1: {
+      invoke_body b;
+      b.code = get_id(r);
+      b.symbol = r.get_string(kMaxString);
+      b.signature_hash = r.get<std::uint64_t>();
+      b.origin = r.get<node_index>();
+      b.origin_call = r.get<std::uint64_t>();
+      b.code_holder = r.get<node_index>();
+      b.deadline_us = r.get<std::uint64_t>();
+      b.hops = r.get<std::uint16_t>();
+      b.target = get_ref(r);
+      b.args = get_blob(r);
+      b.code_blob = get_blob(r);
+      return b;
+    }
+    case 2: return reply_body{get_blob(r)};
+    case 3: {
+      error_body b;
+      const auto code = r.get<std::uint16_t>();
+      if (code < 1 || code > static_cast<std::uint16_t>(errc::cancelled)) r.fail();  // unknown kind
+      b.code = static_cast<errc>(code);
+      b.message = r.get_string(kMaxString);
+      return b;
+    }
+    case 4: {
+      code_request_body b;
+      b.code = get_id(r);
+      b.symbol = r.get_string(kMaxString);
+      return b;
+    }
+    case 5: return code_response_body{get_blob(r)};
+    case 6: {
+      object_create_body b;
+      b.id = get_id(r);
+      b.size = r.get<std::uint64_t>();
+      return b;
+    }
+    case 7: {
+      object_put_body b;
+      b.at = get_ref(r);
+      b.bytes = get_blob(r);
+      return b;
+    }
+    case 8: {
+      object_get_body b;
+      b.at = get_ref(r);
+      b.length = r.get<std::uint64_t>();
+      return b;
+    }
+    case 9: return object_remove_body{get_id(r)};
+    case 10: return object_data_body{get_blob(r)};
+    default: return empty_body{};
+  }
+}
+
+}  // namespace
+
+std::vector<std::uint8_t> encode(const frame& f) {
+  writer w;
+  w.put(kFrameMagic);
+  w.put(kProtocolVersion);
+  w.put(static_cast<std::uint8_t>(f.type));
+  w.put(f.source);
+  w.put(f.call);
+  w.put(std::uint32_t{0});  // body length, patched below
+  std::visit(body_writer{w}, f.body);
+  auto& out = w.bytes();
+  const auto body_len = static_cast<std::uint32_t>(out.size() - kFrameHeaderSize);
+  std::memcpy(out.data() + 16, &body_len, 4);
+  return std::move(out);
+}
+
+result<frame> decode(std::span<const std::uint8_t> bytes) {
+  if (bytes.size() < kFrameHeaderSize)
+    return make_error(errc::bad_format, fmt::format("frame of {} bytes is shorter than its header", bytes.size()));
+  if (bytes.size() > kMaxFrame) return make_error(errc::bad_format, fmt::format("frame of {} bytes", bytes.size()));
+  reader r(bytes);
+  if (r.get<std::uint16_t>() != kFrameMagic) return make_error(errc::bad_format, "not a ferry frame (bad magic)");
+  if (const auto v = r.get<std::uint8_t>(); v != kProtocolVersion)
+    return make_error(errc::bad_version, fmt::format("protocol version {} (this node speaks {})", v, kProtocolVersion));
+  frame f;
+  const auto type = r.get<std::uint8_t>();
+  f.type = static_cast<frame_type>(type);
+  f.source = r.get<node_index>();
+  f.call = r.get<std::uint64_t>();
+  const auto body_len = r.get<std::uint32_t>();
+  const auto index = body_index(f.type);
+  if (index == std::variant_npos) return make_error(errc::bad_format, fmt::format("unknown frame type {}", type));
+  if (body_len != bytes.size() - kFrameHeaderSize)
+    return make_error(errc::bad_format, fmt::format("{} frame: body length {} but {} bytes follow the header",
+                                                    to_string(f.type), body_len, bytes.size() - kFrameHeaderSize));
+  f.body = read_body(index, r);
+  if (!r.ok() || r.remaining() != 0)
+    return make_error(errc::bad_format, fmt::format("{} frame: body fields do not match its length", to_string(f.type)));
+  return f;
+}
+
+const char* to_string(frame_type t) noexcept {
+  switch (t) {
+    case frame_type::hello: return "hello";
+    case frame_type::invoke: return "invoke";
+    case frame_type::reply: return "reply";
+    case frame_type::error: return "error";
+    case frame_type::code_request: return "code_request";
+    case frame_type::code_response: return "code_response";
+    case frame_type::object_create: return "object_create";
+    case frame_type::object_put: return "object_put";
+    case frame_type::object_get: return "object_get";
+    case frame_type::object_remove: return "object_remove";
+    case frame_type::object_data: return "object_data";
+    case frame_type::ack: return "ack";
+    case frame_type::heartbeat: return "heartbeat";
+    case frame_type::shutdown: return "shutdown";
+    case frame_type::echo: return "echo";
+  }
+  return "unknown";
+}
+
+}  // namespace ferry::wire

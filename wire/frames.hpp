@@ -1,0 +1,140 @@
+// Runtime protocol frames, version 1 — the bytes nodes and clients exchange.
+// Specification: docs/protocol.md. Encoding: wire/codec.hpp (little-endian,
+// u32-length-prefixed strings and byte strings).
+//
+// Every frame starts with a 20-byte header:
+//
+//   u16 magic 0xF7E1 | u8 version (1) | u8 type | u32 source node |
+//   u64 call id      | u32 body length
+//
+// followed by exactly `body length` bytes of a type-specific body. decode()
+// checks the header, the length, and every field of the body against the
+// buffer; anything else is errc::bad_format / bad_version, never a crash.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <ferry/object_id.hpp>
+#include <ferry/ref.hpp>
+#include <ferry/status.hpp>
+
+namespace ferry::wire {
+
+inline constexpr std::uint16_t kFrameMagic = 0xF7E1;
+inline constexpr std::uint8_t kProtocolVersion = 1;
+inline constexpr std::size_t kFrameHeaderSize = 20;
+
+/// Node index in a cluster; kClient marks a process that holds no data.
+using node_index = std::uint32_t;
+inline constexpr node_index kNoNode = 0xffffffffu;
+
+enum class frame_type : std::uint8_t {
+  hello = 1,          ///< membership: who I am and how to reach me
+  invoke = 2,         ///< run code on data here (or forward it)
+  reply = 3,          ///< result of a call, to the original caller
+  error = 4,          ///< a call (or request) failed
+  code_request = 5,   ///< "send me code object X"
+  code_response = 6,  ///< an encoded code object
+  object_create = 7,
+  object_put = 8,
+  object_get = 9,
+  object_remove = 10,
+  object_data = 11,   ///< bytes answering object_get
+  ack = 12,           ///< success without data (create/put/remove)
+  heartbeat = 13,     ///< liveness
+  shutdown = 14,      ///< stop serving
+  echo = 15,          ///< benchmark/diagnostic: bounce the body back
+};
+
+struct hello_body {
+  node_index index = kNoNode;
+  std::uint8_t kind = 0;  ///< ferry_node_kind
+  std::string triple;
+  std::vector<std::uint8_t> address;  ///< transport address
+};
+
+struct invoke_body {
+  object_id code;                  ///< content id of the code object
+  std::string symbol;              ///< mangled symbol (to request the code by)
+  std::uint64_t signature_hash = 0;
+  node_index origin = kNoNode;     ///< who receives the final result
+  std::uint64_t origin_call = 0;   ///< the origin's call id
+  node_index code_holder = kNoNode;  ///< a node to pull the code from on a miss
+  std::uint64_t deadline_us = 0;   ///< absolute, CLOCK_REALTIME µs; 0 = none
+  std::uint16_t hops = 0;          ///< forwards so far (bounded by the node)
+  ref<void> target;                ///< the data the call is routed by
+  std::vector<std::uint8_t> args;  ///< argument block (code_object.hpp)
+  std::vector<std::uint8_t> code_blob;  ///< optional eager push of the code object
+};
+
+struct reply_body {
+  std::vector<std::uint8_t> result;
+};
+
+struct error_body {
+  errc code = errc::internal;
+  std::string message;
+};
+
+struct code_request_body {
+  object_id code;
+  std::string symbol;  ///< used when `code` is nil (forward by symbol)
+};
+
+struct code_response_body {
+  std::vector<std::uint8_t> blob;  ///< code_object::encode()
+};
+
+struct object_create_body {
+  object_id id;
+  std::uint64_t size = 0;
+};
+
+struct object_put_body {
+  ref<void> at;
+  std::vector<std::uint8_t> bytes;
+};
+
+struct object_get_body {
+  ref<void> at;
+  std::uint64_t length = 0;
+};
+
+struct object_remove_body {
+  object_id id;
+};
+
+struct object_data_body {
+  std::vector<std::uint8_t> bytes;
+};
+
+struct empty_body {};
+
+using frame_body = std::variant<hello_body, invoke_body, reply_body, error_body, code_request_body, code_response_body,
+                                object_create_body, object_put_body, object_get_body, object_remove_body,
+                                object_data_body, empty_body>;
+
+struct frame {
+  frame_type type = frame_type::heartbeat;
+  node_index source = kNoNode;
+  std::uint64_t call = 0;
+  frame_body body = empty_body{};
+};
+
+/// Largest frame accepted (argument blocks, object data and code objects
+/// travel in frames; larger objects are moved in pieces).
+inline constexpr std::size_t kMaxFrame = std::size_t{256} << 20;
+
+/// Encode; the body alternative must match the type (internal error otherwise).
+std::vector<std::uint8_t> encode(const frame& f);
+/// Decode and validate an untrusted buffer.
+result<frame> decode(std::span<const std::uint8_t> bytes);
+
+/// Readable name of a frame type, for logs and errors.
+const char* to_string(frame_type t) noexcept;
+
+}  // namespace ferry::wire
