@@ -64,6 +64,7 @@ std::size_t body_index(frame_type t) {
     case frame_type::ack:
     case frame_type::heartbeat:
     case frame_type::shutdown: return 11;
+    case frame_type::dir_register: return 12;
   }
   return std::variant_npos;
 }
@@ -114,6 +115,10 @@ struct body_writer {
   void operator()(const object_remove_body& b) { put_id(w, b.id); }
   void operator()(const object_data_body& b) { put_blob(w, b.bytes); }
   void operator()(const empty_body&) {}
+  void operator()(const dir_register_body& b) {
+    put_id(w, b.id);
+    w.put(b.owner);
+  }
 };
 
 frame_body read_body(std::size_t index, reader& r) {
@@ -177,6 +182,12 @@ frame_body read_body(std::size_t index, reader& r) {
     }
     case 9: return object_remove_body{get_id(r)};
     case 10: return object_data_body{get_blob(r)};
+    case 12: {
+      dir_register_body b;
+      b.id = get_id(r);
+      b.owner = r.get<node_index>();
+      return b;
+    }
     default: return empty_body{};
   }
 }
@@ -240,6 +251,7 @@ const char* to_string(frame_type t) noexcept {
     case frame_type::heartbeat: return "heartbeat";
     case frame_type::shutdown: return "shutdown";
     case frame_type::echo: return "echo";
+    case frame_type::dir_register: return "dir_register";
   }
   return "unknown";
 }

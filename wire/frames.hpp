@@ -48,6 +48,7 @@ enum class frame_type : std::uint8_t {
   heartbeat = 13,     ///< liveness
   shutdown = 14,      ///< stop serving
   echo = 15,          ///< benchmark/diagnostic: bounce the body back
+  dir_register = 16,  ///< directory: object `id` is owned by node `owner`
 };
 
 struct hello_body {
@@ -112,11 +113,16 @@ struct object_data_body {
   std::vector<std::uint8_t> bytes;
 };
 
+struct dir_register_body {
+  object_id id;
+  node_index owner = kNoNode;
+};
+
 struct empty_body {};
 
 using frame_body = std::variant<hello_body, invoke_body, reply_body, error_body, code_request_body, code_response_body,
                                 object_create_body, object_put_body, object_get_body, object_remove_body,
-                                object_data_body, empty_body>;
+                                object_data_body, empty_body, dir_register_body>;
 
 struct frame {
   frame_type type = frame_type::heartbeat;

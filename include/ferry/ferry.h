@@ -43,20 +43,22 @@ typedef struct ferry_ref {
 /** Uniform entry every code object defines (see <ferry/code_object.hpp>). */
 typedef int32_t (*ferry_entry_fn)(ferry_context* cx, const void* args, void* result);
 
-/** Pointer to `size` local bytes at `r`, or NULL if the object is not on this
- *  node or the range is outside it. On NULL the call has failed: return
- *  right away; the caller receives the error (not_local / out_of_bounds). */
+/** Pointer to `size` local bytes at `r`. If the object is not on this node or
+ *  the range is outside it, the call ends right there (this function does not
+ *  return) and the caller receives the error (not_local / out_of_bounds). */
 void* ferry_local(ferry_context* cx, const ferry_ref* r, uint64_t size);
 
 /** Continue at the node that owns `target`, calling mobile function `fn`
  *  with the packed argument block `args` (`args_size` bytes). The final
  *  result goes straight to the original caller; the current function's own
- *  return value is then ignored. Returns 0, or an errc if it could not. */
+ *  return value is then ignored. Returns 0; if `fn` is not a mobile function
+ *  the code references, the call ends with errc unknown_code. */
 int32_t ferry_forward(ferry_context* cx, const void* fn, const ferry_ref* target, const void* args,
                       uint64_t args_size);
 
 /** Nested call: run `fn` where `target` lives and wait for its result
- *  (`result_size` bytes into `result`). Returns 0 or an errc. */
+ *  (`result_size` bytes into `result`). Returns 0; if the nested call fails,
+ *  the whole call ends with its error. */
 int32_t ferry_invoke(ferry_context* cx, const void* fn, const ferry_ref* target, const void* args,
                      uint64_t args_size, void* result, uint64_t result_size);
 

@@ -3,8 +3,7 @@
 //     [[ferry::mobile]]
 //     std::uint64_t chase(ferry::context& cx, ferry::ref<std::uint64_t> table,
 //                         std::uint64_t index, std::uint32_t depth) {
-//       const std::uint64_t* t = cx.local(table);
-//       if (!t) return 0;                 // not here: the caller gets not_local
+//       const std::uint64_t* t = cx.local(table);   // not here: call ends, not_local
 //       ...
 //       return cx.forward(&chase, next_shard, index, depth - 1);
 //     }
@@ -95,14 +94,15 @@ class context {
   context(const context&) = delete;
   context& operator=(const context&) = delete;
 
-  /// Pointer to the local T at `r`, or nullptr if the object is not on this
-  /// node (or too small): then return at once; the caller gets the error.
+  /// Pointer to the local T at `r`. If the object is not on this node (or is
+  /// too small) the call ends here and the caller gets not_local /
+  /// out_of_bounds: the pointer is never null.
   template <class T>
   T* local(ref<T> r) {
     const ferry_ref c = detail::to_c(r);
     return static_cast<T*>(ferry_local(handle(), &c, sizeof(T)));
   }
-  /// Pointer to `count` local Ts starting at `r` (bounds-checked), or nullptr.
+  /// Pointer to `count` local Ts starting at `r` (bounds-checked as above).
   template <class T>
   T* local(ref<T> r, std::uint64_t count) {
     const ferry_ref c = detail::to_c(r);
@@ -121,7 +121,7 @@ class context {
   }
 
   /// Nested call: run `fn` where the first ref argument lives, wait for it.
-  /// On failure returns R{} and the whole call fails with that error.
+  /// If it fails, the whole call ends with that error.
   template <class R, class... P, class... A>
   R invoke(R (*fn)(context&, P...), A&&... args) {
     std::byte block[detail::arg_layout<P...>::size() + 1];

@@ -41,6 +41,7 @@ std::vector<frame> one_of_each() {
       frame{frame_type::heartbeat, 1, 0, empty_body{}},
       frame{frame_type::shutdown, kNoNode, 0, empty_body{}},
       frame{frame_type::echo, 0, 1, object_data_body{{1}}},
+      frame{frame_type::dir_register, 2, 0, dir_register_body{object_id::random(), 2}},
   };
 }
 
