@@ -1,0 +1,217 @@
+// ferry/jit.hpp — run code objects: safe, cached ORC JIT execution.
+//
+// One `ferry::jit` per node. `load(code_object)` picks the variant that runs
+// on this machine, checks it, compiles it off the caller's thread and hands
+// back a `jit_function`: a refcounted handle whose call operator runs the
+// code object's uniform entry (`ferry_entry_fn`, see <ferry/code_object.hpp>).
+//
+// Pipeline of one load (docs/jit.md has the full policy and measured costs):
+//   1. variant selection: triple (arch + OS) equal to the host's, producer
+//      LLVM major equal to ours, and every CPU feature the variant needs
+//      (its explicit "+feature"s and those its CPU implies) present on the
+//      host. Among eligible variants the most specialised wins. None ->
+//      errc::no_matching_variant, naming what was offered and why not.
+//   2. integrity: the variant's bitcode must match its BLAKE2b-256 hash
+//      (errc::corrupt) — before any LLVM parser sees a byte.
+//   3. cache: a compiled object file for hash(bitcode, target, CPU,
+//      features, tier, LLVM version) in memory or in the cache directory is
+//      linked directly, without parsing bitcode (about 0.1 ms).
+//   4. otherwise parse (errc::bad_format), verify (errc::bad_format), policy
+//      check (errc::policy_violation: inline asm, TLS, ifuncs, static
+//      constructors, data layout or triple mismatch, undefined symbols
+//      outside the allow-list — each error names the symbol or construct),
+//      compile (errc::compile_error). With `trust::untrusted` steps 4's parse,
+//      verify, policy and codegen run in a sandboxed helper process
+//      (`ferry-jit-check`) so that a hostile buffer that crashes or hangs
+//      LLVM costs an error (errc::corrupt / errc::timeout), never the node.
+//   5. link the object into its own JITDylib (one resource tracker per
+//      loaded code object); resolve symbols only against the runtime API the
+//      node supplies and an allow-listed subset of process symbols.
+//
+// Lifetime: the engine keeps each loaded code object resident until
+// `unload(id)`. Every `jit_function` copy (and so every call in flight that
+// holds one) keeps the machine code alive: unloading never frees code that
+// is running; the code goes away when the last holder lets go. Loading again
+// after an unload relinks from the cache.
+//
+// Tiers: code first runs compiled with fast codegen (`jit_tier::fast`);
+// after `hot_call_threshold` calls through a handle the engine recompiles it
+// optimized (IR O2 + codegen O2) in the background and swaps the entry
+// atomically. Calls already running finish on the old code, which stays
+// alive as long as the code object is loaded.
+//
+// Thread safety: every member of `jit` and `jit_function` may be called from
+// any thread. Callbacks run on an engine worker thread, or on the calling
+// thread when the result is already known (resident code, bad variant).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <future>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <ferry/code_object.hpp>
+#include <ferry/ferry.h>
+#include <ferry/object_id.hpp>
+#include <ferry/status.hpp>
+
+namespace ferry {
+
+/// Code generation level of compiled code.
+enum class jit_tier : std::uint8_t {
+  fast = 0,       ///< codegen level None, no IR passes: ~0.6 ms for a small function
+  optimized = 1,  ///< IR O2 pipeline + codegen O2: runs at native speed
+};
+
+/// How far a node trusts the peers it accepts code from.
+enum class jit_trust : std::uint8_t {
+  /// Integrity hash only: protects against accidental corruption. LLVM
+  /// parses and compiles in the node process.
+  trusted = 0,
+  /// Parse, verify, policy check and codegen in a sandboxed helper process
+  /// (rlimits, killed on timeout); the node only links the resulting object.
+  untrusted = 1,
+};
+
+/// The machine code is generated for (defaults: this host).
+struct jit_target {
+  std::string triple;    ///< "x86_64-unknown-linux-gnu"
+  std::string cpu;       ///< "znver3"
+  std::string features;  ///< "+sse2,+avx2,-avx512f,..."
+  /// This process's target, as LLVM detects it.
+  static jit_target host();
+};
+
+/// libc/libm functions mobile code may call by default: memory and string
+/// primitives and pure math. Nothing that touches files, processes, the
+/// environment or dynamic loading.
+const std::vector<std::string>& default_allowed_process_symbols();
+
+/// Engine settings. Every field has a usable default.
+struct jit_config {
+  /// The runtime API mobile code may call (ferry_local, ferry_forward,
+  /// ferry_invoke, ferry_node_id, ...): name -> address in this process.
+  /// These names are always allowed; calls to them resolve here, never to a
+  /// process symbol of the same name. If a code object declares one that is
+  /// not in this map, the load fails with errc::policy_violation.
+  std::map<std::string, void*> runtime_symbols;
+  /// Process symbols (libc/libm) mobile code may use; looked up in the
+  /// process. Everything else is refused before compiling.
+  std::vector<std::string> allowed_process_symbols = default_allowed_process_symbols();
+
+  /// Compiled-object cache directory. Empty: $XDG_CACHE_HOME/ferry/jit, or
+  /// ~/.cache/ferry/jit. Created on first use.
+  std::filesystem::path cache_dir;
+  bool disk_cache = true;  ///< false: memory cache only
+  /// Bytes of compiled objects kept in memory (oldest dropped first).
+  std::size_t memory_cache_bytes = std::size_t{64} << 20;
+
+  /// Tier of the first compile. `optimized` skips the fast tier entirely.
+  jit_tier first_tier = jit_tier::fast;
+  /// Calls through one loaded code object after which it is recompiled
+  /// optimized in the background. 0: never.
+  std::uint64_t hot_call_threshold = 1000;
+
+  /// Compile threads inside the engine (at least 1).
+  unsigned threads = 1;
+
+  jit_trust trust = jit_trust::trusted;
+  /// Untrusted mode: the helper command (argv). Empty: `ferry-jit-check`
+  /// from $FERRY_JIT_CHECK, next to libferry (../bin), or next to the
+  /// executable. The engine appends its own arguments.
+  std::vector<std::string> check_command;
+  /// Untrusted mode: wall-clock limit of one check+compile in the helper.
+  std::chrono::milliseconds check_timeout{10000};
+  /// Untrusted mode: address-space limit of the helper (RLIMIT_AS).
+  std::uint64_t check_memory_bytes = std::uint64_t{2} << 30;
+
+  /// Target to generate code for; empty fields mean the host's. Variant
+  /// selection uses the same description.
+  jit_target target;
+};
+
+/// Counters since the engine started. Tests use them to assert, e.g., that a
+/// second load did not compile again.
+struct jit_stats {
+  std::uint64_t loads = 0;        ///< load() calls
+  std::uint64_t compiles = 0;     ///< bitcode compiled (either tier, either process)
+  std::uint64_t resident_hits = 0;  ///< load() answered by code already linked
+  std::uint64_t memory_hits = 0;  ///< object file from the memory cache
+  std::uint64_t disk_hits = 0;    ///< object file from the cache directory
+  std::uint64_t coalesced = 0;    ///< load() joined a load of the same code in progress
+  std::uint64_t tier_ups = 0;     ///< optimized recompiles swapped in
+  std::uint64_t sandbox_checks = 0;   ///< helper round trips (untrusted mode)
+  std::uint64_t sandbox_failures = 0;  ///< helper crashed, hung or was killed
+  std::uint64_t live_code = 0;    ///< linked code objects not yet freed (includes unloaded ones still held)
+  std::uint64_t failures = 0;     ///< loads that ended in an error
+};
+
+namespace detail {
+struct jit_instance;
+}
+
+/// A loaded code object: call it like its uniform entry. Copies share one
+/// reference; the code stays alive while any copy exists.
+class jit_function {
+ public:
+  jit_function() = default;
+
+  /// Run the entry: returns its status (0 or a ferry::errc value). Counts
+  /// the call towards the hot threshold.
+  std::int32_t operator()(ferry_context* cx, const void* args, void* result) const;
+  /// The current entry (fast or optimized tier). Valid while this handle
+  /// (or a copy) lives; calling it directly does not count towards tier-up.
+  [[nodiscard]] ferry_entry_fn entry() const noexcept;
+  [[nodiscard]] jit_tier tier() const noexcept;
+  [[nodiscard]] const object_id& id() const noexcept;
+  [[nodiscard]] std::uint64_t calls() const noexcept;
+  explicit operator bool() const noexcept { return p_ != nullptr; }
+
+ private:
+  friend class jit;
+  explicit jit_function(std::shared_ptr<detail::jit_instance> p) : p_(std::move(p)) {}
+  std::shared_ptr<detail::jit_instance> p_;
+};
+
+/// The per-node JIT engine.
+class jit {
+ public:
+  using load_callback = std::function<void(result<jit_function>)>;
+
+  /// Create the engine (about 1 ms: creates the LLJIT and its worker threads).
+  static result<std::unique_ptr<jit>> create(jit_config config = {});
+  /// Waits for compiles in progress; pending loads complete with
+  /// errc::cancelled. Handles that outlive the engine stay callable.
+  ~jit();
+  jit(const jit&) = delete;
+  jit& operator=(const jit&) = delete;
+
+  /// Load `code` (see the pipeline above); `done` receives the handle or a
+  /// typed error. Concurrent loads of the same code share one compile.
+  void load(const code_object& code, load_callback done);
+  std::future<result<jit_function>> load(const code_object& code);
+
+  /// Drop the engine's reference to code object `id`. Returns errc::not_found
+  /// if it is not resident. Handles still held keep their code alive.
+  status unload(const object_id& id);
+  /// Is `id` resident (loaded and not unloaded)?
+  [[nodiscard]] bool is_loaded(const object_id& id) const;
+
+  [[nodiscard]] jit_stats stats() const;
+  [[nodiscard]] const jit_config& config() const noexcept;
+  /// The cache directory in use (empty when the disk cache is off).
+  [[nodiscard]] const std::filesystem::path& cache_dir() const noexcept;
+
+  struct impl;
+
+ private:
+  explicit jit(std::shared_ptr<impl> p);
+  std::shared_ptr<impl> p_;
+};
+
+}  // namespace ferry

@@ -1,0 +1,125 @@
+#include "compile.hpp"
+
+#include <fmt/format.h>
+#include <llvm/Bitcode/BitcodeReader.h>
+#include <llvm/IR/DebugInfo.h>
+#include <llvm/IR/InlineAsm.h>
+#include <llvm/IR/InstIterator.h>
+#include <llvm/IR/Instructions.h>
+#include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/LegacyPassManager.h>
+#include <llvm/IR/Module.h>
+#include <llvm/IR/Verifier.h>
+#include <llvm/Passes/PassBuilder.h>
+#include <llvm/Support/SmallVectorMemoryBuffer.h>
+#include <llvm/Target/TargetMachine.h>
+
+#include "error.hpp"
+
+namespace ferry::jitd {
+namespace {
+
+llvm::Error violation(std::string what) { return fail(errc::policy_violation, std::move(what)); }
+
+std::string function_of(const llvm::Instruction& i) { return i.getFunction()->getName().str(); }
+
+llvm::Error check_entry(const llvm::Module& m, const std::string& entry) {
+  const llvm::Function* f = m.getFunction(entry);
+  if (!f || f->isDeclaration())
+    return fail(errc::bad_format, fmt::format("entry symbol '{}' is not defined by the module", entry));
+  const llvm::FunctionType* t = f->getFunctionType();
+  const bool uniform = t->getReturnType()->isIntegerTy(32) && !t->isVarArg() && t->getNumParams() == 3 &&
+                       llvm::all_of(t->params(), [](llvm::Type* p) { return p->isPointerTy(); });
+  if (!uniform) return fail(errc::bad_format, fmt::format("entry symbol '{}' is not int32_t(ptr, ptr, ptr)", entry));
+  if (f->hasLocalLinkage()) return fail(errc::bad_format, fmt::format("entry symbol '{}' is not exported", entry));
+  return llvm::Error::success();
+}
+
+// IR O2, as clang -O2 would run it, for the optimized tier.
+void optimize(llvm::Module& m, llvm::TargetMachine& tm) {
+  llvm::LoopAnalysisManager lam;
+  llvm::FunctionAnalysisManager fam;
+  llvm::CGSCCAnalysisManager cgam;
+  llvm::ModuleAnalysisManager mam;
+  llvm::PassBuilder pb(&tm);
+  pb.registerModuleAnalyses(mam);
+  pb.registerCGSCCAnalyses(cgam);
+  pb.registerFunctionAnalyses(fam);
+  pb.registerLoopAnalyses(lam);
+  pb.crossRegisterProxies(lam, fam, cgam, mam);
+  pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O2).run(m, mam);
+}
+
+}  // namespace
+
+llvm::Error check_policy(const llvm::Module& m, const llvm::DataLayout& node_layout, const compile_options& o) {
+  if (m.getDataLayout() != node_layout)
+    return violation(fmt::format("data layout '{}' differs from this node's '{}'",
+                                 m.getDataLayoutStr(), node_layout.getStringRepresentation()));
+  const llvm::Triple mt(m.getTargetTriple());
+  if (mt.getArch() != o.target->triple().getArch() || mt.getOS() != o.target->triple().getOS())
+    return violation(fmt::format("module triple '{}' does not match this node's '{}'", m.getTargetTriple(),
+                                 o.target->triple().str()));
+  if (!m.getModuleInlineAsm().empty()) return violation("module-level inline asm is not allowed");
+  if (!m.ifunc_empty()) return violation(fmt::format("ifunc '{}' is not allowed", m.ifuncs().begin()->getName().str()));
+  for (const char* name : {"llvm.global_ctors", "llvm.global_dtors"})
+    if (m.getNamedGlobal(name))
+      return violation(fmt::format("static constructors/destructors ({}) are not allowed", name));
+  for (const llvm::GlobalVariable& g : m.globals()) {
+    if (g.isThreadLocal())
+      return violation(fmt::format("thread-local variable '{}' is not allowed", g.getName().str()));
+    if (g.isDeclaration() && !o.allowed->contains(g.getName()))
+      return violation(fmt::format("undefined symbol '{}' (a variable) is not on the allow-list", g.getName().str()));
+  }
+  for (const llvm::Function& f : m.functions()) {
+    if (f.isDeclaration()) {
+      if (!f.isIntrinsic() && !o.allowed->contains(f.getName()))
+        return violation(fmt::format("undefined symbol '{}' is not on the allow-list", f.getName().str()));
+      continue;
+    }
+    for (const llvm::Instruction& i : llvm::instructions(f)) {
+      const auto* call = llvm::dyn_cast<llvm::CallBase>(&i);
+      if (call && call->isInlineAsm())
+        return violation(fmt::format("inline asm in function '{}' is not allowed", function_of(i)));
+    }
+  }
+  return check_entry(m, o.entry_symbol);
+}
+
+llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> compile_bitcode(std::span<const std::uint8_t> bitcode,
+                                                                    const compile_options& o) {
+  llvm::LLVMContext ctx;
+  const llvm::MemoryBufferRef ref(
+      llvm::StringRef(reinterpret_cast<const char*>(bitcode.data()), bitcode.size()), "code-object");
+  auto parsed = llvm::parseBitcodeFile(ref, ctx);
+  if (!parsed)
+    return fail(errc::bad_format, fmt::format("bitcode does not parse: {}", llvm::toString(parsed.takeError())));
+  llvm::Module& m = **parsed;
+
+  std::string why;
+  llvm::raw_string_ostream os(why);
+  bool broken_debug_info = false;
+  if (llvm::verifyModule(m, &os, &broken_debug_info))
+    return fail(errc::bad_format, fmt::format("bitcode fails verification: {}", why));
+  if (broken_debug_info) llvm::StripDebugInfo(m);  // debug info is optional: drop it, keep the code
+
+  auto builder = o.target->machine_builder();
+  builder.setCodeGenOptLevel(o.tier == jit_tier::optimized ? llvm::CodeGenOptLevel::Default
+                                                          : llvm::CodeGenOptLevel::None);
+  auto tm = builder.createTargetMachine();
+  if (!tm) return tm.takeError();
+  if (auto e = check_policy(m, (*tm)->createDataLayout(), o)) return std::move(e);
+
+  if (o.tier == jit_tier::optimized) optimize(m, **tm);
+  llvm::SmallVector<char, 0> object;
+  {
+    llvm::raw_svector_ostream out(object);
+    llvm::legacy::PassManager pm;
+    if ((*tm)->addPassesToEmitFile(pm, out, nullptr, llvm::CodeGenFileType::ObjectFile))
+      return fail(errc::compile_error, "this LLVM target cannot emit object files");
+    pm.run(m);
+  }
+  return std::make_unique<llvm::SmallVectorMemoryBuffer>(std::move(object), "ferry-jit-object", false);
+}
+
+}  // namespace ferry::jitd

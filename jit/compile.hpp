@@ -1,0 +1,45 @@
+// jit/compile.hpp — bitcode -> checked module -> object file. The same
+// function runs in the node (trusted peers) and in the ferry-jit-check
+// helper process (untrusted peers), so both enforce one policy.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include <llvm/ADT/StringSet.h>
+#include <llvm/Support/Error.h>
+#include <llvm/Support/MemoryBuffer.h>
+
+#include <ferry/jit.hpp>
+
+#include "target.hpp"
+
+namespace llvm {
+class Module;
+class DataLayout;
+}
+
+namespace ferry::jitd {
+
+/// What a module may contain and how to compile it.
+struct compile_options {
+  std::string entry_symbol;      ///< must be defined as i32(ptr, ptr, ptr)
+  jit_tier tier = jit_tier::fast;
+  const llvm::StringSet<>* allowed = nullptr;  ///< symbols a module may leave undefined
+  const node_target* target = nullptr;
+};
+
+/// Policy check of a parsed, verified module: errc::policy_violation naming
+/// the first offending symbol or construct, errc::bad_format for a missing or
+/// mistyped entry.
+llvm::Error check_policy(const llvm::Module& m, const llvm::DataLayout& node_layout, const compile_options& o);
+
+/// Parse, verify, check and compile `bitcode` into a relocatable object.
+/// Hostile input can crash LLVM's bitcode reader: only call this in-process
+/// on bitcode whose integrity was checked and whose producer is trusted.
+llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> compile_bitcode(std::span<const std::uint8_t> bitcode,
+                                                                    const compile_options& o);
+
+}  // namespace ferry::jitd

@@ -1,0 +1,418 @@
+// The ferry::jit engine: variant selection, integrity, cache, compile
+// (in-process or sandboxed), link, tier-up and unload. docs/jit.md.
+#include <ferry/jit.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <thread>
+#include <unordered_map>
+
+#include <sodium.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
+#include <llvm/ExecutionEngine/Orc/LLJIT.h>
+
+#include "compile.hpp"
+#include "error.hpp"
+#include "object_cache.hpp"
+#include "sandbox.hpp"
+#include "target.hpp"
+
+namespace ferry {
+
+const std::vector<std::string>& default_allowed_process_symbols() {
+  static const std::vector<std::string> names = {
+      // memory and strings (LLVM also lowers intrinsics and idioms to these)
+      "memcpy", "memmove", "memset", "memcmp", "bcmp", "memchr", "strlen", "strnlen", "strcmp", "strncmp", "strchr",
+      "strrchr", "strstr",
+      // libm
+      "sqrt", "sqrtf", "cbrt", "cbrtf", "exp", "expf", "exp2", "exp2f", "expm1", "log", "logf", "log2", "log2f",
+      "log10", "log10f", "log1p", "pow", "powf", "sin", "sinf", "cos", "cosf", "tan", "tanf", "asin", "acos", "atan",
+      "atan2", "atan2f", "sinh", "cosh", "tanh", "fabs", "fabsf", "floor", "floorf", "ceil", "ceilf", "round",
+      "roundf", "trunc", "truncf", "rint", "nearbyint", "lround", "llround", "fmod", "fmodf", "fmin", "fmax", "fminf",
+      "fmaxf", "hypot", "ldexp", "frexp", "modf", "copysign", "erf",
+      // compiler runtime helpers codegen may call (128-bit division, powi)
+      "__divti3", "__udivti3", "__modti3", "__umodti3", "__powidf2", "__powisf2"};
+  return names;
+}
+
+namespace detail {
+
+// One resident code object: its linked tiers and the entry in use.
+struct jit_instance : std::enable_shared_from_this<jit_instance> {
+  std::shared_ptr<jit::impl> engine;  // keeps the LLJIT alive until the code is removed
+  object_id id;
+  std::string name;
+  std::string entry_symbol;
+  std::shared_ptr<const code_variant> variant;  // kept only while a tier-up may follow
+  std::uint64_t hot_threshold = 0;              // 0: never
+  std::atomic<ferry_entry_fn> entry{nullptr};
+  std::atomic<jit_tier> tier{jit_tier::fast};
+  std::atomic<std::uint64_t> calls{0};
+  std::atomic<bool> tier_up_requested{false};
+  std::mutex mu;
+  std::vector<llvm::orc::JITDylib*> dylibs;  // every linked tier; removed together
+
+  void request_tier_up();
+  ~jit_instance();
+};
+
+}  // namespace detail
+
+struct jit::impl : std::enable_shared_from_this<jit::impl> {
+  jit_config cfg;
+  jitd::node_target target;
+  llvm::StringSet<> allowed;  // runtime API + process allow-list: what a module may leave undefined
+  std::filesystem::path cache_path;
+  std::unique_ptr<jitd::object_cache> cache;
+  std::unique_ptr<jitd::sandbox> sandbox;
+  std::unique_ptr<llvm::orc::LLJIT> lljit;
+
+  struct {
+    std::atomic<std::uint64_t> loads, compiles, resident_hits, memory_hits, disk_hits, coalesced, tier_ups,
+        sandbox_checks, sandbox_failures, live_code, failures;
+  } n{};
+  std::atomic<std::uint64_t> dylib_seq{0};
+
+  mutable std::mutex mu;
+  std::unordered_map<object_id, std::shared_ptr<detail::jit_instance>> resident;
+  std::unordered_map<object_id, std::vector<load_callback>> pending;
+
+  std::mutex qmu;
+  std::condition_variable qcv;
+  std::deque<std::function<void()>> queue;
+  bool stopping = false;
+  std::vector<std::thread> workers;
+
+  explicit impl(jitd::node_target t) : target(std::move(t)) {}
+
+  bool submit(std::function<void()> job) {
+    {
+      std::lock_guard lock(qmu);
+      if (stopping) return false;
+      queue.push_back(std::move(job));
+    }
+    qcv.notify_one();
+    return true;
+  }
+
+  void work() {
+    for (;;) {
+      std::function<void()> job;
+      {
+        std::unique_lock lock(qmu);
+        qcv.wait(lock, [&] { return stopping || !queue.empty(); });
+        if (stopping) return;
+        job = std::move(queue.front());
+        queue.pop_front();
+      }
+      job();
+    }
+  }
+
+  // Compiled object for `v` at `tier`: memory cache, disk cache, or compile.
+  llvm::Expected<jitd::object_bytes> object_for(const code_variant& v, const std::string& entry, jit_tier tier) {
+    const auto key = jitd::make_cache_key(v, target.description(), tier);
+    if (auto obj = cache->find_in_memory(key)) return ++n.memory_hits, obj;
+    if (auto obj = cache->find_on_disk(key)) return ++n.disk_hits, obj;
+    llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> compiled = nullptr;
+    if (sandbox) {
+      bool helper_failed = false;
+      ++n.sandbox_checks;
+      compiled = sandbox->compile(v.bitcode, entry, tier, &helper_failed);
+      if (helper_failed) ++n.sandbox_failures;
+    } else {
+      jitd::compile_options o{entry, tier, &allowed, &target};
+      compiled = jitd::compile_bitcode(v.bitcode, o);
+    }
+    if (!compiled) return compiled.takeError();
+    ++n.compiles;
+    const auto buf = (*compiled)->getBuffer();
+    auto obj = std::make_shared<const std::vector<char>>(buf.begin(), buf.end());
+    cache->store(key, obj);
+    return obj;
+  }
+
+  // Link `tier` of `inst` into a JITDylib of its own and return its entry.
+  llvm::Expected<ferry_entry_fn> link(detail::jit_instance& inst, const code_variant& v, jit_tier tier) {
+    auto obj = object_for(v, inst.entry_symbol, tier);
+    if (!obj) return obj.takeError();
+    auto jd = lljit->createJITDylib(fmt::format("{}.{}", inst.id.to_string(), dylib_seq++));
+    if (!jd) return jd.takeError();
+    auto view = llvm::MemoryBuffer::getMemBuffer(llvm::StringRef((*obj)->data(), (*obj)->size()), inst.name, false);
+    auto addr = [&]() -> llvm::Expected<llvm::orc::ExecutorAddr> {
+      if (auto e = lljit->addObjectFile(*jd, std::move(view))) return std::move(e);
+      return lljit->lookup(*jd, inst.entry_symbol);  // links, resolving every symbol
+    }();
+    if (!addr) {
+      llvm::consumeError(lljit->getExecutionSession().removeJITDylib(*jd));
+      return jitd::fail(errc::compile_error, fmt::format("cannot link code object {}: {}", inst.name,
+                                                         llvm::toString(addr.takeError())));
+    }
+    std::lock_guard lock(inst.mu);
+    inst.dylibs.push_back(&*jd);
+    return addr->toPtr<ferry_entry_fn>();
+  }
+
+  result<std::shared_ptr<detail::jit_instance>> build(const object_id& id, std::shared_ptr<const code_variant> v,
+                                                      const code_object& manifest) {
+    std::array<std::uint8_t, 32> h{};
+    crypto_generichash(h.data(), h.size(), v->bitcode.data(), v->bitcode.size(), nullptr, 0);
+    if (h != v->bitcode_hash)
+      return make_error(errc::corrupt, fmt::format("code object {}: {} bitcode does not match its hash",
+                                                   manifest.name, v->triple));
+    auto inst = std::make_shared<detail::jit_instance>();
+    inst->engine = shared_from_this();
+    inst->id = id;
+    inst->name = manifest.name;
+    inst->entry_symbol = manifest.entry_symbol;
+    const bool may_tier_up = cfg.first_tier == jit_tier::fast && cfg.hot_call_threshold > 0;
+    inst->hot_threshold = may_tier_up ? cfg.hot_call_threshold : 0;
+    auto entry = link(*inst, *v, cfg.first_tier);
+    if (!entry) return jitd::to_status(entry.takeError(), errc::compile_error, "compiling " + manifest.name);
+    if (may_tier_up) inst->variant = std::move(v);
+    inst->entry.store(*entry, std::memory_order_release);
+    inst->tier.store(cfg.first_tier);
+    ++n.live_code;
+    return inst;
+  }
+
+  void finish(const object_id& id, result<std::shared_ptr<detail::jit_instance>> r) {
+    std::vector<load_callback> waiting;
+    {
+      std::lock_guard lock(mu);
+      waiting = std::move(pending[id]);
+      pending.erase(id);
+      if (r) resident[id] = *r;
+    }
+    if (!r) {
+      n.failures += waiting.size();
+      for (auto& cb : waiting) cb(r.error());
+      return;
+    }
+    // Hand the last waiter our reference: once the callbacks return, this
+    // thread holds none, so an unload right after frees the code at once.
+    auto inst = std::move(*r);
+    for (std::size_t i = 0; i < waiting.size(); ++i)
+      waiting[i](jit_function(i + 1 == waiting.size() ? std::move(inst) : inst));
+  }
+
+  void tier_up(const std::shared_ptr<detail::jit_instance>& inst) {
+    auto entry = link(*inst, *inst->variant, jit_tier::optimized);
+    if (!entry) {
+      // The fast tier keeps serving; the failure is counted, not fatal.
+      llvm::consumeError(entry.takeError());
+      ++n.failures;
+      return;
+    }
+    inst->entry.store(*entry, std::memory_order_release);
+    inst->tier.store(jit_tier::optimized);
+    ++n.tier_ups;
+  }
+
+  void shutdown() {
+    {
+      std::lock_guard lock(qmu);
+      stopping = true;
+      queue.clear();
+    }
+    qcv.notify_all();
+    for (auto& t : workers) t.join();
+    std::unordered_map<object_id, std::vector<load_callback>> orphans;
+    std::unordered_map<object_id, std::shared_ptr<detail::jit_instance>> gone;
+    {
+      std::lock_guard lock(mu);
+      orphans.swap(pending);
+      gone.swap(resident);
+    }
+    for (auto& [id, cbs] : orphans)
+      for (auto& cb : cbs) cb(make_error(errc::cancelled, "the JIT engine shut down before the load finished"));
+  }
+};
+
+namespace detail {
+
+void jit_instance::request_tier_up() {
+  if (tier_up_requested.exchange(true)) return;
+  engine->submit([self = shared_from_this()] { self->engine->tier_up(self); });
+}
+
+jit_instance::~jit_instance() {
+  auto& es = engine->lljit->getExecutionSession();
+  for (auto* jd : dylibs) llvm::consumeError(es.removeJITDylib(*jd));
+  --engine->n.live_code;
+}
+
+}  // namespace detail
+
+// ---- jit_function ------------------------------------------------------------
+
+std::int32_t jit_function::operator()(ferry_context* cx, const void* args, void* result) const {
+  auto& i = *p_;
+  // A racy count is fine: it only decides when to optimize, and a relaxed
+  // load+store costs far less per call than an atomic read-modify-write.
+  const auto calls = i.calls.load(std::memory_order_relaxed) + 1;
+  i.calls.store(calls, std::memory_order_relaxed);
+  if (i.hot_threshold != 0 && calls >= i.hot_threshold && !i.tier_up_requested.load(std::memory_order_relaxed))
+    i.request_tier_up();
+  return i.entry.load(std::memory_order_acquire)(cx, args, result);
+}
+
+ferry_entry_fn jit_function::entry() const noexcept { return p_->entry.load(std::memory_order_acquire); }
+jit_tier jit_function::tier() const noexcept { return p_->tier.load(); }
+const object_id& jit_function::id() const noexcept { return p_->id; }
+std::uint64_t jit_function::calls() const noexcept { return p_->calls.load(std::memory_order_relaxed); }
+
+// ---- jit ---------------------------------------------------------------------
+
+namespace {
+
+llvm::Expected<std::unique_ptr<llvm::orc::LLJIT>> make_lljit(const jit::impl& p) {
+  std::map<std::string, void*> runtime = p.cfg.runtime_symbols;
+  llvm::StringSet<> process;
+  for (const auto& s : p.cfg.allowed_process_symbols) process.insert(s);
+  return llvm::orc::LLJITBuilder()
+      .setJITTargetMachineBuilder(p.target.machine_builder())
+      .setPlatformSetUp(llvm::orc::setUpInactivePlatform)
+      .setProcessSymbolsJITDylibSetup(
+          [runtime, process](llvm::orc::LLJIT& j) -> llvm::Expected<llvm::orc::JITDylibSP> {
+            auto& jd = j.getExecutionSession().createBareJITDylib("<ferry runtime + allowed process symbols>");
+            llvm::orc::SymbolMap api;
+            for (const auto& [name, addr] : runtime)
+              api[j.mangleAndIntern(name)] = {llvm::orc::ExecutorAddr::fromPtr(addr),
+                                              llvm::JITSymbolFlags::Exported | llvm::JITSymbolFlags::Callable};
+            if (!api.empty())
+              if (auto e = jd.define(llvm::orc::absoluteSymbols(std::move(api)))) return std::move(e);
+            // Only allow-listed names ever reach dlsym: the default LLJIT
+            // would hand mobile code system(), environ or dlopen.
+            const char prefix = j.getDataLayout().getGlobalPrefix();
+            auto gen = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
+                prefix, [process, prefix](const llvm::orc::SymbolStringPtr& s) {
+                  llvm::StringRef name = *s;
+                  if (prefix && name.starts_with(llvm::StringRef(&prefix, 1))) name = name.drop_front();
+                  return process.contains(name);
+                });
+            if (!gen) return gen.takeError();
+            jd.addGenerator(std::move(*gen));
+            return llvm::orc::JITDylibSP(&jd);
+          })
+      .create();
+}
+
+}  // namespace
+
+result<std::unique_ptr<jit>> jit::create(jit_config config) {
+  if (config.threads == 0) return make_error(errc::invalid_argument, "jit_config::threads must be at least 1");
+  for (const auto& [name, addr] : config.runtime_symbols)
+    if (!addr || name.empty() || name.find(',') != std::string::npos)
+      return make_error(errc::invalid_argument, fmt::format("runtime symbol '{}' needs a name and an address", name));
+  auto target = jitd::node_target::resolve(config.target);
+  if (!target) return jitd::to_status(target.takeError(), errc::unsupported, "resolving the JIT target");
+  auto p = std::make_shared<impl>(std::move(*target));
+  p->cfg = std::move(config);
+  for (const auto& [name, addr] : p->cfg.runtime_symbols) p->allowed.insert(name);
+  for (const auto& s : p->cfg.allowed_process_symbols) p->allowed.insert(s);
+  if (p->cfg.disk_cache) p->cache_path = p->cfg.cache_dir.empty() ? jitd::default_cache_dir() : p->cfg.cache_dir;
+  p->cache = std::make_unique<jitd::object_cache>(p->cache_path, p->cfg.memory_cache_bytes);
+
+  if (p->cfg.trust == jit_trust::untrusted) {
+    auto argv = p->cfg.check_command;
+    if (argv.empty()) {
+      const std::string helper = jitd::find_check_helper();
+      if (helper.empty())
+        return make_error(errc::not_found,
+                          "untrusted mode needs the ferry-jit-check helper: install it next to libferry, set "
+                          "FERRY_JIT_CHECK, or set jit_config::check_command");
+      argv.push_back(helper);
+    }
+    if (::access(argv[0].c_str(), X_OK) != 0)
+      return make_error(errc::not_found, fmt::format("sandbox helper '{}' is not an executable file", argv[0]));
+    std::string allow;
+    for (const auto& s : p->allowed) allow += (allow.empty() ? "" : ",") + s.getKey().str();
+    const auto& t = p->target.description();
+    for (const std::string& a : {std::string("--triple"), t.triple, std::string("--cpu"), t.cpu,
+                                 std::string("--features"), t.features, std::string("--allow"), allow})
+      argv.push_back(a);
+    p->sandbox = std::make_unique<jitd::sandbox>(std::move(argv), p->cfg.check_timeout, p->cfg.check_memory_bytes);
+  }
+
+  auto lljit = make_lljit(*p);
+  if (!lljit) return jitd::to_status(lljit.takeError(), errc::unsupported, "creating the LLJIT");
+  p->lljit = std::move(*lljit);
+  for (unsigned i = 0; i < p->cfg.threads; ++i) p->workers.emplace_back([raw = p.get()] { raw->work(); });
+  return std::unique_ptr<jit>(new jit(std::move(p)));
+}
+
+jit::jit(std::shared_ptr<impl> p) : p_(std::move(p)) {}
+
+jit::~jit() { p_->shutdown(); }
+
+void jit::load(const code_object& code, load_callback done) {
+  ++p_->n.loads;
+  auto chosen = p_->target.select(code);
+  if (!chosen) {
+    ++p_->n.failures;
+    return done(jitd::to_status(chosen.takeError(), errc::no_matching_variant, "selecting a variant"));
+  }
+  const object_id id = code.id();
+  {
+    std::unique_lock lock(p_->mu);
+    if (auto it = p_->resident.find(id); it != p_->resident.end()) {
+      jit_function f(it->second);
+      lock.unlock();
+      ++p_->n.resident_hits;
+      return done(std::move(f));
+    }
+    auto [it, fresh] = p_->pending.try_emplace(id);
+    it->second.push_back(std::move(done));
+    if (!fresh) return void(++p_->n.coalesced);
+  }
+  // The job owns copies: the caller's code object may be gone when it runs.
+  auto variant = std::make_shared<const code_variant>(**chosen);
+  code_object manifest;
+  manifest.name = code.name;
+  manifest.entry_symbol = code.entry_symbol;
+  const bool queued = p_->submit([p = p_.get(), id, variant = std::move(variant), manifest = std::move(manifest)] {
+    p->finish(id, p->build(id, variant, manifest));
+  });
+  if (!queued) p_->finish(id, make_error(errc::cancelled, "the JIT engine is shutting down"));
+}
+
+std::future<result<jit_function>> jit::load(const code_object& code) {
+  auto promise = std::make_shared<std::promise<result<jit_function>>>();
+  auto future = promise->get_future();
+  load(code, [promise](result<jit_function> r) { promise->set_value(std::move(r)); });
+  return future;
+}
+
+status jit::unload(const object_id& id) {
+  std::shared_ptr<detail::jit_instance> dropped;  // released after the lock: may free code
+  {
+    std::lock_guard lock(p_->mu);
+    const auto it = p_->resident.find(id);
+    if (it == p_->resident.end())
+      return make_error(errc::not_found, fmt::format("code object {} is not loaded", id.to_string()));
+    dropped = std::move(it->second);
+    p_->resident.erase(it);
+  }
+  return {};
+}
+
+bool jit::is_loaded(const object_id& id) const {
+  std::lock_guard lock(p_->mu);
+  return p_->resident.count(id) != 0;
+}
+
+jit_stats jit::stats() const {
+  const auto& n = p_->n;
+  return {n.loads, n.compiles, n.resident_hits, n.memory_hits, n.disk_hits, n.coalesced, n.tier_ups,
+          n.sandbox_checks, n.sandbox_failures, n.live_code, n.failures};
+}
+
+const jit_config& jit::config() const noexcept { return p_->cfg; }
+const std::filesystem::path& jit::cache_dir() const noexcept { return p_->cache_path; }
+
+}  // namespace ferry

@@ -1,0 +1,138 @@
+#include "object_cache.hpp"
+
+#include <cstdlib>
+#include <cstring>
+
+#include <fcntl.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <llvm/Config/llvm-config.h>
+
+namespace ferry::jitd {
+namespace {
+
+constexpr char kMagic[8] = {'F', 'R', 'Y', 'J', 'I', 'T', 'O', '1'};
+constexpr std::size_t kHeader = sizeof kMagic + 32;
+
+void hash_into(crypto_generichash_state& st, std::string_view s) {
+  const std::uint64_t n = s.size();  // length-prefixed: fields cannot run into each other
+  crypto_generichash_update(&st, reinterpret_cast<const unsigned char*>(&n), sizeof n);
+  crypto_generichash_update(&st, reinterpret_cast<const unsigned char*>(s.data()), s.size());
+}
+
+std::array<std::uint8_t, 32> digest(const char* p, std::size_t n) {
+  std::array<std::uint8_t, 32> h{};
+  crypto_generichash(h.data(), h.size(), reinterpret_cast<const unsigned char*>(p), n, nullptr, 0);
+  return h;
+}
+
+bool write_all(int fd, const char* p, std::size_t n) {
+  while (n > 0) {
+    const ssize_t w = ::write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    p += w, n -= static_cast<std::size_t>(w);
+  }
+  return true;
+}
+
+}  // namespace
+
+cache_key make_cache_key(const code_variant& v, const jit_target& node, jit_tier tier) {
+  crypto_generichash_state st;
+  crypto_generichash_init(&st, nullptr, 0, 32);
+  hash_into(st, "ferry-jit-object-v1");
+  hash_into(st, std::string_view(reinterpret_cast<const char*>(v.bitcode_hash.data()), v.bitcode_hash.size()));
+  for (const auto* s : {&v.triple, &v.cpu, &v.features, &node.triple, &node.cpu, &node.features}) hash_into(st, *s);
+  hash_into(st, tier == jit_tier::optimized ? "O2" : "O0");
+  hash_into(st, LLVM_VERSION_STRING);
+  cache_key k{};
+  crypto_generichash_final(&st, k.data(), k.size());
+  return k;
+}
+
+std::string to_hex(const cache_key& k) {
+  std::string s;
+  s.reserve(64);
+  for (auto b : k) s += fmt::format("{:02x}", b);
+  return s;
+}
+
+std::filesystem::path default_cache_dir() {
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::filesystem::path(x) / "ferry" / "jit";
+  if (const char* h = std::getenv("HOME"); h && *h) return std::filesystem::path(h) / ".cache" / "ferry" / "jit";
+  return std::filesystem::current_path() / ".ferry-jit-cache";
+}
+
+object_cache::object_cache(std::filesystem::path dir, std::size_t memory_budget)
+    : dir_(std::move(dir)), budget_(memory_budget) {}
+
+object_bytes object_cache::find_in_memory(const cache_key& k) const {
+  std::lock_guard lock(mu_);
+  const auto it = memory_.find(to_hex(k));
+  return it == memory_.end() ? nullptr : it->second;
+}
+
+object_bytes object_cache::find_on_disk(const cache_key& k) {
+  if (dir_.empty()) return nullptr;
+  const int fd = ::open((dir_ / (to_hex(k) + ".o")).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return nullptr;
+  struct stat sb {};
+  std::vector<char> buf;
+  if (::fstat(fd, &sb) == 0 && static_cast<std::size_t>(sb.st_size) > kHeader) {
+    buf.resize(static_cast<std::size_t>(sb.st_size));
+    std::size_t got = 0;
+    while (got < buf.size()) {
+      const ssize_t r = ::read(fd, buf.data() + got, buf.size() - got);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) break;
+      got += static_cast<std::size_t>(r);
+    }
+    if (got != buf.size()) buf.clear();
+  }
+  ::close(fd);
+  if (buf.size() <= kHeader || std::memcmp(buf.data(), kMagic, sizeof kMagic) != 0) return nullptr;
+  const auto h = digest(buf.data() + kHeader, buf.size() - kHeader);
+  if (std::memcmp(h.data(), buf.data() + sizeof kMagic, h.size()) != 0) return nullptr;
+  auto obj = std::make_shared<const std::vector<char>>(buf.begin() + kHeader, buf.end());
+  remember(k, obj);
+  return obj;
+}
+
+void object_cache::store(const cache_key& k, const object_bytes& obj) {
+  remember(k, obj);
+  if (dir_.empty()) return;
+  // Best effort: a node without a writable cache still works, it only
+  // compiles again after a restart.
+  std::error_code ec;
+  std::filesystem::create_directories(dir_, ec);
+  const auto final_path = dir_ / (to_hex(k) + ".o");
+  std::string tmp = (dir_ / (to_hex(k) + ".tmp.XXXXXX")).string();
+  const int fd = ::mkstemp(tmp.data());
+  if (fd < 0) return;
+  const auto h = digest(obj->data(), obj->size());
+  const bool ok = write_all(fd, kMagic, sizeof kMagic) &&
+                  write_all(fd, reinterpret_cast<const char*>(h.data()), h.size()) &&
+                  write_all(fd, obj->data(), obj->size());
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), final_path.c_str()) != 0) ::unlink(tmp.c_str());
+}
+
+void object_cache::remember(const cache_key& k, const object_bytes& obj) {
+  std::lock_guard lock(mu_);
+  auto [it, fresh] = memory_.try_emplace(to_hex(k), obj);
+  if (!fresh) return;
+  order_.push_back(it->first);
+  bytes_ += obj->size();
+  while (bytes_ > budget_ && order_.size() > 1) {
+    const auto old = memory_.find(order_.front());
+    bytes_ -= old->second->size();
+    memory_.erase(old);
+    order_.pop_front();
+  }
+}
+
+}  // namespace ferry::jitd

@@ -1,0 +1,61 @@
+// jit/object_cache.hpp — compiled object files, in memory and on disk.
+//
+// Key: BLAKE2b-256 over (format version, variant bitcode hash, variant
+// triple/cpu/features, the node's codegen triple/cpu/features, tier, LLVM
+// version). Disk entries are `<dir>/<key hex>.o`: 8-byte magic "FRYJITO1",
+// BLAKE2b-256 of the payload, payload (an ELF relocatable). A damaged or
+// truncated file is ignored (and replaced by the next compile), never linked.
+// Files are written to a temporary name and renamed, so a reader sees a whole
+// entry or none, even with several nodes sharing the directory.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <ferry/code_object.hpp>
+#include <ferry/jit.hpp>
+
+namespace ferry::jitd {
+
+using cache_key = std::array<std::uint8_t, 32>;
+using object_bytes = std::shared_ptr<const std::vector<char>>;
+
+cache_key make_cache_key(const code_variant& v, const jit_target& node, jit_tier tier);
+std::string to_hex(const cache_key& k);
+
+class object_cache {
+ public:
+  /// `dir` empty: memory only.
+  object_cache(std::filesystem::path dir, std::size_t memory_budget);
+
+  object_bytes find_in_memory(const cache_key& k) const;
+  /// Reads, checks and (on success) promotes a disk entry into memory.
+  object_bytes find_on_disk(const cache_key& k);
+  /// Keep `obj` in memory and (best effort) on disk.
+  void store(const cache_key& k, const object_bytes& obj);
+
+  [[nodiscard]] const std::filesystem::path& dir() const { return dir_; }
+
+ private:
+  void remember(const cache_key& k, const object_bytes& obj);
+
+  std::filesystem::path dir_;
+  std::size_t budget_;
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, object_bytes> memory_;  // key hex -> object
+  std::deque<std::string> order_;                          // oldest first
+  std::size_t bytes_ = 0;
+};
+
+/// $XDG_CACHE_HOME/ferry/jit or ~/.cache/ferry/jit (or ./.ferry-jit-cache
+/// when neither variable is set).
+std::filesystem::path default_cache_dir();
+
+}  // namespace ferry::jitd

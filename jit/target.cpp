@@ -1,0 +1,141 @@
+#include "target.hpp"
+
+#include <fmt/format.h>
+#include <llvm/ADT/StringSet.h>
+#include <llvm/Config/llvm-config.h>
+#include <llvm/MC/MCSubtargetInfo.h>
+#include <llvm/MC/TargetRegistry.h>
+#include <llvm/Support/TargetSelect.h>
+#include <llvm/TargetParser/Host.h>
+#include <llvm/TargetParser/SubtargetFeature.h>
+
+#include "error.hpp"
+
+namespace ferry::jitd {
+std::string host_features() {
+  llvm::SubtargetFeatures f;
+  for (const auto& [name, on] : llvm::sys::getHostCPUFeatures()) f.AddFeature(name, on);
+  return f.getString();
+}
+
+namespace {
+
+llvm::Expected<std::unique_ptr<llvm::MCSubtargetInfo>> subtarget(const llvm::Triple& triple, const std::string& cpu,
+                                                                 const std::string& features) {
+  std::string err;
+  const llvm::Target* t = llvm::TargetRegistry::lookupTarget(triple.str(), err);
+  if (!t) return fail(errc::unsupported, fmt::format("no LLVM target for {}: {}", triple.str(), err));
+  std::unique_ptr<llvm::MCSubtargetInfo> sti(t->createMCSubtargetInfo(triple.str(), cpu, features));
+  if (!sti) return fail(errc::unsupported, fmt::format("LLVM cannot describe cpu {} on {}", cpu, triple.str()));
+  return sti;
+}
+
+// Major version of an LLVM version string ("19.1.7" -> 19), or -1.
+int major_of(const std::string& v) {
+  int major = 0;
+  std::size_t i = 0;
+  for (; i < v.size() && v[i] >= '0' && v[i] <= '9'; ++i) major = major * 10 + (v[i] - '0');
+  return i == 0 ? -1 : major;
+}
+
+}  // namespace
+
+node_target::~node_target() = default;
+node_target::node_target(node_target&&) noexcept = default;
+node_target& node_target::operator=(node_target&&) noexcept = default;
+
+llvm::Expected<node_target> node_target::resolve(const jit_target& t) {
+  llvm::InitializeNativeTarget();
+  llvm::InitializeNativeTargetAsmPrinter();
+  const jit_target host = jit_target::host();
+  node_target n;
+  n.desc_.triple = t.triple.empty() ? host.triple : t.triple;
+  n.desc_.cpu = t.cpu.empty() ? host.cpu : t.cpu;
+  n.desc_.features = t.features.empty() ? host.features : t.features;
+  n.triple_ = llvm::Triple(n.desc_.triple);
+  auto sti = subtarget(n.triple_, n.desc_.cpu, n.desc_.features);
+  if (!sti) return sti.takeError();
+  n.sti_ = std::move(*sti);
+  return n;
+}
+
+llvm::orc::JITTargetMachineBuilder node_target::machine_builder() const {
+  llvm::orc::JITTargetMachineBuilder b(triple_);
+  b.setCPU(desc_.cpu);
+  llvm::SubtargetFeatures f(desc_.features);
+  b.addFeatures(f.getFeatures());
+  // PIC + small code model: JITLink places GOT/PLT stubs for anything far away.
+  b.setRelocationModel(llvm::Reloc::PIC_);
+  b.setCodeModel(llvm::CodeModel::Small);
+  return b;
+}
+
+std::string node_target::refusal(const code_variant& v, unsigned* specialisation) const {
+  const llvm::Triple vt(v.triple);
+  if (vt.getArch() != triple_.getArch() || vt.getOS() != triple_.getOS())
+    return fmt::format("needs {}, this node is {}", v.triple, triple_.str());
+  if (major_of(v.llvm_version) != LLVM_VERSION_MAJOR)
+    return fmt::format("built by LLVM '{}', this node reads LLVM {} bitcode", v.llvm_version, LLVM_VERSION_MAJOR);
+  // An explicit "+f" this LLVM does not know can never be satisfied here.
+  const auto table = sti_->getAllProcessorFeatures();
+  llvm::StringSet<> explicit_features;
+  const llvm::SubtargetFeatures wanted_features(v.features);  // named: the loop borrows from it
+  for (const auto& f : wanted_features.getFeatures()) {
+    if (f.size() < 2 || f[0] != '+') continue;
+    const llvm::StringRef name = llvm::StringRef(f).drop_front();
+    const bool known = llvm::any_of(table, [&](const llvm::SubtargetFeatureKV& kv) { return name == kv.Key; });
+    if (!known) return fmt::format("needs CPU feature '{}', unknown to this node", name.str());
+    explicit_features.insert(name);
+  }
+  const std::string cpu = v.cpu.empty() ? "generic" : v.cpu;
+  if (!sti_->isCPUStringValid(cpu)) return fmt::format("needs CPU '{}', unknown to this node", cpu);
+  auto vsti = subtarget(vt, cpu, v.features);
+  if (!vsti) return llvm::toString(vsti.takeError());
+  // Compare ISA features only (those named in the node's feature string, as
+  // host detection reports them, or asked for explicitly): tuning flags
+  // differ between CPUs without making code illegal.
+  llvm::StringSet<> isa;
+  const llvm::SubtargetFeatures node_features(desc_.features);
+  for (const auto& f : node_features.getFeatures())
+    if (f.size() > 1) isa.insert(llvm::StringRef(f).drop_front());
+  std::string missing;
+  for (const auto& kv : table) {
+    const bool wanted = (*vsti)->getFeatureBits().test(kv.Value);
+    if (!wanted || sti_->getFeatureBits().test(kv.Value)) continue;
+    if (!isa.contains(kv.Key) && !explicit_features.contains(kv.Key)) continue;
+    missing += missing.empty() ? "" : ",";
+    missing += kv.Key;
+  }
+  if (!missing.empty()) return fmt::format("needs CPU features this node lacks: {}", missing);
+  *specialisation = static_cast<unsigned>((*vsti)->getFeatureBits().count());
+  return {};
+}
+
+llvm::Expected<const code_variant*> node_target::select(const code_object& code) const {
+  const code_variant* best = nullptr;
+  unsigned best_score = 0;
+  std::string offers;
+  for (const auto& v : code.variants) {
+    unsigned score = 0;
+    const std::string why = refusal(v, &score);
+    if (why.empty()) {
+      if (!best || score > best_score) best = &v, best_score = score;
+      continue;
+    }
+    offers += fmt::format("\n  {} cpu={} features='{}': {}", v.triple, v.cpu, v.features, why);
+  }
+  if (best) return best;
+  return fail(errc::no_matching_variant,
+              fmt::format("no variant of {} runs on this node ({}, cpu {}); offered:{}", code.name, triple_.str(),
+                          desc_.cpu, offers.empty() ? " nothing" : offers));
+}
+
+}  // namespace ferry::jitd
+
+namespace ferry {
+
+jit_target jit_target::host() {
+  return {llvm::sys::getProcessTriple(), llvm::sys::getHostCPUName().str(), jitd::host_features()};
+}
+
+}  // namespace ferry

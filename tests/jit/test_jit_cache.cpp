@@ -1,0 +1,148 @@
+// Caches (resident, memory, disk), coalescing, and unloading while a call
+// is running.
+#include <atomic>
+#include <fstream>
+#include <thread>
+
+#include "code_objects.hpp"
+
+using namespace ferry;
+using namespace ferry::test;
+
+TEST_CASE("a second load in-process does not compile again") {
+  temp_dir dir;
+  auto engine = REQUIRE_OK(jit::create(test_config(dir.path())));
+  auto a = REQUIRE_OK(load_now(*engine, mix_code()));
+  auto b = REQUIRE_OK(load_now(*engine, mix_code()));
+  CHECK(reinterpret_cast<void*>(a.entry()) == reinterpret_cast<void*>(b.entry()));
+  const auto s = engine->stats();
+  CHECK(s.compiles == 1);
+  CHECK(s.resident_hits == 1);
+}
+
+TEST_CASE("unload then load relinks from the memory cache") {
+  temp_dir dir;
+  auto engine = REQUIRE_OK(jit::create(test_config(dir.path())));
+  const auto code = mix_code();
+  {
+    auto fn = REQUIRE_OK(load_now(*engine, code));
+    CHECK(call_mix(fn, 1, 2) == ferry_test_mix(1, 2));
+  }
+  REQUIRE(engine->unload(code.id()).ok());
+  CHECK_FALSE(engine->is_loaded(code.id()));
+  CHECK(engine->stats().live_code == 0);
+  CHECK(engine->unload(code.id()).code() == errc::not_found);
+  auto fn = REQUIRE_OK(load_now(*engine, code));
+  CHECK(call_mix(fn, 3, 4) == ferry_test_mix(3, 4));
+  const auto s = engine->stats();
+  CHECK(s.compiles == 1);
+  CHECK(s.memory_hits == 1);
+}
+
+TEST_CASE("a restarted node loads from the disk cache without compiling") {
+  temp_dir dir;
+  const auto code = mix_code();
+  {
+    auto first = REQUIRE_OK(jit::create(test_config(dir.path())));
+    REQUIRE_OK(load_now(*first, code));
+    CHECK(first->stats().compiles == 1);
+  }
+  auto second = REQUIRE_OK(jit::create(test_config(dir.path())));
+  auto fn = REQUIRE_OK(load_now(*second, code));
+  CHECK(call_mix(fn, 5, 6) == ferry_test_mix(5, 6));
+  const auto s = second->stats();
+  CHECK(s.compiles == 0);
+  CHECK(s.disk_hits == 1);
+}
+
+TEST_CASE("a damaged disk cache entry is ignored and replaced") {
+  temp_dir dir;
+  const auto code = mix_code();
+  {
+    auto first = REQUIRE_OK(jit::create(test_config(dir.path())));
+    REQUIRE_OK(load_now(*first, code));
+  }
+  int damaged = 0;
+  for (const auto& f : std::filesystem::directory_iterator(dir.path())) {
+    std::fstream io(f.path(), std::ios::in | std::ios::out | std::ios::binary);
+    io.seekp(100);
+    io.put('\x7f');
+    ++damaged;
+  }
+  REQUIRE(damaged == 1);
+  auto second = REQUIRE_OK(jit::create(test_config(dir.path())));
+  auto fn = REQUIRE_OK(load_now(*second, code));
+  CHECK(call_mix(fn, 5, 6) == ferry_test_mix(5, 6));
+  CHECK(second->stats().disk_hits == 0);
+  CHECK(second->stats().compiles == 1);
+}
+
+TEST_CASE("the tier is part of the cache key") {
+  temp_dir dir;
+  const auto code = mix_code();
+  {
+    auto fast = REQUIRE_OK(jit::create(test_config(dir.path())));
+    REQUIRE_OK(load_now(*fast, code));
+  }
+  auto cfg = test_config(dir.path());
+  cfg.first_tier = jit_tier::optimized;
+  auto optimized = REQUIRE_OK(jit::create(cfg));
+  REQUIRE_OK(load_now(*optimized, code));
+  CHECK(optimized->stats().compiles == 1);
+  CHECK(optimized->stats().disk_hits == 0);
+}
+
+TEST_CASE("concurrent loads of the same code compile once") {
+  temp_dir dir;
+  auto cfg = test_config(dir.path());
+  cfg.threads = 2;
+  auto engine = REQUIRE_OK(jit::create(cfg));
+  const auto code = mix_code();
+  std::vector<std::future<result<jit_function>>> loads;
+  for (int i = 0; i < 16; ++i) loads.push_back(engine->load(code));
+  for (auto& f : loads) CHECK(call_mix(REQUIRE_OK(f.get()), 9, 9) == ferry_test_mix(9, 9));
+  const auto s = engine->stats();
+  CHECK(s.compiles == 1);
+  CHECK(s.coalesced + s.resident_hits == 15);
+}
+
+TEST_CASE("unloading while a call runs leaves the code alive until the call ends") {
+  temp_dir dir;
+  auto engine = REQUIRE_OK(jit::create(test_config(dir.path())));
+  const auto code = make_code("test::spin", "ferry_test_spin_entry", 16, 4, {host_variant("spin")});
+  int started = 0, release = 0;
+  std::int32_t out = 0;
+  std::thread caller;
+  {
+    auto fn = REQUIRE_OK(load_now(*engine, code));
+    caller = std::thread([fn, &started, &release, &out] {
+      int* args[2] = {&started, &release};
+      fn(nullptr, args, &out);
+    });
+  }
+  while (!__atomic_load_n(&started, __ATOMIC_ACQUIRE)) std::this_thread::yield();
+  REQUIRE(engine->unload(code.id()).ok());
+  CHECK_FALSE(engine->is_loaded(code.id()));
+  CHECK(engine->stats().live_code == 1);  // the running call holds it
+  __atomic_store_n(&release, 1, __ATOMIC_RELEASE);
+  caller.join();
+  CHECK(out == 42);
+  CHECK(engine->stats().live_code == 0);  // freed with the last handle
+
+  // Calling again after the unload: load (from cache) and run.
+  auto again = REQUIRE_OK(load_now(*engine, code));
+  int args_started = 0, args_release = 1;
+  int* args[2] = {&args_started, &args_release};
+  CHECK(again(nullptr, args, &out) == 0);
+  CHECK(engine->stats().compiles == 1);
+}
+
+TEST_CASE("handles outlive the engine") {
+  temp_dir dir;
+  jit_function fn;
+  {
+    auto engine = REQUIRE_OK(jit::create(test_config(dir.path())));
+    fn = REQUIRE_OK(load_now(*engine, mix_code()));
+  }
+  CHECK(call_mix(fn, 1, 1) == ferry_test_mix(1, 1));
+}

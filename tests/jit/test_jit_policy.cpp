@@ -1,0 +1,82 @@
+// The policy: what mobile code may name and contain. Each refusal must name
+// the offending symbol or construct.
+#include "code_objects.hpp"
+
+using namespace ferry;
+using namespace ferry::test;
+
+namespace {
+
+void check_refused(std::string_view module, std::string_view named) {
+  temp_dir dir;
+  auto engine = REQUIRE_OK(jit::create(test_config(dir.path())));
+  const auto r = load_now(*engine, hostile_code(module));
+  CHECK_ERRC(r, errc::policy_violation);
+  CHECK_MESSAGE(r.error().message().find(named) != std::string::npos, r.error().message());
+  CHECK(engine->stats().compiles == 0);
+}
+
+struct fake_node {
+  std::uint64_t value = 1000;
+};
+fake_node g_node;
+
+extern "C" void* fake_local(ferry_context*, const ferry_ref* r, std::uint64_t size) {
+  return r->offset == 0 && size == sizeof g_node.value ? &g_node.value : nullptr;
+}
+extern "C" std::uint32_t fake_node_id(ferry_context*) { return 7; }
+
+}  // namespace
+
+TEST_CASE("system() is not on the allow-list") { check_refused("call_system", "'system'"); }
+TEST_CASE("environ is not on the allow-list") { check_refused("read_environ", "'environ'"); }
+TEST_CASE("dlopen() is not on the allow-list") { check_refused("call_dlopen", "'dlopen'"); }
+TEST_CASE("inline asm is refused before codegen") { check_refused("inline_asm", "inline asm"); }
+TEST_CASE("thread-local variables are refused") { check_refused("tls", "thread-local variable 'calls'"); }
+TEST_CASE("a module with another data layout is refused") { check_refused("bad_layout", "data layout"); }
+
+TEST_CASE("runtime API calls resolve to the node's implementations") {
+  temp_dir dir;
+  auto cfg = test_config(dir.path());
+  cfg.runtime_symbols = {{"ferry_local", reinterpret_cast<void*>(&fake_local)},
+                         {"ferry_node_id", reinterpret_cast<void*>(&fake_node_id)}};
+  auto engine = REQUIRE_OK(jit::create(cfg));
+  auto code = make_code("test::runtime", "ferry_test_runtime_entry", 24, 8, {host_variant("runtime_api")});
+  auto fn = REQUIRE_OK(load_now(*engine, code));
+  ferry_ref here{1, 2, 0}, elsewhere{1, 2, 8};
+  std::uint64_t out = 0;
+  CHECK(fn(nullptr, &here, &out) == 0);
+  CHECK(out == 1007);
+  CHECK(fn(nullptr, &elsewhere, &out) == 10);
+}
+
+TEST_CASE("a runtime API function the node did not supply is refused by name") {
+  temp_dir dir;
+  auto cfg = test_config(dir.path());
+  cfg.runtime_symbols = {{"ferry_node_id", reinterpret_cast<void*>(&fake_node_id)}};
+  auto engine = REQUIRE_OK(jit::create(cfg));
+  auto code = make_code("test::runtime", "ferry_test_runtime_entry", 24, 8, {host_variant("runtime_api")});
+  const auto r = load_now(*engine, code);
+  CHECK_ERRC(r, errc::policy_violation);
+  CHECK(r.error().message().find("'ferry_local'") != std::string::npos);
+}
+
+TEST_CASE("the allow-list is configurable") {
+  temp_dir dir;
+  auto cfg = test_config(dir.path());
+  cfg.allowed_process_symbols.push_back("environ");
+  auto engine = REQUIRE_OK(jit::create(cfg));
+  auto fn = REQUIRE_OK(load_now(*engine, hostile_code("read_environ")));
+  char** env = nullptr;
+  CHECK(fn(nullptr, nullptr, &env) == 0);
+  CHECK(env == environ);
+}
+
+TEST_CASE("invalid engine settings are refused") {
+  jit_config cfg;
+  cfg.threads = 0;
+  CHECK_ERRC(jit::create(cfg), errc::invalid_argument);
+  jit_config null_symbol;
+  null_symbol.runtime_symbols = {{"ferry_local", nullptr}};
+  CHECK_ERRC(jit::create(null_symbol), errc::invalid_argument);
+}
