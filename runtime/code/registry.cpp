@@ -1,0 +1,106 @@
+#include <ferry/code_registry.hpp>
+
+#include <fmt/format.h>
+
+namespace ferry {
+
+code_registry& code_registry::global() {
+  static code_registry r;
+  return r;
+}
+
+status code_registry::add(code_object co) {
+  const auto id = co.id();
+  std::unique_lock lock(mu_);
+  if (by_id_.contains(id)) return {};
+  if (auto it = by_symbol_.find(co.symbol); it != by_symbol_.end())
+    return make_error(errc::already_exists,
+                      fmt::format("two different code objects for {} ({}): {} and {}; one program must carry one "
+                                  "version of each mobile function",
+                                  co.name, co.symbol, it->second->id().to_string(), id.to_string()));
+  const auto& stored = objects_.emplace_back(std::move(co));
+  by_symbol_.emplace(stored.symbol, &stored);
+  by_id_.emplace(id, &stored);
+  return {};
+}
+
+status code_registry::add_section(std::span<const std::uint8_t> bytes) {
+  auto objects = decode_code_section(bytes);
+  if (!objects) return objects.error();
+  status first;
+  for (auto& co : *objects)
+    if (auto s = add(std::move(co)); !s && first.ok()) first = std::move(s);
+  return first;
+}
+
+void code_registry::map_address(const void* fn, std::string_view symbol) {
+  std::unique_lock lock(mu_);
+  symbol_of_.insert_or_assign(fn, std::string(symbol));
+}
+
+status code_registry::unknown(std::string what) const {
+  std::string msg = std::move(what);
+  if (!load_status_.ok()) msg += fmt::format(" (registering this program's code objects failed: {})", load_status_.describe());
+  return make_error(errc::unknown_code, std::move(msg));
+}
+
+result<const code_object*> code_registry::find(const void* host_fn) const {
+  std::shared_lock lock(mu_);
+  const auto it = symbol_of_.find(host_fn);
+  if (it == symbol_of_.end())
+    return unknown(fmt::format("function at {} has no code object: is it [[ferry::mobile]], and was its target "
+                               "compiled with ferry_add_mobile()?",
+                               host_fn));
+  const auto co = by_symbol_.find(it->second);
+  if (co == by_symbol_.end())
+    return unknown(fmt::format("mobile function {} has no code object: was it compiled with ferry_add_mobile()?",
+                               it->second));
+  return co->second;
+}
+
+result<const code_object*> code_registry::find_symbol(std::string_view symbol) const {
+  std::shared_lock lock(mu_);
+  const auto it = by_symbol_.find(symbol);
+  if (it == by_symbol_.end())
+    return unknown(fmt::format("no code object for symbol {}: was it compiled with ferry_add_mobile()?", symbol));
+  return it->second;
+}
+
+result<const code_object*> code_registry::find_id(const object_id& id) const {
+  std::shared_lock lock(mu_);
+  const auto it = by_id_.find(id);
+  if (it == by_id_.end()) return unknown(fmt::format("no code object with id {}", id.to_string()));
+  return it->second;
+}
+
+std::vector<const code_object*> code_registry::list() const {
+  std::shared_lock lock(mu_);
+  std::vector<const code_object*> out;
+  out.reserve(objects_.size());
+  for (const auto& co : objects_) out.push_back(&co);
+  return out;
+}
+
+status code_registry::load_status() const {
+  std::shared_lock lock(mu_);
+  return load_status_;
+}
+
+void code_registry::note_load_error(status s) {
+  std::unique_lock lock(mu_);
+  if (load_status_.ok()) load_status_ = std::move(s);
+}
+
+}  // namespace ferry
+
+extern "C" void ferry_register_code(const unsigned char* code_begin, const unsigned char* code_end,
+                                    const ferry_fn_index_record* index_begin,
+                                    const ferry_fn_index_record* index_end) {
+  auto& reg = ferry::code_registry::global();
+  if (code_begin && code_end > code_begin) {
+    if (auto s = reg.add_section({code_begin, static_cast<std::size_t>(code_end - code_begin)}); !s)
+      reg.note_load_error(std::move(s));
+  }
+  for (auto* r = index_begin; r && r < index_end; ++r)
+    if (r->fn && r->symbol) reg.map_address(r->fn, r->symbol);
+}
