@@ -2,6 +2,7 @@
 #pragma once
 
 #include <ferry/code_object.hpp>
+#include <ferry/code_registry.hpp>
 #include <ferry/mobile.hpp>
 #include <ferry/object_id.hpp>
 #include <ferry/ref.hpp>
