@@ -35,8 +35,9 @@ llvm::Error check_entry(const llvm::Module& m, const std::string& entry) {
   return llvm::Error::success();
 }
 
-// IR O2, as clang -O2 would run it, for the optimized tier.
-void optimize(llvm::Module& m, llvm::TargetMachine& tm) {
+}  // namespace
+
+void optimize_module(llvm::Module& m, llvm::TargetMachine& tm) {
   llvm::LoopAnalysisManager lam;
   llvm::FunctionAnalysisManager fam;
   llvm::CGSCCAnalysisManager cgam;
@@ -49,8 +50,6 @@ void optimize(llvm::Module& m, llvm::TargetMachine& tm) {
   pb.crossRegisterProxies(lam, fam, cgam, mam);
   pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O2).run(m, mam);
 }
-
-}  // namespace
 
 llvm::Error check_policy(const llvm::Module& m, const llvm::DataLayout& node_layout, const compile_options& o) {
   if (m.getDataLayout() != node_layout)
@@ -110,7 +109,7 @@ llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> compile_bitcode(std::span<co
   if (!tm) return tm.takeError();
   if (auto e = check_policy(m, (*tm)->createDataLayout(), o)) return std::move(e);
 
-  if (o.tier == jit_tier::optimized) optimize(m, **tm);
+  if (o.tier == jit_tier::optimized) optimize_module(m, **tm);
   llvm::SmallVector<char, 0> object;
   {
     llvm::raw_svector_ostream out(object);

@@ -19,6 +19,7 @@
 namespace llvm {
 class Module;
 class DataLayout;
+class TargetMachine;
 }
 
 namespace ferry::jitd {
@@ -35,6 +36,9 @@ struct compile_options {
 /// the first offending symbol or construct, errc::bad_format for a missing or
 /// mistyped entry.
 llvm::Error check_policy(const llvm::Module& m, const llvm::DataLayout& node_layout, const compile_options& o);
+
+/// The optimized tier's IR pipeline (O2, as clang -O2 runs it).
+void optimize_module(llvm::Module& m, llvm::TargetMachine& tm);
 
 /// Parse, verify, check and compile `bitcode` into a relocatable object.
 /// Hostile input can crash LLVM's bitcode reader: only call this in-process

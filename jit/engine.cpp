@@ -48,19 +48,25 @@ struct jit_instance : std::enable_shared_from_this<jit_instance> {
   std::string name;
   std::string entry_symbol;
   std::shared_ptr<const code_variant> variant;  // kept only while a tier-up may follow
-  std::uint64_t hot_threshold = 0;              // 0: never
-  std::atomic<ferry_entry_fn> entry{nullptr};
+  jit_call_state call;
   std::atomic<jit_tier> tier{jit_tier::fast};
-  std::atomic<std::uint64_t> calls{0};
   std::atomic<bool> tier_up_requested{false};
   std::mutex mu;
   std::vector<llvm::orc::JITDylib*> dylibs;  // every linked tier; removed together
 
-  void request_tier_up();
   ~jit_instance();
 };
 
 }  // namespace detail
+
+// Builds handles: jit_function's constructor is private to keep the state
+// pointer and the owning reference together.
+struct jit_handles {
+  static jit_function make(std::shared_ptr<detail::jit_instance> p) {
+    detail::jit_call_state* s = &p->call;
+    return jit_function(std::move(p), s);
+  }
+};
 
 struct jit::impl : std::enable_shared_from_this<jit::impl> {
   jit_config cfg;
@@ -170,11 +176,11 @@ struct jit::impl : std::enable_shared_from_this<jit::impl> {
     inst->name = manifest.name;
     inst->entry_symbol = manifest.entry_symbol;
     const bool may_tier_up = cfg.first_tier == jit_tier::fast && cfg.hot_call_threshold > 0;
-    inst->hot_threshold = may_tier_up ? cfg.hot_call_threshold : 0;
+    if (may_tier_up) inst->call.hot_at.store(cfg.hot_call_threshold);
     auto entry = link(*inst, *v, cfg.first_tier);
     if (!entry) return jitd::to_status(entry.takeError(), errc::compile_error, "compiling " + manifest.name);
     if (may_tier_up) inst->variant = std::move(v);
-    inst->entry.store(*entry, std::memory_order_release);
+    inst->call.entry.store(*entry, std::memory_order_release);
     inst->tier.store(cfg.first_tier);
     ++n.live_code;
     return inst;
@@ -197,7 +203,7 @@ struct jit::impl : std::enable_shared_from_this<jit::impl> {
     // thread holds none, so an unload right after frees the code at once.
     auto inst = std::move(*r);
     for (std::size_t i = 0; i < waiting.size(); ++i)
-      waiting[i](jit_function(i + 1 == waiting.size() ? std::move(inst) : inst));
+      waiting[i](jit_handles::make(i + 1 == waiting.size() ? std::move(inst) : inst));
   }
 
   void tier_up(const std::shared_ptr<detail::jit_instance>& inst) {
@@ -208,7 +214,7 @@ struct jit::impl : std::enable_shared_from_this<jit::impl> {
       ++n.failures;
       return;
     }
-    inst->entry.store(*entry, std::memory_order_release);
+    inst->call.entry.store(*entry, std::memory_order_release);
     inst->tier.store(jit_tier::optimized);
     ++n.tier_ups;
   }
@@ -235,9 +241,10 @@ struct jit::impl : std::enable_shared_from_this<jit::impl> {
 
 namespace detail {
 
-void jit_instance::request_tier_up() {
-  if (tier_up_requested.exchange(true)) return;
-  engine->submit([self = shared_from_this()] { self->engine->tier_up(self); });
+void request_tier_up(jit_instance& inst) {
+  inst.call.hot_at.store(UINT64_MAX, std::memory_order_relaxed);  // calls stop coming here
+  if (inst.tier_up_requested.exchange(true)) return;
+  inst.engine->submit([self = inst.shared_from_this()] { self->engine->tier_up(self); });
 }
 
 jit_instance::~jit_instance() {
@@ -250,21 +257,8 @@ jit_instance::~jit_instance() {
 
 // ---- jit_function ------------------------------------------------------------
 
-std::int32_t jit_function::operator()(ferry_context* cx, const void* args, void* result) const {
-  auto& i = *p_;
-  // A racy count is fine: it only decides when to optimize, and a relaxed
-  // load+store costs far less per call than an atomic read-modify-write.
-  const auto calls = i.calls.load(std::memory_order_relaxed) + 1;
-  i.calls.store(calls, std::memory_order_relaxed);
-  if (i.hot_threshold != 0 && calls >= i.hot_threshold && !i.tier_up_requested.load(std::memory_order_relaxed))
-    i.request_tier_up();
-  return i.entry.load(std::memory_order_acquire)(cx, args, result);
-}
-
-ferry_entry_fn jit_function::entry() const noexcept { return p_->entry.load(std::memory_order_acquire); }
 jit_tier jit_function::tier() const noexcept { return p_->tier.load(); }
 const object_id& jit_function::id() const noexcept { return p_->id; }
-std::uint64_t jit_function::calls() const noexcept { return p_->calls.load(std::memory_order_relaxed); }
 
 // ---- jit ---------------------------------------------------------------------
 
@@ -352,23 +346,35 @@ jit::~jit() { p_->shutdown(); }
 
 void jit::load(const code_object& code, load_callback done) {
   ++p_->n.loads;
+  const object_id id = code.id();
+  {
+    std::unique_lock lock(p_->mu);
+    if (auto it = p_->resident.find(id); it != p_->resident.end()) {
+      jit_function f = jit_handles::make(it->second);
+      lock.unlock();
+      ++p_->n.resident_hits;
+      return done(std::move(f));
+    }
+  }
   auto chosen = p_->target.select(code);
   if (!chosen) {
     ++p_->n.failures;
     return done(jitd::to_status(chosen.takeError(), errc::no_matching_variant, "selecting a variant"));
   }
-  const object_id id = code.id();
+  jit_function ready;  // set when a load of the same code finished meanwhile
   {
-    std::unique_lock lock(p_->mu);
+    std::lock_guard lock(p_->mu);
     if (auto it = p_->resident.find(id); it != p_->resident.end()) {
-      jit_function f(it->second);
-      lock.unlock();
-      ++p_->n.resident_hits;
-      return done(std::move(f));
+      ready = jit_handles::make(it->second);
+    } else {
+      auto [pit, fresh] = p_->pending.try_emplace(id);
+      pit->second.push_back(std::move(done));
+      if (!fresh) return void(++p_->n.coalesced);
     }
-    auto [it, fresh] = p_->pending.try_emplace(id);
-    it->second.push_back(std::move(done));
-    if (!fresh) return void(++p_->n.coalesced);
+  }
+  if (ready) {
+    ++p_->n.resident_hits;
+    return done(std::move(ready));
   }
   // The job owns copies: the caller's code object may be gone when it runs.
   auto variant = std::make_shared<const code_variant>(**chosen);

@@ -1,5 +1,8 @@
 #include "target.hpp"
 
+#include <mutex>
+#include <unordered_map>
+
 #include <fmt/format.h>
 #include <llvm/ADT/StringSet.h>
 #include <llvm/Config/llvm-config.h>
@@ -40,6 +43,11 @@ int major_of(const std::string& v) {
 
 }  // namespace
 
+struct node_target::verdict_cache {
+  std::mutex mu;
+  std::unordered_map<std::string, std::pair<std::string, unsigned>> by_key;  // key -> (refusal, specialisation)
+};
+
 node_target::~node_target() = default;
 node_target::node_target(node_target&&) noexcept = default;
 node_target& node_target::operator=(node_target&&) noexcept = default;
@@ -56,6 +64,7 @@ llvm::Expected<node_target> node_target::resolve(const jit_target& t) {
   auto sti = subtarget(n.triple_, n.desc_.cpu, n.desc_.features);
   if (!sti) return sti.takeError();
   n.sti_ = std::move(*sti);
+  n.verdicts_ = std::make_unique<verdict_cache>();
   return n;
 }
 
@@ -89,6 +98,17 @@ std::string node_target::refusal(const code_variant& v, unsigned* specialisation
   }
   const std::string cpu = v.cpu.empty() ? "generic" : v.cpu;
   if (!sti_->isCPUStringValid(cpu)) return fmt::format("needs CPU '{}', unknown to this node", cpu);
+  // A baseline CPU implies nothing beyond what every CPU of the arch has:
+  // checking the explicit features suffices and spares building a
+  // subtarget (~0.1 ms, on the path of a disk-cache hit after restart).
+  if (cpu == "generic" || cpu == "x86-64") {
+    for (const auto& name : explicit_features.keys())
+      for (const auto& kv : table)
+        if (name == kv.Key && !sti_->getFeatureBits().test(kv.Value))
+          return fmt::format("needs CPU features this node lacks: {}", name.str());
+    *specialisation = static_cast<unsigned>(explicit_features.size());
+    return {};
+  }
   auto vsti = subtarget(vt, cpu, v.features);
   if (!vsti) return llvm::toString(vsti.takeError());
   // Compare ISA features only (those named in the node's feature string, as
@@ -111,13 +131,26 @@ std::string node_target::refusal(const code_variant& v, unsigned* specialisation
   return {};
 }
 
+std::string node_target::cached_refusal(const code_variant& v, unsigned* specialisation) const {
+  std::string key = v.triple + '\0' + v.cpu + '\0' + v.features + '\0' + v.llvm_version;
+  std::lock_guard lock(verdicts_->mu);
+  auto it = verdicts_->by_key.find(key);
+  if (it == verdicts_->by_key.end()) {
+    unsigned score = 0;
+    std::string why = refusal(v, &score);
+    it = verdicts_->by_key.emplace(std::move(key), std::pair{std::move(why), score}).first;
+  }
+  *specialisation = it->second.second;
+  return it->second.first;
+}
+
 llvm::Expected<const code_variant*> node_target::select(const code_object& code) const {
   const code_variant* best = nullptr;
   unsigned best_score = 0;
   std::string offers;
   for (const auto& v : code.variants) {
     unsigned score = 0;
-    const std::string why = refusal(v, &score);
+    const std::string why = cached_refusal(v, &score);
     if (why.empty()) {
       if (!best || score > best_score) best = &v, best_score = score;
       continue;

@@ -43,10 +43,16 @@ class node_target {
   node_target() = default;
   // Empty string when `v` runs here, else why not.
   std::string refusal(const code_variant& v, unsigned* specialisation) const;
+  // refusal(), remembered per (triple, cpu, features, LLVM version): the
+  // answer never changes and computing it builds LLVM subtarget tables.
+  std::string cached_refusal(const code_variant& v, unsigned* specialisation) const;
+
+  struct verdict_cache;
 
   jit_target desc_;
   llvm::Triple triple_;
   std::unique_ptr<llvm::MCSubtargetInfo> sti_;
+  std::unique_ptr<verdict_cache> verdicts_;
 };
 
 }  // namespace ferry::jitd

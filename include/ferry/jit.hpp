@@ -45,6 +45,7 @@
 // thread when the result is already known (resident code, bad variant).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -153,7 +154,17 @@ struct jit_stats {
 
 namespace detail {
 struct jit_instance;
-}
+/// The part of a loaded code object every call touches, in the header so a
+/// call inlines to a few loads and one indirect call.
+struct jit_call_state {
+  std::atomic<ferry_entry_fn> entry{nullptr};
+  std::atomic<std::uint64_t> calls{0};  ///< counted while hot_at != UINT64_MAX
+  /// Call count at which to tier up; UINT64_MAX once requested, or never.
+  std::atomic<std::uint64_t> hot_at{UINT64_MAX};
+};
+/// Out of line: schedule the optimized recompile (at most once).
+void request_tier_up(jit_instance& inst);
+}  // namespace detail
 
 /// A loaded code object: call it like its uniform entry. Copies share one
 /// reference; the code stays alive while any copy exists.
@@ -163,19 +174,34 @@ class jit_function {
 
   /// Run the entry: returns its status (0 or a ferry::errc value). Counts
   /// the call towards the hot threshold.
-  std::int32_t operator()(ferry_context* cx, const void* args, void* result) const;
+  std::int32_t operator()(ferry_context* cx, const void* args, void* result) const {
+    detail::jit_call_state& s = *state_;
+    // Count only while a tier-up is pending; once decided, a call is two
+    // loads and the indirect call. A racy count is fine: it only decides
+    // when to optimize, and a relaxed load+store costs far less than an
+    // atomic read-modify-write.
+    if (const std::uint64_t hot = s.hot_at.load(std::memory_order_relaxed); hot != UINT64_MAX) [[unlikely]] {
+      const std::uint64_t n = s.calls.load(std::memory_order_relaxed) + 1;
+      s.calls.store(n, std::memory_order_relaxed);
+      if (n >= hot) detail::request_tier_up(*p_);
+    }
+    return s.entry.load(std::memory_order_acquire)(cx, args, result);
+  }
   /// The current entry (fast or optimized tier). Valid while this handle
   /// (or a copy) lives; calling it directly does not count towards tier-up.
-  [[nodiscard]] ferry_entry_fn entry() const noexcept;
+  [[nodiscard]] ferry_entry_fn entry() const noexcept { return state_->entry.load(std::memory_order_acquire); }
   [[nodiscard]] jit_tier tier() const noexcept;
   [[nodiscard]] const object_id& id() const noexcept;
-  [[nodiscard]] std::uint64_t calls() const noexcept;
+  /// Calls counted towards tier-up (counting stops once the tier is decided).
+  [[nodiscard]] std::uint64_t calls() const noexcept { return state_->calls.load(std::memory_order_relaxed); }
   explicit operator bool() const noexcept { return p_ != nullptr; }
 
  private:
   friend class jit;
-  explicit jit_function(std::shared_ptr<detail::jit_instance> p) : p_(std::move(p)) {}
+  friend struct jit_handles;
+  jit_function(std::shared_ptr<detail::jit_instance> p, detail::jit_call_state* s) : p_(std::move(p)), state_(s) {}
   std::shared_ptr<detail::jit_instance> p_;
+  detail::jit_call_state* state_ = nullptr;  // lives inside *p_
 };
 
 /// The per-node JIT engine.

@@ -8,6 +8,9 @@ namespace ferry::cli {
 /// `ferry objects ls|get|put|rm|fsck` on a persistent object store.
 void add_objects_command(CLI::App& app);
 
+/// `ferry bench jit [--json]`: JIT load, cache and per-call figures.
+void add_bench_jit_command(CLI::App& app);
+
 /// Exit status chosen by the subcommand that ran (0 unless it failed).
 int exit_code();
 void set_exit_code(int code);

@@ -1,0 +1,312 @@
+// `ferry bench jit [--json]`: what loading and calling JIT-compiled code
+// costs. Every case prints a baseline measured in the same run, ferry's
+// figure and the ratio:
+//   cold load           baseline: a bare LLJIT (parse + addIRModule + lookup,
+//                       same codegen level and IR pipeline, no checks, no
+//                       cache, no policy, no object file round trip)
+//   resident hit        baseline: a bare LLJIT lookup of a linked symbol
+//   memory relink, disk hit after restart
+//                       baseline: the bare-LLJIT cold load (fast codegen)
+//   untrusted cold load baseline: ferry's trusted cold load
+//   per call            baseline: the same kernel compiled natively into this
+//                       executable, called through a function pointer
+// Targets (DESIGN.md): disk hit <= 0.3 ms, per call within 1.5x native.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <llvm/Bitcode/BitcodeReader.h>
+#include <llvm/Config/llvm-config.h>
+#include <llvm/ExecutionEngine/Orc/LLJIT.h>
+#include <llvm/ExecutionEngine/Orc/ThreadSafeModule.h>
+#include <llvm/Support/TargetSelect.h>
+#include <llvm/TargetParser/Host.h>
+
+#include <ferry/jit.hpp>
+
+#include "commands.hpp"
+#include "compile.hpp"  // jit/: the optimized tier's IR pipeline, for a like-for-like baseline
+
+extern "C" {
+extern const unsigned char ferry_bench_bc_small[];
+extern const unsigned long ferry_bench_bc_small_size;
+extern const unsigned char ferry_bench_bc_large[];
+extern const unsigned long ferry_bench_bc_large_size;
+std::int32_t ferry_bench_small_entry(ferry_context*, const void*, void*);
+std::int32_t ferry_bench_large_entry(ferry_context*, const void*, void*);
+}
+
+namespace ferry::cli {
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+struct kernel {
+  const char* name;  // "small" / "large"
+  const unsigned char* bitcode;
+  unsigned long size;
+  const char* entry;
+  ferry_entry_fn native;
+  std::uint64_t arg1;  // second argument: rounds for the large kernel
+  int call_iterations;
+};
+
+struct row {
+  std::string name;
+  double baseline, ferry;
+  std::string unit;
+};
+
+double ms_since(clock_type::time_point t0) {
+  return std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+code_object code_of(const kernel& k) {
+  code_object co;
+  co.name = fmt::format("bench::{}", k.name);
+  co.symbol = co.name;
+  co.entry_symbol = k.entry;
+  co.args_size = 16;
+  co.result_size = 8;
+  code_variant v;
+  v.triple = llvm::sys::getProcessTriple();
+  v.cpu = "x86-64";
+  v.llvm_version = LLVM_VERSION_STRING;
+  v.bitcode.assign(k.bitcode, k.bitcode + k.size);
+  co.variants.push_back(std::move(v));
+  co.seal();
+  return co;
+}
+
+jit_config config_for(jit_tier tier, bool disk, const std::filesystem::path& dir) {
+  jit_config c;
+  c.first_tier = tier;
+  c.hot_call_threshold = 0;
+  c.disk_cache = disk;
+  c.cache_dir = dir;
+  return c;
+}
+
+std::unique_ptr<jit> engine_or_die(const jit_config& c) {
+  auto e = jit::create(c);
+  if (!e) throw ferry::error(e.error());
+  return std::move(*e);
+}
+
+jit_function load_or_die(jit& engine, const code_object& co) {
+  auto r = engine.load(co).get();
+  if (!r) throw ferry::error(r.error());
+  return *r;
+}
+
+// Bare LLJIT: parse + addIRModule + lookup, with the same IR pipeline as
+// ferry's tier (jitd::optimize_module) but no checks and no cache. Returns ms.
+double bare_orc_load(const kernel& k, jit_tier tier) {
+  auto jtmb = llvm::cantFail(llvm::orc::JITTargetMachineBuilder::detectHost());
+  jtmb.setCodeGenOptLevel(tier == jit_tier::optimized ? llvm::CodeGenOptLevel::Default : llvm::CodeGenOptLevel::None);
+  auto tm = llvm::cantFail(jtmb.createTargetMachine());
+  auto j = llvm::cantFail(llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(std::move(jtmb)).create());
+  if (tier == jit_tier::optimized)
+    j->getIRTransformLayer().setTransform(
+        [&tm](llvm::orc::ThreadSafeModule m, llvm::orc::MaterializationResponsibility&) {
+          m.withModuleDo([&](llvm::Module& mod) { jitd::optimize_module(mod, *tm); });
+          return llvm::Expected<llvm::orc::ThreadSafeModule>(std::move(m));
+        });
+  const auto t0 = clock_type::now();
+  auto ctx = std::make_unique<llvm::LLVMContext>();
+  const llvm::MemoryBufferRef ref(llvm::StringRef(reinterpret_cast<const char*>(k.bitcode), k.size), k.name);
+  auto m = llvm::cantFail(llvm::parseBitcodeFile(ref, *ctx));
+  llvm::cantFail(j->addIRModule(llvm::orc::ThreadSafeModule(std::move(m), std::move(ctx))));
+  llvm::cantFail(j->lookup(k.entry));
+  return ms_since(t0);
+}
+
+double ferry_cold_load(const kernel& k, jit_tier tier) {
+  auto engine = engine_or_die(config_for(tier, false, {}));
+  const auto t0 = clock_type::now();
+  load_or_die(*engine, code_of(k));
+  return ms_since(t0);
+}
+
+// ns per call of `f` with varying first argument.
+template <class F>
+double ns_per_call(F&& f, int iterations) {
+  std::vector<double> runs;
+  for (int rep = 0; rep < 5; ++rep) {
+    std::uint64_t sink = 0;
+    const auto t0 = clock_type::now();
+    for (int i = 0; i < iterations; ++i) sink += f(static_cast<std::uint64_t>(i));
+    runs.push_back(ms_since(t0) * 1e6 / iterations);
+    if (sink == 42) std::puts("");  // keep the calls observable
+  }
+  return *std::min_element(runs.begin(), runs.end());
+}
+
+std::vector<row> run(int samples) {
+  llvm::InitializeNativeTarget();
+  llvm::InitializeNativeTargetAsmPrinter();
+  const kernel kernels[] = {
+      {"small", ferry_bench_bc_small, ferry_bench_bc_small_size, "ferry_bench_small_entry", &ferry_bench_small_entry,
+       3, 2'000'000},
+      {"large", ferry_bench_bc_large, ferry_bench_bc_large_size, "ferry_bench_large_entry", &ferry_bench_large_entry,
+       2, 20'000},
+  };
+  std::vector<row> rows;
+  const auto repeat = [&](auto&& f) {
+    std::vector<double> v;
+    for (int i = 0; i < samples; ++i) v.push_back(f());
+    return median(std::move(v));
+  };
+  std::string tmpl = (std::filesystem::temp_directory_path() / "ferry-bench-jit-XXXXXX").string();
+  if (!::mkdtemp(tmpl.data())) throw ferry::error(make_error(errc::io_error, "mkdtemp failed"));
+  const std::filesystem::path dir = tmpl;
+
+  for (const auto& k : kernels) {
+    const auto co = code_of(k);
+    const double bare_fast = repeat([&] { return bare_orc_load(k, jit_tier::fast); });
+    rows.push_back({fmt::format("{} cold load, fast codegen", k.name), bare_fast,
+                    repeat([&] { return ferry_cold_load(k, jit_tier::fast); }), "ms"});
+    rows.push_back({fmt::format("{} cold load, optimized", k.name),
+                    repeat([&] { return bare_orc_load(k, jit_tier::optimized); }),
+                    repeat([&] { return ferry_cold_load(k, jit_tier::optimized); }), "ms"});
+
+    auto engine = engine_or_die(config_for(jit_tier::fast, true, dir));
+    auto fn = load_or_die(*engine, co);
+    {
+      auto j = llvm::cantFail(llvm::orc::LLJITBuilder().create());
+      auto ctx = std::make_unique<llvm::LLVMContext>();
+      const llvm::MemoryBufferRef ref(llvm::StringRef(reinterpret_cast<const char*>(k.bitcode), k.size), k.name);
+      llvm::cantFail(j->addIRModule(
+          llvm::orc::ThreadSafeModule(llvm::cantFail(llvm::parseBitcodeFile(ref, *ctx)), std::move(ctx))));
+      llvm::cantFail(j->lookup(k.entry));
+      const double base = repeat([&] {
+        const auto t0 = clock_type::now();
+        llvm::cantFail(j->lookup(k.entry));
+        return ms_since(t0);
+      });
+      const double hit = repeat([&] {
+        const auto t0 = clock_type::now();
+        load_or_die(*engine, co);
+        return ms_since(t0);
+      });
+      rows.push_back({fmt::format("{} resident hit (load of loaded code)", k.name), base, hit, "ms"});
+    }
+    fn = {};
+    rows.push_back({fmt::format("{} memory cache relink (after unload)", k.name), bare_fast, repeat([&] {
+                      (void)engine->unload(co.id());
+                      const auto t0 = clock_type::now();
+                      load_or_die(*engine, co);
+                      return ms_since(t0);
+                    }),
+                    "ms"});
+    engine.reset();
+    rows.push_back({fmt::format("{} disk cache hit after restart", k.name), bare_fast, repeat([&] {
+                      auto restarted = engine_or_die(config_for(jit_tier::fast, true, dir));
+                      const auto t0 = clock_type::now();
+                      load_or_die(*restarted, co);
+                      return ms_since(t0);
+                    }),
+                    "ms"});
+
+    auto cfg = config_for(jit_tier::optimized, false, {});
+    auto opt = engine_or_die(cfg);
+    auto jitted = load_or_die(*opt, co);
+    const std::uint64_t arg1 = k.arg1;
+    const ferry_entry_fn native = k.native;
+    volatile ferry_entry_fn indirect = native;  // a real indirect call, as through a table
+    const double base = ns_per_call(
+        [&](std::uint64_t i) {
+          const std::uint64_t args[2] = {i, arg1};
+          std::uint64_t out = 0;
+          indirect(nullptr, args, &out);
+          return out;
+        },
+        k.call_iterations);
+    const double ferry_ns = ns_per_call(
+        [&](std::uint64_t i) {
+          const std::uint64_t args[2] = {i, arg1};
+          std::uint64_t out = 0;
+          jitted(nullptr, args, &out);
+          return out;
+        },
+        k.call_iterations);
+    rows.push_back({fmt::format("{} per call (optimized tier vs native)", k.name), base, ferry_ns, "ns"});
+  }
+
+  // Untrusted mode: the helper's cost, first load (helper start) and steady.
+  const auto& small = kernels[0];
+  const auto& large = kernels[1];
+  const double trusted = repeat([&] { return ferry_cold_load(small, jit_tier::fast); });
+  auto untrusted_cfg = config_for(jit_tier::fast, false, {});
+  untrusted_cfg.trust = jit_trust::untrusted;
+  rows.push_back({"small cold load, untrusted, helper start", trusted, repeat([&] {
+                    auto e = engine_or_die(untrusted_cfg);
+                    const auto t0 = clock_type::now();
+                    load_or_die(*e, code_of(small));
+                    return ms_since(t0);
+                  }),
+                  "ms"});
+  rows.push_back({"small cold load, untrusted, helper running", trusted, repeat([&] {
+                    auto e = engine_or_die(untrusted_cfg);
+                    load_or_die(*e, code_of(large));  // starts the helper
+                    const auto t0 = clock_type::now();
+                    load_or_die(*e, code_of(small));
+                    return ms_since(t0);
+                  }),
+                  "ms"});
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  return rows;
+}
+
+}  // namespace
+
+void add_bench_jit_command(CLI::App& app) {
+  CLI::App* bench = nullptr;
+  for (auto* s : app.get_subcommands([](CLI::App* s) { return s->get_name() == "bench"; })) bench = s;
+  if (!bench) {
+    bench = app.add_subcommand("bench", "Benchmarks: raw figures, ferry figures and their ratio");
+    bench->require_subcommand(1);
+  }
+  auto* cmd = bench->add_subcommand("jit", "JIT: cold load, caches, per-call overhead vs native");
+  auto json = std::make_shared<bool>(false);
+  auto samples = std::make_shared<int>(15);
+  cmd->add_flag("--json", *json, "Print a JSON list of {name, baseline, ferry, ratio, unit}");
+  cmd->add_option("--samples", *samples, "Repetitions per load case (median reported)")->check(CLI::Range(1, 1000));
+  cmd->callback([json, samples] {
+    std::vector<row> rows;
+    try {
+      rows = run(*samples);
+    } catch (const ferry::error& e) {
+      fmt::print(stderr, "ferry: bench jit: {}\n", e.what());
+      set_exit_code(1);
+      return;
+    }
+    if (*json) {
+      fmt::print("[\n");
+      for (std::size_t i = 0; i < rows.size(); ++i)
+        fmt::print("  {{\"name\": \"{}\", \"baseline\": {:.6g}, \"ferry\": {:.6g}, \"ratio\": {:.4g}, \"unit\": \"{}\"}}{}\n",
+                   rows[i].name, rows[i].baseline, rows[i].ferry, rows[i].ferry / rows[i].baseline, rows[i].unit,
+                   i + 1 < rows.size() ? "," : "");
+      fmt::print("]\n");
+      return;
+    }
+    fmt::print("{:<50} {:>12} {:>12} {:>8}\n", "case", "baseline", "ferry", "ratio");
+    for (const auto& r : rows)
+      fmt::print("{:<50} {:>9.4g} {:<2} {:>9.4g} {:<2} {:>8.3f}\n", r.name, r.baseline, r.unit, r.ferry, r.unit,
+                 r.ferry / r.baseline);
+    fmt::print("targets: disk cache hit <= 0.3 ms; per call <= 1.5x native\n");
+  });
+}
+
+}  // namespace ferry::cli
