@@ -67,11 +67,12 @@ llvm::Error check_policy(const llvm::Module& m, const llvm::DataLayout& node_lay
   for (const llvm::GlobalVariable& g : m.globals()) {
     if (g.isThreadLocal())
       return violation(fmt::format("thread-local variable '{}' is not allowed", g.getName().str()));
-    if (g.isDeclaration() && !o.allowed->contains(g.getName()))
+    // ForLinker: available_externally bodies are not emitted either.
+    if (g.isDeclarationForLinker() && !o.allowed->contains(g.getName()))
       return violation(fmt::format("undefined symbol '{}' (a variable) is not on the allow-list", g.getName().str()));
   }
   for (const llvm::Function& f : m.functions()) {
-    if (f.isDeclaration()) {
+    if (f.isDeclarationForLinker()) {
       if (!f.isIntrinsic() && !o.allowed->contains(f.getName()))
         return violation(fmt::format("undefined symbol '{}' is not on the allow-list", f.getName().str()));
       continue;

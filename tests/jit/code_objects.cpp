@@ -3,39 +3,26 @@
 #include <fstream>
 #include <sstream>
 
+// Every embedded module (tests/jit/CMakeLists.txt builds them).
+#define FERRY_TEST_MODULES(X) \
+  X(arith) X(arith_aarch64) X(runtime_api) X(spin) X(call_system) X(read_environ) X(call_dlopen) X(inline_asm) \
+  X(tls) X(bad_layout)
+
 extern "C" {
-#define FERRY_BITCODE(name)                    \
+#define FERRY_DECLARE(name)                     \
   extern const unsigned char ferry_bc_##name[]; \
   extern const unsigned long ferry_bc_##name##_size;
-FERRY_BITCODE(arith)
-FERRY_BITCODE(arith_aarch64)
-FERRY_BITCODE(runtime_api)
-FERRY_BITCODE(spin)
-FERRY_BITCODE(call_system)
-FERRY_BITCODE(read_environ)
-FERRY_BITCODE(call_dlopen)
-FERRY_BITCODE(inline_asm)
-FERRY_BITCODE(tls)
-FERRY_BITCODE(bad_layout)
-#undef FERRY_BITCODE
+FERRY_TEST_MODULES(FERRY_DECLARE)
+#undef FERRY_DECLARE
 }
 
 namespace ferry::test {
 
 std::span<const std::uint8_t> bitcode(std::string_view module) {
-#define FERRY_BITCODE(name) \
+#define FERRY_MATCH(name) \
   if (module == #name) return {ferry_bc_##name, ferry_bc_##name##_size};
-  FERRY_BITCODE(arith)
-  FERRY_BITCODE(arith_aarch64)
-  FERRY_BITCODE(runtime_api)
-  FERRY_BITCODE(spin)
-  FERRY_BITCODE(call_system)
-  FERRY_BITCODE(read_environ)
-  FERRY_BITCODE(call_dlopen)
-  FERRY_BITCODE(inline_asm)
-  FERRY_BITCODE(tls)
-  FERRY_BITCODE(bad_layout)
-#undef FERRY_BITCODE
+  FERRY_TEST_MODULES(FERRY_MATCH)
+#undef FERRY_MATCH
   FAIL("no embedded bitcode named " << module);
   return {};
 }

@@ -9,6 +9,17 @@
 using namespace ferry;
 using namespace ferry::test;
 
+namespace {
+
+// A node that compiled `code` into the disk cache at `dir`, then stopped.
+void compile_and_stop(const std::filesystem::path& dir, const code_object& code) {
+  auto first = REQUIRE_OK(jit::create(test_config(dir)));
+  REQUIRE_OK(load_now(*first, code));
+  CHECK(first->stats().compiles == 1);
+}
+
+}  // namespace
+
 TEST_CASE("a second load in-process does not compile again") {
   temp_dir dir;
   auto engine = REQUIRE_OK(jit::create(test_config(dir.path())));
@@ -42,11 +53,7 @@ TEST_CASE("unload then load relinks from the memory cache") {
 TEST_CASE("a restarted node loads from the disk cache without compiling") {
   temp_dir dir;
   const auto code = mix_code();
-  {
-    auto first = REQUIRE_OK(jit::create(test_config(dir.path())));
-    REQUIRE_OK(load_now(*first, code));
-    CHECK(first->stats().compiles == 1);
-  }
+  compile_and_stop(dir.path(), code);
   auto second = REQUIRE_OK(jit::create(test_config(dir.path())));
   auto fn = REQUIRE_OK(load_now(*second, code));
   CHECK(call_mix(fn, 5, 6) == ferry_test_mix(5, 6));
@@ -58,10 +65,7 @@ TEST_CASE("a restarted node loads from the disk cache without compiling") {
 TEST_CASE("a damaged disk cache entry is ignored and replaced") {
   temp_dir dir;
   const auto code = mix_code();
-  {
-    auto first = REQUIRE_OK(jit::create(test_config(dir.path())));
-    REQUIRE_OK(load_now(*first, code));
-  }
+  compile_and_stop(dir.path(), code);
   int damaged = 0;
   for (const auto& f : std::filesystem::directory_iterator(dir.path())) {
     std::fstream io(f.path(), std::ios::in | std::ios::out | std::ios::binary);
@@ -80,10 +84,7 @@ TEST_CASE("a damaged disk cache entry is ignored and replaced") {
 TEST_CASE("the tier is part of the cache key") {
   temp_dir dir;
   const auto code = mix_code();
-  {
-    auto fast = REQUIRE_OK(jit::create(test_config(dir.path())));
-    REQUIRE_OK(load_now(*fast, code));
-  }
+  compile_and_stop(dir.path(), code);
   auto cfg = test_config(dir.path());
   cfg.first_tier = jit_tier::optimized;
   auto optimized = REQUIRE_OK(jit::create(cfg));

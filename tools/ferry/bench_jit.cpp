@@ -224,22 +224,18 @@ std::vector<row> run(int samples) {
     const std::uint64_t arg1 = k.arg1;
     const ferry_entry_fn native = k.native;
     volatile ferry_entry_fn indirect = native;  // a real indirect call, as through a table
-    const double base = ns_per_call(
-        [&](std::uint64_t i) {
-          const std::uint64_t args[2] = {i, arg1};
-          std::uint64_t out = 0;
-          indirect(nullptr, args, &out);
-          return out;
-        },
-        k.call_iterations);
-    const double ferry_ns = ns_per_call(
-        [&](std::uint64_t i) {
-          const std::uint64_t args[2] = {i, arg1};
-          std::uint64_t out = 0;
-          jitted(nullptr, args, &out);
-          return out;
-        },
-        k.call_iterations);
+    const auto per_call = [&](auto&& fn) {
+      return ns_per_call(
+          [&](std::uint64_t i) {
+            const std::uint64_t args[2] = {i, arg1};
+            std::uint64_t out = 0;
+            fn(nullptr, args, &out);
+            return out;
+          },
+          k.call_iterations);
+    };
+    const double base = per_call(indirect);
+    const double ferry_ns = per_call(jitted);
     rows.push_back({fmt::format("{} per call (optimized tier vs native)", k.name), base, ferry_ns, "ns"});
   }
 
