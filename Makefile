@@ -9,12 +9,14 @@ CTEST_ARGS ?=
 #  LLVM/Clang 19 (plugin, JIT), lld (fast links), UCX + libfabric (transports),
 #  fmt, CLI11 (ferry command), doctest (tests), libsodium (content hashes and
 #  code signatures), nlohmann-json (ferry inspect --json), PMIx/Open MPI
-#  (mpirun bootstrap), cmake/ninja (build).
+#  (mpirun bootstrap), cmake/ninja (build), g++-aarch64-linux-gnu (aarch64
+#  C/C++ headers for ferry_add_mobile's aarch64 code object compiles).
 DEPS := cmake ninja-build make pkg-config \
         llvm-19-dev clang-19 libclang-19-dev lld-19 \
         libucx-dev ucx-utils libfabric-dev libfabric-bin \
         libfmt-dev libcli11-dev doctest-dev libsodium-dev \
-        nlohmann-json3-dev libpmix-dev openmpi-bin iproute2 procps
+        nlohmann-json3-dev libpmix-dev openmpi-bin iproute2 procps \
+        g++-aarch64-linux-gnu
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

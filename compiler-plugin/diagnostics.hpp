@@ -37,7 +37,8 @@ FERRY_DIAG(mutable_global, Error,
            "[ferry-mutable-global] ferry::mobile function %0 uses mutable global %1: every node gets its own copy, "
            "so writes would not be seen anywhere else; make it const, or keep the state in a ferry object passed "
            "as a ferry::ref")
-FERRY_DIAG(extract, Error, "[ferry-extract] ferry::mobile function %0 cannot travel: its code %1")
+FERRY_DIAG(extract, Error, "[ferry-extract] ferry::mobile function '%0' cannot travel: its code %1")
+FERRY_DIAG(extract_more, Note, "'%0' also cannot travel because its code %1")
 FERRY_DIAG(reached_from, Note, "%0 is reached from ferry::mobile function %1 through this call")
 FERRY_DIAG(plugin, Error, "[ferry-plugin] %0")
 

@@ -85,9 +85,9 @@ closure reach(const Function& root) {
         }
     } else if (const auto* v = dyn_cast<GlobalVariable>(gv)) {
       const std::string name = readable(v->getName());
-      if (v->isThreadLocal()) note("uses thread-local variable '" + name + "'");
+      if (v->isDeclaration()) note("uses '" + name + "', which is not defined in this translation unit");
+      else if (v->isThreadLocal()) note("uses thread-local variable '" + name + "'");
       else if (!v->isConstant()) note("uses mutable global '" + name + "' (every node would get its own copy)");
-      else if (v->isDeclaration()) note("uses '" + name + "', a constant not defined in this translation unit");
       else globals_in(v->getInitializer(), seen, refs);
     } else if (const auto* a = dyn_cast<GlobalAlias>(gv)) {
       if (const auto* target = a->getAliaseeObject()) refs.push_back(target);
@@ -291,7 +291,8 @@ struct extract_pass : PassInfoMixin<extract_pass> {
       const Function* root = emit ? find_thunk(m, fn) : m.getFunction(sym);
       if (!root || root->isDeclaration()) continue;  // not emitted here (e.g. inlined everywhere)
       const closure c = reach(*root);
-      for (const auto& p : c.problems) d.Report(fn.loc, diag::extract(d)) << fn.name << p;
+      for (std::size_t i = 0; i < c.problems.size(); ++i)
+        d.Report(fn.loc, i == 0 ? diag::extract(d) : diag::extract_more(d)) << fn.name << c.problems[i];
       if (!c.problems.empty() || !emit) continue;
       code_object co;
       std::string error;

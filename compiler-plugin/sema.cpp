@@ -88,6 +88,7 @@ bool check_signature(FunctionDecl* fd, mobile_fn& out, DiagnosticsEngine& d) {
   for (unsigned i = 1; i < fd->getNumParams(); ++i) {
     const ParmVarDecl* p = fd->getParamDecl(i);
     const QualType t = p->getType();
+    if (is_context_param(t)) continue;  // misplaced context: diag::context said so
     if (const char* why = travel_problem(t, c)) {
       d.Report(p->getLocation(), diag::param(d)) << p << fd << t << why;
       ok = false;

@@ -8,6 +8,9 @@ namespace ferry::cli {
 /// `ferry objects ls|get|put|rm|fsck` on a persistent object store.
 void add_objects_command(CLI::App& app);
 
+/// `ferry inspect BINARY [--json]`: code objects embedded in a binary (inspect.cpp).
+void add_inspect_command(CLI::App& app);
+
 /// `ferry bench jit [--json]`: JIT load, cache and per-call figures.
 void add_bench_jit_command(CLI::App& app);
 

@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("-V,--version", "ferry " FERRY_VERSION);
   app.require_subcommand(1);
   ferry::cli::add_objects_command(app);
+  ferry::cli::add_inspect_command(app);
   ferry::cli::add_bench_jit_command(app);
   try {
     app.parse(argc, argv);
