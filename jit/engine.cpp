@@ -5,6 +5,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 
@@ -47,12 +48,19 @@ struct jit_instance : std::enable_shared_from_this<jit_instance> {
   object_id id;
   std::string name;
   std::string entry_symbol;
+  std::vector<std::string> exported;  // the mobile function's symbol + its references
   std::shared_ptr<const code_variant> variant;  // kept only while a tier-up may follow
   jit_call_state call;
   std::atomic<jit_tier> tier{jit_tier::fast};
   std::atomic<bool> tier_up_requested{false};
   std::mutex mu;
   std::vector<llvm::orc::JITDylib*> dylibs;  // every linked tier; removed together
+  struct symbol_address {
+    void* at;
+    std::string symbol;
+    jit_tier tier;
+  };
+  std::vector<symbol_address> symbols;  // `exported`, in every linked tier
 
   ~jit_instance();
 };
@@ -158,8 +166,15 @@ struct jit::impl : std::enable_shared_from_this<jit::impl> {
       return jitd::fail(errc::compile_error, fmt::format("cannot link code object {}: {}", inst.name,
                                                          llvm::toString(addr.takeError())));
     }
+    std::vector<detail::jit_instance::symbol_address> found;
+    for (const auto& name : inst.exported) {
+      // The plugin defines these; hand-built modules may not: absence is fine.
+      if (auto at = lljit->lookup(*jd, name)) found.push_back({at->toPtr<void*>(), name, tier});
+      else llvm::consumeError(at.takeError());
+    }
     std::lock_guard lock(inst.mu);
     inst.dylibs.push_back(&*jd);
+    inst.symbols.insert(inst.symbols.end(), found.begin(), found.end());
     return addr->toPtr<ferry_entry_fn>();
   }
 
@@ -175,6 +190,8 @@ struct jit::impl : std::enable_shared_from_this<jit::impl> {
     inst->id = id;
     inst->name = manifest.name;
     inst->entry_symbol = manifest.entry_symbol;
+    inst->exported = manifest.references;
+    if (!manifest.symbol.empty()) inst->exported.push_back(manifest.symbol);
     const bool may_tier_up = cfg.first_tier == jit_tier::fast && cfg.hot_call_threshold > 0;
     if (may_tier_up) inst->call.hot_at.store(cfg.hot_call_threshold);
     auto entry = link(*inst, *v, cfg.first_tier);
@@ -258,6 +275,21 @@ jit_instance::~jit_instance() {
 // ---- jit_function ------------------------------------------------------------
 
 jit_tier jit_function::tier() const noexcept { return p_->tier.load(); }
+
+void* jit_function::lookup(std::string_view symbol) const {
+  const jit_tier current = p_->tier.load();
+  std::lock_guard lock(p_->mu);
+  for (const auto& s : p_->symbols)
+    if (s.tier == current && s.symbol == symbol) return s.at;
+  return nullptr;
+}
+
+std::optional<std::string> jit_function::symbol_at(const void* address) const {
+  std::lock_guard lock(p_->mu);
+  for (const auto& s : p_->symbols)
+    if (s.at == address) return s.symbol;
+  return std::nullopt;
+}
 const object_id& jit_function::id() const noexcept { return p_->id; }
 
 // ---- jit ---------------------------------------------------------------------
@@ -381,6 +413,8 @@ void jit::load(const code_object& code, load_callback done) {
   code_object manifest;
   manifest.name = code.name;
   manifest.entry_symbol = code.entry_symbol;
+  manifest.symbol = code.symbol;
+  manifest.references = code.references;
   const bool queued = p_->submit([p = p_.get(), id, variant = std::move(variant), manifest = std::move(manifest)] {
     p->finish(id, p->build(id, variant, manifest));
   });

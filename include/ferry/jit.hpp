@@ -53,7 +53,9 @@
 #include <future>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <ferry/code_object.hpp>
@@ -192,6 +194,15 @@ class jit_function {
   [[nodiscard]] ferry_entry_fn entry() const noexcept { return state_->entry.load(std::memory_order_acquire); }
   [[nodiscard]] jit_tier tier() const noexcept;
   [[nodiscard]] const object_id& id() const noexcept;
+  /// Address, in the current tier, of the code object's own mobile function
+  /// (`code_object::symbol`) or one of its `references`; nullptr for any
+  /// other name or when the module does not define it. Valid while this
+  /// handle lives. After a tier-up the same symbol has a second address.
+  [[nodiscard]] void* lookup(std::string_view symbol) const;
+  /// Which of those symbols `address` is, in any tier of this code object:
+  /// how the runtime maps `&fn` taken inside mobile code (ferry_forward /
+  /// ferry_invoke) back to a code object. nullopt if none.
+  [[nodiscard]] std::optional<std::string> symbol_at(const void* address) const;
   /// Calls counted towards tier-up (counting stops once the tier is decided).
   [[nodiscard]] std::uint64_t calls() const noexcept { return state_->calls.load(std::memory_order_relaxed); }
   explicit operator bool() const noexcept { return p_ != nullptr; }

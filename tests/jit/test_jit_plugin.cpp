@@ -1,6 +1,8 @@
 // Code objects produced by the Clang plugin (ferry_add_mobile) run in the JIT
 // and compute what the same functions compute natively.
+#include <chrono>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include <ferry/code_registry.hpp>
@@ -13,6 +15,16 @@ using namespace ferry::test;
 
 extern "C" std::int64_t jit_plugin_mix(ferry_context*, std::int64_t, std::int64_t);
 extern "C" double jit_plugin_norm(ferry_context*, ferry_ref, std::uint32_t);
+extern "C" std::uint64_t jit_plugin_hop(ferry_context*, ferry_ref, std::uint32_t);
+
+namespace {
+const void* g_forwarded_fn = nullptr;  // the `fn` the last ferry_forward received
+}  // namespace
+
+extern "C" std::int32_t ferry_forward(ferry_context*, const void* fn, const ferry_ref*, const void*, std::uint64_t) {
+  g_forwarded_fn = fn;
+  return 0;
+}
 
 namespace {
 
@@ -62,4 +74,32 @@ TEST_CASE("a plugin-built code object calls the runtime API and libm") {
   CHECK(call<double, ferry_ref, std::uint32_t>(fn, here, 3u) == doctest::Approx(13.0));
   const ferry_ref away{1, 1, 8};
   CHECK(call<double, ferry_ref, std::uint32_t>(fn, away, 3u) == -1.0);
+}
+
+TEST_CASE("an address taken inside mobile code maps back to its symbol, in every tier") {
+  const code_object* co = REQUIRE_OK(code_registry::global().find(reinterpret_cast<const void*>(&jit_plugin_hop)));
+  temp_dir dir;
+  auto cfg = test_config(dir.path());
+  cfg.runtime_symbols = {{"ferry_forward", reinterpret_cast<void*>(&ferry_forward)}};
+  cfg.hot_call_threshold = 2;
+  auto engine = REQUIRE_OK(jit::create(cfg));
+  auto fn = REQUIRE_OK(load_now(*engine, *co));
+  const ferry_ref next{1, 1, 0};
+  CHECK(call<std::uint64_t, ferry_ref, std::uint32_t>(fn, next, 0u) == 1);  // no forward
+  g_forwarded_fn = nullptr;
+  CHECK(call<std::uint64_t, ferry_ref, std::uint32_t>(fn, next, 3u) == 0);
+  REQUIRE(g_forwarded_fn != nullptr);
+  const void* fast = g_forwarded_fn;
+  CHECK(fn.symbol_at(fast) == co->symbol);
+  CHECK(fn.lookup(co->symbol) == fast);
+  CHECK(fn.lookup("no_such_symbol") == nullptr);
+  CHECK_FALSE(fn.symbol_at(&g_local).has_value());
+
+  for (int i = 0; i < 2000 && fn.tier() != jit_tier::optimized; ++i)  // two calls made it hot
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  REQUIRE(fn.tier() == jit_tier::optimized);
+  CHECK(call<std::uint64_t, ferry_ref, std::uint32_t>(fn, next, 3u) == 0);
+  CHECK(g_forwarded_fn != fast);                        // the optimized copy's address...
+  CHECK(fn.symbol_at(g_forwarded_fn) == co->symbol);    // ...maps back too,
+  CHECK(fn.symbol_at(fast) == co->symbol);              // and so does the fast tier's
 }

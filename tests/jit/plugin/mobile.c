@@ -20,3 +20,16 @@ FERRY_MOBILE double jit_plugin_norm(ferry_context* cx, ferry_ref data, uint32_t 
   for (uint32_t i = 0; i < n; ++i) s += v[i] * v[i];
   return sqrt(s);
 }
+
+/* Forwards to itself: takes its own address, so the JIT must map that
+ * address back to the symbol (jit_function::symbol_at). */
+struct hop_args {
+  ferry_ref next;
+  uint32_t depth;
+};
+
+FERRY_MOBILE uint64_t jit_plugin_hop(ferry_context* cx, ferry_ref next, uint32_t depth) {
+  if (depth == 0) return 1;
+  const struct hop_args a = {next, depth - 1};
+  return (uint64_t)ferry_forward(cx, (const void*)&jit_plugin_hop, &next, &a, sizeof a);
+}
