@@ -73,7 +73,7 @@ TEST_CASE("re-sealed bitcode mutations in untrusted mode: typed errors, node sur
   auto engine = REQUIRE_OK(jit::create(cfg));
   std::mt19937 rng(99);
   std::map<std::string, int> seen;
-  for (int i = 0; i < 600; ++i) {
+  for (int i = 0; i < 1500; ++i) {
     auto code = mix_code();
     mutate(code.variants[0].bitcode, rng);
     code.seal();
