@@ -8,6 +8,12 @@ namespace ferry::cli {
 /// `ferry objects ls|get|put|rm|fsck` on a persistent object store.
 void add_objects_command(CLI::App& app);
 
+/// `ferry node`: run one data node.
+void add_node_command(CLI::App& app);
+
+/// `ferry launch -n N -- PROGRAM`: a local cluster around one program.
+void add_launch_command(CLI::App& app);
+
 /// `ferry inspect BINARY [--json]`: code objects embedded in a binary (inspect.cpp).
 void add_inspect_command(CLI::App& app);
 

@@ -11,6 +11,8 @@ int main(int argc, char** argv) {
                "Run `ferry <command> --help` for the options of one command."};
   app.set_version_flag("-V,--version", "ferry " FERRY_VERSION);
   app.require_subcommand(1);
+  ferry::cli::add_node_command(app);
+  ferry::cli::add_launch_command(app);
   ferry::cli::add_objects_command(app);
   ferry::cli::add_inspect_command(app);
   ferry::cli::add_bench_jit_command(app);

@@ -1,0 +1,229 @@
+// ferry/runtime.hpp — joining a cluster, objects on nodes, invoke by reference.
+//
+//     ferry::runtime rt(argc, argv);               // joins the cluster it was launched into
+//     auto table = rt.objects().create<std::uint64_t>(n, ferry::on_node(1));
+//     rt.objects().put(table, std::span(values));
+//     std::uint64_t v = rt.invoke(&chase, table, 0, 64).get();   // runs where `table` lives
+//
+// The process that constructs a `runtime` is a *client*: it holds no data
+// and is not listed by nodes(); it takes a member index >= N so nodes can
+// answer it. Data nodes are `ferry node` processes (started by `ferry launch`,
+// `mpirun`, or by hand from a host list; docs/launch.md).
+//
+// Errors: calls complete with a ferry::status (see status.hpp) — unknown
+// code, missing object, object not local, dead peer, deadline exceeded, bad
+// frame. `future::try_get()` returns it as a result; `future::get()` and the
+// object API throw ferry::error, the runtime's one exception type. Every wait
+// is bounded by the call's deadline (call_options::deadline).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include <ferry/mobile.hpp>
+#include <ferry/ref.hpp>
+#include <ferry/status.hpp>
+
+namespace ferry {
+
+/// Placement: put an object on data node `index` (0-based).
+struct on_node {
+  explicit on_node(std::uint32_t i) : index(i) {}
+  std::uint32_t index;
+};
+
+/// A data node as the runtime sees it.
+struct node_info {
+  std::uint32_t id = 0;    ///< index in the cluster
+  std::uint32_t kind = 0;  ///< FERRY_NODE_HOST / _DPU / _STORAGE
+  std::string triple;      ///< target triple of its JIT
+};
+
+/// Per-call settings for invoke_with().
+struct call_options {
+  /// Run on this node instead of where the first ferry::ref argument lives.
+  std::optional<std::uint32_t> node;
+  /// Give up (errc::timeout) if no answer arrives within this time.
+  std::chrono::milliseconds deadline{30000};
+};
+
+/// How a runtime joins its cluster. from_environment() is what
+/// runtime(argc, argv) uses: FERRY_RENDEZVOUS (set by `ferry launch`),
+/// FERRY_TRANSPORT (ucx | inproc), FERRY_TLS (e.g. shm, tcp).
+struct runtime_options {
+  std::filesystem::path rendezvous;
+  std::string transport = "ucx";
+  std::string tls;
+  /// How long to wait for every node to be reachable.
+  std::chrono::milliseconds join_timeout{20000};
+  static runtime_options from_environment();
+};
+
+namespace detail {
+
+/// Completion state shared by a future and the runtime.
+class call_state {
+ public:
+  explicit call_state(std::chrono::steady_clock::time_point deadline) : deadline_(deadline) {}
+  void complete(std::vector<std::uint8_t> bytes, status s) {
+    {
+      std::lock_guard lock(mu_);
+      if (done_) return;
+      bytes_ = std::move(bytes);
+      status_ = std::move(s);
+      done_ = true;
+    }
+    cv_.notify_all();
+  }
+  /// Wait until complete or the deadline; returns the bytes or the error.
+  result<std::vector<std::uint8_t>> wait() {
+    std::unique_lock lock(mu_);
+    if (!cv_.wait_until(lock, deadline_, [&] { return done_; }))
+      return make_error(errc::timeout, "no answer before the call's deadline");
+    if (!status_.ok()) return status_;
+    return bytes_;
+  }
+  bool ready() const {
+    std::lock_guard lock(mu_);
+    return done_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::vector<std::uint8_t> bytes_;
+  status status_;
+  std::chrono::steady_clock::time_point deadline_;
+};
+
+}  // namespace detail
+
+/// The result of an invocation, available once the answer arrives.
+template <class R>
+class future {
+ public:
+  future() = default;
+  explicit future(std::shared_ptr<detail::call_state> s) : s_(std::move(s)) {}
+
+  /// Wait (at most until the call's deadline) and return the value or error.
+  result<R> try_get() {
+    if (!s_) return make_error(errc::invalid_argument, "empty ferry::future");
+    auto bytes = s_->wait();
+    if (!bytes) return bytes.error();
+    if constexpr (std::is_void_v<R>) {
+      return {};
+    } else {
+      if (bytes->size() != sizeof(R))
+        return make_error(errc::bad_format, "result size does not match the function's return type");
+      R v;
+      std::memcpy(&v, bytes->data(), sizeof(R));
+      return v;
+    }
+  }
+  /// The value; throws ferry::error on failure.
+  R get() {
+    if constexpr (std::is_void_v<R>) try_get().value();
+    else return try_get().value();
+  }
+  [[nodiscard]] bool ready() const { return s_ && s_->ready(); }
+
+ private:
+  std::shared_ptr<detail::call_state> s_;
+};
+
+class runtime;
+
+/// Objects on data nodes, by reference. Throws ferry::error on failure
+/// (unknown id -> not_found, out of range -> out_of_bounds, dead node ->
+/// peer_dead, no answer -> timeout).
+class object_space {
+ public:
+  /// A new object holding `count` zero-initialised Ts on node `where`.
+  template <class T>
+  ref<T> create(std::uint64_t count, on_node where) {
+    static_assert(std::is_trivially_copyable_v<T>, "objects hold trivially copyable data");
+    return ref<T>{create_bytes(count * sizeof(T), where.index), 0};
+  }
+  template <class T>
+  void put(ref<T> at, std::span<const std::type_identity_t<T>> values) {
+    put_bytes(at.id, at.offset, std::as_bytes(values));
+  }
+  template <class T>
+  std::vector<T> get(ref<T> at, std::uint64_t count) {
+    auto bytes = get_bytes(at.id, at.offset, count * sizeof(T));
+    std::vector<T> out(count);
+    std::memcpy(out.data(), bytes.data(), bytes.size());
+    return out;
+  }
+  template <class T>
+  void remove(ref<T> at) {
+    remove_id(at.id);
+  }
+
+  object_id create_bytes(std::uint64_t size, std::uint32_t node);
+  void put_bytes(const object_id& id, std::uint64_t offset, std::span<const std::byte> bytes);
+  std::vector<std::byte> get_bytes(const object_id& id, std::uint64_t offset, std::uint64_t length);
+  void remove_id(const object_id& id);
+
+ private:
+  friend class runtime;
+  explicit object_space(runtime& rt) : rt_(rt) {}
+  runtime& rt_;
+};
+
+class runtime {
+ public:
+  /// Join the cluster this program was launched into (see runtime_options).
+  /// Throws ferry::error if there is none or it cannot be reached.
+  runtime(int argc, char** argv);
+  explicit runtime(runtime_options options);
+  ~runtime();
+  runtime(const runtime&) = delete;
+  runtime& operator=(const runtime&) = delete;
+
+  object_space& objects() { return objects_; }
+  /// The data nodes (this client is not one of them).
+  [[nodiscard]] std::vector<node_info> nodes() const;
+  /// This process's member index (>= number of nodes).
+  [[nodiscard]] std::uint32_t member_index() const;
+
+  /// Run `fn` where its first ferry::ref argument lives.
+  template <class R, class... P, class... A>
+  future<R> invoke(R (*fn)(context&, P...), A&&... args) {
+    return invoke_with(call_options{}, fn, std::forward<A>(args)...);
+  }
+  /// Run `fn` with explicit options (node, deadline).
+  template <class R, class... P, class... A>
+  future<R> invoke_with(const call_options& options, R (*fn)(context&, P...), A&&... args) {
+    static_assert(std::is_trivially_copyable_v<R> || std::is_void_v<R>, "mobile results are trivially copyable");
+    std::vector<std::uint8_t> block(detail::arg_layout<P...>::size());
+    detail::pack_args<P...>(reinterpret_cast<std::byte*>(block.data()), args...);
+    ferry_ref route{};
+    if constexpr ((detail::is_ref<P>::value || ...)) route = detail::routing_ref(static_cast<P>(args)...);
+    std::size_t result_size = 0;
+    if constexpr (!std::is_void_v<R>) result_size = sizeof(R);
+    return future<R>(invoke_raw(reinterpret_cast<const void*>(fn), options, route, std::move(block), result_size));
+  }
+
+  struct impl;
+
+ private:
+  friend class object_space;
+  std::shared_ptr<detail::call_state> invoke_raw(const void* fn, const call_options& options, ferry_ref route,
+                                                 std::vector<std::uint8_t> args, std::size_t result_size);
+  std::unique_ptr<impl> impl_;
+  object_space objects_{*this};
+};
+
+}  // namespace ferry

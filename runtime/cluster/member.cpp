@@ -1,0 +1,192 @@
+#include "member.hpp"
+
+#include <poll.h>
+#include <sched.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <future>
+
+#include <fmt/format.h>
+
+namespace ferry::cluster {
+
+using clock = std::chrono::steady_clock;
+
+result<std::unique_ptr<member>> member::create(member_config config) {
+  std::unique_ptr<member> m(new member(std::move(config)));
+  FERRY_TRY(m->transport_, transport::transport::create(m->config_.transport));
+  m->address_ = m->transport_->address();
+  m->wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (m->wake_fd_ < 0) return make_error(errc::io_error, "eventfd failed");
+  m->transport_->on_frame([raw = m.get()](std::span<const std::uint8_t> bytes) { raw->handle_bytes(bytes); });
+  return m;
+}
+
+member::~member() {
+  stop_ = true;
+  if (thread_.joinable()) {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
+    thread_.join();
+  }
+  transport_.reset();
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+void member::start() {
+  thread_ = std::thread([this] {
+    thread_id_ = std::this_thread::get_id();
+    loop();
+  });
+}
+
+result<void> member::connect(node_index index, std::vector<std::uint8_t> address) {
+  auto connect_here = [this, index, &address]() -> result<void> {
+    if (auto it = peers_.find(index); it != peers_.end() && !it->second.dead) return {};  // already connected
+    FERRY_TRY(auto peer, transport_->connect(address));
+    peers_[index] = peer_state{peer, clock::now(), false};
+    std::lock_guard lock(mu_);
+    known_[index] = true;
+    return {};
+  };
+  if (!thread_.joinable() || on_progress_thread()) return connect_here();
+  std::promise<result<void>> done;
+  auto fut = done.get_future();
+  post([&] { done.set_value(connect_here()); });
+  if (fut.wait_for(std::chrono::seconds(10)) != std::future_status::ready)
+    return make_error(errc::timeout, fmt::format("connecting to member {} took over 10 s", index));
+  return fut.get();
+}
+
+bool member::connected(node_index index) const {
+  std::lock_guard lock(mu_);
+  auto it = known_.find(index);
+  return it != known_.end() && it->second;
+}
+
+status member::send(node_index to, const wire::frame& f) {
+  if (to == config_.self) {
+    post([this, f] {
+      if (handler_) handler_(wire::frame(f));
+    });
+    return {};
+  }
+  {
+    std::lock_guard lock(mu_);
+    auto it = known_.find(to);
+    if (it == known_.end()) return make_error(errc::not_found, fmt::format("member {} is not connected", to));
+    if (!it->second) return make_error(errc::peer_dead, fmt::format("member {} is dead", to));
+  }
+  auto bytes = wire::encode(f);
+  if (thread_.joinable() && !on_progress_thread()) {
+    post([this, to, b = std::move(bytes)]() mutable { (void)send_now(to, std::move(b)); });
+    return {};
+  }
+  return send_now(to, std::move(bytes));
+}
+
+status member::send_now(node_index to, std::vector<std::uint8_t> bytes) {
+  auto it = peers_.find(to);
+  if (it == peers_.end()) return make_error(errc::not_found, fmt::format("member {} is not connected", to));
+  if (it->second.dead) return make_error(errc::peer_dead, fmt::format("member {} is dead", to));
+  auto sent = transport_->send(it->second.peer, std::move(bytes));
+  return sent ? status{} : sent.error();
+}
+
+void member::post(std::function<void()> fn) {
+  {
+    std::lock_guard lock(mu_);
+    posted_.push_back(std::move(fn));
+  }
+  if (sleeping_.load(std::memory_order_acquire)) {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
+  }
+}
+
+unsigned member::drain_posted() {
+  std::deque<std::function<void()>> batch;
+  {
+    std::lock_guard lock(mu_);
+    batch.swap(posted_);
+  }
+  for (auto& fn : batch) fn();
+  return static_cast<unsigned>(batch.size());
+}
+
+void member::handle_bytes(std::span<const std::uint8_t> bytes) {
+  auto f = wire::decode(bytes);
+  if (!f) {
+    ++bad_frames_;
+    // If the header is intact, tell the sender what was wrong with its frame.
+    if (bytes.size() >= wire::kFrameHeaderSize) {
+      node_index source;
+      std::uint64_t call;
+      std::memcpy(&source, bytes.data() + 4, 4);
+      std::memcpy(&call, bytes.data() + 8, 8);
+      if (peers_.contains(source))
+        (void)send_now(source, wire::encode({wire::frame_type::error, config_.self, call,
+                                            wire::error_body{f.code(), f.error().message()}}));
+    }
+    return;
+  }
+  if (auto it = peers_.find(f->source); it != peers_.end()) it->second.last_heard = clock::now();
+  if (f->type == wire::frame_type::heartbeat) return;
+  if (handler_) handler_(std::move(*f));
+}
+
+void member::tick() {
+  const auto now = clock::now();
+  if (now < next_tick_) return;
+  next_tick_ = now + config_.heartbeat;
+  const auto beat = wire::encode({wire::frame_type::heartbeat, config_.self, 0, wire::empty_body{}});
+  for (auto& [index, p] : peers_) {
+    if (p.dead) continue;
+    if (now - p.last_heard > config_.peer_timeout) {
+      p.dead = true;
+      {
+        std::lock_guard lock(mu_);
+        known_[index] = false;
+      }
+      if (dead_handler_) dead_handler_(index);
+      continue;
+    }
+    (void)transport_->send(p.peer, beat);
+  }
+}
+
+void member::loop() {
+  auto last_event = clock::now();
+  while (!stop_.load(std::memory_order_relaxed)) {
+    const unsigned n = transport_->progress() + drain_posted();
+    tick();
+    if (n > 0) {
+      last_event = clock::now();
+      continue;
+    }
+    if (clock::now() - last_event < config_.spin) {
+      sched_yield();  // let other processes on this core run
+      continue;
+    }
+    // Block until the transport or a post() wakes us, or the next tick.
+    sleeping_.store(true, std::memory_order_release);
+    bool pending;
+    {
+      std::lock_guard lock(mu_);
+      pending = !posted_.empty();
+    }
+    if (!pending && transport_->arm()) {
+      pollfd fds[2] = {{transport_->event_fd(), POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+      const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_tick_ - clock::now()).count();
+      ::poll(fds, 2, static_cast<int>(std::max<long>(1, wait)));
+      std::uint64_t drained;
+      while (::read(wake_fd_, &drained, sizeof drained) > 0) {
+      }
+    }
+    sleeping_.store(false, std::memory_order_release);
+    last_event = clock::now();
+  }
+}
+
+}  // namespace ferry::cluster

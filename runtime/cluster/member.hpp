@@ -1,0 +1,115 @@
+// A process's place in the cluster: its transport, the one progress thread
+// that drives it, and the table from member index to transport peer.
+//
+// Members are numbered: data nodes 0..N-1, client processes N.. . Any thread
+// may send(); frames are handled on the progress thread, in arrival order.
+// The progress loop spins while there is work and for a short grace period
+// (yielding the CPU each turn), then blocks on the transport's and its own
+// queue's descriptors: with more processes than cores an idle member costs
+// nothing (FACTS.md: pure busy polling collapses to ~100 chases/s there).
+//
+// Liveness: every member heartbeats the members it is connected to; one not
+// heard from for `peer_timeout` is declared dead (UCX over shm reports no
+// error for a dead peer) and the on_peer_dead handler runs.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <ferry/status.hpp>
+
+#include "transport/transport.hpp"
+#include "wire/frames.hpp"
+
+namespace ferry::cluster {
+
+using wire::node_index;
+
+struct member_config {
+  transport::options transport;
+  node_index self = wire::kNoNode;
+  /// Spin this long after the last event before blocking.
+  std::chrono::microseconds spin{50};
+  /// Heartbeat period, and silence after which a peer is declared dead.
+  std::chrono::milliseconds heartbeat{100};
+  std::chrono::milliseconds peer_timeout{1500};
+};
+
+class member {
+ public:
+  using frame_handler = std::function<void(wire::frame&&)>;
+
+  static result<std::unique_ptr<member>> create(member_config config);
+  /// Stops the progress thread; frames still queued are dropped.
+  ~member();
+
+  [[nodiscard]] node_index self() const { return config_.self; }
+  void set_self(node_index self) { config_.self = self; }
+  [[nodiscard]] std::vector<std::uint8_t> address() const { return address_; }
+  [[nodiscard]] std::string transport_name() const { return transport_->name(); }
+
+  /// Handlers; set before start(). Both run on the progress thread.
+  void on_frame(frame_handler handler) { handler_ = std::move(handler); }
+  void on_peer_dead(std::function<void(node_index)> handler) { dead_handler_ = std::move(handler); }
+  /// Start the progress thread.
+  void start();
+
+  /// Connect to member `index` (blocks until done; any thread).
+  result<void> connect(node_index index, std::vector<std::uint8_t> address);
+  [[nodiscard]] bool connected(node_index index) const;
+
+  /// Send a frame (any thread). Frames to self are handled locally. Errors
+  /// (unknown or dead member) come back as the return value when detected
+  /// before queuing; later send failures mark the peer dead.
+  status send(node_index to, const wire::frame& f);
+  /// Run `fn` on the progress thread.
+  void post(std::function<void()> fn);
+  [[nodiscard]] bool on_progress_thread() const { return std::this_thread::get_id() == thread_id_.load(); }
+
+  /// Frames dropped because they did not decode (bad input from a peer).
+  [[nodiscard]] std::uint64_t bad_frames() const { return bad_frames_.load(); }
+
+ private:
+  explicit member(member_config config) : config_(std::move(config)) {}
+  void loop();
+  unsigned drain_posted();
+  void tick();
+  void handle_bytes(std::span<const std::uint8_t> bytes);
+  status send_now(node_index to, std::vector<std::uint8_t> bytes);
+
+  member_config config_;
+  std::unique_ptr<transport::transport> transport_;
+  std::vector<std::uint8_t> address_;
+  frame_handler handler_;
+  std::function<void(node_index)> dead_handler_;
+
+  // Progress-thread state.
+  struct peer_state {
+    transport::peer_index peer;
+    std::chrono::steady_clock::time_point last_heard;
+    bool dead = false;
+  };
+  std::unordered_map<node_index, peer_state> peers_;
+  std::chrono::steady_clock::time_point next_tick_{};
+
+  // Cross-thread state.
+  mutable std::mutex mu_;
+  std::deque<std::function<void()>> posted_;
+  std::unordered_map<node_index, bool> known_;  // connected members (for connected())
+  int wake_fd_ = -1;
+  std::atomic<bool> sleeping_{false};
+  std::atomic<bool> stop_{false};
+  std::atomic<std::thread::id> thread_id_{};
+  std::atomic<std::uint64_t> bad_frames_{0};
+  std::thread thread_;
+};
+
+}  // namespace ferry::cluster

@@ -1,0 +1,272 @@
+// ④ invoke (sending side): the client runtime. Packs calls, routes them to
+// the owner of their data, serves its code objects to nodes that miss them,
+// and completes futures from reply/error frames.
+#include <ferry/runtime.hpp>
+
+#include <cstdlib>
+#include <set>
+#include <unordered_map>
+
+#include <ferry/code_registry.hpp>
+#include <ferry/jit.hpp>
+
+#include <fmt/format.h>
+
+#include "cluster/bootstrap.hpp"
+#include "cluster/member.hpp"
+#include "directory/directory.hpp"
+#include "node/node.hpp"
+#include "wire/frames.hpp"
+
+namespace ferry {
+
+using wire::frame;
+using wire::frame_type;
+using wire::node_index;
+
+runtime_options runtime_options::from_environment() {
+  runtime_options o;
+  if (const char* v = std::getenv("FERRY_RENDEZVOUS")) o.rendezvous = v;
+  if (const char* v = std::getenv("FERRY_TRANSPORT")) o.transport = v;
+  if (const char* v = std::getenv("FERRY_TLS")) o.tls = v;
+  return o;
+}
+
+struct runtime::impl {
+  runtime_options options;
+  std::uint32_t nodes = 0;
+  std::unique_ptr<cluster::member> member;
+  directory::owner_cache owners;
+
+  mutable std::mutex mu;
+  std::vector<node_info> infos;  // by node index, filled by hello frames
+  std::condition_variable hello_cv;
+  std::uint64_t next_call = 1;
+  struct pending {
+    std::shared_ptr<detail::call_state> state;
+    node_index first_hop;
+  };
+  std::unordered_map<std::uint64_t, pending> calls;
+  std::set<std::pair<node_index, object_id>> pushed;  // code we pushed eagerly
+
+  status join() {
+    if (options.rendezvous.empty())
+      return make_error(errc::invalid_argument,
+                        "no cluster to join: FERRY_RENDEZVOUS is not set (start the program with `ferry launch -n N -- PROGRAM`)");
+    cluster::rendezvous rv(options.rendezvous);
+    FERRY_TRY(nodes, rv.size(options.join_timeout));
+    FERRY_TRY(const node_index self, rv.claim_member(nodes));
+    infos.assign(nodes, node_info{});
+    cluster::member_config mc;
+    mc.transport = {options.transport, options.tls};
+    mc.self = self;
+    FERRY_TRY(member, cluster::member::create(mc));
+    member->on_frame([this](frame&& f) { on_frame(std::move(f)); });
+    member->on_peer_dead([this](node_index who) { on_peer_dead(who); });
+    member->start();
+    FERRY_TRY(auto addresses, rv.node_addresses(nodes, options.join_timeout));
+    const wire::hello_body hello{self, 0xff, jit_target::host().triple, member->address()};
+    for (node_index i = 0; i < nodes; ++i) {
+      FERRY_TRY_STATUS(member->connect(i, addresses[i]));
+      FERRY_TRY_STATUS(result<void>(member->send(i, {frame_type::hello, self, 0, hello})));
+    }
+    // Every node answers with its own hello once it can reach us.
+    std::unique_lock lock(mu);
+    const bool all = hello_cv.wait_for(lock, options.join_timeout, [&] {
+      for (const auto& n : infos)
+        if (n.triple.empty()) return false;
+      return true;
+    });
+    if (!all) return make_error(errc::timeout, "not every node answered this client's hello");
+    return {};
+  }
+
+  std::uint64_t start_call(node_index first_hop, std::chrono::milliseconds deadline,
+                           std::shared_ptr<detail::call_state>& state) {
+    state = std::make_shared<detail::call_state>(std::chrono::steady_clock::now() + deadline);
+    std::lock_guard lock(mu);
+    const auto id = next_call++;
+    calls[id] = pending{state, first_hop};
+    return id;
+  }
+
+  void finish(std::uint64_t call, std::vector<std::uint8_t> bytes, status s) {
+    std::shared_ptr<detail::call_state> state;
+    {
+      std::lock_guard lock(mu);
+      auto it = calls.find(call);
+      if (it == calls.end()) return;  // late answer after a timeout
+      state = std::move(it->second.state);
+      calls.erase(it);
+    }
+    state->complete(std::move(bytes), std::move(s));
+  }
+
+  void on_frame(frame&& f) {
+    switch (f.type) {
+      case frame_type::hello: {
+        const auto& h = std::get<wire::hello_body>(f.body);
+        std::lock_guard lock(mu);
+        if (h.index < infos.size()) infos[h.index] = node_info{h.index, h.kind, h.triple};
+        hello_cv.notify_all();
+        return;
+      }
+      case frame_type::reply: return finish(f.call, std::move(std::get<wire::reply_body>(f.body).result), {});
+      case frame_type::object_data:
+        return finish(f.call, std::move(std::get<wire::object_data_body>(f.body).bytes), {});
+      case frame_type::ack: return finish(f.call, {}, {});
+      case frame_type::error: {
+        const auto& e = std::get<wire::error_body>(f.body);
+        return finish(f.call, {}, make_error(e.code, e.message));
+      }
+      case frame_type::code_request: {
+        const auto& req = std::get<wire::code_request_body>(f.body);
+        auto co = req.code.is_nil() ? code_registry::global().find_symbol(req.symbol)
+                                    : code_registry::global().find_id(req.code);
+        if (!co) {
+          (void)member->send(f.source, {frame_type::error, member->self(), f.call,
+                                        wire::error_body{co.code(), co.error().message()}});
+          return;
+        }
+        (void)member->send(f.source, {frame_type::code_response, member->self(), f.call,
+                                      wire::code_response_body{(*co)->encode()}});
+        return;
+      }
+      default: return;  // clients ignore everything else
+    }
+  }
+
+  void on_peer_dead(node_index who) {
+    std::vector<std::uint64_t> lost;
+    {
+      std::lock_guard lock(mu);
+      for (const auto& [id, p] : calls)
+        if (p.first_hop == who) lost.push_back(id);
+    }
+    for (auto id : lost)
+      finish(id, {}, make_error(errc::peer_dead, fmt::format("node {} stopped answering (heartbeat lost)", who)));
+  }
+
+  /// Send a request frame and return its completion state.
+  std::shared_ptr<detail::call_state> request(node_index to, frame f, std::chrono::milliseconds deadline) {
+    std::shared_ptr<detail::call_state> state;
+    f.call = start_call(to, deadline, state);
+    f.source = member->self();
+    if (auto s = member->send(to, f); !s.ok()) finish(f.call, {}, s);
+    return state;
+  }
+
+  node_index owner_of(const object_id& id) const {
+    if (auto o = owners.owner(id)) return *o;
+    return directory::home_of(id, nodes);
+  }
+};
+
+runtime::runtime(int, char**) : runtime(runtime_options::from_environment()) {}
+
+runtime::runtime(runtime_options options) : impl_(std::make_unique<impl>()) {
+  impl_->options = std::move(options);
+  if (auto s = impl_->join(); !s.ok()) throw error(s);
+}
+
+runtime::~runtime() = default;
+
+std::vector<node_info> runtime::nodes() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->infos;
+}
+
+std::uint32_t runtime::member_index() const { return impl_->member->self(); }
+
+std::shared_ptr<detail::call_state> runtime::invoke_raw(const void* fn, const call_options& options, ferry_ref route,
+                                                        std::vector<std::uint8_t> args, std::size_t result_size) {
+  auto fail = [&](status s) {
+    auto st = std::make_shared<detail::call_state>(std::chrono::steady_clock::now());
+    st->complete({}, std::move(s));
+    return st;
+  };
+  auto co = code_registry::global().find(fn);
+  if (!co) return fail(co.error());
+  const code_object& code = **co;
+  if (code.args_size != args.size() || code.result_size != result_size)
+    return fail(make_error(errc::invalid_argument, fmt::format("call of {} does not match its code object's signature",
+                                                               code.name)));
+  const object_id target{route.id_hi, route.id_lo};
+  node_index to;
+  if (options.node) to = *options.node;
+  else if (!target.is_nil()) to = impl_->owner_of(target);
+  else return fail(make_error(errc::invalid_argument,
+                              fmt::format("{} has no ferry::ref argument: say where to run it with call_options::node",
+                                          code.name)));
+  if (to >= impl_->nodes)
+    return fail(make_error(errc::invalid_argument, fmt::format("no node {} (the cluster has {})", to, impl_->nodes)));
+
+  wire::invoke_body b;
+  b.code = code.id();
+  b.symbol = code.symbol;
+  b.signature_hash = code.signature_hash;
+  b.origin = impl_->member->self();
+  b.code_holder = impl_->member->self();
+  b.deadline_us = node::now_us() + static_cast<std::uint64_t>(options.deadline.count()) * 1000;
+  b.target = ref<void>{target, route.offset};
+  b.args = std::move(args);
+  {
+    std::lock_guard lock(impl_->mu);
+    if (impl_->pushed.insert({to, b.code}).second) b.code_blob = code.encode();  // eager push, first call only
+  }
+  std::shared_ptr<detail::call_state> state;
+  const auto call = impl_->start_call(to, options.deadline, state);
+  b.origin_call = call;
+  frame f{frame_type::invoke, impl_->member->self(), call, std::move(b)};
+  if (auto s = impl_->member->send(to, f); !s.ok()) impl_->finish(call, {}, s);
+  return state;
+}
+
+// ---------------------------------------------------------------------------
+// object_space
+
+namespace {
+constexpr std::chrono::milliseconds kObjectDeadline{30000};
+}
+
+object_id object_space::create_bytes(std::uint64_t size, std::uint32_t node) {
+  auto& im = *rt_.impl_;
+  if (node >= im.nodes)
+    throw error(make_error(errc::invalid_argument, fmt::format("no node {} (the cluster has {})", node, im.nodes)));
+  const object_id id = object_id::random();
+  im.request(node, {frame_type::object_create, 0, 0, wire::object_create_body{id, size}}, kObjectDeadline)->wait().value();
+  im.owners.learn(id, node);
+  return id;
+}
+
+void object_space::put_bytes(const object_id& id, std::uint64_t offset, std::span<const std::byte> bytes) {
+  auto& im = *rt_.impl_;
+  const auto* p = reinterpret_cast<const std::uint8_t*>(bytes.data());
+  im.request(im.owner_of(id), {frame_type::object_put, 0, 0, wire::object_put_body{{id, offset}, {p, p + bytes.size()}}},
+             kObjectDeadline)
+      ->wait()
+      .value();
+}
+
+std::vector<std::byte> object_space::get_bytes(const object_id& id, std::uint64_t offset, std::uint64_t length) {
+  auto& im = *rt_.impl_;
+  auto bytes = im.request(im.owner_of(id), {frame_type::object_get, 0, 0, wire::object_get_body{{id, offset}, length}},
+                          kObjectDeadline)
+                   ->wait()
+                   .value();
+  if (bytes.size() != length)
+    throw error(make_error(errc::bad_format, fmt::format("asked for {} bytes, got {}", length, bytes.size())));
+  std::vector<std::byte> out(length);
+  std::memcpy(out.data(), bytes.data(), length);
+  return out;
+}
+
+void object_space::remove_id(const object_id& id) {
+  auto& im = *rt_.impl_;
+  im.request(im.owner_of(id), {frame_type::object_remove, 0, 0, wire::object_remove_body{id}}, kObjectDeadline)
+      ->wait()
+      .value();
+  im.owners.forget(id);
+}
+
+}  // namespace ferry

@@ -1,0 +1,172 @@
+// ⑦⑧⑨ A data node: owns an object store, serves object operations and
+// invocations, JIT-compiles the code it is asked to run (pulling it from the
+// caller on a miss), executes it against local objects on executor threads,
+// and replies to the original caller or forwards the call onward.
+//
+// Threads: the member's progress thread handles every frame and never runs
+// LLVM or mobile code; the JIT's threads compile; `executors` threads run
+// mobile code. `ferry node` runs one of these per process; unit tests run
+// several in one process over the in-process transport.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <csetjmp>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <ferry/code_object.hpp>
+#include <ferry/ferry.h>
+#include <ferry/jit.hpp>
+#include <ferry/store.hpp>
+
+#include "cluster/bootstrap.hpp"
+#include "cluster/member.hpp"
+#include "directory/directory.hpp"
+#include "wire/frames.hpp"
+
+namespace ferry::node {
+
+using wire::node_index;
+
+struct node_config {
+  node_index index = 0;
+  std::uint32_t nodes = 1;  ///< data nodes in the cluster
+  std::uint8_t kind = FERRY_NODE_HOST;
+  cluster::member_config member;  ///< transport and timing
+  /// Persistent store directory; empty: an in-memory store.
+  std::filesystem::path store_dir;
+  jit_config jit;
+  /// Threads that run mobile code.
+  unsigned executors = 2;
+  /// A call forwarded more often than this fails with errc::out_of_bounds
+  /// (a forwarding loop in user code).
+  std::uint16_t max_hops = 4096;
+};
+
+/// A code object this node knows, and its compiled form once loaded.
+struct code_entry {
+  code_object code;
+  object_id id;
+  /// Empty until loaded. Its symbol_at() turns the address cx.forward(&f)
+  /// passes into f's symbol, in whichever tier is running.
+  jit_function fn;
+};
+
+/// State of one mobile call while it runs (what ferry_context* points to).
+struct call_context {
+  class node* self = nullptr;
+  const code_entry* code = nullptr;
+  const wire::invoke_body* call = nullptr;
+  std::jmp_buf abort;  ///< runtime API failures leave the mobile code here
+  status failure;
+  bool forwarded = false;
+  wire::invoke_body forward;  ///< the continuation, when forwarded
+};
+
+class node {
+ public:
+  static result<std::unique_ptr<node>> create(node_config config);
+  ~node();
+
+  /// Publish this node's address, connect to every data node, say hello.
+  result<void> join(const cluster::rendezvous& rv, std::chrono::milliseconds timeout);
+  /// Block until a shutdown frame arrives or stop() is called.
+  void wait();
+  void stop();
+
+  [[nodiscard]] node_index index() const { return config_.index; }
+  [[nodiscard]] std::uint8_t kind() const { return config_.kind; }
+  [[nodiscard]] const std::string& triple() const { return triple_; }
+  store& objects() { return *store_; }
+  jit& engine() { return *jit_; }
+
+  // --- runtime API backends (called from mobile code via ferry.h) ---------
+  /// Abort the running call with `s` (does not return).
+  [[noreturn]] void fail_call(call_context& cx, status s);
+  void* local(call_context& cx, const ferry_ref& r, std::uint64_t size);
+  void forward(call_context& cx, const void* fn, const ferry_ref& target, const void* args, std::uint64_t size);
+  void invoke_nested(call_context& cx, const void* fn, const ferry_ref& target, const void* args,
+                     std::uint64_t size, void* result, std::uint64_t result_size);
+
+ private:
+  explicit node(node_config config) : config_(std::move(config)) {}
+
+  // Progress thread.
+  void on_frame(wire::frame&& f);
+  void on_peer_dead(node_index who);
+  void handle_invoke(wire::frame&& f);
+  void handle_object_op(const wire::frame& f);
+  void handle_code_request(const wire::frame& f);
+  void handle_code_response(wire::frame&& f);
+  void route(wire::frame&& f, const object_id& target);
+  void ensure_code(wire::frame&& f);
+  void start_load(const object_id& id, code_object code);
+  void reply_error(node_index to, std::uint64_t call, status s);
+  void fail_code_request(std::uint64_t request, status s);
+
+  // Executor threads.
+  void execute(code_entry* entry, wire::frame f);
+  void executor_loop();
+  void submit(std::function<void()> task);
+
+  code_entry* code_by_symbol(std::string_view symbol);
+
+  node_config config_;
+  std::string triple_;
+  std::unique_ptr<store> store_;
+  std::unique_ptr<jit> jit_;
+  std::unique_ptr<cluster::member> member_;
+  directory::owner_cache owners_;
+
+  // Code known here; entries are never erased while the node runs (their
+  // addresses are held by running calls).
+  std::mutex code_mu_;
+  std::unordered_map<object_id, std::unique_ptr<code_entry>> code_;
+  // Progress thread only: invocations waiting for code, by code id / symbol.
+  std::unordered_map<object_id, std::vector<wire::frame>> waiting_for_code_;
+  std::unordered_map<std::string, std::vector<wire::frame>> waiting_for_symbol_;
+  struct code_request {
+    object_id code;  ///< nil: requested by symbol
+    std::string symbol;
+    node_index holder;
+  };
+  std::unordered_map<std::uint64_t, code_request> code_requests_;
+  std::uint64_t next_request_ = 1;
+
+  // Nested calls from executor threads waiting for their reply.
+  struct nested_wait {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    std::vector<std::uint8_t> result;
+    status error;
+  };
+  std::mutex nested_mu_;
+  std::unordered_map<std::uint64_t, std::shared_ptr<nested_wait>> nested_;
+  std::atomic<std::uint64_t> next_nested_{1ull << 62};
+
+  // Executor pool.
+  std::mutex exec_mu_;
+  std::condition_variable exec_cv_;
+  std::deque<std::function<void()>> tasks_;
+  bool exec_stop_ = false;
+  std::vector<std::thread> executors_;
+
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
+  bool stopped_ = false;
+};
+
+/// Microseconds since the epoch (CLOCK_REALTIME): the clock deadlines use.
+std::uint64_t now_us();
+
+}  // namespace ferry::node
