@@ -86,6 +86,7 @@ struct body_writer {
     w.put(b.code_holder);
     w.put(b.deadline_us);
     w.put(b.hops);
+    w.put(b.flags);
     put_ref(w, b.target);
     put_blob(w, b.args);
     put_blob(w, b.code_blob);
@@ -141,6 +142,8 @@ frame_body read_body(std::size_t index, reader& r) {
       b.code_holder = r.get<node_index>();
       b.deadline_us = r.get<std::uint64_t>();
       b.hops = r.get<std::uint16_t>();
+      b.flags = r.get<std::uint8_t>();
+      if (b.flags & ~kInvokePinned) r.fail();  // unknown flags
       b.target = get_ref(r);
       b.args = get_blob(r);
       b.code_blob = get_blob(r);

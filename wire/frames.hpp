@@ -48,7 +48,7 @@ enum class frame_type : std::uint8_t {
   heartbeat = 13,     ///< liveness
   shutdown = 14,      ///< stop serving
   echo = 15,          ///< benchmark/diagnostic: bounce the body back
-  dir_register = 16,  ///< directory: object `id` is owned by node `owner`
+  dir_register = 16,  ///< directory: object `id` is owned by node `owner` (kNoNode: removed)
 };
 
 struct hello_body {
@@ -57,6 +57,10 @@ struct hello_body {
   std::string triple;
   std::vector<std::uint8_t> address;  ///< transport address
 };
+
+/// invoke_body::flags: run on the receiving node even if the target is not
+/// there (call_options::node); cx.local then reports not_local.
+inline constexpr std::uint8_t kInvokePinned = 1;
 
 struct invoke_body {
   object_id code;                  ///< content id of the code object
@@ -67,6 +71,7 @@ struct invoke_body {
   node_index code_holder = kNoNode;  ///< a node to pull the code from on a miss
   std::uint64_t deadline_us = 0;   ///< absolute, CLOCK_REALTIME µs; 0 = none
   std::uint16_t hops = 0;          ///< forwards so far (bounded by the node)
+  std::uint8_t flags = 0;          ///< kInvokePinned
   ref<void> target;                ///< the data the call is routed by
   std::vector<std::uint8_t> args;  ///< argument block (code_object.hpp)
   std::vector<std::uint8_t> code_blob;  ///< optional eager push of the code object

@@ -210,6 +210,7 @@ std::shared_ptr<detail::call_state> runtime::invoke_raw(const void* fn, const ca
   b.deadline_us = node::now_us() + static_cast<std::uint64_t>(options.deadline.count()) * 1000;
   b.target = ref<void>{target, route.offset};
   b.args = std::move(args);
+  if (options.node) b.flags |= wire::kInvokePinned;
   {
     std::lock_guard lock(impl_->mu);
     if (impl_->pushed.insert({to, b.code}).second) b.code_blob = code.encode();  // eager push, first call only

@@ -115,7 +115,8 @@ void node::on_frame(frame&& f) {
     case frame_type::object_remove: return handle_object_op(f);
     case frame_type::dir_register: {
       const auto& d = std::get<wire::dir_register_body>(f.body);
-      owners_.learn(d.id, d.owner);
+      if (d.owner == wire::kNoNode) owners_.forget(d.id);
+      else owners_.learn(d.id, d.owner);
       return;
     }
     case frame_type::reply:
@@ -193,12 +194,11 @@ void node::handle_object_op(const frame& f) {
                          : f.type == frame_type::object_get    ? std::get<wire::object_get_body>(f.body).at.id
                                                                : std::get<wire::object_remove_body>(f.body).id;
     if (!store_->stat(id)) {
-      const auto owner = owners_.owner(id);
-      const node_index next = owner && *owner != config_.index ? *owner : directory::home_of(id, config_.nodes);
-      if (next != config_.index && next != f.source) {
-        (void)member_->send(next, f);
-        return;
-      }
+      const auto next = next_hop(id);
+      if (!next)
+        return reply_error(f.source, f.call, make_error(errc::not_found, fmt::format("no node holds object {}", id.to_string())));
+      (void)member_->send(*next, f);  // source unchanged: the owner answers the requester directly
+      return;
     }
   }
   switch (f.type) {
@@ -228,7 +228,13 @@ void node::handle_object_op(const frame& f) {
     }
     case frame_type::object_remove: {
       const auto& b = std::get<wire::object_remove_body>(f.body);
-      return answer(store_->remove(b.id));
+      auto removed = store_->remove(b.id);
+      if (removed) {  // keep "was ours" locally; the home forgets the owner
+        const node_index home = directory::home_of(b.id, config_.nodes);
+        if (home != config_.index)
+          (void)member_->send(home, {frame_type::dir_register, config_.index, 0, wire::dir_register_body{b.id, wire::kNoNode}});
+      }
+      return answer(removed);
     }
     default: return;
   }
@@ -245,25 +251,29 @@ void node::handle_invoke(frame&& f) {
                        make_error(errc::out_of_bounds, fmt::format("call of {} forwarded {} times (limit {})",
                                                                    call.symbol, call.hops, config_.max_hops)));
   const object_id target = call.target.id;
-  if (!target.is_nil() && !store_->stat(target)) return route(std::move(f), target);
+  const bool pinned = call.flags & wire::kInvokePinned;
+  if (!pinned && !target.is_nil() && !store_->stat(target)) return route(std::move(f), target);
   ensure_code(std::move(f));
+}
+
+std::optional<node_index> node::next_hop(const object_id& id) const {
+  // Our own record says we own it, yet it is not here: it was removed.
+  const auto owner = owners_.owner(id);
+  if (owner) return *owner == config_.index ? std::nullopt : owner;
+  const node_index home = directory::home_of(id, config_.nodes);
+  if (home == config_.index) return std::nullopt;  // the home does not know it
+  return home;
 }
 
 void node::route(frame&& f, const object_id& target) {
   auto& call = std::get<wire::invoke_body>(f.body);
-  const node_index home = directory::home_of(target, config_.nodes);
-  auto owner = owners_.owner(target);
-  if (owner && *owner == config_.index) {  // we thought we had it: it is gone
-    owners_.forget(target);
-    owner.reset();
-  }
-  node_index next = owner ? *owner : home;
-  if (next == config_.index)  // we are the home and do not know the object
+  const auto next = next_hop(target);
+  if (!next)
     return reply_error(call.origin, call.origin_call,
                        make_error(errc::not_found, fmt::format("no node holds object {}", target.to_string())));
   ++call.hops;
   f.source = config_.index;
-  if (auto s = member_->send(next, f); !s.ok()) reply_error(call.origin, call.origin_call, s);
+  if (auto s = member_->send(*next, f); !s.ok()) reply_error(call.origin, call.origin_call, s);
 }
 
 void node::ensure_code(frame&& f) {

@@ -18,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -108,6 +109,8 @@ class node {
   void handle_code_request(const wire::frame& f);
   void handle_code_response(wire::frame&& f);
   void route(wire::frame&& f, const object_id& target);
+  /// Where to send a request for `id` that is not here; nullopt: nobody has it.
+  std::optional<node_index> next_hop(const object_id& id) const;
   void ensure_code(wire::frame&& f);
   void start_load(const object_id& id, code_object code);
   void reply_error(node_index to, std::uint64_t call, status s);

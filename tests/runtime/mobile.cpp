@@ -1,0 +1,47 @@
+#include "mobile.hpp"
+
+namespace rt_test {
+
+std::uint64_t add(ferry::context& cx, ferry::ref<std::uint64_t> cell, std::uint64_t x) { return *cx.local(cell) + x; }
+
+std::uint32_t where(ferry::context& cx, ferry::ref<std::uint64_t> cell) {
+  (void)cx.local(cell);  // fails with not_local unless the cell is here
+  return cx.node();
+}
+
+std::uint64_t chase(ferry::context& cx, ferry::ref<shard_header> here, std::uint64_t index, std::uint32_t depth) {
+  const shard_header* h = cx.local(here);
+  for (; depth > 0; --depth) {
+    const ferry::ref<shard_header> owner = h->shards[index % kShards];
+    if (!(owner == here)) return cx.forward(&chase, owner, index, depth);
+    const ferry::ref<std::uint64_t> slot{here.id, sizeof(shard_header) + (index / kShards) * sizeof(std::uint64_t)};
+    index = *cx.local(slot);
+  }
+  return index;
+}
+
+std::uint64_t read_cell(ferry::context& cx, ferry::ref<std::uint64_t> cell) { return *cx.local(cell); }
+
+std::uint64_t sum_two(ferry::context& cx, ferry::ref<std::uint64_t> a, ferry::ref<std::uint64_t> b) {
+  return *cx.local(a) + cx.invoke(&read_cell, b);
+}
+
+std::uint64_t spin(ferry::context& cx, ferry::ref<std::uint64_t> cell, std::uint64_t iterations) {
+  volatile const std::uint64_t* p = cx.local(cell);
+  std::uint64_t acc = 0;
+  for (std::uint64_t i = 0; i < iterations; ++i) acc += *p ^ i;
+  return acc;
+}
+
+std::uint64_t read_past_end(ferry::context& cx, ferry::ref<std::uint64_t> cell) {
+  return *cx.local(cell + 1000000);
+}
+
+std::uint64_t not_mobile(ferry::context&, ferry::ref<std::uint64_t>) { return 0; }
+
+std::uint64_t chase_locally(const std::uint64_t* next, std::uint64_t index, std::uint32_t depth) {
+  for (; depth > 0; --depth) index = next[index];
+  return index;
+}
+
+}  // namespace rt_test

@@ -1,0 +1,188 @@
+// Three nodes (threads) and a client in one process over the in-process
+// transport: the runtime's protocol logic end to end with real mobile code
+// (plugin -> code objects -> pushed/pulled -> JIT -> run -> reply/forward).
+#include <chrono>
+#include <memory>
+#include <numeric>
+#include <random>
+#include <thread>
+
+#include <ferry/runtime.hpp>
+
+#include "cluster/bootstrap.hpp"
+#include "mobile.hpp"
+#include "node/node.hpp"
+#include "test_util.hpp"
+
+using namespace ferry;
+using namespace rt_test;
+
+namespace {
+
+struct cluster_fixture {
+  static constexpr std::uint32_t kNodes = 3;
+  test::temp_dir dir;
+  std::vector<std::unique_ptr<node::node>> nodes;
+  std::unique_ptr<runtime> rt;
+
+  cluster_fixture() {
+    cluster::rendezvous rv(dir.path() / "rv");
+    REQUIRE_OK(rv.init(kNodes));
+    for (std::uint32_t i = 0; i < kNodes; ++i) {
+      node::node_config cfg;
+      cfg.index = i;
+      cfg.nodes = kNodes;
+      cfg.member.transport = {"inproc", ""};
+      cfg.jit.cache_dir = dir.path() / "jit";
+      nodes.push_back(REQUIRE_OK(node::node::create(cfg)));
+    }
+    std::vector<std::thread> joins;
+    std::vector<status> joined(kNodes);
+    for (std::uint32_t i = 0; i < kNodes; ++i)
+      joins.emplace_back([&, i] { joined[i] = nodes[i]->join(rv, std::chrono::seconds(10)).error(); });
+    for (auto& t : joins) t.join();
+    for (const auto& s : joined) REQUIRE_MESSAGE(s.ok(), s.describe());
+    runtime_options o;
+    o.rendezvous = dir.path() / "rv";
+    o.transport = "inproc";
+    rt = std::make_unique<runtime>(o);
+  }
+  ~cluster_fixture() {
+    rt.reset();
+    nodes.clear();
+  }
+
+  ref<std::uint64_t> cell_on(std::uint32_t node, std::uint64_t value) {
+    auto c = rt->objects().create<std::uint64_t>(1, on_node(node));
+    const std::uint64_t v[] = {value};
+    rt->objects().put(c, std::span<const std::uint64_t>(v));
+    return c;
+  }
+};
+
+template <class R>
+errc error_of(future<R> f) {
+  auto r = f.try_get();
+  return r ? errc::ok : r.code();
+}
+
+}  // namespace
+
+TEST_CASE_FIXTURE(cluster_fixture, "runtime: nodes() lists the data nodes, not the client") {
+  const auto list = rt->nodes();
+  REQUIRE(list.size() == kNodes);
+  for (std::uint32_t i = 0; i < kNodes; ++i) {
+    CHECK(list[i].id == i);
+    CHECK(list[i].kind == FERRY_NODE_HOST);
+    CHECK_FALSE(list[i].triple.empty());
+  }
+  CHECK(rt->member_index() >= kNodes);
+}
+
+TEST_CASE_FIXTURE(cluster_fixture, "runtime: objects on nodes: create, put, get, remove") {
+  auto obj = rt->objects().create<std::uint32_t>(100, on_node(2));
+  std::vector<std::uint32_t> values(100);
+  std::iota(values.begin(), values.end(), 7u);
+  rt->objects().put(obj, std::span<const std::uint32_t>(values));
+  CHECK(rt->objects().get(obj, 100) == values);
+  CHECK(rt->objects().get(obj + 50, 2) == std::vector<std::uint32_t>{57, 58});
+  CHECK(nodes[2]->objects().stat(obj.id).ok());
+  CHECK_FALSE(nodes[0]->objects().stat(obj.id).ok());
+  try {
+    (void)rt->objects().get(obj + 99, 2);
+    FAIL("read past the end succeeded");
+  } catch (const ferry::error& e) {
+    CHECK(e.code() == errc::out_of_bounds);
+  }
+  rt->objects().remove(obj);
+  try {
+    (void)rt->objects().get(obj, 1);
+    FAIL("read of a removed object succeeded");
+  } catch (const ferry::error& e) {
+    CHECK(e.code() == errc::not_found);
+  }
+  CHECK_THROWS_AS(rt->objects().create<std::uint64_t>(1, on_node(7)), ferry::error);
+}
+
+TEST_CASE_FIXTURE(cluster_fixture, "runtime: invoke runs where the data lives and returns the result") {
+  for (std::uint32_t n = 0; n < kNodes; ++n) {
+    auto c = cell_on(n, 40 + n);
+    CHECK(rt->invoke(&add, c, 2).get() == 42 + n);
+    CHECK(rt->invoke(&where, c).get() == n);
+  }
+  // The code was pushed once per node, then served from each node's JIT.
+  auto c = cell_on(1, 1);
+  for (int i = 0; i < 50; ++i) CHECK(rt->invoke(&add, c, static_cast<std::uint64_t>(i)).get() == 1u + i);
+  // Pipelined: many futures in flight at once.
+  std::vector<future<std::uint64_t>> inflight;
+  for (std::uint64_t i = 0; i < 200; ++i) inflight.push_back(rt->invoke(&add, c, i));
+  for (std::uint64_t i = 0; i < 200; ++i) CHECK(inflight[i].get() == 1 + i);
+}
+
+TEST_CASE_FIXTURE(cluster_fixture, "runtime: a pointer chase forwards itself across 3 shards") {
+  constexpr std::uint64_t kEntries = 3000;
+  std::vector<std::uint64_t> next(kEntries);
+  std::iota(next.begin(), next.end(), 0);
+  std::shuffle(next.begin(), next.end(), std::mt19937_64(7));
+
+  ref<shard_header> shards[kShards];
+  for (std::uint32_t s = 0; s < kShards; ++s)
+    shards[s] = rt->objects().create<shard_header>(1 + kEntries / kShards * sizeof(std::uint64_t) / sizeof(shard_header) + 1,
+                                                   on_node(s));
+  shard_header h;
+  for (std::uint32_t s = 0; s < kShards; ++s) h.shards[s] = shards[s];
+  for (std::uint32_t s = 0; s < kShards; ++s) {
+    std::vector<std::uint64_t> slots;
+    for (std::uint64_t i = s; i < kEntries; i += kShards) slots.push_back(next[i]);
+    rt->objects().put(shards[s], std::span<const shard_header>(&h, 1));
+    rt->objects().put(ref<std::uint64_t>{shards[s].id, sizeof(shard_header)}, std::span<const std::uint64_t>(slots));
+  }
+  for (std::uint32_t depth : {0u, 1u, 16u, 64u, 1024u}) {
+    for (std::uint64_t start : {0ull, 1ull, 2ull, 1234ull}) {
+      CAPTURE(depth);
+      CAPTURE(start);
+      // Start at any shard: the code forwards itself to wherever the entry lives.
+      const auto got = rt->invoke(&chase, shards[0], start, depth).get();
+      CHECK(got == chase_locally(next.data(), start, depth));
+    }
+  }
+}
+
+TEST_CASE_FIXTURE(cluster_fixture, "runtime: nested invoke from mobile code") {
+  auto a = cell_on(0, 1000);
+  auto b = cell_on(2, 234);
+  CHECK(rt->invoke(&sum_two, a, b).get() == 1234);
+  auto b_here = cell_on(0, 5);  // nested call to the same node
+  CHECK(rt->invoke(&sum_two, a, b_here).get() == 1005);
+}
+
+TEST_CASE_FIXTURE(cluster_fixture, "runtime: errors reach the caller's future, nodes keep serving") {
+  auto c = cell_on(1, 9);
+  SUBCASE("missing object") {
+    const ref<std::uint64_t> nowhere{object_id::random(), 0};
+    CHECK(error_of(rt->invoke(&add, nowhere, 1)) == errc::not_found);
+  }
+  SUBCASE("object not local to a pinned node") {
+    call_options o;
+    o.node = 2;
+    CHECK(error_of(rt->invoke_with(o, &where, c)) == errc::not_local);
+    o.node = 1;
+    CHECK(rt->invoke_with(o, &where, c).get() == 1);
+  }
+  SUBCASE("out of bounds inside mobile code") { CHECK(error_of(rt->invoke(&read_past_end, c)) == errc::out_of_bounds); }
+  SUBCASE("unknown code") { CHECK(error_of(rt->invoke(&not_mobile, c)) == errc::unknown_code); }
+  SUBCASE("no such node") {
+    call_options o;
+    o.node = 9;
+    CHECK(error_of(rt->invoke_with(o, &add, c, 1)) == errc::invalid_argument);
+  }
+  SUBCASE("deadline exceeded") {
+    call_options o;
+    o.deadline = std::chrono::milliseconds(100);
+    const auto t0 = std::chrono::steady_clock::now();
+    CHECK(error_of(rt->invoke_with(o, &spin, c, std::uint64_t{1'000'000'000})) == errc::timeout);
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2));
+  }
+  // Whatever failed above, node 1 still serves.
+  CHECK(rt->invoke(&add, c, 1).get() == 10);
+}
