@@ -224,7 +224,9 @@ struct jit::impl : std::enable_shared_from_this<jit::impl> {
   }
 
   void tier_up(const std::shared_ptr<detail::jit_instance>& inst) {
-    auto entry = link(*inst, *inst->variant, jit_tier::optimized);
+    // Only this job reads the bitcode, and only once: free it either way.
+    const auto variant = std::move(inst->variant);
+    auto entry = link(*inst, *variant, jit_tier::optimized);
     if (!entry) {
       // The fast tier keeps serving; the failure is counted, not fatal.
       llvm::consumeError(entry.takeError());

@@ -110,7 +110,7 @@ llvm::Error sandbox::spawn() {
     ::dup2(sv[1], 0);
     ::dup2(sv[1], 1);
     ::close_range(3, ~0u, 0);  // the node's sockets and files stay the node's
-    ::setrlimit(RLIMIT_AS, &as);
+    if (as.rlim_cur != 0) ::setrlimit(RLIMIT_AS, &as);
     ::setrlimit(RLIMIT_CORE, &core);
     ::execv(args[0], args.data());
     ::_exit(127);

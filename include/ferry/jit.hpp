@@ -130,7 +130,9 @@ struct jit_config {
   std::vector<std::string> check_command;
   /// Untrusted mode: wall-clock limit of one check+compile in the helper.
   std::chrono::milliseconds check_timeout{10000};
-  /// Untrusted mode: address-space limit of the helper (RLIMIT_AS).
+  /// Untrusted mode: address-space limit of the helper (RLIMIT_AS); 0: none
+  /// (sanitizer builds need that: their shadow memory is terabytes of
+  /// address space).
   std::uint64_t check_memory_bytes = std::uint64_t{2} << 30;
 
   /// Target to generate code for; empty fields mean the host's. Variant
