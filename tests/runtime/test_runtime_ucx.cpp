@@ -1,0 +1,132 @@
+// Real `ferry node` processes over UCX (shm, and tcp on loopback), a client
+// runtime in this process: invoke, forward across processes, nested calls,
+// and a node killed in the middle of a call.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <memory>
+#include <numeric>
+#include <random>
+#include <thread>
+
+#include <ferry/runtime.hpp>
+
+#include "cluster/bootstrap.hpp"
+#include "mobile.hpp"
+#include "test_util.hpp"
+
+using namespace ferry;
+using namespace rt_test;
+
+namespace {
+
+struct ucx_cluster {
+  static constexpr std::uint32_t kNodes = 3;
+  test::temp_dir dir;
+  std::vector<pid_t> pids;
+  std::unique_ptr<runtime> rt;
+
+  explicit ucx_cluster(const std::string& tls) {
+    ::setenv("UCX_NET_DEVICES", "lo", 1);
+    cluster::rendezvous rv(dir.path() / "rv");
+    REQUIRE_OK(rv.init(kNodes));
+    for (std::uint32_t i = 0; i < kNodes; ++i) {
+      const pid_t pid = ::fork();
+      REQUIRE(pid >= 0);
+      if (pid == 0) {
+        const std::string index = std::to_string(i), rvdir = (dir.path() / "rv").string(),
+                          cache = (dir.path() / "jit").string();
+        ::execl(FERRY_CLI, FERRY_CLI, "node", "--index", index.c_str(), "--rendezvous", rvdir.c_str(), "--transport",
+                "ucx", "--tls", tls.c_str(), "--jit-cache", cache.c_str(), static_cast<char*>(nullptr));
+        _exit(127);
+      }
+      pids.push_back(pid);
+    }
+    runtime_options o;
+    o.rendezvous = dir.path() / "rv";
+    o.transport = "ucx";
+    o.tls = tls;
+    rt = std::make_unique<runtime>(o);
+  }
+  ~ucx_cluster() {
+    rt.reset();
+    for (pid_t p : pids)
+      if (p > 0) ::kill(p, SIGTERM);
+    for (pid_t p : pids)
+      if (p > 0) {
+        for (int i = 0; i < 300 && ::waitpid(p, nullptr, WNOHANG) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        ::kill(p, SIGKILL);
+        ::waitpid(p, nullptr, 0);
+      }
+  }
+
+  ref<std::uint64_t> cell_on(std::uint32_t node, std::uint64_t value) {
+    auto c = rt->objects().create<std::uint64_t>(1, on_node(node));
+    const std::uint64_t v[] = {value};
+    rt->objects().put(c, std::span<const std::uint64_t>(v));
+    return c;
+  }
+
+  void exercise() {
+    for (std::uint32_t n = 0; n < kNodes; ++n) {
+      auto c = cell_on(n, 100 * n);
+      CHECK(rt->invoke(&add, c, 5).get() == 100 * n + 5);
+      CHECK(rt->invoke(&where, c).get() == n);
+    }
+    CHECK(rt->invoke(&sum_two, cell_on(0, 30), cell_on(2, 12)).get() == 42);
+
+    constexpr std::uint64_t kEntries = 999;
+    std::vector<std::uint64_t> next(kEntries);
+    std::iota(next.begin(), next.end(), 0);
+    std::shuffle(next.begin(), next.end(), std::mt19937_64(11));
+    ref<shard_header> shards[kShards];
+    for (std::uint32_t s = 0; s < kShards; ++s)
+      shards[s] = rt->objects().create<shard_header>(2 + kEntries / kShards * 8 / sizeof(shard_header), on_node(s));
+    shard_header h;
+    for (std::uint32_t s = 0; s < kShards; ++s) h.shards[s] = shards[s];
+    for (std::uint32_t s = 0; s < kShards; ++s) {
+      std::vector<std::uint64_t> slots;
+      for (std::uint64_t i = s; i < kEntries; i += kShards) slots.push_back(next[i]);
+      rt->objects().put(shards[s], std::span<const shard_header>(&h, 1));
+      rt->objects().put(ref<std::uint64_t>{shards[s].id, sizeof(shard_header)}, std::span<const std::uint64_t>(slots));
+    }
+    for (std::uint32_t depth : {1u, 16u, 64u, 1024u})
+      CHECK(rt->invoke(&chase, shards[1], 5, depth).get() == chase_locally(next.data(), 5, depth));
+  }
+
+  void kill_node_mid_call() {
+    auto c = cell_on(2, 1);
+    call_options o;
+    o.deadline = std::chrono::seconds(20);
+    auto running = rt->invoke_with(o, &spin, c, std::uint64_t{50'000'000'000});
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    const auto t0 = std::chrono::steady_clock::now();
+    ::kill(pids[2], SIGKILL);
+    ::waitpid(pids[2], nullptr, 0);
+    pids[2] = 0;
+    auto r = running.try_get();
+    const auto waited = std::chrono::steady_clock::now() - t0;
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.code() == errc::peer_dead);
+    CHECK(waited < std::chrono::seconds(5));  // heartbeat timeout, well inside the deadline
+    // The other nodes keep serving.
+    CHECK(rt->invoke(&add, cell_on(0, 7), 1).get() == 8);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("runtime over UCX shm: invoke, forward, nested, dead node") {
+  ucx_cluster cl("shm");
+  cl.exercise();
+  cl.kill_node_mid_call();
+}
+
+TEST_CASE("runtime over UCX tcp (loopback): invoke, forward, nested, dead node") {
+  ucx_cluster cl("tcp");
+  cl.exercise();
+  cl.kill_node_mid_call();
+}
