@@ -41,7 +41,7 @@ test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 600 -j 1 $(CTEST_ARGS)
 
 demo: build
-	$(BUILD_DIR)/bin/ferry-demo
+	$(BUILD_DIR)/bin/ferry launch -n 3 -- $(BUILD_DIR)/bin/ferry-demo
 
 clean:
 	rm -rf $(BUILD_DIR)

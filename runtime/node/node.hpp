@@ -49,8 +49,8 @@ struct node_config {
   /// Threads that run mobile code.
   unsigned executors = 2;
   /// A call forwarded more often than this fails with errc::out_of_bounds
-  /// (a forwarding loop in user code).
-  std::uint16_t max_hops = 4096;
+  /// (a forwarding loop in user code). The wire field is 16 bits.
+  std::uint16_t max_hops = 65000;
 };
 
 /// A code object this node knows, and its compiled form once loaded.
