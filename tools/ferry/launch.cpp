@@ -98,7 +98,12 @@ int run_launch(const launch_args& a) {
     return 1;
   }
 
-  // SIGINT/SIGTERM to the launcher: forwarded to the program, then teardown.
+  // A launched cluster is one host: unless told otherwise, UCX uses loopback
+  // only (by default it would also open a lane on every NIC).
+  ::setenv("UCX_NET_DEVICES", "lo", 0);
+
+  // SIGINT/SIGTERM reach the whole process group (program and nodes); the
+  // launcher itself outlives them to tear down.
   signal(SIGINT, SIG_IGN);
   signal(SIGTERM, SIG_IGN);
 
