@@ -95,6 +95,9 @@ struct jit::impl : std::enable_shared_from_this<jit::impl> {
   std::unordered_map<object_id, std::shared_ptr<detail::jit_instance>> resident;
   std::unordered_map<object_id, std::vector<load_callback>> pending;
 
+  std::mutex compile_mu;  // compiles in progress, by cache key (hex)
+  std::unordered_map<std::string, std::shared_future<result<jitd::object_bytes>>> compiling;
+
   std::mutex qmu;
   std::condition_variable qcv;
   std::deque<std::function<void()>> queue;
@@ -127,27 +130,64 @@ struct jit::impl : std::enable_shared_from_this<jit::impl> {
     }
   }
 
-  // Compiled object for `v` at `tier`: memory cache, disk cache, or compile.
+  // Compiled object for `v` at `tier`: memory cache, disk cache, a compile
+  // of the same key already running (different code objects, or a tier-up
+  // racing a reload, can share bitcode), or a compile of our own.
   llvm::Expected<jitd::object_bytes> object_for(const code_variant& v, const std::string& entry, jit_tier tier) {
     const auto key = jitd::make_cache_key(v, target.description(), tier);
     if (auto obj = cache->find_in_memory(key)) return ++n.memory_hits, obj;
     if (auto obj = cache->find_on_disk(key)) return ++n.disk_hits, obj;
-    llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> compiled = nullptr;
-    if (sandbox) {
-      bool helper_failed = false;
-      ++n.sandbox_checks;
-      compiled = sandbox->compile(v.bitcode, entry, tier, &helper_failed);
-      if (helper_failed) ++n.sandbox_failures;
-    } else {
-      jitd::compile_options o{entry, tier, &allowed, &target};
-      compiled = jitd::compile_bitcode(v.bitcode, o);
+    const std::string hex = jitd::to_hex(key);
+    std::shared_ptr<std::promise<result<jitd::object_bytes>>> mine;
+    std::shared_future<result<jitd::object_bytes>> theirs;
+    {
+      std::lock_guard lock(compile_mu);
+      // Again under the lock: a compile may have stored it and left meanwhile.
+      if (auto obj = cache->find_in_memory(key)) return ++n.memory_hits, obj;
+      if (auto it = compiling.find(hex); it != compiling.end()) {
+        theirs = it->second;
+      } else {
+        mine = std::make_shared<std::promise<result<jitd::object_bytes>>>();
+        compiling.emplace(hex, mine->get_future().share());
+      }
     }
-    if (!compiled) return compiled.takeError();
-    ++n.compiles;
-    const auto buf = (*compiled)->getBuffer();
-    auto obj = std::make_shared<const std::vector<char>>(buf.begin(), buf.end());
-    cache->store(key, obj);
-    return obj;
+    if (!mine) {
+      ++n.coalesced;
+      const auto& r = theirs.get();  // the compiling worker never waits on another
+      if (!r) return jitd::from_status(r.error());
+      return *r;
+    }
+    auto compiled = compile(v, entry, tier);
+    result<jitd::object_bytes> outcome = make_error(errc::internal, "unset");
+    if (compiled) {
+      ++n.compiles;
+      const auto buf = (*compiled)->getBuffer();
+      auto obj = std::make_shared<const std::vector<char>>(buf.begin(), buf.end());
+      cache->store(key, obj);
+      outcome = obj;
+    } else {
+      outcome = jitd::to_status(compiled.takeError(), errc::compile_error, "compiling");
+    }
+    mine->set_value(outcome);
+    {
+      std::lock_guard lock(compile_mu);
+      compiling.erase(hex);
+    }
+    if (!outcome) return jitd::from_status(outcome.error());
+    return *outcome;
+  }
+
+  llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> compile(const code_variant& v, const std::string& entry,
+                                                              jit_tier tier) {
+    if (!sandbox) {
+      jitd::compile_options o{entry, tier, &allowed, &target};
+      return jitd::compile_bitcode(v.bitcode, o);
+    }
+    bool helper_failed = false;
+    ++n.sandbox_checks;
+    auto compiled = sandbox->compile(v.bitcode, entry, tier, &helper_failed);
+    if (helper_failed) ++n.sandbox_failures;
+    return compiled;
   }
 
   // Link `tier` of `inst` into a JITDylib of its own and return its entry.
@@ -263,7 +303,11 @@ namespace detail {
 void request_tier_up(jit_instance& inst) {
   inst.call.hot_at.store(UINT64_MAX, std::memory_order_relaxed);  // calls stop coming here
   if (inst.tier_up_requested.exchange(true)) return;
-  inst.engine->submit([self = inst.shared_from_this()] { self->engine->tier_up(self); });
+  // Weak: code unloaded (and no longer held) before the job runs is not
+  // worth optimizing.
+  inst.engine->submit([weak = inst.weak_from_this()] {
+    if (auto self = weak.lock()) self->engine->tier_up(self);
+  });
 }
 
 jit_instance::~jit_instance() {
@@ -381,21 +425,7 @@ jit::~jit() { p_->shutdown(); }
 void jit::load(const code_object& code, load_callback done) {
   ++p_->n.loads;
   const object_id id = code.id();
-  {
-    std::unique_lock lock(p_->mu);
-    if (auto it = p_->resident.find(id); it != p_->resident.end()) {
-      jit_function f = jit_handles::make(it->second);
-      lock.unlock();
-      ++p_->n.resident_hits;
-      return done(std::move(f));
-    }
-  }
-  auto chosen = p_->target.select(code);
-  if (!chosen) {
-    ++p_->n.failures;
-    return done(jitd::to_status(chosen.takeError(), errc::no_matching_variant, "selecting a variant"));
-  }
-  jit_function ready;  // set when a load of the same code finished meanwhile
+  jit_function ready;
   {
     std::lock_guard lock(p_->mu);
     if (auto it = p_->resident.find(id); it != p_->resident.end()) {
@@ -408,17 +438,17 @@ void jit::load(const code_object& code, load_callback done) {
   }
   if (ready) {
     ++p_->n.resident_hits;
-    return done(std::move(ready));
+    return done(std::move(ready));  // outside the lock: done may call back into the engine
   }
-  // The job owns copies: the caller's code object may be gone when it runs.
-  auto variant = std::make_shared<const code_variant>(**chosen);
-  code_object manifest;
-  manifest.name = code.name;
-  manifest.entry_symbol = code.entry_symbol;
-  manifest.symbol = code.symbol;
-  manifest.references = code.references;
-  const bool queued = p_->submit([p = p_.get(), id, variant = std::move(variant), manifest = std::move(manifest)] {
-    p->finish(id, p->build(id, variant, manifest));
+  // Everything else, variant selection included (it builds LLVM subtarget
+  // tables), runs on a worker. The job owns a copy: the caller's code object
+  // may be gone by then.
+  auto copy = std::make_shared<const code_object>(code);
+  const bool queued = p_->submit([p = p_.get(), id, copy = std::move(copy)] {
+    auto chosen = p->target.select(*copy);
+    if (!chosen)
+      return p->finish(id, jitd::to_status(chosen.takeError(), errc::no_matching_variant, "selecting a variant"));
+    p->finish(id, p->build(id, std::shared_ptr<const code_variant>(copy, *chosen), *copy));
   });
   if (!queued) p_->finish(id, make_error(errc::cancelled, "the JIT engine is shutting down"));
 }

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -101,7 +102,9 @@ llvm::Error sandbox::spawn() {
   args.push_back(nullptr);
   const rlimit as{memory_bytes_, memory_bytes_};
   const rlimit core{0, 0};
+  const int devnull = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
   const pid_t pid = ::fork();
+  if (devnull >= 0 && pid != 0) ::close(devnull);
   if (pid < 0) {
     ::close(sv[0]), ::close(sv[1]);
     return fail(errc::io_error, fmt::format("fork: {}", std::strerror(errno)));
@@ -109,6 +112,9 @@ llvm::Error sandbox::spawn() {
   if (pid == 0) {
     ::dup2(sv[1], 0);
     ::dup2(sv[1], 1);
+    // LLVM's (and crash handlers') chatter about hostile input is not the
+    // node's business: the verdict comes back over the socket.
+    if (devnull >= 0) ::dup2(devnull, 2);
     ::close_range(3, ~0u, 0);  // the node's sockets and files stay the node's
     if (as.rlim_cur != 0) ::setrlimit(RLIMIT_AS, &as);
     ::setrlimit(RLIMIT_CORE, &core);

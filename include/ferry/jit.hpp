@@ -41,8 +41,8 @@
 // alive as long as the code object is loaded.
 //
 // Thread safety: every member of `jit` and `jit_function` may be called from
-// any thread. Callbacks run on an engine worker thread, or on the calling
-// thread when the result is already known (resident code, bad variant).
+// any thread. `load()` does no LLVM work on the calling thread: callbacks run
+// on an engine worker, or on the calling thread when the code is resident.
 #pragma once
 
 #include <atomic>
@@ -232,6 +232,8 @@ class jit {
 
   /// Load `code` (see the pipeline above); `done` receives the handle or a
   /// typed error. Concurrent loads of the same code share one compile.
+  /// Cost on the calling thread: the code object's id (a hash of its
+  /// manifest) and, unless it is resident, one copy of it.
   void load(const code_object& code, load_callback done);
   std::future<result<jit_function>> load(const code_object& code);
 

@@ -147,3 +147,42 @@ TEST_CASE("handles outlive the engine") {
   }
   CHECK(call_mix(fn, 1, 1) == ferry_test_mix(1, 1));
 }
+
+TEST_CASE("loads, calls, tier-ups and unloads from several threads at once") {
+  temp_dir dir;
+  auto cfg = test_config(dir.path());
+  cfg.threads = 2;
+  cfg.hot_call_threshold = 20;
+  auto engine = REQUIRE_OK(jit::create(cfg));
+  const auto code = mix_code();
+  std::atomic<int> wrong{0}, calls{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 150; ++i) {
+        auto fn = engine->load(code).get();
+        if (!fn) {
+          ++wrong;
+          continue;
+        }
+        for (int k = 0; k < 10; ++k) {
+          const std::int64_t args[2] = {i, t + k};
+          std::int64_t out = 0;
+          if ((*fn)(nullptr, args, &out) != 0 || out != ferry_test_mix(i, t + k)) ++wrong;
+          ++calls;
+        }
+        if (i % 7 == t) (void)engine->unload(code.id());  // not_found when another thread was first
+      }
+    });
+  for (auto& th : threads) th.join();
+  CHECK(wrong == 0);
+  CHECK(calls == 4 * 150 * 10);
+  const auto s = engine->stats();
+  CHECK(s.compiles <= 2);  // one per tier; every other load and tier-up came from a cache
+  CHECK(s.failures == 0);
+  (void)engine->unload(code.id());
+  // A tier-up job may still hold the last instance for a moment.
+  for (int i = 0; i < 1000 && engine->stats().live_code != 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  CHECK(engine->stats().live_code == 0);
+}
