@@ -415,10 +415,12 @@ void node::executor_loop() {
 
 namespace {
 // The one place that enters mobile code: failures in the runtime API
-// longjmp back here (mobile code is C-like: no destructors to skip).
-std::int32_t run_guarded(call_context& cx, ferry_entry_fn entry, const void* args, void* result) {
+// longjmp back here (mobile code is C-like, and jit_function's call operator
+// holds nothing with a destructor). The call operator counts calls, so hot
+// code gets recompiled optimized.
+std::int32_t run_guarded(call_context& cx, const jit_function& fn, const void* args, void* result) {
   if (setjmp(cx.abort) != 0) return static_cast<std::int32_t>(cx.failure.code());
-  return entry(reinterpret_cast<ferry_context*>(&cx), args, result);
+  return fn(reinterpret_cast<ferry_context*>(&cx), args, result);
 }
 }  // namespace
 
@@ -439,7 +441,7 @@ void node::execute(code_entry* entry, frame f) {
   cx.call = &call;
   std::vector<std::uint8_t> result(co.result_size);
   const jit_function fn = entry->fn;  // holds the code while it runs
-  const std::int32_t rc = run_guarded(cx, fn.entry(), call.args.data(), result.data());
+  const std::int32_t rc = run_guarded(cx, fn, call.args.data(), result.data());
   if (rc != 0) {
     const status s = cx.failure.ok() ? make_error(static_cast<errc>(rc), fmt::format("{} failed", co.name)) : cx.failure;
     return reply_error(call.origin, call.origin_call, s);
