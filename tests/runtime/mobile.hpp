@@ -30,3 +30,24 @@ std::uint64_t not_mobile(ferry::context& cx, ferry::ref<std::uint64_t> cell);
 std::uint64_t chase_locally(const std::uint64_t* next, std::uint64_t index, std::uint32_t depth);
 
 }  // namespace rt_test
+
+#include <vector>
+
+#include <ferry/runtime.hpp>
+
+namespace rt_test {
+
+// Host-side setup shared by the runtime suites (data.cpp).
+
+/// A one-element object on `node` holding `value`.
+ferry::ref<std::uint64_t> cell_on(ferry::runtime& rt, std::uint32_t node, std::uint64_t value);
+
+/// A random permutation of `entries` spread over kShards shards on nodes
+/// 0..kShards-1, laid out as chase() expects.
+struct chase_table {
+  std::vector<std::uint64_t> next;
+  ferry::ref<shard_header> shards[kShards];
+};
+chase_table make_chase_table(ferry::runtime& rt, std::uint64_t entries, std::uint64_t seed);
+
+}  // namespace rt_test

@@ -52,12 +52,7 @@ struct cluster_fixture {
     nodes.clear();
   }
 
-  ref<std::uint64_t> cell_on(std::uint32_t node, std::uint64_t value) {
-    auto c = rt->objects().create<std::uint64_t>(1, on_node(node));
-    const std::uint64_t v[] = {value};
-    rt->objects().put(c, std::span<const std::uint64_t>(v));
-    return c;
-  }
+  ref<std::uint64_t> cell_on(std::uint32_t node, std::uint64_t value) { return rt_test::cell_on(*rt, node, value); }
 };
 
 template <class R>
@@ -120,30 +115,14 @@ TEST_CASE_FIXTURE(cluster_fixture, "runtime: invoke runs where the data lives an
 }
 
 TEST_CASE_FIXTURE(cluster_fixture, "runtime: a pointer chase forwards itself across 3 shards") {
-  constexpr std::uint64_t kEntries = 3000;
-  std::vector<std::uint64_t> next(kEntries);
-  std::iota(next.begin(), next.end(), 0);
-  std::shuffle(next.begin(), next.end(), std::mt19937_64(7));
-
-  ref<shard_header> shards[kShards];
-  for (std::uint32_t s = 0; s < kShards; ++s)
-    shards[s] = rt->objects().create<shard_header>(1 + kEntries / kShards * sizeof(std::uint64_t) / sizeof(shard_header) + 1,
-                                                   on_node(s));
-  shard_header h;
-  for (std::uint32_t s = 0; s < kShards; ++s) h.shards[s] = shards[s];
-  for (std::uint32_t s = 0; s < kShards; ++s) {
-    std::vector<std::uint64_t> slots;
-    for (std::uint64_t i = s; i < kEntries; i += kShards) slots.push_back(next[i]);
-    rt->objects().put(shards[s], std::span<const shard_header>(&h, 1));
-    rt->objects().put(ref<std::uint64_t>{shards[s].id, sizeof(shard_header)}, std::span<const std::uint64_t>(slots));
-  }
+  const auto t = make_chase_table(*rt, 3000, 7);
   for (std::uint32_t depth : {0u, 1u, 16u, 64u, 1024u}) {
     for (std::uint64_t start : {0ull, 1ull, 2ull, 1234ull}) {
       CAPTURE(depth);
       CAPTURE(start);
       // Start at any shard: the code forwards itself to wherever the entry lives.
-      const auto got = rt->invoke(&chase, shards[0], start, depth).get();
-      CHECK(got == chase_locally(next.data(), start, depth));
+      const auto got = rt->invoke(&chase, t.shards[0], start, depth).get();
+      CHECK(got == chase_locally(t.next.data(), start, depth));
     }
   }
 }

@@ -63,12 +63,7 @@ struct ucx_cluster {
       }
   }
 
-  ref<std::uint64_t> cell_on(std::uint32_t node, std::uint64_t value) {
-    auto c = rt->objects().create<std::uint64_t>(1, on_node(node));
-    const std::uint64_t v[] = {value};
-    rt->objects().put(c, std::span<const std::uint64_t>(v));
-    return c;
-  }
+  ref<std::uint64_t> cell_on(std::uint32_t node, std::uint64_t value) { return rt_test::cell_on(*rt, node, value); }
 
   void exercise() {
     for (std::uint32_t n = 0; n < kNodes; ++n) {
@@ -78,23 +73,9 @@ struct ucx_cluster {
     }
     CHECK(rt->invoke(&sum_two, cell_on(0, 30), cell_on(2, 12)).get() == 42);
 
-    constexpr std::uint64_t kEntries = 999;
-    std::vector<std::uint64_t> next(kEntries);
-    std::iota(next.begin(), next.end(), 0);
-    std::shuffle(next.begin(), next.end(), std::mt19937_64(11));
-    ref<shard_header> shards[kShards];
-    for (std::uint32_t s = 0; s < kShards; ++s)
-      shards[s] = rt->objects().create<shard_header>(2 + kEntries / kShards * 8 / sizeof(shard_header), on_node(s));
-    shard_header h;
-    for (std::uint32_t s = 0; s < kShards; ++s) h.shards[s] = shards[s];
-    for (std::uint32_t s = 0; s < kShards; ++s) {
-      std::vector<std::uint64_t> slots;
-      for (std::uint64_t i = s; i < kEntries; i += kShards) slots.push_back(next[i]);
-      rt->objects().put(shards[s], std::span<const shard_header>(&h, 1));
-      rt->objects().put(ref<std::uint64_t>{shards[s].id, sizeof(shard_header)}, std::span<const std::uint64_t>(slots));
-    }
+    const auto t = make_chase_table(*rt, 999, 11);
     for (std::uint32_t depth : {1u, 16u, 64u, 1024u})
-      CHECK(rt->invoke(&chase, shards[1], 5, depth).get() == chase_locally(next.data(), 5, depth));
+      CHECK(rt->invoke(&chase, t.shards[1], 5, depth).get() == chase_locally(t.next.data(), 5, depth));
   }
 
   void kill_node_mid_call() {
