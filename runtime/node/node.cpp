@@ -112,7 +112,9 @@ void node::on_frame(frame&& f) {
     case frame_type::object_create:
     case frame_type::object_put:
     case frame_type::object_get:
-    case frame_type::object_remove: return handle_object_op(f);
+    case frame_type::object_remove:
+      // Store I/O (a persistent store fsyncs) never runs on the network thread.
+      return submit([this, f = std::move(f)] { handle_object_op(f); });
     case frame_type::dir_register: {
       const auto& d = std::get<wire::dir_register_body>(f.body);
       if (d.owner == wire::kNoNode) owners_.forget(d.id);

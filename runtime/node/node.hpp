@@ -4,8 +4,8 @@
 // and replies to the original caller or forwards the call onward.
 //
 // Threads: the member's progress thread handles every frame and never runs
-// LLVM or mobile code; the JIT's threads compile; `executors` threads run
-// mobile code. `ferry node` runs one of these per process; unit tests run
+// LLVM, mobile code or store I/O; the JIT's threads compile; `executors`
+// threads run mobile code and object operations. `ferry node` runs one of these per process; unit tests run
 // several in one process over the in-process transport.
 #pragma once
 
