@@ -1,6 +1,7 @@
 // Runtime protocol frames, version 1 (specification: docs/protocol.md).
 #include "frames.hpp"
 
+#include <chrono>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -235,6 +236,12 @@ result<frame> decode(std::span<const std::uint8_t> bytes) {
   if (!r.ok() || r.remaining() != 0)
     return make_error(errc::bad_format, fmt::format("{} frame: body fields do not match its length", to_string(f.type)));
   return f;
+}
+
+std::uint64_t deadline_clock_us() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
 }
 
 const char* to_string(frame_type t) noexcept {

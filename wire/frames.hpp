@@ -145,6 +145,10 @@ std::vector<std::uint8_t> encode(const frame& f);
 /// Decode and validate an untrusted buffer.
 result<frame> decode(std::span<const std::uint8_t> bytes);
 
+/// The clock invoke_body::deadline_us is read against: µs since the epoch
+/// (CLOCK_REALTIME), so deadlines mean the same on every node.
+std::uint64_t deadline_clock_us();
+
 /// Readable name of a frame type, for logs and errors.
 const char* to_string(frame_type t) noexcept;
 

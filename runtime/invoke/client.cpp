@@ -15,7 +15,6 @@
 #include "cluster/bootstrap.hpp"
 #include "cluster/member.hpp"
 #include "directory/directory.hpp"
-#include "node/node.hpp"
 #include "wire/frames.hpp"
 
 namespace ferry {
@@ -207,7 +206,7 @@ std::shared_ptr<detail::call_state> runtime::invoke_raw(const void* fn, const ca
   b.signature_hash = code.signature_hash;
   b.origin = impl_->member->self();
   b.code_holder = impl_->member->self();
-  b.deadline_us = node::now_us() + static_cast<std::uint64_t>(options.deadline.count()) * 1000;
+  b.deadline_us = wire::deadline_clock_us() + static_cast<std::uint64_t>(options.deadline.count()) * 1000;
   b.target = ref<void>{target, route.offset};
   b.args = std::move(args);
   if (options.node) b.flags |= wire::kInvokePinned;

@@ -9,12 +9,6 @@ namespace ferry::node {
 using wire::frame;
 using wire::frame_type;
 
-std::uint64_t now_us() {
-  return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count());
-}
-
 namespace {
 
 std::map<std::string, void*> runtime_api_symbols() {
@@ -155,6 +149,12 @@ void node::on_frame(frame&& f) {
   }
 }
 
+void node::tell_home(const object_id& id, node_index owner) {
+  const node_index home = directory::home_of(id, config_.nodes);
+  if (home != config_.index)
+    (void)member_->send(home, {frame_type::dir_register, config_.index, 0, wire::dir_register_body{id, owner}});
+}
+
 void node::on_peer_dead(node_index who) {
   // Calls waiting for code from the dead member fail now, not at their deadline.
   std::vector<std::uint64_t> lost;
@@ -209,9 +209,7 @@ void node::handle_object_op(const frame& f) {
       auto made = store_->create(b.id, b.size);
       if (made) {
         owners_.learn(b.id, config_.index);
-        const node_index home = directory::home_of(b.id, config_.nodes);
-        if (home != config_.index)
-          (void)member_->send(home, {frame_type::dir_register, config_.index, 0, wire::dir_register_body{b.id, config_.index}});
+        tell_home(b.id, config_.index);
       }
       return answer(made ? result<void>{} : result<void>{made.error()});
     }
@@ -231,11 +229,7 @@ void node::handle_object_op(const frame& f) {
     case frame_type::object_remove: {
       const auto& b = std::get<wire::object_remove_body>(f.body);
       auto removed = store_->remove(b.id);
-      if (removed) {  // keep "was ours" locally; the home forgets the owner
-        const node_index home = directory::home_of(b.id, config_.nodes);
-        if (home != config_.index)
-          (void)member_->send(home, {frame_type::dir_register, config_.index, 0, wire::dir_register_body{b.id, wire::kNoNode}});
-      }
+      if (removed) tell_home(b.id, wire::kNoNode);  // we keep "was ours"; the home forgets the owner
       return answer(removed);
     }
     default: return;
@@ -244,7 +238,7 @@ void node::handle_object_op(const frame& f) {
 
 void node::handle_invoke(frame&& f) {
   auto& call = std::get<wire::invoke_body>(f.body);
-  if (call.deadline_us != 0 && now_us() > call.deadline_us)
+  if (call.deadline_us != 0 && wire::deadline_clock_us() > call.deadline_us)
     return reply_error(call.origin, call.origin_call,
                        make_error(errc::timeout, fmt::format("deadline passed before node {} could run {}",
                                                              config_.index, call.symbol)));

@@ -114,6 +114,8 @@ class node {
   void ensure_code(wire::frame&& f);
   void start_load(const object_id& id, code_object code);
   void reply_error(node_index to, std::uint64_t call, status s);
+  /// Tell `id`'s home node who owns it now (kNoNode: removed).
+  void tell_home(const object_id& id, node_index owner);
   void fail_code_request(std::uint64_t request, status s);
 
   // Executor threads.
@@ -168,8 +170,5 @@ class node {
   std::condition_variable stop_cv_;
   bool stopped_ = false;
 };
-
-/// Microseconds since the epoch (CLOCK_REALTIME): the clock deadlines use.
-std::uint64_t now_us();
 
 }  // namespace ferry::node
