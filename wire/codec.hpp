@@ -82,4 +82,19 @@ class reader {
   bool ok_ = true;
 };
 
+/// blob: u64 length, then the bytes.
+inline void put_blob(writer& w, std::span<const std::uint8_t> b) {
+  w.put(static_cast<std::uint64_t>(b.size()));
+  w.put_bytes(b);
+}
+inline std::vector<std::uint8_t> get_blob(reader& r) {
+  const auto n = r.get<std::uint64_t>();
+  if (n > r.remaining()) {
+    r.fail();  // checked before allocating: n is untrusted
+    return {};
+  }
+  const auto b = r.get_bytes(n);
+  return {b.begin(), b.end()};
+}
+
 }  // namespace ferry::wire

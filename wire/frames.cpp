@@ -33,19 +33,6 @@ ref<void> get_ref(reader& r) {
   at.offset = r.get<std::uint64_t>();
   return at;
 }
-void put_blob(writer& w, std::span<const std::uint8_t> b) {
-  w.put(static_cast<std::uint64_t>(b.size()));
-  w.put_bytes(b);
-}
-std::vector<std::uint8_t> get_blob(reader& r) {
-  const auto n = r.get<std::uint64_t>();
-  if (n > r.remaining()) {
-    r.fail();  // checked before allocating: n is untrusted
-    return {};
-  }
-  const auto b = r.get_bytes(n);
-  return {b.begin(), b.end()};
-}
 
 // The body alternative each frame type carries.
 std::size_t body_index(frame_type t) {

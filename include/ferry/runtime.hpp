@@ -47,6 +47,14 @@ struct node_info {
   std::uint32_t id = 0;    ///< index in the cluster
   std::uint32_t kind = 0;  ///< FERRY_NODE_HOST / _DPU / _STORAGE
   std::string triple;      ///< target triple of its JIT
+  /// False once its heartbeats stopped (calls to it fail with peer_dead)
+  /// until it comes back.
+  bool alive = false;
+  /// Which process serves this index: 1 for the one this runtime joined, +1
+  /// each time the node was restarted and said hello from a new address.
+  /// Calls in flight to an earlier incarnation fail with peer_dead; code
+  /// and objects it held in memory are gone (code is shipped again).
+  std::uint32_t incarnation = 0;
 };
 
 /// Per-call settings for invoke_with().
@@ -58,10 +66,23 @@ struct call_options {
 };
 
 /// How a runtime joins its cluster. from_environment() is what
-/// runtime(argc, argv) uses: FERRY_RENDEZVOUS (set by `ferry launch`),
-/// FERRY_TRANSPORT (ucx | inproc), FERRY_TLS (e.g. shm, tcp).
+/// runtime(argc, argv) uses: FERRY_BOOTSTRAP, FERRY_RENDEZVOUS (set by
+/// `ferry launch`), FERRY_HOSTS, FERRY_TRANSPORT (ucx | inproc), FERRY_TLS
+/// (e.g. shm, tcp). Under PMIx, FERRY_NODES says how many ranks are data
+/// nodes (default: the job's first app).
+///
+/// Which way to join: `bootstrap` if set (rendezvous | hosts | pmix); else
+/// the rendezvous directory if given; else the host list if given; else PMIx
+/// when the program runs under mpirun/srun (PMIX_RANK is set). README
+/// "Running a cluster" shows each.
 struct runtime_options {
+  /// rendezvous | hosts | pmix; empty: chosen as above.
+  std::string bootstrap;
+  /// Rendezvous directory of a local cluster (`ferry launch` sets it).
   std::filesystem::path rendezvous;
+  /// Host list: a file of HOST:PORT lines or "host:port,host:port,...";
+  /// entry i is node i's bootstrap port.
+  std::string hosts;
   std::string transport = "ucx";
   std::string tls;
   /// How long to wait for every node to be reachable.

@@ -45,7 +45,7 @@ result<void> member::connect(node_index index, std::vector<std::uint8_t> address
   auto connect_here = [this, index, &address]() -> result<void> {
     if (auto it = peers_.find(index); it != peers_.end() && !it->second.dead) return {};  // already connected
     FERRY_TRY(auto peer, transport_->connect(address));
-    peers_[index] = peer_state{peer, clock::now(), false};
+    peers_[index] = peer_state{peer, clock::now(), false, address};
     std::lock_guard lock(mu_);
     known_[index] = true;
     return {};
@@ -57,6 +57,37 @@ result<void> member::connect(node_index index, std::vector<std::uint8_t> address
   if (fut.wait_for(std::chrono::seconds(10)) != std::future_status::ready)
     return make_error(errc::timeout, fmt::format("connecting to member {} took over 10 s", index));
   return fut.get();
+}
+
+result<member::change> member::learn(node_index index, std::vector<std::uint8_t> address) {
+  auto it = peers_.find(index);
+  if (it != peers_.end() && !it->second.dead && it->second.address == address) return change::unchanged;
+  FERRY_TRY(const auto peer, transport_->connect(address));
+  const bool known = it != peers_.end();
+  if (known && !it->second.dead) declare_dead(index, it->second);  // restarted before its silence was noticed
+  peers_[index] = peer_state{peer, clock::now(), false, std::move(address)};
+  {
+    std::lock_guard lock(mu_);
+    known_[index] = true;
+  }
+  return known ? change::replaced : change::added;
+}
+
+void member::declare_dead(node_index index, peer_state& p) {
+  p.dead = true;
+  {
+    std::lock_guard lock(mu_);
+    known_[index] = false;
+  }
+  if (dead_handler_) dead_handler_(index);
+}
+
+std::vector<node_index> member::live_members() const {
+  std::lock_guard lock(mu_);
+  std::vector<node_index> out;
+  for (const auto& [index, alive] : known_)
+    if (alive) out.push_back(index);
+  return out;
 }
 
 bool member::connected(node_index index) const {
@@ -144,12 +175,7 @@ void member::tick() {
   for (auto& [index, p] : peers_) {
     if (p.dead) continue;
     if (now - p.last_heard > config_.peer_timeout) {
-      p.dead = true;
-      {
-        std::lock_guard lock(mu_);
-        known_[index] = false;
-      }
-      if (dead_handler_) dead_handler_(index);
+      declare_dead(index, p);
       continue;
     }
     (void)transport_->send(p.peer, beat);

@@ -11,6 +11,11 @@
 // Liveness: every member heartbeats the members it is connected to; one not
 // heard from for `peer_timeout` is declared dead (UCX over shm reports no
 // error for a dead peer) and the on_peer_dead handler runs.
+//
+// Restarts: a member that comes back (same index, new process) says hello
+// with its new address. learn() replaces the endpoint; if the old
+// incarnation was not yet declared dead, it is declared dead first, so what
+// waited on it fails at once. A dead member comes back the same way.
 #pragma once
 
 #include <atomic>
@@ -77,12 +82,26 @@ class member {
   /// Frames dropped because they did not decode (bad input from a peer).
   [[nodiscard]] std::uint64_t bad_frames() const { return bad_frames_.load(); }
 
+  /// What learn() did.
+  enum class change { unchanged, added, replaced };
+  /// A hello said member `index` is at `address`; call from the frame handler
+  /// (the thread that drives the transport). New member: connect (`added`).
+  /// Known at another address, or declared dead: it restarted — declare the
+  /// old incarnation dead (on_peer_dead runs) unless it already was, and
+  /// connect to the new address (`replaced`). Errors: those of connect; the
+  /// old endpoint then stays as it was.
+  result<change> learn(node_index index, std::vector<std::uint8_t> address);
+  /// Members currently connected and not declared dead (any thread).
+  [[nodiscard]] std::vector<node_index> live_members() const;
+
  private:
   explicit member(member_config config) : config_(std::move(config)) {}
   void loop();
   unsigned drain_posted();
   void tick();
   void handle_bytes(std::span<const std::uint8_t> bytes);
+  struct peer_state;
+  void declare_dead(node_index index, peer_state& p);
   status send_now(node_index to, std::vector<std::uint8_t> bytes);
 
   member_config config_;
@@ -96,6 +115,7 @@ class member {
     transport::peer_index peer;
     std::chrono::steady_clock::time_point last_heard;
     bool dead = false;
+    std::vector<std::uint8_t> address;  ///< what learn() compares a hello's address with
   };
   std::unordered_map<node_index, peer_state> peers_;
   std::chrono::steady_clock::time_point next_tick_{};

@@ -25,7 +25,9 @@ using wire::node_index;
 
 runtime_options runtime_options::from_environment() {
   runtime_options o;
+  if (const char* v = std::getenv("FERRY_BOOTSTRAP")) o.bootstrap = v;
   if (const char* v = std::getenv("FERRY_RENDEZVOUS")) o.rendezvous = v;
+  if (const char* v = std::getenv("FERRY_HOSTS")) o.hosts = v;
   if (const char* v = std::getenv("FERRY_TRANSPORT")) o.transport = v;
   if (const char* v = std::getenv("FERRY_TLS")) o.tls = v;
   return o;
@@ -36,6 +38,7 @@ struct runtime::impl {
   std::uint32_t nodes = 0;
   std::unique_ptr<cluster::member> member;
   directory::owner_cache owners;
+  std::unique_ptr<cluster::bootstrap> boot;  // goes before the member: ~impl() leaves while heartbeats still run
 
   mutable std::mutex mu;
   std::vector<node_info> infos;  // by node index, filled by hello frames
@@ -48,13 +51,19 @@ struct runtime::impl {
   std::unordered_map<std::uint64_t, pending> calls;
   std::set<std::pair<node_index, object_id>> pushed;  // code we pushed eagerly
 
+  ~impl() {
+    if (boot) (void)boot->leave();  // under PMIx: wait for the job's other clients (bootstrap.hpp)
+  }
+
   status join() {
-    if (options.rendezvous.empty())
-      return make_error(errc::invalid_argument,
-                        "no cluster to join: FERRY_RENDEZVOUS is not set (start the program with `ferry launch -n N -- PROGRAM`)");
-    cluster::rendezvous rv(options.rendezvous);
-    FERRY_TRY(nodes, rv.size(options.join_timeout));
-    FERRY_TRY(const node_index self, rv.claim_member(nodes));
+    cluster::bootstrap_options bo;
+    bo.mode = options.bootstrap;
+    bo.rendezvous = options.rendezvous;
+    bo.hosts = options.hosts;
+    bo.timeout = options.join_timeout;
+    FERRY_TRY(boot, cluster::open_bootstrap(cluster::bootstrap_role::client, bo));
+    nodes = boot->nodes();
+    const node_index self = boot->self();
     infos.assign(nodes, node_info{});
     cluster::member_config mc;
     mc.transport = {options.transport, options.tls};
@@ -63,11 +72,11 @@ struct runtime::impl {
     member->on_frame([this](frame&& f) { on_frame(std::move(f)); });
     member->on_peer_dead([this](node_index who) { on_peer_dead(who); });
     member->start();
-    FERRY_TRY(auto addresses, rv.node_addresses(nodes, options.join_timeout));
-    const wire::hello_body hello{self, 0xff, jit_target::host().triple, member->address()};
+    FERRY_TRY_STATUS(boot->publish(member->address()));
+    FERRY_TRY(auto addresses, boot->node_addresses(options.join_timeout));
     for (node_index i = 0; i < nodes; ++i) {
       FERRY_TRY_STATUS(member->connect(i, addresses[i]));
-      FERRY_TRY_STATUS(result<void>(member->send(i, {frame_type::hello, self, 0, hello})));
+      FERRY_TRY_STATUS(result<void>(member->send(i, {frame_type::hello, self, 0, own_hello()})));
     }
     // Every node answers with its own hello once it can reach us.
     std::unique_lock lock(mu);
@@ -79,6 +88,8 @@ struct runtime::impl {
     if (!all) return make_error(errc::timeout, "not every node answered this client's hello");
     return {};
   }
+
+  wire::hello_body own_hello() const { return {member->self(), 0xff, jit_target::host().triple, member->address()}; }
 
   std::uint64_t start_call(node_index first_hop, std::chrono::milliseconds deadline,
                            std::shared_ptr<detail::call_state>& state) {
@@ -104,10 +115,24 @@ struct runtime::impl {
   void on_frame(frame&& f) {
     switch (f.type) {
       case frame_type::hello: {
+        // From a node: it answers our hello, or it restarted (from itself, or
+        // passed on by another node) and we must reconnect.
         const auto& h = std::get<wire::hello_body>(f.body);
-        std::lock_guard lock(mu);
-        if (h.index < infos.size()) infos[h.index] = node_info{h.index, h.kind, h.triple};
+        if (h.index >= nodes) return;
+        const auto change = member->learn(h.index, h.address);
+        if (!change) return;  // an address we cannot connect to
+        const bool restarted = *change != cluster::member::change::unchanged;
+        {
+          std::lock_guard lock(mu);
+          auto& info = infos[h.index];
+          const std::uint32_t incarnation = info.incarnation + (restarted || info.incarnation == 0 ? 1 : 0);
+          info = node_info{h.index, h.kind, h.triple, true, incarnation};
+          // Code pushed to the old process is gone with it: push again.
+          if (restarted) std::erase_if(pushed, [&](const auto& p) { return p.first == h.index; });
+        }
         hello_cv.notify_all();
+        // A restarted node does not know us yet (it answers with its hello).
+        if (restarted) (void)member->send(h.index, {frame_type::hello, member->self(), 0, own_hello()});
         return;
       }
       case frame_type::reply: return finish(f.call, std::move(std::get<wire::reply_body>(f.body).result), {});
@@ -139,6 +164,7 @@ struct runtime::impl {
     std::vector<std::uint64_t> lost;
     {
       std::lock_guard lock(mu);
+      if (who < infos.size()) infos[who].alive = false;
       for (const auto& [id, p] : calls)
         if (p.first_hop == who) lost.push_back(id);
     }

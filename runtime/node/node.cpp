@@ -58,15 +58,27 @@ node::~node() {
   member_.reset();  // stops the progress thread before the state it uses goes
 }
 
-result<void> node::join(const cluster::rendezvous& rv, std::chrono::milliseconds timeout) {
-  FERRY_TRY_STATUS(rv.publish_node(config_.index, member_->address()));
-  FERRY_TRY(auto addresses, rv.node_addresses(config_.nodes, timeout));
+result<void> node::join(cluster::bootstrap& bs, std::chrono::milliseconds timeout) {
+  if (bs.self() != config_.index || bs.nodes() != config_.nodes)
+    return make_error(errc::invalid_argument,
+                      fmt::format("node {} of {} joining as member {} of a cluster of {} nodes ({})", config_.index,
+                                  config_.nodes, bs.self(), bs.nodes(), bs.describe()));
+  FERRY_TRY_STATUS(bs.publish(member_->address()));
+  FERRY_TRY(auto addresses, bs.node_addresses(timeout));
+  const frame hello{frame_type::hello, config_.index, 0, own_hello()};
   for (node_index i = 0; i < config_.nodes; ++i) {
     if (i == config_.index) continue;
     FERRY_TRY_STATUS(member_->connect(i, addresses[i]));
+    FERRY_TRY_STATUS(result<void>(member_->send(i, hello)));
   }
+  // Clients of an earlier incarnation of this node: they reconnect when they
+  // hear from it. Some may be gone; their silence gets them declared dead.
+  for (auto& [k, address] : bs.clients())
+    if (member_->connect(k, std::move(address))) (void)member_->send(k, hello);
   return {};
 }
+
+wire::hello_body node::own_hello() const { return {config_.index, config_.kind, triple_, member_->address()}; }
 
 void node::wait() {
   std::unique_lock lock(stop_mu_);
@@ -92,12 +104,19 @@ void node::on_frame(frame&& f) {
   switch (f.type) {
     case frame_type::hello: {
       const auto& h = std::get<wire::hello_body>(f.body);
-      if (!member_->connected(h.index)) {
-        if (auto c = member_->connect(h.index, h.address); !c) return;  // bad address: ignore this member
+      const auto change = member_->learn(h.index, h.address);
+      if (!change) return;  // bad address: ignore this member
+      if (h.index >= config_.nodes) {  // a client: tell it who we are (it waits for every node's hello)
+        (void)member_->send(h.index, {frame_type::hello, config_.index, 0, own_hello()});
+        return;
       }
-      if (h.index >= config_.nodes)  // a client: tell it who we are (it waits for every node's hello)
-        (void)member_->send(h.index, {frame_type::hello, config_.index, 0,
-                                      wire::hello_body{config_.index, config_.kind, triple_, member_->address()}});
+      // A node restarted. Pass its hello on to our clients: a bootstrap that
+      // keeps no client addresses could not tell it where they are.
+      if (*change == cluster::member::change::replaced) {
+        f.source = config_.index;
+        for (const node_index k : member_->live_members())
+          if (k >= config_.nodes) (void)member_->send(k, f);
+      }
       return;
     }
     case frame_type::invoke: return handle_invoke(std::move(f));

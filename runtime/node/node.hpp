@@ -78,8 +78,10 @@ class node {
   static result<std::unique_ptr<node>> create(node_config config);
   ~node();
 
-  /// Publish this node's address, connect to every data node, say hello.
-  result<void> join(const cluster::rendezvous& rv, std::chrono::milliseconds timeout);
+  /// Publish this node's address through `bs`, connect to every data node and
+  /// say hello to each, and to every client the bootstrap knows (a restarted
+  /// node: its clients reconnect). Waits up to `timeout` for the other nodes.
+  result<void> join(cluster::bootstrap& bs, std::chrono::milliseconds timeout);
   /// Block until a shutdown frame arrives or stop() is called.
   void wait();
   void stop();
@@ -114,6 +116,8 @@ class node {
   void ensure_code(wire::frame&& f);
   void start_load(const object_id& id, code_object code);
   void reply_error(node_index to, std::uint64_t call, status s);
+  /// This node's hello body (who it is, how to reach it).
+  [[nodiscard]] wire::hello_body own_hello() const;
   /// Tell `id`'s home node who owns it now (kNoNode: removed).
   void tell_home(const object_id& id, node_index owner);
   void fail_code_request(std::uint64_t request, status s);

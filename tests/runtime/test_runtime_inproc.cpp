@@ -10,6 +10,7 @@
 #include <ferry/runtime.hpp>
 
 #include "cluster/bootstrap.hpp"
+#include "cluster/rendezvous.hpp"
 #include "mobile.hpp"
 #include "node/node.hpp"
 #include "test_util.hpp"
@@ -22,6 +23,7 @@ namespace {
 struct cluster_fixture {
   static constexpr std::uint32_t kNodes = 3;
   test::temp_dir dir;
+  std::vector<std::unique_ptr<cluster::bootstrap>> boots;
   std::vector<std::unique_ptr<node::node>> nodes;
   std::unique_ptr<runtime> rt;
 
@@ -38,8 +40,14 @@ struct cluster_fixture {
     }
     std::vector<std::thread> joins;
     std::vector<status> joined(kNodes);
+    for (std::uint32_t i = 0; i < kNodes; ++i) {
+      cluster::bootstrap_options bo;
+      bo.rendezvous = dir.path() / "rv";
+      bo.index = i;
+      boots.push_back(REQUIRE_OK(cluster::open_bootstrap(cluster::bootstrap_role::node, bo)));
+    }
     for (std::uint32_t i = 0; i < kNodes; ++i)
-      joins.emplace_back([&, i] { joined[i] = nodes[i]->join(rv, std::chrono::seconds(10)).error(); });
+      joins.emplace_back([&, i] { joined[i] = nodes[i]->join(*boots[i], std::chrono::seconds(10)).error(); });
     for (auto& t : joins) t.join();
     for (const auto& s : joined) REQUIRE_MESSAGE(s.ok(), s.describe());
     runtime_options o;

@@ -14,7 +14,7 @@
 
 #include <ferry/runtime.hpp>
 
-#include "cluster/bootstrap.hpp"
+#include "cluster/rendezvous.hpp"
 #include "mobile.hpp"
 #include "test_util.hpp"
 

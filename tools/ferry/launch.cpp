@@ -15,7 +15,7 @@
 
 #include <fmt/format.h>
 
-#include "cluster/bootstrap.hpp"
+#include "cluster/rendezvous.hpp"
 #include "commands.hpp"
 
 namespace ferry::cli {

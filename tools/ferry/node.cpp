@@ -1,9 +1,12 @@
 // `ferry node`: run one data node until shutdown (SIGTERM/SIGINT or a
 // shutdown frame).
 #include <signal.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -18,8 +21,11 @@ namespace ferry::cli {
 namespace {
 
 struct node_args {
-  std::uint32_t index = 0;
+  std::optional<std::uint32_t> index;
+  std::string bootstrap;
   std::string rendezvous;
+  std::string hosts;
+  std::optional<std::uint32_t> nodes;
   std::string transport = "ucx";
   std::string tls;
   std::string store;
@@ -38,15 +44,22 @@ int run_node(const node_args& a) {
   sigaddset(&sigs, SIGINT);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
-  cluster::rendezvous rv(a.rendezvous);
-  auto n_nodes = rv.size(std::chrono::milliseconds(a.join_timeout_ms));
-  if (!n_nodes) {
-    fmt::print(stderr, "ferry node: {}\n", n_nodes.error().describe());
+  const std::string who = a.index ? fmt::format("ferry node {}", *a.index) : "ferry node";
+  cluster::bootstrap_options bo;
+  bo.mode = a.bootstrap;
+  bo.rendezvous = a.rendezvous;
+  bo.hosts = a.hosts;
+  bo.index = a.index;
+  bo.nodes = a.nodes;
+  bo.timeout = std::chrono::milliseconds(a.join_timeout_ms);
+  auto bs = cluster::open_bootstrap(cluster::bootstrap_role::node, bo);
+  if (!bs) {
+    fmt::print(stderr, "{}: {}\n", who, bs.error().describe());
     return 1;
   }
   node::node_config cfg;
-  cfg.index = a.index;
-  cfg.nodes = *n_nodes;
+  cfg.index = (*bs)->self();
+  cfg.nodes = (*bs)->nodes();
   cfg.kind = a.kind == "dpu" ? FERRY_NODE_DPU : a.kind == "storage" ? FERRY_NODE_STORAGE : FERRY_NODE_HOST;
   cfg.member.transport = {a.transport, a.tls};
   cfg.store_dir = a.store;
@@ -55,11 +68,11 @@ int run_node(const node_args& a) {
   cfg.jit.trust = a.untrusted ? jit_trust::untrusted : jit_trust::trusted;
   auto n = node::node::create(cfg);
   if (!n) {
-    fmt::print(stderr, "ferry node {}: {}\n", a.index, n.error().describe());
+    fmt::print(stderr, "ferry node {}: {}\n", cfg.index, n.error().describe());
     return 1;
   }
-  if (auto j = (*n)->join(rv, std::chrono::milliseconds(a.join_timeout_ms)); !j) {
-    fmt::print(stderr, "ferry node {}: {}\n", a.index, j.error().describe());
+  if (auto j = (*n)->join(**bs, std::chrono::milliseconds(a.join_timeout_ms)); !j) {
+    fmt::print(stderr, "ferry node {}: {}\n", cfg.index, j.error().describe());
     return 1;
   }
   std::thread([&sigs, raw = n->get()] {
@@ -67,10 +80,28 @@ int run_node(const node_args& a) {
     sigwait(&sigs, &sig);
     raw->stop();
   }).detach();
+  // A job-scoped cluster (PMIx) ends when every client of the job has left:
+  // then this thread stops the node the way a signal would.
+  std::thread job_end;
+  auto left = std::make_shared<std::atomic<bool>>(false);
+  if ((*bs)->job_scoped())
+    job_end = std::thread([b = bs->get(), left, index = cfg.index] {
+      if (auto s = b->leave(); !s) fmt::print(stderr, "ferry node {}: {}\n", index, s.error().describe());
+      *left = true;
+      ::kill(::getpid(), SIGTERM);
+    });
   if (std::getenv("FERRY_VERBOSE"))
-    fmt::print(stderr, "ferry node {}: serving ({} of {}, {}, {} store)\n", a.index, a.kind, *n_nodes, a.transport,
-               a.store.empty() ? "memory" : a.store);
+    fmt::print(stderr, "ferry node {}: serving ({} of {}, {}, {} store, {})\n", cfg.index, a.kind, cfg.nodes,
+               a.transport, a.store.empty() ? "memory" : a.store, (*bs)->describe());
   (*n)->wait();
+  if (job_end.joinable()) {
+    if (*left) {
+      job_end.join();
+    } else {  // a signal ended the node inside a running job: no PMIx_Finalize under a thread still in the fence
+      job_end.detach();
+      (void)bs->release();
+    }
+  }
   return 0;
 }
 
@@ -79,10 +110,30 @@ int run_node(const node_args& a) {
 void add_node_command(CLI::App& app) {
   auto a = std::make_shared<node_args>();
   auto* cmd = app.add_subcommand("node", "Run a data node: hold objects, JIT and run mobile code sent to them");
-  cmd->add_option("-i,--index", a->index, "This node's index in the cluster (0-based)")->required();
+  cmd->footer(
+      "How the node finds its cluster (the first that applies):\n"
+      "  --bootstrap MODE        rendezvous | hosts | pmix, if given\n"
+      "  --rendezvous DIR        a directory shared by the cluster (what `ferry launch` uses):\n"
+      "                            ferry node --index I --rendezvous DIR\n"
+      "  --hosts LIST|FILE       a host list for several machines; entry I is node I's bootstrap port:\n"
+      "                            ferry node --index I --hosts a:7000,b:7000,c:7000\n"
+      "                          (programs join with FERRY_HOSTS=a:7000,b:7000,c:7000)\n"
+      "  PMIx                    under mpirun/srun; node I is rank I, the program comes after the nodes:\n"
+      "                            mpirun -np 3 ferry node : -np 1 PROGRAM\n"
+      "                          the nodes stop when every program process has finished");
+  cmd->add_option("-i,--index", a->index,
+                  "This node's index in the cluster (0-based; required with --rendezvous and --hosts, the rank "
+                  "under PMIx)");
+  cmd->add_option("-b,--bootstrap", a->bootstrap, "How to find the cluster (default: see below)")
+      ->envname("FERRY_BOOTSTRAP")
+      ->check(CLI::IsMember({"rendezvous", "hosts", "pmix"}));
   cmd->add_option("-r,--rendezvous", a->rendezvous, "Rendezvous directory shared by the cluster")
-      ->required()
       ->envname("FERRY_RENDEZVOUS");
+  cmd->add_option("--hosts", a->hosts, "Host list: a file of HOST:PORT lines, or HOST:PORT,HOST:PORT,...")
+      ->envname("FERRY_HOSTS");
+  cmd->add_option("--nodes", a->nodes,
+                  "PMIx: ranks 0..N-1 are data nodes (default: FERRY_NODES, else the job's first app)")
+      ->check(CLI::Range(1u, 1u << 20));
   cmd->add_option("-t,--transport", a->transport, "Transport: ucx or inproc")
       ->envname("FERRY_TRANSPORT")
       ->check(CLI::IsMember({"ucx", "inproc"}));
