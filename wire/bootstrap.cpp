@@ -17,11 +17,14 @@ void put_header(writer& w, bootstrap_ask ask) {
 }
 
 status get_header(reader& r, bootstrap_ask& ask) {
-  if (r.get<std::uint16_t>() != kBootstrapMagic || !r.ok())
-    return make_error(errc::bad_format, "not a ferry bootstrap message (bad magic): is this port a ferry node's?");
-  if (const auto v = r.get<std::uint8_t>(); v != kBootstrapVersion)
-    return make_error(errc::bad_version, fmt::format("bootstrap version {} (this build speaks {})", v, kBootstrapVersion));
+  const auto magic = r.get<std::uint16_t>();
+  const auto v = r.get<std::uint8_t>();
   const auto a = r.get<std::uint8_t>();
+  if (!r.ok()) return make_error(errc::bad_format, "bootstrap message shorter than its header");
+  if (magic != kBootstrapMagic)
+    return make_error(errc::bad_format, "not a ferry bootstrap message (bad magic): is this port a ferry node's?");
+  if (v != kBootstrapVersion)
+    return make_error(errc::bad_version, fmt::format("bootstrap version {} (this build speaks {})", v, kBootstrapVersion));
   if (a != static_cast<std::uint8_t>(bootstrap_ask::address) && a != static_cast<std::uint8_t>(bootstrap_ask::member_index))
     return make_error(errc::bad_format, fmt::format("unknown bootstrap ask {}", a));
   ask = static_cast<bootstrap_ask>(a);

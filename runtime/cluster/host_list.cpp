@@ -270,12 +270,13 @@ class host_list_bootstrap final : public bootstrap {
   }
 
   // A client asks node 0 for its member index.
-  status claim(clock::time_point deadline) {
+  status claim(std::chrono::milliseconds timeout) {
     const wire::bootstrap_request q{wire::bootstrap_ask::member_index, nodes()};
-    FERRY_TRY(auto a, fetch(0, q, deadline));
-    if (a.index < nodes() || a.index == wire::kNoNode)
-      return make_error(errc::bad_format, fmt::format("node 0 ({}) granted member index {}", hosts_[0].text(), a.index));
-    self_ = a.index;
+    auto a = fetch(0, q, timeout);
+    if (!a) return a.error();
+    if (a->index < nodes() || a->index == wire::kNoNode)
+      return make_error(errc::bad_format, fmt::format("node 0 ({}) granted member index {}", hosts_[0].text(), a->index));
+    self_ = a->index;
     return {};
   }
 
@@ -337,11 +338,14 @@ class host_list_bootstrap final : public bootstrap {
     return a;
   }
 
-  // Ask node i until it answers or the deadline passes.
-  result<wire::bootstrap_answer> fetch(node_index i, const wire::bootstrap_request& q, clock::time_point deadline) {
+  // Ask node i until it answers or `timeout` passes.
+  result<wire::bootstrap_answer> fetch(node_index i, const wire::bootstrap_request& q, std::chrono::milliseconds timeout) {
+    const auto deadline = clock::now() + timeout;
     for (;;) {
       auto a = attempt(i, q, deadline);
-      if (a || !retryable(a.code()) || clock::now() >= deadline) return a;
+      if (a || !retryable(a.code())) return a;
+      if (clock::now() >= deadline)
+        return make_error(errc::timeout, fmt::format("no answer within {} ms from {}", timeout.count(), a.error().message()));
       std::this_thread::sleep_for(kRetry);
     }
   }
@@ -388,7 +392,9 @@ class host_list_bootstrap final : public bootstrap {
       a.ask = q->ask;
       if (q->nodes != nodes()) {
         a.code = errc::invalid_argument;
-        a.message = fmt::format("node {} has a host list of {} entries, the requester one of {}", self_, nodes(), q->nodes);
+        a.message = fmt::format("node {} has a host list of {} entries, the requester one of {}: give every process "
+                                "the same list",
+                                self_, nodes(), q->nodes);
       } else if (q->ask == wire::bootstrap_ask::address) {
         a.index = self_;
         std::lock_guard lock(mu_);
@@ -490,7 +496,7 @@ result<std::unique_ptr<bootstrap>> open_host_list(bootstrap_role role, const boo
     return std::unique_ptr<bootstrap>(std::move(b));
   }
   auto b = std::make_unique<host_list_bootstrap>(std::move(hosts), role, wire::kNoNode);
-  if (auto s = b->claim(clock::now() + options.timeout); !s.ok()) return s;
+  if (auto s = b->claim(options.timeout); !s.ok()) return s;
   return std::unique_ptr<bootstrap>(std::move(b));
 }
 

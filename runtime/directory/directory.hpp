@@ -45,6 +45,12 @@ class owner_cache {
     std::lock_guard lock(mu_);
     owners_.erase(id);
   }
+  /// Drop every entry naming `owner`: it restarted, and re-registers what it
+  /// still holds (a persistent store) with the objects' homes.
+  void forget_owner(node_index owner) {
+    std::lock_guard lock(mu_);
+    std::erase_if(owners_, [&](const auto& e) { return e.second == owner; });
+  }
 
  private:
   mutable std::mutex mu_;

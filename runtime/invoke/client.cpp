@@ -130,6 +130,7 @@ struct runtime::impl {
           // Code pushed to the old process is gone with it: push again.
           if (restarted) std::erase_if(pushed, [&](const auto& p) { return p.first == h.index; });
         }
+        if (restarted) owners.forget_owner(h.index);  // ask the objects' homes again
         hello_cv.notify_all();
         // A restarted node does not know us yet (it answers with its hello).
         if (restarted) (void)member->send(h.index, {frame_type::hello, member->self(), 0, own_hello()});

@@ -71,6 +71,12 @@ result<void> node::join(cluster::bootstrap& bs, std::chrono::milliseconds timeou
     FERRY_TRY_STATUS(member_->connect(i, addresses[i]));
     FERRY_TRY_STATUS(result<void>(member_->send(i, hello)));
   }
+  // Objects a persistent store kept across a restart: their homes forgot us
+  // when we said hello (on_frame, hello).
+  for (const auto& id : store_->list()) {
+    owners_.learn(id, config_.index);
+    tell_home(id, config_.index);
+  }
   // Clients of an earlier incarnation of this node: they reconnect when they
   // hear from it. Some may be gone; their silence gets them declared dead.
   for (auto& [k, address] : bs.clients())
@@ -110,13 +116,20 @@ void node::on_frame(frame&& f) {
         (void)member_->send(h.index, {frame_type::hello, config_.index, 0, own_hello()});
         return;
       }
+      if (*change != cluster::member::change::replaced) return;
       // A node restarted. Pass its hello on to our clients: a bootstrap that
       // keeps no client addresses could not tell it where they are.
-      if (*change == cluster::member::change::replaced) {
-        f.source = config_.index;
-        for (const node_index k : member_->live_members())
-          if (k >= config_.nodes) (void)member_->send(k, f);
-      }
+      const node_index restarted = h.index;
+      f.source = config_.index;
+      for (const node_index k : member_->live_members())
+        if (k >= config_.nodes) (void)member_->send(k, f);
+      // What it owned is gone or re-registered by it (join()); the directory
+      // entries it was home of are gone: register ours again.
+      owners_.forget_owner(restarted);
+      submit([this, restarted] {
+        for (const auto& id : store_->list())
+          if (directory::home_of(id, config_.nodes) == restarted) tell_home(id, config_.index);
+      });
       return;
     }
     case frame_type::invoke: return handle_invoke(std::move(f));

@@ -1,9 +1,16 @@
 // Helpers shared by ferry's tests.
 #pragma once
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <doctest/doctest.h>
 
@@ -31,12 +38,50 @@ class temp_dir {
   std::filesystem::path path_;
 };
 
+/// A child process running `argv` (a `ferry node`, say). Destruction stops
+/// it: SIGTERM, up to 3 s to exit, then SIGKILL.
+class process {
+ public:
+  explicit process(const std::vector<std::string>& argv) {
+    pid_ = ::fork();
+    if (pid_ < 0) FAIL("fork failed");
+    if (pid_ == 0) {
+      std::vector<char*> args;
+      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      ::execv(args[0], args.data());
+      _exit(127);
+    }
+  }
+  ~process() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGTERM);
+    for (int i = 0; i < 300; ++i, std::this_thread::sleep_for(std::chrono::milliseconds(10)))
+      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) return;
+    kill();
+  }
+  process(const process&) = delete;
+  process& operator=(const process&) = delete;
+
+  /// SIGKILL and reap (a crash, as far as the others can tell).
+  void kill() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = 0;
+  }
+  [[nodiscard]] pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = 0;
+};
+
 }  // namespace ferry::test
 
 /// Check that a result/status holds an error of kind `kind`.
 #define CHECK_ERRC(expr, kind)                                               \
   do {                                                                       \
-    const auto ferry_check_ = (expr);                                        \
+    const auto& ferry_check_ = (expr);                                       \
     CHECK_MESSAGE(ferry_check_.code() == (kind),                             \
                   "expected " << ::ferry::to_string(kind) << ", got "        \
                               << ferry_check_.error().describe());           \

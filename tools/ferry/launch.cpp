@@ -149,6 +149,11 @@ void add_launch_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("launch",
                                  "Start N local nodes, run PROGRAM as a client of them, tear everything down.\n"
                                  "Exits with PROGRAM's exit status (128+signal if it was killed).");
+  cmd->footer(
+      "The nodes and PROGRAM meet in a rendezvous directory (FERRY_RENDEZVOUS is set for PROGRAM).\n"
+      "Other ways to run a cluster, with the same binaries (see `ferry node --help`):\n"
+      "  several machines:  ferry node --index I --hosts a:7000,b:7000   and   FERRY_HOSTS=a:7000,b:7000 PROGRAM\n"
+      "  mpirun / srun:     mpirun -np N ferry node : -np 1 PROGRAM   (PMIx)");
   cmd->add_option("-n,--nodes", a->nodes, "Number of data nodes")->check(CLI::Range(1u, 1024u));
   cmd->add_option("--dpu", a->dpus, "How many of the nodes are DPU/SmartNIC nodes");
   cmd->add_option("--storage", a->storage, "How many of the nodes are storage nodes");
