@@ -8,7 +8,7 @@
 // The process that constructs a `runtime` is a *client*: it holds no data
 // and is not listed by nodes(); it takes a member index >= N so nodes can
 // answer it. Data nodes are `ferry node` processes (started by `ferry launch`,
-// `mpirun`, or by hand from a host list; docs/launch.md).
+// `mpirun`, or by hand from a host list; README "Running a cluster").
 //
 // Errors: calls complete with a ferry::status (see status.hpp) — unknown
 // code, missing object, object not local, dead peer, deadline exceeded, bad

@@ -158,7 +158,9 @@ class pmix_bootstrap final : public bootstrap {
   bool job_scoped() const override { return true; }
 
   result<void> leave() override {
-    if (left_) return {};
+    // Not published: this process never took part (its join failed), and a
+    // fence now would pair with the others' publishing fence.
+    if (left_ || !published_) return {};
     left_ = true;
     if (const pmix_status_t rc = PMIx_Fence(nullptr, 0, nullptr, 0); rc != PMIX_SUCCESS)
       return pmix_error("fence (leaving the job)", rc);

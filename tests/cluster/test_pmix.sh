@@ -25,6 +25,12 @@ grep -q "^ok: client 3 of 3 nodes" <<<"$out" || fail "3 nodes + 1 client: $out"
 out=$("${MPI[@]}" -np 2 "${NODE[@]}" : -np 2 "$CLIENT" 2) || fail "2 nodes + 2 clients exited $?"
 [[ $(grep -c "^ok: client [23] of 2 nodes" <<<"$out") -eq 2 ]] || fail "2 nodes + 2 clients: $out"
 
+# One app runs both (as under srun --multi-prog): FERRY_NODES says which ranks are nodes.
+out=$("${MPI[@]}" -x FERRY_NODES=2 -np 3 sh -c \
+  'if [ "$PMIX_RANK" -lt 2 ]; then exec "$0" node --jit-cache "$1"; else exec "$2" 2; fi' \
+  "$FERRY" "$tmp/jit" "$CLIENT") || fail "FERRY_NODES=2, one app: exited $?"
+grep -q "^ok: client 2 of 2 nodes" <<<"$out" || fail "FERRY_NODES=2, one app: $out"
+
 # The program before the nodes on the mpirun line: a clear error, not a hang.
 set +e
 out=$("${MPI[@]}" -np 1 "$CLIENT" 2 : -np 2 "${NODE[@]}" 2>&1); rc=$?
