@@ -31,7 +31,7 @@ runtime_options runtime_options::from_environment() {
   return o;
 }
 
-struct runtime::impl {
+struct runtime::impl final : detail::progress_driver {
   runtime_options options;
   std::uint32_t nodes = 0;
   std::unique_ptr<cluster::member> member;
@@ -82,7 +82,7 @@ struct runtime::impl {
 
   std::uint64_t start_call(node_index first_hop, std::chrono::milliseconds deadline,
                            std::shared_ptr<detail::call_state>& state) {
-    state = std::make_shared<detail::call_state>(std::chrono::steady_clock::now() + deadline);
+    state = std::make_shared<detail::call_state>(std::chrono::steady_clock::now() + deadline, this);
     std::lock_guard lock(mu);
     const auto id = next_call++;
     calls[id] = pending{state, first_hop};
@@ -155,6 +155,19 @@ struct runtime::impl {
     return state;
   }
 
+  /// A waiting caller makes progress itself (detail::progress_driver).
+  bool drive_once() override { return member->drive_once(); }
+
+  /// Calls still pending when the runtime goes complete with errc::cancelled.
+  void cancel_all() {
+    std::vector<std::uint64_t> ids;
+    {
+      std::lock_guard lock(mu);
+      for (const auto& [id, p] : calls) ids.push_back(id);
+    }
+    for (auto id : ids) finish(id, {}, make_error(errc::cancelled, "the ferry::runtime was destroyed"));
+  }
+
   node_index owner_of(const object_id& id) const {
     if (auto o = owners.owner(id)) return *o;
     return directory::home_of(id, nodes);
@@ -168,7 +181,9 @@ runtime::runtime(runtime_options options) : impl_(std::make_unique<impl>()) {
   if (auto s = impl_->join(); !s.ok()) throw error(s);
 }
 
-runtime::~runtime() = default;
+runtime::~runtime() {
+  if (impl_) impl_->cancel_all();
+}
 
 std::vector<node_info> runtime::nodes() const {
   std::lock_guard lock(impl_->mu);
@@ -201,7 +216,7 @@ std::shared_ptr<detail::call_state> runtime::invoke_raw(const void* fn, const ca
     return fail(make_error(errc::invalid_argument, fmt::format("no node {} (the cluster has {})", to, impl_->nodes)));
 
   wire::invoke_body b;
-  b.code = code.id();
+  b.code = code_registry::global().id_of(code);
   b.symbol = code.symbol;
   b.signature_hash = code.signature_hash;
   b.origin = impl_->member->self();

@@ -22,6 +22,18 @@ std::map<std::string, void*> runtime_api_symbols() {
 
 object_id id_of(const ferry_ref& r) { return {r.id_hi, r.id_lo}; }
 
+// Whether a code object's bitcode names ferry_invoke (its symbol table keeps
+// the names of what a module calls): only such code can block in a call.
+// Conservative: the name appearing anywhere counts.
+bool names_ferry_invoke(const code_object& co) {
+  constexpr std::string_view name = "ferry_invoke";
+  for (const auto& v : co.variants) {
+    const std::string_view bits(reinterpret_cast<const char*>(v.bitcode.data()), v.bitcode.size());
+    if (bits.find(name) != std::string_view::npos) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 result<std::unique_ptr<node>> node::create(node_config config) {
@@ -86,7 +98,7 @@ void node::reply_error(node_index to, std::uint64_t call, status s) {
 }
 
 // ---------------------------------------------------------------------------
-// Frames (progress thread)
+// Frames (the driving thread)
 
 void node::on_frame(frame&& f) {
   switch (f.type) {
@@ -282,7 +294,10 @@ void node::ensure_code(frame&& f) {
     }
   }
   if (!entry && call.code.is_nil()) entry = code_by_symbol(call.symbol);
-  if (entry && entry->fn) return submit([this, entry, f = std::move(f)]() mutable { execute(entry, std::move(f)); });
+  if (entry && entry->fn) {
+    if (entry->run_inline.load(std::memory_order_relaxed)) return execute(entry, std::move(f));
+    return submit([this, entry, f = std::move(f)]() mutable { execute(entry, std::move(f)); });
+  }
 
   // Not loaded yet. Use code pushed with the call, else pull it.
   if (!call.code_blob.empty()) {
@@ -357,6 +372,7 @@ void node::start_load(const object_id& id, code_object code) {
       slot = std::make_unique<code_entry>();
       slot->code = std::move(code);
       slot->id = id;
+      slot->may_block = names_ferry_invoke(slot->code);
     }
     entry = slot.get();
   }
@@ -437,7 +453,11 @@ void node::execute(code_entry* entry, frame f) {
   cx.call = &call;
   std::vector<std::uint8_t> result(co.result_size);
   const jit_function fn = entry->fn;  // holds the code while it runs
+  (member_->driving() ? calls_inline_ : calls_on_executor_).fetch_add(1, std::memory_order_relaxed);
+  const auto started = std::chrono::steady_clock::now();
   const std::int32_t rc = run_guarded(cx, fn, call.args.data(), result.data());
+  entry->run_inline.store(!entry->may_block && std::chrono::steady_clock::now() - started < config_.inline_budget,
+                          std::memory_order_relaxed);
   if (rc != 0) {
     const status s = cx.failure.ok() ? make_error(static_cast<errc>(rc), fmt::format("{} failed", co.name)) : cx.failure;
     return reply_error(call.origin, call.origin_call, s);
@@ -500,6 +520,8 @@ void node::invoke_nested(call_context& cx, const void* fn, const ferry_ref& targ
   const auto symbol = cx.code->fn.symbol_at(fn);
   if (!symbol)
     fail_call(cx, make_error(errc::unknown_code, "cx.invoke: the function is not a mobile function this code references"));
+  if (member_->driving())  // cannot happen: code naming ferry_invoke never runs inline; never deadlock
+    fail_call(cx, make_error(errc::unsupported, "cx.invoke on the network thread"));
   const std::uint64_t call_id = next_nested_++;
   auto w = std::make_shared<nested_wait>();
   {
