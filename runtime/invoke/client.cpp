@@ -44,6 +44,7 @@ struct runtime::impl final : detail::progress_driver {
   struct pending {
     std::shared_ptr<detail::call_state> state;
     node_index first_hop;
+    object_id target;  // nil for object operations
   };
   std::unordered_map<std::uint64_t, pending> calls;
   std::set<std::pair<node_index, object_id>> pushed;  // code we pushed eagerly
@@ -81,11 +82,11 @@ struct runtime::impl final : detail::progress_driver {
   }
 
   std::uint64_t start_call(node_index first_hop, std::chrono::milliseconds deadline,
-                           std::shared_ptr<detail::call_state>& state) {
+                           std::shared_ptr<detail::call_state>& state, const object_id& target = {}) {
     state = std::make_shared<detail::call_state>(std::chrono::steady_clock::now() + deadline, this);
     std::lock_guard lock(mu);
     const auto id = next_call++;
-    calls[id] = pending{state, first_hop};
+    calls[id] = pending{state, first_hop, target};
     return id;
   }
 
@@ -131,6 +132,12 @@ struct runtime::impl final : detail::progress_driver {
                                       wire::code_response_body{(*co)->encode()}});
         return;
       }
+      case frame_type::dir_register: {  // a node passed our request on: go straight to the owner next time
+        const auto& d = std::get<wire::dir_register_body>(f.body);
+        if (d.owner == wire::kNoNode) owners.forget(d.id);
+        else if (d.owner < nodes) owners.learn(d.id, d.owner);
+        return;
+      }
       default: return;  // clients ignore everything else
     }
   }
@@ -140,7 +147,7 @@ struct runtime::impl final : detail::progress_driver {
     {
       std::lock_guard lock(mu);
       for (const auto& [id, p] : calls)
-        if (p.first_hop == who) lost.push_back(id);
+        if (p.first_hop == who || (!p.target.is_nil() && owners.owner(p.target) == who)) lost.push_back(id);
     }
     for (auto id : lost)
       finish(id, {}, make_error(errc::peer_dead, fmt::format("node {} stopped answering (heartbeat lost)", who)));
@@ -230,7 +237,8 @@ std::shared_ptr<detail::call_state> runtime::invoke_raw(const void* fn, const ca
     if (impl_->pushed.insert({to, b.code}).second) b.code_blob = code.encode();  // eager push, first call only
   }
   std::shared_ptr<detail::call_state> state;
-  const auto call = impl_->start_call(to, options.deadline, state);
+  // A call's fate follows its first hop and, unless pinned elsewhere, its target's owner.
+  const auto call = impl_->start_call(to, options.deadline, state, options.node ? object_id{} : target);
   b.origin_call = call;
   frame f{frame_type::invoke, impl_->member->self(), call, std::move(b)};
   if (auto s = impl_->member->send(to, f); !s.ok()) impl_->finish(call, {}, s);

@@ -124,7 +124,7 @@ void node::on_frame(frame&& f) {
     case frame_type::dir_register: {
       const auto& d = std::get<wire::dir_register_body>(f.body);
       if (d.owner == wire::kNoNode) owners_.forget(d.id);
-      else owners_.learn(d.id, d.owner);
+      else if (d.owner < config_.nodes) owners_.learn(d.id, d.owner);
       return;
     }
     case frame_type::reply:
@@ -141,12 +141,13 @@ void node::on_frame(frame&& f) {
         }
         return;
       }
-      std::lock_guard lock(w->mu);
-      if (f.type == frame_type::reply) w->result = std::move(std::get<wire::reply_body>(f.body).result);
-      else {
+      if (f.type == frame_type::error) {
         const auto& e = std::get<wire::error_body>(f.body);
-        w->error = make_error(e.code, e.message);
+        return w->finish(make_error(e.code, e.message));
       }
+      std::lock_guard lock(w->mu);
+      if (w->done) return;  // failed already (its first hop was declared dead)
+      w->result = std::move(std::get<wire::reply_body>(f.body).result);
       w->done = true;
       w->cv.notify_all();
       return;
@@ -167,7 +168,28 @@ void node::tell_home(const object_id& id, node_index owner) {
     (void)member_->send(home, {frame_type::dir_register, config_.index, 0, wire::dir_register_body{id, owner}});
 }
 
+void node::nested_wait::finish(status s) {
+  std::lock_guard lock(mu);
+  if (done) return;
+  error = std::move(s);
+  done = true;
+  cv.notify_all();
+}
+
+void node::hint_owner(node_index requester, const object_id& id, node_index next) {
+  if (requester != config_.index && owners_.owner(id) == next)
+    (void)member_->send(requester, {frame_type::dir_register, config_.index, 0, wire::dir_register_body{id, next}});
+}
+
 void node::on_peer_dead(node_index who) {
+  // Nested calls sent to the dead member, or on an object it owns, fail now,
+  // not at their deadline.
+  {
+    std::lock_guard lock(nested_mu_);
+    for (auto& [call, w] : nested_)
+      if (w->sent_to == who || owners_.owner(w->target) == who)
+        w->finish(make_error(errc::peer_dead, fmt::format("node {} stopped answering (heartbeat lost) during a nested call", who)));
+  }
   // Calls waiting for code from the dead member fail now, not at their deadline.
   std::vector<std::uint64_t> lost;
   for (const auto& [call, req] : code_requests_)
@@ -212,6 +234,7 @@ void node::handle_object_op(const frame& f) {
       if (!next)
         return reply_error(f.source, f.call, make_error(errc::not_found, fmt::format("no node holds object {}", id.to_string())));
       (void)member_->send(*next, f);  // source unchanged: the owner answers the requester directly
+      hint_owner(f.source, id, *next);
       return;
     }
   }
@@ -280,7 +303,12 @@ void node::route(frame&& f, const object_id& target) {
     return reply_error(call.origin, call.origin_call,
                        make_error(errc::not_found, fmt::format("no node holds object {}", target.to_string())));
   ++call.hops;
+  hint_owner(f.source, target, *next);
   f.source = config_.index;
+  if (call.origin == config_.index) {  // one of our nested calls: remember its first hop
+    std::lock_guard lock(nested_mu_);
+    if (auto it = nested_.find(call.origin_call); it != nested_.end()) it->second->sent_to = *next;
+  }
   if (auto s = member_->send(*next, f); !s.ok()) reply_error(call.origin, call.origin_call, s);
 }
 
@@ -524,6 +552,7 @@ void node::invoke_nested(call_context& cx, const void* fn, const ferry_ref& targ
     fail_call(cx, make_error(errc::unsupported, "cx.invoke on the network thread"));
   const std::uint64_t call_id = next_nested_++;
   auto w = std::make_shared<nested_wait>();
+  w->target = id_of(target);
   {
     std::lock_guard lock(nested_mu_);
     nested_[call_id] = w;

@@ -140,6 +140,9 @@ class node {
   void reply_error(node_index to, std::uint64_t call, status s);
   /// Tell `id`'s home node who owns it now (kNoNode: removed).
   void tell_home(const object_id& id, node_index owner);
+  /// A request from `requester` for `id` is passed on to `next`: if `next`
+  /// is the owner we know, tell the requester so it goes there directly.
+  void hint_owner(node_index requester, const object_id& id, node_index next);
   void fail_code_request(std::uint64_t request, status s);
 
   // Executor threads.
@@ -178,6 +181,10 @@ class node {
     bool done = false;
     std::vector<std::uint8_t> result;
     status error;
+    object_id target;                    ///< the object the call runs on
+    node_index sent_to = wire::kNoNode;  ///< first hop (guarded by nested_mu_)
+    /// Complete with an error (the first hop or the target's owner died).
+    void finish(status s);
   };
   std::mutex nested_mu_;
   std::unordered_map<std::uint64_t, std::shared_ptr<nested_wait>> nested_;

@@ -1,6 +1,6 @@
 // Real `ferry node` processes over UCX (shm, and tcp on loopback), a client
 // runtime in this process: invoke, forward across processes, nested calls,
-// and a node killed in the middle of a call.
+// and a node killed in the middle of a call (direct and nested).
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -83,6 +83,8 @@ struct ucx_cluster {
     call_options o;
     o.deadline = std::chrono::seconds(20);
     auto running = rt->invoke_with(o, &spin, c, std::uint64_t{50'000'000'000});
+    // Node 0 waits in a nested call on node 2 when node 2 dies.
+    auto nested = rt->invoke_with(o, &nested_spin, cell_on(0, 3), c, std::uint64_t{50'000'000'000});
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     const auto t0 = std::chrono::steady_clock::now();
     ::kill(pids[2], SIGKILL);
@@ -93,6 +95,10 @@ struct ucx_cluster {
     REQUIRE_FALSE(r.ok());
     CHECK(r.code() == errc::peer_dead);
     CHECK(waited < std::chrono::seconds(5));  // heartbeat timeout, well inside the deadline
+    auto n = nested.try_get();
+    REQUIRE_FALSE(n.ok());
+    CHECK(n.code() == errc::peer_dead);
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
     // The other nodes keep serving.
     CHECK(rt->invoke(&add, cell_on(0, 7), 1).get() == 8);
   }
