@@ -115,7 +115,7 @@ bool member::drive_once() {
 
 unsigned member::turn() {
   const unsigned n = transport_->progress() + drain_posted();
-  tick();
+  if (++turns_ % kTurnsPerClockRead == 0) tick();  // reading the clock every turn costs more than a turn
   return n;
 }
 
@@ -193,9 +193,10 @@ void member::tick() {
 }
 
 void member::loop() {
-  auto last_event = clock::now();
-  auto last_driven = last_event;
+  auto idle_since = clock::now();
+  auto last_driven = idle_since;
   std::uint64_t drives_seen = 0;
+  unsigned idle_turns = 0;
   while (!stop_.load(std::memory_order_relaxed)) {
     if (const auto d = drives_.load(std::memory_order_relaxed); d != drives_seen) {
       // Callers are driving as they wait for answers: competing with them
@@ -205,21 +206,29 @@ void member::loop() {
       continue;
     }
     if (!try_drive()) {
-      // A waiting caller drives (for as long as it waits) or a sender sends
-      // (briefly): stay out of the way, then check again.
+      // A sender holds the transport for a moment: stay out of its way.
       if (clock::now() - last_driven < config_.spin) sched_yield();
       else std::this_thread::sleep_for(std::chrono::microseconds(50));
       continue;
     }
-    last_driven = clock::now();
     if (turn() > 0) {
       stop_driving();
-      last_event = clock::now();
+      idle_turns = 0;
       continue;
     }
-    if (clock::now() - last_event < config_.spin) {
+    // Idle: poll without pause for a few turns (an answer is often close),
+    // then look at the clock, tick, and yield the CPU to other processes.
+    if (++idle_turns % kTurnsPerClockRead != 0) {
       stop_driving();
-      sched_yield();  // let other processes on this core run
+      continue;
+    }
+    const auto now = clock::now();
+    last_driven = now;
+    if (idle_turns == kTurnsPerClockRead) idle_since = now;
+    tick();
+    if (now - idle_since < config_.spin) {
+      stop_driving();
+      sched_yield();
       continue;
     }
     // Block until the transport or a post() wakes us, or the next tick.
@@ -235,7 +244,11 @@ void member::loop() {
       }
     }
     sleeping_.store(false, std::memory_order_release);
-    last_event = last_driven = clock::now();
+    idle_turns = 0;
+    if (try_drive()) {  // heartbeats are due when the poll timed out
+      tick();
+      stop_driving();
+    }
   }
 }
 

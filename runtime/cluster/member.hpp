@@ -119,6 +119,8 @@ class member {
   };
   std::unordered_map<node_index, peer_state> peers_;
   std::chrono::steady_clock::time_point next_tick_{};
+  static constexpr unsigned kTurnsPerClockRead = 64;
+  unsigned turns_ = 0;
 
   // Cross-thread state.
   mutable std::mutex mu_;
