@@ -214,6 +214,7 @@ int main(int argc, char** argv) {
   CLI::App app{"ferry bench invoke: a warm invocation, a cold first call and the pipelined invocation rate,\n"
                "each next to bare UCX active messages between the same two processes in the same run."};
   options o;
+  app.name("ferry bench invoke");
   app.add_option("--tls", o.tls, "UCX transport between the two processes")->check(CLI::IsMember({"shm", "tcp"}));
   std::string transport = "ucx";
   app.add_option("-t,--transport", transport, "Transport (only ucx: the baseline is bare UCX)")
@@ -225,9 +226,10 @@ int main(int argc, char** argv) {
   app.add_option("--window", o.window, "Messages or calls in flight for the rate cases")->check(CLI::Range(1, 4096));
   app.add_option("--total", o.total, "Messages or calls per rate case")->check(CLI::Range(100, 100000000));
   std::string serve_dir;
-  auto* srv = app.add_subcommand("serve", "(internal) the server side");
+  auto* srv = app.add_subcommand("serve", "the server side (started by the client)")->group("");  // hidden
   srv->add_option("--dir", serve_dir)->required();
   srv->add_option("--tls", o.tls);
+  for (auto* opt : app.get_options()) opt->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   ::setenv("UCX_NET_DEVICES", "lo", 0);  // one host: loopback only unless told otherwise
   if (srv->parsed()) return serve(serve_dir, o.tls);
