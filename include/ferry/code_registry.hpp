@@ -102,6 +102,9 @@ class code_registry {
   [[nodiscard]] result<const code_object*> find_symbol(std::string_view symbol) const;
   /// The code object with this id; errc::unknown_code if none.
   [[nodiscard]] result<const code_object*> find_id(const object_id& id) const;
+  /// `co.id()`, remembered from registration when `co` is one of this
+  /// registry's objects (a call's hot path must not rehash its manifest).
+  [[nodiscard]] object_id id_of(const code_object& co) const;
   /// Every registered code object, in registration order.
   [[nodiscard]] std::vector<const code_object*> list() const;
   /// The first error met while registering sections (ok if none).
@@ -116,6 +119,7 @@ class code_registry {
   std::deque<code_object> objects_;  // deque: stable addresses
   std::map<std::string, const code_object*, std::less<>> by_symbol_;
   std::unordered_map<object_id, const code_object*> by_id_;
+  std::unordered_map<const code_object*, object_id> id_of_;
   std::unordered_map<const void*, std::string> symbol_of_;
   status load_status_;
 };

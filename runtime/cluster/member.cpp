@@ -13,6 +13,8 @@ namespace ferry::cluster {
 
 using clock = std::chrono::steady_clock;
 
+thread_local const member* member::driver_ = nullptr;
+
 result<std::unique_ptr<member>> member::create(member_config config) {
   std::unique_ptr<member> m(new member(std::move(config)));
   FERRY_TRY(m->transport_, transport::transport::create(m->config_.transport));
@@ -35,10 +37,7 @@ member::~member() {
 }
 
 void member::start() {
-  thread_ = std::thread([this] {
-    thread_id_ = std::this_thread::get_id();
-    loop();
-  });
+  thread_ = std::thread([this] { loop(); });
 }
 
 result<void> member::connect(node_index index, std::vector<std::uint8_t> address) {
@@ -50,7 +49,12 @@ result<void> member::connect(node_index index, std::vector<std::uint8_t> address
     known_[index] = true;
     return {};
   };
-  if (!thread_.joinable() || on_progress_thread()) return connect_here();
+  if (!thread_.joinable() || driving()) return connect_here();
+  if (try_drive()) {
+    auto r = connect_here();
+    stop_driving();
+    return r;
+  }
   std::promise<result<void>> done;
   auto fut = done.get_future();
   post([&] { done.set_value(connect_here()); });
@@ -110,11 +114,40 @@ status member::send(node_index to, const wire::frame& f) {
     if (!it->second) return make_error(errc::peer_dead, fmt::format("member {} is dead", to));
   }
   auto bytes = wire::encode(f);
-  if (thread_.joinable() && !on_progress_thread()) {
-    post([this, to, b = std::move(bytes)]() mutable { (void)send_now(to, std::move(b)); });
-    return {};
+  if (driving()) return send_now(to, std::move(bytes));
+  if (try_drive()) {
+    drain_posted();  // frames queued before this one leave first
+    auto s = send_now(to, std::move(bytes));
+    stop_driving();
+    return s;
   }
-  return send_now(to, std::move(bytes));
+  post([this, to, b = std::move(bytes)]() mutable { (void)send_now(to, std::move(b)); });
+  return {};
+}
+
+bool member::try_drive() {
+  if (driven_.load(std::memory_order_relaxed) || driven_.exchange(true, std::memory_order_acquire)) return false;
+  driver_ = this;
+  return true;
+}
+
+void member::stop_driving() {
+  driver_ = nullptr;
+  driven_.store(false, std::memory_order_release);
+}
+
+bool member::drive_once() {
+  if (!try_drive()) return false;
+  drives_.fetch_add(1, std::memory_order_relaxed);
+  turn();
+  stop_driving();
+  return true;
+}
+
+unsigned member::turn() {
+  const unsigned n = transport_->progress() + drain_posted();
+  if (++turns_ % kTurnsPerClockRead == 0) tick();  // reading the clock every turn costs more than a turn
+  return n;
 }
 
 status member::send_now(node_index to, std::vector<std::uint8_t> bytes) {
@@ -129,6 +162,7 @@ void member::post(std::function<void()> fn) {
   {
     std::lock_guard lock(mu_);
     posted_.push_back(std::move(fn));
+    has_posted_.store(true, std::memory_order_release);
   }
   if (sleeping_.load(std::memory_order_acquire)) {
     const std::uint64_t one = 1;
@@ -137,10 +171,12 @@ void member::post(std::function<void()> fn) {
 }
 
 unsigned member::drain_posted() {
-  std::deque<std::function<void()>> batch;
+  if (!has_posted_.load(std::memory_order_acquire)) return 0;
+  std::vector<std::function<void()>> batch;
   {
     std::lock_guard lock(mu_);
     batch.swap(posted_);
+    has_posted_.store(false, std::memory_order_relaxed);
   }
   for (auto& fn : batch) fn();
   return static_cast<unsigned>(batch.size());
@@ -183,26 +219,49 @@ void member::tick() {
 }
 
 void member::loop() {
-  auto last_event = clock::now();
+  auto idle_since = clock::now();
+  auto last_driven = idle_since;
+  std::uint64_t drives_seen = 0;
+  unsigned idle_turns = 0;
   while (!stop_.load(std::memory_order_relaxed)) {
-    const unsigned n = transport_->progress() + drain_posted();
-    tick();
-    if (n > 0) {
-      last_event = clock::now();
+    if (const auto d = drives_.load(std::memory_order_relaxed); d != drives_seen) {
+      // Callers are driving as they wait for answers: competing with them
+      // would only turn their direct sends into hand-offs. Check back soon.
+      drives_seen = d;
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
       continue;
     }
-    if (clock::now() - last_event < config_.spin) {
-      sched_yield();  // let other processes on this core run
+    if (!try_drive()) {
+      // A sender holds the transport for a moment: stay out of its way.
+      if (clock::now() - last_driven < config_.spin) sched_yield();
+      else std::this_thread::sleep_for(std::chrono::microseconds(50));
+      continue;
+    }
+    if (turn() > 0) {
+      stop_driving();
+      idle_turns = 0;
+      continue;
+    }
+    // Idle: poll without pause for a few turns (an answer is often close),
+    // then look at the clock, tick, and yield the CPU to other processes.
+    if (++idle_turns % kTurnsPerClockRead != 0) {
+      stop_driving();
+      continue;
+    }
+    const auto now = clock::now();
+    last_driven = now;
+    if (idle_turns == kTurnsPerClockRead) idle_since = now;
+    tick();
+    if (now - idle_since < config_.spin) {
+      stop_driving();
+      sched_yield();
       continue;
     }
     // Block until the transport or a post() wakes us, or the next tick.
     sleeping_.store(true, std::memory_order_release);
-    bool pending;
-    {
-      std::lock_guard lock(mu_);
-      pending = !posted_.empty();
-    }
-    if (!pending && transport_->arm()) {
+    const bool armed = !has_posted_.load(std::memory_order_acquire) && transport_->arm();
+    stop_driving();  // a caller may drive while we sleep; any event it leaves wakes us
+    if (armed) {
       pollfd fds[2] = {{transport_->event_fd(), POLLIN, 0}, {wake_fd_, POLLIN, 0}};
       const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_tick_ - clock::now()).count();
       ::poll(fds, 2, static_cast<int>(std::max<long>(1, wait)));
@@ -211,7 +270,11 @@ void member::loop() {
       }
     }
     sleeping_.store(false, std::memory_order_release);
-    last_event = clock::now();
+    idle_turns = 0;
+    if (try_drive()) {  // heartbeats are due when the poll timed out
+      tick();
+      stop_driving();
+    }
   }
 }
 

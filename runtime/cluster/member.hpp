@@ -1,12 +1,21 @@
-// A process's place in the cluster: its transport, the one progress thread
-// that drives it, and the table from member index to transport peer.
+// A process's place in the cluster: its transport, the progress loop that
+// drives it, and the table from member index to transport peer.
 //
 // Members are numbered: data nodes 0..N-1, client processes N.. . Any thread
-// may send(); frames are handled on the progress thread, in arrival order.
-// The progress loop spins while there is work and for a short grace period
-// (yielding the CPU each turn), then blocks on the transport's and its own
-// queue's descriptors: with more processes than cores an idle member costs
-// nothing (FACTS.md: pure busy polling collapses to ~100 chases/s there).
+// may send(); frames are handled in arrival order by whichever thread is
+// *driving* the member at the time.
+//
+// Driving: the transport is used by one thread at a time, the driver, which
+// owns the progress-side state (peers, handlers, posted work). The progress
+// thread drives whenever nobody else does. A thread that wants an answer
+// (a client waiting on a future) drives itself through drive_once() instead
+// of sleeping until the progress thread wakes it, and a thread that sends
+// while nobody drives sends directly: on the warm path a frame is never
+// handed from one thread to another. The progress thread spins while there is
+// work and for a short grace period (yielding the CPU each turn), then blocks
+// on the transport's and its own queue's descriptors: with more processes than
+// cores an idle member costs nothing (FACTS.md: pure busy polling collapses to
+// ~100 chases/s there).
 //
 // Liveness: every member heartbeats the members it is connected to; one not
 // heard from for `peer_timeout` is declared dead (UCX over shm reports no
@@ -61,7 +70,7 @@ class member {
   [[nodiscard]] std::vector<std::uint8_t> address() const { return address_; }
   [[nodiscard]] std::string transport_name() const { return transport_->name(); }
 
-  /// Handlers; set before start(). Both run on the progress thread.
+  /// Handlers; set before start(). Both run on the driving thread.
   void on_frame(frame_handler handler) { handler_ = std::move(handler); }
   void on_peer_dead(std::function<void(node_index)> handler) { dead_handler_ = std::move(handler); }
   /// Start the progress thread.
@@ -71,13 +80,20 @@ class member {
   result<void> connect(node_index index, std::vector<std::uint8_t> address);
   [[nodiscard]] bool connected(node_index index) const;
 
-  /// Send a frame (any thread). Frames to self are handled locally. Errors
+  /// Send a frame (any thread). Frames to self are handled locally. Sent
+  /// directly when the caller drives or nobody does, else queued for the
+  /// driver; either way frames from one thread leave in order. Errors
   /// (unknown or dead member) come back as the return value when detected
   /// before queuing; later send failures mark the peer dead.
   status send(node_index to, const wire::frame& f);
-  /// Run `fn` on the progress thread.
+  /// Run `fn` on the driving thread, after the work posted before it.
   void post(std::function<void()> fn);
-  [[nodiscard]] bool on_progress_thread() const { return std::this_thread::get_id() == thread_id_.load(); }
+  /// Is the calling thread the driver?
+  [[nodiscard]] bool driving() const { return driver_ == this; }
+  /// If nobody else drives, run one turn of progress (transport events,
+  /// posted work, heartbeats) on the calling thread and return true; else
+  /// return false at once. Must not be called from a frame handler.
+  bool drive_once();
 
   /// Frames dropped because they did not decode (bad input from a peer).
   [[nodiscard]] std::uint64_t bad_frames() const { return bad_frames_.load(); }
@@ -97,6 +113,10 @@ class member {
  private:
   explicit member(member_config config) : config_(std::move(config)) {}
   void loop();
+  bool try_drive();
+  void stop_driving();
+  /// One turn of the driver: transport progress, posted work, heartbeats.
+  unsigned turn();
   unsigned drain_posted();
   void tick();
   void handle_bytes(std::span<const std::uint8_t> bytes);
@@ -110,7 +130,7 @@ class member {
   frame_handler handler_;
   std::function<void(node_index)> dead_handler_;
 
-  // Progress-thread state.
+  // Driver state (touched only by the thread that drives).
   struct peer_state {
     transport::peer_index peer;
     std::chrono::steady_clock::time_point last_heard;
@@ -119,15 +139,20 @@ class member {
   };
   std::unordered_map<node_index, peer_state> peers_;
   std::chrono::steady_clock::time_point next_tick_{};
+  static constexpr unsigned kTurnsPerClockRead = 64;
+  unsigned turns_ = 0;
 
   // Cross-thread state.
   mutable std::mutex mu_;
-  std::deque<std::function<void()>> posted_;
+  std::vector<std::function<void()>> posted_;
+  std::atomic<bool> has_posted_{false};   // posted_ is not empty (checked without the lock)
+  std::atomic<std::uint64_t> drives_{0};  // drive_once() turns taken by other threads
   std::unordered_map<node_index, bool> known_;  // connected members (for connected())
   int wake_fd_ = -1;
   std::atomic<bool> sleeping_{false};
   std::atomic<bool> stop_{false};
-  std::atomic<std::thread::id> thread_id_{};
+  std::atomic<bool> driven_{false};
+  static thread_local const member* driver_;
   std::atomic<std::uint64_t> bad_frames_{0};
   std::thread thread_;
 };

@@ -21,7 +21,16 @@ status code_registry::add(code_object co) {
   const auto& stored = objects_.emplace_back(std::move(co));
   by_symbol_.emplace(stored.symbol, &stored);
   by_id_.emplace(id, &stored);
+  id_of_.emplace(&stored, id);
   return {};
+}
+
+object_id code_registry::id_of(const code_object& co) const {
+  {
+    std::shared_lock lock(mu_);
+    if (auto it = id_of_.find(&co); it != id_of_.end()) return it->second;
+  }
+  return co.id();
 }
 
 status code_registry::add_section(std::span<const std::uint8_t> bytes) {

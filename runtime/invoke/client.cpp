@@ -33,7 +33,7 @@ runtime_options runtime_options::from_environment() {
   return o;
 }
 
-struct runtime::impl {
+struct runtime::impl final : detail::progress_driver {
   runtime_options options;
   std::uint32_t nodes = 0;
   std::unique_ptr<cluster::member> member;
@@ -47,6 +47,7 @@ struct runtime::impl {
   struct pending {
     std::shared_ptr<detail::call_state> state;
     node_index first_hop;
+    object_id target;  // nil for object operations
   };
   std::unordered_map<std::uint64_t, pending> calls;
   std::set<std::pair<node_index, object_id>> pushed;  // code we pushed eagerly
@@ -92,11 +93,11 @@ struct runtime::impl {
   wire::hello_body own_hello() const { return {member->self(), 0xff, jit_target::host().triple, member->address()}; }
 
   std::uint64_t start_call(node_index first_hop, std::chrono::milliseconds deadline,
-                           std::shared_ptr<detail::call_state>& state) {
-    state = std::make_shared<detail::call_state>(std::chrono::steady_clock::now() + deadline);
+                           std::shared_ptr<detail::call_state>& state, const object_id& target = {}) {
+    state = std::make_shared<detail::call_state>(std::chrono::steady_clock::now() + deadline, this);
     std::lock_guard lock(mu);
     const auto id = next_call++;
-    calls[id] = pending{state, first_hop};
+    calls[id] = pending{state, first_hop, target};
     return id;
   }
 
@@ -157,6 +158,12 @@ struct runtime::impl {
                                       wire::code_response_body{(*co)->encode()}});
         return;
       }
+      case frame_type::dir_register: {  // a node passed our request on: go straight to the owner next time
+        const auto& d = std::get<wire::dir_register_body>(f.body);
+        if (d.owner == wire::kNoNode) owners.forget(d.id);
+        else if (d.owner < nodes) owners.learn(d.id, d.owner);
+        return;
+      }
       default: return;  // clients ignore everything else
     }
   }
@@ -167,7 +174,7 @@ struct runtime::impl {
       std::lock_guard lock(mu);
       if (who < infos.size()) infos[who].alive = false;
       for (const auto& [id, p] : calls)
-        if (p.first_hop == who) lost.push_back(id);
+        if (p.first_hop == who || (!p.target.is_nil() && owners.owner(p.target) == who)) lost.push_back(id);
     }
     for (auto id : lost)
       finish(id, {}, make_error(errc::peer_dead, fmt::format("node {} stopped answering (heartbeat lost)", who)));
@@ -180,6 +187,19 @@ struct runtime::impl {
     f.source = member->self();
     if (auto s = member->send(to, f); !s.ok()) finish(f.call, {}, s);
     return state;
+  }
+
+  /// A waiting caller makes progress itself (detail::progress_driver).
+  bool drive_once() override { return member->drive_once(); }
+
+  /// Calls still pending when the runtime goes complete with errc::cancelled.
+  void cancel_all() {
+    std::vector<std::uint64_t> ids;
+    {
+      std::lock_guard lock(mu);
+      for (const auto& [id, p] : calls) ids.push_back(id);
+    }
+    for (auto id : ids) finish(id, {}, make_error(errc::cancelled, "the ferry::runtime was destroyed"));
   }
 
   node_index owner_of(const object_id& id) const {
@@ -195,7 +215,9 @@ runtime::runtime(runtime_options options) : impl_(std::make_unique<impl>()) {
   if (auto s = impl_->join(); !s.ok()) throw error(s);
 }
 
-runtime::~runtime() = default;
+runtime::~runtime() {
+  if (impl_) impl_->cancel_all();
+}
 
 std::vector<node_info> runtime::nodes() const {
   std::lock_guard lock(impl_->mu);
@@ -228,7 +250,7 @@ std::shared_ptr<detail::call_state> runtime::invoke_raw(const void* fn, const ca
     return fail(make_error(errc::invalid_argument, fmt::format("no node {} (the cluster has {})", to, impl_->nodes)));
 
   wire::invoke_body b;
-  b.code = code.id();
+  b.code = code_registry::global().id_of(code);
   b.symbol = code.symbol;
   b.signature_hash = code.signature_hash;
   b.origin = impl_->member->self();
@@ -242,7 +264,8 @@ std::shared_ptr<detail::call_state> runtime::invoke_raw(const void* fn, const ca
     if (impl_->pushed.insert({to, b.code}).second) b.code_blob = code.encode();  // eager push, first call only
   }
   std::shared_ptr<detail::call_state> state;
-  const auto call = impl_->start_call(to, options.deadline, state);
+  // A call's fate follows its first hop and, unless pinned elsewhere, its target's owner.
+  const auto call = impl_->start_call(to, options.deadline, state, options.node ? object_id{} : target);
   b.origin_call = call;
   frame f{frame_type::invoke, impl_->member->self(), call, std::move(b)};
   if (auto s = impl_->member->send(to, f); !s.ok()) impl_->finish(call, {}, s);

@@ -22,6 +22,18 @@ std::map<std::string, void*> runtime_api_symbols() {
 
 object_id id_of(const ferry_ref& r) { return {r.id_hi, r.id_lo}; }
 
+// Whether a code object's bitcode names ferry_invoke (its symbol table keeps
+// the names of what a module calls): only such code can block in a call.
+// Conservative: the name appearing anywhere counts.
+bool names_ferry_invoke(const code_object& co) {
+  constexpr std::string_view name = "ferry_invoke";
+  for (const auto& v : co.variants) {
+    const std::string_view bits(reinterpret_cast<const char*>(v.bitcode.data()), v.bitcode.size());
+    if (bits.find(name) != std::string_view::npos) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 result<std::unique_ptr<node>> node::create(node_config config) {
@@ -104,7 +116,7 @@ void node::reply_error(node_index to, std::uint64_t call, status s) {
 }
 
 // ---------------------------------------------------------------------------
-// Frames (progress thread)
+// Frames (the driving thread)
 
 void node::on_frame(frame&& f) {
   switch (f.type) {
@@ -144,7 +156,7 @@ void node::on_frame(frame&& f) {
     case frame_type::dir_register: {
       const auto& d = std::get<wire::dir_register_body>(f.body);
       if (d.owner == wire::kNoNode) owners_.forget(d.id);
-      else owners_.learn(d.id, d.owner);
+      else if (d.owner < config_.nodes) owners_.learn(d.id, d.owner);
       return;
     }
     case frame_type::reply:
@@ -161,12 +173,13 @@ void node::on_frame(frame&& f) {
         }
         return;
       }
-      std::lock_guard lock(w->mu);
-      if (f.type == frame_type::reply) w->result = std::move(std::get<wire::reply_body>(f.body).result);
-      else {
+      if (f.type == frame_type::error) {
         const auto& e = std::get<wire::error_body>(f.body);
-        w->error = make_error(e.code, e.message);
+        return w->finish(make_error(e.code, e.message));
       }
+      std::lock_guard lock(w->mu);
+      if (w->done) return;  // failed already (its first hop was declared dead)
+      w->result = std::move(std::get<wire::reply_body>(f.body).result);
       w->done = true;
       w->cv.notify_all();
       return;
@@ -187,7 +200,28 @@ void node::tell_home(const object_id& id, node_index owner) {
     (void)member_->send(home, {frame_type::dir_register, config_.index, 0, wire::dir_register_body{id, owner}});
 }
 
+void node::nested_wait::finish(status s) {
+  std::lock_guard lock(mu);
+  if (done) return;
+  error = std::move(s);
+  done = true;
+  cv.notify_all();
+}
+
+void node::hint_owner(node_index requester, const object_id& id, node_index next) {
+  if (requester != config_.index && owners_.owner(id) == next)
+    (void)member_->send(requester, {frame_type::dir_register, config_.index, 0, wire::dir_register_body{id, next}});
+}
+
 void node::on_peer_dead(node_index who) {
+  // Nested calls sent to the dead member, or on an object it owns, fail now,
+  // not at their deadline.
+  {
+    std::lock_guard lock(nested_mu_);
+    for (auto& [call, w] : nested_)
+      if (w->sent_to == who || owners_.owner(w->target) == who)
+        w->finish(make_error(errc::peer_dead, fmt::format("node {} stopped answering (heartbeat lost) during a nested call", who)));
+  }
   // Calls waiting for code from the dead member fail now, not at their deadline.
   std::vector<std::uint64_t> lost;
   for (const auto& [call, req] : code_requests_)
@@ -232,6 +266,7 @@ void node::handle_object_op(const frame& f) {
       if (!next)
         return reply_error(f.source, f.call, make_error(errc::not_found, fmt::format("no node holds object {}", id.to_string())));
       (void)member_->send(*next, f);  // source unchanged: the owner answers the requester directly
+      hint_owner(f.source, id, *next);
       return;
     }
   }
@@ -300,7 +335,12 @@ void node::route(frame&& f, const object_id& target) {
     return reply_error(call.origin, call.origin_call,
                        make_error(errc::not_found, fmt::format("no node holds object {}", target.to_string())));
   ++call.hops;
+  hint_owner(f.source, target, *next);
   f.source = config_.index;
+  if (call.origin == config_.index) {  // one of our nested calls: remember its first hop
+    std::lock_guard lock(nested_mu_);
+    if (auto it = nested_.find(call.origin_call); it != nested_.end()) it->second->sent_to = *next;
+  }
   if (auto s = member_->send(*next, f); !s.ok()) reply_error(call.origin, call.origin_call, s);
 }
 
@@ -314,7 +354,10 @@ void node::ensure_code(frame&& f) {
     }
   }
   if (!entry && call.code.is_nil()) entry = code_by_symbol(call.symbol);
-  if (entry && entry->fn) return submit([this, entry, f = std::move(f)]() mutable { execute(entry, std::move(f)); });
+  if (entry && entry->fn) {
+    if (entry->run_inline.load(std::memory_order_relaxed)) return execute(entry, std::move(f));
+    return submit([this, entry, f = std::move(f)]() mutable { execute(entry, std::move(f)); });
+  }
 
   // Not loaded yet. Use code pushed with the call, else pull it.
   if (!call.code_blob.empty()) {
@@ -389,6 +432,7 @@ void node::start_load(const object_id& id, code_object code) {
       slot = std::make_unique<code_entry>();
       slot->code = std::move(code);
       slot->id = id;
+      slot->may_block = names_ferry_invoke(slot->code);
     }
     entry = slot.get();
   }
@@ -469,7 +513,11 @@ void node::execute(code_entry* entry, frame f) {
   cx.call = &call;
   std::vector<std::uint8_t> result(co.result_size);
   const jit_function fn = entry->fn;  // holds the code while it runs
+  (member_->driving() ? calls_inline_ : calls_on_executor_).fetch_add(1, std::memory_order_relaxed);
+  const auto started = std::chrono::steady_clock::now();
   const std::int32_t rc = run_guarded(cx, fn, call.args.data(), result.data());
+  entry->run_inline.store(!entry->may_block && std::chrono::steady_clock::now() - started < config_.inline_budget,
+                          std::memory_order_relaxed);
   if (rc != 0) {
     const status s = cx.failure.ok() ? make_error(static_cast<errc>(rc), fmt::format("{} failed", co.name)) : cx.failure;
     return reply_error(call.origin, call.origin_call, s);
@@ -532,8 +580,11 @@ void node::invoke_nested(call_context& cx, const void* fn, const ferry_ref& targ
   const auto symbol = cx.code->fn.symbol_at(fn);
   if (!symbol)
     fail_call(cx, make_error(errc::unknown_code, "cx.invoke: the function is not a mobile function this code references"));
+  if (member_->driving())  // cannot happen: code naming ferry_invoke never runs inline; never deadlock
+    fail_call(cx, make_error(errc::unsupported, "cx.invoke on the network thread"));
   const std::uint64_t call_id = next_nested_++;
   auto w = std::make_shared<nested_wait>();
+  w->target = id_of(target);
   {
     std::lock_guard lock(nested_mu_);
     nested_[call_id] = w;

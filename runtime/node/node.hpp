@@ -3,12 +3,15 @@
 // caller on a miss), executes it against local objects on executor threads,
 // and replies to the original caller or forwards the call onward.
 //
-// Threads: the member's progress thread handles every frame and never runs
-// LLVM, mobile code or store I/O; the JIT's threads compile; `executors`
-// threads run mobile code and object operations. `ferry node` runs one of these per process; unit tests run
+// Threads: the member's driving thread (its progress thread, mostly) handles
+// every frame and never runs LLVM or store I/O; the JIT's threads compile;
+// `executors` threads run object operations and mobile code — except warm,
+// short, non-blocking calls, which run where their frame is handled
+// (node_config::inline_budget). `ferry node` runs one of these per process; unit tests run
 // several in one process over the in-process transport.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <csetjmp>
@@ -48,6 +51,11 @@ struct node_config {
   jit_config jit;
   /// Threads that run mobile code.
   unsigned executors = 2;
+  /// Calls of code whose last run was shorter than this (and that cannot
+  /// block) run on the thread that handles the frame, saving two thread
+  /// hand-offs per call; zero runs every call on an executor. A long call
+  /// run inline delays this node's other frames by its length.
+  std::chrono::microseconds inline_budget{50};
   /// A call forwarded more often than this fails with errc::out_of_bounds
   /// (a forwarding loop in user code). The wire field is 16 bits.
   std::uint16_t max_hops = 65000;
@@ -60,6 +68,19 @@ struct code_entry {
   /// Empty until loaded. Its symbol_at() turns the address cx.forward(&f)
   /// passes into f's symbol, in whichever tier is running.
   jit_function fn;
+  /// The code may wait inside a call (it names ferry_invoke, whose nested
+  /// call blocks until answered): it never runs on the network thread.
+  bool may_block = true;
+  /// Run the next call right where the frame is handled, without handing it
+  /// to an executor: the code cannot block and its last run took less than
+  /// node_config::inline_budget. Every run re-decides.
+  std::atomic<bool> run_inline{false};
+};
+
+/// Counters of one node (for tests and diagnostics).
+struct node_stats {
+  std::uint64_t calls_inline = 0;       ///< mobile calls run where their frame was handled
+  std::uint64_t calls_on_executor = 0;  ///< mobile calls handed to an executor thread
 };
 
 /// State of one mobile call while it runs (what ferry_context* points to).
@@ -90,6 +111,9 @@ class node {
   [[nodiscard]] std::uint8_t kind() const { return config_.kind; }
   [[nodiscard]] const std::string& triple() const { return triple_; }
   store& objects() { return *store_; }
+  [[nodiscard]] node_stats stats() const {
+    return {calls_inline_.load(std::memory_order_relaxed), calls_on_executor_.load(std::memory_order_relaxed)};
+  }
   jit& engine() { return *jit_; }
 
   // --- runtime API backends (called from mobile code via ferry.h) ---------
@@ -103,7 +127,7 @@ class node {
  private:
   explicit node(node_config config) : config_(std::move(config)) {}
 
-  // Progress thread.
+  // The driving thread (cluster/member.hpp).
   void on_frame(wire::frame&& f);
   void on_peer_dead(node_index who);
   void handle_invoke(wire::frame&& f);
@@ -120,6 +144,9 @@ class node {
   [[nodiscard]] wire::hello_body own_hello() const;
   /// Tell `id`'s home node who owns it now (kNoNode: removed).
   void tell_home(const object_id& id, node_index owner);
+  /// A request from `requester` for `id` is passed on to `next`: if `next`
+  /// is the owner we know, tell the requester so it goes there directly.
+  void hint_owner(node_index requester, const object_id& id, node_index next);
   void fail_code_request(std::uint64_t request, status s);
 
   // Executor threads.
@@ -140,7 +167,7 @@ class node {
   // addresses are held by running calls).
   std::mutex code_mu_;
   std::unordered_map<object_id, std::unique_ptr<code_entry>> code_;
-  // Progress thread only: invocations waiting for code, by code id / symbol.
+  // Driving thread only: invocations waiting for code, by code id / symbol.
   std::unordered_map<object_id, std::vector<wire::frame>> waiting_for_code_;
   std::unordered_map<std::string, std::vector<wire::frame>> waiting_for_symbol_;
   struct code_request {
@@ -158,6 +185,10 @@ class node {
     bool done = false;
     std::vector<std::uint8_t> result;
     status error;
+    object_id target;                    ///< the object the call runs on
+    node_index sent_to = wire::kNoNode;  ///< first hop (guarded by nested_mu_)
+    /// Complete with an error (the first hop or the target's owner died).
+    void finish(status s);
   };
   std::mutex nested_mu_;
   std::unordered_map<std::uint64_t, std::shared_ptr<nested_wait>> nested_;
@@ -169,6 +200,8 @@ class node {
   std::deque<std::function<void()>> tasks_;
   bool exec_stop_ = false;
   std::vector<std::thread> executors_;
+
+  std::atomic<std::uint64_t> calls_inline_{0}, calls_on_executor_{0};
 
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;

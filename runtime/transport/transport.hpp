@@ -2,9 +2,9 @@
 // header sees UCX (or libfabric) types.
 //
 // Contract (every backend):
-//  * Single-threaded: one transport is driven by exactly one thread (the
-//    node's progress thread). Handlers run on that thread, inside progress().
-//    Other threads hand work to that thread (the node owns that queue).
+//  * Serialized: one thread at a time uses a transport (the member's current
+//    driver, cluster/member.hpp); handlers run on that thread, inside
+//    progress(). The caller guarantees the exclusion and its memory ordering.
 //  * Frames are delivered whole and in order per sender, or not at all. Large
 //    frames use the backend's rendezvous path internally ("large-payload
 //    receive"); the handler still sees one contiguous frame.

@@ -61,7 +61,7 @@ class ucx_transport final : public transport {
 
     ucp_worker_params_t wp{};
     wp.field_mask = UCP_WORKER_PARAM_FIELD_THREAD_MODE;
-    wp.thread_mode = UCS_THREAD_MODE_SINGLE;
+    wp.thread_mode = UCS_THREAD_MODE_SERIALIZED;  // one thread at a time: the member's driver
     if (auto ws = ucp_worker_create(ctx_, &wp, &worker_); ws != UCS_OK) return ucx_error("worker create", ws);
 
     ucp_address_t* addr = nullptr;

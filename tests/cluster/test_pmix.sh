@@ -36,7 +36,9 @@ set +e
 out=$("${MPI[@]}" -np 1 "$CLIENT" 2 : -np 2 "${NODE[@]}" 2>&1); rc=$?
 set -e
 [[ $rc -ne 0 && $rc -ne 124 ]] || fail "program first: exit $rc"
-grep -q "put \`ferry node\` first" <<<"$out" || fail "program first: no hint in: $out"
+# Whichever process reports first (mpirun then stops the others) says what to do.
+grep -q -e "put \`ferry node\` first" -e "start the program after \`ferry node\`" <<<"$out" \
+  || fail "program first: no hint in: $out"
 
 # Nodes alone: nobody could ever use them.
 set +e

@@ -33,6 +33,11 @@ std::uint64_t spin(ferry::context& cx, ferry::ref<std::uint64_t> cell, std::uint
   return acc;
 }
 
+std::uint64_t nested_spin(ferry::context& cx, ferry::ref<std::uint64_t> a, ferry::ref<std::uint64_t> b,
+                          std::uint64_t iterations) {
+  return *cx.local(a) + cx.invoke(&spin, b, iterations);
+}
+
 std::uint64_t read_past_end(ferry::context& cx, ferry::ref<std::uint64_t> cell) {
   return *cx.local(cell + 1000000);
 }

@@ -21,6 +21,9 @@ struct shard_header {
 [[ferry::mobile]] std::uint64_t read_cell(ferry::context& cx, ferry::ref<std::uint64_t> cell);
 [[ferry::mobile]] std::uint64_t sum_two(ferry::context& cx, ferry::ref<std::uint64_t> a, ferry::ref<std::uint64_t> b);
 [[ferry::mobile]] std::uint64_t spin(ferry::context& cx, ferry::ref<std::uint64_t> cell, std::uint64_t iterations);
+/// *a + spin(b, iterations), the spin run as a nested call where b lives.
+[[ferry::mobile]] std::uint64_t nested_spin(ferry::context& cx, ferry::ref<std::uint64_t> a, ferry::ref<std::uint64_t> b,
+                                            std::uint64_t iterations);
 [[ferry::mobile]] std::uint64_t read_past_end(ferry::context& cx, ferry::ref<std::uint64_t> cell);
 
 /// Not mobile: the runtime must refuse to ship it.

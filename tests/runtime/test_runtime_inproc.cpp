@@ -173,3 +173,31 @@ TEST_CASE_FIXTURE(cluster_fixture, "runtime: errors reach the caller's future, n
   // Whatever failed above, node 1 still serves.
   CHECK(rt->invoke(&add, c, 1).get() == 10);
 }
+
+TEST_CASE_FIXTURE(cluster_fixture, "runtime: short warm calls run inline, code that can block or ran long does not") {
+  const auto cell = cell_on(1, 5);
+  const auto before = nodes[1]->stats();
+  for (std::uint64_t i = 0; i < 20; ++i) CHECK(rt->invoke(&add, cell, i).get() == 5 + i);
+  const auto warm = nodes[1]->stats();
+  CHECK(warm.calls_inline + warm.calls_on_executor - before.calls_inline - before.calls_on_executor == 20);
+  CHECK(warm.calls_on_executor - before.calls_on_executor >= 1);  // the first run decides
+  CHECK(warm.calls_inline - before.calls_inline >= 10);
+
+  SUBCASE("code that names ferry_invoke never runs on the network thread") {
+    const auto other = cell_on(2, 2);
+    for (int i = 0; i < 10; ++i) CHECK(rt->invoke(&sum_two, cell, other).get() == 7);
+    const auto after = nodes[1]->stats();
+    CHECK(after.calls_inline == warm.calls_inline);
+    CHECK(after.calls_on_executor - warm.calls_on_executor == 10);
+  }
+  SUBCASE("a call longer than the inline budget sends the next call to an executor") {
+    for (int i = 0; i < 3; ++i) (void)rt->invoke(&spin, cell, 10).get();
+    const auto short_runs = nodes[1]->stats();
+    (void)rt->invoke(&spin, cell, 50'000'000).get();  // tens of ms, whichever thread runs it
+    const auto after_long = nodes[1]->stats();
+    (void)rt->invoke(&spin, cell, 10).get();
+    const auto next = nodes[1]->stats();
+    CHECK(short_runs.calls_inline > warm.calls_inline);
+    CHECK(next.calls_on_executor - after_long.calls_on_executor == 1);
+  }
+}

@@ -1,7 +1,7 @@
 // Real `ferry node` processes over UCX (shm, and tcp on loopback), a client
 // runtime in this process: invoke, forward across processes, nested calls,
-// a node killed in the middle of a call, and a node restarted with the same
-// index.
+// a node killed in the middle of a call (direct and nested), and a node
+// restarted with the same index.
 #include <chrono>
 #include <cstdlib>
 #include <memory>
@@ -16,6 +16,8 @@
 #include "cluster/rendezvous.hpp"
 #include "directory/directory.hpp"
 #include "mobile.hpp"
+#include "transport/transport.hpp"
+#include "wire/frames.hpp"
 #include "test_util.hpp"
 
 using namespace ferry;
@@ -128,6 +130,8 @@ struct ucx_cluster {
     call_options o;
     o.deadline = std::chrono::seconds(20);
     auto running = rt->invoke_with(o, &spin, c, std::uint64_t{50'000'000'000});
+    // Node 0 waits in a nested call on node 2 when node 2 dies.
+    auto nested = rt->invoke_with(o, &nested_spin, cell_on(0, 3), c, std::uint64_t{50'000'000'000});
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     const auto t0 = std::chrono::steady_clock::now();
     nodes[2]->kill();
@@ -136,12 +140,96 @@ struct ucx_cluster {
     REQUIRE_FALSE(r.ok());
     CHECK(r.code() == errc::peer_dead);
     CHECK(waited < std::chrono::seconds(5));  // heartbeat timeout, well inside the deadline
+    auto n = nested.try_get();
+    REQUIRE_FALSE(n.ok());
+    CHECK(n.code() == errc::peer_dead);
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
     // The other nodes keep serving.
     CHECK(rt->invoke(&add, cell_on(0, 7), 1).get() == 8);
+  }
+
+  // A peer that speaks raw bytes: malformed frames reach a real node over the
+  // network; the node answers what it can attribute and keeps serving.
+  void bad_frames(const std::string& tls) {
+    cluster::rendezvous rv(dir.path() / "rv");
+    const auto self = REQUIRE_OK(rv.claim_member(kNodes));
+    auto t = REQUIRE_OK(transport::transport::create({"ucx", tls}));
+    std::vector<wire::frame> answers;
+    std::uint64_t undecodable = 0;
+    t->on_frame([&](std::span<const std::uint8_t> bytes) {
+      auto f = wire::decode(bytes);
+      if (!f) ++undecodable;
+      else if (f->type != wire::frame_type::heartbeat) answers.push_back(std::move(*f));
+    });
+    const auto addresses = REQUIRE_OK(rv.node_addresses(kNodes, std::chrono::seconds(5)));
+    const auto node = REQUIRE_OK(t->connect(addresses[1]));
+    // Wait (bounded) for an answer with this call id.
+    auto answer_to = [&](std::uint64_t call) -> std::optional<wire::frame> {
+      const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+      while (std::chrono::steady_clock::now() < until) {
+        t->progress();
+        for (auto& f : answers)
+          if (f.call == call && f.type != wire::frame_type::hello) return f;
+      }
+      return std::nullopt;
+    };
+    auto send = [&](std::vector<std::uint8_t> bytes) { REQUIRE_OK(t->send(node, std::move(bytes))); };
+    auto set_call = [](std::vector<std::uint8_t>& bytes, std::uint64_t call) { std::memcpy(bytes.data() + 8, &call, 8); };
+
+    // Introduce ourselves, so the node can answer us.
+    send(wire::encode({wire::frame_type::hello, self, 0, wire::hello_body{self, 0xff, "test", t->address()}}));
+    const auto valid = wire::encode({wire::frame_type::echo, self, 100, wire::object_data_body{{1, 2, 3}}});
+    send(valid);
+    REQUIRE(answer_to(100).has_value());
+
+    // 1. A truncated body behind an intact header: an error frame with our call id.
+    auto truncated = wire::encode({wire::frame_type::object_get, self, 101, wire::object_get_body{{object_id::random(), 0}, 8}});
+    truncated.resize(truncated.size() - 3);
+    send(truncated);
+    auto e1 = answer_to(101);
+    REQUIRE(e1.has_value());
+    CHECK(e1->type == wire::frame_type::error);
+    CHECK(std::get<wire::error_body>(e1->body).code == errc::bad_format);
+
+    // 2. An unknown frame type: same.
+    auto unknown = valid;
+    unknown[3] = 200;
+    set_call(unknown, 102);
+    send(unknown);
+    auto e2 = answer_to(102);
+    REQUIRE(e2.has_value());
+    CHECK(e2->type == wire::frame_type::error);
+
+    // 3. A future protocol version: bad_version.
+    auto future_version = valid;
+    future_version[2] = 9;
+    set_call(future_version, 103);
+    send(future_version);
+    auto e3 = answer_to(103);
+    REQUIRE(e3.has_value());
+    CHECK(std::get<wire::error_body>(e3->body).code == errc::bad_version);
+
+    // 4. Bytes with no header to attribute them: dropped without an answer.
+    send({0xde, 0xad, 0xbe, 0xef, 0x01});
+
+    // The node still serves: an echo from us, and real calls from the runtime.
+    auto again = valid;
+    set_call(again, 104);
+    send(again);
+    auto echoed = answer_to(104);
+    REQUIRE(echoed.has_value());
+    CHECK(echoed->type == wire::frame_type::echo);
+    CHECK(undecodable == 0);  // every answer the node sent was well formed
+    CHECK(rt->invoke(&add, cell_on(1, 40), 2).get() == 42);
   }
 };
 
 }  // namespace
+
+TEST_CASE("runtime over UCX: a node answers malformed frames with typed errors and keeps serving") {
+  ucx_cluster cl("shm");
+  cl.bad_frames("shm");
+}
 
 TEST_CASE("runtime over UCX shm: invoke, forward, nested, dead node") {
   ucx_cluster cl("shm");

@@ -268,13 +268,7 @@ std::vector<row> run(int samples) {
 }  // namespace
 
 void add_bench_jit_command(CLI::App& app) {
-  CLI::App* bench = nullptr;
-  for (auto* s : app.get_subcommands([](CLI::App* s) { return s->get_name() == "bench"; })) bench = s;
-  if (!bench) {
-    bench = app.add_subcommand("bench", "Benchmarks: raw figures, ferry figures and their ratio");
-    bench->require_subcommand(1);
-  }
-  auto* cmd = bench->add_subcommand("jit", "JIT: cold load, caches, per-call overhead vs native");
+  auto* cmd = bench_group(app).add_subcommand("jit", "JIT: cold load, caches, per-call overhead vs native");
   auto json = std::make_shared<bool>(false);
   auto samples = std::make_shared<int>(15);
   cmd->add_flag("--json", *json, "Print a JSON list of {name, baseline, ferry, ratio, unit}");

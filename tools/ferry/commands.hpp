@@ -17,8 +17,15 @@ void add_launch_command(CLI::App& app);
 /// `ferry inspect BINARY [--json]`: code objects embedded in a binary (inspect.cpp).
 void add_inspect_command(CLI::App& app);
 
+/// `ferry bench`: the group every benchmark subcommand joins (created on first use).
+CLI::App& bench_group(CLI::App& app);
+
 /// `ferry bench jit [--json]`: JIT load, cache and per-call figures.
 void add_bench_jit_command(CLI::App& app);
+
+/// `ferry bench invoke [--tls shm|tcp] [--json]`: invocation vs raw UCX AM
+/// (runs the ferry-bench-invoke program installed next to ferry).
+void add_bench_invoke_command(CLI::App& app);
 
 /// Exit status chosen by the subcommand that ran (0 unless it failed).
 int exit_code();

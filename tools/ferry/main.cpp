@@ -6,6 +6,15 @@
 
 #include "commands.hpp"
 
+namespace ferry::cli {
+CLI::App& bench_group(CLI::App& app) {
+  for (auto* s : app.get_subcommands([](CLI::App* s) { return s->get_name() == "bench"; })) return *s;
+  auto* bench = app.add_subcommand("bench", "Benchmarks: raw figures, ferry figures and their ratio");
+  bench->require_subcommand(1);
+  return *bench;
+}
+}  // namespace ferry::cli
+
 int main(int argc, char** argv) {
   CLI::App app{"ferry: ship code to data.\n\n"
                "Run `ferry <command> --help` for the options of one command."};
@@ -16,6 +25,7 @@ int main(int argc, char** argv) {
   ferry::cli::add_objects_command(app);
   ferry::cli::add_inspect_command(app);
   ferry::cli::add_bench_jit_command(app);
+  ferry::cli::add_bench_invoke_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

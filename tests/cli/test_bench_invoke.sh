@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# `ferry bench invoke` runs end to end (a short run: this checks that every
+# case is measured and reported, not how fast; figures are in the README).
+set -euo pipefail
+FERRY=$1
+fail() { echo "FAIL: $*" >&2; exit 1; }
+export UCX_NET_DEVICES=lo
+
+"$FERRY" bench invoke --help | grep -q -- "--tls" || fail "bench invoke --help"
+for tls in shm tcp; do
+  out=$("$FERRY" bench invoke --tls $tls --iterations 50 --batches 1 --window 8 --total 500 --json)
+  echo "$out"
+  [[ $(grep -c '"name"' <<<"$out") -eq 3 ]] || fail "$tls: expected 3 cases"
+  for c in "warm invoke round trip" "cold first call" "pipelined rate"; do
+    line=$(grep "\"name\": \"$c" <<<"$out") || fail "$tls: no '$c' case"
+    # baseline, ferry and ratio are positive numbers
+    grep -Eq '"baseline": [0-9.]+(e[-+][0-9]+)?, "ferry": [0-9.]+(e[-+][0-9]+)?, "ratio": [0-9.]+(e[-+][0-9]+)?, "unit": "(us|ms|M/s)"' <<<"$line" \
+      || fail "$tls: malformed row: $line"
+    grep -Eq '"(baseline|ferry)": 0(\.0+)?,' <<<"$line" && fail "$tls: zero figure: $line"
+  done
+done
+# Bad options are refused with a message, not a crash.
+set +e
+"$FERRY" bench invoke --tls bogus >/dev/null 2>&1; rc=$?
+set -e
+[[ $rc -ne 0 ]] || fail "--tls bogus must fail"
+echo "cli.bench_invoke: ok"

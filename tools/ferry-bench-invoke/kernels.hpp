@@ -1,0 +1,12 @@
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include <ferry/ferry.hpp>
+
+[[ferry::mobile]] std::uint64_t bench_increment(ferry::context& cx, std::uint64_t x);
+
+/// bench_cold_k(x) = x * (2k + 3) + k, for k = 0..8.
+using bench_cold_fn = std::uint64_t (*)(ferry::context&, std::uint64_t);
+const std::vector<bench_cold_fn>& bench_cold_functions();

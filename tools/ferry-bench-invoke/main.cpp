@@ -1,0 +1,266 @@
+// `ferry bench invoke` (this program; `ferry bench invoke` runs it): what an
+// invocation costs next to bare UCX between the same two processes, in one run.
+//
+//   warm round trip   baseline: raw UCX AM ping-pong, 8 B each way
+//                     ferry:    rt.invoke_with({.node = 0}, &bench_increment, x).get()
+//   cold first call   baseline: raw UCX AM carrying the code object's bytes, 8 B back
+//                     ferry:    first call of a function the node has never seen
+//                               (eager push + hash check + JIT + run + reply)
+//   pipelined rate    baseline: raw 8 B AMs with a window of W in flight
+//                     ferry:    invocations with W futures in flight
+//
+// Two processes: this one (the client) and a server it starts. The server
+// first answers raw AMs (raw_am.hpp), then, when told to stop, becomes a
+// `ferry node` (exec, same process) with a fresh JIT cache. Targets (issue 5):
+// warm <= 1.3x raw, cold <= 1.5 ms, rate >= 40% of raw.
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <ferry/code_registry.hpp>
+#include <ferry/runtime.hpp>
+
+#include "cluster/rendezvous.hpp"
+#include "kernels.hpp"
+#include "raw_am.hpp"
+
+namespace fs = std::filesystem;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+struct options {
+  std::string tls = "shm";
+  bool json = false;
+  int iterations = 2000;  // per batch
+  int batches = 7;
+  int window = 32;
+  int total = 50000;
+};
+
+struct row {
+  std::string name;
+  double baseline, ferry;
+  std::string unit;
+};
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+void progress(const options& o, std::string_view what) {
+  if (!o.json) fmt::print(stderr, "bench invoke: {}\n", what);
+}
+
+std::vector<std::uint8_t> wait_for_file(const fs::path& file, std::chrono::milliseconds timeout) {
+  const auto limit = clock_type::now() + timeout;
+  while (clock_type::now() < limit) {
+    std::ifstream in(file, std::ios::binary);
+    std::vector<std::uint8_t> bytes{std::istreambuf_iterator<char>(in), {}};
+    if (!bytes.empty()) return bytes;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  throw ferry::error(ferry::make_error(ferry::errc::timeout, fmt::format("the bench server did not write {}", file.string())));
+}
+
+// The server: raw AM echo, then exec `ferry node` in this same process.
+int serve(const fs::path& dir, const std::string& tls) {
+  auto raw = ferry::bench::raw_am::create(tls);
+  if (!raw) {
+    fmt::print(stderr, "bench server: {}\n", raw.error().describe());
+    return 1;
+  }
+  {
+    const auto addr = (*raw)->address();
+    std::ofstream(dir / "raw.tmp", std::ios::binary).write(reinterpret_cast<const char*>(addr.data()), addr.size());
+    fs::rename(dir / "raw.tmp", dir / "raw.addr");
+  }
+  if (auto s = (*raw)->serve(30000); !s) {
+    fmt::print(stderr, "bench server: {}\n", s.error().describe());
+    return 1;
+  }
+  raw->reset();
+  const std::string ferry = (fs::read_symlink("/proc/self/exe").parent_path() / "ferry").string();
+  const std::string jit_cache = (dir / "jit").string();
+  std::vector<std::string> argv{ferry, "node", "--index", "0", "--rendezvous", dir.string(), "--jit-cache", jit_cache};
+  if (!tls.empty()) argv.insert(argv.end(), {"--tls", tls});
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(a.data());
+  args.push_back(nullptr);
+  ::execv(args[0], args.data());
+  fmt::print(stderr, "bench server: cannot run {}: {}\n", ferry, std::strerror(errno));
+  return 127;
+}
+
+pid_t start_server(const fs::path& dir, const std::string& tls) {
+  const std::string self = fs::read_symlink("/proc/self/exe").string();
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid != 0) return pid;
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != parent) _exit(127);
+  ::execl(self.c_str(), self.c_str(), "serve", "--dir", dir.c_str(), "--tls", tls.c_str(), nullptr);
+  _exit(127);
+}
+
+void check(std::uint64_t got, std::uint64_t want, std::string_view what) {
+  if (got != want)
+    throw ferry::error(ferry::make_error(ferry::errc::corrupt, fmt::format("{} returned {}, expected {}", what, got, want)));
+}
+
+std::vector<row> run(const options& o, const fs::path& dir) {
+  using ferry::bench::raw_am;
+  const auto& cold = bench_cold_functions();
+  const std::size_t code_bytes =
+      ferry::code_registry::global().find(reinterpret_cast<const void*>(cold[0])).value()->encode().size();
+
+  // Bare UCX first, while the server is still a plain UCX process.
+  double raw_rtt, raw_rate, raw_ship;
+  {
+    progress(o, fmt::format("raw UCX AM over {}: ping-pong, {}-byte transfer, rate", o.tls, code_bytes));
+    auto raw = raw_am::create(o.tls).value();
+    raw->connect(wait_for_file(dir / "raw.addr", std::chrono::seconds(20))).value();
+    raw_rtt = raw->round_trip_us(8, o.iterations, o.batches).value();
+    raw_ship = raw->round_trip_us(code_bytes, 50, 5).value();
+    raw_rate = raw->rate(o.window, o.total).value();
+    raw->stop().value();
+  }
+
+  progress(o, "ferry: joining the node");
+  ferry::runtime_options ro;
+  ro.rendezvous = dir;
+  ro.tls = o.tls;
+  ferry::runtime rt(ro);
+  ferry::call_options on0;
+  on0.node = 0;
+
+  progress(o, fmt::format("ferry: {} cold first calls (ship + JIT + run)", cold.size()));
+  std::vector<double> cold_ms;
+  for (std::size_t k = 0; k < cold.size(); ++k) {
+    const std::uint64_t x = 1000 + k;
+    const auto t0 = clock_type::now();
+    const std::uint64_t r = rt.invoke_with(on0, cold[k], x).get();
+    cold_ms.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - t0).count());
+    check(r, x * (2 * k + 3) + k, "bench_cold");
+  }
+
+  progress(o, fmt::format("ferry: warm round trips ({} batches of {})", o.batches, o.iterations));
+  std::vector<double> warm_us;
+  std::uint64_t x = 0;
+  for (int b = -1; b < o.batches; ++b) {  // batch -1 warms up (and tiers up)
+    const auto t0 = clock_type::now();
+    for (int i = 0; i < o.iterations; ++i, ++x) check(rt.invoke_with(on0, &bench_increment, x).get(), x + 1, "bench_increment");
+    if (b >= 0) warm_us.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - t0).count() / o.iterations);
+  }
+
+  progress(o, fmt::format("ferry: pipelined rate ({} calls, {} in flight)", o.total, o.window));
+  std::deque<std::pair<ferry::future<std::uint64_t>, std::uint64_t>> in_flight;
+  const auto t0 = clock_type::now();
+  for (int sent = 0; sent < o.total || !in_flight.empty();) {
+    while (sent < o.total && static_cast<int>(in_flight.size()) < o.window) {
+      in_flight.emplace_back(rt.invoke_with(on0, &bench_increment, x), x + 1);
+      ++x, ++sent;
+    }
+    check(in_flight.front().first.get(), in_flight.front().second, "bench_increment");
+    in_flight.pop_front();
+  }
+  const double ferry_rate = o.total / std::chrono::duration<double>(clock_type::now() - t0).count();
+
+  return {{fmt::format("warm invoke round trip, 8 B arg ({})", o.tls), raw_rtt, median(warm_us), "us"},
+          {fmt::format("cold first call, {} B code object ({})", code_bytes, o.tls), raw_ship / 1000, median(cold_ms),
+           "ms"},
+          {fmt::format("pipelined rate, window {} ({})", o.window, o.tls), raw_rate / 1e6, ferry_rate / 1e6,
+           "M/s"}};
+}
+
+void print(const options& o, const std::vector<row>& rows) {
+  if (o.json) {
+    fmt::print("[\n");
+    for (std::size_t i = 0; i < rows.size(); ++i)
+      fmt::print("  {{\"name\": \"{}\", \"baseline\": {:.6g}, \"ferry\": {:.6g}, \"ratio\": {:.4g}, \"unit\": \"{}\"}}{}\n",
+                 rows[i].name, rows[i].baseline, rows[i].ferry, rows[i].ferry / rows[i].baseline, rows[i].unit,
+                 i + 1 < rows.size() ? "," : "");
+    fmt::print("]\n");
+    return;
+  }
+  fmt::print("{:<48} {:>13} {:>13} {:>8}\n", "case", "raw UCX AM", "ferry", "ratio");
+  for (const auto& r : rows)
+    fmt::print("{:<48} {:>9.4g} {:<3} {:>9.4g} {:<3} {:>8.3f}\n", r.name, r.baseline, r.unit, r.ferry, r.unit,
+               r.ferry / r.baseline);
+  fmt::print("targets: warm <= 1.3x raw ({}); cold <= 1.5 ms ({}); rate >= 0.4x raw ({})\n",
+             rows[0].ferry <= 1.3 * rows[0].baseline ? "met" : "missed", rows[1].ferry <= 1.5 ? "met" : "missed",
+             rows[2].ferry >= 0.4 * rows[2].baseline ? "met" : "missed");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"ferry bench invoke: a warm invocation, a cold first call and the pipelined invocation rate,\n"
+               "each next to bare UCX active messages between the same two processes in the same run."};
+  options o;
+  app.name("ferry bench invoke");
+  app.add_option("--tls", o.tls, "UCX transport between the two processes")->check(CLI::IsMember({"shm", "tcp"}));
+  std::string transport = "ucx";
+  app.add_option("-t,--transport", transport, "Transport (only ucx: the baseline is bare UCX)")
+      ->check(CLI::IsMember({"ucx"}));
+  app.add_flag("--json", o.json, "Print a JSON list of {name, baseline, ferry, ratio, unit}");
+  app.add_option("--iterations", o.iterations, "Round trips per batch (median of batches reported)")
+      ->check(CLI::Range(10, 1000000));
+  app.add_option("--batches", o.batches, "Batches per latency case")->check(CLI::Range(1, 101));
+  app.add_option("--window", o.window, "Messages or calls in flight for the rate cases")->check(CLI::Range(1, 4096));
+  app.add_option("--total", o.total, "Messages or calls per rate case")->check(CLI::Range(100, 100000000));
+  std::string serve_dir;
+  auto* srv = app.add_subcommand("serve", "the server side (started by the client)")->group("");  // hidden
+  srv->add_option("--dir", serve_dir)->required();
+  srv->add_option("--tls", o.tls);
+  for (auto* opt : app.get_options()) opt->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  ::setenv("UCX_NET_DEVICES", "lo", 0);  // one host: loopback only unless told otherwise
+  if (srv->parsed()) return serve(serve_dir, o.tls);
+
+  std::string tmpl = (fs::temp_directory_path() / "ferry-bench-XXXXXX").string();
+  if (!::mkdtemp(tmpl.data())) {
+    fmt::print(stderr, "ferry bench invoke: cannot create a temporary directory: {}\n", std::strerror(errno));
+    return 1;
+  }
+  const fs::path dir = tmpl;
+  int rc = 0;
+  pid_t server = -1;
+  try {
+    ferry::cluster::rendezvous(dir).init(1).value();
+    server = start_server(dir, o.tls);
+    print(o, run(o, dir));
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "ferry bench invoke: {}\n", e.what());
+    rc = 1;
+  }
+  if (server > 0) {
+    ::kill(server, SIGTERM);
+    int st = 0;
+    for (int i = 0; i < 300 && ::waitpid(server, &st, WNOHANG) == 0; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (::waitpid(server, &st, WNOHANG) == 0) {
+      ::kill(server, SIGKILL);
+      ::waitpid(server, &st, 0);
+    }
+  }
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  return rc;
+}
