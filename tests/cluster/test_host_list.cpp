@@ -1,7 +1,8 @@
 // The host-list bootstrap with real `ferry node` processes on loopback, each
 // on its own bootstrap port, and client runtimes in this process over UCX
-// tcp: joining, client indices, a node restarted (its clients learn through
-// the other nodes), and what goes wrong when a list is wrong.
+// tcp: joining, client indices, a node with a persistent store restarted (its
+// clients learn through the other nodes; its objects are found again), and
+// what goes wrong when a list is wrong.
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 
 #include "cluster/bootstrap.hpp"
 #include "cluster/host_list.hpp"
+#include "directory/directory.hpp"
 #include "runtime/mobile.hpp"
 #include "test_util.hpp"
 
@@ -61,7 +63,7 @@ struct host_list_cluster {
   std::unique_ptr<test::process> spawn(std::uint32_t i, const std::string& cache) {
     return std::make_unique<test::process>(std::vector<std::string>{
         FERRY_CLI, "node", "--index", std::to_string(i), "--hosts", hosts, "--tls", "tcp", "--jit-cache",
-        (dir.path() / cache).string()});
+        (dir.path() / cache).string(), "--store", (dir.path() / fmt::format("store{}", i)).string()});
   }
 
   std::unique_ptr<runtime> client(const std::string& list) const {
@@ -109,6 +111,13 @@ TEST_CASE("host list: nodes and clients find each other by bootstrap port; a res
   }
   CHECK(rt->invoke(&sum_two, cell_on(*rt, 0, 30), cell_on(*rt, 1, 12)).get() == 42);
 
+  // An object in node 1's persistent store whose directory entry is on node 0.
+  ref<std::uint64_t> kept;
+  for (int tries = 0; tries < 200 && (kept.id.is_nil() || directory::home_of(kept.id, host_list_cluster::kNodes) != 0);
+       ++tries)
+    kept = cell_on(*rt, 1, 500);
+  REQUIRE(directory::home_of(kept.id, host_list_cluster::kNodes) == 0);
+
   // Node 1 restarts. The host list keeps no client addresses: node 0 passes
   // node 1's hello on, and both clients reconnect to the new process.
   cl.nodes[1]->kill();
@@ -117,6 +126,10 @@ TEST_CASE("host list: nodes and clients find each other by bootstrap port; a res
     REQUIRE(wait_for([&] { return r->nodes()[1].incarnation == 2 && r->nodes()[1].alive; }));
   CHECK(rt->invoke(&add, cell_on(*rt, 1, 7), 1).get() == 8);
   CHECK(other->invoke(&sum_two, cell_on(*other, 0, 1), cell_on(*other, 1, 2)).get() == 3);
+  // The store kept the object; the restarted node registered it with its home
+  // again, which is where clients that forgot its owner now ask.
+  CHECK(rt->invoke(&add, kept, 1).get() == 501);
+  CHECK(other->invoke(&where, kept).get() == 1);
 }
 
 TEST_CASE("host list: a list that does not match the nodes' is an invalid_argument naming the node") {
