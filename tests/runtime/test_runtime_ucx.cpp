@@ -182,32 +182,28 @@ struct ucx_cluster {
     send(valid);
     REQUIRE(answer_to(100).has_value());
 
-    // 1. A truncated body behind an intact header: an error frame with our call id.
-    auto truncated = wire::encode({wire::frame_type::object_get, self, 101, wire::object_get_body{{object_id::random(), 0}, 8}});
+    // A malformed frame whose header names us and its call: an error frame
+    // for that call, of the given kind.
+    auto expect_error = [&](std::vector<std::uint8_t> bytes, std::uint64_t call, errc kind) {
+      set_call(bytes, call);
+      send(std::move(bytes));
+      auto e = answer_to(call);
+      REQUIRE(e.has_value());
+      REQUIRE(e->type == wire::frame_type::error);
+      CHECK(std::get<wire::error_body>(e->body).code == kind);
+    };
+    // 1. A truncated body behind an intact header.
+    auto truncated = wire::encode({wire::frame_type::object_get, self, 0, wire::object_get_body{{object_id::random(), 0}, 8}});
     truncated.resize(truncated.size() - 3);
-    send(truncated);
-    auto e1 = answer_to(101);
-    REQUIRE(e1.has_value());
-    CHECK(e1->type == wire::frame_type::error);
-    CHECK(std::get<wire::error_body>(e1->body).code == errc::bad_format);
-
-    // 2. An unknown frame type: same.
+    expect_error(truncated, 101, errc::bad_format);
+    // 2. An unknown frame type.
     auto unknown = valid;
     unknown[3] = 200;
-    set_call(unknown, 102);
-    send(unknown);
-    auto e2 = answer_to(102);
-    REQUIRE(e2.has_value());
-    CHECK(e2->type == wire::frame_type::error);
-
-    // 3. A future protocol version: bad_version.
+    expect_error(unknown, 102, errc::bad_format);
+    // 3. A future protocol version.
     auto future_version = valid;
     future_version[2] = 9;
-    set_call(future_version, 103);
-    send(future_version);
-    auto e3 = answer_to(103);
-    REQUIRE(e3.has_value());
-    CHECK(std::get<wire::error_body>(e3->body).code == errc::bad_version);
+    expect_error(future_version, 103, errc::bad_version);
 
     // 4. Bytes with no header to attribute them: dropped without an answer.
     send({0xde, 0xad, 0xbe, 0xef, 0x01});

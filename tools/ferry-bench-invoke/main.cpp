@@ -36,6 +36,7 @@
 #include <ferry/runtime.hpp>
 
 #include "cluster/rendezvous.hpp"
+#include "common/bench_report.hpp"
 #include "kernels.hpp"
 #include "raw_am.hpp"
 
@@ -53,16 +54,8 @@ struct options {
   int total = 50000;
 };
 
-struct row {
-  std::string name;
-  double baseline, ferry;
-  std::string unit;
-};
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
+using ferry::bench::median;
+using ferry::bench::row;
 
 void progress(const options& o, std::string_view what) {
   if (!o.json) fmt::print(stderr, "bench invoke: {}\n", what);
@@ -190,19 +183,8 @@ std::vector<row> run(const options& o, const fs::path& dir) {
 }
 
 void print(const options& o, const std::vector<row>& rows) {
-  if (o.json) {
-    fmt::print("[\n");
-    for (std::size_t i = 0; i < rows.size(); ++i)
-      fmt::print("  {{\"name\": \"{}\", \"baseline\": {:.6g}, \"ferry\": {:.6g}, \"ratio\": {:.4g}, \"unit\": \"{}\"}}{}\n",
-                 rows[i].name, rows[i].baseline, rows[i].ferry, rows[i].ferry / rows[i].baseline, rows[i].unit,
-                 i + 1 < rows.size() ? "," : "");
-    fmt::print("]\n");
-    return;
-  }
-  fmt::print("{:<48} {:>13} {:>13} {:>8}\n", "case", "raw UCX AM", "ferry", "ratio");
-  for (const auto& r : rows)
-    fmt::print("{:<48} {:>9.4g} {:<3} {:>9.4g} {:<3} {:>8.3f}\n", r.name, r.baseline, r.unit, r.ferry, r.unit,
-               r.ferry / r.baseline);
+  ferry::bench::print_rows(rows, o.json, "raw UCX AM");
+  if (o.json) return;
   fmt::print("targets: warm <= 1.3x raw ({}); cold <= 1.5 ms ({}); rate >= 0.4x raw ({})\n",
              rows[0].ferry <= 1.3 * rows[0].baseline ? "met" : "missed", rows[1].ferry <= 1.5 ? "met" : "missed",
              rows[2].ferry >= 0.4 * rows[2].baseline ? "met" : "missed");

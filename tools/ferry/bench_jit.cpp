@@ -30,6 +30,7 @@
 #include <ferry/jit.hpp>
 
 #include "commands.hpp"
+#include "common/bench_report.hpp"
 #include "compile.hpp"  // jit/: the optimized tier's IR pipeline, for a like-for-like baseline
 
 extern "C" {
@@ -56,19 +57,11 @@ struct kernel {
   int call_iterations;
 };
 
-struct row {
-  std::string name;
-  double baseline, ferry;
-  std::string unit;
-};
+using bench::median;
+using bench::row;
 
 double ms_since(clock_type::time_point t0) {
   return std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
 }
 
 code_object code_of(const kernel& k) {
@@ -282,19 +275,8 @@ void add_bench_jit_command(CLI::App& app) {
       set_exit_code(1);
       return;
     }
-    if (*json) {
-      fmt::print("[\n");
-      for (std::size_t i = 0; i < rows.size(); ++i)
-        fmt::print("  {{\"name\": \"{}\", \"baseline\": {:.6g}, \"ferry\": {:.6g}, \"ratio\": {:.4g}, \"unit\": \"{}\"}}{}\n",
-                   rows[i].name, rows[i].baseline, rows[i].ferry, rows[i].ferry / rows[i].baseline, rows[i].unit,
-                   i + 1 < rows.size() ? "," : "");
-      fmt::print("]\n");
-      return;
-    }
-    fmt::print("{:<50} {:>12} {:>12} {:>8}\n", "case", "baseline", "ferry", "ratio");
-    for (const auto& r : rows)
-      fmt::print("{:<50} {:>9.4g} {:<2} {:>9.4g} {:<2} {:>8.3f}\n", r.name, r.baseline, r.unit, r.ferry, r.unit,
-                 r.ferry / r.baseline);
+    bench::print_rows(rows, *json, "baseline");
+    if (*json) return;
     fmt::print("targets: disk cache hit <= 0.3 ms; per call <= 1.5x native\n");
   });
 }
