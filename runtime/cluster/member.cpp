@@ -41,23 +41,16 @@ void member::start() {
 }
 
 result<void> member::connect(node_index index, std::vector<std::uint8_t> address) {
-  auto connect_here = [this, index, &address]() -> result<void> {
-    if (auto it = peers_.find(index); it != peers_.end() && !it->second.dead) return {};  // already connected
-    FERRY_TRY(auto peer, transport_->connect(address));
-    peers_[index] = peer_state{peer, clock::now(), false, address};
-    std::lock_guard lock(mu_);
-    known_[index] = true;
-    return {};
-  };
-  if (!thread_.joinable() || driving()) return connect_here();
+  // learn() on the driving thread: ours if nobody drives, else the driver's.
+  if (!thread_.joinable() || driving()) return learn(index, std::move(address)).error();
   if (try_drive()) {
-    auto r = connect_here();
+    auto r = learn(index, std::move(address));
     stop_driving();
-    return r;
+    return r.error();
   }
-  std::promise<result<void>> done;
-  auto fut = done.get_future();
-  post([&] { done.set_value(connect_here()); });
+  auto done = std::make_shared<std::promise<status>>();
+  auto fut = done->get_future();
+  post([this, done, index, address = std::move(address)]() mutable { done->set_value(learn(index, std::move(address)).error()); });
   if (fut.wait_for(std::chrono::seconds(10)) != std::future_status::ready)
     return make_error(errc::timeout, fmt::format("connecting to member {} took over 10 s", index));
   return fut.get();

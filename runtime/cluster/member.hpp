@@ -76,7 +76,7 @@ class member {
   /// Start the progress thread.
   void start();
 
-  /// Connect to member `index` (blocks until done; any thread).
+  /// Connect to member `index`: learn() from any thread, blocking until done.
   result<void> connect(node_index index, std::vector<std::uint8_t> address);
   [[nodiscard]] bool connected(node_index index) const;
 
