@@ -16,6 +16,7 @@
 #include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
 
+#include "core/task_dispatcher.hpp"
 #include "compile.hpp"
 #include "error.hpp"
 #include "object_cache.hpp"
@@ -98,37 +99,12 @@ struct jit::impl : std::enable_shared_from_this<jit::impl> {
   std::mutex compile_mu;  // compiles in progress, by cache key (hex)
   std::unordered_map<std::string, std::shared_future<result<jitd::object_bytes>>> compiling;
 
-  std::mutex qmu;
-  std::condition_variable qcv;
-  std::deque<std::function<void()>> queue;
-  bool stopping = false;
-  std::vector<std::thread> workers;
+  // Compiles, variant selection and tier-ups (created with the LLJIT).
+  std::unique_ptr<core::thread_pool_dispatcher> workers;
 
   explicit impl(jitd::node_target t) : target(std::move(t)) {}
 
-  bool submit(std::function<void()> job) {
-    {
-      std::lock_guard lock(qmu);
-      if (stopping) return false;
-      queue.push_back(std::move(job));
-    }
-    qcv.notify_one();
-    return true;
-  }
-
-  void work() {
-    for (;;) {
-      std::function<void()> job;
-      {
-        std::unique_lock lock(qmu);
-        qcv.wait(lock, [&] { return stopping || !queue.empty(); });
-        if (stopping) return;
-        job = std::move(queue.front());
-        queue.pop_front();
-      }
-      job();
-    }
-  }
+  bool submit(core::task job) { return workers && workers->dispatch(std::move(job)); }
 
   // Compiled object for `v` at `tier`: memory cache, disk cache, a compile
   // of the same key already running (different code objects, or a tier-up
@@ -292,13 +268,7 @@ struct jit::impl : std::enable_shared_from_this<jit::impl> {
   }
 
   void shutdown() {
-    {
-      std::lock_guard lock(qmu);
-      stopping = true;
-      queue.clear();
-    }
-    qcv.notify_all();
-    for (auto& t : workers) t.join();
+    if (workers) workers->shutdown();
     std::unordered_map<object_id, std::vector<load_callback>> orphans;
     std::unordered_map<object_id, std::shared_ptr<detail::jit_instance>> gone;
     {
@@ -427,7 +397,7 @@ result<std::unique_ptr<jit>> jit::create(jit_config config) {
   auto lljit = make_lljit(*p);
   if (!lljit) return jitd::to_status(lljit.takeError(), errc::unsupported, "creating the LLJIT");
   p->lljit = std::move(*lljit);
-  for (unsigned i = 0; i < p->cfg.threads; ++i) p->workers.emplace_back([raw = p.get()] { raw->work(); });
+  p->workers = std::make_unique<core::thread_pool_dispatcher>("ferry-jit", p->cfg.threads);
   return std::unique_ptr<jit>(new jit(std::move(p)));
 }
 

@@ -11,6 +11,8 @@
 #include <fmt/format.h>
 #include <llvm/Config/llvm-config.h>
 
+#include "core/posix_io.hpp"
+
 namespace ferry::jitd {
 namespace {
 
@@ -29,15 +31,7 @@ std::array<std::uint8_t, 32> digest(const char* p, std::size_t n) {
   return h;
 }
 
-bool write_all(int fd, const char* p, std::size_t n) {
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    p += w, n -= static_cast<std::size_t>(w);
-  }
-  return true;
-}
+bool write_all(int fd, const char* p, std::size_t n) { return core::write_all(fd, core::bytes_of(p, n)).ok(); }
 
 }  // namespace
 
@@ -84,14 +78,7 @@ object_bytes object_cache::find_on_disk(const cache_key& k) {
   std::vector<char> buf;
   if (::fstat(fd, &sb) == 0 && static_cast<std::size_t>(sb.st_size) > kHeader) {
     buf.resize(static_cast<std::size_t>(sb.st_size));
-    std::size_t got = 0;
-    while (got < buf.size()) {
-      const ssize_t r = ::read(fd, buf.data() + got, buf.size() - got);
-      if (r < 0 && errno == EINTR) continue;
-      if (r <= 0) break;
-      got += static_cast<std::size_t>(r);
-    }
-    if (got != buf.size()) buf.clear();
+    if (!core::read_exact(fd, core::bytes_of(buf.data(), buf.size())).ok()) buf.clear();
   }
   ::close(fd);
   if (buf.size() <= kHeader || std::memcmp(buf.data(), kMagic, sizeof kMagic) != 0) return nullptr;

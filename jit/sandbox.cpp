@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 #include <llvm/Support/SmallVectorMemoryBuffer.h>
 
+#include "core/posix_io.hpp"
 #include "error.hpp"
 
 namespace ferry::jitd {
@@ -25,40 +26,14 @@ using clock = std::chrono::steady_clock;
 
 enum class io { done, deadline, gone };
 
-// Wait until `fd` is ready for `events` or the deadline passes.
-io wait_for(int fd, short events, clock::time_point deadline) {
-  for (;;) {
-    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now()).count();
-    if (left <= 0) return io::deadline;
-    pollfd p{fd, events, 0};
-    const int r = ::poll(&p, 1, static_cast<int>(left));
-    if (r > 0) return io::done;
-    if (r < 0 && errno != EINTR) return io::gone;
-  }
-}
+io outcome(const status& s) { return s.ok() ? io::done : s.code() == errc::timeout ? io::deadline : io::gone; }
 
 io send_all(int fd, const void* data, std::size_t n, clock::time_point deadline) {
-  auto* p = static_cast<const char*>(data);
-  while (n > 0) {
-    if (const io w = wait_for(fd, POLLOUT, deadline); w != io::done) return w;
-    const ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (w < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-    if (w <= 0) return io::gone;
-    p += w, n -= static_cast<std::size_t>(w);
-  }
-  return io::done;
+  return outcome(core::send_all(fd, core::bytes_of(data, n), deadline));
 }
 
 io recv_all(int fd, void* data, std::size_t n, clock::time_point deadline) {
-  auto* p = static_cast<char*>(data);
-  while (n > 0) {
-    if (const io w = wait_for(fd, POLLIN, deadline); w != io::done) return w;
-    const ssize_t r = ::recv(fd, p, n, MSG_DONTWAIT);
-    if (r < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-    if (r <= 0) return io::gone;
-    p += r, n -= static_cast<std::size_t>(r);
-  }
-  return io::done;
+  return outcome(core::recv_all(fd, core::bytes_of(data, n), deadline));
 }
 
 std::string exe_dir_of(const void* addr) {
@@ -131,9 +106,8 @@ std::string sandbox::reap(bool kill_it) {
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
   if (kill_it) ::kill(pid_, SIGKILL);
-  int st = 0;
-  while (::waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
-  }
+  const auto reaped = core::wait_child(pid_);
+  const int st = reaped ? *reaped : 0;
   pid_ = -1;
   if (WIFSIGNALED(st)) return fmt::format("killed by signal {} ({})", WTERMSIG(st), ::strsignal(WTERMSIG(st)));
   return fmt::format("exited with status {}", WEXITSTATUS(st));

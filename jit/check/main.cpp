@@ -13,32 +13,14 @@
 #include <llvm/ADT/StringRef.h>
 
 #include "compile.hpp"
+#include "core/posix_io.hpp"
 #include "error.hpp"
 #include "sandbox.hpp"
 
 namespace {
 
-bool read_all(void* data, std::size_t n) {
-  auto* p = static_cast<char*>(data);
-  while (n > 0) {
-    const ssize_t r = ::read(0, p, n);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return false;
-    p += r, n -= static_cast<std::size_t>(r);
-  }
-  return true;
-}
-
-bool write_all(const void* data, std::size_t n) {
-  auto* p = static_cast<const char*>(data);
-  while (n > 0) {
-    const ssize_t w = ::write(1, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    p += w, n -= static_cast<std::size_t>(w);
-  }
-  return true;
-}
+bool read_all(void* data, std::size_t n) { return ferry::core::read_exact(0, ferry::core::bytes_of(data, n)).ok(); }
+bool write_all(const void* data, std::size_t n) { return ferry::core::write_all(1, ferry::core::bytes_of(data, n)).ok(); }
 
 bool reply(ferry::errc code, const std::string& msg, llvm::StringRef object) {
   const auto c = static_cast<std::uint16_t>(code);

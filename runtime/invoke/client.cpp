@@ -12,9 +12,11 @@
 
 #include <fmt/format.h>
 
-#include "cluster/bootstrap.hpp"
-#include "cluster/member.hpp"
-#include "directory/directory.hpp"
+#include "bootstrap/bootstrap.hpp"
+#include "calls/call_table.hpp"
+#include "code/server.hpp"
+#include "directory/router.hpp"
+#include "session/member.hpp"
 #include "wire/frames.hpp"
 
 namespace ferry {
@@ -36,20 +38,14 @@ runtime_options runtime_options::from_environment() {
 struct runtime::impl final : detail::progress_driver {
   runtime_options options;
   std::uint32_t nodes = 0;
-  std::unique_ptr<cluster::member> member;
-  directory::owner_cache owners;
+  std::unique_ptr<session::member> member;
+  std::unique_ptr<directory::router> router;
+  calls::call_table calls;  // after the member: ~impl() fails what is left before the member goes
   std::unique_ptr<cluster::bootstrap> boot;  // goes before the member: ~impl() leaves while heartbeats still run
 
   mutable std::mutex mu;
   std::vector<node_info> infos;  // by node index, filled by hello frames
   std::condition_variable hello_cv;
-  std::uint64_t next_call = 1;
-  struct pending {
-    std::shared_ptr<detail::call_state> state;
-    node_index first_hop;
-    object_id target;  // nil for object operations
-  };
-  std::unordered_map<std::uint64_t, pending> calls;
   std::set<std::pair<node_index, object_id>> pushed;  // code we pushed eagerly
 
   ~impl() {
@@ -65,11 +61,12 @@ struct runtime::impl final : detail::progress_driver {
     FERRY_TRY(boot, cluster::open_bootstrap(cluster::bootstrap_role::client, bo));
     nodes = boot->nodes();
     const node_index self = boot->self();
+    router = std::make_unique<directory::router>(self, nodes);
     infos.assign(nodes, node_info{});
-    cluster::member_config mc;
+    session::member_config mc;
     mc.transport = {options.transport, options.tls};
     mc.self = self;
-    FERRY_TRY(member, cluster::member::create(mc));
+    FERRY_TRY(member, session::member::create(mc));
     member->on_frame([this](frame&& f) { on_frame(std::move(f)); });
     member->on_peer_dead([this](node_index who) { on_peer_dead(who); });
     member->start();
@@ -92,25 +89,13 @@ struct runtime::impl final : detail::progress_driver {
 
   wire::hello_body own_hello() const { return {member->self(), 0xff, jit_target::host().triple, member->address()}; }
 
-  std::uint64_t start_call(node_index first_hop, std::chrono::milliseconds deadline,
-                           std::shared_ptr<detail::call_state>& state, const object_id& target = {}) {
+  /// A new outstanding request whose answer completes a fresh call_state.
+  std::uint64_t start_call(calls::depends_on deps, std::chrono::milliseconds deadline,
+                           std::shared_ptr<detail::call_state>& state) {
     state = std::make_shared<detail::call_state>(std::chrono::steady_clock::now() + deadline, this);
-    std::lock_guard lock(mu);
-    const auto id = next_call++;
-    calls[id] = pending{state, first_hop, target};
-    return id;
-  }
-
-  void finish(std::uint64_t call, std::vector<std::uint8_t> bytes, status s) {
-    std::shared_ptr<detail::call_state> state;
-    {
-      std::lock_guard lock(mu);
-      auto it = calls.find(call);
-      if (it == calls.end()) return;  // late answer after a timeout
-      state = std::move(it->second.state);
-      calls.erase(it);
-    }
-    state->complete(std::move(bytes), std::move(s));
+    return calls.add(deps, [state](std::vector<std::uint8_t>&& bytes, status s) {
+      state->complete(std::move(bytes), std::move(s));
+    });
   }
 
   void on_frame(frame&& f) {
@@ -122,7 +107,7 @@ struct runtime::impl final : detail::progress_driver {
         if (h.index >= nodes) return;
         const auto change = member->learn(h.index, h.address);
         if (!change) return;  // an address we cannot connect to
-        const bool restarted = *change != cluster::member::change::unchanged;
+        const bool restarted = *change != session::member::change::unchanged;
         {
           std::lock_guard lock(mu);
           auto& info = infos[h.index];
@@ -131,61 +116,53 @@ struct runtime::impl final : detail::progress_driver {
           // Code pushed to the old process is gone with it: push again.
           if (restarted) std::erase_if(pushed, [&](const auto& p) { return p.first == h.index; });
         }
-        if (restarted) owners.forget_owner(h.index);  // ask the objects' homes again
+        if (restarted) router->forget_owner(h.index);  // ask the objects' homes again
         hello_cv.notify_all();
         // A restarted node does not know us yet (it answers with its hello).
         if (restarted) (void)member->send(h.index, {frame_type::hello, member->self(), 0, own_hello()});
         return;
       }
-      case frame_type::reply: return finish(f.call, std::move(std::get<wire::reply_body>(f.body).result), {});
+      case frame_type::reply:
+        (void)calls.complete(f.call, std::move(std::get<wire::reply_body>(f.body).result), {});
+        return;
       case frame_type::object_data:
-        return finish(f.call, std::move(std::get<wire::object_data_body>(f.body).bytes), {});
-      case frame_type::ack: return finish(f.call, {}, {});
+        (void)calls.complete(f.call, std::move(std::get<wire::object_data_body>(f.body).bytes), {});
+        return;
+      case frame_type::ack: (void)calls.complete(f.call, {}, {}); return;
       case frame_type::error: {
-        const auto& e = std::get<wire::error_body>(f.body);
-        return finish(f.call, {}, make_error(e.code, e.message));
-      }
-      case frame_type::code_request: {
-        const auto& req = std::get<wire::code_request_body>(f.body);
-        auto co = req.code.is_nil() ? code_registry::global().find_symbol(req.symbol)
-                                    : code_registry::global().find_id(req.code);
-        if (!co) {
-          (void)member->send(f.source, {frame_type::error, member->self(), f.call,
-                                        wire::error_body{co.code(), co.error().message()}});
-          return;
-        }
-        (void)member->send(f.source, {frame_type::code_response, member->self(), f.call,
-                                      wire::code_response_body{(*co)->encode()}});
+        auto& e = std::get<wire::error_body>(f.body);
+        (void)calls.complete(f.call, {}, make_error(e.code, std::move(e.message)));
         return;
       }
-      case frame_type::dir_register: {  // a node passed our request on: go straight to the owner next time
-        const auto& d = std::get<wire::dir_register_body>(f.body);
-        if (d.owner == wire::kNoNode) owners.forget(d.id);
-        else if (d.owner < nodes) owners.learn(d.id, d.owner);
-        return;
-      }
+      case frame_type::code_request:
+        return code::serve_code_request(*member, f, [](const object_id& id, std::string_view symbol)
+                                                        -> result<std::vector<std::uint8_t>> {
+          auto co = id.is_nil() ? code_registry::global().find_symbol(std::string(symbol))
+                                : code_registry::global().find_id(id);
+          if (!co) return co.error();
+          return (*co)->encode();
+        });
+      case frame_type::dir_register:  // a node passed our request on: go straight to the owner next time
+        return router->apply(std::get<wire::dir_register_body>(f.body));
       default: return;  // clients ignore everything else
     }
   }
 
   void on_peer_dead(node_index who) {
-    std::vector<std::uint64_t> lost;
     {
       std::lock_guard lock(mu);
       if (who < infos.size()) infos[who].alive = false;
-      for (const auto& [id, p] : calls)
-        if (p.first_hop == who || (!p.target.is_nil() && owners.owner(p.target) == who)) lost.push_back(id);
     }
-    for (auto id : lost)
-      finish(id, {}, make_error(errc::peer_dead, fmt::format("node {} stopped answering (heartbeat lost)", who)));
+    calls.fail_peer(who, [this](const object_id& id) { return router->owner(id); },
+                    make_error(errc::peer_dead, fmt::format("node {} stopped answering (heartbeat lost)", who)));
   }
 
   /// Send a request frame and return its completion state.
   std::shared_ptr<detail::call_state> request(node_index to, frame f, std::chrono::milliseconds deadline) {
     std::shared_ptr<detail::call_state> state;
-    f.call = start_call(to, deadline, state);
+    f.call = start_call({to, {}, wire::kNoNode}, deadline, state);
     f.source = member->self();
-    if (auto s = member->send(to, f); !s.ok()) finish(f.call, {}, s);
+    if (auto s = member->send(to, f); !s.ok()) (void)calls.complete(f.call, {}, std::move(s));
     return state;
   }
 
@@ -193,19 +170,11 @@ struct runtime::impl final : detail::progress_driver {
   bool drive_once() override { return member->drive_once(); }
 
   /// Calls still pending when the runtime goes complete with errc::cancelled.
-  void cancel_all() {
-    std::vector<std::uint64_t> ids;
-    {
-      std::lock_guard lock(mu);
-      for (const auto& [id, p] : calls) ids.push_back(id);
-    }
-    for (auto id : ids) finish(id, {}, make_error(errc::cancelled, "the ferry::runtime was destroyed"));
-  }
+  void cancel_all() { calls.fail_all(make_error(errc::cancelled, "the ferry::runtime was destroyed")); }
 
-  node_index owner_of(const object_id& id) const {
-    if (auto o = owners.owner(id)) return *o;
-    return directory::home_of(id, nodes);
-  }
+  /// Where a request for `id` goes first (the router's rule; a client holds
+  /// no objects, so there is always a next hop).
+  node_index owner_of(const object_id& id) const { return router->next_hop(id).value_or(router->home_of(id)); }
 };
 
 runtime::runtime(int, char**) : runtime(runtime_options::from_environment()) {}
@@ -265,10 +234,11 @@ std::shared_ptr<detail::call_state> runtime::invoke_raw(const void* fn, const ca
   }
   std::shared_ptr<detail::call_state> state;
   // A call's fate follows its first hop and, unless pinned elsewhere, its target's owner.
-  const auto call = impl_->start_call(to, options.deadline, state, options.node ? object_id{} : target);
+  const auto call =
+      impl_->start_call({to, options.node ? object_id{} : target, wire::kNoNode}, options.deadline, state);
   b.origin_call = call;
   frame f{frame_type::invoke, impl_->member->self(), call, std::move(b)};
-  if (auto s = impl_->member->send(to, f); !s.ok()) impl_->finish(call, {}, s);
+  if (auto s = impl_->member->send(to, f); !s.ok()) (void)impl_->calls.complete(call, {}, std::move(s));
   return state;
 }
 
@@ -285,7 +255,7 @@ object_id object_space::create_bytes(std::uint64_t size, std::uint32_t node) {
     throw error(make_error(errc::invalid_argument, fmt::format("no node {} (the cluster has {})", node, im.nodes)));
   const object_id id = object_id::random();
   im.request(node, {frame_type::object_create, 0, 0, wire::object_create_body{id, size}}, kObjectDeadline)->wait().value();
-  im.owners.learn(id, node);
+  im.router->learn(id, node);
   return id;
 }
 
@@ -316,7 +286,7 @@ void object_space::remove_id(const object_id& id) {
   im.request(im.owner_of(id), {frame_type::object_remove, 0, 0, wire::object_remove_body{id}}, kObjectDeadline)
       ->wait()
       .value();
-  im.owners.forget(id);
+  im.router->forget(id);
 }
 
 }  // namespace ferry

@@ -24,6 +24,7 @@
 #include <fmt/format.h>
 
 #include "backing.hpp"
+#include "core/posix_io.hpp"
 #include "object_layout.hpp"
 
 namespace ferry {
@@ -39,15 +40,8 @@ status os_error(std::string_view what, const fs::path& p, int err = errno) {
 }
 
 result<void> write_all(int fd, const std::byte* p, std::size_t n, const fs::path& path) {
-  std::size_t done = 0;
-  while (done < n) {
-    const ssize_t w = ::pwrite(fd, p + done, n - done, static_cast<off_t>(done));
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return os_error("write", path);
-    }
-    done += static_cast<std::size_t>(w);
-  }
+  if (auto s = core::write_all(fd, {p, n}, 0); !s.ok())
+    return make_error(errc::io_error, fmt::format("{}: {}", path.string(), s.message()));
   return {};
 }
 

@@ -3,7 +3,7 @@
 //
 // Contract (every backend):
 //  * Serialized: one thread at a time uses a transport (the member's current
-//    driver, cluster/member.hpp); handlers run on that thread, inside
+//    driver, session/member.hpp); handlers run on that thread, inside
 //    progress(). The caller guarantees the exclusion and its memory ordering.
 //  * Frames are delivered whole and in order per sender, or not at all. Large
 //    frames use the backend's rendezvous path internally ("large-payload
@@ -12,7 +12,7 @@
 //    host list), never through a listener: `address()` here, `connect()` there.
 //  * Waiting: spin on progress() while there is work; when it returns 0 for a
 //    while, `arm()` and, if it returns true, block on `event_fd()` (poll) —
-//    wakeups are expensive here (2–80 µs), so spin first (FACTS.md).
+//    wakeups are expensive here (2–80 µs), so spin first (docs/platform-notes.md).
 //  * A dead peer may produce no error at all (UCX over shm): liveness is the
 //    node's job (heartbeats), not the transport's.
 #pragma once

@@ -1,7 +1,7 @@
 // UCX backend: active messages (one AM id carries every frame), rendezvous
 // for large frames via ucp_am_recv_data_nbx, RMA get for one-sided reads,
 // worker wakeup fd for blocking. Error-handling mode NONE keeps shm usable
-// (peer mode silently drops to tcp, FACTS.md); liveness is the node's job.
+// (peer mode silently drops to tcp, docs/platform-notes.md); liveness is the node's job.
 #include <ucp/api/ucp.h>
 
 #include <chrono>

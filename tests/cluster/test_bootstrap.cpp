@@ -1,11 +1,11 @@
-// Choosing and opening a bootstrap (runtime/cluster/bootstrap.hpp) and
+// Choosing and opening a bootstrap (runtime/bootstrap/bootstrap.hpp) and
 // parsing host lists: every bad input is a typed error that says what to do.
 #include <cstdlib>
 #include <fstream>
 
-#include "cluster/bootstrap.hpp"
-#include "cluster/host_list.hpp"
-#include "cluster/rendezvous.hpp"
+#include "bootstrap/bootstrap.hpp"
+#include "bootstrap/host_list.hpp"
+#include "bootstrap/rendezvous.hpp"
 #include "test_util.hpp"
 
 using namespace ferry;

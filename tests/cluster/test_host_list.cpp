@@ -14,9 +14,9 @@
 
 #include <ferry/runtime.hpp>
 
-#include "cluster/bootstrap.hpp"
-#include "cluster/host_list.hpp"
-#include "directory/directory.hpp"
+#include "bootstrap/bootstrap.hpp"
+#include "bootstrap/host_list.hpp"
+#include "directory/router.hpp"
 #include "runtime/mobile.hpp"
 #include "test_util.hpp"
 

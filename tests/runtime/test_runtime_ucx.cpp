@@ -13,8 +13,8 @@
 
 #include <fmt/format.h>
 
-#include "cluster/rendezvous.hpp"
-#include "directory/directory.hpp"
+#include "bootstrap/rendezvous.hpp"
+#include "directory/router.hpp"
 #include "mobile.hpp"
 #include "transport/transport.hpp"
 #include "wire/frames.hpp"

@@ -35,7 +35,7 @@
 #include <ferry/code_registry.hpp>
 #include <ferry/runtime.hpp>
 
-#include "cluster/rendezvous.hpp"
+#include "bootstrap/rendezvous.hpp"
 #include "common/bench_report.hpp"
 #include "kernels.hpp"
 #include "raw_am.hpp"

@@ -15,8 +15,9 @@
 
 #include <fmt/format.h>
 
-#include "cluster/rendezvous.hpp"
+#include "bootstrap/rendezvous.hpp"
 #include "commands.hpp"
+#include "core/posix_io.hpp"
 
 namespace ferry::cli {
 
@@ -131,10 +132,8 @@ int run_launch(const launch_args& a) {
                                                          {"FERRY_TRANSPORT", a.transport}};
     if (!a.tls.empty()) env.emplace_back("FERRY_TLS", a.tls);
     const pid_t program = spawn(a.program, env);
-    int wstatus = 0;
-    while (::waitpid(program, &wstatus, 0) < 0 && errno == EINTR) {
-    }
-    rc = exit_status(wstatus);
+    const auto waited = core::wait_child(program);
+    rc = waited ? exit_status(*waited) : 1;
   }
   stop_all(nodes);
   std::error_code ec;

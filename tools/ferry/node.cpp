@@ -12,7 +12,7 @@
 
 #include <fmt/format.h>
 
-#include "cluster/bootstrap.hpp"
+#include "bootstrap/bootstrap.hpp"
 #include "commands.hpp"
 #include "node/node.hpp"
 

@@ -9,7 +9,7 @@
 
 #include <fmt/format.h>
 
-namespace ferry::cluster {
+namespace ferry::session {
 
 using clock = std::chrono::steady_clock;
 
@@ -26,14 +26,18 @@ result<std::unique_ptr<member>> member::create(member_config config) {
 }
 
 member::~member() {
+  stop();
+  transport_.reset();
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+void member::stop() {
   stop_ = true;
   if (thread_.joinable()) {
     const std::uint64_t one = 1;
     [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
     thread_.join();
   }
-  transport_.reset();
-  if (wake_fd_ >= 0) ::close(wake_fd_);
 }
 
 void member::start() {
@@ -271,4 +275,4 @@ void member::loop() {
   }
 }
 
-}  // namespace ferry::cluster
+}  // namespace ferry::session

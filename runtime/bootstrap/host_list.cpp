@@ -26,6 +26,7 @@
 #include <fmt/format.h>
 
 #include "bootstrap.hpp"
+#include "core/posix_io.hpp"
 #include "wire/bootstrap.hpp"
 
 namespace ferry::cluster {
@@ -92,56 +93,12 @@ class fd_guard {
   int fd_;
 };
 
-int ms_until(clock::time_point deadline) {
-  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()).count();
-  return static_cast<int>(std::clamp<long long>(left, 0, 1 << 30));
-}
-
-// Wait until `fd` is ready for `events` or the deadline: false on timeout.
-bool wait_fd(int fd, short events, clock::time_point deadline) {
-  pollfd p{fd, events, 0};
-  for (;;) {
-    const int n = ::poll(&p, 1, ms_until(deadline));
-    if (n > 0) return true;
-    if (n == 0) return false;
-    if (errno != EINTR) return false;
-  }
-}
-
-// Whole-buffer I/O on a non-blocking socket, bounded by `deadline`.
 status write_all(int fd, std::span<const std::uint8_t> bytes, clock::time_point deadline) {
-  while (!bytes.empty()) {
-    const ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-    if (n > 0) {
-      bytes = bytes.subspan(static_cast<std::size_t>(n));
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      if (!wait_fd(fd, POLLOUT, deadline)) return make_error(errc::timeout, "send timed out");
-      continue;
-    }
-    return make_error(errc::io_error, fmt::format("send: {}", std::strerror(errno)));
-  }
-  return {};
+  return core::send_all(fd, std::as_bytes(bytes), deadline);
 }
 
 status read_all(int fd, std::span<std::uint8_t> into, clock::time_point deadline) {
-  while (!into.empty()) {
-    const ssize_t n = ::recv(fd, into.data(), into.size(), 0);
-    if (n > 0) {
-      into = into.subspan(static_cast<std::size_t>(n));
-      continue;
-    }
-    if (n == 0) return make_error(errc::io_error, "connection closed before the whole message arrived");
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      if (!wait_fd(fd, POLLIN, deadline)) return make_error(errc::timeout, "no answer in time");
-      continue;
-    }
-    return make_error(errc::io_error, fmt::format("recv: {}", std::strerror(errno)));
-  }
-  return {};
+  return core::recv_all(fd, std::as_writable_bytes(into), deadline);
 }
 
 // One length-prefixed message (wire/bootstrap.hpp) each way.
@@ -188,7 +145,7 @@ result<wire::bootstrap_answer> ask(const host_entry& e, const wire::bootstrap_re
         last = make_error(errc::io_error, std::strerror(errno));
         continue;
       }
-      if (!wait_fd(s.get(), POLLOUT, deadline)) {
+      if (!core::wait_fd(s.get(), POLLOUT, deadline).ok()) {
         last = make_error(errc::timeout, "connect timed out");
         continue;
       }

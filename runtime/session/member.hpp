@@ -14,7 +14,7 @@
 // handed from one thread to another. The progress thread spins while there is
 // work and for a short grace period (yielding the CPU each turn), then blocks
 // on the transport's and its own queue's descriptors: with more processes than
-// cores an idle member costs nothing (FACTS.md: pure busy polling collapses to
+// cores an idle member costs nothing (docs/platform-notes.md: pure busy polling collapses to
 // ~100 chases/s there).
 //
 // Liveness: every member heartbeats the members it is connected to; one not
@@ -43,7 +43,7 @@
 #include "transport/transport.hpp"
 #include "wire/frames.hpp"
 
-namespace ferry::cluster {
+namespace ferry::session {
 
 using wire::node_index;
 
@@ -75,6 +75,10 @@ class member {
   void on_peer_dead(std::function<void(node_index)> handler) { dead_handler_ = std::move(handler); }
   /// Start the progress thread.
   void start();
+  /// Stop the progress thread (idempotent). Work posted afterwards is kept
+  /// and dropped with the member; a server stops its member before tearing
+  /// down what the handlers use.
+  void stop();
 
   /// Connect to member `index`: learn() from any thread, blocking until done.
   result<void> connect(node_index index, std::vector<std::uint8_t> address);
@@ -157,4 +161,4 @@ class member {
   std::thread thread_;
 };
 
-}  // namespace ferry::cluster
+}  // namespace ferry::session

@@ -1,5 +1,5 @@
 // Bootstrap: how the processes of one cluster learn who they are and each
-// other's transport addresses, out of band (FACTS.md: exchanged worker
+// other's transport addresses, out of band (docs/platform-notes.md: exchanged worker
 // addresses connect 5–10x faster than a UCX listener, which cannot do shm).
 // Only addresses travel here; every frame after that goes over the transport.
 //

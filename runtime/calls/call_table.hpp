@@ -1,0 +1,82 @@
+// ④⑨ The one table of a process's outstanding requests: a client's calls
+// and object operations, a node's nested calls, and its code requests. Each
+// entry completes exactly once — with the answer, or with an error when its
+// first hop or its target's owner is declared dead, or when the table is
+// closed — so there is one peer-death sweep, not one per kind of request.
+//
+// Request ids are what replies are matched by. They start at a random
+// 64-bit value per table, so a process that takes over the member index of
+// one that exited (or a new ferry::runtime in the same process) never
+// matches answers meant for its predecessor: those find no entry, are
+// dropped, and counted (late_answers()).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <mutex>
+#include <span>
+#include <unordered_map>
+#include <vector>
+
+#include <ferry/object_id.hpp>
+#include <ferry/status.hpp>
+
+#include "wire/frames.hpp"
+
+namespace ferry::calls {
+
+using wire::node_index;
+
+/// How a request ends: `s` ok with the answer's bytes, or an error.
+using completion = std::function<void(std::vector<std::uint8_t>&& bytes, status s)>;
+
+/// Who a request depends on: it fails when either is declared dead.
+struct depends_on {
+  node_index first_hop = wire::kNoNode;
+  object_id target;  ///< nil: none (its owner is looked up at sweep time)
+  /// A node that holds something the request needs (a code holder).
+  node_index holder = wire::kNoNode;
+};
+
+class call_table {
+ public:
+  call_table();
+  call_table(const call_table&) = delete;
+  call_table& operator=(const call_table&) = delete;
+
+  /// A new request; `done` runs once, on whichever thread completes it
+  /// (never under the table's lock).
+  std::uint64_t add(depends_on deps, completion done);
+  /// Record where a request went first (once routed).
+  void set_first_hop(std::uint64_t id, node_index hop);
+  /// Complete request `id`; false (and counted) if there is no such entry:
+  /// a late answer after a timeout or for a predecessor's request.
+  bool complete(std::uint64_t id, std::vector<std::uint8_t>&& bytes, status s);
+  /// Remove `id` without completing it (its waiter gave up); false if gone.
+  bool cancel(std::uint64_t id);
+  /// Fail every request that depends on `who` with `s`. `owner_of` maps a
+  /// target to the owner this process knows.
+  void fail_peer(node_index who, const std::function<std::optional<node_index>(const object_id&)>& owner_of,
+                 const status& s);
+  /// Fail every request with `s` (the process is going away).
+  void fail_all(const status& s);
+
+  [[nodiscard]] std::size_t outstanding() const;
+  [[nodiscard]] std::uint64_t late_answers() const { return late_.load(std::memory_order_relaxed); }
+
+ private:
+  struct entry {
+    depends_on deps;
+    completion done;
+  };
+  void finish(std::vector<entry>& gone, const status& s);
+
+  mutable std::mutex mu_;
+  std::unordered_map<std::uint64_t, entry> entries_;
+  std::uint64_t next_;
+  std::atomic<std::uint64_t> late_{0};
+};
+
+}  // namespace ferry::calls

@@ -1,0 +1,92 @@
+// ⑤ place/route: who owns an object, and where a request for it goes next.
+// The one router of a process: clients and nodes route with the same rule.
+//
+// Every object id has a *home* node, hash(id) mod N, that is told the owner
+// when the object is created (dir_register frames). Every process also keeps
+// a cache of owners it has learnt. To route a request for an object that is
+// not in the local store:
+//   cache knows the owner     -> send there
+//   otherwise                 -> send to the home node, which knows.
+// A node whose own record says it owns the object (yet the store lacks it:
+// removed), or a home that does not know the object, has nowhere to send it:
+// next_hop() is empty and the request fails with not_found.
+//
+// A cached owner may go stale once objects migrate (a later stage): a node
+// that receives a call for an object it no longer has routes it onward the
+// same way. A node that passes a request on tells the requester the owner
+// (a dir_register *hint*), so its next request goes there directly.
+// Thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+
+#include <ferry/object_id.hpp>
+
+#include "wire/frames.hpp"
+
+namespace ferry::directory {
+
+using wire::node_index;
+
+/// The home node of `id` in a cluster of `nodes` data nodes.
+inline node_index home_of(const object_id& id, std::uint32_t nodes) {
+  return static_cast<node_index>((id.hi ^ id.lo) % nodes);
+}
+
+class router {
+ public:
+  /// `self`: this process's member index (a client's is >= nodes);
+  /// `nodes`: data nodes in the cluster (at least 1).
+  router(node_index self, std::uint32_t nodes) : self_(self), nodes_(nodes) {}
+
+  [[nodiscard]] std::uint32_t nodes() const { return nodes_; }
+  [[nodiscard]] node_index home_of(const object_id& id) const { return directory::home_of(id, nodes_); }
+
+  /// Where a request for `id`, which is not in this process's store, goes
+  /// next; empty when nobody has it (see above).
+  [[nodiscard]] std::optional<node_index> next_hop(const object_id& id) const {
+    if (const auto known = owner(id)) return *known == self_ ? std::nullopt : known;
+    const node_index home = home_of(id);
+    if (home == self_) return std::nullopt;
+    return home;
+  }
+
+  /// The owner this process has learnt, if any.
+  [[nodiscard]] std::optional<node_index> owner(const object_id& id) const {
+    std::lock_guard lock(mu_);
+    auto it = owners_.find(id);
+    if (it == owners_.end()) return std::nullopt;
+    return it->second;
+  }
+  void learn(const object_id& id, node_index owner) {
+    std::lock_guard lock(mu_);
+    owners_[id] = owner;
+  }
+  void forget(const object_id& id) {
+    std::lock_guard lock(mu_);
+    owners_.erase(id);
+  }
+  /// Drop every entry naming `owner`: it restarted, and re-registers what it
+  /// still holds (a persistent store) with the objects' homes.
+  void forget_owner(node_index owner) {
+    std::lock_guard lock(mu_);
+    std::erase_if(owners_, [&](const auto& e) { return e.second == owner; });
+  }
+  /// A dir_register frame: registration at the home, or a hint to a
+  /// requester. Owners outside the cluster are ignored (bad input).
+  void apply(const wire::dir_register_body& d) {
+    if (d.owner == wire::kNoNode) forget(d.id);
+    else if (d.owner < nodes_) learn(d.id, d.owner);
+  }
+
+ private:
+  node_index self_;
+  std::uint32_t nodes_;
+  mutable std::mutex mu_;
+  std::unordered_map<object_id, node_index> owners_;
+};
+
+}  // namespace ferry::directory

@@ -1,0 +1,66 @@
+// ⑧ execute: the mobile-code ABI, node side.
+//
+// A ferry_context* (ferry.h) is a call_context: the state of one running
+// mobile call. Mobile code reaches its node through the C functions of
+// ferry.h (abi.cpp), which ask the node's call_host.
+//
+// Failure: ferry_local/ferry_invoke do not return when they fail (ferry.h).
+// The host functions here *return* — false, with the error in
+// call_context::failure — so every C++ object they made is destroyed the
+// ordinary way; only then does the C shim in abi.cpp, which holds nothing
+// with a destructor, longjmp to run_mobile(), the one place that enters
+// mobile code. Mobile code itself must not keep state that needs a
+// destructor across a runtime-API call (docs/plugin.md).
+#pragma once
+
+#include <csetjmp>
+#include <cstdint>
+#include <string>
+
+#include <ferry/ferry.h>
+#include <ferry/jit.hpp>
+#include <ferry/status.hpp>
+
+#include "wire/frames.hpp"
+
+namespace ferry::code {
+struct code_entry;
+}
+
+namespace ferry::exec {
+
+struct call_context;
+
+/// What mobile code can ask of the node it runs on. Each request returns
+/// false and sets `cx.failure` when it fails.
+class call_host {
+ public:
+  virtual bool local(call_context& cx, const ferry_ref& r, std::uint64_t size, void** out) = 0;
+  virtual bool forward(call_context& cx, const void* fn, const ferry_ref& target, const void* args,
+                       std::uint64_t size) = 0;
+  virtual bool invoke(call_context& cx, const void* fn, const ferry_ref& target, const void* args, std::uint64_t size,
+                      void* result, std::uint64_t result_size) = 0;
+  [[nodiscard]] virtual std::uint32_t node_id() const = 0;
+  [[nodiscard]] virtual std::uint32_t node_kind() const = 0;
+  [[nodiscard]] virtual const char* node_triple() const = 0;
+
+ protected:
+  ~call_host() = default;
+};
+
+/// State of one mobile call while it runs (what ferry_context* points to).
+struct call_context {
+  call_host* host = nullptr;
+  const code::code_entry* code = nullptr;
+  const wire::invoke_body* call = nullptr;
+  std::jmp_buf abort;  ///< the shim leaves the mobile code here on failure
+  status failure;
+  bool forwarded = false;
+  wire::invoke_body forward;  ///< the continuation, when forwarded
+};
+
+/// Enter mobile code: `fn(cx, args, result)`. 0 on success; else an errc
+/// value, with the reason in cx.failure when the runtime API failed.
+std::int32_t run_mobile(call_context& cx, const jit_function& fn, const void* args, void* result);
+
+}  // namespace ferry::exec

@@ -1,0 +1,159 @@
+#include "exec/runner.hpp"
+
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+
+#include <fmt/format.h>
+
+namespace ferry::exec {
+
+using wire::frame;
+using wire::frame_type;
+
+namespace {
+object_id id_of(const ferry_ref& r) { return {r.id_hi, r.id_lo}; }
+}  // namespace
+
+void runner::reply_error(wire::node_index to, std::uint64_t call, const status& s) const {
+  (void)member_.send(to, {frame_type::error, who_.index, call, wire::error_body{s.code(), s.message()}});
+}
+
+void runner::run(code::code_entry* entry, frame&& f) {
+  const auto& call = std::get<wire::invoke_body>(f.body);
+  const auto& co = entry->code;
+  if (call.signature_hash != 0 && call.signature_hash != co.signature_hash)
+    return reply_error(call.origin, call.origin_call,
+                       make_error(errc::invalid_argument,
+                                  fmt::format("caller's signature of {} does not match the code object", co.name)));
+  if (call.args.size() != co.args_size)
+    return reply_error(call.origin, call.origin_call,
+                       make_error(errc::invalid_argument, fmt::format("{} takes {} bytes of arguments, got {}", co.name,
+                                                                      co.args_size, call.args.size())));
+  call_context cx;
+  cx.host = this;
+  cx.code = entry;
+  cx.call = &call;
+  std::vector<std::uint8_t> result(co.result_size);
+  const jit_function fn = entry->fn;  // holds the code while it runs
+  const auto started = std::chrono::steady_clock::now();
+  const std::int32_t rc = run_mobile(cx, fn, call.args.data(), result.data());
+  policy_.ran(*entry, std::chrono::steady_clock::now() - started);
+  if (rc != 0) {
+    const status s = cx.failure.ok() ? make_error(static_cast<errc>(rc), fmt::format("{} failed", co.name)) : cx.failure;
+    return reply_error(call.origin, call.origin_call, s);
+  }
+  if (cx.forwarded) {
+    frame next{frame_type::invoke, who_.index, 0, std::move(cx.forward)};
+    return member_.post([this, next = std::move(next)]() mutable { route_(std::move(next)); });
+  }
+  (void)member_.send(call.origin, {frame_type::reply, who_.index, call.origin_call, wire::reply_body{std::move(result)}});
+}
+
+bool runner::local(call_context& cx, const ferry_ref& r, std::uint64_t size, void** out) {
+  const object_id id = id_of(r);
+  auto bytes = store_.local(id);
+  if (!bytes) {
+    cx.failure = bytes.code() == errc::not_found
+                     ? make_error(errc::not_local, fmt::format("object {} is not on node {}", id.to_string(), who_.index))
+                     : bytes.error();
+    return false;
+  }
+  // Both checks without overflow: the range [offset, offset + size) lies in the object.
+  if (r.offset > bytes->size() || bytes->size() - r.offset < size) {
+    cx.failure = make_error(errc::out_of_bounds, fmt::format("cx.local: [{}, +{}) outside object {} ({} bytes)", r.offset,
+                                                             size, id.to_string(), bytes->size()));
+    return false;
+  }
+  *out = bytes->data() + r.offset;
+  return true;
+}
+
+bool runner::continuation(call_context& cx, const void* fn, const ferry_ref& target, const void* args,
+                          std::uint64_t size, const char* what, wire::invoke_body& next) {
+  const auto symbol = cx.code->fn.symbol_at(fn);
+  if (!symbol) {
+    cx.failure =
+        make_error(errc::unknown_code, fmt::format("{}: the function is not a mobile function this code references", what));
+    return false;
+  }
+  const bool self = *symbol == cx.code->code.symbol;
+  next.code = self ? cx.code->id : object_id{};
+  next.symbol = *symbol;
+  next.signature_hash = self ? cx.code->code.signature_hash : 0;
+  next.code_holder = self ? who_.index : cx.call->code_holder;
+  next.deadline_us = cx.call->deadline_us;
+  next.target = ref<void>{id_of(target), target.offset};
+  next.args.assign(static_cast<const std::uint8_t*>(args), static_cast<const std::uint8_t*>(args) + size);
+  return true;
+}
+
+bool runner::forward(call_context& cx, const void* fn, const ferry_ref& target, const void* args, std::uint64_t size) {
+  wire::invoke_body next;
+  if (!continuation(cx, fn, target, args, size, "cx.forward", next)) return false;
+  next.origin = cx.call->origin;
+  next.origin_call = cx.call->origin_call;
+  next.hops = static_cast<std::uint16_t>(cx.call->hops + 1);
+  cx.forward = std::move(next);
+  cx.forwarded = true;
+  return true;
+}
+
+bool runner::invoke(call_context& cx, const void* fn, const ferry_ref& target, const void* args, std::uint64_t size,
+                    void* out, std::uint64_t out_size) {
+  if (member_.driving()) {  // cannot happen: code naming ferry_invoke never runs in place; never deadlock
+    cx.failure = make_error(errc::unsupported, "cx.invoke on the network thread");
+    return false;
+  }
+  wire::invoke_body b;
+  if (!continuation(cx, fn, target, args, size, "cx.invoke", b)) return false;
+  const std::string symbol = b.symbol;
+
+  // The answer arrives on the driving thread; this executor waits for it.
+  struct waiter {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    std::vector<std::uint8_t> bytes;
+    status s;
+  };
+  auto w = std::make_shared<waiter>();
+  const std::uint64_t id = calls_.add({wire::kNoNode, id_of(target), wire::kNoNode},
+                                      [w](std::vector<std::uint8_t>&& bytes, status s) {
+                                        std::lock_guard lock(w->mu);
+                                        w->bytes = std::move(bytes);
+                                        w->s = std::move(s);
+                                        w->done = true;
+                                        w->cv.notify_all();
+                                      });
+  b.origin = who_.index;
+  b.origin_call = id;
+  member_.post([this, f = frame{frame_type::invoke, who_.index, id, std::move(b)}]() mutable { route_(std::move(f)); });
+
+  const auto deadline = cx.call->deadline_us
+                            ? std::chrono::system_clock::time_point(std::chrono::microseconds(cx.call->deadline_us))
+                            : std::chrono::system_clock::now() + std::chrono::seconds(60);
+  bool done;
+  {
+    std::unique_lock lock(w->mu);
+    done = w->cv.wait_until(lock, deadline, [&] { return w->done; });
+  }
+  if (!done) {
+    calls_.cancel(id);
+    cx.failure = make_error(errc::timeout, fmt::format("nested call of {} passed its deadline", symbol));
+    return false;
+  }
+  if (!w->s.ok()) {
+    cx.failure = w->s;
+    return false;
+  }
+  if (w->bytes.size() != out_size) {
+    cx.failure = make_error(errc::invalid_argument, fmt::format("nested call of {} returned {} bytes, caller expects {}",
+                                                                symbol, w->bytes.size(), out_size));
+    return false;
+  }
+  if (out_size) std::memcpy(out, w->bytes.data(), out_size);
+  return true;
+}
+
+}  // namespace ferry::exec

@@ -1,0 +1,76 @@
+#include "object/service.hpp"
+
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "directory/notify.hpp"
+
+namespace ferry::object {
+
+using wire::frame;
+using wire::frame_type;
+
+namespace {
+object_id subject_of(const frame& f) {
+  switch (f.type) {
+    case frame_type::object_create: return std::get<wire::object_create_body>(f.body).id;
+    case frame_type::object_put: return std::get<wire::object_put_body>(f.body).at.id;
+    case frame_type::object_get: return std::get<wire::object_get_body>(f.body).at.id;
+    default: return std::get<wire::object_remove_body>(f.body).id;
+  }
+}
+}  // namespace
+
+void object_service::answer(const frame& f, const result<void>& r) {
+  if (r) {
+    (void)member_.send(f.source, {frame_type::ack, member_.self(), f.call, wire::empty_body{}});
+    return;
+  }
+  (void)member_.send(f.source, {frame_type::error, member_.self(), f.call,
+                                wire::error_body{r.error().code(), r.error().message()}});
+}
+
+void object_service::handle(const frame& f) {
+  const object_id id = subject_of(f);
+  if (f.type != frame_type::object_create && !store_.stat(id)) {
+    // Not ours: pass it on towards the owner; the answer goes straight to the requester.
+    const auto next = router_.next_hop(id);
+    if (!next) return answer(f, make_error(errc::not_found, fmt::format("no node holds object {}", id.to_string())));
+    (void)member_.send(*next, f);
+    directory::hint_owner(member_, router_, f.source, id, *next);
+    return;
+  }
+  switch (f.type) {
+    case frame_type::object_create: {
+      const auto& b = std::get<wire::object_create_body>(f.body);
+      auto made = store_.create(b.id, b.size);
+      if (made) {
+        router_.learn(b.id, member_.self());
+        directory::tell_home(member_, router_, b.id, member_.self());
+      }
+      return answer(f, made ? result<void>{} : result<void>{made.error()});
+    }
+    case frame_type::object_put: {
+      const auto& b = std::get<wire::object_put_body>(f.body);
+      return answer(f, store_.write(b.at.id, b.at.offset, std::as_bytes(std::span(b.bytes))));
+    }
+    case frame_type::object_get: {
+      const auto& b = std::get<wire::object_get_body>(f.body);
+      auto bytes = store_.read(b.at.id, b.at.offset, b.length);
+      if (!bytes) return answer(f, bytes.error());
+      std::vector<std::uint8_t> data(bytes->size());
+      std::memcpy(data.data(), bytes->data(), data.size());
+      (void)member_.send(f.source, {frame_type::object_data, member_.self(), f.call, wire::object_data_body{std::move(data)}});
+      return;
+    }
+    case frame_type::object_remove: {
+      auto removed = store_.remove(id);
+      if (removed) directory::tell_home(member_, router_, id, wire::kNoNode);  // we keep "was ours"; the home forgets the owner
+      return answer(f, removed);
+    }
+    default: return;
+  }
+}
+
+}  // namespace ferry::object
