@@ -1,0 +1,73 @@
+// Three nodes (threads) and a client in one process over the in-process
+// transport, for the suites that test the runtime's logic end to end.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include <ferry/runtime.hpp>
+
+#include "bootstrap/bootstrap.hpp"
+#include "bootstrap/rendezvous.hpp"
+#include "mobile.hpp"
+#include "node/node.hpp"
+#include "test_util.hpp"
+
+namespace rt_test {
+
+using namespace ferry;
+
+
+struct cluster_fixture {
+  static constexpr std::uint32_t kNodes = 3;
+  test::temp_dir dir;
+  std::vector<std::unique_ptr<cluster::bootstrap>> boots;
+  std::vector<std::unique_ptr<node::node>> nodes;
+  std::unique_ptr<runtime> rt;
+
+  cluster_fixture() {
+    cluster::rendezvous rv(dir.path() / "rv");
+    REQUIRE_OK(rv.init(kNodes));
+    for (std::uint32_t i = 0; i < kNodes; ++i) {
+      node::node_config cfg;
+      cfg.index = i;
+      cfg.nodes = kNodes;
+      cfg.member.transport = {"inproc", ""};
+      cfg.jit.cache_dir = dir.path() / "jit";
+      nodes.push_back(REQUIRE_OK(node::node::create(cfg)));
+    }
+    std::vector<std::thread> joins;
+    std::vector<status> joined(kNodes);
+    for (std::uint32_t i = 0; i < kNodes; ++i) {
+      cluster::bootstrap_options bo;
+      bo.rendezvous = dir.path() / "rv";
+      bo.index = i;
+      boots.push_back(REQUIRE_OK(cluster::open_bootstrap(cluster::bootstrap_role::node, bo)));
+    }
+    for (std::uint32_t i = 0; i < kNodes; ++i)
+      joins.emplace_back([&, i] { joined[i] = nodes[i]->join(*boots[i], std::chrono::seconds(10)).error(); });
+    for (auto& t : joins) t.join();
+    for (const auto& s : joined) REQUIRE_MESSAGE(s.ok(), s.describe());
+    runtime_options o;
+    o.rendezvous = dir.path() / "rv";
+    o.transport = "inproc";
+    rt = std::make_unique<runtime>(o);
+  }
+  ~cluster_fixture() {
+    rt.reset();
+    nodes.clear();
+  }
+
+  ref<std::uint64_t> cell_on(std::uint32_t node, std::uint64_t value) { return rt_test::cell_on(*rt, node, value); }
+};
+
+template <class R>
+errc error_of(future<R> f) {
+  auto r = f.try_get();
+  return r ? errc::ok : r.code();
+}
+
+
+}  // namespace rt_test
