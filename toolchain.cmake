@@ -2,7 +2,7 @@
 #
 # Why pinned: the Clang plugin must be loaded by the same clang that built it,
 # and bitcode produced by LLVM 19 is what the JIT (LLVM 19) reads; a newer
-# clang on PATH would produce bitcode LLVM 19 cannot parse (FACTS.md).
+# clang on PATH would produce bitcode LLVM 19 cannot parse (docs/platform-notes.md).
 #
 # Cross builds (the aarch64 DPU tier) include this file and then override
 # FERRY_TARGET_TRIPLE / CMAKE_SYSTEM_PROCESSOR; everything target-specific is

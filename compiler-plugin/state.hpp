@@ -16,7 +16,7 @@
 namespace ferry::plugin {
 
 /// The annotation string that marks a function mobile (an AnnotateAttr: a
-/// string argument would crash clang 19, see FACTS.md).
+/// string argument would crash clang 19, see docs/platform-notes.md).
 inline constexpr const char* mobile_annotation = "ferry.mobile";
 
 struct mobile_fn {
