@@ -89,8 +89,10 @@ function(ferry_add_mobile target)
   endforeach()
   if("C" IN_LIST languages)
     set(index_ext c)
+    set(index_lang C)
   else()
     set(index_ext cpp)
+    set(index_lang CXX)
   endif()
 
   get_target_property(sources ${target} SOURCES)
@@ -169,6 +171,12 @@ function(ferry_add_mobile target)
     COMMENT "ferry: packing code objects of ${target}"
     VERBATIM)
   target_sources(${target} PRIVATE "${generated}" ${index_sources})
+  # The index sources declare each mobile function with a made-up type (the
+  # real one may not be expressible in C): kept out of LTO, where GCC would
+  # compare it with the definition (-Wlto-type-mismatch).
+  if(index_sources AND CMAKE_${index_lang}_COMPILER_ID MATCHES "^(GNU|Clang)$")
+    set_property(SOURCE ${index_sources} TARGET_DIRECTORY ${target} APPEND PROPERTY COMPILE_OPTIONS -fno-lto)
+  endif()
   if(NOT foreign_langs)
     target_compile_options(${target} PRIVATE "-fplugin=${FERRY_PLUGIN_PATH}")
   elseif(plugin_langs)
