@@ -37,6 +37,10 @@ FERRY_DIAG(mutable_global, Error,
            "[ferry-mutable-global] ferry::mobile function %0 uses mutable global %1: every node gets its own copy, "
            "so writes would not be seen anywhere else; make it const, or keep the state in a ferry object passed "
            "as a ferry::ref")
+FERRY_DIAG(linkage, Error,
+           "[ferry-linkage] ferry::mobile function %0 has internal linkage (static, or in an anonymous namespace), "
+           "but this target is compiled by a compiler other than clang 19 (e.g. GCC), which cannot map its address "
+           "to its code object; give it external linkage, or compile the target with clang 19")
 FERRY_DIAG(extract, Error, "[ferry-extract] ferry::mobile function '%0' cannot travel: its code %1")
 FERRY_DIAG(extract_more, Note, "'%0' also cannot travel because its code %1")
 FERRY_DIAG(reached_from, Note, "%0 is reached from ferry::mobile function %1 through this call")

@@ -6,6 +6,9 @@
 // Plugin arguments (-fplugin-arg-ferry-<arg>):
 //   emit=<file>   write this TU's code objects to <file> (ferry_add_mobile
 //                 passes it on its per-triple compiles; see FerryMobile.cmake)
+//   index=<file>  write a C source with this TU's address-index records, for
+//                 a target compiled by GCC (ferry_add_mobile passes it on one
+//                 per-triple compile of such a target; index.cpp)
 #include <clang/Frontend/CompilerInstance.h>
 #include <clang/Frontend/FrontendPluginRegistry.h>
 
@@ -31,8 +34,12 @@ class action : public clang::PluginASTAction {
         st_->emit_path = a.substr(5);
         continue;
       }
+      if (a.starts_with("index=") && a.size() > 6) {
+        st_->index_path = a.substr(6);
+        continue;
+      }
       auto& d = ci.getDiagnostics();
-      d.Report(diag::plugin(d)) << ("unknown plugin argument '" + a + "' (known: emit=<file>)");
+      d.Report(diag::plugin(d)) << ("unknown plugin argument '" + a + "' (known: emit=<file>, index=<file>)");
       return false;
     }
     return true;

@@ -350,10 +350,23 @@ class consumer : public ASTConsumer {
       if (!ok) continue;
       info.symbol = mangler.getName(fd);
       info.call_symbol = call_prefix + info.symbol;
+      switch (c.GetGVALinkageForFunction(fd)) {
+        case GVA_Internal: info.linkage = linkage::internal; break;
+        case GVA_StrongExternal:
+        case GVA_StrongODR: info.linkage = linkage::strong; break;
+        case GVA_AvailableExternally:
+        case GVA_DiscardableODR: info.linkage = linkage::discardable; break;
+      }
+      if (info.linkage == linkage::internal && !st_->index_path.empty()) {
+        d.Report(fd->getLocation(), diag::linkage(d)) << fd;
+        continue;
+      }
       good.emplace_back(fd, info.symbol);
       st_->fns.emplace(info.symbol, std::move(info));
     }
-    if (d.hasErrorOccurred() || st_->emit_path.empty()) return;
+    if (d.hasErrorOccurred()) return;
+    if (!st_->index_path.empty()) write_index(*st_, d);
+    if (st_->emit_path.empty()) return;
     unsigned index = 0;
     for (auto& [fd, symbol] : good) {
       FunctionDecl* thunk = build_thunk(ci_, fd, st_->fns.at(symbol), index++);

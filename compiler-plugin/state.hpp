@@ -19,6 +19,14 @@ namespace ferry::plugin {
 /// string argument would crash clang 19, see docs/platform-notes.md).
 inline constexpr const char* mobile_annotation = "ferry.mobile";
 
+/// How the target's own compile emits a mobile function's symbol (for the
+/// index records of a target compiled by another compiler, index.cpp).
+enum class linkage {
+  strong,       ///< external, defined by this translation unit
+  discardable,  ///< external, emitted only where used (inline, template)
+  internal,     ///< static or in an anonymous namespace: not reachable by name
+};
+
 struct mobile_fn {
   std::string symbol;       ///< mangled: the key everywhere
   std::string name;         ///< readable, with template arguments
@@ -29,6 +37,7 @@ struct mobile_fn {
   std::uint32_t result_size = 0;
   std::string result_type;
   clang::SourceLocation loc;
+  enum linkage linkage = linkage::strong;
 };
 
 struct state {
@@ -36,6 +45,12 @@ struct state {
   /// (a `ferry_code` section image); without it the plugin checks and
   /// indexes only (the target's own compile).
   std::string emit_path;
+  /// -fplugin-arg-ferry-index=<file>: also write a C source holding this
+  /// TU's `ferry_fn_index` records, which reference the mobile functions by
+  /// symbol (index.cpp). For targets whose own compiles do not run the
+  /// plugin (GCC): there, a mobile function with internal linkage is an
+  /// error.
+  std::string index_path;
   clang::DiagnosticsEngine* diags = nullptr;
   std::map<std::string, mobile_fn> fns;  // by mangled symbol (sorted: deterministic output)
 };

@@ -10,7 +10,9 @@
 //  * The target's own compiles also run the plugin, which puts one
 //    `fn_index_record` per mobile function into the retained section
 //    `ferry_fn_index`: the function's address and its mangled symbol. That is
-//    how `&fn` (even of a `static` function) maps to a code object.
+//    how `&fn` (even of a `static` function) maps to a code object. (A target
+//    compiled by GCC gets the records from a source the plugin generates,
+//    which names each function by symbol: no `static` ones there.)
 //  * The generated source calls ferry_register_code() from a constructor with
 //    both sections' bounds (`__start_`/`__stop_` symbols, which must be used
 //    in the executable's own code: libferry is a shared library).

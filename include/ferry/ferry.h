@@ -9,6 +9,9 @@
  * attributes `[[ferry::mobile]]` works too. Compile with the ferry plugin
  * (`-fplugin=libferry-plugin.so`, arranged by ferry_add_mobile() in CMake);
  * without it the attribute is ignored with a warning and the code stays plain C.
+ * GCC never loads the plugin (ferry_add_mobile() compiles the code objects
+ * with ferry's clang 19 instead): GCC 12+ is told below to ignore the
+ * attribute silently, so -Wall -Werror builds are not broken by it.
  *
  * Rules the plugin enforces at compile time (docs/plugin.md): the first
  * parameter is `ferry_context*`; the others are trivially copyable values or
@@ -28,6 +31,11 @@ extern "C" {
 #endif
 
 #define FERRY_MOBILE __attribute__((ferry_mobile))
+
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+#pragma GCC diagnostic ignored_attributes "ferry::mobile"
+#pragma GCC diagnostic ignored_attributes "gnu::ferry_mobile"
+#endif
 
 /** Execution context of one mobile call: opaque, valid during the call. */
 typedef struct ferry_context ferry_context;

@@ -76,7 +76,7 @@ inline status make_error(errc code, std::string message) { return status(code, s
 /// The exception thrown at the public edge (result::value(), future::get()).
 class error : public std::runtime_error {
  public:
-  explicit error(status s) : std::runtime_error(s.describe()), status_(std::move(s)) {}
+  explicit error(ferry::status s) : std::runtime_error(s.describe()), status_(std::move(s)) {}
   [[nodiscard]] errc code() const noexcept { return status_.code(); }
   [[nodiscard]] const ferry::status& status() const noexcept { return status_; }
 
