@@ -17,19 +17,14 @@
 // is bounded by the call's deadline (call_options::deadline).
 #pragma once
 
-#include <algorithm>
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
-#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -95,69 +90,16 @@ struct runtime_options {
 
 namespace detail {
 
-/// What a waiting thread uses to make progress itself rather than sleep until
-/// the runtime's progress thread wakes it (implemented by the runtime).
-class progress_driver {
- public:
-  /// One turn of progress on the calling thread; false if another thread is
-  /// driving right now.
-  virtual bool drive_once() = 0;
-
- protected:
-  ~progress_driver() = default;
-};
-
-/// Completion state shared by a future and the runtime.
-class call_state {
- public:
-  /// A waiter drives progress itself for this long before it sleeps: long
-  /// enough to cover a cold first call (ship + JIT, about 1.5 ms here), so
-  /// only long-running calls pay a wakeup. It yields the CPU as it goes.
-  static constexpr std::chrono::microseconds kDriveFor{2000};
-
-  explicit call_state(std::chrono::steady_clock::time_point deadline, progress_driver* driver = nullptr)
-      : deadline_(deadline), driver_(driver) {}
-  void complete(std::vector<std::uint8_t> bytes, status s) {
-    {
-      std::lock_guard lock(mu_);
-      if (done_.load(std::memory_order_relaxed)) return;
-      bytes_ = std::move(bytes);
-      status_ = std::move(s);
-      done_.store(true, std::memory_order_release);
-    }
-    cv_.notify_all();
-  }
-  /// Wait until complete or the deadline; returns the bytes or the error.
-  /// Drives progress on this thread first (most answers arrive within
-  /// kDriveFor), then sleeps.
-  result<std::vector<std::uint8_t>> wait() {
-    if (driver_ && !done_.load(std::memory_order_acquire)) {
-      const auto until = std::min(deadline_, std::chrono::steady_clock::now() + kDriveFor);
-      for (unsigned turn = 1; !done_.load(std::memory_order_acquire); ++turn) {
-        if (!driver_->drive_once()) std::this_thread::yield();
-        if (turn % 64 == 0) {
-          if (std::chrono::steady_clock::now() > until) break;
-          std::this_thread::yield();  // other processes on this core (nodes) get their turn
-        }
-      }
-    }
-    std::unique_lock lock(mu_);
-    if (!cv_.wait_until(lock, deadline_, [&] { return done_.load(std::memory_order_relaxed); }))
-      return make_error(errc::timeout, "no answer before the call's deadline");
-    if (!status_.ok()) return status_;
-    return bytes_;
-  }
-  bool ready() const { return done_.load(std::memory_order_acquire); }
-
- private:
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::atomic<bool> done_{false};
-  std::vector<std::uint8_t> bytes_;
-  status status_;
-  std::chrono::steady_clock::time_point deadline_;
-  progress_driver* driver_;
-};
+/// Completion state of one call, shared by its future and the runtime
+/// (defined inside libferry).
+class call_state;
+/// Wait until `s` completes, at most until its call's deadline, and copy its
+/// result into `out` (exactly `size` bytes; a result of another size is
+/// errc::bad_format). A waiting thread first drives the runtime's progress
+/// itself (answers often arrive within microseconds), then sleeps.
+status wait_result(call_state& s, void* out, std::size_t size);
+/// Has `s` completed?
+bool is_ready(const call_state& s) noexcept;
 
 }  // namespace detail
 
@@ -171,15 +113,12 @@ class future {
   /// Wait (at most until the call's deadline) and return the value or error.
   result<R> try_get() {
     if (!s_) return make_error(errc::invalid_argument, "empty ferry::future");
-    auto bytes = s_->wait();
-    if (!bytes) return bytes.error();
     if constexpr (std::is_void_v<R>) {
+      if (auto st = detail::wait_result(*s_, nullptr, 0); !st.ok()) return st;
       return {};
     } else {
-      if (bytes->size() != sizeof(R))
-        return make_error(errc::bad_format, "result size does not match the function's return type");
       R v;
-      std::memcpy(&v, bytes->data(), sizeof(R));
+      if (auto st = detail::wait_result(*s_, &v, sizeof(R)); !st.ok()) return st;
       return v;
     }
   }
@@ -188,7 +127,7 @@ class future {
     if constexpr (std::is_void_v<R>) try_get().value();
     else return try_get().value();
   }
-  [[nodiscard]] bool ready() const { return s_ && s_->ready(); }
+  [[nodiscard]] bool ready() const { return s_ && detail::is_ready(*s_); }
 
  private:
   std::shared_ptr<detail::call_state> s_;

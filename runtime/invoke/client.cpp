@@ -14,6 +14,7 @@
 
 #include "bootstrap/bootstrap.hpp"
 #include "calls/call_table.hpp"
+#include "invoke/call_state.hpp"
 #include "code/server.hpp"
 #include "directory/router.hpp"
 #include "session/member.hpp"
@@ -42,6 +43,7 @@ struct runtime::impl final : detail::progress_driver {
   std::unique_ptr<directory::router> router;
   calls::call_table calls;  // after the member: ~impl() fails what is left before the member goes
   std::unique_ptr<cluster::bootstrap> boot;  // goes before the member: ~impl() leaves while heartbeats still run
+  std::shared_ptr<detail::driver_link> link = std::make_shared<detail::driver_link>(this);
 
   mutable std::mutex mu;
   std::vector<node_info> infos;  // by node index, filled by hello frames
@@ -50,6 +52,7 @@ struct runtime::impl final : detail::progress_driver {
 
   ~impl() {
     if (boot) (void)boot->leave();  // under PMIx: wait for the job's other clients (bootstrap.hpp)
+    if (member) member->stop();     // no frame handler runs once the state it uses starts to go
   }
 
   status join() {
@@ -92,7 +95,7 @@ struct runtime::impl final : detail::progress_driver {
   /// A new outstanding request whose answer completes a fresh call_state.
   std::uint64_t start_call(calls::depends_on deps, std::chrono::milliseconds deadline,
                            std::shared_ptr<detail::call_state>& state) {
-    state = std::make_shared<detail::call_state>(std::chrono::steady_clock::now() + deadline, this);
+    state = std::make_shared<detail::call_state>(std::chrono::steady_clock::now() + deadline, link);
     return calls.add(deps, [state](std::vector<std::uint8_t>&& bytes, status s) {
       state->complete(std::move(bytes), std::move(s));
     });
@@ -185,8 +188,15 @@ runtime::runtime(runtime_options options) : impl_(std::make_unique<impl>()) {
 }
 
 runtime::~runtime() {
-  if (impl_) impl_->cancel_all();
+  if (!impl_) return;
+  impl_->link->close();  // threads still waiting on futures stop driving this runtime
+  impl_->cancel_all();   // and wake with errc::cancelled
 }
+
+namespace detail {
+status wait_result(call_state& s, void* out, std::size_t size) { return s.wait_into(out, size); }
+bool is_ready(const call_state& s) noexcept { return s.ready(); }
+}  // namespace detail
 
 std::vector<node_info> runtime::nodes() const {
   std::lock_guard lock(impl_->mu);

@@ -1,0 +1,118 @@
+// ④ The caller's side of one call: the state a ferry::future waits on, and
+// the link through which a waiting thread drives its runtime's progress.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <ferry/runtime.hpp>
+
+namespace ferry::detail {
+
+/// What a waiting thread uses to make progress itself rather than sleep until
+/// the runtime's progress thread wakes it (implemented by the runtime).
+class progress_driver {
+ public:
+  /// One turn of progress on the calling thread; false if another thread is
+  /// driving right now.
+  virtual bool drive_once() = 0;
+
+ protected:
+  ~progress_driver() = default;
+};
+
+/// A waiter's way to its runtime's progress, closed by the runtime before it
+/// goes: a thread waiting on a future while another destroys the runtime
+/// then stops driving instead of entering a destroyed member.
+class driver_link {
+ public:
+  explicit driver_link(progress_driver* d) : driver_(d) {}
+  /// One turn of progress, unless closed or someone else drives.
+  bool drive_once() {
+    users_.fetch_add(1);  // seq_cst with close(): either we see closed_, or close() sees us
+    const bool turned = !closed_.load() && driver_->drive_once();
+    users_.fetch_sub(1);
+    return turned;
+  }
+  /// No drive_once() after this returns (waits for those in progress).
+  void close() {
+    closed_.store(true);
+    while (users_.load() != 0) std::this_thread::yield();
+  }
+
+ private:
+  progress_driver* driver_;
+  std::atomic<bool> closed_{false};
+  std::atomic<int> users_{0};
+};
+
+class call_state {
+ public:
+  /// A waiter drives progress itself for this long before it sleeps: long
+  /// enough to cover a cold first call (ship + JIT, about 1.5 ms here), so
+  /// only long-running calls pay a wakeup. It yields the CPU as it goes.
+  static constexpr std::chrono::microseconds kDriveFor{2000};
+
+  explicit call_state(std::chrono::steady_clock::time_point deadline, std::shared_ptr<driver_link> link = nullptr)
+      : deadline_(deadline), link_(std::move(link)) {}
+
+  void complete(std::vector<std::uint8_t>&& bytes, status s) {
+    {
+      std::lock_guard lock(mu_);
+      if (done_.load(std::memory_order_relaxed)) return;
+      bytes_ = std::move(bytes);
+      status_ = std::move(s);
+      done_.store(true, std::memory_order_release);
+    }
+    cv_.notify_all();
+  }
+
+  /// Wait until complete or the deadline; the bytes or the error.
+  result<std::vector<std::uint8_t>> wait() {
+    if (auto s = wait_done(); !s.ok()) return s;
+    if (!status_.ok()) return status_;
+    return bytes_;
+  }
+  status wait_into(void* out, std::size_t size) {
+    if (auto s = wait_done(); !s.ok()) return s;
+    if (!status_.ok()) return status_;
+    if (bytes_.size() != size) return make_error(errc::bad_format, "result size does not match the function's return type");
+    if (size) std::memcpy(out, bytes_.data(), size);
+    return {};
+  }
+  [[nodiscard]] bool ready() const noexcept { return done_.load(std::memory_order_acquire); }
+
+ private:
+  status wait_done() {
+    if (link_ && !ready()) {
+      const auto until = std::min(deadline_, std::chrono::steady_clock::now() + kDriveFor);
+      for (unsigned turn = 1; !ready(); ++turn) {
+        if (!link_->drive_once()) std::this_thread::yield();
+        if (turn % 64 == 0) {
+          if (std::chrono::steady_clock::now() > until) break;
+          std::this_thread::yield();  // other processes on this core (nodes) get their turn
+        }
+      }
+    }
+    std::unique_lock lock(mu_);
+    if (!cv_.wait_until(lock, deadline_, [&] { return done_.load(std::memory_order_relaxed); }))
+      return make_error(errc::timeout, "no answer before the call's deadline");
+    return {};
+  }
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::atomic<bool> done_{false};
+  std::vector<std::uint8_t> bytes_;
+  status status_;
+  std::chrono::steady_clock::time_point deadline_;
+  std::shared_ptr<driver_link> link_;
+};
+
+}  // namespace ferry::detail
