@@ -61,7 +61,7 @@ void call_table::finish(std::vector<entry>& gone, const status& s) {
   for (auto& e : gone) e.done({}, s);
 }
 
-void call_table::fail_peer(node_index who,
+void call_table::fail_peer(node_index who, bool who_is_node,
                            const std::function<std::optional<node_index>(const object_id&)>& owner_of,
                            const status& s) {
   std::vector<entry> gone;
@@ -69,7 +69,8 @@ void call_table::fail_peer(node_index who,
     std::lock_guard lock(mu_);
     for (auto it = entries_.begin(); it != entries_.end();) {
       const auto& d = it->second.deps;
-      const bool lost = d.first_hop == who || d.holder == who || (!d.target.is_nil() && owner_of(d.target) == who);
+      const bool lost = d.first_hop == who || d.holder == who || (d.travels && who_is_node) ||
+                        (!d.target.is_nil() && owner_of(d.target) == who);
       if (lost) {
         gone.push_back(std::move(it->second));
         it = entries_.erase(it);

@@ -38,6 +38,11 @@ struct depends_on {
   object_id target;  ///< nil: none (its owner is looked up at sweep time)
   /// A node that holds something the request needs (a code holder).
   node_index holder = wire::kNoNode;
+  /// The request may move from node to node (a call whose code forwards):
+  /// where it is now is not known here, so the death of any node fails it
+  /// (at most once: a late answer is dropped). A call that hung until its
+  /// deadline because it passed through a node that died is worse.
+  bool travels = false;
 };
 
 class call_table {
@@ -57,9 +62,10 @@ class call_table {
   /// Remove `id` without completing it (its waiter gave up); false if gone.
   bool cancel(std::uint64_t id);
   /// Fail every request that depends on `who` with `s`. `owner_of` maps a
-  /// target to the owner this process knows.
-  void fail_peer(node_index who, const std::function<std::optional<node_index>(const object_id&)>& owner_of,
-                 const status& s);
+  /// target to the owner this process knows; `who_is_node`: `who` is a data
+  /// node (travelling requests depend on every node).
+  void fail_peer(node_index who, bool who_is_node,
+                 const std::function<std::optional<node_index>(const object_id&)>& owner_of, const status& s);
   /// Fail every request with `s` (the process is going away).
   void fail_all(const status& s);
 

@@ -1,4 +1,5 @@
 #include "code/loader.hpp"
+#include "code/traits.hpp"
 
 #include <fmt/format.h>
 
@@ -8,18 +9,6 @@ using wire::frame;
 using wire::frame_type;
 
 namespace {
-
-// Whether a code object's bitcode names ferry_invoke (its symbol table keeps
-// the names of what a module calls): only such code can block in a call.
-// Conservative: the name appearing anywhere counts.
-bool names_ferry_invoke(const code_object& co) {
-  constexpr std::string_view name = "ferry_invoke";
-  for (const auto& v : co.variants) {
-    const std::string_view bits(reinterpret_cast<const char*>(v.bitcode.data()), v.bitcode.size());
-    if (bits.find(name) != std::string_view::npos) return true;
-  }
-  return false;
-}
 
 wire::invoke_body& call_of(frame& f) { return std::get<wire::invoke_body>(f.body); }
 
@@ -124,7 +113,8 @@ void loader::load(const object_id& id, code_object code) {
       slot = std::make_unique<code_entry>();
       slot->code = std::move(code);
       slot->id = id;
-      slot->may_block = names_ferry_invoke(slot->code);
+      slot->may_block = code::may_block(slot->code);
+      slot->may_forward = code::may_forward(slot->code);
     }
     entry = slot.get();
   }

@@ -44,6 +44,8 @@ struct code_entry {
   /// The code may wait inside a call (it names ferry_invoke, whose nested
   /// call blocks until answered): it never runs on the network thread.
   bool may_block = true;
+  /// Its calls may move on to other nodes (it names ferry_forward).
+  bool may_forward = true;
   /// The dispatch policy's verdict for the next call (runtime/exec/dispatch.hpp).
   std::atomic<bool> run_inline{false};
 };

@@ -118,7 +118,9 @@ bool runner::invoke(call_context& cx, const void* fn, const ferry_ref& target, c
     status s;
   };
   auto w = std::make_shared<waiter>();
-  const std::uint64_t id = calls_.add({wire::kNoNode, id_of(target), wire::kNoNode},
+  // A callee other than this code is not known here: it may travel.
+  const bool travels = b.code != cx.code->id || cx.code->may_forward;
+  const std::uint64_t id = calls_.add({wire::kNoNode, id_of(target), wire::kNoNode, travels},
                                       [w](std::vector<std::uint8_t>&& bytes, status s) {
                                         std::lock_guard lock(w->mu);
                                         w->bytes = std::move(bytes);

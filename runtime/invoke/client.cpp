@@ -16,6 +16,7 @@
 #include "calls/call_table.hpp"
 #include "invoke/call_state.hpp"
 #include "code/server.hpp"
+#include "code/traits.hpp"
 #include "directory/router.hpp"
 #include "session/member.hpp"
 #include "wire/frames.hpp"
@@ -49,6 +50,15 @@ struct runtime::impl final : detail::progress_driver {
   std::vector<node_info> infos;  // by node index, filled by hello frames
   std::condition_variable hello_cv;
   std::set<std::pair<node_index, object_id>> pushed;  // code we pushed eagerly
+  std::unordered_map<const code_object*, bool> forwards;  // code::may_forward, once per code object
+
+  /// Calls of `code` may move between nodes (calls::depends_on::travels).
+  bool travels(const code_object& code) {
+    std::lock_guard lock(mu);
+    auto [it, fresh] = forwards.try_emplace(&code, false);
+    if (fresh) it->second = code::may_forward(code);
+    return it->second;
+  }
 
   ~impl() {
     if (boot) (void)boot->leave();  // under PMIx: wait for the job's other clients (bootstrap.hpp)
@@ -72,6 +82,10 @@ struct runtime::impl final : detail::progress_driver {
     FERRY_TRY(member, session::member::create(mc));
     member->on_frame([this](frame&& f) { on_frame(std::move(f)); });
     member->on_peer_dead([this](node_index who) { on_peer_dead(who); });
+    member->on_peer_alive([this](node_index who) {  // it was paused or busy, not gone
+      std::lock_guard lock(mu);
+      if (who < infos.size()) infos[who].alive = true;
+    });
     member->start();
     FERRY_TRY_STATUS(boot->publish(member->address()));
     FERRY_TRY(auto addresses, boot->node_addresses(options.join_timeout));
@@ -156,14 +170,14 @@ struct runtime::impl final : detail::progress_driver {
       std::lock_guard lock(mu);
       if (who < infos.size()) infos[who].alive = false;
     }
-    calls.fail_peer(who, [this](const object_id& id) { return router->owner(id); },
+    calls.fail_peer(who, true, [this](const object_id& id) { return router->owner(id); },
                     make_error(errc::peer_dead, fmt::format("node {} stopped answering (heartbeat lost)", who)));
   }
 
   /// Send a request frame and return its completion state.
   std::shared_ptr<detail::call_state> request(node_index to, frame f, std::chrono::milliseconds deadline) {
     std::shared_ptr<detail::call_state> state;
-    f.call = start_call({to, {}, wire::kNoNode}, deadline, state);
+    f.call = start_call({to, {}, wire::kNoNode, false}, deadline, state);
     f.source = member->self();
     if (auto s = member->send(to, f); !s.ok()) (void)calls.complete(f.call, {}, std::move(s));
     return state;
@@ -245,7 +259,8 @@ std::shared_ptr<detail::call_state> runtime::invoke_raw(const void* fn, const ca
   std::shared_ptr<detail::call_state> state;
   // A call's fate follows its first hop and, unless pinned elsewhere, its target's owner.
   const auto call =
-      impl_->start_call({to, options.node ? object_id{} : target, wire::kNoNode}, options.deadline, state);
+      impl_->start_call({to, options.node ? object_id{} : target, wire::kNoNode, impl_->travels(code)}, options.deadline,
+                        state);
   b.origin_call = call;
   frame f{frame_type::invoke, impl_->member->self(), call, std::move(b)};
   if (auto s = impl_->member->send(to, f); !s.ok()) (void)impl_->calls.complete(call, {}, std::move(s));

@@ -175,7 +175,7 @@ void node::on_hello(frame&& f) {
 void node::on_peer_dead(node_index who) {
   // Nested calls and code requests that depend on the dead member fail now,
   // not at their deadline.
-  calls_.fail_peer(who, [this](const object_id& id) { return router_->owner(id); },
+  calls_.fail_peer(who, who < config_.nodes, [this](const object_id& id) { return router_->owner(id); },
                    make_error(errc::peer_dead, fmt::format("member {} stopped answering (heartbeat lost)", who)));
 }
 

@@ -66,7 +66,7 @@ result<member::change> member::learn(node_index index, std::vector<std::uint8_t>
   FERRY_TRY(const auto peer, transport_->connect(address));
   const bool known = it != peers_.end();
   if (known && !it->second.dead) declare_dead(index, it->second);  // restarted before its silence was noticed
-  peers_[index] = peer_state{peer, clock::now(), false, std::move(address)};
+  peers_[index] = peer_state{peer, clock::now(), false, std::move(address), {}};
   {
     std::lock_guard lock(mu_);
     known_[index] = true;
@@ -76,6 +76,7 @@ result<member::change> member::learn(node_index index, std::vector<std::uint8_t>
 
 void member::declare_dead(node_index index, peer_state& p) {
   p.dead = true;
+  p.dead_since = clock::now();
   {
     std::lock_guard lock(mu_);
     known_[index] = false;
@@ -195,18 +196,41 @@ void member::handle_bytes(std::span<const std::uint8_t> bytes) {
     }
     return;
   }
-  if (auto it = peers_.find(f->source); it != peers_.end()) it->second.last_heard = clock::now();
+  if (auto it = peers_.find(f->source); it != peers_.end()) {
+    auto& p = it->second;
+    p.last_heard = clock::now();
+    // Heard from again at the same address (a hello from a new address is
+    // a restart: learn() handles it): it was paused or busy, not gone.
+    if (p.dead && f->type != wire::frame_type::hello) revive(f->source, p);
+  }
   if (f->type == wire::frame_type::heartbeat) return;
   if (handler_) handler_(std::move(*f));
+}
+
+void member::revive(node_index index, peer_state& p) {
+  p.dead = false;
+  {
+    std::lock_guard lock(mu_);
+    known_[index] = true;
+  }
+  if (alive_handler_) alive_handler_(index);
 }
 
 void member::tick() {
   const auto now = clock::now();
   if (now < next_tick_) return;
+  // This member did not drive for a while (stopped, or a long call held the
+  // driving thread): the silence of its peers meanwhile is its own deafness.
+  const bool was_away = last_tick_ != clock::time_point{} && now - last_tick_ > 3 * config_.heartbeat;
+  last_tick_ = now;
   next_tick_ = now + config_.heartbeat;
   const auto beat = wire::encode({wire::frame_type::heartbeat, config_.self, 0, wire::empty_body{}});
   for (auto& [index, p] : peers_) {
-    if (p.dead) continue;
+    if (was_away) p.last_heard = std::max(p.last_heard, now);
+    if (p.dead) {
+      if (now - p.dead_since < config_.revive_window) (void)transport_->send(p.peer, beat);
+      continue;
+    }
     if (now - p.last_heard > config_.peer_timeout) {
       declare_dead(index, p);
       continue;

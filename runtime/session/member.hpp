@@ -19,7 +19,15 @@
 //
 // Liveness: every member heartbeats the members it is connected to; one not
 // heard from for `peer_timeout` is declared dead (UCX over shm reports no
-// error for a dead peer) and the on_peer_dead handler runs.
+// error for a dead peer) and the on_peer_dead handler runs: what waits on it
+// fails at once. A verdict is not final: a member declared dead that is
+// heard from again (it was paused, or busy, not gone) is alive again and the
+// on_peer_alive handler runs; heartbeats keep going to it for
+// `revive_window` so that it can hear us too. A member that was not driving
+// its own progress for a while (paused, or a long call held its driving
+// thread) does not blame its peers for the silence it did not listen to:
+// their timeouts restart when it resumes. One peer's verdict never touches
+// another's.
 //
 // Restarts: a member that comes back (same index, new process) says hello
 // with its new address. learn() replaces the endpoint; if the old
@@ -55,6 +63,9 @@ struct member_config {
   /// Heartbeat period, and silence after which a peer is declared dead.
   std::chrono::milliseconds heartbeat{100};
   std::chrono::milliseconds peer_timeout{1500};
+  /// How long a member declared dead still gets heartbeats (so that one
+  /// that was only paused hears us and comes back).
+  std::chrono::milliseconds revive_window{60000};
 };
 
 class member {
@@ -73,6 +84,8 @@ class member {
   /// Handlers; set before start(). Both run on the driving thread.
   void on_frame(frame_handler handler) { handler_ = std::move(handler); }
   void on_peer_dead(std::function<void(node_index)> handler) { dead_handler_ = std::move(handler); }
+  /// A member declared dead was heard from again (same address: not a restart).
+  void on_peer_alive(std::function<void(node_index)> handler) { alive_handler_ = std::move(handler); }
   /// Start the progress thread.
   void start();
   /// Stop the progress thread (idempotent). Work posted afterwards is kept
@@ -126,6 +139,7 @@ class member {
   void handle_bytes(std::span<const std::uint8_t> bytes);
   struct peer_state;
   void declare_dead(node_index index, peer_state& p);
+  void revive(node_index index, peer_state& p);
   status send_now(node_index to, std::vector<std::uint8_t> bytes);
 
   member_config config_;
@@ -133,6 +147,7 @@ class member {
   std::vector<std::uint8_t> address_;
   frame_handler handler_;
   std::function<void(node_index)> dead_handler_;
+  std::function<void(node_index)> alive_handler_;
 
   // Driver state (touched only by the thread that drives).
   struct peer_state {
@@ -140,9 +155,11 @@ class member {
     std::chrono::steady_clock::time_point last_heard;
     bool dead = false;
     std::vector<std::uint8_t> address;  ///< what learn() compares a hello's address with
+    std::chrono::steady_clock::time_point dead_since{};
   };
   std::unordered_map<node_index, peer_state> peers_;
   std::chrono::steady_clock::time_point next_tick_{};
+  std::chrono::steady_clock::time_point last_tick_{};
   static constexpr unsigned kTurnsPerClockRead = 64;
   unsigned turns_ = 0;
 
