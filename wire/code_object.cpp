@@ -1,6 +1,7 @@
 // Code object encoding, version 1 (specification: docs/code-objects.md).
 #include <ferry/code_object.hpp>
 
+#include <algorithm>
 #include <cstring>
 
 #include <sodium.h>
@@ -144,6 +145,20 @@ result<code_object> code_object::decode(std::span<const std::uint8_t> bytes) {
   }
   if (outer.remaining() != 0) return malformed("trailing bytes");
   return co;
+}
+
+code_object::label code_object::peek_label(std::span<const std::uint8_t> bytes) {
+  wire::reader outer(bytes);
+  const auto manifest_len = outer.get<std::uint32_t>();
+  // A manifest cut short still names its function if the cut is after the symbol.
+  wire::reader r(outer.get_bytes(std::min<std::size_t>(manifest_len, outer.remaining())));
+  if (r.get<std::uint32_t>() != kMagic || r.get<std::uint16_t>() != kVersion) return {};
+  r.get<std::uint16_t>();
+  label l;
+  l.name = r.get_string();
+  l.symbol = r.get_string();
+  if (!r.ok() || l.symbol.empty()) return {};
+  return l;
 }
 
 std::uint64_t signature_hash_of(std::string_view result_type, std::span<const code_param> params) {

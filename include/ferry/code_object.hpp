@@ -78,6 +78,16 @@ struct code_object {
   /// Parse and verify (lengths, version, bitcode hashes). Untrusted input OK.
   static result<code_object> decode(std::span<const std::uint8_t> bytes);
 
+  /// Which function an encoding says it is, read from the start of its
+  /// manifest without verifying the rest: for naming the function of a code
+  /// object that decode() rejects. Both empty if even these cannot be read
+  /// (wrong magic or version, truncated before the symbol). Untrusted input OK.
+  struct label {
+    std::string name;
+    std::string symbol;
+  };
+  static label peek_label(std::span<const std::uint8_t> bytes);
+
   /// Fill `bitcode_hash` of every variant from its bitcode.
   void seal();
 };

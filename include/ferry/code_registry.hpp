@@ -76,6 +76,21 @@ std::vector<std::uint8_t> encode_code_section(std::span<const code_object> objec
 /// errc::bad_version, errc::corrupt, naming the record's offset.
 result<std::vector<code_object>> decode_code_section(std::span<const std::uint8_t> bytes);
 
+/// One record of a `ferry_code` section, decoded on its own.
+struct code_section_record {
+  std::size_t offset;          ///< of the record's length field in the section
+  result<code_object> object;  ///< the code object, or why this record is unusable
+  /// For a damaged record: the function it names, if the start of its
+  /// manifest is readable (code_object::peek_label); empty otherwise.
+  code_object::label label;
+};
+
+/// Decode a `ferry_code` section record by record, so that one damaged code
+/// object does not make the others unusable. A record whose length runs
+/// past the end of the section (or a length cut short) ends the list: the
+/// records after it cannot be found; it is returned as a failed record.
+std::vector<code_section_record> decode_code_section_records(std::span<const std::uint8_t> bytes);
+
 /// Thread-safe registry of the code objects this process carries (or was
 /// given). Objects are never removed: pointers returned stay valid for the
 /// registry's lifetime.
@@ -92,15 +107,22 @@ class code_registry {
   /// Another object for a symbol already registered is errc::already_exists
   /// (two different versions of one function in one process).
   status add(code_object co);
-  /// Add every code object of a `ferry_code` section.
+  /// Add every intact code object of a `ferry_code` section. A damaged
+  /// record does not stop the others: the function it names (if it can
+  /// still be read, code_object::peek_label) is remembered as damaged, and
+  /// find()/find_symbol() of it fail with the decode error (errc::corrupt,
+  /// bad_format or bad_version, saying why) instead of errc::unknown_code.
+  /// Returns the first error met (ok if every record was intact).
   status add_section(std::span<const std::uint8_t> bytes);
   /// Record that the host function at `fn` has mangled symbol `symbol`.
   void map_address(const void* fn, std::string_view symbol);
 
   /// The code object of a host function (`&fn`). errc::unknown_code if the
-  /// address or its symbol has no code object.
+  /// address or its symbol has no code object; the decode error if this
+  /// program's code object for it is damaged (add_section).
   [[nodiscard]] result<const code_object*> find(const void* host_fn) const;
-  /// The code object for a mangled symbol; errc::unknown_code if none.
+  /// The code object for a mangled symbol; errc::unknown_code if none, the
+  /// decode error if this program's code object for it is damaged.
   [[nodiscard]] result<const code_object*> find_symbol(std::string_view symbol) const;
   /// The code object with this id; errc::unknown_code if none.
   [[nodiscard]] result<const code_object*> find_id(const object_id& id) const;
@@ -123,6 +145,7 @@ class code_registry {
   std::unordered_map<object_id, const code_object*> by_id_;
   std::unordered_map<const code_object*, object_id> id_of_;
   std::unordered_map<const void*, std::string> symbol_of_;
+  std::map<std::string, status, std::less<>> damaged_;  // symbol -> why its code object is unusable
   status load_status_;
 };
 

@@ -34,11 +34,24 @@ object_id code_registry::id_of(const code_object& co) const {
 }
 
 status code_registry::add_section(std::span<const std::uint8_t> bytes) {
-  auto objects = decode_code_section(bytes);
-  if (!objects) return objects.error();
   status first;
-  for (auto& co : *objects)
-    if (auto s = add(std::move(co)); !s && first.ok()) first = std::move(s);
+  for (auto& rec : decode_code_section_records(bytes)) {
+    status s;
+    if (rec.object) {
+      s = add(std::move(*rec.object));
+    } else {
+      s = rec.object.error();
+      // Only the function this record names becomes unavailable, with the reason.
+      if (!rec.label.symbol.empty()) {
+        std::unique_lock lock(mu_);
+        damaged_.try_emplace(rec.label.symbol,
+                             make_error(s.code(), fmt::format("the code object of mobile function {} in this program "
+                                                              "is damaged: {}",
+                                                              rec.label.name, s.message())));
+      }
+    }
+    if (!s && first.ok()) first = std::move(s);
+  }
   return first;
 }
 
@@ -61,17 +74,21 @@ result<const code_object*> code_registry::find(const void* host_fn) const {
                                "compiled with ferry_add_mobile()?",
                                host_fn));
   const auto co = by_symbol_.find(it->second);
-  if (co == by_symbol_.end())
+  if (co == by_symbol_.end()) {
+    if (auto d = damaged_.find(it->second); d != damaged_.end()) return d->second;
     return unknown(fmt::format("mobile function {} has no code object: was it compiled with ferry_add_mobile()?",
                                it->second));
+  }
   return co->second;
 }
 
 result<const code_object*> code_registry::find_symbol(std::string_view symbol) const {
   std::shared_lock lock(mu_);
   const auto it = by_symbol_.find(symbol);
-  if (it == by_symbol_.end())
+  if (it == by_symbol_.end()) {
+    if (auto d = damaged_.find(symbol); d != damaged_.end()) return d->second;
     return unknown(fmt::format("no code object for symbol {}: was it compiled with ferry_add_mobile()?", symbol));
+  }
   return it->second;
 }
 

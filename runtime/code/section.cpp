@@ -18,22 +18,42 @@ std::vector<std::uint8_t> encode_code_section(std::span<const code_object> objec
   return std::move(w.bytes());
 }
 
-result<std::vector<code_object>> decode_code_section(std::span<const std::uint8_t> bytes) {
-  std::vector<code_object> out;
+std::vector<code_section_record> decode_code_section_records(std::span<const std::uint8_t> bytes) {
+  std::vector<code_section_record> out;
   wire::reader r(bytes);
   while (r.remaining() > 0) {
     const auto at = r.position();
     const auto len = r.get<std::uint64_t>();
-    if (!r.ok()) return make_error(errc::bad_format, fmt::format("code section: truncated record length at offset {}", at));
+    if (!r.ok()) {
+      out.push_back({at, make_error(errc::bad_format, fmt::format("code section: truncated record length at offset {}", at)), {}});
+      break;
+    }
     if (len == 0) continue;
+    const auto left = bytes.size() - at - 8;
     const auto body = r.get_bytes(len);
-    if (!r.ok())
-      return make_error(errc::bad_format,
-                        fmt::format("code section: record at offset {} claims {} bytes, {} left", at, len,
-                                    bytes.size() - at - 8));
+    if (!r.ok()) {
+      out.push_back({at,
+                     make_error(errc::bad_format,
+                                fmt::format("code section: record at offset {} claims {} bytes, {} left", at, len, left)),
+                     code_object::peek_label(bytes.subspan(at + 8))});
+      break;
+    }
     auto co = code_object::decode(body);
-    if (!co) return make_error(co.code(), fmt::format("code section record at offset {}: {}", at, co.error().message()));
-    out.push_back(std::move(*co));
+    if (co) {
+      out.push_back({at, std::move(*co), {}});
+    } else {
+      out.push_back({at, make_error(co.code(), fmt::format("code section record at offset {}: {}", at, co.error().message())),
+                     code_object::peek_label(body)});
+    }
+  }
+  return out;
+}
+
+result<std::vector<code_object>> decode_code_section(std::span<const std::uint8_t> bytes) {
+  std::vector<code_object> out;
+  for (auto& rec : decode_code_section_records(bytes)) {
+    if (!rec.object) return rec.object.error();
+    out.push_back(std::move(*rec.object));
   }
   return out;
 }

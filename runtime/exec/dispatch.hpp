@@ -5,12 +5,16 @@
 //                          -> in place, on the thread that handled its frame
 //                             (two thread hand-offs saved per call)
 //   any other mobile call  -> an executor thread
-//   object operations      -> an executor thread (a persistent store fsyncs;
-//                             store I/O never runs on the network thread)
+//   object operations      -> an object thread: a pool of their own, never
+//                             shared with mobile code (a persistent store
+//                             fsyncs; store I/O never runs on the network
+//                             thread, and runaway mobile calls filling every
+//                             executor cannot hold up put/get/create/remove)
 //
 // Every run re-decides from its own duration, so code that turns long is
 // moved to the executors after one long run. Zero `inline_budget` runs every
-// call on an executor. The executors are a core::thread_pool_dispatcher.
+// call on an executor. The executors ("ferry-exec") and the object threads
+// ("ferry-object") are two core::thread_pool_dispatchers.
 #pragma once
 
 #include <atomic>
@@ -24,19 +28,23 @@ namespace ferry::exec {
 
 class dispatch_policy {
  public:
-  dispatch_policy(unsigned executors, std::chrono::microseconds inline_budget)
-      : budget_(inline_budget), executors_("ferry-exec", executors) {}
+  dispatch_policy(unsigned executors, std::chrono::microseconds inline_budget, unsigned object_threads = 2)
+      : budget_(inline_budget), executors_("ferry-exec", executors), object_threads_("ferry-object", object_threads) {}
 
   /// Run a mobile call of `code`: `run` in place or on an executor.
   void call(const code::code_entry& code, core::task run);
-  /// Run work that may block (store I/O) on an executor.
-  void blocking(core::task run) { (void)executors_.dispatch(std::move(run)); }
+  /// Run an object operation or other store work (may block on I/O) on an
+  /// object thread: never behind mobile code.
+  void blocking(core::task run) { (void)object_threads_.dispatch(std::move(run)); }
   /// A call of `code` took `took`: decide where its next call runs.
   void ran(code::code_entry& code, std::chrono::steady_clock::duration took) const {
     code.run_inline.store(!code.may_block && took < budget_, std::memory_order_relaxed);
   }
-  /// Stop the executors (queued work is dropped).
-  void shutdown() { executors_.shutdown(); }
+  /// Stop the executors and the object threads (queued work is dropped).
+  void shutdown() {
+    executors_.shutdown();
+    object_threads_.shutdown();
+  }
 
   [[nodiscard]] std::uint64_t calls_in_place() const { return in_place_calls_.load(std::memory_order_relaxed); }
   [[nodiscard]] std::uint64_t calls_on_executor() const { return executor_calls_.load(std::memory_order_relaxed); }
@@ -45,6 +53,7 @@ class dispatch_policy {
   std::chrono::microseconds budget_;
   core::in_place_dispatcher in_place_;
   core::thread_pool_dispatcher executors_;
+  core::thread_pool_dispatcher object_threads_;
   std::atomic<std::uint64_t> in_place_calls_{0}, executor_calls_{0};
 };
 

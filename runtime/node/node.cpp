@@ -41,7 +41,8 @@ result<std::unique_ptr<node>> node::create(node_config config) {
   c.member.self = c.index;
   FERRY_TRY(n->member_, session::member::create(c.member));
   n->router_ = std::make_unique<directory::router>(c.index, c.nodes);
-  n->policy_ = std::make_unique<exec::dispatch_policy>(std::max(1u, c.executors), c.inline_budget);
+  n->policy_ = std::make_unique<exec::dispatch_policy>(std::max(1u, c.executors), c.inline_budget,
+                                                      std::max(1u, c.object_threads));
   n->runner_ = std::make_unique<exec::runner>(exec::node_identity{c.index, c.kind, n->triple_}, *n->store_,
                                               *n->member_, n->calls_, *n->policy_,
                                               [raw = n.get()](frame&& f) { raw->handle_invoke(std::move(f)); });

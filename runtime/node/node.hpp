@@ -4,14 +4,15 @@
 //   frame arrives (session/member)       hello        membership, restarts
 //     invoke  -> route (directory/router) or ensure code (code/loader)
 //             -> dispatch (exec/dispatch) -> run (exec/runner) -> reply/forward
-//     object_* -> object service (object/service), on an executor
+//     object_* -> object service (object/service), on an object thread
 //     code_request -> code server (code/server)
 //     reply/error/code_response -> the call table (calls/call_table)
 //
 // Threads (docs/architecture.md): the member's driving thread handles every
 // frame and never runs LLVM or store I/O; the JIT's threads compile; the
-// executors run object operations and mobile code — except warm, short,
-// non-blocking calls, which run where their frame is handled. `ferry node`
+// executors run mobile code — except warm, short, non-blocking calls, which
+// run where their frame is handled; object operations have threads of their
+// own. `ferry node`
 // runs one of these per process; unit tests run several in one process
 // over the in-process transport.
 #pragma once
@@ -50,8 +51,11 @@ struct node_config {
   /// Persistent store directory; empty: an in-memory store.
   std::filesystem::path store_dir;
   jit_config jit;
-  /// Threads that run mobile code and object operations.
+  /// Threads that run mobile code (executors).
   unsigned executors = 2;
+  /// Threads that run object operations (create, put, get, remove): a pool
+  /// of their own, so mobile calls that never end cannot starve them.
+  unsigned object_threads = 2;
   /// Calls of code whose last run was shorter than this (and that cannot
   /// block) run on the thread that handles the frame (exec/dispatch.hpp);
   /// zero runs every call on an executor. A long call run in place delays

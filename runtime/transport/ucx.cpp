@@ -57,7 +57,7 @@ class ucx_transport final : public transport {
     params.features = UCP_FEATURE_AM | UCP_FEATURE_RMA | UCP_FEATURE_WAKEUP;
     const auto s = ucp_init(&params, config, &ctx_);
     ucp_config_release(config);
-    if (s != UCS_OK) return ucx_error("init", s);
+    if (s != UCS_OK) return ucx_error(opts.tls.empty() ? std::string("init") : fmt::format("init with TLS={}", opts.tls), s);
 
     ucp_worker_params_t wp{};
     wp.field_mask = UCP_WORKER_PARAM_FIELD_THREAD_MODE;

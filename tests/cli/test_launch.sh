@@ -20,6 +20,43 @@ set +e
 "$FERRY" launch 2>/dev/null; rc=$?
 [[ $rc -ne 0 ]] || fail "no program must fail"
 set -e
+# Nodes that cannot start: the launch fails at once (not after the 20 s start
+# timeout) with the node's exit status and what it printed, and PROGRAM never runs.
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+ms() { echo $(( $(date +%s%N) / 1000000 )); }
+expect_fast_failure() {  # expect_fast_failure PATTERN LAUNCH-ARGS... : exits non-zero within 5 s saying PATTERN
+  local pattern=$1; shift
+  local t0 rc took
+  t0=$(ms)
+  set +e
+  "$FERRY" launch "$@" -- touch "$work/ran" 2>"$work/err"; rc=$?
+  set -e
+  took=$(( $(ms) - t0 ))
+  [[ $rc -ne 0 ]] || fail "launch $*: expected failure, got rc=0"
+  (( took < 5000 )) || fail "launch $*: took $took ms to fail (want < 5000)"
+  grep -q -- "$pattern" "$work/err" || fail "launch $*: message does not say '$pattern': $(cat "$work/err")"
+  [[ ! -e $work/ran ]] || fail "launch $*: PROGRAM ran although the nodes did not start"
+  echo "launch $*: failed in $took ms: $(head -c 300 "$work/err" | tr '\n' '|')" >&2
+}
+expect_fast_failure "executors.*0" -n 2 -e 0
+expect_fast_failure "node [01] exited with status [1-9].* before the cluster started; it said:" -n 2 --tls bogus
+grep -q "ferry node [01]: .*TLS=bogus" "$work/err" && grep -q "transport .bogus. is not available" "$work/err" || fail "--tls bogus: the node's own message is not shown: $(cat "$work/err")"
+touch "$work/a-file"
+expect_fast_failure "store-root $work/a-file is not a directory" -n 2 --store-root "$work/a-file"
+# A store root the launcher accepts but one node cannot use: only the node can tell.
+mkdir "$work/root" && touch "$work/root/node1"
+expect_fast_failure "node 1 exited with status [1-9].* before the cluster started; it said:" -n 2 --store-root "$work/root"
+grep -q "ferry node 1: .*node1" "$work/err" || fail "bad node store: the node's own message is not shown: $(cat "$work/err")"
+
+# --untrusted reaches every node (their command lines), and mobile code runs there.
+"$FERRY" launch --help | grep -q -- "--untrusted" || fail "launch --help does not show --untrusted"
+"$FERRY" launch -n 2 --untrusted -- sh -c '
+  for i in 0 1; do
+    pgrep -f -- "node --index $i --rendezvous $FERRY_RENDEZVOUS .*--untrusted" >/dev/null || exit 1
+  done' || fail "--untrusted not passed to every node"
+"$FERRY" launch -n 3 --untrusted -- "$DEMO" | grep -q "^ok: the walk forwarded" || fail "demo on --untrusted nodes"
+
 # The program sees its cluster.
 "$FERRY" launch -n 3 -- sh -c 'test -n "$FERRY_RENDEZVOUS" && test "$(cat "$FERRY_RENDEZVOUS/size")" = 3' \
   || fail "FERRY_RENDEZVOUS not passed"

@@ -27,6 +27,31 @@ set +e
 set -e
 [[ $rc -ne 0 ]] && grep -q "out_of_bounds" "$dir/err" || fail "out of range not rejected"
 
+# put of a directory, of input that never ends, of too much input: a message
+# and a non-zero exit (they used to abort with an uncaught exception).
+expect_refused() {  # expect_refused PATTERN ARGS... : fails cleanly, saying PATTERN, within 10 s
+  local pattern=$1; shift
+  set +e
+  timeout 10 "$FERRY" objects --store "$dir/s" put "$@" >"$dir/out" 2>"$dir/err" </dev/null; rc=$?
+  set -e
+  [[ $rc -ne 0 && $rc -lt 124 ]] || fail "put $*: expected an error exit, got rc=$rc ($(cat "$dir/err"))"
+  grep -q "^ferry: .*$pattern" "$dir/err" || fail "put $*: message '$(cat "$dir/err")' does not say '$pattern'"
+  grep -qi "terminate\|abort" "$dir/err" && fail "put $*: aborted: $(cat "$dir/err")"
+  [[ ! -s $dir/out ]] || fail "put $*: printed an id for a refused put"
+}
+mkdir "$dir/a-directory"
+expect_refused "is a directory" "$dir/a-directory"
+expect_refused "more than --max-size 268435456 bytes (it is not a regular file" /dev/zero
+expect_refused "more than --max-size 4096 bytes (it is not a regular file" /dev/zero --max-size 4096
+head -c 5000 /dev/zero > "$dir/big"
+expect_refused "has 5000 bytes, more than --max-size 4096" "$dir/big" --max-size 4096
+expect_refused "cannot read $dir/missing" "$dir/missing"
+# Within the limit, a pipe and stdin are fine.
+id2=$(head -c 4096 /dev/zero | "$FERRY" objects --store "$dir/s" put - --max-size 4096)
+"$FERRY" objects --store "$dir/s" ls | grep -q "^$id2  *4096 " || fail "put from stdin"
+"$FERRY" objects --store "$dir/s" rm "$id2"
+"$FERRY" objects put --help | grep -q -- "--max-size" || fail "put --help does not show --max-size"
+
 # Damage the file: ls reports it and exits 3.
 printf 'X' | dd of="$dir/s/$id.fobj" bs=1 seek=70 conv=notrunc status=none
 set +e

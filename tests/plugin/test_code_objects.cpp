@@ -161,3 +161,84 @@ TEST_CASE("unknown functions and corrupt sections are typed errors") {
   flipped.back() ^= 0xff;  // last bitcode byte: caught by the variant's hash
   CHECK_ERRC(ferry::decode_code_section(flipped), ferry::errc::corrupt);
 }
+
+// One damaged code object makes only its own function unavailable, with the
+// reason; the other functions of the same section stay callable. (It used
+// to make every function of the program unknown_code.)
+TEST_CASE("a damaged code object in a section spoils only its own function") {
+  const code_object& chase = object_of(reinterpret_cast<const void*>(&graph::chase));
+  const code_object& heaviest = object_of(reinterpret_cast<const void*>(&graph::heaviest));
+  const code_object& norm = object_of(reinterpret_cast<const void*>(&vec_norm));
+  const std::vector<code_object> objects{chase, heaviest, norm};
+  const auto section = ferry::encode_code_section(objects);
+  // Record i starts at the sum of the earlier records (u64 length + body).
+  std::vector<std::size_t> starts;
+  for (std::size_t at = 0, i = 0; i < objects.size(); ++i) {
+    starts.push_back(at);
+    at += 8 + objects[i].encode().size();
+  }
+  const auto register_all = [&](code_registry& reg, std::span<const std::uint8_t> bytes) {
+    const auto s = reg.add_section(bytes);
+    reg.map_address(reinterpret_cast<const void*>(&graph::chase), chase.symbol);
+    reg.map_address(reinterpret_cast<const void*>(&graph::heaviest), heaviest.symbol);
+    reg.map_address(reinterpret_cast<const void*>(&vec_norm), norm.symbol);
+    return s;
+  };
+  const auto works = [](const code_registry& reg, const void* fn, const code_object& co) {
+    auto found = reg.find(fn);
+    REQUIRE_MESSAGE(found.ok(), found.error().describe());
+    CHECK((*found)->id() == co.id());
+  };
+
+  SUBCASE("bitcode that does not match its hash: corrupt, naming the function") {
+    auto bytes = section;
+    bytes[starts[2] - 1] ^= 0xff;  // the last bitcode byte of the middle record
+    code_registry reg;
+    CHECK(register_all(reg, bytes).code() == ferry::errc::corrupt);
+    works(reg, reinterpret_cast<const void*>(&graph::chase), chase);
+    works(reg, reinterpret_cast<const void*>(&vec_norm), norm);
+    for (auto r : {reg.find(reinterpret_cast<const void*>(&graph::heaviest)), reg.find_symbol(heaviest.symbol)}) {
+      REQUIRE_FALSE(r.ok());
+      CHECK(r.code() == ferry::errc::corrupt);
+      CHECK(r.error().message().find("graph::heaviest") != std::string::npos);
+      CHECK(r.error().message().find("damaged") != std::string::npos);
+      CHECK(r.error().message().find("does not match its hash") != std::string::npos);
+    }
+  }
+  SUBCASE("a manifest that does not parse: bad_format, the others still work") {
+    auto bytes = section;
+    // The middle record's parameter count (after the manifest length, magic,
+    // version, flags and three strings) claims far too many parameters.
+    const auto body = starts[1] + 8;
+    const std::size_t nparams_at = body + 4 + 4 + 2 + 2 + (4 + heaviest.name.size()) + (4 + heaviest.symbol.size()) +
+                                   (4 + heaviest.entry_symbol.size());
+    bytes[nparams_at + 3] = 0x7f;
+    code_registry reg;
+    CHECK(register_all(reg, bytes).code() == ferry::errc::bad_format);
+    works(reg, reinterpret_cast<const void*>(&graph::chase), chase);
+    works(reg, reinterpret_cast<const void*>(&vec_norm), norm);
+    auto r = reg.find(reinterpret_cast<const void*>(&graph::heaviest));
+    CHECK(r.code() == ferry::errc::bad_format);
+    CHECK(r.error().message().find("too many parameters") != std::string::npos);
+  }
+  SUBCASE("a record whose own name is unreadable: unknown_code with the load error, the others still work") {
+    auto bytes = section;
+    bytes[starts[1] + 8 + 4] ^= 0xff;  // the middle record's magic
+    code_registry reg;
+    CHECK(register_all(reg, bytes).code() == ferry::errc::bad_format);
+    works(reg, reinterpret_cast<const void*>(&graph::chase), chase);
+    works(reg, reinterpret_cast<const void*>(&vec_norm), norm);
+    CHECK(reg.find(reinterpret_cast<const void*>(&graph::heaviest)).code() == ferry::errc::unknown_code);
+  }
+  SUBCASE("a section cut short: the records before the cut work") {
+    auto bytes = section;
+    bytes.resize(bytes.size() - 10);
+    code_registry reg;
+    CHECK(register_all(reg, bytes).code() == ferry::errc::bad_format);
+    works(reg, reinterpret_cast<const void*>(&graph::chase), chase);
+    works(reg, reinterpret_cast<const void*>(&graph::heaviest), heaviest);
+    auto r = reg.find(reinterpret_cast<const void*>(&vec_norm));
+    CHECK(r.code() == ferry::errc::bad_format);
+    CHECK(r.error().message().find("vec_norm") != std::string::npos);
+  }
+}

@@ -1,6 +1,7 @@
 // Three nodes (threads) and a client in one process over the in-process
 // transport: the runtime's protocol logic end to end with real mobile code
 // (plugin -> code objects -> pushed/pulled -> JIT -> run -> reply/forward).
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <numeric>
@@ -201,4 +202,48 @@ TEST_CASE_FIXTURE(cluster_fixture, "runtime: destroying a runtime while another 
     CHECK((got == errc::ok || got == errc::cancelled));
   }
   CHECK(rt->invoke(&add, c, 1).get() == 4);
+}
+
+// Object operations have threads of their own (exec/dispatch.hpp): mobile
+// calls that occupy every executor must not hold up put/get/create. With
+// one shared pool, the object operations below queued behind both spins.
+TEST_CASE_FIXTURE(cluster_fixture, "runtime: object operations answer while every executor spins") {
+  const auto cell = cell_on(1, 3);
+  // Calibrate: how many iterations make a spin of about 3 s here (the
+  // fastest of a few probes: the first includes the compile, and the code
+  // may be tiered up after it).
+  constexpr std::uint64_t probe = 50'000'000;
+  double probe_s = 1e9;
+  for (int i = 0; i < 4; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    (void)rt->invoke(&spin, cell, probe).get();
+    probe_s = std::min(probe_s, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  const auto iterations = static_cast<std::uint64_t>(
+      std::clamp(static_cast<double>(probe) * 3.0 / std::max(probe_s, 1e-4), 1e8, 3e10));
+  MESSAGE("spin of ", iterations, " iterations (", probe, " took ", probe_s, " s)");
+
+  // Both executors of node 1 (node_config::executors, 2) busy for ~3 s.
+  auto busy1 = rt->invoke(&spin, cell, iterations);
+  auto busy2 = rt->invoke(&spin, cell, iterations);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+
+  const auto within = [](auto&& op) {
+    const auto start = std::chrono::steady_clock::now();
+    op();
+    return std::chrono::steady_clock::now() - start < std::chrono::seconds(1);
+  };
+  ref<std::uint64_t> made;
+  CHECK(within([&] { made = rt->objects().create<std::uint64_t>(4, on_node(1)); }));
+  const std::vector<std::uint64_t> values{1, 2, 3, 4};
+  CHECK(within([&] { rt->objects().put(made, std::span<const std::uint64_t>(values)); }));
+  std::vector<std::uint64_t> back;
+  CHECK(within([&] { back = rt->objects().get(made, 4); }));
+  CHECK(back == values);
+  CHECK(within([&] { rt->objects().remove(made); }));
+  // The object operations did not merely run after the spins.
+  CHECK_FALSE(busy1.ready());
+  CHECK_FALSE(busy2.ready());
+  (void)busy1.get();
+  (void)busy2.get();
 }

@@ -68,3 +68,20 @@ TEST_CASE("code object: hostile encodings get typed errors") {
   version[8] = 7;  // u32 manifest length, u32 magic, then u16 version
   CHECK_ERRC(code_object::decode(version), errc::bad_version);
 }
+
+TEST_CASE("code object: peek_label names the function of a damaged encoding") {
+  const auto co = sample();
+  auto bytes = co.encode();
+  auto l = code_object::peek_label(bytes);
+  CHECK(l.name == co.name);
+  CHECK(l.symbol == co.symbol);
+  bytes.back() ^= 1;  // bitcode no longer matches its hash: decode refuses, the label is still readable
+  CHECK(code_object::decode(bytes).code() == errc::corrupt);
+  CHECK(code_object::peek_label(bytes).symbol == co.symbol);
+  // Cut anywhere before the end of the symbol, or a wrong magic: nothing.
+  const std::size_t symbol_end = 4 + 4 + 2 + 2 + 4 + co.name.size() + 4 + co.symbol.size();
+  for (std::size_t n = 0; n < symbol_end; ++n) CHECK(code_object::peek_label(std::span(bytes).first(n)).symbol.empty());
+  CHECK(code_object::peek_label(std::span(bytes).first(symbol_end)).symbol == co.symbol);
+  bytes[4] ^= 0xff;
+  CHECK(code_object::peek_label(bytes).symbol.empty());
+}

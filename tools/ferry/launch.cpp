@@ -1,16 +1,23 @@
 // `ferry launch -n N -- PROGRAM ARGS`: a local cluster of N nodes for the
 // duration of one program, torn down whatever happens to the program.
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <memory>
+#include <mutex>
+#include <span>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -31,17 +38,21 @@ struct launch_args {
   std::string tls;
   std::string store_root;
   unsigned executors = 2;
+  bool untrusted = false;
   int start_timeout_ms = 20000;
   std::vector<std::string> program;
 };
 
-// fork + exec with the given extra environment; the child dies with us.
-pid_t spawn(const std::vector<std::string>& argv, const std::vector<std::pair<std::string, std::string>>& env) {
+// fork + exec with the given extra environment; the child dies with us. If
+// `output_fd` >= 0 it becomes the child's stdout and stderr.
+pid_t spawn(const std::vector<std::string>& argv, const std::vector<std::pair<std::string, std::string>>& env,
+            int output_fd = -1) {
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid != 0) return pid;
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != parent) _exit(127);  // the launcher died before prctl
+  if (output_fd >= 0 && (::dup2(output_fd, STDOUT_FILENO) < 0 || ::dup2(output_fd, STDERR_FILENO) < 0)) _exit(127);
   for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -51,16 +62,148 @@ pid_t spawn(const std::vector<std::string>& argv, const std::vector<std::pair<st
   _exit(127);
 }
 
+// What the nodes print (stderr, and stdout, where UCX logs), through pipes:
+// held back while the cluster starts (so a node that fails to start can be
+// reported with what it said), then passed through to our stderr. Our
+// stdout is PROGRAM's alone.
+class node_stderr {
+ public:
+  static constexpr std::size_t kKeep = 16 * 1024;  // bytes kept per node while held back
+
+  ~node_stderr() { finish(std::chrono::milliseconds(0)); }
+
+  /// A pipe for the next node: returns its write end (close it after fork).
+  int add() {
+    int fds[2];
+    std::lock_guard lock(mu_);
+    if (::pipe2(fds, O_CLOEXEC) != 0) {  // no pipe: this node writes to our stderr directly
+      out_.push_back({-1, {}, true});
+      return -1;
+    }
+    out_.push_back({fds[0], {}, false});
+    return fds[1];
+  }
+  void start() { relay_ = std::thread([this] { run(); }); }
+  /// From now on pass output straight through, after what was held back.
+  void pass_through() {
+    std::lock_guard lock(mu_);
+    for (auto& o : out_) {
+      (void)core::write_all(STDERR_FILENO, std::as_bytes(std::span(o.held)));
+      o.held.clear();
+    }
+    passing_ = true;
+  }
+  /// Wait up to `timeout` for node `i`'s pipe to close (it exited), then
+  /// what it wrote while held back.
+  std::string held(std::size_t i, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, timeout, [&] { return out_[i].closed; });
+    return out_[i].held;
+  }
+  /// Wait up to `timeout` for every pipe to close, then stop relaying.
+  void finish(std::chrono::milliseconds timeout) {
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait_for(lock, timeout, [&] {
+        for (const auto& o : out_)
+          if (!o.closed) return false;
+        return true;
+      });
+      stop_ = true;
+    }
+    if (relay_.joinable()) relay_.join();
+    for (auto& o : out_)
+      if (o.fd >= 0) ::close(std::exchange(o.fd, -1));
+  }
+
+ private:
+  struct output {
+    int fd;
+    std::string held;
+    bool closed;
+  };
+
+  void run() {
+    std::vector<pollfd> fds;
+    std::vector<std::size_t> which;
+    char buf[4096];
+    for (;;) {
+      fds.clear();
+      which.clear();
+      {
+        std::lock_guard lock(mu_);
+        if (stop_) return;
+        for (std::size_t i = 0; i < out_.size(); ++i)
+          if (!out_[i].closed) {
+            fds.push_back({out_[i].fd, POLLIN, 0});
+            which.push_back(i);
+          }
+      }
+      if (fds.empty()) {
+        std::unique_lock lock(mu_);
+        cv_.wait_for(lock, std::chrono::milliseconds(20), [&] { return stop_; });
+        continue;
+      }
+      if (::poll(fds.data(), fds.size(), 20) <= 0) continue;
+      for (std::size_t k = 0; k < fds.size(); ++k) {
+        if (fds[k].revents == 0) continue;
+        const ssize_t n = ::read(fds[k].fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        std::lock_guard lock(mu_);
+        auto& o = out_[which[k]];
+        if (n <= 0) {
+          o.closed = true;
+          cv_.notify_all();
+        } else if (passing_) {
+          (void)core::write_all(STDERR_FILENO, std::as_bytes(std::span(buf, static_cast<std::size_t>(n))));
+        } else {
+          o.held.append(buf, static_cast<std::size_t>(n));
+          if (o.held.size() > kKeep) o.held.erase(0, o.held.size() - kKeep);
+        }
+      }
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<output> out_;
+  bool passing_ = false;
+  bool stop_ = false;
+  std::thread relay_;
+};
+
+// "exited with status 1", "was killed by signal 9 (Killed)".
+std::string describe_exit(int wstatus) {
+  if (WIFEXITED(wstatus)) return fmt::format("exited with status {}", WEXITSTATUS(wstatus));
+  if (WIFSIGNALED(wstatus))
+    return fmt::format("was killed by signal {} ({})", WTERMSIG(wstatus), ::strsignal(WTERMSIG(wstatus)));
+  return "stopped";
+}
+
+// What a node printed, indented under the launcher's report.
+std::string indented(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  if (text.empty()) return "  (it printed nothing)\n";
+  std::string out = "  ";
+  for (char c : text) {
+    out += c;
+    if (c == '\n') out += "  ";
+  }
+  return out + "\n";
+}
+
 int exit_status(int wstatus) {
   if (WIFEXITED(wstatus)) return WEXITSTATUS(wstatus);
   if (WIFSIGNALED(wstatus)) return 128 + WTERMSIG(wstatus);
   return 1;
 }
 
-void stop_all(std::vector<pid_t>& pids) {
+// SIGTERM, and SIGKILL after `grace`. A node still joining its cluster takes
+// no signal until it has joined: when the cluster did not start, grace 0.
+void stop_all(std::vector<pid_t>& pids, std::chrono::milliseconds grace = std::chrono::seconds(3)) {
   for (pid_t p : pids)
-    if (p > 0) ::kill(p, SIGTERM);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    if (p > 0) ::kill(p, grace.count() > 0 ? SIGTERM : SIGKILL);
+  const auto deadline = std::chrono::steady_clock::now() + grace;
   for (pid_t& p : pids) {
     while (p > 0) {
       if (::waitpid(p, nullptr, WNOHANG) == p) {
@@ -87,6 +230,15 @@ int run_launch(const launch_args& a) {
     fmt::print(stderr, "ferry launch: --dpu {} + --storage {} exceed -n {}\n", a.dpus, a.storage, a.nodes);
     return 2;
   }
+  if (!a.store_root.empty()) {  // the nodes would each fail on it; say so once, now
+    std::error_code ec;
+    std::filesystem::create_directories(a.store_root, ec);
+    if (ec || !std::filesystem::is_directory(a.store_root)) {
+      fmt::print(stderr, "ferry launch: --store-root {} is not a directory{}\n", a.store_root,
+                 ec ? fmt::format(" and cannot be created: {}", ec.message()) : "");
+      return 2;
+    }
+  }
   std::string tmpl = (std::filesystem::temp_directory_path() / "ferry-cluster-XXXXXX").string();
   if (!::mkdtemp(tmpl.data())) {
     fmt::print(stderr, "ferry launch: cannot create a rendezvous directory: {}\n", std::strerror(errno));
@@ -109,6 +261,7 @@ int run_launch(const launch_args& a) {
   signal(SIGTERM, SIG_IGN);
 
   const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+  node_stderr errs;
   std::vector<pid_t> nodes;
   for (std::uint32_t i = 0; i < a.nodes; ++i) {
     // The last --storage nodes are storage nodes, the --dpu before them DPUs.
@@ -119,15 +272,51 @@ int run_launch(const launch_args& a) {
     if (!a.tls.empty()) argv.insert(argv.end(), {"--tls", a.tls});
     if (!a.store_root.empty())
       argv.insert(argv.end(), {"--store", (std::filesystem::path(a.store_root) / fmt::format("node{}", i)).string()});
-    nodes.push_back(spawn(argv, {}));
+    if (a.untrusted) argv.emplace_back("--untrusted");
+    const int err = errs.add();
+    nodes.push_back(spawn(argv, {}, err));
+    if (err >= 0) ::close(err);
   }
-  // Wait for every node's address (a node that dies early fails the launch).
-  auto ready = rv.node_addresses(a.nodes, std::chrono::milliseconds(a.start_timeout_ms));
-  int rc;
-  if (!ready) {
-    fmt::print(stderr, "ferry launch: {}\n", ready.error().describe());
-    rc = 1;
-  } else {
+  errs.start();
+  // Wait for every node's address; a node that exits meanwhile fails the
+  // launch at once, with its exit status and what it printed.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(a.start_timeout_ms);
+  bool started = false;
+  int rc = 1;
+  for (;;) {
+    auto ready = rv.node_addresses(a.nodes, std::chrono::milliseconds(20));
+    if (ready) {
+      started = true;
+      break;
+    }
+    std::vector<std::pair<std::uint32_t, int>> exited;
+    for (std::uint32_t i = 0; i < a.nodes; ++i) {
+      int ws = 0;
+      if (nodes[i] > 0 && ::waitpid(nodes[i], &ws, WNOHANG) == nodes[i]) {
+        nodes[i] = 0;
+        exited.emplace_back(i, ws);
+      }
+    }
+    if (!exited.empty()) {
+      for (const auto& [i, ws] : exited)
+        fmt::print(stderr, "ferry launch: node {} {} before the cluster started; it said:\n{}", i, describe_exit(ws),
+                   indented(errs.held(i, std::chrono::milliseconds(500))));
+      break;
+    }
+    if (ready.error().code() != errc::timeout || std::chrono::steady_clock::now() > deadline) {
+      fmt::print(stderr, "ferry launch: {}\n",
+                 ready.error().code() == errc::timeout
+                     ? fmt::format("the nodes did not all start within {} ms (--start-timeout-ms)",
+                                   a.start_timeout_ms)
+                     : ready.error().describe());
+      for (std::uint32_t i = 0; i < a.nodes; ++i)
+        if (auto said = errs.held(i, std::chrono::milliseconds(0)); !said.empty())
+          fmt::print(stderr, "ferry launch: node {} said:\n{}", i, indented(said));
+      break;
+    }
+  }
+  if (started) {
+    errs.pass_through();
     std::vector<std::pair<std::string, std::string>> env{{"FERRY_RENDEZVOUS", dir.string()},
                                                          {"FERRY_TRANSPORT", a.transport}};
     if (!a.tls.empty()) env.emplace_back("FERRY_TLS", a.tls);
@@ -135,7 +324,8 @@ int run_launch(const launch_args& a) {
     const auto waited = core::wait_child(program);
     rc = waited ? exit_status(*waited) : 1;
   }
-  stop_all(nodes);
+  stop_all(nodes, started ? std::chrono::milliseconds(3000) : std::chrono::milliseconds(0));
+  errs.finish(std::chrono::seconds(1));  // what the nodes said while stopping
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
   return rc;
@@ -147,9 +337,13 @@ void add_launch_command(CLI::App& app) {
   auto a = std::make_shared<launch_args>();
   auto* cmd = app.add_subcommand("launch",
                                  "Start N local nodes, run PROGRAM as a client of them, tear everything down.\n"
-                                 "Exits with PROGRAM's exit status (128+signal if it was killed).");
+                                 "Exits with PROGRAM's exit status (128+signal if it was killed).\n"
+                                 "If a node cannot start (a bad --tls, an unusable store), the launch fails at once\n"
+                                 "with that node's exit status and what it printed, without running PROGRAM.");
   cmd->footer(
       "The nodes and PROGRAM meet in a rendezvous directory (FERRY_RENDEZVOUS is set for PROGRAM).\n"
+      "What the nodes print (their stderr, and UCX's log on their stdout) goes to this command's stderr,\n"
+      "held back until every node has started; stdout is PROGRAM's alone.\n"
       "Other ways to run a cluster, with the same binaries (see `ferry node --help`):\n"
       "  several machines:  ferry node --index I --hosts a:7000,b:7000   and   FERRY_HOSTS=a:7000,b:7000 PROGRAM\n"
       "  mpirun / srun:     mpirun -np N ferry node : -np 1 PROGRAM   (PMIx)");
@@ -159,7 +353,9 @@ void add_launch_command(CLI::App& app) {
   cmd->add_option("-t,--transport", a->transport, "Transport: ucx or inproc")->check(CLI::IsMember({"ucx"}));
   cmd->add_option("--tls", a->tls, "UCX transports: shm, tcp, ... (default: UCX_TLS or UCX's choice)");
   cmd->add_option("--store-root", a->store_root, "Give node i a persistent store in DIR/node<i>");
-  cmd->add_option("-e,--executors", a->executors, "Threads per node that run mobile code");
+  cmd->add_option("-e,--executors", a->executors, "Threads per node that run mobile code")->check(CLI::Range(1u, 256u));
+  cmd->add_flag("--untrusted", a->untrusted,
+                "Start every node --untrusted: compile mobile code in a sandboxed helper process (docs/jit.md)");
   cmd->add_option("--start-timeout-ms", a->start_timeout_ms, "How long nodes may take to start");
   cmd->add_option("program", a->program, "PROGRAM and its arguments (after --)")->required();
   cmd->callback([a] { set_exit_code(run_launch(*a)); });

@@ -1,6 +1,7 @@
 // The `ferry` command. Each subcommand lives in its own file and registers
 // itself through add_*_command(); this file only assembles them.
 #include <cstdio>
+#include <exception>
 
 #include <CLI/CLI.hpp>
 
@@ -30,6 +31,9 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  } catch (const std::exception& e) {  // a subcommand's bug: a message and exit 1, not an abort
+    std::fprintf(stderr, "ferry: internal error: %s\n", e.what());
+    return 1;
   }
   return ferry::cli::exit_code();
 }

@@ -1,10 +1,17 @@
 // `ferry objects`: inspect and edit a persistent object store directory.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <cstdio>
-#include <fstream>
-#include <iostream>
-#include <iterator>
+#include <cstring>
 #include <memory>
+#include <new>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -30,6 +37,73 @@ std::unique_ptr<store> open_or_fail(const std::string& dir) {
     return nullptr;
   }
   return std::move(*st);
+}
+
+// Input that is not a regular file (stdin, a pipe, a device) has no size to
+// check in advance and may never end (/dev/zero): without --max-size it may
+// bring at most this many bytes.
+constexpr std::uint64_t kDefaultStreamMax = std::uint64_t{256} << 20;
+
+// The bytes of `path` ("-": stdin), at most `max` of them (none: a regular
+// file any size, other input kDefaultStreamMax). Never throws: a directory,
+// an unreadable file and input larger than the limit are errors saying so.
+result<std::vector<std::byte>> read_input(const std::string& path, std::optional<std::uint64_t> max_size) {
+  const bool stdin_input = path == "-";
+  const std::string what = stdin_input ? "stdin" : path;
+  int fd = STDIN_FILENO;
+  if (!stdin_input) {
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return make_error(errc::io_error, fmt::format("cannot read {}: {}", path, std::strerror(errno)));
+  }
+  struct closer {
+    int fd;
+    bool owned;
+    ~closer() {
+      if (owned) ::close(fd);
+    }
+  } close_fd{fd, !stdin_input};
+  struct stat sb {};
+  if (::fstat(fd, &sb) != 0) return make_error(errc::io_error, fmt::format("cannot stat {}: {}", what, std::strerror(errno)));
+  if (S_ISDIR(sb.st_mode))
+    return make_error(errc::invalid_argument, fmt::format("{} is a directory: put takes a file", what));
+  const bool regular = S_ISREG(sb.st_mode);
+  const std::uint64_t max = max_size ? *max_size : regular ? UINT64_MAX - 1 : kDefaultStreamMax;
+  if (regular && static_cast<std::uint64_t>(sb.st_size) > max)
+    return make_error(errc::invalid_argument, fmt::format("{} has {} bytes, more than --max-size {}", what,
+                                                          static_cast<std::uint64_t>(sb.st_size), max));
+  std::vector<std::byte> data;
+  std::size_t chunk = 64 * 1024;
+  if (regular) {  // the size is known: one buffer of that size (+1 to see the end)
+    chunk = static_cast<std::size_t>(std::min<std::uint64_t>(static_cast<std::uint64_t>(sb.st_size) + 1, max + 1));
+    try {
+      data.reserve(chunk);
+    } catch (const std::exception&) {
+      return make_error(errc::io_error, fmt::format("out of memory reading {} ({} bytes)", what, sb.st_size));
+    }
+  }
+  for (;;) {
+    if (data.size() > max)
+      return make_error(errc::invalid_argument,
+                        fmt::format("{} has more than --max-size {} bytes{}", what, max,
+                                    regular ? "" : " (it is not a regular file: does it ever end?)"));
+    // Read at most one byte past the limit: enough to tell "too large".
+    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, max + 1 - data.size()));
+    const std::size_t have = data.size();
+    try {
+      data.resize(have + want);
+    } catch (const std::exception&) {  // bad_alloc, length_error
+      return make_error(errc::io_error, fmt::format("out of memory reading {} ({} bytes so far)", what, have));
+    }
+    const ssize_t n = ::read(fd, data.data() + have, want);
+    if (n < 0) {
+      data.resize(have);
+      if (errno == EINTR) continue;
+      return make_error(errc::io_error, fmt::format("cannot read {}: {}", what, std::strerror(errno)));
+    }
+    data.resize(have + static_cast<std::size_t>(n));
+    if (n == 0) return data;
+    chunk = std::min<std::size_t>(chunk * 2, std::size_t{64} << 20);
+  }
 }
 
 }  // namespace
@@ -87,17 +161,20 @@ void add_objects_command(CLI::App& app) {
   auto* put = objects->add_subcommand("put", "Create an object holding a file's bytes; prints its id");
   auto pfile = std::make_shared<std::string>();
   auto pid = std::make_shared<std::string>();
+  auto pmax = std::make_shared<std::optional<std::uint64_t>>();
   put->add_option("FILE", *pfile, "File whose bytes become the object's data ('-' for stdin)")->required();
   put->add_option("--id", *pid, "Use this id instead of a random one");
+  put->add_option("--max-size", *pmax,
+                  fmt::format("Refuse input larger than this many bytes (default: a regular file any size; "
+                              "stdin, a pipe or a device {} = 256 MiB)",
+                              kDefaultStreamMax));
+  put->footer(
+      "FILE may be a regular file, '-' (stdin), a pipe or a device; a directory is refused. Input that is\n"
+      "not a regular file has no size to check in advance: reading stops at --max-size (so /dev/zero is\n"
+      "refused after 256 MiB instead of filling memory).");
   put->callback([=] {
-    std::string data;
-    if (*pfile == "-") {
-      data.assign(std::istreambuf_iterator<char>(std::cin), {});
-    } else {
-      std::ifstream in(*pfile, std::ios::binary);
-      if (!in) return fail(make_error(errc::io_error, "cannot read " + *pfile));
-      data.assign(std::istreambuf_iterator<char>(in), {});
-    }
+    auto data = read_input(*pfile, *pmax);
+    if (!data) return fail(data.error());
     object_id id = object_id::random();
     if (!pid->empty()) {
       auto parsed = object_id::parse(*pid);
@@ -106,9 +183,9 @@ void add_objects_command(CLI::App& app) {
     }
     auto st = open_or_fail(*dir);
     if (!st) return;
-    auto info = st->create(id, data.size());
+    auto info = st->create(id, data->size());
     if (!info) return fail(info.error());
-    if (auto w = st->write(id, 0, std::as_bytes(std::span(data))); !w) return fail(w.error());
+    if (auto w = st->write(id, 0, std::as_bytes(std::span(*data))); !w) return fail(w.error());
     fmt::print("{}\n", id.to_string());
   });
 
