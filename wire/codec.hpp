@@ -17,23 +17,31 @@ namespace ferry::wire {
 
 class writer {
  public:
+  writer() : buf_(&own_) {}
+  /// Write into `out` (cleared first): an encoder that reuses one buffer
+  /// allocates nothing once it has grown.
+  explicit writer(std::vector<std::uint8_t>& out) : buf_(&out) { out.clear(); }
+  writer(const writer&) = delete;
+  writer& operator=(const writer&) = delete;
+
   template <class U>
     requires std::is_integral_v<U>
   void put(U v) {
     const auto* p = reinterpret_cast<const std::uint8_t*>(&v);
-    buf_.insert(buf_.end(), p, p + sizeof v);  // hosts are little-endian (static_assert in object_layout.cpp)
+    buf_->insert(buf_->end(), p, p + sizeof v);  // hosts are little-endian (static_assert in object_layout.cpp)
   }
-  void put_bytes(std::span<const std::uint8_t> b) { buf_.insert(buf_.end(), b.begin(), b.end()); }
+  void put_bytes(std::span<const std::uint8_t> b) { buf_->insert(buf_->end(), b.begin(), b.end()); }
   /// u32 length, then the bytes.
   void put_string(std::string_view s) {
     put(static_cast<std::uint32_t>(s.size()));
-    buf_.insert(buf_.end(), s.begin(), s.end());
+    buf_->insert(buf_->end(), s.begin(), s.end());
   }
-  [[nodiscard]] std::size_t size() const { return buf_.size(); }
-  std::vector<std::uint8_t>& bytes() { return buf_; }
+  [[nodiscard]] std::size_t size() const { return buf_->size(); }
+  std::vector<std::uint8_t>& bytes() { return *buf_; }
 
  private:
-  std::vector<std::uint8_t> buf_;
+  std::vector<std::uint8_t> own_;
+  std::vector<std::uint8_t>* buf_;
 };
 
 class reader {

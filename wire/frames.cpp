@@ -186,7 +186,13 @@ frame_body read_body(std::size_t index, reader& r) {
 }  // namespace
 
 std::vector<std::uint8_t> encode(const frame& f) {
-  writer w;
+  std::vector<std::uint8_t> out;
+  encode_into(f, out);
+  return out;
+}
+
+void encode_into(const frame& f, std::vector<std::uint8_t>& into) {
+  writer w(into);
   w.put(kFrameMagic);
   w.put(kProtocolVersion);
   w.put(static_cast<std::uint8_t>(f.type));
@@ -197,7 +203,6 @@ std::vector<std::uint8_t> encode(const frame& f) {
   auto& out = w.bytes();
   const auto body_len = static_cast<std::uint32_t>(out.size() - kFrameHeaderSize);
   std::memcpy(out.data() + 16, &body_len, 4);
-  return std::move(out);
 }
 
 result<frame> decode(std::span<const std::uint8_t> bytes) {

@@ -142,6 +142,8 @@ inline constexpr std::size_t kMaxFrame = std::size_t{256} << 20;
 
 /// Encode; the body alternative must match the type (internal error otherwise).
 std::vector<std::uint8_t> encode(const frame& f);
+/// Encode into `into` (replacing its contents, reusing its capacity).
+void encode_into(const frame& f, std::vector<std::uint8_t>& into);
 /// Decode and validate an untrusted buffer.
 result<frame> decode(std::span<const std::uint8_t> bytes);
 

@@ -111,15 +111,22 @@ status member::send(node_index to, const wire::frame& f) {
     if (it == known_.end()) return make_error(errc::not_found, fmt::format("member {} is not connected", to));
     if (!it->second) return make_error(errc::peer_dead, fmt::format("member {} is dead", to));
   }
-  auto bytes = wire::encode(f);
-  if (driving()) return send_now(to, std::move(bytes));
+  // One encode buffer per thread, reused: no allocation once it has grown.
+  // Frames posted earlier are drained before this one is encoded (they may
+  // send, and use this buffer, themselves).
+  thread_local std::vector<std::uint8_t> bytes;
+  if (driving()) {
+    wire::encode_into(f, bytes);
+    return send_now(to, bytes);
+  }
   if (try_drive()) {
     drain_posted();  // frames queued before this one leave first
-    auto s = send_now(to, std::move(bytes));
+    wire::encode_into(f, bytes);
+    auto s = send_now(to, bytes);
     stop_driving();
     return s;
   }
-  post([this, to, b = std::move(bytes)]() mutable { (void)send_now(to, std::move(b)); });
+  post([this, to, b = wire::encode(f)] { (void)send_now(to, b); });
   return {};
 }
 
@@ -148,11 +155,11 @@ unsigned member::turn() {
   return n;
 }
 
-status member::send_now(node_index to, std::vector<std::uint8_t> bytes) {
+status member::send_now(node_index to, std::span<const std::uint8_t> bytes) {
   auto it = peers_.find(to);
   if (it == peers_.end()) return make_error(errc::not_found, fmt::format("member {} is not connected", to));
   if (it->second.dead) return make_error(errc::peer_dead, fmt::format("member {} is dead", to));
-  auto sent = transport_->send(it->second.peer, std::move(bytes));
+  auto sent = transport_->send(it->second.peer, bytes);
   return sent ? status{} : sent.error();
 }
 

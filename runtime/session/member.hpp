@@ -42,6 +42,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -140,7 +141,7 @@ class member {
   struct peer_state;
   void declare_dead(node_index index, peer_state& p);
   void revive(node_index index, peer_state& p);
-  status send_now(node_index to, std::vector<std::uint8_t> bytes);
+  status send_now(node_index to, std::span<const std::uint8_t> bytes);
 
   member_config config_;
   std::unique_ptr<transport::transport> transport_;

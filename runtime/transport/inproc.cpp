@@ -75,14 +75,14 @@ class inproc_transport final : public transport {
 
   void on_frame(frame_handler handler) override { handler_ = std::move(handler); }
 
-  result<void> send(peer_index to, std::vector<std::uint8_t> frame) override {
+  result<void> send(peer_index to, std::span<const std::uint8_t> frame) override {
     if (to >= peers_.size()) return make_error(errc::not_found, fmt::format("no in-process peer {}", to));
     auto& f = fabric::get();
     std::lock_guard lock(f.mu);
     auto it = f.endpoints.find(peers_[to]);
     if (it == f.endpoints.end())
       return make_error(errc::peer_dead, fmt::format("in-process peer {} is gone", to));
-    it->second->enqueue(std::move(frame));
+    it->second->enqueue(std::vector<std::uint8_t>(frame.begin(), frame.end()));
     return {};
   }
 

@@ -75,9 +75,11 @@ class transport {
 
   /// The one handler of incoming frames (set before the first progress()).
   virtual void on_frame(frame_handler handler) = 0;
-  /// Queue a frame; ownership moves to the transport until it is on the wire.
+  /// Send a frame. The caller may reuse `frame`'s memory as soon as this
+  /// returns: a backend sends small frames at once, and copies what cannot
+  /// leave at once (large frames, or no resources right now) until it has.
   /// Errors: not_found (no such peer), peer_dead / io_error (send failed).
-  virtual result<void> send(peer_index to, std::vector<std::uint8_t> frame) = 0;
+  virtual result<void> send(peer_index to, std::span<const std::uint8_t> frame) = 0;
 
   /// Make progress; returns how many events were handled (0 = idle).
   virtual unsigned progress() = 0;

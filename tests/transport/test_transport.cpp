@@ -157,7 +157,7 @@ void ucx_two_processes(const std::string& tls) {
   CHECK_ERRC(t->get(peer, region, region.length - 10, got, 1000), errc::out_of_bounds);
   CHECK_ERRC(t->send(peer + 5, pattern(8, 0)), errc::not_found);
 
-  REQUIRE_OK(t->send(peer, {0xff}));
+  REQUIRE_OK(t->send(peer, std::vector<std::uint8_t>{0xff}));
   for (int i = 0; i < 1000; ++i) t->progress();
   int wstatus = -1;
   for (int i = 0; i < 500 && ::waitpid(child, &wstatus, WNOHANG) == 0; ++i) {
