@@ -232,7 +232,7 @@ class object_space {
   /// node's memory for one request stays bounded. Each chunk of a put is
   /// durable when acknowledged; a put that fails part-way may have written
   /// some chunks (the error says which range failed).
-  static constexpr std::uint64_t kChunk = std::uint64_t{4} << 20;
+  static constexpr std::uint64_t kChunk = std::uint64_t{1} << 20;
   void put_bytes(const object_id& id, std::uint64_t offset, std::span<const std::byte> bytes);
   std::vector<std::byte> get_bytes(const object_id& id, std::uint64_t offset, std::uint64_t length);
   void remove_id(const object_id& id);
