@@ -221,6 +221,7 @@ TEST_CASE("objects: a 256 MiB put and get stream in chunks; creating 1 GiB costs
   const std::uint64_t after_create_kb = proc_kb(node0, "VmHWM");
   CHECK_MESSAGE(after_create_kb - base_kb < 64 * 1024, "creating 1 GiB raised the node's peak by "
                                                             << (after_create_kb - base_kb) / 1024 << " MiB");
+  MESSAGE("creating 1 GiB raised node 0's peak RSS by " << (after_create_kb - base_kb) << " kB");
   os.remove(big);
 
   // 256 MiB: more than one frame can carry.
