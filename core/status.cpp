@@ -26,6 +26,8 @@ std::string_view to_string(errc e) noexcept {
     case errc::unsupported: return "unsupported";
     case errc::internal: return "internal";
     case errc::cancelled: return "cancelled";
+    case errc::out_of_memory: return "out_of_memory";
+    case errc::too_large: return "too_large";
   }
   return "unknown_error";
 }

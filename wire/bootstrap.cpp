@@ -70,7 +70,7 @@ result<bootstrap_answer> decode_bootstrap_answer(std::span<const std::uint8_t> b
   bootstrap_answer a;
   if (auto s = get_header(r, a.ask); !s.ok()) return s;
   const auto code = r.get<std::uint16_t>();
-  if (code > static_cast<std::uint16_t>(errc::cancelled)) r.fail();  // unknown kind
+  if (code > static_cast<std::uint16_t>(errc_last)) r.fail();  // unknown kind
   a.code = static_cast<errc>(code);
   a.nodes = r.get<std::uint32_t>();
   a.index = r.get<node_index>();

@@ -141,7 +141,7 @@ frame_body read_body(std::size_t index, reader& r) {
     case 3: {
       error_body b;
       const auto code = r.get<std::uint16_t>();
-      if (code < 1 || code > static_cast<std::uint16_t>(errc::cancelled)) r.fail();  // unknown kind
+      if (code < 1 || code > static_cast<std::uint16_t>(errc_last)) r.fail();  // unknown kind
       b.code = static_cast<errc>(code);
       b.message = r.get_string(kMaxString);
       return b;

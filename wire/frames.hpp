@@ -139,6 +139,10 @@ struct frame {
 /// Largest frame accepted (argument blocks, object data and code objects
 /// travel in frames; larger objects are moved in pieces).
 inline constexpr std::size_t kMaxFrame = std::size_t{256} << 20;
+/// Most data bytes one object_get may ask for (its answer must fit a frame
+/// with room to spare); a node answers a larger one with errc::too_large.
+/// Clients move larger ranges in chunks (object_space::kChunk).
+inline constexpr std::uint64_t kMaxObjectGet = std::uint64_t{64} << 20;
 
 /// Encode; the body alternative must match the type (internal error otherwise).
 std::vector<std::uint8_t> encode(const frame& f);

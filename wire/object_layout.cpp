@@ -121,6 +121,26 @@ std::uint64_t compute_checksum(std::span<const std::byte> image) noexcept {
 
 void seal(std::span<std::byte> image) noexcept { put(image.data() + kOffChecksum, compute_checksum(image)); }
 
+void seal_zero_tail(std::span<std::byte> prefix, std::uint64_t image_size) noexcept {
+  // The same BLAKE2b stream as compute_checksum(), the zero tail fed from a
+  // small static buffer.
+  crypto_generichash_state st;
+  crypto_generichash_init(&st, nullptr, 0, 16);
+  const auto* p = reinterpret_cast<const unsigned char*>(prefix.data());
+  static constexpr unsigned char zeros[64 * 1024] = {};
+  crypto_generichash_update(&st, p, kOffChecksum);
+  crypto_generichash_update(&st, zeros, 8);
+  crypto_generichash_update(&st, p + kOffChecksum + 8, prefix.size() - kOffChecksum - 8);
+  for (std::uint64_t left = image_size - prefix.size(); left > 0;) {
+    const std::uint64_t n = left < sizeof zeros ? left : sizeof zeros;
+    crypto_generichash_update(&st, zeros, n);
+    left -= n;
+  }
+  unsigned char digest[16];
+  crypto_generichash_final(&st, digest, sizeof digest);
+  put(prefix.data() + kOffChecksum, load<std::uint64_t>(reinterpret_cast<const std::byte*>(digest)));
+}
+
 void set_fot_count(std::span<std::byte> image, std::uint32_t n) noexcept { put(image.data() + kOffFotCount, n); }
 
 object_id fot_entry(std::span<const std::byte> image, std::uint32_t slot) noexcept {

@@ -58,6 +58,10 @@ result<header> validate(std::span<const std::byte> image);
 std::uint64_t compute_checksum(std::span<const std::byte> image) noexcept;
 /// Store compute_checksum() into the header.
 void seal(std::span<std::byte> image) noexcept;
+/// Seal an image of `image_size` bytes whose first `prefix.size()` bytes are
+/// `prefix` (header and FOT) and whose rest is zero, given only the prefix:
+/// a new object is sealed without its data being in memory.
+void seal_zero_tail(std::span<std::byte> prefix, std::uint64_t image_size) noexcept;
 
 // Header field setters used by the store when the shape changes.
 void set_fot_count(std::span<std::byte> image, std::uint32_t n) noexcept;

@@ -103,10 +103,14 @@ class context {
     return static_cast<T*>(ferry_local(handle(), &c, sizeof(T)));
   }
   /// Pointer to `count` local Ts starting at `r` (bounds-checked as above).
+  /// A count whose byte size does not fit 64 bits fails with out_of_bounds.
   template <class T>
   T* local(ref<T> r, std::uint64_t count) {
     const ferry_ref c = detail::to_c(r);
-    return static_cast<T*>(ferry_local(handle(), &c, sizeof(T) * count));
+    // No object holds 2^64 bytes: asking for that many fails the node's check
+    // where `sizeof(T) * count` would have wrapped to a small size.
+    const std::uint64_t bytes = count > ~std::uint64_t{0} / sizeof(T) ? ~std::uint64_t{0} : sizeof(T) * count;
+    return static_cast<T*>(ferry_local(handle(), &c, bytes));
   }
 
   /// Continue with `fn` where the first ref argument lives; the final result

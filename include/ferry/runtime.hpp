@@ -141,18 +141,21 @@ class runtime;
 class object_space {
  public:
   /// A new object holding `count` zero-initialised Ts on node `where`.
+  /// Throws errc::too_large if `count * sizeof(T)` does not fit 64 bits;
+  /// the node answers errc::out_of_memory when it cannot hold the object.
   template <class T>
   ref<T> create(std::uint64_t count, on_node where) {
     static_assert(std::is_trivially_copyable_v<T>, "objects hold trivially copyable data");
-    return ref<T>{create_bytes(count * sizeof(T), where.index), 0};
+    return ref<T>{create_bytes(byte_size<T>(count, "create"), where.index), 0};
   }
   template <class T>
   void put(ref<T> at, std::span<const std::type_identity_t<T>> values) {
     put_bytes(at.id, at.offset, std::as_bytes(values));
   }
+  /// `count` Ts from `at`. Large reads travel in chunks (see get_bytes).
   template <class T>
   std::vector<T> get(ref<T> at, std::uint64_t count) {
-    auto bytes = get_bytes(at.id, at.offset, count * sizeof(T));
+    auto bytes = get_bytes(at.id, at.offset, byte_size<T>(count, "get"));
     std::vector<T> out(count);
     std::memcpy(out.data(), bytes.data(), bytes.size());
     return out;
@@ -163,11 +166,25 @@ class object_space {
   }
 
   object_id create_bytes(std::uint64_t size, std::uint32_t node);
+  /// Writes and reads larger than kChunk travel as several requests of at
+  /// most kChunk bytes (a few in flight at once): any size works, and a
+  /// node's memory for one request stays bounded. Each chunk of a put is
+  /// durable when acknowledged; a put that fails part-way may have written
+  /// some chunks (the error says which range failed).
+  static constexpr std::uint64_t kChunk = std::uint64_t{1} << 20;
   void put_bytes(const object_id& id, std::uint64_t offset, std::span<const std::byte> bytes);
   std::vector<std::byte> get_bytes(const object_id& id, std::uint64_t offset, std::uint64_t length);
   void remove_id(const object_id& id);
 
  private:
+  /// count * sizeof(T), or throw errc::too_large when it does not fit 64 bits.
+  template <class T>
+  static std::uint64_t byte_size(std::uint64_t count, const char* what) {
+    if (count > ~std::uint64_t{0} / sizeof(T)) throw_too_large(count, sizeof(T), what);
+    return count * sizeof(T);
+  }
+  [[noreturn]] static void throw_too_large(std::uint64_t count, std::size_t size, const char* what);
+
   friend class runtime;
   explicit object_space(runtime& rt) : rt_(rt) {}
   runtime& rt_;

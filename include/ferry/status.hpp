@@ -47,7 +47,11 @@ enum class errc : std::uint16_t {
   unsupported = 17,       ///< valid request this build/node cannot serve
   internal = 18,          ///< a bug in ferry: please report it
   cancelled = 19,         ///< the operation was abandoned (shutdown)
+  out_of_memory = 20,     ///< allocation failed, or a node's object memory limit would be exceeded
+  too_large = 21,         ///< a size or count beyond what ferry accepts (overflows, per-request limits)
 };
+/// The largest errc value this build knows (error frames carrying more are malformed).
+inline constexpr errc errc_last = errc::too_large;
 
 /// Short, stable name of an error kind ("not_found", "corrupt", ...).
 std::string_view to_string(errc e) noexcept;

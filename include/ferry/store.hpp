@@ -15,7 +15,7 @@
 //    readable.
 //
 // Errors: every call returns ferry::result (see status.hpp). Unknown id ->
-// not_found; offset/length outside the data -> out_of_bounds; FOT index the
+// not_found; allocation refused or memory limit reached -> out_of_memory; offset/length outside the data -> out_of_bounds; FOT index the
 // object does not have -> bad_fot_index; checksum mismatch -> corrupt;
 // unknown format version -> bad_version; bad magic or truncated -> bad_format;
 // OS failure -> io_error.
@@ -78,6 +78,17 @@ class store {
 
   /// "memory" or "directory:/path/to/dir".
   [[nodiscard]] std::string describe() const;
+  /// True for a directory store: objects survive the process and their
+  /// checksums are kept at rest (so writes through local() need flush()).
+  /// A memory store keeps no checksum at rest; its flush() does nothing.
+  [[nodiscard]] bool persistent() const;
+
+  /// Limit the bytes of object images this store holds (0: no limit, the
+  /// default). create/resize/import/FOT growth that would pass it fail with
+  /// errc::out_of_memory; so does an allocation the system refuses.
+  void set_memory_limit(std::uint64_t bytes);
+  /// Bytes of object images held now (header + FOT + data of every object).
+  [[nodiscard]] std::uint64_t memory_used() const;
 
   // --- lifecycle -----------------------------------------------------------
   /// New object with a random id and `data_size` zero bytes of data.

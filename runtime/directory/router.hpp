@@ -65,6 +65,11 @@ class router {
     std::lock_guard lock(mu_);
     owners_[id] = owner;
   }
+  /// How many owners this process knows (diagnostics).
+  [[nodiscard]] std::size_t size() const {
+    std::lock_guard lock(mu_);
+    return owners_.size();
+  }
   void forget(const object_id& id) {
     std::lock_guard lock(mu_);
     owners_.erase(id);

@@ -16,6 +16,9 @@
 #include <csetjmp>
 #include <cstdint>
 #include <string>
+#include <vector>
+
+#include <ferry/object_id.hpp>
 
 #include <ferry/ferry.h>
 #include <ferry/jit.hpp>
@@ -48,6 +51,37 @@ class call_host {
   ~call_host() = default;
 };
 
+/// The objects a call obtained local pointers to: the ones the runner seals
+/// when the call ends (docs/reliability.md, "Objects: durability and
+/// limits"). The first few live inline: a call touching up to kInline
+/// objects allocates nothing.
+class touched_objects {
+ public:
+  static constexpr std::size_t kInline = 4;
+  void add(const object_id& id) {
+    for (std::size_t i = 0; i < n_; ++i)
+      if (inline_[i] == id) return;
+    if (n_ < kInline) {
+      inline_[n_++] = id;
+      return;
+    }
+    for (const auto& x : more_)
+      if (x == id) return;
+    more_.push_back(id);
+  }
+  template <class F>
+  void each(F&& f) const {
+    for (std::size_t i = 0; i < n_; ++i) f(inline_[i]);
+    for (const auto& x : more_) f(x);
+  }
+  [[nodiscard]] bool empty() const { return n_ == 0; }
+
+ private:
+  object_id inline_[kInline];
+  std::size_t n_ = 0;
+  std::vector<object_id> more_;
+};
+
 /// State of one mobile call while it runs (what ferry_context* points to).
 struct call_context {
   call_host* host = nullptr;
@@ -57,6 +91,7 @@ struct call_context {
   status failure;
   bool forwarded = false;
   wire::invoke_body forward;  ///< the continuation, when forwarded
+  touched_objects touched;    ///< objects of a persistent store handed out by cx.local
 };
 
 /// Enter mobile code: `fn(cx, args, result)`. 0 on success; else an errc

@@ -39,15 +39,30 @@ void runner::run(code::code_entry* entry, frame&& f) {
   const auto started = std::chrono::steady_clock::now();
   const std::int32_t rc = run_mobile(cx, fn, call.args.data(), result.data());
   policy_.ran(*entry, std::chrono::steady_clock::now() - started);
+  // Seal what the call may have written, before anyone hears of its end
+  // (reply, error or forward): an answered call's writes are durable.
+  const status sealed = seal(cx);
   if (rc != 0) {
     const status s = cx.failure.ok() ? make_error(static_cast<errc>(rc), fmt::format("{} failed", co.name)) : cx.failure;
     return reply_error(call.origin, call.origin_call, s);
   }
+  if (!sealed.ok()) return reply_error(call.origin, call.origin_call, sealed);
   if (cx.forwarded) {
     frame next{frame_type::invoke, who_.index, 0, std::move(cx.forward)};
     return member_.post([this, next = std::move(next)]() mutable { route_(std::move(next)); });
   }
   (void)member_.send(call.origin, {frame_type::reply, who_.index, call.origin_call, wire::reply_body{std::move(result)}});
+}
+
+status runner::seal(const call_context& cx) {
+  status first;
+  cx.touched.each([&](const object_id& id) {
+    auto s = store_.flush(id);
+    // Removed while the call ran: nothing left to seal.
+    if (!s.ok() && s.code() != errc::not_found && first.ok())
+      first = make_error(s.code(), fmt::format("sealing object {} after the call: {}", id.to_string(), s.error().message()));
+  });
+  return first;
 }
 
 bool runner::local(call_context& cx, const ferry_ref& r, std::uint64_t size, void** out) {
@@ -65,6 +80,7 @@ bool runner::local(call_context& cx, const ferry_ref& r, std::uint64_t size, voi
                                                              size, id.to_string(), bytes->size()));
     return false;
   }
+  if (persistent_) cx.touched.add(id);
   *out = bytes->data() + r.offset;
   return true;
 }

@@ -37,6 +37,7 @@ class runner final : public call_host {
          dispatch_policy& policy, std::function<void(wire::frame&&)> route)
       : who_(std::move(who)),
         store_(objects),
+        persistent_(objects.persistent()),
         member_(member),
         calls_(calls),
         policy_(policy),
@@ -62,8 +63,13 @@ class runner final : public call_host {
   bool continuation(call_context& cx, const void* fn, const ferry_ref& target, const void* args, std::uint64_t size,
                     const char* what, wire::invoke_body& out);
 
+  /// Seal (store::flush) every object `cx` obtained a local pointer to; the
+  /// first failure, if any. Objects removed meanwhile are skipped.
+  status seal(const call_context& cx);
+
   node_identity who_;
   store& store_;
+  bool persistent_;  ///< seal touched objects when a call ends (a memory store keeps no checksum at rest)
   session::member& member_;
   calls::call_table& calls_;
   dispatch_policy& policy_;

@@ -4,6 +4,7 @@
 #include <ferry/runtime.hpp>
 
 #include <cstdlib>
+#include <optional>
 #include <set>
 #include <unordered_map>
 
@@ -284,25 +285,92 @@ object_id object_space::create_bytes(std::uint64_t size, std::uint32_t node) {
   return id;
 }
 
+void object_space::throw_too_large(std::uint64_t count, std::size_t size, const char* what) {
+  throw error(make_error(errc::too_large, fmt::format("{} of {} elements of {} bytes: the size does not fit 64 bits",
+                                                      what, count, size)));
+}
+
+namespace {
+// Chunks of a large get/put in flight at once: enough to keep the link busy,
+// few enough that the node holds at most this many chunks for one caller.
+constexpr std::size_t kChunksInFlight = 4;
+
+// Run `count` chunk requests, at most kChunksInFlight at a time; `start(i)`
+// sends chunk i, `done(i, bytes)` takes its answer. Throws the first error
+// (after the chunks already sent have finished, so none outlives the call).
+template <class Start, class Done>
+void chunked(std::uint64_t count, Start start, Done done) {
+  std::vector<std::pair<std::uint64_t, std::shared_ptr<detail::call_state>>> window;
+  std::optional<status> failed;
+  std::uint64_t next = 0;
+  while (next < count || !window.empty()) {
+    while (!failed && next < count && window.size() < kChunksInFlight) {
+      window.emplace_back(next, start(next));
+      ++next;
+    }
+    auto [i, state] = std::move(window.front());
+    window.erase(window.begin());
+    auto r = state->wait();
+    if (!r) {
+      if (!failed) failed = r.error();
+    } else if (!failed) {
+      done(i, std::move(*r));
+    }
+    if (failed && window.empty()) break;
+  }
+  if (failed) throw error(*failed);
+}
+}  // namespace
+
 void object_space::put_bytes(const object_id& id, std::uint64_t offset, std::span<const std::byte> bytes) {
   auto& im = *rt_.impl_;
-  const auto* p = reinterpret_cast<const std::uint8_t*>(bytes.data());
-  im.request(im.owner_of(id), {frame_type::object_put, 0, 0, wire::object_put_body{{id, offset}, {p, p + bytes.size()}}},
-             kObjectDeadline)
-      ->wait()
-      .value();
+  if (bytes.size() > ~std::uint64_t{0} - offset)
+    throw error(make_error(errc::out_of_bounds, fmt::format("put of {} bytes at offset {}: the range does not fit 64 bits",
+                                                            bytes.size(), offset)));
+  const std::uint64_t chunks = bytes.empty() ? 1 : (bytes.size() + kChunk - 1) / kChunk;
+  chunked(
+      chunks,
+      [&](std::uint64_t i) {
+        const auto part = bytes.subspan(i * kChunk, std::min<std::uint64_t>(kChunk, bytes.size() - i * kChunk));
+        const auto* p = reinterpret_cast<const std::uint8_t*>(part.data());
+        return im.request(im.owner_of(id),
+                          {frame_type::object_put, 0, 0,
+                           wire::object_put_body{{id, offset + i * kChunk}, {p, p + part.size()}}},
+                          kObjectDeadline);
+      },
+      [](std::uint64_t, std::vector<std::uint8_t>&&) {});
 }
 
 std::vector<std::byte> object_space::get_bytes(const object_id& id, std::uint64_t offset, std::uint64_t length) {
   auto& im = *rt_.impl_;
-  auto bytes = im.request(im.owner_of(id), {frame_type::object_get, 0, 0, wire::object_get_body{{id, offset}, length}},
-                          kObjectDeadline)
-                   ->wait()
-                   .value();
-  if (bytes.size() != length)
-    throw error(make_error(errc::bad_format, fmt::format("asked for {} bytes, got {}", length, bytes.size())));
-  std::vector<std::byte> out(length);
-  std::memcpy(out.data(), bytes.data(), length);
+  if (length > ~std::uint64_t{0} - offset)
+    throw error(make_error(errc::out_of_bounds, fmt::format("get of {} bytes at offset {}: the range does not fit 64 bits",
+                                                            length, offset)));
+  if (length > kChunk) {
+    // The node says whether the range exists before this process allocates it.
+    (void)get_bytes(id, offset + length - 1, 1);
+  }
+  std::vector<std::byte> out;
+  try {
+    out.resize(length);
+  } catch (const std::exception&) {
+    throw error(make_error(errc::out_of_memory, fmt::format("cannot allocate {} bytes for a get", length)));
+  }
+  const std::uint64_t chunks = length == 0 ? 1 : (length + kChunk - 1) / kChunk;
+  chunked(
+      chunks,
+      [&](std::uint64_t i) {
+        const std::uint64_t n = std::min<std::uint64_t>(kChunk, length - i * kChunk);
+        return im.request(im.owner_of(id),
+                          {frame_type::object_get, 0, 0, wire::object_get_body{{id, offset + i * kChunk}, n}},
+                          kObjectDeadline);
+      },
+      [&](std::uint64_t i, std::vector<std::uint8_t>&& bytes) {
+        const std::uint64_t n = std::min<std::uint64_t>(kChunk, length - i * kChunk);
+        if (bytes.size() != n)
+          throw error(make_error(errc::bad_format, fmt::format("asked for {} bytes, got {}", n, bytes.size())));
+        std::memcpy(out.data() + i * kChunk, bytes.data(), n);
+      });
   return out;
 }
 

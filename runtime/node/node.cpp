@@ -1,5 +1,7 @@
 #include "node.hpp"
 
+#include <unistd.h>
+
 #include <fmt/format.h>
 
 #include "code/server.hpp"
@@ -34,6 +36,10 @@ result<std::unique_ptr<node>> node::create(node_config config) {
   } else {
     FERRY_TRY(n->store_, store::open_directory(c.store_dir));
   }
+  std::uint64_t limit = c.memory_limit;
+  if (limit == 0 && c.store_dir.empty())
+    limit = static_cast<std::uint64_t>(::sysconf(_SC_PHYS_PAGES)) * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  n->store_->set_memory_limit(limit);
   auto jc = c.jit;
   for (auto& [name, addr] : runtime_api_symbols()) jc.runtime_symbols.emplace(name, addr);
   FERRY_TRY(n->jit_, jit::create(std::move(jc)));

@@ -50,6 +50,10 @@ struct node_config {
   session::member_config member;  ///< transport and timing
   /// Persistent store directory; empty: an in-memory store.
   std::filesystem::path store_dir;
+  /// Most bytes of object images the store holds (store::set_memory_limit);
+  /// more fails with errc::out_of_memory. 0: the machine's physical memory
+  /// for an in-memory store, no limit for a directory store (its disk is).
+  std::uint64_t memory_limit = 0;
   jit_config jit;
   /// Threads that run mobile code (executors).
   unsigned executors = 2;
@@ -71,6 +75,7 @@ struct node_stats {
   std::uint64_t calls_inline = 0;       ///< mobile calls run where their frame was handled
   std::uint64_t calls_on_executor = 0;  ///< mobile calls handed to an executor thread
   std::uint64_t late_answers = 0;       ///< answers that matched no outstanding request
+  std::uint64_t owner_entries = 0;      ///< objects whose owner this node's router knows
 };
 
 class node {
@@ -91,7 +96,7 @@ class node {
   [[nodiscard]] const std::string& triple() const { return triple_; }
   store& objects() { return *store_; }
   [[nodiscard]] node_stats stats() const {
-    return {policy_->calls_in_place(), policy_->calls_on_executor(), calls_.late_answers()};
+    return {policy_->calls_in_place(), policy_->calls_on_executor(), calls_.late_answers(), router_->size()};
   }
   jit& engine() { return *jit_; }
 

@@ -39,6 +39,14 @@ class store::backing {
   /// Make `image` (already sealed) the object's image, atomically replacing
   /// any previous one; durable on return for a persistent backing.
   virtual result<std::unique_ptr<segment>> install(object_id id, std::span<const std::byte> image) = 0;
+  /// Make a new image of `image_size` bytes the object's image: `prefix`
+  /// (header and FOT, not sealed) followed by zero bytes, without building
+  /// the whole image in memory. A backing that keeps checksums at rest seals
+  /// it (in `prefix` too). Same durability as install().
+  virtual result<std::unique_ptr<segment>> install_zero(object_id id, std::span<std::byte> prefix,
+                                                        std::uint64_t image_size) = 0;
+  /// True if images survive the process (and checksums are kept at rest).
+  [[nodiscard]] virtual bool persistent() const = 0;
   /// Forget the object; durable on return.
   virtual result<void> erase(object_id id) = 0;
   /// Objects that already exist (a reopened directory). The store validates

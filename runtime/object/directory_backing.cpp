@@ -172,13 +172,40 @@ class directory_backing final : public store::backing {
 
   std::string describe() const override { return "directory:" + dir_.string(); }
 
+  bool persistent() const override { return true; }
+
   result<std::unique_ptr<segment>> install(object_id id, std::span<const std::byte> image) override {
+    return replace(id, image, image.size());
+  }
+
+  result<std::unique_ptr<segment>> install_zero(object_id id, std::span<std::byte> prefix,
+                                                std::uint64_t image_size) override {
+    // The zero tail is a hole in the file: no bytes written, no memory used.
+    layout::seal_zero_tail(prefix, image_size);
+    return replace(id, prefix, image_size);
+  }
+
+ private:
+  // Write `head` then zeros up to `image_size` to <id>.fobj.tmp, fsync it and
+  // rename it over <id>.fobj.
+  result<std::unique_ptr<segment>> replace(object_id id, std::span<const std::byte> head, std::uint64_t image_size) {
     const auto file = object_file(id);
     fs::path tmp = file;
     tmp += ".tmp";
     const int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return os_error("create", tmp);
-    auto written = write_all(fd, image.data(), image.size(), tmp);
+    auto written = write_all(fd, head.data(), head.size(), tmp);
+    if (written && image_size > head.size()) {
+      // Reserve the blocks (a full disk fails here, not as SIGBUS when mobile
+      // code writes through the mapping); a file system that cannot reserve
+      // gets a sparse file.
+      const int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(image_size));
+      if (rc == EOPNOTSUPP || rc == EINVAL) {
+        if (::ftruncate(fd, static_cast<off_t>(image_size)) != 0) written = os_error("truncate", tmp);
+      } else if (rc != 0) {
+        written = os_error("allocate", tmp, rc);
+      }
+    }
     if (written && ::fsync(fd) != 0) written = os_error("fsync", tmp);
     ::close(fd);
     if (!written) {
@@ -193,6 +220,7 @@ class directory_backing final : public store::backing {
     return map(id);
   }
 
+ public:
   result<void> erase(object_id id) override {
     ::unlink(journal_file(id).c_str());
     if (::unlink(object_file(id).c_str()) != 0 && errno != ENOENT) return os_error("unlink", object_file(id));

@@ -1,41 +1,76 @@
 // Memory backing: images in process memory, 64-byte aligned so object data
 // (at a 64-byte offset in the image) is aligned for any type. Checksums are
 // not maintained at rest here: export_image() seals each copy it hands out.
+//
+// Large images (kMapThreshold and up) are anonymous mappings: a new object's
+// zero bytes cost no memory until written, and freeing one returns its
+// memory to the system at once.
+#include <sys/mman.h>
+
 #include <cstdlib>
 #include <cstring>
+#include <limits>
+
+#include <fmt/format.h>
 
 #include "backing.hpp"
 
 namespace ferry {
 namespace {
 
+constexpr std::size_t kMapThreshold = std::size_t{1} << 20;
+
 class memory_segment final : public segment {
  public:
-  explicit memory_segment(std::span<const std::byte> image)
-      : size_(image.size()), bytes_(static_cast<std::byte*>(std::aligned_alloc(64, (size_ + 63) / 64 * 64))) {
-    if (!bytes_) throw std::bad_alloc();
-    std::memcpy(bytes_.get(), image.data(), size_);
+  /// Zeroed memory for an image of `size` bytes, or an out_of_memory error.
+  static result<std::unique_ptr<memory_segment>> allocate(std::uint64_t size) {
+    if (size > std::numeric_limits<std::size_t>::max() - 64)
+      return make_error(errc::out_of_memory, fmt::format("cannot allocate {} bytes for an object", size));
+    const auto n = static_cast<std::size_t>(size);
+    std::byte* p = nullptr;
+    bool mapped = n >= kMapThreshold;
+    if (mapped) {
+      void* m = ::mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (m != MAP_FAILED) p = static_cast<std::byte*>(m);
+    } else {
+      p = static_cast<std::byte*>(std::aligned_alloc(64, (n + 63) / 64 * 64));
+      if (p) std::memset(p, 0, n);
+    }
+    if (!p) return make_error(errc::out_of_memory, fmt::format("cannot allocate {} bytes for an object", size));
+    return std::unique_ptr<memory_segment>(new memory_segment(p, n, mapped));
   }
-  std::span<std::byte> image() override { return {bytes_.get(), size_}; }
+  ~memory_segment() override {
+    if (mapped_) ::munmap(bytes_, size_);
+    else std::free(bytes_);
+  }
+  std::span<std::byte> image() override { return {bytes_, size_}; }
   result<void> commit(std::span<const image_patch> patches) override {
-    for (const auto& p : patches) std::memcpy(bytes_.get() + p.offset, p.bytes.data(), p.bytes.size());
+    for (const auto& p : patches) std::memcpy(bytes_ + p.offset, p.bytes.data(), p.bytes.size());
     return {};
   }
   result<void> reseal() override { return {}; }
 
  private:
-  struct freer {
-    void operator()(std::byte* p) const noexcept { std::free(p); }
-  };
+  memory_segment(std::byte* p, std::size_t n, bool mapped) : bytes_(p), size_(n), mapped_(mapped) {}
+  std::byte* bytes_;
   std::size_t size_;
-  std::unique_ptr<std::byte, freer> bytes_;
+  bool mapped_;
 };
 
 class memory_backing final : public store::backing {
  public:
   std::string describe() const override { return "memory"; }
+  bool persistent() const override { return false; }
   result<std::unique_ptr<segment>> install(object_id, std::span<const std::byte> image) override {
-    return std::unique_ptr<segment>(std::make_unique<memory_segment>(image));
+    FERRY_TRY(auto seg, memory_segment::allocate(image.size()));
+    std::memcpy(seg->image().data(), image.data(), image.size());
+    return std::unique_ptr<segment>(std::move(seg));
+  }
+  result<std::unique_ptr<segment>> install_zero(object_id, std::span<std::byte> prefix,
+                                                std::uint64_t image_size) override {
+    FERRY_TRY(auto seg, memory_segment::allocate(image_size));
+    std::memcpy(seg->image().data(), prefix.data(), prefix.size());  // the rest is zero; no checksum at rest
+    return std::unique_ptr<segment>(std::move(seg));
   }
   result<void> erase(object_id) override { return {}; }
   std::vector<std::pair<object_id, result<std::unique_ptr<segment>>>> recover() override { return {}; }

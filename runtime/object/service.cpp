@@ -32,6 +32,16 @@ void object_service::answer(const frame& f, const result<void>& r) {
 }
 
 void object_service::handle(const frame& f) {
+  // An allocation the system refuses fails this request, not the node.
+  try {
+    serve(f);
+  } catch (const std::bad_alloc&) {
+    answer(f, make_error(errc::out_of_memory, fmt::format("node {} ran out of memory serving a {} request",
+                                                          member_.self(), wire::to_string(f.type))));
+  }
+}
+
+void object_service::serve(const frame& f) {
   const object_id id = subject_of(f);
   if (f.type != frame_type::object_create && !store_.stat(id)) {
     // Not ours: pass it on towards the owner; the answer goes straight to the requester.
@@ -57,6 +67,9 @@ void object_service::handle(const frame& f) {
     }
     case frame_type::object_get: {
       const auto& b = std::get<wire::object_get_body>(f.body);
+      if (b.length > wire::kMaxObjectGet)
+        return answer(f, make_error(errc::too_large, fmt::format("a get asks for at most {} bytes, not {} (read in chunks)",
+                                                                 wire::kMaxObjectGet, b.length)));
       auto bytes = store_.read(b.at.id, b.at.offset, b.length);
       if (!bytes) return answer(f, bytes.error());
       std::vector<std::uint8_t> data(bytes->size());
@@ -66,7 +79,12 @@ void object_service::handle(const frame& f) {
     }
     case frame_type::object_remove: {
       auto removed = store_.remove(id);
-      if (removed) directory::tell_home(member_, router_, id, wire::kNoNode);  // we keep "was ours"; the home forgets the owner
+      if (removed) {
+        // Forget it here too (an entry per removed object would never go);
+        // a later request for it is routed to its home, which forgot it.
+        router_.forget(id);
+        directory::tell_home(member_, router_, id, wire::kNoNode);
+      }
       return answer(f, removed);
     }
     default: return;

@@ -23,6 +23,7 @@ class object_service {
   void handle(const wire::frame& f);
 
  private:
+  void serve(const wire::frame& f);
   void answer(const wire::frame& f, const result<void>& r);
 
   store& store_;

@@ -25,6 +25,10 @@ status unknown(object_id id) {
   return make_error(errc::not_found, fmt::format("no object {} in this store", id.to_string()));
 }
 
+status no_memory(std::uint64_t bytes) {
+  return make_error(errc::out_of_memory, fmt::format("cannot allocate {} bytes", bytes));
+}
+
 }  // namespace
 
 struct store::impl {
@@ -32,6 +36,23 @@ struct store::impl {
   mutable std::shared_mutex mu;
   std::unordered_map<object_id, entry> objects;
   std::unordered_map<object_id, status> damaged;
+  std::uint64_t used = 0;   // image bytes of the objects in `objects`
+  std::uint64_t limit = 0;  // 0: none
+
+  // May the images grow from `old_size` to `new_size` bytes? (lock held)
+  status admit(std::uint64_t old_size, std::uint64_t new_size) const {
+    if (limit == 0 || new_size <= old_size || used - old_size + new_size <= limit) return {};
+    return make_error(errc::out_of_memory,
+                      fmt::format("an image of {} bytes would exceed the store's memory limit ({} of {} bytes in use)",
+                                  new_size, used, limit));
+  }
+  // Make `e` the entry of `id`, keeping `used` right.
+  void put_entry(object_id id, entry e) {
+    auto [it, fresh] = objects.try_emplace(id);
+    if (!fresh) used -= it->second.seg->image().size();
+    used += e.seg->image().size();
+    it->second = std::move(e);
+  }
 
   // Lookup with the lock held; corrupt objects answer with why they are.
   result<entry*> find(object_id id) {
@@ -49,7 +70,25 @@ struct store::impl {
   // it the object's image. Used by create, resize and FOT growth.
   result<void> reshape(object_id id, entry* old, std::uint32_t fot_capacity, std::uint64_t data_size,
                        std::span<const object_id> extra_fot = {}) {
-    std::vector<std::byte> img(layout::image_size_for(fot_capacity, data_size));
+    const std::uint64_t size = layout::image_size_for(fot_capacity, data_size);
+    FERRY_TRY_STATUS(result<void>(admit(old ? old->seg->image().size() : 0, size)));
+    if (!old && extra_fot.empty()) {
+      // A new object: header and FOT built here, the zero data by the backing.
+      std::vector<std::byte> prefix(layout::data_offset_for(fot_capacity));
+      layout::init(prefix, id, fot_capacity, data_size);
+      FERRY_TRY(auto seg, back->install_zero(id, prefix, size));
+      FERRY_TRY(auto hdr, layout::read_header(seg->image()));
+      put_entry(id, entry{std::move(seg), hdr});
+      return {};
+    }
+    std::vector<std::byte> img;
+    try {
+      img.resize(size);
+    } catch (const std::bad_alloc&) {
+      return no_memory(size);
+    } catch (const std::length_error&) {
+      return no_memory(size);
+    }
     layout::init(img, id, fot_capacity, data_size);
     std::uint32_t count = 0;
     if (old) {
@@ -64,7 +103,7 @@ struct store::impl {
     layout::seal(img);
     FERRY_TRY(auto seg, back->install(id, img));
     FERRY_TRY(auto hdr, layout::read_header(seg->image()));
-    objects[id] = entry{std::move(seg), hdr};
+    put_entry(id, entry{std::move(seg), hdr});
     return {};
   }
 };
@@ -84,7 +123,7 @@ store::store(std::unique_ptr<backing> b) : impl_(std::make_unique<impl>()) {
       impl_->damaged[id] = hdr.error();
       continue;
     }
-    impl_->objects[id] = entry{std::move(*seg), *hdr};
+    impl_->put_entry(id, entry{std::move(*seg), *hdr});
   }
 }
 
@@ -98,6 +137,18 @@ result<std::unique_ptr<store>> store::open_directory(const std::filesystem::path
 }
 
 std::string store::describe() const { return impl_->back->describe(); }
+
+bool store::persistent() const { return impl_->back->persistent(); }
+
+void store::set_memory_limit(std::uint64_t bytes) {
+  std::unique_lock lock(impl_->mu);
+  impl_->limit = bytes;
+}
+
+std::uint64_t store::memory_used() const {
+  std::shared_lock lock(impl_->mu);
+  return impl_->used;
+}
 
 status store::out_of_range(object_id id, std::uint64_t off, std::uint64_t len, std::uint64_t size) {
   return make_error(errc::out_of_bounds, fmt::format("object {}: range [{}, +{}) outside its {} bytes of data",
@@ -146,7 +197,10 @@ result<void> store::remove(object_id id) {
   std::unique_lock lock(impl_->mu);
   if (!impl_->objects.contains(id) && !impl_->damaged.contains(id)) return unknown(id);
   FERRY_TRY_STATUS(impl_->back->erase(id));
-  impl_->objects.erase(id);
+  if (auto it = impl_->objects.find(id); it != impl_->objects.end()) {
+    impl_->used -= it->second.seg->image().size();
+    impl_->objects.erase(it);
+  }
   impl_->damaged.erase(id);
   return {};
 }
@@ -182,7 +236,14 @@ result<std::vector<std::byte>> store::read(object_id id, std::uint64_t offset, s
     FERRY_TRY(entry * e, impl_->find(id));
     if (auto s = impl_->check_range(id, *e, offset, length); !s.ok()) return s;
   }
-  std::vector<std::byte> out(length);
+  std::vector<std::byte> out;
+  try {
+    out.resize(length);
+  } catch (const std::bad_alloc&) {
+    return no_memory(length);
+  } catch (const std::length_error&) {
+    return no_memory(length);
+  }
   FERRY_TRY_STATUS(read(id, offset, out));
   return out;
 }
@@ -252,7 +313,12 @@ result<std::vector<std::byte>> store::export_image(object_id id) const {
   std::shared_lock lock(impl_->mu);
   FERRY_TRY(entry * e, impl_->find(id));
   auto img = e->seg->image();
-  std::vector<std::byte> out(img.begin(), img.end());
+  std::vector<std::byte> out;
+  try {
+    out.assign(img.begin(), img.end());
+  } catch (const std::bad_alloc&) {
+    return no_memory(img.size());
+  }
   // Sealing the copy covers writes made through local() without flush().
   layout::seal(out);
   return out;
@@ -263,9 +329,10 @@ result<object_info> store::import_image(std::span<const std::byte> image) {
   std::unique_lock lock(impl_->mu);
   if (impl_->objects.contains(h.id) || impl_->damaged.contains(h.id))
     return make_error(errc::already_exists, fmt::format("object {} already exists", h.id.to_string()));
+  FERRY_TRY_STATUS(result<void>(impl_->admit(0, image.size())));
   FERRY_TRY(auto seg, impl_->back->install(h.id, image));
-  auto& e = impl_->objects[h.id] = entry{std::move(seg), h};
-  return info_of(e);
+  impl_->put_entry(h.id, entry{std::move(seg), h});
+  return info_of(impl_->objects.at(h.id));
 }
 
 result<object_info> copy_object(const store& from, store& to, object_id id) {

@@ -188,3 +188,33 @@ TEST_CASE("store: writes through local() are covered by export after flush") {
   REQUIRE_OK(copy_object(*st, *other, id));
   CHECK(REQUIRE_OK(other->load(ref<std::uint64_t>{id, 8})) == 0xfeedULL);
 }
+
+TEST_CASE_FIXTURE(store_fixture, "store: a memory limit counts image bytes; new objects are zero and sealed") {
+  for (bool persistent : {false, true}) {
+    CAPTURE(persistent);
+    auto st = open(persistent);
+    CHECK(st->persistent() == persistent);
+    CHECK(st->memory_used() == 0);
+    st->set_memory_limit(3 << 20);
+    const auto a = REQUIRE_OK(st->create(2 << 20));
+    CHECK(st->memory_used() == a.image_size);
+    CHECK_ERRC(st->create(2 << 20), errc::out_of_memory);
+    CHECK_ERRC(st->resize(a.id, 4 << 20), errc::out_of_memory);
+    // A large new object reads as zeros and exports as a valid image.
+    auto bytes = REQUIRE_OK(st->read(a.id, (2 << 20) - 16, 16));
+    CHECK(bytes == std::vector<std::byte>(16));
+    auto other = store::open_memory();
+    REQUIRE_OK(copy_object(*st, *other, a.id));
+    REQUIRE_OK(st->remove(a.id));
+    CHECK(st->memory_used() == 0);
+    const auto b = REQUIRE_OK(st->create(2 << 20));
+    st->set_memory_limit(0);
+    REQUIRE_OK(st->resize(b.id, 4 << 20));
+    CHECK(st->memory_used() == REQUIRE_OK(st->stat(b.id)).image_size);
+  }
+  // Reopened, a directory store's new object validates (its checksum covers the zero tail).
+  auto again = open(true);
+  CHECK(again->damaged().empty());
+  CHECK(again->list().size() == 1);
+  CHECK(again->memory_used() == REQUIRE_OK(again->stat(again->list().front())).image_size);
+}

@@ -42,6 +42,21 @@ std::uint64_t read_past_end(ferry::context& cx, ferry::ref<std::uint64_t> cell) 
   return *cx.local(cell + 1000000);
 }
 
+std::uint64_t fill(ferry::context& cx, ferry::ref<std::uint64_t> arr, std::uint64_t count, std::uint64_t seed) {
+  std::uint64_t* p = cx.local(arr, count);
+  std::uint64_t sum = 0;
+  for (std::uint64_t i = 0; i < count; ++i) {
+    p[i] = seed + i;
+    sum += p[i];
+  }
+  return sum;
+}
+
+std::uint64_t local_count(ferry::context& cx, ferry::ref<std::uint64_t> cell, std::uint64_t count) {
+  std::uint64_t* p = cx.local(cell, count);
+  return ++p[0];
+}
+
 std::uint64_t not_mobile(ferry::context&, ferry::ref<std::uint64_t>) { return 0; }
 
 std::uint64_t chase_locally(const std::uint64_t* next, std::uint64_t index, std::uint32_t depth) {

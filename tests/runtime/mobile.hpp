@@ -25,6 +25,12 @@ struct shard_header {
 [[ferry::mobile]] std::uint64_t nested_spin(ferry::context& cx, ferry::ref<std::uint64_t> a, ferry::ref<std::uint64_t> b,
                                             std::uint64_t iterations);
 [[ferry::mobile]] std::uint64_t read_past_end(ferry::context& cx, ferry::ref<std::uint64_t> cell);
+/// Writes seed + i into the `count` words at `arr` through cx.local(arr,
+/// count); returns their sum.
+[[ferry::mobile]] std::uint64_t fill(ferry::context& cx, ferry::ref<std::uint64_t> arr, std::uint64_t count,
+                                     std::uint64_t seed);
+/// cx.local(cell, count), then increments the first word.
+[[ferry::mobile]] std::uint64_t local_count(ferry::context& cx, ferry::ref<std::uint64_t> cell, std::uint64_t count);
 
 /// Not mobile: the runtime must refuse to ship it.
 std::uint64_t not_mobile(ferry::context& cx, ferry::ref<std::uint64_t> cell);

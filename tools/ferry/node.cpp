@@ -29,6 +29,7 @@ struct node_args {
   std::string transport = "ucx";
   std::string tls;
   std::string store;
+  std::uint64_t memory_limit = 0;
   std::string kind = "host";
   unsigned executors = 2;
   std::string jit_cache;
@@ -63,6 +64,7 @@ int run_node(const node_args& a) {
   cfg.kind = a.kind == "dpu" ? FERRY_NODE_DPU : a.kind == "storage" ? FERRY_NODE_STORAGE : FERRY_NODE_HOST;
   cfg.member.transport = {a.transport, a.tls};
   cfg.store_dir = a.store;
+  cfg.memory_limit = a.memory_limit;
   cfg.executors = a.executors;
   if (!a.jit_cache.empty()) cfg.jit.cache_dir = a.jit_cache;
   cfg.jit.trust = a.untrusted ? jit_trust::untrusted : jit_trust::trusted;
@@ -140,6 +142,10 @@ void add_node_command(CLI::App& app) {
   cmd->add_option("--tls", a->tls, "UCX transports, e.g. shm or tcp (default: UCX_TLS or UCX's choice)")
       ->envname("FERRY_TLS");
   cmd->add_option("-s,--store", a->store, "Persistent object store directory (default: memory)");
+  cmd->add_option("--memory-limit", a->memory_limit,
+                  "Most bytes of objects this node holds, e.g. 512MiB, 8GiB; more fails with out_of_memory "
+                  "(default: physical memory for an in-memory store, none for --store)")
+      ->transform(CLI::AsSizeValue(false));
   cmd->add_option("-k,--kind", a->kind, "Node kind reported to mobile code")
       ->check(CLI::IsMember({"host", "dpu", "storage"}));
   cmd->add_option("-e,--executors", a->executors, "Threads that run mobile code")->check(CLI::Range(1u, 256u));

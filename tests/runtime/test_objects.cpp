@@ -1,0 +1,267 @@
+// Objects: durability of writes by mobile code, and sizes and limits that
+// must end in typed errors rather than crashes or lies (issue 9, defects 2
+// and 5; docs/reliability.md "Objects: durability and limits").
+//
+// Real `ferry node` processes over UCX shm, a client runtime in this process:
+//   node 0  in-memory store, default memory limit (the machine's memory)
+//   node 1  persistent store (--store), stopped and killed and restarted
+//   node 2  in-memory store, --memory-limit 64MiB
+// plus an in-process cluster for what needs a node's insides (its router).
+#include <stdio.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <ferry/runtime.hpp>
+
+#include <fmt/format.h>
+
+#include "bootstrap/rendezvous.hpp"
+#include "inproc_cluster.hpp"
+#include "mobile.hpp"
+#include "test_util.hpp"
+
+using namespace ferry;
+using namespace rt_test;
+
+namespace {
+
+constexpr std::uint64_t kMiB = std::uint64_t{1} << 20;
+
+// Run a command; its stdout and exit code.
+std::pair<std::string, int> run(const std::string& cmd) {
+  std::string out;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  char buf[4096];
+  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+  const int rc = ::pclose(p);
+  return {out, WIFEXITED(rc) ? WEXITSTATUS(rc) : -1};
+}
+
+// A kB figure from /proc/<pid>/status ("VmHWM", "VmRSS").
+std::uint64_t proc_kb(pid_t pid, const std::string& field) {
+  std::ifstream in(fmt::format("/proc/{}/status", pid));
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind(field + ":", 0) == 0) return std::strtoull(line.c_str() + field.size() + 1, nullptr, 10);
+  return 0;
+}
+
+struct objects_cluster {
+  static constexpr std::uint32_t kNodes = 3;
+  test::temp_dir dir;
+  std::vector<std::unique_ptr<test::process>> nodes;  // stopped after the runtime goes
+  std::unique_ptr<runtime> rt;
+
+  objects_cluster() {
+    ::setenv("UCX_NET_DEVICES", "lo", 1);
+    cluster::rendezvous rv(dir.path() / "rv");
+    REQUIRE_OK(rv.init(kNodes));
+    for (std::uint32_t i = 0; i < kNodes; ++i) nodes.push_back(spawn(i));
+    runtime_options o;
+    o.rendezvous = dir.path() / "rv";
+    o.transport = "ucx";
+    o.tls = "shm";
+    rt = std::make_unique<runtime>(o);
+  }
+
+  [[nodiscard]] std::filesystem::path store_dir() const { return dir.path() / "store1"; }
+
+  std::unique_ptr<test::process> spawn(std::uint32_t i) {
+    std::vector<std::string> argv{FERRY_CLI,   "node", "--index", std::to_string(i), "--rendezvous",
+                                  (dir.path() / "rv").string(), "--transport", "ucx", "--tls", "shm",
+                                  "--jit-cache", (dir.path() / "jit").string()};
+    if (i == 1) argv.insert(argv.end(), {"--store", store_dir().string()});
+    if (i == 2) argv.insert(argv.end(), {"--memory-limit", "64MiB"});
+    return std::make_unique<test::process>(argv);
+  }
+
+  // Wait (at most 10 s) until this runtime sees node i alive in `incarnation`.
+  bool wait_for_incarnation(std::uint32_t i, std::uint32_t incarnation) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    for (; std::chrono::steady_clock::now() < until; std::this_thread::sleep_for(std::chrono::milliseconds(2))) {
+      const auto n = rt->nodes()[i];
+      if (n.alive && n.incarnation == incarnation) return true;
+    }
+    return false;
+  }
+
+  // `ferry objects ls` of node 1's store: its output; CHECKs it ran cleanly.
+  std::string ls_store() {
+    auto [out, rc] = run(fmt::format("{} objects --store {} ls", FERRY_CLI, store_dir().string()));
+    CHECK_MESSAGE(rc == 0, "ferry objects ls exited " << rc << ":\n" << out);
+    CHECK_MESSAGE(out.find("DAMAGED") == std::string::npos, out);
+    return out;
+  }
+
+  // get() of an object on a node that just restarted: its objects' homes
+  // learn of them again as it rejoins, so not_found may precede that (2 s at most).
+  std::vector<std::uint64_t> get_after_restart(ref<std::uint64_t> at, std::uint64_t count) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    for (;;) {
+      try {
+        return rt->objects().get(at, count);
+      } catch (const ferry::error& e) {
+        if (e.code() != errc::not_found || std::chrono::steady_clock::now() > until) throw;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    }
+  }
+};
+
+std::vector<std::uint64_t> expected(std::uint64_t count, std::uint64_t seed) {
+  std::vector<std::uint64_t> v(count);
+  for (std::uint64_t i = 0; i < count; ++i) v[i] = seed + i;
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("objects: writes by mobile code to a persistent node survive a clean stop and kill -9") {
+  objects_cluster cl;
+  constexpr std::uint64_t kObjects = 8;
+  constexpr std::uint64_t kWords = 5000;  // 40 kB: several pages per object
+  std::vector<ref<std::uint64_t>> arrays;
+  for (std::uint64_t k = 0; k < kObjects; ++k) arrays.push_back(cl.rt->objects().create<std::uint64_t>(kWords, on_node(1)));
+
+  std::uint32_t incarnation = 1;
+  for (const bool clean : {true, false}) {
+    CAPTURE(clean);
+    const std::uint64_t seed = clean ? 1000 : 777'000'000;
+    for (std::uint64_t k = 0; k < kObjects; ++k) {
+      const auto want = expected(kWords, seed + k * kWords);
+      std::uint64_t sum = 0;
+      for (auto v : want) sum += v;
+      REQUIRE(cl.rt->invoke(&fill, arrays[k], kWords, seed + k * kWords).get() == sum);
+    }
+    if (clean) cl.nodes[1].reset();  // SIGTERM: the node stops the way it is meant to
+    else cl.nodes[1]->kill();        // SIGKILL right after the last answer
+    const auto listing = cl.ls_store();
+    for (const auto& a : arrays) CHECK(listing.find(a.id.to_string()) != std::string::npos);
+
+    cl.nodes[1] = cl.spawn(1);
+    REQUIRE(cl.wait_for_incarnation(1, ++incarnation));
+    for (std::uint64_t k = 0; k < kObjects; ++k) {
+      CAPTURE(k);
+      std::vector<std::uint64_t> got;
+      REQUIRE_NOTHROW(got = cl.get_after_restart(arrays[k], kWords));
+      CHECK(got == expected(kWords, seed + k * kWords));
+      CHECK(cl.rt->invoke(&read_cell, arrays[k] + (kWords - 1)).get() == seed + k * kWords + kWords - 1);
+    }
+  }
+  cl.ls_store();
+}
+
+// The error kind a call throws, errc::ok if it does not throw.
+template <class F>
+errc thrown(F&& f) {
+  try {
+    f();
+  } catch (const ferry::error& e) {
+    return e.code();
+  }
+  return errc::ok;
+}
+
+TEST_CASE("objects: sizes that overflow or exceed a node are typed errors, and the node keeps serving") {
+  objects_cluster cl;
+  auto& os = cl.rt->objects();
+  const std::uint64_t wraps = (std::uint64_t{1} << 61) + 1;  // * 8 bytes = 8 (mod 2^64)
+
+  // cx.local(ref, count) whose byte size wraps: out_of_bounds, never a
+  // pointer to a range the object does not have.
+  for (const std::uint32_t n : {0u, 1u}) {
+    CAPTURE(n);
+    const auto c = cell_on(*cl.rt, n, 41);
+    CHECK_ERRC(cl.rt->invoke(&local_count, c, wraps).try_get(), errc::out_of_bounds);
+    CHECK_ERRC(cl.rt->invoke(&local_count, c, ~std::uint64_t{0}).try_get(), errc::out_of_bounds);
+    CHECK(cl.rt->invoke(&local_count, c, 1).get() == 42);
+  }
+
+  // create<T>(n) / get<T>(r, n) where n * sizeof(T) overflows: too_large
+  // at the caller, no 0-byte object.
+  CHECK(thrown([&] { (void)os.create<std::uint64_t>(wraps, on_node(0)); }) == errc::too_large);
+  const auto small = os.create<std::uint64_t>(4, on_node(0));
+  CHECK(thrown([&] { (void)os.get(small, wraps); }) == errc::too_large);
+  CHECK(thrown([&] { (void)os.get(small, 5); }) == errc::out_of_bounds);
+
+  // More than the machine has: out_of_memory from the node, which keeps
+  // serving (it used to abort on std::bad_alloc).
+  for (const int shift : {36, 40, 47}) {
+    CAPTURE(shift);
+    CHECK(thrown([&] { (void)os.create<std::uint8_t>(std::uint64_t{1} << shift, on_node(0)); }) == errc::out_of_memory);
+  }
+  CHECK(thrown([&] { (void)os.create<std::uint8_t>(max_object_size + 1, on_node(0)); }) == errc::invalid_argument);
+  CHECK(cl.rt->invoke(&add, cell_on(*cl.rt, 0, 1), 1).get() == 2);
+
+  // Node 2 holds at most 64 MiB of objects (--memory-limit).
+  const auto a = os.create<std::uint8_t>(40 * kMiB, on_node(2));
+  CHECK(thrown([&] { (void)os.create<std::uint8_t>(40 * kMiB, on_node(2)); }) == errc::out_of_memory);
+  os.remove(a);  // frees its share of the limit
+  const auto b = os.create<std::uint8_t>(40 * kMiB, on_node(2));
+  CHECK(cl.rt->invoke(&add, cell_on(*cl.rt, 2, 5), 1).get() == 6);
+  os.remove(b);
+}
+
+TEST_CASE("objects: a 256 MiB put and get stream in chunks; creating 1 GiB costs a node no memory up front") {
+  objects_cluster cl;
+  auto& os = cl.rt->objects();
+  const pid_t node0 = cl.nodes[0]->pid();
+  (void)cl.rt->invoke(&add, cell_on(*cl.rt, 0, 1), 1).get();  // code loaded: the baseline includes the JIT
+  const std::uint64_t base_kb = proc_kb(node0, "VmHWM");
+  REQUIRE(base_kb > 0);
+
+  // A new object's zero bytes are not touched (they used to be built, then copied: 2x the size).
+  const auto big = os.create<std::uint8_t>(1024 * kMiB, on_node(0));
+  CHECK(os.get(big + (1024 * kMiB - 8), 8) == std::vector<std::uint8_t>(8, 0));
+  const std::uint64_t after_create_kb = proc_kb(node0, "VmHWM");
+  CHECK_MESSAGE(after_create_kb - base_kb < 64 * 1024, "creating 1 GiB raised the node's peak by "
+                                                            << (after_create_kb - base_kb) / 1024 << " MiB");
+  MESSAGE("creating 1 GiB raised node 0's peak RSS by " << (after_create_kb - base_kb) << " kB");
+  os.remove(big);
+
+  // 256 MiB: more than one frame can carry.
+  const std::uint64_t words = 256 * kMiB / 8;
+  std::vector<std::uint64_t> data(words);
+  for (std::uint64_t i = 0; i < words; ++i) data[i] = i * 0x9e3779b97f4a7c15ULL;
+  const auto obj = os.create<std::uint64_t>(words, on_node(0));
+  const auto t0 = std::chrono::steady_clock::now();
+  os.put(obj, std::span<const std::uint64_t>(data));
+  const auto t1 = std::chrono::steady_clock::now();
+  const auto back = os.get(obj, words);
+  const auto t2 = std::chrono::steady_clock::now();
+  CHECK(back == data);
+  CHECK(t2 - t0 < std::chrono::seconds(15));  // it used to time out after 30 s
+  const std::uint64_t peak_kb = proc_kb(node0, "VmHWM");
+  using ms = std::chrono::milliseconds;
+  MESSAGE("256 MiB put " << std::chrono::duration_cast<ms>(t1 - t0).count() << " ms, get "
+                         << std::chrono::duration_cast<ms>(t2 - t1).count() << " ms; node peak +"
+                         << (peak_kb - base_kb) / 1024 << " MiB");
+  CHECK(peak_kb - base_kb < (256 + 96) * 1024);  // the object plus a few chunks in flight
+  os.remove(obj);
+  CHECK(cl.rt->invoke(&add, cell_on(*cl.rt, 0, 1), 1).get() == 2);
+}
+
+TEST_CASE("objects: created-and-removed objects leave nothing in a node's tables") {
+  cluster_fixture cl;
+  auto& os = cl.rt->objects();
+  std::vector<std::uint64_t> entries;
+  for (auto& n : cl.nodes) entries.push_back(n->stats().owner_entries);
+  for (int i = 0; i < 3000; ++i) os.remove(os.create<std::uint64_t>(4, on_node(static_cast<std::uint32_t>(i % 3))));
+  // A home forgets the owner when the owner's dir_register arrives, which may
+  // be just after the remove was acknowledged.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  for (std::size_t k = 0; k < cl.nodes.size() && std::chrono::steady_clock::now() < until;)
+    if (cl.nodes[k]->stats().owner_entries == entries[k]) ++k;
+    else std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  for (std::size_t k = 0; k < cl.nodes.size(); ++k) {
+    CAPTURE(k);
+    CHECK(cl.nodes[k]->stats().owner_entries == entries[k]);
+    CHECK(cl.nodes[k]->objects().memory_used() == 0);
+    CHECK(cl.nodes[k]->objects().list().empty());
+  }
+}
