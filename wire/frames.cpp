@@ -110,20 +110,45 @@ struct body_writer {
   }
 };
 
-frame_body read_body(std::size_t index, reader& r) {
+// The body alternative I of `body`, reused when it already holds it (its
+// strings and vectors keep their capacity: decoding into a frame that is
+// reused allocates nothing once it has grown).
+template <std::size_t I>
+auto& hold(frame_body& body) {
+  if (body.index() != I) body.emplace<I>();
+  return std::get<I>(body);
+}
+
+void read_string(reader& r, std::string& out) {
+  const auto n = r.get<std::uint32_t>();
+  const auto b = n <= kMaxString ? r.get_bytes(n) : (r.fail(), std::span<const std::uint8_t>{});
+  out.assign(reinterpret_cast<const char*>(b.data()), b.size());
+}
+void read_blob(reader& r, std::vector<std::uint8_t>& out) {
+  const auto n = r.get<std::uint64_t>();
+  if (n > r.remaining()) {
+    r.fail();  // checked before allocating: n is untrusted
+    out.clear();
+    return;
+  }
+  const auto b = r.get_bytes(n);
+  out.assign(b.begin(), b.end());
+}
+
+void read_body(std::size_t index, reader& r, frame_body& body) {
   switch (index) {
     case 0: {
-      hello_body b;
+      auto& b = hold<0>(body);
       b.index = r.get<node_index>();
       b.kind = r.get<std::uint8_t>();
-      b.triple = r.get_string(kMaxString);
-      b.address = get_blob(r);
-      return b;
+      read_string(r, b.triple);
+      read_blob(r, b.address);
+      return;
     }
     case 1: {
-      invoke_body b;
+      auto& b = hold<1>(body);
       b.code = get_id(r);
-      b.symbol = r.get_string(kMaxString);
+      read_string(r, b.symbol);
       b.signature_hash = r.get<std::uint64_t>();
       b.origin = r.get<node_index>();
       b.origin_call = r.get<std::uint64_t>();
@@ -133,53 +158,53 @@ frame_body read_body(std::size_t index, reader& r) {
       b.flags = r.get<std::uint8_t>();
       if (b.flags & ~kInvokePinned) r.fail();  // unknown flags
       b.target = get_ref(r);
-      b.args = get_blob(r);
-      b.code_blob = get_blob(r);
-      return b;
+      read_blob(r, b.args);
+      read_blob(r, b.code_blob);
+      return;
     }
-    case 2: return reply_body{get_blob(r)};
+    case 2: return read_blob(r, hold<2>(body).result);
     case 3: {
-      error_body b;
+      auto& b = hold<3>(body);
       const auto code = r.get<std::uint16_t>();
       if (code < 1 || code > static_cast<std::uint16_t>(errc_last)) r.fail();  // unknown kind
       b.code = static_cast<errc>(code);
-      b.message = r.get_string(kMaxString);
-      return b;
+      read_string(r, b.message);
+      return;
     }
     case 4: {
-      code_request_body b;
+      auto& b = hold<4>(body);
       b.code = get_id(r);
-      b.symbol = r.get_string(kMaxString);
-      return b;
+      read_string(r, b.symbol);
+      return;
     }
-    case 5: return code_response_body{get_blob(r)};
+    case 5: return read_blob(r, hold<5>(body).blob);
     case 6: {
-      object_create_body b;
+      auto& b = hold<6>(body);
       b.id = get_id(r);
       b.size = r.get<std::uint64_t>();
-      return b;
+      return;
     }
     case 7: {
-      object_put_body b;
+      auto& b = hold<7>(body);
       b.at = get_ref(r);
-      b.bytes = get_blob(r);
-      return b;
+      read_blob(r, b.bytes);
+      return;
     }
     case 8: {
-      object_get_body b;
+      auto& b = hold<8>(body);
       b.at = get_ref(r);
       b.length = r.get<std::uint64_t>();
-      return b;
+      return;
     }
-    case 9: return object_remove_body{get_id(r)};
-    case 10: return object_data_body{get_blob(r)};
+    case 9: hold<9>(body).id = get_id(r); return;
+    case 10: return read_blob(r, hold<10>(body).bytes);
     case 12: {
-      dir_register_body b;
+      auto& b = hold<12>(body);
       b.id = get_id(r);
       b.owner = r.get<node_index>();
-      return b;
+      return;
     }
-    default: return empty_body{};
+    default: hold<11>(body); return;
   }
 }
 
@@ -206,6 +231,12 @@ void encode_into(const frame& f, std::vector<std::uint8_t>& into) {
 }
 
 result<frame> decode(std::span<const std::uint8_t> bytes) {
+  frame f;
+  if (auto s = decode_into(bytes, f); !s.ok()) return s;
+  return f;
+}
+
+status decode_into(std::span<const std::uint8_t> bytes, frame& f) {
   if (bytes.size() < kFrameHeaderSize)
     return make_error(errc::bad_format, fmt::format("frame of {} bytes is shorter than its header", bytes.size()));
   if (bytes.size() > kMaxFrame) return make_error(errc::bad_format, fmt::format("frame of {} bytes", bytes.size()));
@@ -213,7 +244,6 @@ result<frame> decode(std::span<const std::uint8_t> bytes) {
   if (r.get<std::uint16_t>() != kFrameMagic) return make_error(errc::bad_format, "not a ferry frame (bad magic)");
   if (const auto v = r.get<std::uint8_t>(); v != kProtocolVersion)
     return make_error(errc::bad_version, fmt::format("protocol version {} (this node speaks {})", v, kProtocolVersion));
-  frame f;
   const auto type = r.get<std::uint8_t>();
   f.type = static_cast<frame_type>(type);
   f.source = r.get<node_index>();
@@ -224,10 +254,10 @@ result<frame> decode(std::span<const std::uint8_t> bytes) {
   if (body_len != bytes.size() - kFrameHeaderSize)
     return make_error(errc::bad_format, fmt::format("{} frame: body length {} but {} bytes follow the header",
                                                     to_string(f.type), body_len, bytes.size() - kFrameHeaderSize));
-  f.body = read_body(index, r);
+  read_body(index, r, f.body);
   if (!r.ok() || r.remaining() != 0)
     return make_error(errc::bad_format, fmt::format("{} frame: body fields do not match its length", to_string(f.type)));
-  return f;
+  return {};
 }
 
 std::uint64_t deadline_clock_us() {

@@ -150,6 +150,10 @@ std::vector<std::uint8_t> encode(const frame& f);
 void encode_into(const frame& f, std::vector<std::uint8_t>& into);
 /// Decode and validate an untrusted buffer.
 result<frame> decode(std::span<const std::uint8_t> bytes);
+/// The same, into `f`, reusing the strings and vectors it holds when the
+/// body type repeats (a receive loop that decodes into one frame allocates
+/// nothing once warm). On error `f` holds partial contents.
+status decode_into(std::span<const std::uint8_t> bytes, frame& f);
 
 /// The clock invoke_body::deadline_us is read against: µs since the epoch
 /// (CLOCK_REALTIME), so deadlines mean the same on every node.

@@ -17,6 +17,7 @@
 // is bounded by the call's deadline (call_options::deadline).
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
@@ -215,13 +216,13 @@ class runtime {
   template <class R, class... P, class... A>
   future<R> invoke_with(const call_options& options, R (*fn)(context&, P...), A&&... args) {
     static_assert(std::is_trivially_copyable_v<R> || std::is_void_v<R>, "mobile results are trivially copyable");
-    std::vector<std::uint8_t> block(detail::arg_layout<P...>::size());
+    std::array<std::uint8_t, detail::arg_layout<P...>::size()> block{};  // on the stack: nothing to allocate
     detail::pack_args<P...>(reinterpret_cast<std::byte*>(block.data()), args...);
     ferry_ref route{};
     if constexpr ((detail::is_ref<P>::value || ...)) route = detail::routing_ref(static_cast<P>(args)...);
     std::size_t result_size = 0;
     if constexpr (!std::is_void_v<R>) result_size = sizeof(R);
-    return future<R>(invoke_raw(reinterpret_cast<const void*>(fn), options, route, std::move(block), result_size));
+    return future<R>(invoke_raw(reinterpret_cast<const void*>(fn), options, route, block, result_size));
   }
 
   struct impl;
@@ -229,7 +230,7 @@ class runtime {
  private:
   friend class object_space;
   std::shared_ptr<detail::call_state> invoke_raw(const void* fn, const call_options& options, ferry_ref route,
-                                                 std::vector<std::uint8_t> args, std::size_t result_size);
+                                                 std::span<const std::uint8_t> args, std::size_t result_size);
   std::unique_ptr<impl> impl_;
   object_space objects_{*this};
 };

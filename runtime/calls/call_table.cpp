@@ -12,53 +12,107 @@ std::uint64_t random_start() {
     const ssize_t n = ::getrandom(reinterpret_cast<char*>(&v) + got, sizeof v - got, 0);
     if (n > 0) got += static_cast<std::size_t>(n);
   }
-  // Zero means "no call" on the wire; keep well away from wrapping into it.
-  return (v >> 1) | 1;
+  return v | 1;  // never 0 (a free slot)
 }
+constexpr std::size_t kInitialSlots = 64;
 }  // namespace
 
-call_table::call_table() : next_(random_start()) {}
+call_table::call_table() : slots_(kInitialSlots), next_(random_start()) {}
+
+call_table::entry* call_table::find(std::uint64_t id) {
+  const std::size_t mask = slots_.size() - 1;
+  for (std::size_t i = id & mask;; i = (i + 1) & mask) {
+    if (slots_[i].id == id) return &slots_[i];
+    if (slots_[i].id == 0) return nullptr;
+  }
+}
+
+void call_table::insert(entry&& e) {
+  const std::size_t mask = slots_.size() - 1;
+  std::size_t i = e.id & mask;
+  while (slots_[i].id != 0) i = (i + 1) & mask;
+  slots_[i] = std::move(e);
+  ++used_;
+}
+
+void call_table::erase(entry* e) {
+  // Backward-shift deletion: later entries of the probe run move up, so
+  // lookups never need tombstones.
+  const std::size_t mask = slots_.size() - 1;
+  std::size_t hole = static_cast<std::size_t>(e - slots_.data());
+  slots_[hole] = entry{};
+  --used_;
+  for (std::size_t j = (hole + 1) & mask; slots_[j].id != 0; j = (j + 1) & mask) {
+    const std::size_t home = slots_[j].id & mask;
+    // Move j into the hole unless its home lies cyclically in (hole, j].
+    const bool stays = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
+    if (stays) continue;
+    slots_[hole] = std::move(slots_[j]);
+    slots_[j] = entry{};
+    hole = j;
+  }
+}
+
+void call_table::grow() {
+  std::vector<entry> old(slots_.size() * 2);
+  old.swap(slots_);
+  used_ = 0;
+  for (auto& e : old)
+    if (e.id != 0) insert(std::move(e));
+}
 
 std::uint64_t call_table::add(depends_on deps, completion done) {
   std::lock_guard lock(mu_);
-  const std::uint64_t id = next_++;
-  entries_.emplace(id, entry{deps, std::move(done)});
+  if ((used_ + 1) * 2 > slots_.size()) grow();
+  std::uint64_t id = next_++;
+  if (id == 0) id = next_++;
+  insert(entry{id, deps, std::move(done)});
   return id;
 }
 
 void call_table::set_first_hop(std::uint64_t id, node_index hop) {
   std::lock_guard lock(mu_);
-  if (auto it = entries_.find(id); it != entries_.end()) it->second.deps.first_hop = hop;
+  if (auto* e = find(id)) e->deps.first_hop = hop;
 }
 
-bool call_table::complete(std::uint64_t id, std::vector<std::uint8_t>&& bytes, status s) {
+bool call_table::complete(std::uint64_t id, std::span<const std::uint8_t> bytes, status s) {
   completion done;
   {
     std::lock_guard lock(mu_);
-    auto it = entries_.find(id);
-    if (it == entries_.end()) {
+    auto* e = id == 0 ? nullptr : find(id);
+    if (!e) {
       late_.fetch_add(1, std::memory_order_relaxed);
       return false;
     }
-    done = std::move(it->second.done);
-    entries_.erase(it);
+    done = std::move(e->done);
+    erase(e);
   }
-  done(std::move(bytes), std::move(s));
+  done.fn(done.target.get(), bytes, std::move(s));
   return true;
 }
 
 bool call_table::cancel(std::uint64_t id) {
-  completion dropped;  // destroyed outside the lock
+  completion dropped;  // released outside the lock
   std::lock_guard lock(mu_);
-  auto it = entries_.find(id);
-  if (it == entries_.end()) return false;
-  dropped = std::move(it->second.done);
-  entries_.erase(it);
+  auto* e = id == 0 ? nullptr : find(id);
+  if (!e) return false;
+  dropped = std::move(e->done);
+  erase(e);
   return true;
 }
 
-void call_table::finish(std::vector<entry>& gone, const status& s) {
-  for (auto& e : gone) e.done({}, s);
+template <class Pred>
+std::vector<call_table::entry> call_table::take_if(Pred lost) {
+  std::vector<std::uint64_t> ids;
+  for (const auto& e : slots_)
+    if (e.id != 0 && lost(e.deps)) ids.push_back(e.id);
+  std::vector<entry> gone;
+  for (const auto id : ids) {
+    auto* e = find(id);
+    gone.push_back(std::move(*e));
+    erase(e);
+  }
+  return gone;
 }
 
 void call_table::fail_peer(node_index who, bool who_is_node,
@@ -67,34 +121,26 @@ void call_table::fail_peer(node_index who, bool who_is_node,
   std::vector<entry> gone;
   {
     std::lock_guard lock(mu_);
-    for (auto it = entries_.begin(); it != entries_.end();) {
-      const auto& d = it->second.deps;
-      const bool lost = d.first_hop == who || d.holder == who || (d.travels && who_is_node) ||
-                        (!d.target.is_nil() && owner_of(d.target) == who);
-      if (lost) {
-        gone.push_back(std::move(it->second));
-        it = entries_.erase(it);
-      } else {
-        ++it;
-      }
-    }
+    gone = take_if([&](const depends_on& d) {
+      return d.first_hop == who || d.holder == who || (d.travels && who_is_node) ||
+             (!d.target.is_nil() && owner_of(d.target) == who);
+    });
   }
-  finish(gone, s);
+  for (auto& e : gone) e.done.fn(e.done.target.get(), {}, status(s));
 }
 
 void call_table::fail_all(const status& s) {
   std::vector<entry> gone;
   {
     std::lock_guard lock(mu_);
-    for (auto& [id, e] : entries_) gone.push_back(std::move(e));
-    entries_.clear();
+    gone = take_if([](const depends_on&) { return true; });
   }
-  finish(gone, s);
+  for (auto& e : gone) e.done.fn(e.done.target.get(), {}, status(s));
 }
 
 std::size_t call_table::outstanding() const {
   std::lock_guard lock(mu_);
-  return entries_.size();
+  return used_;
 }
 
 }  // namespace ferry::calls

@@ -17,7 +17,7 @@
 #include <optional>
 #include <mutex>
 #include <span>
-#include <unordered_map>
+#include <memory>
 #include <vector>
 
 #include <ferry/object_id.hpp>
@@ -29,8 +29,23 @@ namespace ferry::calls {
 
 using wire::node_index;
 
-/// How a request ends: `s` ok with the answer's bytes, or an error.
-using completion = std::function<void(std::vector<std::uint8_t>&& bytes, status s)>;
+/// How a request ends: called once, with the answer's bytes (a view, valid
+/// only during the call) and an ok status, or with an error. A plain
+/// function and the object it acts on, which the entry keeps alive: making
+/// one allocates nothing (completion_for()).
+struct completion {
+  void (*fn)(void* target, std::span<const std::uint8_t> bytes, status&& s) = nullptr;
+  std::shared_ptr<void> target;
+};
+
+/// A completion that calls `t->on_answer(bytes, status&&)`.
+template <class T>
+completion completion_for(std::shared_ptr<T> t) {
+  return {[](void* p, std::span<const std::uint8_t> bytes, status&& s) {
+            static_cast<T*>(p)->on_answer(bytes, std::move(s));
+          },
+          std::move(t)};
+}
 
 /// Who a request depends on: it fails when either is declared dead.
 struct depends_on {
@@ -52,13 +67,14 @@ class call_table {
   call_table& operator=(const call_table&) = delete;
 
   /// A new request; `done` runs once, on whichever thread completes it
-  /// (never under the table's lock).
+  /// (never under the table's lock). Allocates only when the table grows
+  /// (it doubles when half full).
   std::uint64_t add(depends_on deps, completion done);
   /// Record where a request went first (once routed).
   void set_first_hop(std::uint64_t id, node_index hop);
   /// Complete request `id`; false (and counted) if there is no such entry:
   /// a late answer after a timeout or for a predecessor's request.
-  bool complete(std::uint64_t id, std::vector<std::uint8_t>&& bytes, status s);
+  bool complete(std::uint64_t id, std::span<const std::uint8_t> bytes, status s);
   /// Remove `id` without completing it (its waiter gave up); false if gone.
   bool cancel(std::uint64_t id);
   /// Fail every request that depends on `who` with `s`. `owner_of` maps a
@@ -73,14 +89,25 @@ class call_table {
   [[nodiscard]] std::uint64_t late_answers() const { return late_.load(std::memory_order_relaxed); }
 
  private:
+  // Open addressing with linear probing over a power-of-two array: ids are
+  // consecutive, so the slot of an id is id & mask and a warm table never
+  // allocates. Id 0 marks a free slot (ids skip it).
   struct entry {
+    std::uint64_t id = 0;
     depends_on deps;
     completion done;
   };
-  void finish(std::vector<entry>& gone, const status& s);
+  entry* find(std::uint64_t id);
+  void insert(entry&& e);
+  void erase(entry* e);
+  void grow();
+  /// Take out every entry `lost` selects (lock held).
+  template <class Pred>
+  std::vector<entry> take_if(Pred lost);
 
   mutable std::mutex mu_;
-  std::unordered_map<std::uint64_t, entry> entries_;
+  std::vector<entry> slots_;
+  std::size_t used_ = 0;
   std::uint64_t next_;
   std::atomic<std::uint64_t> late_{0};
 };

@@ -55,18 +55,26 @@ void loader::ensure(frame&& f) {
   if (waiting.size() == 1) pull(id, symbol, holder);  // else a request is out already
 }
 
+namespace {
+// A code request in flight: which code, for whom.
+struct pull_request {
+  loader* self;
+  object_id code;
+  std::string symbol;
+  void on_answer(std::span<const std::uint8_t> blob, status&& s) { self->pulled(code, symbol, blob, std::move(s)); }
+};
+}  // namespace
+
 void loader::pull(const object_id& id, const std::string& symbol, wire::node_index holder) {
   const std::uint64_t request =
-      calls_.add({holder, {}, holder}, [this, id, symbol](std::vector<std::uint8_t>&& blob, status s) {
-        pulled(id, symbol, std::move(blob), std::move(s));
-      });
+      calls_.add({holder, {}, holder}, calls::completion_for(std::make_shared<pull_request>(pull_request{this, id, symbol})));
   if (auto s = member_.send(holder, {frame_type::code_request, member_.self(), request,
                                      wire::code_request_body{id, symbol}});
       !s.ok())
     calls_.complete(request, {}, s);
 }
 
-void loader::pulled(const object_id& wanted, const std::string& symbol, std::vector<std::uint8_t>&& blob, status s) {
+void loader::pulled(const object_id& wanted, const std::string& symbol, std::span<const std::uint8_t> blob, status s) {
   auto take_waiting = [&] {
     std::vector<frame> w;
     if (wanted.is_nil()) {

@@ -66,12 +66,13 @@ class loader {
   /// Encoded code object this node holds, by id or else by symbol: what the
   /// code server sends to a node that misses it. Any thread.
   result<std::vector<std::uint8_t>> encoded(const object_id& id, std::string_view symbol);
+  /// The answer to a code request (driving thread; calls::completion).
+  void pulled(const object_id& wanted, const std::string& symbol, std::span<const std::uint8_t> blob, status s);
 
  private:
   code_entry* resident(const object_id& id);
   code_entry* resident_by_symbol(std::string_view symbol);
   void pull(const object_id& id, const std::string& symbol, wire::node_index holder);
-  void pulled(const object_id& wanted, const std::string& symbol, std::vector<std::uint8_t>&& blob, status s);
   void load(const object_id& id, code_object code);
   void fail_waiting(std::vector<wire::frame>&& waiting, const status& s);
 

@@ -23,6 +23,7 @@
 
 #include "code/loader.hpp"
 #include "core/task_dispatcher.hpp"
+#include "wire/frames.hpp"
 
 namespace ferry::exec {
 
@@ -31,8 +32,19 @@ class dispatch_policy {
   dispatch_policy(unsigned executors, std::chrono::microseconds inline_budget, unsigned object_threads = 2)
       : budget_(inline_budget), executors_("ferry-exec", executors), object_threads_("ferry-object", object_threads) {}
 
-  /// Run a mobile call of `code`: `run` in place or on an executor.
-  void call(const code::code_entry& code, core::task run);
+  /// Run a mobile call of `code` on invoke frame `f`: `run(std::move(f))`,
+  /// in place or on an executor.
+  template <class Run>
+  void call(const code::code_entry& code, wire::frame&& f, Run run) {
+    if (code.run_inline.load(std::memory_order_relaxed)) {
+      in_place_calls_.fetch_add(1, std::memory_order_relaxed);
+      // A task of two references: making it allocates nothing.
+      (void)in_place_.dispatch([&run, &f] { run(std::move(f)); });
+      return;
+    }
+    executor_calls_.fetch_add(1, std::memory_order_relaxed);
+    (void)executors_.dispatch([run, f = std::move(f)]() mutable { run(std::move(f)); });
+  }
   /// Run an object operation or other store work (may block on I/O) on an
   /// object thread: never behind mobile code.
   void blocking(core::task run) { (void)object_threads_.dispatch(std::move(run)); }

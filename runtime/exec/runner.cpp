@@ -34,7 +34,11 @@ void runner::run(code::code_entry* entry, frame&& f) {
   cx.host = this;
   cx.code = entry;
   cx.call = &call;
-  std::vector<std::uint8_t> result(co.result_size);
+  // The reply frame is one per thread, reused: the result is written
+  // straight into its body, which keeps its capacity.
+  thread_local frame reply{frame_type::reply, 0, 0, wire::reply_body{}};
+  auto& result = std::get<wire::reply_body>(reply.body).result;
+  result.resize(co.result_size);
   const jit_function fn = entry->fn;  // holds the code while it runs
   const auto started = std::chrono::steady_clock::now();
   const std::int32_t rc = run_mobile(cx, fn, call.args.data(), result.data());
@@ -51,7 +55,9 @@ void runner::run(code::code_entry* entry, frame&& f) {
     frame next{frame_type::invoke, who_.index, 0, std::move(cx.forward)};
     return member_.post([this, next = std::move(next)]() mutable { route_(std::move(next)); });
   }
-  (void)member_.send(call.origin, {frame_type::reply, who_.index, call.origin_call, wire::reply_body{std::move(result)}});
+  reply.source = who_.index;
+  reply.call = call.origin_call;
+  (void)member_.send(call.origin, reply);
 }
 
 status runner::seal(const call_context& cx) {
@@ -132,18 +138,18 @@ bool runner::invoke(call_context& cx, const void* fn, const ferry_ref& target, c
     bool done = false;
     std::vector<std::uint8_t> bytes;
     status s;
+    void on_answer(std::span<const std::uint8_t> answer, status&& st) {
+      std::lock_guard lock(mu);
+      bytes.assign(answer.begin(), answer.end());
+      s = std::move(st);
+      done = true;
+      cv.notify_all();
+    }
   };
   auto w = std::make_shared<waiter>();
   // A callee other than this code is not known here: it may travel.
   const bool travels = b.code != cx.code->id || cx.code->may_forward;
-  const std::uint64_t id = calls_.add({wire::kNoNode, id_of(target), wire::kNoNode, travels},
-                                      [w](std::vector<std::uint8_t>&& bytes, status s) {
-                                        std::lock_guard lock(w->mu);
-                                        w->bytes = std::move(bytes);
-                                        w->s = std::move(s);
-                                        w->done = true;
-                                        w->cv.notify_all();
-                                      });
+  const std::uint64_t id = calls_.add({wire::kNoNode, id_of(target), wire::kNoNode, travels}, calls::completion_for(w));
   b.origin = who_.index;
   b.origin_call = id;
   member_.post([this, f = frame{frame_type::invoke, who_.index, id, std::move(b)}]() mutable { route_(std::move(f)); });

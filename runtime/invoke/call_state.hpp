@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -62,11 +63,13 @@ class call_state {
   explicit call_state(std::chrono::steady_clock::time_point deadline, std::shared_ptr<driver_link> link = nullptr)
       : deadline_(deadline), link_(std::move(link)) {}
 
-  void complete(std::vector<std::uint8_t>&& bytes, status s) {
+  /// The answer (calls::completion): copied into this state's own buffer,
+  /// which keeps its capacity when the state is reused.
+  void on_answer(std::span<const std::uint8_t> bytes, status&& s) {
     {
       std::lock_guard lock(mu_);
       if (done_.load(std::memory_order_relaxed)) return;
-      bytes_ = std::move(bytes);
+      bytes_.assign(bytes.begin(), bytes.end());
       status_ = std::move(s);
       done_.store(true, std::memory_order_release);
     }
@@ -87,6 +90,16 @@ class call_state {
     return {};
   }
   [[nodiscard]] bool ready() const noexcept { return done_.load(std::memory_order_acquire); }
+
+  /// Make a finished state new again for another call (the runtime's pool
+  /// does this only when nobody else holds the state).
+  void reuse(std::chrono::steady_clock::time_point deadline) {
+    std::lock_guard lock(mu_);
+    done_.store(false, std::memory_order_relaxed);
+    bytes_.clear();
+    status_ = status{};
+    deadline_ = deadline;
+  }
 
  private:
   status wait_done() {

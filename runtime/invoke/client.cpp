@@ -107,13 +107,31 @@ struct runtime::impl final : detail::progress_driver {
 
   wire::hello_body own_hello() const { return {member->self(), 0xff, jit_target::host().triple, member->address()}; }
 
-  /// A new outstanding request whose answer completes a fresh call_state.
+  // Call states are reused: one whose future and table entry are gone (the
+  // pool's is the only reference) is made new for the next call, so a warm
+  // call allocates no state. The pool grows to the most calls in flight.
+  std::vector<std::shared_ptr<detail::call_state>> pool;  // guarded by mu
+  std::size_t pool_cursor = 0;
+
+  std::shared_ptr<detail::call_state> fresh_state(std::chrono::steady_clock::time_point deadline) {
+    std::lock_guard lock(mu);
+    for (std::size_t n = 0; n < pool.size(); ++n) {
+      auto& s = pool[pool_cursor];
+      pool_cursor = (pool_cursor + 1) % pool.size();
+      if (s.use_count() == 1) {
+        s->reuse(deadline);
+        return s;
+      }
+    }
+    pool.push_back(std::make_shared<detail::call_state>(deadline, link));
+    return pool.back();
+  }
+
+  /// A new outstanding request whose answer completes a call_state.
   std::uint64_t start_call(calls::depends_on deps, std::chrono::milliseconds deadline,
                            std::shared_ptr<detail::call_state>& state) {
-    state = std::make_shared<detail::call_state>(std::chrono::steady_clock::now() + deadline, link);
-    return calls.add(deps, [state](std::vector<std::uint8_t>&& bytes, status s) {
-      state->complete(std::move(bytes), std::move(s));
-    });
+    state = fresh_state(std::chrono::steady_clock::now() + deadline);
+    return calls.add(deps, calls::completion_for(state));
   }
 
   void on_frame(frame&& f) {
@@ -141,10 +159,10 @@ struct runtime::impl final : detail::progress_driver {
         return;
       }
       case frame_type::reply:
-        (void)calls.complete(f.call, std::move(std::get<wire::reply_body>(f.body).result), {});
+        (void)calls.complete(f.call, std::get<wire::reply_body>(f.body).result, {});
         return;
       case frame_type::object_data:
-        (void)calls.complete(f.call, std::move(std::get<wire::object_data_body>(f.body).bytes), {});
+        (void)calls.complete(f.call, std::get<wire::object_data_body>(f.body).bytes, {});
         return;
       case frame_type::ack: (void)calls.complete(f.call, {}, {}); return;
       case frame_type::error: {
@@ -221,10 +239,10 @@ std::vector<node_info> runtime::nodes() const {
 std::uint32_t runtime::member_index() const { return impl_->member->self(); }
 
 std::shared_ptr<detail::call_state> runtime::invoke_raw(const void* fn, const call_options& options, ferry_ref route,
-                                                        std::vector<std::uint8_t> args, std::size_t result_size) {
+                                                        std::span<const std::uint8_t> args, std::size_t result_size) {
   auto fail = [&](status s) {
     auto st = std::make_shared<detail::call_state>(std::chrono::steady_clock::now());
-    st->complete({}, std::move(s));
+    st->on_answer({}, std::move(s));
     return st;
   };
   auto co = code_registry::global().find(fn);
@@ -243,16 +261,21 @@ std::shared_ptr<detail::call_state> runtime::invoke_raw(const void* fn, const ca
   if (to >= impl_->nodes)
     return fail(make_error(errc::invalid_argument, fmt::format("no node {} (the cluster has {})", to, impl_->nodes)));
 
-  wire::invoke_body b;
+  // One invoke frame per thread, filled in place: its strings and vectors
+  // keep their capacity, so a warm call allocates nothing here.
+  thread_local frame f{frame_type::invoke, 0, 0, wire::invoke_body{}};
+  auto& b = std::get<wire::invoke_body>(f.body);
   b.code = code_registry::global().id_of(code);
-  b.symbol = code.symbol;
+  b.symbol.assign(code.symbol);
   b.signature_hash = code.signature_hash;
   b.origin = impl_->member->self();
   b.code_holder = impl_->member->self();
   b.deadline_us = wire::deadline_clock_us() + static_cast<std::uint64_t>(options.deadline.count()) * 1000;
   b.target = ref<void>{target, route.offset};
-  b.args = std::move(args);
-  if (options.node) b.flags |= wire::kInvokePinned;
+  b.args.assign(args.begin(), args.end());
+  b.hops = 0;
+  b.flags = options.node ? wire::kInvokePinned : 0;
+  b.code_blob.clear();
   {
     std::lock_guard lock(impl_->mu);
     if (impl_->pushed.insert({to, b.code}).second) b.code_blob = code.encode();  // eager push, first call only
@@ -263,7 +286,8 @@ std::shared_ptr<detail::call_state> runtime::invoke_raw(const void* fn, const ca
       impl_->start_call({to, options.node ? object_id{} : target, wire::kNoNode, impl_->travels(code)}, options.deadline,
                         state);
   b.origin_call = call;
-  frame f{frame_type::invoke, impl_->member->self(), call, std::move(b)};
+  f.source = impl_->member->self();
+  f.call = call;
   if (auto s = impl_->member->send(to, f); !s.ok()) (void)impl_->calls.complete(call, {}, std::move(s));
   return state;
 }

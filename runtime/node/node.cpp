@@ -55,7 +55,7 @@ result<std::unique_ptr<node>> node::create(node_config config) {
   n->loader_ = std::make_unique<code::loader>(
       *n->jit_, *n->member_, n->calls_,
       [raw = n.get()](code::code_entry* code, frame&& f) {
-        raw->policy_->call(*code, [raw, code, f = std::move(f)]() mutable { raw->runner_->run(code, std::move(f)); });
+        raw->policy_->call(*code, std::move(f), [raw, code](frame&& g) { raw->runner_->run(code, std::move(g)); });
       },
       [raw = n.get()](const wire::invoke_body& call, const status& s) {
         raw->runner_->reply_error(call.origin, call.origin_call, s);
@@ -134,10 +134,10 @@ void node::on_frame(frame&& f) {
     case frame_type::dir_register: return router_->apply(std::get<wire::dir_register_body>(f.body));
     // Answers to this node's own requests (nested calls, code requests).
     case frame_type::reply:
-      (void)calls_.complete(f.call, std::move(std::get<wire::reply_body>(f.body).result), {});
+      (void)calls_.complete(f.call, std::get<wire::reply_body>(f.body).result, {});
       return;
     case frame_type::code_response:
-      (void)calls_.complete(f.call, std::move(std::get<wire::code_response_body>(f.body).blob), {});
+      (void)calls_.complete(f.call, std::get<wire::code_response_body>(f.body).blob, {});
       return;
     case frame_type::error: {
       auto& e = std::get<wire::error_body>(f.body);

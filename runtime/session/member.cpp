@@ -188,8 +188,11 @@ unsigned member::drain_posted() {
 }
 
 void member::handle_bytes(std::span<const std::uint8_t> bytes) {
-  auto f = wire::decode(bytes);
-  if (!f) {
+  // One frame per thread, decoded into again and again: a warm frame reuses
+  // the buffers of the last one of its type (a handler that keeps a frame
+  // moves it out; the next one of that type allocates again).
+  thread_local wire::frame f;
+  if (auto s = wire::decode_into(bytes, f); !s.ok()) {
     ++bad_frames_;
     // If the header is intact, tell the sender what was wrong with its frame.
     if (bytes.size() >= wire::kFrameHeaderSize) {
@@ -199,19 +202,19 @@ void member::handle_bytes(std::span<const std::uint8_t> bytes) {
       std::memcpy(&call, bytes.data() + 8, 8);
       if (peers_.contains(source))
         (void)send_now(source, wire::encode({wire::frame_type::error, config_.self, call,
-                                            wire::error_body{f.code(), f.error().message()}}));
+                                            wire::error_body{s.code(), s.message()}}));
     }
     return;
   }
-  if (auto it = peers_.find(f->source); it != peers_.end()) {
+  if (auto it = peers_.find(f.source); it != peers_.end()) {
     auto& p = it->second;
     p.last_heard = clock::now();
     // Heard from again at the same address (a hello from a new address is
     // a restart: learn() handles it): it was paused or busy, not gone.
-    if (p.dead && f->type != wire::frame_type::hello) revive(f->source, p);
+    if (p.dead && f.type != wire::frame_type::hello) revive(f.source, p);
   }
-  if (f->type == wire::frame_type::heartbeat) return;
-  if (handler_) handler_(std::move(*f));
+  if (f.type == wire::frame_type::heartbeat) return;
+  if (handler_) handler_(std::move(f));
 }
 
 void member::revive(node_index index, peer_state& p) {
