@@ -161,6 +161,7 @@ class member {
   std::unordered_map<node_index, peer_state> peers_;
   std::chrono::steady_clock::time_point next_tick_{};
   std::chrono::steady_clock::time_point last_tick_{};
+  std::vector<std::uint8_t> beat_;  // the heartbeat frame, encoded into again each tick
   static constexpr unsigned kTurnsPerClockRead = 64;
   unsigned turns_ = 0;
 

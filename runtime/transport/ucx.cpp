@@ -41,6 +41,7 @@ class ucx_transport final : public transport {
     for (ucp_ep_h ep : eps_) close_endpoint(ep);
     if (worker_) ucp_worker_destroy(worker_);
     if (ctx_) ucp_cleanup(ctx_);
+    for (auto* p : spare_sends_) delete p;
   }
 
   result<void> init(const options& opts) {
@@ -118,8 +119,10 @@ class ucx_transport final : public transport {
     }
     if (UCS_PTR_STATUS(sent) != UCS_ERR_NO_RESOURCE)
       return ucx_error(fmt::format("send to peer {}", to), UCS_PTR_STATUS(sent));
-    // It cannot leave at once: the transport keeps a copy until it has.
-    auto* pending = new pending_send{std::vector<std::uint8_t>(frame.begin(), frame.end())};
+    // It cannot leave at once (beyond UCX's short-message size): the
+    // transport keeps a copy until it has, in a buffer it reuses.
+    pending_send* pending = take_spare_send();
+    pending->frame.assign(frame.begin(), frame.end());
     ucp_request_param_t rp{};
     rp.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
     rp.cb.send = &on_send_done;
@@ -127,14 +130,14 @@ class ucx_transport final : public transport {
     const ucs_status_ptr_t r =
         ucp_am_send_nbx(eps_[to], kFrameAmId, nullptr, 0, pending->frame.data(), pending->frame.size(), &rp);
     if (r == nullptr) {  // completed in place; the callback will not run
-      delete pending;
+      give_back(pending);
       return {};
     }
     if (UCS_PTR_IS_ERR(r)) {
-      delete pending;
+      give_back(pending);
       return ucx_error(fmt::format("send to peer {}", to), UCS_PTR_STATUS(r));
     }
-    return {};  // on_send_done frees the frame and the request
+    return {};  // on_send_done gives the buffer back and frees the request
   }
 
   unsigned progress() override {
@@ -210,15 +213,35 @@ class ucx_transport final : public transport {
 
  private:
   struct pending_send {
+    ucx_transport* self;
     std::vector<std::uint8_t> frame;
   };
+  // Send buffers are reused (only the driving thread sends or completes):
+  // a warm send allocates nothing. Buffers that grew past this are freed.
+  static constexpr std::size_t kSpareSendCapacity = 64 << 10;
+  std::vector<pending_send*> spare_sends_;
+
+  pending_send* take_spare_send() {
+    if (spare_sends_.empty()) return new pending_send{this, {}};
+    auto* p = spare_sends_.back();
+    spare_sends_.pop_back();
+    return p;
+  }
+  void give_back(pending_send* p) {
+    if (p->frame.capacity() > kSpareSendCapacity) {
+      delete p;
+      return;
+    }
+    spare_sends_.push_back(p);
+  }
   struct pending_recv {
     ucx_transport* self;
     std::vector<std::uint8_t> frame;
   };
 
   static void on_send_done(void* request, ucs_status_t, void* user_data) {
-    delete static_cast<pending_send*>(user_data);
+    auto* p = static_cast<pending_send*>(user_data);
+    p->self->give_back(p);
     ucp_request_free(request);
   }
 

@@ -19,6 +19,13 @@ namespace rt_test {
 
 using namespace ferry;
 
+/// Transport and JIT settings of a cluster_fixture.
+struct cluster_settings {
+  std::string transport = "inproc";
+  std::string tls;
+  /// jit_config::hot_call_threshold (0: no tier-up compiles in the background).
+  std::uint64_t hot_call_threshold = 1000;
+};
 
 struct cluster_fixture {
   static constexpr std::uint32_t kNodes = 3;
@@ -27,15 +34,17 @@ struct cluster_fixture {
   std::vector<std::unique_ptr<node::node>> nodes;
   std::unique_ptr<runtime> rt;
 
-  cluster_fixture() {
+  explicit cluster_fixture(const cluster_settings& with = {}) {
+    if (with.transport == "ucx") ::setenv("UCX_NET_DEVICES", "lo", 1);
     cluster::rendezvous rv(dir.path() / "rv");
     REQUIRE_OK(rv.init(kNodes));
     for (std::uint32_t i = 0; i < kNodes; ++i) {
       node::node_config cfg;
       cfg.index = i;
       cfg.nodes = kNodes;
-      cfg.member.transport = {"inproc", ""};
+      cfg.member.transport = {with.transport, with.tls};
       cfg.jit.cache_dir = dir.path() / "jit";
+      cfg.jit.hot_call_threshold = with.hot_call_threshold;
       nodes.push_back(REQUIRE_OK(node::node::create(cfg)));
     }
     std::vector<std::thread> joins;
@@ -52,7 +61,8 @@ struct cluster_fixture {
     for (const auto& s : joined) REQUIRE_MESSAGE(s.ok(), s.describe());
     runtime_options o;
     o.rendezvous = dir.path() / "rv";
-    o.transport = "inproc";
+    o.transport = with.transport;
+    o.tls = with.tls;
     rt = std::make_unique<runtime>(o);
   }
   ~cluster_fixture() {
