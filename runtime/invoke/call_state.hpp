@@ -59,6 +59,8 @@ class call_state {
   /// enough to cover a cold first call (ship + JIT, about 1.5 ms here), so
   /// only long-running calls pay a wakeup. It yields the CPU as it goes.
   static constexpr std::chrono::microseconds kDriveFor{2000};
+  /// Within kDriveFor, polls without yielding for this long first.
+  static constexpr std::chrono::microseconds kPollFor{20};
 
   explicit call_state(std::chrono::steady_clock::time_point deadline, std::shared_ptr<driver_link> link = nullptr)
       : deadline_(deadline), link_(std::move(link)) {}
@@ -104,12 +106,17 @@ class call_state {
  private:
   status wait_done() {
     if (link_ && !ready()) {
-      const auto until = std::min(deadline_, std::chrono::steady_clock::now() + kDriveFor);
+      const auto start = std::chrono::steady_clock::now();
+      const auto until = std::min(deadline_, start + kDriveFor);
       for (unsigned turn = 1; !ready(); ++turn) {
         if (!link_->drive_once()) std::this_thread::yield();
         if (turn % 64 == 0) {
-          if (std::chrono::steady_clock::now() > until) break;
-          std::this_thread::yield();  // other processes on this core (nodes) get their turn
+          const auto now = std::chrono::steady_clock::now();
+          if (now > until) break;
+          // Pure polling at first (a warm answer takes microseconds; a
+          // yield is a system call), then let other processes on this core
+          // (nodes) have their turn.
+          if (now - start > kPollFor) std::this_thread::yield();
         }
       }
     }
