@@ -33,7 +33,9 @@ class progress_driver {
 /// then stops driving instead of entering a destroyed member.
 class driver_link {
  public:
-  explicit driver_link(progress_driver* d) : driver_(d) {}
+  /// `poll_for`: how long a waiter polls without yielding (session::poll_budget).
+  driver_link(progress_driver* d, std::chrono::microseconds poll_for) : driver_(d), poll_for_(poll_for) {}
+  [[nodiscard]] std::chrono::microseconds poll_for() const { return poll_for_; }
   /// One turn of progress, unless closed or someone else drives.
   bool drive_once() {
     users_.fetch_add(1);  // seq_cst with close(): either we see closed_, or close() sees us
@@ -49,6 +51,7 @@ class driver_link {
 
  private:
   progress_driver* driver_;
+  std::chrono::microseconds poll_for_;
   std::atomic<bool> closed_{false};
   std::atomic<int> users_{0};
 };
@@ -59,8 +62,6 @@ class call_state {
   /// enough to cover a cold first call (ship + JIT, about 1.5 ms here), so
   /// only long-running calls pay a wakeup. It yields the CPU as it goes.
   static constexpr std::chrono::microseconds kDriveFor{2000};
-  /// Within kDriveFor, polls without yielding for this long first.
-  static constexpr std::chrono::microseconds kPollFor{20};
 
   explicit call_state(std::chrono::steady_clock::time_point deadline, std::shared_ptr<driver_link> link = nullptr)
       : deadline_(deadline), link_(std::move(link)) {}
@@ -116,7 +117,7 @@ class call_state {
           // Pure polling at first (a warm answer takes microseconds; a
           // yield is a system call), then let other processes on this core
           // (nodes) have their turn.
-          if (now - start > kPollFor) std::this_thread::yield();
+          if (now - start > link_->poll_for()) std::this_thread::yield();
         }
       }
     }

@@ -45,7 +45,7 @@ struct runtime::impl final : detail::progress_driver {
   std::unique_ptr<directory::router> router;
   calls::call_table calls;  // after the member: ~impl() fails what is left before the member goes
   std::unique_ptr<cluster::bootstrap> boot;  // goes before the member: ~impl() leaves while heartbeats still run
-  std::shared_ptr<detail::driver_link> link = std::make_shared<detail::driver_link>(this);
+  std::shared_ptr<detail::driver_link> link;  // made once the cluster's size is known (join)
 
   mutable std::mutex mu;
   std::vector<node_info> infos;  // by node index, filled by hello frames
@@ -76,10 +76,14 @@ struct runtime::impl final : detail::progress_driver {
     nodes = boot->nodes();
     const node_index self = boot->self();
     router = std::make_unique<directory::router>(self, nodes);
+    const auto poll = session::poll_budget(nodes + 1);
+    link = std::make_shared<detail::driver_link>(this, poll);
     infos.assign(nodes, node_info{});
     session::member_config mc;
     mc.transport = {options.transport, options.tls};
     mc.self = self;
+    mc.poll_without_yield = poll;
+    mc.thread_name = "ferry-client";
     FERRY_TRY(member, session::member::create(mc));
     member->on_frame([this](frame&& f) { on_frame(std::move(f)); });
     member->on_peer_dead([this](node_index who) { on_peer_dead(who); });

@@ -45,6 +45,8 @@ result<std::unique_ptr<node>> node::create(node_config config) {
   FERRY_TRY(n->jit_, jit::create(std::move(jc)));
   n->triple_ = jit_target::host().triple;
   c.member.self = c.index;
+  c.member.poll_without_yield = session::poll_budget(c.nodes + 1);  // the nodes and a client, here
+  c.member.thread_name = "ferry-node";
   FERRY_TRY(n->member_, session::member::create(c.member));
   n->router_ = std::make_unique<directory::router>(c.index, c.nodes);
   n->policy_ = std::make_unique<exec::dispatch_policy>(std::max(1u, c.executors), c.inline_budget,

@@ -35,6 +35,11 @@ member::~member() {
   if (wake_fd_ >= 0) ::close(wake_fd_);
 }
 
+std::chrono::microseconds poll_budget(std::uint32_t processes) {
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  return processes <= cores ? std::chrono::microseconds(12) : std::chrono::microseconds(0);
+}
+
 void member::stop() {
   stop_ = true;
   if (thread_.joinable()) {
@@ -46,7 +51,7 @@ void member::stop() {
 
 void member::start() {
   thread_ = std::thread([this] { loop(); });
-  ::pthread_setname_np(thread_.native_handle(), "ferry-session");  // top -H, gdb, tests
+  ::pthread_setname_np(thread_.native_handle(), config_.thread_name.substr(0, 15).c_str());
 }
 
 result<void> member::connect(node_index index, std::vector<std::uint8_t> address) {
@@ -293,10 +298,10 @@ void member::loop() {
     tick();
     if (now - idle_since < config_.spin) {
       stop_driving();
-      // The first quarter of the spin is pure polling (an answer is usually
-      // microseconds away, and a yield is a system call); then yield each
-      // time, so other processes on a busy core get their turn.
-      if (now - idle_since >= config_.spin / 4) sched_yield();
+      // Pure polling at first when this machine has a core for each
+      // process (poll_budget()); then yield each time, so other processes
+      // on a busy core get their turn.
+      if (now - idle_since >= config_.poll_without_yield) sched_yield();
       continue;
     }
     // Block until the transport or a post() wakes us, or the next tick.

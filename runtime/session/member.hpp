@@ -43,6 +43,7 @@
 #include <memory>
 #include <mutex>
 #include <span>
+#include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -61,6 +62,13 @@ struct member_config {
   node_index self = wire::kNoNode;
   /// Spin this long after the last event before blocking.
   std::chrono::microseconds spin{50};
+  /// Of that spin, poll this long without yielding the CPU (a yield is a
+  /// system call: costly when an answer is microseconds away, but needed
+  /// when more busy processes than cores share this machine): see
+  /// poll_budget().
+  std::chrono::microseconds poll_without_yield{0};
+  /// Name of the progress thread (top -H, gdb; at most 15 characters).
+  std::string thread_name = "ferry-session";
   /// Heartbeat period, and silence after which a peer is declared dead.
   std::chrono::milliseconds heartbeat{100};
   std::chrono::milliseconds peer_timeout{1500};
@@ -68,6 +76,12 @@ struct member_config {
   /// that was only paused hears us and comes back).
   std::chrono::milliseconds revive_window{60000};
 };
+
+/// How long to poll without yielding when `processes` ferry processes (nodes
+/// and clients of one cluster) share this machine: 12 µs while each can
+/// have a core, zero when they outnumber the cores (then every idle turn
+/// yields, or a multi-hop walk crawls at the scheduler's pace).
+std::chrono::microseconds poll_budget(std::uint32_t processes);
 
 class member {
  public:

@@ -25,6 +25,8 @@ struct cluster_settings {
   std::string tls;
   /// jit_config::hot_call_threshold (0: no tier-up compiles in the background).
   std::uint64_t hot_call_threshold = 1000;
+  /// node_config::inline_budget.
+  std::chrono::microseconds inline_budget{50};
 };
 
 struct cluster_fixture {
@@ -45,6 +47,7 @@ struct cluster_fixture {
       cfg.member.transport = {with.transport, with.tls};
       cfg.jit.cache_dir = dir.path() / "jit";
       cfg.jit.hot_call_threshold = with.hot_call_threshold;
+      cfg.inline_budget = with.inline_budget;
       nodes.push_back(REQUIRE_OK(node::node::create(cfg)));
     }
     std::vector<std::thread> joins;
