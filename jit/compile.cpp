@@ -64,7 +64,13 @@ llvm::Error check_policy(const llvm::Module& m, const llvm::DataLayout& node_lay
   for (const char* name : {"llvm.global_ctors", "llvm.global_dtors"})
     if (m.getNamedGlobal(name))
       return violation(fmt::format("static constructors/destructors ({}) are not allowed", name));
+  std::uint64_t data_bytes = 0;
   for (const llvm::GlobalVariable& g : m.globals()) {
+    if (!g.isDeclaration()) data_bytes += node_layout.getTypeAllocSize(g.getValueType()).getKnownMinValue();
+    if (o.max_data_bytes != 0 && data_bytes > o.max_data_bytes)
+      return fail(errc::too_large, fmt::format("the code's global variables take more than {} bytes (at '{}'): this "
+                                               "node's limit is {} (jit_config::max_data_bytes)",
+                                               data_bytes, g.getName().str(), o.max_data_bytes));
     if (g.isThreadLocal())
       return violation(fmt::format("thread-local variable '{}' is not allowed", g.getName().str()));
     // ForLinker: available_externally bodies are not emitted either.

@@ -30,6 +30,7 @@ struct compile_options {
   jit_tier tier = jit_tier::fast;
   const llvm::StringSet<>* allowed = nullptr;  ///< symbols a module may leave undefined
   const node_target* target = nullptr;
+  std::uint64_t max_data_bytes = 0;  ///< jit_config::max_data_bytes (0: no limit)
 };
 
 /// Policy check of a parsed, verified module: errc::policy_violation naming

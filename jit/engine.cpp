@@ -156,7 +156,7 @@ struct jit::impl : std::enable_shared_from_this<jit::impl> {
   llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> compile(const code_variant& v, const std::string& entry,
                                                               jit_tier tier) {
     if (!sandbox) {
-      jitd::compile_options o{entry, tier, &allowed, &target};
+      jitd::compile_options o{entry, tier, &allowed, &target, cfg.max_data_bytes};
       return jitd::compile_bitcode(v.bitcode, o);
     }
     bool helper_failed = false;
@@ -389,7 +389,8 @@ result<std::unique_ptr<jit>> jit::create(jit_config config) {
     for (const auto& s : p->allowed) allow += (allow.empty() ? "" : ",") + s.getKey().str();
     const auto& t = p->target.description();
     for (const std::string& a : {std::string("--triple"), t.triple, std::string("--cpu"), t.cpu,
-                                 std::string("--features"), t.features, std::string("--allow"), allow})
+                                 std::string("--features"), t.features, std::string("--allow"), allow,
+                                 std::string("--max-data"), std::to_string(p->cfg.max_data_bytes)})
       argv.push_back(a);
     p->sandbox = std::make_unique<jitd::sandbox>(std::move(argv), p->cfg.check_timeout, p->cfg.check_memory_bytes);
   }

@@ -122,6 +122,12 @@ struct jit_config {
 
   /// Compile threads inside the engine (at least 1).
   unsigned threads = 1;
+  /// Largest total size of a code object's global variables (its tables
+  /// and constants), checked before anything is compiled: a few KiB of
+  /// bitcode can declare a 256 MiB zero-filled table that would cost the
+  /// node that much memory, and a cache file as large. Larger code fails
+  /// with errc::too_large. 0: no limit.
+  std::uint64_t max_data_bytes = std::uint64_t{64} << 20;
 
   jit_trust trust = jit_trust::trusted;
   /// Untrusted mode: the helper command (argv). Empty: `ferry-jit-check`

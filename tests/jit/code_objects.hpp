@@ -14,7 +14,7 @@
 namespace ferry::test {
 
 /// Embedded bitcode by module name: "arith", "arith_aarch64", "runtime_api",
-/// "spin", "call_system", "read_environ", "call_dlopen", "inline_asm", "tls",
+/// "spin", "call_system", "read_environ", "call_dlopen", "inline_asm", "tls", "huge_table",
 /// "bad_layout".
 std::span<const std::uint8_t> bitcode(std::string_view module);
 

@@ -35,6 +35,34 @@ TEST_CASE("inline asm is refused before codegen") { check_refused("inline_asm", 
 TEST_CASE("thread-local variables are refused") { check_refused("tls", "thread-local variable 'calls'"); }
 TEST_CASE("a module with another data layout is refused") { check_refused("bad_layout", "data layout"); }
 
+TEST_CASE("a code object whose tables exceed the node's data limit is refused before codegen") {
+  // 3 KiB of bitcode declaring a 256 MiB constant table: compiled, it cost a
+  // node 530 MiB and a 256 MiB cache file.
+  for (const auto trust : {jit_trust::trusted, jit_trust::untrusted}) {
+    CAPTURE(static_cast<int>(trust));
+    temp_dir dir;
+    auto cfg = test_config(dir.path());
+    cfg.trust = trust;
+    auto engine = REQUIRE_OK(jit::create(cfg));
+    const auto code = hostile_code("huge_table");
+    CHECK(code.variants[0].bitcode.size() < 64 * 1024);
+    const auto r = load_now(*engine, code);
+    CHECK_ERRC(r, errc::too_large);
+    CHECK_MESSAGE(r.error().message().find("max_data_bytes") != std::string::npos, r.error().message());
+    CHECK(engine->stats().compiles == 0);
+    std::size_t cached = 0;  // nothing compiled, nothing written to the disk cache
+    for (const auto& e : std::filesystem::recursive_directory_iterator(dir.path()))
+      cached += e.path().extension() == ".o";
+    CHECK(cached == 0);
+  }
+  // With a limit above the table's size it compiles.
+  temp_dir dir;
+  auto cfg = test_config(dir.path());
+  cfg.max_data_bytes = std::uint64_t{512} << 20;
+  auto engine = REQUIRE_OK(jit::create(cfg));
+  CHECK(load_now(*engine, hostile_code("huge_table")).ok());
+}
+
 TEST_CASE("runtime API calls resolve to the node's implementations") {
   temp_dir dir;
   auto cfg = test_config(dir.path());
