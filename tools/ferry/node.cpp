@@ -33,6 +33,7 @@ struct node_args {
   std::string kind = "host";
   unsigned executors = 2;
   std::string jit_cache;
+  std::uint64_t code_data_limit = jit_config{}.max_data_bytes;
   bool untrusted = false;
   int join_timeout_ms = 20000;
 };
@@ -67,6 +68,7 @@ int run_node(const node_args& a) {
   cfg.memory_limit = a.memory_limit;
   cfg.executors = a.executors;
   if (!a.jit_cache.empty()) cfg.jit.cache_dir = a.jit_cache;
+  cfg.jit.max_data_bytes = a.code_data_limit;
   cfg.jit.trust = a.untrusted ? jit_trust::untrusted : jit_trust::trusted;
   auto n = node::node::create(cfg);
   if (!n) {
@@ -150,6 +152,11 @@ void add_node_command(CLI::App& app) {
       ->check(CLI::IsMember({"host", "dpu", "storage"}));
   cmd->add_option("-e,--executors", a->executors, "Threads that run mobile code")->check(CLI::Range(1u, 256u));
   cmd->add_option("--jit-cache", a->jit_cache, "Compiled-code cache directory (default ~/.cache/ferry/jit)");
+  cmd->add_option("--code-data-limit", a->code_data_limit,
+                  "Most bytes of global variables (tables, constants) one code object may bring; more fails "
+                  "with too_large before compiling (0: no limit)")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
   cmd->add_flag("--untrusted", a->untrusted, "Compile code in a sandboxed helper process (peers not trusted)");
   cmd->add_option("--join-timeout-ms", a->join_timeout_ms, "How long to wait for the other nodes");
   cmd->callback([a] { set_exit_code(run_node(*a)); });
