@@ -29,6 +29,18 @@ status no_memory(std::uint64_t bytes) {
   return make_error(errc::out_of_memory, fmt::format("cannot allocate {} bytes", bytes));
 }
 
+/// `v` resized to `size` zero bytes; allocation failure is out_of_memory.
+result<void> resize_buffer(std::vector<std::byte>& v, std::uint64_t size) {
+  try {
+    v.resize(size);
+  } catch (const std::bad_alloc&) {
+    return no_memory(size);
+  } catch (const std::length_error&) {
+    return no_memory(size);
+  }
+  return {};
+}
+
 }  // namespace
 
 struct store::impl {
@@ -82,13 +94,7 @@ struct store::impl {
       return {};
     }
     std::vector<std::byte> img;
-    try {
-      img.resize(size);
-    } catch (const std::bad_alloc&) {
-      return no_memory(size);
-    } catch (const std::length_error&) {
-      return no_memory(size);
-    }
+    FERRY_TRY_STATUS(resize_buffer(img, size));
     layout::init(img, id, fot_capacity, data_size);
     std::uint32_t count = 0;
     if (old) {
@@ -237,13 +243,7 @@ result<std::vector<std::byte>> store::read(object_id id, std::uint64_t offset, s
     if (auto s = impl_->check_range(id, *e, offset, length); !s.ok()) return s;
   }
   std::vector<std::byte> out;
-  try {
-    out.resize(length);
-  } catch (const std::bad_alloc&) {
-    return no_memory(length);
-  } catch (const std::length_error&) {
-    return no_memory(length);
-  }
+  FERRY_TRY_STATUS(resize_buffer(out, length));
   FERRY_TRY_STATUS(read(id, offset, out));
   return out;
 }
