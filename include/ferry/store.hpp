@@ -110,6 +110,14 @@ class store {
   result<void> write(object_id id, std::uint64_t offset, std::span<const std::byte> in);
   /// The object's data bytes in place (see "Thread safety" above).
   result<std::span<std::byte>> local(object_id id);
+  /// The object's data bytes in place, kept mapped while `keep` lives: a
+  /// remove or resize meanwhile takes the object out of the store, but the
+  /// bytes stay valid memory (writes to them are then lost, never a crash).
+  struct pinned_bytes {
+    std::span<std::byte> bytes;
+    std::shared_ptr<const void> keep;
+  };
+  result<pinned_bytes> pin(object_id id);
   /// Re-seal the checksum (and persist, for a file store) after writes made
   /// through local().
   result<void> flush(object_id id);

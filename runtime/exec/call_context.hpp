@@ -15,6 +15,7 @@
 
 #include <csetjmp>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -51,14 +52,13 @@ class call_host {
   ~call_host() = default;
 };
 
-/// The objects a call obtained local pointers to: the ones the runner seals
-/// when the call ends (docs/reliability.md, "Objects: durability and
-/// limits"). The first few live inline: a call touching up to kInline
-/// objects allocates nothing.
-class touched_objects {
+/// A small set of what a call gathered as it ran: the first kInline
+/// elements live inline, so a call touching a few objects allocates nothing.
+template <class T>
+class small_set {
  public:
   static constexpr std::size_t kInline = 4;
-  void add(const object_id& id) {
+  void add(const T& id) {
     for (std::size_t i = 0; i < n_; ++i)
       if (inline_[i] == id) return;
     if (n_ < kInline) {
@@ -77,9 +77,9 @@ class touched_objects {
   [[nodiscard]] bool empty() const { return n_ == 0; }
 
  private:
-  object_id inline_[kInline];
+  T inline_[kInline];
   std::size_t n_ = 0;
-  std::vector<object_id> more_;
+  std::vector<T> more_;
 };
 
 /// State of one mobile call while it runs (what ferry_context* points to).
@@ -91,7 +91,13 @@ struct call_context {
   status failure;
   bool forwarded = false;
   wire::invoke_body forward;  ///< the continuation, when forwarded
-  touched_objects touched;    ///< objects of a persistent store handed out by cx.local
+  /// Objects of a persistent store handed out by cx.local: the runner seals
+  /// them when the call ends (docs/reliability.md, "Objects: durability and
+  /// limits").
+  small_set<object_id> touched;
+  /// Every object handed out by cx.local, kept mapped until the call ends: a
+  /// remove or resize meanwhile cannot pull memory from under mobile code.
+  small_set<std::shared_ptr<const void>> pins;
 };
 
 /// Enter mobile code: `fn(cx, args, result)`. 0 on success; else an errc

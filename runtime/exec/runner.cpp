@@ -73,21 +73,23 @@ status runner::seal(const call_context& cx) {
 
 bool runner::local(call_context& cx, const ferry_ref& r, std::uint64_t size, void** out) {
   const object_id id = id_of(r);
-  auto bytes = store_.local(id);
-  if (!bytes) {
-    cx.failure = bytes.code() == errc::not_found
+  auto pinned = store_.pin(id);
+  if (!pinned) {
+    cx.failure = pinned.code() == errc::not_found
                      ? make_error(errc::not_local, fmt::format("object {} is not on node {}", id.to_string(), who_.index))
-                     : bytes.error();
+                     : pinned.error();
     return false;
   }
+  const auto bytes = pinned->bytes;
   // Both checks without overflow: the range [offset, offset + size) lies in the object.
-  if (r.offset > bytes->size() || bytes->size() - r.offset < size) {
+  if (r.offset > bytes.size() || bytes.size() - r.offset < size) {
     cx.failure = make_error(errc::out_of_bounds, fmt::format("cx.local: [{}, +{}) outside object {} ({} bytes)", r.offset,
-                                                             size, id.to_string(), bytes->size()));
+                                                             size, id.to_string(), bytes.size()));
     return false;
   }
   if (persistent_) cx.touched.add(id);
-  *out = bytes->data() + r.offset;
+  cx.pins.add(pinned->keep);  // mapped until the call ends
+  *out = bytes.data() + r.offset;
   return true;
 }
 

@@ -16,7 +16,7 @@ namespace ferry {
 namespace {
 
 struct entry {
-  std::unique_ptr<segment> seg;
+  std::shared_ptr<segment> seg;  // shared: store::pin() keeps it mapped for a running call
   layout::header hdr;
   std::span<std::byte> data() { return seg->image().subspan(hdr.data_offset, hdr.data_size); }
 };
@@ -261,6 +261,12 @@ result<std::span<std::byte>> store::local(object_id id) {
   std::shared_lock lock(impl_->mu);
   FERRY_TRY(entry * e, impl_->find(id));
   return e->data();
+}
+
+result<store::pinned_bytes> store::pin(object_id id) {
+  std::shared_lock lock(impl_->mu);
+  FERRY_TRY(entry * e, impl_->find(id));
+  return pinned_bytes{e->data(), e->seg};
 }
 
 result<void> store::flush(object_id id) {

@@ -247,3 +247,22 @@ TEST_CASE_FIXTURE(cluster_fixture, "runtime: object operations answer while ever
   (void)busy1.get();
   (void)busy2.get();
 }
+
+TEST_CASE_FIXTURE(cluster_fixture, "runtime: removing an object while mobile code holds a pointer into it does not crash the node") {
+  // A 16 MiB object: its image is its own mapping, so freeing it under the
+  // running spin would fault at once. cx.local pins the object until the
+  // call ends; the remove takes it out of the store meanwhile.
+  auto big = rt->objects().create<std::uint64_t>(2u << 20, on_node(1));
+  constexpr std::uint64_t probe = 20'000'000;
+  const auto t0 = std::chrono::steady_clock::now();
+  (void)rt->invoke(&spin, big, probe).get();
+  const double per = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / probe;
+  const auto iterations = static_cast<std::uint64_t>(0.5 / std::max(per, 1e-10));
+  auto running = rt->invoke(&spin, big, iterations);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  REQUIRE_FALSE(running.ready());
+  rt->objects().remove(big);
+  CHECK(running.get() == spin_locally(0, iterations));  // it read the bytes it was given, to the end
+  CHECK_ERRC(rt->invoke(&add, big, 1).try_get(), errc::not_found);
+  CHECK(rt->invoke(&add, cell_on(1, 41), 1).get() == 42);  // the node keeps serving
+}
