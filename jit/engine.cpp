@@ -62,6 +62,7 @@ struct jit_instance : std::enable_shared_from_this<jit_instance> {
     jit_tier tier;
   };
   std::vector<symbol_address> symbols;  // `exported`, in every linked tier
+  std::uint64_t code_bytes = 0;         // compiled objects linked, every tier (guarded by mu)
 
   ~jit_instance();
 };
@@ -91,6 +92,7 @@ struct jit::impl : std::enable_shared_from_this<jit::impl> {
         sandbox_checks, sandbox_failures, live_code, failures;
   } n{};
   std::atomic<std::uint64_t> dylib_seq{0};
+  std::atomic<std::uint64_t> linked_bytes{0};  // jit_config::max_code_bytes
 
   mutable std::mutex mu;
   std::unordered_map<object_id, std::shared_ptr<detail::jit_instance>> resident;
@@ -170,6 +172,27 @@ struct jit::impl : std::enable_shared_from_this<jit::impl> {
   llvm::Expected<ferry_entry_fn> link(detail::jit_instance& inst, const code_variant& v, jit_tier tier) {
     auto obj = object_for(v, inst.entry_symbol, tier);
     if (!obj) return obj.takeError();
+    // Room for it among the code linked already (jit_config::max_code_bytes).
+    const std::uint64_t size = (*obj)->size();
+    if (cfg.max_code_bytes != 0) {
+      std::uint64_t now = linked_bytes.load();
+      do {
+        if (now + size > cfg.max_code_bytes)
+          return jitd::fail(errc::out_of_memory,
+                            fmt::format("linking {} ({} bytes of code) would pass this node's limit of {} bytes of "
+                                        "compiled code ({} in use; jit_config::max_code_bytes)",
+                                        inst.name, size, cfg.max_code_bytes, now));
+      } while (!linked_bytes.compare_exchange_weak(now, now + size));
+    } else {
+      linked_bytes += size;
+    }
+    struct unreserve {  // until the link succeeds
+      std::atomic<std::uint64_t>* bytes;
+      std::uint64_t size;
+      ~unreserve() {
+        if (bytes) *bytes -= size;
+      }
+    } reserved{&linked_bytes, size};
     auto jd = lljit->createJITDylib(fmt::format("{}.{}", inst.id.to_string(), dylib_seq++));
     if (!jd) return jd.takeError();
     auto view = llvm::MemoryBuffer::getMemBuffer(llvm::StringRef((*obj)->data(), (*obj)->size()), inst.name, false);
@@ -202,6 +225,8 @@ struct jit::impl : std::enable_shared_from_this<jit::impl> {
       }
     }
     std::lock_guard lock(inst.mu);
+    reserved.bytes = nullptr;  // linked: the instance gives it back when it goes
+    inst.code_bytes += size;
     inst.dylibs.push_back(&*jd);
     inst.symbols.insert(inst.symbols.end(), found.begin(), found.end());
     return entry;
@@ -296,6 +321,7 @@ void request_tier_up(jit_instance& inst) {
 jit_instance::~jit_instance() {
   auto& es = engine->lljit->getExecutionSession();
   for (auto* jd : dylibs) llvm::consumeError(es.removeJITDylib(*jd));
+  engine->linked_bytes -= code_bytes;
   --engine->n.live_code;
 }
 

@@ -128,6 +128,10 @@ struct jit_config {
   /// node that much memory, and a cache file as large. Larger code fails
   /// with errc::too_large. 0: no limit.
   std::uint64_t max_data_bytes = std::uint64_t{64} << 20;
+  /// Most bytes of compiled objects linked at once (every tier of every
+  /// loaded code object). A load or tier-up that would pass it fails with
+  /// errc::out_of_memory; unloading code makes room. 0: no limit.
+  std::uint64_t max_code_bytes = std::uint64_t{1} << 30;
 
   jit_trust trust = jit_trust::trusted;
   /// Untrusted mode: the helper command (argv). Empty: `ferry-jit-check`

@@ -108,3 +108,30 @@ TEST_CASE("invalid engine settings are refused") {
   null_symbol.runtime_symbols = {{"ferry_local", nullptr}};
   CHECK_ERRC(jit::create(null_symbol), errc::invalid_argument);
 }
+
+TEST_CASE("compiled code beyond jit_config::max_code_bytes is refused, and unloading makes room") {
+  temp_dir dir;
+  auto cfg = test_config(dir.path());
+  cfg.max_code_bytes = 1;
+  std::uint64_t one = 0;  // bytes of one linked mix object, from the refusal
+  {
+    auto engine = REQUIRE_OK(jit::create(cfg));
+    const auto r = load_now(*engine, mix_code());
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.code() == errc::out_of_memory);
+    const std::string m = r.error().message();
+    CHECK_MESSAGE(m.find("max_code_bytes") != std::string::npos, m);
+    const auto at = m.find(" bytes of code)");
+    REQUIRE(at != std::string::npos);
+    one = std::stoull(m.substr(m.rfind('(', at) + 1));
+    REQUIRE(one > 0);
+  }
+  cfg.max_code_bytes = one + one / 2;  // room for one, not two
+  auto engine = REQUIRE_OK(jit::create(cfg));
+  const auto first = mix_code();
+  const auto second = make_code("test::mix_again", "ferry_test_mix_entry", 16, 8, {host_variant("arith")});
+  REQUIRE(load_now(*engine, first).ok());
+  CHECK_ERRC(load_now(*engine, second), errc::out_of_memory);
+  REQUIRE_OK(engine->unload(first.id()));
+  CHECK(load_now(*engine, second).ok());
+}

@@ -34,6 +34,7 @@ struct node_args {
   unsigned executors = 2;
   std::string jit_cache;
   std::uint64_t code_data_limit = jit_config{}.max_data_bytes;
+  std::uint64_t code_memory_limit = jit_config{}.max_code_bytes;
   bool untrusted = false;
   int join_timeout_ms = 20000;
 };
@@ -69,6 +70,7 @@ int run_node(const node_args& a) {
   cfg.executors = a.executors;
   if (!a.jit_cache.empty()) cfg.jit.cache_dir = a.jit_cache;
   cfg.jit.max_data_bytes = a.code_data_limit;
+  cfg.jit.max_code_bytes = a.code_memory_limit;
   cfg.jit.trust = a.untrusted ? jit_trust::untrusted : jit_trust::trusted;
   auto n = node::node::create(cfg);
   if (!n) {
@@ -155,6 +157,10 @@ void add_node_command(CLI::App& app) {
   cmd->add_option("--code-data-limit", a->code_data_limit,
                   "Most bytes of global variables (tables, constants) one code object may bring; more fails "
                   "with too_large before compiling (0: no limit)")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  cmd->add_option("--code-memory-limit", a->code_memory_limit,
+                  "Most bytes of compiled code linked at once; a load past it fails with out_of_memory (0: no limit)")
       ->transform(CLI::AsSizeValue(false))
       ->capture_default_str();
   cmd->add_flag("--untrusted", a->untrusted, "Compile code in a sandboxed helper process (peers not trusted)");
