@@ -293,6 +293,7 @@ std::shared_ptr<detail::call_state> runtime::invoke_raw(const void* fn, const ca
   f.source = impl_->member->self();
   f.call = call;
   if (auto s = impl_->member->send(to, f); !s.ok()) (void)impl_->calls.complete(call, {}, std::move(s));
+  if (b.code_blob.capacity() > (std::size_t{1} << 20)) std::vector<std::uint8_t>().swap(b.code_blob);  // a big push
   return state;
 }
 

@@ -125,14 +125,16 @@ status member::send(node_index to, const wire::frame& f) {
   // Frames posted earlier are drained before this one is encoded (they may
   // send, and use this buffer, themselves).
   thread_local std::vector<std::uint8_t> bytes;
-  if (driving()) {
-    wire::encode_into(f, bytes);
-    return send_now(to, bytes);
-  }
-  if (try_drive()) {
-    drain_posted();  // frames queued before this one leave first
+  auto encode_and_send = [&] {
     wire::encode_into(f, bytes);
     auto s = send_now(to, bytes);
+    if (bytes.capacity() > kReusedFrameBytes) std::vector<std::uint8_t>().swap(bytes);  // not the largest one ever
+    return s;
+  };
+  if (driving()) return encode_and_send();
+  if (try_drive()) {
+    drain_posted();  // frames queued before this one leave first
+    auto s = encode_and_send();
     stop_driving();
     return s;
   }
@@ -227,6 +229,9 @@ void member::handle_bytes(std::span<const std::uint8_t> bytes) {
   }
   if (f.type == wire::frame_type::heartbeat) return;
   if (handler_) handler_(std::move(f));
+  // Keep small frames' buffers for reuse, not a large frame's: a thread
+  // should not hold on to the biggest frame it ever saw.
+  if (bytes.size() > kReusedFrameBytes) f = wire::frame{};
 }
 
 void member::revive(node_index index, peer_state& p) {
