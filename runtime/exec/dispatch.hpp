@@ -1,7 +1,8 @@
 // ⑧ Where work on a node runs: the one statement of the policy.
 //
-//   mobile call whose code cannot block (it never names ferry_invoke) and
-//   whose last run took less than `inline_budget`
+//   mobile call whose code cannot block (it never names ferry_invoke), whose
+//   last run took less than `inline_budget` and needed no store I/O (it
+//   wrote to no persistent object)
 //                          -> in place, on the thread that handled its frame
 //                             (two thread hand-offs saved per call)
 //   any other mobile call  -> an executor thread
@@ -48,9 +49,12 @@ class dispatch_policy {
   /// Run an object operation or other store work (may block on I/O) on an
   /// object thread: never behind mobile code.
   void blocking(core::task run) { (void)object_threads_.dispatch(std::move(run)); }
-  /// A call of `code` took `took`: decide where its next call runs.
-  void ran(code::code_entry& code, std::chrono::steady_clock::duration took) const {
-    code.run_inline.store(!code.may_block && took < budget_, std::memory_order_relaxed);
+  /// A call of `code` took `took`, and needed store I/O when it ended
+  /// (`sealed`: it wrote through cx.local to a persistent object): decide
+  /// where its next call runs. Code that seals runs on an executor: store I/O
+  /// never runs on the network thread.
+  void ran(code::code_entry& code, std::chrono::steady_clock::duration took, bool sealed) const {
+    code.run_inline.store(!code.may_block && !sealed && took < budget_, std::memory_order_relaxed);
   }
   /// Stop the executors and the object threads (queued work is dropped).
   void shutdown() {

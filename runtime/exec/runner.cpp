@@ -42,7 +42,7 @@ void runner::run(code::code_entry* entry, frame&& f) {
   const jit_function fn = entry->fn;  // holds the code while it runs
   const auto started = std::chrono::steady_clock::now();
   const std::int32_t rc = run_mobile(cx, fn, call.args.data(), result.data());
-  policy_.ran(*entry, std::chrono::steady_clock::now() - started);
+  policy_.ran(*entry, std::chrono::steady_clock::now() - started, !cx.touched.empty());
   // Seal what the call may have written, before anyone hears of its end
   // (reply, error or forward): an answered call's writes are durable.
   const status sealed = seal(cx);

@@ -27,6 +27,8 @@ struct cluster_settings {
   std::uint64_t hot_call_threshold = 1000;
   /// node_config::inline_budget.
   std::chrono::microseconds inline_budget{50};
+  /// Nodes keep their objects in persistent stores (one directory each).
+  bool persistent = false;
 };
 
 struct cluster_fixture {
@@ -48,6 +50,7 @@ struct cluster_fixture {
       cfg.jit.cache_dir = dir.path() / "jit";
       cfg.jit.hot_call_threshold = with.hot_call_threshold;
       cfg.inline_budget = with.inline_budget;
+      if (with.persistent) cfg.store_dir = dir.path() / "store" / std::to_string(i);
       nodes.push_back(REQUIRE_OK(node::node::create(cfg)));
     }
     std::vector<std::thread> joins;

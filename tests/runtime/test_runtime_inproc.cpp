@@ -266,3 +266,19 @@ TEST_CASE_FIXTURE(cluster_fixture, "runtime: removing an object while mobile cod
   CHECK_ERRC(rt->invoke(&add, big, 1).try_get(), errc::not_found);
   CHECK(rt->invoke(&add, cell_on(1, 41), 1).get() == 42);  // the node keeps serving
 }
+
+namespace {
+struct persistent_cluster_fixture : cluster_fixture {
+  persistent_cluster_fixture() : cluster_fixture(cluster_settings{"inproc", "", 1000, std::chrono::microseconds(50), true}) {}
+};
+}  // namespace
+
+TEST_CASE_FIXTURE(persistent_cluster_fixture, "runtime: calls that touch persistent objects never run on the network thread") {
+  // Sealing a persistent object after the call is store I/O (a checksum and
+  // an msync): the dispatch policy keeps such code on the executors, however
+  // short its runs.
+  auto c = cell_on(0, 40);
+  for (std::uint64_t i = 0; i < 50; ++i) CHECK(rt->invoke(&add, c, i).get() == 40 + i);
+  CHECK(nodes[0]->stats().calls_inline == 0);
+  CHECK(nodes[0]->stats().calls_on_executor >= 50);
+}
