@@ -11,10 +11,6 @@ bool in_place_dispatcher::dispatch(task t) {
   return true;
 }
 
-namespace {
-thread_local const thread_pool_dispatcher* current_pool = nullptr;
-}
-
 thread_pool_dispatcher::thread_pool_dispatcher(std::string name, unsigned threads) {
   name.resize(std::min<std::size_t>(name.size(), 15));  // the kernel's limit
   for (unsigned i = 0; i < std::max(1u, threads); ++i) {
@@ -48,15 +44,7 @@ void thread_pool_dispatcher::shutdown() {
   threads_.clear();
 }
 
-bool thread_pool_dispatcher::on_pool_thread() const { return current_pool == this; }
-
-std::size_t thread_pool_dispatcher::queued() const {
-  std::lock_guard lock(mu_);
-  return queue_.size();
-}
-
 void thread_pool_dispatcher::run() {
-  current_pool = this;
   for (;;) {
     task t;
     {

@@ -54,15 +54,11 @@ class thread_pool_dispatcher final : public task_dispatcher {
 
   bool dispatch(task t) override;
   void shutdown() override;
-  /// Is the calling thread one of this pool's?
-  [[nodiscard]] bool on_pool_thread() const;
-  /// Tasks queued and not yet started.
-  [[nodiscard]] std::size_t queued() const;
 
  private:
   void run();
 
-  mutable std::mutex mu_;
+  std::mutex mu_;
   std::condition_variable cv_;
   std::deque<task> queue_;
   bool stopping_ = false;

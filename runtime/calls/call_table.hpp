@@ -47,7 +47,7 @@ completion completion_for(std::shared_ptr<T> t) {
           std::move(t)};
 }
 
-/// Who a request depends on: it fails when either is declared dead.
+/// Who a request depends on: it fails when one of them is declared dead.
 struct depends_on {
   node_index first_hop = wire::kNoNode;
   object_id target;  ///< nil: none (its owner is looked up at sweep time)
