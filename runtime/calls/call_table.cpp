@@ -91,6 +91,21 @@ bool call_table::complete(std::uint64_t id, std::span<const std::uint8_t> bytes,
   return true;
 }
 
+bool call_table::answer(wire::frame& f) {
+  using wire::frame_type;
+  switch (f.type) {
+    case frame_type::reply: return complete(f.call, std::get<wire::reply_body>(f.body).result, {});
+    case frame_type::object_data: return complete(f.call, std::get<wire::object_data_body>(f.body).bytes, {});
+    case frame_type::code_response: return complete(f.call, std::get<wire::code_response_body>(f.body).blob, {});
+    case frame_type::ack: return complete(f.call, {}, {});
+    case frame_type::error: {
+      auto& e = std::get<wire::error_body>(f.body);
+      return complete(f.call, {}, make_error(e.code, std::move(e.message)));
+    }
+    default: return false;
+  }
+}
+
 bool call_table::cancel(std::uint64_t id) {
   completion dropped;  // released outside the lock
   std::lock_guard lock(mu_);

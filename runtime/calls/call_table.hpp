@@ -75,6 +75,11 @@ class call_table {
   /// Complete request `id`; false (and counted) if there is no such entry:
   /// a late answer after a timeout or for a predecessor's request.
   bool complete(std::uint64_t id, std::span<const std::uint8_t> bytes, status s);
+  /// Complete the request answer frame `f` names (reply, object_data,
+  /// code_response, ack, error: the frame types that answer a request);
+  /// false for other frames and, counted, for late answers. Its error
+  /// message may be moved out of `f`.
+  bool answer(wire::frame& f);
   /// Remove `id` without completing it (its waiter gave up); false if gone.
   bool cancel(std::uint64_t id);
   /// Fail every request that depends on `who` with `s`. `owner_of` maps a

@@ -163,17 +163,9 @@ struct runtime::impl final : detail::progress_driver {
         return;
       }
       case frame_type::reply:
-        (void)calls.complete(f.call, std::get<wire::reply_body>(f.body).result, {});
-        return;
       case frame_type::object_data:
-        (void)calls.complete(f.call, std::get<wire::object_data_body>(f.body).bytes, {});
-        return;
-      case frame_type::ack: (void)calls.complete(f.call, {}, {}); return;
-      case frame_type::error: {
-        auto& e = std::get<wire::error_body>(f.body);
-        (void)calls.complete(f.call, {}, make_error(e.code, std::move(e.message)));
-        return;
-      }
+      case frame_type::ack:
+      case frame_type::error: (void)calls.answer(f); return;
       case frame_type::code_request:
         return code::serve_code_request(*member, f, [](const object_id& id, std::string_view symbol)
                                                         -> result<std::vector<std::uint8_t>> {

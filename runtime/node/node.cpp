@@ -136,16 +136,8 @@ void node::on_frame(frame&& f) {
     case frame_type::dir_register: return router_->apply(std::get<wire::dir_register_body>(f.body));
     // Answers to this node's own requests (nested calls, code requests).
     case frame_type::reply:
-      (void)calls_.complete(f.call, std::get<wire::reply_body>(f.body).result, {});
-      return;
     case frame_type::code_response:
-      (void)calls_.complete(f.call, std::get<wire::code_response_body>(f.body).blob, {});
-      return;
-    case frame_type::error: {
-      auto& e = std::get<wire::error_body>(f.body);
-      (void)calls_.complete(f.call, {}, make_error(e.code, std::move(e.message)));
-      return;
-    }
+    case frame_type::error: (void)calls_.answer(f); return;
     case frame_type::echo:
       (void)member_->send(f.source, {frame_type::echo, config_.index, f.call, std::move(f.body)});
       return;
