@@ -12,7 +12,7 @@
 #include <llvm/Support/Error.h>
 #include <llvm/Support/MemoryBuffer.h>
 
-#include <ferry/jit.hpp>
+#include "jit.hpp"
 
 #include "target.hpp"
 

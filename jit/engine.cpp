@@ -1,6 +1,6 @@
 // The ferry::jit engine: variant selection, integrity, cache, compile
 // (in-process or sandboxed), link, tier-up and unload. docs/jit.md.
-#include <ferry/jit.hpp>
+#include "jit.hpp"
 
 #include <atomic>
 #include <condition_variable>

@@ -20,7 +20,7 @@
 #include <vector>
 
 #include <ferry/code_object.hpp>
-#include <ferry/jit.hpp>
+#include "jit.hpp"
 
 namespace ferry::jitd {
 

@@ -28,7 +28,7 @@
 #include <llvm/Support/Error.h>
 #include <llvm/Support/MemoryBuffer.h>
 
-#include <ferry/jit.hpp>
+#include "jit.hpp"
 
 namespace ferry::jitd {
 

@@ -10,7 +10,7 @@
 #include <llvm/TargetParser/Triple.h>
 
 #include <ferry/code_object.hpp>
-#include <ferry/jit.hpp>
+#include "jit.hpp"
 
 namespace llvm {
 class MCSubtargetInfo;

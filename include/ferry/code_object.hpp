@@ -53,7 +53,7 @@ struct code_variant {
   std::vector<std::uint8_t> bitcode;
 };
 
-struct code_object {
+struct FERRY_API code_object {
   std::string name;          ///< readable: "graph::chase"
   std::string symbol;        ///< mangled: "_ZN5graph5chaseERN5ferry7contextE..."
   std::string entry_symbol;  ///< uniform entry defined by every variant's module

@@ -51,7 +51,7 @@ struct ferry_fn_index_record {
 /// objects are deduplicated by id). Errors (a corrupt section) cannot be
 /// returned from a constructor: they are kept and reported by
 /// code_registry::load_status() and by every failed find().
-extern "C" void ferry_register_code(const unsigned char* code_begin, const unsigned char* code_end,
+extern "C" FERRY_API void ferry_register_code(const unsigned char* code_begin, const unsigned char* code_end,
                                     const ferry_fn_index_record* index_begin,
                                     const ferry_fn_index_record* index_end);
 
@@ -74,7 +74,7 @@ std::vector<std::uint8_t> encode_code_section(std::span<const code_object> objec
 /// all-zero run of 8 bytes where a length is expected is skipped (padding a
 /// linker may insert between input sections). Errors: errc::bad_format,
 /// errc::bad_version, errc::corrupt, naming the record's offset.
-result<std::vector<code_object>> decode_code_section(std::span<const std::uint8_t> bytes);
+FERRY_API result<std::vector<code_object>> decode_code_section(std::span<const std::uint8_t> bytes);
 
 /// One record of a `ferry_code` section, decoded on its own.
 struct code_section_record {
@@ -89,12 +89,12 @@ struct code_section_record {
 /// object does not make the others unusable. A record whose length runs
 /// past the end of the section (or a length cut short) ends the list: the
 /// records after it cannot be found; it is returned as a failed record.
-std::vector<code_section_record> decode_code_section_records(std::span<const std::uint8_t> bytes);
+FERRY_API std::vector<code_section_record> decode_code_section_records(std::span<const std::uint8_t> bytes);
 
 /// Thread-safe registry of the code objects this process carries (or was
 /// given). Objects are never removed: pointers returned stay valid for the
 /// registry's lifetime.
-class code_registry {
+class FERRY_API code_registry {
  public:
   code_registry() = default;
   code_registry(const code_registry&) = delete;

@@ -26,6 +26,8 @@
 
 #include <stdint.h>
 
+#include <ferry/export.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -54,29 +56,29 @@ typedef int32_t (*ferry_entry_fn)(ferry_context* cx, const void* args, void* res
 /** Pointer to `size` local bytes at `r`. If the object is not on this node or
  *  the range is outside it, the call ends right there (this function does not
  *  return) and the caller receives the error (not_local / out_of_bounds). */
-void* ferry_local(ferry_context* cx, const ferry_ref* r, uint64_t size);
+FERRY_API void* ferry_local(ferry_context* cx, const ferry_ref* r, uint64_t size);
 
 /** Continue at the node that owns `target`, calling mobile function `fn`
  *  with the packed argument block `args` (`args_size` bytes). The final
  *  result goes straight to the original caller; the current function's own
  *  return value is then ignored. Returns 0; if `fn` is not a mobile function
  *  the code references, the call ends with errc unknown_code. */
-int32_t ferry_forward(ferry_context* cx, const void* fn, const ferry_ref* target, const void* args,
+FERRY_API int32_t ferry_forward(ferry_context* cx, const void* fn, const ferry_ref* target, const void* args,
                       uint64_t args_size);
 
 /** Nested call: run `fn` where `target` lives and wait for its result
  *  (`result_size` bytes into `result`). Returns 0; if the nested call fails,
  *  the whole call ends with its error. */
-int32_t ferry_invoke(ferry_context* cx, const void* fn, const ferry_ref* target, const void* args,
+FERRY_API int32_t ferry_invoke(ferry_context* cx, const void* fn, const ferry_ref* target, const void* args,
                      uint64_t args_size, void* result, uint64_t result_size);
 
 /** Node kinds reported by ferry_node_kind(). */
 enum ferry_node_kind { FERRY_NODE_HOST = 0, FERRY_NODE_DPU = 1, FERRY_NODE_STORAGE = 2 };
 
 /** This node's index in the cluster, kind, and target triple. */
-uint32_t ferry_node_id(ferry_context* cx);
-uint32_t ferry_node_kind(ferry_context* cx);
-const char* ferry_node_triple(ferry_context* cx);
+FERRY_API uint32_t ferry_node_id(ferry_context* cx);
+FERRY_API uint32_t ferry_node_kind(ferry_context* cx);
+FERRY_API const char* ferry_node_triple(ferry_context* cx);
 
 #ifdef __cplusplus
 }

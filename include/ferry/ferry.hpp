@@ -5,7 +5,6 @@
 
 #include <ferry/code_object.hpp>
 #include <ferry/code_registry.hpp>
-#include <ferry/jit.hpp>
 #include <ferry/mobile.hpp>
 #include <ferry/object_id.hpp>
 #include <ferry/ref.hpp>

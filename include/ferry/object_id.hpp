@@ -21,7 +21,7 @@
 
 namespace ferry {
 
-struct object_id {
+struct FERRY_API object_id {
   std::uint64_t hi = 0;
   std::uint64_t lo = 0;
 

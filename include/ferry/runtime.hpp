@@ -74,7 +74,7 @@ struct call_options {
 /// the rendezvous directory if given; else the host list if given; else PMIx
 /// when the program runs under mpirun/srun (PMIX_RANK is set). README
 /// "Running a cluster" shows each.
-struct runtime_options {
+struct FERRY_API runtime_options {
   /// rendezvous | hosts | pmix; empty: chosen as above.
   std::string bootstrap;
   /// Rendezvous directory of a local cluster (`ferry launch` sets it).
@@ -98,9 +98,9 @@ class call_state;
 /// result into `out` (exactly `size` bytes; a result of another size is
 /// errc::bad_format). A waiting thread first drives the runtime's progress
 /// itself (answers often arrive within microseconds), then sleeps.
-status wait_result(call_state& s, void* out, std::size_t size);
+FERRY_API status wait_result(call_state& s, void* out, std::size_t size);
 /// Has `s` completed?
-bool is_ready(const call_state& s) noexcept;
+FERRY_API bool is_ready(const call_state& s) noexcept;
 
 }  // namespace detail
 
@@ -139,7 +139,7 @@ class runtime;
 /// Objects on data nodes, by reference. Throws ferry::error on failure
 /// (unknown id -> not_found, out of range -> out_of_bounds, dead node ->
 /// peer_dead, no answer -> timeout).
-class object_space {
+class FERRY_API object_space {
  public:
   /// A new object holding `count` zero-initialised Ts on node `where`.
   /// Throws errc::too_large if `count * sizeof(T)` does not fit 64 bits;
@@ -191,7 +191,7 @@ class object_space {
   runtime& rt_;
 };
 
-class runtime {
+class FERRY_API runtime {
  public:
   /// Join the cluster this program was launched into (see runtime_options).
   /// Throws ferry::error if there is none or it cannot be reached.

@@ -23,6 +23,8 @@
 #include <utility>
 #include <variant>
 
+#include <ferry/export.h>
+
 namespace ferry {
 
 /// What went wrong. Stable numeric values: they travel in error frames.
@@ -54,10 +56,10 @@ enum class errc : std::uint16_t {
 inline constexpr errc errc_last = errc::too_large;
 
 /// Short, stable name of an error kind ("not_found", "corrupt", ...).
-std::string_view to_string(errc e) noexcept;
+FERRY_API std::string_view to_string(errc e) noexcept;
 
 /// An error kind plus a message; `ok()` when the kind is errc::ok.
-class status {
+class FERRY_API status {
  public:
   status() noexcept = default;
   status(errc code, std::string message) : code_(code), message_(std::move(message)) {}
@@ -78,7 +80,7 @@ class status {
 inline status make_error(errc code, std::string message) { return status(code, std::move(message)); }
 
 /// The exception thrown at the public edge (result::value(), future::get()).
-class error : public std::runtime_error {
+class FERRY_API error : public std::runtime_error {
  public:
   explicit error(ferry::status s) : std::runtime_error(s.describe()), status_(std::move(s)) {}
   [[nodiscard]] errc code() const noexcept { return status_.code(); }

@@ -63,7 +63,7 @@ inline constexpr std::uint64_t max_object_size = std::uint64_t{1} << 48;
 /// Largest FOT: a ptr's 16-bit index, slot 0 being the object itself.
 inline constexpr std::uint32_t max_fot_entries = 65535;
 
-class store {
+class FERRY_API store {
  public:
   /// A store kept in process memory. Never fails.
   static std::unique_ptr<store> open_memory();
@@ -184,6 +184,6 @@ class store {
 
 /// Copy one object from one store to another, byte for byte (its ptrs keep
 /// working because they go through its FOT, which travels with it).
-result<object_info> copy_object(const store& from, store& to, object_id id);
+FERRY_API result<object_info> copy_object(const store& from, store& to, object_id id);
 
 }  // namespace ferry

@@ -25,7 +25,7 @@
 #include <vector>
 
 #include <ferry/code_object.hpp>
-#include <ferry/jit.hpp>
+#include "jit/jit.hpp"
 
 #include "calls/call_table.hpp"
 #include "session/member.hpp"

@@ -22,7 +22,7 @@
 #include <ferry/object_id.hpp>
 
 #include <ferry/ferry.h>
-#include <ferry/jit.hpp>
+#include "jit/jit.hpp"
 #include <ferry/status.hpp>
 
 #include "wire/frames.hpp"

@@ -9,7 +9,7 @@
 #include <unordered_map>
 
 #include <ferry/code_registry.hpp>
-#include <ferry/jit.hpp>
+#include "jit/jit.hpp"
 
 #include <fmt/format.h>
 

@@ -26,7 +26,7 @@
 #include <string>
 
 #include <ferry/ferry.h>
-#include <ferry/jit.hpp>
+#include "jit/jit.hpp"
 #include <ferry/store.hpp>
 
 #include "bootstrap/bootstrap.hpp"

@@ -7,7 +7,7 @@
 #include <string>
 
 #include <ferry/code_object.hpp>
-#include <ferry/jit.hpp>
+#include "jit/jit.hpp"
 
 #include "test_util.hpp"
 

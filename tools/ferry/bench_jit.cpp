@@ -27,7 +27,7 @@
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/TargetParser/Host.h>
 
-#include <ferry/jit.hpp>
+#include "jit/jit.hpp"
 
 #include "commands.hpp"
 #include "common/bench_report.hpp"

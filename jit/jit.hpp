@@ -1,4 +1,4 @@
-// ferry/jit.hpp — run code objects: safe, cached ORC JIT execution.
+// jit/jit.hpp — run code objects: safe, cached ORC JIT execution.
 //
 // One `ferry::jit` per node. `load(code_object)` picks the variant that runs
 // on this machine, checks it, compiles it off the caller's thread and hands
