@@ -3,9 +3,12 @@
 // than a page touches each page in turn, so running past the stack always
 // meets the thread's guard page and becomes errc::stack_overflow instead of
 // a write somewhere below it) and, when metering is on, fuel accounting:
-// every function charges 1 unit at entry and every loop 1 unit per
-// iteration, in blocks of kFuelBlock, through `ferry_fuel` (<ferry/ferry.h>),
-// which ends the call when its fuel or its deadline runs out.
+// every function that calls code (a defined function, or through a pointer)
+// charges 1 unit at entry and every loop 1 unit per iteration, in blocks of
+// kFuelBlock, through `ferry_fuel` (<ferry/ferry.h>), which ends the call
+// when its fuel or its deadline runs out. Leaf functions without loops run
+// uncharged: each runs a bounded time, and every call-graph cycle passes
+// through a charged function.
 // docs/security.md has the design and the measured cost.
 #pragma once
 

@@ -200,6 +200,34 @@ struct raw_peer {
 
 }  // namespace
 
+namespace {
+// `ferry node ARGS` that must refuse to start: its exit status 1 and what it printed.
+std::string refused_start(const std::string& args) {
+  test::temp_dir d;
+  const std::string cmd = std::string(FERRY_CLI) + " node --index 0 --rendezvous " + (d.path() / "rv").string() + " " +
+                          args + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  std::string out;
+  char buf[256];
+  while (std::fgets(buf, sizeof buf, p)) out += buf;
+  const int status = ::pclose(p);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 1);
+  return out;
+}
+}  // namespace
+
+TEST_CASE("node settings that cannot be safe are refused at start, saying why") {
+  CHECK(refused_start("--untrusted").find("--untrusted needs --trust-keys") != std::string::npos);
+  test::temp_dir keys;
+  REQUIRE_OK(write_signing_key(keys.path() / "k", generate_signing_key()));
+  CHECK(refused_start("--untrusted --unmetered --trust-keys " + keys.path().string()).find("--unmetered") !=
+        std::string::npos);
+  test::temp_dir empty;
+  CHECK(refused_start("--trust-keys " + empty.path().string()).find("holds no .pub key") != std::string::npos);
+}
+
 TEST_CASE("signed code: nodes with --trust-keys run only code signed by a trusted key") {
   test::temp_dir keys;
   const auto trusted = generate_signing_key();
@@ -210,21 +238,6 @@ TEST_CASE("signed code: nodes with --trust-keys run only code signed by a truste
   CHECK(REQUIRE_OK(read_secret_key(keys.path() / "trusted" / "ci.key")) == trusted.secret_key);
   CHECK(REQUIRE_OK(read_trusted_keys(keys.path() / "trusted")).size() == 1);
   CHECK_ERRC(result<void>(write_signing_key(keys.path() / "stranger", stranger)), errc::already_exists);
-
-  SUBCASE("--untrusted without --trust-keys: the node refuses to start, saying why") {
-    test::temp_dir d;
-    const std::string cmd = std::string(FERRY_CLI) + " node --index 0 --rendezvous " + (d.path() / "rv").string() +
-                            " --untrusted 2>&1";
-    FILE* p = ::popen(cmd.c_str(), "r");
-    REQUIRE(p != nullptr);
-    std::string out;
-    char buf[256];
-    while (std::fgets(buf, sizeof buf, p)) out += buf;
-    const int status = ::pclose(p);
-    CHECK(WIFEXITED(status));
-    CHECK(WEXITSTATUS(status) == 1);
-    CHECK(out.find("--untrusted needs --trust-keys") != std::string::npos);
-  }
 
   SUBCASE("real nodes, untrusted, with keys") {
     node_cluster cl({"--untrusted", "--trust-keys", (keys.path() / "trusted").string()});
