@@ -132,7 +132,7 @@ TEST_CASE("code object: signatures cover the manifest, not the id, and name what
   CHECK_ERRC(result<void>(REQUIRE_OK(code_object::decode(flipped)).verify_signature(trusted)), errc::bad_signature);
 }
 
-TEST_CASE("code sections: sign_code_section signs every record in place; key files round-trip") {
+TEST_CASE("code sections: sign_code_section signs every record in place, and key files round-trip") {
   const auto key = generate_signing_key();
   std::vector<code_object> objects{sample(), sample()};
   objects[1].name = "graph::walk";
