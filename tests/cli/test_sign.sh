@@ -24,6 +24,10 @@ for v in signed stranger unsigned; do cp "$DEMO" "$work/demo-$v"; done
 [[ $(stat -c %s "$DEMO") == $(stat -c %s "$work/demo-signed") ]] || fail "signing changed the program's size"
 cmp -s "$DEMO" "$work/demo-signed" && fail "signing changed nothing"
 
+fp=$(sed 's/^ferry-ed25519-public \(.\{16\}\).*/\1/' "$work/trusted/ci.pub")
+"$FERRY" inspect "$work/demo-signed" | grep -q "signed  by key $fp" || fail "inspect does not name the signer $fp"
+"$FERRY" inspect "$work/demo-unsigned" | grep -q "signed  no" || fail "inspect does not say unsigned"
+
 check() {  # check FILE EXPECTED-RC PATTERN
   local rc=0
   "$FERRY" sign --check --trust-keys "$work/trusted" "$1" >"$work/out" 2>&1 || rc=$?
