@@ -60,14 +60,14 @@ mkdir "$work/keys"
   done' || fail "--untrusted --trust-keys not passed to every node"
 cp "$DEMO" "$work/demo-signed"
 "$FERRY" sign --key "$work/keys/test.key" "$work/demo-signed" >/dev/null
-"$FERRY" launch -n 3 --untrusted --trust-keys "$work/keys" -- "$work/demo-signed" | grep -q "^ok: the walk forwarded" \
+"$FERRY" launch -n 3 --untrusted --trust-keys "$work/keys" -- "$work/demo-signed" | grep -q "^ok: the chase forwarded" \
   || fail "signed demo on --untrusted nodes"
 
 # The program sees its cluster.
 "$FERRY" launch -n 3 -- sh -c 'test -n "$FERRY_RENDEZVOUS" && test "$(cat "$FERRY_RENDEZVOUS/size")" = 3' \
   || fail "FERRY_RENDEZVOUS not passed"
 # The real demo: mobile code forwarded across 3 node processes.
-"$FERRY" launch -n 3 -- "$DEMO" | tee /dev/stderr | grep -q "^ok: the walk forwarded" || fail "demo"
+"$FERRY" launch -n 3 -- "$DEMO" | tee /dev/stderr | grep -q "^ok: the chase forwarded" || fail "demo"
 sleep 0.2
 [[ $(nodes_left) -eq $before ]] || fail "node processes left behind"
 echo "cli.launch: ok"

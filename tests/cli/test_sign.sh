@@ -54,7 +54,7 @@ check "$work/demo-tampered" 1 "bad_signature"
 # Untrusted nodes need keys, and run only what a trusted key signed.
 rc=0; "$FERRY" launch -n 2 --untrusted -- true 2>"$work/err" || rc=$?
 [[ $rc -ne 0 ]] && grep -q -- "--untrusted needs --trust-keys" "$work/err" || fail "--untrusted without keys started"
-"$FERRY" launch -n 3 --untrusted --trust-keys "$work/trusted" -- "$work/demo-signed" | grep -q "^ok: the walk forwarded" \
+"$FERRY" launch -n 3 --untrusted --trust-keys "$work/trusted" -- "$work/demo-signed" | grep -q "^ok: the chase forwarded" \
   || fail "signed demo on untrusted nodes"
 for v in unsigned stranger; do
   rc=0; "$FERRY" launch -n 3 --untrusted --trust-keys "$work/trusted" -- "$work/demo-$v" >"$work/out" 2>&1 || rc=$?
