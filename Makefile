@@ -10,17 +10,19 @@ CTEST_ARGS ?=
 #  fmt, CLI11 (ferry command), doctest (tests), libsodium (content hashes and
 #  code signatures), nlohmann-json (ferry inspect --json), PMIx/Open MPI
 #  (mpirun bootstrap), cmake/ninja (build), g++-aarch64-linux-gnu (aarch64
-#  C/C++ headers for ferry_add_mobile's aarch64 code object compiles).
+#  C/C++ headers for ferry_add_mobile's aarch64 code object compiles),
+#  libclang-rt-19-dev (libFuzzer and the sanitizer runtimes for clang 19:
+#  the fuzz targets in tests/fuzz, `make fuzz`).
 DEPS := cmake ninja-build make pkg-config \
         llvm-19-dev clang-19 libclang-19-dev lld-19 \
         libucx-dev ucx-utils libfabric-dev libfabric-bin \
         libfmt-dev libcli11-dev doctest-dev libsodium-dev \
         nlohmann-json3-dev libpmix-dev openmpi-bin iproute2 procps \
-        g++-aarch64-linux-gnu
+        g++-aarch64-linux-gnu libclang-rt-19-dev
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build test demo clean
+.PHONY: deps build test demo fuzz clean
 
 # Idempotent: asks apt only for what is missing, so a second run is instant.
 deps:
@@ -42,6 +44,16 @@ test: build
 
 demo: build
 	$(BUILD_DIR)/bin/ferry launch -n 3 -- $(BUILD_DIR)/bin/ferry-demo
+
+# Longer fuzzing than ctest's few seconds: FUZZ_SECONDS per target; each
+# target's corpus grows in $(BUILD_DIR)/fuzz-corpus across runs.
+FUZZ_SECONDS ?= 300
+fuzz: build
+	cmake --build $(BUILD_DIR) --target ferry-fuzz
+	cd $(BUILD_DIR) && for t in frames code_object bootstrap object_image; do \
+	  sh $(CURDIR)/tests/fuzz/run_fuzz.sh $(abspath $(BUILD_DIR))/bin/fuzz_$$t $(CURDIR)/tests/fuzz/corpus/$$t \
+	     $(FUZZ_SECONDS) fuzz-corpus/$$t || exit 1; \
+	done
 
 clean:
 	rm -rf $(BUILD_DIR)

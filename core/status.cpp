@@ -28,6 +28,14 @@ std::string_view to_string(errc e) noexcept {
     case errc::cancelled: return "cancelled";
     case errc::out_of_memory: return "out_of_memory";
     case errc::too_large: return "too_large";
+    case errc::unsigned_code: return "unsigned_code";
+    case errc::untrusted_signer: return "untrusted_signer";
+    case errc::bad_signature: return "bad_signature";
+    case errc::memory_fault: return "memory_fault";
+    case errc::arithmetic_fault: return "arithmetic_fault";
+    case errc::trapped: return "trapped";
+    case errc::stack_overflow: return "stack_overflow";
+    case errc::fuel_exhausted: return "fuel_exhausted";
   }
   return "unknown_error";
 }

@@ -14,6 +14,7 @@
 #include <llvm/Support/SmallVectorMemoryBuffer.h>
 #include <llvm/Target/TargetMachine.h>
 
+#include "contain.hpp"
 #include "error.hpp"
 
 namespace ferry::jitd {
@@ -117,6 +118,7 @@ llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> compile_bitcode(std::span<co
   if (auto e = check_policy(m, (*tm)->createDataLayout(), o)) return std::move(e);
 
   if (o.tier == jit_tier::optimized) optimize_module(m, **tm);
+  contain_module(m, o.meter);
   llvm::SmallVector<char, 0> object;
   {
     llvm::raw_svector_ostream out(object);

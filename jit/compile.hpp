@@ -31,6 +31,7 @@ struct compile_options {
   const llvm::StringSet<>* allowed = nullptr;  ///< symbols a module may leave undefined
   const node_target* target = nullptr;
   std::uint64_t max_data_bytes = 0;  ///< jit_config::max_data_bytes (0: no limit)
+  bool meter = true;                 ///< jit_config::meter: insert fuel accounting (contain.hpp)
 };
 
 /// Policy check of a parsed, verified module: errc::policy_violation naming
@@ -41,7 +42,8 @@ llvm::Error check_policy(const llvm::Module& m, const llvm::DataLayout& node_lay
 /// The optimized tier's IR pipeline (O2, as clang -O2 runs it).
 void optimize_module(llvm::Module& m, llvm::TargetMachine& tm);
 
-/// Parse, verify, check and compile `bitcode` into a relocatable object.
+/// Parse, verify, check, contain (contain.hpp) and compile `bitcode` into a
+/// relocatable object.
 /// Hostile input can crash LLVM's bitcode reader: only call this in-process
 /// on bitcode whose integrity was checked and whose producer is trusted.
 llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> compile_bitcode(std::span<const std::uint8_t> bitcode,

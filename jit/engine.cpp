@@ -112,7 +112,7 @@ struct jit::impl : std::enable_shared_from_this<jit::impl> {
   // of the same key already running (different code objects, or a tier-up
   // racing a reload, can share bitcode), or a compile of our own.
   llvm::Expected<jitd::object_bytes> object_for(const code_variant& v, const std::string& entry, jit_tier tier) {
-    const auto key = jitd::make_cache_key(v, target.description(), tier);
+    const auto key = jitd::make_cache_key(v, target.description(), tier, cfg.meter);
     if (auto obj = cache->find_in_memory(key)) return ++n.memory_hits, obj;
     if (auto obj = cache->find_on_disk(key)) return ++n.disk_hits, obj;
     const std::string hex = jitd::to_hex(key);
@@ -158,7 +158,7 @@ struct jit::impl : std::enable_shared_from_this<jit::impl> {
   llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> compile(const code_variant& v, const std::string& entry,
                                                               jit_tier tier) {
     if (!sandbox) {
-      jitd::compile_options o{entry, tier, &allowed, &target, cfg.max_data_bytes};
+      jitd::compile_options o{entry, tier, &allowed, &target, cfg.max_data_bytes, cfg.meter};
       return jitd::compile_bitcode(v.bitcode, o);
     }
     bool helper_failed = false;
@@ -394,6 +394,8 @@ result<std::unique_ptr<jit>> jit::create(jit_config config) {
   if (!target) return jitd::to_status(target.takeError(), errc::unsupported, "resolving the JIT target");
   auto p = std::make_shared<impl>(std::move(*target));
   p->cfg = std::move(config);
+  // Metered code calls the fuel hook (<ferry/ferry.h>), wherever the engine runs.
+  if (p->cfg.meter) p->cfg.runtime_symbols.try_emplace("ferry_fuel", reinterpret_cast<void*>(&ferry_fuel));
   for (const auto& [name, addr] : p->cfg.runtime_symbols) p->allowed.insert(name);
   for (const auto& s : p->cfg.allowed_process_symbols) p->allowed.insert(s);
   if (p->cfg.disk_cache) p->cache_path = p->cfg.cache_dir.empty() ? jitd::default_cache_dir() : p->cfg.cache_dir;
@@ -416,7 +418,8 @@ result<std::unique_ptr<jit>> jit::create(jit_config config) {
     const auto& t = p->target.description();
     for (const std::string& a : {std::string("--triple"), t.triple, std::string("--cpu"), t.cpu,
                                  std::string("--features"), t.features, std::string("--allow"), allow,
-                                 std::string("--max-data"), std::to_string(p->cfg.max_data_bytes)})
+                                 std::string("--max-data"), std::to_string(p->cfg.max_data_bytes),
+                                 std::string("--meter"), std::string(p->cfg.meter ? "1" : "0")})
       argv.push_back(a);
     p->sandbox = std::make_unique<jitd::sandbox>(std::move(argv), p->cfg.check_timeout, p->cfg.check_memory_bytes);
   }
@@ -455,6 +458,8 @@ void jit::load(const code_object& code, load_callback done) {
   // may be gone by then.
   auto copy = std::make_shared<const code_object>(code);
   const bool queued = p_->submit([p = p_.get(), id, copy = std::move(copy)] {
+    if (!p->cfg.trusted_signers.empty())
+      if (auto s = copy->verify_signature(p->cfg.trusted_signers); !s) return p->finish(id, s);
     auto chosen = p->target.select(*copy);
     if (!chosen)
       return p->finish(id, jitd::to_status(chosen.takeError(), errc::no_matching_variant, "selecting a variant"));

@@ -11,8 +11,11 @@
 //      (its explicit "+feature"s and those its CPU implies) present on the
 //      host. Among eligible variants the most specialised wins. None ->
 //      errc::no_matching_variant, naming what was offered and why not.
-//   2. integrity: the variant's bitcode must match its BLAKE2b-256 hash
-//      (errc::corrupt) — before any LLVM parser sees a byte.
+//   2. integrity: with `trusted_signers` set, the code object must carry a
+//      valid signature by one of them (errc::unsigned_code,
+//      errc::untrusted_signer, errc::bad_signature); the variant's bitcode
+//      must match its BLAKE2b-256 hash (errc::corrupt) — both before any
+//      LLVM parser sees a byte.
 //   3. cache: a compiled object file for hash(bitcode, target, CPU,
 //      features, tier, LLVM version) in memory or in the cache directory is
 //      linked directly, without parsing bitcode (about 0.1 ms).
@@ -133,7 +136,20 @@ struct jit_config {
   /// errc::out_of_memory; unloading code makes room. 0: no limit.
   std::uint64_t max_code_bytes = std::uint64_t{1} << 30;
 
+  /// Meter mobile code (docs/security.md): every compiled function calls
+  /// `ferry_fuel` (a runtime symbol the node supplies) at entry and once
+  /// per block of loop iterations, so the node can stop a call whose fuel
+  /// or deadline ran out. false: no accounting (a little faster; running
+  /// code then cannot be stopped). Stack probes are added either way.
+  bool meter = true;
+
   jit_trust trust = jit_trust::trusted;
+  /// Public keys whose signatures this engine accepts (<ferry/code_signing.hpp>).
+  /// Non-empty: every code object must be signed by one of them, checked
+  /// before variant selection; unsigned, foreign-signed or tampered code
+  /// fails its load (errc::unsigned_code / untrusted_signer / bad_signature).
+  /// Empty: signatures are not checked.
+  std::vector<signing_public_key> trusted_signers;
   /// Untrusted mode: the helper command (argv). Empty: `ferry-jit-check`
   /// from $FERRY_JIT_CHECK, next to libferry (../bin), or next to the
   /// executable. The engine appends its own arguments.

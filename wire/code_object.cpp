@@ -19,6 +19,10 @@ constexpr std::uint32_t kMaxParams = 64;
 constexpr std::uint32_t kMaxReferences = 1024;
 constexpr std::uint32_t kMaxVariants = 16;
 constexpr std::uint64_t kMaxBitcode = std::uint64_t{256} << 20;
+constexpr std::uint32_t kSignatureMagic = 0x53595246;  // bytes "FRYS"
+constexpr std::size_t kSignatureSlot = 4 + 32 + 64;
+// Domain separation: these signatures can never be mistaken for another use of the key.
+constexpr std::string_view kSignatureDomain = "ferry code object signature v1";
 
 std::array<std::uint8_t, 32> hash_bitcode(std::span<const std::uint8_t> bc) {
   std::array<std::uint8_t, 32> h{};
@@ -28,6 +32,28 @@ std::array<std::uint8_t, 32> hash_bitcode(std::span<const std::uint8_t> bc) {
 
 status malformed(std::string_view what) {
   return make_error(errc::bad_format, fmt::format("malformed code object: {}", what));
+}
+
+// What is signed: the domain string, then BLAKE2b-256 of the manifest.
+std::vector<std::uint8_t> signed_message(std::span<const std::uint8_t> manifest) {
+  std::vector<std::uint8_t> m(kSignatureDomain.begin(), kSignatureDomain.end());
+  m.resize(m.size() + 32);
+  crypto_generichash(m.data() + kSignatureDomain.size(), 32, manifest.data(), manifest.size(), nullptr, 0);
+  return m;
+}
+
+code_signature signature_over(std::span<const std::uint8_t> manifest, const signing_secret_key& key) {
+  code_signature s;
+  std::memcpy(s.signer.data(), key.data() + 32, 32);  // libsodium: seed, then public key
+  const auto m = signed_message(manifest);
+  crypto_sign_detached(s.signature.data(), nullptr, m.data(), m.size(), key.data());
+  return s;
+}
+
+std::string key_label(const signing_public_key& k) {
+  std::string s;
+  for (int i = 0; i < 8; ++i) s += fmt::format("{:02x}", k[i]);
+  return s;
 }
 
 }  // namespace
@@ -75,7 +101,45 @@ std::vector<std::uint8_t> code_object::encode() const {
   w.put(static_cast<std::uint32_t>(manifest.size()));
   w.put_bytes(manifest);
   for (const auto& v : variants) w.put_bytes(v.bitcode);
+  w.put(kSignatureMagic);
+  w.put_bytes(signature.signer);
+  w.put_bytes(signature.signature);
   return std::move(w.bytes());
+}
+
+bool code_signature::present() const noexcept {
+  return std::any_of(signer.begin(), signer.end(), [](auto b) { return b != 0; }) ||
+         std::any_of(signature.begin(), signature.end(), [](auto b) { return b != 0; });
+}
+
+void code_object::sign(const signing_secret_key& key) { signature = signature_over(encode_manifest(), key); }
+
+status code_object::verify_signature(std::span<const signing_public_key> trusted) const {
+  if (!signature.present())
+    return make_error(errc::unsigned_code,
+                      fmt::format("code object {} is not signed, and this node accepts only signed code (sign it "
+                                  "with `ferry sign --key KEY PROGRAM`)",
+                                  name));
+  if (std::find(trusted.begin(), trusted.end(), signature.signer) == trusted.end())
+    return make_error(errc::untrusted_signer, fmt::format("code object {} is signed by key {}, which this node "
+                                                          "does not trust (not in its --trust-keys directory)",
+                                                          name, key_label(signature.signer)));
+  const auto m = signed_message(encode_manifest());
+  if (crypto_sign_verify_detached(signature.signature.data(), m.data(), m.size(), signature.signer.data()) != 0)
+    return make_error(errc::bad_signature, fmt::format("code object {}: the signature of key {} does not match "
+                                                       "the code (changed after signing?)",
+                                                       name, key_label(signature.signer)));
+  return {};
+}
+
+status code_object::sign_encoding(std::span<std::uint8_t> encoding, const signing_secret_key& key) {
+  auto co = decode(encoding);  // so the slot is where it must be
+  if (!co) return co.error();
+  const auto s = signature_over(co->encode_manifest(), key);
+  auto* slot = encoding.data() + encoding.size() - kSignatureSlot + 4;
+  std::memcpy(slot, s.signer.data(), 32);
+  std::memcpy(slot + 32, s.signature.data(), 64);
+  return {};
 }
 
 object_id code_object::id() const {
@@ -143,6 +207,14 @@ result<code_object> code_object::decode(std::span<const std::uint8_t> bytes) {
                                                    co.name, co.variants[i].triple));
     co.variants[i].bitcode.assign(bc.begin(), bc.end());
   }
+  // The signature slot (all zero when unsigned).
+  const auto magic = outer.get<std::uint32_t>();
+  const auto signer = outer.get_bytes(32);
+  const auto sig = outer.get_bytes(64);
+  if (!outer.ok()) return malformed("signature slot truncated");
+  if (magic != kSignatureMagic) return malformed("bad signature slot magic");
+  std::memcpy(co.signature.signer.data(), signer.data(), 32);
+  std::memcpy(co.signature.signature.data(), sig.data(), 64);
   if (outer.remaining() != 0) return malformed("trailing bytes");
   return co;
 }

@@ -12,6 +12,16 @@
 // wire/code_object.cpp. `decode()` checks every length against the buffer
 // and every variant's bitcode against its hash.
 //
+// Signatures: a code object may carry one Ed25519 signature (libsodium) over
+// its manifest, which holds every bitcode hash, so it covers every byte of
+// code. The signature sits in a fixed-size slot after the bitcode, outside
+// the manifest: signing does not change the id, and `ferry sign` can fill
+// the slot in place in a built program. A node configured with trusted keys
+// (<ferry/code_signing.hpp>, `ferry node --trust-keys DIR`) refuses code that
+// is unsigned (errc::unsigned_code), signed by another key
+// (errc::untrusted_signer) or whose signature does not match
+// (errc::bad_signature), before LLVM parses a byte of it.
+//
 // The uniform entry: every code object's module defines `entry_symbol` with
 // the C signature `ferry_entry_fn` (<ferry/ferry.h>):
 //     int32_t entry(ferry_context* cx, const void* args, void* result);
@@ -43,6 +53,17 @@ struct code_param {
   std::string type;         ///< readable type ("unsigned long", "ferry::ref<node>")
 };
 
+/// Ed25519 keys (libsodium layout): the secret key is seed + public key.
+using signing_public_key = std::array<std::uint8_t, 32>;
+using signing_secret_key = std::array<std::uint8_t, 64>;
+
+/// The signature slot of a code object. All zero: not signed.
+struct code_signature {
+  signing_public_key signer{};              ///< the key that signed
+  std::array<std::uint8_t, 64> signature{};  ///< Ed25519 over the signed message (docs/code-objects.md)
+  [[nodiscard]] bool present() const noexcept;
+};
+
 /// The bitcode for one target.
 struct code_variant {
   std::string triple;        ///< "x86_64-pc-linux-gnu", "aarch64-unknown-linux-gnu"
@@ -68,6 +89,8 @@ struct FERRY_API code_object {
   /// takes (cx.forward(&g, ...)): resolved through the runtime, by symbol.
   std::vector<std::string> references;
   std::vector<code_variant> variants;
+  /// Who vouches for this code; not part of the manifest, so not of the id.
+  code_signature signature;
 
   /// Content address: BLAKE2b over the canonical manifest encoding.
   [[nodiscard]] object_id id() const;
@@ -90,6 +113,17 @@ struct FERRY_API code_object {
 
   /// Fill `bitcode_hash` of every variant from its bitcode.
   void seal();
+
+  /// Sign the manifest (seal() first if the bitcode changed) with `key`.
+  void sign(const signing_secret_key& key);
+  /// Is this code signed, by one of `trusted`, with a signature that matches
+  /// the manifest? errc::unsigned_code, errc::untrusted_signer or
+  /// errc::bad_signature otherwise. Pure computation: no LLVM involved.
+  [[nodiscard]] status verify_signature(std::span<const signing_public_key> trusted) const;
+  /// Fill the signature slot of one full encoding in place (what `ferry sign`
+  /// does to a program's `ferry_code` section). The encoding is decoded
+  /// first (errors as decode()).
+  static status sign_encoding(std::span<std::uint8_t> encoding, const signing_secret_key& key);
 };
 
 /// The readable-signature hash used for `signature_hash`.

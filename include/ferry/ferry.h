@@ -80,6 +80,15 @@ FERRY_API uint32_t ferry_node_id(ferry_context* cx);
 FERRY_API uint32_t ferry_node_kind(ferry_context* cx);
 FERRY_API const char* ferry_node_triple(ferry_context* cx);
 
+/** Fuel accounting, called by code the receiving node's JIT inserts (never
+ *  by hand) on the thread that runs the call: `units` of work were done (1
+ *  per call of a function that calls others, a block of loop iterations at
+ *  a time). When the call's fuel is used up or its deadline has passed, the
+ *  call ends right there with errc fuel_exhausted or timeout
+ *  (docs/security.md, "Metered code"). Outside a call (a JIT'd function run
+ *  directly) it does nothing. */
+void ferry_fuel(uint64_t units);
+
 #ifdef __cplusplus
 }
 #endif

@@ -51,9 +51,17 @@ enum class errc : std::uint16_t {
   cancelled = 19,         ///< the operation was abandoned (shutdown)
   out_of_memory = 20,     ///< allocation failed, or a node's object memory limit would be exceeded
   too_large = 21,         ///< a size or count beyond what ferry accepts (overflows, per-request limits)
+  unsigned_code = 22,     ///< a node that requires signed code got a code object without a signature
+  untrusted_signer = 23,  ///< the code object is signed, but by a key the node does not trust
+  bad_signature = 24,     ///< the signature does not match the code object (tampered code or signature)
+  memory_fault = 25,      ///< mobile code touched memory it may not (SIGSEGV, SIGBUS): the call ended
+  arithmetic_fault = 26,  ///< mobile code divided by zero or overflowed a division (SIGFPE): the call ended
+  trapped = 27,           ///< mobile code executed a trap or an illegal instruction (SIGILL, SIGTRAP): the call ended
+  stack_overflow = 28,    ///< mobile code ran past its call stack (deep recursion, huge local arrays)
+  fuel_exhausted = 29,    ///< mobile code used up its per-call fuel (loop iterations and calls)
 };
 /// The largest errc value this build knows (error frames carrying more are malformed).
-inline constexpr errc errc_last = errc::too_large;
+inline constexpr errc errc_last = errc::fuel_exhausted;
 
 /// Short, stable name of an error kind ("not_found", "corrupt", ...).
 FERRY_API std::string_view to_string(errc e) noexcept;

@@ -36,12 +36,14 @@ int main(int argc, char** argv) {
   ferry::jit_target target;
   llvm::StringSet<> allowed;
   std::uint64_t max_data_bytes = 0;
+  bool meter = true;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string_view opt = argv[i];
     if (opt == "--triple") target.triple = argv[i + 1];
     else if (opt == "--cpu") target.cpu = argv[i + 1];
     else if (opt == "--features") target.features = argv[i + 1];
     else if (opt == "--max-data") max_data_bytes = std::strtoull(argv[i + 1], nullptr, 10);
+    else if (opt == "--meter") meter = std::string_view(argv[i + 1]) != "0";
     else if (opt == "--allow") {
       llvm::SmallVector<llvm::StringRef, 64> names;
       llvm::StringRef(argv[i + 1]).split(names, ',', -1, false);
@@ -73,6 +75,7 @@ int main(int argc, char** argv) {
     o.allowed = &allowed;
     o.target = &*node;
     o.max_data_bytes = max_data_bytes;
+    o.meter = meter;
     auto obj = ferry::jitd::compile_bitcode(bitcode, o);
     const bool sent = obj ? reply(ferry::errc::ok, {}, (*obj)->getBuffer())
                           : [&] {

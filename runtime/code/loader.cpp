@@ -117,7 +117,8 @@ void loader::load(const object_id& id, code_object code) {
   {
     std::lock_guard lock(mu_);
     auto& slot = code_[id];
-    if (!slot) {
+    if (slot && !slot->fn) slot->code = std::move(code);  // an earlier copy failed to load (unsigned, say): try this one
+    else if (!slot) {
       slot = std::make_unique<code_entry>();
       slot->code = std::move(code);
       slot->id = id;

@@ -1,9 +1,23 @@
 // The C runtime API of <ferry/ferry.h>: what JIT-compiled mobile code calls.
 // Each function asks the call's host, which returns normally either way;
 // on failure the shim — holding no object with a destructor — leaves the
-// mobile code with longjmp to run_mobile() (call_context.hpp).
+// mobile code with siglongjmp to run_mobile() (call_context.hpp).
+//
+// Containment lives here too, since this is the one place that enters
+// mobile code: the fault handler that turns a signal raised by mobile code
+// into that call's error, and fuel accounting (ferry_fuel).
 #include <ferry/ferry.h>
 
+#include <pthread.h>
+#include <signal.h>
+#include <sys/mman.h>
+
+#include <array>
+#include <mutex>
+
+#include <fmt/format.h>
+
+#include "code/loader.hpp"
 #include "exec/call_context.hpp"
 
 namespace ferry::exec {
@@ -11,18 +25,177 @@ namespace {
 
 call_context& ctx(ferry_context* cx) { return *reinterpret_cast<call_context*>(cx); }
 
-[[noreturn]] void leave_call(call_context& c) { std::longjmp(c.abort, 1); }
+// What the fault handler may read about this thread: trivially destructible
+// and initial-exec, so touching it in a signal handler never allocates.
+struct mobile_thread {
+  call_context* running = nullptr;  ///< the call whose mobile code runs here, if any
+  bool in_runtime = false;          ///< inside the runtime API (ferry code): faults there are ferry's
+  bool ready = false;               ///< handlers, alternate stack and stack bounds set up
+  int signal = 0;                   ///< the fault that ended the call
+  std::uintptr_t fault_address = 0;
+  std::uintptr_t stack_low = 0;     ///< lowest usable address of this thread's stack
+  std::uint32_t deadline_countdown = 0;  ///< ferry_fuel calls until the next deadline check
+};
+thread_local mobile_thread self_thread __attribute__((tls_model("initial-exec")));
+
+// The alternate signal stack this thread got from us (freed at thread exit).
+struct alt_stack {
+  static constexpr std::size_t kBytes = 64 * 1024;
+  void* base = nullptr;
+  ~alt_stack() {
+    if (!base) return;
+    stack_t off{};
+    off.ss_flags = SS_DISABLE;
+    ::sigaltstack(&off, nullptr);
+    ::munmap(base, kBytes);
+  }
+};
+thread_local alt_stack own_alt_stack;
+
+constexpr std::array<int, 5> kFaultSignals{SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP};
+struct sigaction previous_action[NSIG];
+
+// Not mobile code's fault: what would have happened without ferry.
+void pass_on(int sig, siginfo_t* info, void* uc) {
+  const struct sigaction& prev = previous_action[sig];
+  if ((prev.sa_flags & SA_SIGINFO) && prev.sa_sigaction) return prev.sa_sigaction(sig, info, uc);
+  if (!(prev.sa_flags & SA_SIGINFO) && prev.sa_handler != SIG_DFL && prev.sa_handler != SIG_IGN)
+    return prev.sa_handler(sig);
+  // Default action: delivered once this handler returns (the signal is blocked until then).
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);
+}
+
+void on_fault(int sig, siginfo_t* info, void* uc) {
+  mobile_thread& t = self_thread;
+  if (!t.running || t.in_runtime) return pass_on(sig, info, uc);
+  t.signal = sig;
+  t.fault_address = reinterpret_cast<std::uintptr_t>(info->si_addr);
+  sigset_t unblock;
+  sigemptyset(&unblock);
+  sigaddset(&unblock, sig);
+  ::pthread_sigmask(SIG_UNBLOCK, &unblock, nullptr);  // sigsetjmp saved no mask: the call must not leave it blocked
+  siglongjmp(t.running->abort, 1);
+}
+
+void install_handlers() {
+  struct sigaction sa{};
+  sa.sa_sigaction = on_fault;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  for (int sig : kFaultSignals) ::sigaction(sig, &sa, &previous_action[sig]);
+}
+
+// Once per thread that runs mobile code: the process's handlers, an
+// alternate signal stack (a stack overflow leaves no room on the thread's
+// own), and where the thread's stack ends.
+void prepare_thread(mobile_thread& t) {
+  static std::once_flag handlers;
+  std::call_once(handlers, install_handlers);
+  stack_t current{};
+  if (::sigaltstack(nullptr, &current) == 0 && (current.ss_flags & SS_DISABLE)) {
+    void* base = ::mmap(nullptr, alt_stack::kBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (base != MAP_FAILED) {
+      stack_t ss{};
+      ss.ss_sp = base;
+      ss.ss_size = alt_stack::kBytes;
+      if (::sigaltstack(&ss, nullptr) == 0) own_alt_stack.base = base;
+      else ::munmap(base, alt_stack::kBytes);
+    }
+  }
+  pthread_attr_t attr;
+  if (::pthread_getattr_np(::pthread_self(), &attr) == 0) {
+    void* low = nullptr;
+    std::size_t size = 0;
+    if (::pthread_attr_getstack(&attr, &low, &size) == 0) t.stack_low = reinterpret_cast<std::uintptr_t>(low);
+    ::pthread_attr_destroy(&attr);
+  }
+  t.ready = true;
+}
+
+// The error of a call that a fault ended.
+status fault_status(const call_context& cx, const mobile_thread& t) {
+  const std::string& name = cx.code ? cx.code->code.name : std::string();
+  const std::uintptr_t a = t.fault_address;
+  switch (t.signal) {
+    case SIGSEGV:
+    case SIGBUS:
+      // Stack frames are probed page by page, so an overflow faults just
+      // below the stack's end (its guard page).
+      if (t.stack_low && a < t.stack_low + 4096 && a + (std::uintptr_t{1} << 20) >= t.stack_low)
+        return make_error(errc::stack_overflow,
+                          fmt::format("{} ran past its stack (deep recursion or large local arrays)", name));
+      return make_error(errc::memory_fault, fmt::format("{} touched memory it may not at {:#x} ({})", name, a,
+                                                        t.signal == SIGSEGV ? "SIGSEGV" : "SIGBUS"));
+    case SIGFPE:
+      return make_error(errc::arithmetic_fault, fmt::format("{} divided by zero (or overflowed a division): SIGFPE", name));
+    default:
+      return make_error(errc::trapped, fmt::format("{} executed a trap or an illegal instruction ({})", name,
+                                                   t.signal == SIGTRAP ? "SIGTRAP" : "SIGILL"));
+  }
+}
+
+[[noreturn]] void leave_call(call_context& c) { siglongjmp(c.abort, 1); }
+
+// Runtime API calls are ferry code: a fault inside one is not the mobile code's.
+struct in_runtime {
+  bool before;
+  in_runtime() : before(self_thread.in_runtime) { self_thread.in_runtime = true; }
+  ~in_runtime() { self_thread.in_runtime = before; }
+};
+
+// Charge `units` of fuel to the call running on this thread; false (with the
+// error in the call) when its fuel or time is up.
+bool charge(call_context& cx, mobile_thread& t, std::uint64_t units) {
+  cx.fuel -= static_cast<std::int64_t>(units);
+  if (cx.fuel < 0) {
+    cx.failure = make_error(errc::fuel_exhausted,
+                            fmt::format("{} used up its fuel (the node's per-call limit of calls and loop iterations)",
+                                        cx.code ? cx.code->code.name : std::string()));
+    return false;
+  }
+  // The clock is read once per block of loop iterations, or every 1024 calls.
+  if (units == 1 && t.deadline_countdown-- != 0) return true;
+  t.deadline_countdown = 1024;
+  const std::uint64_t deadline = cx.call ? cx.call->deadline_us : 0;
+  if (deadline == 0) return true;
+  const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  if (static_cast<std::uint64_t>(now) < deadline) return true;
+  cx.failure = make_error(errc::timeout, fmt::format("{} was still running at the call's deadline: stopped",
+                                                     cx.code ? cx.code->code.name : std::string()));
+  return false;
+}
 
 }  // namespace
 
 std::int32_t run_mobile(call_context& cx, const jit_function& fn, const void* args, void* result) {
-  if (setjmp(cx.abort) != 0) return static_cast<std::int32_t>(cx.failure.code());
-  return fn(reinterpret_cast<ferry_context*>(&cx), args, result);
+  mobile_thread& t = self_thread;
+  if (!t.ready) [[unlikely]] prepare_thread(t);
+  call_context* const outer = t.running;
+  const bool outer_in_runtime = t.in_runtime;
+  if (sigsetjmp(cx.abort, 0) != 0) {
+    t.running = outer;
+    t.in_runtime = outer_in_runtime;
+    if (t.signal) {
+      cx.failure = fault_status(cx, t);
+      t.signal = 0;
+    }
+    return static_cast<std::int32_t>(cx.failure.code());
+  }
+  t.running = &cx;
+  t.in_runtime = false;
+  const std::int32_t rc = fn(reinterpret_cast<ferry_context*>(&cx), args, result);
+  t.running = outer;
+  t.in_runtime = outer_in_runtime;
+  return rc;
 }
 
 }  // namespace ferry::exec
 
 using ferry::exec::ctx;
+using ferry::exec::in_runtime;
 using ferry::exec::leave_call;
 
 extern "C" {
@@ -30,26 +203,53 @@ extern "C" {
 void* ferry_local(ferry_context* cx, const ferry_ref* r, uint64_t size) {
   auto& c = ctx(cx);
   void* p = nullptr;
-  if (!c.host->local(c, *r, size, &p)) leave_call(c);
+  bool ok;
+  {
+    in_runtime guard;
+    ok = c.host->local(c, *r, size, &p);
+  }
+  if (!ok) leave_call(c);
   return p;
 }
 
 int32_t ferry_forward(ferry_context* cx, const void* fn, const ferry_ref* target, const void* args,
                       uint64_t args_size) {
   auto& c = ctx(cx);
-  if (!c.host->forward(c, fn, *target, args, args_size)) leave_call(c);
+  bool ok;
+  {
+    in_runtime guard;
+    ok = c.host->forward(c, fn, *target, args, args_size);
+  }
+  if (!ok) leave_call(c);
   return 0;
 }
 
 int32_t ferry_invoke(ferry_context* cx, const void* fn, const ferry_ref* target, const void* args,
                      uint64_t args_size, void* result, uint64_t result_size) {
   auto& c = ctx(cx);
-  if (!c.host->invoke(c, fn, *target, args, args_size, result, result_size)) leave_call(c);
+  bool ok;
+  {
+    in_runtime guard;
+    ok = c.host->invoke(c, fn, *target, args, args_size, result, result_size);
+  }
+  if (!ok) leave_call(c);
   return 0;
 }
 
 uint32_t ferry_node_id(ferry_context* cx) { return ctx(cx).host->node_id(); }
 uint32_t ferry_node_kind(ferry_context* cx) { return ctx(cx).host->node_kind(); }
 const char* ferry_node_triple(ferry_context* cx) { return ctx(cx).host->node_triple(); }
+
+void ferry_fuel(uint64_t units) {
+  auto& t = ferry::exec::self_thread;
+  if (!t.running || t.in_runtime) return;
+  auto& c = *t.running;
+  bool ok;
+  {
+    in_runtime guard;
+    ok = ferry::exec::charge(c, t, units);
+  }
+  if (!ok) leave_call(c);
+}
 
 }  // extern "C"

@@ -11,9 +11,20 @@
 // with a destructor, longjmp to run_mobile(), the one place that enters
 // mobile code. Mobile code itself must not keep state that needs a
 // destructor across a runtime-API call (docs/plugin.md).
+//
+// Faults: while mobile code (not the runtime API it called) runs on a
+// thread, a SIGSEGV, SIGBUS, SIGFPE, SIGILL or SIGTRAP raised there leaves
+// it the same way, from a signal handler on the thread's alternate signal
+// stack, and the call fails with errc::memory_fault, stack_overflow,
+// arithmetic_fault or trapped (docs/security.md). The JIT probes every stack
+// frame page by page, so running past the thread's stack always meets its
+// guard page. Anywhere else such a signal does what it did before ferry
+// (the previous handler, or the default: the process dies).
 #pragma once
 
-#include <csetjmp>
+#include <setjmp.h>
+
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -87,8 +98,11 @@ struct call_context {
   call_host* host = nullptr;
   const code::code_entry* code = nullptr;
   const wire::invoke_body* call = nullptr;
-  std::jmp_buf abort;  ///< the shim leaves the mobile code here on failure
+  sigjmp_buf abort;  ///< the shim (or the fault handler) leaves the mobile code here on failure
   status failure;
+  /// Work left (ferry_fuel units: calls and loop iterations); the call ends
+  /// with errc::fuel_exhausted below zero. Set by the runner.
+  std::int64_t fuel = INT64_MAX;
   bool forwarded = false;
   wire::invoke_body forward;  ///< the continuation, when forwarded
   /// Objects of a persistent store handed out by cx.local: the runner seals

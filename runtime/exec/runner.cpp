@@ -34,6 +34,8 @@ void runner::run(code::code_entry* entry, frame&& f) {
   cx.host = this;
   cx.code = entry;
   cx.call = &call;
+  if (fuel_per_call_ != 0 && fuel_per_call_ < static_cast<std::uint64_t>(INT64_MAX))
+    cx.fuel = static_cast<std::int64_t>(fuel_per_call_);
   // The reply frame is one per thread, reused: the result is written
   // straight into its body, which keeps its capacity.
   thread_local frame reply{frame_type::reply, 0, 0, wire::reply_body{}};

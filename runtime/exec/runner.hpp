@@ -43,6 +43,9 @@ class runner final : public call_host {
         policy_(policy),
         route_(std::move(route)) {}
 
+  /// Fuel of each call (ferry_fuel units); 0: unlimited (the deadline still stops metered code).
+  void set_fuel_per_call(std::uint64_t fuel) { fuel_per_call_ = fuel; }
+
   /// Run invoke frame `f` with resident `code`, then reply or forward.
   void run(code::code_entry* code, wire::frame&& f);
   /// Send an error frame for call `call` to `to`.
@@ -69,6 +72,7 @@ class runner final : public call_host {
 
   node_identity who_;
   store& store_;
+  std::uint64_t fuel_per_call_ = 0;
   bool persistent_;  ///< seal touched objects when a call ends (a memory store keeps no checksum at rest)
   session::member& member_;
   calls::call_table& calls_;

@@ -54,6 +54,7 @@ result<std::unique_ptr<node>> node::create(node_config config) {
   n->runner_ = std::make_unique<exec::runner>(exec::node_identity{c.index, c.kind, n->triple_}, *n->store_,
                                               *n->member_, n->calls_, *n->policy_,
                                               [raw = n.get()](frame&& f) { raw->handle_invoke(std::move(f)); });
+  n->runner_->set_fuel_per_call(c.fuel_per_call);
   n->loader_ = std::make_unique<code::loader>(
       *n->jit_, *n->member_, n->calls_,
       [raw = n.get()](code::code_entry* code, frame&& f) {

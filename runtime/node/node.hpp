@@ -68,6 +68,13 @@ struct node_config {
   /// A call forwarded more often than this fails with errc::out_of_bounds
   /// (a forwarding loop in user code). The wire field is 16 bits.
   std::uint16_t max_hops = 65000;
+  /// Work one mobile call may do, in ferry_fuel units (1 per call of a
+  /// function that calls others, 1 per loop iteration, charged in blocks):
+  /// past it the call ends with errc::fuel_exhausted and its executor is
+  /// free again. 0: unlimited (the call's deadline still stops it). No
+  /// effect when `jit.meter` is off (then neither fuel nor deadline can
+  /// stop running code).
+  std::uint64_t fuel_per_call = std::uint64_t{100'000'000'000};
 };
 
 /// Counters of one node (for tests and diagnostics).

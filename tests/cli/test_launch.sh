@@ -49,13 +49,19 @@ mkdir "$work/root" && touch "$work/root/node1"
 expect_fast_failure "node 1 exited with status [1-9].* before the cluster started; it said:" -n 2 --store-root "$work/root"
 grep -q "ferry node 1: .*node1" "$work/err" || fail "bad node store: the node's own message is not shown: $(cat "$work/err")"
 
-# --untrusted reaches every node (their command lines), and mobile code runs there.
+# --untrusted and --trust-keys reach every node (their command lines), and
+# signed mobile code runs there (signing itself: test_sign.sh).
 "$FERRY" launch --help | grep -q -- "--untrusted" || fail "launch --help does not show --untrusted"
-"$FERRY" launch -n 2 --untrusted -- sh -c '
+mkdir "$work/keys"
+"$FERRY" sign --keygen "$work/keys/test" >/dev/null
+"$FERRY" launch -n 2 --untrusted --trust-keys "$work/keys" -- sh -c '
   for i in 0 1; do
-    pgrep -f -- "node --index $i --rendezvous $FERRY_RENDEZVOUS .*--untrusted" >/dev/null || exit 1
-  done' || fail "--untrusted not passed to every node"
-"$FERRY" launch -n 3 --untrusted -- "$DEMO" | grep -q "^ok: the chase forwarded" || fail "demo on --untrusted nodes"
+    pgrep -f -- "node --index $i --rendezvous $FERRY_RENDEZVOUS .*--untrusted --trust-keys" >/dev/null || exit 1
+  done' || fail "--untrusted --trust-keys not passed to every node"
+cp "$DEMO" "$work/demo-signed"
+"$FERRY" sign --key "$work/keys/test.key" "$work/demo-signed" >/dev/null
+"$FERRY" launch -n 3 --untrusted --trust-keys "$work/keys" -- "$work/demo-signed" | grep -q "^ok: the chase forwarded" \
+  || fail "signed demo on --untrusted nodes"
 
 # The program sees its cluster.
 "$FERRY" launch -n 3 -- sh -c 'test -n "$FERRY_RENDEZVOUS" && test "$(cat "$FERRY_RENDEZVOUS/size")" = 3' \

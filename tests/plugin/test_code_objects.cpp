@@ -158,7 +158,7 @@ TEST_CASE("unknown functions and corrupt sections are typed errors") {
   truncated.resize(truncated.size() - 1);
   CHECK_ERRC(ferry::decode_code_section(truncated), ferry::errc::bad_format);
   auto flipped = section;
-  flipped.back() ^= 0xff;  // last bitcode byte: caught by the variant's hash
+  flipped[flipped.size() - 100 - 1] ^= 0xff;  // last bitcode byte (before the 100-byte signature slot): caught by the hash
   CHECK_ERRC(ferry::decode_code_section(flipped), ferry::errc::corrupt);
 }
 
@@ -192,7 +192,7 @@ TEST_CASE("a damaged code object in a section spoils only its own function") {
 
   SUBCASE("bitcode that does not match its hash: corrupt, naming the function") {
     auto bytes = section;
-    bytes[starts[2] - 1] ^= 0xff;  // the last bitcode byte of the middle record
+    bytes[starts[2] - 100 - 1] ^= 0xff;  // the middle record's last bitcode byte (before its 100-byte signature slot)
     code_registry reg;
     CHECK(register_all(reg, bytes).code() == ferry::errc::corrupt);
     works(reg, reinterpret_cast<const void*>(&graph::chase), chase);

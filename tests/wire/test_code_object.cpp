@@ -1,4 +1,9 @@
+#include <cstdio>
+#include <fstream>
+
 #include <ferry/code_object.hpp>
+#include <ferry/code_registry.hpp>
+#include <ferry/code_signing.hpp>
 
 #include "test_util.hpp"
 
@@ -59,8 +64,11 @@ TEST_CASE("code object: hostile encodings get typed errors") {
     CHECK_FALSE(code_object::decode(std::span(bytes).first(n)).ok());
   }
   auto flipped = bytes;
-  flipped.back() ^= 0x40;  // last byte of the aarch64 bitcode
+  flipped[bytes.size() - 100 - 1] ^= 0x40;  // last byte of the aarch64 bitcode, before the 100-byte signature slot
   CHECK_ERRC(code_object::decode(flipped), errc::corrupt);
+  auto slot = bytes;
+  slot[bytes.size() - 100] ^= 0x01;  // the slot's magic
+  CHECK_ERRC(code_object::decode(slot), errc::bad_format);
   auto trailing = bytes;
   trailing.push_back(0);
   CHECK_ERRC(code_object::decode(trailing), errc::bad_format);
@@ -75,7 +83,7 @@ TEST_CASE("code object: peek_label names the function of a damaged encoding") {
   auto l = code_object::peek_label(bytes);
   CHECK(l.name == co.name);
   CHECK(l.symbol == co.symbol);
-  bytes.back() ^= 1;  // bitcode no longer matches its hash: decode refuses, the label is still readable
+  bytes[bytes.size() - 100 - 1] ^= 1;  // bitcode (before the signature slot) no longer matches its hash: decode refuses, the label is still readable
   CHECK(code_object::decode(bytes).code() == errc::corrupt);
   CHECK(code_object::peek_label(bytes).symbol == co.symbol);
   // Cut anywhere before the end of the symbol, or a wrong magic: nothing.
@@ -84,4 +92,80 @@ TEST_CASE("code object: peek_label names the function of a damaged encoding") {
   CHECK(code_object::peek_label(std::span(bytes).first(symbol_end)).symbol == co.symbol);
   bytes[4] ^= 0xff;
   CHECK(code_object::peek_label(bytes).symbol.empty());
+}
+
+TEST_CASE("code object: signatures cover the manifest, not the id, and name what is wrong") {
+  const auto key = generate_signing_key();
+  const auto other = generate_signing_key();
+  const std::vector<signing_public_key> trusted{key.public_key};
+  auto co = sample();
+  const auto id = co.id();
+  CHECK_FALSE(co.signature.present());
+  CHECK_ERRC(result<void>(co.verify_signature(trusted)), errc::unsigned_code);
+
+  co.sign(key.secret_key);
+  CHECK(co.signature.present());
+  CHECK(co.id() == id);  // a signed and an unsigned copy are the same code
+  REQUIRE_OK(co.verify_signature(trusted));
+  const auto back = REQUIRE_OK(code_object::decode(co.encode()));
+  CHECK(back.signature.signer == key.public_key);
+  REQUIRE_OK(back.verify_signature(trusted));
+  CHECK_ERRC(result<void>(back.verify_signature(std::vector<signing_public_key>{other.public_key})),
+             errc::untrusted_signer);
+
+  // Signing an encoding in place gives the same bytes as signing the object.
+  auto bytes = sample().encode();
+  REQUIRE_OK(code_object::sign_encoding(bytes, key.secret_key));
+  CHECK(bytes == co.encode());
+
+  // Code changed after signing, hashes recomputed: the signature no longer matches.
+  auto changed = co;
+  changed.variants[0].bitcode.back() ^= 1;
+  changed.seal();
+  CHECK_ERRC(result<void>(changed.verify_signature(trusted)), errc::bad_signature);
+  auto renamed = co;
+  renamed.name = "graph::other";
+  CHECK_ERRC(result<void>(renamed.verify_signature(trusted)), errc::bad_signature);
+  // A flipped signature byte.
+  auto flipped = co.encode();
+  flipped.back() ^= 1;
+  CHECK_ERRC(result<void>(REQUIRE_OK(code_object::decode(flipped)).verify_signature(trusted)), errc::bad_signature);
+}
+
+TEST_CASE("code sections: sign_code_section signs every record in place, and key files round-trip") {
+  const auto key = generate_signing_key();
+  std::vector<code_object> objects{sample(), sample()};
+  objects[1].name = "graph::walk";
+  objects[1].symbol = "_Z4walkRN5ferry7contextE";
+  auto section = encode_code_section(objects);
+  const auto size = section.size();
+  CHECK(REQUIRE_OK(sign_code_section(section, key.secret_key)) == 2);
+  CHECK(section.size() == size);
+  for (const auto& co : REQUIRE_OK(decode_code_section(section)))
+    REQUIRE_OK(co.verify_signature(std::vector<signing_public_key>{key.public_key}));
+  auto damaged = section;
+  damaged[8 + 4] ^= 0xff;  // the first record's magic: nothing is signed
+  CHECK_FALSE(sign_code_section(damaged, key.secret_key).ok());
+
+  test::temp_dir dir;
+  REQUIRE_OK(write_signing_key(dir.path() / "k", key));
+  CHECK(REQUIRE_OK(read_secret_key(dir.path() / "k.key")) == key.secret_key);
+  CHECK(REQUIRE_OK(read_public_key(dir.path() / "k.pub")) == key.public_key);
+  CHECK(REQUIRE_OK(read_trusted_keys(dir.path())) == std::vector<signing_public_key>{key.public_key});
+  CHECK_ERRC(result<void>(write_signing_key(dir.path() / "k", key)), errc::already_exists);
+  test::temp_dir empty;
+  CHECK_ERRC(read_trusted_keys(empty.path()), errc::invalid_argument);
+  std::ofstream(dir.path() / "bad.pub") << "ferry-ed25519-public 1234\n";
+  CHECK_ERRC(read_trusted_keys(dir.path()), errc::bad_format);
+  // A secret key whose public half is not its seed's.
+  auto forged = key.secret_key;
+  forged[40] ^= 1;
+  std::string hex;
+  for (auto b : forged) {
+    char two[3];
+    std::snprintf(two, sizeof two, "%02x", b);
+    hex += two;
+  }
+  std::ofstream(dir.path() / "forged.key") << "ferry-ed25519-secret " << hex << "\n";
+  CHECK_ERRC(read_secret_key(dir.path() / "forged.key"), errc::bad_format);
 }

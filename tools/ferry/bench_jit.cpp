@@ -10,6 +10,8 @@
 //   untrusted cold load baseline: ferry's trusted cold load
 //   per call            baseline: the same kernel compiled natively into this
 //                       executable, called through a function pointer
+//   per call, metered   baseline: the same tier compiled without fuel
+//                       accounting (jit_config::meter = false)
 // Targets (DESIGN.md): disk hit <= 0.3 ms, per call within 1.5x native.
 #include <algorithm>
 #include <chrono>
@@ -230,6 +232,11 @@ std::vector<row> run(int samples) {
     const double base = per_call(indirect);
     const double ferry_ns = per_call(jitted);
     rows.push_back({fmt::format("{} per call (optimized tier vs native)", k.name), base, ferry_ns, "ns"});
+    // Fuel accounting (docs/security.md): the same tier compiled without it.
+    cfg.meter = false;
+    auto unmetered = engine_or_die(cfg);
+    auto plain = load_or_die(*unmetered, co);
+    rows.push_back({fmt::format("{} per call, metered vs unmetered", k.name), per_call(plain), per_call(jitted), "ns"});
   }
 
   // Untrusted mode: the helper's cost, first load (helper start) and steady.

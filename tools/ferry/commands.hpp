@@ -17,6 +17,9 @@ void add_launch_command(CLI::App& app);
 /// `ferry inspect BINARY [--json]`: code objects embedded in a binary (inspect.cpp).
 void add_inspect_command(CLI::App& app);
 
+/// `ferry sign`: keys, and signing a program's code objects in place (sign.cpp).
+void add_sign_command(CLI::App& app);
+
 /// `ferry bench`: the group every benchmark subcommand joins (created on first use).
 CLI::App& bench_group(CLI::App& app);
 

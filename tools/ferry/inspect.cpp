@@ -11,6 +11,7 @@
 #include <llvm/Support/Error.h>
 
 #include <ferry/code_registry.hpp>
+#include <ferry/code_signing.hpp>
 
 #include "commands.hpp"
 
@@ -58,7 +59,11 @@ nlohmann::json to_json(const std::vector<code_object>& objects) {
     for (const auto& v : co.variants)
       variants.push_back(
           {{"triple", v.triple}, {"cpu", v.cpu}, {"features", v.features}, {"bitcode_bytes", v.bitcode.size()}});
-    out.push_back({{"name", co.name}, {"symbol", co.symbol}, {"id", co.id().to_string()}, {"variants", variants}});
+    out.push_back({{"name", co.name},
+                   {"symbol", co.symbol},
+                   {"id", co.id().to_string()},
+                   {"signer", co.signature.present() ? nlohmann::json(key_fingerprint(co.signature.signer)) : nullptr},
+                   {"variants", variants}});
   }
   return out;
 }
@@ -71,6 +76,7 @@ void print_table(const std::vector<code_object>& objects) {
       fmt::print("{}{}", i ? ", " : "", co.params[i].type);
     fmt::print(")  args {} B, result {} B\n", co.args_size, co.result_size);
     for (const auto& r : co.references) fmt::print("  refers  {}\n", r);
+    fmt::print("  signed  {}\n", co.signature.present() ? "by key " + key_fingerprint(co.signature.signer) : "no");
     for (const auto& v : co.variants)
       fmt::print("  {:<26} {:<12} {:>7} B  {}\n", v.triple, v.cpu, v.bitcode.size(),
                  v.features.empty() ? "-" : v.features);
@@ -84,7 +90,9 @@ void add_inspect_command(CLI::App& app) {
   auto path = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
   cmd->add_option("BINARY", *path, "Executable, shared library or object file")->required();
-  cmd->add_flag("--json", *json, "Print a JSON list of {name, symbol, id, variants[{triple, cpu, features, bitcode_bytes}]}");
+  cmd->add_flag("--json", *json,
+                "Print a JSON list of {name, symbol, id, signer (key fingerprint or null), variants[{triple, cpu, "
+                "features, bitcode_bytes}]}");
   cmd->callback([=] {
     auto objects = read_code_objects(*path);
     if (!objects) {

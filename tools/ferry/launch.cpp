@@ -39,6 +39,7 @@ struct launch_args {
   std::string store_root;
   unsigned executors = 2;
   bool untrusted = false;
+  std::string trust_keys;
   int start_timeout_ms = 20000;
   std::vector<std::string> program;
 };
@@ -226,6 +227,11 @@ int run_launch(const launch_args& a) {
     fmt::print(stderr, "ferry launch: no program given (usage: ferry launch -n N -- PROGRAM ARGS)\n");
     return 2;
   }
+  if (a.untrusted && a.trust_keys.empty()) {  // every node would refuse to start; say so once, now
+    fmt::print(stderr, "ferry launch: --untrusted needs --trust-keys DIR (the public keys whose signed code the "
+                       "nodes run; ferry sign --help)\n");
+    return 2;
+  }
   if (a.dpus + a.storage > a.nodes) {
     fmt::print(stderr, "ferry launch: --dpu {} + --storage {} exceed -n {}\n", a.dpus, a.storage, a.nodes);
     return 2;
@@ -273,6 +279,7 @@ int run_launch(const launch_args& a) {
     if (!a.store_root.empty())
       argv.insert(argv.end(), {"--store", (std::filesystem::path(a.store_root) / fmt::format("node{}", i)).string()});
     if (a.untrusted) argv.emplace_back("--untrusted");
+    if (!a.trust_keys.empty()) argv.insert(argv.end(), {"--trust-keys", a.trust_keys});
     const int err = errs.add();
     nodes.push_back(spawn(argv, {}, err));
     if (err >= 0) ::close(err);
@@ -355,7 +362,11 @@ void add_launch_command(CLI::App& app) {
   cmd->add_option("--store-root", a->store_root, "Give node i a persistent store in DIR/node<i>");
   cmd->add_option("-e,--executors", a->executors, "Threads per node that run mobile code")->check(CLI::Range(1u, 256u));
   cmd->add_flag("--untrusted", a->untrusted,
-                "Start every node --untrusted: compile mobile code in a sandboxed helper process (docs/jit.md)");
+                "Start every node --untrusted: compile mobile code in a sandboxed helper process (docs/jit.md); "
+                "needs --trust-keys");
+  cmd->add_option("--trust-keys", a->trust_keys,
+                  "Every node runs only code signed by a key whose .pub file is in DIR (ferry sign; docs/security.md)")
+      ->check(CLI::ExistingDirectory);
   cmd->add_option("--start-timeout-ms", a->start_timeout_ms, "How long nodes may take to start");
   cmd->add_option("program", a->program, "PROGRAM and its arguments (after --)")->required();
   cmd->callback([a] { set_exit_code(run_launch(*a)); });

@@ -12,6 +12,8 @@
 
 #include <fmt/format.h>
 
+#include <ferry/code_signing.hpp>
+
 #include "bootstrap/bootstrap.hpp"
 #include "commands.hpp"
 #include "node/node.hpp"
@@ -36,6 +38,9 @@ struct node_args {
   std::uint64_t code_data_limit = jit_config{}.max_data_bytes;
   std::uint64_t code_memory_limit = jit_config{}.max_code_bytes;
   bool untrusted = false;
+  std::string trust_keys;
+  std::uint64_t fuel = node::node_config{}.fuel_per_call;
+  bool unmetered = false;
   int join_timeout_ms = 20000;
 };
 
@@ -48,6 +53,25 @@ int run_node(const node_args& a) {
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
   const std::string who = a.index ? fmt::format("ferry node {}", *a.index) : "ferry node";
+  // Settings that cannot work are refused before joining anyone.
+  std::vector<signing_public_key> trusted;
+  if (a.untrusted && a.unmetered) {
+    fmt::print(stderr, "{}: --unmetered is for trusted clusters: untrusted code must stay stoppable\n", who);
+    return 1;
+  }
+  if (a.untrusted && a.trust_keys.empty()) {
+    fmt::print(stderr, "{}: --untrusted needs --trust-keys DIR: a node that takes code from peers it does not "
+                       "trust runs only code signed by keys it does (ferry sign --help)\n", who);
+    return 1;
+  }
+  if (!a.trust_keys.empty()) {
+    auto keys = read_trusted_keys(a.trust_keys);
+    if (!keys) {
+      fmt::print(stderr, "{}: --trust-keys: {}\n", who, keys.error().describe());
+      return 1;
+    }
+    trusted = std::move(*keys);
+  }
   cluster::bootstrap_options bo;
   bo.mode = a.bootstrap;
   bo.rendezvous = a.rendezvous;
@@ -72,6 +96,9 @@ int run_node(const node_args& a) {
   cfg.jit.max_data_bytes = a.code_data_limit;
   cfg.jit.max_code_bytes = a.code_memory_limit;
   cfg.jit.trust = a.untrusted ? jit_trust::untrusted : jit_trust::trusted;
+  cfg.fuel_per_call = a.fuel;
+  cfg.jit.meter = !a.unmetered;
+  cfg.jit.trusted_signers = std::move(trusted);
   auto n = node::node::create(cfg);
   if (!n) {
     fmt::print(stderr, "ferry node {}: {}\n", cfg.index, n.error().describe());
@@ -163,7 +190,19 @@ void add_node_command(CLI::App& app) {
                   "Most bytes of compiled code linked at once; a load past it fails with out_of_memory (0: no limit)")
       ->transform(CLI::AsSizeValue(false))
       ->capture_default_str();
-  cmd->add_flag("--untrusted", a->untrusted, "Compile code in a sandboxed helper process (peers not trusted)");
+  cmd->add_flag("--untrusted", a->untrusted,
+                "Compile code in a sandboxed helper process (peers not trusted); needs --trust-keys");
+  cmd->add_option("--trust-keys", a->trust_keys,
+                  "Run only code objects signed by a key whose .pub file is in DIR (ferry sign); unsigned, "
+                  "foreign-signed or tampered code is refused before it is parsed")
+      ->envname("FERRY_TRUST_KEYS");
+  cmd->add_option("--fuel", a->fuel,
+                  "Work one mobile call may do (function calls + loop iterations); past it the call fails with "
+                  "fuel_exhausted (0: unlimited; the call's deadline still stops it)")
+      ->capture_default_str();
+  cmd->add_flag("--unmetered", a->unmetered,
+                "Compile mobile code without fuel accounting (trusted clusters only): a little faster, but "
+                "neither --fuel nor deadlines can stop a running call");
   cmd->add_option("--join-timeout-ms", a->join_timeout_ms, "How long to wait for the other nodes");
   cmd->callback([a] { set_exit_code(run_node(*a)); });
 }

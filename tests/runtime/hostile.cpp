@@ -1,0 +1,52 @@
+#include "hostile.hpp"
+
+namespace rt_test {
+
+std::uint64_t write_at(ferry::context& cx, ferry::ref<std::uint64_t> cell, std::uint64_t address) {
+  *reinterpret_cast<volatile std::uint64_t*>(address) = 1;
+  return *cx.local(cell);
+}
+
+std::uint64_t divide(ferry::context& cx, ferry::ref<std::uint64_t> cell, std::uint64_t by) {
+  return *cx.local(cell) / by;
+}
+
+std::uint64_t trap_if(ferry::context& cx, ferry::ref<std::uint64_t> cell, std::uint64_t yes) {
+  if (yes) __builtin_trap();
+  return *cx.local(cell);
+}
+
+namespace {
+std::uint64_t deeper(std::uint64_t n, std::uint64_t limit) {
+  volatile std::uint64_t pad[64];
+  pad[n % 64] = n;
+  if (n >= limit) return pad[n % 64];
+  return deeper(n + 1, limit) + pad[(n * 7) % 64];  // not a tail call: every level keeps its frame
+}
+// Each call writes memory, so the optimizer cannot merge the two calls.
+std::uint64_t fan(std::uint64_t depth, volatile std::uint64_t* calls) {
+  *calls = *calls + 1;
+  return depth == 0 ? 1 : fan(depth - 1, calls) + fan(depth - 1, calls);
+}
+}  // namespace
+
+std::uint64_t recurse(ferry::context& cx, ferry::ref<std::uint64_t> cell, std::uint64_t limit) {
+  return *cx.local(cell) + deeper(0, limit);
+}
+
+std::uint64_t huge_frame(ferry::context& cx, ferry::ref<std::uint64_t> cell, std::uint64_t index) {
+  volatile char big[std::size_t{1} << 30];
+  big[index % sizeof big] = 1;
+  return *cx.local(cell) + big[(index * 7) % sizeof big];
+}
+
+std::uint64_t loop_forever(ferry::context& cx, ferry::ref<std::uint64_t> cell) {
+  volatile std::uint64_t* p = cx.local(cell);
+  for (;;) *p = *p + 1;
+}
+
+std::uint64_t fan_out(ferry::context& cx, ferry::ref<std::uint64_t> cell, std::uint64_t depth) {
+  return fan(depth, cx.local(cell));
+}
+
+}  // namespace rt_test

@@ -1,0 +1,274 @@
+// Hardening across real `ferry node` processes (docs/security.md):
+//  * traps end the call, not the node: null and far writes, division by
+//    zero, __builtin_trap, unbounded recursion and a 1 GiB stack array each
+//    fail their call with a typed error; the node, its objects and its
+//    executors live on;
+//  * metered code: a call that loops for ever (or makes 2^60 calls) ends with
+//    fuel_exhausted, or with timeout at its deadline, and stops running;
+//  * signed code: nodes with --trust-keys run only code signed by a trusted
+//    key; unsigned, foreign-signed and tampered code is refused with its
+//    errc before LLVM parses it, and the node keeps serving.
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <thread>
+
+#include <sys/wait.h>
+
+#include <ferry/code_registry.hpp>
+#include <ferry/code_signing.hpp>
+#include <ferry/runtime.hpp>
+
+#include "bootstrap/rendezvous.hpp"
+#include "hostile.hpp"
+#include "mobile.hpp"
+#include "transport/transport.hpp"
+#include "wire/frames.hpp"
+#include "test_util.hpp"
+
+using namespace ferry;
+using namespace rt_test;
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+struct node_cluster {
+  static constexpr std::uint32_t kNodes = 2;
+  test::temp_dir dir;
+  std::vector<std::unique_ptr<test::process>> nodes;
+  std::unique_ptr<runtime> rt;
+
+  explicit node_cluster(const std::vector<std::string>& node_args) {
+    ::setenv("UCX_NET_DEVICES", "lo", 1);
+    cluster::rendezvous rv(dir.path() / "rv");
+    REQUIRE_OK(rv.init(kNodes));
+    for (std::uint32_t i = 0; i < kNodes; ++i) {
+      std::vector<std::string> argv{FERRY_CLI, "node", "--index", std::to_string(i), "--rendezvous",
+                                    (dir.path() / "rv").string(), "--transport", "ucx", "--tls", "shm",
+                                    "--jit-cache", (dir.path() / "jit").string()};
+      argv.insert(argv.end(), node_args.begin(), node_args.end());
+      nodes.push_back(std::make_unique<test::process>(argv));
+    }
+    runtime_options o;
+    o.rendezvous = dir.path() / "rv";
+    o.transport = "ucx";
+    o.tls = "shm";
+    rt = std::make_unique<runtime>(o);
+  }
+  ~node_cluster() { rt.reset(); }  // the runtime leaves before its nodes stop
+
+  ref<std::uint64_t> cell_on(std::uint32_t node, std::uint64_t value) { return rt_test::cell_on(*rt, node, value); }
+
+  // The node still serves: its objects are intact and a correct call works
+  // (add returns *cell + x; it writes nothing).
+  void serves(ref<std::uint64_t> cell, std::uint64_t value) {
+    CHECK(rt->invoke(&read_cell, cell).get() == value);
+    CHECK(rt->invoke(&add, cell, 1).get() == value + 1);
+  }
+};
+
+// Is mobile code still writing to `cell`? Two reads 300 ms apart, after
+// 200 ms: a caller's own deadline may fire a moment before the node's.
+bool still_running(node_cluster& cl, ref<std::uint64_t> cell) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const auto a = cl.rt->invoke(&read_cell, cell).get();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  return cl.rt->invoke(&read_cell, cell).get() != a;
+}
+
+}  // namespace
+
+TEST_CASE("containment: a fault in mobile code fails that call, and the node, its objects and executors live on") {
+  node_cluster cl({});
+  const auto cell = cl.cell_on(1, 1000);
+  const auto other = cl.cell_on(1, 7);
+  cl.serves(cell, 1000);
+  // Twice each: the first run is on an executor; a short failed run may
+  // move the code onto the network thread (the dispatch policy), where the
+  // second must be contained as well.
+  for (int round = 0; round < 2; ++round) {
+    CAPTURE(round);
+    CHECK_ERRC(cl.rt->invoke(&write_at, cell, std::uint64_t{0}).try_get(), errc::memory_fault);
+    CHECK_ERRC(cl.rt->invoke(&write_at, cell, std::uint64_t{1} << 45).try_get(), errc::memory_fault);
+    CHECK_ERRC(cl.rt->invoke(&divide, cell, std::uint64_t{0}).try_get(), errc::arithmetic_fault);
+    CHECK_ERRC(cl.rt->invoke(&trap_if, cell, std::uint64_t{1}).try_get(), errc::trapped);
+    CHECK_ERRC(cl.rt->invoke(&recurse, cell, ~std::uint64_t{0}).try_get(), errc::stack_overflow);
+    CHECK_ERRC(cl.rt->invoke(&huge_frame, cell, std::uint64_t{12345}).try_get(), errc::stack_overflow);
+    cl.serves(other, 7);
+    cl.serves(cell, 1000);
+  }
+  // The same functions, well behaved, still run.
+  CHECK(cl.rt->invoke(&divide, cell, std::uint64_t{10}).get() == 100);
+  CHECK(cl.rt->invoke(&trap_if, cell, std::uint64_t{0}).get() == 1000);
+  CHECK(cl.rt->invoke(&recurse, cell, std::uint64_t{100}).get() > 1000);
+  // The node process is the one we started: it never died.
+  CHECK(::waitpid(cl.nodes[1]->pid(), nullptr, WNOHANG) == 0);
+}
+
+TEST_CASE("metering: runaway code ends with fuel_exhausted, and stops") {
+  node_cluster cl({"--fuel", "200000000", "--executors", "2"});
+  const auto cell = cl.cell_on(1, 0);
+  const auto t0 = clock_type::now();
+  CHECK_ERRC(cl.rt->invoke(&loop_forever, cell).try_get(), errc::fuel_exhausted);
+  const auto took = clock_type::now() - t0;
+  MESSAGE("2e8 units of fuel ran out after " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                                             << " ms");
+  CHECK(took < std::chrono::seconds(20));
+  CHECK_FALSE(still_running(cl, cell));
+  // 2^60 calls and no loop: calls are charged too.
+  CHECK_ERRC(cl.rt->invoke(&fan_out, cell, std::uint64_t{60}).try_get(), errc::fuel_exhausted);
+  // More runaway calls than executors, one after the other: each frees its executor.
+  for (int i = 0; i < 3; ++i) CHECK_ERRC(cl.rt->invoke(&loop_forever, cell).try_get(), errc::fuel_exhausted);
+  CHECK(cl.rt->invoke(&spin, cell, std::uint64_t{1000}).try_get().has_value());
+  const auto v = cl.rt->invoke(&read_cell, cell).get();
+  CHECK(cl.rt->invoke(&add, cell, 1).get() == v + 1);
+}
+
+TEST_CASE("metering: with unlimited fuel, the call's deadline stops runaway code and frees the executor") {
+  node_cluster cl({"--fuel", "0", "--executors", "1"});
+  const auto cell = cl.cell_on(1, 0);
+  call_options o;
+  o.deadline = std::chrono::milliseconds(1500);
+  for (int i = 0; i < 2; ++i) {  // one executor: the second call runs only if the first let go
+    const auto t0 = clock_type::now();
+    CHECK_ERRC(cl.rt->invoke_with(o, &loop_forever, cell).try_get(), errc::timeout);
+    CHECK(clock_type::now() - t0 < std::chrono::seconds(10));
+    CHECK_FALSE(still_running(cl, cell));
+  }
+  CHECK(cl.rt->invoke(&spin, cell, std::uint64_t{1000}).try_get().has_value());
+}
+
+namespace {
+
+// A peer that speaks frames: pushes hand-made code objects to node 1.
+struct raw_peer {
+  std::unique_ptr<transport::transport> t;
+  transport::peer_index node = 0;
+  wire::node_index self = 0;
+  std::vector<wire::frame> answers;
+
+  explicit raw_peer(const std::filesystem::path& rv_dir) {
+    cluster::rendezvous rv(rv_dir);
+    self = REQUIRE_OK(rv.claim_member(node_cluster::kNodes));
+    t = REQUIRE_OK(transport::transport::create({"ucx", "shm"}));
+    t->on_frame([this](std::span<const std::uint8_t> bytes) {
+      auto f = wire::decode(bytes);
+      if (f && f->type != wire::frame_type::heartbeat) answers.push_back(std::move(*f));
+    });
+    const auto addresses = REQUIRE_OK(rv.node_addresses(node_cluster::kNodes, std::chrono::seconds(5)));
+    node = REQUIRE_OK(t->connect(addresses[1]));
+    REQUIRE_OK(t->send(node, wire::encode({wire::frame_type::hello, self, 0,
+                                           wire::hello_body{self, 0xff, "test", t->address()}})));
+  }
+
+  // read_cell(cell) with `code` pushed along: the value, or the node's error.
+  result<std::uint64_t> read_with(const code_object& code, ref<std::uint64_t> cell, std::uint64_t call) {
+    wire::invoke_body b;
+    b.code = code.id();
+    b.symbol = code.symbol;
+    b.signature_hash = code.signature_hash;
+    b.origin = self;
+    b.origin_call = call;
+    b.target = ref<void>{cell.id, cell.offset};
+    b.args.resize(sizeof cell);
+    std::memcpy(b.args.data(), &cell, sizeof cell);
+    b.code_blob = code.encode();
+    REQUIRE_OK(t->send(node, wire::encode({wire::frame_type::invoke, self, call, std::move(b)})));
+    const auto until = clock_type::now() + std::chrono::seconds(20);
+    while (clock_type::now() < until) {
+      t->progress();
+      for (auto& f : answers) {
+        if (f.call != call || f.type == wire::frame_type::hello) continue;
+        if (f.type == wire::frame_type::error) {
+          const auto& e = std::get<wire::error_body>(f.body);
+          return make_error(e.code, e.message);
+        }
+        if (f.type != wire::frame_type::reply) return make_error(errc::internal, "unexpected frame");
+        const auto& r = std::get<wire::reply_body>(f.body).result;
+        std::uint64_t v = 0;
+        if (r.size() != sizeof v) return make_error(errc::internal, "reply of the wrong size");
+        std::memcpy(&v, r.data(), sizeof v);
+        return v;
+      }
+    }
+    return make_error(errc::timeout, "no answer from node 1");
+  }
+};
+
+}  // namespace
+
+namespace {
+// `ferry node ARGS` that must refuse to start: its exit status 1 and what it printed.
+std::string refused_start(const std::string& args) {
+  test::temp_dir d;
+  const std::string cmd = std::string(FERRY_CLI) + " node --index 0 --rendezvous " + (d.path() / "rv").string() + " " +
+                          args + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  std::string out;
+  char buf[256];
+  while (std::fgets(buf, sizeof buf, p)) out += buf;
+  const int status = ::pclose(p);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 1);
+  return out;
+}
+}  // namespace
+
+TEST_CASE("node settings that cannot be safe are refused at start, saying why") {
+  CHECK(refused_start("--untrusted").find("--untrusted needs --trust-keys") != std::string::npos);
+  test::temp_dir keys;
+  REQUIRE_OK(write_signing_key(keys.path() / "k", generate_signing_key()));
+  CHECK(refused_start("--untrusted --unmetered --trust-keys " + keys.path().string()).find("--unmetered") !=
+        std::string::npos);
+  test::temp_dir empty;
+  CHECK(refused_start("--trust-keys " + empty.path().string()).find("holds no .pub key") != std::string::npos);
+}
+
+TEST_CASE("signed code: nodes with --trust-keys run only code signed by a trusted key") {
+  test::temp_dir keys;
+  const auto trusted = generate_signing_key();
+  const auto stranger = generate_signing_key();
+  std::filesystem::create_directory(keys.path() / "trusted");
+  REQUIRE_OK(write_signing_key(keys.path() / "trusted" / "ci", trusted));
+  REQUIRE_OK(write_signing_key(keys.path() / "stranger", stranger));
+  CHECK(REQUIRE_OK(read_secret_key(keys.path() / "trusted" / "ci.key")) == trusted.secret_key);
+  CHECK(REQUIRE_OK(read_trusted_keys(keys.path() / "trusted")).size() == 1);
+  CHECK_ERRC(result<void>(write_signing_key(keys.path() / "stranger", stranger)), errc::already_exists);
+
+  SUBCASE("real nodes, untrusted, with keys") {
+    node_cluster cl({"--untrusted", "--trust-keys", (keys.path() / "trusted").string()});
+    const auto cell = cl.cell_on(1, 4242);
+    // This test program's own code is not signed.
+    CHECK_ERRC(cl.rt->invoke(&add, cell, 1).try_get(), errc::unsigned_code);
+
+    raw_peer peer(cl.dir.path() / "rv");
+    const code_object original = *REQUIRE_OK(code_registry::global().find(reinterpret_cast<const void*>(&read_cell)));
+    CHECK_ERRC(peer.read_with(original, cell, 1), errc::unsigned_code);
+
+    code_object foreign = original;
+    foreign.sign(stranger.secret_key);
+    CHECK_ERRC(peer.read_with(foreign, cell, 2), errc::untrusted_signer);
+
+    // Code changed after signing, its hashes recomputed: the signature no
+    // longer matches. The bytes are not bitcode at all: had LLVM parsed
+    // them, the error would be bad_format.
+    code_object tampered = original;
+    tampered.sign(trusted.secret_key);
+    for (auto& v : tampered.variants) v.bitcode.assign(v.bitcode.size(), 0x5a);
+    tampered.seal();
+    CHECK_ERRC(peer.read_with(tampered, cell, 3), errc::bad_signature);
+
+    code_object good = original;
+    good.sign(trusted.secret_key);
+    REQUIRE_OK(good.verify_signature(std::span(&trusted.public_key, 1)));
+    CHECK(REQUIRE_OK(peer.read_with(good, cell, 4)) == 4242);
+    CHECK(REQUIRE_OK(peer.read_with(good, cell, 5)) == 4242);
+    // Still refusing, still serving.
+    CHECK_ERRC(cl.rt->invoke(&add, cell, 1).try_get(), errc::unsigned_code);
+    CHECK(cl.rt->invoke(&read_cell, cell).get() == 4242);  // the same code as the signed copy: resident
+  }
+}
