@@ -3,6 +3,7 @@
 namespace ferry::directory {
 
 void tell_home(session::member& member, const router& r, const object_id& id, node_index owner) {
+  if (r.scheme() == scheme::e2e) return;  // no homes: owners are discovered
   const node_index home = r.home_of(id);
   if (home != member.self())
     (void)member.send(home, {wire::frame_type::dir_register, member.self(), 0, wire::dir_register_body{id, owner}});
