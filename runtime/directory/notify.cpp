@@ -10,7 +10,9 @@ void tell_home(session::member& member, const router& r, const object_id& id, no
 }
 
 void hint_owner(session::member& member, const router& r, node_index requester, const object_id& id, node_index next) {
-  if (requester != member.self() && r.owner(id) == next)
+  // Not to the owner itself: a request can come back to a node that has
+  // just received the object, and the hint could land after it moved it on.
+  if (requester != member.self() && requester != next && r.owner(id) == next)
     (void)member.send(requester, {wire::frame_type::dir_register, member.self(), 0, wire::dir_register_body{id, next}});
 }
 

@@ -105,9 +105,12 @@ class router {
   }
   /// A dir_register frame: registration at the home, or a hint to a
   /// requester. Owners outside the cluster are ignored (bad input).
+  /// A message never makes this process its own owner: whether it holds an
+  /// object is its store's to say, and a hint naming it can arrive after it
+  /// moved the object on (it would then route requests for it nowhere).
   void apply(const wire::dir_register_body& d) {
     if (d.owner == wire::kNoNode) forget(d.id);
-    else if (d.owner < nodes_) learn(d.id, d.owner);
+    else if (d.owner < nodes_ && d.owner != self_) learn(d.id, d.owner);
   }
 
  private:

@@ -1,8 +1,6 @@
 #include "exec/runner.hpp"
 
-#include <condition_variable>
 #include <cstring>
-#include <mutex>
 
 #include <fmt/format.h>
 
@@ -160,21 +158,7 @@ bool runner::invoke(call_context& cx, const void* fn, const ferry_ref& target, c
 bool runner::await_answer(call_context& cx, calls::depends_on deps, wire::node_index to, frame&& f,
                           const std::string& what, std::vector<std::uint8_t>& answer) {
   // The answer arrives on the driving thread; this executor waits for it.
-  struct waiter {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;
-    std::vector<std::uint8_t> bytes;
-    status s;
-    void on_answer(std::span<const std::uint8_t> answer, status&& st) {
-      std::lock_guard lock(mu);
-      bytes.assign(answer.begin(), answer.end());
-      s = std::move(st);
-      done = true;
-      cv.notify_all();
-    }
-  };
-  auto w = std::make_shared<waiter>();
+  auto w = std::make_shared<calls::answer_waiter>();
   const std::uint64_t id = calls_.add(deps, calls::completion_for(w));
   f.call = id;
   if (to == wire::kNoNode) {  // an invoke the node routes (it may run here)
@@ -187,12 +171,7 @@ bool runner::await_answer(call_context& cx, calls::depends_on deps, wire::node_i
   const auto deadline = cx.call->deadline_us
                             ? std::chrono::system_clock::time_point(std::chrono::microseconds(cx.call->deadline_us))
                             : std::chrono::system_clock::now() + std::chrono::seconds(60);
-  bool done;
-  {
-    std::unique_lock lock(w->mu);
-    done = w->cv.wait_until(lock, deadline, [&] { return w->done; });
-  }
-  if (!done) {
+  if (!w->wait_until(deadline)) {
     calls_.cancel(id);
     cx.failure = make_error(errc::timeout, fmt::format("{} passed its deadline", what));
     return false;

@@ -55,8 +55,8 @@ result<std::unique_ptr<node>> node::create(node_config config) {
   n->discovery_ = std::make_unique<directory::discovery>(*n->router_, *n->member_);
   n->policy_ = std::make_unique<exec::dispatch_policy>(std::max(1u, c.executors), c.inline_budget,
                                                       std::max(1u, c.object_threads));
-  n->runner_ = std::make_unique<exec::runner>(exec::node_identity{c.index, c.kind, n->triple_}, *n->store_, *n->router_, *n->discovery_,
-                                              *n->member_, n->calls_, *n->policy_,
+  n->runner_ = std::make_unique<exec::runner>(exec::node_identity{c.index, c.kind, n->triple_}, *n->store_,
+                                              *n->router_, *n->discovery_, *n->member_, n->calls_, *n->policy_,
                                               [raw = n.get()](frame&& f) { raw->handle_invoke(std::move(f)); });
   n->loader_ = std::make_unique<code::loader>(
       *n->jit_, *n->member_, n->calls_,

@@ -1,7 +1,7 @@
 #include "object/migration.hpp"
 
 #include <chrono>
-#include <condition_variable>
+#include <cstring>
 #include <thread>
 
 #include <fmt/format.h>
@@ -93,19 +93,7 @@ status migration::move(const object_id& id, wire::node_index to) {
   if (image->size() + 4096 > wire::kMaxFrame)
     return make_error(errc::too_large, fmt::format("object {} ({} bytes) is larger than a frame: not moved",
                                                    id.to_string(), image->size()));
-  struct waiter {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;
-    status s;
-    void on_answer(std::span<const std::uint8_t>, status&& st) {
-      std::lock_guard lock(mu);
-      s = std::move(st);
-      done = true;
-      cv.notify_all();
-    }
-  };
-  auto w = std::make_shared<waiter>();
+  auto w = std::make_shared<calls::answer_waiter>();
   const std::uint64_t call = calls_.add({to, {}, wire::kNoNode, false}, calls::completion_for(w));
   std::vector<std::uint8_t> bytes(image->size());
   std::memcpy(bytes.data(), image->data(), bytes.size());
@@ -113,12 +101,7 @@ status migration::move(const object_id& id, wire::node_index to) {
   if (auto s = member_.send(to, {frame_type::object_image, member_.self(), call, wire::object_data_body{std::move(bytes)}});
       !s.ok())
     (void)calls_.complete(call, {}, std::move(s));
-  bool done;
-  {
-    std::unique_lock lock(w->mu);
-    done = w->cv.wait_for(lock, kCopyLimit, [&] { return w->done; });
-  }
-  if (!done) {
+  if (!w->wait_until(std::chrono::steady_clock::now() + kCopyLimit)) {
     calls_.cancel(call);
     w->s = make_error(errc::timeout, fmt::format("node {} did not take object {} within {} s", to, id.to_string(),
                                                  kCopyLimit.count()));
