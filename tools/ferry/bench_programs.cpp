@@ -1,8 +1,10 @@
-// `ferry bench invoke [OPTIONS]`: runs ferry-bench-invoke (installed next to
-// ferry) with the same options; that program carries the mobile functions and
-// the bare-UCX baseline, and answers --help itself.
+// `ferry bench invoke|mobility [OPTIONS]`: each runs its own program
+// (ferry-bench-invoke, ferry-bench-mobility, installed next to ferry) with the
+// same options; those programs carry their mobile functions and baselines, and
+// answer --help themselves.
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -12,26 +14,41 @@
 #include "commands.hpp"
 
 namespace ferry::cli {
+namespace {
 
-void add_bench_invoke_command(CLI::App& app) {
-  auto* cmd = bench_group(app).add_subcommand(
-      "invoke",
-      "Invocation vs bare UCX active messages between the same two processes: warm round trip,\n"
-      "cold first call, pipelined rate (`ferry bench invoke --help` lists the options)");
-  cmd->prefix_command();  // every argument goes to ferry-bench-invoke
+/// `ferry bench NAME ...` execs PROGRAM ... (next to the ferry executable).
+void add_bench_program(CLI::App& app, const std::string& name, const std::string& program,
+                       const std::string& description) {
+  auto* cmd = bench_group(app).add_subcommand(name, description);
+  cmd->prefix_command();  // every argument goes to the program
   cmd->set_help_flag();   // ... --help included
-  cmd->callback([cmd] {
-    const auto program = std::filesystem::read_symlink("/proc/self/exe").parent_path() / "ferry-bench-invoke";
-    std::vector<std::string> argv{program.string()};
+  cmd->callback([cmd, name, program] {
+    const auto path = std::filesystem::read_symlink("/proc/self/exe").parent_path() / program;
+    std::vector<std::string> argv{path.string()};
     for (const auto& a : cmd->remaining()) argv.push_back(a);
     std::vector<char*> raw;
     for (auto& s : argv) raw.push_back(s.data());
     raw.push_back(nullptr);
     ::execv(raw[0], raw.data());
-    fmt::print(stderr, "ferry bench invoke: cannot run {}: {} (it is installed next to ferry)\n", program.string(),
+    fmt::print(stderr, "ferry bench {}: cannot run {}: {} (it is installed next to ferry)\n", name, path.string(),
                std::strerror(errno));
     set_exit_code(127);
   });
+}
+
+}  // namespace
+
+void add_bench_invoke_command(CLI::App& app) {
+  add_bench_program(app, "invoke", "ferry-bench-invoke",
+                    "Invocation vs bare UCX active messages between the same two processes: warm round trip,\n"
+                    "cold first call, pipelined rate (`ferry bench invoke --help` lists the options)");
+}
+
+void add_bench_mobility_command(CLI::App& app) {
+  add_bench_program(app, "mobility", "ferry-bench-mobility",
+                    "Pointer walks by forwarded calls vs one call per element, migrate vs a copy by the caller,\n"
+                    "calls with stale vs fresh owner caches for both directory schemes, on three local nodes\n"
+                    "(`ferry bench mobility --help` lists the options)");
 }
 
 }  // namespace ferry::cli

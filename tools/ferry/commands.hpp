@@ -27,6 +27,11 @@ void add_bench_jit_command(CLI::App& app);
 /// (runs the ferry-bench-invoke program installed next to ferry).
 void add_bench_invoke_command(CLI::App& app);
 
+/// `ferry bench mobility [--tls shm|tcp] [--json]`: pointer walks, moves and
+/// stale owner caches (runs the ferry-bench-mobility program installed next
+/// to ferry).
+void add_bench_mobility_command(CLI::App& app);
+
 /// Exit status chosen by the subcommand that ran (0 unless it failed).
 int exit_code();
 void set_exit_code(int code);

@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   ferry::cli::add_inspect_command(app);
   ferry::cli::add_bench_jit_command(app);
   ferry::cli::add_bench_invoke_command(app);
+  ferry::cli::add_bench_mobility_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
