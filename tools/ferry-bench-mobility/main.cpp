@@ -202,8 +202,10 @@ stale_figures stale_calls(const options& o, const local_cluster& cl, const std::
     mover->objects().migrate(cell, ferry::on_node(static_cast<std::uint32_t>(r + 1) % kNodes));
     auto s0 = caller->stats();
     stale.push_back(time_us([&] { check(caller->invoke(&bench_read, cell).get(), 42, "bench_read"); }));
-    // The owner hint travels apart from the answer: let it land.
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    // The owner hint travels apart from the answer: let it land (without
+    // sleeping: idle nodes would block and the next call would time a wakeup).
+    const auto until = clock_type::now() + std::chrono::seconds(1);
+    while (caller->stats().redirects == s0.redirects && clock_type::now() < until) std::this_thread::yield();
     auto s1 = caller->stats();
     warm.push_back(time_us([&] { check(caller->invoke(&bench_read, cell).get(), 42, "bench_read"); }));
     auto s2 = caller->stats();
