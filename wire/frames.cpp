@@ -46,13 +46,16 @@ std::size_t body_index(frame_type t) {
     case frame_type::object_create: return 6;
     case frame_type::object_put: return 7;
     case frame_type::object_get: return 8;
-    case frame_type::object_remove: return 9;
+    case frame_type::object_remove:
+    case frame_type::dir_lookup: return 9;
     case frame_type::object_data:
+    case frame_type::object_image:
     case frame_type::echo: return 10;
     case frame_type::ack:
     case frame_type::heartbeat:
     case frame_type::shutdown: return 11;
-    case frame_type::dir_register: return 12;
+    case frame_type::dir_register:
+    case frame_type::object_migrate: return 12;
   }
   return std::variant_npos;
 }
@@ -284,6 +287,9 @@ const char* to_string(frame_type t) noexcept {
     case frame_type::shutdown: return "shutdown";
     case frame_type::echo: return "echo";
     case frame_type::dir_register: return "dir_register";
+    case frame_type::object_migrate: return "object_migrate";
+    case frame_type::object_image: return "object_image";
+    case frame_type::dir_lookup: return "dir_lookup";
   }
   return "unknown";
 }

@@ -49,6 +49,9 @@ enum class frame_type : std::uint8_t {
   shutdown = 14,      ///< stop serving
   echo = 15,          ///< benchmark/diagnostic: bounce the body back
   dir_register = 16,  ///< directory: object `id` is owned by node `owner` (kNoNode: removed)
+  object_migrate = 17,  ///< move object `id` to node `owner` (a dir_register_body); ack or error
+  object_image = 18,    ///< a moving object's sealed image, source -> destination (an object_data_body); ack or error
+  dir_lookup = 19,      ///< "who owns `id`?" (an object_remove_body), to every node; answered by dir_register
 };
 
 struct hello_body {

@@ -127,6 +127,6 @@ struct FERRY_API code_object {
 };
 
 /// The readable-signature hash used for `signature_hash`.
-std::uint64_t signature_hash_of(std::string_view result_type, std::span<const code_param> params);
+FERRY_API std::uint64_t signature_hash_of(std::string_view result_type, std::span<const code_param> params);
 
 }  // namespace ferry

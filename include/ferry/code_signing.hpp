@@ -37,26 +37,26 @@ struct signing_key_pair {
 };
 
 /// A fresh key pair from the system's random source.
-signing_key_pair generate_signing_key();
+FERRY_API signing_key_pair generate_signing_key();
 
 /// Write `STEM.key` (created 0600; never overwritten: errc::already_exists)
 /// and `STEM.pub`.
-status write_signing_key(const std::filesystem::path& stem, const signing_key_pair& keys);
+FERRY_API status write_signing_key(const std::filesystem::path& stem, const signing_key_pair& keys);
 /// Read a `.key` file: errc::io_error, or errc::bad_format naming the file.
-result<signing_secret_key> read_secret_key(const std::filesystem::path& file);
+FERRY_API result<signing_secret_key> read_secret_key(const std::filesystem::path& file);
 /// Read a `.pub` file: errc::io_error, or errc::bad_format naming the file.
-result<signing_public_key> read_public_key(const std::filesystem::path& file);
+FERRY_API result<signing_public_key> read_public_key(const std::filesystem::path& file);
 /// Every `*.pub` key in `dir`. A directory without one is
 /// errc::invalid_argument (a node that trusts nobody can run nothing);
 /// an unreadable or malformed key file fails the whole read.
-result<std::vector<signing_public_key>> read_trusted_keys(const std::filesystem::path& dir);
+FERRY_API result<std::vector<signing_public_key>> read_trusted_keys(const std::filesystem::path& dir);
 
 /// Short readable name of a key: its first 8 bytes in hex.
-std::string key_fingerprint(const signing_public_key& key);
+FERRY_API std::string key_fingerprint(const signing_public_key& key);
 
 /// Sign every code object of a `ferry_code` section (or side file) in
 /// place; returns how many. Any record that does not decode fails the
 /// whole call before anything is written.
-result<std::size_t> sign_code_section(std::span<std::uint8_t> section, const signing_secret_key& key);
+FERRY_API result<std::size_t> sign_code_section(std::span<std::uint8_t> section, const signing_secret_key& key);
 
 }  // namespace ferry

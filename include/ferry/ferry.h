@@ -72,6 +72,31 @@ FERRY_API int32_t ferry_forward(ferry_context* cx, const void* fn, const ferry_r
 FERRY_API int32_t ferry_invoke(ferry_context* cx, const void* fn, const ferry_ref* target, const void* args,
                      uint64_t args_size, void* result, uint64_t result_size);
 
+/** Pointers stored inside objects (ferry::ptr<T> in C++, docs/mobility.md):
+ *  64 bits, FOT index (high 16) + offset (low 48); all bits set is null.
+ *  A ptr means something only together with the object that holds it: its
+ *  FOT index names a slot of the holder's foreign object table. */
+
+/** The global reference that ptr `ptr_bits`, stored in object `holder`,
+ *  denotes, written to `*out`: the holder's FOT slot named by the ptr (0:
+ *  the holder itself) and the ptr's offset. `holder` must be on this node.
+ *  On failure the call ends (like ferry_local): not_local, invalid_argument
+ *  (a null ptr), bad_fot_index (a slot the holder does not have). */
+void ferry_resolve(ferry_context* cx, const ferry_ref* holder, uint64_t ptr_bits, ferry_ref* out);
+
+/** A ptr to store inside object `holder` (on this node) that denotes
+ *  `target`: adds `target`'s object to the holder's FOT if it is not there
+ *  yet. On failure the call ends: not_local, out_of_bounds (an offset past
+ *  48 bits), too_large (the FOT is full). */
+uint64_t ferry_make_ptr(ferry_context* cx, const ferry_ref* holder, const ferry_ref* target);
+
+/** Pull on demand: a read-only copy of the `size` bytes at `r`, wherever
+ *  the object lives (this node: copied from the store; elsewhere: fetched
+ *  from its owner, the caller waiting). The memory belongs to the call and
+ *  is freed when it ends. On failure the call ends: not_found,
+ *  out_of_bounds, too_large (more than 64 MiB), timeout, peer_dead. */
+const void* ferry_fetch(ferry_context* cx, const ferry_ref* r, uint64_t size);
+
 /** Node kinds reported by ferry_node_kind(). */
 enum ferry_node_kind { FERRY_NODE_HOST = 0, FERRY_NODE_DPU = 1, FERRY_NODE_STORAGE = 2 };
 

@@ -113,6 +113,42 @@ class context {
     return static_cast<T*>(ferry_local(handle(), &c, bytes));
   }
 
+  /// The global reference a ptr stored in the local object `holder` denotes
+  /// (through the holder's FOT; only `holder.id` matters). If the holder is
+  /// not here, `p` is null or names a FOT slot the holder lacks, the call
+  /// ends with not_local / invalid_argument / bad_fot_index.
+  template <class H, class T>
+  ref<T> resolve(ref<H> holder, ptr<T> p) {
+    const ferry_ref h = detail::to_c(holder);
+    ferry_ref out{};
+    ferry_resolve(handle(), &h, p.bits(), &out);
+    return ref<T>{object_id{out.id_hi, out.id_lo}, out.offset};
+  }
+  /// A ptr, to be stored inside the local object `holder`, that denotes
+  /// `target` (a FOT slot is added to the holder when needed).
+  template <class H, class T>
+  ptr<T> make_ptr(ref<H> holder, ref<T> target) {
+    const ferry_ref h = detail::to_c(holder);
+    const ferry_ref t = detail::to_c(target);
+    return ptr<T>::from_bits(ferry_make_ptr(handle(), &h, &t));
+  }
+
+  /// Pull on demand: a read-only copy of `count` Ts at `r`, from wherever the
+  /// object lives (see ferry_fetch); valid until the call ends.
+  template <class T>
+  const T* fetch(ref<T> r, std::uint64_t count = 1) {
+    const ferry_ref c = detail::to_c(r);
+    const std::uint64_t bytes = count > ~std::uint64_t{0} / sizeof(T) ? ~std::uint64_t{0} : sizeof(T) * count;
+    return static_cast<const T*>(ferry_fetch(handle(), &c, bytes));
+  }
+  /// The same for a byte range: `length` bytes from `offset` past `r`.
+  template <class T>
+  const std::byte* fetch(ref<T> r, std::uint64_t offset, std::uint64_t length) {
+    ferry_ref c = detail::to_c(r);
+    c.offset = r.offset + offset < r.offset ? ~std::uint64_t{0} : r.offset + offset;  // past any object: out_of_bounds
+    return static_cast<const std::byte*>(ferry_fetch(handle(), &c, length));
+  }
+
   /// Continue with `fn` where the first ref argument lives; the final result
   /// goes straight to the original caller. Use as `return cx.forward(...)`.
   template <class R, class... P, class... A>

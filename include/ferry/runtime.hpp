@@ -56,6 +56,19 @@ struct node_info {
   std::uint32_t incarnation = 0;
 };
 
+/// What reaching the data cost this runtime so far (runtime::stats()).
+/// Each request is one message to the node this runtime believes owns its
+/// object; a node that is not the owner passes it on and tells this runtime
+/// the owner (a redirect: that request took one hop more). Under the e2e
+/// directory scheme a request whose owner is unknown is preceded by a
+/// lookup (one broadcast round trip). Round trips per request =
+/// 1 + (redirects + lookups) / requests. docs/mobility.md.
+struct runtime_stats {
+  std::uint64_t requests = 0;   ///< calls and object operations sent
+  std::uint64_t redirects = 0;  ///< owner hints received: requests passed on by a node that was not the owner
+  std::uint64_t lookups = 0;    ///< owner discoveries (e2e scheme): every node asked, the owner answered
+};
+
 /// Per-call settings for invoke_with().
 struct call_options {
   /// Run on this node instead of where the first ferry::ref argument lives.
@@ -67,7 +80,7 @@ struct call_options {
 /// How a runtime joins its cluster. from_environment() is what
 /// runtime(argc, argv) uses: FERRY_BOOTSTRAP, FERRY_RENDEZVOUS (set by
 /// `ferry launch`), FERRY_HOSTS, FERRY_TRANSPORT (ucx | inproc), FERRY_TLS
-/// (e.g. shm, tcp). Under PMIx, FERRY_NODES says how many ranks are data
+/// (e.g. shm, tcp), FERRY_DIRECTORY (home | e2e). Under PMIx, FERRY_NODES says how many ranks are data
 /// nodes (default: the job's first app).
 ///
 /// Which way to join: `bootstrap` if set (rendezvous | hosts | pmix); else
@@ -84,6 +97,11 @@ struct FERRY_API runtime_options {
   std::string hosts;
   std::string transport = "ucx";
   std::string tls;
+  /// How owners are found: "home" (a home node per object keeps its owner;
+  /// the default) or "e2e" (owner caches, discovery by asking every node on
+  /// a miss). The cluster's nodes must use the same (`ferry node
+  /// --directory`; both read FERRY_DIRECTORY). docs/mobility.md.
+  std::string directory = "home";
   /// How long to wait for every node to be reachable.
   std::chrono::milliseconds join_timeout{20000};
   static runtime_options from_environment();
@@ -165,6 +183,18 @@ class FERRY_API object_space {
   void remove(ref<T> at) {
     remove_id(at.id);
   }
+  /// Move the object `at` names to node `where`, byte for byte (its ptrs
+  /// stay valid: its FOT moves with it). Returns once the new owner holds it
+  /// (durably, for a persistent store) and the old one has dropped it.
+  /// Calls and object operations in flight meanwhile complete exactly once:
+  /// the ones that reached the old owner first run there before the copy,
+  /// the others are passed on to the new owner. If the destination fails or
+  /// dies first, the object stays where it was and this throws (peer_dead,
+  /// out_of_memory, timeout...). docs/mobility.md, "Migration".
+  template <class T>
+  void migrate(ref<T> at, on_node where) {
+    migrate_id(at.id, where.index);
+  }
 
   object_id create_bytes(std::uint64_t size, std::uint32_t node);
   /// Writes and reads larger than kChunk travel as several requests of at
@@ -176,6 +206,7 @@ class FERRY_API object_space {
   void put_bytes(const object_id& id, std::uint64_t offset, std::span<const std::byte> bytes);
   std::vector<std::byte> get_bytes(const object_id& id, std::uint64_t offset, std::uint64_t length);
   void remove_id(const object_id& id);
+  void migrate_id(const object_id& id, std::uint32_t node);
 
  private:
   /// count * sizeof(T), or throw errc::too_large when it does not fit 64 bits.
@@ -206,6 +237,8 @@ class FERRY_API runtime {
   [[nodiscard]] std::vector<node_info> nodes() const;
   /// This process's member index (>= number of nodes).
   [[nodiscard]] std::uint32_t member_index() const;
+  /// Requests sent and redirects seen (see runtime_stats).
+  [[nodiscard]] runtime_stats stats() const;
 
   /// Run `fn` where its first ferry::ref argument lives.
   template <class R, class... P, class... A>

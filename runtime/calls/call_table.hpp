@@ -12,6 +12,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -46,6 +48,30 @@ completion completion_for(std::shared_ptr<T> t) {
           },
           std::move(t)};
 }
+
+/// The answer to one request, for a thread that may block until it comes
+/// (an executor, an object thread — never the driving thread, which
+/// delivers it): add() the request with completion_for(waiter), then wait().
+struct answer_waiter {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  std::vector<std::uint8_t> bytes;  ///< the answer's bytes, once done
+  status s;                         ///< its status, once done
+  void on_answer(std::span<const std::uint8_t> answer, status&& st) {
+    std::lock_guard lock(mu);
+    bytes.assign(answer.begin(), answer.end());
+    s = std::move(st);
+    done = true;
+    cv.notify_all();
+  }
+  /// Wait until answered (true) or `deadline` passes (false).
+  template <class Clock, class Duration>
+  bool wait_until(std::chrono::time_point<Clock, Duration> deadline) {
+    std::unique_lock lock(mu);
+    return cv.wait_until(lock, deadline, [&] { return done; });
+  }
+};
 
 /// Who a request depends on: it fails when one of them is declared dead.
 struct depends_on {

@@ -41,8 +41,8 @@ struct code_entry {
   /// Empty until loaded. Its symbol_at() turns the address cx.forward(&f)
   /// passes into f's symbol, in whichever tier is running.
   jit_function fn;
-  /// The code may wait inside a call (it names ferry_invoke, whose nested
-  /// call blocks until answered): it never runs on the network thread.
+  /// The code may wait inside a call (it names ferry_invoke or ferry_fetch,
+  /// which block until answered): it never runs on the network thread.
   bool may_block = true;
   /// Its calls may move on to other nodes (it names ferry_forward).
   bool may_forward = true;

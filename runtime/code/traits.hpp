@@ -19,8 +19,11 @@ inline bool names_symbol(const code_object& co, std::string_view symbol) {
   return false;
 }
 
-/// Its calls may block in a nested call (ferry_invoke).
-inline bool may_block(const code_object& co) { return names_symbol(co, "ferry_invoke"); }
+/// Its calls may block waiting for another node: a nested call
+/// (ferry_invoke) or a pull (ferry_fetch).
+inline bool may_block(const code_object& co) {
+  return names_symbol(co, "ferry_invoke") || names_symbol(co, "ferry_fetch");
+}
 /// Its calls may move on to other nodes (ferry_forward).
 inline bool may_forward(const code_object& co) { return names_symbol(co, "ferry_forward"); }
 

@@ -1,12 +1,20 @@
 // ⑤ place/route: who owns an object, and where a request for it goes next.
 // The one router of a process: clients and nodes route with the same rule.
 //
-// Every object id has a *home* node, hash(id) mod N, that is told the owner
-// when the object is created (dir_register frames). Every process also keeps
-// a cache of owners it has learnt. To route a request for an object that is
-// not in the local store:
-//   cache knows the owner     -> send there
-//   otherwise                 -> send to the home node, which knows.
+// Two directory schemes, chosen per cluster (every member must use the same;
+// docs/mobility.md, "Finding the owner"):
+//
+//  * home (the default): every object id has a *home* node, hash(id) mod N,
+//    that is told the owner when the object is created or moved
+//    (dir_register frames). Every process also keeps a cache of owners it
+//    has learnt. To route a request for an object that is not in the local
+//    store:
+//      cache knows the owner     -> send there
+//      otherwise                 -> send to the home node, which knows.
+//  * e2e (end to end, like ARP): no homes. The cache is all a process
+//    knows; on a miss it *discovers* the owner first (discovery.hpp: ask
+//    every node, the owner answers), then sends the request there.
+//    must_discover() says when.
 // A node whose own record says it owns the object (yet the store lacks it:
 // removed), or a home that does not know the object, has nowhere to send it:
 // next_hop() is empty and the request fails with not_found.
@@ -21,6 +29,7 @@
 #include <cstdint>
 #include <mutex>
 #include <optional>
+#include <string_view>
 #include <unordered_map>
 
 #include <ferry/object_id.hpp>
@@ -31,6 +40,15 @@ namespace ferry::directory {
 
 using wire::node_index;
 
+/// How a cluster finds owners (see above).
+enum class scheme : std::uint8_t { home, e2e };
+/// "home" / "e2e"; anything else is nullopt.
+inline std::optional<scheme> parse_scheme(std::string_view s) {
+  if (s == "home") return scheme::home;
+  if (s == "e2e") return scheme::e2e;
+  return std::nullopt;
+}
+
 /// The home node of `id` in a cluster of `nodes` data nodes.
 inline node_index home_of(const object_id& id, std::uint32_t nodes) {
   return static_cast<node_index>((id.hi ^ id.lo) % nodes);
@@ -40,15 +58,20 @@ class router {
  public:
   /// `self`: this process's member index (a client's is >= nodes);
   /// `nodes`: data nodes in the cluster (at least 1).
-  router(node_index self, std::uint32_t nodes) : self_(self), nodes_(nodes) {}
+  router(node_index self, std::uint32_t nodes, directory::scheme how = scheme::home)
+      : self_(self), nodes_(nodes), scheme_(how) {}
 
   [[nodiscard]] std::uint32_t nodes() const { return nodes_; }
+  [[nodiscard]] directory::scheme scheme() const { return scheme_; }
+  /// Under e2e: no owner of `id` is known, so it must be discovered first.
+  [[nodiscard]] bool must_discover(const object_id& id) const { return scheme_ == scheme::e2e && !owner(id); }
   [[nodiscard]] node_index home_of(const object_id& id) const { return directory::home_of(id, nodes_); }
 
   /// Where a request for `id`, which is not in this process's store, goes
   /// next; empty when nobody has it (see above).
   [[nodiscard]] std::optional<node_index> next_hop(const object_id& id) const {
     if (const auto known = owner(id)) return *known == self_ ? std::nullopt : known;
+    if (scheme_ == scheme::e2e) return std::nullopt;  // discover first (must_discover)
     const node_index home = home_of(id);
     if (home == self_) return std::nullopt;
     return home;
@@ -82,14 +105,18 @@ class router {
   }
   /// A dir_register frame: registration at the home, or a hint to a
   /// requester. Owners outside the cluster are ignored (bad input).
+  /// A message never makes this process its own owner: whether it holds an
+  /// object is its store's to say, and a hint naming it can arrive after it
+  /// moved the object on (it would then route requests for it nowhere).
   void apply(const wire::dir_register_body& d) {
     if (d.owner == wire::kNoNode) forget(d.id);
-    else if (d.owner < nodes_) learn(d.id, d.owner);
+    else if (d.owner < nodes_ && d.owner != self_) learn(d.id, d.owner);
   }
 
  private:
   node_index self_;
   std::uint32_t nodes_;
+  directory::scheme scheme_;
   mutable std::mutex mu_;
   std::unordered_map<object_id, node_index> owners_;
 };

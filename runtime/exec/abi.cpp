@@ -236,6 +236,25 @@ int32_t ferry_invoke(ferry_context* cx, const void* fn, const ferry_ref* target,
   return 0;
 }
 
+void ferry_resolve(ferry_context* cx, const ferry_ref* holder, uint64_t ptr_bits, ferry_ref* out) {
+  auto& c = ctx(cx);
+  if (!c.host->resolve(c, *holder, ptr_bits, out)) leave_call(c);
+}
+
+uint64_t ferry_make_ptr(ferry_context* cx, const ferry_ref* holder, const ferry_ref* target) {
+  auto& c = ctx(cx);
+  std::uint64_t bits = 0;
+  if (!c.host->make_ptr(c, *holder, *target, &bits)) leave_call(c);
+  return bits;
+}
+
+const void* ferry_fetch(ferry_context* cx, const ferry_ref* r, uint64_t size) {
+  auto& c = ctx(cx);
+  const void* p = nullptr;
+  if (!c.host->fetch(c, *r, size, &p)) leave_call(c);
+  return p;
+}
+
 uint32_t ferry_node_id(ferry_context* cx) { return ctx(cx).host->node_id(); }
 uint32_t ferry_node_kind(ferry_context* cx) { return ctx(cx).host->node_kind(); }
 const char* ferry_node_triple(ferry_context* cx) { return ctx(cx).host->node_triple(); }

@@ -55,6 +55,9 @@ class call_host {
                        std::uint64_t size) = 0;
   virtual bool invoke(call_context& cx, const void* fn, const ferry_ref& target, const void* args, std::uint64_t size,
                       void* result, std::uint64_t result_size) = 0;
+  virtual bool resolve(call_context& cx, const ferry_ref& holder, std::uint64_t ptr_bits, ferry_ref* out) = 0;
+  virtual bool make_ptr(call_context& cx, const ferry_ref& holder, const ferry_ref& target, std::uint64_t* out) = 0;
+  virtual bool fetch(call_context& cx, const ferry_ref& r, std::uint64_t size, const void** out) = 0;
   [[nodiscard]] virtual std::uint32_t node_id() const = 0;
   [[nodiscard]] virtual std::uint32_t node_kind() const = 0;
   [[nodiscard]] virtual const char* node_triple() const = 0;
@@ -112,6 +115,8 @@ struct call_context {
   /// Every object handed out by cx.local, kept mapped until the call ends: a
   /// remove or resize meanwhile cannot pull memory from under mobile code.
   small_set<std::shared_ptr<const void>> pins;
+  /// Copies cx.fetch made for the call (freed when it ends).
+  std::vector<std::vector<std::uint8_t>> fetched;
 };
 
 /// Enter mobile code: `fn(cx, args, result)`. 0 on success; else an errc

@@ -1,6 +1,6 @@
 // ⑧ Where work on a node runs: the one statement of the policy.
 //
-//   mobile call whose code cannot block (it never names ferry_invoke), whose
+//   mobile call whose code cannot block (it names neither ferry_invoke nor ferry_fetch), whose
 //   last run took less than `inline_budget` and needed no store I/O (it
 //   wrote to no persistent object)
 //                          -> in place, on the thread that handled its frame

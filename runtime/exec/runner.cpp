@@ -1,8 +1,6 @@
 #include "exec/runner.hpp"
 
-#include <condition_variable>
 #include <cstring>
-#include <mutex>
 
 #include <fmt/format.h>
 
@@ -13,6 +11,13 @@ using wire::frame_type;
 
 namespace {
 object_id id_of(const ferry_ref& r) { return {r.id_hi, r.id_lo}; }
+
+// Time left before `call`'s deadline (a minute for a call without one).
+std::chrono::milliseconds time_left(const wire::invoke_body& call) {
+  if (call.deadline_us == 0) return std::chrono::minutes(1);
+  const std::uint64_t now = wire::deadline_clock_us();
+  return std::chrono::milliseconds(call.deadline_us > now ? (call.deadline_us - now) / 1000 : 0);
+}
 }  // namespace
 
 void runner::reply_error(wire::node_index to, std::uint64_t call, const status& s) const {
@@ -134,53 +139,119 @@ bool runner::invoke(call_context& cx, const void* fn, const ferry_ref& target, c
   wire::invoke_body b;
   if (!continuation(cx, fn, target, args, size, "cx.invoke", b)) return false;
   const std::string symbol = b.symbol;
-
-  // The answer arrives on the driving thread; this executor waits for it.
-  struct waiter {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;
-    std::vector<std::uint8_t> bytes;
-    status s;
-    void on_answer(std::span<const std::uint8_t> answer, status&& st) {
-      std::lock_guard lock(mu);
-      bytes.assign(answer.begin(), answer.end());
-      s = std::move(st);
-      done = true;
-      cv.notify_all();
-    }
-  };
-  auto w = std::make_shared<waiter>();
   // A callee other than this code is not known here: it may travel.
   const bool travels = b.code != cx.code->id || cx.code->may_forward;
-  const std::uint64_t id = calls_.add({wire::kNoNode, id_of(target), wire::kNoNode, travels}, calls::completion_for(w));
   b.origin = who_.index;
-  b.origin_call = id;
-  member_.post([this, f = frame{frame_type::invoke, who_.index, id, std::move(b)}]() mutable { route_(std::move(f)); });
+  std::vector<std::uint8_t> answer;
+  // Routed by the node (a nested call may run here): to = kNoNode.
+  if (!await_answer(cx, {wire::kNoNode, id_of(target), wire::kNoNode, travels}, wire::kNoNode,
+                    frame{frame_type::invoke, who_.index, 0, std::move(b)}, fmt::format("nested call of {}", symbol),
+                    answer))
+    return false;
+  if (answer.size() != out_size) {
+    cx.failure = make_error(errc::invalid_argument, fmt::format("nested call of {} returned {} bytes, caller expects {}",
+                                                                symbol, answer.size(), out_size));
+    return false;
+  }
+  if (out_size) std::memcpy(out, answer.data(), out_size);
+  return true;
+}
+
+bool runner::await_answer(call_context& cx, calls::depends_on deps, wire::node_index to, frame&& f,
+                          const std::string& what, std::vector<std::uint8_t>& answer) {
+  // The answer arrives on the driving thread; this executor waits for it.
+  auto w = std::make_shared<calls::answer_waiter>();
+  const std::uint64_t id = calls_.add(deps, calls::completion_for(w));
+  f.call = id;
+  if (to == wire::kNoNode) {  // an invoke the node routes (it may run here)
+    std::get<wire::invoke_body>(f.body).origin_call = id;
+    member_.post([this, f = std::move(f)]() mutable { route_(std::move(f)); });
+  } else if (auto s = member_.send(to, f); !s.ok()) {
+    (void)calls_.complete(id, {}, std::move(s));
+  }
 
   const auto deadline = cx.call->deadline_us
                             ? std::chrono::system_clock::time_point(std::chrono::microseconds(cx.call->deadline_us))
                             : std::chrono::system_clock::now() + std::chrono::seconds(60);
-  bool done;
-  {
-    std::unique_lock lock(w->mu);
-    done = w->cv.wait_until(lock, deadline, [&] { return w->done; });
-  }
-  if (!done) {
+  if (!w->wait_until(deadline)) {
     calls_.cancel(id);
-    cx.failure = make_error(errc::timeout, fmt::format("nested call of {} passed its deadline", symbol));
+    cx.failure = make_error(errc::timeout, fmt::format("{} passed its deadline", what));
     return false;
   }
   if (!w->s.ok()) {
     cx.failure = w->s;
     return false;
   }
-  if (w->bytes.size() != out_size) {
-    cx.failure = make_error(errc::invalid_argument, fmt::format("nested call of {} returned {} bytes, caller expects {}",
-                                                                symbol, w->bytes.size(), out_size));
+  answer = std::move(w->bytes);
+  return true;
+}
+
+bool runner::here(call_context& cx, const object_id& id, const char* what) {
+  if (store_.stat(id)) return true;
+  cx.failure = make_error(errc::not_local, fmt::format("{}: object {} is not on node {}", what, id.to_string(), who_.index));
+  return false;
+}
+
+bool runner::resolve(call_context& cx, const ferry_ref& holder, std::uint64_t ptr_bits, ferry_ref* out) {
+  const object_id id = id_of(holder);
+  if (!here(cx, id, "cx.resolve")) return false;
+  auto r = store_.resolve(id, ptr<void>::from_bits(ptr_bits));
+  if (!r) {
+    cx.failure = r.error();
     return false;
   }
-  if (out_size) std::memcpy(out, w->bytes.data(), out_size);
+  *out = {r->id.hi, r->id.lo, r->offset};
+  return true;
+}
+
+bool runner::make_ptr(call_context& cx, const ferry_ref& holder, const ferry_ref& target, std::uint64_t* out) {
+  const object_id id = id_of(holder);
+  if (!here(cx, id, "cx.make_ptr")) return false;
+  auto p = store_.make_ptr(id, ref<void>{id_of(target), target.offset});
+  if (!p) {
+    cx.failure = p.error();
+    return false;
+  }
+  *out = p->bits();
+  return true;
+}
+
+bool runner::fetch(call_context& cx, const ferry_ref& r, std::uint64_t size, const void** out) {
+  const object_id id = id_of(r);
+  if (size > wire::kMaxObjectGet) {
+    cx.failure = make_error(errc::too_large, fmt::format("cx.fetch of {} bytes: at most {} at once", size,
+                                                         wire::kMaxObjectGet));
+    return false;
+  }
+  std::vector<std::uint8_t> copy;
+  if (store_.stat(id)) {
+    copy.resize(size);
+    if (auto s = store_.read(id, r.offset, std::as_writable_bytes(std::span(copy))); !s) {
+      cx.failure = s.error();
+      return false;
+    }
+  } else {
+    if (member_.driving()) {  // cannot happen: code naming ferry_fetch never runs in place
+      cx.failure = make_error(errc::unsupported, "cx.fetch of a remote object on the network thread");
+      return false;
+    }
+    if (router_.must_discover(id)) (void)discovery_.find_wait(id, time_left(*cx.call));
+    const auto to = router_.next_hop(id);
+    if (!to) {
+      cx.failure = make_error(errc::not_found, fmt::format("cx.fetch: no node holds object {}", id.to_string()));
+      return false;
+    }
+    if (!await_answer(cx, {*to, id, wire::kNoNode, false}, *to,
+                      frame{frame_type::object_get, who_.index, 0, wire::object_get_body{{id, r.offset}, size}},
+                      fmt::format("cx.fetch of object {}", id.to_string()), copy))
+      return false;
+    if (copy.size() != size) {
+      cx.failure = make_error(errc::bad_format, fmt::format("cx.fetch asked for {} bytes, got {}", size, copy.size()));
+      return false;
+    }
+  }
+  cx.fetched.push_back(std::move(copy));
+  *out = cx.fetched.back().data();
   return true;
 }
 

@@ -16,6 +16,8 @@
 
 #include "calls/call_table.hpp"
 #include "code/loader.hpp"
+#include "directory/discovery.hpp"
+#include "directory/router.hpp"
 #include "exec/call_context.hpp"
 #include "exec/dispatch.hpp"
 #include "session/member.hpp"
@@ -33,11 +35,14 @@ class runner final : public call_host {
   /// `route`: the node's entry for an invoke frame that did not arrive from
   /// the network (a forward's continuation, a nested call); it runs on the
   /// driving thread.
-  runner(node_identity who, store& objects, session::member& member, calls::call_table& calls,
-         dispatch_policy& policy, std::function<void(wire::frame&&)> route)
+  runner(node_identity who, store& objects, const directory::router& router, directory::discovery& discovery,
+         session::member& member, calls::call_table& calls, dispatch_policy& policy,
+         std::function<void(wire::frame&&)> route)
       : who_(std::move(who)),
         store_(objects),
         persistent_(objects.persistent()),
+        router_(router),
+        discovery_(discovery),
         member_(member),
         calls_(calls),
         policy_(policy),
@@ -57,6 +62,9 @@ class runner final : public call_host {
                std::uint64_t size) override;
   bool invoke(call_context& cx, const void* fn, const ferry_ref& target, const void* args, std::uint64_t size,
               void* result, std::uint64_t result_size) override;
+  bool resolve(call_context& cx, const ferry_ref& holder, std::uint64_t ptr_bits, ferry_ref* out) override;
+  bool make_ptr(call_context& cx, const ferry_ref& holder, const ferry_ref& target, std::uint64_t* out) override;
+  bool fetch(call_context& cx, const ferry_ref& r, std::uint64_t size, const void** out) override;
   [[nodiscard]] std::uint32_t node_id() const override { return who_.index; }
   [[nodiscard]] std::uint32_t node_kind() const override { return who_.kind; }
   [[nodiscard]] const char* node_triple() const override { return who_.triple.c_str(); }
@@ -66,6 +74,14 @@ class runner final : public call_host {
   bool continuation(call_context& cx, const void* fn, const ferry_ref& target, const void* args, std::uint64_t size,
                     const char* what, wire::invoke_body& out);
 
+  /// Send request `f` (its call id is set here) to `to` and wait, on this
+  /// executor, until it is answered or `cx`'s deadline passes; the answer's
+  /// bytes, or false with cx.failure set. `what` names it in errors.
+  bool await_answer(call_context& cx, calls::depends_on deps, wire::node_index to, wire::frame&& f,
+                    const std::string& what, std::vector<std::uint8_t>& answer);
+  /// False, with not_local in cx.failure, unless `id` is in this node's store.
+  bool here(call_context& cx, const object_id& id, const char* what);
+
   /// Seal (store::flush) every object `cx` obtained a local pointer to; the
   /// first failure, if any. Objects removed meanwhile are skipped.
   status seal(const call_context& cx);
@@ -74,6 +90,8 @@ class runner final : public call_host {
   store& store_;
   std::uint64_t fuel_per_call_ = 0;
   bool persistent_;  ///< seal touched objects when a call ends (a memory store keeps no checksum at rest)
+  const directory::router& router_;
+  directory::discovery& discovery_;  ///< cx.fetch of an object whose owner is unknown (e2e scheme)
   session::member& member_;
   calls::call_table& calls_;
   dispatch_policy& policy_;

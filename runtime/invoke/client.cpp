@@ -3,6 +3,7 @@
 // and completes futures from reply/error frames.
 #include <ferry/runtime.hpp>
 
+#include <atomic>
 #include <cstdlib>
 #include <optional>
 #include <set>
@@ -18,6 +19,7 @@
 #include "invoke/call_state.hpp"
 #include "code/server.hpp"
 #include "code/traits.hpp"
+#include "directory/discovery.hpp"
 #include "directory/router.hpp"
 #include "session/member.hpp"
 #include "wire/frames.hpp"
@@ -35,6 +37,7 @@ runtime_options runtime_options::from_environment() {
   if (const char* v = std::getenv("FERRY_HOSTS")) o.hosts = v;
   if (const char* v = std::getenv("FERRY_TRANSPORT")) o.transport = v;
   if (const char* v = std::getenv("FERRY_TLS")) o.tls = v;
+  if (const char* v = std::getenv("FERRY_DIRECTORY")) o.directory = v;
   return o;
 }
 
@@ -43,6 +46,7 @@ struct runtime::impl final : detail::progress_driver {
   std::uint32_t nodes = 0;
   std::unique_ptr<session::member> member;
   std::unique_ptr<directory::router> router;
+  std::unique_ptr<directory::discovery> discovery;  // the e2e scheme's lookups
   calls::call_table calls;  // after the member: ~impl() fails what is left before the member goes
   std::unique_ptr<cluster::bootstrap> boot;  // goes before the member: ~impl() leaves while heartbeats still run
   std::shared_ptr<detail::driver_link> link;  // made once the cluster's size is known (join)
@@ -52,6 +56,7 @@ struct runtime::impl final : detail::progress_driver {
   std::condition_variable hello_cv;
   std::set<std::pair<node_index, object_id>> pushed;  // code we pushed eagerly
   std::unordered_map<const code_object*, bool> forwards;  // code::may_forward, once per code object
+  std::atomic<std::uint64_t> requests{0}, redirects{0};   // runtime_stats
 
   /// Calls of `code` may move between nodes (calls::depends_on::travels).
   bool travels(const code_object& code) {
@@ -75,7 +80,11 @@ struct runtime::impl final : detail::progress_driver {
     FERRY_TRY(boot, cluster::open_bootstrap(cluster::bootstrap_role::client, bo));
     nodes = boot->nodes();
     const node_index self = boot->self();
-    router = std::make_unique<directory::router>(self, nodes);
+    const auto scheme = directory::parse_scheme(options.directory);
+    if (!scheme)
+      return make_error(errc::invalid_argument,
+                        fmt::format("directory scheme '{}': expected home or e2e", options.directory));
+    router = std::make_unique<directory::router>(self, nodes, *scheme);
     const auto poll = session::poll_budget(nodes + 1);
     link = std::make_shared<detail::driver_link>(this, poll);
     infos.assign(nodes, node_info{});
@@ -85,6 +94,7 @@ struct runtime::impl final : detail::progress_driver {
     mc.poll_without_yield = poll;
     mc.thread_name = "ferry-client";
     FERRY_TRY(member, session::member::create(mc));
+    discovery = std::make_unique<directory::discovery>(*router, *member);
     member->on_frame([this](frame&& f) { on_frame(std::move(f)); });
     member->on_peer_dead([this](node_index who) { on_peer_dead(who); });
     member->on_peer_alive([this](node_index who) {  // it was paused or busy, not gone
@@ -174,13 +184,19 @@ struct runtime::impl final : detail::progress_driver {
           if (!co) return co.error();
           return (*co)->encode();
         });
-      case frame_type::dir_register:  // a node passed our request on: go straight to the owner next time
-        return router->apply(std::get<wire::dir_register_body>(f.body));
+      case frame_type::dir_register: {
+        const auto& d = std::get<wire::dir_register_body>(f.body);
+        if (f.call != 0) return discovery->on_answer(f.source, d);  // answers a dir_lookup of ours
+        // A node passed our request on: go straight to the owner next time.
+        redirects.fetch_add(1, std::memory_order_relaxed);
+        return router->apply(d);
+      }
       default: return;  // clients ignore everything else
     }
   }
 
   void on_peer_dead(node_index who) {
+    discovery->peer_dead(who);
     {
       std::lock_guard lock(mu);
       if (who < infos.size()) infos[who].alive = false;
@@ -194,6 +210,7 @@ struct runtime::impl final : detail::progress_driver {
     std::shared_ptr<detail::call_state> state;
     f.call = start_call({to, {}, wire::kNoNode, false}, deadline, state);
     f.source = member->self();
+    requests.fetch_add(1, std::memory_order_relaxed);
     if (auto s = member->send(to, f); !s.ok()) (void)calls.complete(f.call, {}, std::move(s));
     return state;
   }
@@ -204,9 +221,28 @@ struct runtime::impl final : detail::progress_driver {
   /// Calls still pending when the runtime goes complete with errc::cancelled.
   void cancel_all() { calls.fail_all(make_error(errc::cancelled, "the ferry::runtime was destroyed")); }
 
-  /// Where a request for `id` goes first (the router's rule; a client holds
-  /// no objects, so there is always a next hop).
-  node_index owner_of(const object_id& id) const { return router->next_hop(id).value_or(router->home_of(id)); }
+  /// Where a request for `id` goes first: the router's rule (a client holds
+  /// no objects, so under the home scheme there is always a next hop); under
+  /// e2e an unknown owner is discovered first, waiting at most `limit`.
+  result<node_index> owner_of(const object_id& id, std::chrono::milliseconds limit) {
+    if (router->must_discover(id) && !discovery->find_wait(id, limit))
+      return make_error(errc::not_found, fmt::format("no node holds object {} (asked every node)", id.to_string()));
+    return router->next_hop(id).value_or(router->home_of(id));
+  }
+
+  /// request() to the owner of `id`; a failed state if it has none.
+  std::shared_ptr<detail::call_state> request_owner(const object_id& id, frame f, std::chrono::milliseconds deadline) {
+    auto to = owner_of(id, deadline);
+    if (!to) return failed(to.error());
+    return request(*to, std::move(f), deadline);
+  }
+
+  /// A call state that has already failed with `s`.
+  static std::shared_ptr<detail::call_state> failed(status s) {
+    auto st = std::make_shared<detail::call_state>(std::chrono::steady_clock::now());
+    st->on_answer({}, std::move(s));
+    return st;
+  }
 };
 
 runtime::runtime(int, char**) : runtime(runtime_options::from_environment()) {}
@@ -234,13 +270,14 @@ std::vector<node_info> runtime::nodes() const {
 
 std::uint32_t runtime::member_index() const { return impl_->member->self(); }
 
+runtime_stats runtime::stats() const {
+  return {impl_->requests.load(std::memory_order_relaxed), impl_->redirects.load(std::memory_order_relaxed),
+          impl_->discovery->lookups()};
+}
+
 std::shared_ptr<detail::call_state> runtime::invoke_raw(const void* fn, const call_options& options, ferry_ref route,
                                                         std::span<const std::uint8_t> args, std::size_t result_size) {
-  auto fail = [&](status s) {
-    auto st = std::make_shared<detail::call_state>(std::chrono::steady_clock::now());
-    st->on_answer({}, std::move(s));
-    return st;
-  };
+  auto fail = [](status s) { return impl::failed(std::move(s)); };
   auto co = code_registry::global().find(fn);
   if (!co) return fail(co.error());
   const code_object& code = **co;
@@ -250,7 +287,11 @@ std::shared_ptr<detail::call_state> runtime::invoke_raw(const void* fn, const ca
   const object_id target{route.id_hi, route.id_lo};
   node_index to;
   if (options.node) to = *options.node;
-  else if (!target.is_nil()) to = impl_->owner_of(target);
+  else if (!target.is_nil()) {
+    auto owner = impl_->owner_of(target, options.deadline);
+    if (!owner) return fail(owner.error());
+    to = *owner;
+  }
   else return fail(make_error(errc::invalid_argument,
                               fmt::format("{} has no ferry::ref argument: say where to run it with call_options::node",
                                           code.name)));
@@ -284,6 +325,7 @@ std::shared_ptr<detail::call_state> runtime::invoke_raw(const void* fn, const ca
   b.origin_call = call;
   f.source = impl_->member->self();
   f.call = call;
+  impl_->requests.fetch_add(1, std::memory_order_relaxed);
   if (auto s = impl_->member->send(to, f); !s.ok()) (void)impl_->calls.complete(call, {}, std::move(s));
   if (b.code_blob.capacity() > (std::size_t{1} << 20)) std::vector<std::uint8_t>().swap(b.code_blob);  // a big push
   return state;
@@ -354,7 +396,7 @@ void object_space::put_bytes(const object_id& id, std::uint64_t offset, std::spa
       [&](std::uint64_t i) {
         const auto part = bytes.subspan(i * kChunk, std::min<std::uint64_t>(kChunk, bytes.size() - i * kChunk));
         const auto* p = reinterpret_cast<const std::uint8_t*>(part.data());
-        return im.request(im.owner_of(id),
+        return im.request_owner(id,
                           {frame_type::object_put, 0, 0,
                            wire::object_put_body{{id, offset + i * kChunk}, {p, p + part.size()}}},
                           kObjectDeadline);
@@ -382,7 +424,7 @@ std::vector<std::byte> object_space::get_bytes(const object_id& id, std::uint64_
       chunks,
       [&](std::uint64_t i) {
         const std::uint64_t n = std::min<std::uint64_t>(kChunk, length - i * kChunk);
-        return im.request(im.owner_of(id),
+        return im.request_owner(id,
                           {frame_type::object_get, 0, 0, wire::object_get_body{{id, offset + i * kChunk}, n}},
                           kObjectDeadline);
       },
@@ -395,9 +437,19 @@ std::vector<std::byte> object_space::get_bytes(const object_id& id, std::uint64_
   return out;
 }
 
+void object_space::migrate_id(const object_id& id, std::uint32_t node) {
+  auto& im = *rt_.impl_;
+  if (node >= im.nodes)
+    throw error(make_error(errc::invalid_argument, fmt::format("no node {} (the cluster has {})", node, im.nodes)));
+  im.request_owner(id, {frame_type::object_migrate, 0, 0, wire::dir_register_body{id, node}}, kObjectDeadline)
+      ->wait()
+      .value();
+  im.router->learn(id, node);
+}
+
 void object_space::remove_id(const object_id& id) {
   auto& im = *rt_.impl_;
-  im.request(im.owner_of(id), {frame_type::object_remove, 0, 0, wire::object_remove_body{id}}, kObjectDeadline)
+  im.request_owner(id, {frame_type::object_remove, 0, 0, wire::object_remove_body{id}}, kObjectDeadline)
       ->wait()
       .value();
   im.router->forget(id);

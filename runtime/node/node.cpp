@@ -18,6 +18,9 @@ std::map<std::string, void*> runtime_api_symbols() {
   return {{"ferry_local", reinterpret_cast<void*>(&ferry_local)},
           {"ferry_forward", reinterpret_cast<void*>(&ferry_forward)},
           {"ferry_invoke", reinterpret_cast<void*>(&ferry_invoke)},
+          {"ferry_resolve", reinterpret_cast<void*>(&ferry_resolve)},
+          {"ferry_make_ptr", reinterpret_cast<void*>(&ferry_make_ptr)},
+          {"ferry_fetch", reinterpret_cast<void*>(&ferry_fetch)},
           {"ferry_node_id", reinterpret_cast<void*>(&ferry_node_id)},
           {"ferry_node_kind", reinterpret_cast<void*>(&ferry_node_kind)},
           {"ferry_node_triple", reinterpret_cast<void*>(&ferry_node_triple)}};
@@ -48,22 +51,23 @@ result<std::unique_ptr<node>> node::create(node_config config) {
   c.member.poll_without_yield = session::poll_budget(c.nodes + 1);  // the nodes and a client, here
   c.member.thread_name = "ferry-node";
   FERRY_TRY(n->member_, session::member::create(c.member));
-  n->router_ = std::make_unique<directory::router>(c.index, c.nodes);
+  n->router_ = std::make_unique<directory::router>(c.index, c.nodes, c.directory);
+  n->discovery_ = std::make_unique<directory::discovery>(*n->router_, *n->member_);
   n->policy_ = std::make_unique<exec::dispatch_policy>(std::max(1u, c.executors), c.inline_budget,
                                                       std::max(1u, c.object_threads));
   n->runner_ = std::make_unique<exec::runner>(exec::node_identity{c.index, c.kind, n->triple_}, *n->store_,
-                                              *n->member_, n->calls_, *n->policy_,
+                                              *n->router_, *n->discovery_, *n->member_, n->calls_, *n->policy_,
                                               [raw = n.get()](frame&& f) { raw->handle_invoke(std::move(f)); });
   n->runner_->set_fuel_per_call(c.fuel_per_call);
   n->loader_ = std::make_unique<code::loader>(
       *n->jit_, *n->member_, n->calls_,
-      [raw = n.get()](code::code_entry* code, frame&& f) {
-        raw->policy_->call(*code, std::move(f), [raw, code](frame&& g) { raw->runner_->run(code, std::move(g)); });
-      },
+      [raw = n.get()](code::code_entry* code, frame&& f) { raw->dispatch(code, std::move(f)); },
       [raw = n.get()](const wire::invoke_body& call, const status& s) {
         raw->runner_->reply_error(call.origin, call.origin_call, s);
       });
   n->objects_ = std::make_unique<object::object_service>(*n->store_, *n->router_, *n->member_);
+  n->migration_ = std::make_unique<object::migration>(*n->store_, *n->router_, *n->member_, n->calls_, *n->policy_,
+                                                      [raw = n.get()](frame&& f) { raw->on_frame(std::move(f)); });
   n->member_->on_frame([raw = n.get()](frame&& f) { raw->on_frame(std::move(f)); });
   n->member_->on_peer_dead([raw = n.get()](node_index who) { raw->on_peer_dead(who); });
   n->member_->start();
@@ -132,12 +136,28 @@ void node::on_frame(frame&& f) {
     case frame_type::object_create:
     case frame_type::object_put:
     case frame_type::object_get:
-    case frame_type::object_remove:
-      return policy_->blocking([this, f = std::move(f)] { objects_->handle(f); });
-    case frame_type::dir_register: return router_->apply(std::get<wire::dir_register_body>(f.body));
-    // Answers to this node's own requests (nested calls, code requests).
+    case frame_type::object_remove: {
+      const object_id id = object::object_service::subject_of(f);
+      if (!migration_->admit(id, f)) return;  // held while the object moves
+      return policy_->blocking([this, id, f = std::move(f)] {
+        objects_->handle(f);
+        migration_->release(id);
+      });
+    }
+    case frame_type::object_migrate: return migration_->on_migrate(std::move(f));
+    case frame_type::object_image:
+      return policy_->blocking([this, f = std::move(f)] { migration_->on_image(f); });
+    case frame_type::dir_register: {
+      const auto& d = std::get<wire::dir_register_body>(f.body);
+      if (f.call != 0) return discovery_->on_answer(f.source, d);  // answers a dir_lookup of ours
+      return router_->apply(d);
+    }
+    case frame_type::dir_lookup: return answer_lookup(f);
+    // Answers to this node's own requests (nested calls, code requests, cx.fetch, moves).
     case frame_type::reply:
     case frame_type::code_response:
+    case frame_type::object_data:
+    case frame_type::ack:
     case frame_type::error: (void)calls_.answer(f); return;
     case frame_type::echo:
       (void)member_->send(f.source, {frame_type::echo, config_.index, f.call, std::move(f.body)});
@@ -174,7 +194,16 @@ void node::on_hello(frame&& f) {
   });
 }
 
+void node::answer_lookup(const frame& f) {
+  const object_id id = std::get<wire::object_remove_body>(f.body).id;
+  // Only the owner says yes: a cached owner may be stale. The store is asked
+  // without blocking (stat takes its lock, no I/O).
+  const node_index owner = store_->stat(id) ? config_.index : wire::kNoNode;
+  (void)member_->send(f.source, {frame_type::dir_register, config_.index, 1, wire::dir_register_body{id, owner}});
+}
+
 void node::on_peer_dead(node_index who) {
+  discovery_->peer_dead(who);
   // Nested calls and code requests that depend on the dead member fail now,
   // not at their deadline.
   calls_.fail_peer(who, who < config_.nodes, [this](const object_id& id) { return router_->owner(id); },
@@ -197,7 +226,34 @@ void node::handle_invoke(frame&& f) {
   loader_->ensure(std::move(f));
 }
 
+void node::dispatch(code::code_entry* code, frame&& f) {
+  const object_id target = std::get<wire::invoke_body>(f.body).target.id;
+  if (!migration_->admit(target, f)) return;  // runs (or is routed) once the move ends
+  // Moved away while its code was being loaded: route it after the object.
+  if (migration_->moved_out() != 0 && !(std::get<wire::invoke_body>(f.body).flags & wire::kInvokePinned) &&
+      !target.is_nil() && !store_->stat(target)) {
+    migration_->release(target);
+    return route(std::move(f), target);
+  }
+  policy_->call(*code, std::move(f), [this, code, target](frame&& g) {
+    runner_->run(code, std::move(g));
+    migration_->release(target);
+  });
+}
+
 void node::route(frame&& f, const object_id& target) {
+  if (router_->must_discover(target)) {
+    // Ask every node first; route again once the owner is known (or nobody has it).
+    return discovery_->find(target, [this, target, f = std::move(f)](std::optional<node_index> owner) mutable {
+      member_->post([this, target, owner, f = std::move(f)]() mutable {
+        if (owner) return route(std::move(f), target);
+        const auto& call = std::get<wire::invoke_body>(f.body);
+        runner_->reply_error(call.origin, call.origin_call,
+                             make_error(errc::not_found, fmt::format("no node holds object {} (asked every node)",
+                                                                     target.to_string())));
+      });
+    });
+  }
   auto& call = std::get<wire::invoke_body>(f.body);
   const auto next = router_->next_hop(target);
   if (!next)

@@ -32,9 +32,11 @@
 #include "bootstrap/bootstrap.hpp"
 #include "calls/call_table.hpp"
 #include "code/loader.hpp"
+#include "directory/discovery.hpp"
 #include "directory/router.hpp"
 #include "exec/dispatch.hpp"
 #include "exec/runner.hpp"
+#include "object/migration.hpp"
 #include "object/service.hpp"
 #include "session/member.hpp"
 #include "wire/frames.hpp"
@@ -46,6 +48,9 @@ using wire::node_index;
 struct node_config {
   node_index index = 0;
   std::uint32_t nodes = 1;  ///< data nodes in the cluster
+  /// How the cluster finds owners (directory/router.hpp); every member of a
+  /// cluster must use the same scheme.
+  directory::scheme directory = directory::scheme::home;
   std::uint8_t kind = FERRY_NODE_HOST;
   session::member_config member;  ///< transport and timing
   /// Persistent store directory; empty: an in-memory store.
@@ -83,6 +88,7 @@ struct node_stats {
   std::uint64_t calls_on_executor = 0;  ///< mobile calls handed to an executor thread
   std::uint64_t late_answers = 0;       ///< answers that matched no outstanding request
   std::uint64_t owner_entries = 0;      ///< objects whose owner this node's router knows
+  std::uint64_t moved_out = 0;          ///< objects this node moved to another node
 };
 
 class node {
@@ -103,7 +109,8 @@ class node {
   [[nodiscard]] const std::string& triple() const { return triple_; }
   store& objects() { return *store_; }
   [[nodiscard]] node_stats stats() const {
-    return {policy_->calls_in_place(), policy_->calls_on_executor(), calls_.late_answers(), router_->size()};
+    return {policy_->calls_in_place(), policy_->calls_on_executor(), calls_.late_answers(), router_->size(),
+            migration_->moved_out()};
   }
   jit& engine() { return *jit_; }
 
@@ -117,7 +124,14 @@ class node {
   /// An invoke frame, from the network or from this node (a forward's
   /// continuation, a nested call): check it, then route it or run it here.
   void handle_invoke(wire::frame&& f);
+  /// Send invoke frame `f` on towards `target`'s owner (discovered first,
+  /// under the e2e scheme, when unknown).
   void route(wire::frame&& f, const object_id& target);
+  /// A dir_lookup: say whether this node owns the object.
+  void answer_lookup(const wire::frame& f);
+  /// Run invoke frame `f` with resident `code` — unless its object is moving
+  /// (held until the move ends) or moved away meanwhile (routed on).
+  void dispatch(code::code_entry* code, wire::frame&& f);
   /// This node's hello body (who it is, how to reach it).
   [[nodiscard]] wire::hello_body own_hello() const;
 
@@ -128,10 +142,12 @@ class node {
   std::unique_ptr<jit> jit_;
   std::unique_ptr<session::member> member_;
   std::unique_ptr<directory::router> router_;
+  std::unique_ptr<directory::discovery> discovery_;
   calls::call_table calls_;
   std::unique_ptr<exec::dispatch_policy> policy_;
   std::unique_ptr<code::loader> loader_;
   std::unique_ptr<object::object_service> objects_;
+  std::unique_ptr<object::migration> migration_;
   std::unique_ptr<exec::runner> runner_;
 
   std::mutex stop_mu_;

@@ -11,8 +11,7 @@ namespace ferry::object {
 using wire::frame;
 using wire::frame_type;
 
-namespace {
-object_id subject_of(const frame& f) {
+object_id object_service::subject_of(const frame& f) {
   switch (f.type) {
     case frame_type::object_create: return std::get<wire::object_create_body>(f.body).id;
     case frame_type::object_put: return std::get<wire::object_put_body>(f.body).at.id;
@@ -20,7 +19,6 @@ object_id subject_of(const frame& f) {
     default: return std::get<wire::object_remove_body>(f.body).id;
   }
 }
-}  // namespace
 
 void object_service::answer(const frame& f, const result<void>& r) {
   if (r) {

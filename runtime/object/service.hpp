@@ -21,6 +21,8 @@ class object_service {
 
   /// Answer object frame `f` (object_create, _put, _get, _remove).
   void handle(const wire::frame& f);
+  /// The object frame `f` is about (the id it creates, writes, reads, removes).
+  static object_id subject_of(const wire::frame& f);
 
  private:
   void serve(const wire::frame& f);

@@ -42,6 +42,9 @@ std::vector<frame> one_of_each() {
       frame{frame_type::shutdown, kNoNode, 0, empty_body{}},
       frame{frame_type::echo, 0, 1, object_data_body{{1}}},
       frame{frame_type::dir_register, 2, 0, dir_register_body{object_id::random(), 2}},
+      frame{frame_type::object_migrate, 3, 12, dir_register_body{object_id::random(), 1}},
+      frame{frame_type::object_image, 0, 13, object_data_body{{9, 8, 7}}},
+      frame{frame_type::dir_lookup, 4, 0, object_remove_body{object_id::random()}},
   };
 }
 

@@ -37,6 +37,7 @@
 
 #include "bootstrap/rendezvous.hpp"
 #include "common/bench_report.hpp"
+#include "common/child_process.hpp"
 #include "kernels.hpp"
 #include "raw_am.hpp"
 
@@ -232,16 +233,7 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "ferry bench invoke: {}\n", e.what());
     rc = 1;
   }
-  if (server > 0) {
-    ::kill(server, SIGTERM);
-    int st = 0;
-    for (int i = 0; i < 300 && ::waitpid(server, &st, WNOHANG) == 0; ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    if (::waitpid(server, &st, WNOHANG) == 0) {
-      ::kill(server, SIGKILL);
-      ::waitpid(server, &st, 0);
-    }
-  }
+  if (server > 0) ferry::bench::stop_child(server);
   std::error_code ec;
   fs::remove_all(dir, ec);
   return rc;

@@ -30,6 +30,7 @@ struct node_args {
   std::optional<std::uint32_t> nodes;
   std::string transport = "ucx";
   std::string tls;
+  std::string directory = "home";
   std::string store;
   std::uint64_t memory_limit = 0;
   std::string kind = "host";
@@ -89,6 +90,7 @@ int run_node(const node_args& a) {
   cfg.nodes = (*bs)->nodes();
   cfg.kind = a.kind == "dpu" ? FERRY_NODE_DPU : a.kind == "storage" ? FERRY_NODE_STORAGE : FERRY_NODE_HOST;
   cfg.member.transport = {a.transport, a.tls};
+  cfg.directory = *ferry::directory::parse_scheme(a.directory);  // checked by the option
   cfg.store_dir = a.store;
   cfg.memory_limit = a.memory_limit;
   cfg.executors = a.executors;
@@ -172,6 +174,11 @@ void add_node_command(CLI::App& app) {
       ->check(CLI::IsMember({"ucx", "inproc"}));
   cmd->add_option("--tls", a->tls, "UCX transports, e.g. shm or tcp (default: UCX_TLS or UCX's choice)")
       ->envname("FERRY_TLS");
+  cmd->add_option("--directory", a->directory,
+                  "How owners are found: home (each object's home node knows its owner) or e2e (owner caches, "
+                  "discovery by asking every node on a miss); the whole cluster must use the same")
+      ->check(CLI::IsMember({"home", "e2e"}))
+      ->envname("FERRY_DIRECTORY");
   cmd->add_option("-s,--store", a->store, "Persistent object store directory (default: memory)");
   cmd->add_option("--memory-limit", a->memory_limit,
                   "Most bytes of objects this node holds, e.g. 512MiB, 8GiB; more fails with out_of_memory "

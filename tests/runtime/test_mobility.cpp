@@ -1,0 +1,404 @@
+// Mobility over real node processes (UCX shm): pointers followed in mobile
+// code (cx.resolve / cx.make_ptr), pull on demand (cx.fetch), objects moved
+// between nodes under a stream of calls from two clients, a destination
+// killed mid-move, and stale owner caches corrected (counted round trips).
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <deque>
+#include <filesystem>
+#include <memory>
+#include <numeric>
+#include <set>
+#include <thread>
+
+#include <ferry/runtime.hpp>
+
+#include <fmt/format.h>
+
+#include "bootstrap/rendezvous.hpp"
+#include "directory/router.hpp"
+#include "mobile.hpp"
+#include "mobility_code.hpp"
+#include "test_util.hpp"
+
+using namespace ferry;
+using namespace rt_test;
+
+namespace {
+
+struct mobility_cluster {
+  static constexpr std::uint32_t kNodes = 3;
+  test::temp_dir dir;
+  bool persistent;
+  std::string directory;  ///< the cluster's directory scheme
+  std::vector<std::unique_ptr<test::process>> nodes;  // stopped after the runtimes go
+  std::unique_ptr<runtime> rt;
+
+  explicit mobility_cluster(bool persistent_stores = false, std::string scheme = "home")
+      : persistent(persistent_stores), directory(std::move(scheme)) {
+    ::setenv("UCX_NET_DEVICES", "lo", 1);
+    cluster::rendezvous rv(dir.path() / "rv");
+    REQUIRE_OK(rv.init(kNodes));
+    for (std::uint32_t i = 0; i < kNodes; ++i) nodes.push_back(spawn(i));
+    rt = client();
+  }
+
+  std::unique_ptr<runtime> client() {
+    runtime_options o;
+    o.rendezvous = dir.path() / "rv";
+    o.transport = "ucx";
+    o.tls = "shm";
+    o.directory = directory;
+    return std::make_unique<runtime>(o);
+  }
+
+  std::filesystem::path store_of(std::uint32_t i) const { return dir.path() / fmt::format("store-{}", i); }
+
+  std::unique_ptr<test::process> spawn(std::uint32_t i) {
+    std::vector<std::string> argv{FERRY_CLI,    "node",  "--index", std::to_string(i), "--rendezvous",
+                                  (dir.path() / "rv").string(), "--transport", "ucx", "--tls", "shm",
+                                  "--jit-cache", (dir.path() / "jit").string(), "--directory", directory,
+                                  // tree_sum nests calls up to 3 deep on one node: each waits on an executor
+                                  "--executors", "4"};
+    if (persistent) {
+      argv.push_back("--store");
+      argv.push_back(store_of(i).string());
+    }
+    return std::make_unique<test::process>(argv);
+  }
+};
+
+// --- linked structures -------------------------------------------------------
+
+constexpr std::uint64_t kListObjects = 9;
+constexpr std::uint64_t kPerObject = 4;
+
+struct linked_list {
+  std::vector<ref<list_node>> objects;
+  ref<list_node> at(std::uint64_t i) const { return objects[i / kPerObject] + (i % kPerObject); }
+  static constexpr std::uint64_t size() { return kListObjects * kPerObject; }
+};
+
+// Element i holds value i + 1 and points at element i + 1: inside its object
+// (FOT index 0) or into the next object (a FOT slot), objects round-robin on
+// the nodes.
+linked_list make_list(runtime& rt) {
+  linked_list l;
+  for (std::uint64_t k = 0; k < kListObjects; ++k)
+    l.objects.push_back(rt.objects().create<list_node>(kPerObject, on_node(k % mobility_cluster::kNodes)));
+  for (std::uint64_t i = 0; i < l.size(); ++i) {
+    list_node n;
+    n.value = i + 1;
+    rt.objects().put(l.at(i), std::span<const list_node>(&n, 1));
+    const bool last = i + 1 == l.size();
+    const auto bits = rt.invoke(&link_list, l.at(i), last ? ref<list_node>{} : l.at(i + 1)).get();
+    const auto p = ptr<list_node>::from_bits(bits);
+    if (last) CHECK(p.is_null());
+    else if ((i + 1) % kPerObject != 0) CHECK(p.fot_index() == 0);  // the same object
+    else CHECK(p.fot_index() == 1);                                 // the next object: its first FOT slot
+  }
+  return l;
+}
+
+constexpr std::uint64_t kTreeKeys = 31;  // a perfect BST of depth 5
+constexpr std::uint64_t kKeysPerObject = 4;
+
+struct tree {
+  std::vector<ref<tree_node>> objects;
+  ref<tree_node> root;
+  std::uint64_t depth_of[kTreeKeys + 1] = {};
+  ref<tree_node> at(std::uint64_t key) const { return objects[key / kKeysPerObject] + (key % kKeysPerObject); }
+};
+
+// Key k lives in object k / 4 (objects round-robin on the nodes): parents
+// and children are sometimes in one object, mostly not.
+ref<tree_node> build(runtime& rt, tree& t, std::uint64_t lo, std::uint64_t hi, std::uint64_t depth) {
+  if (lo > hi) return {};
+  const std::uint64_t mid = (lo + hi) / 2;
+  t.depth_of[mid] = depth;
+  const ref<tree_node> self = t.at(mid);
+  tree_node n;
+  n.key = mid;
+  rt.objects().put(self, std::span<const tree_node>(&n, 1));
+  const auto left = build(rt, t, lo, mid - 1, depth + 1);
+  const auto right = build(rt, t, mid + 1, hi, depth + 1);
+  for (std::uint32_t side : {0u, 1u}) {
+    const auto child = side == 0 ? left : right;
+    const auto p = ptr<tree_node>::from_bits(rt.invoke(&link_tree, self, child, side).get());
+    CHECK(p.is_null() == child.is_nil());
+    if (!child.is_nil()) CHECK((p.fot_index() == 0) == (child.id == self.id));
+  }
+  return self;
+}
+
+tree make_tree(runtime& rt) {
+  tree t;
+  for (std::uint64_t k = 0; k <= kTreeKeys / kKeysPerObject; ++k)
+    t.objects.push_back(rt.objects().create<tree_node>(kKeysPerObject, on_node(k % mobility_cluster::kNodes)));
+  t.root = build(rt, t, 1, kTreeKeys, 1);
+  return t;
+}
+
+void walk_all(runtime& rt, const linked_list& l, const tree& t) {
+  const std::uint64_t n = linked_list::size();
+  CHECK(rt.invoke(&list_sum, l.at(0), 0).get() == n * (n + 1) / 2);
+  // From the middle of an object, with a running total carried in.
+  CHECK(rt.invoke(&list_sum, l.at(10), 1000).get() == 1000 + n * (n + 1) / 2 - 10 * 11 / 2);
+  for (std::uint64_t key = 1; key <= kTreeKeys; ++key) {
+    CAPTURE(key);
+    const auto r = rt.invoke(&bst_find, t.root, key, 0).get();
+    CHECK((r & 0xffffffffu) == 1);
+    CHECK((r >> 32) == t.depth_of[key]);
+  }
+  for (std::uint64_t key : {std::uint64_t{0}, kTreeKeys + 1})
+    CHECK((rt.invoke(&bst_find, t.root, key, 0).get() & 0xffffffffu) == 0);
+  CHECK(rt.invoke(&tree_sum, t.root).get() == kTreeKeys * (kTreeKeys + 1) / 2);
+}
+
+// Wait (at most 5 s) until `done()`.
+template <class Pred>
+bool eventually(Pred done) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  for (; std::chrono::steady_clock::now() < until; std::this_thread::sleep_for(std::chrono::milliseconds(1)))
+    if (done()) return true;
+  return done();
+}
+
+}  // namespace
+
+TEST_CASE("mobility over UCX shm: a list and a tree spread over three nodes, walked by resolving ferry::ptrs") {
+  mobility_cluster cl;
+  auto& rt = *cl.rt;
+  const auto l = make_list(rt);
+  const auto t = make_tree(rt);
+  walk_all(rt, l, t);
+
+  SUBCASE("the same after moving half the objects: moves are byte copies, the FOT travels along") {
+    for (std::size_t k = 0; k < l.objects.size(); k += 2) rt.objects().migrate(l.objects[k], on_node((k + 1) % 3));
+    for (std::size_t k = 1; k < t.objects.size(); k += 2) rt.objects().migrate(t.objects[k], on_node((k + 2) % 3));
+    CHECK(rt.invoke(&where, l.objects[0].cast<std::uint64_t>()).get() == 1);
+    CHECK(rt.invoke(&where, t.objects[1].cast<std::uint64_t>()).get() == 0);
+    walk_all(rt, l, t);
+    // A client that never saw them before finds them too.
+    auto other = cl.client();
+    walk_all(*other, l, t);
+  }
+
+  SUBCASE("bad pointers are typed errors, and the node keeps serving") {
+    const auto holder = cell_on(rt, 0, 7);
+    const auto elsewhere = cell_on(rt, 1, 8);
+    // Slot 0 is the holder itself.
+    CHECK(rt.invoke(&resolve_bits, holder, ptr<std::uint64_t>::make(0, 0).bits(), holder.id.hi, holder.id.lo).get() == 1);
+    CHECK_ERRC(rt.invoke(&resolve_bits, holder, ptr<std::uint64_t>::make(9, 0).bits(), 0, 0).try_get(),
+               errc::bad_fot_index);
+    CHECK_ERRC(rt.invoke(&resolve_bits, holder, ptr<std::uint64_t>{}.bits(), 0, 0).try_get(), errc::invalid_argument);
+    call_options o;
+    o.node = 1;  // run where the holder is not
+    CHECK_ERRC(rt.invoke_with(o, &resolve_bits, holder, 0, 0, 0).try_get(), errc::not_local);
+    // make_ptr where the holder is not.
+    CHECK_ERRC(rt.invoke_with(o, &link_list, holder.cast<list_node>(), elsewhere.cast<list_node>()).try_get(),
+               errc::not_local);
+    walk_all(rt, l, t);
+  }
+}
+
+TEST_CASE("mobility over UCX shm: the list and the tree under the e2e directory: nodes discover the owners they forward to") {
+  mobility_cluster cl(false, "e2e");
+  auto& rt = *cl.rt;
+  const auto l = make_list(rt);
+  const auto t = make_tree(rt);
+  walk_all(rt, l, t);
+  for (std::size_t k = 0; k < l.objects.size(); k += 2) rt.objects().migrate(l.objects[k], on_node((k + 1) % 3));
+  auto other = cl.client();
+  walk_all(*other, l, t);
+  CHECK(other->stats().lookups > 0);
+}
+
+TEST_CASE("mobility over UCX shm: cx.fetch pulls a range of a remote object into the call") {
+  mobility_cluster cl;
+  auto& rt = *cl.rt;
+  std::vector<std::uint64_t> words(5000);
+  std::iota(words.begin(), words.end(), 1);
+  const auto far = rt.objects().create<std::uint64_t>(words.size(), on_node(2));
+  rt.objects().put(far, std::span<const std::uint64_t>(words));
+  const auto near = cell_on(rt, 2, 3);
+  const std::uint64_t total = std::accumulate(words.begin(), words.end(), std::uint64_t{0});
+  for (std::uint32_t n = 0; n < 3; ++n) {
+    CAPTURE(n);
+    const auto cell = cell_on(rt, n, 100 * n);
+    CHECK(rt.invoke(&sum_fetched, cell, far, words.size()).get() == 100 * n + total);  // remote for n != 2
+    CHECK(rt.invoke(&sum_fetched, cell, far + 4000, 10).get() == 100 * n + 10 * 4001 + 45);
+    // Byte 8 of the object is the low byte of words[1].
+    CHECK(rt.invoke(&fetch_byte, cell, far, 8).get() == 2);
+    CHECK_ERRC(rt.invoke(&sum_fetched, cell, far, words.size() + 1).try_get(), errc::out_of_bounds);
+    CHECK_ERRC(rt.invoke(&fetch_byte, cell, far, ~std::uint64_t{0} - 4).try_get(), errc::out_of_bounds);
+    CHECK_ERRC(rt.invoke(&sum_fetched, cell, far, (std::uint64_t{64} << 20) / 8 + 1).try_get(), errc::too_large);
+  }
+  CHECK(rt.invoke(&sum_fetched, near, far, 1).get() == 4);
+  const auto gone = cell_on(rt, 1, 1);
+  rt.objects().remove(gone);
+  CHECK_ERRC(rt.invoke(&sum_fetched, near, gone, 1).try_get(), errc::not_found);
+  CHECK(rt.invoke(&sum_fetched, near, far, 2).get() == 6);
+}
+
+TEST_CASE("mobility over UCX shm: calls from two clients during repeated moves complete exactly once") {
+  mobility_cluster cl;
+  auto second = cl.client();
+  const auto counter = cell_on(*cl.rt, 0, 0);
+  constexpr std::uint64_t kPerClient = 3000;
+  constexpr std::size_t kInFlight = 8;
+
+  std::atomic<bool> failed{false};
+  std::vector<std::vector<std::uint64_t>> seen(2);
+  auto stream = [&](runtime& rt, std::vector<std::uint64_t>& out) {
+    std::deque<future<std::uint64_t>> window;
+    std::uint64_t sent = 0;
+    while (sent < kPerClient || !window.empty()) {
+      while (sent < kPerClient && window.size() < kInFlight) {
+        window.push_back(rt.invoke(&bump, counter));
+        ++sent;
+      }
+      auto r = window.front().try_get();
+      window.pop_front();
+      if (!r) {
+        failed = true;
+        MESSAGE("call failed: " << r.error().describe());
+      } else {
+        out.push_back(*r);
+      }
+    }
+  };
+  std::thread a([&] { stream(*cl.rt, seen[0]); });
+  std::thread b([&] { stream(*second, seen[1]); });
+  // Move the counter around the nodes while both streams run.
+  std::uint32_t moves = 0;
+  for (std::uint32_t to = 1; seen[0].size() + seen[1].size() < kPerClient && moves < 60; to = (to + 1) % 3) {
+    cl.rt->objects().migrate(counter, on_node(to));
+    ++moves;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  a.join();
+  b.join();
+  MESSAGE(moves << " moves during " << 2 * kPerClient << " calls");
+  CHECK(moves >= 3);
+  CHECK_FALSE(failed.load());
+  // Every call ran exactly once: the values returned are 1..N, each once,
+  // and the counter holds N.
+  std::set<std::uint64_t> values(seen[0].begin(), seen[0].end());
+  values.insert(seen[1].begin(), seen[1].end());
+  CHECK(seen[0].size() + seen[1].size() == 2 * kPerClient);
+  CHECK(values.size() == 2 * kPerClient);
+  CHECK(*values.begin() == 1);
+  CHECK(*values.rbegin() == 2 * kPerClient);
+  CHECK(cl.rt->objects().get(counter, 1)[0] == 2 * kPerClient);
+  CHECK(second->objects().get(counter, 1)[0] == 2 * kPerClient);
+}
+
+TEST_CASE("mobility over UCX shm: the destination killed mid-move leaves the object readable") {
+  mobility_cluster cl(true);
+  auto& rt = *cl.rt;
+  // Large enough that the copy takes a while (written durably at the destination).
+  constexpr std::uint64_t kWords = std::uint64_t{16} << 20 >> 3;
+  std::vector<std::uint64_t> pattern(kWords);
+  for (std::uint64_t i = 0; i < kWords; ++i) pattern[i] = i * 0x9e3779b97f4a7c15ull;
+  const auto obj = rt.objects().create<std::uint64_t>(kWords, on_node(0));
+  rt.objects().put(obj, std::span<const std::uint64_t>(pattern));
+
+  std::atomic<int> outcome{0};  // 1 moved, 2 failed
+  std::string why;
+  std::thread mover([&] {
+    try {
+      rt.objects().migrate(obj, on_node(1));
+      outcome = 1;
+    } catch (const error& e) {
+      why = e.what();
+      outcome = 2;
+    }
+  });
+  // Kill node 1 as soon as the image starts to land in its store (written
+  // to <id>.fobj.tmp, then renamed).
+  const auto file = cl.store_of(1) / fmt::format("{}.fobj", obj.id.to_string());
+  auto tmp = file;
+  tmp += ".tmp";
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!std::filesystem::exists(tmp) && !std::filesystem::exists(file) && outcome == 0 &&
+         std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::microseconds(20));
+  cl.nodes[1]->kill();
+  mover.join();
+  MESSAGE("move " << (outcome == 1 ? "finished before the kill" : "failed: " + why));
+  if (outcome == 1) {
+    // It moved: the destination's store has it; restart the node from it.
+    cl.nodes[1] = cl.spawn(1);
+    REQUIRE(eventually([&] { return rt.nodes()[1].alive && rt.nodes()[1].incarnation == 2; }));
+  } else {
+    CHECK(rt.invoke(&where, obj).get() == 0);  // still where it was
+  }
+  const auto back = rt.objects().get(obj, kWords);
+  CHECK(back == pattern);
+  CHECK(rt.invoke(&read_cell, obj + 12345).get() == pattern[12345]);
+}
+
+namespace {
+
+// Round trips `call()` cost `rt`: it must send one request; each redirect
+// (a node passed it on) and each lookup (e2e discovery) adds one.
+template <class Call>
+std::uint64_t round_trips(runtime& rt, Call call) {
+  const auto before = rt.stats();
+  call();
+  // Hints travel apart from the answer: give a late one time to land.
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  const auto after = rt.stats();
+  CHECK(after.requests == before.requests + 1);
+  return 1 + (after.redirects - before.redirects) + (after.lookups - before.lookups);
+}
+
+// Two clients; the object moves under the second one's cache.
+void stale_cache(const std::string& scheme) {
+  mobility_cluster cl(false, scheme);
+  auto second = cl.client();
+  const auto cell = cell_on(*cl.rt, 0, 41);
+  const bool e2e = scheme == "e2e";
+  // First contact: under e2e a lookup, then the call (2); under home the
+  // home node passes it on (2) unless the home is the owner (1).
+  const bool home_owns = directory::home_of(cell.id, mobility_cluster::kNodes) == 0;
+  CHECK(round_trips(*second, [&] { CHECK(second->invoke(&add, cell, 1).get() == 42); }) ==
+        (e2e || !home_owns ? 2 : 1));
+  CHECK(second->stats().lookups == (e2e ? 1 : 0));
+  // Then the owner is cached: 1.
+  CHECK(round_trips(*second, [&] { CHECK(second->invoke(&add, cell, 1).get() == 42); }) == 1);
+
+  cl.rt->objects().migrate(cell, on_node(2));
+  // The mover knows the new owner.
+  CHECK(round_trips(*cl.rt, [&] { CHECK(cl.rt->invoke(&where, cell).get() == 2); }) == 1);
+  // The second client's cache still says node 0: node 0 passes the call on
+  // and corrects the cache (2), later calls go straight to node 2 (1).
+  CHECK(round_trips(*second, [&] { CHECK(second->invoke(&where, cell).get() == 2); }) == 2);
+  for (int i = 0; i < 5; ++i)
+    CHECK(round_trips(*second, [&] { CHECK(second->invoke(&add, cell, 2).get() == 43); }) == 1);
+  // Object operations follow the same caches.
+  CHECK(round_trips(*second, [&] { CHECK(second->objects().get(cell, 1)[0] == 41); }) == 1);
+  // A client that never saw the object: e2e discovers the new owner (2);
+  // home asks the home, which was told by the new owner (2, or 1 if the home
+  // is the owner).
+  auto third = cl.client();
+  const bool home_owns_now = directory::home_of(cell.id, mobility_cluster::kNodes) == 2;
+  CHECK(round_trips(*third, [&] { CHECK(third->invoke(&where, cell).get() == 2); }) ==
+        (e2e || !home_owns_now ? 2 : 1));
+  // Nobody has it: e2e asks every node and fails with not_found.
+  const auto gone = cell_on(*cl.rt, 1, 5);
+  cl.rt->objects().remove(gone);
+  CHECK_ERRC(third->invoke(&add, gone, 1).try_get(), errc::not_found);
+}
+
+}  // namespace
+
+TEST_CASE("mobility over UCX shm: a stale owner cache costs one redirect, then calls go straight to the owner (home directory)") {
+  stale_cache("home");
+}
+
+TEST_CASE("mobility over UCX shm: the same with end-to-end owner caches and discovery on a miss (e2e directory)") {
+  stale_cache("e2e");
+}
