@@ -82,20 +82,20 @@ FERRY_API int32_t ferry_invoke(ferry_context* cx, const void* fn, const ferry_re
  *  the holder itself) and the ptr's offset. `holder` must be on this node.
  *  On failure the call ends (like ferry_local): not_local, invalid_argument
  *  (a null ptr), bad_fot_index (a slot the holder does not have). */
-void ferry_resolve(ferry_context* cx, const ferry_ref* holder, uint64_t ptr_bits, ferry_ref* out);
+FERRY_API void ferry_resolve(ferry_context* cx, const ferry_ref* holder, uint64_t ptr_bits, ferry_ref* out);
 
 /** A ptr to store inside object `holder` (on this node) that denotes
  *  `target`: adds `target`'s object to the holder's FOT if it is not there
  *  yet. On failure the call ends: not_local, out_of_bounds (an offset past
  *  48 bits), too_large (the FOT is full). */
-uint64_t ferry_make_ptr(ferry_context* cx, const ferry_ref* holder, const ferry_ref* target);
+FERRY_API uint64_t ferry_make_ptr(ferry_context* cx, const ferry_ref* holder, const ferry_ref* target);
 
 /** Pull on demand: a read-only copy of the `size` bytes at `r`, wherever
  *  the object lives (this node: copied from the store; elsewhere: fetched
  *  from its owner, the caller waiting). The memory belongs to the call and
  *  is freed when it ends. On failure the call ends: not_found,
  *  out_of_bounds, too_large (more than 64 MiB), timeout, peer_dead. */
-const void* ferry_fetch(ferry_context* cx, const ferry_ref* r, uint64_t size);
+FERRY_API const void* ferry_fetch(ferry_context* cx, const ferry_ref* r, uint64_t size);
 
 /** Node kinds reported by ferry_node_kind(). */
 enum ferry_node_kind { FERRY_NODE_HOST = 0, FERRY_NODE_DPU = 1, FERRY_NODE_STORAGE = 2 };
@@ -112,7 +112,7 @@ FERRY_API const char* ferry_node_triple(ferry_context* cx);
  *  call ends right there with errc fuel_exhausted or timeout
  *  (docs/security.md, "Metered code"). Outside a call (a JIT'd function run
  *  directly) it does nothing. */
-void ferry_fuel(uint64_t units);
+FERRY_API void ferry_fuel(uint64_t units);
 
 #ifdef __cplusplus
 }
