@@ -26,10 +26,13 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # it), so the aarch64 node is built without PMIx.
 DEPS_AARCH64 := qemu-user libllvm19:arm64 libucx-dev:arm64 libfmt-dev:arm64 libsodium-dev:arm64
 
-.PHONY: deps deps-aarch64 build build-aarch64 test demo clean
+.PHONY: deps deps-host deps-aarch64 build build-aarch64 test demo clean
+
+# Everything: the host's packages, then the aarch64 tier's.
+deps: deps-aarch64
 
 # Idempotent: asks apt only for what is missing, so a second run is instant.
-deps:
+deps-host:
 	@missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "make deps: installing:" $$missing; \
@@ -39,7 +42,7 @@ deps:
 
 # Idempotent like deps: adds the arm64 architecture once, updates the package
 # lists only when something is missing.
-deps-aarch64: deps
+deps-aarch64: deps-host
 	@dpkg --print-foreign-architectures | grep -qx arm64 || $(SUDO) dpkg --add-architecture arm64; \
 	missing=$$(for p in $(DEPS_AARCH64); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
