@@ -142,6 +142,8 @@ class file_segment final : public segment {
   result<void> read_at_rest(std::uint64_t image_offset, std::span<std::byte> out) override {
     constexpr std::uint64_t kAlign = 4096, kDirectChunk = std::uint64_t{1} << 20;
     const int fd = ::open(file_.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC);
+    // A file system without O_DIRECT (tmpfs): the mapping has the same bytes.
+    if (fd < 0 && errno == EINVAL) return segment::read_at_rest(image_offset, out);
     if (fd < 0) return os_error("open (O_DIRECT)", file_);
     const std::uint64_t first = image_offset / kAlign * kAlign;
     const std::uint64_t end = image_offset + out.size();

@@ -242,6 +242,7 @@ result<void> store::read_at_rest(object_id id, std::uint64_t offset, std::span<s
     seg = e->seg;
     at = e->hdr.data_offset + offset;
   }
+  if (out.empty()) return {};
   return seg->read_at_rest(at, out);
 }
 

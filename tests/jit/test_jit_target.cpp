@@ -56,6 +56,7 @@ TEST_CASE("a cortex-a72 node never picks an SVE variant, whichever way it asks f
     CHECK(s.code() == errc::no_matching_variant);
     CHECK(s.message().find("sve") != std::string::npos);     // what was missing
     CHECK(s.message().find("cortex-a72") != std::string::npos);  // on which CPU
+    MESSAGE(s.message());
   }
 }
 
