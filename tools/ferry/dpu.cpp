@@ -53,7 +53,7 @@ dpu::dpu(std::uint32_t k, dpu_profile profile) : k_(k), p_(std::move(profile)) {
 }
 
 dpu::~dpu() {
-  if (pid_ > 0) {  // normally reaped by the launcher already; then this fails harmlessly
+  if (pid_ > 0) {  // a child that never ran the node (wiring it failed); a started one is the launcher's
     ::kill(pid_, SIGKILL);
     ::waitpid(pid_, nullptr, 0);
   }
