@@ -35,10 +35,11 @@ std::uint64_t value_at(std::uint64_t i) { return (i + 1) * 0x9e3779b97f4a7c15ull
 }  // namespace
 
 /// Near-storage scan: streams the object from where the node keeps it (with
-/// O_DIRECT from a storage node's device) in 64 KiB chunks into a buffer on
-/// the stack, instead of mapping it whole.
+/// O_DIRECT from a storage node's device) in 256 KiB chunks into a buffer on
+/// the stack, instead of mapping it whole. (O_DIRECT reads are synchronous
+/// and see no readahead: larger chunks mean fewer device round trips.)
 [[ferry::mobile]] std::uint64_t scan(ferry::context& cx, ferry::ref<std::uint64_t> data, std::uint64_t n) {
-  constexpr std::uint64_t kWords = 8192;
+  constexpr std::uint64_t kWords = 32768;
   std::uint64_t buf[kWords];
   std::uint64_t h = kSeed;
   for (std::uint64_t at = 0; at < n; at += kWords) {
