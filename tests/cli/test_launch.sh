@@ -55,13 +55,13 @@ grep -q "ferry node 1: .*node1" "$work/err" || fail "bad node store: the node's 
   for i in 0 1; do
     pgrep -f -- "node --index $i --rendezvous $FERRY_RENDEZVOUS .*--untrusted" >/dev/null || exit 1
   done' || fail "--untrusted not passed to every node"
-"$FERRY" launch -n 3 --untrusted -- "$DEMO" | grep -q "^ok: the walk forwarded" || fail "demo on --untrusted nodes"
+"$FERRY" launch -n 3 --untrusted -- "$DEMO" | grep -q "^ok: the chase forwarded" || fail "demo on --untrusted nodes"
 
 # The program sees its cluster.
 "$FERRY" launch -n 3 -- sh -c 'test -n "$FERRY_RENDEZVOUS" && test "$(cat "$FERRY_RENDEZVOUS/size")" = 3' \
   || fail "FERRY_RENDEZVOUS not passed"
 # The real demo: mobile code forwarded across 3 node processes.
-"$FERRY" launch -n 3 -- "$DEMO" | tee /dev/stderr | grep -q "^ok: the walk forwarded" || fail "demo"
+"$FERRY" launch -n 3 -- "$DEMO" | tee /dev/stderr | grep -q "^ok: the chase forwarded" || fail "demo"
 sleep 0.2
 [[ $(nodes_left) -eq $before ]] || fail "node processes left behind"
 echo "cli.launch: ok"

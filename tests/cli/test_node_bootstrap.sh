@@ -40,5 +40,5 @@ hosts="127.0.0.1:$base,127.0.0.1:$((base + 1)),127.0.0.1:$((base + 2))"
 for i in 0 1 2; do
   "$FERRY" node --index $i --hosts "$hosts" --jit-cache "$tmp/jit" & pids+=($!)
 done
-FERRY_HOSTS=$hosts timeout 60 "$DEMO" | grep -q "^ok: the walk forwarded" || fail "demo over a host list"
+FERRY_HOSTS=$hosts timeout 60 "$DEMO" | grep -q "^ok: the chase forwarded" || fail "demo over a host list"
 echo "cli.node_bootstrap: ok"

@@ -1,6 +1,6 @@
 #include "raw_am.hpp"
 
-#include <ucp/api/ucp.h>
+#include "common/raw_ucx.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -17,16 +17,10 @@ constexpr std::uint8_t kStop = 1;
 constexpr std::uint64_t kAnswer = 0x600d;
 constexpr auto kWaitLimit = std::chrono::seconds(20);
 
-status ucx_error(std::string_view what, ucs_status_t s) {
-  return make_error(errc::io_error, fmt::format("UCX {}: {}", what, ucs_status_string(s)));
-}
-
-void free_request(void* request, ucs_status_t, void*) { ucp_request_free(request); }
-
 }  // namespace
 
 struct raw_am::state {
-  ucp_context_h ctx = nullptr;
+  std::unique_ptr<raw_worker> w;
   ucp_worker_h worker = nullptr;
   ucp_ep_h ep = nullptr;  // client: the server
   std::vector<std::uint8_t> address;
@@ -77,7 +71,7 @@ struct raw_am::state {
   result<void> send(ucp_ep_h to, std::uint8_t kind, const void* data, std::size_t length, bool want_reply) {
     ucp_request_param_t rp{};
     rp.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_FLAGS;
-    rp.cb.send = &free_request;
+    rp.cb.send = &free_ucx_request;
     rp.flags = want_reply ? UCP_AM_SEND_FLAG_REPLY : 0;
     static std::uint8_t kinds[2] = {kPing, kStop};
     const ucs_status_ptr_t r = ucp_am_send_nbx(to, kAmId, &kinds[kind], 1, data, length, &rp);
@@ -102,50 +96,14 @@ result<std::unique_ptr<raw_am>> raw_am::create(const std::string& tls) {
   std::unique_ptr<raw_am> r(new raw_am());
   r->s_ = std::make_unique<state>();
   auto& s = *r->s_;
-  ucp_config_t* config = nullptr;
-  if (auto st = ucp_config_read(nullptr, nullptr, &config); st != UCS_OK) return ucx_error("config", st);
-  if (!tls.empty()) ucp_config_modify(config, "TLS", tls.c_str());
-  ucp_params_t params{};
-  params.field_mask = UCP_PARAM_FIELD_FEATURES;
-  params.features = UCP_FEATURE_AM;
-  const auto st = ucp_init(&params, config, &s.ctx);
-  ucp_config_release(config);
-  if (st != UCS_OK) return ucx_error("init", st);
-  ucp_worker_params_t wp{};
-  wp.field_mask = UCP_WORKER_PARAM_FIELD_THREAD_MODE;
-  wp.thread_mode = UCS_THREAD_MODE_SINGLE;
-  if (auto ws = ucp_worker_create(s.ctx, &wp, &s.worker); ws != UCS_OK) return ucx_error("worker create", ws);
-  ucp_address_t* addr = nullptr;
-  std::size_t len = 0;
-  if (auto as = ucp_worker_get_address(s.worker, &addr, &len); as != UCS_OK) return ucx_error("worker address", as);
-  s.address.assign(reinterpret_cast<std::uint8_t*>(addr), reinterpret_cast<std::uint8_t*>(addr) + len);
-  ucp_worker_release_address(s.worker, addr);
-  ucp_am_handler_param_t hp{};
-  hp.field_mask = UCP_AM_HANDLER_PARAM_FIELD_ID | UCP_AM_HANDLER_PARAM_FIELD_CB | UCP_AM_HANDLER_PARAM_FIELD_ARG |
-                  UCP_AM_HANDLER_PARAM_FIELD_FLAGS;
-  hp.id = kAmId;
-  hp.cb = &state::on_am;
-  hp.arg = &s;
-  hp.flags = UCP_AM_FLAG_WHOLE_MSG;
-  if (auto hs = ucp_worker_set_am_recv_handler(s.worker, &hp); hs != UCS_OK) return ucx_error("AM handler", hs);
+  FERRY_TRY(s.w, raw_worker::create(tls, UCP_FEATURE_AM));
+  s.worker = s.w->worker();
+  FERRY_TRY(s.address, s.w->address());
+  FERRY_TRY_STATUS(s.w->on_am(kAmId, &state::on_am, &s));
   return r;
 }
 
-raw_am::~raw_am() {
-  if (!s_) return;
-  if (s_->ep) {
-    ucp_request_param_t rp{};
-    rp.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
-    rp.flags = UCP_EP_CLOSE_FLAG_FORCE;
-    const ucs_status_ptr_t r = ucp_ep_close_nbx(s_->ep, &rp);
-    if (r != nullptr && !UCS_PTR_IS_ERR(r)) {
-      for (int i = 0; i < 100000 && ucp_request_check_status(r) == UCS_INPROGRESS; ++i) ucp_worker_progress(s_->worker);
-      ucp_request_free(r);
-    }
-  }
-  if (s_->worker) ucp_worker_destroy(s_->worker);
-  if (s_->ctx) ucp_cleanup(s_->ctx);
-}
+raw_am::~raw_am() = default;
 
 std::vector<std::uint8_t> raw_am::address() const { return s_->address; }
 
@@ -169,11 +127,7 @@ result<void> raw_am::serve(int idle_timeout_ms) {
 }
 
 result<void> raw_am::connect(std::span<const std::uint8_t> address) {
-  ucp_ep_params_t ep{};
-  ep.field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE;
-  ep.address = reinterpret_cast<const ucp_address_t*>(address.data());
-  ep.err_mode = UCP_ERR_HANDLING_MODE_NONE;
-  if (auto st = ucp_ep_create(s_->worker, &ep, &s_->ep); st != UCS_OK) return ucx_error("endpoint create", st);
+  FERRY_TRY(s_->ep, s_->w->connect(address));
   return {};
 }
 

@@ -23,9 +23,10 @@ CLI::App& bench_group(CLI::App& app);
 /// `ferry bench jit [--json]`: JIT load, cache and per-call figures.
 void add_bench_jit_command(CLI::App& app);
 
-/// `ferry bench invoke [--tls shm|tcp] [--json]`: invocation vs raw UCX AM
-/// (runs the ferry-bench-invoke program installed next to ferry).
-void add_bench_invoke_command(CLI::App& app);
+/// `ferry bench invoke` (invocation vs raw UCX AM) and `ferry bench chase`
+/// (pointer chase vs a pre-deployed AM handler and gets): run the programs
+/// ferry-bench-invoke and ferry-pointer-chase installed next to ferry.
+void add_bench_program_commands(CLI::App& app);
 
 /// Exit status chosen by the subcommand that ran (0 unless it failed).
 int exit_code();

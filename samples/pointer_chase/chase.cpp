@@ -1,0 +1,40 @@
+#include "chase.hpp"
+
+#include <random>
+
+[[ferry::mobile]] std::uint64_t chase(ferry::context& cx, ferry::ref<chase_shard> here, std::uint64_t index,
+                                      std::uint32_t depth) {
+  const chase_shard* h = cx.local(here);
+  const std::uint64_t* slots = cx.local(ferry::ref<std::uint64_t>{here.id, sizeof(chase_shard)}, h->slots);
+  for (; depth > 0; --depth) {
+    const ferry::ref<chase_shard> owner = h->all[index % h->shards];
+    if (owner != here) return cx.forward(&chase, owner, index, depth);
+    index = slots[index / h->shards];
+  }
+  return index;
+}
+
+namespace chase_table {
+
+std::vector<std::uint64_t> make(unsigned log2_entries, std::uint64_t seed) {
+  const std::uint64_t n = std::uint64_t{1} << log2_entries;
+  std::vector<std::uint64_t> table(n);
+  for (std::uint64_t i = 0; i < n; ++i) table[i] = i;
+  std::mt19937_64 rng(seed);
+  for (std::uint64_t i = n - 1; i > 0; --i) std::swap(table[i], table[rng() % (i + 1)]);  // Fisher-Yates
+  return table;
+}
+
+std::vector<std::uint64_t> shard(const std::vector<std::uint64_t>& table, std::uint32_t s, std::uint32_t shards) {
+  std::vector<std::uint64_t> slots;
+  slots.reserve(table.size() / shards + 1);
+  for (std::uint64_t i = s; i < table.size(); i += shards) slots.push_back(table[i]);
+  return slots;
+}
+
+std::uint64_t follow(const std::vector<std::uint64_t>& table, std::uint64_t start, std::uint32_t depth) {
+  for (; depth > 0; --depth) start = table[start];
+  return start;
+}
+
+}  // namespace chase_table

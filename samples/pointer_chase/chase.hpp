@@ -1,0 +1,39 @@
+// The pointer chase every mode of the sample runs (after BitCODE's X-RDMA
+// benchmark): a table of 2^k 64-bit entries holding a random permutation
+// (fixed seed), split over S shards — entry i lives in shard i % S at slot
+// i / S. A chase of depth D from `start` follows `next = table[next]` D times
+// and ends at the entry it reached; every mode must reach the same one.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include <ferry/ferry.hpp>
+
+namespace chase_table {
+
+constexpr std::uint32_t kMaxShards = 16;
+
+/// The permutation: 2^log2_entries entries, shuffled with `seed`.
+std::vector<std::uint64_t> make(unsigned log2_entries, std::uint64_t seed);
+/// Shard s's slots: table[s], table[s + S], table[s + 2S], ...
+std::vector<std::uint64_t> shard(const std::vector<std::uint64_t>& table, std::uint32_t s, std::uint32_t shards);
+/// The endpoint of a chase of `depth` steps from `start`, followed locally.
+std::uint64_t follow(const std::vector<std::uint64_t>& table, std::uint64_t start, std::uint32_t depth);
+
+}  // namespace chase_table
+
+/// A shard object as ferry stores it: this header (every shard knows every
+/// shard's reference), then its slots (`slots` 64-bit entries).
+struct chase_shard {
+  std::uint32_t shards;
+  std::uint32_t reserved;
+  std::uint64_t slots;
+  ferry::ref<chase_shard> all[chase_table::kMaxShards];
+};
+
+/// ferry mode: follow the chase while the next entry is in this shard; when
+/// it is in another, forward the call there. The endpoint goes straight back
+/// to the caller.
+[[ferry::mobile]] std::uint64_t chase(ferry::context& cx, ferry::ref<chase_shard> here, std::uint64_t index,
+                                      std::uint32_t depth);

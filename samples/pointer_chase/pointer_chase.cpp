@@ -1,0 +1,344 @@
+// ferry-pointer-chase: the X-RDMA pointer chase in every mode, in one run.
+// It starts S server processes; each first serves the bare-UCX baselines
+// (`am`: a pre-deployed chase handler; `get`: one-sided reads), then becomes a
+// `ferry node` (exec, same process) to which the `ferry` mode ships its code.
+// Every chase's endpoint is checked against the same chase followed locally.
+// `ferry bench chase` runs this program; README.md shows its output.
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <ferry/runtime.hpp>
+
+#include "bootstrap/rendezvous.hpp"
+#include "chase.hpp"
+#include "common/bench_report.hpp"
+#include "raw_chase.hpp"
+
+namespace fs = std::filesystem;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+struct options {
+  std::uint32_t servers = 2;
+  unsigned log2_entries = 20;
+  std::vector<std::uint32_t> depths{1, 4, 16, 64, 256, 1024, 4096};
+  int chases = 200;
+  double seconds_per_case = 0.4;
+  std::string tls = "shm";
+  std::vector<std::string> modes{"ferry", "am", "get"};
+  std::uint64_t seed = 2026;
+  bool json = false;
+};
+
+bool has_mode(const options& o, std::string_view m) {
+  return std::find(o.modes.begin(), o.modes.end(), m) != o.modes.end();
+}
+
+void progress(const options& o, std::string_view what) {
+  if (!o.json) fmt::print(stderr, "pointer chase: {}\n", what);
+}
+
+/// One case's figure: microseconds per chase, and how many chases it ran.
+struct figure {
+  double us_per_chase = 0;
+  int chases = 0;
+};
+
+/// Run chases from `starts` (until `o.chases` or the time budget, at least 3)
+/// and check each endpoint; `wrong` counts mismatches.
+figure measure(const options& o, const std::vector<std::uint64_t>& starts, const std::vector<std::uint64_t>& expect,
+               const std::function<std::uint64_t(std::uint64_t)>& one, std::uint64_t& wrong) {
+  const auto t0 = clock_type::now();
+  const auto budget = std::chrono::duration<double>(o.seconds_per_case);
+  int n = 0;
+  for (; n < static_cast<int>(starts.size()); ++n) {
+    if (n >= 3 && clock_type::now() - t0 > budget) break;
+    if (one(starts[n]) != expect[n]) ++wrong;
+  }
+  return {std::chrono::duration<double, std::micro>(clock_type::now() - t0).count() / n, n};
+}
+
+// ---- server -----------------------------------------------------------------
+
+int serve(const fs::path& dir, const options& o, std::uint32_t index, bool raw) {
+  if (raw) {
+    auto slots = chase_table::shard(chase_table::make(o.log2_entries, o.seed), index, o.servers);
+    if (auto s = chase_raw::serve(dir, o.tls, index, o.servers, std::move(slots), 60000); !s) {
+      fmt::print(stderr, "pointer chase server {}: {}\n", index, s.error().describe());
+      return 1;
+    }
+  }
+  const std::string ferry = (fs::read_symlink("/proc/self/exe").parent_path() / "ferry").string();
+  const std::string jit_cache = (dir / fmt::format("jit-{}", index)).string();
+  std::vector<std::string> argv{ferry,          "node",    "--index",   std::to_string(index),
+                                "--rendezvous", dir.string(), "--jit-cache", jit_cache};
+  if (!o.tls.empty()) argv.insert(argv.end(), {"--tls", o.tls});
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(a.data());
+  args.push_back(nullptr);
+  ::execv(args[0], args.data());
+  fmt::print(stderr, "pointer chase server: cannot run {}: {}\n", ferry, std::strerror(errno));
+  return 127;
+}
+
+pid_t start_server(const fs::path& dir, const options& o, std::uint32_t index, bool raw) {
+  const std::string self = fs::read_symlink("/proc/self/exe").string();
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid != 0) return pid;
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != parent) _exit(127);
+  std::vector<std::string> argv{self,
+                                "serve",
+                                "--dir",
+                                dir.string(),
+                                "--index",
+                                std::to_string(index),
+                                "--servers",
+                                std::to_string(o.servers),
+                                "--log2-entries",
+                                std::to_string(o.log2_entries),
+                                "--seed",
+                                std::to_string(o.seed),
+                                "--tls",
+                                o.tls};
+  if (!raw) argv.push_back("--no-raw");
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(a.data());
+  args.push_back(nullptr);
+  ::execv(args[0], args.data());
+  _exit(127);
+}
+
+void stop_servers(const std::vector<pid_t>& pids) {
+  for (pid_t p : pids) ::kill(p, SIGTERM);
+  for (pid_t p : pids) {
+    int st = 0;
+    for (int i = 0; i < 300 && ::waitpid(p, &st, WNOHANG) == 0; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (::waitpid(p, &st, WNOHANG) == 0) {
+      ::kill(p, SIGKILL);
+      ::waitpid(p, &st, 0);
+    }
+  }
+}
+
+// ---- client -----------------------------------------------------------------
+
+struct results {
+  std::map<std::string, std::map<std::uint32_t, figure>> by_mode;  // mode -> depth -> figure
+  double cold_us = 0;
+  std::uint64_t wrong = 0, chases = 0;
+};
+
+int run(const options& o, const fs::path& dir, results& out) {
+  progress(o, fmt::format("table of 2^{} entries, {} shards, seed {}", o.log2_entries, o.servers, o.seed));
+  const auto table = chase_table::make(o.log2_entries, o.seed);
+  // The same starts for every mode; the expected endpoints followed locally.
+  std::map<std::uint32_t, std::pair<std::vector<std::uint64_t>, std::vector<std::uint64_t>>> cases;
+  for (std::uint32_t d : o.depths) {
+    std::mt19937_64 rng(o.seed + d);
+    auto& [starts, expect] = cases[d];
+    for (int i = 0; i < o.chases; ++i) {
+      starts.push_back(rng() % table.size());
+      expect.push_back(chase_table::follow(table, starts.back(), d));
+    }
+  }
+  auto count = [&](const std::string& mode, std::uint32_t d, figure f) {
+    out.by_mode[mode][d] = f;
+    out.chases += static_cast<std::uint64_t>(f.chases);
+  };
+
+  const bool raw = has_mode(o, "am") || has_mode(o, "get");
+  if (raw) {
+    auto client = chase_raw::client::connect(dir, o.tls, o.servers);
+    if (!client) throw ferry::error(client.error());
+    for (const char* mode : {"am", "get"}) {
+      if (!has_mode(o, mode)) continue;
+      progress(o, fmt::format("{} (bare UCX over {}): depths {}", mode, o.tls, fmt::join(o.depths, ",")));
+      for (std::uint32_t d : o.depths) {
+        const auto& [starts, expect] = cases[d];
+        auto one = [&](std::uint64_t s) {
+          auto r = std::string_view(mode) == "am" ? (*client)->chase_am(s, d) : (*client)->chase_get(s, d);
+          if (!r) throw ferry::error(r.error());
+          return *r;
+        };
+        one(starts[0]);  // warm the path
+        count(mode, d, measure(o, starts, expect, one, out.wrong));
+      }
+    }
+    if (auto s = (*client)->stop(); !s) throw ferry::error(s.error());
+  }
+  if (!has_mode(o, "ferry")) return 0;
+
+  progress(o, "ferry: joining the nodes");
+  ferry::runtime_options ro;
+  ro.rendezvous = dir;
+  ro.tls = o.tls;
+  ro.join_timeout = std::chrono::milliseconds(60000);
+  ferry::runtime rt(ro);
+  chase_shard header{o.servers, 0, 0, {}};
+  std::vector<std::vector<std::uint64_t>> shards;
+  for (std::uint32_t s = 0; s < o.servers; ++s) {
+    shards.push_back(chase_table::shard(table, s, o.servers));
+    const auto id = rt.objects().create_bytes(sizeof(chase_shard) + shards.back().size() * 8, s);
+    header.all[s] = ferry::ref<chase_shard>{id, 0};
+  }
+  for (std::uint32_t s = 0; s < o.servers; ++s) {
+    progress(o, fmt::format("ferry: loading shard {} ({} entries) onto node {}", s, shards[s].size(), s));
+    chase_shard h = header;
+    h.slots = shards[s].size();
+    rt.objects().put(header.all[s], std::span<const chase_shard>(&h, 1));
+    rt.objects().put(ferry::ref<std::uint64_t>{header.all[s].id, sizeof(chase_shard)},
+                     std::span<const std::uint64_t>(shards[s]));
+  }
+  auto one = [&](std::uint64_t s, std::uint32_t d) {
+    return rt.invoke(&chase, header.all[s % o.servers], s, d).get();
+  };
+  {  // The first chase: ship the code with the call, JIT it, one hop, answer.
+    const std::uint64_t start = 0;
+    const auto t0 = clock_type::now();
+    if (one(start, 1) != table[start]) ++out.wrong;
+    out.cold_us = std::chrono::duration<double, std::micro>(clock_type::now() - t0).count();
+    ++out.chases;
+  }
+  progress(o, fmt::format("ferry (over {}): depths {}", o.tls, fmt::join(o.depths, ",")));
+  for (std::uint32_t d : o.depths) {
+    const auto& [starts, expect] = cases[d];
+    for (int i = 0; i < 3; ++i) one(starts[i % starts.size()], d);  // every node compiles and tiers up
+    count("ferry", d, measure(o, starts, expect, [&](std::uint64_t s) { return one(s, d); }, out.wrong));
+  }
+  return 0;
+}
+
+void report(const options& o, const results& r) {
+  std::vector<ferry::bench::row> rows;
+  const auto& f = r.by_mode.count("ferry") ? r.by_mode.at("ferry") : std::map<std::uint32_t, figure>{};
+  const std::string where = fmt::format("{} servers, {}", o.servers, o.tls);
+  if (r.by_mode.count("am") && !f.empty())
+    rows.push_back({fmt::format("first ferry chase (ship+JIT+1 hop) vs warm am ({})", where),
+                    r.by_mode.at("am").begin()->second.us_per_chase, r.cold_us, "us"});
+  for (const char* base : {"am", "get"}) {
+    if (!r.by_mode.count(base) || f.empty()) continue;
+    for (const auto& [d, b] : r.by_mode.at(base))
+      rows.push_back({fmt::format("depth {} chase, ferry vs {} ({})", d, base, where), b.us_per_chase,
+                      f.at(d).us_per_chase, "us"});
+  }
+  if (!rows.empty()) ferry::bench::print_rows(rows, o.json, "baseline");
+  if (o.json) return;
+  fmt::print("\n{:>6} {:>14} {:>14} {:>14}   (chases/s)\n", "depth", "ferry", "am", "get");
+  for (std::uint32_t d : o.depths) {
+    auto rate = [&](const char* m) {
+      auto it = r.by_mode.find(m);
+      return it == r.by_mode.end() ? std::string("-") : fmt::format("{:.0f}", 1e6 / it->second.at(d).us_per_chase);
+    };
+    fmt::print("{:>6} {:>14} {:>14} {:>14}\n", d, rate("ferry"), rate("am"), rate("get"));
+  }
+  if (!f.empty() && r.by_mode.count("am") && r.by_mode.count("get")) {
+    bool vs_am = true, vs_get = true;
+    for (std::uint32_t d : o.depths) {
+      vs_am = vs_am && r.by_mode.at("am").at(d).us_per_chase / f.at(d).us_per_chase >= 0.9;
+      if (d >= 64) vs_get = vs_get && r.by_mode.at("get").at(d).us_per_chase / f.at(d).us_per_chase >= 3;
+    }
+    fmt::print("targets: chases/s >= 0.9x am at every depth ({}); >= 3x get at depth >= 64 ({}); first chase <= 1.5 ms "
+               "({})\n",
+               vs_am ? "met" : "missed", vs_get ? "met" : "missed", r.cold_us <= 1500 ? "met" : "missed");
+  }
+  fmt::print("{} chases, {} wrong endpoints\n", r.chases, r.wrong);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"ferry-pointer-chase: follow next = table[next] through a table split over S server processes,\n"
+               "in three modes in one run: ferry (ship the code, forward across shards), am (a bare-UCX handler\n"
+               "compiled into the servers ahead of time) and get (the client chases with one-sided UCX gets).\n"
+               "Every endpoint is checked; the exit status is 1 if any is wrong."};
+  app.name("ferry-pointer-chase");
+  options o;
+  std::string depths = "1,4,16,64,256,1024,4096", modes = "ferry,am,get";
+  app.add_option("-s,--servers", o.servers, "Server processes (shards)")->check(CLI::Range(1u, chase_table::kMaxShards));
+  app.add_option("-k,--log2-entries", o.log2_entries, "Table of 2^k 64-bit entries")->check(CLI::Range(4u, 26u));
+  app.add_option("--depths", depths, "Chase depths, comma-separated (1..1000000)");
+  app.add_option("--chases", o.chases, "Chases per depth and mode (fewer if the time budget runs out)")
+      ->check(CLI::Range(3, 1000000));
+  app.add_option("--seconds-per-case", o.seconds_per_case, "Time budget per depth and mode")
+      ->check(CLI::Range(0.01, 600.0));
+  app.add_option("--tls", o.tls, "UCX transport between the processes")->check(CLI::IsMember({"shm", "tcp"}));
+  app.add_option("--modes", modes, "Modes to run, comma-separated: ferry, am, get");
+  app.add_option("--seed", o.seed, "Seed of the permutation and of the chase starts");
+  app.add_flag("--json", o.json, "Print a JSON list of {name, baseline, ferry, ratio, unit}");
+  std::string serve_dir;
+  std::uint32_t serve_index = 0;
+  bool no_raw = false;
+  auto* srv = app.add_subcommand("serve", "a server (started by the client)")->group("");  // hidden
+  srv->add_option("--dir", serve_dir)->required();
+  srv->add_option("--index", serve_index)->required();
+  srv->add_option("--servers", o.servers);
+  srv->add_option("--log2-entries", o.log2_entries);
+  srv->add_option("--seed", o.seed);
+  srv->add_option("--tls", o.tls);
+  srv->add_flag("--no-raw", no_raw);
+  for (auto* opt : app.get_options()) opt->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  ::setenv("UCX_NET_DEVICES", "lo", 0);  // one host: loopback only unless told otherwise
+  if (srv->parsed()) return serve(serve_dir, o, serve_index, !no_raw);
+
+  try {
+    o.depths.clear();
+    for (const auto& d : CLI::detail::split(depths, ',')) {
+      const unsigned long v = std::stoul(d);
+      if (v < 1 || v > 1000000) throw std::invalid_argument(d);
+      o.depths.push_back(static_cast<std::uint32_t>(v));
+    }
+    o.modes = CLI::detail::split(modes, ',');
+    for (const auto& m : o.modes)
+      if (m != "ferry" && m != "am" && m != "get") throw std::invalid_argument("mode " + m);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "ferry-pointer-chase: bad --depths or --modes ({}): depths are 1..1000000, modes ferry,am,get\n",
+               e.what());
+    return 2;
+  }
+
+  std::string tmpl = (fs::temp_directory_path() / "ferry-chase-XXXXXX").string();
+  if (!::mkdtemp(tmpl.data())) {
+    fmt::print(stderr, "ferry-pointer-chase: cannot create a temporary directory: {}\n", std::strerror(errno));
+    return 1;
+  }
+  const fs::path dir = tmpl;
+  int rc = 0;
+  std::vector<pid_t> servers;
+  try {
+    ferry::cluster::rendezvous(dir).init(o.servers).value();
+    const bool raw = has_mode(o, "am") || has_mode(o, "get");
+    for (std::uint32_t s = 0; s < o.servers; ++s) servers.push_back(start_server(dir, o, s, raw));
+    results r;
+    run(o, dir, r);
+    report(o, r);
+    rc = r.wrong == 0 ? 0 : 1;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "ferry-pointer-chase: {}\n", e.what());
+    rc = 1;
+  }
+  stop_servers(servers);
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  return rc;
+}

@@ -1,0 +1,47 @@
+// The pointer chase's baselines, on bare UCX between the same processes that
+// later serve ferry (no ferry code on their path):
+//   am   a chase handler compiled ahead of time into every server (the
+//        pre-deployed Active Message): it follows the chase through its shard
+//        and sends it on to the server holding the next entry; the last one
+//        answers the client.
+//   get  the client chases alone with one-sided 8-byte UCX gets from the
+//        server holding each entry (the servers only make progress).
+// Servers and client find each other through files in a shared directory.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <ferry/status.hpp>
+
+namespace chase_raw {
+
+/// A server: holds shard `index` of `shards`, answers until the client says
+/// stop (or nothing arrives for `idle_timeout_ms`).
+ferry::result<void> serve(const std::filesystem::path& dir, const std::string& tls, std::uint32_t index,
+                          std::uint32_t shards, std::vector<std::uint64_t> slots, int idle_timeout_ms);
+
+/// The client's side of both baselines.
+class client {
+ public:
+  /// Connect to the `shards` servers publishing in `dir`.
+  static ferry::result<std::unique_ptr<client>> connect(const std::filesystem::path& dir, const std::string& tls,
+                                                        std::uint32_t shards);
+  ~client();
+  /// One chase with the pre-deployed handler; returns its endpoint.
+  ferry::result<std::uint64_t> chase_am(std::uint64_t start, std::uint32_t depth);
+  /// One chase by gets; returns its endpoint.
+  ferry::result<std::uint64_t> chase_get(std::uint64_t start, std::uint32_t depth);
+  /// Stop every server's raw phase.
+  ferry::result<void> stop();
+
+ private:
+  client() = default;
+  struct state;
+  std::unique_ptr<state> s_;
+};
+
+}  // namespace chase_raw

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The pointer chase sample at a small size: every mode (ferry, am, get) over
+# 1 and 2 servers over shm and 2 over tcp, must reach the endpoint the local chase
+# reaches (the program exits 1 on any wrong endpoint), and `ferry bench chase
+# --json` reports one row per depth and baseline plus the first chase.
+set -euo pipefail
+FERRY=$1
+fail() { echo "FAIL: $*" >&2; exit 1; }
+export UCX_NET_DEVICES=lo
+
+"$FERRY" bench chase --help | grep -q -- "--servers" || fail "bench chase --help"
+small=(--log2-entries 12 --depths 1,16,256 --chases 12 --seconds-per-case 0.1)
+for run in "shm 1" "shm 2" "tcp 2"; do
+  read -r tls servers <<<"$run"
+  out=$(timeout 120 "$FERRY" bench chase --tls $tls --servers $servers "${small[@]}") \
+    || fail "$tls, $servers servers: exit $?"
+  echo "$out"
+  grep -Eq '^[0-9]+ chases, 0 wrong endpoints$' <<<"$out" || fail "$tls, $servers servers: wrong endpoints"
+done
+out=$(timeout 120 "$FERRY" bench chase --servers 2 "${small[@]}" --json) || fail "json run"
+echo "$out"
+[[ $(grep -c '"name"' <<<"$out") -eq 7 ]] || fail "json: expected 7 rows (first chase + 3 depths x am, get)"
+grep -Eq '"name": "depth 256 chase, ferry vs get' <<<"$out" || fail "json: no depth-256 get row"
+grep -Eq '"(baseline|ferry)": 0(\.0+)?,' <<<"$out" && fail "json: a zero figure"
+# One mode alone works; bad options are refused with a message and status 2.
+timeout 60 "$FERRY" bench chase --servers 2 --modes ferry "${small[@]}" | grep -q ' 0 wrong endpoints' || fail "ferry alone"
+set +e
+"$FERRY" bench chase --modes ferry,teleport >/dev/null 2>&1; rc=$?
+set -e
+[[ $rc -eq 2 ]] || fail "--modes teleport: expected status 2, got $rc"
+echo "samples.pointer_chase: ok"

@@ -1,0 +1,47 @@
+// `ferry bench invoke|chase [OPTIONS]`: benchmarks that are programs of their
+// own (they carry mobile functions and bare-UCX baselines) and are installed
+// next to ferry; ferry runs them with the same options, and they answer
+// --help themselves.
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "commands.hpp"
+
+namespace ferry::cli {
+namespace {
+
+void add_bench_program(CLI::App& app, const std::string& name, const std::string& program, const std::string& help) {
+  auto* cmd = bench_group(app).add_subcommand(name, help);
+  cmd->prefix_command();  // every argument goes to the program
+  cmd->set_help_flag();   // ... --help included
+  cmd->callback([cmd, name, program] {
+    const auto path = std::filesystem::read_symlink("/proc/self/exe").parent_path() / program;
+    std::vector<std::string> argv{path.string()};
+    for (const auto& a : cmd->remaining()) argv.push_back(a);
+    std::vector<char*> raw;
+    for (auto& s : argv) raw.push_back(s.data());
+    raw.push_back(nullptr);
+    ::execv(raw[0], raw.data());
+    fmt::print(stderr, "ferry bench {}: cannot run {}: {} (it is installed next to ferry)\n", name, path.string(),
+               std::strerror(errno));
+    set_exit_code(127);
+  });
+}
+
+}  // namespace
+
+void add_bench_program_commands(CLI::App& app) {
+  add_bench_program(app, "invoke", "ferry-bench-invoke",
+                    "Invocation vs bare UCX active messages between the same two processes: warm round trip,\n"
+                    "cold first call, pipelined rate (`ferry bench invoke --help` lists the options)");
+  add_bench_program(app, "chase", "ferry-pointer-chase",
+                    "Pointer chase over S server processes: ferry's shipped code vs a pre-deployed UCX AM handler\n"
+                    "and one-sided UCX gets, depth sweep (`ferry bench chase --help` lists the options)");
+}
+
+}  // namespace ferry::cli
