@@ -80,7 +80,7 @@ struct runtime::impl final : detail::progress_driver {
     link = std::make_shared<detail::driver_link>(this, poll);
     infos.assign(nodes, node_info{});
     session::member_config mc;
-    mc.transport = {options.transport, options.tls};
+    mc.transport = {options.transport, options.tls, {}};
     mc.self = self;
     mc.poll_without_yield = poll;
     mc.thread_name = "ferry-client";

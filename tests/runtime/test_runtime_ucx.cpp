@@ -305,7 +305,7 @@ struct ucx_cluster {
   void bad_frames(const std::string& tls) {
     cluster::rendezvous rv(dir.path() / "rv");
     const auto self = REQUIRE_OK(rv.claim_member(kNodes));
-    auto t = REQUIRE_OK(transport::transport::create({"ucx", tls}));
+    auto t = REQUIRE_OK(transport::transport::create({"ucx", tls, {}}));
     std::vector<wire::frame> answers;
     std::uint64_t undecodable = 0;
     t->on_frame([&](std::span<const std::uint8_t> bytes) {

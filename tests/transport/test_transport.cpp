@@ -102,7 +102,7 @@ std::vector<std::uint8_t> recv_blob(int fd) {
 
 void ucx_two_processes(const std::string& tls) {
   ::setenv("UCX_NET_DEVICES", "lo", 1);
-  options opts{.kind = "ucx", .tls = tls};
+  options opts{.kind = "ucx", .tls = tls, .link = {}};
   int sv[2];
   REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
   const pid_t child = ::fork();
@@ -172,8 +172,8 @@ void ucx_two_processes(const std::string& tls) {
 }  // namespace
 
 TEST_CASE("transport: inproc frames, large frames, get, dead peer") {
-  auto a = REQUIRE_OK(tp::transport::create(options{.kind = "inproc", .tls = {}}));
-  auto b = REQUIRE_OK(tp::transport::create(options{.kind = "inproc", .tls = {}}));
+  auto a = REQUIRE_OK(tp::transport::create(options{.kind = "inproc", .tls = {}, .link = {}}));
+  auto b = REQUIRE_OK(tp::transport::create(options{.kind = "inproc", .tls = {}, .link = {}}));
   const auto a_to_b = REQUIRE_OK(a->connect(b->address()));
   const auto b_to_a = REQUIRE_OK(b->connect(a->address()));
   std::vector<std::vector<std::uint8_t>> at_a;
@@ -199,7 +199,7 @@ TEST_CASE("transport: inproc frames, large frames, get, dead peer") {
   CHECK_ERRC(a->connect(std::vector<std::uint8_t>{1, 2, 3}), errc::bad_format);
   b.reset();
   CHECK_ERRC(a->send(a_to_b, pattern(8, 0)), errc::peer_dead);
-  CHECK_ERRC(tp::transport::create(options{.kind = "carrier-pigeon", .tls = {}}), errc::unsupported);
+  CHECK_ERRC(tp::transport::create(options{.kind = "carrier-pigeon", .tls = {}, .link = {}}), errc::unsupported);
 }
 
 TEST_CASE("transport: UCX between two processes over shm") { ucx_two_processes("shm"); }
@@ -212,10 +212,10 @@ namespace {
 // until every echo is back. The milliseconds that took, and what came back.
 std::pair<double, std::vector<std::vector<std::uint8_t>>> echo_through(const options::link_profile& link,
                                                                        const std::vector<std::vector<std::uint8_t>>& frames) {
-  options shaped{.kind = "inproc", .tls = {}};
+  options shaped{.kind = "inproc", .tls = {}, .link = {}};
   shaped.link = link;
   auto a = REQUIRE_OK(tp::transport::create(shaped));
-  auto b = REQUIRE_OK(tp::transport::create(options{.kind = "inproc", .tls = {}}));
+  auto b = REQUIRE_OK(tp::transport::create(options{.kind = "inproc", .tls = {}, .link = {}}));
   const auto a_to_b = REQUIRE_OK(a->connect(b->address()));
   const auto b_to_a = REQUIRE_OK(b->connect(a->address()));
   std::vector<std::vector<std::uint8_t>> back;
@@ -254,10 +254,10 @@ TEST_CASE("transport: an emulated link delays frames both ways, keeps their orde
     CHECK(ms >= 149.0);
   }
   SUBCASE("an idle shaped transport blocks until a held frame is due") {
-    options shaped{.kind = "inproc", .tls = {}};
+    options shaped{.kind = "inproc", .tls = {}, .link = {}};
     shaped.link.latency = std::chrono::milliseconds(30);
     auto a = REQUIRE_OK(tp::transport::create(shaped));
-    auto b = REQUIRE_OK(tp::transport::create(options{.kind = "inproc", .tls = {}}));
+    auto b = REQUIRE_OK(tp::transport::create(options{.kind = "inproc", .tls = {}, .link = {}}));
     const auto a_to_b = REQUIRE_OK(a->connect(b->address()));
     int at_b = 0;
     b->on_frame([&](std::span<const std::uint8_t>) { ++at_b; });

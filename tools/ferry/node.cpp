@@ -118,7 +118,7 @@ int run_node(const node_args& a) {
   cfg.index = (*bs)->self();
   cfg.nodes = (*bs)->nodes();
   cfg.kind = a.kind == "dpu" ? FERRY_NODE_DPU : a.kind == "storage" ? FERRY_NODE_STORAGE : FERRY_NODE_HOST;
-  cfg.member.transport = {a.transport, a.tls};
+  cfg.member.transport = {a.transport, a.tls, {}};
   cfg.member.transport.link.latency = std::chrono::microseconds(a.link_latency_us);
   cfg.member.transport.link.bytes_per_second = a.link_bandwidth;
   cfg.jit.target.cpu = a.cpu;
