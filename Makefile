@@ -22,10 +22,19 @@ DEPS := cmake ninja-build make pkg-config \
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build test demo fuzz clean
+# The aarch64 DPU tier (docs/devices.md): qemu to run the node, and the
+# arm64 libraries it links (Debian multiarch). libpmix-dev:arm64 is left out
+# on purpose: it cannot be installed next to libpmix-dev (it would remove
+# it), so the aarch64 node is built without PMIx.
+DEPS_AARCH64 := qemu-user libllvm19:arm64 libucx-dev:arm64 libfmt-dev:arm64 libsodium-dev:arm64
+
+.PHONY: deps deps-host deps-aarch64 build build-aarch64 test demo fuzz clean
+
+# Everything: the host's packages, then the aarch64 tier's.
+deps: deps-aarch64
 
 # Idempotent: asks apt only for what is missing, so a second run is instant.
-deps:
+deps-host:
 	@missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "make deps: installing:" $$missing; \
@@ -33,13 +42,29 @@ deps:
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	else echo "make deps: all packages present"; fi
 
+# Idempotent like deps: adds the arm64 architecture once, updates the package
+# lists only when something is missing.
+deps-aarch64: deps-host
+	@dpkg --print-foreign-architectures | grep -qx arm64 || $(SUDO) dpkg --add-architecture arm64; \
+	missing=$$(for p in $(DEPS_AARCH64); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps-aarch64: installing:" $$missing; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	else echo "make deps-aarch64: all packages present"; fi
+
+# `ferry node` for aarch64 (libferry + the ferry command, nothing else):
+# what `ferry launch --dpu K` runs under qemu. Output: $(BUILD_DIR)/aarch64/bin/ferry.
+build-aarch64: deps-aarch64 $(BUILD_DIR)/build.ninja
+	cmake --build $(BUILD_DIR) --target ferry-aarch64 -j $(JOBS)
+
 $(BUILD_DIR)/build.ninja:
 	cmake --preset default -B $(BUILD_DIR)
 
 build: deps $(BUILD_DIR)/build.ninja
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
-test: build
+test: build build-aarch64
 	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 600 -j 1 $(CTEST_ARGS)
 
 demo: build

@@ -500,6 +500,7 @@ jit_stats jit::stats() const {
 }
 
 const jit_config& jit::config() const noexcept { return p_->cfg; }
+const jit_target& jit::target() const noexcept { return p_->target.description(); }
 const std::filesystem::path& jit::cache_dir() const noexcept { return p_->cache_path; }
 
 }  // namespace ferry

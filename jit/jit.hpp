@@ -162,7 +162,11 @@ struct jit_config {
   std::uint64_t check_memory_bytes = std::uint64_t{2} << 30;
 
   /// Target to generate code for; empty fields mean the host's. Variant
-  /// selection uses the same description.
+  /// selection uses the same description. An aarch64 `cpu` given without
+  /// `features` gets exactly that CPU's architecture extensions (so a
+  /// "cortex-a72" node, e.g. an emulated DPU under qemu, refuses SVE code
+  /// even where host detection sees nothing); an unknown CPU fails create()
+  /// with errc::unsupported.
   jit_target target;
 };
 
@@ -271,6 +275,10 @@ class jit {
 
   [[nodiscard]] jit_stats stats() const;
   [[nodiscard]] const jit_config& config() const noexcept;
+  /// The target code is generated for: config().target with every empty
+  /// field filled in (from the host, or, for a named aarch64 CPU, from
+  /// that CPU's own features).
+  [[nodiscard]] const jit_target& target() const noexcept;
   /// The cache directory in use (empty when the disk cache is off).
   [[nodiscard]] const std::filesystem::path& cache_dir() const noexcept;
 

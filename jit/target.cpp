@@ -9,6 +9,7 @@
 #include <llvm/MC/MCSubtargetInfo.h>
 #include <llvm/MC/TargetRegistry.h>
 #include <llvm/Support/TargetSelect.h>
+#include <llvm/TargetParser/AArch64TargetParser.h>
 #include <llvm/TargetParser/Host.h>
 #include <llvm/TargetParser/SubtargetFeature.h>
 
@@ -41,6 +42,22 @@ int major_of(const std::string& v) {
   return i == 0 ? -1 : major;
 }
 
+// The architecture extensions of a named aarch64 CPU as a full feature
+// string ("+neon,+crc,...,-sve,..."): every extension is named, on or off,
+// so variant selection compares them all. Empty for an unknown CPU.
+std::string aarch64_cpu_features(const std::string& cpu) {
+  const auto info = llvm::AArch64::parseCpu(cpu);
+  if (!info) return {};
+  auto on = info->getImpliedExtensions();
+  on |= info->Arch.DefaultExts;
+  llvm::SubtargetFeatures f;
+  for (const auto& ext : llvm::AArch64::Extensions) {
+    if (ext.PosTargetFeature.empty()) continue;
+    f.AddFeature(on.test(ext.ID) ? ext.PosTargetFeature : ext.NegTargetFeature);
+  }
+  return f.getString();
+}
+
 }  // namespace
 
 struct node_target::verdict_cache {
@@ -59,11 +76,23 @@ llvm::Expected<node_target> node_target::resolve(const jit_target& t) {
   node_target n;
   n.desc_.triple = t.triple.empty() ? host.triple : t.triple;
   n.desc_.cpu = t.cpu.empty() ? host.cpu : t.cpu;
-  n.desc_.features = t.features.empty() ? host.features : t.features;
   n.triple_ = llvm::Triple(n.desc_.triple);
+  if (n.triple_.getArch() != llvm::Triple(host.triple).getArch()) {
+    // Another architecture's code (a cross-target JIT, variant-choice tests):
+    // its LLVM target must be registered too.
+    llvm::InitializeAllTargetInfos();
+    llvm::InitializeAllTargetMCs();
+    llvm::InitializeAllTargets();
+    llvm::InitializeAllAsmPrinters();
+  }
+  if (!t.features.empty()) n.desc_.features = t.features;
+  else if (!t.cpu.empty() && n.triple_.isAArch64()) n.desc_.features = aarch64_cpu_features(t.cpu);
+  else n.desc_.features = host.features;
   auto sti = subtarget(n.triple_, n.desc_.cpu, n.desc_.features);
   if (!sti) return sti.takeError();
   n.sti_ = std::move(*sti);
+  if (!n.sti_->isCPUStringValid(n.desc_.cpu))
+    return fail(errc::unsupported, fmt::format("unknown CPU '{}' for {}", n.desc_.cpu, n.desc_.triple));
   n.verdicts_ = std::make_unique<verdict_cache>();
   return n;
 }
@@ -98,31 +127,39 @@ std::string node_target::refusal(const code_variant& v, unsigned* specialisation
   }
   const std::string cpu = v.cpu.empty() ? "generic" : v.cpu;
   if (!sti_->isCPUStringValid(cpu)) return fmt::format("needs CPU '{}', unknown to this node", cpu);
+  // Compare ISA features only: those named in the node's feature string, on
+  // or off (host detection names every ISA feature it knows; a CPU given by
+  // name names its architecture extensions). Tuning flags and code
+  // generation modes (+outline-atomics, which clang sets on every aarch64
+  // Linux compile) differ without making code illegal. A node whose string
+  // names nothing checks every feature the variant asks for explicitly.
+  llvm::StringSet<> isa;
+  const llvm::SubtargetFeatures node_features(desc_.features);
+  for (const auto& f : node_features.getFeatures())
+    if (f.size() > 1) isa.insert(llvm::StringRef(f).drop_front());
+  auto is_requirement = [&](llvm::StringRef name) {
+    return isa.empty() ? explicit_features.contains(name) : isa.contains(name);
+  };
   // A baseline CPU implies nothing beyond what every CPU of the arch has:
   // checking the explicit features suffices and spares building a
   // subtarget (~0.1 ms, on the path of a disk-cache hit after restart).
   if (cpu == "generic" || cpu == "x86-64") {
-    for (const auto& name : explicit_features.keys())
+    for (const auto& name : explicit_features.keys()) {
+      if (!is_requirement(name)) continue;
       for (const auto& kv : table)
         if (name == kv.Key && !sti_->getFeatureBits().test(kv.Value))
           return fmt::format("needs CPU features this node lacks: {}", name.str());
+    }
     *specialisation = static_cast<unsigned>(explicit_features.size());
     return {};
   }
   auto vsti = subtarget(vt, cpu, v.features);
   if (!vsti) return llvm::toString(vsti.takeError());
-  // Compare ISA features only (those named in the node's feature string, as
-  // host detection reports them, or asked for explicitly): tuning flags
-  // differ between CPUs without making code illegal.
-  llvm::StringSet<> isa;
-  const llvm::SubtargetFeatures node_features(desc_.features);
-  for (const auto& f : node_features.getFeatures())
-    if (f.size() > 1) isa.insert(llvm::StringRef(f).drop_front());
   std::string missing;
   for (const auto& kv : table) {
     const bool wanted = (*vsti)->getFeatureBits().test(kv.Value);
     if (!wanted || sti_->getFeatureBits().test(kv.Value)) continue;
-    if (!isa.contains(kv.Key) && !explicit_features.contains(kv.Key)) continue;
+    if (!is_requirement(kv.Key)) continue;
     missing += missing.empty() ? "" : ",";
     missing += kv.Key;
   }

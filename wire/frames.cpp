@@ -66,6 +66,7 @@ struct body_writer {
     w.put(b.index);
     w.put(b.kind);
     w.put_string(b.triple);
+    w.put_string(b.cpu);
     put_blob(w, b.address);
   }
   void operator()(const invoke_body& b) {
@@ -145,6 +146,7 @@ void read_body(std::size_t index, reader& r, frame_body& body) {
       b.index = r.get<node_index>();
       b.kind = r.get<std::uint8_t>();
       read_string(r, b.triple);
+      read_string(r, b.cpu);
       read_blob(r, b.address);
       return;
     }

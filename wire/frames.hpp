@@ -58,6 +58,7 @@ struct hello_body {
   node_index index = kNoNode;
   std::uint8_t kind = 0;  ///< ferry_node_kind
   std::string triple;
+  std::string cpu;  ///< the CPU its JIT generates code for ("cortex-a72")
   std::vector<std::uint8_t> address;  ///< transport address
 };
 

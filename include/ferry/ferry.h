@@ -58,6 +58,14 @@ typedef int32_t (*ferry_entry_fn)(ferry_context* cx, const void* args, void* res
  *  return) and the caller receives the error (not_local / out_of_bounds). */
 FERRY_API void* ferry_local(ferry_context* cx, const ferry_ref* r, uint64_t size);
 
+/** Copy `size` bytes at `r` into `out`, streamed from where this node keeps
+ *  the object at rest: on a storage node (a file store) with O_DIRECT from
+ *  its device, without mapping the object; from memory otherwise. For
+ *  objects larger than what mobile code should map whole: read them in
+ *  chunks. Fails like ferry_local (the call ends with not_local or
+ *  out_of_bounds), or with io_error. */
+FERRY_API void ferry_read(ferry_context* cx, const ferry_ref* r, void* out, uint64_t size);
+
 /** Continue at the node that owns `target`, calling mobile function `fn`
  *  with the packed argument block `args` (`args_size` bytes). The final
  *  result goes straight to the original caller; the current function's own
@@ -100,10 +108,13 @@ FERRY_API const void* ferry_fetch(ferry_context* cx, const ferry_ref* r, uint64_
 /** Node kinds reported by ferry_node_kind(). */
 enum ferry_node_kind { FERRY_NODE_HOST = 0, FERRY_NODE_DPU = 1, FERRY_NODE_STORAGE = 2 };
 
-/** This node's index in the cluster, kind, and target triple. */
+/** This node's index in the cluster, kind, target triple, and the CPU its
+ *  JIT generates code for (e.g. "cortex-a72" on an emulated BlueField-2 DPU,
+ *  `ferry node --cpu`; else the host CPU as LLVM detects it). */
 FERRY_API uint32_t ferry_node_id(ferry_context* cx);
 FERRY_API uint32_t ferry_node_kind(ferry_context* cx);
 FERRY_API const char* ferry_node_triple(ferry_context* cx);
+FERRY_API const char* ferry_node_cpu(ferry_context* cx);
 
 /** Fuel accounting, called by code the receiving node's JIT inserts (never
  *  by hand) on the thread that runs the call: `units` of work were done (1

@@ -149,6 +149,17 @@ class context {
     return static_cast<const std::byte*>(ferry_fetch(handle(), &c, length));
   }
 
+  /// Copy `count` Ts starting at `r` into `out`, streamed from the node's
+  /// store at rest: on a storage node with O_DIRECT from its device, so a
+  /// scan of an object larger than memory reads it chunk by chunk instead
+  /// of mapping it whole. Fails like local().
+  template <class T>
+  void read(ref<T> r, T* out, std::uint64_t count) {
+    const ferry_ref c = detail::to_c(r);
+    const std::uint64_t bytes = count > ~std::uint64_t{0} / sizeof(T) ? ~std::uint64_t{0} : sizeof(T) * count;
+    ferry_read(handle(), &c, out, bytes);
+  }
+
   /// Continue with `fn` where the first ref argument lives; the final result
   /// goes straight to the original caller. Use as `return cx.forward(...)`.
   template <class R, class... P, class... A>
@@ -178,10 +189,13 @@ class context {
     }
   }
 
-  /// This node: index in the cluster, kind (FERRY_NODE_*), target triple.
+  /// This node: index in the cluster, kind (FERRY_NODE_*), target triple
+  /// ("aarch64-unknown-linux-gnu" on a DPU node), and the CPU its code was
+  /// compiled for ("cortex-a72").
   std::uint32_t node() { return ferry_node_id(handle()); }
   std::uint32_t node_kind() { return ferry_node_kind(handle()); }
   const char* node_triple() { return ferry_node_triple(handle()); }
+  const char* node_cpu() { return ferry_node_cpu(handle()); }
 
  private:
   // A context& is the ferry_context* the runtime passes: no state of its own.

@@ -46,6 +46,7 @@ struct node_info {
   std::uint32_t id = 0;    ///< index in the cluster
   std::uint32_t kind = 0;  ///< FERRY_NODE_HOST / _DPU / _STORAGE
   std::string triple;      ///< target triple of its JIT
+  std::string cpu;         ///< CPU its JIT generates code for ("cortex-a72", "znver3")
   /// False once its heartbeats stopped (calls to it fail with peer_dead)
   /// until it comes back.
   bool alive = false;

@@ -108,6 +108,12 @@ class FERRY_API store {
   result<void> read(object_id id, std::uint64_t offset, std::span<std::byte> out) const;
   result<std::vector<std::byte>> read(object_id id, std::uint64_t offset, std::uint64_t length) const;
   result<void> write(object_id id, std::uint64_t offset, std::span<const std::byte> in);
+  /// Like read(), but from where the store keeps the object at rest: a file
+  /// store reads the object's file with O_DIRECT (page-aligned, bypassing
+  /// the page cache; on a storage node that file lives on its device), so
+  /// mobile code can stream an object larger than memory in chunks
+  /// (`cx.read`). A memory store copies from memory.
+  result<void> read_at_rest(object_id id, std::uint64_t offset, std::span<std::byte> out) const;
   /// The object's data bytes in place (see "Thread safety" above).
   result<std::span<std::byte>> local(object_id id);
   /// The object's data bytes in place, kept mapped while `keep` lives: a

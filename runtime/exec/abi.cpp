@@ -212,6 +212,11 @@ void* ferry_local(ferry_context* cx, const ferry_ref* r, uint64_t size) {
   return p;
 }
 
+void ferry_read(ferry_context* cx, const ferry_ref* r, void* out, uint64_t size) {
+  auto& c = ctx(cx);
+  if (!c.host->read(c, *r, out, size)) leave_call(c);
+}
+
 int32_t ferry_forward(ferry_context* cx, const void* fn, const ferry_ref* target, const void* args,
                       uint64_t args_size) {
   auto& c = ctx(cx);
@@ -258,6 +263,7 @@ const void* ferry_fetch(ferry_context* cx, const ferry_ref* r, uint64_t size) {
 uint32_t ferry_node_id(ferry_context* cx) { return ctx(cx).host->node_id(); }
 uint32_t ferry_node_kind(ferry_context* cx) { return ctx(cx).host->node_kind(); }
 const char* ferry_node_triple(ferry_context* cx) { return ctx(cx).host->node_triple(); }
+const char* ferry_node_cpu(ferry_context* cx) { return ctx(cx).host->node_cpu(); }
 
 void ferry_fuel(uint64_t units) {
   auto& t = ferry::exec::self_thread;

@@ -51,6 +51,7 @@ struct call_context;
 class call_host {
  public:
   virtual bool local(call_context& cx, const ferry_ref& r, std::uint64_t size, void** out) = 0;
+  virtual bool read(call_context& cx, const ferry_ref& r, void* out, std::uint64_t size) = 0;
   virtual bool forward(call_context& cx, const void* fn, const ferry_ref& target, const void* args,
                        std::uint64_t size) = 0;
   virtual bool invoke(call_context& cx, const void* fn, const ferry_ref& target, const void* args, std::uint64_t size,
@@ -61,6 +62,7 @@ class call_host {
   [[nodiscard]] virtual std::uint32_t node_id() const = 0;
   [[nodiscard]] virtual std::uint32_t node_kind() const = 0;
   [[nodiscard]] virtual const char* node_triple() const = 0;
+  [[nodiscard]] virtual const char* node_cpu() const = 0;
 
  protected:
   ~call_host() = default;

@@ -100,6 +100,16 @@ bool runner::local(call_context& cx, const ferry_ref& r, std::uint64_t size, voi
   return true;
 }
 
+bool runner::read(call_context& cx, const ferry_ref& r, void* out, std::uint64_t size) {
+  const object_id id = id_of(r);
+  auto s = store_.read_at_rest(id, r.offset, {static_cast<std::byte*>(out), size});
+  if (s) return true;
+  cx.failure = s.code() == errc::not_found
+                   ? make_error(errc::not_local, fmt::format("object {} is not on node {}", id.to_string(), who_.index))
+                   : s.error();
+  return false;
+}
+
 bool runner::continuation(call_context& cx, const void* fn, const ferry_ref& target, const void* args,
                           std::uint64_t size, const char* what, wire::invoke_body& next) {
   const auto symbol = cx.code->fn.symbol_at(fn);

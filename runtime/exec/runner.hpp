@@ -28,6 +28,7 @@ struct node_identity {
   wire::node_index index = 0;
   std::uint8_t kind = FERRY_NODE_HOST;
   std::string triple;
+  std::string cpu;
 };
 
 class runner final : public call_host {
@@ -58,6 +59,7 @@ class runner final : public call_host {
 
   // call_host
   bool local(call_context& cx, const ferry_ref& r, std::uint64_t size, void** out) override;
+  bool read(call_context& cx, const ferry_ref& r, void* out, std::uint64_t size) override;
   bool forward(call_context& cx, const void* fn, const ferry_ref& target, const void* args,
                std::uint64_t size) override;
   bool invoke(call_context& cx, const void* fn, const ferry_ref& target, const void* args, std::uint64_t size,
@@ -68,6 +70,7 @@ class runner final : public call_host {
   [[nodiscard]] std::uint32_t node_id() const override { return who_.index; }
   [[nodiscard]] std::uint32_t node_kind() const override { return who_.kind; }
   [[nodiscard]] const char* node_triple() const override { return who_.triple.c_str(); }
+  [[nodiscard]] const char* node_cpu() const override { return who_.cpu.c_str(); }
 
  private:
   /// The invoke body of a call `cx` makes to `fn` on `target` (forward or nested).

@@ -89,7 +89,7 @@ struct runtime::impl final : detail::progress_driver {
     link = std::make_shared<detail::driver_link>(this, poll);
     infos.assign(nodes, node_info{});
     session::member_config mc;
-    mc.transport = {options.transport, options.tls};
+    mc.transport = {options.transport, options.tls, {}};
     mc.self = self;
     mc.poll_without_yield = poll;
     mc.thread_name = "ferry-client";
@@ -119,7 +119,7 @@ struct runtime::impl final : detail::progress_driver {
     return {};
   }
 
-  wire::hello_body own_hello() const { return {member->self(), 0xff, jit_target::host().triple, member->address()}; }
+  wire::hello_body own_hello() const { return {member->self(), 0xff, jit_target::host().triple, jit_target::host().cpu, member->address()}; }
 
   // Call states are reused: one whose future and table entry are gone (the
   // pool's is the only reference) is made new for the next call, so a warm
@@ -162,7 +162,7 @@ struct runtime::impl final : detail::progress_driver {
           std::lock_guard lock(mu);
           auto& info = infos[h.index];
           const std::uint32_t incarnation = info.incarnation + (restarted || info.incarnation == 0 ? 1 : 0);
-          info = node_info{h.index, h.kind, h.triple, true, incarnation};
+          info = node_info{h.index, h.kind, h.triple, h.cpu, true, incarnation};
           // Code pushed to the old process is gone with it: push again.
           if (restarted) std::erase_if(pushed, [&](const auto& p) { return p.first == h.index; });
         }

@@ -16,6 +16,7 @@ namespace {
 
 std::map<std::string, void*> runtime_api_symbols() {
   return {{"ferry_local", reinterpret_cast<void*>(&ferry_local)},
+          {"ferry_read", reinterpret_cast<void*>(&ferry_read)},
           {"ferry_forward", reinterpret_cast<void*>(&ferry_forward)},
           {"ferry_invoke", reinterpret_cast<void*>(&ferry_invoke)},
           {"ferry_resolve", reinterpret_cast<void*>(&ferry_resolve)},
@@ -23,7 +24,8 @@ std::map<std::string, void*> runtime_api_symbols() {
           {"ferry_fetch", reinterpret_cast<void*>(&ferry_fetch)},
           {"ferry_node_id", reinterpret_cast<void*>(&ferry_node_id)},
           {"ferry_node_kind", reinterpret_cast<void*>(&ferry_node_kind)},
-          {"ferry_node_triple", reinterpret_cast<void*>(&ferry_node_triple)}};
+          {"ferry_node_triple", reinterpret_cast<void*>(&ferry_node_triple)},
+          {"ferry_node_cpu", reinterpret_cast<void*>(&ferry_node_cpu)}};
 }
 
 }  // namespace
@@ -46,7 +48,8 @@ result<std::unique_ptr<node>> node::create(node_config config) {
   auto jc = c.jit;
   for (auto& [name, addr] : runtime_api_symbols()) jc.runtime_symbols.emplace(name, addr);
   FERRY_TRY(n->jit_, jit::create(std::move(jc)));
-  n->triple_ = jit_target::host().triple;
+  n->triple_ = n->jit_->target().triple;
+  n->cpu_ = n->jit_->target().cpu;
   c.member.self = c.index;
   c.member.poll_without_yield = session::poll_budget(c.nodes + 1);  // the nodes and a client, here
   c.member.thread_name = "ferry-node";
@@ -55,7 +58,7 @@ result<std::unique_ptr<node>> node::create(node_config config) {
   n->discovery_ = std::make_unique<directory::discovery>(*n->router_, *n->member_);
   n->policy_ = std::make_unique<exec::dispatch_policy>(std::max(1u, c.executors), c.inline_budget,
                                                       std::max(1u, c.object_threads));
-  n->runner_ = std::make_unique<exec::runner>(exec::node_identity{c.index, c.kind, n->triple_}, *n->store_,
+  n->runner_ = std::make_unique<exec::runner>(exec::node_identity{c.index, c.kind, n->triple_, n->cpu_}, *n->store_,
                                               *n->router_, *n->discovery_, *n->member_, n->calls_, *n->policy_,
                                               [raw = n.get()](frame&& f) { raw->handle_invoke(std::move(f)); });
   n->runner_->set_fuel_per_call(c.fuel_per_call);
@@ -107,7 +110,7 @@ result<void> node::join(cluster::bootstrap& bs, std::chrono::milliseconds timeou
   return {};
 }
 
-wire::hello_body node::own_hello() const { return {config_.index, config_.kind, triple_, member_->address()}; }
+wire::hello_body node::own_hello() const { return {config_.index, config_.kind, triple_, cpu_, member_->address()}; }
 
 void node::wait() {
   std::unique_lock lock(stop_mu_);

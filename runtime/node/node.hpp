@@ -107,6 +107,7 @@ class node {
   [[nodiscard]] node_index index() const { return config_.index; }
   [[nodiscard]] std::uint8_t kind() const { return config_.kind; }
   [[nodiscard]] const std::string& triple() const { return triple_; }
+  [[nodiscard]] const std::string& cpu() const { return cpu_; }
   store& objects() { return *store_; }
   [[nodiscard]] node_stats stats() const {
     return {policy_->calls_in_place(), policy_->calls_on_executor(), calls_.late_answers(), router_->size(),
@@ -138,6 +139,7 @@ class node {
   // Setup order; teardown (~node) stops threads first, then the reverse.
   node_config config_;
   std::string triple_;
+  std::string cpu_;
   std::unique_ptr<store> store_;
   std::unique_ptr<jit> jit_;
   std::unique_ptr<session::member> member_;

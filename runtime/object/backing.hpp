@@ -30,6 +30,11 @@ class segment {
   virtual result<void> commit(std::span<const image_patch> patches) = 0;
   /// Re-seal the checksum over the current bytes and persist them.
   virtual result<void> reseal() = 0;
+  /// Copy image bytes [image_offset, +out.size()) into `out` from where the
+  /// backing keeps them at rest (a file store: its file, with O_DIRECT, so
+  /// streaming a large object neither fills the page cache nor touches the
+  /// object's mapping). The default copies from image().
+  virtual result<void> read_at_rest(std::uint64_t image_offset, std::span<std::byte> out);
 };
 
 class store::backing {

@@ -227,6 +227,25 @@ std::vector<std::pair<object_id, status>> store::damaged() const {
   return out;
 }
 
+result<void> segment::read_at_rest(std::uint64_t image_offset, std::span<std::byte> out) {
+  std::memcpy(out.data(), image().data() + image_offset, out.size());
+  return {};
+}
+
+result<void> store::read_at_rest(object_id id, std::uint64_t offset, std::span<std::byte> out) const {
+  std::shared_ptr<segment> seg;  // the I/O runs unlocked; this keeps the segment alive
+  std::uint64_t at = 0;
+  {
+    std::shared_lock lock(impl_->mu);
+    FERRY_TRY(entry * e, impl_->find(id));
+    if (auto s = impl_->check_range(id, *e, offset, out.size()); !s.ok()) return s;
+    seg = e->seg;
+    at = e->hdr.data_offset + offset;
+  }
+  if (out.empty()) return {};
+  return seg->read_at_rest(at, out);
+}
+
 result<void> store::read(object_id id, std::uint64_t offset, std::span<std::byte> out) const {
   std::shared_lock lock(impl_->mu);
   FERRY_TRY(entry * e, impl_->find(id));

@@ -17,6 +17,7 @@
 //    node's job (heartbeats), not the transport's.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -55,6 +56,19 @@ struct options {
   /// UCX transports to use ("shm", "tcp", "shm,tcp"...); empty: UCX_TLS from
   /// the environment, else UCX's own choice.
   std::string tls;
+  /// The emulated link of this process (a device node's profile, see
+  /// docs/devices.md). Zero and zero: no shaping, frames go straight to the
+  /// backend. Otherwise every frame this process sends or receives waits
+  /// until the link has carried it: `bytes_per_second` each way (0: no
+  /// rate limit), then `latency` one way. So a round trip with a peer gains
+  /// 2 x latency (+ 2 x size / rate); other peers' links are their own.
+  /// This is ferry's own delay line because the kernel here has no netem;
+  /// it is the one place latency is injected (shaped.cpp).
+  struct link_profile {
+    std::chrono::microseconds latency{0};
+    std::uint64_t bytes_per_second = 0;
+    [[nodiscard]] bool shaped() const { return latency.count() > 0 || bytes_per_second > 0; }
+  } link;
 };
 
 class transport {

@@ -218,3 +218,29 @@ TEST_CASE_FIXTURE(store_fixture, "store: a memory limit counts image bytes; new 
   CHECK(again->list().size() == 1);
   CHECK(again->memory_used() == REQUIRE_OK(again->stat(again->list().front())).image_size);
 }
+
+TEST_CASE_FIXTURE(store_fixture, "store: read_at_rest returns what read returns, at any offset and length") {
+  for (const bool persistent : {false, true}) {
+    CAPTURE(persistent);
+    auto st = open(persistent);
+    // 3 MiB + a bit: several 1 MiB O_DIRECT pieces, none of them aligned to
+    // the object's data (which starts after the header and FOT).
+    const std::uint64_t size = (std::uint64_t{3} << 20) + 123;
+    const object_id id = REQUIRE_OK(st->create(size)).id;
+    std::vector<std::byte> data(size);
+    for (std::uint64_t i = 0; i < size; ++i) data[i] = static_cast<std::byte>(i * 131 + (i >> 12));
+    REQUIRE_OK(st->write(id, 0, data));
+    for (const auto& [offset, length] : std::vector<std::pair<std::uint64_t, std::uint64_t>>{
+             {0, size}, {1, 7}, {4095, 4098}, {4097, (std::uint64_t{2} << 20) + 13}, {size - 5, 5}, {size, 0}}) {
+      CAPTURE(offset);
+      CAPTURE(length);
+      std::vector<std::byte> at_rest(length), read(length);
+      REQUIRE_OK(st->read_at_rest(id, offset, at_rest));
+      REQUIRE_OK(st->read(id, offset, read));
+      CHECK(at_rest == read);
+    }
+    std::vector<std::byte> past(8);
+    CHECK_ERRC(st->read_at_rest(id, size - 4, past), errc::out_of_bounds);
+    CHECK_ERRC(st->read_at_rest(object_id::random(), 0, past), errc::not_found);
+  }
+}

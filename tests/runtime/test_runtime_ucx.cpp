@@ -305,7 +305,7 @@ struct ucx_cluster {
   void bad_frames(const std::string& tls) {
     cluster::rendezvous rv(dir.path() / "rv");
     const auto self = REQUIRE_OK(rv.claim_member(kNodes));
-    auto t = REQUIRE_OK(transport::transport::create({"ucx", tls}));
+    auto t = REQUIRE_OK(transport::transport::create({"ucx", tls, {}}));
     std::vector<wire::frame> answers;
     std::uint64_t undecodable = 0;
     t->on_frame([&](std::span<const std::uint8_t> bytes) {
@@ -329,7 +329,7 @@ struct ucx_cluster {
     auto set_call = [](std::vector<std::uint8_t>& bytes, std::uint64_t call) { std::memcpy(bytes.data() + 8, &call, 8); };
 
     // Introduce ourselves, so the node can answer us.
-    send(wire::encode({wire::frame_type::hello, self, 0, wire::hello_body{self, 0xff, "test", t->address()}}));
+    send(wire::encode({wire::frame_type::hello, self, 0, wire::hello_body{self, 0xff, "test", "", t->address()}}));
     const auto valid = wire::encode({wire::frame_type::echo, self, 100, wire::object_data_body{{1, 2, 3}}});
     send(valid);
     REQUIRE(answer_to(100).has_value());

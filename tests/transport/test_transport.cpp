@@ -102,7 +102,7 @@ std::vector<std::uint8_t> recv_blob(int fd) {
 
 void ucx_two_processes(const std::string& tls) {
   ::setenv("UCX_NET_DEVICES", "lo", 1);
-  options opts{.kind = "ucx", .tls = tls};
+  options opts{.kind = "ucx", .tls = tls, .link = {}};
   int sv[2];
   REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
   const pid_t child = ::fork();
@@ -172,8 +172,8 @@ void ucx_two_processes(const std::string& tls) {
 }  // namespace
 
 TEST_CASE("transport: inproc frames, large frames, get, dead peer") {
-  auto a = REQUIRE_OK(tp::transport::create(options{.kind = "inproc", .tls = {}}));
-  auto b = REQUIRE_OK(tp::transport::create(options{.kind = "inproc", .tls = {}}));
+  auto a = REQUIRE_OK(tp::transport::create(options{.kind = "inproc", .tls = {}, .link = {}}));
+  auto b = REQUIRE_OK(tp::transport::create(options{.kind = "inproc", .tls = {}, .link = {}}));
   const auto a_to_b = REQUIRE_OK(a->connect(b->address()));
   const auto b_to_a = REQUIRE_OK(b->connect(a->address()));
   std::vector<std::vector<std::uint8_t>> at_a;
@@ -199,8 +199,77 @@ TEST_CASE("transport: inproc frames, large frames, get, dead peer") {
   CHECK_ERRC(a->connect(std::vector<std::uint8_t>{1, 2, 3}), errc::bad_format);
   b.reset();
   CHECK_ERRC(a->send(a_to_b, pattern(8, 0)), errc::peer_dead);
-  CHECK_ERRC(tp::transport::create(options{.kind = "carrier-pigeon", .tls = {}}), errc::unsupported);
+  CHECK_ERRC(tp::transport::create(options{.kind = "carrier-pigeon", .tls = {}, .link = {}}), errc::unsupported);
 }
 
 TEST_CASE("transport: UCX between two processes over shm") { ucx_two_processes("shm"); }
 TEST_CASE("transport: UCX between two processes over tcp (loopback)") { ucx_two_processes("tcp"); }
+
+// The emulated link of a device node (options::link_profile, shaped.cpp).
+namespace {
+
+// Send `frames` from a (shaped) to b (plain), which echoes them; drive both
+// until every echo is back. The milliseconds that took, and what came back.
+std::pair<double, std::vector<std::vector<std::uint8_t>>> echo_through(const options::link_profile& link,
+                                                                       const std::vector<std::vector<std::uint8_t>>& frames) {
+  options shaped{.kind = "inproc", .tls = {}, .link = {}};
+  shaped.link = link;
+  auto a = REQUIRE_OK(tp::transport::create(shaped));
+  auto b = REQUIRE_OK(tp::transport::create(options{.kind = "inproc", .tls = {}, .link = {}}));
+  const auto a_to_b = REQUIRE_OK(a->connect(b->address()));
+  const auto b_to_a = REQUIRE_OK(b->connect(a->address()));
+  std::vector<std::vector<std::uint8_t>> back;
+  b->on_frame([&](std::span<const std::uint8_t> f) { (void)b->send(b_to_a, {f.begin(), f.end()}); });
+  a->on_frame([&](std::span<const std::uint8_t> f) { back.emplace_back(f.begin(), f.end()); });
+  const auto t0 = clk::now();
+  for (const auto& f : frames) REQUIRE_OK(a->send(a_to_b, f));
+  const auto deadline = t0 + std::chrono::seconds(20);
+  while (back.size() < frames.size() && clk::now() < deadline) {
+    if (a->progress() + b->progress() > 0) continue;
+    if (a->arm()) {  // nothing due: block until the link's timer (or a frame) wakes us
+      pollfd p{a->event_fd(), POLLIN, 0};
+      ::poll(&p, 1, 5);
+    }
+  }
+  return {std::chrono::duration<double, std::milli>(clk::now() - t0).count(), std::move(back)};
+}
+
+}  // namespace
+
+TEST_CASE("transport: an emulated link delays frames both ways, keeps their order, and wakes a blocked driver") {
+  const std::vector<std::vector<std::uint8_t>> frames{pattern(100, 1), pattern(1 << 16, 2), pattern(8, 3)};
+  SUBCASE("latency: a round trip crosses the link twice") {
+    const auto [ms, back] = echo_through({.latency = std::chrono::milliseconds(20), .bytes_per_second = 0}, frames);
+    CHECK(back == frames);
+    CHECK(ms >= 40.0);  // a lower bound only: a loaded machine may take longer
+    MESSAGE("3 frames through a 20 ms link and back: " << ms << " ms");
+  }
+  SUBCASE("rate: each frame takes size / rate on the link, each way") {
+    const std::vector<std::vector<std::uint8_t>> big{pattern(50000, 4), pattern(50000, 5)};
+    const auto [ms, back] = echo_through({.latency = std::chrono::microseconds(0), .bytes_per_second = 1000000}, big);
+    CHECK(back == big);
+    // Each 50000 B frame occupies a 1 MB/s link for 50 ms, each way: the
+    // second leaves at 50 ms and is back at 150 ms (full duplex: its way
+    // out overlaps the first one's way back).
+    CHECK(ms >= 149.0);
+  }
+  SUBCASE("an idle shaped transport blocks until a held frame is due") {
+    options shaped{.kind = "inproc", .tls = {}, .link = {}};
+    shaped.link.latency = std::chrono::milliseconds(30);
+    auto a = REQUIRE_OK(tp::transport::create(shaped));
+    auto b = REQUIRE_OK(tp::transport::create(options{.kind = "inproc", .tls = {}, .link = {}}));
+    const auto a_to_b = REQUIRE_OK(a->connect(b->address()));
+    int at_b = 0;
+    b->on_frame([&](std::span<const std::uint8_t>) { ++at_b; });
+    const auto t0 = clk::now();
+    REQUIRE_OK(a->send(a_to_b, pattern(8, 0)));
+    CHECK(a->progress() == 0);  // held: not due yet
+    REQUIRE(a->arm());
+    pollfd p{a->event_fd(), POLLIN, 0};
+    REQUIRE(::poll(&p, 1, 10000) == 1);  // the link's timer woke us
+    CHECK(clk::now() - t0 >= std::chrono::milliseconds(29));
+    CHECK(a->progress() == 1);
+    CHECK(b->progress() == 1);
+    CHECK(at_b == 1);
+  }
+}

@@ -26,7 +26,7 @@ frame sample_invoke() {
 
 std::vector<frame> one_of_each() {
   return {
-      frame{frame_type::hello, 0, 0, hello_body{2, 1, "aarch64-unknown-linux-gnu", {9, 9, 9}}},
+      frame{frame_type::hello, 0, 0, hello_body{2, 1, "aarch64-unknown-linux-gnu", "cortex-a72", {9, 9, 9}}},
       sample_invoke(),
       frame{frame_type::reply, 2, 42, reply_body{{1, 0, 0, 0, 0, 0, 0, 0}}},
       frame{frame_type::error, 2, 42, error_body{errc::not_local, "object 12ab is not on node 2"}},

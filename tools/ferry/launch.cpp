@@ -25,6 +25,8 @@
 #include "bootstrap/rendezvous.hpp"
 #include "commands.hpp"
 #include "core/posix_io.hpp"
+#include "dpu.hpp"
+#include "storage.hpp"
 
 namespace ferry::cli {
 
@@ -42,7 +44,18 @@ struct launch_args {
   std::string trust_keys;
   int start_timeout_ms = 20000;
   std::vector<std::string> program;
+  dpu_profile dpu;
+  std::uint64_t storage_size = std::uint64_t{1} << 30;
 };
+
+// The aarch64 `ferry` for DPU nodes: --dpu-binary / FERRY_DPU_BINARY, else
+// the cross build inside this build tree (build/aarch64/bin/ferry, made by
+// `make build-aarch64`).
+std::string find_dpu_binary(const std::string& given, const std::filesystem::path& self) {
+  if (!given.empty()) return given;
+  const auto guess = self.parent_path().parent_path() / "aarch64" / "bin" / "ferry";
+  return std::filesystem::exists(guess) ? guess.string() : std::string{};
+}
 
 // fork + exec with the given extra environment; the child dies with us. If
 // `output_fd` >= 0 it becomes the child's stdout and stderr.
@@ -245,6 +258,25 @@ int run_launch(const launch_args& a) {
       return 2;
     }
   }
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+  dpu_profile dpu_profile = a.dpu;
+  std::string tls = a.tls;
+  if (a.dpus > 0) {
+    dpu_profile.binary = find_dpu_binary(a.dpu.binary, self);
+    if (dpu_profile.binary.empty()) {
+      fmt::print(stderr,
+                 "ferry launch: --dpu needs the aarch64 build of ferry: `make build-aarch64` (build/aarch64/bin/ferry), "
+                 "or --dpu-binary PATH / FERRY_DPU_BINARY\n");
+      return 2;
+    }
+    if (!tls.empty() && tls != "tcp") {
+      fmt::print(stderr, "ferry launch: DPU nodes are reached over their network link: --tls must be tcp, not {}\n",
+                 tls);
+      return 2;
+    }
+    tls = "tcp";
+    dpu::sweep_stale_cgroups();
+  }
   std::string tmpl = (std::filesystem::temp_directory_path() / "ferry-cluster-XXXXXX").string();
   if (!::mkdtemp(tmpl.data())) {
     fmt::print(stderr, "ferry launch: cannot create a rendezvous directory: {}\n", std::strerror(errno));
@@ -257,6 +289,16 @@ int run_launch(const launch_args& a) {
     return 1;
   }
 
+  // The DPUs' links exist before any node starts: host-side processes reach
+  // each other and the DPUs through the host ends of those links.
+  const std::uint32_t first_dpu = a.nodes - a.storage - a.dpus;
+  std::vector<std::unique_ptr<dpu>> dpus;
+  std::string host_devices;
+  for (std::uint32_t k = 0; k < a.dpus; ++k) {
+    dpus.push_back(std::make_unique<dpu>(k, dpu_profile));
+    host_devices += (host_devices.empty() ? "" : ",") + dpus.back()->host_device();
+  }
+  if (!host_devices.empty()) ::setenv("UCX_NET_DEVICES", host_devices.c_str(), 1);
   // A launched cluster is one host: unless told otherwise, UCX uses loopback
   // only (by default it would also open a lane on every NIC).
   ::setenv("UCX_NET_DEVICES", "lo", 0);
@@ -266,25 +308,68 @@ int run_launch(const launch_args& a) {
   signal(SIGINT, SIG_IGN);
   signal(SIGTERM, SIG_IGN);
 
-  const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+  // Storage nodes' devices, mounted outside the rendezvous directory (which
+  // is removed recursively at the end: never with a device mounted in it).
+  std::vector<std::unique_ptr<storage_device>> devices(a.nodes);
+  status failed;
+  std::string mounts;
+  if (a.storage > 0) {
+    mounts = (std::filesystem::temp_directory_path() / "ferry-storage-XXXXXX").string();
+    if (!::mkdtemp(mounts.data()))
+      failed = make_error(errc::io_error, fmt::format("cannot create {}: {}", mounts, std::strerror(errno)));
+  }
+  for (std::uint32_t i = a.nodes - a.storage; i < a.nodes && failed.ok(); ++i) {
+    const auto image = (a.store_root.empty() ? dir : std::filesystem::path(a.store_root)) / fmt::format("node{}.img", i);
+    auto d = storage_device::attach(image, a.storage_size, std::filesystem::path(mounts) / fmt::format("node{}", i));
+    if (d) devices[i] = std::move(*d);
+    else failed = make_error(d.code(), fmt::format("storage node {}: {}", i, d.error().message()));
+  }
   node_stderr errs;
-  std::vector<pid_t> nodes;
-  for (std::uint32_t i = 0; i < a.nodes; ++i) {
-    // The last --storage nodes are storage nodes, the --dpu before them DPUs.
-    const char* kind = i >= a.nodes - a.storage ? "storage" : i >= a.nodes - a.storage - a.dpus ? "dpu" : "host";
-    std::vector<std::string> argv{self, "node", "--index", std::to_string(i), "--rendezvous", dir.string(),
+  std::vector<pid_t> nodes(a.nodes, 0);
+  std::vector<int> output(a.nodes);  // pipes in index order: errs.held(i) is node i's
+  for (auto& fd : output) fd = errs.add();
+  // The last --storage nodes are storage nodes, the --dpu before them DPUs.
+  auto is_dpu = [&](std::uint32_t i) { return i >= first_dpu && i < a.nodes - a.storage; };
+  auto start_node = [&](std::uint32_t i) {
+    const char* kind = i >= a.nodes - a.storage ? "storage" : is_dpu(i) ? "dpu" : "host";
+    std::vector<std::string> argv{"node", "--index", std::to_string(i), "--rendezvous", dir.string(),
                                   "--transport", a.transport, "--kind", kind, "--executors",
                                   std::to_string(a.executors)};
-    if (!a.tls.empty()) argv.insert(argv.end(), {"--tls", a.tls});
-    if (!a.store_root.empty())
+    if (!tls.empty()) argv.insert(argv.end(), {"--tls", tls});
+    if (devices[i])
+      argv.insert(argv.end(), {"--store", (devices[i]->mount_point() / "objects").string(), "--device",
+                               devices[i]->device()});
+    else if (!a.store_root.empty())
       argv.insert(argv.end(), {"--store", (std::filesystem::path(a.store_root) / fmt::format("node{}", i)).string()});
     if (a.untrusted) argv.emplace_back("--untrusted");
     if (!a.trust_keys.empty()) argv.insert(argv.end(), {"--trust-keys", a.trust_keys});
-    const int err = errs.add();
-    nodes.push_back(spawn(argv, {}, err));
-    if (err >= 0) ::close(err);
-  }
+    if (is_dpu(i)) {
+      auto started = dpus[i - first_dpu]->start(argv, {}, output[i]);
+      if (started) nodes[i] = *started;
+      else failed = started.error();
+    } else {
+      argv.insert(argv.begin(), self);
+      nodes[i] = spawn(argv, {}, output[i]);
+    }
+  };
+  // DPUs first: their links must exist before a host-side process starts UCX on them.
+  for (std::uint32_t i = first_dpu; i < first_dpu + a.dpus && failed.ok(); ++i) start_node(i);
+  for (std::uint32_t i = 0; i < a.nodes && failed.ok(); ++i)
+    if (!is_dpu(i)) start_node(i);
+  for (int fd : output)
+    if (fd >= 0) ::close(fd);
   errs.start();
+  if (!failed.ok()) {
+    fmt::print(stderr, "ferry launch: {}\n", failed.describe());
+    stop_all(nodes, std::chrono::milliseconds(0));
+    errs.finish(std::chrono::seconds(1));
+    dpus.clear();
+    devices.clear();
+    std::error_code ec;
+    if (!mounts.empty()) std::filesystem::remove(mounts, ec);
+    std::filesystem::remove_all(dir, ec);
+    return 1;
+  }
   // Wait for every node's address; a node that exits meanwhile fails the
   // launch at once, with its exit status and what it printed.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(a.start_timeout_ms);
@@ -326,14 +411,17 @@ int run_launch(const launch_args& a) {
     errs.pass_through();
     std::vector<std::pair<std::string, std::string>> env{{"FERRY_RENDEZVOUS", dir.string()},
                                                          {"FERRY_TRANSPORT", a.transport}};
-    if (!a.tls.empty()) env.emplace_back("FERRY_TLS", a.tls);
+    if (!tls.empty()) env.emplace_back("FERRY_TLS", tls);
     const pid_t program = spawn(a.program, env);
     const auto waited = core::wait_child(program);
     rc = waited ? exit_status(*waited) : 1;
   }
   stop_all(nodes, started ? std::chrono::milliseconds(3000) : std::chrono::milliseconds(0));
   errs.finish(std::chrono::seconds(1));  // what the nodes said while stopping
+  dpus.clear();  // their processes are gone: cgroups and links next
+  devices.clear();  // unmounted and detached
   std::error_code ec;
+  if (!mounts.empty()) std::filesystem::remove(mounts, ec);
   std::filesystem::remove_all(dir, ec);
   return rc;
 }
@@ -355,8 +443,34 @@ void add_launch_command(CLI::App& app) {
       "  several machines:  ferry node --index I --hosts a:7000,b:7000   and   FERRY_HOSTS=a:7000,b:7000 PROGRAM\n"
       "  mpirun / srun:     mpirun -np N ferry node : -np 1 PROGRAM   (PMIx)");
   cmd->add_option("-n,--nodes", a->nodes, "Number of data nodes")->check(CLI::Range(1u, 1024u));
-  cmd->add_option("--dpu", a->dpus, "How many of the nodes are DPU/SmartNIC nodes");
-  cmd->add_option("--storage", a->storage, "How many of the nodes are storage nodes");
+  cmd->add_option("--dpu", a->dpus,
+                  "How many of the nodes are DPU/SmartNIC nodes: the aarch64 ferry under qemu-aarch64 in a network "
+                  "namespace with a veth link, pinned and capped (docs/devices.md; needs root)")
+      ->check(CLI::Range(0u, 16u));
+  cmd->add_option("--storage", a->storage,
+                  "How many of the nodes are storage nodes: each owns a loop device (losetup --direct-io=on) on an "
+                  "image file, DIR/node<i>.img with --store-root (kept), else a scratch one (needs root)");
+  cmd->add_option("--storage-size", a->storage_size, "Size of a new storage image, e.g. 2GiB (sparse)")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  cmd->add_option("--dpu-binary", a->dpu.binary,
+                  "The aarch64 ferry for DPU nodes (default: aarch64/bin/ferry in this ferry's build tree)")
+      ->envname("FERRY_DPU_BINARY");
+  cmd->add_option("--dpu-cpu", a->dpu.cpu, "Emulated DPU CPU: qemu -cpu and the node's JIT CPU")
+      ->check(CLI::IsMember({"cortex-a72", "a64fx", "cortex-a53", "cortex-a57", "neoverse-n1"}))
+      ->capture_default_str();
+  cmd->add_option("--dpu-cores", a->dpu.cores, "Host CPUs the DPUs run on, taskset list (default: the last CPU)");
+  cmd->add_option("--dpu-cpu-share", a->dpu.cpu_share, "cgroup CPU quota of each DPU, in CPUs")
+      ->check(CLI::Range(0.01, 64.0))
+      ->capture_default_str();
+  cmd->add_option("--dpu-memory", a->dpu.memory, "cgroup memory limit of each DPU, e.g. 512MiB")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  cmd->add_option("--dpu-rate", a->dpu.bits_per_second, "Link rate of each DPU, bits per second each way (tc tbf)")
+      ->check(CLI::Range(std::uint64_t{1000000}, std::uint64_t{400000000000}))
+      ->capture_default_str();
+  cmd->add_option("--dpu-latency-us", a->dpu.latency_us, "One-way link latency of each DPU (ferry's transport)")
+      ->capture_default_str();
   cmd->add_option("-t,--transport", a->transport, "Transport: ucx or inproc")->check(CLI::IsMember({"ucx"}));
   cmd->add_option("--tls", a->tls, "UCX transports: shm, tcp, ... (default: UCX_TLS or UCX's choice)");
   cmd->add_option("--store-root", a->store_root, "Give node i a persistent store in DIR/node<i>");

@@ -22,12 +22,14 @@ int main(int argc, char** argv) {
   app.set_version_flag("-V,--version", "ferry " FERRY_VERSION);
   app.require_subcommand(1);
   ferry::cli::add_node_command(app);
-  ferry::cli::add_launch_command(app);
   ferry::cli::add_objects_command(app);
+#ifndef FERRY_NODE_ONLY  // the aarch64 DPU build runs nodes only (CMakeLists.txt)
+  ferry::cli::add_launch_command(app);
   ferry::cli::add_inspect_command(app);
   ferry::cli::add_sign_command(app);
   ferry::cli::add_bench_jit_command(app);
   ferry::cli::add_bench_program_commands(app);
+#endif
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

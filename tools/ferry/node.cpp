@@ -1,10 +1,15 @@
 // `ferry node`: run one data node until shutdown (SIGTERM/SIGINT or a
 // shutdown frame).
+#include <sched.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -34,6 +39,11 @@ struct node_args {
   std::string store;
   std::uint64_t memory_limit = 0;
   std::string kind = "host";
+  std::string cpu;
+  std::string cores;
+  std::string device;
+  std::uint64_t link_latency_us = 0;
+  std::uint64_t link_bandwidth = 0;
   unsigned executors = 2;
   std::string jit_cache;
   std::uint64_t code_data_limit = jit_config{}.max_data_bytes;
@@ -45,7 +55,51 @@ struct node_args {
   int join_timeout_ms = 20000;
 };
 
+// "0-2,5" -> {0,1,2,5}; false on anything else.
+bool parse_cpu_list(const std::string& text, cpu_set_t& set) {
+  CPU_ZERO(&set);
+  std::size_t i = 0;
+  auto number = [&](unsigned& out) {
+    const std::size_t start = i;
+    out = 0;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9' && out < CPU_SETSIZE)
+      out = out * 10 + static_cast<unsigned>(text[i++] - '0');
+    return i > start && out < CPU_SETSIZE;
+  };
+  while (i < text.size()) {
+    unsigned lo = 0, hi = 0;
+    if (!number(lo)) return false;
+    hi = lo;
+    if (i < text.size() && text[i] == '-' && (++i, !number(hi) || hi < lo)) return false;
+    for (unsigned c = lo; c <= hi; ++c) CPU_SET(c, &set);
+    if (i < text.size() && text[i++] != ',') return false;
+  }
+  return CPU_COUNT(&set) > 0;
+}
+
 int run_node(const node_args& a) {
+  if (!a.device.empty()) {  // a storage node: its store must live on that device
+    struct stat dev{}, dir{};
+    std::error_code ec;
+    std::filesystem::create_directories(a.store, ec);
+    if (a.store.empty() || ::stat(a.device.c_str(), &dev) != 0 || !S_ISBLK(dev.st_mode) ||
+        ::stat(a.store.c_str(), &dir) != 0 || dir.st_dev != dev.st_rdev) {
+      fmt::print(stderr, "ferry node: --device {} needs --store on a file system of that block device (got '{}')\n",
+                 a.device, a.store);
+      return 2;
+    }
+  }
+  if (!a.cores.empty()) {  // before any thread starts: they all inherit it
+    cpu_set_t set;
+    if (!parse_cpu_list(a.cores, set)) {
+      fmt::print(stderr, "ferry node: --cores '{}' is not a CPU list like 0 or 0-1,3\n", a.cores);
+      return 2;
+    }
+    if (::sched_setaffinity(0, sizeof set, &set) != 0) {
+      fmt::print(stderr, "ferry node: cannot run on CPUs {}: {}\n", a.cores, std::strerror(errno));
+      return 1;
+    }
+  }
   // Block termination signals in every thread; one thread waits for them.
   sigset_t sigs;
   sigemptyset(&sigs);
@@ -89,7 +143,10 @@ int run_node(const node_args& a) {
   cfg.index = (*bs)->self();
   cfg.nodes = (*bs)->nodes();
   cfg.kind = a.kind == "dpu" ? FERRY_NODE_DPU : a.kind == "storage" ? FERRY_NODE_STORAGE : FERRY_NODE_HOST;
-  cfg.member.transport = {a.transport, a.tls};
+  cfg.member.transport = {a.transport, a.tls, {}};
+  cfg.member.transport.link.latency = std::chrono::microseconds(a.link_latency_us);
+  cfg.member.transport.link.bytes_per_second = a.link_bandwidth;
+  cfg.jit.target.cpu = a.cpu;
   cfg.directory = *ferry::directory::parse_scheme(a.directory);  // checked by the option
   cfg.store_dir = a.store;
   cfg.memory_limit = a.memory_limit;
@@ -126,8 +183,8 @@ int run_node(const node_args& a) {
       ::kill(::getpid(), SIGTERM);
     });
   if (std::getenv("FERRY_VERBOSE"))
-    fmt::print(stderr, "ferry node {}: serving ({} of {}, {}, {} store, {})\n", cfg.index, a.kind, cfg.nodes,
-               a.transport, a.store.empty() ? "memory" : a.store, (*bs)->describe());
+    fmt::print(stderr, "ferry node {}: serving ({} of {}, {} {}, {}, {} store, {})\n", cfg.index, a.kind, cfg.nodes,
+               (*n)->triple(), (*n)->cpu(), a.transport, a.store.empty() ? "memory" : a.store + (a.device.empty() ? "" : " on " + a.device), (*bs)->describe());
   (*n)->wait();
   if (job_end.joinable()) {
     if (*left) {
@@ -184,8 +241,24 @@ void add_node_command(CLI::App& app) {
                   "Most bytes of objects this node holds, e.g. 512MiB, 8GiB; more fails with out_of_memory "
                   "(default: physical memory for an in-memory store, none for --store)")
       ->transform(CLI::AsSizeValue(false));
-  cmd->add_option("-k,--kind", a->kind, "Node kind reported to mobile code")
+  cmd->add_option("-k,--kind", a->kind,
+                  "Node kind reported to mobile code and rt.nodes(); its resource profile is the options below "
+                  "(docs/devices.md)")
       ->check(CLI::IsMember({"host", "dpu", "storage"}));
+  cmd->add_option("--cpu", a->cpu,
+                  "CPU to generate code for, e.g. cortex-a72 or a64fx (default: this host's, as LLVM detects it); "
+                  "an aarch64 CPU named here brings exactly its own ISA extensions")
+      ->envname("FERRY_NODE_CPU");
+  cmd->add_option("--device", a->device,
+                  "Storage node: the block device (e.g. a loop device) whose file system holds --store; checked "
+                  "at start");
+  cmd->add_option("--cores", a->cores, "Run on these CPUs only, e.g. 1 or 0-1,3 (default: all)");
+  cmd->add_option("--link-latency-us", a->link_latency_us,
+                  "Emulated link: one-way latency added to every frame this node sends or receives (ferry's own "
+                  "delay line; default 0)");
+  cmd->add_option("--link-bandwidth", a->link_bandwidth,
+                  "Emulated link: bytes per second each way, e.g. 1GB or 125MB (default: no limit)")
+      ->transform(CLI::AsSizeValue(false));
   cmd->add_option("-e,--executors", a->executors, "Threads that run mobile code")->check(CLI::Range(1u, 256u));
   cmd->add_option("--jit-cache", a->jit_cache, "Compiled-code cache directory (default ~/.cache/ferry/jit)");
   cmd->add_option("--code-data-limit", a->code_data_limit,

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The storage node (docs/devices.md): `ferry launch --storage 1 --store-root DIR`
+# attaches DIR/node1.img as a loop device (losetup --direct-io=on), the node
+# keeps its objects on it; a 64 MiB object written in one launch comes back
+# intact in the next (the node restarted), and a near-storage scan (mobile
+# code streaming it with cx.read, O_DIRECT) returns the same checksum as the
+# client computes over the bytes. Afterwards no loop device or mount is left.
+# Exit 77 (skipped) with the reason where root or losetup is missing.
+set -euo pipefail
+FERRY=$1
+CLIENT=$2
+fail() { echo "FAIL: $*" >&2; exit 1; }
+skip() { echo "SKIPPED: $*"; exit 77; }
+[[ $(id -u) -eq 0 ]] || skip "needs root (loop devices, mount)"
+for tool in losetup mkfs.ext4 blkid mount; do
+  command -v $tool >/dev/null || skip "$tool is not installed"
+done
+[[ -e /dev/loop-control ]] || skip "no loop device support (/dev/loop-control)"
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+image=$work/root/node1.img
+mounts_before=$(grep -c "/ferry-storage-" /proc/mounts || true)
+
+# 1. Write: the object lives on the storage node's device.
+"$FERRY" launch -n 2 --storage 1 --store-root "$work/root" --storage-size 256MiB -- \
+  sh -c 'pgrep -af "node --index 1 .*--kind storage .*--device /dev/loop" > '"$work/node"'; exec "$0" "$@"' \
+  "$CLIENT" write 64 >"$work/out1" 2>"$work/err1" || fail "write launch: $(cat "$work/out1" "$work/err1")"
+cat "$work/out1"
+grep -q "^near-storage scan ok$" "$work/out1" || fail "near-storage scan after write: $(cat "$work/out1")"
+[[ -s $work/node ]] || fail "the storage node did not run on a loop device"
+[[ -z $(losetup -j "$image") ]] || fail "loop device still attached after the launch: $(losetup -j "$image")"
+read -r _ id words sum < <(grep "^object " "$work/out1")
+
+# 2. Restart: the same image, a new node process; the object is intact.
+"$FERRY" launch -n 2 --storage 1 --store-root "$work/root" -- "$CLIENT" check "$id" "$words" "$sum" \
+  >"$work/out2" 2>"$work/err2" || fail "check launch: $(cat "$work/out2" "$work/err2")"
+cat "$work/out2"
+grep -q "^object came back intact$" "$work/out2" || fail "object after restart: $(cat "$work/out2")"
+grep -q "^near-storage scan ok$" "$work/out2" || fail "near-storage scan after restart: $(cat "$work/out2")"
+[[ -z $(losetup -j "$image") ]] || fail "loop device still attached after the second launch"
+mounts_after=$(grep -c "/ferry-storage-" /proc/mounts || true)
+[[ $mounts_after -le $mounts_before ]] || fail "a storage mount is left: $(grep /ferry-storage- /proc/mounts)"
+echo "ok: a 64 MiB object persisted on the storage node's loop device across a restart; near-storage scans agree"

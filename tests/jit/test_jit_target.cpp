@@ -1,0 +1,77 @@
+// Variant choice for a device's CPU (docs/devices.md): an aarch64 node named
+// by its CPU (`ferry node --cpu cortex-a72`, what an emulated BlueField-2 DPU
+// runs with) has exactly that CPU's extensions, so SVE code is never chosen
+// for it, and a code object with nothing it can run is refused naming what
+// was missing. Selection only: nothing is compiled for the foreign target.
+#include <doctest/doctest.h>
+
+#include "code_objects.hpp"
+#include "error.hpp"
+#include "target.hpp"
+#include "test_util.hpp"
+
+using namespace ferry;
+using namespace ferry::test;
+
+namespace {
+
+jitd::node_target aarch64_node(const char* cpu) {
+  auto t = jitd::node_target::resolve({"aarch64-unknown-linux-gnu", cpu, ""});
+  if (!t) FAIL(llvm::toString(t.takeError()));
+  return std::move(*t);
+}
+
+code_variant sve_variant(std::string cpu, std::string features) {
+  auto v = aarch64_variant("arith");
+  v.cpu = std::move(cpu);
+  v.features = std::move(features);
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("a cortex-a72 node has exactly that CPU's extensions: neon and crc, no SVE") {
+  const auto node = aarch64_node("cortex-a72");
+  const auto& f = node.description().features;
+  CHECK(f.find("+neon") != std::string::npos);
+  CHECK(f.find("+crc") != std::string::npos);
+  CHECK(f.find("-sve") != std::string::npos);
+  CHECK(f.find("+sve") == std::string::npos);
+}
+
+TEST_CASE("a cortex-a72 node never picks an SVE variant, whichever way it asks for SVE") {
+  const auto node = aarch64_node("cortex-a72");
+  const auto plain = aarch64_variant("arith");
+  for (const auto& sve : {sve_variant("a64fx", ""), sve_variant("generic", "+sve"), sve_variant("neoverse-v1", "")}) {
+    CAPTURE(sve.cpu);
+    CAPTURE(sve.features);
+    // SVE first: more specialised, and first in the list; still not chosen.
+    auto chosen = node.select(make_code("test::sve_or_not", "ferry_test_mix_entry", 16, 8, {sve, plain}));
+    REQUIRE(chosen);
+    CHECK((*chosen)->cpu == "generic");
+    CHECK((*chosen)->features == plain.features);
+    auto none = node.select(make_code("test::sve_only", "ferry_test_mix_entry", 16, 8, {sve}));
+    REQUIRE(!none);
+    const status s = jitd::to_status(none.takeError(), errc::internal, "select");
+    CHECK(s.code() == errc::no_matching_variant);
+    CHECK(s.message().find("sve") != std::string::npos);     // what was missing
+    CHECK(s.message().find("cortex-a72") != std::string::npos);  // on which CPU
+    MESSAGE(s.message());
+  }
+}
+
+TEST_CASE("an a64fx node takes the SVE variant over the plain one") {
+  const auto node = aarch64_node("a64fx");
+  auto chosen = node.select(make_code("test::sve_or_not", "ferry_test_mix_entry", 16, 8,
+                                      {aarch64_variant("arith"), sve_variant("generic", "+neon,+sve")}));
+  REQUIRE(chosen);
+  CHECK((*chosen)->features == "+neon,+sve");
+}
+
+TEST_CASE("an unknown CPU is refused when the node is set up, not at the first call") {
+  auto t = jitd::node_target::resolve({"aarch64-unknown-linux-gnu", "cortex-a9000", ""});
+  REQUIRE(!t);
+  const status s = jitd::to_status(t.takeError(), errc::internal, "resolve");
+  CHECK(s.code() == errc::unsupported);
+  CHECK(s.message().find("cortex-a9000") != std::string::npos);
+}

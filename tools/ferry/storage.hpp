@@ -1,0 +1,43 @@
+// The emulated computational-storage device of `ferry launch --storage K`
+// (docs/devices.md): an image file attached as a loop device with
+// `losetup --direct-io=on` (the loop driver reads and writes the file with
+// O_DIRECT: no second page cache between the node and the disk), an ext4
+// file system on it, mounted privately; the storage node keeps its
+// persistent object store there and mobile code streams objects from it
+// with O_DIRECT (`cx.read`). With --store-root the image is
+// DIR/node<i>.img and outlives the launch: the next launch finds the same
+// objects. Teardown (~storage_device): unmount, detach the loop device.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include <ferry/status.hpp>
+
+namespace ferry::cli {
+
+class storage_device {
+ public:
+  /// Attach `image` (created sparse with `size` bytes if missing, formatted
+  /// ext4 if it holds no file system) and mount it at `mount_point`.
+  /// Errors name the step that failed (root and losetup are needed).
+  static result<std::unique_ptr<storage_device>> attach(const std::filesystem::path& image, std::uint64_t size,
+                                                       const std::filesystem::path& mount_point);
+  ~storage_device();
+  storage_device(const storage_device&) = delete;
+  storage_device& operator=(const storage_device&) = delete;
+
+  /// The loop device ("/dev/loop3") and where its file system is mounted.
+  [[nodiscard]] const std::string& device() const { return device_; }
+  [[nodiscard]] const std::filesystem::path& mount_point() const { return mount_; }
+
+ private:
+  storage_device() = default;
+  std::string device_;
+  std::filesystem::path mount_;
+  bool mounted_ = false;
+};
+
+}  // namespace ferry::cli
