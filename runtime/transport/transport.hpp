@@ -50,11 +50,16 @@ class registered_memory {
 };
 
 struct options {
-  /// "ucx" (default) or "inproc" (unit tests: all endpoints in one process).
+  /// "ucx" (default), "ofi" (libfabric) or "inproc" (unit tests: all
+  /// endpoints in one process).
   std::string kind = "ucx";
   /// UCX transports to use ("shm", "tcp", "shm,tcp"...); empty: UCX_TLS from
-  /// the environment, else UCX's own choice.
+  /// the environment, else UCX's own choice. Ignored by other kinds.
   std::string tls;
+  /// libfabric provider ("tcp;ofi_rxm", "shm", "net"...); empty: FI_PROVIDER
+  /// from the environment, else libfabric's first RDM provider that offers
+  /// messages and RMA reads. Ignored by other kinds.
+  std::string provider;
 };
 
 class transport {
@@ -66,6 +71,7 @@ class transport {
   static result<std::unique_ptr<transport>> create(const options& opts);
 
   virtual ~transport() = default;
+  /// The backend and what it runs on: "ucx/shm", "ofi/tcp;ofi_rxm", "inproc".
   [[nodiscard]] virtual std::string name() const = 0;
 
   /// Bytes a peer passes to connect() to reach this transport.

@@ -1,5 +1,6 @@
-// Transport backends: in-process, and UCX between two real processes over
-// shm and over tcp on loopback. Every wait is bounded.
+// Transport backends: in-process, and UCX and libfabric between two real
+// processes (UCX shm and tcp on loopback; libfabric tcp;ofi_rxm and shm).
+// Every wait is bounded.
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -65,7 +66,7 @@ std::vector<std::uint8_t> recv_blob(int fd) {
   return b;
 }
 
-// Child process: a UCX echo server with one registered 1 MiB region. It
+// Child process: an echo server with one registered 1 MiB region. It
 // sends its address and region key, echoes every frame back (a frame of one
 // byte 0xff means "stop"), then exits.
 [[noreturn]] void echo_server(int sock, const options& opts) {
@@ -100,9 +101,8 @@ std::vector<std::uint8_t> recv_blob(int fd) {
   _exit(stop ? 0 : 23);
 }
 
-void ucx_two_processes(const std::string& tls) {
+void two_processes(const options& opts) {
   ::setenv("UCX_NET_DEVICES", "lo", 1);
-  options opts{.kind = "ucx", .tls = tls};
   int sv[2];
   REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
   const pid_t child = ::fork();
@@ -139,12 +139,27 @@ void ucx_two_processes(const std::string& tls) {
   REQUIRE(drive_until(*t, [&] { return received.size() == 50; }));
   for (std::uint8_t i = 0; i < 50; ++i) CHECK(received[i] == pattern(8 + i, i));
 
-  // Large frames take the rendezvous path and still arrive whole.
+  // Large frames take the rendezvous path and still arrive whole, in order
+  // with the small frames around them.
   received.clear();
   const auto big = pattern(4 << 20, 7);
+  REQUIRE_OK(t->send(peer, pattern(8, 1)));
   REQUIRE_OK(t->send(peer, big));
-  REQUIRE(drive_until(*t, [&] { return received.size() == 1; }, 30000));
-  CHECK(received[0] == big);
+  REQUIRE_OK(t->send(peer, pattern(40000, 2)));
+  REQUIRE_OK(t->send(peer, big));
+  REQUIRE_OK(t->send(peer, pattern(9, 3)));
+  REQUIRE(drive_until(*t, [&] { return received.size() == 5; }, 30000));
+  CHECK(received[0] == pattern(8, 1));
+  CHECK(received[1] == big);
+  CHECK(received[2] == pattern(40000, 2));
+  CHECK(received[3] == big);
+  CHECK(received[4] == pattern(9, 3));
+
+  // A window of frames of every size class keeps its order.
+  received.clear();
+  for (std::uint8_t i = 0; i < 200; ++i) REQUIRE_OK(t->send(peer, pattern(i % 3 == 0 ? 20000 + i : 16 + i, i)));
+  REQUIRE(drive_until(*t, [&] { return received.size() == 200; }, 30000));
+  for (std::uint8_t i = 0; i < 200; ++i) CHECK(received[i] == pattern(i % 3 == 0 ? 20000 + i : 16 + i, i));
 
   // One-sided get from the server's registered region.
   remote_region region;
@@ -172,8 +187,8 @@ void ucx_two_processes(const std::string& tls) {
 }  // namespace
 
 TEST_CASE("transport: inproc frames, large frames, get, dead peer") {
-  auto a = REQUIRE_OK(tp::transport::create(options{.kind = "inproc", .tls = {}}));
-  auto b = REQUIRE_OK(tp::transport::create(options{.kind = "inproc", .tls = {}}));
+  auto a = REQUIRE_OK(tp::transport::create(options{.kind = "inproc", .tls = {}, .provider = {}}));
+  auto b = REQUIRE_OK(tp::transport::create(options{.kind = "inproc", .tls = {}, .provider = {}}));
   const auto a_to_b = REQUIRE_OK(a->connect(b->address()));
   const auto b_to_a = REQUIRE_OK(b->connect(a->address()));
   std::vector<std::vector<std::uint8_t>> at_a;
@@ -199,8 +214,20 @@ TEST_CASE("transport: inproc frames, large frames, get, dead peer") {
   CHECK_ERRC(a->connect(std::vector<std::uint8_t>{1, 2, 3}), errc::bad_format);
   b.reset();
   CHECK_ERRC(a->send(a_to_b, pattern(8, 0)), errc::peer_dead);
-  CHECK_ERRC(tp::transport::create(options{.kind = "carrier-pigeon", .tls = {}}), errc::unsupported);
+  CHECK_ERRC(tp::transport::create(options{.kind = "carrier-pigeon", .tls = {}, .provider = {}}), errc::unsupported);
 }
 
-TEST_CASE("transport: UCX between two processes over shm") { ucx_two_processes("shm"); }
-TEST_CASE("transport: UCX between two processes over tcp (loopback)") { ucx_two_processes("tcp"); }
+TEST_CASE("transport: UCX between two processes over shm") { two_processes({.kind = "ucx", .tls = "shm", .provider = {}}); }
+TEST_CASE("transport: UCX between two processes over tcp (loopback)") { two_processes({.kind = "ucx", .tls = "tcp", .provider = {}}); }
+TEST_CASE("transport: libfabric between two processes over tcp;ofi_rxm") {
+  two_processes({.kind = "ofi", .tls = {}, .provider = "tcp;ofi_rxm"});
+}
+TEST_CASE("transport: libfabric between two processes over shm") { two_processes({.kind = "ofi", .tls = {}, .provider = "shm"}); }
+
+TEST_CASE("transport: libfabric names its provider, rejects bad addresses and unknown providers") {
+  auto t = REQUIRE_OK(tp::transport::create({.kind = "ofi", .tls = {}, .provider = "shm"}));
+  CHECK(t->name() == "ofi/shm");
+  CHECK_ERRC(t->connect(std::vector<std::uint8_t>{}), errc::bad_format);
+  CHECK_ERRC(t->send(0, pattern(8, 0)), errc::not_found);
+  CHECK_ERRC(tp::transport::create({.kind = "ofi", .tls = {}, .provider = "no-such-provider"}), errc::io_error);
+}
