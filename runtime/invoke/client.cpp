@@ -35,6 +35,7 @@ runtime_options runtime_options::from_environment() {
   if (const char* v = std::getenv("FERRY_HOSTS")) o.hosts = v;
   if (const char* v = std::getenv("FERRY_TRANSPORT")) o.transport = v;
   if (const char* v = std::getenv("FERRY_TLS")) o.tls = v;
+  if (const char* v = std::getenv("FERRY_OFI_PROVIDER")) o.provider = v;
   return o;
 }
 
@@ -80,7 +81,7 @@ struct runtime::impl final : detail::progress_driver {
     link = std::make_shared<detail::driver_link>(this, poll);
     infos.assign(nodes, node_info{});
     session::member_config mc;
-    mc.transport = {options.transport, options.tls};
+    mc.transport = {.kind = options.transport, .tls = options.tls, .provider = options.provider};
     mc.self = self;
     mc.poll_without_yield = poll;
     mc.thread_name = "ferry-client";
@@ -152,7 +153,7 @@ struct runtime::impl final : detail::progress_driver {
           std::lock_guard lock(mu);
           auto& info = infos[h.index];
           const std::uint32_t incarnation = info.incarnation + (restarted || info.incarnation == 0 ? 1 : 0);
-          info = node_info{h.index, h.kind, h.triple, true, incarnation};
+          info = node_info{h.index, h.kind, h.triple, true, incarnation, member->transport_name()};
           // Code pushed to the old process is gone with it: push again.
           if (restarted) std::erase_if(pushed, [&](const auto& p) { return p.first == h.index; });
         }

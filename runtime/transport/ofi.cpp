@@ -10,13 +10,19 @@
 #include <rdma/fi_endpoint.h>
 #include <rdma/fi_errno.h>
 #include <rdma/fi_rma.h>
+#include <signal.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <deque>
+#include <filesystem>
 #include <map>
+#include <mutex>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -39,6 +45,49 @@ constexpr std::size_t kReceiveBuffers = 128;
 // after this long (docs/transports.md, "Waiting").
 constexpr long kPollIntervalUs = 500;
 constexpr std::size_t kCompletionBatch = 16;
+// Frames waiting for one peer that does not take them (over tcp;ofi_rxm a
+// send to a dead peer is refused with EAGAIN, for ever): at most this many,
+// and dropped after this long without one leaving — the callers' deadlines
+// and the heartbeats report the loss.
+constexpr std::size_t kMaxBacklog = 1024;
+constexpr auto kStuckLimit = std::chrono::seconds(10);
+// A peer that has taken nothing for this long is tried again only this
+// often: each try at a dead tcp;ofi_rxm peer is a new connection attempt.
+constexpr auto kRetryAfter = std::chrono::milliseconds(1);
+
+// The shm provider backs each endpoint with a file in /dev/shm named after
+// the endpoint, removed when the endpoint closes — but not when its process
+// is killed. ferry names its endpoints "ferry-PID-N" so that the next shm
+// endpoint on this machine can remove what dead ferry processes left.
+constexpr const char* kShmDirectory = "/dev/shm";
+std::atomic<unsigned> shm_endpoints_made{0};
+
+void remove_stale_shm_endpoints(unsigned next_own) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(kShmDirectory, ec)) {
+    const std::string name = entry.path().filename().string();
+    int pid = 0;
+    unsigned n = 0;
+    char end = 0;
+    if (std::sscanf(name.c_str(), "ferry-%d-%u%c", &pid, &n, &end) != 2 || pid <= 0) continue;
+    // Dead, or this process's own name not made yet (a dead process had our pid).
+    const bool stale = pid == ::getpid() ? n >= next_own : ::kill(pid, 0) != 0 && errno == ESRCH;
+    if (stale) std::filesystem::remove(entry.path(), ec);
+  }
+}
+
+// libfabric reads its settings from the environment when it first loads its
+// providers. ofi_rxm's defaults (128 receives and sends per connection, in
+// 16 KiB bounce buffers) make each process touch about 68 MB when its
+// endpoint opens (0.7 s here, docs/transports.md); 32 each is plenty for a
+// ferry member. A value the user set is kept.
+void default_provider_settings() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    ::setenv("FI_OFI_RXM_MSG_TX_SIZE", "32", 0);
+    ::setenv("FI_OFI_RXM_MSG_RX_SIZE", "32", 0);
+  });
+}
 
 status ofi_error(std::string_view what, long rc) {
   const int code = static_cast<int>(rc < 0 ? -rc : rc);
@@ -101,7 +150,7 @@ class ofi_transport final : public transport {
     // buffers below.
     if (ep_) fi_close(&ep_->fid);
     if (receive_mr_) fi_close(&receive_mr_->fid);
-    for (auto* s : send_slots_) release(s);
+    for (auto* s : send_slots_) release(s);  // spare, in flight or backlogged
     for (auto& [token, s] : rendezvous_out_) release(s);
     for (auto* r : reads_) release(r);
     if (cq_) fi_close(&cq_->fid);
@@ -113,6 +162,7 @@ class ofi_transport final : public transport {
   }
 
   result<void> init(const options& opts) {
+    default_provider_settings();
     fi_info* hints = fi_allocinfo();
     if (hints == nullptr) return make_error(errc::out_of_memory, "fi_allocinfo");
     hints->ep_attr->type = FI_EP_RDM;
@@ -153,6 +203,12 @@ class ofi_transport final : public transport {
     if (auto r = fi_endpoint(domain_, info_, &ep_, nullptr); r != 0) return ofi_error("endpoint", r);
     if (auto r = fi_ep_bind(ep_, &cq_->fid, FI_TRANSMIT | FI_RECV); r != 0) return ofi_error("bind CQ", r);
     if (auto r = fi_ep_bind(ep_, &av_->fid, 0); r != 0) return ofi_error("bind AV", r);
+    if (provider_ == "shm") {
+      const unsigned own = shm_endpoints_made.fetch_add(1);
+      remove_stale_shm_endpoints(own);
+      const std::string name = fmt::format("ferry-{}-{}", ::getpid(), own);
+      if (auto r = fi_setname(&ep_->fid, const_cast<char*>(name.c_str()), name.size() + 1); r != 0) return ofi_error("name endpoint", r);
+    }
     if (auto r = fi_enable(ep_); r != 0) return ofi_error("enable endpoint", r);
 
     std::size_t len = 0;
@@ -192,7 +248,7 @@ class ofi_transport final : public transport {
     const std::size_t length = msg::kHeaderSize + frame.size();
     // Small frames leave at once from a stack copy (inject needs no
     // registered memory and completes nothing): no allocation.
-    if (backlog_.empty() && length <= inject_size_ && length <= kInjectScratch) {
+    if (clear(dest) && length <= inject_size_ && length <= kInjectScratch) {
       std::uint8_t scratch[kInjectScratch];
       msg::put_header(scratch, msg::kind::frame);
       std::memcpy(scratch + msg::kHeaderSize, frame.data(), frame.size());
@@ -238,15 +294,7 @@ class ofi_transport final : public transport {
   }
 
   unsigned progress() override {
-    unsigned n = 0;
-    while (!backlog_.empty()) {
-      send_slot* s = backlog_.front();
-      const auto r = fi_send(ep_, s->bytes.data(), s->length, fi_mr_desc(s->mr), s->to, &s->ctx);
-      if (r == -FI_EAGAIN) break;
-      backlog_.pop_front();
-      if (r != 0) give_back(s);  // the peer's deadline reports the lost frame
-      ++n;
-    }
+    unsigned n = backlogged_ > 0 ? drain_backlogs() : 0;
     fi_cq_data_entry entries[kCompletionBatch];
     for (;;) {
       const auto got = fi_cq_read(cq_, entries, kCompletionBatch);
@@ -268,7 +316,7 @@ class ofi_transport final : public transport {
   int event_fd() const override { return wait_fd_ >= 0 ? wait_fd_ : timer_fd_; }
 
   bool arm() override {
-    if (!backlog_.empty() || !unposted_.empty() || ordered_.ready()) return false;
+    if (!unposted_.empty() || ordered_.ready() || sending_soon()) return false;
     if (wait_fd_ >= 0) {
       fid* f = &cq_->fid;
       return fi_trywait(fabric_, &f, 1) == 0;
@@ -357,6 +405,7 @@ class ofi_transport final : public transport {
     const int inserted = fi_av_insert(av_, address.data(), 1, &a, 0, nullptr);
     if (inserted != 1) return make_error(errc::bad_format, "libfabric endpoint address not accepted by the provider");
     known_.emplace(std::move(key), a);
+    if (a >= backlogs_.size()) backlogs_.resize(a + 1);
     return a;
   }
 
@@ -401,18 +450,61 @@ class ofi_transport final : public transport {
     delete r;
   }
 
+  bool clear(fi_addr_t dest) const { return backlogs_[dest].queue.empty(); }
+  // Some backlog will likely move on the next progress(); a stuck one (a
+  // dead peer) is retried when the driver wakes anyway, so it does not
+  // keep the driver from sleeping.
+  bool sending_soon() const {
+    if (backlogged_ == 0) return false;
+    const auto now = std::chrono::steady_clock::now();
+    for (const auto& b : backlogs_)
+      if (!b.queue.empty() && now - b.since <= kRetryAfter) return true;
+    return false;
+  }
+
   result<void> post_send(send_slot* s, fi_addr_t dest, peer_index to) {
     s->to = dest;
-    if (backlog_.empty()) {
+    auto& b = backlogs_[dest];
+    if (b.queue.empty()) {
       const auto r = fi_send(ep_, s->bytes.data(), s->length, fi_mr_desc(s->mr), dest, &s->ctx);
       if (r == 0) return {};
       if (r != -FI_EAGAIN) {
         give_back(s);
         return ofi_error(fmt::format("send to peer {}", to), r);
       }
+      b.since = std::chrono::steady_clock::now();
+    } else if (b.queue.size() >= kMaxBacklog) {
+      give_back(s);
+      return make_error(errc::peer_dead,
+                        fmt::format("libfabric: {} frames wait for peer {}, which takes none", b.queue.size(), to));
     }
-    backlog_.push_back(s);  // leaves in order, from progress()
+    b.queue.push_back(s);  // leaves in order, from progress()
+    ++backlogged_;
     return {};
+  }
+
+  // Post what waits, per peer in order; drop a peer's frames once it has
+  // taken none for kStuckLimit.
+  unsigned drain_backlogs() {
+    unsigned n = 0;
+    const auto now = std::chrono::steady_clock::now();
+    for (auto& b : backlogs_) {
+      if (!b.queue.empty() && now - b.since > kRetryAfter && now < b.next_try) continue;
+      while (!b.queue.empty()) {
+        send_slot* s = b.queue.front();
+        const auto r = fi_send(ep_, s->bytes.data(), s->length, fi_mr_desc(s->mr), s->to, &s->ctx);
+        if (r == -FI_EAGAIN && now - b.since < kStuckLimit) {
+          b.next_try = now + kRetryAfter;
+          break;
+        }
+        b.queue.pop_front();
+        --backlogged_;
+        b.since = now;
+        if (r != 0) give_back(s);  // refused, or stuck too long: the frame is lost
+        ++n;
+      }
+    }
+    return n;
   }
 
   result<read_op*> start_read(fi_addr_t from, std::size_t length, std::uint64_t at, std::uint64_t key) {
@@ -520,7 +612,7 @@ class ofi_transport final : public transport {
   // A transport message of our own (not a frame): best effort, in order
   // with the frames to that peer.
   void send_control(fi_addr_t to, std::span<const std::uint8_t> m) {
-    if (backlog_.empty() && m.size() <= inject_size_ && fi_inject(ep_, m.data(), m.size(), to) == 0) return;
+    if (clear(to) && m.size() <= inject_size_ && fi_inject(ep_, m.data(), m.size(), to) == 0) return;
     auto s = take_send_slot(m.size());
     if (!s) return;
     std::memcpy((*s)->bytes.data(), m.data(), m.size());
@@ -556,7 +648,15 @@ class ofi_transport final : public transport {
 
   std::vector<send_slot*> send_slots_;   // every eager send buffer, freed at teardown
   std::vector<send_slot*> spare_sends_;
-  std::deque<send_slot*> backlog_;       // posted in order once the provider has room
+  // Frames that could not leave at once, per destination, posted in order
+  // once the provider takes them.
+  struct backlog {
+    std::deque<send_slot*> queue;
+    std::chrono::steady_clock::time_point since;     // when the head last moved
+    std::chrono::steady_clock::time_point next_try;  // once stuck: not before
+  };
+  std::vector<backlog> backlogs_;  // by AV index (FI_AV_TABLE: 0, 1, ...)
+  std::size_t backlogged_ = 0;     // frames in all backlogs
   std::unordered_map<std::uint64_t, send_slot*> rendezvous_out_;  // large frames the peers still read
   std::vector<read_op*> reads_;
   ordered_delivery ordered_;

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <numeric>
 
 #include "test_util.hpp"
@@ -98,6 +99,8 @@ std::vector<std::uint8_t> recv_blob(int fd) {
   drive_until(**t, [&] { return stop; }, 60000);
   // Let the last echoes leave before tearing down.
   for (int i = 0; i < 1000; ++i) (*t)->progress();
+  mem->reset();
+  t->reset();  // a clean teardown leaves nothing in /dev/shm
   _exit(stop ? 0 : 23);
 }
 
@@ -219,7 +222,7 @@ TEST_CASE("transport: inproc frames, large frames, get, dead peer") {
 
 TEST_CASE("transport: UCX between two processes over shm") { two_processes({.kind = "ucx", .tls = "shm", .provider = {}}); }
 TEST_CASE("transport: UCX between two processes over tcp (loopback)") { two_processes({.kind = "ucx", .tls = "tcp", .provider = {}}); }
-TEST_CASE("transport: libfabric between two processes over tcp;ofi_rxm") {
+TEST_CASE("transport: libfabric between two processes over tcp (ofi_rxm)") {
   two_processes({.kind = "ofi", .tls = {}, .provider = "tcp;ofi_rxm"});
 }
 TEST_CASE("transport: libfabric between two processes over shm") { two_processes({.kind = "ofi", .tls = {}, .provider = "shm"}); }
@@ -230,4 +233,42 @@ TEST_CASE("transport: libfabric names its provider, rejects bad addresses and un
   CHECK_ERRC(t->connect(std::vector<std::uint8_t>{}), errc::bad_format);
   CHECK_ERRC(t->send(0, pattern(8, 0)), errc::not_found);
   CHECK_ERRC(tp::transport::create({.kind = "ofi", .tls = {}, .provider = "no-such-provider"}), errc::io_error);
+}
+
+// The shm provider keeps each endpoint in a /dev/shm file; a killed process
+// cannot remove its own, so the next ferry shm endpoint here removes it.
+TEST_CASE("transport: libfabric shm leaves nothing in /dev/shm, even after a kill -9") {
+  int sv[2];
+  REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::close(sv[0]);
+    auto t = tp::transport::create({.kind = "ofi", .tls = {}, .provider = "shm"});
+    if (!t) _exit(20);
+    send_blob(sv[1], (*t)->address());
+    ::pause();  // until killed
+    _exit(0);
+  }
+  ::close(sv[1]);
+  auto address = recv_blob(sv[0]);
+  ::close(sv[0]);
+  REQUIRE_FALSE(address.empty());
+  const std::string name(reinterpret_cast<const char*>(address.data()));  // the endpoint's name, NUL-terminated
+  CHECK(name.starts_with("ferry-" + std::to_string(child) + "-"));
+  const std::filesystem::path file = std::filesystem::path("/dev/shm") / name;
+  CHECK(std::filesystem::exists(file));
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  CHECK(std::filesystem::exists(file));  // what a killed process leaves
+
+  std::filesystem::path own;
+  {
+    auto t = REQUIRE_OK(tp::transport::create({.kind = "ofi", .tls = {}, .provider = "shm"}));
+    CHECK_FALSE(std::filesystem::exists(file));  // removed by the next endpoint
+    const auto a = t->address();
+    own = std::filesystem::path("/dev/shm") / reinterpret_cast<const char*>(a.data());
+    CHECK(std::filesystem::exists(own));
+  }
+  CHECK_FALSE(std::filesystem::exists(own));  // a clean teardown removes its own
 }

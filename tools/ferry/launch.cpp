@@ -36,6 +36,7 @@ struct launch_args {
   std::uint32_t storage = 0;
   std::string transport = "ucx";
   std::string tls;
+  std::string provider;
   std::string store_root;
   unsigned executors = 2;
   bool untrusted = false;
@@ -270,6 +271,7 @@ int run_launch(const launch_args& a) {
                                   "--transport", a.transport, "--kind", kind, "--executors",
                                   std::to_string(a.executors)};
     if (!a.tls.empty()) argv.insert(argv.end(), {"--tls", a.tls});
+    if (!a.provider.empty()) argv.insert(argv.end(), {"--provider", a.provider});
     if (!a.store_root.empty())
       argv.insert(argv.end(), {"--store", (std::filesystem::path(a.store_root) / fmt::format("node{}", i)).string()});
     if (a.untrusted) argv.emplace_back("--untrusted");
@@ -320,6 +322,7 @@ int run_launch(const launch_args& a) {
     std::vector<std::pair<std::string, std::string>> env{{"FERRY_RENDEZVOUS", dir.string()},
                                                          {"FERRY_TRANSPORT", a.transport}};
     if (!a.tls.empty()) env.emplace_back("FERRY_TLS", a.tls);
+    if (!a.provider.empty()) env.emplace_back("FERRY_OFI_PROVIDER", a.provider);
     const pid_t program = spawn(a.program, env);
     const auto waited = core::wait_child(program);
     rc = waited ? exit_status(*waited) : 1;
@@ -350,8 +353,12 @@ void add_launch_command(CLI::App& app) {
   cmd->add_option("-n,--nodes", a->nodes, "Number of data nodes")->check(CLI::Range(1u, 1024u));
   cmd->add_option("--dpu", a->dpus, "How many of the nodes are DPU/SmartNIC nodes");
   cmd->add_option("--storage", a->storage, "How many of the nodes are storage nodes");
-  cmd->add_option("-t,--transport", a->transport, "Transport: ucx or inproc")->check(CLI::IsMember({"ucx"}));
+  cmd->add_option("-t,--transport", a->transport, "Transport: ucx or ofi (libfabric)")
+      ->check(CLI::IsMember({"ucx", "ofi"}));
   cmd->add_option("--tls", a->tls, "UCX transports: shm, tcp, ... (default: UCX_TLS or UCX's choice)");
+  cmd->add_option("--provider", a->provider,
+                  "libfabric provider with --transport ofi: shm, \"tcp;ofi_rxm\", net, ... (default: FI_PROVIDER "
+                  "or libfabric's first RDM provider)");
   cmd->add_option("--store-root", a->store_root, "Give node i a persistent store in DIR/node<i>");
   cmd->add_option("-e,--executors", a->executors, "Threads per node that run mobile code")->check(CLI::Range(1u, 256u));
   cmd->add_flag("--untrusted", a->untrusted,

@@ -1,0 +1,92 @@
+#include "raw_am.hpp"
+
+#include <algorithm>
+#include <chrono>
+
+#include <fmt/format.h>
+
+namespace ferry::bench {
+namespace {
+
+constexpr auto kWaitLimit = std::chrono::seconds(20);
+
+}  // namespace
+
+result<std::unique_ptr<raw_am>> raw_am::create(const std::string& kind, const std::string& tls,
+                                               const std::string& provider) {
+  if (kind == "ucx") return make_raw_ucx(tls);
+  if (kind == "ofi") return make_raw_ofi(provider);
+  return make_error(errc::unsupported, fmt::format("no raw baseline for transport '{}'", kind));
+}
+
+result<void> raw_am::serve(int idle_timeout_ms) {
+  auto last = std::chrono::steady_clock::now();
+  unsigned spins = 0;
+  while (!stop_ || !to_answer_.empty()) {
+    if (progress() != 0) last = std::chrono::steady_clock::now();
+    while (!to_answer_.empty()) {
+      FERRY_TRY_STATUS(answer(to_answer_.front()));
+      to_answer_.pop_front();
+    }
+    if (++spins % 4096 == 0 && std::chrono::steady_clock::now() - last > std::chrono::milliseconds(idle_timeout_ms))
+      return make_error(errc::timeout, fmt::format("no message from the bench client for {} ms", idle_timeout_ms));
+  }
+  // Let the last answers leave before the endpoint goes.
+  for (int i = 0; i < 10000; ++i) progress();
+  return {};
+}
+
+// Progress until `answers_` reaches `target` (bounded in time).
+result<void> raw_am::wait_answers(std::uint64_t target) {
+  const auto limit = std::chrono::steady_clock::now() + kWaitLimit;
+  unsigned spins = 0;
+  while (answers_ < target) {
+    progress();
+    if (++spins % 4096 == 0 && std::chrono::steady_clock::now() > limit)
+      return make_error(errc::timeout, "the raw bench peer stopped answering");
+  }
+  return {};
+}
+
+result<double> raw_am::round_trip_us(std::size_t payload, int iterations, int batches) {
+  payload_.assign(std::max<std::size_t>(payload, 1), 0x5a);
+  std::vector<double> per_batch;
+  for (int b = -1; b < batches; ++b) {  // batch -1 warms up
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < iterations; ++i) {
+      FERRY_TRY_STATUS(send_request(kind::ping, payload_.data(), payload));
+      FERRY_TRY_STATUS(wait_answers(answers_ + 1));
+    }
+    const double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+    if (b >= 0) per_batch.push_back(us / iterations);
+  }
+  std::sort(per_batch.begin(), per_batch.end());
+  return per_batch[per_batch.size() / 2];
+}
+
+result<double> raw_am::rate(int window, int total) {
+  payload_.assign(8, 0x5a);
+  const std::uint64_t base = answers_;
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto limit = t0 + kWaitLimit;
+  unsigned spins = 0;
+  for (int sent = 0; sent < total;) {
+    if (++spins % 4096 == 0 && std::chrono::steady_clock::now() > limit)
+      return make_error(errc::timeout, "the raw bench peer stopped answering");
+    while (sent < total && static_cast<std::int64_t>(sent) - static_cast<std::int64_t>(answers_ - base) < window) {
+      FERRY_TRY_STATUS(send_request(kind::ping, payload_.data(), 8));
+      ++sent;
+    }
+    progress();
+  }
+  FERRY_TRY_STATUS(wait_answers(base + total));
+  return total / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+result<void> raw_am::stop() {
+  static const std::uint64_t bye = 0;
+  FERRY_TRY_STATUS(send_request(kind::stop, &bye, sizeof bye));
+  return wait_answers(answers_ + 1);
+}
+
+}  // namespace ferry::bench
