@@ -19,6 +19,7 @@
 #include "bootstrap/rendezvous.hpp"
 #include "directory/router.hpp"
 #include "mobile.hpp"
+#include "transport_cases.hpp"
 #include "transport/transport.hpp"
 #include "wire/frames.hpp"
 #include "test_util.hpp"
@@ -27,21 +28,6 @@ using namespace ferry;
 using namespace rt_test;
 
 namespace {
-
-// The transports, as doctest template parameters: a test case named
-// "... <ofi_shm>" runs over libfabric's shm provider.
-struct ucx_shm {
-  static transport::options options() { return {.kind = "ucx", .tls = "shm", .provider = {}}; }
-};
-struct ucx_tcp {
-  static transport::options options() { return {.kind = "ucx", .tls = "tcp", .provider = {}}; }
-};
-struct ofi_tcp {
-  static transport::options options() { return {.kind = "ofi", .tls = {}, .provider = "tcp;ofi_rxm"}; }
-};
-struct ofi_shm {
-  static transport::options options() { return {.kind = "ofi", .tls = {}, .provider = "shm"}; }
-};
 
 struct node_cluster {
   static constexpr std::uint32_t kNodes = 3;
@@ -56,28 +42,21 @@ struct node_cluster {
     REQUIRE_OK(rv.init(kNodes));
     for (std::uint32_t i = 0; i < kNodes; ++i) nodes.push_back(spawn(i, "jit"));
     rt = std::make_unique<runtime>(client_options());
-    for (const auto& n : rt->nodes()) CHECK(n.transport == expected_name());
+    for (const auto& n : rt->nodes()) CHECK(n.transport == transport_name(transport));
   }
 
   runtime_options client_options() const {
     runtime_options o;
     o.rendezvous = dir.path() / "rv";
-    o.transport = transport.kind;
-    o.tls = transport.tls;
-    o.provider = transport.provider;
+    select_transport(o, transport);
     return o;
-  }
-  std::string expected_name() const {
-    return transport.kind + "/" + (transport.kind == "ucx" ? transport.tls : transport.provider);
   }
 
   // A `ferry node` process for index i, with its JIT's disk cache in `cache`.
   std::unique_ptr<test::process> spawn(std::uint32_t i, const std::string& cache) {
     std::vector<std::string> argv{FERRY_CLI, "node", "--index", std::to_string(i), "--rendezvous",
-                                  (dir.path() / "rv").string(), "--transport", transport.kind, "--jit-cache",
-                                  (dir.path() / cache).string()};
-    if (!transport.tls.empty()) argv.insert(argv.end(), {"--tls", transport.tls});
-    if (!transport.provider.empty()) argv.insert(argv.end(), {"--provider", transport.provider});
+                                  (dir.path() / "rv").string(), "--jit-cache", (dir.path() / cache).string()};
+    for (auto& a : node_transport_args(transport)) argv.push_back(std::move(a));
     return std::make_unique<test::process>(argv);
   }
 
@@ -397,11 +376,6 @@ struct node_cluster {
 };
 
 }  // namespace
-
-TYPE_TO_STRING(ucx_shm);
-TYPE_TO_STRING(ucx_tcp);
-TYPE_TO_STRING(ofi_tcp);
-TYPE_TO_STRING(ofi_shm);
 
 // What every transport must carry: frames of every size, forwards and nested
 // calls, malformed bytes, and a peer that dies or comes back from a new

@@ -104,17 +104,25 @@ std::vector<std::uint8_t> recv_blob(int fd) {
   _exit(stop ? 0 : 23);
 }
 
-void two_processes(const options& opts) {
-  ::setenv("UCX_NET_DEVICES", "lo", 1);
+// Fork a child that runs `body` (it must not return) with its end of a
+// socket pair; returns the child's pid and this process's end.
+template <class Body>
+std::pair<pid_t, int> fork_child(Body body) {
   int sv[2];
   REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
   const pid_t child = ::fork();
   REQUIRE(child >= 0);
   if (child == 0) {
     ::close(sv[0]);
-    echo_server(sv[1], opts);
+    body(sv[1]);
   }
   ::close(sv[1]);
+  return {child, sv[0]};
+}
+
+void two_processes(const options& opts) {
+  ::setenv("UCX_NET_DEVICES", "lo", 1);
+  const auto [child, sock] = fork_child([&](int fd) { echo_server(fd, opts); });
   struct reap {
     pid_t pid;
     ~reap() {
@@ -126,11 +134,11 @@ void two_processes(const options& opts) {
   } reaper{child};
 
   auto t = REQUIRE_OK(tp::transport::create(opts));
-  auto server_addr = recv_blob(sv[0]);
-  auto key_blob = recv_blob(sv[0]);
+  auto server_addr = recv_blob(sock);
+  auto key_blob = recv_blob(sock);
   REQUIRE_FALSE(server_addr.empty());
   REQUIRE(key_blob.size() > 16);
-  send_blob(sv[0], t->address());
+  send_blob(sock, t->address());
   const auto peer = REQUIRE_OK(t->connect(server_addr));
 
   std::vector<std::vector<std::uint8_t>> received;
@@ -238,21 +246,15 @@ TEST_CASE("transport: libfabric names its provider, rejects bad addresses and un
 // The shm provider keeps each endpoint in a /dev/shm file; a killed process
 // cannot remove its own, so the next ferry shm endpoint here removes it.
 TEST_CASE("transport: libfabric shm leaves nothing in /dev/shm, even after a kill -9") {
-  int sv[2];
-  REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
-  const pid_t child = ::fork();
-  REQUIRE(child >= 0);
-  if (child == 0) {
-    ::close(sv[0]);
+  const auto [child, sock] = fork_child([](int fd) {
     auto t = tp::transport::create({.kind = "ofi", .tls = {}, .provider = "shm"});
     if (!t) _exit(20);
-    send_blob(sv[1], (*t)->address());
+    send_blob(fd, (*t)->address());
     ::pause();  // until killed
     _exit(0);
-  }
-  ::close(sv[1]);
-  auto address = recv_blob(sv[0]);
-  ::close(sv[0]);
+  });
+  auto address = recv_blob(sock);
+  ::close(sock);
   REQUIRE_FALSE(address.empty());
   const std::string name(reinterpret_cast<const char*>(address.data()));  // the endpoint's name, NUL-terminated
   CHECK(name.starts_with("ferry-" + std::to_string(child) + "-"));

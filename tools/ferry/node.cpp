@@ -99,7 +99,7 @@ int run_node(const node_args& a) {
     });
   if (std::getenv("FERRY_VERBOSE"))
     fmt::print(stderr, "ferry node {}: serving ({} of {}, {}, {} store, {})\n", cfg.index, a.kind, cfg.nodes,
-               a.transport, a.store.empty() ? "memory" : a.store, (*bs)->describe());
+               (*n)->transport_name(), a.store.empty() ? "memory" : a.store, (*bs)->describe());
   (*n)->wait();
   if (job_end.joinable()) {
     if (*left) {
@@ -145,7 +145,8 @@ void add_node_command(CLI::App& app) {
                   "Transport: ucx (UCX active messages) or ofi (libfabric FI_EP_RDM); the whole cluster uses one "
                   "(docs/transports.md)")
       ->envname("FERRY_TRANSPORT")
-      ->check(CLI::IsMember({"ucx", "ofi", "inproc"}));
+      ->check(CLI::IsMember({"ucx", "ofi", "inproc"}))
+      ->capture_default_str();
   cmd->add_option("--tls", a->tls, "UCX transports, e.g. shm or tcp (default: UCX_TLS or UCX's choice)")
       ->envname("FERRY_TLS");
   cmd->add_option("--provider", a->provider,
