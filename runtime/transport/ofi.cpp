@@ -14,6 +14,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -42,8 +43,11 @@ namespace msg = wire::ofi;
 constexpr std::size_t kEagerMessage = 16 << 10;
 constexpr std::size_t kReceiveBuffers = 128;
 // Providers without a wait descriptor (shm): a blocked driver looks again
-// after this long (docs/transports.md, "Waiting").
-constexpr long kPollIntervalUs = 500;
+// after a pause that starts short and doubles while nothing arrives: a
+// member in the middle of an exchange is soon awake again, an idle one
+// costs little CPU (docs/transports.md, "Waiting").
+constexpr long kFirstPollUs = 50;
+constexpr long kLongestPollUs = 2000;
 constexpr std::size_t kCompletionBatch = 16;
 // Frames waiting for one peer that does not take them (over tcp;ofi_rxm a
 // send to a dead peer is refused with EAGAIN, for ever): at most this many,
@@ -310,6 +314,7 @@ class ofi_transport final : public transport {
     }
     n += ordered_.deliver([this](std::span<const std::uint8_t> f) { deliver(f); });
     retry_receives();
+    if (n > 0) next_poll_us_ = kFirstPollUs;
     return n;
   }
 
@@ -325,8 +330,9 @@ class ofi_transport final : public transport {
     while (::read(timer_fd_, &expirations, sizeof expirations) > 0) {
     }
     itimerspec once{};
-    once.it_value.tv_nsec = kPollIntervalUs * 1000;
+    once.it_value.tv_nsec = next_poll_us_ * 1000;
     ::timerfd_settime(timer_fd_, 0, &once, nullptr);
+    next_poll_us_ = std::min(next_poll_us_ * 2, kLongestPollUs);
     return true;
   }
 
@@ -634,6 +640,7 @@ class ofi_transport final : public transport {
   std::size_t inject_size_ = 0;
   int wait_fd_ = -1;   // the CQ's, where the provider has one
   int timer_fd_ = -1;  // otherwise
+  long next_poll_us_ = kFirstPollUs;
   std::uint64_t next_key_ = 1;
   std::uint64_t next_token_ = 1;
   std::vector<std::uint8_t> address_;
