@@ -234,9 +234,10 @@ class ofi_transport final : public transport {
   }
 
   std::string name() const override { return "ofi/" + provider_; }
-  std::vector<std::uint8_t> address() const override { return address_; }
+  std::vector<std::uint8_t> address() const override { return tag_address(name(), address_); }
 
-  result<peer_index> connect(std::span<const std::uint8_t> address) override {
+  result<peer_index> connect(std::span<const std::uint8_t> tagged) override {
+    FERRY_TRY(const auto address, untag_address(name(), tagged));
     if (address.empty() || address.size() > msg::kMaxAddress)
       return make_error(errc::bad_format, fmt::format("libfabric endpoint address of {} bytes", address.size()));
     FERRY_TRY(const fi_addr_t a, resolve(address));

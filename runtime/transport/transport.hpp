@@ -62,6 +62,17 @@ struct options {
   std::string provider;
 };
 
+/// A backend's address as it travels (bootstraps, hello frames): u8 n, the
+/// n-byte backend name ("ucx", "ofi/shm", ...), then the backend's own
+/// address bytes. connect() checks the name first, so a process started with
+/// another transport (or libfabric provider) than the cluster gets
+/// bad_format instead of handing foreign bytes to its library (UCX aborts
+/// the process on a foreign address). Used by the UCX and libfabric backends.
+std::vector<std::uint8_t> tag_address(std::string_view backend, std::span<const std::uint8_t> raw);
+/// The backend's own bytes of `address`. Errors: bad_format (not tagged, or
+/// tagged by another backend: the message names both).
+result<std::span<const std::uint8_t>> untag_address(std::string_view backend, std::span<const std::uint8_t> address);
+
 class transport {
  public:
   using frame_handler = std::function<void(std::span<const std::uint8_t> frame)>;

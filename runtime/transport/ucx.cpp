@@ -87,9 +87,10 @@ class ucx_transport final : public transport {
   }
 
   std::string name() const override { return tls_.empty() ? "ucx" : "ucx/" + tls_; }
-  std::vector<std::uint8_t> address() const override { return address_; }
+  std::vector<std::uint8_t> address() const override { return tag_address("ucx", address_); }
 
-  result<peer_index> connect(std::span<const std::uint8_t> address) override {
+  result<peer_index> connect(std::span<const std::uint8_t> tagged) override {
+    FERRY_TRY(const auto address, untag_address("ucx", tagged));
     if (address.empty() || address.size() > kMaxAddress)
       return make_error(errc::bad_format, fmt::format("UCX worker address of {} bytes", address.size()));
     ucp_ep_params_t ep{};

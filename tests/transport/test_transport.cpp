@@ -239,6 +239,13 @@ TEST_CASE("transport: libfabric names its provider, rejects bad addresses and un
   auto t = REQUIRE_OK(tp::transport::create({.kind = "ofi", .tls = {}, .provider = "shm"}));
   CHECK(t->name() == "ofi/shm");
   CHECK_ERRC(t->connect(std::vector<std::uint8_t>{}), errc::bad_format);
+  // Another backend's or provider's address is refused before the library sees it.
+  auto tcp = REQUIRE_OK(tp::transport::create({.kind = "ofi", .tls = {}, .provider = "tcp;ofi_rxm"}));
+  auto ucx = REQUIRE_OK(tp::transport::create({.kind = "ucx", .tls = "shm", .provider = {}}));
+  CHECK_ERRC(t->connect(tcp->address()), errc::bad_format);
+  CHECK_ERRC(t->connect(ucx->address()), errc::bad_format);
+  CHECK_ERRC(ucx->connect(t->address()), errc::bad_format);
+  CHECK_ERRC(ucx->connect(std::vector<std::uint8_t>{200, 1, 2}), errc::bad_format);
   CHECK_ERRC(t->send(0, pattern(8, 0)), errc::not_found);
   CHECK_ERRC(tp::transport::create({.kind = "ofi", .tls = {}, .provider = "no-such-provider"}), errc::io_error);
 }
@@ -256,7 +263,9 @@ TEST_CASE("transport: libfabric shm leaves nothing in /dev/shm, even after a kil
   auto address = recv_blob(sock);
   ::close(sock);
   REQUIRE_FALSE(address.empty());
-  const std::string name(reinterpret_cast<const char*>(address.data()));  // the endpoint's name, NUL-terminated
+  // The endpoint's name, NUL-terminated, after the backend's tag.
+  const auto raw = REQUIRE_OK(tp::untag_address("ofi/shm", address));
+  const std::string name(reinterpret_cast<const char*>(raw.data()));
   CHECK(name.starts_with("ferry-" + std::to_string(child) + "-"));
   const std::filesystem::path file = std::filesystem::path("/dev/shm") / name;
   CHECK(std::filesystem::exists(file));
@@ -269,7 +278,7 @@ TEST_CASE("transport: libfabric shm leaves nothing in /dev/shm, even after a kil
     auto t = REQUIRE_OK(tp::transport::create({.kind = "ofi", .tls = {}, .provider = "shm"}));
     CHECK_FALSE(std::filesystem::exists(file));  // removed by the next endpoint
     const auto a = t->address();
-    own = std::filesystem::path("/dev/shm") / reinterpret_cast<const char*>(a.data());
+    own = std::filesystem::path("/dev/shm") / reinterpret_cast<const char*>(REQUIRE_OK(tp::untag_address("ofi/shm", a)).data());
     CHECK(std::filesystem::exists(own));
   }
   CHECK_FALSE(std::filesystem::exists(own));  // a clean teardown removes its own
