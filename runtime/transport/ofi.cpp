@@ -211,7 +211,8 @@ class ofi_transport final : public transport {
       const unsigned own = shm_endpoints_made.fetch_add(1);
       remove_stale_shm_endpoints(own);
       const std::string name = fmt::format("ferry-{}-{}", ::getpid(), own);
-      if (auto r = fi_setname(&ep_->fid, const_cast<char*>(name.c_str()), name.size() + 1); r != 0) return ofi_error("name endpoint", r);
+      if (auto r = fi_setname(&ep_->fid, const_cast<char*>(name.c_str()), name.size() + 1); r != 0)
+        return ofi_error("name endpoint", r);
     }
     if (auto r = fi_enable(ep_); r != 0) return ofi_error("enable endpoint", r);
 
