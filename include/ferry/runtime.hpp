@@ -55,6 +55,10 @@ struct node_info {
   /// Calls in flight to an earlier incarnation fail with peer_dead; code
   /// and objects it held in memory are gone (code is shipped again).
   std::uint32_t incarnation = 0;
+  /// The transport this runtime reaches it over, with what that runs on:
+  /// "ucx/shm", "ucx/tcp", "ofi/shm", "ofi/tcp;ofi_rxm" ("ucx" alone when
+  /// UCX chose its transports).
+  std::string transport;
 };
 
 /// What reaching the data cost this runtime so far (runtime::stats()).
@@ -80,8 +84,9 @@ struct call_options {
 
 /// How a runtime joins its cluster. from_environment() is what
 /// runtime(argc, argv) uses: FERRY_BOOTSTRAP, FERRY_RENDEZVOUS (set by
-/// `ferry launch`), FERRY_HOSTS, FERRY_TRANSPORT (ucx | inproc), FERRY_TLS
-/// (e.g. shm, tcp), FERRY_DIRECTORY (home | e2e). Under PMIx, FERRY_NODES says how many ranks are data
+/// `ferry launch`), FERRY_HOSTS, FERRY_TRANSPORT (ucx | ofi | inproc), FERRY_TLS
+/// (UCX: e.g. shm, tcp), FERRY_OFI_PROVIDER (libfabric: e.g. shm, tcp;ofi_rxm),
+/// FERRY_DIRECTORY (home | e2e). Under PMIx, FERRY_NODES says how many ranks are data
 /// nodes (default: the job's first app).
 ///
 /// Which way to join: `bootstrap` if set (rendezvous | hosts | pmix); else
@@ -96,13 +101,18 @@ struct FERRY_API runtime_options {
   /// Host list: a file of HOST:PORT lines or "host:port,host:port,...";
   /// entry i is node i's bootstrap port.
   std::string hosts;
+  /// ucx | ofi | inproc (docs/transports.md); every process of a cluster uses the same.
   std::string transport = "ucx";
+  /// UCX transports (shm, tcp, ...); empty: UCX_TLS, else UCX's choice.
   std::string tls;
   /// How owners are found: "home" (a home node per object keeps its owner;
   /// the default) or "e2e" (owner caches, discovery by asking every node on
   /// a miss). The cluster's nodes must use the same (`ferry node
   /// --directory`; both read FERRY_DIRECTORY). docs/mobility.md.
   std::string directory = "home";
+  /// libfabric provider (shm, tcp;ofi_rxm, net, ...); empty: FI_PROVIDER,
+  /// else libfabric's first RDM provider.
+  std::string provider;
   /// How long to wait for every node to be reachable.
   std::chrono::milliseconds join_timeout{20000};
   static runtime_options from_environment();

@@ -38,6 +38,7 @@ runtime_options runtime_options::from_environment() {
   if (const char* v = std::getenv("FERRY_TRANSPORT")) o.transport = v;
   if (const char* v = std::getenv("FERRY_TLS")) o.tls = v;
   if (const char* v = std::getenv("FERRY_DIRECTORY")) o.directory = v;
+  if (const char* v = std::getenv("FERRY_OFI_PROVIDER")) o.provider = v;
   return o;
 }
 
@@ -89,7 +90,7 @@ struct runtime::impl final : detail::progress_driver {
     link = std::make_shared<detail::driver_link>(this, poll);
     infos.assign(nodes, node_info{});
     session::member_config mc;
-    mc.transport = {options.transport, options.tls, {}};
+    mc.transport = {.kind = options.transport, .tls = options.tls, .provider = options.provider, .link = {}};
     mc.self = self;
     mc.poll_without_yield = poll;
     mc.thread_name = "ferry-client";
@@ -162,7 +163,7 @@ struct runtime::impl final : detail::progress_driver {
           std::lock_guard lock(mu);
           auto& info = infos[h.index];
           const std::uint32_t incarnation = info.incarnation + (restarted || info.incarnation == 0 ? 1 : 0);
-          info = node_info{h.index, h.kind, h.triple, h.cpu, true, incarnation};
+          info = node_info{h.index, h.kind, h.triple, h.cpu, true, incarnation, member->transport_name()};
           // Code pushed to the old process is gone with it: push again.
           if (restarted) std::erase_if(pushed, [&](const auto& p) { return p.first == h.index; });
         }

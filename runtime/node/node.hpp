@@ -108,6 +108,8 @@ class node {
   [[nodiscard]] std::uint8_t kind() const { return config_.kind; }
   [[nodiscard]] const std::string& triple() const { return triple_; }
   [[nodiscard]] const std::string& cpu() const { return cpu_; }
+  /// The transport it serves over: "ucx/shm", "ofi/tcp;ofi_rxm", ...
+  [[nodiscard]] std::string transport_name() const { return member_->transport_name(); }
   store& objects() { return *store_; }
   [[nodiscard]] node_stats stats() const {
     return {policy_->calls_in_place(), policy_->calls_on_executor(), calls_.late_answers(), router_->size(),

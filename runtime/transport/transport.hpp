@@ -51,11 +51,16 @@ class registered_memory {
 };
 
 struct options {
-  /// "ucx" (default) or "inproc" (unit tests: all endpoints in one process).
+  /// "ucx" (default), "ofi" (libfabric) or "inproc" (unit tests: all
+  /// endpoints in one process).
   std::string kind = "ucx";
   /// UCX transports to use ("shm", "tcp", "shm,tcp"...); empty: UCX_TLS from
-  /// the environment, else UCX's own choice.
+  /// the environment, else UCX's own choice. Ignored by other kinds.
   std::string tls;
+  /// libfabric provider ("tcp;ofi_rxm", "shm", "net"...); empty: FI_PROVIDER
+  /// from the environment, else libfabric's first RDM provider that offers
+  /// messages and RMA reads. Ignored by other kinds.
+  std::string provider;
   /// The emulated link of this process (a device node's profile, see
   /// docs/devices.md). Zero and zero: no shaping, frames go straight to the
   /// backend. Otherwise every frame this process sends or receives waits
@@ -71,6 +76,17 @@ struct options {
   } link;
 };
 
+/// A backend's address as it travels (bootstraps, hello frames): u8 n, the
+/// n-byte backend name ("ucx", "ofi/shm", ...), then the backend's own
+/// address bytes. connect() checks the name first, so a process started with
+/// another transport (or libfabric provider) than the cluster gets
+/// bad_format instead of handing foreign bytes to its library (UCX aborts
+/// the process on a foreign address). Used by the UCX and libfabric backends.
+std::vector<std::uint8_t> tag_address(std::string_view backend, std::span<const std::uint8_t> raw);
+/// The backend's own bytes of `address`. Errors: bad_format (not tagged, or
+/// tagged by another backend: the message names both).
+result<std::span<const std::uint8_t>> untag_address(std::string_view backend, std::span<const std::uint8_t> address);
+
 class transport {
  public:
   using frame_handler = std::function<void(std::span<const std::uint8_t> frame)>;
@@ -80,6 +96,7 @@ class transport {
   static result<std::unique_ptr<transport>> create(const options& opts);
 
   virtual ~transport() = default;
+  /// The backend and what it runs on: "ucx/shm", "ofi/tcp;ofi_rxm", "inproc".
   [[nodiscard]] virtual std::string name() const = 0;
 
   /// Bytes a peer passes to connect() to reach this transport.

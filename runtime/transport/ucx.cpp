@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "ordered_delivery.hpp"
 #include "transport.hpp"
 
 namespace ferry::transport {
@@ -45,6 +46,7 @@ class ucx_transport final : public transport {
   }
 
   result<void> init(const options& opts) {
+    tls_ = opts.tls;
     ucp_config_t* config = nullptr;
     if (auto s = ucp_config_read(nullptr, nullptr, &config); s != UCS_OK) return ucx_error("config", s);
     if (!opts.tls.empty()) {
@@ -84,10 +86,11 @@ class ucx_transport final : public transport {
     return {};
   }
 
-  std::string name() const override { return "ucx"; }
-  std::vector<std::uint8_t> address() const override { return address_; }
+  std::string name() const override { return tls_.empty() ? "ucx" : "ucx/" + tls_; }
+  std::vector<std::uint8_t> address() const override { return tag_address("ucx", address_); }
 
-  result<peer_index> connect(std::span<const std::uint8_t> address) override {
+  result<peer_index> connect(std::span<const std::uint8_t> tagged) override {
+    FERRY_TRY(const auto address, untag_address("ucx", tagged));
     if (address.empty() || address.size() > kMaxAddress)
       return make_error(errc::bad_format, fmt::format("UCX worker address of {} bytes", address.size()));
     ucp_ep_params_t ep{};
@@ -142,18 +145,12 @@ class ucx_transport final : public transport {
 
   unsigned progress() override {
     unsigned n = ucp_worker_progress(worker_);
-    while (!rendezvous_done_.empty()) {
-      auto frame = std::move(rendezvous_done_.front());
-      rendezvous_done_.pop_front();
-      deliver(frame);
-      ++n;
-    }
-    return n;
+    return n + ordered_.deliver([this](std::span<const std::uint8_t> f) { deliver(f); });
   }
 
   int event_fd() const override { return efd_; }
 
-  bool arm() override { return rendezvous_done_.empty() && ucp_worker_arm(worker_) == UCS_OK; }
+  bool arm() override { return !ordered_.ready() && ucp_worker_arm(worker_) == UCS_OK; }
 
   result<std::unique_ptr<registered_memory>> register_memory(std::span<std::byte> memory) override {
     ucp_mem_map_params_t mp{};
@@ -235,7 +232,7 @@ class ucx_transport final : public transport {
     spare_sends_.push_back(p);
   }
   struct pending_recv {
-    ucx_transport* self;
+    ordered_delivery::slot* slot;
     std::vector<std::uint8_t> frame;
   };
 
@@ -247,7 +244,7 @@ class ucx_transport final : public transport {
 
   static void on_rndv_done(void* request, ucs_status_t status, std::size_t, void* user_data) {
     auto* p = static_cast<pending_recv*>(user_data);
-    if (status == UCS_OK) p->self->rendezvous_done_.push_back(std::move(p->frame));
+    ordered_delivery::fill(p->slot, status == UCS_OK ? std::move(p->frame) : std::vector<std::uint8_t>{});
     delete p;
     ucp_request_free(request);
   }
@@ -256,21 +253,25 @@ class ucx_transport final : public transport {
                             const ucp_am_recv_param_t* param) {
     auto* self = static_cast<ucx_transport*>(arg);
     if (param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV) {
-      auto* p = new pending_recv{self, std::vector<std::uint8_t>(length)};
+      // Frames that arrive meanwhile wait behind this one: order is kept.
+      auto* p = new pending_recv{self->ordered_.reserve(), std::vector<std::uint8_t>(length)};
       ucp_request_param_t rp{};
       rp.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
       rp.cb.recv_am = &on_rndv_done;
       rp.user_data = p;
       const ucs_status_ptr_t r = ucp_am_recv_data_nbx(self->worker_, data, p->frame.data(), length, &rp);
       if (r == nullptr) {  // completed in place
-        self->rendezvous_done_.push_back(std::move(p->frame));
+        ordered_delivery::fill(p->slot, std::move(p->frame));
         delete p;
       } else if (UCS_PTR_IS_ERR(r)) {
-        delete p;  // the frame is lost; the sender's deadline reports it
+        ordered_delivery::fill(p->slot, {});  // the frame is lost; the sender's deadline reports it
+        delete p;
       }
       return UCS_OK;
     }
-    self->deliver({static_cast<const std::uint8_t*>(data), length});
+    const std::span<const std::uint8_t> frame{static_cast<const std::uint8_t*>(data), length};
+    if (self->ordered_.empty()) self->deliver(frame);
+    else self->ordered_.hold(frame);
     return UCS_OK;
   }
 
@@ -288,13 +289,14 @@ class ucx_transport final : public transport {
     ucp_request_free(r);
   }
 
+  std::string tls_;
   ucp_context_h ctx_ = nullptr;
   ucp_worker_h worker_ = nullptr;
   int efd_ = -1;
   std::vector<std::uint8_t> address_;
   std::vector<ucp_ep_h> eps_;
   frame_handler handler_;
-  std::deque<std::vector<std::uint8_t>> rendezvous_done_;
+  ordered_delivery ordered_;
 };
 
 }  // namespace

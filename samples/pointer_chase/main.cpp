@@ -21,7 +21,8 @@ int main(int argc, char** argv) {
     ferry::runtime rt(argc, argv);
     const auto nodes = rt.nodes();
     const auto shards = static_cast<std::uint32_t>(std::min<std::size_t>(nodes.size(), chase_table::kMaxShards));
-    std::printf("cluster: %zu nodes (%s)\n", nodes.size(), nodes.empty() ? "?" : nodes[0].triple.c_str());
+    std::printf("cluster: %zu nodes (%s, over %s)\n", nodes.size(), nodes.empty() ? "?" : nodes[0].triple.c_str(),
+                nodes.empty() ? "?" : nodes[0].transport.c_str());
 
     const auto table = chase_table::make(15, 2026);
     chase_shard h{shards, 0, 0, {}};

@@ -46,7 +46,7 @@ struct cluster_fixture {
       node::node_config cfg;
       cfg.index = i;
       cfg.nodes = kNodes;
-      cfg.member.transport = {with.transport, with.tls, {}};
+      cfg.member.transport = {.kind = with.transport, .tls = with.tls, .provider = {}, .link = {}};
       cfg.jit.cache_dir = dir.path() / "jit";
       cfg.jit.hot_call_threshold = with.hot_call_threshold;
       cfg.inline_budget = with.inline_budget;

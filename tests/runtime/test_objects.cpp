@@ -24,6 +24,7 @@
 #include "inproc_cluster.hpp"
 #include "mobile.hpp"
 #include "test_util.hpp"
+#include "transport_cases.hpp"
 
 using namespace ferry;
 using namespace rt_test;
@@ -54,27 +55,27 @@ std::uint64_t proc_kb(pid_t pid, const std::string& field) {
 struct objects_cluster {
   static constexpr std::uint32_t kNodes = 3;
   test::temp_dir dir;
+  transport::options transport;
   std::vector<std::unique_ptr<test::process>> nodes;  // stopped after the runtime goes
   std::unique_ptr<runtime> rt;
 
-  objects_cluster() {
+  explicit objects_cluster(transport::options t = ucx_shm::options()) : transport(std::move(t)) {
     ::setenv("UCX_NET_DEVICES", "lo", 1);
     cluster::rendezvous rv(dir.path() / "rv");
     REQUIRE_OK(rv.init(kNodes));
     for (std::uint32_t i = 0; i < kNodes; ++i) nodes.push_back(spawn(i));
     runtime_options o;
     o.rendezvous = dir.path() / "rv";
-    o.transport = "ucx";
-    o.tls = "shm";
+    select_transport(o, transport);
     rt = std::make_unique<runtime>(o);
   }
 
   [[nodiscard]] std::filesystem::path store_dir() const { return dir.path() / "store1"; }
 
   std::unique_ptr<test::process> spawn(std::uint32_t i) {
-    std::vector<std::string> argv{FERRY_CLI,   "node", "--index", std::to_string(i), "--rendezvous",
-                                  (dir.path() / "rv").string(), "--transport", "ucx", "--tls", "shm",
-                                  "--jit-cache", (dir.path() / "jit").string()};
+    std::vector<std::string> argv{FERRY_CLI, "node", "--index", std::to_string(i), "--rendezvous",
+                                  (dir.path() / "rv").string(), "--jit-cache", (dir.path() / "jit").string()};
+    for (auto& a : node_transport_args(transport)) argv.push_back(std::move(a));
     if (i == 1) argv.insert(argv.end(), {"--store", store_dir().string()});
     if (i == 2) argv.insert(argv.end(), {"--memory-limit", "64MiB"});
     return std::make_unique<test::process>(argv);
@@ -167,8 +168,11 @@ errc thrown(F&& f) {
   return errc::ok;
 }
 
-TEST_CASE("objects: sizes that overflow or exceed a node are typed errors, and the node keeps serving") {
-  objects_cluster cl;
+// Object operations of every kind (create, put, get, remove, limits) over
+// each backend: frames from a few bytes to 40 MiB objects' streams.
+TEST_CASE_TEMPLATE("objects: sizes that overflow or exceed a node are typed errors, and the node keeps serving", T,
+                   ucx_shm, ofi_tcp, ofi_shm) {
+  objects_cluster cl(T::options());
   auto& os = cl.rt->objects();
   const std::uint64_t wraps = (std::uint64_t{1} << 61) + 1;  // * 8 bytes = 8 (mod 2^64)
 

@@ -1,5 +1,6 @@
-// Transport backends: in-process, and UCX between two real processes over
-// shm and over tcp on loopback. Every wait is bounded.
+// Transport backends: in-process, and UCX and libfabric between two real
+// processes (UCX shm and tcp on loopback; libfabric tcp;ofi_rxm and shm).
+// Every wait is bounded.
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -9,6 +10,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <numeric>
 
 #include "test_util.hpp"
@@ -65,7 +67,7 @@ std::vector<std::uint8_t> recv_blob(int fd) {
   return b;
 }
 
-// Child process: a UCX echo server with one registered 1 MiB region. It
+// Child process: an echo server with one registered 1 MiB region. It
 // sends its address and region key, echoes every frame back (a frame of one
 // byte 0xff means "stop"), then exits.
 [[noreturn]] void echo_server(int sock, const options& opts) {
@@ -97,21 +99,30 @@ std::vector<std::uint8_t> recv_blob(int fd) {
   drive_until(**t, [&] { return stop; }, 60000);
   // Let the last echoes leave before tearing down.
   for (int i = 0; i < 1000; ++i) (*t)->progress();
+  mem->reset();
+  t->reset();  // a clean teardown leaves nothing in /dev/shm
   _exit(stop ? 0 : 23);
 }
 
-void ucx_two_processes(const std::string& tls) {
-  ::setenv("UCX_NET_DEVICES", "lo", 1);
-  options opts{.kind = "ucx", .tls = tls, .link = {}};
+// Fork a child that runs `body` (it must not return) with its end of a
+// socket pair; returns the child's pid and this process's end.
+template <class Body>
+std::pair<pid_t, int> fork_child(Body body) {
   int sv[2];
   REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
   const pid_t child = ::fork();
   REQUIRE(child >= 0);
   if (child == 0) {
     ::close(sv[0]);
-    echo_server(sv[1], opts);
+    body(sv[1]);
   }
   ::close(sv[1]);
+  return {child, sv[0]};
+}
+
+void two_processes(const options& opts) {
+  ::setenv("UCX_NET_DEVICES", "lo", 1);
+  const auto [child, sock] = fork_child([&](int fd) { echo_server(fd, opts); });
   struct reap {
     pid_t pid;
     ~reap() {
@@ -123,11 +134,11 @@ void ucx_two_processes(const std::string& tls) {
   } reaper{child};
 
   auto t = REQUIRE_OK(tp::transport::create(opts));
-  auto server_addr = recv_blob(sv[0]);
-  auto key_blob = recv_blob(sv[0]);
+  auto server_addr = recv_blob(sock);
+  auto key_blob = recv_blob(sock);
   REQUIRE_FALSE(server_addr.empty());
   REQUIRE(key_blob.size() > 16);
-  send_blob(sv[0], t->address());
+  send_blob(sock, t->address());
   const auto peer = REQUIRE_OK(t->connect(server_addr));
 
   std::vector<std::vector<std::uint8_t>> received;
@@ -139,12 +150,27 @@ void ucx_two_processes(const std::string& tls) {
   REQUIRE(drive_until(*t, [&] { return received.size() == 50; }));
   for (std::uint8_t i = 0; i < 50; ++i) CHECK(received[i] == pattern(8 + i, i));
 
-  // Large frames take the rendezvous path and still arrive whole.
+  // Large frames take the rendezvous path and still arrive whole, in order
+  // with the small frames around them.
   received.clear();
   const auto big = pattern(4 << 20, 7);
+  REQUIRE_OK(t->send(peer, pattern(8, 1)));
   REQUIRE_OK(t->send(peer, big));
-  REQUIRE(drive_until(*t, [&] { return received.size() == 1; }, 30000));
-  CHECK(received[0] == big);
+  REQUIRE_OK(t->send(peer, pattern(40000, 2)));
+  REQUIRE_OK(t->send(peer, big));
+  REQUIRE_OK(t->send(peer, pattern(9, 3)));
+  REQUIRE(drive_until(*t, [&] { return received.size() == 5; }, 30000));
+  CHECK(received[0] == pattern(8, 1));
+  CHECK(received[1] == big);
+  CHECK(received[2] == pattern(40000, 2));
+  CHECK(received[3] == big);
+  CHECK(received[4] == pattern(9, 3));
+
+  // A window of frames of every size class keeps its order.
+  received.clear();
+  for (std::uint8_t i = 0; i < 200; ++i) REQUIRE_OK(t->send(peer, pattern(i % 3 == 0 ? 20000 + i : 16 + i, i)));
+  REQUIRE(drive_until(*t, [&] { return received.size() == 200; }, 30000));
+  for (std::uint8_t i = 0; i < 200; ++i) CHECK(received[i] == pattern(i % 3 == 0 ? 20000 + i : 16 + i, i));
 
   // One-sided get from the server's registered region.
   remote_region region;
@@ -172,8 +198,8 @@ void ucx_two_processes(const std::string& tls) {
 }  // namespace
 
 TEST_CASE("transport: inproc frames, large frames, get, dead peer") {
-  auto a = REQUIRE_OK(tp::transport::create(options{.kind = "inproc", .tls = {}, .link = {}}));
-  auto b = REQUIRE_OK(tp::transport::create(options{.kind = "inproc", .tls = {}, .link = {}}));
+  auto a = REQUIRE_OK(tp::transport::create(options{.kind = "inproc", .tls = {}, .provider = {}}));
+  auto b = REQUIRE_OK(tp::transport::create(options{.kind = "inproc", .tls = {}, .provider = {}}));
   const auto a_to_b = REQUIRE_OK(a->connect(b->address()));
   const auto b_to_a = REQUIRE_OK(b->connect(a->address()));
   std::vector<std::vector<std::uint8_t>> at_a;
@@ -199,11 +225,30 @@ TEST_CASE("transport: inproc frames, large frames, get, dead peer") {
   CHECK_ERRC(a->connect(std::vector<std::uint8_t>{1, 2, 3}), errc::bad_format);
   b.reset();
   CHECK_ERRC(a->send(a_to_b, pattern(8, 0)), errc::peer_dead);
-  CHECK_ERRC(tp::transport::create(options{.kind = "carrier-pigeon", .tls = {}, .link = {}}), errc::unsupported);
+  CHECK_ERRC(tp::transport::create(options{.kind = "carrier-pigeon", .tls = {}, .provider = {}}), errc::unsupported);
 }
 
-TEST_CASE("transport: UCX between two processes over shm") { ucx_two_processes("shm"); }
-TEST_CASE("transport: UCX between two processes over tcp (loopback)") { ucx_two_processes("tcp"); }
+TEST_CASE("transport: UCX between two processes over shm") { two_processes({.kind = "ucx", .tls = "shm", .provider = {}}); }
+TEST_CASE("transport: UCX between two processes over tcp (loopback)") { two_processes({.kind = "ucx", .tls = "tcp", .provider = {}}); }
+TEST_CASE("transport: libfabric between two processes over tcp (ofi_rxm)") {
+  two_processes({.kind = "ofi", .tls = {}, .provider = "tcp;ofi_rxm"});
+}
+TEST_CASE("transport: libfabric between two processes over shm") { two_processes({.kind = "ofi", .tls = {}, .provider = "shm"}); }
+
+TEST_CASE("transport: libfabric names its provider, rejects bad addresses and unknown providers") {
+  auto t = REQUIRE_OK(tp::transport::create({.kind = "ofi", .tls = {}, .provider = "shm"}));
+  CHECK(t->name() == "ofi/shm");
+  CHECK_ERRC(t->connect(std::vector<std::uint8_t>{}), errc::bad_format);
+  // Another backend's or provider's address is refused before the library sees it.
+  auto tcp = REQUIRE_OK(tp::transport::create({.kind = "ofi", .tls = {}, .provider = "tcp;ofi_rxm"}));
+  auto ucx = REQUIRE_OK(tp::transport::create({.kind = "ucx", .tls = "shm", .provider = {}}));
+  CHECK_ERRC(t->connect(tcp->address()), errc::bad_format);
+  CHECK_ERRC(t->connect(ucx->address()), errc::bad_format);
+  CHECK_ERRC(ucx->connect(t->address()), errc::bad_format);
+  CHECK_ERRC(ucx->connect(std::vector<std::uint8_t>{200, 1, 2}), errc::bad_format);
+  CHECK_ERRC(t->send(0, pattern(8, 0)), errc::not_found);
+  CHECK_ERRC(tp::transport::create({.kind = "ofi", .tls = {}, .provider = "no-such-provider"}), errc::io_error);
+}
 
 // The emulated link of a device node (options::link_profile, shaped.cpp).
 namespace {
@@ -212,10 +257,10 @@ namespace {
 // until every echo is back. The milliseconds that took, and what came back.
 std::pair<double, std::vector<std::vector<std::uint8_t>>> echo_through(const options::link_profile& link,
                                                                        const std::vector<std::vector<std::uint8_t>>& frames) {
-  options shaped{.kind = "inproc", .tls = {}, .link = {}};
+  options shaped{.kind = "inproc", .tls = {}, .provider = {}, .link = {}};
   shaped.link = link;
   auto a = REQUIRE_OK(tp::transport::create(shaped));
-  auto b = REQUIRE_OK(tp::transport::create(options{.kind = "inproc", .tls = {}, .link = {}}));
+  auto b = REQUIRE_OK(tp::transport::create(options{.kind = "inproc", .tls = {}, .provider = {}, .link = {}}));
   const auto a_to_b = REQUIRE_OK(a->connect(b->address()));
   const auto b_to_a = REQUIRE_OK(b->connect(a->address()));
   std::vector<std::vector<std::uint8_t>> back;
@@ -254,10 +299,10 @@ TEST_CASE("transport: an emulated link delays frames both ways, keeps their orde
     CHECK(ms >= 149.0);
   }
   SUBCASE("an idle shaped transport blocks until a held frame is due") {
-    options shaped{.kind = "inproc", .tls = {}, .link = {}};
+    options shaped{.kind = "inproc", .tls = {}, .provider = {}, .link = {}};
     shaped.link.latency = std::chrono::milliseconds(30);
     auto a = REQUIRE_OK(tp::transport::create(shaped));
-    auto b = REQUIRE_OK(tp::transport::create(options{.kind = "inproc", .tls = {}, .link = {}}));
+    auto b = REQUIRE_OK(tp::transport::create(options{.kind = "inproc", .tls = {}, .provider = {}, .link = {}}));
     const auto a_to_b = REQUIRE_OK(a->connect(b->address()));
     int at_b = 0;
     b->on_frame([&](std::span<const std::uint8_t>) { ++at_b; });
@@ -272,4 +317,38 @@ TEST_CASE("transport: an emulated link delays frames both ways, keeps their orde
     CHECK(b->progress() == 1);
     CHECK(at_b == 1);
   }
+}
+
+// The shm provider keeps each endpoint in a /dev/shm file; a killed process
+// cannot remove its own, so the next ferry shm endpoint here removes it.
+TEST_CASE("transport: libfabric shm leaves nothing in /dev/shm, even after a kill -9") {
+  const auto [child, sock] = fork_child([](int fd) {
+    auto t = tp::transport::create({.kind = "ofi", .tls = {}, .provider = "shm"});
+    if (!t) _exit(20);
+    send_blob(fd, (*t)->address());
+    ::pause();  // until killed
+    _exit(0);
+  });
+  auto address = recv_blob(sock);
+  ::close(sock);
+  REQUIRE_FALSE(address.empty());
+  // The endpoint's name, NUL-terminated, after the backend's tag.
+  const auto raw = REQUIRE_OK(tp::untag_address("ofi/shm", address));
+  const std::string name(reinterpret_cast<const char*>(raw.data()));
+  CHECK(name.starts_with("ferry-" + std::to_string(child) + "-"));
+  const std::filesystem::path file = std::filesystem::path("/dev/shm") / name;
+  CHECK(std::filesystem::exists(file));
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  CHECK(std::filesystem::exists(file));  // what a killed process leaves
+
+  std::filesystem::path own;
+  {
+    auto t = REQUIRE_OK(tp::transport::create({.kind = "ofi", .tls = {}, .provider = "shm"}));
+    CHECK_FALSE(std::filesystem::exists(file));  // removed by the next endpoint
+    const auto a = t->address();
+    own = std::filesystem::path("/dev/shm") / reinterpret_cast<const char*>(REQUIRE_OK(tp::untag_address("ofi/shm", a)).data());
+    CHECK(std::filesystem::exists(own));
+  }
+  CHECK_FALSE(std::filesystem::exists(own));  // a clean teardown removes its own
 }

@@ -1,16 +1,18 @@
 // `ferry bench invoke` (this program; `ferry bench invoke` runs it): what an
-// invocation costs next to bare UCX between the same two processes, in one run.
+// invocation costs next to the bare transport (UCX active messages, or
+// libfabric messages with --transport ofi) between the same two processes,
+// in one run.
 //
-//   warm round trip   baseline: raw UCX AM ping-pong, 8 B each way
+//   warm round trip   baseline: raw ping-pong, 8 B each way
 //                     ferry:    rt.invoke_with({.node = 0}, &bench_increment, x).get()
-//   cold first call   baseline: raw UCX AM carrying the code object's bytes, 8 B back
+//   cold first call   baseline: a raw message carrying the code object's bytes, 8 B back
 //                     ferry:    first call of a function the node has never seen
 //                               (eager push + hash check + JIT + run + reply)
-//   pipelined rate    baseline: raw 8 B AMs with a window of W in flight
+//   pipelined rate    baseline: raw 8 B messages with a window of W in flight
 //                     ferry:    invocations with W futures in flight
 //
 // Two processes: this one (the client) and a server it starts. The server
-// first answers raw AMs (raw_am.hpp), then, when told to stop, becomes a
+// first answers raw messages (raw_am.hpp), then, when told to stop, becomes a
 // `ferry node` (exec, same process) with a fresh JIT cache. Targets (issue 5):
 // warm <= 1.3x raw, cold <= 1.5 ms, rate >= 40% of raw.
 #include <signal.h>
@@ -47,7 +49,9 @@ using clock_type = std::chrono::steady_clock;
 namespace {
 
 struct options {
+  std::string transport = "ucx";
   std::string tls = "shm";
+  std::string provider = "shm";
   bool json = false;
   int iterations = 2000;  // per batch
   int batches = 7;
@@ -73,9 +77,12 @@ std::vector<std::uint8_t> wait_for_file(const fs::path& file, std::chrono::milli
   throw ferry::error(ferry::make_error(ferry::errc::timeout, fmt::format("the bench server did not write {}", file.string())));
 }
 
-// The server: raw AM echo, then exec `ferry node` in this same process.
-int serve(const fs::path& dir, const std::string& tls) {
-  auto raw = ferry::bench::raw_am::create(tls);
+// "ucx/shm", "ofi/tcp;ofi_rxm": what the figures were measured over.
+std::string over(const options& o) { return o.transport + "/" + (o.transport == "ucx" ? o.tls : o.provider); }
+
+// The server: raw echo, then exec `ferry node` in this same process.
+int serve(const fs::path& dir, const options& o) {
+  auto raw = ferry::bench::raw_am::create(o.transport, o.tls, o.provider);
   if (!raw) {
     fmt::print(stderr, "bench server: {}\n", raw.error().describe());
     return 1;
@@ -92,8 +99,10 @@ int serve(const fs::path& dir, const std::string& tls) {
   raw->reset();
   const std::string ferry = (fs::read_symlink("/proc/self/exe").parent_path() / "ferry").string();
   const std::string jit_cache = (dir / "jit").string();
-  std::vector<std::string> argv{ferry, "node", "--index", "0", "--rendezvous", dir.string(), "--jit-cache", jit_cache};
-  if (!tls.empty()) argv.insert(argv.end(), {"--tls", tls});
+  std::vector<std::string> argv{ferry,       "node",        "--index",     "0",
+                                "--rendezvous", dir.string(), "--jit-cache", jit_cache,
+                                "--transport", o.transport,  "--tls",       o.tls,
+                                "--provider",  o.provider};
   std::vector<char*> args;
   for (auto& a : argv) args.push_back(a.data());
   args.push_back(nullptr);
@@ -102,14 +111,15 @@ int serve(const fs::path& dir, const std::string& tls) {
   return 127;
 }
 
-pid_t start_server(const fs::path& dir, const std::string& tls) {
+pid_t start_server(const fs::path& dir, const options& o) {
   const std::string self = fs::read_symlink("/proc/self/exe").string();
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid != 0) return pid;
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != parent) _exit(127);
-  ::execl(self.c_str(), self.c_str(), "serve", "--dir", dir.c_str(), "--tls", tls.c_str(), nullptr);
+  ::execl(self.c_str(), self.c_str(), "serve", "--dir", dir.c_str(), "--transport", o.transport.c_str(), "--tls",
+          o.tls.c_str(), "--provider", o.provider.c_str(), nullptr);
   _exit(127);
 }
 
@@ -124,11 +134,11 @@ std::vector<row> run(const options& o, const fs::path& dir) {
   const std::size_t code_bytes =
       ferry::code_registry::global().find(reinterpret_cast<const void*>(cold[0])).value()->encode().size();
 
-  // Bare UCX first, while the server is still a plain UCX process.
+  // The bare transport first, while the server is still a plain process.
   double raw_rtt, raw_rate, raw_ship;
   {
-    progress(o, fmt::format("raw UCX AM over {}: ping-pong, {}-byte transfer, rate", o.tls, code_bytes));
-    auto raw = raw_am::create(o.tls).value();
+    progress(o, fmt::format("raw {}: ping-pong, {}-byte transfer, rate", over(o), code_bytes));
+    auto raw = raw_am::create(o.transport, o.tls, o.provider).value();
     raw->connect(wait_for_file(dir / "raw.addr", std::chrono::seconds(20))).value();
     raw_rtt = raw->round_trip_us(8, o.iterations, o.batches).value();
     raw_ship = raw->round_trip_us(code_bytes, 50, 5).value();
@@ -139,7 +149,9 @@ std::vector<row> run(const options& o, const fs::path& dir) {
   progress(o, "ferry: joining the node");
   ferry::runtime_options ro;
   ro.rendezvous = dir;
+  ro.transport = o.transport;
   ro.tls = o.tls;
+  ro.provider = o.provider;
   ferry::runtime rt(ro);
   ferry::call_options on0;
   on0.node = 0;
@@ -176,15 +188,15 @@ std::vector<row> run(const options& o, const fs::path& dir) {
   }
   const double ferry_rate = o.total / std::chrono::duration<double>(clock_type::now() - t0).count();
 
-  return {{fmt::format("warm invoke round trip, 8 B arg ({})", o.tls), raw_rtt, median(warm_us), "us"},
-          {fmt::format("cold first call, {} B code object ({})", code_bytes, o.tls), raw_ship / 1000, median(cold_ms),
-           "ms"},
-          {fmt::format("pipelined rate, window {} ({})", o.window, o.tls), raw_rate / 1e6, ferry_rate / 1e6,
+  return {{fmt::format("warm invoke round trip, 8 B arg ({})", over(o)), raw_rtt, median(warm_us), "us"},
+          {fmt::format("cold first call, {} B code object ({})", code_bytes, over(o)), raw_ship / 1000,
+           median(cold_ms), "ms"},
+          {fmt::format("pipelined rate, window {} ({})", o.window, over(o)), raw_rate / 1e6, ferry_rate / 1e6,
            "M/s"}};
 }
 
 void print(const options& o, const std::vector<row>& rows) {
-  ferry::bench::print_rows(rows, o.json, "raw UCX AM");
+  ferry::bench::print_rows(rows, o.json, o.transport == "ucx" ? "raw UCX AM" : "raw libfabric");
   if (o.json) return;
   fmt::print("targets: warm <= 1.3x raw ({}); cold <= 1.5 ms ({}); rate >= 0.4x raw ({})\n",
              rows[0].ferry <= 1.3 * rows[0].baseline ? "met" : "missed", rows[1].ferry <= 1.5 ? "met" : "missed",
@@ -195,13 +207,16 @@ void print(const options& o, const std::vector<row>& rows) {
 
 int main(int argc, char** argv) {
   CLI::App app{"ferry bench invoke: a warm invocation, a cold first call and the pipelined invocation rate,\n"
-               "each next to bare UCX active messages between the same two processes in the same run."};
+               "each next to the bare transport (UCX active messages, or libfabric messages) between the\n"
+               "same two processes in the same run."};
   options o;
   app.name("ferry bench invoke");
-  app.add_option("--tls", o.tls, "UCX transport between the two processes")->check(CLI::IsMember({"shm", "tcp"}));
-  std::string transport = "ucx";
-  app.add_option("-t,--transport", transport, "Transport (only ucx: the baseline is bare UCX)")
-      ->check(CLI::IsMember({"ucx"}));
+  app.add_option("-t,--transport", o.transport, "Transport: ucx, or ofi (libfabric); the baseline is the same, bare")
+      ->check(CLI::IsMember({"ucx", "ofi"}));
+  app.add_option("--tls", o.tls, "UCX transport between the two processes (with ucx)")
+      ->check(CLI::IsMember({"shm", "tcp"}));
+  app.add_option("--provider", o.provider, "libfabric provider between the two processes (with ofi)")
+      ->check(CLI::IsMember({"shm", "tcp;ofi_rxm", "tcp", "net"}));
   app.add_flag("--json", o.json, "Print a JSON list of {name, baseline, ferry, ratio, unit}");
   app.add_option("--iterations", o.iterations, "Round trips per batch (median of batches reported)")
       ->check(CLI::Range(10, 1000000));
@@ -211,11 +226,13 @@ int main(int argc, char** argv) {
   std::string serve_dir;
   auto* srv = app.add_subcommand("serve", "the server side (started by the client)")->group("");  // hidden
   srv->add_option("--dir", serve_dir)->required();
+  srv->add_option("--transport", o.transport);
   srv->add_option("--tls", o.tls);
+  srv->add_option("--provider", o.provider);
   for (auto* opt : app.get_options()) opt->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   ::setenv("UCX_NET_DEVICES", "lo", 0);  // one host: loopback only unless told otherwise
-  if (srv->parsed()) return serve(serve_dir, o.tls);
+  if (srv->parsed()) return serve(serve_dir, o);
 
   std::string tmpl = (fs::temp_directory_path() / "ferry-bench-XXXXXX").string();
   if (!::mkdtemp(tmpl.data())) {
@@ -227,7 +244,7 @@ int main(int argc, char** argv) {
   pid_t server = -1;
   try {
     ferry::cluster::rendezvous(dir).init(1).value();
-    server = start_server(dir, o.tls);
+    server = start_server(dir, o);
     print(o, run(o, dir));
   } catch (const std::exception& e) {
     fmt::print(stderr, "ferry bench invoke: {}\n", e.what());

@@ -38,6 +38,7 @@ struct launch_args {
   std::uint32_t storage = 0;
   std::string transport = "ucx";
   std::string tls;
+  std::string provider;
   std::string store_root;
   unsigned executors = 2;
   bool untrusted = false;
@@ -336,6 +337,7 @@ int run_launch(const launch_args& a) {
                                   "--transport", a.transport, "--kind", kind, "--executors",
                                   std::to_string(a.executors)};
     if (!tls.empty()) argv.insert(argv.end(), {"--tls", tls});
+    if (!a.provider.empty()) argv.insert(argv.end(), {"--provider", a.provider});
     if (devices[i])
       argv.insert(argv.end(), {"--store", (devices[i]->mount_point() / "objects").string(), "--device",
                                devices[i]->device()});
@@ -412,6 +414,7 @@ int run_launch(const launch_args& a) {
     std::vector<std::pair<std::string, std::string>> env{{"FERRY_RENDEZVOUS", dir.string()},
                                                          {"FERRY_TRANSPORT", a.transport}};
     if (!tls.empty()) env.emplace_back("FERRY_TLS", tls);
+    if (!a.provider.empty()) env.emplace_back("FERRY_OFI_PROVIDER", a.provider);
     const pid_t program = spawn(a.program, env);
     const auto waited = core::wait_child(program);
     rc = waited ? exit_status(*waited) : 1;
@@ -471,8 +474,12 @@ void add_launch_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--dpu-latency-us", a->dpu.latency_us, "One-way link latency of each DPU (ferry's transport)")
       ->capture_default_str();
-  cmd->add_option("-t,--transport", a->transport, "Transport: ucx or inproc")->check(CLI::IsMember({"ucx"}));
+  cmd->add_option("-t,--transport", a->transport, "Transport: ucx or ofi (libfabric)")
+      ->check(CLI::IsMember({"ucx", "ofi"}));
   cmd->add_option("--tls", a->tls, "UCX transports: shm, tcp, ... (default: UCX_TLS or UCX's choice)");
+  cmd->add_option("--provider", a->provider,
+                  "libfabric provider with --transport ofi: shm, \"tcp;ofi_rxm\", net, ... (default: FI_PROVIDER "
+                  "or libfabric's first RDM provider)");
   cmd->add_option("--store-root", a->store_root, "Give node i a persistent store in DIR/node<i>");
   cmd->add_option("-e,--executors", a->executors, "Threads per node that run mobile code")->check(CLI::Range(1u, 256u));
   cmd->add_flag("--untrusted", a->untrusted,

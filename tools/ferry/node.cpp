@@ -36,6 +36,7 @@ struct node_args {
   std::string transport = "ucx";
   std::string tls;
   std::string directory = "home";
+  std::string provider;
   std::string store;
   std::uint64_t memory_limit = 0;
   std::string kind = "host";
@@ -143,7 +144,7 @@ int run_node(const node_args& a) {
   cfg.index = (*bs)->self();
   cfg.nodes = (*bs)->nodes();
   cfg.kind = a.kind == "dpu" ? FERRY_NODE_DPU : a.kind == "storage" ? FERRY_NODE_STORAGE : FERRY_NODE_HOST;
-  cfg.member.transport = {a.transport, a.tls, {}};
+  cfg.member.transport = {.kind = a.transport, .tls = a.tls, .provider = a.provider, .link = {}};
   cfg.member.transport.link.latency = std::chrono::microseconds(a.link_latency_us);
   cfg.member.transport.link.bytes_per_second = a.link_bandwidth;
   cfg.jit.target.cpu = a.cpu;
@@ -184,7 +185,8 @@ int run_node(const node_args& a) {
     });
   if (std::getenv("FERRY_VERBOSE"))
     fmt::print(stderr, "ferry node {}: serving ({} of {}, {} {}, {}, {} store, {})\n", cfg.index, a.kind, cfg.nodes,
-               (*n)->triple(), (*n)->cpu(), a.transport, a.store.empty() ? "memory" : a.store + (a.device.empty() ? "" : " on " + a.device), (*bs)->describe());
+               (*n)->triple(), (*n)->cpu(), (*n)->transport_name(),
+               a.store.empty() ? "memory" : a.store + (a.device.empty() ? "" : " on " + a.device), (*bs)->describe());
   (*n)->wait();
   if (job_end.joinable()) {
     if (*left) {
@@ -226,9 +228,12 @@ void add_node_command(CLI::App& app) {
   cmd->add_option("--nodes", a->nodes,
                   "PMIx: ranks 0..N-1 are data nodes (default: FERRY_NODES, else the job's first app)")
       ->check(CLI::Range(1u, 1u << 20));
-  cmd->add_option("-t,--transport", a->transport, "Transport: ucx or inproc")
+  cmd->add_option("-t,--transport", a->transport,
+                  "Transport: ucx (UCX active messages) or ofi (libfabric FI_EP_RDM); the whole cluster uses one "
+                  "(docs/transports.md)")
       ->envname("FERRY_TRANSPORT")
-      ->check(CLI::IsMember({"ucx", "inproc"}));
+      ->check(CLI::IsMember({"ucx", "ofi", "inproc"}))
+      ->capture_default_str();
   cmd->add_option("--tls", a->tls, "UCX transports, e.g. shm or tcp (default: UCX_TLS or UCX's choice)")
       ->envname("FERRY_TLS");
   cmd->add_option("--directory", a->directory,
@@ -236,6 +241,10 @@ void add_node_command(CLI::App& app) {
                   "discovery by asking every node on a miss); the whole cluster must use the same")
       ->check(CLI::IsMember({"home", "e2e"}))
       ->envname("FERRY_DIRECTORY");
+  cmd->add_option("--provider", a->provider,
+                  "libfabric provider with --transport ofi, e.g. shm, \"tcp;ofi_rxm\", net (default: FI_PROVIDER "
+                  "or libfabric's first RDM provider)")
+      ->envname("FERRY_OFI_PROVIDER");
   cmd->add_option("-s,--store", a->store, "Persistent object store directory (default: memory)");
   cmd->add_option("--memory-limit", a->memory_limit,
                   "Most bytes of objects this node holds, e.g. 512MiB, 8GiB; more fails with out_of_memory "

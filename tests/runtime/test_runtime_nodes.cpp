@@ -1,7 +1,8 @@
-// Real `ferry node` processes over UCX (shm, and tcp on loopback), a client
-// runtime in this process: invoke, forward across processes, nested calls,
-// a node killed in the middle of a call (direct and nested), and a node
-// restarted with the same index.
+// Real `ferry node` processes and a client runtime in this process, over
+// every real transport (transports.hpp): invoke, forward across processes,
+// nested calls, a node killed in the middle of a call (direct and nested),
+// a node restarted with the same index, malformed frames. Each suite is one
+// test template; the transports it runs over are listed with it.
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -18,6 +19,7 @@
 #include "bootstrap/rendezvous.hpp"
 #include "directory/router.hpp"
 #include "mobile.hpp"
+#include "transport_cases.hpp"
 #include "transport/transport.hpp"
 #include "wire/frames.hpp"
 #include "test_util.hpp"
@@ -27,30 +29,35 @@ using namespace rt_test;
 
 namespace {
 
-struct ucx_cluster {
+struct node_cluster {
   static constexpr std::uint32_t kNodes = 3;
   test::temp_dir dir;
-  std::string tls;
+  transport::options transport;
   std::vector<std::unique_ptr<test::process>> nodes;  // stopped after the runtime goes
   std::unique_ptr<runtime> rt;
 
-  explicit ucx_cluster(std::string tls_) : tls(std::move(tls_)) {
+  explicit node_cluster(transport::options t) : transport(std::move(t)) {
     ::setenv("UCX_NET_DEVICES", "lo", 1);
     cluster::rendezvous rv(dir.path() / "rv");
     REQUIRE_OK(rv.init(kNodes));
     for (std::uint32_t i = 0; i < kNodes; ++i) nodes.push_back(spawn(i, "jit"));
+    rt = std::make_unique<runtime>(client_options());
+    for (const auto& n : rt->nodes()) CHECK(n.transport == transport_name(transport));
+  }
+
+  runtime_options client_options() const {
     runtime_options o;
     o.rendezvous = dir.path() / "rv";
-    o.transport = "ucx";
-    o.tls = tls;
-    rt = std::make_unique<runtime>(o);
+    select_transport(o, transport);
+    return o;
   }
 
   // A `ferry node` process for index i, with its JIT's disk cache in `cache`.
   std::unique_ptr<test::process> spawn(std::uint32_t i, const std::string& cache) {
-    return std::make_unique<test::process>(std::vector<std::string>{
-        FERRY_CLI, "node", "--index", std::to_string(i), "--rendezvous", (dir.path() / "rv").string(), "--transport",
-        "ucx", "--tls", tls, "--jit-cache", (dir.path() / cache).string()});
+    std::vector<std::string> argv{FERRY_CLI, "node", "--index", std::to_string(i), "--rendezvous",
+                                  (dir.path() / "rv").string(), "--jit-cache", (dir.path() / cache).string()};
+    for (auto& a : node_transport_args(transport)) argv.push_back(std::move(a));
+    return std::make_unique<test::process>(argv);
   }
 
   ref<std::uint64_t> cell_on(std::uint32_t node, std::uint64_t value) { return rt_test::cell_on(*rt, node, value); }
@@ -234,11 +241,7 @@ struct ucx_cluster {
     std::vector<tally> tallies(kClients);
     const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     auto client = [&](int k) {
-      runtime_options o;
-      o.rendezvous = dir.path() / "rv";
-      o.transport = "ucx";
-      o.tls = tls;
-      runtime mine(o);
+      runtime mine(client_options());
       auto& t = tallies[k];
       std::deque<std::pair<future<std::uint64_t>, std::uint64_t>> window;
       auto settle = [&] {
@@ -302,10 +305,10 @@ struct ucx_cluster {
 
   // A peer that speaks raw bytes: malformed frames reach a real node over the
   // network; the node answers what it can attribute and keeps serving.
-  void bad_frames(const std::string& tls) {
+  void bad_frames() {
     cluster::rendezvous rv(dir.path() / "rv");
     const auto self = REQUIRE_OK(rv.claim_member(kNodes));
-    auto t = REQUIRE_OK(transport::transport::create({"ucx", tls, {}}));
+    auto t = REQUIRE_OK(transport::transport::create(transport));
     std::vector<wire::frame> answers;
     std::uint64_t undecodable = 0;
     t->on_frame([&](std::span<const std::uint8_t> bytes) {
@@ -374,54 +377,57 @@ struct ucx_cluster {
 
 }  // namespace
 
-TEST_CASE("runtime over UCX: a node answers malformed frames with typed errors and keeps serving") {
-  ucx_cluster cl("shm");
-  cl.bad_frames("shm");
+// What every transport must carry: frames of every size, forwards and nested
+// calls, malformed bytes, and a peer that dies or comes back from a new
+// address (where the backends differ: UCX and libfabric report no error for
+// a dead shm peer; a restart means a new endpoint address).
+TEST_CASE_TEMPLATE("runtime over real nodes: a node answers malformed frames with typed errors and keeps serving", T,
+                   ucx_shm, ucx_tcp, ofi_tcp, ofi_shm) {
+  node_cluster cl(T::options());
+  cl.bad_frames();
 }
 
-TEST_CASE("runtime over UCX shm: invoke, forward, nested, dead node") {
-  ucx_cluster cl("shm");
+TEST_CASE_TEMPLATE("runtime over real nodes: invoke, forward, nested, dead node", T, ucx_shm, ucx_tcp, ofi_tcp,
+                   ofi_shm) {
+  node_cluster cl(T::options());
   cl.exercise();
   cl.kill_node_mid_call();
 }
 
-TEST_CASE("runtime over UCX tcp (loopback): invoke, forward, nested, dead node") {
-  ucx_cluster cl("tcp");
-  cl.exercise();
-  cl.kill_node_mid_call();
-}
-
-TEST_CASE("runtime over UCX shm: a node killed and restarted with the same index serves again, code pulled anew") {
-  ucx_cluster cl("shm");
+TEST_CASE_TEMPLATE("runtime over real nodes: a node killed and restarted with the same index serves again, code pulled anew",
+                   T, ucx_shm, ucx_tcp, ofi_tcp, ofi_shm) {
+  node_cluster cl(T::options());
   cl.restart_node();
 }
 
-TEST_CASE("runtime over UCX tcp (loopback): a node killed and restarted with the same index serves again, code pulled anew") {
-  ucx_cluster cl("tcp");
-  cl.restart_node();
+// A forwarded call in flight when a node dies: over shm, where neither
+// backend reports the death, only heartbeats find it.
+TEST_CASE_TEMPLATE("runtime over real nodes: a forwarded call fails with peer_dead when a node on its way dies", T,
+                   ucx_shm, ofi_shm) {
+  node_cluster c(T::options());
+  c.chase_through_dead_node();
 }
 
-// Liveness is decided above the transport (heartbeats), the same for every
-// transport: these run over shm only, where UCX itself reports nothing.
-TEST_CASE("runtime over UCX shm: a paused node comes back alive, for everyone") {
-  ucx_cluster c("shm");
+// Liveness verdicts and the dispatch policy are decided above the transport,
+// the same for every transport: these run over UCX shm only.
+TEST_CASE_TEMPLATE("runtime over real nodes: a paused node comes back alive, for everyone", T, ucx_shm) {
+  node_cluster c(T::options());
   c.pause_node();
 }
 
-TEST_CASE("runtime over UCX shm: a long call on a node's network thread leaves no false death behind") {
-  ucx_cluster c("shm");
+TEST_CASE_TEMPLATE("runtime over real nodes: a long call on a node's network thread leaves no false death behind", T,
+                   ucx_shm) {
+  node_cluster c(T::options());
   c.long_call_in_place();
-}
-
-TEST_CASE("runtime over UCX shm: a forwarded call fails with peer_dead when a node on its way dies") {
-  ucx_cluster c("shm");
-  c.chase_through_dead_node();
 }
 
 // In CI: at least 10^5 calls (4 clients x 25000; they keep going until the
 // disruptions are over: about 7x10^5 here) through a pause, a kill and a
-// restart, in about 5 s.
-TEST_CASE("runtime over UCX shm: reliability soak: exact accounting through a pause, a kill and a restart") {
-  ucx_cluster c("shm");
+// restart, in about 5 s. Over UCX shm only for now: over libfabric shm it
+// passed most runs but failed or hung in 2 of the last 3 (docs/transports.md,
+// "Known problems") — to be found before it joins the list.
+TEST_CASE_TEMPLATE("runtime over real nodes: reliability soak: exact accounting through a pause, a kill and a restart",
+                   T, ucx_shm) {
+  node_cluster c(T::options());
   c.soak(25'000);
 }

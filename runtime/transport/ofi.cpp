@@ -1,0 +1,682 @@
+// libfabric backend (FI_EP_RDM): frames as FI_MSG sends into a pool of
+// pre-posted receive buffers; frames too large for those buffers go by
+// rendezvous (the receiver fi_reads them from the sender's registered copy,
+// wire/ofi_messages.hpp); get() is fi_read. Every MR mode the hints accept
+// is handled in one place (register_region). Like UCX over shm, a dead peer
+// gives no error completion: liveness is the node's job. docs/transports.md.
+#include <rdma/fabric.h>
+#include <rdma/fi_cm.h>
+#include <rdma/fi_domain.h>
+#include <rdma/fi_endpoint.h>
+#include <rdma/fi_errno.h>
+#include <rdma/fi_rma.h>
+#include <signal.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "ordered_delivery.hpp"
+#include "transport.hpp"
+#include "wire/frames.hpp"
+#include "wire/ofi_messages.hpp"
+
+namespace ferry::transport {
+namespace {
+
+namespace msg = wire::ofi;
+
+// A frame up to this size (with its header) is sent eagerly into a
+// pre-posted buffer; larger frames go by rendezvous.
+constexpr std::size_t kEagerMessage = 16 << 10;
+constexpr std::size_t kReceiveBuffers = 128;
+// Providers without a wait descriptor (shm): a blocked driver looks again
+// after a pause that starts short and doubles while nothing arrives: a
+// member in the middle of an exchange is soon awake again, an idle one
+// costs little CPU (docs/transports.md, "Waiting").
+constexpr long kFirstPollUs = 50;
+constexpr long kLongestPollUs = 2000;
+constexpr std::size_t kCompletionBatch = 16;
+// Frames waiting for one peer that does not take them (over tcp;ofi_rxm a
+// send to a dead peer is refused with EAGAIN, for ever): at most this many,
+// and dropped after this long without one leaving — the callers' deadlines
+// and the heartbeats report the loss.
+constexpr std::size_t kMaxBacklog = 1024;
+constexpr auto kStuckLimit = std::chrono::seconds(10);
+// A peer that has taken nothing for this long is tried again only this
+// often: each try at a dead tcp;ofi_rxm peer is a new connection attempt.
+constexpr auto kRetryAfter = std::chrono::milliseconds(1);
+
+// The shm provider backs each endpoint with a file in /dev/shm named after
+// the endpoint, removed when the endpoint closes — but not when its process
+// is killed. ferry names its endpoints "ferry-PID-N" so that the next shm
+// endpoint on this machine can remove what dead ferry processes left.
+constexpr const char* kShmDirectory = "/dev/shm";
+std::atomic<unsigned> shm_endpoints_made{0};
+
+void remove_stale_shm_endpoints(unsigned next_own) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(kShmDirectory, ec)) {
+    const std::string name = entry.path().filename().string();
+    int pid = 0;
+    unsigned n = 0;
+    char end = 0;
+    if (std::sscanf(name.c_str(), "ferry-%d-%u%c", &pid, &n, &end) != 2 || pid <= 0) continue;
+    // Dead, or this process's own name not made yet (a dead process had our pid).
+    const bool stale = pid == ::getpid() ? n >= next_own : ::kill(pid, 0) != 0 && errno == ESRCH;
+    if (stale) std::filesystem::remove(entry.path(), ec);
+  }
+}
+
+// libfabric reads its settings from the environment when it first loads its
+// providers. ofi_rxm's defaults (128 receives and sends per connection, in
+// 16 KiB bounce buffers) make each process touch about 68 MB when its
+// endpoint opens (0.7 s here, docs/transports.md); 32 each is plenty for a
+// ferry member. A value the user set is kept.
+void default_provider_settings() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    ::setenv("FI_OFI_RXM_MSG_TX_SIZE", "32", 0);
+    ::setenv("FI_OFI_RXM_MSG_RX_SIZE", "32", 0);
+  });
+}
+
+status ofi_error(std::string_view what, long rc) {
+  const int code = static_cast<int>(rc < 0 ? -rc : rc);
+  return make_error(code == FI_ECONNREFUSED || code == FI_ENOTCONN || code == FI_ECONNRESET ? errc::peer_dead
+                                                                                             : errc::io_error,
+                    fmt::format("libfabric {}: {}", what, fi_strerror(code)));
+}
+
+// Every operation's context starts with the provider's scratch space
+// (FI_CONTEXT / FI_CONTEXT2 modes), then says what kind of operation it is.
+struct operation {
+  fi_context2 ctx{};
+  enum class type : std::uint8_t { receive, send, read } op;
+  explicit operation(type t) : op(t) {}
+};
+
+struct receive_slot : operation {
+  receive_slot() : operation(type::receive) {}
+  std::uint8_t* buffer = nullptr;
+};
+
+// A message this transport sends from its own registered buffer.
+struct send_slot : operation {
+  send_slot() : operation(type::send) {}
+  std::vector<std::uint8_t> bytes;
+  fid_mr* mr = nullptr;
+  fi_addr_t to = FI_ADDR_UNSPEC;
+  std::size_t length = 0;
+};
+
+// A read from a peer's memory, into memory this transport owns: if its
+// waiter gives up, the provider may still write there until completion.
+struct read_op : operation {
+  read_op() : operation(type::read) {}
+  std::vector<std::uint8_t> bytes;
+  fid_mr* mr = nullptr;
+  enum class state : std::uint8_t { pending, done, failed } st = state::pending;
+  bool abandoned = false;                   // its get() timed out: free on completion
+  ordered_delivery::slot* frame = nullptr;  // a large frame's place in line (not a get())
+  std::uint64_t token = 0;                  // the sender's rendezvous token
+  fi_addr_t from = FI_ADDR_UNSPEC;
+  int error = 0;
+};
+
+class ofi_memory final : public registered_memory {
+ public:
+  ofi_memory(fid_mr* mr, remote_region region) : mr_(mr), region_(std::move(region)) {}
+  ~ofi_memory() override { fi_close(&mr_->fid); }
+  remote_region describe() const override { return region_; }
+
+ private:
+  fid_mr* mr_;
+  remote_region region_;
+};
+
+class ofi_transport final : public transport {
+ public:
+  ~ofi_transport() override {
+    // The endpoint goes first: afterwards the provider touches none of the
+    // buffers below.
+    if (ep_) fi_close(&ep_->fid);
+    if (receive_mr_) fi_close(&receive_mr_->fid);
+    for (auto* s : send_slots_) release(s);  // spare, in flight or backlogged
+    for (auto& [token, s] : rendezvous_out_) release(s);
+    for (auto* r : reads_) release(r);
+    if (cq_) fi_close(&cq_->fid);
+    if (av_) fi_close(&av_->fid);
+    if (domain_) fi_close(&domain_->fid);
+    if (fabric_) fi_close(&fabric_->fid);
+    if (info_) fi_freeinfo(info_);
+    if (timer_fd_ >= 0) ::close(timer_fd_);
+  }
+
+  result<void> init(const options& opts) {
+    default_provider_settings();
+    fi_info* hints = fi_allocinfo();
+    if (hints == nullptr) return make_error(errc::out_of_memory, "fi_allocinfo");
+    hints->ep_attr->type = FI_EP_RDM;
+    hints->caps = FI_MSG | FI_RMA | FI_READ | FI_REMOTE_READ;
+    hints->mode = FI_CONTEXT | FI_CONTEXT2;
+    hints->domain_attr->mr_mode = FI_MR_LOCAL | FI_MR_VIRT_ADDR | FI_MR_ALLOCATED | FI_MR_PROV_KEY | FI_MR_ENDPOINT;
+    hints->domain_attr->threading = FI_THREAD_DOMAIN;  // one thread at a time: the member's driver
+    hints->domain_attr->resource_mgmt = FI_RM_ENABLED;
+    if (!opts.provider.empty()) hints->fabric_attr->prov_name = ::strdup(opts.provider.c_str());
+    const int rc = fi_getinfo(FI_VERSION(1, 17), nullptr, nullptr, 0, hints, &info_);
+    fi_freeinfo(hints);
+    if (rc != 0)
+      return make_error(errc::io_error,
+                        fmt::format("libfabric: no RDM provider{} with messages and RMA reads: {}",
+                                    opts.provider.empty() ? std::string() : " '" + opts.provider + "'",
+                                    fi_strerror(-rc)));
+    provider_ = info_->fabric_attr->prov_name;
+    mr_mode_ = info_->domain_attr->mr_mode;
+    inject_size_ = info_->tx_attr->inject_size;
+
+    if (auto r = fi_fabric(info_->fabric_attr, &fabric_, nullptr); r != 0) return ofi_error("fabric", r);
+    if (auto r = fi_domain(fabric_, info_, &domain_, nullptr); r != 0) return ofi_error("domain", r);
+    fi_cq_attr cq_attr{};
+    cq_attr.format = FI_CQ_FORMAT_DATA;
+    cq_attr.size = info_->rx_attr->size + info_->tx_attr->size;
+    cq_attr.wait_obj = FI_WAIT_FD;
+    if (fi_cq_open(domain_, &cq_attr, &cq_, nullptr) == 0) {
+      if (auto r = fi_control(&cq_->fid, FI_GETWAIT, &wait_fd_); r != 0) return ofi_error("CQ wait fd", r);
+    } else {
+      cq_attr.wait_obj = FI_WAIT_NONE;
+      if (auto r = fi_cq_open(domain_, &cq_attr, &cq_, nullptr); r != 0) return ofi_error("CQ", r);
+      timer_fd_ = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+      if (timer_fd_ < 0) return make_error(errc::io_error, "timerfd_create failed");
+    }
+    fi_av_attr av_attr{};
+    av_attr.type = FI_AV_TABLE;
+    if (auto r = fi_av_open(domain_, &av_attr, &av_, nullptr); r != 0) return ofi_error("address vector", r);
+    if (auto r = fi_endpoint(domain_, info_, &ep_, nullptr); r != 0) return ofi_error("endpoint", r);
+    if (auto r = fi_ep_bind(ep_, &cq_->fid, FI_TRANSMIT | FI_RECV); r != 0) return ofi_error("bind CQ", r);
+    if (auto r = fi_ep_bind(ep_, &av_->fid, 0); r != 0) return ofi_error("bind AV", r);
+    if (provider_ == "shm") {
+      const unsigned own = shm_endpoints_made.fetch_add(1);
+      remove_stale_shm_endpoints(own);
+      const std::string name = fmt::format("ferry-{}-{}", ::getpid(), own);
+      if (auto r = fi_setname(&ep_->fid, const_cast<char*>(name.c_str()), name.size() + 1); r != 0)
+        return ofi_error("name endpoint", r);
+    }
+    if (auto r = fi_enable(ep_); r != 0) return ofi_error("enable endpoint", r);
+
+    std::size_t len = 0;
+    fi_getname(&ep_->fid, nullptr, &len);  // -FI_ETOOSMALL, with the size
+    if (len == 0 || len > msg::kMaxAddress) return make_error(errc::io_error, "libfabric: no endpoint address");
+    address_.resize(len);
+    if (auto r = fi_getname(&ep_->fid, address_.data(), &len); r != 0) return ofi_error("endpoint address", r);
+    address_.resize(len);
+
+    // The receive pool: one registration, kReceiveBuffers slots.
+    receive_pool_.resize(kReceiveBuffers * kEagerMessage);
+    FERRY_TRY(receive_mr_, register_region(receive_pool_.data(), receive_pool_.size(), FI_RECV));
+    slots_.resize(kReceiveBuffers);
+    for (std::size_t i = 0; i < kReceiveBuffers; ++i) {
+      slots_[i].buffer = receive_pool_.data() + i * kEagerMessage;
+      if (auto r = post_receive(&slots_[i]); r != 0) return ofi_error("post receive", r);
+    }
+    return {};
+  }
+
+  std::string name() const override { return "ofi/" + provider_; }
+  std::vector<std::uint8_t> address() const override { return tag_address(name(), address_); }
+
+  result<peer_index> connect(std::span<const std::uint8_t> tagged) override {
+    FERRY_TRY(const auto address, untag_address(name(), tagged));
+    if (address.empty() || address.size() > msg::kMaxAddress)
+      return make_error(errc::bad_format, fmt::format("libfabric endpoint address of {} bytes", address.size()));
+    FERRY_TRY(const fi_addr_t a, resolve(address));
+    peers_.push_back(a);
+    return static_cast<peer_index>(peers_.size() - 1);
+  }
+
+  void on_frame(frame_handler handler) override { handler_ = std::move(handler); }
+
+  result<void> send(peer_index to, std::span<const std::uint8_t> frame) override {
+    if (to >= peers_.size()) return make_error(errc::not_found, fmt::format("no libfabric peer {}", to));
+    const fi_addr_t dest = peers_[to];
+    const std::size_t length = msg::kHeaderSize + frame.size();
+    // Small frames leave at once from a stack copy (inject needs no
+    // registered memory and completes nothing): no allocation.
+    if (clear(dest) && length <= inject_size_ && length <= kInjectScratch) {
+      std::uint8_t scratch[kInjectScratch];
+      msg::put_header(scratch, msg::kind::frame);
+      std::memcpy(scratch + msg::kHeaderSize, frame.data(), frame.size());
+      const auto r = fi_inject(ep_, scratch, length, dest);
+      if (r == 0) return {};
+      if (r != -FI_EAGAIN) return ofi_error(fmt::format("send to peer {}", to), r);
+    }
+    if (length <= kEagerMessage) {
+      FERRY_TRY(send_slot * s, take_send_slot(length));
+      msg::put_header(s->bytes.data(), msg::kind::frame);
+      std::memcpy(s->bytes.data() + msg::kHeaderSize, frame.data(), frame.size());
+      return post_send(s, dest, to);
+    }
+    // Rendezvous: the frame stays here, registered, until the peer has read it.
+    if (frame.size() > wire::kMaxFrame)
+      return make_error(errc::too_large, fmt::format("frame of {} bytes", frame.size()));
+    auto* copy = new send_slot;
+    copy->bytes.assign(frame.begin(), frame.end());
+    auto mr = register_region(copy->bytes.data(), copy->bytes.size(), FI_REMOTE_READ);
+    if (!mr) {
+      delete copy;
+      return mr.error();
+    }
+    copy->mr = *mr;
+    const std::uint64_t token = next_token_++;
+    msg::rendezvous rv{token, copy->bytes.size(), remote_address(copy->bytes.data(), 0), fi_mr_key(copy->mr),
+                       address_};
+    std::vector<std::uint8_t> encoded;
+    msg::encode(rv, encoded);
+    auto s = take_send_slot(encoded.size());
+    if (!s) {
+      release(copy);
+      return s.error();
+    }
+    std::memcpy((*s)->bytes.data(), encoded.data(), encoded.size());
+    rendezvous_out_[token] = copy;
+    if (auto sent = post_send(*s, dest, to); !sent) {
+      rendezvous_out_.erase(token);
+      release(copy);
+      return sent;
+    }
+    return {};
+  }
+
+  unsigned progress() override {
+    unsigned n = backlogged_ > 0 ? drain_backlogs() : 0;
+    fi_cq_data_entry entries[kCompletionBatch];
+    for (;;) {
+      const auto got = fi_cq_read(cq_, entries, kCompletionBatch);
+      if (got == -FI_EAGAIN) break;
+      if (got == -FI_EAVAIL) {
+        on_error_completion();
+        ++n;
+        continue;
+      }
+      if (got < 0) break;
+      for (long i = 0; i < got; ++i) on_completion(entries[i]);
+      n += static_cast<unsigned>(got);
+    }
+    n += ordered_.deliver([this](std::span<const std::uint8_t> f) { deliver(f); });
+    retry_receives();
+    if (n > 0) next_poll_us_ = kFirstPollUs;
+    return n;
+  }
+
+  int event_fd() const override { return wait_fd_ >= 0 ? wait_fd_ : timer_fd_; }
+
+  bool arm() override {
+    if (!unposted_.empty() || ordered_.ready() || sending_soon()) return false;
+    if (wait_fd_ >= 0) {
+      fid* f = &cq_->fid;
+      return fi_trywait(fabric_, &f, 1) == 0;
+    }
+    std::uint64_t expirations;
+    while (::read(timer_fd_, &expirations, sizeof expirations) > 0) {
+    }
+    itimerspec once{};
+    once.it_value.tv_nsec = next_poll_us_ * 1000;
+    ::timerfd_settime(timer_fd_, 0, &once, nullptr);
+    next_poll_us_ = std::min(next_poll_us_ * 2, kLongestPollUs);
+    return true;
+  }
+
+  result<std::unique_ptr<registered_memory>> register_memory(std::span<std::byte> memory) override {
+    if (memory.empty()) return make_error(errc::invalid_argument, "registering 0 bytes");
+    FERRY_TRY(fid_mr * mr, register_region(memory.data(), memory.size(), FI_REMOTE_READ));
+    const std::uint64_t key = fi_mr_key(mr);
+    if (key == FI_KEY_NOTAVAIL) {
+      fi_close(&mr->fid);
+      return make_error(errc::unsupported, fmt::format("libfabric provider {} uses raw MR keys", provider_));
+    }
+    remote_region region{reinterpret_cast<std::uint64_t>(memory.data()), memory.size(), std::vector<std::uint8_t>(8)};
+    std::memcpy(region.key.data(), &key, 8);
+    return std::unique_ptr<registered_memory>(std::make_unique<ofi_memory>(mr, std::move(region)));
+  }
+
+  result<void> get(peer_index from, const remote_region& region, std::uint64_t offset, std::span<std::byte> into,
+                   int timeout_ms) override {
+    if (from >= peers_.size()) return make_error(errc::not_found, fmt::format("no libfabric peer {}", from));
+    if (offset > region.length || region.length - offset < into.size())
+      return make_error(errc::out_of_bounds, fmt::format("get of [{}, +{}) outside a {}-byte region", offset,
+                                                         into.size(), region.length));
+    if (region.key.size() != 8)
+      return make_error(errc::bad_format, fmt::format("libfabric key of {} bytes", region.key.size()));
+    if (into.empty()) return {};
+    std::uint64_t key;
+    std::memcpy(&key, region.key.data(), 8);
+    const std::uint64_t at = (mr_mode_ & FI_MR_VIRT_ADDR) ? region.address + offset : offset;
+    FERRY_TRY(read_op * r, start_read(peers_[from], into.size(), at, key));
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (r->st == read_op::state::pending) {
+      progress();
+      if (std::chrono::steady_clock::now() > deadline) {
+        r->abandoned = true;  // freed when the provider completes it, or at teardown
+        return make_error(errc::timeout, fmt::format("get from peer {} took over {} ms", from, timeout_ms));
+      }
+    }
+    status outcome;
+    if (r->st == read_op::state::done) std::memcpy(into.data(), r->bytes.data(), into.size());
+    else outcome = ofi_error(fmt::format("read from peer {}", from), r->error);
+    finish(r);
+    if (!outcome.ok()) return outcome;
+    return {};
+  }
+
+ private:
+  static constexpr std::size_t kInjectScratch = 512;
+
+  // Registration, with every MR mode: keys the provider picks (PROV_KEY)
+  // or unique keys we request; bound to the endpoint where it wants that.
+  result<fid_mr*> register_region(void* base, std::size_t length, std::uint64_t access) {
+    fid_mr* mr = nullptr;
+    const std::uint64_t requested = (mr_mode_ & FI_MR_PROV_KEY) ? 0 : next_key_++;
+    if (auto r = fi_mr_reg(domain_, base, length, access, 0, requested, 0, &mr, nullptr); r != 0)
+      return ofi_error(fmt::format("register {} bytes", length), r);
+    if (mr_mode_ & FI_MR_ENDPOINT) {
+      long r = fi_mr_bind(mr, &ep_->fid, 0);
+      if (r == 0) r = fi_mr_enable(mr);
+      if (r != 0) {
+        fi_close(&mr->fid);
+        return ofi_error("bind memory registration", r);
+      }
+    }
+    return mr;
+  }
+
+  // Where a peer's fi_read names byte `offset` of a region registered at `base`.
+  std::uint64_t remote_address(const void* base, std::uint64_t offset) const {
+    return (mr_mode_ & FI_MR_VIRT_ADDR) ? reinterpret_cast<std::uint64_t>(base) + offset : offset;
+  }
+
+  result<fi_addr_t> resolve(std::span<const std::uint8_t> address) {
+    std::vector<std::uint8_t> key(address.begin(), address.end());
+    if (auto it = known_.find(key); it != known_.end()) return it->second;
+    fi_addr_t a = FI_ADDR_UNSPEC;
+    const int inserted = fi_av_insert(av_, address.data(), 1, &a, 0, nullptr);
+    if (inserted != 1) return make_error(errc::bad_format, "libfabric endpoint address not accepted by the provider");
+    known_.emplace(std::move(key), a);
+    if (a >= backlogs_.size()) backlogs_.resize(a + 1);
+    return a;
+  }
+
+  long post_receive(receive_slot* s) {
+    return fi_recv(ep_, s->buffer, kEagerMessage, fi_mr_desc(receive_mr_), FI_ADDR_UNSPEC, &s->ctx);
+  }
+  void repost(receive_slot* s) {
+    if (post_receive(s) != 0) unposted_.push_back(s);
+  }
+  void retry_receives() {
+    while (!unposted_.empty() && post_receive(unposted_.front()) == 0) unposted_.pop_front();
+  }
+
+  result<send_slot*> take_send_slot(std::size_t length) {
+    send_slot* s;
+    if (spare_sends_.empty()) {
+      s = new send_slot;
+      s->bytes.resize(kEagerMessage);
+      auto mr = register_region(s->bytes.data(), s->bytes.size(), FI_SEND);
+      if (!mr) {
+        delete s;
+        return mr.error();
+      }
+      s->mr = *mr;
+      send_slots_.push_back(s);
+    } else {
+      s = spare_sends_.back();
+      spare_sends_.pop_back();
+    }
+    s->length = length;
+    return s;
+  }
+  // Send buffers are reused (only the driving thread sends or completes):
+  // a warm send allocates nothing.
+  void give_back(send_slot* s) { spare_sends_.push_back(s); }
+  static void release(send_slot* s) {
+    if (s->mr) fi_close(&s->mr->fid);
+    delete s;
+  }
+  static void release(read_op* r) {
+    if (r->mr) fi_close(&r->mr->fid);
+    delete r;
+  }
+
+  bool clear(fi_addr_t dest) const { return backlogs_[dest].queue.empty(); }
+  // Some backlog will likely move on the next progress(); a stuck one (a
+  // dead peer) is retried when the driver wakes anyway, so it does not
+  // keep the driver from sleeping.
+  bool sending_soon() const {
+    if (backlogged_ == 0) return false;
+    const auto now = std::chrono::steady_clock::now();
+    for (const auto& b : backlogs_)
+      if (!b.queue.empty() && now - b.since <= kRetryAfter) return true;
+    return false;
+  }
+
+  result<void> post_send(send_slot* s, fi_addr_t dest, peer_index to) {
+    s->to = dest;
+    auto& b = backlogs_[dest];
+    if (b.queue.empty()) {
+      const auto r = fi_send(ep_, s->bytes.data(), s->length, fi_mr_desc(s->mr), dest, &s->ctx);
+      if (r == 0) return {};
+      if (r != -FI_EAGAIN) {
+        give_back(s);
+        return ofi_error(fmt::format("send to peer {}", to), r);
+      }
+      b.since = std::chrono::steady_clock::now();
+    } else if (b.queue.size() >= kMaxBacklog) {
+      give_back(s);
+      return make_error(errc::peer_dead,
+                        fmt::format("libfabric: {} frames wait for peer {}, which takes none", b.queue.size(), to));
+    }
+    b.queue.push_back(s);  // leaves in order, from progress()
+    ++backlogged_;
+    return {};
+  }
+
+  // Post what waits, per peer in order; drop a peer's frames once it has
+  // taken none for kStuckLimit.
+  unsigned drain_backlogs() {
+    unsigned n = 0;
+    const auto now = std::chrono::steady_clock::now();
+    for (auto& b : backlogs_) {
+      if (!b.queue.empty() && now - b.since > kRetryAfter && now < b.next_try) continue;
+      while (!b.queue.empty()) {
+        send_slot* s = b.queue.front();
+        const auto r = fi_send(ep_, s->bytes.data(), s->length, fi_mr_desc(s->mr), s->to, &s->ctx);
+        if (r == -FI_EAGAIN && now - b.since < kStuckLimit) {
+          b.next_try = now + kRetryAfter;
+          break;
+        }
+        b.queue.pop_front();
+        --backlogged_;
+        b.since = now;
+        if (r != 0) give_back(s);  // refused, or stuck too long: the frame is lost
+        ++n;
+      }
+    }
+    return n;
+  }
+
+  result<read_op*> start_read(fi_addr_t from, std::size_t length, std::uint64_t at, std::uint64_t key) {
+    auto* r = new read_op;
+    r->from = from;
+    r->bytes.resize(length);
+    auto mr = register_region(r->bytes.data(), length, FI_READ);
+    if (!mr) {
+      delete r;
+      return mr.error();
+    }
+    r->mr = *mr;
+    const auto rc = fi_read(ep_, r->bytes.data(), length, fi_mr_desc(r->mr), from, at, key, &r->ctx);
+    if (rc != 0) {
+      release(r);
+      return ofi_error("read", rc);
+    }
+    reads_.push_back(r);
+    return r;
+  }
+  void finish(read_op* r) {
+    std::erase(reads_, r);
+    release(r);
+  }
+
+  void on_completion(const fi_cq_data_entry& e) {
+    auto* op = static_cast<operation*>(e.op_context);
+    switch (op->op) {
+      case operation::type::receive: {
+        auto* slot = static_cast<receive_slot*>(op);
+        on_message({slot->buffer, e.len});
+        repost(slot);
+        break;
+      }
+      case operation::type::send: {
+        give_back(static_cast<send_slot*>(op));
+        break;
+      }
+      case operation::type::read: on_read_done(static_cast<read_op*>(op), 0); break;
+    }
+  }
+
+  void on_error_completion() {
+    fi_cq_err_entry err{};
+    if (fi_cq_readerr(cq_, &err, 0) != 1 || err.op_context == nullptr) return;
+    auto* op = static_cast<operation*>(err.op_context);
+    switch (op->op) {
+      case operation::type::receive: repost(static_cast<receive_slot*>(op)); break;  // e.g. truncated: dropped
+      case operation::type::send: give_back(static_cast<send_slot*>(op)); break;
+      case operation::type::read: on_read_done(static_cast<read_op*>(op), err.err ? err.err : FI_EIO); break;
+    }
+  }
+
+  void on_read_done(read_op* r, int error) {
+    r->st = error == 0 ? read_op::state::done : read_op::state::failed;
+    r->error = error;
+    if (r->abandoned) {
+      finish(r);
+      return;
+    }
+    if (r->frame == nullptr) return;  // its get() is waiting
+    // Tell the sender it may free its copy (also after a failed read: it
+    // will not be read again).
+    std::uint8_t done[msg::kRendezvousDoneSize];
+    msg::put_rendezvous_done(done, r->token);
+    send_control(r->from, {done, sizeof done});
+    ordered_delivery::fill(r->frame, error == 0 ? std::move(r->bytes) : std::vector<std::uint8_t>{});
+    finish(r);
+  }
+
+  // A message straight from the provider's receive buffer.
+  void on_message(std::span<const std::uint8_t> m) {
+    auto k = msg::read_header(m);
+    if (!k) return;  // not ours: dropped (nothing to attribute it to)
+    switch (*k) {
+      case msg::kind::frame: {
+        const auto frame = m.subspan(msg::kHeaderSize);
+        if (ordered_.empty()) deliver(frame);
+        else ordered_.hold(frame);
+        break;
+      }
+      case msg::kind::rendezvous: {
+        auto rv = msg::decode_rendezvous(m);
+        if (!rv) return;
+        auto from = resolve(rv->sender);
+        if (!from) return;
+        auto r = start_read(*from, rv->length, rv->address, rv->key);
+        if (!r) return;  // the sender's deadline reports the lost frame
+        (*r)->frame = ordered_.reserve();  // later frames wait behind it: order is kept
+        (*r)->token = rv->token;
+        break;
+      }
+      case msg::kind::rendezvous_done: {
+        auto token = msg::decode_rendezvous_done(m);
+        if (!token) return;
+        if (auto it = rendezvous_out_.find(*token); it != rendezvous_out_.end()) {
+          release(it->second);
+          rendezvous_out_.erase(it);
+        }
+        break;
+      }
+    }
+  }
+
+  // A transport message of our own (not a frame): best effort, in order
+  // with the frames to that peer.
+  void send_control(fi_addr_t to, std::span<const std::uint8_t> m) {
+    if (clear(to) && m.size() <= inject_size_ && fi_inject(ep_, m.data(), m.size(), to) == 0) return;
+    auto s = take_send_slot(m.size());
+    if (!s) return;
+    std::memcpy((*s)->bytes.data(), m.data(), m.size());
+    (void)post_send(*s, to, 0);
+  }
+
+  void deliver(std::span<const std::uint8_t> frame) {
+    if (handler_) handler_(frame);
+  }
+
+  fi_info* info_ = nullptr;
+  fid_fabric* fabric_ = nullptr;
+  fid_domain* domain_ = nullptr;
+  fid_cq* cq_ = nullptr;
+  fid_av* av_ = nullptr;
+  fid_ep* ep_ = nullptr;
+  std::string provider_;
+  std::uint64_t mr_mode_ = 0;
+  std::size_t inject_size_ = 0;
+  int wait_fd_ = -1;   // the CQ's, where the provider has one
+  int timer_fd_ = -1;  // otherwise
+  long next_poll_us_ = kFirstPollUs;
+  std::uint64_t next_key_ = 1;
+  std::uint64_t next_token_ = 1;
+  std::vector<std::uint8_t> address_;
+  std::map<std::vector<std::uint8_t>, fi_addr_t> known_;  // endpoint address -> AV entry
+  std::vector<fi_addr_t> peers_;
+  frame_handler handler_;
+
+  std::vector<std::uint8_t> receive_pool_;
+  fid_mr* receive_mr_ = nullptr;
+  std::vector<receive_slot> slots_;
+  std::deque<receive_slot*> unposted_;
+
+  std::vector<send_slot*> send_slots_;   // every eager send buffer, freed at teardown
+  std::vector<send_slot*> spare_sends_;
+  // Frames that could not leave at once, per destination, posted in order
+  // once the provider takes them.
+  struct backlog {
+    std::deque<send_slot*> queue;
+    std::chrono::steady_clock::time_point since;     // when the head last moved
+    std::chrono::steady_clock::time_point next_try;  // once stuck: not before
+  };
+  std::vector<backlog> backlogs_;  // by AV index (FI_AV_TABLE: 0, 1, ...)
+  std::size_t backlogged_ = 0;     // frames in all backlogs
+  std::unordered_map<std::uint64_t, send_slot*> rendezvous_out_;  // large frames the peers still read
+  std::vector<read_op*> reads_;
+  ordered_delivery ordered_;
+};
+
+}  // namespace
+
+result<std::unique_ptr<transport>> make_ofi_transport(const options& opts) {
+  auto t = std::make_unique<ofi_transport>();
+  FERRY_TRY_STATUS(t->init(opts));
+  return std::unique_ptr<transport>(std::move(t));
+}
+
+}  // namespace ferry::transport
