@@ -28,6 +28,7 @@
 #include "bootstrap/rendezvous.hpp"
 #include "chase.hpp"
 #include "common/bench_report.hpp"
+#include "common/child_process.hpp"
 #include "raw_chase.hpp"
 
 namespace fs = std::filesystem;
@@ -85,59 +86,21 @@ int serve(const fs::path& dir, const options& o, std::uint32_t index, bool raw) 
       return 1;
     }
   }
-  const std::string ferry = (fs::read_symlink("/proc/self/exe").parent_path() / "ferry").string();
-  const std::string jit_cache = (dir / fmt::format("jit-{}", index)).string();
-  std::vector<std::string> argv{ferry,          "node",    "--index",   std::to_string(index),
-                                "--rendezvous", dir.string(), "--jit-cache", jit_cache};
+  const std::string ferry = ferry::bench::ferry_next_to_self();
+  std::vector<std::string> argv{ferry,          "node",       "--index",     std::to_string(index),
+                                "--rendezvous", dir.string(), "--jit-cache", (dir / fmt::format("jit-{}", index)).string()};
   if (!o.tls.empty()) argv.insert(argv.end(), {"--tls", o.tls});
-  std::vector<char*> args;
-  for (auto& a : argv) args.push_back(a.data());
-  args.push_back(nullptr);
-  ::execv(args[0], args.data());
+  ferry::bench::exec_argv(std::move(argv));
   fmt::print(stderr, "pointer chase server: cannot run {}: {}\n", ferry, std::strerror(errno));
   return 127;
 }
 
 pid_t start_server(const fs::path& dir, const options& o, std::uint32_t index, bool raw) {
-  const std::string self = fs::read_symlink("/proc/self/exe").string();
-  const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
-  if (pid != 0) return pid;
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (::getppid() != parent) _exit(127);
-  std::vector<std::string> argv{self,
-                                "serve",
-                                "--dir",
-                                dir.string(),
-                                "--index",
-                                std::to_string(index),
-                                "--servers",
-                                std::to_string(o.servers),
-                                "--log2-entries",
-                                std::to_string(o.log2_entries),
-                                "--seed",
-                                std::to_string(o.seed),
-                                "--tls",
-                                o.tls};
+  std::vector<std::string> argv{ferry::bench::self_path(), "serve", "--dir", dir.string(), "--index",
+                                std::to_string(index), "--servers", std::to_string(o.servers), "--log2-entries",
+                                std::to_string(o.log2_entries), "--seed", std::to_string(o.seed), "--tls", o.tls};
   if (!raw) argv.push_back("--no-raw");
-  std::vector<char*> args;
-  for (auto& a : argv) args.push_back(a.data());
-  args.push_back(nullptr);
-  ::execv(args[0], args.data());
-  _exit(127);
-}
-
-void stop_servers(const std::vector<pid_t>& pids) {
-  for (pid_t p : pids) ::kill(p, SIGTERM);
-  for (pid_t p : pids) {
-    int st = 0;
-    for (int i = 0; i < 300 && ::waitpid(p, &st, WNOHANG) == 0; ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    if (::waitpid(p, &st, WNOHANG) == 0) {
-      ::kill(p, SIGKILL);
-      ::waitpid(p, &st, 0);
-    }
-  }
+  return ferry::bench::start_child(std::move(argv));
 }
 
 // ---- client -----------------------------------------------------------------
@@ -337,7 +300,7 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "ferry-pointer-chase: {}\n", e.what());
     rc = 1;
   }
-  stop_servers(servers);
+  for (pid_t p : servers) ferry::bench::stop_child(p);
   std::error_code ec;
   fs::remove_all(dir, ec);
   return rc;

@@ -1,5 +1,6 @@
 #include "raw_chase.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <deque>
@@ -24,6 +25,11 @@ constexpr unsigned kChaseAm = 11;   // client -> server, server -> server
 constexpr unsigned kAnswerAm = 12;  // server -> client
 constexpr unsigned kStopAm = 13;    // client -> server
 constexpr auto kWaitLimit = std::chrono::seconds(30);
+
+/// Busy-polling processes that outnumber the cores starve each other (a
+/// message waits for its receiver's next time slice, milliseconds): then an
+/// idle baseline process yields its core, as a real AM runtime would.
+bool oversubscribed(std::uint32_t shards) { return shards + 1 > std::max(1u, std::thread::hardware_concurrency()); }
 
 /// What travels between the processes of the am baseline.
 struct chase_msg {
@@ -163,8 +169,10 @@ result<void> serve(const fs::path& dir, const std::string& tls, std::uint32_t in
 
   auto last = std::chrono::steady_clock::now();
   unsigned spins = 0;
+  const bool yield = oversubscribed(shards);
   while (!s.stop) {
     if (w->progress() != 0) last = std::chrono::steady_clock::now();
+    else if (yield) std::this_thread::yield();
     while (!s.outbox.empty()) {
       FERRY_TRY_STATUS(send_am(s.outbox.front().first, kChaseAm, &s.outbox.front().second, sizeof(chase_msg)));
       s.outbox.pop_front();
@@ -188,6 +196,7 @@ struct client::state {
   std::vector<ucp_rkey_h> rkeys;
   std::vector<std::uint64_t> slots_address;
   std::uint32_t tag = 0;
+  bool yield = false;
   bool answered = false;
   chase_msg answer{};
 
@@ -205,7 +214,7 @@ struct client::state {
     const auto limit = std::chrono::steady_clock::now() + kWaitLimit;
     unsigned spins = 0;
     while (!done()) {
-      w->progress();
+      if (w->progress() == 0 && yield) std::this_thread::yield();
       if (++spins % 4096 == 0 && std::chrono::steady_clock::now() > limit)
         return make_error(errc::timeout, "a raw chase server stopped answering");
     }
@@ -218,6 +227,7 @@ result<std::unique_ptr<client>> client::connect(const fs::path& dir, const std::
   c->s_ = std::make_unique<state>();
   auto& s = *c->s_;
   s.shards = shards;
+  s.yield = oversubscribed(shards);
   FERRY_TRY(s.w, raw_worker::create(tls, UCP_FEATURE_AM | UCP_FEATURE_RMA));
   FERRY_TRY_STATUS(s.w->on_am(kAnswerAm, &state::on_answer, &s));
   {

@@ -7,6 +7,8 @@
 //   get  the client chases alone with one-sided 8-byte UCX gets from the
 //        server holding each entry (the servers only make progress).
 // Servers and client find each other through files in a shared directory.
+// Both busy-poll, and yield the CPU when idle if the processes outnumber the
+// cores (as ferry does, docs/architecture.md "Waiting").
 #pragma once
 
 #include <cstdint>

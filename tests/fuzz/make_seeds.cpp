@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
   auto pushed = call;
   pushed.code_blob = sample(true).encode();
   const std::vector<std::pair<std::string, frame>> frames{
-      {"hello", {frame_type::hello, 1, 0, wire::hello_body{1, 0, "x86_64-unknown-linux-gnu", {1, 2, 3, 4}}}},
+      {"hello", {frame_type::hello, 1, 0, wire::hello_body{1, 0, "x86_64-unknown-linux-gnu", "znver3", {1, 2, 3, 4}}}},
       {"invoke", {frame_type::invoke, 2, 5, call}},
       {"invoke_pushed", {frame_type::invoke, 2, 6, pushed}},
       {"reply", {frame_type::reply, 1, 5, wire::reply_body{{1, 0, 0, 0, 0, 0, 0, 0}}}},

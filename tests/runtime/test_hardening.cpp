@@ -161,7 +161,7 @@ struct raw_peer {
     const auto addresses = REQUIRE_OK(rv.node_addresses(node_cluster::kNodes, std::chrono::seconds(5)));
     node = REQUIRE_OK(t->connect(addresses[1]));
     REQUIRE_OK(t->send(node, wire::encode({wire::frame_type::hello, self, 0,
-                                           wire::hello_body{self, 0xff, "test", t->address()}})));
+                                           wire::hello_body{self, 0xff, "test", "", t->address()}})));
   }
 
   // read_cell(cell) with `code` pushed along: the value, or the node's error.

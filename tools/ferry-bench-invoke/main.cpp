@@ -97,30 +97,17 @@ int serve(const fs::path& dir, const options& o) {
     return 1;
   }
   raw->reset();
-  const std::string ferry = (fs::read_symlink("/proc/self/exe").parent_path() / "ferry").string();
-  const std::string jit_cache = (dir / "jit").string();
-  std::vector<std::string> argv{ferry,       "node",        "--index",     "0",
-                                "--rendezvous", dir.string(), "--jit-cache", jit_cache,
-                                "--transport", o.transport,  "--tls",       o.tls,
-                                "--provider",  o.provider};
-  std::vector<char*> args;
-  for (auto& a : argv) args.push_back(a.data());
-  args.push_back(nullptr);
-  ::execv(args[0], args.data());
+  const std::string ferry = ferry::bench::ferry_next_to_self();
+  ferry::bench::exec_argv({ferry, "node", "--index", "0", "--rendezvous", dir.string(), "--jit-cache",
+                           (dir / "jit").string(), "--transport", o.transport, "--tls", o.tls, "--provider",
+                           o.provider});
   fmt::print(stderr, "bench server: cannot run {}: {}\n", ferry, std::strerror(errno));
   return 127;
 }
 
 pid_t start_server(const fs::path& dir, const options& o) {
-  const std::string self = fs::read_symlink("/proc/self/exe").string();
-  const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
-  if (pid != 0) return pid;
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (::getppid() != parent) _exit(127);
-  ::execl(self.c_str(), self.c_str(), "serve", "--dir", dir.c_str(), "--transport", o.transport.c_str(), "--tls",
-          o.tls.c_str(), "--provider", o.provider.c_str(), nullptr);
-  _exit(127);
+  return ferry::bench::start_child({ferry::bench::self_path(), "serve", "--dir", dir.string(), "--transport",
+                                    o.transport, "--tls", o.tls, "--provider", o.provider});
 }
 
 void check(std::uint64_t got, std::uint64_t want, std::string_view what) {

@@ -1,76 +1,26 @@
 // The bare UCX baseline (raw_am.hpp).
-#include <ucp/api/ucp.h>
-
-#include <fmt/format.h>
-
 #include "raw_am.hpp"
+
+#include "common/raw_ucx.hpp"
 
 namespace ferry::bench {
 namespace {
 
 constexpr unsigned kAmId = 7;
 
-status ucx_error(std::string_view what, ucs_status_t s) {
-  return make_error(errc::io_error, fmt::format("UCX {}: {}", what, ucs_status_string(s)));
-}
-
-void free_request(void* request, ucs_status_t, void*) { ucp_request_free(request); }
-
 class raw_ucx final : public raw_am {
  public:
-  ~raw_ucx() override {
-    if (ep_) {
-      ucp_request_param_t rp{};
-      rp.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
-      rp.flags = UCP_EP_CLOSE_FLAG_FORCE;
-      const ucs_status_ptr_t r = ucp_ep_close_nbx(ep_, &rp);
-      if (r != nullptr && !UCS_PTR_IS_ERR(r)) {
-        for (int i = 0; i < 100000 && ucp_request_check_status(r) == UCS_INPROGRESS; ++i) ucp_worker_progress(worker_);
-        ucp_request_free(r);
-      }
-    }
-    if (worker_) ucp_worker_destroy(worker_);
-    if (ctx_) ucp_cleanup(ctx_);
-  }
-
   result<void> init(const std::string& tls) {
-    ucp_config_t* config = nullptr;
-    if (auto st = ucp_config_read(nullptr, nullptr, &config); st != UCS_OK) return ucx_error("config", st);
-    if (!tls.empty()) ucp_config_modify(config, "TLS", tls.c_str());
-    ucp_params_t params{};
-    params.field_mask = UCP_PARAM_FIELD_FEATURES;
-    params.features = UCP_FEATURE_AM;
-    const auto st = ucp_init(&params, config, &ctx_);
-    ucp_config_release(config);
-    if (st != UCS_OK) return ucx_error("init", st);
-    ucp_worker_params_t wp{};
-    wp.field_mask = UCP_WORKER_PARAM_FIELD_THREAD_MODE;
-    wp.thread_mode = UCS_THREAD_MODE_SINGLE;
-    if (auto ws = ucp_worker_create(ctx_, &wp, &worker_); ws != UCS_OK) return ucx_error("worker create", ws);
-    ucp_address_t* addr = nullptr;
-    std::size_t len = 0;
-    if (auto as = ucp_worker_get_address(worker_, &addr, &len); as != UCS_OK) return ucx_error("worker address", as);
-    address_.assign(reinterpret_cast<std::uint8_t*>(addr), reinterpret_cast<std::uint8_t*>(addr) + len);
-    ucp_worker_release_address(worker_, addr);
-    ucp_am_handler_param_t hp{};
-    hp.field_mask = UCP_AM_HANDLER_PARAM_FIELD_ID | UCP_AM_HANDLER_PARAM_FIELD_CB | UCP_AM_HANDLER_PARAM_FIELD_ARG |
-                    UCP_AM_HANDLER_PARAM_FIELD_FLAGS;
-    hp.id = kAmId;
-    hp.cb = &on_am;
-    hp.arg = this;
-    hp.flags = UCP_AM_FLAG_WHOLE_MSG;
-    if (auto hs = ucp_worker_set_am_recv_handler(worker_, &hp); hs != UCS_OK) return ucx_error("AM handler", hs);
-    return {};
+    FERRY_TRY(w_, raw_worker::create(tls, UCP_FEATURE_AM));
+    worker_ = w_->worker();
+    FERRY_TRY(address_, w_->address());
+    return w_->on_am(kAmId, &on_am, this);
   }
 
   std::vector<std::uint8_t> address() const override { return address_; }
 
   result<void> connect(std::span<const std::uint8_t> address) override {
-    ucp_ep_params_t ep{};
-    ep.field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE;
-    ep.address = reinterpret_cast<const ucp_address_t*>(address.data());
-    ep.err_mode = UCP_ERR_HANDLING_MODE_NONE;
-    if (auto st = ucp_ep_create(worker_, &ep, &ep_); st != UCS_OK) return ucx_error("endpoint create", st);
+    FERRY_TRY(ep_, w_->connect(address));
     return {};
   }
 
@@ -126,7 +76,7 @@ class raw_ucx final : public raw_am {
   result<void> send(ucp_ep_h to, kind k, const void* data, std::size_t length, bool want_reply) {
     ucp_request_param_t rp{};
     rp.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_FLAGS;
-    rp.cb.send = &free_request;
+    rp.cb.send = &free_ucx_request;
     rp.flags = want_reply ? UCP_AM_SEND_FLAG_REPLY : 0;
     static const std::uint8_t kinds[2] = {static_cast<std::uint8_t>(kind::ping), static_cast<std::uint8_t>(kind::stop)};
     const ucs_status_ptr_t r =
@@ -135,7 +85,7 @@ class raw_ucx final : public raw_am {
     return {};
   }
 
-  ucp_context_h ctx_ = nullptr;
+  std::unique_ptr<raw_worker> w_;
   ucp_worker_h worker_ = nullptr;
   ucp_ep_h ep_ = nullptr;  // client: the server
   std::vector<std::uint8_t> address_;

@@ -80,21 +80,11 @@ class local_cluster {
       throw ferry::error(ferry::make_error(ferry::errc::io_error, "cannot create a temporary directory"));
     dir_ = tmpl;
     ferry::cluster::rendezvous(dir_ / "rv").init(kNodes).value();
-    const std::string ferry = (fs::read_symlink("/proc/self/exe").parent_path() / "ferry").string();
+    const std::string ferry = ferry::bench::ferry_next_to_self();
     for (std::uint32_t i = 0; i < kNodes; ++i) {
-      std::vector<std::string> argv{ferry, "node", "--index", std::to_string(i), "--rendezvous", (dir_ / "rv").string(),
-                                    "--tls", o.tls, "--directory", scheme, "--jit-cache", (dir_ / "jit").string()};
-      const pid_t parent = ::getpid();
-      const pid_t pid = ::fork();
-      if (pid == 0) {
-        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (::getppid() != parent) _exit(127);
-        std::vector<char*> args;
-        for (auto& a : argv) args.push_back(a.data());
-        args.push_back(nullptr);
-        ::execv(args[0], args.data());
-        _exit(127);
-      }
+      const pid_t pid = ferry::bench::start_child({ferry, "node", "--index", std::to_string(i), "--rendezvous",
+                                                   (dir_ / "rv").string(), "--tls", o.tls, "--directory", scheme,
+                                                   "--jit-cache", (dir_ / "jit").string()});
       pids_.push_back(pid);
     }
   }
