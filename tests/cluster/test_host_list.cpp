@@ -95,7 +95,7 @@ bool wait_for(Pred ok) {
 
 }  // namespace
 
-TEST_CASE("host list: nodes and clients find each other by bootstrap port; a restarted node serves again") {
+TEST_CASE("host list: nodes and clients find each other by bootstrap port, and a restarted node serves again") {
   host_list_cluster cl;
   auto rt = cl.client(cl.hosts);
   auto other = cl.client(cl.hosts);  // node 0 grants each client its own index
@@ -145,7 +145,7 @@ TEST_CASE("host list: a list that does not match the nodes' is an invalid_argume
   CHECK(swapped.error().message().find("node 0") != std::string::npos);
 }
 
-TEST_CASE("host list: nobody at the ports is a timeout naming the node and its address; a taken port an io_error") {
+TEST_CASE("host list: nobody at the ports is a timeout naming the node and its address, a taken port an io_error") {
   const std::string nobody = fmt::format("127.0.0.1:{},127.0.0.1:{}", free_port(), free_port());
   cluster::bootstrap_options o;
   o.hosts = nobody;

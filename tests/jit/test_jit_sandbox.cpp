@@ -39,7 +39,7 @@ TEST_CASE("untrusted mode enforces the same policy, with the same errors") {
   CHECK(engine->stats().sandbox_failures == 0);
 }
 
-TEST_CASE("a helper that crashes gives corrupt; the node carries on") {
+TEST_CASE("a helper that crashes gives corrupt, and the node carries on") {
   temp_dir dir;
   auto cfg = untrusted(dir.path());
   cfg.check_command = {"/bin/sh", "-c", "kill -SEGV $$"};

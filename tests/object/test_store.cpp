@@ -189,7 +189,7 @@ TEST_CASE("store: writes through local() are covered by export after flush") {
   CHECK(REQUIRE_OK(other->load(ref<std::uint64_t>{id, 8})) == 0xfeedULL);
 }
 
-TEST_CASE_FIXTURE(store_fixture, "store: a memory limit counts image bytes; new objects are zero and sealed") {
+TEST_CASE_FIXTURE(store_fixture, "store: a memory limit counts image bytes, and new objects are zero and sealed") {
   for (bool persistent : {false, true}) {
     CAPTURE(persistent);
     auto st = open(persistent);

@@ -70,7 +70,7 @@ TEST_CASE("every mobile function is registered under its address, symbol and id"
   CHECK(code_registry::global().load_status().ok());
 }
 
-TEST_CASE("names are readable, symbols mangled; template instantiations are distinct") {
+TEST_CASE("names are readable, symbols mangled, and template instantiations are distinct") {
   CHECK(object_of(reinterpret_cast<const void*>(&graph::chase)).name == "graph::chase");
   CHECK(object_of(reinterpret_cast<const void*>(&graph::chase)).symbol ==
         "_ZN5graph5chaseERN5ferry7contextENS0_3refImEEmj");

@@ -211,7 +211,7 @@ TEST_CASE_TEMPLATE("objects: sizes that overflow or exceed a node are typed erro
   os.remove(b);
 }
 
-TEST_CASE("objects: a 256 MiB put and get stream in chunks; creating 1 GiB costs a node no memory up front") {
+TEST_CASE("objects: a 256 MiB put and get stream in chunks, and creating 1 GiB costs a node no memory up front") {
   objects_cluster cl;
   auto& os = cl.rt->objects();
   const pid_t node0 = cl.nodes[0]->pid();
@@ -239,7 +239,9 @@ TEST_CASE("objects: a 256 MiB put and get stream in chunks; creating 1 GiB costs
   const auto back = os.get(obj, words);
   const auto t2 = std::chrono::steady_clock::now();
   CHECK(back == data);
-  CHECK(t2 - t0 < std::chrono::seconds(15));  // it used to time out after 30 s
+  // Each chunk is its own request with its own deadline: the whole stream
+  // used to fail with timeout after 30 s. A loose bound, not a benchmark.
+  CHECK(t2 - t0 < std::chrono::seconds(120));
   const std::uint64_t peak_kb = proc_kb(node0, "VmHWM");
   using ms = std::chrono::milliseconds;
   MESSAGE("256 MiB put " << std::chrono::duration_cast<ms>(t1 - t0).count() << " ms, get "
