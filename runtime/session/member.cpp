@@ -136,14 +136,11 @@ status member::send(node_index to, const wire::frame& f) {
   // for it a moment rather than hand the frame off (a hand-off copies the
   // frame into a task: allocations on a warm path). Bounded: if the holder
   // lost its CPU, hand off after all.
-  for (int spin = 0; spin < kSendSpins; ++spin) {
-    if (try_drive()) {
-      drain_posted();  // frames queued before this one leave first
-      auto s = encode_and_send();
-      stop_driving();
-      return s;
-    }
-    cpu_relax();
+  if (try_drive()) {
+    drain_posted();  // frames queued before this one leave first
+    auto s = encode_and_send();
+    stop_driving();
+    return s;
   }
   post([this, to, b = wire::encode(f)] { (void)send_now(to, b); });
   return {};

@@ -177,16 +177,6 @@ class member {
   std::chrono::steady_clock::time_point last_tick_{};
   std::vector<std::uint8_t> beat_;  // the heartbeat frame, encoded into again each tick
   static constexpr unsigned kTurnsPerClockRead = 64;
-  /// Attempts (a CPU pause apart, a few microseconds in all) a sender makes
-  /// to take the transport before it hands its frame to the driver instead.
-  static constexpr int kSendSpins = 256;
-  static void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    asm volatile("yield");
-#endif
-  }
   /// Frames up to this size leave their buffers (encode and decode) with the
   /// thread for the next frame; larger ones give them back.
   static constexpr std::size_t kReusedFrameBytes = std::size_t{1} << 20;
