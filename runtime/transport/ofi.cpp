@@ -64,9 +64,13 @@ constexpr auto kRetryAfter = std::chrono::milliseconds(1);
 // is killed. ferry names its endpoints "ferry-PID-N" so that the next shm
 // endpoint on this machine can remove what dead ferry processes left.
 constexpr const char* kShmDirectory = "/dev/shm";
-std::atomic<unsigned> shm_endpoints_made{0};
 
-void remove_stale_shm_endpoints(unsigned next_own) {
+// Removes the files of dead ferry processes, and, before this process has
+// named any endpoint of its own, files that carry this process's pid (a dead
+// process had it). Never a file of a live endpoint: a process's own names are
+// swept only before its first one exists, so endpoints made concurrently by
+// several runtimes in one process cannot unlink each other's files.
+void remove_stale_shm_endpoints(bool own_pid_too) {
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(kShmDirectory, ec)) {
     const std::string name = entry.path().filename().string();
@@ -74,10 +78,19 @@ void remove_stale_shm_endpoints(unsigned next_own) {
     unsigned n = 0;
     char end = 0;
     if (std::sscanf(name.c_str(), "ferry-%d-%u%c", &pid, &n, &end) != 2 || pid <= 0) continue;
-    // Dead, or this process's own name not made yet (a dead process had our pid).
-    const bool stale = pid == ::getpid() ? n >= next_own : ::kill(pid, 0) != 0 && errno == ESRCH;
+    const bool stale = pid == ::getpid() ? own_pid_too : ::kill(pid, 0) != 0 && errno == ESRCH;
     if (stale) std::filesystem::remove(entry.path(), ec);
   }
+}
+
+// The name of this process's next shm endpoint, "ferry-PID-N", after the
+// sweep above.
+std::string next_shm_endpoint_name() {
+  static std::mutex mutex;
+  static unsigned made = 0;
+  std::lock_guard lock(mutex);
+  remove_stale_shm_endpoints(made == 0);
+  return fmt::format("ferry-{}-{}", ::getpid(), made++);
 }
 
 // libfabric reads its settings from the environment when it first loads its
@@ -208,9 +221,7 @@ class ofi_transport final : public transport {
     if (auto r = fi_ep_bind(ep_, &cq_->fid, FI_TRANSMIT | FI_RECV); r != 0) return ofi_error("bind CQ", r);
     if (auto r = fi_ep_bind(ep_, &av_->fid, 0); r != 0) return ofi_error("bind AV", r);
     if (provider_ == "shm") {
-      const unsigned own = shm_endpoints_made.fetch_add(1);
-      remove_stale_shm_endpoints(own);
-      const std::string name = fmt::format("ferry-{}-{}", ::getpid(), own);
+      const std::string name = next_shm_endpoint_name();
       if (auto r = fi_setname(&ep_->fid, const_cast<char*>(name.c_str()), name.size() + 1); r != 0)
         return ofi_error("name endpoint", r);
     }

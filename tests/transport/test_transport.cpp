@@ -7,11 +7,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <numeric>
+#include <thread>
 
 #include "test_util.hpp"
 #include "transport/transport.hpp"
@@ -351,4 +354,32 @@ TEST_CASE("transport: libfabric shm leaves nothing in /dev/shm, even after a kil
     CHECK(std::filesystem::exists(own));
   }
   CHECK_FALSE(std::filesystem::exists(own));  // a clean teardown removes its own
+}
+
+// Several runtimes in one process (the soak's clients) open their shm
+// endpoints at the same moment: none may take another's file for stale, or
+// peers that map it later find nothing (libfabric 1.17's shm provider then
+// crashes in fi_cq_read).
+TEST_CASE("transport: libfabric shm endpoints opened at once by one process keep each other's files") {
+  constexpr int kEndpoints = 8;
+  for (int round = 0; round < 5; ++round) {
+    CAPTURE(round);
+    std::vector<std::unique_ptr<tp::transport>> made(kEndpoints);
+    std::atomic<int> ready{0};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < kEndpoints; ++i)
+      threads.emplace_back([&, i] {
+        ready.fetch_add(1);
+        while (ready.load() < kEndpoints) std::this_thread::yield();
+        if (auto t = tp::transport::create({.kind = "ofi", .tls = {}, .provider = "shm"})) made[i] = std::move(*t);
+      });
+    for (auto& t : threads) t.join();
+    for (const auto& t : made) {
+      REQUIRE(t != nullptr);
+      const auto a = t->address();
+      const std::filesystem::path file =
+          std::filesystem::path("/dev/shm") / reinterpret_cast<const char*>(REQUIRE_OK(tp::untag_address("ofi/shm", a)).data());
+      CHECK(std::filesystem::exists(file));
+    }
+  }
 }
