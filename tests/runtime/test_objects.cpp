@@ -171,7 +171,7 @@ errc thrown(F&& f) {
 // Object operations of every kind (create, put, get, remove, limits) over
 // each backend: frames from a few bytes to 40 MiB objects' streams.
 TEST_CASE_TEMPLATE("objects: sizes that overflow or exceed a node are typed errors, and the node keeps serving", T,
-                   ucx_shm, ofi_tcp, ofi_shm) {
+                   ucx_shm, ucx_tcp, ofi_tcp, ofi_shm) {
   objects_cluster cl(T::options());
   auto& os = cl.rt->objects();
   const std::uint64_t wraps = (std::uint64_t{1} << 61) + 1;  // * 8 bytes = 8 (mod 2^64)
