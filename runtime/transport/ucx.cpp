@@ -12,6 +12,7 @@
 
 #include "ordered_delivery.hpp"
 #include "transport.hpp"
+#include "ucx_setup.hpp"
 
 namespace ferry::transport {
 namespace {
@@ -19,9 +20,7 @@ namespace {
 constexpr unsigned kFrameAmId = 0;
 constexpr std::size_t kMaxAddress = 1 << 16;
 
-status ucx_error(std::string_view what, ucs_status_t s) {
-  return make_error(errc::io_error, fmt::format("UCX {}: {}", what, ucs_status_string(s)));
-}
+using ucx::error;
 
 class ucx_memory final : public registered_memory {
  public:
@@ -39,7 +38,7 @@ class ucx_memory final : public registered_memory {
 class ucx_transport final : public transport {
  public:
   ~ucx_transport() override {
-    for (ucp_ep_h ep : eps_) close_endpoint(ep);
+    for (ucp_ep_h ep : eps_) ucx::close_endpoint(worker_, ep);
     if (worker_) ucp_worker_destroy(worker_);
     if (ctx_) ucp_cleanup(ctx_);
     for (auto* p : spare_sends_) delete p;
@@ -47,43 +46,12 @@ class ucx_transport final : public transport {
 
   result<void> init(const options& opts) {
     tls_ = opts.tls;
-    ucp_config_t* config = nullptr;
-    if (auto s = ucp_config_read(nullptr, nullptr, &config); s != UCS_OK) return ucx_error("config", s);
-    if (!opts.tls.empty()) {
-      if (auto s = ucp_config_modify(config, "TLS", opts.tls.c_str()); s != UCS_OK) {
-        ucp_config_release(config);
-        return ucx_error(fmt::format("TLS={}", opts.tls), s);
-      }
-    }
-    ucp_params_t params{};
-    params.field_mask = UCP_PARAM_FIELD_FEATURES;
-    params.features = UCP_FEATURE_AM | UCP_FEATURE_RMA | UCP_FEATURE_WAKEUP;
-    const auto s = ucp_init(&params, config, &ctx_);
-    ucp_config_release(config);
-    if (s != UCS_OK) return ucx_error(opts.tls.empty() ? std::string("init") : fmt::format("init with TLS={}", opts.tls), s);
-
-    ucp_worker_params_t wp{};
-    wp.field_mask = UCP_WORKER_PARAM_FIELD_THREAD_MODE;
-    wp.thread_mode = UCS_THREAD_MODE_SERIALIZED;  // one thread at a time: the member's driver
-    if (auto ws = ucp_worker_create(ctx_, &wp, &worker_); ws != UCS_OK) return ucx_error("worker create", ws);
-
-    ucp_address_t* addr = nullptr;
-    std::size_t len = 0;
-    if (auto as = ucp_worker_get_address(worker_, &addr, &len); as != UCS_OK) return ucx_error("worker address", as);
-    address_.assign(reinterpret_cast<const std::uint8_t*>(addr), reinterpret_cast<const std::uint8_t*>(addr) + len);
-    ucp_worker_release_address(worker_, addr);
-
-    if (auto es = ucp_worker_get_efd(worker_, &efd_); es != UCS_OK) return ucx_error("wakeup fd", es);
-
-    ucp_am_handler_param_t hp{};
-    hp.field_mask = UCP_AM_HANDLER_PARAM_FIELD_ID | UCP_AM_HANDLER_PARAM_FIELD_CB | UCP_AM_HANDLER_PARAM_FIELD_ARG |
-                    UCP_AM_HANDLER_PARAM_FIELD_FLAGS;
-    hp.id = kFrameAmId;
-    hp.cb = &on_am;
-    hp.arg = this;
-    hp.flags = UCP_AM_FLAG_WHOLE_MSG;
-    if (auto hs = ucp_worker_set_am_recv_handler(worker_, &hp); hs != UCS_OK) return ucx_error("AM handler", hs);
-    return {};
+    FERRY_TRY(ctx_, ucx::init_context(opts.tls, UCP_FEATURE_AM | UCP_FEATURE_RMA | UCP_FEATURE_WAKEUP));
+    // One thread at a time: the member's driver.
+    FERRY_TRY(worker_, ucx::create_worker(ctx_, UCS_THREAD_MODE_SERIALIZED));
+    FERRY_TRY(address_, ucx::worker_address(worker_));
+    if (auto es = ucp_worker_get_efd(worker_, &efd_); es != UCS_OK) return error("wakeup fd", es);
+    return ucx::set_am_handler(worker_, kFrameAmId, &on_am, this);
   }
 
   std::string name() const override { return tls_.empty() ? "ucx" : "ucx/" + tls_; }
@@ -93,12 +61,7 @@ class ucx_transport final : public transport {
     FERRY_TRY(const auto address, untag_address("ucx", tagged));
     if (address.empty() || address.size() > kMaxAddress)
       return make_error(errc::bad_format, fmt::format("UCX worker address of {} bytes", address.size()));
-    ucp_ep_params_t ep{};
-    ep.field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE;
-    ep.address = reinterpret_cast<const ucp_address_t*>(address.data());
-    ep.err_mode = UCP_ERR_HANDLING_MODE_NONE;
-    ucp_ep_h h = nullptr;
-    if (auto s = ucp_ep_create(worker_, &ep, &h); s != UCS_OK) return ucx_error("endpoint create", s);
+    FERRY_TRY(const ucp_ep_h h, ucx::create_endpoint(worker_, address));
     eps_.push_back(h);
     return static_cast<peer_index>(eps_.size() - 1);
   }
@@ -118,10 +81,10 @@ class ucx_transport final : public transport {
       while ((st = ucp_request_check_status(sent)) == UCS_INPROGRESS) ucp_worker_progress(worker_);
       ucp_request_free(sent);
       if (st == UCS_OK) return {};
-      return ucx_error(fmt::format("send to peer {}", to), st);
+      return error(fmt::format("send to peer {}", to), st);
     }
     if (UCS_PTR_STATUS(sent) != UCS_ERR_NO_RESOURCE)
-      return ucx_error(fmt::format("send to peer {}", to), UCS_PTR_STATUS(sent));
+      return error(fmt::format("send to peer {}", to), UCS_PTR_STATUS(sent));
     // It cannot leave at once (beyond UCX's short-message size): the
     // transport keeps a copy until it has, in a buffer it reuses.
     pending_send* pending = take_spare_send();
@@ -138,7 +101,7 @@ class ucx_transport final : public transport {
     }
     if (UCS_PTR_IS_ERR(r)) {
       give_back(pending);
-      return ucx_error(fmt::format("send to peer {}", to), UCS_PTR_STATUS(r));
+      return error(fmt::format("send to peer {}", to), UCS_PTR_STATUS(r));
     }
     return {};  // on_send_done gives the buffer back and frees the request
   }
@@ -158,12 +121,12 @@ class ucx_transport final : public transport {
     mp.address = memory.data();
     mp.length = memory.size();
     ucp_mem_h memh = nullptr;
-    if (auto s = ucp_mem_map(ctx_, &mp, &memh); s != UCS_OK) return ucx_error("mem map", s);
+    if (auto s = ucp_mem_map(ctx_, &mp, &memh); s != UCS_OK) return error("mem map", s);
     void* key = nullptr;
     std::size_t key_len = 0;
     if (auto s = ucp_rkey_pack(ctx_, memh, &key, &key_len); s != UCS_OK) {
       ucp_mem_unmap(ctx_, memh);
-      return ucx_error("rkey pack", s);
+      return error("rkey pack", s);
     }
     remote_region region{reinterpret_cast<std::uint64_t>(memory.data()), memory.size(),
                          {static_cast<std::uint8_t*>(key), static_cast<std::uint8_t*>(key) + key_len}};
@@ -179,12 +142,12 @@ class ucx_transport final : public transport {
                                                          into.size(), region.length));
     ucp_rkey_h rkey = nullptr;
     if (auto s = ucp_ep_rkey_unpack(eps_[from], region.key.data(), &rkey); s != UCS_OK)
-      return ucx_error("rkey unpack", s);
+      return error("rkey unpack", s);
     ucp_request_param_t rp{};
     const ucs_status_ptr_t r = ucp_get_nbx(eps_[from], into.data(), into.size(), region.address + offset, rkey, &rp);
     status result_status;
     if (UCS_PTR_IS_ERR(r)) {
-      result_status = ucx_error("get", UCS_PTR_STATUS(r));
+      result_status = error("get", UCS_PTR_STATUS(r));
     } else if (r != nullptr) {
       const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
       ucs_status_t s;
@@ -201,7 +164,7 @@ class ucx_transport final : public transport {
       if (s == UCS_ERR_TIMED_OUT)
         result_status = make_error(errc::timeout, fmt::format("get from peer {} took over {} ms", from, timeout_ms));
       else if (s != UCS_OK)
-        result_status = ucx_error("get", s);
+        result_status = error("get", s);
     }
     ucp_rkey_destroy(rkey);
     if (!result_status.ok()) return result_status;
@@ -277,16 +240,6 @@ class ucx_transport final : public transport {
 
   void deliver(std::span<const std::uint8_t> frame) {
     if (handler_) handler_(frame);
-  }
-
-  void close_endpoint(ucp_ep_h ep) {
-    ucp_request_param_t rp{};
-    rp.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
-    rp.flags = UCP_EP_CLOSE_FLAG_FORCE;
-    const ucs_status_ptr_t r = ucp_ep_close_nbx(ep, &rp);
-    if (r == nullptr || UCS_PTR_IS_ERR(r)) return;
-    for (int i = 0; i < 100000 && ucp_request_check_status(r) == UCS_INPROGRESS; ++i) ucp_worker_progress(worker_);
-    ucp_request_free(r);
   }
 
   std::string tls_;
