@@ -1,8 +1,8 @@
 // libfabric backend (FI_EP_RDM): frames as FI_MSG sends into a pool of
 // pre-posted receive buffers; frames too large for those buffers go by
 // rendezvous (the receiver fi_reads them from the sender's registered copy,
-// wire/ofi_messages.hpp); get() is fi_read. Every MR mode the hints accept
-// is handled in one place (register_region). Like UCX over shm, a dead peer
+// wire/ofi_messages.hpp); get() is fi_read. The endpoint, every MR mode and
+// shm endpoint names are handled in ofi_endpoint.cpp. Like UCX over shm, a dead peer
 // gives no error completion: liveness is the node's job. docs/transports.md.
 #include <rdma/fabric.h>
 #include <rdma/fi_cm.h>
@@ -10,24 +10,22 @@
 #include <rdma/fi_endpoint.h>
 #include <rdma/fi_errno.h>
 #include <rdma/fi_rma.h>
-#include <signal.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <deque>
-#include <filesystem>
 #include <map>
 #include <mutex>
 #include <unordered_map>
 
 #include <fmt/format.h>
 
+#include "ofi_endpoint.hpp"
 #include "ordered_delivery.hpp"
 #include "transport.hpp"
 #include "wire/frames.hpp"
@@ -59,40 +57,6 @@ constexpr auto kStuckLimit = std::chrono::seconds(10);
 // often: each try at a dead tcp;ofi_rxm peer is a new connection attempt.
 constexpr auto kRetryAfter = std::chrono::milliseconds(1);
 
-// The shm provider backs each endpoint with a file in /dev/shm named after
-// the endpoint, removed when the endpoint closes — but not when its process
-// is killed. ferry names its endpoints "ferry-PID-N" so that the next shm
-// endpoint on this machine can remove what dead ferry processes left.
-constexpr const char* kShmDirectory = "/dev/shm";
-
-// Removes the files of dead ferry processes, and, before this process has
-// named any endpoint of its own, files that carry this process's pid (a dead
-// process had it). Never a file of a live endpoint: a process's own names are
-// swept only before its first one exists, so endpoints made concurrently by
-// several runtimes in one process cannot unlink each other's files.
-void remove_stale_shm_endpoints(bool own_pid_too) {
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(kShmDirectory, ec)) {
-    const std::string name = entry.path().filename().string();
-    int pid = 0;
-    unsigned n = 0;
-    char end = 0;
-    if (std::sscanf(name.c_str(), "ferry-%d-%u%c", &pid, &n, &end) != 2 || pid <= 0) continue;
-    const bool stale = pid == ::getpid() ? own_pid_too : ::kill(pid, 0) != 0 && errno == ESRCH;
-    if (stale) std::filesystem::remove(entry.path(), ec);
-  }
-}
-
-// The name of this process's next shm endpoint, "ferry-PID-N", after the
-// sweep above.
-std::string next_shm_endpoint_name() {
-  static std::mutex mutex;
-  static unsigned made = 0;
-  std::lock_guard lock(mutex);
-  remove_stale_shm_endpoints(made == 0);
-  return fmt::format("ferry-{}-{}", ::getpid(), made++);
-}
-
 // libfabric reads its settings from the environment when it first loads its
 // providers. ofi_rxm's defaults (128 receives and sends per connection, in
 // 16 KiB bounce buffers) make each process touch about 68 MB when its
@@ -104,13 +68,6 @@ void default_provider_settings() {
     ::setenv("FI_OFI_RXM_MSG_TX_SIZE", "32", 0);
     ::setenv("FI_OFI_RXM_MSG_RX_SIZE", "32", 0);
   });
-}
-
-status ofi_error(std::string_view what, long rc) {
-  const int code = static_cast<int>(rc < 0 ? -rc : rc);
-  return make_error(code == FI_ECONNREFUSED || code == FI_ENOTCONN || code == FI_ECONNRESET ? errc::peer_dead
-                                                                                             : errc::io_error,
-                    fmt::format("libfabric {}: {}", what, fi_strerror(code)));
 }
 
 // Every operation's context starts with the provider's scratch space
@@ -164,75 +121,29 @@ class ofi_transport final : public transport {
  public:
   ~ofi_transport() override {
     // The endpoint goes first: afterwards the provider touches none of the
-    // buffers below.
-    if (ep_) fi_close(&ep_->fid);
+    // buffers below; fi_ closes the rest.
+    fi_.close_endpoint();
     if (receive_mr_) fi_close(&receive_mr_->fid);
     for (auto* s : send_slots_) release(s);  // spare, in flight or backlogged
     for (auto& [token, s] : rendezvous_out_) release(s);
     for (auto* r : reads_) release(r);
-    if (cq_) fi_close(&cq_->fid);
-    if (av_) fi_close(&av_->fid);
-    if (domain_) fi_close(&domain_->fid);
-    if (fabric_) fi_close(&fabric_->fid);
-    if (info_) fi_freeinfo(info_);
     if (timer_fd_ >= 0) ::close(timer_fd_);
   }
 
   result<void> init(const options& opts) {
     default_provider_settings();
-    fi_info* hints = fi_allocinfo();
-    if (hints == nullptr) return make_error(errc::out_of_memory, "fi_allocinfo");
-    hints->ep_attr->type = FI_EP_RDM;
-    hints->caps = FI_MSG | FI_RMA | FI_READ | FI_REMOTE_READ;
-    hints->mode = FI_CONTEXT | FI_CONTEXT2;
-    hints->domain_attr->mr_mode = FI_MR_LOCAL | FI_MR_VIRT_ADDR | FI_MR_ALLOCATED | FI_MR_PROV_KEY | FI_MR_ENDPOINT;
-    hints->domain_attr->threading = FI_THREAD_DOMAIN;  // one thread at a time: the member's driver
-    hints->domain_attr->resource_mgmt = FI_RM_ENABLED;
-    if (!opts.provider.empty()) hints->fabric_attr->prov_name = ::strdup(opts.provider.c_str());
-    const int rc = fi_getinfo(FI_VERSION(1, 17), nullptr, nullptr, 0, hints, &info_);
-    fi_freeinfo(hints);
-    if (rc != 0)
-      return make_error(errc::io_error,
-                        fmt::format("libfabric: no RDM provider{} with messages and RMA reads: {}",
-                                    opts.provider.empty() ? std::string() : " '" + opts.provider + "'",
-                                    fi_strerror(-rc)));
-    provider_ = info_->fabric_attr->prov_name;
-    mr_mode_ = info_->domain_attr->mr_mode;
-    inject_size_ = info_->tx_attr->inject_size;
-
-    if (auto r = fi_fabric(info_->fabric_attr, &fabric_, nullptr); r != 0) return ofi_error("fabric", r);
-    if (auto r = fi_domain(fabric_, info_, &domain_, nullptr); r != 0) return ofi_error("domain", r);
-    fi_cq_attr cq_attr{};
-    cq_attr.format = FI_CQ_FORMAT_DATA;
-    cq_attr.size = info_->rx_attr->size + info_->tx_attr->size;
-    cq_attr.wait_obj = FI_WAIT_FD;
-    if (fi_cq_open(domain_, &cq_attr, &cq_, nullptr) == 0) {
-      if (auto r = fi_control(&cq_->fid, FI_GETWAIT, &wait_fd_); r != 0) return ofi_error("CQ wait fd", r);
-    } else {
-      cq_attr.wait_obj = FI_WAIT_NONE;
-      if (auto r = fi_cq_open(domain_, &cq_attr, &cq_, nullptr); r != 0) return ofi_error("CQ", r);
+    FERRY_TRY_STATUS(fi_.open({.provider = opts.provider,
+                               .caps = FI_MSG | FI_RMA | FI_READ | FI_REMOTE_READ,
+                               .cq_format = FI_CQ_FORMAT_DATA,
+                               .wait_fd = true}));
+    provider_ = fi_.provider();
+    mr_mode_ = fi_.info->domain_attr->mr_mode;
+    inject_size_ = fi_.info->tx_attr->inject_size;
+    if (fi_.wait_fd < 0) {  // no wait object (shm): a blocked driver looks again on a timer
       timer_fd_ = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
       if (timer_fd_ < 0) return make_error(errc::io_error, "timerfd_create failed");
     }
-    fi_av_attr av_attr{};
-    av_attr.type = FI_AV_TABLE;
-    if (auto r = fi_av_open(domain_, &av_attr, &av_, nullptr); r != 0) return ofi_error("address vector", r);
-    if (auto r = fi_endpoint(domain_, info_, &ep_, nullptr); r != 0) return ofi_error("endpoint", r);
-    if (auto r = fi_ep_bind(ep_, &cq_->fid, FI_TRANSMIT | FI_RECV); r != 0) return ofi_error("bind CQ", r);
-    if (auto r = fi_ep_bind(ep_, &av_->fid, 0); r != 0) return ofi_error("bind AV", r);
-    if (provider_ == "shm") {
-      const std::string name = next_shm_endpoint_name();
-      if (auto r = fi_setname(&ep_->fid, const_cast<char*>(name.c_str()), name.size() + 1); r != 0)
-        return ofi_error("name endpoint", r);
-    }
-    if (auto r = fi_enable(ep_); r != 0) return ofi_error("enable endpoint", r);
-
-    std::size_t len = 0;
-    fi_getname(&ep_->fid, nullptr, &len);  // -FI_ETOOSMALL, with the size
-    if (len == 0 || len > msg::kMaxAddress) return make_error(errc::io_error, "libfabric: no endpoint address");
-    address_.resize(len);
-    if (auto r = fi_getname(&ep_->fid, address_.data(), &len); r != 0) return ofi_error("endpoint address", r);
-    address_.resize(len);
+    FERRY_TRY(address_, fi_.address(msg::kMaxAddress));
 
     // The receive pool: one registration, kReceiveBuffers slots.
     receive_pool_.resize(kReceiveBuffers * kEagerMessage);
@@ -240,7 +151,7 @@ class ofi_transport final : public transport {
     slots_.resize(kReceiveBuffers);
     for (std::size_t i = 0; i < kReceiveBuffers; ++i) {
       slots_[i].buffer = receive_pool_.data() + i * kEagerMessage;
-      if (auto r = post_receive(&slots_[i]); r != 0) return ofi_error("post receive", r);
+      if (auto r = post_receive(&slots_[i]); r != 0) return ofi::error("post receive", r);
     }
     return {};
   }
@@ -269,9 +180,9 @@ class ofi_transport final : public transport {
       std::uint8_t scratch[kInjectScratch];
       msg::put_header(scratch, msg::kind::frame);
       std::memcpy(scratch + msg::kHeaderSize, frame.data(), frame.size());
-      const auto r = fi_inject(ep_, scratch, length, dest);
+      const auto r = fi_inject(fi_.ep, scratch, length, dest);
       if (r == 0) return {};
-      if (r != -FI_EAGAIN) return ofi_error(fmt::format("send to peer {}", to), r);
+      if (r != -FI_EAGAIN) return ofi::error(fmt::format("send to peer {}", to), r);
     }
     if (length <= kEagerMessage) {
       FERRY_TRY(send_slot * s, take_send_slot(length));
@@ -314,7 +225,7 @@ class ofi_transport final : public transport {
     unsigned n = backlogged_ > 0 ? drain_backlogs() : 0;
     fi_cq_data_entry entries[kCompletionBatch];
     for (;;) {
-      const auto got = fi_cq_read(cq_, entries, kCompletionBatch);
+      const auto got = fi_cq_read(fi_.cq, entries, kCompletionBatch);
       if (got == -FI_EAGAIN) break;
       if (got == -FI_EAVAIL) {
         on_error_completion();
@@ -331,13 +242,13 @@ class ofi_transport final : public transport {
     return n;
   }
 
-  int event_fd() const override { return wait_fd_ >= 0 ? wait_fd_ : timer_fd_; }
+  int event_fd() const override { return fi_.wait_fd >= 0 ? fi_.wait_fd : timer_fd_; }
 
   bool arm() override {
     if (!unposted_.empty() || ordered_.ready() || sending_soon()) return false;
-    if (wait_fd_ >= 0) {
-      fid* f = &cq_->fid;
-      return fi_trywait(fabric_, &f, 1) == 0;
+    if (fi_.wait_fd >= 0) {
+      fid* f = &fi_.cq->fid;
+      return fi_trywait(fi_.fabric, &f, 1) == 0;
     }
     std::uint64_t expirations;
     while (::read(timer_fd_, &expirations, sizeof expirations) > 0) {
@@ -385,7 +296,7 @@ class ofi_transport final : public transport {
     }
     status outcome;
     if (r->st == read_op::state::done) std::memcpy(into.data(), r->bytes.data(), into.size());
-    else outcome = ofi_error(fmt::format("read from peer {}", from), r->error);
+    else outcome = ofi::error(fmt::format("read from peer {}", from), r->error);
     finish(r);
     if (!outcome.ok()) return outcome;
     return {};
@@ -394,34 +305,16 @@ class ofi_transport final : public transport {
  private:
   static constexpr std::size_t kInjectScratch = 512;
 
-  // Registration, with every MR mode: keys the provider picks (PROV_KEY)
-  // or unique keys we request; bound to the endpoint where it wants that.
   result<fid_mr*> register_region(void* base, std::size_t length, std::uint64_t access) {
-    fid_mr* mr = nullptr;
-    const std::uint64_t requested = (mr_mode_ & FI_MR_PROV_KEY) ? 0 : next_key_++;
-    if (auto r = fi_mr_reg(domain_, base, length, access, 0, requested, 0, &mr, nullptr); r != 0)
-      return ofi_error(fmt::format("register {} bytes", length), r);
-    if (mr_mode_ & FI_MR_ENDPOINT) {
-      long r = fi_mr_bind(mr, &ep_->fid, 0);
-      if (r == 0) r = fi_mr_enable(mr);
-      if (r != 0) {
-        fi_close(&mr->fid);
-        return ofi_error("bind memory registration", r);
-      }
-    }
-    return mr;
+    return fi_.register_region(base, length, access);
   }
-
-  // Where a peer's fi_read names byte `offset` of a region registered at `base`.
-  std::uint64_t remote_address(const void* base, std::uint64_t offset) const {
-    return (mr_mode_ & FI_MR_VIRT_ADDR) ? reinterpret_cast<std::uint64_t>(base) + offset : offset;
-  }
+  std::uint64_t remote_address(const void* base, std::uint64_t offset) const { return fi_.remote_address(base, offset); }
 
   result<fi_addr_t> resolve(std::span<const std::uint8_t> address) {
     std::vector<std::uint8_t> key(address.begin(), address.end());
     if (auto it = known_.find(key); it != known_.end()) return it->second;
     fi_addr_t a = FI_ADDR_UNSPEC;
-    const int inserted = fi_av_insert(av_, address.data(), 1, &a, 0, nullptr);
+    const int inserted = fi_av_insert(fi_.av, address.data(), 1, &a, 0, nullptr);
     if (inserted != 1) return make_error(errc::bad_format, "libfabric endpoint address not accepted by the provider");
     known_.emplace(std::move(key), a);
     if (a >= backlogs_.size()) backlogs_.resize(a + 1);
@@ -429,7 +322,7 @@ class ofi_transport final : public transport {
   }
 
   long post_receive(receive_slot* s) {
-    return fi_recv(ep_, s->buffer, kEagerMessage, fi_mr_desc(receive_mr_), FI_ADDR_UNSPEC, &s->ctx);
+    return fi_recv(fi_.ep, s->buffer, kEagerMessage, fi_mr_desc(receive_mr_), FI_ADDR_UNSPEC, &s->ctx);
   }
   void repost(receive_slot* s) {
     if (post_receive(s) != 0) unposted_.push_back(s);
@@ -485,11 +378,11 @@ class ofi_transport final : public transport {
     s->to = dest;
     auto& b = backlogs_[dest];
     if (b.queue.empty()) {
-      const auto r = fi_send(ep_, s->bytes.data(), s->length, fi_mr_desc(s->mr), dest, &s->ctx);
+      const auto r = fi_send(fi_.ep, s->bytes.data(), s->length, fi_mr_desc(s->mr), dest, &s->ctx);
       if (r == 0) return {};
       if (r != -FI_EAGAIN) {
         give_back(s);
-        return ofi_error(fmt::format("send to peer {}", to), r);
+        return ofi::error(fmt::format("send to peer {}", to), r);
       }
       b.since = std::chrono::steady_clock::now();
     } else if (b.queue.size() >= kMaxBacklog) {
@@ -511,7 +404,7 @@ class ofi_transport final : public transport {
       if (!b.queue.empty() && now - b.since > kRetryAfter && now < b.next_try) continue;
       while (!b.queue.empty()) {
         send_slot* s = b.queue.front();
-        const auto r = fi_send(ep_, s->bytes.data(), s->length, fi_mr_desc(s->mr), s->to, &s->ctx);
+        const auto r = fi_send(fi_.ep, s->bytes.data(), s->length, fi_mr_desc(s->mr), s->to, &s->ctx);
         if (r == -FI_EAGAIN && now - b.since < kStuckLimit) {
           b.next_try = now + kRetryAfter;
           break;
@@ -536,10 +429,10 @@ class ofi_transport final : public transport {
       return mr.error();
     }
     r->mr = *mr;
-    const auto rc = fi_read(ep_, r->bytes.data(), length, fi_mr_desc(r->mr), from, at, key, &r->ctx);
+    const auto rc = fi_read(fi_.ep, r->bytes.data(), length, fi_mr_desc(r->mr), from, at, key, &r->ctx);
     if (rc != 0) {
       release(r);
-      return ofi_error("read", rc);
+      return ofi::error("read", rc);
     }
     reads_.push_back(r);
     return r;
@@ -568,7 +461,7 @@ class ofi_transport final : public transport {
 
   void on_error_completion() {
     fi_cq_err_entry err{};
-    if (fi_cq_readerr(cq_, &err, 0) != 1 || err.op_context == nullptr) return;
+    if (fi_cq_readerr(fi_.cq, &err, 0) != 1 || err.op_context == nullptr) return;
     auto* op = static_cast<operation*>(err.op_context);
     switch (op->op) {
       case operation::type::receive: repost(static_cast<receive_slot*>(op)); break;  // e.g. truncated: dropped
@@ -631,7 +524,7 @@ class ofi_transport final : public transport {
   // A transport message of our own (not a frame): best effort, in order
   // with the frames to that peer.
   void send_control(fi_addr_t to, std::span<const std::uint8_t> m) {
-    if (clear(to) && m.size() <= inject_size_ && fi_inject(ep_, m.data(), m.size(), to) == 0) return;
+    if (clear(to) && m.size() <= inject_size_ && fi_inject(fi_.ep, m.data(), m.size(), to) == 0) return;
     auto s = take_send_slot(m.size());
     if (!s) return;
     std::memcpy((*s)->bytes.data(), m.data(), m.size());
@@ -642,19 +535,12 @@ class ofi_transport final : public transport {
     if (handler_) handler_(frame);
   }
 
-  fi_info* info_ = nullptr;
-  fid_fabric* fabric_ = nullptr;
-  fid_domain* domain_ = nullptr;
-  fid_cq* cq_ = nullptr;
-  fid_av* av_ = nullptr;
-  fid_ep* ep_ = nullptr;
+  ofi::endpoint fi_;  // destroyed last (declared first)
   std::string provider_;
   std::uint64_t mr_mode_ = 0;
   std::size_t inject_size_ = 0;
-  int wait_fd_ = -1;   // the CQ's, where the provider has one
-  int timer_fd_ = -1;  // otherwise
+  int timer_fd_ = -1;  // where the CQ has no wait fd
   long next_poll_us_ = kFirstPollUs;
-  std::uint64_t next_key_ = 1;
   std::uint64_t next_token_ = 1;
   std::vector<std::uint8_t> address_;
   std::map<std::vector<std::uint8_t>, fi_addr_t> known_;  // endpoint address -> AV entry

@@ -1,8 +1,8 @@
-// The bare libfabric baseline (raw_am.hpp): an FI_EP_RDM endpoint, FI_MSG
-// sends into pre-posted receive buffers, fi_inject for what fits. The client
+// The bare libfabric baseline (raw_am.hpp): an FI_EP_RDM endpoint (opened and
+// closed by transport/ofi_endpoint.hpp, as ferry's own), FI_MSG sends into
+// pre-posted receive buffers, fi_inject for what fits. The client
 // introduces itself with its address (the server answers to it).
 #include <rdma/fabric.h>
-#include <rdma/fi_cm.h>
 #include <rdma/fi_domain.h>
 #include <rdma/fi_endpoint.h>
 #include <rdma/fi_errno.h>
@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "raw_am.hpp"
+#include "transport/ofi_endpoint.hpp"
 
 namespace ferry::bench {
 namespace {
@@ -21,66 +22,34 @@ constexpr std::size_t kBuffers = 64;
 constexpr std::uint8_t kHello = 2;
 constexpr std::uint8_t kAnswer = 3;
 
-status ofi_error(std::string_view what, long rc) {
-  return make_error(errc::io_error, fmt::format("libfabric {}: {}", what, fi_strerror(static_cast<int>(-rc))));
-}
+using transport::ofi::error;
 
 class raw_ofi final : public raw_am {
  public:
   ~raw_ofi() override {
-    if (ep_) fi_close(&ep_->fid);
+    fi_.close_endpoint();  // first: then the buffers below are the provider's no more
     if (recv_mr_) fi_close(&recv_mr_->fid);
     if (send_mr_) fi_close(&send_mr_->fid);
-    if (cq_) fi_close(&cq_->fid);
-    if (av_) fi_close(&av_->fid);
-    if (domain_) fi_close(&domain_->fid);
-    if (fabric_) fi_close(&fabric_->fid);
-    if (info_) fi_freeinfo(info_);
   }
 
   result<void> init(const std::string& provider) {
-    fi_info* hints = fi_allocinfo();
-    hints->ep_attr->type = FI_EP_RDM;
-    hints->caps = FI_MSG;
-    hints->mode = FI_CONTEXT | FI_CONTEXT2;
-    hints->domain_attr->mr_mode = FI_MR_LOCAL | FI_MR_VIRT_ADDR | FI_MR_ALLOCATED | FI_MR_PROV_KEY | FI_MR_ENDPOINT;
-    hints->domain_attr->threading = FI_THREAD_DOMAIN;
-    if (!provider.empty()) hints->fabric_attr->prov_name = ::strdup(provider.c_str());
-    const int rc = fi_getinfo(FI_VERSION(1, 17), nullptr, nullptr, 0, hints, &info_);
-    fi_freeinfo(hints);
-    if (rc != 0) return ofi_error(fmt::format("provider '{}'", provider), rc);
-    inject_ = info_->tx_attr->inject_size;
-    if (auto r = fi_fabric(info_->fabric_attr, &fabric_, nullptr); r != 0) return ofi_error("fabric", r);
-    if (auto r = fi_domain(fabric_, info_, &domain_, nullptr); r != 0) return ofi_error("domain", r);
-    fi_cq_attr ca{};
-    ca.format = FI_CQ_FORMAT_CONTEXT;
-    ca.size = info_->rx_attr->size + info_->tx_attr->size;
-    if (auto r = fi_cq_open(domain_, &ca, &cq_, nullptr); r != 0) return ofi_error("CQ", r);
-    fi_av_attr aa{};
-    aa.type = FI_AV_TABLE;
-    if (auto r = fi_av_open(domain_, &aa, &av_, nullptr); r != 0) return ofi_error("AV", r);
-    if (auto r = fi_endpoint(domain_, info_, &ep_, nullptr); r != 0) return ofi_error("endpoint", r);
-    fi_ep_bind(ep_, &cq_->fid, FI_TRANSMIT | FI_RECV);
-    fi_ep_bind(ep_, &av_->fid, 0);
-    if (auto r = fi_enable(ep_); r != 0) return ofi_error("enable", r);
-    std::size_t len = 256;
-    address_.resize(len);
-    if (auto r = fi_getname(&ep_->fid, address_.data(), &len); r != 0) return ofi_error("getname", r);
-    address_.resize(len);
+    FERRY_TRY_STATUS(fi_.open({.provider = provider, .caps = FI_MSG, .cq_format = FI_CQ_FORMAT_CONTEXT, .wait_fd = false}));
+    inject_ = fi_.info->tx_attr->inject_size;
+    FERRY_TRY(address_, fi_.address(256));
     recv_.resize(kBuffer * kBuffers);
     send_.resize(kBuffer);
-    FERRY_TRY(recv_mr_, reg(recv_.data(), recv_.size(), FI_RECV, 1));
-    FERRY_TRY(send_mr_, reg(send_.data(), send_.size(), FI_SEND, 2));
+    FERRY_TRY(recv_mr_, fi_.register_region(recv_.data(), recv_.size(), FI_RECV));
+    FERRY_TRY(send_mr_, fi_.register_region(send_.data(), send_.size(), FI_SEND));
     ctx_.resize(kBuffers);
     for (std::size_t i = 0; i < kBuffers; ++i)
-      if (auto r = post(i); r != 0) return ofi_error("post receive", r);
+      if (auto r = post(i); r != 0) return error("post receive", r);
     return {};
   }
 
   std::vector<std::uint8_t> address() const override { return address_; }
 
   result<void> connect(std::span<const std::uint8_t> address) override {
-    if (fi_av_insert(av_, address.data(), 1, &server_, 0, nullptr) != 1)
+    if (fi_av_insert(fi_.av, address.data(), 1, &server_, 0, nullptr) != 1)
       return make_error(errc::bad_format, "the server's address");
     return raw_send(server_, kHello, address_.data(), address_.size());
   }
@@ -95,10 +64,10 @@ class raw_ofi final : public raw_am {
   }
   unsigned progress() override {
     fi_cq_entry e[16];
-    const auto n = fi_cq_read(cq_, e, 16);
+    const auto n = fi_cq_read(fi_.cq, e, 16);
     if (n == -FI_EAVAIL) {
       fi_cq_err_entry err{};
-      fi_cq_readerr(cq_, &err, 0);
+      fi_cq_readerr(fi_.cq, &err, 0);
       if (err.op_context == &send_ctx_) send_busy_ = false;
       else if (err.op_context != nullptr) (void)post(index_of(err.op_context));
       return 1;
@@ -117,17 +86,8 @@ class raw_ofi final : public raw_am {
   }
 
  private:
-  result<fid_mr*> reg(void* p, std::size_t n, std::uint64_t access, std::uint64_t key) {
-    fid_mr* mr = nullptr;
-    if (auto r = fi_mr_reg(domain_, p, n, access, 0, key, 0, &mr, nullptr); r != 0) return ofi_error("mr", r);
-    if (info_->domain_attr->mr_mode & FI_MR_ENDPOINT) {
-      fi_mr_bind(mr, &ep_->fid, 0);
-      fi_mr_enable(mr);
-    }
-    return mr;
-  }
   long post(std::size_t slot) {
-    return fi_recv(ep_, recv_.data() + slot * kBuffer, kBuffer, fi_mr_desc(recv_mr_), FI_ADDR_UNSPEC, &ctx_[slot]);
+    return fi_recv(fi_.ep, recv_.data() + slot * kBuffer, kBuffer, fi_mr_desc(recv_mr_), FI_ADDR_UNSPEC, &ctx_[slot]);
   }
   std::size_t index_of(void* ctx) const { return static_cast<std::size_t>(static_cast<fi_context2*>(ctx) - ctx_.data()); }
 
@@ -137,7 +97,7 @@ class raw_ofi final : public raw_am {
       case kHello: {
         // The client's address follows (its length is known to the provider
         // only; endpoint names of one provider have one size).
-        fi_av_insert(av_, m + 1, 1, &client_, 0, nullptr);
+        fi_av_insert(fi_.av, m + 1, 1, &client_, 0, nullptr);
         break;
       }
       case static_cast<std::uint8_t>(kind::stop): stop_ = true; [[fallthrough]];
@@ -151,9 +111,9 @@ class raw_ofi final : public raw_am {
       small_[0] = k;
       std::memcpy(small_ + 1, data, length);
       for (;;) {
-        const auto r = fi_inject(ep_, small_, 1 + length, to);
+        const auto r = fi_inject(fi_.ep, small_, 1 + length, to);
         if (r == 0) return {};
-        if (r != -FI_EAGAIN) return ofi_error("inject", r);
+        if (r != -FI_EAGAIN) return error("inject", r);
         progress();
       }
     }
@@ -161,21 +121,16 @@ class raw_ofi final : public raw_am {
     send_[0] = k;
     std::memcpy(send_.data() + 1, data, length);
     for (;;) {
-      const auto r = fi_send(ep_, send_.data(), 1 + length, fi_mr_desc(send_mr_), to, &send_ctx_);
+      const auto r = fi_send(fi_.ep, send_.data(), 1 + length, fi_mr_desc(send_mr_), to, &send_ctx_);
       if (r == 0) break;
-      if (r != -FI_EAGAIN) return ofi_error("send", r);
+      if (r != -FI_EAGAIN) return error("send", r);
       progress();
     }
     send_busy_ = true;
     return {};
   }
 
-  fi_info* info_ = nullptr;
-  fid_fabric* fabric_ = nullptr;
-  fid_domain* domain_ = nullptr;
-  fid_cq* cq_ = nullptr;
-  fid_av* av_ = nullptr;
-  fid_ep* ep_ = nullptr;
+  transport::ofi::endpoint fi_;  // destroyed last (declared first)
   fid_mr* recv_mr_ = nullptr;
   fid_mr* send_mr_ = nullptr;
   std::size_t inject_ = 0;

@@ -1,0 +1,153 @@
+#include "ofi_endpoint.hpp"
+
+#include <rdma/fi_cm.h>
+#include <rdma/fi_errno.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+
+#include <fmt/format.h>
+
+namespace ferry::transport::ofi {
+namespace {
+
+// The shm provider backs each endpoint with a file in /dev/shm named after
+// the endpoint, removed when the endpoint closes — but not when its process
+// is killed.
+constexpr const char* kShmDirectory = "/dev/shm";
+
+// Removes the files of dead ferry processes, and, before this process has
+// named any endpoint of its own, files that carry this process's pid (a dead
+// process had it). Never a file of a live endpoint: a process's own names are
+// swept only before its first one exists, so endpoints made concurrently by
+// several runtimes in one process cannot unlink each other's files.
+void remove_stale_shm_endpoints(bool own_pid_too) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(kShmDirectory, ec)) {
+    const std::string name = entry.path().filename().string();
+    int pid = 0;
+    unsigned n = 0;
+    char end = 0;
+    if (std::sscanf(name.c_str(), "ferry-%d-%u%c", &pid, &n, &end) != 2 || pid <= 0) continue;
+    const bool stale = pid == ::getpid() ? own_pid_too : ::kill(pid, 0) != 0 && errno == ESRCH;
+    if (stale) std::filesystem::remove(entry.path(), ec);
+  }
+}
+
+// The name of this process's next shm endpoint, "ferry-PID-N", after the
+// sweep above.
+std::string next_shm_endpoint_name() {
+  static std::mutex mutex;
+  static unsigned made = 0;
+  std::lock_guard lock(mutex);
+  remove_stale_shm_endpoints(made == 0);
+  return fmt::format("ferry-{}-{}", ::getpid(), made++);
+}
+
+}  // namespace
+
+status error(std::string_view what, long rc) {
+  const int code = static_cast<int>(rc < 0 ? -rc : rc);
+  return make_error(code == FI_ECONNREFUSED || code == FI_ENOTCONN || code == FI_ECONNRESET ? errc::peer_dead
+                                                                                             : errc::io_error,
+                    fmt::format("libfabric {}: {}", what, fi_strerror(code)));
+}
+
+endpoint::~endpoint() {
+  close_endpoint();
+  if (cq) fi_close(&cq->fid);
+  if (av) fi_close(&av->fid);
+  if (domain) fi_close(&domain->fid);
+  if (fabric) fi_close(&fabric->fid);
+  if (info) fi_freeinfo(info);
+}
+
+void endpoint::close_endpoint() {
+  if (ep) fi_close(&ep->fid);
+  ep = nullptr;
+}
+
+result<void> endpoint::open(const settings& s) {
+  fi_info* hints = fi_allocinfo();
+  if (hints == nullptr) return make_error(errc::out_of_memory, "fi_allocinfo");
+  hints->ep_attr->type = FI_EP_RDM;
+  hints->caps = s.caps;
+  hints->mode = FI_CONTEXT | FI_CONTEXT2;
+  hints->domain_attr->mr_mode = FI_MR_LOCAL | FI_MR_VIRT_ADDR | FI_MR_ALLOCATED | FI_MR_PROV_KEY | FI_MR_ENDPOINT;
+  hints->domain_attr->threading = FI_THREAD_DOMAIN;  // one thread at a time
+  hints->domain_attr->resource_mgmt = FI_RM_ENABLED;
+  if (!s.provider.empty()) hints->fabric_attr->prov_name = ::strdup(s.provider.c_str());
+  const int rc = fi_getinfo(FI_VERSION(1, 17), nullptr, nullptr, 0, hints, &info);
+  fi_freeinfo(hints);
+  if (rc != 0)
+    return make_error(errc::io_error, fmt::format("libfabric: no RDM provider{} with the capabilities asked for: {}",
+                                                  s.provider.empty() ? std::string() : " '" + s.provider + "'",
+                                                  fi_strerror(-rc)));
+  if (auto r = fi_fabric(info->fabric_attr, &fabric, nullptr); r != 0) return error("fabric", r);
+  if (auto r = fi_domain(fabric, info, &domain, nullptr); r != 0) return error("domain", r);
+  fi_cq_attr cq_attr{};
+  cq_attr.format = s.cq_format;
+  cq_attr.size = info->rx_attr->size + info->tx_attr->size;
+  cq_attr.wait_obj = s.wait_fd ? FI_WAIT_FD : FI_WAIT_NONE;
+  if (s.wait_fd && fi_cq_open(domain, &cq_attr, &cq, nullptr) == 0) {
+    if (auto r = fi_control(&cq->fid, FI_GETWAIT, &wait_fd); r != 0) return error("CQ wait fd", r);
+  } else {
+    cq_attr.wait_obj = FI_WAIT_NONE;  // shm has no wait object in libfabric 1.17
+    if (auto r = fi_cq_open(domain, &cq_attr, &cq, nullptr); r != 0) return error("CQ", r);
+  }
+  fi_av_attr av_attr{};
+  av_attr.type = FI_AV_TABLE;
+  if (auto r = fi_av_open(domain, &av_attr, &av, nullptr); r != 0) return error("address vector", r);
+  if (auto r = fi_endpoint(domain, info, &ep, nullptr); r != 0) return error("endpoint", r);
+  if (auto r = fi_ep_bind(ep, &cq->fid, FI_TRANSMIT | FI_RECV); r != 0) return error("bind CQ", r);
+  if (auto r = fi_ep_bind(ep, &av->fid, 0); r != 0) return error("bind AV", r);
+  if (provider() == "shm") {
+    const std::string name = next_shm_endpoint_name();
+    if (auto r = fi_setname(&ep->fid, const_cast<char*>(name.c_str()), name.size() + 1); r != 0)
+      return error("name endpoint", r);
+  }
+  if (auto r = fi_enable(ep); r != 0) return error("enable endpoint", r);
+  return {};
+}
+
+std::string endpoint::provider() const { return info ? info->fabric_attr->prov_name : std::string(); }
+
+result<std::vector<std::uint8_t>> endpoint::address(std::size_t at_most) const {
+  std::size_t len = 0;
+  fi_getname(&ep->fid, nullptr, &len);  // -FI_ETOOSMALL, with the size
+  if (len == 0 || len > at_most) return make_error(errc::io_error, "libfabric: no endpoint address");
+  std::vector<std::uint8_t> out(len);
+  if (auto r = fi_getname(&ep->fid, out.data(), &len); r != 0) return error("endpoint address", r);
+  out.resize(len);
+  return out;
+}
+
+// Keys the provider picks (PROV_KEY) or unique keys we request; bound to the
+// endpoint where the provider wants that (FI_MR_ENDPOINT).
+result<fid_mr*> endpoint::register_region(void* base, std::size_t length, std::uint64_t access) {
+  fid_mr* mr = nullptr;
+  const std::uint64_t mr_mode = info->domain_attr->mr_mode;
+  const std::uint64_t requested = (mr_mode & FI_MR_PROV_KEY) ? 0 : next_key_++;
+  if (auto r = fi_mr_reg(domain, base, length, access, 0, requested, 0, &mr, nullptr); r != 0)
+    return error(fmt::format("register {} bytes", length), r);
+  if (mr_mode & FI_MR_ENDPOINT) {
+    long r = fi_mr_bind(mr, &ep->fid, 0);
+    if (r == 0) r = fi_mr_enable(mr);
+    if (r != 0) {
+      fi_close(&mr->fid);
+      return error("bind memory registration", r);
+    }
+  }
+  return mr;
+}
+
+std::uint64_t endpoint::remote_address(const void* base, std::uint64_t offset) const {
+  return (info->domain_attr->mr_mode & FI_MR_VIRT_ADDR) ? reinterpret_cast<std::uint64_t>(base) + offset : offset;
+}
+
+}  // namespace ferry::transport::ofi
