@@ -4,7 +4,7 @@
 // worker addresses, heap addresses and rkeys through pipes, then run one
 // scenario:
 //
-//   ifunc_host hello|pure|chase|pingpong|errors
+//   ifunc_host hello|pure|chase|pingpong|errors|threads
 //
 // UCX_TLS / UCX_NET_DEVICES choose the transport (set by CTest). Every rank
 // has a watchdog; rank 0 exits non-zero if any rank failed.
@@ -24,6 +24,7 @@
 #include <map>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 extern "C" {
@@ -552,17 +553,64 @@ void scenario_errors() {
   }
 }
 
+// threads: the registry from several threads at once: concurrent
+// registrations of one library give one handle, messages are made in
+// parallel, and after one deregistration every thread sees it gone.
+void scenario_threads() {
+  constexpr int kThreads = 4;
+  std::vector<ucp_ifunc_h> handles(kThreads, nullptr);
+  std::vector<int> made(kThreads, 0);
+  std::vector<std::thread> pool;
+  for (int i = 0; i < kThreads; ++i)
+    pool.emplace_back([&, i] {
+      ucp_ifunc_reg_param_t p{const_cast<char*>(i % 2 ? "hello" : "result"), 0, 1};
+      ucp_ifunc_h h = nullptr;
+      if (ucp_register_ifunc(g.ctx, p, &h) != UCS_OK) return;
+      handles[i] = h;
+      for (int k = 0; k < 200; ++k) {
+        std::uint64_t v = static_cast<std::uint64_t>(k);
+        ucp_ifunc_msg_t m;
+        if (ucp_ifunc_msg_create(h, &v, sizeof v, &m) != UCS_OK) return;
+        void* payload = nullptr;
+        ucp_ifunc_msg_get_payload_ptr(&m, &payload, nullptr);
+        if (std::memcmp(payload, &v, sizeof v) == 0) ++made[i];
+        ucp_ifunc_msg_free(m);
+      }
+    });
+  for (auto& t : pool) t.join();
+  for (int i = 0; i < kThreads; ++i) {
+    CHECK(handles[i] != nullptr);
+    CHECK(handles[i] == handles[i % 2]);  // one handle per library
+    CHECK(made[i] == 200);
+  }
+  CHECK(handles[0] != handles[1]);
+  CHECK_STATUS(ferry_ucp_deregister_ifunc(g.ctx, handles[1]), UCS_OK);
+  pool.clear();
+  std::vector<ucs_status_t> after(kThreads, UCS_OK);
+  for (int i = 0; i < kThreads; ++i)
+    pool.emplace_back([&, i] {
+      std::uint64_t v = 1;
+      ucp_ifunc_msg_t m;
+      after[i] = ucp_ifunc_msg_create(handles[1], &v, sizeof v, &m);
+    });
+  for (auto& t : pool) t.join();
+  for (auto st : after) CHECK(st == UCS_ERR_NO_ELEM);
+  CHECK_STATUS(ferry_ucp_deregister_ifunc(g.ctx, handles[0]), UCS_OK);
+  std::printf("threads: %d threads registered 2 libraries as 2 handles, %d messages each\n", kThreads, made[0]);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc != 2) {
-    std::fprintf(stderr, "usage: %s hello|pure|chase|pingpong|errors\n", argv[0]);
+    std::fprintf(stderr, "usage: %s hello|pure|chase|pingpong|errors|threads\n", argv[0]);
     return 2;
   }
   const std::string scenario = argv[1];
   const std::map<std::string, std::pair<int, std::function<void()>>> scenarios = {
       {"hello", {2, scenario_hello}},       {"pure", {2, scenario_pure}},   {"chase", {4, scenario_chase}},
-      {"pingpong", {2, scenario_pingpong}}, {"errors", {2, scenario_errors}}};
+      {"pingpong", {2, scenario_pingpong}}, {"errors", {2, scenario_errors}},
+      {"threads", {1, scenario_threads}}};
   const auto it = scenarios.find(scenario);
   if (it == scenarios.end()) die("unknown scenario");
   g.ranks = it->second.first;
