@@ -47,11 +47,14 @@ bool always_send_code() {
 }
 
 // The full image, 8-aligned for its trailer: header, payload, code, trailer.
+// Written in place over the previous one: a put of it may still be reading
+// (a flush has not completed it), and it then reads the same bytes, or the
+// payload the user just changed, as a short send would.
 const std::vector<std::uint8_t>& full_image(message_state& s, const void* frame) {
   wire::ifunc_header h = s.short_header;
   h.code_attached = true;
   h.code_size = s.fn->code_section.size();
-  s.full.assign(h.frame_size(), 0);
+  if (s.full.size() != h.frame_size()) s.full.assign(h.frame_size(), 0);
   wire::encode_ifunc_header(h, std::span<std::uint8_t, wire::kIfuncHeaderSize>(s.full.data(), wire::kIfuncHeaderSize));
   std::memcpy(s.full.data() + wire::kIfuncHeaderSize,
               static_cast<const std::uint8_t*>(frame) + wire::kIfuncHeaderSize, h.payload_size);
@@ -69,7 +72,7 @@ result<built_message> create_message(std::shared_ptr<entry> fn, void* source_arg
   h.payload_size = bound;
   h.nonce = fresh_nonce();
   if (bound > (std::size_t{1} << 48))
-    return make_error(errc::too_large, fmt::format("{}_payload_bound asked for {} bytes", fn->name, bound));
+    return make_error(errc::out_of_memory, fmt::format("{}_payload_bound asked for {} bytes", fn->name, bound));
   const std::size_t image = h.frame_size();
   auto* block = static_cast<std::uint8_t*>(std::aligned_alloc(kAlign, (kStateSize + image + kAlign - 1) / kAlign * kAlign));
   if (!block) return make_error(errc::out_of_memory, fmt::format("ifunc {}: {} bytes of message", fn->name, image));
