@@ -123,11 +123,12 @@ status registry::remove(std::uint64_t handle) {
     by_handle_.erase(it);
     by_key_.erase({e->owner, e->key});
   }
-  // Several scopes may hold the same code: the engine's copy goes with the last.
+  // Several scopes may hold the same code in one engine: its copy goes with the last.
   bool still_used = false;
   {
     std::shared_lock lock(mu_);
-    for (const auto& [k, other] : by_key_) still_used = still_used || other->code.id() == e->code.id();
+    for (const auto& [k, other] : by_key_)
+      still_used = still_used || (other->pure == e->pure && other->code.id() == e->code.id());
   }
   // The engine exists: it compiled this entry.
   if (!still_used) (void)(e->pure ? pure_engine_ : open_engine_)->unload(e->code.id());
