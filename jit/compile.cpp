@@ -24,15 +24,16 @@ llvm::Error violation(std::string what) { return fail(errc::policy_violation, st
 
 std::string function_of(const llvm::Instruction& i) { return i.getFunction()->getName().str(); }
 
-llvm::Error check_entry(const llvm::Module& m, const std::string& entry) {
+llvm::Error check_entry(const llvm::Module& m, const std::string& entry, bool uniform) {
   const llvm::Function* f = m.getFunction(entry);
   if (!f || f->isDeclaration())
     return fail(errc::bad_format, fmt::format("entry symbol '{}' is not defined by the module", entry));
-  const llvm::FunctionType* t = f->getFunctionType();
-  const bool uniform = t->getReturnType()->isIntegerTy(32) && !t->isVarArg() && t->getNumParams() == 3 &&
-                       llvm::all_of(t->params(), [](llvm::Type* p) { return p->isPointerTy(); });
-  if (!uniform) return fail(errc::bad_format, fmt::format("entry symbol '{}' is not int32_t(ptr, ptr, ptr)", entry));
   if (f->hasLocalLinkage()) return fail(errc::bad_format, fmt::format("entry symbol '{}' is not exported", entry));
+  if (!uniform) return llvm::Error::success();
+  const llvm::FunctionType* t = f->getFunctionType();
+  const bool is_uniform = t->getReturnType()->isIntegerTy(32) && !t->isVarArg() && t->getNumParams() == 3 &&
+                       llvm::all_of(t->params(), [](llvm::Type* p) { return p->isPointerTy(); });
+  if (!is_uniform) return fail(errc::bad_format, fmt::format("entry symbol '{}' is not int32_t(ptr, ptr, ptr)", entry));
   return llvm::Error::success();
 }
 
@@ -75,12 +76,12 @@ llvm::Error check_policy(const llvm::Module& m, const llvm::DataLayout& node_lay
     if (g.isThreadLocal())
       return violation(fmt::format("thread-local variable '{}' is not allowed", g.getName().str()));
     // ForLinker: available_externally bodies are not emitted either.
-    if (g.isDeclarationForLinker() && !o.allowed->contains(g.getName()))
+    if (g.isDeclarationForLinker() && !o.any_symbol && !o.allowed->contains(g.getName()))
       return violation(fmt::format("undefined symbol '{}' (a variable) is not on the allow-list", g.getName().str()));
   }
   for (const llvm::Function& f : m.functions()) {
     if (f.isDeclarationForLinker()) {
-      if (!f.isIntrinsic() && !o.allowed->contains(f.getName()))
+      if (!f.isIntrinsic() && !o.any_symbol && !o.allowed->contains(f.getName()))
         return violation(fmt::format("undefined symbol '{}' is not on the allow-list", f.getName().str()));
       continue;
     }
@@ -90,7 +91,7 @@ llvm::Error check_policy(const llvm::Module& m, const llvm::DataLayout& node_lay
         return violation(fmt::format("inline asm in function '{}' is not allowed", function_of(i)));
     }
   }
-  return check_entry(m, o.entry_symbol);
+  return check_entry(m, o.entry_symbol, o.uniform_entry);
 }
 
 llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> compile_bitcode(std::span<const std::uint8_t> bitcode,

@@ -26,12 +26,14 @@ namespace ferry::jitd {
 
 /// What a module may contain and how to compile it.
 struct compile_options {
-  std::string entry_symbol;      ///< must be defined as i32(ptr, ptr, ptr)
+  std::string entry_symbol;      ///< must be defined (as i32(ptr, ptr, ptr) if uniform_entry)
   jit_tier tier = jit_tier::fast;
   const llvm::StringSet<>* allowed = nullptr;  ///< symbols a module may leave undefined
   const node_target* target = nullptr;
   std::uint64_t max_data_bytes = 0;  ///< jit_config::max_data_bytes (0: no limit)
   bool meter = true;                 ///< jit_config::meter: insert fuel accounting (contain.hpp)
+  bool any_symbol = false;           ///< jit_config::any_process_symbol: `allowed` is not a limit
+  bool uniform_entry = true;         ///< jit_config::uniform_entry: check the entry's signature
 };
 
 /// Policy check of a parsed, verified module: errc::policy_violation naming

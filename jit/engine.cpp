@@ -158,7 +158,8 @@ struct jit::impl : std::enable_shared_from_this<jit::impl> {
   llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> compile(const code_variant& v, const std::string& entry,
                                                               jit_tier tier) {
     if (!sandbox) {
-      jitd::compile_options o{entry, tier, &allowed, &target, cfg.max_data_bytes, cfg.meter};
+      jitd::compile_options o{entry,     tier,      &allowed, &target, cfg.max_data_bytes, cfg.meter,
+                              cfg.any_process_symbol, cfg.uniform_entry};
       return jitd::compile_bitcode(v.bitcode, o);
     }
     bool helper_failed = false;
@@ -353,13 +354,14 @@ namespace {
 
 llvm::Expected<std::unique_ptr<llvm::orc::LLJIT>> make_lljit(const jit::impl& p) {
   std::map<std::string, void*> runtime = p.cfg.runtime_symbols;
+  const bool any = p.cfg.any_process_symbol;
   llvm::StringSet<> process;
   for (const auto& s : p.cfg.allowed_process_symbols) process.insert(s);
   return llvm::orc::LLJITBuilder()
       .setJITTargetMachineBuilder(p.target.machine_builder())
       .setPlatformSetUp(llvm::orc::setUpInactivePlatform)
       .setProcessSymbolsJITDylibSetup(
-          [runtime, process](llvm::orc::LLJIT& j) -> llvm::Expected<llvm::orc::JITDylibSP> {
+          [runtime, process, any](llvm::orc::LLJIT& j) -> llvm::Expected<llvm::orc::JITDylibSP> {
             auto& jd = j.getExecutionSession().createBareJITDylib("<ferry runtime + allowed process symbols>");
             llvm::orc::SymbolMap api;
             for (const auto& [name, addr] : runtime)
@@ -371,7 +373,8 @@ llvm::Expected<std::unique_ptr<llvm::orc::LLJIT>> make_lljit(const jit::impl& p)
             // would hand mobile code system(), environ or dlopen.
             const char prefix = j.getDataLayout().getGlobalPrefix();
             auto gen = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
-                prefix, [process, prefix](const llvm::orc::SymbolStringPtr& s) {
+                prefix, [process, prefix, any](const llvm::orc::SymbolStringPtr& s) {
+                  if (any) return true;
                   llvm::StringRef name = *s;
                   if (prefix && name.starts_with(llvm::StringRef(&prefix, 1))) name = name.drop_front();
                   return process.contains(name);
@@ -390,6 +393,9 @@ result<std::unique_ptr<jit>> jit::create(jit_config config) {
   for (const auto& [name, addr] : config.runtime_symbols)
     if (!addr || name.empty() || name.find(',') != std::string::npos)
       return make_error(errc::invalid_argument, fmt::format("runtime symbol '{}' needs a name and an address", name));
+  if (config.trust == jit_trust::untrusted && (config.any_process_symbol || !config.uniform_entry))
+    return make_error(errc::invalid_argument,
+                      "jit_config::any_process_symbol and uniform_entry = false are for trusted code only");
   auto target = jitd::node_target::resolve(config.target);
   if (!target) return jitd::to_status(target.takeError(), errc::unsupported, "resolving the JIT target");
   auto p = std::make_shared<impl>(std::move(*target));

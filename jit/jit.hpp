@@ -109,6 +109,18 @@ struct jit_config {
   /// Process symbols (libc/libm) mobile code may use; looked up in the
   /// process. Everything else is refused before compiling.
   std::vector<std::string> allowed_process_symbols = default_allowed_process_symbols();
+  /// true: a module may call any symbol of this process (and of the
+  /// libraries it loaded with RTLD_GLOBAL), not only the allow-list. For
+  /// code the process trusts like one of its own shared libraries: the UCX
+  /// ifunc compat library's non-`pure` ifuncs (docs/ifunc.md). Refused with
+  /// trust::untrusted.
+  bool any_process_symbol = false;
+  /// true: `entry_symbol` must be the uniform entry `ferry_entry_fn`.
+  /// false: it must only be defined and exported, with any signature; the
+  /// caller reaches the code through jit_function::lookup and must not call
+  /// the handle (ifunc libraries: NAME_main, docs/ifunc.md). Refused with
+  /// trust::untrusted.
+  bool uniform_entry = true;
 
   /// Compiled-object cache directory. Empty: $XDG_CACHE_HOME/ferry/jit, or
   /// ~/.cache/ferry/jit. Created on first use.

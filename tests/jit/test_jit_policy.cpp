@@ -100,6 +100,28 @@ TEST_CASE("the allow-list is configurable") {
   CHECK(env == environ);
 }
 
+TEST_CASE("any_process_symbol and uniform_entry = false open the policy for trusted code only") {
+  temp_dir dir;
+  // An entry with another signature: refused by default, accepted (and
+  // callable as what it is) with uniform_entry = false.
+  const auto mix = make_code("test::mix_raw", "ferry_test_mix", 0, 8, {host_variant("arith")});
+  {
+    auto engine = REQUIRE_OK(jit::create(test_config(dir.path())));
+    CHECK_ERRC(load_now(*engine, mix), errc::bad_format);
+  }
+  auto cfg = test_config(dir.path());
+  cfg.uniform_entry = false;
+  cfg.any_process_symbol = true;
+  auto engine = REQUIRE_OK(jit::create(cfg));
+  auto fn = REQUIRE_OK(load_now(*engine, mix));
+  const auto raw = reinterpret_cast<std::int64_t (*)(std::int64_t, std::int64_t)>(fn.entry());
+  CHECK(raw(6, -4) == ferry_test_mix(6, -4));
+  // Any process symbol links (system() is linked, never called here).
+  CHECK(load_now(*engine, hostile_code("call_system")).has_value());
+  cfg.trust = jit_trust::untrusted;
+  CHECK_ERRC(jit::create(cfg), errc::invalid_argument);
+}
+
 TEST_CASE("invalid engine settings are refused") {
   jit_config cfg;
   cfg.threads = 0;

@@ -40,6 +40,7 @@ run(${CMAKE_COMMAND} -S "${CONSUMER_SOURCE_DIR}" -B "${WORK_DIR}/build" -G Ninja
     "-DCMAKE_PREFIX_PATH=${prefix}" ${compiler_args})
 run(${CMAKE_COMMAND} --build "${WORK_DIR}/build")
 run("${WORK_DIR}/build/consumer")
+run("${WORK_DIR}/build/ifunc_consumer")
 
 run(${CMAKE_COMMAND} -S "${FAIL_SOURCE_DIR}" -B "${WORK_DIR}/fail" -G Ninja
     "-DCMAKE_PREFIX_PATH=${prefix}" ${compiler_args})

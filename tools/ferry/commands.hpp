@@ -20,6 +20,9 @@ void add_inspect_command(CLI::App& app);
 /// `ferry sign`: keys, and signing a program's code objects in place (sign.cpp).
 void add_sign_command(CLI::App& app);
 
+/// `ferry ifunc build|inspect`: UCX ifunc libraries (ifunc.cpp, docs/ifunc.md).
+void add_ifunc_command(CLI::App& app);
+
 /// `ferry bench`: the group every benchmark subcommand joins (created on first use).
 CLI::App& bench_group(CLI::App& app);
 

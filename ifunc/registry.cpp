@@ -1,0 +1,138 @@
+#include "registry.hpp"
+
+#include <dlfcn.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "library.hpp"
+
+namespace ferry::ifunc {
+namespace {
+
+// Compiled ifuncs go to a cache directory per linking mode, so code compiled
+// for the open engine never meets the allow-listed one.
+std::filesystem::path cache_dir(bool pure) {
+  std::filesystem::path base;
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) base = x;
+  else if (const char* h = std::getenv("HOME"); h && *h) base = std::filesystem::path(h) / ".cache";
+  else base = std::filesystem::temp_directory_path();
+  return base / "ferry" / (pure ? "ifunc-pure" : "ifunc");
+}
+
+status load_dependencies(const wire::ifunc_code& code) {
+  for (const auto& lib : code.deps) {
+    // RTLD_GLOBAL: the open engine resolves through the process's global scope.
+    if (!::dlopen(lib.c_str(), RTLD_NOW | RTLD_GLOBAL)) {
+      const char* why = ::dlerror();
+      return make_error(errc::io_error,
+                        fmt::format("ifunc {}: dependency {} does not load: {}", code.name, lib, why ? why : "?"));
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+bool entry::first_send_to(const void* peer) {
+  std::lock_guard lock(mu_);
+  return sent_.insert(peer).second;
+}
+
+registry& registry::instance(const std::map<std::string, void*>& runtime_symbols) {
+  static registry r(runtime_symbols);
+  return r;
+}
+
+registry::registry(std::map<std::string, void*> runtime_symbols) : runtime_symbols_(std::move(runtime_symbols)) {}
+
+result<jit*> registry::engine(bool pure) {
+  auto& slot = pure ? pure_engine_ : open_engine_;
+  if (slot) return slot.get();
+  jit_config c;
+  c.runtime_symbols = runtime_symbols_;
+  c.any_process_symbol = !pure;
+  c.uniform_entry = false;  // NAME_main and friends have the prototype's signatures
+  c.meter = false;          // ifuncs run outside ferry calls: no fuel to account to
+  c.first_tier = jit_tier::optimized;  // prototype libraries are built -O3: run them at native speed
+  c.hot_call_threshold = 0;
+  c.cache_dir = cache_dir(pure);
+  auto e = jit::create(std::move(c));
+  if (!e) return e.error();
+  slot = std::move(*e);
+  return slot.get();
+}
+
+result<std::shared_ptr<entry>> registry::add(scope owner, wire::ifunc_code code) {
+  const object_id key = key_of(code);
+  std::lock_guard adding(add_mu_);
+  if (auto existing = find(owner, key)) return existing;
+  if (!code.pure)
+    if (auto st = load_dependencies(code); !st) return st;
+  auto eng = engine(code.pure);
+  if (!eng) return eng.error();
+  auto fn = (*eng)->load(code.code).get();
+  if (!fn) return make_error(fn.code(), fmt::format("ifunc {}: {}", code.name, fn.error().message()));
+  auto e = std::make_shared<entry>();
+  const ifunc_symbols s = symbols_of(code.name);
+  e->main = reinterpret_cast<main_fn>(fn->lookup(s.main));
+  e->payload_bound = reinterpret_cast<payload_bound_fn>(fn->lookup(s.payload_bound));
+  e->payload_init = reinterpret_cast<payload_init_fn>(fn->lookup(s.payload_init));
+  for (const auto& [f, sym] : {std::pair{reinterpret_cast<void*>(e->main), &s.main},
+                               std::pair{reinterpret_cast<void*>(e->payload_bound), &s.payload_bound},
+                               std::pair{reinterpret_cast<void*>(e->payload_init), &s.payload_init}})
+    if (!f) {
+      (void)(*eng)->unload(code.code.id());
+      return make_error(errc::bad_format, fmt::format("ifunc library {} does not define {}", code.name, *sym));
+    }
+  e->key = key;
+  e->owner = owner;
+  e->name = code.name;
+  e->pure = code.pure;
+  e->code_section = wire::encode_ifunc_code(code);
+  e->code = std::move(*fn);
+  std::unique_lock lock(mu_);
+  e->handle = next_handle_++;
+  by_key_[{owner, key}] = e;
+  by_handle_[e->handle] = e;
+  return e;
+}
+
+std::shared_ptr<entry> registry::find(scope owner, const object_id& key) const {
+  std::shared_lock lock(mu_);
+  auto it = by_key_.find({owner, key});
+  return it == by_key_.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<entry> registry::find(std::uint64_t handle) const {
+  std::shared_lock lock(mu_);
+  auto it = by_handle_.find(handle);
+  return it == by_handle_.end() ? nullptr : it->second;
+}
+
+status registry::remove(std::uint64_t handle) {
+  std::shared_ptr<entry> e;
+  {
+    std::unique_lock lock(mu_);
+    auto it = by_handle_.find(handle);
+    if (it == by_handle_.end())
+      return make_error(errc::not_found, fmt::format("ifunc handle {} is not registered (deregistered twice?)", handle));
+    e = std::move(it->second);
+    by_handle_.erase(it);
+    by_key_.erase({e->owner, e->key});
+  }
+  // Several scopes may hold the same code in one engine: its copy goes with the last.
+  bool still_used = false;
+  {
+    std::shared_lock lock(mu_);
+    for (const auto& [k, other] : by_key_)
+      still_used = still_used || (other->pure == e->pure && other->code.id() == e->code.id());
+  }
+  // The engine exists: it compiled this entry.
+  if (!still_used) (void)(e->pure ? pure_engine_ : open_engine_)->unload(e->code.id());
+  return {};
+}
+
+}  // namespace ferry::ifunc
