@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# plot.sh IN.csv OUT.png TITLE [BASELINE-LABEL]
+# Any ferry benchmark's CSV (bench_csv.py: name,baseline,ferry,ratio,unit)
+# as a PNG: per case, the baseline's and ferry's figure side by side (log
+# scale; each case keeps its own unit, shown in its label), and ferry /
+# baseline above each pair. Needs gnuplot (Debian: gnuplot-nox).
+set -euo pipefail
+[[ $# -ge 3 ]] || { echo "usage: plot.sh IN.csv OUT.png TITLE [BASELINE-LABEL]" >&2; exit 2; }
+in=$1 out=$2 title=$3 base=${4:-baseline}
+data=$(mktemp)
+trap 'rm -f "$data"' EXIT
+# The rows alone; commas inside a quoted name become semicolons (gnuplot
+# cuts a label at the separator).
+grep -v -e '^#' -e '^name,' "$in" | sed -E ':a; s/^("[^",]*), /\1; /; ta' >"$data" || true
+rows=$(wc -l <"$data")
+[[ $rows -gt 0 ]] || { echo "plot.sh: $in has no rows" >&2; exit 1; }
+width=$((300 + rows * 110))
+gnuplot <<GP
+set terminal pngcairo size ${width},640 font ",10"
+set output "${out}"
+set datafile separator ","
+set title "${title//\"/\\\"}"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set logscale y
+set format y "%g"
+set grid ytics
+set xtics rotate by -30 left font ",8"
+set bmargin 12
+set key top left
+set yrange [*:*]
+plot "${data}" using 2:xtic(stringcolumn(1)." [".stringcolumn(5)."]") title "${base}" lc rgb "#999999", \
+     "" using 3 title "ferry" lc rgb "#1f77b4", \
+     "" using (\$0):(\$2 > \$3 ? \$2 : \$3):(sprintf("%.2fx", \$4)) with labels offset 0,1 font ",8" notitle
+GP
