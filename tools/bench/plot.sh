@@ -14,9 +14,11 @@ trap 'rm -f "$data"' EXIT
 grep -v -e '^#' -e '^name,' "$in" | sed -E ':a; s/^("[^",]*), /\1; /; ta' >"$data" || true
 rows=$(wc -l <"$data")
 [[ $rows -gt 0 ]] || { echo "plot.sh: $in has no rows" >&2; exit 1; }
-width=$((300 + rows * 110))
+longest=$(cut -d, -f1 "$data" | awk '{ if (length($0) > m) m = length($0) } END { print m + 8 }')
+lmargin=$((longest * 45 / 100 + 4))  # the first label, slanted, reaches this far left
+width=$((300 + rows * 110 + lmargin * 8))
 gnuplot <<GP
-set terminal pngcairo size ${width},640 font ",10"
+set terminal pngcairo size ${width},760 font ",10"
 set output "${out}"
 set datafile separator ","
 set title "${title//\"/\\\"}"
@@ -26,8 +28,10 @@ set style fill solid 0.8 border -1
 set logscale y
 set format y "%g"
 set grid ytics
-set xtics rotate by -30 left font ",8"
-set bmargin 12
+set xtics rotate by 30 right font ",8"
+set bmargin 18
+set lmargin ${lmargin}
+set offsets 0, 0, graph 0.12, 0
 set key top left
 set yrange [*:*]
 plot "${data}" using 2:xtic(stringcolumn(1)." [".stringcolumn(5)."]") title "${base}" lc rgb "#999999", \

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # record.sh FERRY OUT-DIR — what `make bench` runs: each benchmark below with
-# --json, kept as OUT-DIR/NAME.json, converted to NAME.csv (bench_csv.py)
-# and plotted to NAME.png (plot.sh); OUT-DIR/machine.txt says where.
+# --json, converted to OUT-DIR/NAME.csv (bench_csv.py) and plotted to
+# NAME.png (plot.sh); OUT-DIR/machine.txt says where.
 # Sized to take a few minutes on a 2-core machine.
 set -euo pipefail
 [[ $# -eq 2 ]] || { echo "usage: record.sh FERRY OUT-DIR" >&2; exit 2; }
 ferry=$1 out=$2
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$out"
+json=$(mktemp)
+trap 'rm -f "$json"' EXIT
 export UCX_NET_DEVICES=${UCX_NET_DEVICES:-lo}
 
 {
@@ -23,8 +25,8 @@ record() {
   local name=$1 title=$2 base=$3
   shift 4
   echo "make bench: $name: $*" >&2
-  "$@" --json >"$out/$name.json"
-  python3 "$here/bench_csv.py" <"$out/$name.json" >"$out/$name.csv"
+  "$@" --json >"$json"
+  python3 "$here/bench_csv.py" <"$json" >"$out/$name.csv"
   "$here/plot.sh" "$out/$name.csv" "$out/$name.png" "$title" "$base"
 }
 
