@@ -57,15 +57,15 @@ distributed_graph::distributed_graph(ferry::runtime& rt, const csr& g, std::uint
       stored += len;
       if (progress) progress(stored, total);
     }
-    if (progress) progress(stored, total);
+    if (progress && pt.entries == 0) progress(stored, total);  // else the last slice said it
   }
   for (std::uint32_t p = 0; p < parts; ++p)
     for (std::uint32_t q = 0; q < parts; ++q)
       if (rt_.invoke(&graph_link, parts_[p].at, parts_[q].at, q).get() != 1)
         throw ferry::error(ferry::make_error(ferry::errc::invalid_argument, "graph_link refused a partition index"));
-  // The first call of graph_step on each node ships its code and compiles
-  // it: out of the kernels' timings (every kernel starts with its own init).
-  step_all(op_cc_init, 0, 0);
+  // The first calls of graph_step on each node ship its code, compile it and
+  // tier it up: out of the kernels' timings (each kernel starts with its init).
+  for (int i = 0; i < 3; ++i) step_all(op_cc_init, 0, 0);
 }
 
 graph_step_result distributed_graph::step_all(graph_op op, std::uint32_t step, std::uint64_t arg) {

@@ -31,7 +31,7 @@ edge_list kronecker(unsigned scale, unsigned edge_factor, std::uint64_t seed, co
       v |= std::uint64_t{jj} << bit;
     }
     edges[e] = {u, v};
-    if (progress && (e + 1) % (std::uint64_t{1} << 20) == 0) progress(e + 1, m);
+    if (progress && (e + 1) % (std::uint64_t{1} << 20) == 0 && e + 1 < m) progress(e + 1, m);
   }
   // Scramble the labels so that vertex ids say nothing about degrees.
   std::vector<std::uint64_t> label(n);

@@ -205,7 +205,8 @@ int main(int argc, char** argv) {
   std::string kernels = "bfs,pagerank,cc", versions = "mobile,pull";
   app.add_option("-s,--servers", o.servers, "Server processes (one partition each)")
       ->check(CLI::Range(1u, graph::kMaxParts));
-  app.add_option("--scale", o.scale, "Kronecker graph of 2^scale vertices")->check(CLI::Range(1u, 26u));
+  app.add_option("--scale", o.scale, "Kronecker graph of 2^scale vertices (the caller holds it and Boost.Graph's copy)")
+      ->check(CLI::Range(1u, 22u));
   app.add_option("--edge-factor", o.edge_factor, "Kronecker edges per vertex")->check(CLI::Range(1u, 64u));
   app.add_option("--seed", o.seed, "Seed of the generator and of the BFS roots");
   app.add_option("--snap", o.snap, "Load this SNAP edge list instead of generating a graph")->check(CLI::ExistingFile);
