@@ -105,6 +105,7 @@ run_result distributed_graph::bfs_mobile(u64 root) {
   for (;; ++r.steps) {  // level r.steps -> r.steps + 1, until no vertex joins
     r.bytes_moved += pulled_per_step();
     if (step_all(op_bfs_level, r.steps, 0).changed == 0) break;
+    stepped(r.steps + 1, 0);
   }
   r.words = read_values(2);
   r.seconds = seconds_since(t0);
@@ -118,6 +119,7 @@ run_result distributed_graph::pagerank_mobile(unsigned iterations) {
   for (; r.steps < iterations; ++r.steps) {
     step_all(op_pr_iterate, r.steps, 0);
     r.bytes_moved += pulled_per_step();
+    stepped(r.steps + 1, iterations);
   }
   r.words = read_values(2);
   r.seconds = seconds_since(t0);
@@ -131,6 +133,7 @@ run_result distributed_graph::cc_mobile() {
   for (bool changed = true; changed; ++r.steps) {  // until no label gets smaller
     r.bytes_moved += pulled_per_step();
     changed = step_all(op_cc_iterate, r.steps, 0).changed > 0;
+    stepped(r.steps + 1, 0);
   }
   r.words = read_values(0);
   r.seconds = seconds_since(t0);
@@ -171,7 +174,7 @@ run_result distributed_graph::bfs_pull(u64 root) {
     }
     frontier.swap(next);
     next.clear();
-    if (!frontier.empty()) ++r.steps;
+    if (!frontier.empty()) stepped(++r.steps, 0);
   }
   r.words = std::move(parent);
   r.seconds = seconds_since(t0);
@@ -201,6 +204,7 @@ run_result distributed_graph::pagerank_pull(unsigned iterations) {
       }
     }
     contribution.swap(next);
+    stepped(r.steps + 1, iterations);
   }
   r.words.resize(vertices_);
   for (u64 v = 0; v < vertices_; ++v) r.words[v] = as_word(rank[v]);
@@ -222,6 +226,7 @@ run_result distributed_graph::cc_pull() {
         for (u64 e = s.offsets[i]; e < s.offsets[i + 1]; ++e)
           if (label[s.adjacency[e]] < label[p.first + i]) label[p.first + i] = label[s.adjacency[e]], changed = true;
     }
+    stepped(r.steps, 0);
   }
   r.words = std::move(label);
   r.seconds = seconds_since(t0);

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <ferry/runtime.hpp>
@@ -34,6 +35,10 @@ class distributed_graph {
   /// Store `g` as `parts` partition objects, partition p on node p, and link
   /// them (every header gets a ptr to every partition).
   distributed_graph(ferry::runtime& rt, const csr& g, std::uint32_t parts, const progress_fn& progress);
+
+  /// Called with (steps done, steps in all or 0 if open-ended) after every
+  /// step of the kernels run from now on (nothing: no progress).
+  void on_step(progress_fn f) { step_progress_ = std::move(f); }
 
   run_result bfs_mobile(std::uint64_t root);
   run_result pagerank_mobile(unsigned iterations);
@@ -62,7 +67,12 @@ class distributed_graph {
   };
   slice read_slice(const part& p, std::uint64_t lo, std::uint64_t hi, std::uint64_t& bytes, bool with_adjacency = true);
 
+  void stepped(unsigned steps, std::uint64_t total) const {
+    if (step_progress_) step_progress_(steps, total);
+  }
+
   ferry::runtime& rt_;
+  progress_fn step_progress_;
   std::uint64_t vertices_, block_;
   std::vector<part> parts_;
 };

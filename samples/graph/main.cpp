@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -54,12 +55,20 @@ double seconds_since(clock_type::time_point t0) {
   return std::chrono::duration<double>(clock_type::now() - t0).count();
 }
 
-/// Prints "what: done/total" at most every half second.
+/// Prints "what: done of total" (or "what: done" when total is 0) once the
+/// work has run half a second, then at most every half second, and at the
+/// end if it printed before: quick work prints nothing.
 graph::progress_fn progress_line(std::string what) {
-  auto last = std::make_shared<clock_type::time_point>();
-  return [what, last](std::uint64_t done, std::uint64_t total) {
-    if (clock_type::now() - *last < std::chrono::milliseconds(500) && done != total) return;
-    *last = clock_type::now();
+  struct state {
+    clock_type::time_point last = clock_type::now();
+    bool printed = false;
+  };
+  auto st = std::make_shared<state>();
+  return [what, st](std::uint64_t done, std::uint64_t total) {
+    const bool end = total != 0 && done == total;
+    if (clock_type::now() - st->last < std::chrono::milliseconds(500) && !(end && st->printed)) return;
+    st->last = clock_type::now();
+    st->printed = true;
     if (total) fmt::print(stderr, "graph: {}: {} of {} ({:.0f}%)\n", what, done, total, 100.0 * done / total);
     else fmt::print(stderr, "graph: {}: {}\n", what, done);
   };
@@ -105,6 +114,7 @@ void run_kernels(const options& o, const graph::csr& g, const graph::reference& 
       figure& f = out.by["bfs"][version];
       double teps_inverse_sum = 0;
       for (std::size_t i = 0; i < roots.size(); ++i) {
+        dg.on_step(progress_line(fmt::format("BFS ({}) from {}: levels done", version, roots[i])));
         const run_result r = mobile ? dg.bfs_mobile(roots[i]) : dg.bfs_pull(roots[i]);
         const std::string why = graph::validate_bfs(g, ref.level[i], roots[i], r.words);
         check(out, why.empty(), fmt::format("BFS ({}) from {}", version, roots[i]), why);
@@ -117,6 +127,7 @@ void run_kernels(const options& o, const graph::csr& g, const graph::reference& 
       f.teps = static_cast<double>(roots.size()) / teps_inverse_sum;  // Graph500: harmonic mean
     }
     if (has(o.kernels, "pagerank")) {
+      dg.on_step(progress_line(fmt::format("PageRank ({}): iterations", version)));
       const run_result r = mobile ? dg.pagerank_mobile(o.pagerank_iterations) : dg.pagerank_pull(o.pagerank_iterations);
       double worst = 0;
       for (std::uint64_t v = 0; v < g.vertices; ++v)
@@ -128,6 +139,7 @@ void run_kernels(const options& o, const graph::csr& g, const graph::reference& 
                       version, r.steps, r.seconds * 1e3, r.seconds * 1e3 / std::max(1u, r.steps), worst));
     }
     if (has(o.kernels, "cc")) {
+      dg.on_step(progress_line(fmt::format("connected components ({}): iterations", version)));
       const run_result r = mobile ? dg.cc_mobile() : dg.cc_pull();
       std::uint64_t differ = 0;
       for (std::uint64_t v = 0; v < g.vertices; ++v) differ += r.words[v] != ref.component[v];
