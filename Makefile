@@ -18,7 +18,12 @@ DEPS := cmake ninja-build make pkg-config \
         libucx-dev ucx-utils libfabric-dev libfabric-bin \
         libfmt-dev libcli11-dev doctest-dev libsodium-dev \
         nlohmann-json3-dev libpmix-dev openmpi-bin iproute2 procps \
-        g++-aarch64-linux-gnu libclang-rt-19-dev
+        g++-aarch64-linux-gnu libclang-rt-19-dev \
+        libboost-graph-dev gnuplot-nox python3
+# libboost-graph-dev: the graph sample's single-process reference (Boost.Graph
+# BFS, PageRank, connected components) that checks every answer.
+# gnuplot-nox, python3: `make bench` turns benchmark JSON into CSV
+# (tools/bench/bench_csv.py) and PNG plots (tools/bench/plot.sh).
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -28,7 +33,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # it), so the aarch64 node is built without PMIx.
 DEPS_AARCH64 := qemu-user libllvm19:arm64 libucx-dev:arm64 libfmt-dev:arm64 libsodium-dev:arm64
 
-.PHONY: deps deps-host deps-aarch64 build build-aarch64 test demo fuzz clean
+.PHONY: deps deps-host deps-aarch64 build build-aarch64 test demo bench fuzz clean
 
 # Everything: the host's packages, then the aarch64 tier's.
 deps: deps-aarch64
@@ -69,6 +74,11 @@ test: build build-aarch64
 
 demo: build
 	$(BUILD_DIR)/bin/ferry launch -n 3 -- $(BUILD_DIR)/bin/ferry-demo
+
+# The measured tables and plots in docs/bench (a few minutes; run on a quiet
+# machine: the figures are only as good as the machine was idle).
+bench: build
+	tools/bench/record.sh $(BUILD_DIR)/bin/ferry docs/bench
 
 # Longer fuzzing than ctest's few seconds: FUZZ_SECONDS per target; each
 # target's corpus grows in $(BUILD_DIR)/fuzz-corpus across runs.

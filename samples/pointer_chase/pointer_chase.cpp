@@ -204,7 +204,17 @@ void report(const options& o, const results& r) {
       rows.push_back({fmt::format("depth {} chase, ferry vs {} ({})", d, base, where), b.us_per_chase,
                       f.at(d).us_per_chase, "us"});
   }
-  if (!rows.empty()) ferry::bench::print_rows(rows, o.json, "baseline");
+  if (!rows.empty())
+    ferry::bench::print_rows(rows, o.json, "baseline",
+                             ferry::bench::parameters()
+                                 .add("servers", o.servers)
+                                 .add("log2_entries", o.log2_entries)
+                                 .add("depths", fmt::format("{}", fmt::join(o.depths, ",")))
+                                 .add("chases", o.chases)
+                                 .add("seconds_per_case", o.seconds_per_case)
+                                 .add("tls", o.tls)
+                                 .add("modes", fmt::format("{}", fmt::join(o.modes, ",")))
+                                 .add("seed", o.seed));
   if (o.json) return;
   fmt::print("\n{:>6} {:>14} {:>14} {:>14}   (chases/s)\n", "depth", "ferry", "am", "get");
   for (std::uint32_t d : o.depths) {
@@ -247,7 +257,7 @@ int main(int argc, char** argv) {
   app.add_option("--tls", o.tls, "UCX transport between the processes")->check(CLI::IsMember({"shm", "tcp"}));
   app.add_option("--modes", modes, "Modes to run, comma-separated: ferry, am, get");
   app.add_option("--seed", o.seed, "Seed of the permutation and of the chase starts");
-  app.add_flag("--json", o.json, "Print a JSON list of {name, baseline, ferry, ratio, unit}");
+  app.add_flag("--json", o.json, "Print JSON: the parameters and a list of {name, baseline, ferry, ratio, unit}");
   std::string serve_dir;
   std::uint32_t serve_index = 0;
   bool no_raw = false;

@@ -1,11 +1,16 @@
-// How every `ferry bench` prints: one row per case with the baseline measured
-// in the same run, ferry's figure and their ratio (ferry / baseline), as a
-// table or as a JSON list of {name, baseline, ferry, ratio, unit}.
+// How every `ferry bench` prints: the run's parameters, then one row per
+// case with the baseline measured in the same run, ferry's figure and their
+// ratio (ferry / baseline). As a table, or as JSON:
+//   {"parameters": {"servers": 2, "tls": "shm", ...},
+//    "results": [{"name": ..., "baseline": ..., "ferry": ..., "ratio": ..., "unit": ...}, ...]}
+// (one result per line, so that line tools can pick rows).
 #pragma once
 
 #include <algorithm>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -18,22 +23,76 @@ struct row {
   std::string unit;
 };
 
+/// What a run was measured with: names and values, in the order added.
+class parameters {
+ public:
+  parameters& add(std::string_view key, std::string_view value) {
+    entries_.emplace_back(std::string(key), fmt::format("\"{}\"", json_escape(value)));
+    return *this;
+  }
+  parameters& add(std::string_view key, const char* value) { return add(key, std::string_view(value)); }
+  parameters& add(std::string_view key, bool value) {
+    entries_.emplace_back(std::string(key), value ? "true" : "false");
+    return *this;
+  }
+  template <class N>
+    requires std::is_arithmetic_v<N>
+  parameters& add(std::string_view key, N value) {
+    entries_.emplace_back(std::string(key), fmt::format("{}", value));
+    return *this;
+  }
+  /// {"key": value, ...}
+  [[nodiscard]] std::string json() const {
+    std::string out = "{";
+    for (std::size_t i = 0; i < entries_.size(); ++i)
+      out += fmt::format("{}\"{}\": {}", i ? ", " : "", json_escape(entries_[i].first), entries_[i].second);
+    return out + "}";
+  }
+  /// key=value, ... (strings without their quotes)
+  [[nodiscard]] std::string text() const {
+    std::string out;
+    for (std::size_t i = 0; i < entries_.size(); ++i) {
+      std::string v = entries_[i].second;
+      if (v.size() >= 2 && v.front() == '"') v = v.substr(1, v.size() - 2);
+      out += fmt::format("{}{}={}", i ? ", " : "", entries_[i].first, v);
+    }
+    return out;
+  }
+
+  static std::string json_escape(std::string_view s) {
+    std::string out;
+    for (char c : s) {
+      if (c == '"' || c == '\\') out += '\\', out += c;
+      else if (static_cast<unsigned char>(c) < 0x20) out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
+      else out += c;
+    }
+    return out;
+  }
+
+ private:
+  std::vector<std::pair<std::string, std::string>> entries_;
+};
+
 inline double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
 }
 
-/// Print `rows`; `baseline_header` names the baseline column of the table.
-inline void print_rows(const std::vector<row>& rows, bool json, std::string_view baseline_header) {
+/// Print `params` and `rows`; `baseline_header` names the baseline column
+/// of the table.
+inline void print_rows(const std::vector<row>& rows, bool json, std::string_view baseline_header,
+                       const parameters& params) {
   if (json) {
-    fmt::print("[\n");
+    fmt::print("{{\"parameters\": {},\n \"results\": [\n", params.json());
     for (std::size_t i = 0; i < rows.size(); ++i)
       fmt::print("  {{\"name\": \"{}\", \"baseline\": {:.6g}, \"ferry\": {:.6g}, \"ratio\": {:.4g}, \"unit\": \"{}\"}}{}\n",
-                 rows[i].name, rows[i].baseline, rows[i].ferry, rows[i].ferry / rows[i].baseline, rows[i].unit,
+                 parameters::json_escape(rows[i].name), rows[i].baseline, rows[i].ferry,
+                 rows[i].ferry / rows[i].baseline, parameters::json_escape(rows[i].unit),
                  i + 1 < rows.size() ? "," : "");
-    fmt::print("]\n");
+    fmt::print("]}}\n");
     return;
   }
+  fmt::print("parameters: {}\n", params.text());
   fmt::print("{:<50} {:>13} {:>13} {:>8}\n", "case", baseline_header, "ferry", "ratio");
   for (const auto& r : rows)
     fmt::print("{:<50} {:>9.4g} {:<3} {:>9.4g} {:<3} {:>8.3f}\n", r.name, r.baseline, r.unit, r.ferry, r.unit,

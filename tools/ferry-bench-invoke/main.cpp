@@ -183,7 +183,14 @@ std::vector<row> run(const options& o, const fs::path& dir) {
 }
 
 void print(const options& o, const std::vector<row>& rows) {
-  ferry::bench::print_rows(rows, o.json, o.transport == "ucx" ? "raw UCX AM" : "raw libfabric");
+  ferry::bench::print_rows(rows, o.json, o.transport == "ucx" ? "raw UCX AM" : "raw libfabric",
+                           ferry::bench::parameters()
+                               .add("transport", o.transport)
+                               .add(o.transport == "ucx" ? "tls" : "provider", o.transport == "ucx" ? o.tls : o.provider)
+                               .add("iterations", o.iterations)
+                               .add("batches", o.batches)
+                               .add("window", o.window)
+                               .add("total", o.total));
   if (o.json) return;
   fmt::print("targets: warm <= 1.3x raw ({}); cold <= 1.5 ms ({}); rate >= 0.4x raw ({})\n",
              rows[0].ferry <= 1.3 * rows[0].baseline ? "met" : "missed", rows[1].ferry <= 1.5 ? "met" : "missed",
@@ -204,7 +211,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"shm", "tcp"}));
   app.add_option("--provider", o.provider, "libfabric provider between the two processes (with ofi)")
       ->check(CLI::IsMember({"shm", "tcp;ofi_rxm", "tcp", "net"}));
-  app.add_flag("--json", o.json, "Print a JSON list of {name, baseline, ferry, ratio, unit}");
+  app.add_flag("--json", o.json, "Print JSON: the parameters and a list of {name, baseline, ferry, ratio, unit}");
   app.add_option("--iterations", o.iterations, "Round trips per batch (median of batches reported)")
       ->check(CLI::Range(10, 1000000));
   app.add_option("--batches", o.batches, "Batches per latency case")->check(CLI::Range(1, 101));

@@ -219,7 +219,7 @@ int main(int argc, char** argv) {
   options o;
   app.name("ferry bench mobility");
   app.add_option("--tls", o.tls, "UCX transport between the processes")->check(CLI::IsMember({"shm", "tcp"}));
-  app.add_flag("--json", o.json, "Print a JSON list of {name, baseline, ferry, ratio, unit}");
+  app.add_flag("--json", o.json, "Print JSON: the parameters and a list of {name, baseline, ferry, ratio, unit}");
   app.add_option("--repeat", o.repeat, "Samples per latency case (the median is reported)")->check(CLI::Range(1, 100000));
   app.add_option("--elements", o.elements, "List length")->check(CLI::Range(2, 100000));
   app.add_option("--move-bytes", o.move_bytes, "Size of the moved object")->check(CLI::Range(8, 64 << 20));
@@ -240,7 +240,14 @@ int main(int argc, char** argv) {
       rows.push_back(s.latency);
       trips.push_back({scheme, {s.warm_trips, s.stale_trips}});
     }
-    ferry::bench::print_rows(rows, o.json, "baseline");
+    ferry::bench::print_rows(rows, o.json, "baseline",
+                             ferry::bench::parameters()
+                                 .add("nodes", kNodes)
+                                 .add("tls", o.tls)
+                                 .add("repeat", o.repeat)
+                                 .add("elements", o.elements)
+                                 .add("per_object", o.per_object)
+                                 .add("move_bytes", o.move_bytes));
     if (!o.json)
       for (const auto& [scheme, t] : trips)
         fmt::print("round trips per call ({}): fresh cache {:.2f}, stale cache {:.2f}\n", scheme, t.first, t.second);

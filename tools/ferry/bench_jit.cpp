@@ -271,7 +271,7 @@ void add_bench_jit_command(CLI::App& app) {
   auto* cmd = bench_group(app).add_subcommand("jit", "JIT: cold load, caches, per-call overhead vs native");
   auto json = std::make_shared<bool>(false);
   auto samples = std::make_shared<int>(15);
-  cmd->add_flag("--json", *json, "Print a JSON list of {name, baseline, ferry, ratio, unit}");
+  cmd->add_flag("--json", *json, "Print JSON: the parameters and a list of {name, baseline, ferry, ratio, unit}");
   cmd->add_option("--samples", *samples, "Repetitions per load case (median reported)")->check(CLI::Range(1, 1000));
   cmd->callback([json, samples] {
     std::vector<row> rows;
@@ -282,7 +282,7 @@ void add_bench_jit_command(CLI::App& app) {
       set_exit_code(1);
       return;
     }
-    bench::print_rows(rows, *json, "baseline");
+    bench::print_rows(rows, *json, "baseline", bench::parameters().add("samples", *samples));
     if (*json) return;
     fmt::print("targets: disk cache hit <= 0.3 ms; per call <= 1.5x native\n");
   });

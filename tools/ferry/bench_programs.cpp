@@ -1,4 +1,4 @@
-// `ferry bench invoke|chase|mobility [OPTIONS]`: benchmarks that are programs of their
+// `ferry bench invoke|chase|graph|mobility [OPTIONS]`: benchmarks that are programs of their
 // own (they carry mobile functions and bare-UCX baselines) and are installed
 // next to ferry; ferry runs them with the same options, and they answer
 // --help themselves.
@@ -43,6 +43,10 @@ void add_bench_program_commands(CLI::App& app) {
   add_bench_program(app, "chase", "ferry-pointer-chase",
                     "Pointer chase over S server processes: ferry's shipped code vs a pre-deployed UCX AM handler\n"
                     "and one-sided UCX gets, depth sweep (`ferry bench chase --help` lists the options)");
+  add_bench_program(app, "graph", "ferry-graph",
+                    "Graph analysis over S server processes: BFS, PageRank and connected components with the code\n"
+                    "sent to the partitions vs pulling the adjacency to the caller, checked against Boost.Graph\n"
+                    "(`ferry bench graph --help` lists the options)");
   add_bench_program(app, "mobility", "ferry-bench-mobility",
                     "Pointer walks by forwarded calls vs one call per element, migrate vs a copy by the caller,\n"
                     "calls with stale vs fresh owner caches for both directory schemes, on three local nodes\n"

@@ -1,0 +1,320 @@
+// ferry-graph: BFS, PageRank and connected components over a graph split
+// into partitions on S server processes, each kernel run twice — with its
+// code sent to the partitions, and pulling the adjacency to the caller — and
+// every answer checked against Boost.Graph in this process. `ferry bench
+// graph` runs this program; README.md shows its output.
+#include <unistd.h>
+
+#include <algorithm>
+#include <bit>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <ferry/runtime.hpp>
+
+#include "bootstrap/rendezvous.hpp"
+#include "common/bench_report.hpp"
+#include "common/child_process.hpp"
+#include "distributed.hpp"
+#include "graph.hpp"
+
+namespace fs = std::filesystem;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+struct options {
+  std::uint32_t servers = 2;
+  unsigned scale = 14;
+  unsigned edge_factor = 16;
+  std::uint64_t seed = 2026;
+  std::string snap;
+  std::uint32_t roots = 4;
+  unsigned pagerank_iterations = 10;
+  std::vector<std::string> kernels{"bfs", "pagerank", "cc"};
+  std::vector<std::string> versions{"mobile", "pull"};
+  std::string tls = "shm";
+  bool json = false;
+};
+
+bool has(const std::vector<std::string>& v, std::string_view x) { return std::find(v.begin(), v.end(), x) != v.end(); }
+
+void say(std::string_view what) { fmt::print(stderr, "graph: {}\n", what); }
+
+double seconds_since(clock_type::time_point t0) {
+  return std::chrono::duration<double>(clock_type::now() - t0).count();
+}
+
+/// Prints "what: done of total" (or "what: done" when total is 0) once the
+/// work has run half a second, then at most every half second, and at the
+/// end if it printed before: quick work prints nothing.
+graph::progress_fn progress_line(std::string what) {
+  struct state {
+    clock_type::time_point last = clock_type::now();
+    bool printed = false;
+  };
+  auto st = std::make_shared<state>();
+  return [what, st](std::uint64_t done, std::uint64_t total) {
+    const bool end = total != 0 && done == total;
+    if (clock_type::now() - st->last < std::chrono::milliseconds(500) && !(end && st->printed)) return;
+    st->last = clock_type::now();
+    st->printed = true;
+    if (total) fmt::print(stderr, "graph: {}: {} of {} ({:.0f}%)\n", what, done, total, 100.0 * done / total);
+    else fmt::print(stderr, "graph: {}: {}\n", what, done);
+  };
+}
+
+/// One kernel in one version: time, steps, and whether the answer was right.
+struct figure {
+  double seconds = 0;
+  unsigned steps = 0;
+  std::uint64_t bytes_moved = 0;
+  double teps = 0;  ///< BFS: traversed edges per second
+  int runs = 0;
+};
+
+struct results {
+  std::map<std::string, std::map<std::string, figure>> by;  // kernel -> version -> figure
+  int checked = 0, wrong = 0;
+};
+
+/// Undirected edges with both ends in the root's component (what Graph500
+/// counts as traversed).
+std::uint64_t component_edges(const graph::csr& g, const std::vector<std::uint64_t>& level) {
+  std::uint64_t entries = 0;
+  for (std::uint64_t v = 0; v < g.vertices; ++v)
+    if (level[v] != graph::kUnvisited) entries += g.degree(v);
+  return entries / 2;
+}
+
+void check(results& r, bool ok, const std::string& what, const std::string& why) {
+  ++r.checked;
+  if (ok) return;
+  ++r.wrong;
+  fmt::print(stderr, "graph: WRONG: {}: {}\n", what, why);
+}
+
+void run_kernels(const options& o, const graph::csr& g, const graph::reference& ref,
+                 const std::vector<std::uint64_t>& roots, graph::distributed_graph& dg, results& out) {
+  using graph::run_result;
+  for (const std::string& version : {std::string("mobile"), std::string("pull")}) {
+    if (!has(o.versions, version)) continue;
+    const bool mobile = version == "mobile";
+    if (has(o.kernels, "bfs")) {
+      figure& f = out.by["bfs"][version];
+      double teps_inverse_sum = 0;
+      for (std::size_t i = 0; i < roots.size(); ++i) {
+        dg.on_step(progress_line(fmt::format("BFS ({}) from {}: levels done", version, roots[i])));
+        const run_result r = mobile ? dg.bfs_mobile(roots[i]) : dg.bfs_pull(roots[i]);
+        const std::string why = graph::validate_bfs(g, ref.level[i], roots[i], r.words);
+        check(out, why.empty(), fmt::format("BFS ({}) from {}", version, roots[i]), why);
+        const double teps = static_cast<double>(component_edges(g, ref.level[i])) / r.seconds;
+        teps_inverse_sum += 1 / teps;
+        f.seconds += r.seconds, f.steps += r.steps, f.bytes_moved += r.bytes_moved, ++f.runs;
+        say(fmt::format("BFS ({}) from {}: {} levels, {:.1f} ms, {:.3g} TEPS, parent tree {}", version, roots[i],
+                        r.steps, r.seconds * 1e3, teps, why.empty() ? "valid" : "INVALID"));
+      }
+      f.teps = static_cast<double>(roots.size()) / teps_inverse_sum;  // Graph500: harmonic mean
+    }
+    if (has(o.kernels, "pagerank")) {
+      dg.on_step(progress_line(fmt::format("PageRank ({}): iterations", version)));
+      const run_result r = mobile ? dg.pagerank_mobile(o.pagerank_iterations) : dg.pagerank_pull(o.pagerank_iterations);
+      double worst = 0;
+      for (std::uint64_t v = 0; v < g.vertices; ++v)
+        worst = std::max(worst, std::fabs(std::bit_cast<double>(r.words[v]) - ref.rank[v]));
+      check(out, worst <= 1e-9, fmt::format("PageRank ({})", version), fmt::format("off by {:.3g} (> 1e-9)", worst));
+      out.by["pagerank"][version] = {r.seconds, r.steps, r.bytes_moved, 0, 1};
+      say(fmt::format("PageRank ({}): {} iterations, {:.1f} ms ({:.2f} ms per iteration), largest difference from "
+                      "Boost {:.2g}",
+                      version, r.steps, r.seconds * 1e3, r.seconds * 1e3 / std::max(1u, r.steps), worst));
+    }
+    if (has(o.kernels, "cc")) {
+      dg.on_step(progress_line(fmt::format("connected components ({}): iterations", version)));
+      const run_result r = mobile ? dg.cc_mobile() : dg.cc_pull();
+      std::uint64_t differ = 0;
+      for (std::uint64_t v = 0; v < g.vertices; ++v) differ += r.words[v] != ref.component[v];
+      check(out, differ == 0, fmt::format("connected components ({})", version),
+            fmt::format("{} vertices in another component than Boost's", differ));
+      out.by["cc"][version] = {r.seconds, r.steps, r.bytes_moved, 0, 1};
+      say(fmt::format("connected components ({}): {} iterations, {:.1f} ms, {}", version, r.steps, r.seconds * 1e3,
+                      differ == 0 ? "same components as Boost" : "WRONG"));
+    }
+  }
+}
+
+void report(const options& o, const graph::csr& g, const results& r) {
+  std::vector<ferry::bench::row> rows;
+  const std::string where = fmt::format("{} servers, {}", o.servers, o.tls);
+  auto both = [&](const char* kernel) -> std::pair<const figure*, const figure*> {
+    auto k = r.by.find(kernel);
+    if (k == r.by.end() || !k->second.count("pull") || !k->second.count("mobile")) return {nullptr, nullptr};
+    return {&k->second.at("pull"), &k->second.at("mobile")};
+  };
+  if (auto [pull, mobile] = both("bfs"); pull) {
+    rows.push_back({fmt::format("BFS, ms per search, mobile vs pull ({})", where), pull->seconds * 1e3 / pull->runs,
+                    mobile->seconds * 1e3 / mobile->runs, "ms"});
+    rows.push_back({fmt::format("BFS, TEPS, mobile vs pull ({})", where), pull->teps, mobile->teps, "TEPS"});
+  }
+  if (auto [pull, mobile] = both("pagerank"); pull)
+    rows.push_back({fmt::format("PageRank, ms per iteration, mobile vs pull ({})", where),
+                    pull->seconds * 1e3 / pull->steps, mobile->seconds * 1e3 / mobile->steps, "ms"});
+  if (auto [pull, mobile] = both("cc"); pull)
+    rows.push_back({fmt::format("connected components, ms, mobile vs pull ({})", where), pull->seconds * 1e3,
+                    mobile->seconds * 1e3, "ms"});
+  ferry::bench::parameters params;
+  params.add("servers", o.servers).add("tls", o.tls);
+  if (o.snap.empty()) params.add("scale", o.scale).add("edge_factor", o.edge_factor).add("seed", o.seed);
+  else params.add("snap", o.snap);
+  params.add("vertices", g.vertices)
+      .add("edges", g.adjacency.size() / 2)
+      .add("roots", o.roots)
+      .add("pagerank_iterations", o.pagerank_iterations);
+  if (!rows.empty()) ferry::bench::print_rows(rows, o.json, "pull", params);
+  if (o.json) return;
+  fmt::print("\n{:<22} {:>14} {:>14} {:>10} {:>14}\n", "kernel (version)", "time (ms)", "steps", "runs",
+             "bytes moved");
+  for (const auto& [kernel, versions] : r.by)
+    for (const auto& [version, f] : versions)
+      fmt::print("{:<22} {:>14.1f} {:>14} {:>10} {:>11.1f} MB\n", fmt::format("{} ({})", kernel, version),
+                 f.seconds * 1e3, f.steps, f.runs, f.bytes_moved / 1e6);
+  if (auto [pull, mobile] = both("bfs"); pull) {
+    const bool sized = o.snap.empty() && o.scale >= 18 && o.servers >= 4;
+    const double speedup = pull->seconds / pull->runs / (mobile->seconds / mobile->runs);
+    fmt::print("BFS: mobile {:.3g} TEPS, pull {:.3g} TEPS: mobile {:.2f}x as fast; target >= 2x at scale >= 18 with 4 "
+               "servers: {}\n",
+               mobile->teps, pull->teps, speedup,
+               sized ? (speedup >= 2 ? "met" : "missed") : "not measured (needs --scale 18 --servers 4)");
+  }
+  fmt::print("{} answers checked against Boost.Graph, {} wrong\n", r.checked, r.wrong);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "ferry-graph: BFS, PageRank and connected components on a graph split into S partitions on S server\n"
+      "processes (1-D, by vertex blocks; CSR per partition; the partitions linked by ferry::ptrs).\n"
+      "Each kernel runs twice: 'mobile' sends its code to the partitions (each reads its adjacency in\n"
+      "place and pulls only the other partitions' vertex values with cx.fetch; BFS bottom-up), 'pull'\n"
+      "runs it in this process, reading the adjacency it needs from the partitions (BFS top-down).\n"
+      "The graph is Graph500's Kronecker graph (--scale, --edge-factor, --seed) or a SNAP edge list\n"
+      "(--snap FILE), made undirected and simple. Every answer is checked against Boost.Graph in this\n"
+      "process: BFS parent trees by Graph500's validation, PageRank within 1e-9 (Boost's definition:\n"
+      "ranks start at 1/n, rank' = 0.15 + 0.85 * sum of rank/degree over the neighbours), components\n"
+      "exactly. The exit status is 1 if any answer is wrong. Progress goes to stderr."};
+  app.name("ferry-graph");
+  options o;
+  std::string kernels = "bfs,pagerank,cc", versions = "mobile,pull";
+  app.add_option("-s,--servers", o.servers, "Server processes (one partition each)")
+      ->check(CLI::Range(1u, graph::kMaxParts));
+  app.add_option("--scale", o.scale, "Kronecker graph of 2^scale vertices (the caller holds it and Boost.Graph's copy)")
+      ->check(CLI::Range(1u, 22u));
+  app.add_option("--edge-factor", o.edge_factor, "Kronecker edges per vertex")->check(CLI::Range(1u, 64u));
+  app.add_option("--seed", o.seed, "Seed of the generator and of the BFS roots");
+  app.add_option("--snap", o.snap, "Load this SNAP edge list instead of generating a graph")->check(CLI::ExistingFile);
+  app.add_option("--roots", o.roots, "BFS searches, from random vertices that have edges")->check(CLI::Range(1u, 64u));
+  app.add_option("--pagerank-iterations", o.pagerank_iterations, "PageRank iterations")->check(CLI::Range(1u, 1000u));
+  app.add_option("--kernels", kernels, "Kernels to run, comma-separated: bfs, pagerank, cc");
+  app.add_option("--versions", versions, "Versions to run, comma-separated: mobile, pull");
+  app.add_option("--tls", o.tls, "UCX transport between the processes")->check(CLI::IsMember({"shm", "tcp"}));
+  app.add_flag("--json", o.json, "Print JSON: the parameters and a list of {name, baseline, ferry, ratio, unit}");
+  for (auto* opt : app.get_options()) opt->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  ::setenv("UCX_NET_DEVICES", "lo", 0);  // one host: loopback only unless told otherwise
+  o.kernels = CLI::detail::split(kernels, ',');
+  o.versions = CLI::detail::split(versions, ',');
+  for (const auto& k : o.kernels)
+    if (k != "bfs" && k != "pagerank" && k != "cc") {
+      fmt::print(stderr, "ferry-graph: unknown kernel '{}' (bfs, pagerank, cc)\n", k);
+      return 2;
+    }
+  for (const auto& v : o.versions)
+    if (v != "mobile" && v != "pull") {
+      fmt::print(stderr, "ferry-graph: unknown version '{}' (mobile, pull)\n", v);
+      return 2;
+    }
+
+  graph::csr g;
+  try {
+    auto t0 = clock_type::now();
+    graph::edge_list edges;
+    std::uint64_t vertices = 0;
+    if (o.snap.empty()) {
+      say(fmt::format("generating a Kronecker graph: scale {}, edge factor {}, seed {}", o.scale, o.edge_factor, o.seed));
+      edges = graph::kronecker(o.scale, o.edge_factor, o.seed, progress_line("edges generated"));
+      vertices = std::uint64_t{1} << o.scale;
+    } else {
+      say(fmt::format("loading {}", o.snap));
+      edges = graph::load_snap(o.snap, vertices, progress_line("edges read"));
+    }
+    g = graph::build_csr(vertices, edges);
+    say(fmt::format("{} vertices, {} undirected edges (no self loops, no duplicates) in {:.1f} s", g.vertices,
+                    g.adjacency.size() / 2, seconds_since(t0)));
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "ferry-graph: {}\n", e.what());
+    return 1;
+  }
+  if (g.adjacency.empty()) {
+    fmt::print(stderr, "ferry-graph: the graph has no edges\n");
+    return 1;
+  }
+  std::vector<std::uint64_t> roots;
+  {
+    std::mt19937_64 rng(o.seed ^ 0x9e3779b97f4a7c15ULL);
+    while (roots.size() < o.roots) {
+      const std::uint64_t v = rng() % g.vertices;
+      if (g.degree(v) > 0) roots.push_back(v);
+    }
+  }
+  auto t0 = clock_type::now();
+  say("single-process reference (Boost.Graph): BFS from each root, PageRank, connected components");
+  const graph::reference ref = graph::compute_reference(g, roots, o.pagerank_iterations);
+  say(fmt::format("reference done in {:.1f} s: {} components", seconds_since(t0), ref.components));
+
+  std::string tmpl = (fs::temp_directory_path() / "ferry-graph-XXXXXX").string();
+  if (!::mkdtemp(tmpl.data())) {
+    fmt::print(stderr, "ferry-graph: cannot create a temporary directory: {}\n", std::strerror(errno));
+    return 1;
+  }
+  const fs::path dir = tmpl;
+  int rc = 0;
+  std::vector<pid_t> servers;
+  try {
+    ferry::cluster::rendezvous(dir).init(o.servers).value();
+    const std::string ferry = ferry::bench::ferry_next_to_self();
+    for (std::uint32_t s = 0; s < o.servers; ++s)
+      servers.push_back(ferry::bench::start_child({ferry, "node", "--index", std::to_string(s), "--rendezvous",
+                                                   dir.string(), "--jit-cache",
+                                                   (dir / fmt::format("jit-{}", s)).string(), "--tls", o.tls}));
+    say(fmt::format("{} server processes started ({}); joining them", o.servers, o.tls));
+    ferry::runtime_options ro;
+    ro.rendezvous = dir;
+    ro.tls = o.tls;
+    ro.join_timeout = std::chrono::milliseconds(60000);
+    ferry::runtime rt(ro);
+    t0 = clock_type::now();
+    graph::distributed_graph dg(rt, g, o.servers, progress_line(fmt::format("storing {} partitions (words)", o.servers)));
+    say(fmt::format("stored and linked {} partitions in {:.1f} s", o.servers, seconds_since(t0)));
+    results r;
+    run_kernels(o, g, ref, roots, dg, r);
+    report(o, g, r);
+    rc = r.wrong == 0 ? 0 : 1;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "ferry-graph: {}\n", e.what());
+    rc = 1;
+  }
+  for (pid_t p : servers) ferry::bench::stop_child(p);
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  return rc;
+}

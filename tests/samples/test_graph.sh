@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The graph sample at a small size: BFS, PageRank and connected components,
+# each with its code sent to the partitions and pulled to the caller, over 2
+# and 3 server processes; the program checks every answer against Boost.Graph
+# (exit 1 if any is wrong). `ferry bench graph --json` reports the parameters
+# and one row per kernel; a SNAP file loads; bad options are refused.
+set -euo pipefail
+FERRY=$1
+fail() { echo "FAIL: $*" >&2; exit 1; }
+export UCX_NET_DEVICES=lo
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+"$FERRY" bench graph --help | grep -q -- "--edge-factor" || fail "bench graph --help"
+out=$(timeout 120 "$FERRY" bench graph --servers 2 --scale 10 --roots 2) || fail "2 servers: exit $?"
+echo "$out"
+grep -Eq '^8 answers checked against Boost.Graph, 0 wrong$' <<<"$out" || fail "2 servers: answers"
+grep -q 'BFS, TEPS, mobile vs pull' <<<"$out" || fail "2 servers: no TEPS row"
+
+out=$(timeout 120 "$FERRY" bench graph --servers 3 --scale 9 --edge-factor 8 --roots 1 --json) || fail "3 servers json: exit $?"
+echo "$out"
+grep -q '"parameters": {"servers": 3, "tls": "shm", "scale": 9, "edge_factor": 8' <<<"$out" || fail "json: parameters"
+[[ $(grep -c '"name"' <<<"$out") -eq 4 ]] || fail "json: expected 4 rows"
+grep -Eq '"(baseline|ferry)": 0(\.0+)?,' <<<"$out" && fail "json: a zero figure"
+
+# A SNAP edge list (comments, tabs, sparse ids): two triangles joined by a path, and a separate edge.
+printf '# tiny\n# FromNodeId\tToNodeId\n10\t20\n20\t30\n30\t10\n30\t40\n40\t50\n50\t60\n60\t70\n70\t50\n900\t901\n' >"$tmp/tiny.txt"
+out=$(timeout 60 "$FERRY" bench graph --servers 2 --snap "$tmp/tiny.txt" --roots 3) || fail "snap: exit $?"
+grep -q 'vertices=9, edges=9' <<<"$out" || fail "snap: parameters"
+grep -Eq '^[0-9]+ answers checked against Boost.Graph, 0 wrong$' <<<"$out" || fail "snap: answers"
+printf '1 2\n3 x\n' >"$tmp/bad.txt"
+set +e
+err=$("$FERRY" bench graph --snap "$tmp/bad.txt" 2>&1); rc=$?
+"$FERRY" bench graph --kernels bfs,sssp >/dev/null 2>&1; rc2=$?
+set -e
+[[ $rc -eq 1 ]] && grep -q 'bad.txt:2: expected two vertex ids' <<<"$err" || fail "bad SNAP line: status $rc: $err"
+[[ $rc2 -eq 2 ]] || fail "--kernels sssp: expected status 2, got $rc2"
+echo "samples.graph: ok"

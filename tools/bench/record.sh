@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# record.sh FERRY OUT-DIR — what `make bench` runs: each benchmark below with
+# --json, converted to OUT-DIR/NAME.csv (bench_csv.py) and plotted to
+# NAME.png (plot.sh); OUT-DIR/machine.txt says where.
+# Sized to take a few minutes on a 2-core machine.
+set -euo pipefail
+[[ $# -eq 2 ]] || { echo "usage: record.sh FERRY OUT-DIR" >&2; exit 2; }
+ferry=$1 out=$2
+here=$(cd "$(dirname "$0")" && pwd)
+mkdir -p "$out"
+json=$(mktemp)
+trap 'rm -f "$json"' EXIT
+export UCX_NET_DEVICES=${UCX_NET_DEVICES:-lo}
+
+{
+  echo "measured: $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores"
+  echo "memory: $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)"
+  echo "os: $(. /etc/os-release && echo "$PRETTY_NAME"), kernel $(uname -r)"
+  echo "load before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
+} >"$out/machine.txt"
+
+# NAME TITLE BASELINE-LABEL -- COMMAND...
+record() {
+  local name=$1 title=$2 base=$3
+  shift 4
+  echo "make bench: $name: $*" >&2
+  "$@" --json >"$json"
+  python3 "$here/bench_csv.py" <"$json" >"$out/$name.csv"
+  "$here/plot.sh" "$out/$name.csv" "$out/$name.png" "$title" "$base"
+}
+
+record chase-shm "Pointer chase, 2 servers, UCX shm: us per chase (lower is better)" "am / get" -- \
+  "$ferry" bench chase --servers 2 --tls shm
+record graph-s16-2servers "Graph kernels, Kronecker scale 16, 2 servers, shm: mobile code vs pull" "pull" -- \
+  "$ferry" bench graph --scale 16 --servers 2 --roots 4
+record graph-s16-4servers "Graph kernels, Kronecker scale 16, 4 servers, shm: mobile code vs pull" "pull" -- \
+  "$ferry" bench graph --scale 16 --servers 4 --roots 4
+echo "make bench: wrote $out/*.csv, *.png, machine.txt" >&2
