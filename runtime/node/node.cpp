@@ -151,7 +151,10 @@ void node::on_frame(frame&& f) {
     case frame_type::object_image:
       return policy_->blocking([this, f = std::move(f)] { migration_->on_image(f); });
     case frame_type::dir_register: {
+      // Only nodes keep the directory, and owners are nodes.
       const auto& d = std::get<wire::dir_register_body>(f.body);
+      if (f.source >= config_.nodes || (d.owner >= config_.nodes && d.owner != wire::kNoNode))
+        return refuse(f, "a directory entry from a non-node, or naming a non-node owner", false);
       if (f.call != 0) return discovery_->on_answer(f.source, d);  // answers a dir_lookup of ours
       return router_->apply(d);
     }
@@ -165,18 +168,23 @@ void node::on_frame(frame&& f) {
     case frame_type::echo:
       (void)member_->send(f.source, {frame_type::echo, config_.index, f.call, std::move(f.body)});
       return;
-    case frame_type::shutdown: stop(); return;
-    default:
-      runner_->reply_error(f.source, f.call,
-                           make_error(errc::invalid_argument,
-                                      fmt::format("a node does not accept {} frames", wire::to_string(f.type))));
+    // A node is stopped by whoever started it (a signal), not by a peer.
+    case frame_type::shutdown: return refuse(f, "a node is stopped by a signal, not by a frame", true);
+    default: return refuse(f, "a node does not accept these frames", true);
   }
+}
+
+void node::refuse(const frame& f, std::string_view why, bool answer) {
+  refused_.fetch_add(1, std::memory_order_relaxed);
+  if (answer)
+    runner_->reply_error(f.source, f.call,
+                         make_error(errc::invalid_argument, fmt::format("{} frame refused: {}", wire::to_string(f.type), why)));
 }
 
 void node::on_hello(frame&& f) {
   const auto& h = std::get<wire::hello_body>(f.body);
   const auto change = member_->learn(h.index, h.address);
-  if (!change) return;  // bad address: ignore this member
+  if (!change) return refuse(f, "its address cannot be connected to", false);
   if (h.index >= config_.nodes) {  // a client: tell it who we are (it waits for every node's hello)
     (void)member_->send(h.index, {frame_type::hello, config_.index, 0, own_hello()});
     return;

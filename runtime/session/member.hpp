@@ -129,6 +129,9 @@ class member {
 
   /// Frames dropped because they did not decode (bad input from a peer).
   [[nodiscard]] std::uint64_t bad_frames() const { return bad_frames_.load(); }
+  /// Frames the transport dropped unread (larger than wire::kMaxFrame, or a
+  /// malformed transport message).
+  [[nodiscard]] std::uint64_t dropped_frames() const { return transport_->dropped_frames(); }
 
   /// What learn() did.
   enum class change { unchanged, added, replaced };
