@@ -73,6 +73,7 @@ result<std::unique_ptr<node>> node::create(node_config config) {
                                                       [raw = n.get()](frame&& f) { raw->on_frame(std::move(f)); });
   n->member_->on_frame([raw = n.get()](frame&& f) { raw->on_frame(std::move(f)); });
   n->member_->on_peer_dead([raw = n.get()](node_index who) { raw->on_peer_dead(who); });
+  n->member_->on_peer_alive([raw = n.get()](node_index who) { raw->forwarded_to_silent_.erase(who); });
   n->member_->start();
   return n;
 }
@@ -215,6 +216,13 @@ void node::answer_lookup(const frame& f) {
 
 void node::on_peer_dead(node_index who) {
   discovery_->peer_dead(who);
+  if (auto it = forwarded_to_silent_.find(who); it != forwarded_to_silent_.end()) {
+    for (const auto& [origin, call] : it->second)
+      runner_->reply_error(origin, call,
+                           make_error(errc::peer_dead, fmt::format("forwarded to node {}, which stopped answering "
+                                                                   "(heartbeat lost)", who)));
+    forwarded_to_silent_.erase(it);
+  }
   // Nested calls and code requests that depend on the dead member fail now,
   // not at their deadline.
   calls_.fail_peer(who, who < config_.nodes, [this](const object_id& id) { return router_->owner(id); },
@@ -271,6 +279,12 @@ void node::route(frame&& f, const object_id& target) {
     return runner_->reply_error(call.origin, call.origin_call,
                                 make_error(errc::not_found, fmt::format("no node holds object {}", target.to_string())));
   ++call.hops;
+  if (member_->silent(*next)) {
+    auto& calls = forwarded_to_silent_[*next];
+    if (calls.size() < kMaxForwardedToSilent) calls.emplace(call.origin, call.origin_call);
+  } else if (auto it = forwarded_to_silent_.find(*next); it != forwarded_to_silent_.end()) {
+    forwarded_to_silent_.erase(it);  // heard from again: those calls are its to answer
+  }
   directory::hint_owner(*member_, *router_, f.source, target, *next);
   f.source = config_.index;
   if (call.origin == config_.index) calls_.set_first_hop(call.origin_call, *next);  // one of our nested calls

@@ -24,7 +24,9 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
+#include <unordered_map>
 
 #include <ferry/ferry.h>
 #include "jit/jit.hpp"
@@ -165,6 +167,13 @@ class node {
   std::unique_ptr<exec::runner> runner_;
 
   std::atomic<std::uint64_t> refused_{0};
+  /// Calls forwarded to a member that had been silent a while (driving
+  /// thread only): if it is then declared dead, their origins hear peer_dead
+  /// from here — they may have reached their own verdict on it before this
+  /// node, and so no longer count on it. Cleared when the member is heard
+  /// from; at most kMaxForwardedToSilent calls per member.
+  std::unordered_map<node_index, std::set<std::pair<node_index, std::uint64_t>>> forwarded_to_silent_;
+  static constexpr std::size_t kMaxForwardedToSilent = 4096;
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
   bool stopped_ = false;

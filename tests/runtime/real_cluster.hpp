@@ -28,30 +28,44 @@
 
 namespace rt_test {
 
-/// Two `ferry node` processes over UCX shm (extra arguments for each), each
-/// keeping its counters in a stats file, and a client runtime.
+/// How to start a node_cluster.
+struct cluster_setup {
+  std::vector<std::string> node_args;  ///< extra `ferry node` arguments, every node
+  std::uint32_t nodes = 2;
+  std::string tls = "shm";             ///< UCX transports of nodes and client
+  /// Words put before node i's command line (`env VAR=... ip netns exec NS`);
+  /// the process keeps its PID through these execs.
+  std::function<std::vector<std::string>(std::uint32_t)> wrap;
+  std::string net_devices = "lo";      ///< UCX_NET_DEVICES of this process (the client)
+};
+
+/// `ferry node` processes over UCX (shm unless told otherwise), each keeping
+/// its counters in a stats file, and a client runtime.
 struct node_cluster {
-  static constexpr std::uint32_t kNodes = 2;
+  std::uint32_t count;
   ferry::test::temp_dir dir;
   std::vector<std::unique_ptr<ferry::test::process>> nodes;
   std::unique_ptr<ferry::runtime> rt;
 
-  explicit node_cluster(const std::vector<std::string>& node_args) {
-    ::setenv("UCX_NET_DEVICES", "lo", 1);
+  explicit node_cluster(const std::vector<std::string>& node_args, std::uint32_t nodes_in_cluster = 2)
+      : node_cluster(cluster_setup{node_args, nodes_in_cluster, "shm", {}, "lo"}) {}
+
+  explicit node_cluster(const cluster_setup& setup) : count(setup.nodes) {
+    ::setenv("UCX_NET_DEVICES", setup.net_devices.c_str(), 1);
     ferry::cluster::rendezvous rv(rendezvous_dir());
-    REQUIRE_OK(rv.init(kNodes));
-    for (std::uint32_t i = 0; i < kNodes; ++i) {
-      std::vector<std::string> argv{FERRY_CLI,     "node",        "--index", std::to_string(i),
-                                    "--rendezvous", rendezvous_dir().string(), "--transport", "ucx",
-                                    "--tls",        "shm",         "--jit-cache", (dir.path() / "jit").string(),
-                                    "--stats-file", stats_file(i).string()};
-      argv.insert(argv.end(), node_args.begin(), node_args.end());
+    REQUIRE_OK(rv.init(count));
+    for (std::uint32_t i = 0; i < count; ++i) {
+      std::vector<std::string> argv = setup.wrap ? setup.wrap(i) : std::vector<std::string>{};
+      argv.insert(argv.end(), {FERRY_CLI, "node", "--index", std::to_string(i), "--rendezvous",
+                               rendezvous_dir().string(), "--transport", "ucx", "--tls", setup.tls, "--jit-cache",
+                               (dir.path() / "jit").string(), "--stats-file", stats_file(i).string()});
+      argv.insert(argv.end(), setup.node_args.begin(), setup.node_args.end());
       nodes.push_back(std::make_unique<ferry::test::process>(argv));
     }
     ferry::runtime_options o;
     o.rendezvous = rendezvous_dir();
     o.transport = "ucx";
-    o.tls = "shm";
+    o.tls = setup.tls;
     rt = std::make_unique<ferry::runtime>(o);
   }
   ~node_cluster() { rt.reset(); }  // the runtime leaves before its nodes stop
@@ -96,7 +110,7 @@ struct raw_peer {
 
   explicit raw_peer(const node_cluster& cluster) {
     ferry::cluster::rendezvous rv(cluster.rendezvous_dir());
-    self = REQUIRE_OK(rv.claim_member(node_cluster::kNodes));
+    self = REQUIRE_OK(rv.claim_member(cluster.count));
     ferry::transport::options o;
     o.kind = "ucx";
     o.tls = "shm";
@@ -106,8 +120,8 @@ struct raw_peer {
       if (!f || f->type == ferry::wire::frame_type::heartbeat) return;
       answers.push_back(std::move(*f));
     });
-    const auto addresses = REQUIRE_OK(rv.node_addresses(node_cluster::kNodes, std::chrono::seconds(5)));
-    for (std::uint32_t i = 0; i < node_cluster::kNodes; ++i) {
+    const auto addresses = REQUIRE_OK(rv.node_addresses(cluster.count, std::chrono::seconds(5)));
+    for (std::uint32_t i = 0; i < cluster.count; ++i) {
       to_node.push_back(REQUIRE_OK(t->connect(addresses[i])));
       send(i, ferry::wire::encode({ferry::wire::frame_type::hello, self, 0,
                                    ferry::wire::hello_body{self, 0xff, "test", "", t->address()}}));

@@ -43,7 +43,7 @@ bool still_running(node_cluster& cl, ref<std::uint64_t> cell) {
 }  // namespace
 
 TEST_CASE("containment: a fault in mobile code fails that call, and the node, its objects and executors live on") {
-  node_cluster cl({});
+  node_cluster cl(cluster_setup{});
   const auto cell = cl.cell_on(1, 1000);
   const auto other = cl.cell_on(1, 7);
   cl.serves(cell, 1000);

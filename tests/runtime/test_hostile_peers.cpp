@@ -121,7 +121,7 @@ const char* const kDropCounters[] = {"bad_frames", "dropped_frames", "refused_fr
 }  // namespace
 
 TEST_CASE("hostile peers: 50+ kinds of bad input, each answered with its typed error or dropped and counted") {
-  node_cluster cl({});
+  node_cluster cl(cluster_setup{});
   const auto cell = cl.cell_on(1, 1000);    // the victim node's object
   const auto far = cl.cell_on(0, 500);      // another node's
   const auto big = rt_test::cell_on(*cl.rt, 1, 7);

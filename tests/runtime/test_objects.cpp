@@ -9,6 +9,7 @@
 // plus an in-process cluster for what needs a node's insides (its router).
 #include <stdio.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -154,6 +155,57 @@ TEST_CASE("objects: writes by mobile code to a persistent node survive a clean s
       CHECK(cl.rt->invoke(&read_cell, arrays[k] + (kWords - 1)).get() == seed + k * kWords + kWords - 1);
     }
   }
+  cl.ls_store();
+}
+
+TEST_CASE("objects: every write a persistent node acknowledged survives kill -9 in the middle of a stream of writes") {
+  objects_cluster cl;
+  constexpr std::uint64_t kWords = 512;  // 4 KiB objects
+  struct acknowledged {
+    ref<std::uint64_t> at;
+    std::uint64_t seed;
+  };
+  std::vector<acknowledged> acked;  // the writer's, read after it has joined
+  std::atomic<bool> killed{false};
+  int failed_before_kill = 0, failed_after_kill = 0;
+  std::thread writer([&] {
+    // New objects, and every third step a new value over an earlier one:
+    // what must survive is the last acknowledged value of each.
+    for (std::uint64_t k = 0; k < 100000; ++k) {
+      const bool was_killed = killed.load();
+      try {
+        if (k % 3 == 2 && !acked.empty()) {
+          auto& old = acked[(k * 7) % acked.size()];
+          cl.rt->objects().put(old.at, std::span<const std::uint64_t>(expected(kWords, k << 20)));
+          old.seed = k << 20;
+        } else {
+          const auto at = cl.rt->objects().create<std::uint64_t>(kWords, on_node(1));
+          cl.rt->objects().put(at, std::span<const std::uint64_t>(expected(kWords, k << 20)));
+          acked.push_back({at, k << 20});
+        }
+      } catch (const ferry::error&) {
+        ++(was_killed ? failed_after_kill : failed_before_kill);
+        if (was_killed) return;  // the node is gone: stop writing
+      }
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  killed = true;
+  cl.nodes[1]->kill();  // SIGKILL, with a create or put most likely in flight
+  writer.join();
+  CHECK(failed_before_kill == 0);
+  REQUIRE(acked.size() > 10);
+  MESSAGE(acked.size() << " objects acknowledged before kill -9");
+
+  cl.nodes[1] = cl.spawn(1);
+  REQUIRE(cl.wait_for_incarnation(1, 2));
+  std::size_t intact = 0;
+  for (const auto& a : acked) {
+    std::vector<std::uint64_t> got;
+    REQUIRE_NOTHROW(got = cl.get_after_restart(a.at, kWords));
+    intact += got == expected(kWords, a.seed);
+  }
+  CHECK(intact == acked.size());
   cl.ls_store();
 }
 
