@@ -510,7 +510,7 @@ TEST_CASE("hostile peers: 50+ kinds of bad input, each answered with its typed e
 
   attack_over = true;
   normal.join();
-  MESSAGE(cases.size() - 1 << " kinds of bad input (and one correct call); the normal client made "
+  MESSAGE((cases.size() - 1) << " kinds of bad input (and one correct call); the normal client made "
                            << good_calls.load() << " correct calls meanwhile, " << failed_calls.load() << " failed");
   CHECK(cases.size() - 1 >= 50);
   CHECK(failed_calls.load() == 0);
