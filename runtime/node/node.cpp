@@ -73,6 +73,7 @@ result<std::unique_ptr<node>> node::create(node_config config) {
                                                       [raw = n.get()](frame&& f) { raw->on_frame(std::move(f)); });
   n->member_->on_frame([raw = n.get()](frame&& f) { raw->on_frame(std::move(f)); });
   n->member_->on_peer_dead([raw = n.get()](node_index who) { raw->on_peer_dead(who); });
+  n->member_->on_peer_alive([raw = n.get()](node_index who) { raw->forwarded_to_silent_.erase(who); });
   n->member_->start();
   return n;
 }
@@ -151,7 +152,10 @@ void node::on_frame(frame&& f) {
     case frame_type::object_image:
       return policy_->blocking([this, f = std::move(f)] { migration_->on_image(f); });
     case frame_type::dir_register: {
+      // Only nodes keep the directory, and owners are nodes.
       const auto& d = std::get<wire::dir_register_body>(f.body);
+      if (f.source >= config_.nodes || (d.owner >= config_.nodes && d.owner != wire::kNoNode))
+        return refuse(f, "a directory entry from a non-node, or naming a non-node owner", false);
       if (f.call != 0) return discovery_->on_answer(f.source, d);  // answers a dir_lookup of ours
       return router_->apply(d);
     }
@@ -165,18 +169,23 @@ void node::on_frame(frame&& f) {
     case frame_type::echo:
       (void)member_->send(f.source, {frame_type::echo, config_.index, f.call, std::move(f.body)});
       return;
-    case frame_type::shutdown: stop(); return;
-    default:
-      runner_->reply_error(f.source, f.call,
-                           make_error(errc::invalid_argument,
-                                      fmt::format("a node does not accept {} frames", wire::to_string(f.type))));
+    // A node is stopped by whoever started it (a signal), not by a peer.
+    case frame_type::shutdown: return refuse(f, "a node is stopped by a signal, not by a frame", true);
+    default: return refuse(f, "a node does not accept these frames", true);
   }
+}
+
+void node::refuse(const frame& f, std::string_view why, bool answer) {
+  refused_.fetch_add(1, std::memory_order_relaxed);
+  if (answer)
+    runner_->reply_error(f.source, f.call,
+                         make_error(errc::invalid_argument, fmt::format("{} frame refused: {}", wire::to_string(f.type), why)));
 }
 
 void node::on_hello(frame&& f) {
   const auto& h = std::get<wire::hello_body>(f.body);
   const auto change = member_->learn(h.index, h.address);
-  if (!change) return;  // bad address: ignore this member
+  if (!change) return refuse(f, "its address cannot be connected to", false);
   if (h.index >= config_.nodes) {  // a client: tell it who we are (it waits for every node's hello)
     (void)member_->send(h.index, {frame_type::hello, config_.index, 0, own_hello()});
     return;
@@ -207,6 +216,13 @@ void node::answer_lookup(const frame& f) {
 
 void node::on_peer_dead(node_index who) {
   discovery_->peer_dead(who);
+  if (auto it = forwarded_to_silent_.find(who); it != forwarded_to_silent_.end()) {
+    for (const auto& [origin, call] : it->second)
+      runner_->reply_error(origin, call,
+                           make_error(errc::peer_dead, fmt::format("forwarded to node {}, which stopped answering "
+                                                                   "(heartbeat lost)", who)));
+    forwarded_to_silent_.erase(it);
+  }
   // Nested calls and code requests that depend on the dead member fail now,
   // not at their deadline.
   calls_.fail_peer(who, who < config_.nodes, [this](const object_id& id) { return router_->owner(id); },
@@ -263,6 +279,12 @@ void node::route(frame&& f, const object_id& target) {
     return runner_->reply_error(call.origin, call.origin_call,
                                 make_error(errc::not_found, fmt::format("no node holds object {}", target.to_string())));
   ++call.hops;
+  if (member_->silent(*next)) {
+    auto& calls = forwarded_to_silent_[*next];
+    if (calls.size() < kMaxForwardedToSilent) calls.emplace(call.origin, call.origin_call);
+  } else if (auto it = forwarded_to_silent_.find(*next); it != forwarded_to_silent_.end()) {
+    forwarded_to_silent_.erase(it);  // heard from again: those calls are its to answer
+  }
   directory::hint_owner(*member_, *router_, f.source, target, *next);
   f.source = config_.index;
   if (call.origin == config_.index) calls_.set_first_hop(call.origin_call, *next);  // one of our nested calls

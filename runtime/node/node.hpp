@@ -17,13 +17,16 @@
 // over the in-process transport.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
+#include <unordered_map>
 
 #include <ferry/ferry.h>
 #include "jit/jit.hpp"
@@ -82,13 +85,18 @@ struct node_config {
   std::uint64_t fuel_per_call = std::uint64_t{100'000'000'000};
 };
 
-/// Counters of one node (for tests and diagnostics).
+/// Counters of one node (for tests and diagnostics; `ferry node
+/// --stats-file` writes them out). The last four count bad input from peers
+/// that was dropped rather than answered (docs/security.md).
 struct node_stats {
   std::uint64_t calls_inline = 0;       ///< mobile calls run where their frame was handled
   std::uint64_t calls_on_executor = 0;  ///< mobile calls handed to an executor thread
-  std::uint64_t late_answers = 0;       ///< answers that matched no outstanding request
+  std::uint64_t late_answers = 0;       ///< answers that matched no outstanding request (stray, replayed, forged)
   std::uint64_t owner_entries = 0;      ///< objects whose owner this node's router knows
   std::uint64_t moved_out = 0;          ///< objects this node moved to another node
+  std::uint64_t bad_frames = 0;         ///< frames that did not decode (answered when their header names a member)
+  std::uint64_t dropped_frames = 0;     ///< frames the transport dropped unread (oversized, malformed)
+  std::uint64_t refused_frames = 0;     ///< well-formed frames this node does not take from their sender
 };
 
 class node {
@@ -113,7 +121,8 @@ class node {
   store& objects() { return *store_; }
   [[nodiscard]] node_stats stats() const {
     return {policy_->calls_in_place(), policy_->calls_on_executor(), calls_.late_answers(), router_->size(),
-            migration_->moved_out()};
+            migration_->moved_out(),    member_->bad_frames(),         member_->dropped_frames(),
+            refused_.load(std::memory_order_relaxed)};
   }
   jit& engine() { return *jit_; }
 
@@ -124,6 +133,9 @@ class node {
   void on_frame(wire::frame&& f);
   void on_hello(wire::frame&& f);
   void on_peer_dead(node_index who);
+  /// A well-formed frame this node does not take from its sender: count it,
+  /// and tell the sender why when it expects an answer (`answer`).
+  void refuse(const wire::frame& f, std::string_view why, bool answer);
   /// An invoke frame, from the network or from this node (a forward's
   /// continuation, a nested call): check it, then route it or run it here.
   void handle_invoke(wire::frame&& f);
@@ -154,6 +166,14 @@ class node {
   std::unique_ptr<object::migration> migration_;
   std::unique_ptr<exec::runner> runner_;
 
+  std::atomic<std::uint64_t> refused_{0};
+  /// Calls forwarded to a member that had been silent a while (driving
+  /// thread only): if it is then declared dead, their origins hear peer_dead
+  /// from here — they may have reached their own verdict on it before this
+  /// node, and so no longer count on it. Cleared when the member is heard
+  /// from; at most kMaxForwardedToSilent calls per member.
+  std::unordered_map<node_index, std::set<std::pair<node_index, std::uint64_t>>> forwarded_to_silent_;
+  static constexpr std::size_t kMaxForwardedToSilent = 4096;
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
   bool stopped_ = false;

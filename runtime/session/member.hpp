@@ -129,6 +129,9 @@ class member {
 
   /// Frames dropped because they did not decode (bad input from a peer).
   [[nodiscard]] std::uint64_t bad_frames() const { return bad_frames_.load(); }
+  /// Frames the transport dropped unread (larger than wire::kMaxFrame, or a
+  /// malformed transport message).
+  [[nodiscard]] std::uint64_t dropped_frames() const { return transport_->dropped_frames(); }
 
   /// What learn() did.
   enum class change { unchanged, added, replaced };
@@ -139,6 +142,10 @@ class member {
   /// connect to the new address (`replaced`). Errors: those of connect; the
   /// old endpoint then stays as it was.
   result<change> learn(node_index index, std::vector<std::uint8_t> address);
+  /// Has member `index` been silent (no frame, no heartbeat) for more than
+  /// half the time after which it is declared dead? Driving thread only
+  /// (a frame handler); false for an unknown member.
+  [[nodiscard]] bool silent(node_index index) const;
   /// Members currently connected and not declared dead (any thread).
   [[nodiscard]] std::vector<node_index> live_members() const;
 

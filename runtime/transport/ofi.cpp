@@ -243,6 +243,7 @@ class ofi_transport final : public transport {
   }
 
   int event_fd() const override { return fi_.wait_fd >= 0 ? fi_.wait_fd : timer_fd_; }
+  std::uint64_t dropped_frames() const override { return dropped_.load(std::memory_order_relaxed); }
 
   bool arm() override {
     if (!unposted_.empty() || ordered_.ready() || sending_soon()) return false;
@@ -490,7 +491,10 @@ class ofi_transport final : public transport {
   // A message straight from the provider's receive buffer.
   void on_message(std::span<const std::uint8_t> m) {
     auto k = msg::read_header(m);
-    if (!k) return;  // not ours: dropped (nothing to attribute it to)
+    if (!k) {  // not ours: dropped (nothing to attribute it to)
+      dropped_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
     switch (*k) {
       case msg::kind::frame: {
         const auto frame = m.subspan(msg::kHeaderSize);
@@ -500,7 +504,10 @@ class ofi_transport final : public transport {
       }
       case msg::kind::rendezvous: {
         auto rv = msg::decode_rendezvous(m);
-        if (!rv) return;
+        if (!rv) {  // malformed, or announces more than wire::kMaxFrame
+          dropped_.fetch_add(1, std::memory_order_relaxed);
+          return;
+        }
         auto from = resolve(rv->sender);
         if (!from) return;
         auto r = start_read(*from, rv->length, rv->address, rv->key);
@@ -566,6 +573,7 @@ class ofi_transport final : public transport {
   std::unordered_map<std::uint64_t, send_slot*> rendezvous_out_;  // large frames the peers still read
   std::vector<read_op*> reads_;
   ordered_delivery ordered_;
+  std::atomic<std::uint64_t> dropped_{0};  // written by the driving thread, read by any
 };
 
 }  // namespace

@@ -70,6 +70,7 @@ class shaped_transport final : public transport {
     return inner_->arm();
   }
 
+  std::uint64_t dropped_frames() const override { return inner_->dropped_frames(); }
   result<std::unique_ptr<registered_memory>> register_memory(std::span<std::byte> memory) override {
     return inner_->register_memory(memory);
   }

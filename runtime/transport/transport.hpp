@@ -13,6 +13,9 @@
 //  * Waiting: spin on progress() while there is work; when it returns 0 for a
 //    while, `arm()` and, if it returns true, block on `event_fd()` (poll) —
 //    wakeups are expensive here (2–80 µs), so spin first (docs/platform-notes.md).
+//  * A frame larger than wire::kMaxFrame is dropped before a byte of it is
+//    received (no buffer of the size a peer announces is allocated) and
+//    counted in dropped_frames(); so is a malformed backend message.
 //  * A dead peer may produce no error at all (UCX over shm): liveness is the
 //    node's job (heartbeats), not the transport's.
 #pragma once
@@ -120,6 +123,9 @@ class transport {
   /// again" (do not block).
   virtual bool arm() = 0;
 
+  /// Incoming frames dropped by the backend: larger than wire::kMaxFrame,
+  /// or a malformed backend message (a hostile or broken peer).
+  [[nodiscard]] virtual std::uint64_t dropped_frames() const { return 0; }
   /// Register local memory for peers' get().
   virtual result<std::unique_ptr<registered_memory>> register_memory(std::span<std::byte> memory) = 0;
   /// One-sided read of `into.size()` bytes at `offset` in a peer's region.

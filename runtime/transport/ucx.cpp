@@ -4,6 +4,7 @@
 // (peer mode silently drops to tcp, docs/platform-notes.md); liveness is the node's job.
 #include <ucp/api/ucp.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <deque>
@@ -13,6 +14,7 @@
 #include "ordered_delivery.hpp"
 #include "transport.hpp"
 #include "ucx_setup.hpp"
+#include "wire/frames.hpp"
 
 namespace ferry::transport {
 namespace {
@@ -112,6 +114,7 @@ class ucx_transport final : public transport {
   }
 
   int event_fd() const override { return efd_; }
+  std::uint64_t dropped_frames() const override { return dropped_.load(std::memory_order_relaxed); }
 
   bool arm() override { return !ordered_.ready() && ucp_worker_arm(worker_) == UCS_OK; }
 
@@ -215,6 +218,10 @@ class ucx_transport final : public transport {
   static ucs_status_t on_am(void* arg, const void*, std::size_t, void* data, std::size_t length,
                             const ucp_am_recv_param_t* param) {
     auto* self = static_cast<ucx_transport*>(arg);
+    if (length > wire::kMaxFrame) {  // dropped unread: returning UCS_OK releases a rendezvous descriptor
+      self->dropped_.fetch_add(1, std::memory_order_relaxed);
+      return UCS_OK;
+    }
     if (param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV) {
       // Frames that arrive meanwhile wait behind this one: order is kept.
       auto* p = new pending_recv{self->ordered_.reserve(), std::vector<std::uint8_t>(length)};
@@ -250,6 +257,7 @@ class ucx_transport final : public transport {
   std::vector<ucp_ep_h> eps_;
   frame_handler handler_;
   ordered_delivery ordered_;
+  std::atomic<std::uint64_t> dropped_{0};  // written by the driving thread, read by any
 };
 
 }  // namespace

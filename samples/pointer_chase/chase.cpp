@@ -2,6 +2,8 @@
 
 #include <random>
 
+#include <ferry/runtime.hpp>
+
 [[ferry::mobile]] std::uint64_t chase(ferry::context& cx, ferry::ref<chase_shard> here, std::uint64_t index,
                                       std::uint32_t depth) {
   const chase_shard* h = cx.local(here);
@@ -38,3 +40,22 @@ std::uint64_t follow(const std::vector<std::uint64_t>& table, std::uint64_t star
 }
 
 }  // namespace chase_table
+
+chase_shard place_shards(ferry::runtime& rt, const std::vector<std::uint64_t>& table,
+                         const std::vector<std::uint32_t>& nodes) {
+  const auto shards = static_cast<std::uint32_t>(nodes.size());
+  chase_shard h{shards, 0, 0, {}};
+  std::vector<std::vector<std::uint64_t>> slots;
+  for (std::uint32_t s = 0; s < shards; ++s) {
+    slots.push_back(chase_table::shard(table, s, shards));
+    h.all[s] = {rt.objects().create_bytes(sizeof(chase_shard) + slots[s].size() * 8, nodes[s]), 0};
+  }
+  for (std::uint32_t s = 0; s < shards; ++s) {
+    chase_shard mine = h;
+    mine.slots = slots[s].size();
+    rt.objects().put(h.all[s], std::span<const chase_shard>(&mine, 1));
+    rt.objects().put(ferry::ref<std::uint64_t>{h.all[s].id, sizeof(chase_shard)},
+                     std::span<const std::uint64_t>(slots[s]));
+  }
+  return h;
+}

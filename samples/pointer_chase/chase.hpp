@@ -10,6 +10,10 @@
 
 #include <ferry/ferry.hpp>
 
+namespace ferry {
+class runtime;
+}
+
 namespace chase_table {
 
 constexpr std::uint32_t kMaxShards = 16;
@@ -31,6 +35,12 @@ struct chase_shard {
   std::uint64_t slots;
   ferry::ref<chase_shard> all[chase_table::kMaxShards];
 };
+
+/// Store `table` in the cluster, shard s on node `nodes[s]` (at most
+/// kMaxShards): the header every shard starts with (`all` names each shard;
+/// `slots` is left 0). Throws ferry::error.
+chase_shard place_shards(ferry::runtime& rt, const std::vector<std::uint64_t>& table,
+                         const std::vector<std::uint32_t>& nodes);
 
 /// ferry mode: follow the chase while the next entry is in this shard; when
 /// it is in another, forward the call there. The endpoint goes straight back

@@ -25,19 +25,11 @@ int main(int argc, char** argv) {
                 nodes.empty() ? "?" : nodes[0].transport.c_str());
 
     const auto table = chase_table::make(15, 2026);
-    chase_shard h{shards, 0, 0, {}};
-    std::vector<std::vector<std::uint64_t>> slots;
-    for (std::uint32_t s = 0; s < shards; ++s) {
-      slots.push_back(chase_table::shard(table, s, shards));
-      h.all[s] = {rt.objects().create_bytes(sizeof(chase_shard) + slots[s].size() * 8, s), 0};
-    }
-    for (std::uint32_t s = 0; s < shards; ++s) {
-      chase_shard mine = h;
-      mine.slots = slots[s].size();
-      rt.objects().put(h.all[s], std::span<const chase_shard>(&mine, 1));
-      rt.objects().put(ferry::ref<std::uint64_t>{h.all[s].id, sizeof(chase_shard)}, std::span<const std::uint64_t>(slots[s]));
-      std::printf("  shard %u on node %u: %zu entries\n", s, s, slots[s].size());
-    }
+    std::vector<std::uint32_t> on;
+    for (std::uint32_t s = 0; s < shards; ++s) on.push_back(s);
+    const chase_shard h = place_shards(rt, table, on);
+    for (std::uint32_t s = 0; s < shards; ++s)
+      std::printf("  shard %u on node %u: %zu entries\n", s, s, chase_table::shard(table, s, shards).size());
 
     bool ok = true;
     const std::uint64_t start = 7;

@@ -21,12 +21,8 @@
 #include <ferry/code_signing.hpp>
 #include <ferry/runtime.hpp>
 
-#include "bootstrap/rendezvous.hpp"
 #include "hostile.hpp"
-#include "mobile.hpp"
-#include "transport/transport.hpp"
-#include "wire/frames.hpp"
-#include "test_util.hpp"
+#include "real_cluster.hpp"
 
 using namespace ferry;
 using namespace rt_test;
@@ -34,41 +30,6 @@ using namespace rt_test;
 namespace {
 
 using clock_type = std::chrono::steady_clock;
-
-struct node_cluster {
-  static constexpr std::uint32_t kNodes = 2;
-  test::temp_dir dir;
-  std::vector<std::unique_ptr<test::process>> nodes;
-  std::unique_ptr<runtime> rt;
-
-  explicit node_cluster(const std::vector<std::string>& node_args) {
-    ::setenv("UCX_NET_DEVICES", "lo", 1);
-    cluster::rendezvous rv(dir.path() / "rv");
-    REQUIRE_OK(rv.init(kNodes));
-    for (std::uint32_t i = 0; i < kNodes; ++i) {
-      std::vector<std::string> argv{FERRY_CLI, "node", "--index", std::to_string(i), "--rendezvous",
-                                    (dir.path() / "rv").string(), "--transport", "ucx", "--tls", "shm",
-                                    "--jit-cache", (dir.path() / "jit").string()};
-      argv.insert(argv.end(), node_args.begin(), node_args.end());
-      nodes.push_back(std::make_unique<test::process>(argv));
-    }
-    runtime_options o;
-    o.rendezvous = dir.path() / "rv";
-    o.transport = "ucx";
-    o.tls = "shm";
-    rt = std::make_unique<runtime>(o);
-  }
-  ~node_cluster() { rt.reset(); }  // the runtime leaves before its nodes stop
-
-  ref<std::uint64_t> cell_on(std::uint32_t node, std::uint64_t value) { return rt_test::cell_on(*rt, node, value); }
-
-  // The node still serves: its objects are intact and a correct call works
-  // (add returns *cell + x; it writes nothing).
-  void serves(ref<std::uint64_t> cell, std::uint64_t value) {
-    CHECK(rt->invoke(&read_cell, cell).get() == value);
-    CHECK(rt->invoke(&add, cell, 1).get() == value + 1);
-  }
-};
 
 // Is mobile code still writing to `cell`? Two reads 300 ms apart, after
 // 200 ms: a caller's own deadline may fire a moment before the node's.
@@ -82,7 +43,7 @@ bool still_running(node_cluster& cl, ref<std::uint64_t> cell) {
 }  // namespace
 
 TEST_CASE("containment: a fault in mobile code fails that call, and the node, its objects and executors live on") {
-  node_cluster cl({});
+  node_cluster cl(cluster_setup{});
   const auto cell = cl.cell_on(1, 1000);
   const auto other = cl.cell_on(1, 7);
   cl.serves(cell, 1000);
@@ -142,65 +103,6 @@ TEST_CASE("metering: with unlimited fuel, the call's deadline stops runaway code
 }
 
 namespace {
-
-// A peer that speaks frames: pushes hand-made code objects to node 1.
-struct raw_peer {
-  std::unique_ptr<transport::transport> t;
-  transport::peer_index node = 0;
-  wire::node_index self = 0;
-  std::vector<wire::frame> answers;
-
-  explicit raw_peer(const std::filesystem::path& rv_dir) {
-    cluster::rendezvous rv(rv_dir);
-    self = REQUIRE_OK(rv.claim_member(node_cluster::kNodes));
-    t = REQUIRE_OK(transport::transport::create({"ucx", "shm"}));
-    t->on_frame([this](std::span<const std::uint8_t> bytes) {
-      auto f = wire::decode(bytes);
-      if (f && f->type != wire::frame_type::heartbeat) answers.push_back(std::move(*f));
-    });
-    const auto addresses = REQUIRE_OK(rv.node_addresses(node_cluster::kNodes, std::chrono::seconds(5)));
-    node = REQUIRE_OK(t->connect(addresses[1]));
-    REQUIRE_OK(t->send(node, wire::encode({wire::frame_type::hello, self, 0,
-                                           wire::hello_body{self, 0xff, "test", "", t->address()}})));
-  }
-
-  // read_cell(cell) with `code` pushed along: the value, or the node's error.
-  result<std::uint64_t> read_with(const code_object& code, ref<std::uint64_t> cell, std::uint64_t call) {
-    wire::invoke_body b;
-    b.code = code.id();
-    b.symbol = code.symbol;
-    b.signature_hash = code.signature_hash;
-    b.origin = self;
-    b.origin_call = call;
-    b.target = ref<void>{cell.id, cell.offset};
-    b.args.resize(sizeof cell);
-    std::memcpy(b.args.data(), &cell, sizeof cell);
-    b.code_blob = code.encode();
-    REQUIRE_OK(t->send(node, wire::encode({wire::frame_type::invoke, self, call, std::move(b)})));
-    const auto until = clock_type::now() + std::chrono::seconds(20);
-    while (clock_type::now() < until) {
-      t->progress();
-      for (auto& f : answers) {
-        if (f.call != call || f.type == wire::frame_type::hello) continue;
-        if (f.type == wire::frame_type::error) {
-          const auto& e = std::get<wire::error_body>(f.body);
-          return make_error(e.code, e.message);
-        }
-        if (f.type != wire::frame_type::reply) return make_error(errc::internal, "unexpected frame");
-        const auto& r = std::get<wire::reply_body>(f.body).result;
-        std::uint64_t v = 0;
-        if (r.size() != sizeof v) return make_error(errc::internal, "reply of the wrong size");
-        std::memcpy(&v, r.data(), sizeof v);
-        return v;
-      }
-    }
-    return make_error(errc::timeout, "no answer from node 1");
-  }
-};
-
-}  // namespace
-
-namespace {
 // `ferry node ARGS` that must refuse to start: its exit status 1 and what it printed.
 std::string refused_start(const std::string& args) {
   test::temp_dir d;
@@ -245,7 +147,7 @@ TEST_CASE("signed code: nodes with --trust-keys run only code signed by a truste
     // This test program's own code is not signed.
     CHECK_ERRC(cl.rt->invoke(&add, cell, 1).try_get(), errc::unsigned_code);
 
-    raw_peer peer(cl.dir.path() / "rv");
+    raw_peer peer(cl);
     const code_object original = *REQUIRE_OK(code_registry::global().find(reinterpret_cast<const void*>(&read_cell)));
     CHECK_ERRC(peer.read_with(original, cell, 1), errc::unsigned_code);
 

@@ -9,10 +9,12 @@
 // plus an in-process cluster for what needs a node's insides (its router).
 #include <stdio.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -154,6 +156,66 @@ TEST_CASE("objects: writes by mobile code to a persistent node survive a clean s
       CHECK(cl.rt->invoke(&read_cell, arrays[k] + (kWords - 1)).get() == seed + k * kWords + kWords - 1);
     }
   }
+  cl.ls_store();
+}
+
+TEST_CASE("objects: every write a persistent node acknowledged survives kill -9 in the middle of a stream of writes") {
+  objects_cluster cl;
+  constexpr std::uint64_t kWords = 512;  // 4 KiB objects
+  struct acknowledged {
+    ref<std::uint64_t> at;
+    std::uint64_t seed;
+  };
+  std::vector<acknowledged> acked;  // the writer's, read after it has joined
+  // An overwrite the kill interrupted: its object may hold the old value or the new one.
+  std::optional<std::pair<std::size_t, std::uint64_t>> in_doubt;
+  std::atomic<bool> killed{false};
+  int failed_before_kill = 0;
+  std::thread writer([&] {
+    // New objects, and every third step a new value over an earlier one:
+    // what must survive is the last acknowledged value of each.
+    for (std::uint64_t k = 0; k < 100000; ++k) {
+      std::optional<std::size_t> overwriting;
+      try {
+        if (k % 3 == 2 && !acked.empty()) {
+          overwriting = (k * 7) % acked.size();
+          cl.rt->objects().put(acked[*overwriting].at, std::span<const std::uint64_t>(expected(kWords, k << 20)));
+          acked[*overwriting].seed = k << 20;
+        } else {
+          const auto at = cl.rt->objects().create<std::uint64_t>(kWords, on_node(1));
+          cl.rt->objects().put(at, std::span<const std::uint64_t>(expected(kWords, k << 20)));
+          acked.push_back({at, k << 20});
+        }
+      } catch (const ferry::error&) {
+        if (!killed.load()) {
+          ++failed_before_kill;
+          continue;
+        }
+        if (overwriting) in_doubt = {*overwriting, k << 20};
+        return;  // the node is gone: stop writing
+      }
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  killed = true;
+  cl.nodes[1]->kill();  // SIGKILL, with a create or put most likely in flight
+  writer.join();
+  CHECK(failed_before_kill == 0);
+  REQUIRE(acked.size() > 10);
+  MESSAGE(acked.size() << " objects acknowledged before kill -9");
+
+  cl.nodes[1] = cl.spawn(1);
+  REQUIRE(cl.wait_for_incarnation(1, 2));
+  std::size_t intact = 0;
+  for (std::size_t i = 0; i < acked.size(); ++i) {
+    std::vector<std::uint64_t> got;
+    REQUIRE_NOTHROW(got = cl.get_after_restart(acked[i].at, kWords));
+    const bool as_acknowledged = got == expected(kWords, acked[i].seed);
+    const bool as_interrupted = in_doubt && in_doubt->first == i && got == expected(kWords, in_doubt->second);
+    CHECK_MESSAGE((as_acknowledged || as_interrupted), "object " << i);
+    intact += as_acknowledged || as_interrupted;
+  }
+  CHECK(intact == acked.size());
   cl.ls_store();
 }
 

@@ -27,6 +27,32 @@ namespace ferry::cli {
 
 namespace {
 
+// The node's counters as `name value` lines (node::node_stats).
+std::string format_stats(const node::node_stats& s) {
+  return fmt::format(
+      "calls_inline {}\ncalls_on_executor {}\nlate_answers {}\nowner_entries {}\nmoved_out {}\nbad_frames {}\n"
+      "dropped_frames {}\nrefused_frames {}\n",
+      s.calls_inline, s.calls_on_executor, s.late_answers, s.owner_entries, s.moved_out, s.bad_frames,
+      s.dropped_frames, s.refused_frames);
+}
+
+// Rewrite `path` (atomically: a temporary file renamed over it) with the
+// node's counters whenever they changed, every 50 ms, until `stop`.
+void write_stats_until(const node::node& n, const std::filesystem::path& path, const std::atomic<bool>& stop) {
+  std::string last;
+  const auto tmp = path.string() + ".tmp";
+  while (!stop.load()) {
+    auto now = format_stats(n.stats());
+    if (now != last) {
+      if (FILE* f = std::fopen(tmp.c_str(), "w")) {
+        const bool ok = std::fwrite(now.data(), 1, now.size(), f) == now.size();
+        if (std::fclose(f) == 0 && ok && std::rename(tmp.c_str(), path.c_str()) == 0) last = std::move(now);
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
 struct node_args {
   std::optional<std::uint32_t> index;
   std::string bootstrap;
@@ -54,6 +80,7 @@ struct node_args {
   std::uint64_t fuel = node::node_config{}.fuel_per_call;
   bool unmetered = false;
   int join_timeout_ms = 20000;
+  std::string stats_file;
 };
 
 // "0-2,5" -> {0,1,2,5}; false on anything else.
@@ -187,7 +214,13 @@ int run_node(const node_args& a) {
     fmt::print(stderr, "ferry node {}: serving ({} of {}, {} {}, {}, {} store, {})\n", cfg.index, a.kind, cfg.nodes,
                (*n)->triple(), (*n)->cpu(), (*n)->transport_name(),
                a.store.empty() ? "memory" : a.store + (a.device.empty() ? "" : " on " + a.device), (*bs)->describe());
+  std::atomic<bool> stats_stop{false};
+  std::thread stats_writer;
+  if (!a.stats_file.empty())
+    stats_writer = std::thread([&] { write_stats_until(**n, a.stats_file, stats_stop); });
   (*n)->wait();
+  stats_stop = true;
+  if (stats_writer.joinable()) stats_writer.join();
   if (job_end.joinable()) {
     if (*left) {
       job_end.join();
@@ -293,6 +326,9 @@ void add_node_command(CLI::App& app) {
                 "Compile mobile code without fuel accounting (trusted clusters only): a little faster, but "
                 "neither --fuel nor deadlines can stop a running call");
   cmd->add_option("--join-timeout-ms", a->join_timeout_ms, "How long to wait for the other nodes");
+  cmd->add_option("--stats-file", a->stats_file,
+                  "Keep this node's counters in FILE (`name value` lines, rewritten every 50 ms while they "
+                  "change): calls run, stray answers, bad, dropped and refused frames (docs/security.md)");
   cmd->callback([a] { set_exit_code(run_node(*a)); });
 }
 
