@@ -2,6 +2,7 @@
 #pragma once
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -39,13 +40,20 @@ class temp_dir {
 };
 
 /// A child process running `argv` (a `ferry node`, say). Destruction stops
-/// it: SIGTERM, up to 3 s to exit, then SIGKILL.
+/// it: SIGTERM, up to 3 s to exit, then SIGKILL. If the test process dies
+/// first (a crash, an abort on a failed REQUIRE), the child gets SIGKILL:
+/// no node outlives its test. Create it from the test's main thread (the
+/// signal follows the thread that forked).
 class process {
  public:
   explicit process(const std::vector<std::string>& argv) {
+    const pid_t parent = ::getpid();
     pid_ = ::fork();
     if (pid_ < 0) FAIL("fork failed");
     if (pid_ == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) _exit(127);  // the test died before prctl
+
       std::vector<char*> args;
       for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
       args.push_back(nullptr);
