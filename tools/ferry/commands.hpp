@@ -20,6 +20,9 @@ void add_inspect_command(CLI::App& app);
 /// `ferry sign`: keys, and signing a program's code objects in place (sign.cpp).
 void add_sign_command(CLI::App& app);
 
+/// `ferry stats [--json]`: load and placement figures of a running cluster's nodes (stats.cpp).
+void add_stats_command(CLI::App& app);
+
 /// `ferry bench`: the group every benchmark subcommand joins (created on first use).
 CLI::App& bench_group(CLI::App& app);
 

@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   ferry::cli::add_launch_command(app);
   ferry::cli::add_inspect_command(app);
   ferry::cli::add_sign_command(app);
+  ferry::cli::add_stats_command(app);
   ferry::cli::add_bench_jit_command(app);
   ferry::cli::add_bench_program_commands(app);
 #endif
