@@ -10,7 +10,7 @@ csv=$(mktemp --suffix=.csv)
 trap 'rm -f "$csv"' EXIT
 
 "$FERRY" bench placement --help | grep -q -- "--csv" || fail "bench placement --help"
-out=$("$FERRY" bench placement --calls 4 --window 2 --model-bytes 262144 --busy-rounds 1000000 --objects 5 \
+out=$("$FERRY" bench placement --calls 4 --window 2 --model-bytes 262144 --busy-rounds 20000000 --objects 5 \
         --rounds 1 --csv "$csv")
 echo "$out"
 grep -Eq '^inference latency, Bob saturated: fixed vs automatic \(shm\) +[0-9.e+]+ us +[0-9.e+]+ us +[0-9.]+$' <<<"$out" \
@@ -18,6 +18,7 @@ grep -Eq '^inference latency, Bob saturated: fixed vs automatic \(shm\) +[0-9.e+
 grep -Eq '^inference throughput, 2 in flight: fixed vs automatic +[0-9.e+]+ 1/s +[0-9.e+]+ 1/s +[0-9.]+$' <<<"$out" \
   || fail "no throughput row"
 grep -q "^automatic placement ran the calls: " <<<"$out" || fail "no placement summary"
+grep -Eq "^node [12] reported: [0-9]+ calls run, [1-9][0-9]* on pulled data" <<<"$out" || fail "no node reported pulled calls"
 # The CSV: a header, 6 staleness points per scheme; no staleness costs 1 round
 # trip per call, full staleness 2, under both schemes.
 [[ $(head -1 "$csv") == "scheme,staleness,round_trips_mean,round_trips_stddev,latency_us_median" ]] || fail "CSV header"
@@ -30,4 +31,12 @@ set +e
 "$FERRY" bench placement --csv /nonexistent-dir/x.csv --calls 1 --objects 1 --rounds 1 >/dev/null 2>&1; rc=$?
 set -e
 [[ $rc -ne 0 ]] || fail "an unwritable --csv must fail"
+# `ferry stats` on a running cluster: one line per node, from its heartbeats.
+stats=$("$FERRY" launch -n 2 -- "$FERRY" stats --json)
+echo "$stats"
+[[ $(grep -c '"executors": 2' <<<"$stats") -eq 2 ]] || fail "ferry stats: expected 2 nodes with 2 executors"
+set +e
+env -u FERRY_RENDEZVOUS -u FERRY_HOSTS "$FERRY" stats >/dev/null 2>&1; rc=$?
+set -e
+[[ $rc -eq 1 ]] || fail "ferry stats outside a cluster must fail"
 echo "cli.bench_placement: ok"

@@ -92,10 +92,12 @@ class saturate {
   std::thread thread_;
 };
 
-// Wait (bounded) until `rt` has heard, with Bob's heartbeats, that calls queue there.
+// Wait (bounded) until `rt` has heard, with Bob's heartbeats, that calls queue
+// there, and that enough of them ended for his mean call time to show them.
 bool bob_reported_queue(runtime& rt, std::uint32_t at_least) {
-  for (int i = 0; i < 200; ++i) {
-    if (rt.nodes()[kBob].load.queued >= at_least) return true;
+  for (int i = 0; i < 400; ++i) {
+    const auto l = rt.nodes()[kBob].load;
+    if (l.queued >= at_least && l.calls >= 12) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return false;
@@ -130,7 +132,9 @@ TEST_CASE("placement over UCX shm: Bob saturated and Carol idle, automatic place
     CHECK(r.value == expected);
   }
 
-  saturate load(*eve, cell, 4'000'000, 12);
+  // Each call long enough (≥ ms even on a quiet machine) that Bob's queue outweighs
+  // shipping and compiling the code on Carol.
+  saturate load(*eve, cell, 10'000'000, 12);
   REQUIRE(bob_reported_queue(*alice, 4));
   REQUIRE(bob_reported_queue(*dave, 4));
   CHECK(alice->nodes()[kCarol].load.queued == 0);

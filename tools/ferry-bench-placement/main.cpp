@@ -49,7 +49,7 @@ struct options {
   int calls = 40;                       // inference calls per placement
   unsigned window = 4;                  // calls in flight for the throughput figure
   std::uint64_t model_bytes = 1 << 20;  // Alice's model partition (long enough to run on an executor)
-  std::uint64_t busy_rounds = 3'000'000;  // one saturating call's work
+  std::uint64_t busy_rounds = 30'000'000;  // one saturating call's work (ms even on a quiet machine)
   unsigned saturate = 12;               // saturating calls in flight on Bob
   unsigned objects = 24;                // objects per staleness round
   int rounds = 5;                       // rounds per staleness point
@@ -97,6 +97,7 @@ class saturate {
 struct placement_figures {
   std::vector<row> rows;
   std::map<std::string, int> where;  // automatic calls by where they ran
+  std::vector<ferry::node_info> nodes;  // what the nodes reported at the end (ferry stats)
 };
 
 placement_figures alice_bob_carol(const options& o, const local_cluster& cl) {
@@ -119,10 +120,14 @@ placement_figures alice_bob_carol(const options& o, const local_cluster& cl) {
   if (alice->invoke(&bench_infer, model, words, 0).get().value != expected(0)) wrong("bench_infer: wrong answer");
 
   saturate load(*eve, cell, o.busy_rounds, o.saturate);
-  const auto until = clock_type::now() + std::chrono::seconds(10);
-  while (alice->nodes()[kBob].load.queued < o.saturate / 2 && clock_type::now() < until)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  if (alice->nodes()[kBob].load.queued < o.saturate / 2) wrong("Bob never reported a queue");
+  const auto until = clock_type::now() + std::chrono::seconds(30);
+  // A queue, and enough calls ended that Bob's mean call time shows them.
+  auto saturated = [&] {
+    const auto l = alice->nodes()[kBob].load;
+    return l.queued >= o.saturate / 2 && l.calls >= 12;
+  };
+  while (!saturated() && clock_type::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  if (!saturated()) wrong("Bob never reported a queue");
 
   placement_figures out;
   std::vector<double> lat[2];
@@ -147,6 +152,8 @@ placement_figures alice_bob_carol(const options& o, const local_cluster& cl) {
     }
     rate[mode] = o.calls / (us_since(t0) / 1e6);
   }
+  std::this_thread::sleep_for(std::chrono::milliseconds(250));  // a heartbeat or two
+  out.nodes = alice->nodes();
   out.rows.push_back({fmt::format("inference latency, Bob saturated: fixed vs automatic ({})", o.tls), median(lat[0]),
                       median(lat[1]), "us"});
   out.rows.push_back({fmt::format("inference throughput, {} in flight: fixed vs automatic", o.window), rate[0], rate[1],
@@ -264,6 +271,7 @@ int main(int argc, char** argv) {
     if (!o.csv.empty()) csv = open_csv(o.csv);
     std::vector<row> rows;
     std::map<std::string, int> where;
+    std::vector<ferry::node_info> reported;
     std::vector<staleness_point> points;
     for (const std::string scheme : {"home", "e2e"}) {
       // Bob on CPU 0, the others on CPU 1: his saturated executors do not
@@ -275,6 +283,7 @@ int main(int argc, char** argv) {
         auto p = alice_bob_carol(o, cl);
         rows = p.rows;
         where = p.where;
+        reported = p.nodes;
       }
       for (auto& pt : staleness(o, cl, scheme)) points.push_back(pt);
     }
@@ -284,6 +293,9 @@ int main(int argc, char** argv) {
       std::string w;
       for (const auto& [k, n] : where) w += fmt::format("{}{} x{}", w.empty() ? "" : ", ", k, n);
       fmt::print("automatic placement ran the calls: {}\n", w);
+      for (const auto& n : reported)
+        fmt::print("node {} reported: {} calls run, {} on pulled data, {} bytes pulled, mean call {} us\n", n.id,
+                   n.load.calls, n.load.pulled_calls, n.load.pulled_bytes, n.load.call_us);
       fmt::print("{:<6} {:>9} {:>16} {:>10} {:>12}\n", "scheme", "staleness", "round trips/call", "stddev",
                  "latency us");
       for (const auto& p : points)
