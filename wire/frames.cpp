@@ -52,8 +52,8 @@ std::size_t body_index(frame_type t) {
     case frame_type::object_image:
     case frame_type::echo: return 10;
     case frame_type::ack:
-    case frame_type::heartbeat:
     case frame_type::shutdown: return 11;
+    case frame_type::heartbeat: return 13;
     case frame_type::dir_register:
     case frame_type::object_migrate: return 12;
   }
@@ -112,6 +112,16 @@ struct body_writer {
     put_id(w, b.id);
     w.put(b.owner);
   }
+  void operator()(const load_body& b) {
+    w.put(b.queued);
+    w.put(b.running);
+    w.put(b.executors);
+    w.put(b.call_us);
+    w.put(b.load_permille);
+    w.put(b.calls);
+    w.put(b.pulled_calls);
+    w.put(b.pulled_bytes);
+  }
 };
 
 // The body alternative I of `body`, reused when it already holds it (its
@@ -161,7 +171,7 @@ void read_body(std::size_t index, reader& r, frame_body& body) {
       b.deadline_us = r.get<std::uint64_t>();
       b.hops = r.get<std::uint16_t>();
       b.flags = r.get<std::uint8_t>();
-      if (b.flags & ~kInvokePinned) r.fail();  // unknown flags
+      if (b.flags & ~(kInvokePinned | kInvokePull)) r.fail();  // unknown flags
       b.target = get_ref(r);
       read_blob(r, b.args);
       read_blob(r, b.code_blob);
@@ -207,6 +217,18 @@ void read_body(std::size_t index, reader& r, frame_body& body) {
       auto& b = hold<12>(body);
       b.id = get_id(r);
       b.owner = r.get<node_index>();
+      return;
+    }
+    case 13: {
+      auto& b = hold<13>(body);
+      b.queued = r.get<std::uint32_t>();
+      b.running = r.get<std::uint32_t>();
+      b.executors = r.get<std::uint32_t>();
+      b.call_us = r.get<std::uint32_t>();
+      b.load_permille = r.get<std::uint32_t>();
+      b.calls = r.get<std::uint64_t>();
+      b.pulled_calls = r.get<std::uint64_t>();
+      b.pulled_bytes = r.get<std::uint64_t>();
       return;
     }
     default: hold<11>(body); return;

@@ -45,7 +45,7 @@ enum class frame_type : std::uint8_t {
   object_remove = 10,
   object_data = 11,   ///< bytes answering object_get
   ack = 12,           ///< success without data (create/put/remove)
-  heartbeat = 13,     ///< liveness
+  heartbeat = 13,     ///< liveness, carrying the sender's load (a load_body)
   shutdown = 14,      ///< stop serving
   echo = 15,          ///< benchmark/diagnostic: bounce the body back
   dir_register = 16,  ///< directory: object `id` is owned by node `owner` (kNoNode: removed)
@@ -65,6 +65,10 @@ struct hello_body {
 /// invoke_body::flags: run on the receiving node even if the target is not
 /// there (call_options::node); cx.local then reports not_local.
 inline constexpr std::uint8_t kInvokePinned = 1;
+/// invoke_body::flags: placement sent the call here to run on pulled data:
+/// run on the receiving node, and cx.local of an object held elsewhere pulls
+/// a private copy of the range from its owner (docs/mobility.md, "Placement").
+inline constexpr std::uint8_t kInvokePull = 2;
 
 struct invoke_body {
   object_id code;                  ///< content id of the code object
@@ -129,9 +133,23 @@ struct dir_register_body {
 
 struct empty_body {};
 
+/// What every member reports with each heartbeat (clients send zeros): the
+/// inputs automatic placement needs from a node, carried by traffic that
+/// flows anyway (docs/mobility.md, "Placement").
+struct load_body {
+  std::uint32_t queued = 0;         ///< mobile calls waiting for an executor
+  std::uint32_t running = 0;        ///< mobile calls running on executors
+  std::uint32_t executors = 0;      ///< executor threads
+  std::uint32_t call_us = 0;        ///< mean run time of its recent mobile calls, µs (0: none yet)
+  std::uint32_t load_permille = 0;  ///< 1-minute load average per core, x1000
+  std::uint64_t calls = 0;          ///< mobile calls run so far
+  std::uint64_t pulled_calls = 0;   ///< calls placement sent here to run on pulled data
+  std::uint64_t pulled_bytes = 0;   ///< bytes those calls pulled from other nodes
+};
+
 using frame_body = std::variant<hello_body, invoke_body, reply_body, error_body, code_request_body, code_response_body,
                                 object_create_body, object_put_body, object_get_body, object_remove_body,
-                                object_data_body, empty_body, dir_register_body>;
+                                object_data_body, empty_body, dir_register_body, load_body>;
 
 struct frame {
   frame_type type = frame_type::heartbeat;

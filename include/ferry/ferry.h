@@ -105,6 +105,15 @@ FERRY_API uint64_t ferry_make_ptr(ferry_context* cx, const ferry_ref* holder, co
  *  out_of_bounds, too_large (more than 64 MiB), timeout, peer_dead. */
 FERRY_API const void* ferry_fetch(ferry_context* cx, const ferry_ref* r, uint64_t size);
 
+/** Move object `r` names to node `node` (rt.objects().migrate from mobile
+ *  code): returns once the new owner holds it; calls in flight complete
+ *  exactly once (docs/mobility.md, "Migration"). The caller waits, so the
+ *  call runs on an executor. The object the call is routed by cannot be
+ *  moved from inside it (the move waits for the call to end). On failure the
+ *  call ends: invalid_argument (that object, or no node `node`), not_found,
+ *  peer_dead, timeout. */
+FERRY_API void ferry_migrate(ferry_context* cx, const ferry_ref* r, uint32_t node);
+
 /** Node kinds reported by ferry_node_kind(). */
 enum ferry_node_kind { FERRY_NODE_HOST = 0, FERRY_NODE_DPU = 1, FERRY_NODE_STORAGE = 2 };
 

@@ -160,6 +160,14 @@ class context {
     ferry_read(handle(), &c, out, bytes);
   }
 
+  /// Move the object `r` names to node `node` and wait until it is there
+  /// (see ferry_migrate); not the object this call is routed by.
+  template <class T>
+  void migrate(ref<T> r, std::uint32_t node) {
+    const ferry_ref c = detail::to_c(r);
+    ferry_migrate(handle(), &c, node);
+  }
+
   /// Continue with `fn` where the first ref argument lives; the final result
   /// goes straight to the original caller. Use as `return cx.forward(...)`.
   template <class R, class... P, class... A>

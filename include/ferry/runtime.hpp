@@ -18,6 +18,7 @@
 #pragma once
 
 #include <array>
+#include <bit>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
@@ -27,9 +28,11 @@
 #include <span>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <ferry/mobile.hpp>
+#include <ferry/placement.hpp>
 #include <ferry/ref.hpp>
 #include <ferry/status.hpp>
 
@@ -59,6 +62,9 @@ struct node_info {
   /// "ucx/shm", "ucx/tcp", "ofi/shm", "ofi/tcp;ofi_rxm" ("ucx" alone when
   /// UCX chose its transports).
   std::string transport;
+  /// Its load as its last heartbeat reported it (every 100 ms): what
+  /// automatic placement reads, and `ferry stats` prints.
+  node_load load;
 };
 
 /// What reaching the data cost this runtime so far (runtime::stats()).
@@ -72,14 +78,22 @@ struct runtime_stats {
   std::uint64_t requests = 0;   ///< calls and object operations sent
   std::uint64_t redirects = 0;  ///< owner hints received: requests passed on by a node that was not the owner
   std::uint64_t lookups = 0;    ///< owner discoveries (e2e scheme): every node asked, the owner answered
+  /// Calls placed automatically (call_options::placement), by the choice made.
+  std::uint64_t placed_owner = 0;   ///< run at the owner of their data
+  std::uint64_t placed_pulled = 0;  ///< sent to another node, which pulled the data
+  std::uint64_t placed_caller = 0;  ///< run in this process on pulled data
 };
 
 /// Per-call settings for invoke_with().
 struct call_options {
   /// Run on this node instead of where the first ferry::ref argument lives.
-  std::optional<std::uint32_t> node;
+  std::optional<std::uint32_t> node{};
   /// Give up (errc::timeout) if no answer arrives within this time.
   std::chrono::milliseconds deadline{30000};
+  /// Where the call runs when `node` is not set: where its first ferry::ref
+  /// argument lives (owner), or where the runtime's placement policy says
+  /// (automatic; <ferry/placement.hpp>). future::where() tells which and why.
+  ferry::placement placement = ferry::placement::owner;
 };
 
 /// How a runtime joins its cluster. from_environment() is what
@@ -113,6 +127,11 @@ struct FERRY_API runtime_options {
   /// libfabric provider (shm, tcp;ofi_rxm, net, ...); empty: FI_PROVIDER,
   /// else libfabric's first RDM provider.
   std::string provider;
+  /// How fast this process runs mobile code, relative to a host node (2 =
+  /// twice as fast). 0, the default: it never runs calls itself. Above 0,
+  /// automatic placement may run a call here on pulled data
+  /// (FERRY_CALLER_SPEED).
+  double caller_speed = 0;
   /// How long to wait for every node to be reachable.
   std::chrono::milliseconds join_timeout{20000};
   static runtime_options from_environment();
@@ -130,6 +149,35 @@ class call_state;
 FERRY_API status wait_result(call_state& s, void* out, std::size_t size);
 /// Has `s` completed?
 FERRY_API bool is_ready(const call_state& s) noexcept;
+/// Where the call of `s` was sent, and why.
+FERRY_API placement_info placement_of(const call_state& s);
+
+/// Run the host function `fn` (a `R (*)(context&, P...)`) on an argument
+/// block: how a call that automatic placement keeps in the calling process
+/// runs (runtime_options::caller_speed). 0 on success, like a code object's
+/// entry.
+using native_entry = std::int32_t (*)(const void* fn, ferry_context* cx, const void* args, void* result);
+template <class R, class... P>
+std::int32_t run_native(const void* fn, ferry_context* cx, const void* args, void* result) {
+  auto* f = reinterpret_cast<R (*)(context&, P...)>(const_cast<void*>(fn));
+  auto& c = *reinterpret_cast<context*>(cx);
+  const auto* block = static_cast<const std::byte*>(args);
+  auto arg = [block](auto tag, std::size_t offset) {  // trivially copyable: its bytes are the value
+    using T = typename decltype(tag)::type;
+    std::array<std::byte, sizeof(T)> raw;
+    std::memcpy(raw.data(), block + offset, sizeof(T));
+    return std::bit_cast<T>(raw);
+  };
+  [&]<std::size_t... I>(std::index_sequence<I...>) {
+    if constexpr (std::is_void_v<R>) {
+      f(c, arg(std::type_identity<P>{}, arg_layout<P...>::offset(I))...);
+    } else {
+      const R r = f(c, arg(std::type_identity<P>{}, arg_layout<P...>::offset(I))...);
+      std::memcpy(result, &r, sizeof r);
+    }
+  }(std::index_sequence_for<P...>{});
+  return 0;
+}
 
 }  // namespace detail
 
@@ -158,6 +206,9 @@ class future {
     else return try_get().value();
   }
   [[nodiscard]] bool ready() const { return s_ && detail::is_ready(*s_); }
+  /// Where the call was sent, and why (placement_info; the reason is set
+  /// for automatically placed calls).
+  [[nodiscard]] placement_info where() const { return s_ ? detail::placement_of(*s_) : placement_info{}; }
 
  private:
   std::shared_ptr<detail::call_state> s_;
@@ -250,6 +301,9 @@ class FERRY_API runtime {
   [[nodiscard]] std::uint32_t member_index() const;
   /// Requests sent and redirects seen (see runtime_stats).
   [[nodiscard]] runtime_stats stats() const;
+  /// The policy automatic placement asks (default: a ferry::cost_model).
+  /// Any thread; calls already placed keep their node.
+  void set_placement_policy(std::shared_ptr<placement_policy> policy);
 
   /// Run `fn` where its first ferry::ref argument lives.
   template <class R, class... P, class... A>
@@ -266,15 +320,21 @@ class FERRY_API runtime {
     if constexpr ((detail::is_ref<P>::value || ...)) route = detail::routing_ref(static_cast<P>(args)...);
     std::size_t result_size = 0;
     if constexpr (!std::is_void_v<R>) result_size = sizeof(R);
-    return future<R>(invoke_raw(reinterpret_cast<const void*>(fn), options, route, block, result_size));
+    return future<R>(invoke_raw(reinterpret_cast<const void*>(fn), &detail::run_native<R, P...>, options, route, block,
+                                result_size));
   }
 
   struct impl;
 
  private:
   friend class object_space;
-  std::shared_ptr<detail::call_state> invoke_raw(const void* fn, const call_options& options, ferry_ref route,
+  std::shared_ptr<detail::call_state> invoke_raw(const void* fn, detail::native_entry native, const call_options& options,
+                                                 ferry_ref route,
                                                  std::span<const std::uint8_t> args, std::size_t result_size);
+  /// A call automatic placement keeps in this process (runtime_options::caller_speed).
+  std::shared_ptr<detail::call_state> run_here(const void* fn, detail::native_entry native, const call_options& options,
+                                               ferry_ref route, std::span<const std::uint8_t> args,
+                                               std::size_t result_size, placement_info& placed);
   std::unique_ptr<impl> impl_;
   object_space objects_{*this};
 };

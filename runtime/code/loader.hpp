@@ -41,7 +41,7 @@ struct code_entry {
   /// Empty until loaded. Its symbol_at() turns the address cx.forward(&f)
   /// passes into f's symbol, in whichever tier is running.
   jit_function fn;
-  /// The code may wait inside a call (it names ferry_invoke or ferry_fetch,
+  /// The code may wait inside a call (it names ferry_invoke, ferry_fetch or ferry_migrate,
   /// which block until answered): it never runs on the network thread.
   bool may_block = true;
   /// Its calls may move on to other nodes (it names ferry_forward).

@@ -20,9 +20,9 @@ inline bool names_symbol(const code_object& co, std::string_view symbol) {
 }
 
 /// Its calls may block waiting for another node: a nested call
-/// (ferry_invoke) or a pull (ferry_fetch).
+/// (ferry_invoke), a pull (ferry_fetch) or a move (ferry_migrate).
 inline bool may_block(const code_object& co) {
-  return names_symbol(co, "ferry_invoke") || names_symbol(co, "ferry_fetch");
+  return names_symbol(co, "ferry_invoke") || names_symbol(co, "ferry_fetch") || names_symbol(co, "ferry_migrate");
 }
 /// Its calls may move on to other nodes (ferry_forward).
 inline bool may_forward(const code_object& co) { return names_symbol(co, "ferry_forward"); }

@@ -170,7 +170,11 @@ bool charge(call_context& cx, mobile_thread& t, std::uint64_t units) {
 
 }  // namespace
 
-std::int32_t run_mobile(call_context& cx, const jit_function& fn, const void* args, void* result) {
+namespace {
+// Enter mobile code through `enter()`: the one place that does, so the
+// fault handler and the runtime API's failures come back here.
+template <class Enter>
+std::int32_t enter_mobile(call_context& cx, Enter&& enter) {
   mobile_thread& t = self_thread;
   if (!t.ready) [[unlikely]] prepare_thread(t);
   call_context* const outer = t.running;
@@ -186,10 +190,20 @@ std::int32_t run_mobile(call_context& cx, const jit_function& fn, const void* ar
   }
   t.running = &cx;
   t.in_runtime = false;
-  const std::int32_t rc = fn(reinterpret_cast<ferry_context*>(&cx), args, result);
+  const std::int32_t rc = enter(reinterpret_cast<ferry_context*>(&cx));
   t.running = outer;
   t.in_runtime = outer_in_runtime;
   return rc;
+}
+}  // namespace
+
+std::int32_t run_mobile(call_context& cx, const jit_function& fn, const void* args, void* result) {
+  return enter_mobile(cx, [&](ferry_context* c) { return fn(c, args, result); });
+}
+
+std::int32_t run_mobile(call_context& cx, std::int32_t (*native)(const void*, ferry_context*, const void*, void*),
+                        const void* fn, const void* args, void* result) {
+  return enter_mobile(cx, [&](ferry_context* c) { return native(fn, c, args, result); });
 }
 
 }  // namespace ferry::exec
@@ -258,6 +272,16 @@ const void* ferry_fetch(ferry_context* cx, const ferry_ref* r, uint64_t size) {
   const void* p = nullptr;
   if (!c.host->fetch(c, *r, size, &p)) leave_call(c);
   return p;
+}
+
+void ferry_migrate(ferry_context* cx, const ferry_ref* r, uint32_t node) {
+  auto& c = ctx(cx);
+  bool ok;
+  {
+    in_runtime guard;
+    ok = c.host->migrate(c, *r, node);
+  }
+  if (!ok) leave_call(c);
 }
 
 uint32_t ferry_node_id(ferry_context* cx) { return ctx(cx).host->node_id(); }

@@ -59,6 +59,7 @@ class call_host {
   virtual bool resolve(call_context& cx, const ferry_ref& holder, std::uint64_t ptr_bits, ferry_ref* out) = 0;
   virtual bool make_ptr(call_context& cx, const ferry_ref& holder, const ferry_ref& target, std::uint64_t* out) = 0;
   virtual bool fetch(call_context& cx, const ferry_ref& r, std::uint64_t size, const void** out) = 0;
+  virtual bool migrate(call_context& cx, const ferry_ref& r, std::uint32_t node) = 0;
   [[nodiscard]] virtual std::uint32_t node_id() const = 0;
   [[nodiscard]] virtual std::uint32_t node_kind() const = 0;
   [[nodiscard]] virtual const char* node_triple() const = 0;
@@ -124,5 +125,10 @@ struct call_context {
 /// Enter mobile code: `fn(cx, args, result)`. 0 on success; else an errc
 /// value, with the reason in cx.failure when the runtime API failed.
 std::int32_t run_mobile(call_context& cx, const jit_function& fn, const void* args, void* result);
+/// The same for a host function of the calling process, entered through
+/// its typed trampoline (runtime::invoke_with: a call automatic placement
+/// runs in the caller).
+std::int32_t run_mobile(call_context& cx, std::int32_t (*native)(const void*, ferry_context*, const void*, void*),
+                        const void* fn, const void* args, void* result);
 
 }  // namespace ferry::exec

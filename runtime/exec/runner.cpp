@@ -35,6 +35,7 @@ void runner::run(code::code_entry* entry, frame&& f) {
     return reply_error(call.origin, call.origin_call,
                        make_error(errc::invalid_argument, fmt::format("{} takes {} bytes of arguments, got {}", co.name,
                                                                       co.args_size, call.args.size())));
+  if (call.flags & wire::kInvokePull) pulled_calls_.fetch_add(1, std::memory_order_relaxed);
   call_context cx;
   cx.host = this;
   cx.code = entry;
@@ -81,6 +82,13 @@ status runner::seal(const call_context& cx) {
 bool runner::local(call_context& cx, const ferry_ref& r, std::uint64_t size, void** out) {
   const object_id id = id_of(r);
   auto pinned = store_.pin(id);
+  if (!pinned && pinned.code() == errc::not_found && (cx.call->flags & wire::kInvokePull)) {
+    // Placement sent the call here on pulled data: a private copy of the range.
+    std::uint8_t* copy = nullptr;
+    if (!pull(cx, r, size, "cx.local", &copy)) return false;
+    *out = copy;
+    return true;
+  }
   if (!pinned) {
     cx.failure = pinned.code() == errc::not_found
                      ? make_error(errc::not_local, fmt::format("object {} is not on node {}", id.to_string(), who_.index))
@@ -104,6 +112,12 @@ bool runner::read(call_context& cx, const ferry_ref& r, void* out, std::uint64_t
   const object_id id = id_of(r);
   auto s = store_.read_at_rest(id, r.offset, {static_cast<std::byte*>(out), size});
   if (s) return true;
+  if (s.code() == errc::not_found && (cx.call->flags & wire::kInvokePull)) {  // sent here on pulled data
+    std::uint8_t* copy = nullptr;
+    if (!pull(cx, r, size, "cx.read", &copy)) return false;
+    if (size) std::memcpy(out, copy, size);
+    return true;
+  }
   cx.failure = s.code() == errc::not_found
                    ? make_error(errc::not_local, fmt::format("object {} is not on node {}", id.to_string(), who_.index))
                    : s.error();
@@ -226,10 +240,42 @@ bool runner::make_ptr(call_context& cx, const ferry_ref& holder, const ferry_ref
   return true;
 }
 
+bool runner::migrate(call_context& cx, const ferry_ref& r, std::uint32_t node) {
+  const object_id id = id_of(r);
+  if (id == cx.call->target.id) {  // its move would wait for this very call to end
+    cx.failure = make_error(errc::invalid_argument,
+                            fmt::format("cx.migrate of object {}, which this call is routed by: the move waits for the "
+                                        "call to end (return, or forward, first)",
+                                        id.to_string()));
+    return false;
+  }
+  if (member_.driving()) {  // cannot happen: code naming ferry_migrate never runs in place
+    cx.failure = make_error(errc::unsupported, "cx.migrate on the network thread");
+    return false;
+  }
+  if (router_.must_discover(id)) (void)discovery_.find_wait(id, time_left(*cx.call));
+  const auto to = store_.stat(id) ? std::optional<wire::node_index>(who_.index) : router_.next_hop(id);
+  if (!to) {
+    cx.failure = make_error(errc::not_found, fmt::format("cx.migrate: no node holds object {}", id.to_string()));
+    return false;
+  }
+  std::vector<std::uint8_t> answer;
+  return await_answer(cx, {*to, id, wire::kNoNode, false}, *to,
+                      frame{frame_type::object_migrate, who_.index, 0, wire::dir_register_body{id, node}},
+                      fmt::format("cx.migrate of object {} to node {}", id.to_string(), node), answer);
+}
+
 bool runner::fetch(call_context& cx, const ferry_ref& r, std::uint64_t size, const void** out) {
+  std::uint8_t* copy = nullptr;
+  if (!pull(cx, r, size, "cx.fetch", &copy)) return false;
+  *out = copy;
+  return true;
+}
+
+bool runner::pull(call_context& cx, const ferry_ref& r, std::uint64_t size, const char* what, std::uint8_t** out) {
   const object_id id = id_of(r);
   if (size > wire::kMaxObjectGet) {
-    cx.failure = make_error(errc::too_large, fmt::format("cx.fetch of {} bytes: at most {} at once", size,
+    cx.failure = make_error(errc::too_large, fmt::format("{} of {} bytes: at most {} at once", what, size,
                                                          wire::kMaxObjectGet));
     return false;
   }
@@ -241,24 +287,25 @@ bool runner::fetch(call_context& cx, const ferry_ref& r, std::uint64_t size, con
       return false;
     }
   } else {
-    if (member_.driving()) {  // cannot happen: code naming ferry_fetch never runs in place
-      cx.failure = make_error(errc::unsupported, "cx.fetch of a remote object on the network thread");
+    if (member_.driving()) {  // cannot happen: code naming ferry_fetch, and pulled calls, never run in place
+      cx.failure = make_error(errc::unsupported, fmt::format("{} of a remote object on the network thread", what));
       return false;
     }
     if (router_.must_discover(id)) (void)discovery_.find_wait(id, time_left(*cx.call));
     const auto to = router_.next_hop(id);
     if (!to) {
-      cx.failure = make_error(errc::not_found, fmt::format("cx.fetch: no node holds object {}", id.to_string()));
+      cx.failure = make_error(errc::not_found, fmt::format("{}: no node holds object {}", what, id.to_string()));
       return false;
     }
     if (!await_answer(cx, {*to, id, wire::kNoNode, false}, *to,
                       frame{frame_type::object_get, who_.index, 0, wire::object_get_body{{id, r.offset}, size}},
-                      fmt::format("cx.fetch of object {}", id.to_string()), copy))
+                      fmt::format("{} of object {}", what, id.to_string()), copy))
       return false;
     if (copy.size() != size) {
-      cx.failure = make_error(errc::bad_format, fmt::format("cx.fetch asked for {} bytes, got {}", size, copy.size()));
+      cx.failure = make_error(errc::bad_format, fmt::format("{} asked for {} bytes, got {}", what, size, copy.size()));
       return false;
     }
+    pulled_bytes_.fetch_add(size, std::memory_order_relaxed);
   }
   cx.fetched.push_back(std::move(copy));
   *out = cx.fetched.back().data();

@@ -8,6 +8,7 @@
 // executor until answered and are refused on the driving thread.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <string>
@@ -52,6 +53,11 @@ class runner final : public call_host {
   /// Fuel of each call (ferry_fuel units); 0: unlimited (the deadline still stops metered code).
   void set_fuel_per_call(std::uint64_t fuel) { fuel_per_call_ = fuel; }
 
+  /// Calls run here on pulled data (placement sent them: wire::kInvokePull)
+  /// and the bytes they pulled; heartbeats report them.
+  [[nodiscard]] std::uint64_t pulled_calls() const { return pulled_calls_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::uint64_t pulled_bytes() const { return pulled_bytes_.load(std::memory_order_relaxed); }
+
   /// Run invoke frame `f` with resident `code`, then reply or forward.
   void run(code::code_entry* code, wire::frame&& f);
   /// Send an error frame for call `call` to `to`.
@@ -67,6 +73,7 @@ class runner final : public call_host {
   bool resolve(call_context& cx, const ferry_ref& holder, std::uint64_t ptr_bits, ferry_ref* out) override;
   bool make_ptr(call_context& cx, const ferry_ref& holder, const ferry_ref& target, std::uint64_t* out) override;
   bool fetch(call_context& cx, const ferry_ref& r, std::uint64_t size, const void** out) override;
+  bool migrate(call_context& cx, const ferry_ref& r, std::uint32_t node) override;
   [[nodiscard]] std::uint32_t node_id() const override { return who_.index; }
   [[nodiscard]] std::uint32_t node_kind() const override { return who_.kind; }
   [[nodiscard]] const char* node_triple() const override { return who_.triple.c_str(); }
@@ -82,6 +89,10 @@ class runner final : public call_host {
   /// bytes, or false with cx.failure set. `what` names it in errors.
   bool await_answer(call_context& cx, calls::depends_on deps, wire::node_index to, wire::frame&& f,
                     const std::string& what, std::vector<std::uint8_t>& answer);
+  /// A private copy of [r.offset, +size) of an object held elsewhere, kept in
+  /// cx.fetched until the call ends (cx.fetch, and cx.local in a call that
+  /// placement sent here on pulled data).
+  bool pull(call_context& cx, const ferry_ref& r, std::uint64_t size, const char* what, std::uint8_t** out);
   /// False, with not_local in cx.failure, unless `id` is in this node's store.
   bool here(call_context& cx, const object_id& id, const char* what);
 
@@ -99,6 +110,7 @@ class runner final : public call_host {
   calls::call_table& calls_;
   dispatch_policy& policy_;
   std::function<void(wire::frame&&)> route_;
+  std::atomic<std::uint64_t> pulled_calls_{0}, pulled_bytes_{0};
 };
 
 }  // namespace ferry::exec

@@ -94,6 +94,11 @@ class call_state {
   }
   [[nodiscard]] bool ready() const noexcept { return done_.load(std::memory_order_acquire); }
 
+  /// Where the call was sent and why: set by the invoking thread before its
+  /// future exists, read through the future afterwards.
+  placement_info& placed() { return placed_; }
+  [[nodiscard]] const placement_info& placed() const { return placed_; }
+
   /// Make a finished state new again for another call (the runtime's pool
   /// does this only when nobody else holds the state).
   void reuse(std::chrono::steady_clock::time_point deadline) {
@@ -102,6 +107,10 @@ class call_state {
     bytes_.clear();
     status_ = status{};
     deadline_ = deadline;
+    placed_.choice = placement_info::how::owner;
+    placed_.automatic = false;
+    placed_.reason.clear();  // keeps its capacity
+    placed_.estimate_us = placed_.owner_estimate_us = 0;
   }
 
  private:
@@ -134,6 +143,7 @@ class call_state {
   status status_;
   std::chrono::steady_clock::time_point deadline_;
   std::shared_ptr<driver_link> link_;
+  placement_info placed_;
 };
 
 }  // namespace ferry::detail

@@ -21,6 +21,8 @@
 #include "code/traits.hpp"
 #include "directory/discovery.hpp"
 #include "directory/router.hpp"
+#include "exec/caller_host.hpp"
+#include "placement/cost_model.hpp"
 #include "session/member.hpp"
 #include "wire/frames.hpp"
 
@@ -39,6 +41,7 @@ runtime_options runtime_options::from_environment() {
   if (const char* v = std::getenv("FERRY_TLS")) o.tls = v;
   if (const char* v = std::getenv("FERRY_DIRECTORY")) o.directory = v;
   if (const char* v = std::getenv("FERRY_OFI_PROVIDER")) o.provider = v;
+  if (const char* v = std::getenv("FERRY_CALLER_SPEED")) o.caller_speed = std::strtod(v, nullptr);
   return o;
 }
 
@@ -58,6 +61,61 @@ struct runtime::impl final : detail::progress_driver {
   std::set<std::pair<node_index, object_id>> pushed;  // code we pushed eagerly
   std::unordered_map<const code_object*, bool> forwards;  // code::may_forward, once per code object
   std::atomic<std::uint64_t> requests{0}, redirects{0};   // runtime_stats
+  std::atomic<std::uint64_t> placed_owner{0}, placed_pulled{0}, placed_caller{0};
+
+  // ⑤ place: automatic placement's policy and what it is told.
+  std::shared_ptr<placement_policy> policy = std::make_shared<cost_model>();  // guarded by mu
+  std::unordered_map<object_id, std::uint64_t> sizes;  // objects this process created or moved: their size (mu)
+  std::unordered_map<const code_object*, std::uint64_t> code_sizes;  // encoded size (mu)
+
+  /// Ask the placement policy where a call of `code` on `target`, owned by
+  /// `owner`, should run.
+  placement_decision place(const code_object& code, const object_id& code_id, const object_id& target,
+                           node_index owner, std::size_t args_bytes) {
+    std::vector<placement_candidate> candidates;
+    placement_input in;
+    std::shared_ptr<placement_policy> chooser;
+    {
+      std::lock_guard lock(mu);
+      chooser = policy;
+      for (const auto& n : infos) {
+        placement_candidate c;
+        c.node = n.id;
+        c.kind = n.kind;
+        c.alive = n.alive;
+        c.owner = n.id == owner;
+        c.has_code = pushed.contains({n.id, code_id});
+        c.load = n.load;
+        c.link = placement_inputs::for_transport(n.transport, n.kind);
+        candidates.push_back(c);
+      }
+      if (auto it = sizes.find(target); it != sizes.end()) in.object_bytes = it->second;
+      auto [cs, fresh] = code_sizes.try_emplace(&code, 0);
+      if (fresh) cs->second = code.encode().size();
+      in.code_bytes = cs->second;
+    }
+    if (options.caller_speed > 0) {
+      placement_candidate c;
+      c.node = kCaller;
+      c.has_code = true;  // compiled into this program
+      c.load.load_permille = placement_inputs::machine_load_permille();
+      candidates.push_back(c);
+    }
+    in.function = code.name;
+    in.owner = owner;
+    in.args_bytes = args_bytes;
+    in.caller_speed = options.caller_speed;
+    in.candidates = candidates;
+    auto d = chooser->choose(in);
+    const bool known = d.node == kCaller ? options.caller_speed > 0 : d.node < nodes;
+    if (!known) {  // a policy's mistake: keep the call where its data is
+      d.reason = fmt::format("the policy chose {} which is no candidate; sent to the owner", d.node);
+      d.node = owner;
+    }
+    (d.node == owner ? placed_owner : d.node == kCaller ? placed_caller : placed_pulled)
+        .fetch_add(1, std::memory_order_relaxed);
+    return d;
+  }
 
   /// Calls of `code` may move between nodes (calls::depends_on::travels).
   bool travels(const code_object& code) {
@@ -101,6 +159,12 @@ struct runtime::impl final : detail::progress_driver {
     member->on_peer_alive([this](node_index who) {  // it was paused or busy, not gone
       std::lock_guard lock(mu);
       if (who < infos.size()) infos[who].alive = true;
+    });
+    member->on_load([this](node_index who, const wire::load_body& l) {  // with every heartbeat
+      std::lock_guard lock(mu);
+      if (who < infos.size())
+        infos[who].load = node_load{l.queued, l.running, l.executors, l.call_us, l.load_permille,
+                                    l.calls, l.pulled_calls, l.pulled_bytes};
     });
     member->start();
     FERRY_TRY_STATUS(boot->publish(member->address()));
@@ -163,7 +227,7 @@ struct runtime::impl final : detail::progress_driver {
           std::lock_guard lock(mu);
           auto& info = infos[h.index];
           const std::uint32_t incarnation = info.incarnation + (restarted || info.incarnation == 0 ? 1 : 0);
-          info = node_info{h.index, h.kind, h.triple, h.cpu, true, incarnation, member->transport_name()};
+          info = node_info{h.index, h.kind, h.triple, h.cpu, true, incarnation, member->transport_name(), info.load};
           // Code pushed to the old process is gone with it: push again.
           if (restarted) std::erase_if(pushed, [&](const auto& p) { return p.first == h.index; });
         }
@@ -262,6 +326,7 @@ runtime::~runtime() {
 namespace detail {
 status wait_result(call_state& s, void* out, std::size_t size) { return s.wait_into(out, size); }
 bool is_ready(const call_state& s) noexcept { return s.ready(); }
+placement_info placement_of(const call_state& s) { return s.placed(); }
 }  // namespace detail
 
 std::vector<node_info> runtime::nodes() const {
@@ -272,11 +337,20 @@ std::vector<node_info> runtime::nodes() const {
 std::uint32_t runtime::member_index() const { return impl_->member->self(); }
 
 runtime_stats runtime::stats() const {
-  return {impl_->requests.load(std::memory_order_relaxed), impl_->redirects.load(std::memory_order_relaxed),
-          impl_->discovery->lookups()};
+  const auto& im = *impl_;
+  return {im.requests.load(std::memory_order_relaxed),      im.redirects.load(std::memory_order_relaxed),
+          im.discovery->lookups(),                          im.placed_owner.load(std::memory_order_relaxed),
+          im.placed_pulled.load(std::memory_order_relaxed), im.placed_caller.load(std::memory_order_relaxed)};
 }
 
-std::shared_ptr<detail::call_state> runtime::invoke_raw(const void* fn, const call_options& options, ferry_ref route,
+void runtime::set_placement_policy(std::shared_ptr<placement_policy> policy) {
+  if (!policy) throw error(make_error(errc::invalid_argument, "set_placement_policy: no policy"));
+  std::lock_guard lock(impl_->mu);
+  impl_->policy = std::move(policy);
+}
+
+std::shared_ptr<detail::call_state> runtime::invoke_raw(const void* fn, detail::native_entry native,
+                                                        const call_options& options, ferry_ref route,
                                                         std::span<const std::uint8_t> args, std::size_t result_size) {
   auto fail = [](status s) { return impl::failed(std::move(s)); };
   auto co = code_registry::global().find(fn);
@@ -287,17 +361,34 @@ std::shared_ptr<detail::call_state> runtime::invoke_raw(const void* fn, const ca
                                                                code.name)));
   const object_id target{route.id_hi, route.id_lo};
   node_index to;
-  if (options.node) to = *options.node;
-  else if (!target.is_nil()) {
+  placement_info placed;
+  if (options.node) {
+    to = *options.node;
+    placed.choice = placement_info::how::pinned;
+  } else if (!target.is_nil()) {
     auto owner = impl_->owner_of(target, options.deadline);
     if (!owner) return fail(owner.error());
     to = *owner;
+    if (options.placement == placement::automatic) {
+      // ⑤ place: the policy chooses the owner, another node, or this process.
+      auto d = impl_->place(code, code_registry::global().id_of(code), target, to, args.size());
+      placed.automatic = true;
+      placed.reason = std::move(d.reason);
+      placed.estimate_us = d.estimate_us;
+      placed.owner_estimate_us = d.owner_estimate_us;
+      if (d.node == kCaller && native != nullptr) return run_here(fn, native, options, route, args, result_size, placed);
+      if (d.node != kCaller && d.node != to) {
+        to = d.node;
+        placed.choice = placement_info::how::pulled;
+      }
+    }
   }
   else return fail(make_error(errc::invalid_argument,
                               fmt::format("{} has no ferry::ref argument: say where to run it with call_options::node",
                                           code.name)));
   if (to >= impl_->nodes)
     return fail(make_error(errc::invalid_argument, fmt::format("no node {} (the cluster has {})", to, impl_->nodes)));
+  placed.node = to;
 
   // One invoke frame per thread, filled in place: its strings and vectors
   // keep their capacity, so a warm call allocates nothing here.
@@ -312,7 +403,9 @@ std::shared_ptr<detail::call_state> runtime::invoke_raw(const void* fn, const ca
   b.target = ref<void>{target, route.offset};
   b.args.assign(args.begin(), args.end());
   b.hops = 0;
-  b.flags = options.node ? wire::kInvokePinned : 0;
+  b.flags = options.node                                       ? wire::kInvokePinned
+            : placed.choice == placement_info::how::pulled ? wire::kInvokePull
+                                                           : 0;
   b.code_blob.clear();
   {
     std::lock_guard lock(impl_->mu);
@@ -324,11 +417,76 @@ std::shared_ptr<detail::call_state> runtime::invoke_raw(const void* fn, const ca
       impl_->start_call({to, options.node ? object_id{} : target, wire::kNoNode, impl_->travels(code)}, options.deadline,
                         state);
   b.origin_call = call;
+  {
+    auto& p = state->placed();
+    p.choice = placed.choice;
+    p.node = to;
+    p.automatic = placed.automatic;
+    p.reason.assign(placed.reason);  // into the reused state's string: a warm owner call allocates nothing
+    p.estimate_us = placed.estimate_us;
+    p.owner_estimate_us = placed.owner_estimate_us;
+  }
   f.source = impl_->member->self();
   f.call = call;
   impl_->requests.fetch_add(1, std::memory_order_relaxed);
   if (auto s = impl_->member->send(to, f); !s.ok()) (void)impl_->calls.complete(call, {}, std::move(s));
   if (b.code_blob.capacity() > (std::size_t{1} << 20)) std::vector<std::uint8_t>().swap(b.code_blob);  // a big push
+  return state;
+}
+
+std::shared_ptr<detail::call_state> runtime::run_here(const void* fn, detail::native_entry native,
+                                                      const call_options& options, ferry_ref route,
+                                                      std::span<const std::uint8_t> args, std::size_t result_size,
+                                                      placement_info& placed) {
+  auto& im = *impl_;
+  // ⑧ in the caller: the function runs on this thread, on pulled copies.
+  exec::caller_host host(
+      im.member->self(),
+      [&im, &options](const object_id& id, std::uint64_t offset, std::uint64_t length) {
+        return im.request_owner(id, {frame_type::object_get, 0, 0, wire::object_get_body{{id, offset}, length}},
+                                options.deadline)
+            ->wait();
+      },
+      [this, &options](const void* callee, const ferry_ref& target, std::span<const std::uint8_t> a, void* out,
+                       std::uint64_t out_size) {
+        call_options nested;
+        nested.deadline = options.deadline;
+        return invoke_raw(callee, nullptr, nested, target, a, out_size)->wait_into(out, out_size);
+      },
+      [this](const object_id& id, std::uint32_t node) -> status {
+        try {
+          objects_.migrate_id(id, node);
+          return {};
+        } catch (const error& e) {
+          return e.status();
+        }
+      });
+  wire::invoke_body call;  // what the ABI may read of "the call": its deadline
+  call.deadline_us = wire::deadline_clock_us() + static_cast<std::uint64_t>(options.deadline.count()) * 1000;
+  call.target = ref<void>{object_id{route.id_hi, route.id_lo}, route.offset};
+  exec::call_context cx;
+  cx.host = &host;
+  cx.call = &call;
+  std::vector<std::uint8_t> result(result_size);
+  const std::int32_t rc = exec::run_mobile(cx, native, fn, args.data(), result.data());
+  placed.choice = placement_info::how::caller;
+  placed.node = kCaller;
+  std::shared_ptr<detail::call_state> state;
+  if (rc == 0 && cx.forwarded) {
+    // It continues elsewhere: that call's answer is this call's.
+    const auto& next = host.forwarded();
+    call_options onward;
+    onward.deadline = options.deadline;
+    state = invoke_raw(next.fn, nullptr, onward, next.target, next.args, result_size);
+  } else {
+    state = im.fresh_state(std::chrono::steady_clock::now() + options.deadline);
+    if (rc != 0)
+      state->on_answer({}, cx.failure.ok() ? make_error(static_cast<errc>(rc), "the call failed in the caller")
+                                           : std::move(cx.failure));
+    else
+      state->on_answer(result, status{});
+  }
+  state->placed() = std::move(placed);
   return state;
 }
 
@@ -346,6 +504,10 @@ object_id object_space::create_bytes(std::uint64_t size, std::uint32_t node) {
   const object_id id = object_id::random();
   im.request(node, {frame_type::object_create, 0, 0, wire::object_create_body{id, size}}, kObjectDeadline)->wait().value();
   im.router->learn(id, node);
+  {
+    std::lock_guard lock(im.mu);
+    im.sizes[id] = size;  // what automatic placement would pull
+  }
   return id;
 }
 
@@ -454,6 +616,8 @@ void object_space::remove_id(const object_id& id) {
       ->wait()
       .value();
   im.router->forget(id);
+  std::lock_guard lock(im.mu);
+  im.sizes.erase(id);
 }
 
 }  // namespace ferry

@@ -6,6 +6,7 @@
 
 #include "code/server.hpp"
 #include "directory/notify.hpp"
+#include "placement/cost_model.hpp"
 
 namespace ferry::node {
 
@@ -22,6 +23,7 @@ std::map<std::string, void*> runtime_api_symbols() {
           {"ferry_resolve", reinterpret_cast<void*>(&ferry_resolve)},
           {"ferry_make_ptr", reinterpret_cast<void*>(&ferry_make_ptr)},
           {"ferry_fetch", reinterpret_cast<void*>(&ferry_fetch)},
+          {"ferry_migrate", reinterpret_cast<void*>(&ferry_migrate)},
           {"ferry_node_id", reinterpret_cast<void*>(&ferry_node_id)},
           {"ferry_node_kind", reinterpret_cast<void*>(&ferry_node_kind)},
           {"ferry_node_triple", reinterpret_cast<void*>(&ferry_node_triple)},
@@ -74,6 +76,7 @@ result<std::unique_ptr<node>> node::create(node_config config) {
   n->member_->on_frame([raw = n.get()](frame&& f) { raw->on_frame(std::move(f)); });
   n->member_->on_peer_dead([raw = n.get()](node_index who) { raw->on_peer_dead(who); });
   n->member_->on_peer_alive([raw = n.get()](node_index who) { raw->forwarded_to_silent_.erase(who); });
+  n->member_->report_load([raw = n.get()] { return raw->load(); });
   n->member_->start();
   return n;
 }
@@ -229,6 +232,14 @@ void node::on_peer_dead(node_index who) {
                    make_error(errc::peer_dead, fmt::format("member {} stopped answering (heartbeat lost)", who)));
 }
 
+wire::load_body node::load() const {
+  wire::load_body b = policy_->load();
+  b.pulled_calls = runner_->pulled_calls();
+  b.pulled_bytes = runner_->pulled_bytes();
+  b.load_permille = placement_inputs::machine_load_permille();
+  return b;
+}
+
 void node::handle_invoke(frame&& f) {
   auto& call = std::get<wire::invoke_body>(f.body);
   if (call.deadline_us != 0 && wire::deadline_clock_us() > call.deadline_us)
@@ -240,7 +251,8 @@ void node::handle_invoke(frame&& f) {
                                 make_error(errc::out_of_bounds, fmt::format("call of {} forwarded {} times (limit {})",
                                                                             call.symbol, call.hops, config_.max_hops)));
   const object_id target = call.target.id;
-  const bool pinned = call.flags & wire::kInvokePinned;
+  // Pinned, or sent here by placement to run on pulled data: runs here.
+  const bool pinned = call.flags & (wire::kInvokePinned | wire::kInvokePull);
   if (!pinned && !target.is_nil() && !store_->stat(target)) return route(std::move(f), target);
   loader_->ensure(std::move(f));
 }
@@ -249,7 +261,8 @@ void node::dispatch(code::code_entry* code, frame&& f) {
   const object_id target = std::get<wire::invoke_body>(f.body).target.id;
   if (!migration_->admit(target, f)) return;  // runs (or is routed) once the move ends
   // Moved away while its code was being loaded: route it after the object.
-  if (migration_->moved_out() != 0 && !(std::get<wire::invoke_body>(f.body).flags & wire::kInvokePinned) &&
+  if (migration_->moved_out() != 0 &&
+      !(std::get<wire::invoke_body>(f.body).flags & (wire::kInvokePinned | wire::kInvokePull)) &&
       !target.is_nil() && !store_->stat(target)) {
     migration_->release(target);
     return route(std::move(f), target);

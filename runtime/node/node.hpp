@@ -138,6 +138,8 @@ class node {
   void refuse(const wire::frame& f, std::string_view why, bool answer);
   /// An invoke frame, from the network or from this node (a forward's
   /// continuation, a nested call): check it, then route it or run it here.
+  /// What this node's heartbeats report (placement's inputs).
+  [[nodiscard]] wire::load_body load() const;
   void handle_invoke(wire::frame&& f);
   /// Send invoke frame `f` on towards `target`'s owner (discovered first,
   /// under the e2e scheme, when unknown).

@@ -231,7 +231,10 @@ void member::handle_bytes(std::span<const std::uint8_t> bytes) {
     // a restart: learn() handles it): it was paused or busy, not gone.
     if (p.dead && f.type != wire::frame_type::hello) revive(f.source, p);
   }
-  if (f.type == wire::frame_type::heartbeat) return;
+  if (f.type == wire::frame_type::heartbeat) {
+    if (load_handler_) load_handler_(f.source, std::get<wire::load_body>(f.body));
+    return;
+  }
   if (handler_) handler_(std::move(f));
   // Keep small frames' buffers for reuse, not a large frame's: a thread
   // should not hold on to the biggest frame it ever saw.
@@ -260,7 +263,8 @@ void member::tick() {
   const bool was_away = last_tick_ != clock::time_point{} && now - last_tick_ > 3 * config_.heartbeat;
   last_tick_ = now;
   next_tick_ = now + config_.heartbeat;
-  wire::encode_into({wire::frame_type::heartbeat, config_.self, 0, wire::empty_body{}}, beat_);
+  wire::encode_into({wire::frame_type::heartbeat, config_.self, 0, load_source_ ? load_source_() : wire::load_body{}},
+                    beat_);
   const auto& beat = beat_;
   for (auto& [index, p] : peers_) {
     if (was_away) p.last_heard = std::max(p.last_heard, now);

@@ -101,6 +101,11 @@ class member {
   void on_peer_dead(std::function<void(node_index)> handler) { dead_handler_ = std::move(handler); }
   /// A member declared dead was heard from again (same address: not a restart).
   void on_peer_alive(std::function<void(node_index)> handler) { alive_handler_ = std::move(handler); }
+  /// What this member reports with each heartbeat (a node's load: placement
+  /// reads it); without one it reports zeros. Runs on the driving thread.
+  void report_load(std::function<wire::load_body()> source) { load_source_ = std::move(source); }
+  /// A peer's heartbeat arrived with its load report.
+  void on_load(std::function<void(node_index, const wire::load_body&)> handler) { load_handler_ = std::move(handler); }
   /// Start the progress thread.
   void start();
   /// Stop the progress thread (idempotent). Work posted afterwards is kept
@@ -170,6 +175,8 @@ class member {
   frame_handler handler_;
   std::function<void(node_index)> dead_handler_;
   std::function<void(node_index)> alive_handler_;
+  std::function<wire::load_body()> load_source_;
+  std::function<void(node_index, const wire::load_body&)> load_handler_;
 
   // Driver state (touched only by the thread that drives).
   struct peer_state {

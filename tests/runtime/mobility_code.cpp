@@ -72,6 +72,17 @@ std::uint8_t fetch_byte(ferry::context& cx, ferry::ref<std::uint64_t> cell, ferr
   return static_cast<std::uint8_t>(*cx.fetch(remote, offset, 1));
 }
 
+std::uint32_t move_from_code(ferry::context& cx, ferry::ref<std::uint64_t> cell, ferry::ref<std::uint64_t> moved,
+                             std::uint32_t to) {
+  (void)cx.local(cell);
+  cx.migrate(moved, to);
+  return cx.node();
+}
+
+std::uint64_t read_where(ferry::context& cx, ferry::ref<std::uint64_t> cell) {
+  return (std::uint64_t{cx.node()} << 32) | (*cx.local(cell) & 0xffffffffu);
+}
+
 std::uint64_t bump(ferry::context& cx, ferry::ref<std::uint64_t> cell) {
   return __atomic_add_fetch(cx.local(cell), 1, __ATOMIC_SEQ_CST);
 }

@@ -55,6 +55,13 @@ struct tree_node {
 [[ferry::mobile]] std::uint8_t fetch_byte(ferry::context& cx, ferry::ref<std::uint64_t> cell,
                                           ferry::ref<std::uint64_t> remote, std::uint64_t offset);
 
+/// Move `moved` to node `to` from mobile code (cx.migrate), running where
+/// `cell` lives; returns the node it ran on.
+[[ferry::mobile]] std::uint32_t move_from_code(ferry::context& cx, ferry::ref<std::uint64_t> cell,
+                                               ferry::ref<std::uint64_t> moved, std::uint32_t to);
+/// *cell, and the node it was read on (in the high 32 bits).
+[[ferry::mobile]] std::uint64_t read_where(ferry::context& cx, ferry::ref<std::uint64_t> cell);
+
 /// Atomically add 1 to *cell and return the new value (exactly-once checks:
 /// every call of a stream must see a value no other call saw).
 [[ferry::mobile]] std::uint64_t bump(ferry::context& cx, ferry::ref<std::uint64_t> cell);

@@ -242,6 +242,28 @@ TEST_CASE("mobility over UCX shm: cx.fetch pulls a range of a remote object into
   CHECK(rt.invoke(&sum_fetched, near, far, 2).get() == 6);
 }
 
+TEST_CASE("mobility over UCX shm: mobile code moves an object with cx.migrate") {
+  mobility_cluster cl;
+  auto& rt = *cl.rt;
+  const auto moved = cell_on(rt, 0, 77);
+  const auto here = cell_on(rt, 1, 0);
+  // From node 1, move the object on node 0 to node 2; then from node 2 (it
+  // is local there), back to node 1.
+  CHECK(rt.invoke(&move_from_code, here, moved, 2).get() == 1);
+  CHECK(rt.invoke(&read_where, moved).get() == ((std::uint64_t{2} << 32) | 77));
+  const auto there = cell_on(rt, 2, 0);
+  CHECK(rt.invoke(&move_from_code, there, moved, 1).get() == 2);
+  CHECK(rt.invoke(&read_where, moved).get() == ((std::uint64_t{1} << 32) | 77));
+  // Errors end the call: the object the call runs on, a node that does not
+  // exist, an object that does not exist; the object stays where it was.
+  CHECK_ERRC(rt.invoke(&move_from_code, moved, moved, 0).try_get(), errc::invalid_argument);
+  CHECK_ERRC(rt.invoke(&move_from_code, here, moved, 9).try_get(), errc::invalid_argument);
+  const auto gone = cell_on(rt, 0, 0);
+  rt.objects().remove(gone);
+  CHECK_ERRC(rt.invoke(&move_from_code, here, gone, 2).try_get(), errc::not_found);
+  CHECK(rt.invoke(&read_where, moved).get() == ((std::uint64_t{1} << 32) | 77));
+}
+
 TEST_CASE("mobility over UCX shm: calls from two clients during repeated moves complete exactly once") {
   mobility_cluster cl;
   auto second = cl.client();

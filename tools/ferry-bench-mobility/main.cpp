@@ -31,9 +31,8 @@
 
 #include <ferry/runtime.hpp>
 
-#include "bootstrap/rendezvous.hpp"
 #include "common/bench_report.hpp"
-#include "common/child_process.hpp"
+#include "common/local_cluster.hpp"
 #include "kernels.hpp"
 
 namespace fs = std::filesystem;
@@ -70,43 +69,7 @@ double time_us(F&& f) {
   return std::chrono::duration<double, std::micro>(clock_type::now() - t0).count();
 }
 
-/// Three `ferry node` processes and a rendezvous directory; stopped (by pid)
-/// and removed on destruction.
-class local_cluster {
- public:
-  local_cluster(const options& o, const std::string& scheme) : o_(o), scheme_(scheme) {
-    std::string tmpl = (fs::temp_directory_path() / "ferry-bench-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data()))
-      throw ferry::error(ferry::make_error(ferry::errc::io_error, "cannot create a temporary directory"));
-    dir_ = tmpl;
-    ferry::cluster::rendezvous(dir_ / "rv").init(kNodes).value();
-    const std::string ferry = ferry::bench::ferry_next_to_self();
-    for (std::uint32_t i = 0; i < kNodes; ++i) {
-      const pid_t pid = ferry::bench::start_child({ferry, "node", "--index", std::to_string(i), "--rendezvous",
-                                                   (dir_ / "rv").string(), "--tls", o.tls, "--directory", scheme,
-                                                   "--jit-cache", (dir_ / "jit").string()});
-      pids_.push_back(pid);
-    }
-  }
-  ~local_cluster() {
-    for (const pid_t p : pids_) ferry::bench::stop_child(p);
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  std::unique_ptr<ferry::runtime> client() const {
-    ferry::runtime_options ro;
-    ro.rendezvous = dir_ / "rv";
-    ro.tls = o_.tls;
-    ro.directory = scheme_;
-    return std::make_unique<ferry::runtime>(ro);
-  }
-
- private:
-  const options& o_;
-  std::string scheme_;
-  fs::path dir_;
-  std::vector<pid_t> pids_;
-};
+using ferry::bench::local_cluster;
 
 std::vector<row> list_walk(const options& o, ferry::runtime& rt) {
   progress(o, fmt::format("a list of {} elements, {} per object, objects round-robin on {} nodes", o.elements,
@@ -230,7 +193,7 @@ int main(int argc, char** argv) {
     std::vector<row> rows;
     std::vector<std::pair<std::string, std::pair<double, double>>> trips;
     for (const std::string scheme : {"home", "e2e"}) {
-      local_cluster cl(o, scheme);
+      local_cluster cl(kNodes, o.tls, scheme);
       if (scheme == "home") {
         auto rt = cl.client();
         for (auto& r : list_walk(o, *rt)) rows.push_back(r);

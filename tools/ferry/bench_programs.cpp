@@ -1,4 +1,4 @@
-// `ferry bench invoke|chase|graph|mobility [OPTIONS]`: benchmarks that are programs of their
+// `ferry bench invoke|chase|graph|mobility|placement [OPTIONS]`: benchmarks that are programs of their
 // own (they carry mobile functions and bare-UCX baselines) and are installed
 // next to ferry; ferry runs them with the same options, and they answer
 // --help themselves.
@@ -51,6 +51,10 @@ void add_bench_program_commands(CLI::App& app) {
                     "Pointer walks by forwarded calls vs one call per element, migrate vs a copy by the caller,\n"
                     "calls with stale vs fresh owner caches for both directory schemes, on three local nodes\n"
                     "(`ferry bench mobility --help` lists the options)");
+  add_bench_program(app, "placement", "ferry-bench-placement",
+                    "The Alice/Bob/Carol case (Bob saturated, Carol idle): fixed-owner vs automatic placement,\n"
+                    "latency and throughput; round trips per call vs owner-cache staleness for both directory\n"
+                    "schemes as CSV (`ferry bench placement --help` lists the options)");
 }
 
 }  // namespace ferry::cli

@@ -22,6 +22,8 @@ void add_sign_command(CLI::App& app);
 
 /// `ferry ifunc build|inspect`: UCX ifunc libraries (ifunc.cpp, docs/ifunc.md).
 void add_ifunc_command(CLI::App& app);
+/// `ferry stats [--json]`: load and placement figures of a running cluster's nodes (stats.cpp).
+void add_stats_command(CLI::App& app);
 
 /// `ferry bench`: the group every benchmark subcommand joins (created on first use).
 CLI::App& bench_group(CLI::App& app);

@@ -1,0 +1,158 @@
+// ⑤ place: the default placement policy, a cost model. The formula is
+// stated once, here, and in docs/mobility.md ("Placement").
+#include "placement/cost_model.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cmath>
+#include <limits>
+
+#include <ferry/ferry.h>
+#include <fmt/format.h>
+
+namespace ferry {
+
+placement_policy::~placement_policy() = default;
+
+const char* to_string(placement_info::how h) noexcept {
+  switch (h) {
+    case placement_info::how::owner: return "owner";
+    case placement_info::how::pinned: return "pinned";
+    case placement_info::how::pulled: return "pulled";
+    case placement_info::how::caller: return "caller";
+  }
+  return "?";
+}
+
+namespace {
+constexpr double kUnreachable = std::numeric_limits<double>::infinity();
+
+std::string where(std::uint32_t node) { return node == kCaller ? std::string("caller") : fmt::format("node {}", node); }
+
+const placement_candidate* owner_of(const placement_input& in) {
+  for (const auto& c : in.candidates)
+    if (c.owner) return &c;
+  return nullptr;
+}
+
+double transfer_us(const link_figures& l, double bytes) {
+  return l.latency_us + (l.bytes_per_us > 0 ? bytes / l.bytes_per_us : 0);
+}
+}  // namespace
+
+// estimate = send + code + pull + queue + run, in µs:
+//   send  = 2 x latency + args / bandwidth          (invoke and reply; 0 at the caller)
+//   code  = code bytes / bandwidth + compile_us     (0 where the code is compiled already)
+//   pull  = 2 x latency + object bytes / bandwidth  (0 at the owner; the slower of the
+//                                                     candidate's and the owner's link)
+//   queue = max(0, queued + running - executors + 1) x its call_us / executors
+//   run   = base / speed x L(candidate) / L(owner)  (base: the owner's call_us, else
+//                                                     default_call_us, measured under the
+//                                                     owner's load; L = max(1, load per core);
+//                                                     speed: caller_speed at the caller,
+//                                                     1 / slowdown of its kind)
+double cost_model::estimate(const placement_input& in, const placement_candidate& c, std::string* why) const {
+  if (!c.alive) {
+    if (why) *why = "not alive";
+    return kUnreachable;
+  }
+  const bool caller = c.node == kCaller;
+  const placement_candidate* own = owner_of(in);
+  const double send = caller ? 0 : c.link.latency_us + transfer_us(c.link, static_cast<double>(in.args_bytes));
+  const double code = c.has_code ? 0 : transfer_us(c.link, static_cast<double>(in.code_bytes)) + p_.compile_us;
+  double pull = 0;
+  if (!c.owner) {
+    if (!in.object_bytes || !own) {
+      if (why) *why = "the size or owner of the data is unknown here: cannot pull it";
+      return kUnreachable;
+    }
+    const link_figures slow{std::max(c.link.latency_us, own->link.latency_us),
+                            std::min(c.link.bytes_per_us > 0 ? c.link.bytes_per_us : own->link.bytes_per_us,
+                                     own->link.bytes_per_us > 0 ? own->link.bytes_per_us : c.link.bytes_per_us)};
+    pull = slow.latency_us + transfer_us(slow, static_cast<double>(*in.object_bytes));
+  }
+  const double base = own && own->load.call_us > 0 ? own->load.call_us : p_.default_call_us;
+  const double own_call = c.load.call_us > 0 ? c.load.call_us : base;
+  const double executors = std::max<double>(1, c.load.executors);
+  const double backlog = static_cast<double>(c.load.queued) + c.load.running - executors + 1;
+  const double queue = caller ? 0 : std::max(0.0, backlog) * own_call / executors;
+  double speed = 1;
+  if (caller) speed = in.caller_speed;
+  else if (c.kind == FERRY_NODE_DPU) speed = 1 / p_.dpu_slowdown;
+  else if (c.kind == FERRY_NODE_STORAGE) speed = 1 / p_.storage_slowdown;
+  if (speed <= 0) {
+    if (why) *why = "does not run mobile code";
+    return kUnreachable;
+  }
+  // call_us is wall time measured at the owner, under the owner's load: scale
+  // it by how much more (or less) loaded the candidate is.
+  auto load = [](const placement_candidate& x) { return std::max(1.0, x.load.load_permille / 1000.0); };
+  const double run = base / speed * (own ? load(c) / load(*own) : 1.0);
+  const double total = send + code + pull + queue + run;
+  if (why)
+    *why = fmt::format("{:.0f} us = send {:.0f} + code {:.0f} + pull {:.0f} + queue {:.0f} + run {:.0f}", total, send,
+                       code, pull, queue, run);
+  return total;
+}
+
+placement_decision cost_model::choose(const placement_input& in) {
+  placement_decision d;
+  const placement_candidate* own = owner_of(in);
+  std::string own_why;
+  d.owner_estimate_us = own ? estimate(in, *own, &own_why) : kUnreachable;
+  d.node = own ? own->node : kCaller;
+  d.estimate_us = d.owner_estimate_us;
+  const placement_candidate* best = own;
+  std::string best_why;
+  for (const auto& c : in.candidates) {
+    if (&c == own) continue;
+    std::string why;
+    const double e = estimate(in, c, &why);
+    if (e < d.estimate_us) {
+      d.estimate_us = e;
+      best = &c;
+      best_why = std::move(why);
+    }
+  }
+  if (!own) {
+    d.reason = "no owner known: the call goes where it is routed";
+    return d;
+  }
+  if (best != own && std::isfinite(d.owner_estimate_us) && d.estimate_us > p_.margin * d.owner_estimate_us) {
+    d.reason = fmt::format("owner node {}: {}; best other, {}: {} (not {:.0f}% better)", own->node, own_why,
+                           where(best->node), best_why, (1 - p_.margin) * 100);
+    d.estimate_us = d.owner_estimate_us;
+    return d;
+  }
+  if (best == own) {
+    d.reason = fmt::format("owner node {}: {}", own->node, own_why);
+    return d;
+  }
+  d.node = best->node;
+  d.reason = fmt::format("{}: {}; owner node {}: {}", where(best->node), best_why, own->node, own_why);
+  return d;
+}
+
+namespace placement_inputs {
+
+link_figures for_transport(std::string_view transport, std::uint32_t kind) {
+  // One-way latency of a small frame and bandwidth of large ones, from the
+  // figures in docs/mobility.md ("Placement") and README (UCX, libfabric).
+  if (kind == FERRY_NODE_DPU) return {50, 125};  // the emulated DPU link: 1 Gbit/s, ≥ tens of µs
+  if (transport.find("shm") != std::string_view::npos) return {2, 4000};
+  if (transport.find("tcp") != std::string_view::npos || transport.find("net") != std::string_view::npos)
+    return {15, 1000};
+  return {5, 2000};  // UCX chose its transports
+}
+
+std::uint32_t machine_load_permille() {
+  double avg = 0;
+  const long cores = ::sysconf(_SC_NPROCESSORS_ONLN);
+  if (::getloadavg(&avg, 1) != 1 || cores <= 0) return 0;
+  return static_cast<std::uint32_t>(std::min(avg / static_cast<double>(cores) * 1000.0, 1e9));
+}
+
+}  // namespace placement_inputs
+}  // namespace ferry

@@ -1,0 +1,225 @@
+// Automatic placement over real node processes (UCX shm): the seed's case.
+// Bob (node 0) holds a model partition and is saturated by another client's
+// stream of long calls; Carol (node 1) is idle. Alice, a client that does
+// not run mobile code, asks for inference with placement::automatic: it runs
+// on Carol, which pulls the model, and gives the same answer. Dave, a client
+// that runs mobile code fast, runs it himself on a pulled copy. A call with
+// the default placement still runs on Bob. Every check reads the per-call
+// placement_info and where the function itself says it ran, never a time.
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <numeric>
+#include <thread>
+
+#include <ferry/runtime.hpp>
+
+#include <fmt/format.h>
+
+#include "bootstrap/rendezvous.hpp"
+#include "mobile.hpp"
+#include "placement_code.hpp"
+#include "test_util.hpp"
+
+using namespace ferry;
+using namespace rt_test;
+
+namespace {
+
+constexpr std::uint32_t kBob = 0, kCarol = 1;
+
+struct placement_cluster {
+  test::temp_dir dir;
+  std::vector<std::unique_ptr<test::process>> nodes;  // stopped after the runtimes go
+
+  placement_cluster() {
+    ::setenv("UCX_NET_DEVICES", "lo", 1);
+    cluster::rendezvous rv(dir.path() / "rv");
+    REQUIRE_OK(rv.init(2));
+    for (std::uint32_t i = 0; i < 2; ++i)
+      nodes.push_back(std::make_unique<test::process>(std::vector<std::string>{
+          FERRY_CLI, "node", "--index", std::to_string(i), "--rendezvous", (dir.path() / "rv").string(), "--transport",
+          "ucx", "--tls", "shm", "--jit-cache", (dir.path() / "jit").string()}));
+  }
+
+  std::unique_ptr<runtime> client(double caller_speed = 0) {
+    runtime_options o;
+    o.rendezvous = dir.path() / "rv";
+    o.transport = "ucx";
+    o.tls = "shm";
+    o.caller_speed = caller_speed;
+    return std::make_unique<runtime>(o);
+  }
+};
+
+// A model partition of `words` words on `node`, and its words.
+std::pair<ref<std::uint64_t>, std::vector<std::uint64_t>> make_model(runtime& rt, std::uint64_t words,
+                                                                      std::uint32_t node) {
+  std::vector<std::uint64_t> w(words);
+  std::iota(w.begin(), w.end(), std::uint64_t{7});
+  for (auto& x : w) x = x * 0x2545F4914F6CDD1DULL;
+  auto model = rt.objects().create<std::uint64_t>(words, on_node(node));
+  rt.objects().put(model, std::span<const std::uint64_t>(w));
+  return {model, std::move(w)};
+}
+
+// Keeps Bob's executors busy with a window of long calls until stopped.
+class saturate {
+ public:
+  saturate(runtime& rt, ref<std::uint64_t> cell, std::uint64_t rounds, std::size_t window)
+      : thread_([this, &rt, cell, rounds, window] {
+          std::deque<future<std::uint64_t>> inflight;
+          while (!stop_.load()) {
+            while (inflight.size() < window) inflight.push_back(rt.invoke(&busy, cell, rounds));
+            if (inflight.front().try_get()) ++done_;
+            else ++failed_;
+            inflight.pop_front();
+          }
+          for (auto& f : inflight) (void)f.try_get();
+        }) {}
+  ~saturate() { stop(); }
+  void stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  std::uint64_t done() const { return done_; }
+  std::uint64_t failed() const { return failed_; }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::atomic<std::uint64_t> done_{0}, failed_{0};
+  std::thread thread_;
+};
+
+// Wait (bounded) until `rt` has heard, with Bob's heartbeats, that calls queue
+// there, and that enough of them ended for his mean call time to show them.
+bool bob_reported_queue(runtime& rt, std::uint32_t at_least) {
+  for (int i = 0; i < 400; ++i) {
+    const auto l = rt.nodes()[kBob].load;
+    if (l.queued >= at_least && l.calls >= 12) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("placement over UCX shm: Bob saturated and Carol idle, automatic placement runs Alice's call on Carol, "
+          "Dave runs his locally, fixed placement stays on Bob") {
+  placement_cluster c;
+  auto alice = c.client();
+  auto eve = c.client();         // the load on Bob
+  auto dave = c.client(4.0);     // runs mobile code, 4x a node's speed
+  // 1 MiB: long enough (> the 50 µs in-place budget) that Bob runs it on an executor, behind the queue.
+  auto [model, words] = make_model(*alice, 128 * 1024, kBob);
+  auto [small, small_words] = make_model(*dave, 512, kBob);  // 4 KiB: Dave's
+  auto cell = eve->objects().create<std::uint64_t>(1, on_node(kBob));
+  const std::uint64_t input = 42;
+  const std::uint64_t expected = infer_expected(words.data(), words.size(), input);
+  const std::uint64_t expected_small = infer_expected(small_words.data(), small_words.size(), input);
+
+  // Idle cluster: automatic placement leaves the call with its data.
+  {
+    auto f = alice->invoke_with(call_options{.placement = placement::automatic}, &infer, model, words.size(), input);
+    const auto r = f.get();
+    const auto why = f.where();
+    INFO(why.reason);
+    CHECK(why.automatic);
+    CHECK(why.choice == placement_info::how::owner);
+    CHECK(why.node == kBob);
+    CHECK(r.node == kBob);
+    CHECK(r.value == expected);
+  }
+
+  // Each call long enough (≥ ms even on a quiet machine) that Bob's queue outweighs
+  // shipping and compiling the code on Carol.
+  saturate load(*eve, cell, 10'000'000, 12);
+  REQUIRE(bob_reported_queue(*alice, 4));
+  REQUIRE(bob_reported_queue(*dave, 4));
+  CHECK(alice->nodes()[kCarol].load.queued == 0);
+
+  // Alice: not Bob (its queue), not herself (she runs no mobile code): Carol, pulling the model.
+  for (int i = 0; i < 3; ++i) {
+    auto f = alice->invoke_with(call_options{.placement = placement::automatic}, &infer, model, words.size(), input + i);
+    const auto r = f.get();
+    const auto why = f.where();
+    INFO(why.reason);
+    CHECK(why.automatic);
+    CHECK(why.choice == placement_info::how::pulled);
+    CHECK(why.node == kCarol);
+    CHECK(r.node == kCarol);
+    CHECK(r.value == infer_expected(words.data(), words.size(), input + i));
+    CHECK(why.estimate_us < why.owner_estimate_us);
+  }
+  CHECK(alice->stats().placed_pulled == 3);
+
+  // Dave: a small model, and he runs mobile code: he runs it himself on a pulled copy.
+  {
+    auto f = dave->invoke_with(call_options{.placement = placement::automatic}, &infer, small, small_words.size(), input);
+    const auto r = f.get();
+    const auto why = f.where();
+    INFO(why.reason);
+    CHECK(why.choice == placement_info::how::caller);
+    CHECK(why.node == kCaller);
+    CHECK(r.node == dave->member_index());
+    CHECK(r.value == expected_small);
+    CHECK(dave->stats().placed_caller == 1);
+  }
+
+  // Fixed placement (the default) still runs on Bob, behind the queue, with the same answer.
+  {
+    auto f = alice->invoke(&infer, model, words.size(), input);
+    const auto r = f.get();
+    const auto why = f.where();
+    CHECK_FALSE(why.automatic);
+    CHECK(why.choice == placement_info::how::owner);
+    CHECK(why.node == kBob);
+    CHECK(r.node == kBob);
+    CHECK(r.value == expected);
+  }
+  load.stop();
+  CHECK(load.failed() == 0);
+  CHECK(load.done() > 0);
+
+  // Carol's heartbeats report the calls she ran on pulled data, and what they pulled.
+  bool reported = false;
+  for (int i = 0; i < 100 && !reported; ++i) {
+    const auto l = alice->nodes()[kCarol].load;
+    reported = l.pulled_calls >= 3 && l.pulled_bytes >= 3 * words.size() * sizeof(std::uint64_t);
+    if (!reported) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  CHECK(reported);
+}
+
+TEST_CASE("placement over UCX shm: a policy that names no candidate sends the call to the owner, and a custom policy is "
+          "obeyed") {
+  placement_cluster c;
+  auto alice = c.client();
+  auto [model, words] = make_model(*alice, 256, kBob);
+  const std::uint64_t expected = infer_expected(words.data(), words.size(), 1);
+
+  struct always : placement_policy {
+    std::uint32_t node;
+    explicit always(std::uint32_t n) : node(n) {}
+    placement_decision choose(const placement_input& in) override {
+      CHECK(in.object_bytes == words_bytes);
+      CHECK(in.owner == kBob);
+      CHECK(in.candidates.size() == 2);  // the two nodes; Alice does not run mobile code
+      CHECK(in.code_bytes > 0);
+      return {node, fmt::format("always {}", node), 1, 2};
+    }
+    std::uint64_t words_bytes = 256 * sizeof(std::uint64_t);
+  };
+  alice->set_placement_policy(std::make_shared<always>(kCarol));
+  auto f = alice->invoke_with(call_options{.placement = placement::automatic}, &infer, model, words.size(), 1);
+  CHECK(f.get().node == kCarol);
+  CHECK(f.get().value == expected);
+  CHECK(f.where().reason == "always 1");
+
+  alice->set_placement_policy(std::make_shared<always>(7));  // no such node
+  auto g = alice->invoke_with(call_options{.placement = placement::automatic}, &infer, model, words.size(), 1);
+  CHECK(g.get().node == kBob);
+  CHECK(g.where().choice == placement_info::how::owner);
+  CHECK(g.get().value == expected);
+}

@@ -1,0 +1,67 @@
+// A benchmark's own local cluster: `ferry node` processes (found next to the
+// benchmark) around a rendezvous directory in a fresh temporary directory;
+// the nodes are stopped (by pid) and the directory removed on destruction.
+#pragma once
+
+#include <stdlib.h>
+#include <sys/types.h>
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <ferry/runtime.hpp>
+
+#include "bootstrap/rendezvous.hpp"
+#include "common/child_process.hpp"
+
+namespace ferry::bench {
+
+class local_cluster {
+ public:
+  /// `nodes` nodes over UCX `tls`, directory scheme `scheme`; node i also
+  /// gets `extra(i)` on its command line (e.g. --cores).
+  local_cluster(std::uint32_t nodes, std::string tls, std::string scheme,
+                const std::function<std::vector<std::string>(std::uint32_t)>& extra = {})
+      : tls_(std::move(tls)), scheme_(std::move(scheme)) {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "ferry-bench-XXXXXX").string();
+    if (!::mkdtemp(tmpl.data()))
+      throw ferry::error(ferry::make_error(ferry::errc::io_error, "cannot create a temporary directory"));
+    dir_ = tmpl;
+    ferry::cluster::rendezvous(dir_ / "rv").init(nodes).value();
+    const std::string ferry = ferry_next_to_self();
+    for (std::uint32_t i = 0; i < nodes; ++i) {
+      std::vector<std::string> argv{ferry,   "node", "--index",     std::to_string(i), "--rendezvous", (dir_ / "rv").string(),
+                                    "--tls", tls_,   "--directory", scheme_,           "--jit-cache",  (dir_ / "jit").string()};
+      if (extra)
+        for (auto& a : extra(i)) argv.push_back(std::move(a));
+      pids_.push_back(start_child(std::move(argv)));
+    }
+  }
+  ~local_cluster() {
+    for (const pid_t p : pids_) stop_child(p);
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  local_cluster(const local_cluster&) = delete;
+  local_cluster& operator=(const local_cluster&) = delete;
+
+  /// A client of the cluster; `caller_speed` as runtime_options::caller_speed.
+  [[nodiscard]] std::unique_ptr<ferry::runtime> client(double caller_speed = 0) const {
+    ferry::runtime_options ro;
+    ro.rendezvous = dir_ / "rv";
+    ro.tls = tls_;
+    ro.directory = scheme_;
+    ro.caller_speed = caller_speed;
+    return std::make_unique<ferry::runtime>(ro);
+  }
+
+ private:
+  std::string tls_, scheme_;
+  std::filesystem::path dir_;
+  std::vector<pid_t> pids_;
+};
+
+}  // namespace ferry::bench
