@@ -137,7 +137,7 @@ struct raw_peer {
     if (const auto now = clock_type::now(); now >= next_beat) {
       next_beat = now + std::chrono::milliseconds(100);
       for (std::uint32_t i = 0; i < to_node.size(); ++i)
-        send(i, ferry::wire::encode({ferry::wire::frame_type::heartbeat, self, 0, ferry::wire::empty_body{}}));
+        send(i, ferry::wire::encode({ferry::wire::frame_type::heartbeat, self, 0, ferry::wire::load_body{}}));
     }
     const std::size_t seen = answers.size();
     t->progress();

@@ -254,7 +254,7 @@ int main(int argc, char** argv) {
   options o;
   app.name("ferry bench placement");
   app.add_option("--tls", o.tls, "UCX transport between the processes")->check(CLI::IsMember({"shm", "tcp"}));
-  app.add_flag("--json", o.json, "Print a JSON list of {name, baseline, ferry, ratio, unit}");
+  app.add_flag("--json", o.json, "Print JSON: the parameters and a list of {name, baseline, ferry, ratio, unit}");
   app.add_option("--csv", o.csv, "Write the staleness sweep as CSV to FILE");
   app.add_option("--calls", o.calls, "Inference calls per placement mode")->check(CLI::Range(1, 100000));
   app.add_option("--window", o.window, "Calls in flight for the throughput figure")->check(CLI::Range(1, 256));
@@ -288,7 +288,18 @@ int main(int argc, char** argv) {
       for (auto& pt : staleness(o, cl, scheme)) points.push_back(pt);
     }
     if (csv) write_csv(std::exchange(csv, nullptr), o.csv, points);
-    ferry::bench::print_rows(rows, o.json, "fixed");
+    ferry::bench::print_rows(rows, o.json, "fixed",
+                             ferry::bench::parameters()
+                                 .add("nodes", kNodes)
+                                 .add("tls", o.tls)
+                                 .add("calls", o.calls)
+                                 .add("window", o.window)
+                                 .add("model_bytes", o.model_bytes)
+                                 .add("busy_rounds", o.busy_rounds)
+                                 .add("saturate", o.saturate)
+                                 .add("objects", o.objects)
+                                 .add("rounds", o.rounds)
+                                 .add("pin", o.pin));
     if (!o.json) {
       std::string w;
       for (const auto& [k, n] : where) w += fmt::format("{}{} x{}", w.empty() ? "" : ", ", k, n);
