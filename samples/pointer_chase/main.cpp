@@ -5,6 +5,8 @@
 // same chase followed locally.
 //
 //     ferry launch -n 3 -- ferry-demo
+//     ferry launch -n 3 --dpu 1 --storage 1 -- ferry-demo   (a host node, an
+//         aarch64 DPU under qemu, a storage node: docs/devices.md)
 //
 // ferry-pointer-chase runs the same chase against its bare-UCX baselines.
 #include <chrono>
@@ -36,7 +38,9 @@ int main(int argc, char** argv) {
       mine.slots = slots[s].size();
       rt.objects().put(h.all[s], std::span<const chase_shard>(&mine, 1));
       rt.objects().put(ferry::ref<std::uint64_t>{h.all[s].id, sizeof(chase_shard)}, std::span<const std::uint64_t>(slots[s]));
-      std::printf("  shard %u on node %u: %zu entries\n", s, s, slots[s].size());
+      static const char* const kinds[] = {"host", "dpu", "storage"};
+      std::printf("  shard %u on node %u (%s, %s %s): %zu entries\n", s, s, nodes[s].kind < 3 ? kinds[nodes[s].kind] : "?",
+                  nodes[s].triple.c_str(), nodes[s].cpu.c_str(), slots[s].size());
     }
 
     bool ok = true;
