@@ -1,6 +1,8 @@
 #include "storage.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -37,7 +39,26 @@ result<std::unique_ptr<storage_device>> storage_device::attach(const fs::path& i
   return d;
 }
 
+result<void> storage_device::throttle(const std::string& name, std::uint64_t bytes_per_second) {
+  struct stat st {};
+  if (::stat(device_.c_str(), &st) != 0 || !S_ISBLK(st.st_mode))
+    return make_error(errc::io_error, fmt::format("{} is not a block device", device_));
+  FERRY_TRY(const fs::path dir, make_cgroup("blkio", name));
+  cgroup_ = name;
+  cgroup_dir_ = dir;
+  const std::string rule = fmt::format("{}:{} {}", major(st.st_rdev), minor(st.st_rdev), bytes_per_second);
+  FERRY_TRY_STATUS(write_setting((dir / "blkio.throttle.read_bps_device").string(), rule));
+  FERRY_TRY_STATUS(write_setting((dir / "blkio.throttle.write_bps_device").string(), rule));
+  return {};
+}
+
+result<void> storage_device::admit(pid_t pid) {
+  if (cgroup_.empty()) return {};
+  return write_setting((cgroup_dir_ / "cgroup.procs").string(), std::to_string(pid));
+}
+
 storage_device::~storage_device() {
+  if (!cgroup_.empty()) remove_cgroup("blkio", cgroup_);  // its node has exited
   if (mounted_) (void)run_tool({"umount", mount_.string()});
   if (!device_.empty()) (void)run_tool({"losetup", "-d", device_});
   if (mounted_) {
