@@ -1,4 +1,4 @@
-// `ferry bench invoke|chase|mobility [OPTIONS]`: benchmarks that are programs of their
+// `ferry bench invoke|chase|mobility|device [OPTIONS]`: benchmarks that are programs of their
 // own (they carry mobile functions and bare-UCX baselines) and are installed
 // next to ferry; ferry runs them with the same options, and they answer
 // --help themselves.
@@ -47,6 +47,9 @@ void add_bench_program_commands(CLI::App& app) {
                     "Pointer walks by forwarded calls vs one call per element, migrate vs a copy by the caller,\n"
                     "calls with stale vs fresh owner caches for both directory schemes, on three local nodes\n"
                     "(`ferry bench mobility --help` lists the options)");
+  add_bench_program(app, "device", "ferry-bench-device",
+                    "Cold and warm call on the emulated aarch64 DPU vs a host node, near-storage scan (cx.read)\n"
+                    "vs pulling the object, under `ferry launch -n 3 --dpu 1 --storage 1` (root, qemu; --csv FILE)");
 }
 
 }  // namespace ferry::cli
