@@ -9,6 +9,7 @@
 //         aarch64 DPU under qemu, a storage node: docs/devices.md)
 //
 // ferry-pointer-chase runs the same chase against its bare-UCX baselines.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <vector>
@@ -26,6 +27,7 @@ int main(int argc, char** argv) {
     std::printf("cluster: %zu nodes (%s, over %s)\n", nodes.size(), nodes.empty() ? "?" : nodes[0].triple.c_str(),
                 nodes.empty() ? "?" : nodes[0].transport.c_str());
 
+    const bool devices = std::any_of(nodes.begin(), nodes.end(), [](const auto& n) { return n.kind != FERRY_NODE_HOST; });
     const auto table = chase_table::make(15, 2026);
     chase_shard h{shards, 0, 0, {}};
     std::vector<std::vector<std::uint64_t>> slots;
@@ -38,9 +40,13 @@ int main(int argc, char** argv) {
       mine.slots = slots[s].size();
       rt.objects().put(h.all[s], std::span<const chase_shard>(&mine, 1));
       rt.objects().put(ferry::ref<std::uint64_t>{h.all[s].id, sizeof(chase_shard)}, std::span<const std::uint64_t>(slots[s]));
-      static const char* const kinds[] = {"host", "dpu", "storage"};
-      std::printf("  shard %u on node %u (%s, %s %s): %zu entries\n", s, s, nodes[s].kind < 3 ? kinds[nodes[s].kind] : "?",
-                  nodes[s].triple.c_str(), nodes[s].cpu.c_str(), slots[s].size());
+      std::printf("  shard %u on node %u: %zu entries", s, s, slots[s].size());
+      if (devices) {  // which kind of node, and what it runs on
+        static const char* const kinds[] = {"host", "dpu", "storage"};
+        std::printf(" (%s, %s %s)", nodes[s].kind < 3 ? kinds[nodes[s].kind] : "?", nodes[s].triple.c_str(),
+                    nodes[s].cpu.c_str());
+      }
+      std::printf("\n");
     }
 
     bool ok = true;
