@@ -166,6 +166,8 @@ result<std::shared_ptr<const void>> store::reserve(std::uint64_t bytes) {
                                   "running calls)",
                                   bytes, i->used + i->reserved, i->limit));
   i->reserved += bytes;
+  // The handle points into this store: its holders (a running call's
+  // context) end before the store does.
   return std::shared_ptr<const void>(nullptr, [i, bytes](const void*) {
     std::unique_lock l(i->mu);
     i->reserved -= bytes;

@@ -357,7 +357,8 @@ int run_launch(const launch_args& a) {
       argv.insert(argv.begin(), self);
       nodes[i] = spawn(argv, {}, output[i]);
       if (devices[i] && nodes[i] > 0)
-        if (auto s = devices[i]->admit(nodes[i]); !s) failed = make_error(s.code(), fmt::format("storage node {}: {}", i, s.error().message()));
+        if (auto s = devices[i]->admit(nodes[i]); !s)
+          failed = make_error(s.code(), fmt::format("storage node {}: {}", i, s.error().message()));
     }
   };
   // DPUs first: their links must exist before a host-side process starts UCX on them.
