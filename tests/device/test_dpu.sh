@@ -31,7 +31,8 @@ leftovers() {  # leftovers PID
        "qemu: $(pgrep -f "qemu-aarch64 .*${DPU_FERRY} node .*/ferry-cluster-" | wc -l)"
 }
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+killed=
+trap 'if [[ -n $killed ]]; then kill -9 $killed 2>/dev/null || true; fi; rm -rf "$work"' EXIT
 
 qemu_before=$(pgrep -f "qemu-aarch64 .*${DPU_FERRY} node .*/ferry-cluster-" | wc -l || true)
 

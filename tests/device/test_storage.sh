@@ -6,7 +6,8 @@
 # code streaming it with cx.read, O_DIRECT) returns the same checksum as the
 # client computes over the bytes; with the device throttled (--storage-rate,
 # blkio) the scan takes at least size / rate. Afterwards no loop device,
-# mount or cgroup is left.
+# mount or cgroup is left, also none of a launcher killed with SIGKILL (the
+# next launch sweeps them).
 # Exit 77 (skipped) with the reason where root or losetup is missing.
 set -euo pipefail
 FERRY=$1
@@ -20,9 +21,25 @@ done
 [[ -e /dev/loop-control ]] || skip "no loop device support (/dev/loop-control)"
 
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+killed=
+trap 'if [[ -n $killed ]]; then kill -9 $killed 2>/dev/null || true; fi; rm -rf "$work"' EXIT
 image=$work/root/node1.img
 mounts_before=$(grep -c "/ferry-storage-" /proc/mounts || true)
+
+# 0. A launcher killed outright (SIGKILL) leaves its storage node's mount
+#    and loop device; the next launch with storage nodes (step 1) removes them.
+"$FERRY" launch -n 1 --storage 1 --storage-size 64MiB -- \
+  sh -c 'grep -o "[^ ]*/ferry-storage-$PPID-[^ /]*" /proc/mounts > '"$work/killed.mount"'; exec sleep 120' 2>"$work/err0" &
+killed=$!
+for _ in $(seq 600); do [[ -s $work/killed.mount ]] && break; kill -0 $killed 2>/dev/null || break; sleep 0.1; done
+[[ -s $work/killed.mount ]] || fail "the launch to kill did not mount its storage: $(cat "$work/err0")"
+killed_mount=$(head -1 "$work/killed.mount")
+killed_loop=$(awk -v m="$killed_mount/node0" '$2 == m { print $1 }' /proc/mounts)
+killed_image=$(losetup -n -O BACK-FILE "$killed_loop" 2>/dev/null || true)
+[[ $killed_image == /*/node0.img ]] || fail "no loop device behind $killed_mount/node0 ('$killed_loop', '$killed_image')"
+kill -9 $killed
+wait $killed 2>/dev/null || true
+grep -q " $killed_mount/node0 " /proc/mounts || fail "the killed launcher's mount was already gone: nothing to sweep"
 
 # 1. Write: the object lives on the storage node's device.
 "$FERRY" launch -n 2 --storage 1 --store-root "$work/root" --storage-size 256MiB -- \
@@ -33,6 +50,10 @@ grep -q "^near-storage scan ok$" "$work/out1" || fail "near-storage scan after w
 [[ -s $work/node ]] || fail "the storage node did not run on a loop device"
 [[ -z $(losetup -j "$image") ]] || fail "loop device still attached after the launch: $(losetup -j "$image")"
 read -r _ id words sum < <(grep "^object " "$work/out1")
+! grep -q " $killed_mount/" /proc/mounts || fail "the killed launcher's mount $killed_mount is still there"
+[[ ! -e $killed_mount ]] || fail "the killed launcher's directory $killed_mount is still there"
+[[ -z $(losetup -j "$killed_image") ]] || fail "the killed launcher's loop device is still attached to $killed_image"
+rm -rf "$(dirname "$killed_image")"  # its rendezvous directory: nobody else removes it
 
 # 2. Restart: the same image, a new node process; the object is intact.
 #    This time the device is throttled to 64 MiB/s (--storage-rate, cgroup

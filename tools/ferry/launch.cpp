@@ -317,7 +317,8 @@ int run_launch(const launch_args& a) {
   status failed;
   std::string mounts;
   if (a.storage > 0) {
-    mounts = (std::filesystem::temp_directory_path() / "ferry-storage-XXXXXX").string();
+    storage_device::sweep_stale(std::filesystem::temp_directory_path());
+    mounts = (std::filesystem::temp_directory_path() / fmt::format("ferry-storage-{}-XXXXXX", ::getpid())).string();
     if (!::mkdtemp(mounts.data()))
       failed = make_error(errc::io_error, fmt::format("cannot create {}: {}", mounts, std::strerror(errno)));
   }

@@ -44,6 +44,11 @@ class storage_device {
   /// nothing without one.
   result<void> admit(pid_t pid);
 
+  /// What launchers killed outright (SIGKILL) left in `tmp`: their
+  /// ferry-storage-<launcher pid>-XXXXXX directories, whose mounts are
+  /// unmounted and loop devices detached when that launcher no longer runs.
+  static void sweep_stale(const std::filesystem::path& tmp);
+
   /// The loop device ("/dev/loop3") and where its file system is mounted.
   [[nodiscard]] const std::string& device() const { return device_; }
   [[nodiscard]] const std::filesystem::path& mount_point() const { return mount_; }
