@@ -89,6 +89,11 @@ class FERRY_API store {
   void set_memory_limit(std::uint64_t bytes);
   /// Bytes of object images held now (header + FOT + data of every object).
   [[nodiscard]] std::uint64_t memory_used() const;
+  /// Count `bytes` held outside the store (a running call's cx.fetch copies)
+  /// against the same memory limit while the returned handle lives, so the
+  /// limit bounds what a node holds for mobile code, not only its objects;
+  /// errc::out_of_memory if they would pass it.
+  result<std::shared_ptr<const void>> reserve(std::uint64_t bytes);
 
   // --- lifecycle -----------------------------------------------------------
   /// New object with a random id and `data_size` zero bytes of data.

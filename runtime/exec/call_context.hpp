@@ -118,8 +118,13 @@ struct call_context {
   /// Every object handed out by cx.local, kept mapped until the call ends: a
   /// remove or resize meanwhile cannot pull memory from under mobile code.
   small_set<std::shared_ptr<const void>> pins;
-  /// Copies cx.fetch made for the call (freed when it ends).
-  std::vector<std::vector<std::uint8_t>> fetched;
+  /// Copies cx.fetch made for the call (freed when it ends), each with its
+  /// reservation against the node's memory limit (store::reserve).
+  struct fetched_copy {
+    std::vector<std::uint8_t> bytes;
+    std::shared_ptr<const void> reserved;
+  };
+  std::vector<fetched_copy> fetched;
 };
 
 /// Enter mobile code: `fn(cx, args, result)`. 0 on success; else an errc

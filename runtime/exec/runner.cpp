@@ -279,6 +279,15 @@ bool runner::pull(call_context& cx, const ferry_ref& r, std::uint64_t size, cons
                                                          wire::kMaxObjectGet));
     return false;
   }
+  // The copy counts against the node's memory limit until the call ends: a
+  // call fetching more than the node may hold fails with out_of_memory
+  // instead of the kernel killing the node (a DPU under its cgroup limit).
+  auto reserved = store_.reserve(size);
+  if (!reserved) {
+    cx.failure = make_error(errc::out_of_memory, fmt::format("cx.fetch on node {}: {}", who_.index,
+                                                             reserved.error().message()));
+    return false;
+  }
   std::vector<std::uint8_t> copy;
   if (store_.stat(id)) {
     copy.resize(size);
@@ -307,8 +316,8 @@ bool runner::pull(call_context& cx, const ferry_ref& r, std::uint64_t size, cons
     }
     pulled_bytes_.fetch_add(size, std::memory_order_relaxed);
   }
-  cx.fetched.push_back(std::move(copy));
-  *out = cx.fetched.back().data();
+  cx.fetched.push_back({std::move(copy), std::move(*reserved)});
+  *out = cx.fetched.back().bytes.data();
   return true;
 }
 

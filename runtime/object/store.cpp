@@ -48,15 +48,16 @@ struct store::impl {
   mutable std::shared_mutex mu;
   std::unordered_map<object_id, entry> objects;
   std::unordered_map<object_id, status> damaged;
-  std::uint64_t used = 0;   // image bytes of the objects in `objects`
-  std::uint64_t limit = 0;  // 0: none
+  std::uint64_t used = 0;      // image bytes of the objects in `objects`
+  std::uint64_t reserved = 0;  // bytes of live reserve() handles
+  std::uint64_t limit = 0;     // 0: none
 
   // May the images grow from `old_size` to `new_size` bytes? (lock held)
   status admit(std::uint64_t old_size, std::uint64_t new_size) const {
-    if (limit == 0 || new_size <= old_size || used - old_size + new_size <= limit) return {};
+    if (limit == 0 || new_size <= old_size || used + reserved - old_size + new_size <= limit) return {};
     return make_error(errc::out_of_memory,
                       fmt::format("an image of {} bytes would exceed the store's memory limit ({} of {} bytes in use)",
-                                  new_size, used, limit));
+                                  new_size, used + reserved, limit));
   }
   // Make `e` the entry of `id`, keeping `used` right.
   void put_entry(object_id id, entry e) {
@@ -154,6 +155,23 @@ void store::set_memory_limit(std::uint64_t bytes) {
 std::uint64_t store::memory_used() const {
   std::shared_lock lock(impl_->mu);
   return impl_->used;
+}
+
+result<std::shared_ptr<const void>> store::reserve(std::uint64_t bytes) {
+  std::unique_lock lock(impl_->mu);
+  auto* i = impl_.get();
+  if (i->limit != 0 && (bytes > i->limit || i->used + i->reserved > i->limit - bytes))
+    return make_error(errc::out_of_memory,
+                      fmt::format("{} more bytes would exceed the memory limit ({} of {} bytes held by objects and "
+                                  "running calls)",
+                                  bytes, i->used + i->reserved, i->limit));
+  i->reserved += bytes;
+  // The handle points into this store: its holders (a running call's
+  // context) end before the store does.
+  return std::shared_ptr<const void>(nullptr, [i, bytes](const void*) {
+    std::unique_lock l(i->mu);
+    i->reserved -= bytes;
+  });
 }
 
 status store::out_of_range(object_id id, std::uint64_t off, std::uint64_t len, std::uint64_t size) {

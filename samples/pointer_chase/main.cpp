@@ -5,8 +5,11 @@
 // same chase followed locally.
 //
 //     ferry launch -n 3 -- ferry-demo
+//     ferry launch -n 3 --dpu 1 --storage 1 -- ferry-demo   (a host node, an
+//         aarch64 DPU under qemu, a storage node: docs/devices.md)
 //
 // ferry-pointer-chase runs the same chase against its bare-UCX baselines.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <vector>
@@ -24,12 +27,20 @@ int main(int argc, char** argv) {
     std::printf("cluster: %zu nodes (%s, over %s)\n", nodes.size(), nodes.empty() ? "?" : nodes[0].triple.c_str(),
                 nodes.empty() ? "?" : nodes[0].transport.c_str());
 
+    const bool devices = std::any_of(nodes.begin(), nodes.end(), [](const auto& n) { return n.kind != FERRY_NODE_HOST; });
     const auto table = chase_table::make(15, 2026);
     std::vector<std::uint32_t> on;
     for (std::uint32_t s = 0; s < shards; ++s) on.push_back(s);
     const chase_shard h = place_shards(rt, table, on);
-    for (std::uint32_t s = 0; s < shards; ++s)
-      std::printf("  shard %u on node %u: %zu entries\n", s, s, chase_table::shard(table, s, shards).size());
+    for (std::uint32_t s = 0; s < shards; ++s) {
+      std::printf("  shard %u on node %u: %zu entries", s, s, chase_table::shard(table, s, shards).size());
+      if (devices) {  // which kind of node, and what it runs on
+        static const char* const kinds[] = {"host", "dpu", "storage"};
+        std::printf(" (%s, %s %s)", nodes[s].kind < 3 ? kinds[nodes[s].kind] : "?", nodes[s].triple.c_str(),
+                    nodes[s].cpu.c_str());
+      }
+      std::printf("\n");
+    }
 
     bool ok = true;
     const std::uint64_t start = 7;

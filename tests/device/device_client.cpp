@@ -5,8 +5,16 @@
 //   node 1 dpu ran-on aarch64-unknown-linux-gnu cortex-a72 sum ok
 // Exit status 0 only if every answer was right and every node reported the
 // triple and CPU rt.nodes() announced for it.
+//
+//   device_client memory-cap MIB COPIES
+// then, on each DPU node, runs a call that keeps COPIES cx.fetch copies of a
+// MIB-MiB object at once, more than the node may hold: the call must fail
+// with out_of_memory, and the same node (same incarnation, not restarted)
+// must answer the next call right:
+//   node 1 dpu memory cap: out_of_memory, still serving (incarnation 1)
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <numeric>
 #include <string>
@@ -37,9 +45,55 @@ struct where_and_sum {
   return out;
 }
 
+/// Holds `copies` cx.fetch copies of `bytes` bytes of `data` at once (each
+/// copy lives until the call ends) and reads a byte of each.
+[[ferry::mobile]] std::uint64_t hold_copies(ferry::context& cx, ferry::ref<std::uint8_t> data, std::uint64_t bytes,
+                                            std::uint32_t copies) {
+  std::uint64_t h = 0;
+  for (std::uint32_t i = 0; i < copies; ++i) h += cx.fetch(data, bytes)[bytes - 1] + 1;
+  return h;
+}
+
+namespace {
+
+/// The memory-cap check on one DPU node; prints its line, true if it held.
+bool memory_cap_holds(ferry::runtime& rt, const ferry::node_info& node, std::uint64_t mib, std::uint32_t copies,
+                      std::uint64_t expected_sum, const std::vector<std::uint64_t>& values) {
+  const std::uint64_t bytes = mib << 20;
+  auto big = rt.objects().create<std::uint8_t>(bytes, ferry::on_node(node.id));
+  std::string outcome = "no error";
+  try {
+    const std::uint64_t got = rt.invoke(&hold_copies, big, bytes, copies).get();
+    outcome = "returned " + std::to_string(got);
+  } catch (const ferry::error& e) {
+    outcome = std::string(ferry::to_string(e.code()));
+    std::fprintf(stderr, "node %u: %s\n", node.id, e.what());
+  }
+  rt.objects().remove(big);
+  // Still the same process, and it answers.
+  auto data = rt.objects().create<std::uint64_t>(values.size(), ferry::on_node(node.id));
+  rt.objects().put(data, std::span<const std::uint64_t>(values));
+  const auto after = rt.invoke(&sum_here, data, std::uint64_t{values.size()}).get();
+  rt.objects().remove(data);
+  std::uint32_t incarnation = 0;
+  for (const auto& n : rt.nodes())
+    if (n.id == node.id) incarnation = n.incarnation;
+  const bool serving = after.sum == expected_sum && incarnation == node.incarnation;
+  std::printf("node %u dpu memory cap: %s, %s (incarnation %u)\n", node.id, outcome.c_str(),
+              serving ? "still serving" : "NOT SERVING", incarnation);
+  return outcome == "out_of_memory" && serving;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   const char* kinds[] = {"host", "dpu", "storage"};
   int failures = 0;
+  const bool memory_cap = argc == 4 && std::strcmp(argv[1], "memory-cap") == 0;
+  if (argc != 1 && !memory_cap) {
+    std::fprintf(stderr, "usage: device_client [memory-cap MIB COPIES]\n");
+    return 2;
+  }
   try {
     ferry::runtime rt(argc, argv);
     constexpr std::uint64_t n = 4096;
@@ -71,6 +125,10 @@ int main(int argc, char** argv) {
         ++failures;
       }
       rt.objects().remove(data);
+      if (memory_cap && node.kind == FERRY_NODE_DPU &&
+          !memory_cap_holds(rt, node, std::strtoull(argv[2], nullptr, 10),
+                            static_cast<std::uint32_t>(std::strtoul(argv[3], nullptr, 10)), expected, values))
+        ++failures;
     }
   } catch (const ferry::error& e) {
     std::fprintf(stderr, "device_client: %s\n", e.what());

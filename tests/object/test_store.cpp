@@ -219,6 +219,22 @@ TEST_CASE_FIXTURE(store_fixture, "store: a memory limit counts image bytes, and 
   CHECK(again->memory_used() == REQUIRE_OK(again->stat(again->list().front())).image_size);
 }
 
+TEST_CASE("store: reservations (a call's cx.fetch copies) count against the memory limit until released") {
+  auto st = store::open_memory();
+  st->set_memory_limit(4 << 20);
+  const auto a = REQUIRE_OK(st->create(1 << 20));
+  {
+    auto held = REQUIRE_OK(st->reserve(2 << 20));
+    CHECK_ERRC(st->reserve(2 << 20), errc::out_of_memory);      // object + held + this > limit
+    CHECK_ERRC(st->create(2 << 20), errc::out_of_memory);       // objects see the reservation too
+    CHECK_ERRC(st->reserve(~std::uint64_t{0}), errc::out_of_memory);  // no wrap-around
+    CHECK(st->memory_used() == a.image_size);                   // images only
+  }
+  auto again = REQUIRE_OK(st->reserve(2 << 20));  // released with its handle
+  st->set_memory_limit(0);
+  REQUIRE_OK(st->reserve(std::uint64_t{1} << 40));  // no limit: nothing refused
+}
+
 TEST_CASE_FIXTURE(store_fixture, "store: read_at_rest returns what read returns, at any offset and length") {
   for (const bool persistent : {false, true}) {
     CAPTURE(persistent);

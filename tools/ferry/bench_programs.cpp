@@ -1,4 +1,4 @@
-// `ferry bench invoke|chase|graph|mobility|placement [OPTIONS]`: benchmarks that are programs of their
+// `ferry bench invoke|chase|graph|mobility|placement|device [OPTIONS]`: benchmarks that are programs of their
 // own (they carry mobile functions and bare-UCX baselines) and are installed
 // next to ferry; ferry runs them with the same options, and they answer
 // --help themselves.
@@ -55,6 +55,9 @@ void add_bench_program_commands(CLI::App& app) {
                     "The Alice/Bob/Carol case (Bob saturated, Carol idle): fixed-owner vs automatic placement,\n"
                     "latency and throughput; round trips per call vs owner-cache staleness for both directory\n"
                     "schemes as CSV (`ferry bench placement --help` lists the options)");
+  add_bench_program(app, "device", "ferry-bench-device",
+                    "Cold and warm call on the emulated aarch64 DPU vs a host node, near-storage scan (cx.read)\n"
+                    "vs pulling the object, under `ferry launch -n 3 --dpu 1 --storage 1` (root, qemu; --csv FILE)");
 }
 
 }  // namespace ferry::cli

@@ -29,7 +29,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const fs::path kCgroupRoot = "/sys/fs/cgroup";
 constexpr const char* kControllers[] = {"cpu", "memory"};
 
 // A /30 per DPU, unique per (launcher pid, k) for k < 16 among launchers whose
@@ -61,24 +60,7 @@ dpu::~dpu() {
   // end covers a process that never entered it.
   (void)run_tool({"ip", "link", "del", host_dev_});
   if (cgroups_made_)
-    for (const char* c : kControllers) {
-      // rmdir fails while the cgroup still lists a task: the kernel takes a
-      // moment to detach one that just died.
-      for (int i = 0; i < 200 && ::rmdir((kCgroupRoot / c / cgroup_).c_str()) != 0 && errno == EBUSY; ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-}
-
-void dpu::sweep_stale_cgroups() {
-  for (const char* c : kControllers) {
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(kCgroupRoot / c, ec)) {
-      const std::string name = e.path().filename().string();
-      unsigned long owner = 0;
-      if (std::sscanf(name.c_str(), "ferry-%lu-dpu", &owner) != 1) continue;
-      if (::kill(static_cast<pid_t>(owner), 0) != 0 && errno == ESRCH) ::rmdir(e.path().c_str());
-    }
-  }
+    for (const char* c : kControllers) remove_cgroup(c, cgroup_);
 }
 
 result<void> dpu::wire(pid_t child) {
@@ -100,16 +82,9 @@ result<void> dpu::wire(pid_t child) {
                              "latency", "50ms"}));
   FERRY_TRY_STATUS(run_tool({"nsenter", ns, "tc", "qdisc", "add", "dev", dpu_dev_, "root", "tbf", "rate", rate,
                              "burst", burst, "latency", "50ms"}));
-  for (const char* c : kControllers) {
-    const fs::path dir = kCgroupRoot / c / cgroup_;
-    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
-      return make_error(errc::unsupported,
-                        fmt::format("cannot create cgroup {} (cgroup v1 '{}' controller): {}", dir.string(), c,
-                                    std::strerror(errno)));
-    cgroups_made_ = true;
-  }
-  const fs::path cpu = kCgroupRoot / "cpu" / cgroup_;
-  const fs::path mem = kCgroupRoot / "memory" / cgroup_;
+  FERRY_TRY(const fs::path cpu, make_cgroup("cpu", cgroup_));
+  cgroups_made_ = true;
+  FERRY_TRY(const fs::path mem, make_cgroup("memory", cgroup_));
   FERRY_TRY_STATUS(write_setting((cpu / "cpu.cfs_period_us").string(), "100000"));
   FERRY_TRY_STATUS(write_setting((cpu / "cpu.cfs_quota_us").string(), std::to_string(static_cast<long>(p_.cpu_share * 100000))));
   FERRY_TRY_STATUS(write_setting((mem / "memory.limit_in_bytes").string(), std::to_string(p_.memory)));

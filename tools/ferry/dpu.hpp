@@ -10,7 +10,7 @@
 // that process dies — it dies with the launcher (PR_SET_PDEATHSIG) — the
 // kernel removes the namespace and with it both ends of the veth. The
 // cgroups are removed by ~dpu; ones left by a launcher that was killed
-// outright are removed by the next launch (sweep_stale_cgroups).
+// outright are removed by the next launch (sweep_stale_cgroups, host_tools.hpp).
 #pragma once
 
 #include <sys/types.h>
@@ -55,9 +55,6 @@ class dpu {
   /// the step that failed (everything made so far is undone).
   result<pid_t> start(const std::vector<std::string>& node_args,
                       const std::vector<std::pair<std::string, std::string>>& env, int output_fd);
-
-  /// Remove the cgroups of launchers that no longer run.
-  static void sweep_stale_cgroups();
 
  private:
   result<void> wire(pid_t child);

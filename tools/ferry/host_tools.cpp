@@ -1,12 +1,17 @@
 #include "host_tools.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -51,6 +56,39 @@ result<void> write_setting(const std::string& path, const std::string& value) {
   f.flush();
   if (!f) return make_error(errc::io_error, fmt::format("cannot write '{}' to {}", value, path));
   return {};
+}
+
+namespace {
+
+const std::filesystem::path kCgroupRoot = "/sys/fs/cgroup";
+
+}  // namespace
+
+result<std::filesystem::path> make_cgroup(const std::string& controller, const std::string& name) {
+  const auto dir = kCgroupRoot / controller / name;
+  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
+    return make_error(errc::unsupported, fmt::format("cannot create cgroup {} (cgroup v1 '{}' controller): {}",
+                                                     dir.string(), controller, std::strerror(errno)));
+  return dir;
+}
+
+void remove_cgroup(const std::string& controller, const std::string& name) {
+  const auto dir = kCgroupRoot / controller / name;
+  for (int i = 0; i < 200 && ::rmdir(dir.c_str()) != 0 && errno == EBUSY; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+}
+
+void sweep_stale_cgroups() {
+  for (const char* c : {"cpu", "memory", "blkio"}) {
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(kCgroupRoot / c, ec)) {
+      const std::string name = e.path().filename().string();
+      unsigned long owner = 0;
+      char dash = 0;
+      if (std::sscanf(name.c_str(), "ferry-%lu%c", &owner, &dash) != 2 || dash != '-') continue;
+      if (::kill(static_cast<pid_t>(owner), 0) != 0 && errno == ESRCH) ::rmdir(e.path().c_str());
+    }
+  }
 }
 
 }  // namespace ferry::cli

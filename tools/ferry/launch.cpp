@@ -26,6 +26,7 @@
 #include "commands.hpp"
 #include "core/posix_io.hpp"
 #include "dpu.hpp"
+#include "host_tools.hpp"
 #include "storage.hpp"
 
 namespace ferry::cli {
@@ -47,6 +48,7 @@ struct launch_args {
   std::vector<std::string> program;
   dpu_profile dpu;
   std::uint64_t storage_size = std::uint64_t{1} << 30;
+  std::uint64_t storage_rate = 0;  // bytes per second each way on a storage node's device; 0: not throttled
 };
 
 // The aarch64 `ferry` for DPU nodes: --dpu-binary / FERRY_DPU_BINARY, else
@@ -276,8 +278,8 @@ int run_launch(const launch_args& a) {
       return 2;
     }
     tls = "tcp";
-    dpu::sweep_stale_cgroups();
   }
+  if (a.dpus > 0 || a.storage_rate > 0) sweep_stale_cgroups();
   std::string tmpl = (std::filesystem::temp_directory_path() / "ferry-cluster-XXXXXX").string();
   if (!::mkdtemp(tmpl.data())) {
     fmt::print(stderr, "ferry launch: cannot create a rendezvous directory: {}\n", std::strerror(errno));
@@ -315,13 +317,16 @@ int run_launch(const launch_args& a) {
   status failed;
   std::string mounts;
   if (a.storage > 0) {
-    mounts = (std::filesystem::temp_directory_path() / "ferry-storage-XXXXXX").string();
+    storage_device::sweep_stale(std::filesystem::temp_directory_path());
+    mounts = (std::filesystem::temp_directory_path() / fmt::format("ferry-storage-{}-XXXXXX", ::getpid())).string();
     if (!::mkdtemp(mounts.data()))
       failed = make_error(errc::io_error, fmt::format("cannot create {}: {}", mounts, std::strerror(errno)));
   }
   for (std::uint32_t i = a.nodes - a.storage; i < a.nodes && failed.ok(); ++i) {
     const auto image = (a.store_root.empty() ? dir : std::filesystem::path(a.store_root)) / fmt::format("node{}.img", i);
     auto d = storage_device::attach(image, a.storage_size, std::filesystem::path(mounts) / fmt::format("node{}", i));
+    if (d && a.storage_rate > 0)
+      if (auto t = (*d)->throttle(fmt::format("ferry-{}-storage{}", ::getpid(), i), a.storage_rate); !t) d = t.error();
     if (d) devices[i] = std::move(*d);
     else failed = make_error(d.code(), fmt::format("storage node {}: {}", i, d.error().message()));
   }
@@ -352,6 +357,9 @@ int run_launch(const launch_args& a) {
     } else {
       argv.insert(argv.begin(), self);
       nodes[i] = spawn(argv, {}, output[i]);
+      if (devices[i] && nodes[i] > 0)
+        if (auto s = devices[i]->admit(nodes[i]); !s)
+          failed = make_error(s.code(), fmt::format("storage node {}: {}", i, s.error().message()));
     }
   };
   // DPUs first: their links must exist before a host-side process starts UCX on them.
@@ -456,6 +464,10 @@ void add_launch_command(CLI::App& app) {
   cmd->add_option("--storage-size", a->storage_size, "Size of a new storage image, e.g. 2GiB (sparse)")
       ->transform(CLI::AsSizeValue(false))
       ->capture_default_str();
+  cmd->add_option("--storage-rate", a->storage_rate,
+                  "Throttle each storage node's device to this many bytes per second, reads and writes each, e.g. "
+                  "200MiB (cgroup v1 blkio; emulates a slower drive; default: not throttled)")
+      ->transform(CLI::AsSizeValue(false));
   cmd->add_option("--dpu-binary", a->dpu.binary,
                   "The aarch64 ferry for DPU nodes (default: aarch64/bin/ferry in this ferry's build tree)")
       ->envname("FERRY_DPU_BINARY");

@@ -6,8 +6,12 @@
 // persistent object store there and mobile code streams objects from it
 // with O_DIRECT (`cx.read`). With --store-root the image is
 // DIR/node<i>.img and outlives the launch: the next launch finds the same
-// objects. Teardown (~storage_device): unmount, detach the loop device.
+// objects. Optionally a cgroup v1 blkio throttle emulates the device's
+// bandwidth. Teardown (~storage_device): remove the throttle, unmount,
+// detach the loop device.
 #pragma once
+
+#include <sys/types.h>
 
 #include <cstdint>
 #include <filesystem>
@@ -29,6 +33,22 @@ class storage_device {
   storage_device(const storage_device&) = delete;
   storage_device& operator=(const storage_device&) = delete;
 
+  /// Emulated device bandwidth: cgroup v1 blkio `name` throttles reads and
+  /// writes on this loop device to `bytes_per_second` each, for the
+  /// processes admit() puts in it. It throttles what reaches the device as
+  /// it is issued: O_DIRECT reads and writes (cx.read) and reads that miss
+  /// the page cache, not buffered writes (v1 writeback is not charged to the
+  /// writer). Removed with the device.
+  result<void> throttle(const std::string& name, std::uint64_t bytes_per_second);
+  /// Put process `pid` (the storage node) into the throttle's cgroup; does
+  /// nothing without one.
+  result<void> admit(pid_t pid);
+
+  /// What launchers killed outright (SIGKILL) left in `tmp`: their
+  /// ferry-storage-<launcher pid>-XXXXXX directories, whose mounts are
+  /// unmounted and loop devices detached when that launcher no longer runs.
+  static void sweep_stale(const std::filesystem::path& tmp);
+
   /// The loop device ("/dev/loop3") and where its file system is mounted.
   [[nodiscard]] const std::string& device() const { return device_; }
   [[nodiscard]] const std::filesystem::path& mount_point() const { return mount_; }
@@ -38,6 +58,8 @@ class storage_device {
   std::string device_;
   std::filesystem::path mount_;
   bool mounted_ = false;
+  std::string cgroup_;               // the blkio throttle's name, if any
+  std::filesystem::path cgroup_dir_;  // ... and its directory
 };
 
 }  // namespace ferry::cli
