@@ -3,7 +3,10 @@
 // (`am`: a pre-deployed chase handler; `get`: one-sided reads), then becomes a
 // `ferry node` (exec, same process) to which the `ferry` mode ships its code.
 // Every chase's endpoint is checked against the same chase followed locally.
-// `ferry bench chase` runs this program; README.md shows its output.
+// `ferry bench chase` runs this program; README.md shows its output. With
+// `--report ifunc` (`ferry bench ifunc`) it adds the `ifunc` mode, the same
+// chase as a UCX ifunc through ferry's compat API in the servers' bare-UCX
+// phase, and compares it with am, get and ferry (docs/ifunc.md).
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -44,6 +47,7 @@ struct options {
   double seconds_per_case = 0.4;
   std::string tls = "shm";
   std::vector<std::string> modes{"ferry", "am", "get"};
+  std::string report = "chase";  // or "ifunc": the rows of `ferry bench ifunc`
   std::uint64_t seed = 2026;
   bool json = false;
 };
@@ -78,10 +82,12 @@ figure measure(const options& o, const std::vector<std::uint64_t>& starts, const
 
 // ---- server -----------------------------------------------------------------
 
+bool raw_phase(const options& o) { return has_mode(o, "am") || has_mode(o, "get") || has_mode(o, "ifunc"); }
+
 int serve(const fs::path& dir, const options& o, std::uint32_t index, bool raw) {
   if (raw) {
     auto slots = chase_table::shard(chase_table::make(o.log2_entries, o.seed), index, o.servers);
-    if (auto s = chase_raw::serve(dir, o.tls, index, o.servers, std::move(slots), 60000); !s) {
+    if (auto s = chase_raw::serve(dir, o.tls, index, o.servers, std::move(slots), has_mode(o, "ifunc"), 60000); !s) {
       fmt::print(stderr, "pointer chase server {}: {}\n", index, s.error().describe());
       return 1;
     }
@@ -100,6 +106,7 @@ pid_t start_server(const fs::path& dir, const options& o, std::uint32_t index, b
                                 std::to_string(index), "--servers", std::to_string(o.servers), "--log2-entries",
                                 std::to_string(o.log2_entries), "--seed", std::to_string(o.seed), "--tls", o.tls};
   if (!raw) argv.push_back("--no-raw");
+  if (has_mode(o, "ifunc")) argv.push_back("--ifunc");
   return ferry::bench::start_child(std::move(argv));
 }
 
@@ -107,7 +114,7 @@ pid_t start_server(const fs::path& dir, const options& o, std::uint32_t index, b
 
 struct results {
   std::map<std::string, std::map<std::uint32_t, figure>> by_mode;  // mode -> depth -> figure
-  double cold_us = 0;
+  double cold_us = 0, ifunc_cold_us = 0;
   std::uint64_t wrong = 0, chases = 0;
 };
 
@@ -129,22 +136,32 @@ int run(const options& o, const fs::path& dir, results& out) {
     out.chases += static_cast<std::uint64_t>(f.chases);
   };
 
-  const bool raw = has_mode(o, "am") || has_mode(o, "get");
-  if (raw) {
-    auto client = chase_raw::client::connect(dir, o.tls, o.servers);
+  if (raw_phase(o)) {
+    auto client = chase_raw::client::connect(dir, o.tls, o.servers, has_mode(o, "ifunc"));
     if (!client) throw ferry::error(client.error());
-    for (const char* mode : {"am", "get"}) {
+    for (const std::string_view mode : {"ifunc", "am", "get"}) {
       if (!has_mode(o, mode)) continue;
-      progress(o, fmt::format("{} (bare UCX over {}): depths {}", mode, o.tls, fmt::join(o.depths, ",")));
+      progress(o, fmt::format("{} ({} over {}): depths {}", mode, mode == "ifunc" ? "UCX ifunc API" : "bare UCX",
+                              o.tls, fmt::join(o.depths, ",")));
+      if (mode == "ifunc") {  // the first ifunc chase: the code travels and is JIT-compiled at each server
+        const auto t0 = clock_type::now();
+        auto r = (*client)->chase_ifunc(0, o.servers);
+        if (!r) throw ferry::error(r.error());
+        if (*r != chase_table::follow(table, 0, o.servers)) ++out.wrong;
+        out.ifunc_cold_us = std::chrono::duration<double, std::micro>(clock_type::now() - t0).count();
+        ++out.chases;
+      }
       for (std::uint32_t d : o.depths) {
         const auto& [starts, expect] = cases[d];
         auto one = [&](std::uint64_t s) {
-          auto r = std::string_view(mode) == "am" ? (*client)->chase_am(s, d) : (*client)->chase_get(s, d);
+          auto r = mode == "am"    ? (*client)->chase_am(s, d)
+                   : mode == "get" ? (*client)->chase_get(s, d)
+                                   : (*client)->chase_ifunc(s, d);
           if (!r) throw ferry::error(r.error());
           return *r;
         };
         one(starts[0]);  // warm the path
-        count(mode, d, measure(o, starts, expect, one, out.wrong));
+        count(std::string(mode), d, measure(o, starts, expect, one, out.wrong));
       }
     }
     if (auto s = (*client)->stop(); !s) throw ferry::error(s.error());
@@ -191,7 +208,43 @@ int run(const options& o, const fs::path& dir, results& out) {
   return 0;
 }
 
+/// `ferry bench ifunc`: the ifunc chase (the "ferry" column: ferry's compat
+/// library) against each other mode of the same run.
+void report_ifunc(const options& o, const results& r) {
+  std::vector<ferry::bench::row> rows;
+  const std::string where = fmt::format("{} servers, {}", o.servers, o.tls);
+  const auto it = r.by_mode.find("ifunc");
+  if (it != r.by_mode.end()) {
+    const auto& f = it->second;
+    if (r.by_mode.count("am"))
+      rows.push_back({fmt::format("first ifunc chase (code travels along, depth {}) vs warm am depth {} ({})", o.servers,
+                                  o.depths.front(), where),
+                      r.by_mode.at("am").begin()->second.us_per_chase, r.ifunc_cold_us, "us"});
+    for (const char* base : {"am", "get", "ferry"}) {
+      if (!r.by_mode.count(base)) continue;
+      for (const auto& [d, b] : r.by_mode.at(base))
+        rows.push_back({fmt::format("{}, ifunc vs {} ({})",
+                                    d == 1 ? std::string("round trip (depth-1 chase)") : fmt::format("depth {} chase", d),
+                                    std::string_view(base) == "ferry" ? "ferry forward" : base, where),
+                        b.us_per_chase, f.at(d).us_per_chase, "us"});
+    }
+  }
+  if (!rows.empty())
+    ferry::bench::print_rows(rows, o.json, "baseline",
+                             ferry::bench::parameters()
+                                 .add("servers", o.servers)
+                                 .add("log2_entries", o.log2_entries)
+                                 .add("depths", fmt::format("{}", fmt::join(o.depths, ",")))
+                                 .add("chases", o.chases)
+                                 .add("seconds_per_case", o.seconds_per_case)
+                                 .add("tls", o.tls)
+                                 .add("modes", fmt::format("{}", fmt::join(o.modes, ",")))
+                                 .add("seed", o.seed));
+  if (!o.json) fmt::print("{} chases, {} wrong endpoints\n", r.chases, r.wrong);
+}
+
 void report(const options& o, const results& r) {
+  if (o.report == "ifunc") return report_ifunc(o, r);
   std::vector<ferry::bench::row> rows;
   const auto& f = r.by_mode.count("ferry") ? r.by_mode.at("ferry") : std::map<std::uint32_t, figure>{};
   const std::string where = fmt::format("{} servers, {}", o.servers, o.tls);
@@ -255,7 +308,11 @@ int main(int argc, char** argv) {
   app.add_option("--seconds-per-case", o.seconds_per_case, "Time budget per depth and mode")
       ->check(CLI::Range(0.01, 600.0));
   app.add_option("--tls", o.tls, "UCX transport between the processes")->check(CLI::IsMember({"shm", "tcp"}));
-  app.add_option("--modes", modes, "Modes to run, comma-separated: ferry, am, get");
+  app.add_option("--modes", modes, "Modes to run, comma-separated: ferry, am, get, ifunc (default with --report "
+                                   "ifunc: ifunc,am,get,ferry)");
+  app.add_option("--report", o.report, "Rows to print: chase (ferry vs am, get) or ifunc (the UCX ifunc chase vs "
+                                       "am, get, ferry; `ferry bench ifunc`)")
+      ->check(CLI::IsMember({"chase", "ifunc"}));
   app.add_option("--seed", o.seed, "Seed of the permutation and of the chase starts");
   app.add_flag("--json", o.json, "Print JSON: the parameters and a list of {name, baseline, ferry, ratio, unit}");
   std::string serve_dir;
@@ -269,10 +326,15 @@ int main(int argc, char** argv) {
   srv->add_option("--seed", o.seed);
   srv->add_option("--tls", o.tls);
   srv->add_flag("--no-raw", no_raw);
+  bool serve_ifunc = false;
+  srv->add_flag("--ifunc", serve_ifunc);
   for (auto* opt : app.get_options()) opt->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   ::setenv("UCX_NET_DEVICES", "lo", 0);  // one host: loopback only unless told otherwise
-  if (srv->parsed()) return serve(serve_dir, o, serve_index, !no_raw);
+  if (srv->parsed()) {
+    if (serve_ifunc) o.modes.push_back("ifunc");
+    return serve(serve_dir, o, serve_index, !no_raw);
+  }
 
   try {
     o.depths.clear();
@@ -281,11 +343,12 @@ int main(int argc, char** argv) {
       if (v < 1 || v > 1000000) throw std::invalid_argument(d);
       o.depths.push_back(static_cast<std::uint32_t>(v));
     }
+    if (o.report == "ifunc" && app.count("--modes") == 0) modes = "ifunc,am,get,ferry";
     o.modes = CLI::detail::split(modes, ',');
     for (const auto& m : o.modes)
-      if (m != "ferry" && m != "am" && m != "get") throw std::invalid_argument("mode " + m);
+      if (m != "ferry" && m != "am" && m != "get" && m != "ifunc") throw std::invalid_argument("mode " + m);
   } catch (const std::exception& e) {
-    fmt::print(stderr, "ferry-pointer-chase: bad --depths or --modes ({}): depths are 1..1000000, modes ferry,am,get\n",
+    fmt::print(stderr, "ferry-pointer-chase: bad --depths or --modes ({}): depths are 1..1000000, modes ferry,am,get,ifunc\n",
                e.what());
     return 2;
   }
@@ -300,7 +363,7 @@ int main(int argc, char** argv) {
   std::vector<pid_t> servers;
   try {
     ferry::cluster::rendezvous(dir).init(o.servers).value();
-    const bool raw = has_mode(o, "am") || has_mode(o, "get");
+    const bool raw = raw_phase(o);
     for (std::uint32_t s = 0; s < o.servers; ++s) servers.push_back(start_server(dir, o, s, raw));
     results r;
     run(o, dir, r);

@@ -6,6 +6,10 @@
 //        answers the client.
 //   get  the client chases alone with one-sided 8-byte UCX gets from the
 //        server holding each entry (the servers only make progress).
+//   ifunc the same walk shipped as a UCX ifunc (xchase.c) through ferry's
+//        compat API (libferry_ucp_ifunc, docs/ifunc.md) on the same workers:
+//        it sends itself on from inside xchase_main, and to the client at
+//        the end (`ferry bench ifunc`).
 // Servers and client find each other through files in a shared directory.
 // Both busy-poll, and yield the CPU when idle if the processes outnumber the
 // cores (as ferry does, docs/architecture.md "Waiting").
@@ -22,19 +26,22 @@
 namespace chase_raw {
 
 /// A server: holds shard `index` of `shards`, answers until the client says
-/// stop (or nothing arrives for `idle_timeout_ms`).
+/// stop (or nothing arrives for `idle_timeout_ms`); with `ifunc`, it also
+/// polls for xchase ifunc messages.
 ferry::result<void> serve(const std::filesystem::path& dir, const std::string& tls, std::uint32_t index,
-                          std::uint32_t shards, std::vector<std::uint64_t> slots, int idle_timeout_ms);
+                          std::uint32_t shards, std::vector<std::uint64_t> slots, bool ifunc, int idle_timeout_ms);
 
 /// The client's side of both baselines.
 class client {
  public:
   /// Connect to the `shards` servers publishing in `dir`.
   static ferry::result<std::unique_ptr<client>> connect(const std::filesystem::path& dir, const std::string& tls,
-                                                        std::uint32_t shards);
+                                                        std::uint32_t shards, bool ifunc);
   ~client();
   /// One chase with the pre-deployed handler; returns its endpoint.
   ferry::result<std::uint64_t> chase_am(std::uint64_t start, std::uint32_t depth);
+  /// One chase by the xchase ifunc (needs `ifunc` at connect); returns its endpoint.
+  ferry::result<std::uint64_t> chase_ifunc(std::uint64_t start, std::uint32_t depth);
   /// One chase by gets; returns its endpoint.
   ferry::result<std::uint64_t> chase_get(std::uint64_t start, std::uint32_t depth);
   /// Stop every server's raw phase.

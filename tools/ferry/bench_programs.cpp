@@ -1,4 +1,4 @@
-// `ferry bench invoke|chase|graph|mobility|placement|device [OPTIONS]`: benchmarks that are programs of their
+// `ferry bench invoke|chase|ifunc|graph|mobility|placement|device [OPTIONS]`: benchmarks that are programs of their
 // own (they carry mobile functions and bare-UCX baselines) and are installed
 // next to ferry; ferry runs them with the same options, and they answer
 // --help themselves.
@@ -16,13 +16,16 @@
 namespace ferry::cli {
 namespace {
 
-void add_bench_program(CLI::App& app, const std::string& name, const std::string& program, const std::string& help) {
+/// `ferry bench NAME ARGS...` runs `program FIXED_ARGS... ARGS...`.
+void add_bench_program(CLI::App& app, const std::string& name, const std::string& program, const std::string& help,
+                       std::vector<std::string> fixed_args = {}) {
   auto* cmd = bench_group(app).add_subcommand(name, help);
   cmd->prefix_command();  // every argument goes to the program
   cmd->set_help_flag();   // ... --help included
-  cmd->callback([cmd, name, program] {
+  cmd->callback([cmd, name, program, fixed_args] {
     const auto path = std::filesystem::read_symlink("/proc/self/exe").parent_path() / program;
     std::vector<std::string> argv{path.string()};
+    argv.insert(argv.end(), fixed_args.begin(), fixed_args.end());
     for (const auto& a : cmd->remaining()) argv.push_back(a);
     std::vector<char*> raw;
     for (auto& s : argv) raw.push_back(s.data());
@@ -43,6 +46,11 @@ void add_bench_program_commands(CLI::App& app) {
   add_bench_program(app, "chase", "ferry-pointer-chase",
                     "Pointer chase over S server processes: ferry's shipped code vs a pre-deployed UCX AM handler\n"
                     "and one-sided UCX gets, depth sweep (`ferry bench chase --help` lists the options)");
+  add_bench_program(app, "ifunc", "ferry-pointer-chase",
+                    "The same pointer chase as a UCX ifunc through ferry's compat library (libferry_ucp_ifunc) vs\n"
+                    "the pre-deployed UCX AM handler, one-sided UCX gets and ferry's forwarded call, one run; depth 1\n"
+                    "is the round trip (`ferry bench ifunc --help` lists the options)",
+                    {"--report", "ifunc"});
   add_bench_program(app, "graph", "ferry-graph",
                     "Graph analysis over S server processes: BFS, PageRank and connected components with the code\n"
                     "sent to the partitions vs pulling the adjacency to the caller, checked against Boost.Graph\n"
