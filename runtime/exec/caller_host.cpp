@@ -28,8 +28,8 @@ bool caller_host::pull(call_context& cx, const ferry_ref& r, std::uint64_t size,
     return false;
   }
   pulled_ += size;
-  cx.fetched.push_back(std::move(*bytes));
-  *out = cx.fetched.back().data();
+  cx.fetched.push_back({std::move(*bytes), nullptr});  // the caller has no node memory limit to reserve against
+  *out = cx.fetched.back().bytes.data();
   return true;
 }
 

@@ -188,7 +188,7 @@ int main(int argc, char** argv) {
   CLI::App app{"ferry bench device: cold/warm call on the emulated DPU vs a host node, near-storage scan vs pulling "
                "the object (runs `ferry launch -n 3 --dpu 1 --storage 1`; needs root, qemu-aarch64 and the aarch64 "
                "node: docs/devices.md)"};
-  app.add_flag("--json", o.json, "Print the rows as JSON");
+  app.add_flag("--json", o.json, "Print JSON: the parameters and a list of {name, baseline, ferry, ratio, unit}");
   app.add_option("--csv", o.csv, "Also write the rows to this CSV file (name,baseline,ferry,ratio,unit)");
   app.add_option("--warm", o.warm, "Warm calls per node (the median is reported)")->check(CLI::Range(1, 100000));
   app.add_option("--scan-mib", o.scan_mib, "Object sizes of the scan cases, MiB")
@@ -204,7 +204,15 @@ int main(int argc, char** argv) {
     const auto& storage = node_of_kind(nodes, FERRY_NODE_STORAGE);
     auto rows = calls(o, rt, host, dpu);
     for (const auto mib : o.scan_mib) rows.push_back(scan(o, rt, storage, mib));
-    ferry::bench::print_rows(rows, o.json, "baseline");
+    std::string scans;
+    for (const auto mib : o.scan_mib) scans += fmt::format("{}{}", scans.empty() ? "" : ",", mib);
+    ferry::bench::print_rows(rows, o.json, "baseline",
+                             ferry::bench::parameters()
+                                 .add("host_cpu", host.cpu)
+                                 .add("dpu_cpu", dpu.cpu)
+                                 .add("dpu_transport", dpu.transport)
+                                 .add("warm", o.warm)
+                                 .add("scan_mib", scans));
     if (!o.csv.empty() && !ferry::bench::write_csv(rows, o.csv)) {
       fmt::print(stderr, "bench device: cannot write {}\n", o.csv);
       return 1;
