@@ -76,8 +76,9 @@ demo: build
 	$(BUILD_DIR)/bin/ferry launch -n 3 -- $(BUILD_DIR)/bin/ferry-demo
 
 # The measured tables and plots in docs/bench (a few minutes; run on a quiet
-# machine: the figures are only as good as the machine was idle).
-bench: build
+# machine: the figures are only as good as the machine was idle). The device
+# figures need the aarch64 node, root and qemu; without them they are skipped.
+bench: build build-aarch64
 	tools/bench/record.sh $(BUILD_DIR)/bin/ferry docs/bench
 
 # Longer fuzzing than ctest's few seconds: FUZZ_SECONDS per target; each

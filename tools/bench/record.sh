@@ -36,4 +36,12 @@ record graph-s16-2servers "Graph kernels, Kronecker scale 16, 2 servers, shm: mo
   "$ferry" bench graph --scale 16 --servers 2 --roots 4
 record graph-s16-4servers "Graph kernels, Kronecker scale 16, 4 servers, shm: mobile code vs pull" "pull" -- \
   "$ferry" bench graph --scale 16 --servers 4 --roots 4
+# Devices: needs root, qemu-aarch64 and the aarch64 node (make build-aarch64).
+ferry_dir=$(dirname "$(readlink -f "$ferry")")
+if [[ $(id -u) -eq 0 ]] && command -v qemu-aarch64 >/dev/null && [[ -x "$ferry_dir/../aarch64/bin/ferry" ]]; then
+  record device "DPU (qemu cortex-a72) vs host calls; near-storage scan vs pull" "host / pull" -- \
+    "$ferry" bench device --scan-mib 64,256
+else
+  echo "make bench: device: skipped (needs root, qemu-aarch64 and make build-aarch64)" >&2
+fi
 echo "make bench: wrote $out/*.csv, *.png, machine.txt" >&2
