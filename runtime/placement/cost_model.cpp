@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <cmath>
 #include <limits>
@@ -147,11 +149,23 @@ link_figures for_transport(std::string_view transport, std::uint32_t kind) {
   return {5, 2000};  // UCX chose its transports
 }
 
+// Read /proc/loadavg at most once a second (a 1-minute average moves slowly):
+// nodes report it with every heartbeat from their network thread, and a
+// caller's automatic placement asks for it on each call.
 std::uint32_t machine_load_permille() {
+  static const long cores = std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN));
+  static std::atomic<std::int64_t> read_at_ms{-1000};
+  static std::atomic<std::uint32_t> cached{0};
+  const std::int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::steady_clock::now().time_since_epoch())
+                                  .count();
+  if (now_ms - read_at_ms.load(std::memory_order_relaxed) < 1000) return cached.load(std::memory_order_relaxed);
+  read_at_ms.store(now_ms, std::memory_order_relaxed);
   double avg = 0;
-  const long cores = ::sysconf(_SC_NPROCESSORS_ONLN);
-  if (::getloadavg(&avg, 1) != 1 || cores <= 0) return 0;
-  return static_cast<std::uint32_t>(std::min(avg / static_cast<double>(cores) * 1000.0, 1e9));
+  if (::getloadavg(&avg, 1) != 1) return cached.load(std::memory_order_relaxed);
+  const auto permille = static_cast<std::uint32_t>(std::min(avg / static_cast<double>(cores) * 1000.0, 1e9));
+  cached.store(permille, std::memory_order_relaxed);
+  return permille;
 }
 
 }  // namespace placement_inputs
