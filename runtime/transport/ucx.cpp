@@ -40,7 +40,8 @@ class ucx_memory final : public registered_memory {
 class ucx_transport final : public transport {
  public:
   ~ucx_transport() override {
-    for (ucp_ep_h ep : eps_) ucx::close_endpoint(worker_, ep);
+    for (ucp_ep_h ep : eps_)
+      if (ep != nullptr) ucx::close_endpoint(worker_, ep);
     if (worker_) ucp_worker_destroy(worker_);
     if (ctx_) ucp_cleanup(ctx_);
     for (auto* p : spare_sends_) delete p;
@@ -63,15 +64,25 @@ class ucx_transport final : public transport {
     FERRY_TRY(const auto address, untag_address("ucx", tagged));
     if (address.empty() || address.size() > kMaxAddress)
       return make_error(errc::bad_format, fmt::format("UCX worker address of {} bytes", address.size()));
+    const auto peer = static_cast<peer_index>(eps_.size());
+    if (in_callback_) {  // see deferred_peer
+      eps_.push_back(nullptr);
+      deferred_.push_back({peer, {address.begin(), address.end()}, {}, {}});
+      return peer;
+    }
     FERRY_TRY(const ucp_ep_h h, ucx::create_endpoint(worker_, address));
     eps_.push_back(h);
-    return static_cast<peer_index>(eps_.size() - 1);
+    return peer;
   }
 
   void on_frame(frame_handler handler) override { handler_ = std::move(handler); }
 
   result<void> send(peer_index to, std::span<const std::uint8_t> frame) override {
     if (to >= eps_.size()) return make_error(errc::not_found, fmt::format("no UCX peer {}", to));
+    if (eps_[to] == nullptr) {
+      if (in_callback_) return hold_for_deferred(to, frame);
+      FERRY_TRY_STATUS(connect_deferred());
+    }
     // Small frames leave at once from the caller's buffer (UCX copies them
     // into its own): no allocation on the warm path.
     ucp_request_param_t now{};
@@ -110,13 +121,18 @@ class ucx_transport final : public transport {
 
   unsigned progress() override {
     unsigned n = ucp_worker_progress(worker_);
-    return n + ordered_.deliver([this](std::span<const std::uint8_t> f) { deliver(f); });
+    n += ordered_.deliver([this](std::span<const std::uint8_t> f) { deliver(f); });
+    if (!deferred_.empty() && !in_callback_) {
+      n += static_cast<unsigned>(deferred_.size());
+      (void)connect_deferred();  // a failed one stays failed: its sends report it
+    }
+    return n;
   }
 
   int event_fd() const override { return efd_; }
   std::uint64_t dropped_frames() const override { return dropped_.load(std::memory_order_relaxed); }
 
-  bool arm() override { return !ordered_.ready() && ucp_worker_arm(worker_) == UCS_OK; }
+  bool arm() override { return !ordered_.ready() && deferred_.empty() && ucp_worker_arm(worker_) == UCS_OK; }
 
   result<std::unique_ptr<registered_memory>> register_memory(std::span<std::byte> memory) override {
     ucp_mem_map_params_t mp{};
@@ -140,6 +156,8 @@ class ucx_transport final : public transport {
   result<void> get(peer_index from, const remote_region& region, std::uint64_t offset, std::span<std::byte> into,
                    int timeout_ms) override {
     if (from >= eps_.size()) return make_error(errc::not_found, fmt::format("no UCX peer {}", from));
+    if (eps_[from] == nullptr && !in_callback_) FERRY_TRY_STATUS(connect_deferred());
+    if (eps_[from] == nullptr) return make_error(errc::io_error, fmt::format("UCX peer {} is not connected", from));
     if (offset > region.length || region.length - offset < into.size())
       return make_error(errc::out_of_bounds, fmt::format("get of [{}, +{}) outside a {}-byte region", offset,
                                                          into.size(), region.length));
@@ -175,6 +193,56 @@ class ucx_transport final : public transport {
   }
 
  private:
+  // A peer connected from inside UCX's AM callback (a node handles a hello as
+  // it arrives and connects back) gets its endpoint only once
+  // ucp_worker_progress has returned: UCX 1.13's tcp transport crashes when
+  // ucp_ep_create runs while it is still reading that peer's accepted
+  // connection (docs/platform-notes.md). Frames sent to it meanwhile wait
+  // here, in order.
+  struct deferred_peer {
+    peer_index peer;
+    std::vector<std::uint8_t> address;
+    std::vector<std::vector<std::uint8_t>> frames;
+    status failed;  // creating its endpoint failed: every send reports this
+  };
+
+  result<void> hold_for_deferred(peer_index to, std::span<const std::uint8_t> frame) {
+    for (auto& d : deferred_)
+      if (d.peer == to) {
+        if (!d.failed.ok()) return d.failed;
+        d.frames.emplace_back(frame.begin(), frame.end());
+        return {};
+      }
+    return make_error(errc::not_found, fmt::format("no UCX peer {}", to));
+  }
+
+  /// Create the deferred endpoints and send what waited for them; outside
+  /// UCX's callbacks only. Returns the first failure (that peer stays failed).
+  result<void> connect_deferred() {
+    status first;
+    for (std::size_t i = 0; i < deferred_.size();) {
+      auto& d = deferred_[i];
+      if (d.failed.ok()) {
+        if (auto h = ucx::create_endpoint(worker_, d.address)) {
+          eps_[d.peer] = *h;
+          auto waiting = std::move(d.frames);
+          const peer_index peer = d.peer;
+          deferred_.erase(deferred_.begin() + static_cast<std::ptrdiff_t>(i));
+          for (const auto& f : waiting)
+            if (auto s = send(peer, f); !s && first.ok()) first = s.error();
+          continue;
+        } else {
+          d.failed = h.error();
+          d.frames.clear();
+        }
+      }
+      if (first.ok()) first = d.failed;
+      ++i;
+    }
+    if (!first.ok()) return first;
+    return {};
+  }
+
   struct pending_send {
     ucx_transport* self;
     std::vector<std::uint8_t> frame;
@@ -240,8 +308,14 @@ class ucx_transport final : public transport {
       return UCS_OK;
     }
     const std::span<const std::uint8_t> frame{static_cast<const std::uint8_t*>(data), length};
-    if (self->ordered_.empty()) self->deliver(frame);
-    else self->ordered_.hold(frame);
+    if (!self->ordered_.empty()) {
+      self->ordered_.hold(frame);
+      return UCS_OK;
+    }
+    const bool nested = self->in_callback_;
+    self->in_callback_ = true;
+    self->deliver(frame);
+    self->in_callback_ = nested;
     return UCS_OK;
   }
 
@@ -254,7 +328,9 @@ class ucx_transport final : public transport {
   ucp_worker_h worker_ = nullptr;
   int efd_ = -1;
   std::vector<std::uint8_t> address_;
-  std::vector<ucp_ep_h> eps_;
+  std::vector<ucp_ep_h> eps_;  // nullptr: deferred (deferred_peer)
+  std::vector<deferred_peer> deferred_;
+  bool in_callback_ = false;  // a frame is being handled inside on_am
   frame_handler handler_;
   ordered_delivery ordered_;
   std::atomic<std::uint64_t> dropped_{0};  // written by the driving thread, read by any

@@ -383,3 +383,71 @@ TEST_CASE("transport: libfabric shm endpoints opened at once by one process keep
     }
   }
 }
+
+// A node answers a hello as it arrives: it connects back to the sender from
+// inside its frame handler and replies at once. Each round a new process says
+// hello and is then killed, as restarted nodes are. UCX 1.13's tcp transport
+// crashed the answering process in about one restart of three when the
+// endpoint was created inside UCX's callback (ucx.cpp, deferred_peer).
+namespace {
+
+void answers_hellos_from_restarted_peers(const options& opts) {
+  ::setenv("UCX_NET_DEVICES", "lo", 1);
+  auto t = REQUIRE_OK(tp::transport::create(opts));
+  std::vector<tp::peer_index> answered;
+  t->on_frame([&](std::span<const std::uint8_t> hello) {
+    // The hello is the sender's address: connect back and welcome it.
+    auto peer = t->connect(hello);
+    REQUIRE_OK(peer);
+    REQUIRE_OK(t->send(*peer, std::vector<std::uint8_t>{'W', static_cast<std::uint8_t>(answered.size())}));
+    answered.push_back(*peer);
+  });
+  const auto own = t->address();
+  constexpr int kRounds = 12;
+  for (int round = 0; round < kRounds; ++round) {
+    CAPTURE(round);
+    const auto [child, sock] = fork_child([&](int fd) {
+      auto c = tp::transport::create(opts);
+      if (!c) _exit(20);
+      auto server = (*c)->connect(own);
+      if (!server) _exit(21);
+      int welcome = -1;
+      (*c)->on_frame([&](std::span<const std::uint8_t> f) {
+        if (f.size() == 2 && f[0] == 'W') welcome = f[1];
+      });
+      if (!(*c)->send(*server, (*c)->address())) _exit(22);
+      if (!drive_until(**c, [&] { return welcome >= 0; })) _exit(23);
+      const std::vector<std::uint8_t> got{static_cast<std::uint8_t>(welcome)};
+      send_blob(fd, got);
+      for (;;) (*c)->progress();  // keep the connection busy until killed
+    });
+    pollfd p{sock, POLLIN, 0};
+    REQUIRE(drive_until(*t, [&] { return ::poll(&p, 1, 0) > 0; }));
+    const auto welcome = recv_blob(sock);
+    ::close(sock);
+    ::kill(child, SIGKILL);
+    int wstatus = 0;
+    ::waitpid(child, &wstatus, 0);
+    REQUIRE(welcome.size() == 1);
+    CHECK(welcome[0] == round);  // the answer to this round's hello
+    CHECK(answered.size() == static_cast<std::size_t>(round + 1));
+    // Let the dead peer's connection fail while the next one is set up.
+    drive_until(*t, [] { return false; }, 20);
+  }
+  CHECK(answered.size() == kRounds);
+}
+
+}  // namespace
+
+TEST_CASE("transport: UCX tcp answers hellos from inside its handler, peer after restarted peer") {
+  answers_hellos_from_restarted_peers({.kind = "ucx", .tls = "tcp", .provider = {}});
+}
+TEST_CASE("transport: UCX shm answers hellos from inside its handler, peer after restarted peer") {
+  answers_hellos_from_restarted_peers({.kind = "ucx", .tls = "shm", .provider = {}});
+}
+TEST_CASE("transport: libfabric tcp answers hellos from inside its handler, peer after restarted peer") {
+  answers_hellos_from_restarted_peers({.kind = "ofi", .tls = {}, .provider = "tcp;ofi_rxm"});
+}
+TEST_CASE("transport: libfabric shm answers hellos from inside its handler, peer after restarted peer") {
+  answers_hellos_from_restarted_peers({.kind = "ofi", .tls = {}, .provider = "shm"});
+}
