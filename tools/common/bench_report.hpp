@@ -4,8 +4,8 @@
 //   {"parameters": {"servers": 2, "tls": "shm", ...},
 //    "results": [{"name": ..., "baseline": ..., "ferry": ..., "ratio": ..., "unit": ...}, ...]}
 // (one result per line, so that line tools can pick rows).
-// Optionally as CSV for plotting (write_csv: a header line
-// `name,baseline,ferry,ratio,unit`, then one line per row, names quoted).
+// CSV for plotting is made from the JSON, for every benchmark alike
+// (tools/bench/bench_csv.py, `make bench`).
 #pragma once
 
 #include <algorithm>
@@ -100,19 +100,6 @@ inline void print_rows(const std::vector<row>& rows, bool json, std::string_view
   for (const auto& r : rows)
     fmt::print("{:<50} {:>9.4g} {:<3} {:>9.4g} {:<3} {:>8.3f}\n", r.name, r.baseline, r.unit, r.ferry, r.unit,
                r.ferry / r.baseline);
-}
-
-/// Write `rows` to the CSV file `path` (replaced); false if it cannot be written.
-inline bool write_csv(const std::vector<row>& rows, const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "w");
-  if (f == nullptr) return false;
-  fmt::print(f, "name,baseline,ferry,ratio,unit\n");
-  for (const auto& r : rows) {
-    std::string name;
-    for (const char c : r.name) name += c == '"' ? std::string("\"\"") : std::string(1, c);
-    fmt::print(f, "\"{}\",{:.6g},{:.6g},{:.4g},{}\n", name, r.baseline, r.ferry, r.ferry / r.baseline, r.unit);
-  }
-  return std::fclose(f) == 0;
 }
 
 }  // namespace ferry::bench

@@ -81,7 +81,6 @@ namespace {
 
 struct options {
   bool json = false;
-  std::string csv;
   int warm = 51;                                // warm calls per node (median reported)
   std::vector<std::uint64_t> scan_mib{64, 256};  // object sizes of the scan cases
 };
@@ -189,7 +188,6 @@ int main(int argc, char** argv) {
                "the object (runs `ferry launch -n 3 --dpu 1 --storage 1`; needs root, qemu-aarch64 and the aarch64 "
                "node: docs/devices.md)"};
   app.add_flag("--json", o.json, "Print JSON: the parameters and a list of {name, baseline, ferry, ratio, unit}");
-  app.add_option("--csv", o.csv, "Also write the rows to this CSV file (name,baseline,ferry,ratio,unit)");
   app.add_option("--warm", o.warm, "Warm calls per node (the median is reported)")->check(CLI::Range(1, 100000));
   app.add_option("--scan-mib", o.scan_mib, "Object sizes of the scan cases, MiB")
       ->delimiter(',')
@@ -213,10 +211,6 @@ int main(int argc, char** argv) {
                                  .add("dpu_transport", dpu.transport)
                                  .add("warm", o.warm)
                                  .add("scan_mib", scans));
-    if (!o.csv.empty() && !ferry::bench::write_csv(rows, o.csv)) {
-      fmt::print(stderr, "bench device: cannot write {}\n", o.csv);
-      return 1;
-    }
     return 0;
   } catch (const ferry::error& e) {
     fmt::print(stderr, "bench device: {}\n", e.what());
