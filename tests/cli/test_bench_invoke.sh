@@ -4,7 +4,7 @@
 set -euo pipefail
 FERRY=$1
 fail() { echo "FAIL: $*" >&2; exit 1; }
-export UCX_NET_DEVICES=lo
+export UCX_NET_DEVICES=lo FI_TCP_IFACE=lo
 
 "$FERRY" bench invoke --help | grep -q -- "--tls" || fail "bench invoke --help"
 for tls in shm tcp; do

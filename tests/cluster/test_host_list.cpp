@@ -53,7 +53,7 @@ struct host_list_cluster {
   std::vector<std::unique_ptr<test::process>> nodes;
 
   host_list_cluster() {
-    ::setenv("UCX_NET_DEVICES", "lo", 1);
+    ferry::test::loopback_only();
     std::vector<std::string> entries;
     for (std::uint32_t i = 0; i < kNodes; ++i) entries.push_back(fmt::format("127.0.0.1:{}", free_port()));
     hosts = fmt::format("{}", fmt::join(entries, ","));

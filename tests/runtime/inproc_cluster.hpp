@@ -39,7 +39,7 @@ struct cluster_fixture {
   std::unique_ptr<runtime> rt;
 
   explicit cluster_fixture(const cluster_settings& with = {}) {
-    if (with.transport == "ucx") ::setenv("UCX_NET_DEVICES", "lo", 1);
+    if (with.transport != "inproc") ferry::test::loopback_only();
     cluster::rendezvous rv(dir.path() / "rv");
     REQUIRE_OK(rv.init(kNodes));
     for (std::uint32_t i = 0; i < kNodes; ++i) {

@@ -37,7 +37,7 @@ struct mobility_cluster {
 
   explicit mobility_cluster(bool persistent_stores = false, std::string scheme = "home")
       : persistent(persistent_stores), directory(std::move(scheme)) {
-    ::setenv("UCX_NET_DEVICES", "lo", 1);
+    ferry::test::loopback_only();
     cluster::rendezvous rv(dir.path() / "rv");
     REQUIRE_OK(rv.init(kNodes));
     for (std::uint32_t i = 0; i < kNodes; ++i) nodes.push_back(spawn(i));

@@ -62,7 +62,7 @@ struct objects_cluster {
   std::unique_ptr<runtime> rt;
 
   explicit objects_cluster(transport::options t = ucx_shm::options()) : transport(std::move(t)) {
-    ::setenv("UCX_NET_DEVICES", "lo", 1);
+    ferry::test::loopback_only();
     cluster::rendezvous rv(dir.path() / "rv");
     REQUIRE_OK(rv.init(kNodes));
     for (std::uint32_t i = 0; i < kNodes; ++i) nodes.push_back(spawn(i));

@@ -34,7 +34,7 @@ struct placement_cluster {
   std::vector<std::unique_ptr<test::process>> nodes;  // stopped after the runtimes go
 
   placement_cluster() {
-    ::setenv("UCX_NET_DEVICES", "lo", 1);
+    ferry::test::loopback_only();
     cluster::rendezvous rv(dir.path() / "rv");
     REQUIRE_OK(rv.init(2));
     for (std::uint32_t i = 0; i < 2; ++i)

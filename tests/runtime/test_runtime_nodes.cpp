@@ -37,7 +37,7 @@ struct node_cluster {
   std::unique_ptr<runtime> rt;
 
   explicit node_cluster(transport::options t) : transport(std::move(t)) {
-    ::setenv("UCX_NET_DEVICES", "lo", 1);
+    ferry::test::loopback_only();
     cluster::rendezvous rv(dir.path() / "rv");
     REQUIRE_OK(rv.init(kNodes));
     for (std::uint32_t i = 0; i < kNodes; ++i) nodes.push_back(spawn(i, "jit"));

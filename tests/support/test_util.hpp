@@ -19,6 +19,14 @@
 
 namespace ferry::test {
 
+/// Network endpoints of this process and of the processes it starts use
+/// loopback only: UCX (UCX_NET_DEVICES) and libfabric's tcp provider
+/// (FI_TCP_IFACE, which otherwise takes the first NIC, e.g. eth0).
+inline void loopback_only() {
+  ::setenv("UCX_NET_DEVICES", "lo", 1);
+  ::setenv("FI_TCP_IFACE", "lo", 1);
+}
+
 /// A fresh directory under $TMPDIR, removed (with contents) on scope exit.
 class temp_dir {
  public:

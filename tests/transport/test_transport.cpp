@@ -124,7 +124,7 @@ std::pair<pid_t, int> fork_child(Body body) {
 }
 
 void two_processes(const options& opts) {
-  ::setenv("UCX_NET_DEVICES", "lo", 1);
+  ferry::test::loopback_only();
   const auto [child, sock] = fork_child([&](int fd) { echo_server(fd, opts); });
   struct reap {
     pid_t pid;
@@ -392,7 +392,7 @@ TEST_CASE("transport: libfabric shm endpoints opened at once by one process keep
 namespace {
 
 void answers_hellos_from_restarted_peers(const options& opts) {
-  ::setenv("UCX_NET_DEVICES", "lo", 1);
+  ferry::test::loopback_only();
   auto t = REQUIRE_OK(tp::transport::create(opts));
   std::vector<tp::peer_index> answered;
   t->on_frame([&](std::span<const std::uint8_t> hello) {

@@ -10,7 +10,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$out"
 json=$(mktemp)
 trap 'rm -f "$json"' EXIT
-export UCX_NET_DEVICES=${UCX_NET_DEVICES:-lo}
+export UCX_NET_DEVICES=${UCX_NET_DEVICES:-lo} FI_TCP_IFACE=${FI_TCP_IFACE:-lo}
 
 {
   echo "measured: $(date -u '+%Y-%m-%d %H:%M UTC')"

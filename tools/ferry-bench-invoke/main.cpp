@@ -226,6 +226,7 @@ int main(int argc, char** argv) {
   for (auto* opt : app.get_options()) opt->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   ::setenv("UCX_NET_DEVICES", "lo", 0);  // one host: loopback only unless told otherwise
+  ::setenv("FI_TCP_IFACE", "lo", 0);
   if (srv->parsed()) return serve(serve_dir, o);
 
   std::string tmpl = (fs::temp_directory_path() / "ferry-bench-XXXXXX").string();

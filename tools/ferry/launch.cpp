@@ -303,8 +303,10 @@ int run_launch(const launch_args& a) {
   }
   if (!host_devices.empty()) ::setenv("UCX_NET_DEVICES", host_devices.c_str(), 1);
   // A launched cluster is one host: unless told otherwise, UCX uses loopback
-  // only (by default it would also open a lane on every NIC).
+  // only (by default it would also open a lane on every NIC), and so does
+  // libfabric's tcp provider (by default it takes the first NIC).
   ::setenv("UCX_NET_DEVICES", "lo", 0);
+  ::setenv("FI_TCP_IFACE", "lo", 0);
 
   // SIGINT/SIGTERM reach the whole process group (program and nodes); the
   // launcher itself outlives them to tear down.
