@@ -281,21 +281,15 @@ int main(int argc, char** argv) {
   const graph::reference ref = graph::compute_reference(g, roots, o.pagerank_iterations);
   say(fmt::format("reference done in {:.1f} s: {} components", seconds_since(t0), ref.components));
 
-  std::string tmpl = (fs::temp_directory_path() / "ferry-graph-XXXXXX").string();
-  if (!::mkdtemp(tmpl.data())) {
-    fmt::print(stderr, "ferry-graph: cannot create a temporary directory: {}\n", std::strerror(errno));
-    return 1;
-  }
-  const fs::path dir = tmpl;
   int rc = 0;
-  std::vector<pid_t> servers;
   try {
+    ferry::bench::scratch_servers cluster("ferry-graph");  // stopped and removed when the run ends
+    const fs::path& dir = cluster.dir();
     ferry::cluster::rendezvous(dir).init(o.servers).value();
     const std::string ferry = ferry::bench::ferry_next_to_self();
     for (std::uint32_t s = 0; s < o.servers; ++s)
-      servers.push_back(ferry::bench::start_child({ferry, "node", "--index", std::to_string(s), "--rendezvous",
-                                                   dir.string(), "--jit-cache",
-                                                   (dir / fmt::format("jit-{}", s)).string(), "--tls", o.tls}));
+      cluster.start({ferry, "node", "--index", std::to_string(s), "--rendezvous", dir.string(), "--jit-cache",
+                     (dir / fmt::format("jit-{}", s)).string(), "--tls", o.tls});
     say(fmt::format("{} server processes started ({}); joining them", o.servers, o.tls));
     ferry::runtime_options ro;
     ro.rendezvous = dir;
@@ -313,8 +307,5 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "ferry-graph: {}\n", e.what());
     rc = 1;
   }
-  for (pid_t p : servers) ferry::bench::stop_child(p);
-  std::error_code ec;
-  fs::remove_all(dir, ec);
   return rc;
 }

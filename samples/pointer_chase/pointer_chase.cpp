@@ -101,13 +101,14 @@ int serve(const fs::path& dir, const options& o, std::uint32_t index, bool raw) 
   return 127;
 }
 
-pid_t start_server(const fs::path& dir, const options& o, std::uint32_t index, bool raw) {
+// The command line of server `index`: this program's `serve`.
+std::vector<std::string> server_argv(const fs::path& dir, const options& o, std::uint32_t index, bool raw) {
   std::vector<std::string> argv{ferry::bench::self_path(), "serve", "--dir", dir.string(), "--index",
                                 std::to_string(index), "--servers", std::to_string(o.servers), "--log2-entries",
                                 std::to_string(o.log2_entries), "--seed", std::to_string(o.seed), "--tls", o.tls};
   if (!raw) argv.push_back("--no-raw");
   if (has_mode(o, "ifunc")) argv.push_back("--ifunc");
-  return ferry::bench::start_child(std::move(argv));
+  return argv;
 }
 
 // ---- client -----------------------------------------------------------------
@@ -210,6 +211,20 @@ int run(const options& o, const fs::path& dir, results& out) {
 
 /// `ferry bench ifunc`: the ifunc chase (the "ferry" column: ferry's compat
 /// library) against each other mode of the same run.
+// The parameters block of --json (both reports).
+ferry::bench::parameters run_parameters(const options& o) {
+  ferry::bench::parameters p;
+  p.add("servers", o.servers)
+      .add("log2_entries", o.log2_entries)
+      .add("depths", fmt::format("{}", fmt::join(o.depths, ",")))
+      .add("chases", o.chases)
+      .add("seconds_per_case", o.seconds_per_case)
+      .add("tls", o.tls)
+      .add("modes", fmt::format("{}", fmt::join(o.modes, ",")))
+      .add("seed", o.seed);
+  return p;
+}
+
 void report_ifunc(const options& o, const results& r) {
   std::vector<ferry::bench::row> rows;
   const std::string where = fmt::format("{} servers, {}", o.servers, o.tls);
@@ -231,15 +246,7 @@ void report_ifunc(const options& o, const results& r) {
   }
   if (!rows.empty())
     ferry::bench::print_rows(rows, o.json, "baseline",
-                             ferry::bench::parameters()
-                                 .add("servers", o.servers)
-                                 .add("log2_entries", o.log2_entries)
-                                 .add("depths", fmt::format("{}", fmt::join(o.depths, ",")))
-                                 .add("chases", o.chases)
-                                 .add("seconds_per_case", o.seconds_per_case)
-                                 .add("tls", o.tls)
-                                 .add("modes", fmt::format("{}", fmt::join(o.modes, ",")))
-                                 .add("seed", o.seed));
+                             run_parameters(o));
   if (!o.json) fmt::print("{} chases, {} wrong endpoints\n", r.chases, r.wrong);
 }
 
@@ -259,15 +266,7 @@ void report(const options& o, const results& r) {
   }
   if (!rows.empty())
     ferry::bench::print_rows(rows, o.json, "baseline",
-                             ferry::bench::parameters()
-                                 .add("servers", o.servers)
-                                 .add("log2_entries", o.log2_entries)
-                                 .add("depths", fmt::format("{}", fmt::join(o.depths, ",")))
-                                 .add("chases", o.chases)
-                                 .add("seconds_per_case", o.seconds_per_case)
-                                 .add("tls", o.tls)
-                                 .add("modes", fmt::format("{}", fmt::join(o.modes, ",")))
-                                 .add("seed", o.seed));
+                             run_parameters(o));
   if (o.json) return;
   fmt::print("\n{:>6} {:>14} {:>14} {:>14}   (chases/s)\n", "depth", "ferry", "am", "get");
   for (std::uint32_t d : o.depths) {
@@ -353,18 +352,13 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  std::string tmpl = (fs::temp_directory_path() / "ferry-chase-XXXXXX").string();
-  if (!::mkdtemp(tmpl.data())) {
-    fmt::print(stderr, "ferry-pointer-chase: cannot create a temporary directory: {}\n", std::strerror(errno));
-    return 1;
-  }
-  const fs::path dir = tmpl;
   int rc = 0;
-  std::vector<pid_t> servers;
   try {
+    ferry::bench::scratch_servers cluster("ferry-chase");  // stopped and removed when the run ends
+    const fs::path& dir = cluster.dir();
     ferry::cluster::rendezvous(dir).init(o.servers).value();
     const bool raw = raw_phase(o);
-    for (std::uint32_t s = 0; s < o.servers; ++s) servers.push_back(start_server(dir, o, s, raw));
+    for (std::uint32_t s = 0; s < o.servers; ++s) cluster.start(server_argv(dir, o, s, raw));
     results r;
     run(o, dir, r);
     report(o, r);
@@ -373,8 +367,5 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "ferry-pointer-chase: {}\n", e.what());
     rc = 1;
   }
-  for (pid_t p : servers) ferry::bench::stop_child(p);
-  std::error_code ec;
-  fs::remove_all(dir, ec);
   return rc;
 }

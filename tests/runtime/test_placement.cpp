@@ -6,11 +6,8 @@
 // that runs mobile code fast, runs it himself on a pulled copy. A call with
 // the default placement still runs on Bob. Every check reads the per-call
 // placement_info and where the function itself says it ran, never a time.
-#include <atomic>
 #include <chrono>
-#include <deque>
 #include <memory>
-#include <numeric>
 #include <thread>
 
 #include <ferry/runtime.hpp>
@@ -19,11 +16,12 @@
 
 #include "bootstrap/rendezvous.hpp"
 #include "mobile.hpp"
-#include "placement_code.hpp"
+#include "rendezvous/inference.hpp"
 #include "test_util.hpp"
 
 using namespace ferry;
 using namespace rt_test;
+using namespace rendezvous_case;  // the case's code: samples/rendezvous/inference.hpp
 
 namespace {
 
@@ -52,56 +50,6 @@ struct placement_cluster {
     return std::make_unique<runtime>(o);
   }
 };
-
-// A model partition of `words` words on `node`, and its words.
-std::pair<ref<std::uint64_t>, std::vector<std::uint64_t>> make_model(runtime& rt, std::uint64_t words,
-                                                                      std::uint32_t node) {
-  std::vector<std::uint64_t> w(words);
-  std::iota(w.begin(), w.end(), std::uint64_t{7});
-  for (auto& x : w) x = x * 0x2545F4914F6CDD1DULL;
-  auto model = rt.objects().create<std::uint64_t>(words, on_node(node));
-  rt.objects().put(model, std::span<const std::uint64_t>(w));
-  return {model, std::move(w)};
-}
-
-// Keeps Bob's executors busy with a window of long calls until stopped.
-class saturate {
- public:
-  saturate(runtime& rt, ref<std::uint64_t> cell, std::uint64_t rounds, std::size_t window)
-      : thread_([this, &rt, cell, rounds, window] {
-          std::deque<future<std::uint64_t>> inflight;
-          while (!stop_.load()) {
-            while (inflight.size() < window) inflight.push_back(rt.invoke(&busy, cell, rounds));
-            if (inflight.front().try_get()) ++done_;
-            else ++failed_;
-            inflight.pop_front();
-          }
-          for (auto& f : inflight) (void)f.try_get();
-        }) {}
-  ~saturate() { stop(); }
-  void stop() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-  }
-  std::uint64_t done() const { return done_; }
-  std::uint64_t failed() const { return failed_; }
-
- private:
-  std::atomic<bool> stop_{false};
-  std::atomic<std::uint64_t> done_{0}, failed_{0};
-  std::thread thread_;
-};
-
-// Wait (bounded) until `rt` has heard, with Bob's heartbeats, that calls queue
-// there, and that enough of them ended for his mean call time to show them.
-bool bob_reported_queue(runtime& rt, std::uint32_t at_least) {
-  for (int i = 0; i < 400; ++i) {
-    const auto l = rt.nodes()[kBob].load;
-    if (l.queued >= at_least && l.calls >= 12) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
-}
 
 }  // namespace
 
@@ -135,8 +83,8 @@ TEST_CASE("placement over UCX shm: Bob saturated and Carol idle, automatic place
   // Each call long enough (≥ ms even on a quiet machine) that Bob's queue outweighs
   // shipping and compiling the code on Carol.
   saturate load(*eve, cell, 10'000'000, 12);
-  REQUIRE(bob_reported_queue(*alice, 4));
-  REQUIRE(bob_reported_queue(*dave, 4));
+  REQUIRE(wait_for_queue(*alice, kBob, 4, std::chrono::seconds(20)));
+  REQUIRE(wait_for_queue(*dave, kBob, 4, std::chrono::seconds(20)));
   CHECK(alice->nodes()[kCarol].load.queued == 0);
 
   // Alice: not Bob (its queue), not herself (she runs no mobile code): Carol, pulling the model.

@@ -1,6 +1,7 @@
 // The processes a benchmark starts and stops: children that die with it,
-// `ferry node` found next to the running program, and stopping (SIGTERM, up
-// to 3 s to exit, then SIGKILL; always reaped).
+// `ferry node` found next to the running program, stopping (SIGTERM, up to
+// 3 s to exit, then SIGKILL; always reaped), and a scratch directory with
+// the servers started around it (scratch_servers).
 #pragma once
 
 #include <signal.h>
@@ -8,11 +9,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <stdlib.h>
+
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <string>
+#include <string_view>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -54,5 +59,33 @@ inline void stop_child(pid_t pid) {
     ::waitpid(pid, &st, 0);
   }
 }
+
+/// A fresh scratch directory (`prefix`-XXXXXX in the temporary directory)
+/// and the server processes started for it: on destruction the servers are
+/// stopped (stop_child, in order) and then the directory is removed.
+class scratch_servers {
+ public:
+  /// Throws std::system_error if the directory cannot be created.
+  explicit scratch_servers(std::string_view prefix) {
+    std::string tmpl = (std::filesystem::temp_directory_path() / (std::string(prefix) + "-XXXXXX")).string();
+    if (!::mkdtemp(tmpl.data())) throw std::system_error(errno, std::generic_category(), "cannot create " + tmpl);
+    dir_ = tmpl;
+  }
+  ~scratch_servers() {
+    for (const pid_t p : pids_) stop_child(p);
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  scratch_servers(const scratch_servers&) = delete;
+  scratch_servers& operator=(const scratch_servers&) = delete;
+
+  const std::filesystem::path& dir() const { return dir_; }
+  /// start_child(argv), stopped with the others.
+  void start(std::vector<std::string> argv) { pids_.push_back(start_child(std::move(argv))); }
+
+ private:
+  std::filesystem::path dir_;
+  std::vector<pid_t> pids_;
+};
 
 }  // namespace ferry::bench

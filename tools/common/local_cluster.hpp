@@ -1,10 +1,8 @@
 // A benchmark's own local cluster: `ferry node` processes (found next to the
 // benchmark) around a rendezvous directory in a fresh temporary directory;
-// the nodes are stopped (by pid) and the directory removed on destruction.
+// the nodes are stopped (by pid) and the directory removed on destruction
+// (scratch_servers).
 #pragma once
-
-#include <stdlib.h>
-#include <sys/types.h>
 
 #include <filesystem>
 #include <functional>
@@ -25,11 +23,7 @@ class local_cluster {
   /// gets `extra(i)` on its command line (e.g. --cores).
   local_cluster(std::uint32_t nodes, std::string tls, std::string scheme,
                 const std::function<std::vector<std::string>(std::uint32_t)>& extra = {})
-      : tls_(std::move(tls)), scheme_(std::move(scheme)) {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "ferry-bench-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data()))
-      throw ferry::error(ferry::make_error(ferry::errc::io_error, "cannot create a temporary directory"));
-    dir_ = tmpl;
+      : tls_(std::move(tls)), scheme_(std::move(scheme)), dir_(servers_.dir()) {
     ferry::cluster::rendezvous(dir_ / "rv").init(nodes).value();
     const std::string ferry = ferry_next_to_self();
     for (std::uint32_t i = 0; i < nodes; ++i) {
@@ -37,13 +31,8 @@ class local_cluster {
                                     "--tls", tls_,   "--directory", scheme_,           "--jit-cache",  (dir_ / "jit").string()};
       if (extra)
         for (auto& a : extra(i)) argv.push_back(std::move(a));
-      pids_.push_back(start_child(std::move(argv)));
+      servers_.start(std::move(argv));
     }
-  }
-  ~local_cluster() {
-    for (const pid_t p : pids_) stop_child(p);
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
   }
   local_cluster(const local_cluster&) = delete;
   local_cluster& operator=(const local_cluster&) = delete;
@@ -59,9 +48,9 @@ class local_cluster {
   }
 
  private:
+  scratch_servers servers_{"ferry-bench"};  // the nodes and their directory
   std::string tls_, scheme_;
   std::filesystem::path dir_;
-  std::vector<pid_t> pids_;
 };
 
 }  // namespace ferry::bench

@@ -13,7 +13,8 @@
 //   scan N MiB       baseline: pull the object from the storage node to the
 //                              caller and checksum it there
 //                    ferry:    ship the scan to the storage node: mobile code
-//                              streams the object with cx.read (O_DIRECT)
+//                              streams the object with cx.read (O_DIRECT):
+//                              near_storage_scan of samples/near_storage
 //
 // Every scan's checksum must equal the pulled bytes' (exit 1 otherwise).
 // Started without a cluster, the program runs itself under `ferry launch`
@@ -35,6 +36,7 @@
 
 #include "common/bench_report.hpp"
 #include "common/child_process.hpp"
+#include "near_storage/table_scan.hpp"
 
 namespace fs = std::filesystem;
 using clock_type = std::chrono::steady_clock;
@@ -53,28 +55,6 @@ std::uint64_t mix(const std::uint64_t* v, std::uint64_t n, std::uint64_t h) {
 /// The cold/warm call: a checksum over the node's small object.
 [[ferry::mobile]] std::uint64_t bench_device_sum(ferry::context& cx, ferry::ref<std::uint64_t> data, std::uint64_t n) {
   return mix(cx.local(data, n), n, kSeed);
-}
-
-/// Fills the object where it lives (so setting up a 256 MiB object does not
-/// cross the network).
-[[ferry::mobile]] void bench_device_fill(ferry::context& cx, ferry::ref<std::uint64_t> data, std::uint64_t n) {
-  std::uint64_t* v = cx.local(data, n);
-  for (std::uint64_t i = 0; i < n; ++i) v[i] = (i + 1) * 0x9e3779b97f4a7c15ull ^ (i >> 7);
-}
-
-/// The near-storage scan: the object streamed with cx.read in 256 KiB chunks
-/// (O_DIRECT reads on a storage node are synchronous, without readahead:
-/// the chunk size sets the number of device round trips).
-[[ferry::mobile]] std::uint64_t bench_device_scan(ferry::context& cx, ferry::ref<std::uint64_t> data, std::uint64_t n) {
-  constexpr std::uint64_t kWords = 32768;
-  std::uint64_t buf[kWords];
-  std::uint64_t h = kSeed;
-  for (std::uint64_t at = 0; at < n; at += kWords) {
-    const std::uint64_t count = n - at < kWords ? n - at : kWords;
-    cx.read(data + at, buf, count);
-    h = mix(buf, count, h);
-  }
-  return h;
 }
 
 namespace {
@@ -138,21 +118,23 @@ ferry::bench::row scan(const options& o, ferry::runtime& rt, const ferry::node_i
   auto data = rt.objects().create<std::uint64_t>(n, ferry::on_node(storage.id));
   ferry::call_options long_call;
   long_call.deadline = std::chrono::minutes(10);
-  rt.invoke_with(long_call, &bench_device_fill, data, n).get();
+  rt.invoke_with(long_call, &near_storage_fill, data, n).get();
   progress(o, "near-storage scan (cx.read)");
   auto t0 = clock_type::now();
-  const std::uint64_t near = rt.invoke_with(long_call, &bench_device_scan, data, n).get();
+  const std::uint64_t near =
+      rt.invoke_with(long_call, &near_storage_scan, data, n, near_storage::query{}).get().checksum;
   const double shipped = ms_since(t0);
   progress(o, "pull to the caller and scan there");
   t0 = clock_type::now();
   const auto pulled = rt.objects().get(data, n);
-  const std::uint64_t here = mix(pulled.data(), n, kSeed);
+  near_storage::summary here;
+  near_storage::accumulate(here, pulled.data(), n, near_storage::query{});
   const double pull = ms_since(t0);
   rt.objects().remove(data);
-  if (near != here)
+  if (near != here.checksum)
     throw ferry::error(ferry::make_error(ferry::errc::corrupt,
                                          fmt::format("{} MiB: the near-storage scan gave {}, the pulled bytes {}", mib,
-                                                     near, here)));
+                                                     near, here.checksum)));
   return {fmt::format("scan {} MiB: pull -> near-storage", mib), pull, shipped, "ms"};
 }
 

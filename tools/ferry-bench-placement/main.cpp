@@ -33,12 +33,13 @@
 
 #include "common/bench_report.hpp"
 #include "common/local_cluster.hpp"
-#include "kernels.hpp"
+#include "rendezvous/inference.hpp"
 
 using clock_type = std::chrono::steady_clock;
 using ferry::bench::local_cluster;
 using ferry::bench::median;
 using ferry::bench::row;
+using namespace rendezvous_case;  // the case's code: samples/rendezvous/inference.hpp
 
 namespace {
 
@@ -71,29 +72,6 @@ double us_since(clock_type::time_point t0) {
   return std::chrono::duration<double, std::micro>(clock_type::now() - t0).count();
 }
 
-// Keeps Bob's executors busy with a window of long calls until destroyed.
-class saturate {
- public:
-  saturate(ferry::runtime& rt, ferry::ref<std::uint64_t> cell, std::uint64_t rounds, unsigned window)
-      : thread_([this, &rt, cell, rounds, window] {
-          std::deque<ferry::future<std::uint64_t>> inflight;
-          while (!stop_.load()) {
-            while (inflight.size() < window) inflight.push_back(rt.invoke(&bench_busy, cell, rounds));
-            (void)inflight.front().try_get();
-            inflight.pop_front();
-          }
-          for (auto& f : inflight) (void)f.try_get();
-        }) {}
-  ~saturate() {
-    stop_ = true;
-    thread_.join();
-  }
-
- private:
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
-
 struct placement_figures {
   std::vector<row> rows;
   std::map<std::string, int> where;  // automatic calls by where they ran
@@ -106,28 +84,15 @@ placement_figures alice_bob_carol(const options& o, const local_cluster& cl) {
   auto alice = cl.client();
   auto eve = cl.client();
   const std::uint64_t words = o.model_bytes / 8;
-  std::vector<std::uint64_t> w(words);
-  for (std::uint64_t i = 0; i < words; ++i) w[i] = (i + 7) * 0x2545F4914F6CDD1DULL;
-  const auto model = alice->objects().create<std::uint64_t>(words, ferry::on_node(kBob));
-  alice->objects().put(model, std::span<const std::uint64_t>(w));
+  const auto [model, w] = make_model(*alice, words, kBob);
   const auto cell = eve->objects().create<std::uint64_t>(1, ferry::on_node(kBob));
-  auto expected = [&](std::uint64_t input) {
-    std::uint64_t h = input;
-    for (std::uint64_t i = 0; i < words; ++i) h = (h ^ w[i]) * 0x100000001b3ULL;
-    return h;
-  };
+  auto expected = [&w](std::uint64_t input) { return infer_expected(w.data(), w.size(), input); };
   // Warm: the code on Bob (the other nodes get it when placement first sends a call there).
-  if (alice->invoke(&bench_infer, model, words, 0).get().value != expected(0)) wrong("bench_infer: wrong answer");
+  if (alice->invoke(&infer, model, words, 0).get().value != expected(0)) wrong("infer: wrong answer");
 
   saturate load(*eve, cell, o.busy_rounds, o.saturate);
-  const auto until = clock_type::now() + std::chrono::seconds(30);
   // A queue, and enough calls ended that Bob's mean call time shows them.
-  auto saturated = [&] {
-    const auto l = alice->nodes()[kBob].load;
-    return l.queued >= o.saturate / 2 && l.calls >= 12;
-  };
-  while (!saturated() && clock_type::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  if (!saturated()) wrong("Bob never reported a queue");
+  if (!wait_for_queue(*alice, kBob, o.saturate / 2, std::chrono::seconds(30))) wrong("Bob never reported a queue");
 
   placement_figures out;
   std::vector<double> lat[2];
@@ -136,17 +101,17 @@ placement_figures alice_bob_carol(const options& o, const local_cluster& cl) {
     const ferry::call_options opts{.placement = mode == 0 ? ferry::placement::owner : ferry::placement::automatic};
     for (int i = 0; i < o.calls; ++i) {
       const auto t0 = clock_type::now();
-      auto f = alice->invoke_with(opts, &bench_infer, model, words, std::uint64_t(i));
+      auto f = alice->invoke_with(opts, &infer, model, words, std::uint64_t(i));
       const auto r = f.get();
       lat[mode].push_back(us_since(t0));
-      if (r.value != expected(i)) wrong("bench_infer returned a wrong answer");
+      if (r.value != expected(i)) wrong("infer returned a wrong answer");
       if (mode == 1) ++out.where[fmt::format("{} {}", to_string(f.where().choice), r.node)];
     }
-    std::deque<ferry::future<bench_inference>> inflight;
+    std::deque<ferry::future<inference>> inflight;
     const auto t0 = clock_type::now();
     for (int i = 0; i < o.calls || !inflight.empty();) {
       while (i < o.calls && inflight.size() < o.window)
-        inflight.push_back(alice->invoke_with(opts, &bench_infer, model, words, std::uint64_t(i++)));
+        inflight.push_back(alice->invoke_with(opts, &infer, model, words, std::uint64_t(i++)));
       (void)inflight.front().get();
       inflight.pop_front();
     }
@@ -183,7 +148,7 @@ std::vector<staleness_point> staleness(const options& o, const local_cluster& cl
   auto call_all = [&](std::vector<double>* lat) {
     for (const auto& r : objs) {
       const auto t0 = clock_type::now();
-      (void)caller->invoke(&bench_busy, r, 0).get();
+      (void)caller->invoke(&busy, r, 0).get();
       if (lat) lat->push_back(us_since(t0));
     }
   };

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The SmartNIC sample at a small size: the key-value lookups run on the
+# emulated DPU node (aarch64 under qemu) and on a host node; every answer is
+# checked by the program (exit 1 otherwise) and each figure must be there.
+# Exit 77 (skipped) with the reason where root, qemu or the aarch64 build is
+# missing, like the device tests.
+set -euo pipefail
+FERRY=$1
+SAMPLE=$2
+DPU_FERRY=$3
+fail() { echo "FAIL: $*" >&2; exit 1; }
+skip() { echo "SKIPPED: $*"; exit 77; }
+[[ $(id -u) -eq 0 ]] || skip "needs root (network namespaces, veth, cgroups)"
+for tool in qemu-aarch64 ip tc taskset; do
+  command -v $tool >/dev/null || skip "$tool is not installed (make deps-aarch64)"
+done
+[[ -x $DPU_FERRY ]] || skip "no aarch64 ferry at $DPU_FERRY (make build-aarch64, or ninja -C build ferry-aarch64)"
+[[ -d /sys/fs/cgroup/cpu && -d /sys/fs/cgroup/memory ]] || skip "no cgroup v1 cpu and memory controllers"
+
+out=$(timeout 240 "$FERRY" launch -n 2 --dpu 1 --dpu-binary "$DPU_FERRY" --start-timeout-ms 120000 -- \
+  "$SAMPLE" --log2-slots 12 --lookups 20 --batch 10000 --batches 2 2>&1) || fail "exit $?: $out"
+echo "$out"
+grep -q '^  node 0 (host, x86_64-.*: 0 wrong answers$' <<<"$out" || fail "host node"
+grep -q '^  node 1 (dpu, aarch64-unknown-linux-gnu cortex-a72, .*: 0 wrong answers$' <<<"$out" || fail "DPU node"
+for r in 'cold lookup, ms' 'warm lookup, median us' 'batched lookups, 1000/s'; do
+  grep -Eq "^$r +[0-9.]+ +[0-9.]+ +[0-9.]+x$" <<<"$out" || fail "no row '$r'"
+done
+grep -q '^ok: every lookup' <<<"$out" || fail "no ok line"
+! "$SAMPLE" --log2-slots 40 >/dev/null 2>&1 || fail "--log2-slots 40 accepted"
+echo "ok: lookups on the DPU node and on the host node gave the expected answers"
