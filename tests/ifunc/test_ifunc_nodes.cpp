@@ -38,9 +38,9 @@ struct ifunc_cluster {
   std::unique_ptr<rt_test::node_cluster> cluster;
   ferry_ifunc_context* cx = nullptr;
 
-  ifunc_cluster(const std::string& tls, std::uint32_t nodes) {
+  ifunc_cluster(const std::string& tls, std::uint32_t nodes, std::vector<std::string> node_args = {}) {
     ::setenv("XDG_CACHE_HOME", IFUNC_CACHE_DIR, 1);
-    cluster = std::make_unique<rt_test::node_cluster>(rt_test::cluster_setup{{}, nodes, tls, {}, "lo"});
+    cluster = std::make_unique<rt_test::node_cluster>(rt_test::cluster_setup{std::move(node_args), nodes, tls, {}, "lo"});
     ferry_ifunc_context_params p{FERRY_IFUNC_CONTEXT_FIELD_NAME, "test"};
     REQUIRE(ferry_ifunc_context_create(&p, &cx) == kOk);
   }
@@ -299,4 +299,25 @@ TEST_CASE("ifunc nodes: errors are typed and the nodes keep serving") {
   CHECK(c.poll(&runs) == kOk);
   CHECK(runs == 4);
   c.cluster->serves(c.cluster->cell_on(1, 5), 5);  // and ordinary calls still work
+}
+
+TEST_CASE("ifunc nodes: a runaway NAME_main ends with fuel_exhausted and frees its executor") {
+  ifunc_cluster c("shm", 1, {"--fuel", "200000000", "--executors", "1"});
+  const ferry_ifunc_h spin = c.reg("spin");
+  const object_id count = c.object_on(0, 8);
+  const auto started = std::chrono::steady_clock::now();
+  REQUIRE(c.send_to(spin, "x", 1, 0, count) == kOk);
+  CHECK(c.poll(nullptr) == code(ferry::errc::fuel_exhausted));
+  MESSAGE("2e8 units of fuel ran out after "
+          << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count()
+          << " ms, " << c.read<std::uint64_t>(count) << " loop iterations");
+  CHECK(c.read<std::uint64_t>(count) > 0);
+  // The node's only executor runs the next message.
+  const ferry_ifunc_h hello = c.reg("hello");
+  const object_id target = c.object_on(0, sizeof(hello_target_t));
+  REQUIRE(c.send_to(hello, "after", 5, 0, target) == kOk);
+  const auto until = std::chrono::steady_clock::now() + 30s;
+  while (c.read<hello_target_t>(target).calls == 0 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(1ms);
+  CHECK(std::string(c.read<hello_target_t>(target).text) == "after");
 }
