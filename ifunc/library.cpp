@@ -1,4 +1,4 @@
-#include "library.hpp"
+#include "ifunc/library.hpp"
 
 #include <algorithm>
 #include <fstream>

@@ -18,7 +18,7 @@
 #include <ferry/object_id.hpp>
 #include <ferry/status.hpp>
 
-#include "ifunc_frame.hpp"
+#include "wire/ifunc_frame.hpp"
 
 namespace ferry::ifunc {
 

@@ -1,4 +1,4 @@
-#include "message.hpp"
+#include "ifunc/message.hpp"
 
 #include <sys/random.h>
 
@@ -10,8 +10,8 @@
 
 #include <fmt/format.h>
 
-#include "ifunc_frame.hpp"
-#include "library.hpp"
+#include "ifunc/library.hpp"
+#include "wire/ifunc_frame.hpp"
 
 namespace ferry::ifunc {
 namespace {
@@ -117,28 +117,25 @@ void free_message(void* frame) {
   std::free(static_cast<std::uint8_t*>(frame) - kStateSize);
 }
 
-const entry* ifunc_of(void* frame) { return state_of(frame).fn.get(); }
+entry* ifunc_of(void* frame) { return state_of(frame).fn.get(); }
 
-ucs_status_t send_message(ucp_ep_h ep, void* frame, std::uint64_t remote_addr, ucp_rkey_h rkey) {
+std::span<const std::uint8_t> image_for(void* frame, std::uint64_t peer) {
   message_state& s = state_of(frame);
-  if (s.fn->first_send_to(ep) || always_send_code()) {
+  if (s.fn->first_send_to(peer) || always_send_code()) {
     std::lock_guard lock(s.mu);
     const auto& full = full_image(s, frame);
-    return ucp_put_nbi(ep, full.data(), full.size(), remote_addr, rkey);
+    return {full.data(), full.size()};
   }
-  return ucp_put_nbi(ep, frame, s.short_header.frame_size(), remote_addr, rkey);
+  return {static_cast<const std::uint8_t*>(frame), s.short_header.frame_size()};
 }
 
-result<poll_outcome> poll_message(registry& reg, scope owner, void* buffer, std::size_t buffer_size,
-                                  void* target_args, ucp_worker_h worker) {
+result<std::optional<taken_message>> take_message(registry& reg, scope owner, const linking& how, void* buffer,
+                                                  std::size_t buffer_size) {
   if (!buffer || buffer_size < wire::kIfuncHeaderSize + 8 || reinterpret_cast<std::uintptr_t>(buffer) % 8 != 0)
     return make_error(errc::invalid_argument,
                       fmt::format("an ifunc buffer must be 8-aligned and hold at least {} bytes",
                                   wire::kIfuncHeaderSize + 8));
-  if (!wire::ifunc_signal_present(buffer)) {
-    ucp_worker_progress(worker);
-    return poll_outcome::nothing;
-  }
+  if (!wire::ifunc_signal_present(buffer)) return std::nullopt;
   auto* bytes = static_cast<std::uint8_t*>(buffer);
   auto h = wire::decode_ifunc_header(std::span<const std::uint8_t, wire::kIfuncHeaderSize>(bytes, wire::kIfuncHeaderSize));
   if (!h) {
@@ -150,10 +147,7 @@ result<poll_outcome> poll_message(registry& reg, scope owner, void* buffer, std:
     return make_error(errc::too_large, fmt::format("ifunc message of {} bytes does not fit the {}-byte buffer",
                                                    h->frame_size(), buffer_size));
   }
-  if (!wire::ifunc_trailer_present(buffer, *h)) {
-    ucp_worker_progress(worker);
-    return poll_outcome::nothing;
-  }
+  if (!wire::ifunc_trailer_present(buffer, *h)) return std::nullopt;
   std::shared_ptr<entry> fn = reg.find(owner, h->key);
   if (!fn && h->code_attached) {
     auto code = wire::decode_ifunc_code(
@@ -161,7 +155,7 @@ result<poll_outcome> poll_message(registry& reg, scope owner, void* buffer, std:
     status refused;
     if (!code) refused = code.error();
     else if (key_of(*code) != h->key) refused = make_error(errc::corrupt, "ifunc message: code does not match its key");
-    else if (auto added = reg.add(owner, std::move(*code)); added) fn = std::move(*added);
+    else if (auto added = reg.add(owner, std::move(*code), how); added) fn = std::move(*added);
     else refused = added.error();
     if (!fn) {
       wire::ifunc_clear_signal(buffer, *h);
@@ -173,8 +167,7 @@ result<poll_outcome> poll_message(registry& reg, scope owner, void* buffer, std:
     return make_error(errc::unknown_code, fmt::format("ifunc message for code {} that this process does not have "
                                                       "(never registered, or deregistered) and that came without it",
                                                       h->key.short_string()));
-  fn->main(bytes + wire::kIfuncHeaderSize, h->payload_size, target_args);
-  return poll_outcome::ran;
+  return taken_message{std::move(fn), bytes + wire::kIfuncHeaderSize, static_cast<std::size_t>(h->payload_size)};
 }
 
 }  // namespace ferry::ifunc

@@ -1,6 +1,8 @@
 // ifunc/message.hpp — ifunc messages: build one at the source (payload_bound,
-// payload_init), put it into a target's buffer, and take and run it there.
-// Byte format: wire/ifunc_frame.hpp (docs/protocol.md, "ifunc messages").
+// payload_init), the image a send to a peer carries, and take one out of a
+// target's buffer. Byte format: wire/ifunc_frame.hpp (docs/protocol.md,
+// "ifunc messages"). How the image travels is the front end's business (a
+// UCX put, ucp_ifunc.cpp; a ferry frame, service.cpp).
 //
 // A message owns two images of the same payload: the short one (header,
 // payload, trailer) that every send after the first to an endpoint carries,
@@ -10,15 +12,15 @@
 // is sent.
 #pragma once
 
-#include <ucp/api/ucp.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <span>
 
 #include <ferry/status.hpp>
 
-#include "registry.hpp"
+#include "ifunc/registry.hpp"
 
 namespace ferry::ifunc {
 
@@ -39,25 +41,32 @@ result<std::pair<void*, std::size_t>> payload_of(void* frame);
 /// Free a built message (sends in flight must have completed: flush first).
 void free_message(void* frame);
 /// The ifunc a message runs (the message keeps it alive).
-const entry* ifunc_of(void* frame);
+entry* ifunc_of(void* frame);
 
-/// Put the message into `remote_addr` at `ep`'s peer: with the code section
-/// on the first send to `ep` (or always, with FERRY_IFUNC_SEND_CODE=always),
-/// else without. Returns the put's UCX status (UCS_OK or UCS_INPROGRESS:
-/// complete it with a flush, as for ucp_put_nbi).
-ucs_status_t send_message(ucp_ep_h ep, void* frame, std::uint64_t remote_addr, ucp_rkey_h rkey);
+/// The image a send of the message to `peer` carries: with the code section
+/// on the first send to `peer` (or always, with FERRY_IFUNC_SEND_CODE=always),
+/// else without. Valid until the message is freed; a later full image is
+/// written over it in place (see message.cpp).
+std::span<const std::uint8_t> image_for(void* frame, std::uint64_t peer);
 
-/// What one poll did.
-enum class poll_outcome { ran, nothing };
-/// Check `buffer` for a message; run it if it is whole. Nothing there, or
-/// still arriving: progresses `worker`, returns nothing. A message is taken
-/// (its signal cleared) before its NAME_main runs, or when it is refused:
-/// errc::too_large when it does not fit `buffer_size` (nothing past the
-/// buffer is read), errc::unknown_code for a message without code whose
-/// ifunc this scope does not have (never registered, or deregistered),
-/// bad_format / bad_version / corrupt for a malformed message, and the
-/// registry's errors when auto-registration of shipped code fails.
-result<poll_outcome> poll_message(registry& reg, scope owner, void* buffer, std::size_t buffer_size,
-                                  void* target_args, ucp_worker_h worker);
+/// A message taken out of a buffer, ready to run: fn->main(payload,
+/// payload_size, target_args). `fn` keeps its code alive while it runs.
+struct taken_message {
+  std::shared_ptr<entry> fn;
+  void* payload = nullptr;
+  std::size_t payload_size = 0;
+};
+/// Check `buffer` for a whole message and take it (clear its signal): the
+/// ifunc to run, found in `owner` by key or registered there from the code
+/// it carries (linked as `how`). Nothing there, or still arriving: nothing.
+/// A refused message is taken too: errc::too_large when it does not fit
+/// `buffer_size` (nothing past the buffer is read), errc::unknown_code for
+/// a message without code whose ifunc this scope does not have (never
+/// registered, or deregistered), bad_format / bad_version / corrupt for a
+/// malformed message, and the registry's errors when auto-registration of
+/// shipped code fails. errc::invalid_argument for a buffer that is not
+/// 8-aligned or smaller than a message's header and trailer.
+result<std::optional<taken_message>> take_message(registry& reg, scope owner, const linking& how, void* buffer,
+                                                  std::size_t buffer_size);
 
 }  // namespace ferry::ifunc

@@ -1,4 +1,4 @@
-#include "registry.hpp"
+#include "ifunc/registry.hpp"
 
 #include <dlfcn.h>
 
@@ -7,19 +7,19 @@
 
 #include <fmt/format.h>
 
-#include "library.hpp"
+#include "ifunc/library.hpp"
 
 namespace ferry::ifunc {
 namespace {
 
-// Compiled ifuncs go to a cache directory per linking mode, so code compiled
-// for the open engine never meets the allow-listed one.
-std::filesystem::path cache_dir(bool pure) {
+// Compiled ifuncs go to a cache directory per front end and linking mode, so
+// code compiled for the open engine never meets the allow-listed one.
+std::filesystem::path cache_dir(const linking& how, bool pure) {
   std::filesystem::path base;
   if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) base = x;
   else if (const char* h = std::getenv("HOME"); h && *h) base = std::filesystem::path(h) / ".cache";
   else base = std::filesystem::temp_directory_path();
-  return base / "ferry" / (pure ? "ifunc-pure" : "ifunc");
+  return base / "ferry" / fmt::format("ifunc-{}{}", how.name, pure ? "-pure" : "");
 }
 
 status load_dependencies(const wire::ifunc_code& code) {
@@ -36,42 +36,46 @@ status load_dependencies(const wire::ifunc_code& code) {
 
 }  // namespace
 
-bool entry::first_send_to(const void* peer) {
+bool entry::first_send_to(std::uint64_t peer) {
   std::lock_guard lock(mu_);
   return sent_.insert(peer).second;
 }
 
-registry& registry::instance(const std::map<std::string, void*>& runtime_symbols) {
-  static registry r(runtime_symbols);
+void entry::forget_peer(std::uint64_t peer) {
+  std::lock_guard lock(mu_);
+  sent_.erase(peer);
+}
+
+registry& registry::instance() {
+  static registry r;
   return r;
 }
 
-registry::registry(std::map<std::string, void*> runtime_symbols) : runtime_symbols_(std::move(runtime_symbols)) {}
-
-result<jit*> registry::engine(bool pure) {
-  auto& slot = pure ? pure_engine_ : open_engine_;
+result<jit*> registry::engine(const linking& how, bool pure) {
+  auto& slot = engines_[{&how, pure}];
   if (slot) return slot.get();
   jit_config c;
-  c.runtime_symbols = runtime_symbols_;
+  c.runtime_symbols = how.runtime_symbols;
   c.any_process_symbol = !pure;
   c.uniform_entry = false;  // NAME_main and friends have the prototype's signatures
-  c.meter = false;          // ifuncs run outside ferry calls: no fuel to account to
+  c.meter = how.metered;
   c.first_tier = jit_tier::optimized;  // prototype libraries are built -O3: run them at native speed
   c.hot_call_threshold = 0;
-  c.cache_dir = cache_dir(pure);
+  c.cache_dir = cache_dir(how, pure);
   auto e = jit::create(std::move(c));
   if (!e) return e.error();
   slot = std::move(*e);
   return slot.get();
 }
 
-result<std::shared_ptr<entry>> registry::add(scope owner, wire::ifunc_code code) {
+result<std::shared_ptr<entry>> registry::add(scope owner, wire::ifunc_code code, const linking& how) {
   const object_id key = key_of(code);
   std::lock_guard adding(add_mu_);
   if (auto existing = find(owner, key)) return existing;
-  if (!code.pure)
+  const bool pure = code.pure || how.all_pure;
+  if (!pure)
     if (auto st = load_dependencies(code); !st) return st;
-  auto eng = engine(code.pure);
+  auto eng = engine(how, pure);
   if (!eng) return eng.error();
   auto fn = (*eng)->load(code.code).get();
   if (!fn) return make_error(fn.code(), fmt::format("ifunc {}: {}", code.name, fn.error().message()));
@@ -90,7 +94,8 @@ result<std::shared_ptr<entry>> registry::add(scope owner, wire::ifunc_code code)
   e->key = key;
   e->owner = owner;
   e->name = code.name;
-  e->pure = code.pure;
+  e->pure = pure;
+  e->linked = &how;
   e->code_section = wire::encode_ifunc_code(code);
   e->code = std::move(*fn);
   std::unique_lock lock(mu_);
@@ -104,6 +109,13 @@ std::shared_ptr<entry> registry::find(scope owner, const object_id& key) const {
   std::shared_lock lock(mu_);
   auto it = by_key_.find({owner, key});
   return it == by_key_.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<entry> registry::find(scope owner, std::string_view name) const {
+  std::shared_lock lock(mu_);
+  for (const auto& [k, e] : by_key_)
+    if (k.owner == owner && e->name == name) return e;
+  return nullptr;
 }
 
 std::shared_ptr<entry> registry::find(std::uint64_t handle) const {
@@ -123,16 +135,38 @@ status registry::remove(std::uint64_t handle) {
     by_handle_.erase(it);
     by_key_.erase({e->owner, e->key});
   }
+  unload(*e);
+  return {};
+}
+
+void registry::remove_scope(scope owner) {
+  std::vector<std::shared_ptr<entry>> gone;
+  {
+    std::unique_lock lock(mu_);
+    for (auto it = by_key_.begin(); it != by_key_.end();)
+      if (it->first.owner == owner) {
+        by_handle_.erase(it->second->handle);
+        gone.push_back(std::move(it->second));
+        it = by_key_.erase(it);
+      } else {
+        ++it;
+      }
+  }
+  for (const auto& e : gone) unload(*e);
+}
+
+void registry::unload(const entry& e) {
   // Several scopes may hold the same code in one engine: its copy goes with the last.
   bool still_used = false;
   {
     std::shared_lock lock(mu_);
     for (const auto& [k, other] : by_key_)
-      still_used = still_used || (other->pure == e->pure && other->code.id() == e->code.id());
+      still_used = still_used || (other->linked == e.linked && other->pure == e.pure && other->code.id() == e.code.id());
   }
+  if (still_used) return;
+  std::lock_guard engines(add_mu_);
   // The engine exists: it compiled this entry.
-  if (!still_used) (void)(e->pure ? pure_engine_ : open_engine_)->unload(e->code.id());
-  return {};
+  (void)engines_.at({e.linked, e.pure})->unload(e.code.id());
 }
 
 }  // namespace ferry::ifunc

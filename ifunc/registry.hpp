@@ -1,16 +1,21 @@
 // ifunc/registry.hpp — the ifuncs a process has registered, keyed by content
 // hash (library.hpp key_of), each JIT-compiled through ferry's jit.
 //
-// One registry per process; entries belong to a scope (the UCP context of
-// the compat API), so two contexts register independently as in the
-// prototype. Every member may be called from any thread, also from inside a
-// running NAME_main (recursive sends, registration of another ifunc).
+// One registry per process, shared by both front ends (the UCX compat API,
+// ifunc/ucp_ifunc.cpp, and ferry's own <ferry/ifunc.h>, ifunc/ferry_ifunc.cpp);
+// entries belong to a scope (a UCP context, or a ferry ifunc context), so two
+// contexts register independently as in the prototype. Every member may be
+// called from any thread, also from inside a running NAME_main (recursive
+// sends, registration of another ifunc).
 //
-// Linking: a `pure` ifunc is compiled by an engine that resolves only ferry's
-// allow-list (default_allowed_process_symbols) and the runtime symbols the
-// front end supplies (the ifunc API itself); anything else is refused before
-// compiling (errc::policy_violation, naming the symbol). Other ifuncs may call
-// any symbol of the process and of their NAME.deps libraries, loaded first.
+// Linking: each front end says how its ifuncs link (`linking`): the API they
+// may call beyond the allow-list, and whether the JIT meters them. A `pure`
+// ifunc (and every ifunc of a front end that links all of them pure) is
+// compiled by an engine that resolves only ferry's allow-list
+// (default_allowed_process_symbols) and the front end's symbols; anything
+// else is refused before compiling (errc::policy_violation, naming the
+// symbol). Other ifuncs may call any symbol of the process and of their
+// NAME.deps libraries, loaded first. One engine per (front end, purity).
 #pragma once
 
 #include <atomic>
@@ -21,6 +26,7 @@
 #include <mutex>
 #include <shared_mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -28,8 +34,8 @@
 #include <ferry/object_id.hpp>
 #include <ferry/status.hpp>
 
-#include "ifunc_frame.hpp"
-#include "jit.hpp"
+#include "jit/jit.hpp"
+#include "wire/ifunc_frame.hpp"
 
 namespace ferry::ifunc {
 
@@ -38,8 +44,24 @@ using payload_bound_fn = std::size_t (*)(void* source_args, std::size_t source_a
 using payload_init_fn = int (*)(void* source_args, std::size_t source_args_size, void* payload,
                                 std::size_t* payload_size);
 
-/// Which caller registered an ifunc (a ucp_context_h for the compat API).
+/// Which caller registered an ifunc (a ucp_context_h for the compat API, a
+/// ferry_ifunc_context for ferry's).
 using scope = const void*;
+
+/// How a front end links its ifuncs. One object per front end, living as
+/// long as the process (the registry keys its engines by its address).
+struct linking {
+  std::string name;  ///< names its JIT cache directories: $XDG_CACHE_HOME/ferry/ifunc-<name>[-pure]
+  /// The front end's API, callable from every ifunc (recursive sends).
+  std::map<std::string, void*> runtime_symbols;
+  /// Every ifunc is linked against the allow-list, whatever its `pure`
+  /// flag says, and its NAME.deps are not loaded (code from peers: ferry
+  /// nodes).
+  bool all_pure = false;
+  /// The JIT meters the code (ferry_fuel: docs/security.md), so the caller
+  /// can stop it by fuel.
+  bool metered = false;
+};
 
 /// One registered ifunc. The machine code lives while any holder of the
 /// shared_ptr does: a deregistered ifunc whose NAME_main is still running, or
@@ -50,43 +72,50 @@ struct entry {
   scope owner = nullptr;
   std::string name;
   bool pure = false;
+  const linking* linked = nullptr;  ///< the front end that registered it
   std::vector<std::uint8_t> code_section;  ///< wire::encode_ifunc_code, shipped with first messages
   jit_function code;
   main_fn main = nullptr;
   payload_bound_fn payload_bound = nullptr;
   payload_init_fn payload_init = nullptr;
 
-  /// First message to `peer` (an endpoint)? Records it: the next is not.
-  bool first_send_to(const void* peer);
+  /// First message to `peer` (an endpoint, a member)? Records it: the next is not.
+  bool first_send_to(std::uint64_t peer);
+  /// Forget that `peer` has the code (it restarted, or said it lost it).
+  void forget_peer(std::uint64_t peer);
 
  private:
   std::mutex mu_;
-  std::unordered_set<const void*> sent_;
+  std::unordered_set<std::uint64_t> sent_;
 };
 
 class registry {
  public:
-  /// The process's registry. `runtime_symbols` (the front end's API, e.g.
-  /// ucp_ifunc_send_nbix) are callable from every ifunc, pure or not; only
-  /// the first call's map counts.
-  static registry& instance(const std::map<std::string, void*>& runtime_symbols);
+  /// The process's registry.
+  static registry& instance();
 
-  /// Register `code` in `owner`: JIT-compile it and find its three functions.
+  /// Register `code` in `owner`, linked as `how` says: JIT-compile it and
+  /// find its three functions.
   /// Already registered (same key, same scope): the existing entry, as the
   /// prototype returned the existing handle. Errors: errc::bad_format (no
   /// NAME_main, payload functions missing, bitcode that does not parse),
   /// policy_violation (a pure ifunc calls outside the allow-list),
   /// no_matching_variant, io_error (a dependency does not load).
-  result<std::shared_ptr<entry>> add(scope owner, wire::ifunc_code code);
+  result<std::shared_ptr<entry>> add(scope owner, wire::ifunc_code code, const linking& how);
   std::shared_ptr<entry> find(scope owner, const object_id& key) const;
+  /// The ifunc named `name` registered in `owner` (nullptr: none).
+  std::shared_ptr<entry> find(scope owner, std::string_view name) const;
   std::shared_ptr<entry> find(std::uint64_t handle) const;
   /// Deregister: unload its code (once the last holder lets go).
   /// errc::not_found if `handle` is not registered (twice, or never).
   status remove(std::uint64_t handle);
+  /// Deregister everything `owner` registered (its context is destroyed).
+  void remove_scope(scope owner);
 
  private:
-  explicit registry(std::map<std::string, void*> runtime_symbols);
-  result<jit*> engine(bool pure);
+  registry() = default;
+  result<jit*> engine(const linking& how, bool pure);
+  void unload(const entry& e);
 
   struct scoped_key {
     scope owner;
@@ -99,9 +128,8 @@ class registry {
     }
   };
 
-  std::map<std::string, void*> runtime_symbols_;
   std::mutex add_mu_;  // one registration at a time: JIT work happens outside mu_
-  std::unique_ptr<jit> pure_engine_, open_engine_;
+  std::map<std::pair<const linking*, bool>, std::unique_ptr<jit>> engines_;  // (front end, pure); under add_mu_
   mutable std::shared_mutex mu_;
   std::unordered_map<scoped_key, std::shared_ptr<entry>, scoped_key_hash> by_key_;
   std::unordered_map<std::uint64_t, std::shared_ptr<entry>> by_handle_;

@@ -10,9 +10,10 @@
 
 #include <fmt/format.h>
 
-#include "library.hpp"
-#include "message.hpp"
-#include "registry.hpp"
+#include "ifunc/library.hpp"
+#include "ifunc/message.hpp"
+#include "ifunc/registry.hpp"
+#include "wire/ifunc_frame.hpp"
 
 #define FERRY_IFUNC_API extern "C" __attribute__((visibility("default")))
 
@@ -53,12 +54,13 @@ ucs_status_t fail(const status& st) {
 ucp_ifunc_h handle_of(const ifunc::entry& e) { return reinterpret_cast<ucp_ifunc_h>(e.handle); }
 std::uint64_t handle_id(ucp_ifunc_h h) { return reinterpret_cast<std::uintptr_t>(h); }
 
-ifunc::registry& registry();
+ifunc::registry& registry() { return ifunc::registry::instance(); }
+const ifunc::linking& linking();
 
 ucs_status_t register_code(ucp_context_h context, result<wire::ifunc_code> code, ucp_ifunc_h* ifunc_p) {
   if (!ifunc_p) return fail(make_error(errc::invalid_argument, "ucp_register_ifunc: no handle to fill"));
   if (!code) return fail(code.error());
-  auto e = registry().add(context, std::move(*code));
+  auto e = registry().add(context, std::move(*code), linking());
   if (!e) return fail(e.error());
   *ifunc_p = handle_of(**e);
   return UCS_OK;
@@ -125,22 +127,33 @@ FERRY_IFUNC_API void ucp_ifunc_msg_free(ucp_ifunc_msg_t msg) { ifunc::free_messa
 FERRY_IFUNC_API ucs_status_t ucp_ifunc_send_nbix(ucp_ep_h ep, ucp_ifunc_msg_t msg, std::uint64_t remote_addr,
                                                  ucp_rkey_h rkey) {
   if (!msg.frame) return fail(make_error(errc::invalid_argument, "ucp_ifunc_send_nbix: no message"));
-  return ifunc::send_message(ep, msg.frame, remote_addr, rkey);
+  // One put carries the whole image; the caller completes it with a flush,
+  // as for ucp_put_nbi.
+  const auto image = ifunc::image_for(msg.frame, reinterpret_cast<std::uintptr_t>(ep));
+  return ucp_put_nbi(ep, image.data(), image.size(), remote_addr, rkey);
 }
 
 FERRY_IFUNC_API ucs_status_t ucp_poll_ifunc(ucp_context_h context, void* buffer, std::size_t buffer_size,
                                             void* target_args, ucp_worker_h worker) {
-  auto r = ifunc::poll_message(registry(), context, buffer, buffer_size, target_args, worker);
-  if (!r) return fail(r.error());
-  return *r == ifunc::poll_outcome::ran ? UCS_OK : UCS_ERR_NO_MESSAGE;
+  auto taken = ifunc::take_message(registry(), context, linking(), buffer, buffer_size);
+  if (!taken) return fail(taken.error());
+  if (!*taken) {  // nothing there, or still arriving: the target progresses
+    ucp_worker_progress(worker);
+    return UCS_ERR_NO_MESSAGE;
+  }
+  const auto& m = **taken;
+  m.fn->main(m.payload, m.payload_size, target_args);
+  return UCS_OK;
 }
 
 FERRY_IFUNC_API const char* ferry_ucp_ifunc_last_error(void) { return last_error.c_str(); }
 
 namespace {
 // The API every ifunc may call, pure or not: recursive sends from NAME_main.
-ifunc::registry& registry() {
-  static ifunc::registry& r = ifunc::registry::instance({
+// Unmetered: the compat API runs NAME_main on the host's own thread, as the
+// prototype did, with nothing to stop it.
+const ifunc::linking& linking() {
+  static const ifunc::linking l{"ucp", {
       {"ucp_register_ifunc", reinterpret_cast<void*>(&ucp_register_ifunc)},
       {"ucp_register_ifunc_im", reinterpret_cast<void*>(&ucp_register_ifunc_im)},
       {"ucp_deregister_ifunc", reinterpret_cast<void*>(&ucp_deregister_ifunc)},
@@ -149,7 +162,7 @@ ifunc::registry& registry() {
       {"ucp_ifunc_msg_free", reinterpret_cast<void*>(&ucp_ifunc_msg_free)},
       {"ucp_ifunc_send_nbix", reinterpret_cast<void*>(&ucp_ifunc_send_nbix)},
       {"ucp_poll_ifunc", reinterpret_cast<void*>(&ucp_poll_ifunc)},
-  });
-  return r;
+  }, false, false};
+  return l;
 }
 }  // namespace

@@ -54,6 +54,7 @@ std::size_t body_index(frame_type t) {
     case frame_type::ack:
     case frame_type::shutdown: return 11;
     case frame_type::heartbeat: return 13;
+    case frame_type::ifunc: return 14;
     case frame_type::dir_register:
     case frame_type::object_migrate: return 12;
   }
@@ -121,6 +122,16 @@ struct body_writer {
     w.put(b.calls);
     w.put(b.pulled_calls);
     w.put(b.pulled_bytes);
+  }
+  void operator()(const ifunc_body& b) {
+    w.put(b.origin);
+    w.put(b.context);
+    w.put(b.flags);
+    put_ref(w, b.target);
+    w.put(static_cast<std::uint16_t>(b.failure));
+    w.put_string(b.failure_message.size() < kMaxString ? b.failure_message
+                                                       : b.failure_message.substr(0, kMaxString - 1));
+    put_blob(w, b.message);
   }
 };
 
@@ -231,6 +242,20 @@ void read_body(std::size_t index, reader& r, frame_body& body) {
       b.pulled_bytes = r.get<std::uint64_t>();
       return;
     }
+    case 14: {
+      auto& b = hold<14>(body);
+      b.origin = r.get<node_index>();
+      b.context = r.get<std::uint64_t>();
+      b.flags = r.get<std::uint8_t>();
+      if (b.flags & ~kIfuncInstall) r.fail();  // unknown flags
+      b.target = get_ref(r);
+      const auto code = r.get<std::uint16_t>();
+      if (code > static_cast<std::uint16_t>(errc_last)) r.fail();  // unknown kind
+      b.failure = static_cast<errc>(code);
+      read_string(r, b.failure_message);
+      read_blob(r, b.message);
+      return;
+    }
     default: hold<11>(body); return;
   }
 }
@@ -314,6 +339,7 @@ const char* to_string(frame_type t) noexcept {
     case frame_type::object_migrate: return "object_migrate";
     case frame_type::object_image: return "object_image";
     case frame_type::dir_lookup: return "dir_lookup";
+    case frame_type::ifunc: return "ifunc";
   }
   return "unknown";
 }

@@ -52,6 +52,7 @@ enum class frame_type : std::uint8_t {
   object_migrate = 17,  ///< move object `id` to node `owner` (a dir_register_body); ack or error
   object_image = 18,    ///< a moving object's sealed image, source -> destination (an object_data_body); ack or error
   dir_lookup = 19,      ///< "who owns `id`?" (an object_remove_body), to every node; answered by dir_register
+  ifunc = 20,           ///< an ifunc message for a context (<ferry/ifunc.h>), or its failure reported to the origin
 };
 
 struct hello_body {
@@ -147,9 +148,28 @@ struct load_body {
   std::uint64_t pulled_bytes = 0;   ///< bytes those calls pulled from other nodes
 };
 
+/// ifunc_body::flags: register the message's code at the receiver (in the
+/// origin context's scope) without running it.
+inline constexpr std::uint8_t kIfuncInstall = 1;
+
+/// An ifunc message of <ferry/ifunc.h> (docs/ifunc.md, docs/protocol.md).
+/// To a node: run it there (target_args: the bytes of `target`, if not
+/// nil). To the origin client: queue it for its context's poll. A failure
+/// a node met with a message goes back to the origin as an ifunc frame
+/// with `failure` set and no message.
+struct ifunc_body {
+  node_index origin = kNoNode;  ///< the member whose context the message belongs to
+  std::uint64_t context = 0;    ///< that context's id (its scope on every member)
+  std::uint8_t flags = 0;       ///< kIfuncInstall
+  ref<void> target;             ///< nil: target_args is NULL
+  errc failure = errc::ok;      ///< a node's report to the origin; then `message` is empty
+  std::string failure_message;
+  std::vector<std::uint8_t> message;  ///< the wire/ifunc_frame image (header, payload, code, trailer)
+};
+
 using frame_body = std::variant<hello_body, invoke_body, reply_body, error_body, code_request_body, code_response_body,
                                 object_create_body, object_put_body, object_get_body, object_remove_body,
-                                object_data_body, empty_body, dir_register_body, load_body>;
+                                object_data_body, empty_body, dir_register_body, load_body, ifunc_body>;
 
 struct frame {
   frame_type type = frame_type::heartbeat;

@@ -65,6 +65,18 @@ class dispatch_policy {
   /// Run an object operation or other store work (may block on I/O) on an
   /// object thread: never behind mobile code.
   void blocking(core::task run) { (void)object_threads_.dispatch(std::move(run)); }
+  /// Run other mobile code (an ifunc's NAME_main, ifunc/service.cpp) on an
+  /// executor, counted as queued and running like a call.
+  void on_executor(core::task run) {
+    executor_calls_.fetch_add(1, std::memory_order_relaxed);
+    queued_.fetch_add(1, std::memory_order_relaxed);
+    (void)executors_.dispatch([this, run = std::move(run)] {
+      queued_.fetch_sub(1, std::memory_order_relaxed);
+      running_.fetch_add(1, std::memory_order_relaxed);
+      run();
+      running_.fetch_sub(1, std::memory_order_relaxed);
+    });
+  }
   /// A call of `code` took `took`, and needed store I/O when it ended
   /// (`sealed`: it wrote through cx.local to a persistent object): decide
   /// where its next call runs. Code that seals runs on an executor: store I/O

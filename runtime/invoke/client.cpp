@@ -22,6 +22,7 @@
 #include "directory/discovery.hpp"
 #include "directory/router.hpp"
 #include "exec/caller_host.hpp"
+#include "ifunc/service.hpp"
 #include "placement/cost_model.hpp"
 #include "session/member.hpp"
 #include "wire/frames.hpp"
@@ -54,6 +55,7 @@ struct runtime::impl final : detail::progress_driver {
   calls::call_table calls;  // after the member: ~impl() fails what is left before the member goes
   std::unique_ptr<cluster::bootstrap> boot;  // goes before the member: ~impl() leaves while heartbeats still run
   std::shared_ptr<detail::driver_link> link;  // made once the cluster's size is known (join)
+  std::unique_ptr<ifunc::service> ifuncs;     // <ferry/ifunc.h>: messages nodes send back to this program
 
   mutable std::mutex mu;
   std::vector<node_info> infos;  // by node index, filled by hello frames
@@ -126,6 +128,7 @@ struct runtime::impl final : detail::progress_driver {
   }
 
   ~impl() {
+    if (ifuncs && ifunc::process_service() == ifuncs.get()) ifunc::set_process_service(nullptr);
     if (boot) (void)boot->leave();  // under PMIx: wait for the job's other clients (bootstrap.hpp)
     if (member) member->stop();     // no frame handler runs once the state it uses starts to go
   }
@@ -154,6 +157,7 @@ struct runtime::impl final : detail::progress_driver {
     mc.thread_name = "ferry-client";
     FERRY_TRY(member, session::member::create(mc));
     discovery = std::make_unique<directory::discovery>(*router, *member);
+    ifuncs = std::make_unique<ifunc::service>(*member, nodes, std::nullopt);
     member->on_frame([this](frame&& f) { on_frame(std::move(f)); });
     member->on_peer_dead([this](node_index who) { on_peer_dead(who); });
     member->on_peer_alive([this](node_index who) {  // it was paused or busy, not gone
@@ -181,6 +185,7 @@ struct runtime::impl final : detail::progress_driver {
       return true;
     });
     if (!all) return make_error(errc::timeout, "not every node answered this client's hello");
+    ifunc::set_process_service(ifuncs.get());  // ferry_ifunc_context_create attaches here
     return {};
   }
 
@@ -256,6 +261,7 @@ struct runtime::impl final : detail::progress_driver {
         redirects.fetch_add(1, std::memory_order_relaxed);
         return router->apply(d);
       }
+      case frame_type::ifunc: return ifuncs->on_frame(std::move(f));
       default: return;  // clients ignore everything else
     }
   }

@@ -73,6 +73,14 @@ result<std::unique_ptr<node>> node::create(node_config config) {
   n->objects_ = std::make_unique<object::object_service>(*n->store_, *n->router_, *n->member_);
   n->migration_ = std::make_unique<object::migration>(*n->store_, *n->router_, *n->member_, n->calls_, *n->policy_,
                                                       [raw = n.get()](frame&& f) { raw->on_frame(std::move(f)); });
+  n->ifuncs_ = std::make_unique<ifunc::service>(
+      *n->member_, c.nodes,
+      ifunc::node_side{[raw = n.get()](core::task t) { raw->policy_->on_executor(std::move(t)); }, n->store_.get(),
+                       c.fuel_per_call,
+                       c.jit.trusted_signers.empty() && c.jit.trust == jit_trust::trusted
+                           ? status{}
+                           : make_error(errc::unsigned_code, "this node runs only signed (or sandbox-checked) code: "
+                                                             "it takes no ifunc messages")});
   n->member_->on_frame([raw = n.get()](frame&& f) { raw->on_frame(std::move(f)); });
   n->member_->on_peer_dead([raw = n.get()](node_index who) { raw->on_peer_dead(who); });
   n->member_->on_peer_alive([raw = n.get()](node_index who) { raw->forwarded_to_silent_.erase(who); });
@@ -163,6 +171,7 @@ void node::on_frame(frame&& f) {
       return router_->apply(d);
     }
     case frame_type::dir_lookup: return answer_lookup(f);
+    case frame_type::ifunc: return ifuncs_->on_frame(std::move(f));  // <ferry/ifunc.h> messages
     // Answers to this node's own requests (nested calls, code requests, cx.fetch, moves).
     case frame_type::reply:
     case frame_type::code_response:

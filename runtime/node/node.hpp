@@ -7,6 +7,7 @@
 //     object_* -> object service (object/service), on an object thread
 //     code_request -> code server (code/server)
 //     reply/error/code_response -> the call table (calls/call_table)
+//     ifunc   -> the ifunc service (ifunc/service): NAME_main on an executor
 //
 // Threads (docs/architecture.md): the member's driving thread handles every
 // frame and never runs LLVM or store I/O; the JIT's threads compile; the
@@ -39,6 +40,7 @@
 #include "directory/router.hpp"
 #include "exec/dispatch.hpp"
 #include "exec/runner.hpp"
+#include "ifunc/service.hpp"
 #include "object/migration.hpp"
 #include "object/service.hpp"
 #include "session/member.hpp"
@@ -167,6 +169,7 @@ class node {
   std::unique_ptr<object::object_service> objects_;
   std::unique_ptr<object::migration> migration_;
   std::unique_ptr<exec::runner> runner_;
+  std::unique_ptr<ifunc::service> ifuncs_;
 
   std::atomic<std::uint64_t> refused_{0};
   /// Calls forwarded to a member that had been silent a while (driving

@@ -45,6 +45,9 @@ std::vector<frame> one_of_each() {
       frame{frame_type::object_migrate, 3, 12, dir_register_body{object_id::random(), 1}},
       frame{frame_type::object_image, 0, 13, object_data_body{{9, 8, 7}}},
       frame{frame_type::dir_lookup, 4, 0, object_remove_body{object_id::random()}},
+      frame{frame_type::ifunc, 3, 0,
+            ifunc_body{3, 7, kIfuncInstall, {object_id::random(), 16}, errc::ok, "", {0x46, 0x49, 0x46, 0x43}}},
+      frame{frame_type::ifunc, 1, 0, ifunc_body{3, 7, 0, {}, errc::memory_fault, "node_chaser_main: SIGSEGV", {}}},
   };
 }
 

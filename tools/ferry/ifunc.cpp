@@ -23,7 +23,7 @@
 
 #include "commands.hpp"
 #include "host_tools.hpp"
-#include "library.hpp"
+#include "ifunc/library.hpp"
 
 namespace ferry::cli {
 namespace {

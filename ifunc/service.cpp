@@ -1,0 +1,192 @@
+#include "ifunc/service.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "exec/call_context.hpp"
+#include "ifunc/message.hpp"
+
+namespace ferry::ifunc {
+namespace {
+
+std::atomic<service*> the_process_service{nullptr};
+
+// What ferry_ifunc_here() answers on the thread that runs a NAME_main.
+struct running {
+  context* cx = nullptr;
+  const entry* fn = nullptr;
+};
+thread_local running here;
+
+struct main_call {
+  const entry* fn;
+  void* payload;
+  std::size_t payload_size;
+  void* target_args;
+};
+
+// Enters NAME_main from exec::run_mobile (its native-entry shape).
+std::int32_t enter_main(const void* call, ferry_context*, const void*, void*) {
+  const auto* c = static_cast<const main_call*>(call);
+  c->fn->main(c->payload, c->payload_size, c->target_args);
+  return 0;
+}
+
+}  // namespace
+
+service* process_service() { return the_process_service.load(std::memory_order_acquire); }
+void set_process_service(service* s) { the_process_service.store(s, std::memory_order_release); }
+
+std::pair<context*, const entry*> running_here() { return {here.cx, here.fn}; }
+
+status run_contained(context& cx, const entry& fn, void* payload, std::size_t payload_size, void* target_args,
+                     std::uint64_t fuel) {
+  exec::call_context call;
+  if (fuel != 0) call.fuel = static_cast<std::int64_t>(std::min<std::uint64_t>(fuel, INT64_MAX));
+  const main_call args{&fn, payload, payload_size, target_args};
+  const running outer = here;
+  here = {&cx, &fn};
+  const std::int32_t rc = exec::run_mobile(call, &enter_main, &args, nullptr, nullptr);
+  here = outer;
+  if (rc == 0) return {};
+  const status& why = call.failure;
+  return make_error(why.code() == errc::ok ? static_cast<errc>(rc) : why.code(),
+                    fmt::format("{}_main: {}", fn.name, why.message()));
+}
+
+service::service(session::member& member, std::uint32_t nodes, std::optional<node_side> node)
+    : member_(member), nodes_(nodes), node_(std::move(node)) {}
+
+service::~service() {
+  if (process_service() == this) set_process_service(nullptr);
+  std::lock_guard lock(mu_);
+  for (auto& [key, cx] : visiting_) registry::instance().remove_scope(cx.get());
+}
+
+std::unique_ptr<context> service::open(std::string name) {
+  auto cx = std::make_unique<context>();
+  cx->owner = this;
+  cx->origin = member_.self();
+  cx->name = std::move(name);
+  std::lock_guard lock(mu_);
+  cx->id = next_id_++;
+  mine_[cx->id] = cx.get();
+  return cx;
+}
+
+void service::close(context& cx) {
+  {
+    std::lock_guard lock(mu_);
+    mine_.erase(cx.id);
+  }
+  registry::instance().remove_scope(&cx);
+}
+
+status service::send(context& cx, wire::node_index to, std::span<const std::uint8_t> image, const ferry_ref& target,
+                     std::uint8_t flags) {
+  wire::ifunc_body b;
+  b.origin = cx.origin;
+  b.context = cx.id;
+  b.flags = flags;
+  b.target.id = object_id{target.id_hi, target.id_lo};
+  b.target.offset = target.offset;
+  b.message.assign(image.begin(), image.end());
+  return member_.send(to, {wire::frame_type::ifunc, member_.self(), 0, std::move(b)});
+}
+
+std::optional<context::arrival> service::next(context& cx) {
+  for (int turn = 0; turn < 2; ++turn) {
+    {
+      std::lock_guard lock(cx.mu);
+      if (!cx.inbox.empty()) {
+        auto a = std::move(cx.inbox.front());
+        cx.inbox.pop_front();
+        return a;
+      }
+    }
+    // Nothing yet: progress once (unless another thread drives), look again.
+    if (turn == 0 && !member_.driving()) (void)member_.drive_once();
+  }
+  return std::nullopt;
+}
+
+void service::on_frame(wire::frame&& f) {
+  auto& b = std::get<wire::ifunc_body>(f.body);
+  if (!node_) {
+    // A client: messages and failure reports for one of its contexts.
+    if (b.origin != member_.self()) return;
+    std::lock_guard lock(mu_);
+    auto it = mine_.find(b.context);
+    if (it == mine_.end()) return;  // a context closed meanwhile
+    std::lock_guard inbox(it->second->mu);
+    it->second->inbox.push_back({std::move(b.message),
+                                 b.failure == errc::ok
+                                     ? status{}
+                                     : make_error(b.failure, fmt::format("node {}: {}", f.source, b.failure_message))});
+    return;
+  }
+  if (b.failure != errc::ok || b.origin == wire::kNoNode) return;  // reports go to origins, not to nodes
+  auto cx = node_context(b.origin, b.context);
+  if (!node_->refuse) return report(*cx, node_->refuse);
+  // Registering shipped code compiles it and NAME_main may run long: never
+  // on the driving thread.
+  node_->run_on_executor([this, cx = std::move(cx), b = std::move(b)]() mutable { run_on_node(std::move(cx), std::move(b)); });
+}
+
+std::shared_ptr<context> service::node_context(wire::node_index origin, std::uint64_t id) {
+  std::lock_guard lock(mu_);
+  auto& slot = visiting_[{origin, id}];
+  if (!slot) {
+    slot = std::make_shared<context>();
+    slot->owner = this;
+    slot->origin = origin;
+    slot->id = id;
+    slot->name = fmt::format("context {} of member {}", id, origin);
+  }
+  return slot;
+}
+
+void service::run_on_node(std::shared_ptr<context> cx, wire::ifunc_body b) {
+  // The image, 8-aligned as take_message wants it.
+  std::vector<std::uint64_t> buffer((b.message.size() + 7) / 8);
+  std::memcpy(buffer.data(), b.message.data(), b.message.size());
+  auto taken = take_message(registry::instance(), cx.get(), ferry_linking(), buffer.data(), buffer.size() * 8);
+  if (!taken) return report(*cx, taken.error());
+  if (!*taken) return report(*cx, make_error(errc::bad_format, "ifunc frame without a whole ifunc message"));
+  if (b.flags & wire::kIfuncInstall) return;
+  const auto& m = **taken;
+  void* target_args = nullptr;
+  store::pinned_bytes pinned;
+  if (!b.target.id.is_nil()) {
+    auto p = node_->objects->pin(b.target.id);
+    if (!p) {
+      return report(*cx, p.code() == errc::not_found
+                             ? make_error(errc::not_local, fmt::format("{}: target object {} is not on node {}",
+                                                                       m.fn->name, b.target.id.to_string(), self()))
+                             : p.error());
+    }
+    if (b.target.offset > p->bytes.size())
+      return report(*cx, make_error(errc::out_of_bounds, fmt::format("{}: target offset {} past object {} ({} bytes)",
+                                                                     m.fn->name, b.target.offset,
+                                                                     b.target.id.to_string(), p->bytes.size())));
+    pinned = std::move(*p);
+    target_args = pinned.bytes.data() + b.target.offset;
+  }
+  const status ran = run_contained(*cx, *m.fn, m.payload, m.payload_size, target_args, node_->fuel_per_call);
+  if (!b.target.id.is_nil() && node_->objects->persistent()) (void)node_->objects->flush(b.target.id);
+  if (!ran) report(*cx, ran);
+}
+
+void service::report(const context& cx, const status& failure) {
+  wire::ifunc_body b;
+  b.origin = cx.origin;
+  b.context = cx.id;
+  b.failure = failure.code();
+  b.failure_message = failure.message();
+  (void)member_.send(cx.origin, {wire::frame_type::ifunc, member_.self(), 0, std::move(b)});
+}
+
+}  // namespace ferry::ifunc

@@ -1,0 +1,125 @@
+// ifunc/service.hpp — ifunc messages between ferry members (<ferry/ifunc.h>):
+// each node and each client runtime has one service, which the member's
+// frame handler gives every `ifunc` frame (wire/frames.hpp ifunc_body).
+//
+//   client: ferry_ifunc_send -> member.send(node, ifunc frame)
+//   node:   on_frame -> an executor: take the message (registering shipped
+//           code in the origin context's scope), run NAME_main contained and
+//           metered (exec::run_mobile) on the target object's bytes; a
+//           failure goes back to the origin as an ifunc frame
+//   client: on_frame -> the context's inbox -> ferry_ifunc_poll runs it
+//
+// The contexts of a member: on a client, those its program created; on a
+// node, one per origin context it got messages for, made on first use.
+// Each context is the registry scope of its ifuncs (ifunc/registry.hpp).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <ferry/ferry.h>
+#include <ferry/ref.hpp>
+#include <ferry/status.hpp>
+#include <ferry/store.hpp>
+
+#include "core/task_dispatcher.hpp"
+#include "ifunc/registry.hpp"
+#include "session/member.hpp"
+#include "wire/frames.hpp"
+
+namespace ferry::ifunc {
+
+class service;
+
+/// A context (what ferry_ifunc_context* points to).
+struct context {
+  service* owner = nullptr;
+  wire::node_index origin = wire::kNoNode;  ///< the member whose program created it
+  std::uint64_t id = 0;                     ///< unique within its origin
+  std::string name;
+
+  /// Messages for it that arrived at its origin, and failures nodes reported.
+  struct arrival {
+    std::vector<std::uint8_t> message;  ///< empty for a failure
+    status failure;
+  };
+  std::mutex mu;
+  std::deque<arrival> inbox;
+};
+
+/// What a node gives its service (a client gives nothing).
+struct node_side {
+  std::function<void(core::task)> run_on_executor;
+  ferry::store* objects = nullptr;
+  std::uint64_t fuel_per_call = 0;  ///< 0: unlimited
+  /// Not ok: every message is refused with this (a node that runs only
+  /// signed or sandbox-checked code: ifunc libraries are neither).
+  status refuse;
+};
+
+class service {
+ public:
+  /// `nodes`: data nodes in the cluster. `node`: set on a node.
+  service(session::member& member, std::uint32_t nodes, std::optional<node_side> node);
+  ~service();
+
+  /// An ifunc frame arrived (the driving thread).
+  void on_frame(wire::frame&& f);
+
+  /// A new context of this member's program.
+  std::unique_ptr<context> open(std::string name);
+  /// Forget a context: its ifuncs are deregistered, its inbox dropped.
+  void close(context& cx);
+
+  /// Send `image` (an ifunc message) for `cx` to member `to`.
+  status send(context& cx, wire::node_index to, std::span<const std::uint8_t> image, const ferry_ref& target,
+              std::uint8_t flags);
+  /// The next arrival for `cx` (driving progress once when there is none).
+  std::optional<context::arrival> next(context& cx);
+
+  [[nodiscard]] wire::node_index self() const { return member_.self(); }
+  [[nodiscard]] std::uint32_t nodes() const { return nodes_; }
+  [[nodiscard]] bool on_node() const { return node_.has_value(); }
+
+  /// How ferry's front end links ifuncs (ferry_ifunc.cpp): every one pure
+  /// and metered, the <ferry/ifunc.h> API callable.
+  static const linking& ferry_linking();
+
+ private:
+  void run_on_node(std::shared_ptr<context> cx, wire::ifunc_body b);
+  void report(const context& cx, const status& failure);
+  std::shared_ptr<context> node_context(wire::node_index origin, std::uint64_t id);
+
+  session::member& member_;
+  std::uint32_t nodes_;
+  std::optional<node_side> node_;
+  std::mutex mu_;
+  std::map<std::uint64_t, context*> mine_;  // client: contexts of this program, by id
+  std::map<std::pair<wire::node_index, std::uint64_t>, std::shared_ptr<context>> visiting_;  // node: by origin
+  std::uint64_t next_id_ = 1;
+};
+
+/// The service of this process's client runtime (set while one exists).
+service* process_service();
+void set_process_service(service* s);
+
+/// The context and ifunc of the NAME_main running on this thread (nullptrs
+/// outside one).
+std::pair<context*, const entry*> running_here();
+
+/// Run a taken message's NAME_main on this thread as ferry runs mobile code
+/// (exec::run_mobile: faults end it with a typed error; `fuel` limits it,
+/// 0: unlimited), with ferry_ifunc_here() answering for `cx`.
+status run_contained(context& cx, const entry& fn, void* payload, std::size_t payload_size, void* target_args,
+                     std::uint64_t fuel);
+
+}  // namespace ferry::ifunc

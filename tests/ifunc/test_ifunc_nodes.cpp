@@ -1,0 +1,323 @@
+// ferry's own ifunc API (<ferry/ifunc.h>) on real `ferry node` processes
+// over UCX shm and tcp: ifunc libraries in the prototype's style, built by
+// `ferry ifunc build` (tests/ifunc/libs: hello.c, result.c, pure.c, ... are
+// the same sources the compat tests run), sent to nodes by index, NAME_main
+// run on the nodes' executors on ferry objects (target_args), results sent
+// back to this program and run by ferry_ifunc_poll; typed errors, and the
+// nodes keep serving.
+#include <ferry/ifunc.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <ferry/runtime.hpp>
+
+#include "libs/ifunc_test.h"
+#include "libs/node_ifunc_test.h"
+#include "real_cluster.hpp"
+#include "test_util.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using ferry::object_id;
+
+constexpr ferry_ifunc_status kOk = 0;
+ferry_ifunc_status code(ferry::errc e) { return static_cast<ferry_ifunc_status>(e); }
+
+// A cluster of real nodes, its client runtime and one ifunc context. The
+// ifunc JIT cache is the build tree's (nodes inherit it).
+struct ifunc_cluster {
+  std::unique_ptr<rt_test::node_cluster> cluster;
+  ferry_ifunc_context* cx = nullptr;
+
+  ifunc_cluster(const std::string& tls, std::uint32_t nodes, std::vector<std::string> node_args = {}) {
+    ::setenv("XDG_CACHE_HOME", IFUNC_CACHE_DIR, 1);
+    cluster = std::make_unique<rt_test::node_cluster>(rt_test::cluster_setup{std::move(node_args), nodes, tls, {}, "lo"});
+    ferry_ifunc_context_params p{FERRY_IFUNC_CONTEXT_FIELD_NAME, "test"};
+    REQUIRE(ferry_ifunc_context_create(&p, &cx) == kOk);
+  }
+  ~ifunc_cluster() { ferry_ifunc_context_destroy(cx); }
+
+  ferry::runtime& rt() { return *cluster->rt; }
+
+  ferry_ifunc_h reg(const char* name, bool pure = false) {
+    ferry_ifunc_register_params p{};
+    p.field_mask = FERRY_IFUNC_REGISTER_FIELD_NAME | FERRY_IFUNC_REGISTER_FIELD_LIB_DIR | FERRY_IFUNC_REGISTER_FIELD_PURE;
+    p.name = name;
+    p.lib_dir = IFUNC_LIB_DIR;
+    p.pure = pure;
+    ferry_ifunc_h h = 0;
+    const auto st = ferry_ifunc_register(cx, &p, &h);
+    REQUIRE_MESSAGE(st == kOk, ferry_ifunc_last_error());
+    return h;
+  }
+
+  // Build a message of `fn` for `args`, send it as `where` says, free it.
+  ferry_ifunc_status send(ferry_ifunc_h fn, const void* args, std::size_t size, ferry_ifunc_send_params where) {
+    ferry_ifunc_msg msg{};
+    REQUIRE(ferry_ifunc_msg_create(cx, fn, const_cast<void*>(args), size, &msg) == kOk);
+    const auto st = ferry_ifunc_send(cx, &msg, &where);
+    ferry_ifunc_msg_free(&msg);
+    return st;
+  }
+  ferry_ifunc_status send_to(ferry_ifunc_h fn, const void* args, std::size_t size, std::uint32_t node,
+                             object_id target, std::uint32_t flags = 0) {
+    return send(fn, args, size,
+                {FERRY_IFUNC_SEND_FIELD_NODE | FERRY_IFUNC_SEND_FIELD_TARGET | FERRY_IFUNC_SEND_FIELD_FLAGS, node,
+                 ferry_ref{target.hi, target.lo, 0}, flags});
+  }
+  // Put `result` on every node (node_chaser and node_pp find it by name).
+  void install_result(ferry_ifunc_h result) {
+    const std::uint64_t zero = 0;
+    for (std::uint32_t n = 0; n < cluster->count; ++n)
+      REQUIRE(send_to(result, &zero, sizeof zero, n, {}, FERRY_IFUNC_SEND_INSTALL) == kOk);
+  }
+
+  // Poll until something ran or failed (bounded): its status.
+  ferry_ifunc_status poll(void* target_args, std::size_t buffer_size = 1 << 16) {
+    std::vector<std::uint64_t> buffer(buffer_size / 8);
+    const auto until = std::chrono::steady_clock::now() + 30s;
+    while (std::chrono::steady_clock::now() < until) {
+      const auto st = ferry_ifunc_poll(cx, buffer.data(), buffer_size, target_args);
+      if (st != FERRY_IFUNC_NO_MESSAGE) return st;
+      std::this_thread::sleep_for(50us);
+    }
+    FAIL("no ifunc message arrived in 30 s");
+    return FERRY_IFUNC_NO_MESSAGE;
+  }
+
+  object_id object_on(std::uint32_t node, std::size_t size) { return rt().objects().create_bytes(size, node); }
+  template <class T>
+  T read(object_id id) {
+    T out{};
+    auto bytes = rt().objects().get_bytes(id, 0, sizeof(T));
+    std::memcpy(&out, bytes.data(), sizeof(T));
+    return out;
+  }
+};
+
+// hello_main writes into its target object: payload bytes, and fib(17) +
+// global_var computed by the shipped code with its data. The second and
+// third messages come without code (the node has it in this context).
+void hello_case(const std::string& tls) {
+  ifunc_cluster c(tls, 2);
+  const ferry_ifunc_h hello = c.reg("hello");
+  const object_id target = c.object_on(1, sizeof(hello_target_t));
+  std::uint64_t calls = 0;
+  for (std::size_t size : {std::size_t{13}, std::size_t{200}, std::size_t{1} << 20}) {
+    std::vector<std::uint8_t> text(size);
+    std::uint64_t sum = 0;
+    for (std::size_t i = 0; i < size; ++i) sum += text[i] = static_cast<std::uint8_t>('a' + i % 26);
+    REQUIRE(c.send_to(hello, text.data(), size, 1, target) == kOk);
+    ++calls;
+    hello_target_t t{};
+    const auto until = std::chrono::steady_clock::now() + 30s;
+    while ((t = c.read<hello_target_t>(target)).calls < calls && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(1ms);
+    CAPTURE(size);
+    REQUIRE(t.calls == calls);
+    CHECK(t.payload_size == size);
+    CHECK(t.byte_sum == sum);
+    CHECK(t.fib == 2584 + 42);
+    CHECK(std::string(t.text) == std::string(text.begin(), text.begin() + std::min<std::size_t>(size, 63)));
+  }
+}
+
+// The chase: 30 walks of depth 1..48 over three nodes, each answered by a
+// result ifunc from the node where it ended, checked against the walk done
+// here (a stale answer fails).
+void chase_case(const std::string& tls) {
+  ifunc_cluster c(tls, 3);
+  const ferry_ifunc_h chaser = c.reg("node_chaser");
+  const ferry_ifunc_h result = c.reg("result");
+  c.install_result(result);
+  constexpr std::uint64_t kShard = 256, kNodes = 3, kTotal = kShard * kNodes;
+  std::mt19937_64 rng(2026);
+  std::vector<std::uint64_t> table(kTotal);
+  for (auto& e : table) e = rng() % kTotal;
+  std::vector<object_id> shard(kNodes);
+  for (std::uint32_t n = 0; n < kNodes; ++n) shard[n] = c.object_on(n, sizeof(node_shard_t) + kShard * 8);
+  for (std::uint32_t n = 0; n < kNodes; ++n) {
+    std::vector<std::byte> image(sizeof(node_shard_t) + kShard * 8);
+    node_shard_t h{};
+    h.nodes = kNodes;
+    h.shard_size = kShard;
+    for (std::uint32_t m = 0; m < kNodes; ++m) h.shard[m] = {shard[m].hi, shard[m].lo, 0};
+    std::memcpy(image.data(), &h, sizeof h);
+    std::memcpy(image.data() + sizeof h, table.data() + n * kShard, kShard * 8);
+    c.rt().objects().put_bytes(shard[n], 0, image);
+  }
+  const auto started = std::chrono::steady_clock::now();
+  for (std::uint64_t i = 0; i < 30; ++i) {
+    node_chase_args_t a{1 + i * 47 / 29, rng() % kTotal};
+    std::uint64_t expect = a.addr;
+    for (std::uint64_t d = 0; d < a.depth; ++d) expect = table[expect];
+    const auto owner = static_cast<std::uint32_t>(a.addr / kShard);
+    REQUIRE(c.send_to(chaser, &a, sizeof a, owner, shard[owner]) == kOk);
+    std::uint64_t got = ~std::uint64_t{0};
+    const auto st = c.poll(&got);
+    REQUIRE_MESSAGE(st == kOk, ferry_ifunc_last_error());
+    CAPTURE(i);
+    CHECK(got == expect);
+  }
+  const auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  std::uint64_t hops = 0;
+  for (std::uint32_t n = 0; n < kNodes; ++n) hops += c.read<node_shard_t>(shard[n]).hops;
+  MESSAGE(tls << ": 30 chases, " << hops << " node_chaser_main runs, " << ms / 30 << " ms per chase");
+  CHECK(hops >= 30);
+}
+
+// The ping-pong between two nodes, started from inside NAME_main: 200 runs,
+// both counters checked, the count back by a result ifunc.
+void pingpong_case(const std::string& tls) {
+  ifunc_cluster c(tls, 2);
+  const ferry_ifunc_h pp = c.reg("node_pp");
+  const ferry_ifunc_h result = c.reg("result");
+  c.install_result(result);
+  const object_id counter[2] = {c.object_on(0, 8), c.object_on(1, 8)};
+  node_pp_args_t a{};
+  a.rounds = 200;
+  for (int i = 0; i < 2; ++i) {
+    a.node[i] = static_cast<std::uint32_t>(i);
+    a.counter[i] = {counter[i].hi, counter[i].lo, 0};
+  }
+  const auto started = std::chrono::steady_clock::now();
+  REQUIRE(c.send_to(pp, &a, sizeof a, 0, counter[0]) == kOk);
+  std::uint64_t runs = 0;
+  const auto st = c.poll(&runs);
+  REQUIRE_MESSAGE(st == kOk, ferry_ifunc_last_error());
+  const auto us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - started).count();
+  CHECK(runs == 200);
+  CHECK(c.read<std::uint64_t>(counter[0]) == 100);
+  CHECK(c.read<std::uint64_t>(counter[1]) == 100);
+  MESSAGE(tls << ": ping-pong " << us / 100 << " us per round trip between two nodes");
+}
+
+}  // namespace
+
+TEST_CASE("ifunc nodes: hello writes into its target object over shm") { hello_case("shm"); }
+TEST_CASE("ifunc nodes: hello writes into its target object over tcp") { hello_case("tcp"); }
+TEST_CASE("ifunc nodes: a recursive chase across three nodes returns a result ifunc over shm") { chase_case("shm"); }
+TEST_CASE("ifunc nodes: a recursive chase across three nodes returns a result ifunc over tcp") { chase_case("tcp"); }
+TEST_CASE("ifunc nodes: a ping-pong started from inside NAME_main over shm") { pingpong_case("shm"); }
+TEST_CASE("ifunc nodes: a ping-pong started from inside NAME_main over tcp") { pingpong_case("tcp"); }
+
+TEST_CASE("ifunc nodes: errors are typed and the nodes keep serving") {
+  ifunc_cluster c("shm", 2);
+  ferry_ifunc_register_params p{};
+  p.field_mask = FERRY_IFUNC_REGISTER_FIELD_NAME | FERRY_IFUNC_REGISTER_FIELD_LIB_DIR;
+  p.lib_dir = IFUNC_LIB_DIR;
+  ferry_ifunc_h h = 0;
+
+  // Missing NAME_main.
+  p.name = "nomain";
+  CHECK(ferry_ifunc_register(c.cx, &p, &h) == code(ferry::errc::bad_format));
+  CHECK(std::string(ferry_ifunc_last_error()).find("nomain_main") != std::string::npos);
+  // A corrupt bitcode file.
+  ferry::test::temp_dir scratch;
+  std::ofstream(scratch.path() / "broken.x86_64-unknown-linux-gnu.bc") << "BC\xc0\xde garbage, not bitcode";
+  const std::string scratch_dir = scratch.path().string();
+  p.name = "broken";
+  p.lib_dir = scratch_dir.c_str();
+  CHECK(ferry_ifunc_register(c.cx, &p, &h) == code(ferry::errc::bad_format));
+  p.lib_dir = IFUNC_LIB_DIR;
+  // No such library.
+  p.name = "absent";
+  CHECK(ferry_ifunc_register(c.cx, &p, &h) == code(ferry::errc::not_found));
+  // Ifuncs sent to nodes link against ferry's allow-list: getenv is refused, pure or not.
+  p.name = "leak";
+  CHECK(ferry_ifunc_register(c.cx, &p, &h) == code(ferry::errc::policy_violation));
+  CHECK(std::string(ferry_ifunc_last_error()).find("getenv") != std::string::npos);
+  // payload_init returning non-zero.
+  const ferry_ifunc_h refuse = c.reg("refuse");
+  ferry_ifunc_msg msg{};
+  char byte = 1;
+  CHECK(ferry_ifunc_msg_create(c.cx, refuse, &byte, 1, &msg) == code(ferry::errc::cancelled));
+  CHECK(std::string(ferry_ifunc_last_error()).find("returned 7") != std::string::npos);
+  // Deregister twice; a message of a deregistered ifunc.
+  CHECK(ferry_ifunc_deregister(c.cx, refuse) == kOk);
+  CHECK(ferry_ifunc_deregister(c.cx, refuse) == code(ferry::errc::not_found));
+  CHECK(ferry_ifunc_msg_create(c.cx, refuse, &byte, 1, &msg) == code(ferry::errc::not_found));
+  // Nowhere to send, or no such node.
+  const ferry_ifunc_h hello = c.reg("hello");
+  CHECK(c.send(hello, &byte, 1, {}) == code(ferry::errc::invalid_argument));
+  CHECK(c.send(hello, &byte, 1, {FERRY_IFUNC_SEND_FIELD_NODE, 7, {}, 0}) == code(ferry::errc::invalid_argument));
+  // Poll outside NAME_main / with nothing there.
+  ferry_ifunc_here_info here{};
+  CHECK(ferry_ifunc_here(&here) == code(ferry::errc::not_found));
+
+  // A node: a target object that is not there -> not_local, reported to this context.
+  const object_id on0 = c.object_on(0, sizeof(hello_target_t));
+  REQUIRE(c.send_to(hello, "hi", 2, 1, on0) == kOk);
+  CHECK(c.poll(nullptr) == code(ferry::errc::not_local));
+  CHECK(std::string(ferry_ifunc_last_error()).find("node 1") != std::string::npos);
+  // A node: NAME_main faults (pure_main calls its target_args, here an
+  // object's bytes) -> memory_fault reported; the node keeps serving.
+  const ferry_ifunc_h pure = c.reg("pure", true);
+  const object_id on1 = c.object_on(1, 64);
+  REQUIRE(c.send_to(pure, "abc", 3, 1, on1) == kOk);
+  CHECK(c.poll(nullptr) == code(ferry::errc::memory_fault));
+  const object_id hello_target = c.object_on(1, sizeof(hello_target_t));
+  REQUIRE(c.send_to(hello, "still here", 10, 1, hello_target) == kOk);
+  const auto until = std::chrono::steady_clock::now() + 30s;
+  while (c.read<hello_target_t>(hello_target).calls == 0 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(1ms);
+  CHECK(std::string(c.read<hello_target_t>(hello_target).text) == "still here");
+
+  // Results back here: a buffer too small, then code this context no longer has.
+  const ferry_ifunc_h pp = c.reg("node_pp");
+  ferry_ifunc_h result = c.reg("result");
+  c.install_result(result);
+  const object_id counter[2] = {c.object_on(0, 8), c.object_on(1, 8)};
+  node_pp_args_t a{};
+  a.rounds = 4;  // the last run is on node 1, which sends the result
+  for (int i = 0; i < 2; ++i) {
+    a.node[i] = static_cast<std::uint32_t>(i);
+    a.counter[i] = {counter[i].hi, counter[i].lo, 0};
+  }
+  std::uint64_t runs = 0;
+  REQUIRE(c.send_to(pp, &a, sizeof a, 0, counter[0]) == kOk);
+  CHECK(c.poll(&runs, 64) == code(ferry::errc::too_large));  // dropped, never run
+  CHECK(runs == 0);
+  REQUIRE(c.send_to(pp, &a, sizeof a, 0, counter[0]) == kOk);
+  CHECK(c.poll(&runs) == kOk);
+  CHECK(runs == 4);
+  REQUIRE(ferry_ifunc_deregister(c.cx, result) == kOk);
+  REQUIRE(c.send_to(pp, &a, sizeof a, 0, counter[0]) == kOk);  // node 1 sends result without its code now
+  CHECK(c.poll(&runs) == code(ferry::errc::unknown_code));
+  result = c.reg("result");  // back, and the next result runs
+  runs = 0;
+  REQUIRE(c.send_to(pp, &a, sizeof a, 0, counter[0]) == kOk);
+  CHECK(c.poll(&runs) == kOk);
+  CHECK(runs == 4);
+  c.cluster->serves(c.cluster->cell_on(1, 5), 5);  // and ordinary calls still work
+}
+
+TEST_CASE("ifunc nodes: a runaway NAME_main ends with fuel_exhausted and frees its executor") {
+  ifunc_cluster c("shm", 1, {"--fuel", "200000000", "--executors", "1"});
+  const ferry_ifunc_h spin = c.reg("spin");
+  const object_id count = c.object_on(0, 8);
+  const auto started = std::chrono::steady_clock::now();
+  REQUIRE(c.send_to(spin, "x", 1, 0, count) == kOk);
+  CHECK(c.poll(nullptr) == code(ferry::errc::fuel_exhausted));
+  MESSAGE("2e8 units of fuel ran out after "
+          << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count()
+          << " ms, " << c.read<std::uint64_t>(count) << " loop iterations");
+  CHECK(c.read<std::uint64_t>(count) > 0);
+  // The node's only executor runs the next message.
+  const ferry_ifunc_h hello = c.reg("hello");
+  const object_id target = c.object_on(0, sizeof(hello_target_t));
+  REQUIRE(c.send_to(hello, "after", 5, 0, target) == kOk);
+  const auto until = std::chrono::steady_clock::now() + 30s;
+  while (c.read<hello_target_t>(target).calls == 0 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(1ms);
+  CHECK(std::string(c.read<hello_target_t>(target).text) == "after");
+}
