@@ -71,8 +71,12 @@ result<std::unique_ptr<node>> node::create(node_config config) {
         raw->runner_->reply_error(call.origin, call.origin_call, s);
       });
   n->objects_ = std::make_unique<object::object_service>(*n->store_, *n->router_, *n->member_);
-  n->migration_ = std::make_unique<object::migration>(*n->store_, *n->router_, *n->member_, n->calls_, *n->policy_,
-                                                      [raw = n.get()](frame&& f) { raw->on_frame(std::move(f)); });
+  FERRY_TRY(n->moves_, object::move_log::open(c.store_dir));
+  n->migration_ = std::make_unique<object::migration>(*n->store_, *n->moves_, *n->router_, *n->member_, n->calls_,
+                                                      *n->policy_,
+                                                      [raw = n.get()](frame&& f) { raw->on_frame(std::move(f)); },
+                                                      c.crash_at);
+  n->migration_->recover();  // moves a crash interrupted, before anything is served
   n->member_->on_frame([raw = n.get()](frame&& f) { raw->on_frame(std::move(f)); });
   n->member_->on_peer_dead([raw = n.get()](node_index who) { raw->on_peer_dead(who); });
   n->member_->on_peer_alive([raw = n.get()](node_index who) { raw->forwarded_to_silent_.erase(who); });
@@ -104,9 +108,12 @@ result<void> node::join(cluster::bootstrap& bs, std::chrono::milliseconds timeou
   // Objects a persistent store kept across a restart: their homes forgot us
   // when we said hello (on_hello).
   for (const auto& id : store_->list()) {
-    router_->learn(id, config_.index);
-    directory::tell_home(*member_, *router_, id, config_.index);
+    const std::uint64_t version = store_->stat(id) ? store_->stat(id)->moves : 0;
+    router_->learn(id, config_.index, version);
+    directory::tell_home(*member_, *router_, id, config_.index, version);
   }
+  // Objects that arrived here in a move a crash interrupted: ask their sources.
+  migration_->ask_sources();
   // Clients of an earlier incarnation of this node: they reconnect when they
   // hear from it. Some may be gone; their silence gets them declared dead.
   for (auto& [k, address] : bs.clients())
@@ -154,6 +161,15 @@ void node::on_frame(frame&& f) {
     case frame_type::object_migrate: return migration_->on_migrate(std::move(f));
     case frame_type::object_image:
       return policy_->blocking([this, f = std::move(f)] { migration_->on_image(f); });
+    case frame_type::object_commit:
+    case frame_type::object_abort:
+    case frame_type::object_move_query:
+      if (f.source >= config_.nodes) return refuse(f, "only nodes move objects", f.type == frame_type::object_commit);
+      if (f.type == frame_type::object_move_query) return migration_->on_query(std::move(f));
+      return policy_->blocking([this, f = std::move(f)] {
+        if (f.type == frame_type::object_commit) migration_->on_commit(f);
+        else migration_->on_abort(f);
+      });
     case frame_type::dir_register: {
       // Only nodes keep the directory, and owners are nodes.
       const auto& d = std::get<wire::dir_register_body>(f.body);
@@ -203,9 +219,11 @@ void node::on_hello(frame&& f) {
   // What it owned is gone or re-registered by it (join()); the directory
   // entries it was home of are gone: register ours again.
   router_->forget_owner(restarted);
+  migration_->ask_sources(restarted);  // moves to here it may now decide
   policy_->blocking([this, restarted] {
     for (const auto& id : store_->list())
-      if (router_->home_of(id) == restarted) directory::tell_home(*member_, *router_, id, config_.index);
+      if (router_->home_of(id) == restarted)
+        if (auto info = store_->stat(id)) directory::tell_home(*member_, *router_, id, config_.index, info->moves);
   });
 }
 
@@ -213,8 +231,10 @@ void node::answer_lookup(const frame& f) {
   const object_id id = std::get<wire::object_remove_body>(f.body).id;
   // Only the owner says yes: a cached owner may be stale. The store is asked
   // without blocking (stat takes its lock, no I/O).
-  const node_index owner = store_->stat(id) ? config_.index : wire::kNoNode;
-  (void)member_->send(f.source, {frame_type::dir_register, config_.index, 1, wire::dir_register_body{id, owner}});
+  const auto info = store_->stat(id);
+  const node_index owner = info ? config_.index : wire::kNoNode;
+  (void)member_->send(f.source, {frame_type::dir_register, config_.index, 1,
+                                 wire::dir_register_body{id, owner, info ? info->moves : 0}});
 }
 
 void node::on_peer_dead(node_index who) {
@@ -274,6 +294,7 @@ void node::dispatch(code::code_entry* code, frame&& f) {
 }
 
 void node::route(frame&& f, const object_id& target) {
+  if (migration_->hold(target, f)) return;  // arriving here in a move: runs here once it is live
   if (router_->must_discover(target)) {
     // Ask every node first; route again once the owner is known (or nobody has it).
     return discovery_->find(target, [this, target, f = std::move(f)](std::optional<node_index> owner) mutable {
