@@ -112,7 +112,9 @@ result<void> node::join(cluster::bootstrap& bs, std::chrono::milliseconds timeou
     router_->learn(id, config_.index, version);
     directory::tell_home(*member_, *router_, id, config_.index, version);
   }
-  // Objects that arrived here in a move a crash interrupted: ask their sources.
+  // Moves a crash interrupted: their homes learn where the objects went, and
+  // objects that arrived here ask their sources.
+  migration_->announce_moved();
   migration_->ask_sources();
   // Clients of an earlier incarnation of this node: they reconnect when they
   // hear from it. Some may be gone; their silence gets them declared dead.
@@ -219,7 +221,8 @@ void node::on_hello(frame&& f) {
   // What it owned is gone or re-registered by it (join()); the directory
   // entries it was home of are gone: register ours again.
   router_->forget_owner(restarted);
-  migration_->ask_sources(restarted);  // moves to here it may now decide
+  migration_->ask_sources(restarted);     // moves to here it may now decide
+  migration_->announce_moved(restarted);  // moves from here it is home of
   policy_->blocking([this, restarted] {
     for (const auto& id : store_->list())
       if (router_->home_of(id) == restarted)

@@ -63,6 +63,7 @@ void migration::answer(const frame& f, const status& s) {
 
 void migration::on_migrate(frame&& f) {
   const auto [id, to, unused] = std::get<wire::dir_register_body>(f.body);
+  if (hold(id, f)) return;  // moving from here, or pending here: after that move
   if (!store_.stat(id)) {  // not (or no longer) here: towards the owner, like any object frame
     const auto next = router_.next_hop(id);
     if (!next) return answer(f, make_error(errc::not_found, fmt::format("no node holds object {}", id.to_string())));
@@ -87,8 +88,9 @@ void migration::on_migrate(frame&& f) {
   policy_.blocking([this, f = std::move(f), id, to] {
     status s;
     std::uint64_t version = 0;
+    bool committed = false;
     try {
-      s = move(id, to, version);
+      s = move(id, to, version, committed);
     } catch (const std::bad_alloc&) {
       s = make_error(errc::out_of_memory, fmt::format("node {} ran out of memory moving object {}", member_.self(),
                                                       id.to_string()));
@@ -100,7 +102,10 @@ void migration::on_migrate(frame&& f) {
     } else {
       answer(f, s);
     }
+    // The held frames go to the destination, which holds them until the
+    // commit lands; the requester need not wait for it either.
     finish(id);
+    if (committed) commit_to(to, id, version);
   });
 }
 
@@ -117,7 +122,7 @@ status migration::tell(frame_type type, wire::node_index to, const object_id& id
   return w->s;
 }
 
-status migration::move(const object_id& id, wire::node_index to, std::uint64_t& version) {
+status migration::move(const object_id& id, wire::node_index to, std::uint64_t& version, bool& committed) {
   // 2. drain: work admitted before the freeze ends (and seals its writes).
   const auto drain_until = std::chrono::steady_clock::now() + kDrainLimit;
   while (active_[stripe(id)].load(std::memory_order_acquire) != 0) {
@@ -157,14 +162,12 @@ status migration::move(const object_id& id, wire::node_index to, std::uint64_t& 
     return make_error(committed.code(), fmt::format("moving object {} to node {}: {}", id.to_string(), to,
                                                     committed.error().message()));
   }
+  committed = true;
   step(kStepSourceCommitted);
   router_.learn(id, to, version);
   auto removed = store_.remove(id);
   moved_out_.fetch_add(1, std::memory_order_relaxed);
   step(kStepSourceRemoved);
-  // 5. finish: the destination makes it live. If it died meanwhile, the
-  // move stands: it asks when it restarts (its image is durable).
-  commit_to(to, id, version);
   if (!removed)
     return make_error(removed.code(), fmt::format("object {} moved to node {}, but removing it here failed: {}",
                                                   id.to_string(), to, removed.error().message()));
@@ -299,6 +302,12 @@ void migration::ask_sources(wire::node_index only) {
     if (only == wire::kNoNode || in.peer == only)
       (void)member_.send(in.peer, {frame_type::object_move_query, member_.self(), 0,
                                    wire::dir_register_body{id, member_.self(), in.version}});
+}
+
+void migration::announce_moved(wire::node_index only_home) {
+  for (const auto& [id, out] : log_.list(move_log::side::out))
+    if (only_home == wire::kNoNode || router_.home_of(id) == only_home)
+      directory::tell_home(member_, router_, id, out.peer, out.version);
 }
 
 }  // namespace ferry::object

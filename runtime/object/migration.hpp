@@ -14,11 +14,12 @@
 //                holds frames for the object, and acks
 //   4. commit    write the `out` record (durable): the commit point. Learn
 //                the new owner, remove the local copy
-//   5. finish    object_commit to the destination: it installs the image,
-//                registers itself with the home, drops the pending state and
-//                acks; the source erases its `out` record, answers the
-//                requester and re-injects the held frames (they go to the
-//                new owner, which now runs them and the ones it held)
+//   5. finish    answer the requester, re-inject the held frames (they go
+//                to the new owner, which holds them until the commit lands),
+//                send object_commit: the destination installs the image,
+//                registers itself with the home, drops the pending state,
+//                runs the frames it held and acks; the source then erases
+//                its `out` record
 //
 // A failure before step 4 aborts the move (object_abort: the destination
 // drops its pending image; the object stays here). A node restarted with a
@@ -90,6 +91,12 @@ class migration {
   /// Ask the source of every object pending here what became of its move
   /// (after join; again when `source` restarts: only its objects).
   void ask_sources(wire::node_index only = wire::kNoNode);
+  /// Tell the homes of objects this node moved away whose moves have not
+  /// landed yet (an `out` record) where they are: the destination registers
+  /// only when the commit reaches it, and a home that forgot this node (it
+  /// restarted) would otherwise answer not_found meanwhile. After join; again
+  /// when a home restarts (`only_home`: just its objects).
+  void announce_moved(wire::node_index only_home = wire::kNoNode);
 
   /// Driving thread: may work on object `id` (an invoke routed by it, an
   /// object frame) start now? Then it is counted until release(id). False
@@ -122,9 +129,10 @@ class migration {
   static constexpr std::size_t kStripes = 256;
   static std::size_t stripe(const object_id& id) { return std::hash<object_id>{}(id) % kStripes; }
 
-  /// Steps 2–5 (an object thread); the status the requester gets, and the
-  /// version the destination owns the object at.
-  status move(const object_id& id, wire::node_index to, std::uint64_t& version);
+  /// Steps 2–4 (an object thread); the status the requester gets, the
+  /// version the destination owns the object at, and whether the move
+  /// passed its commit point (then step 5 follows: commit_to).
+  status move(const object_id& id, wire::node_index to, std::uint64_t& version, bool& committed);
   /// Send `type` (object_commit: a request, waited for up to `limit`) to
   /// `to` about `id`; the answer's status.
   status tell(wire::frame_type type, wire::node_index to, const object_id& id, std::uint64_t version);

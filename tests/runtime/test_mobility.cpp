@@ -399,7 +399,11 @@ void restart(mobility_cluster& cl, std::uint32_t i, std::string_view crash_at) {
   if (!crash_at.empty()) ::setenv("FERRY_TEST_CRASH_AT", std::string(crash_at).c_str(), 1);
   cl.nodes[i] = cl.spawn(i);
   ::unsetenv("FERRY_TEST_CRASH_AT");
-  REQUIRE(eventually([&] { return cl.rt->nodes()[i].alive && cl.rt->nodes()[i].incarnation > before; }));
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(15);  // a loaded machine
+  while (!(cl.rt->nodes()[i].alive && cl.rt->nodes()[i].incarnation > before) && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  REQUIRE(cl.rt->nodes()[i].alive);
+  REQUIRE(cl.rt->nodes()[i].incarnation > before);
 }
 
 void crash_during_move(mobility_cluster& cl, const crash_step& c) {
@@ -435,7 +439,16 @@ void crash_during_move(mobility_cluster& cl, const crash_step& c) {
     }
     return r;
   };
-  std::thread reader([&] {
+  std::vector<std::thread> threads;
+  struct joiner {  // a failed REQUIRE unwinds through here: stop and join first
+    std::atomic<bool>& stop;
+    std::vector<std::thread>& threads;
+    ~joiner() {
+      stop = true;
+      for (auto& t : threads) t.join();
+    }
+  } join_on_exit{stop, threads};
+  threads.emplace_back([&] {
     while (!stop) {
       auto r = timed([&] { return rt.invoke_with(bounded, &read_cell, obj + 7).try_get(); });
       if (!r) ++reads_failed, std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -443,7 +456,7 @@ void crash_during_move(mobility_cluster& cl, const crash_step& c) {
       else ++reads_ok;
     }
   });
-  std::thread writer([&] {
+  threads.emplace_back([&] {
     while (!stop) {
       auto r = timed([&] { return writer_rt->invoke_with(bounded, &bump, obj).try_get(); });
       if (r) acked.push_back(*r);
@@ -470,8 +483,8 @@ void crash_during_move(mobility_cluster& cl, const crash_step& c) {
     return r && *r == pattern[7];
   }));
   stop = true;
-  reader.join();
-  writer.join();
+  for (auto& t : threads) t.join();
+  threads.clear();
   MESSAGE(c.step << ": " << reads_ok.load() << " reads ok, " << reads_failed.load() << " failed (typed); " << acked.size()
                  << " writes acknowledged, " << writes_failed << " failed");
   CHECK(wrong == 0);
