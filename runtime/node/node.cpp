@@ -108,7 +108,8 @@ result<void> node::join(cluster::bootstrap& bs, std::chrono::milliseconds timeou
   // Objects a persistent store kept across a restart: their homes forgot us
   // when we said hello (on_hello).
   for (const auto& id : store_->list()) {
-    const std::uint64_t version = store_->stat(id) ? store_->stat(id)->moves : 0;
+    const auto info = store_->stat(id);
+    const std::uint64_t version = info ? info->moves : 0;
     router_->learn(id, config_.index, version);
     directory::tell_home(*member_, *router_, id, config_.index, version);
   }
@@ -233,9 +234,11 @@ void node::on_hello(frame&& f) {
 void node::answer_lookup(const frame& f) {
   const object_id id = std::get<wire::object_remove_body>(f.body).id;
   // Only the owner says yes: a cached owner may be stale. The store is asked
-  // without blocking (stat takes its lock, no I/O).
+  // without blocking (stat takes its lock, no I/O). A node the object is
+  // moving to says yes too (it holds the requests until the move lands):
+  // the source has dropped its copy by then.
   const auto info = store_->stat(id);
-  const node_index owner = info ? config_.index : wire::kNoNode;
+  const node_index owner = info || migration_->arriving(id) ? config_.index : wire::kNoNode;
   (void)member_->send(f.source, {frame_type::dir_register, config_.index, 1,
                                  wire::dir_register_body{id, owner, info ? info->moves : 0}});
 }

@@ -122,6 +122,8 @@ class migration {
   /// held (`f` taken) until the move ends; true if held.
   bool hold(const object_id& id, wire::frame& f);
 
+  /// An image of `id` is pending here (a move to this node not yet landed).
+  [[nodiscard]] bool arriving(const object_id& id) const { return log_.find(move_log::side::in, id).has_value(); }
   /// Objects moved away from this node (diagnostics, tests).
   [[nodiscard]] std::uint64_t moved_out() const { return moved_out_.load(std::memory_order_relaxed); }
 
