@@ -56,7 +56,10 @@ std::size_t body_index(frame_type t) {
     case frame_type::heartbeat: return 13;
     case frame_type::ifunc: return 14;
     case frame_type::dir_register:
-    case frame_type::object_migrate: return 12;
+    case frame_type::object_migrate:
+    case frame_type::object_commit:
+    case frame_type::object_abort:
+    case frame_type::object_move_query: return 12;
   }
   return std::variant_npos;
 }
@@ -112,6 +115,7 @@ struct body_writer {
   void operator()(const dir_register_body& b) {
     put_id(w, b.id);
     w.put(b.owner);
+    w.put(b.version);
   }
   void operator()(const load_body& b) {
     w.put(b.queued);
@@ -228,6 +232,7 @@ void read_body(std::size_t index, reader& r, frame_body& body) {
       auto& b = hold<12>(body);
       b.id = get_id(r);
       b.owner = r.get<node_index>();
+      b.version = r.get<std::uint64_t>();
       return;
     }
     case 13: {
@@ -340,6 +345,9 @@ const char* to_string(frame_type t) noexcept {
     case frame_type::object_image: return "object_image";
     case frame_type::dir_lookup: return "dir_lookup";
     case frame_type::ifunc: return "ifunc";
+    case frame_type::object_commit: return "object_commit";
+    case frame_type::object_abort: return "object_abort";
+    case frame_type::object_move_query: return "object_move_query";
   }
   return "unknown";
 }

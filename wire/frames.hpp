@@ -53,6 +53,10 @@ enum class frame_type : std::uint8_t {
   object_image = 18,    ///< a moving object's sealed image, source -> destination (an object_data_body); ack or error
   dir_lookup = 19,      ///< "who owns `id`?" (an object_remove_body), to every node; answered by dir_register
   ifunc = 20,           ///< an ifunc message for a context (<ferry/ifunc.h>), or its failure reported to the origin
+  // The end of a move (docs/mobility.md, "Migration"), each a dir_register_body naming the destination:
+  object_commit = 21,      ///< source -> destination: the move committed, make the pending image live; ack or error
+  object_abort = 22,       ///< source -> destination: the move did not happen, drop the pending image; no answer
+  object_move_query = 23,  ///< destination -> source: what became of this move? answered by object_commit or object_abort
 };
 
 struct hello_body {
@@ -130,6 +134,10 @@ struct object_data_body {
 struct dir_register_body {
   object_id id;
   node_index owner = kNoNode;
+  /// How many times the object had moved when `owner` got it (its image's
+  /// `moves` field): a cache never takes an owner older than the one it
+  /// knows (directory/router.hpp). 0 in object_migrate requests.
+  std::uint64_t version = 0;
 };
 
 struct empty_body {};

@@ -78,6 +78,7 @@ result<header> read_header(std::span<const std::byte> image) {
   out.data_size = load<std::uint64_t>(h + kOffDataSize);
   out.data_offset = load<std::uint64_t>(h + kOffDataOffset);
   out.checksum = load<std::uint64_t>(h + kOffChecksum);
+  out.moves = load<std::uint64_t>(h + kOffMoves);
   const auto id_text = out.id.short_string();
   if (out.id.is_nil()) return make_error(errc::bad_format, "object header carries the nil id");
   if (out.fot_capacity > 65535 || out.fot_count > out.fot_capacity)
@@ -90,8 +91,6 @@ result<header> read_header(std::span<const std::byte> image) {
     return make_error(errc::bad_format,
                       fmt::format("object {}: image is {} bytes but header says {} (truncated or padded)", id_text,
                                   image.size(), out.data_offset + out.data_size));
-  if (load<std::uint64_t>(h + kOffReserved) != 0)
-    return make_error(errc::bad_format, fmt::format("object {}: reserved header field is not zero", id_text));
   return out;
 }
 
@@ -142,6 +141,7 @@ void seal_zero_tail(std::span<std::byte> prefix, std::uint64_t image_size) noexc
 }
 
 void set_fot_count(std::span<std::byte> image, std::uint32_t n) noexcept { put(image.data() + kOffFotCount, n); }
+void set_moves(std::span<std::byte> image, std::uint64_t n) noexcept { put(image.data() + kOffMoves, n); }
 
 object_id fot_entry(std::span<const std::byte> image, std::uint32_t slot) noexcept {
   return load_id(image.data() + kHeaderSize + (slot - 1) * kFotEntrySize);

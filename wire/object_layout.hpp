@@ -28,7 +28,7 @@ inline constexpr std::size_t kOffFotCapacity = 28;  // u32
 inline constexpr std::size_t kOffDataSize = 32;     // u64
 inline constexpr std::size_t kOffDataOffset = 40;   // u64
 inline constexpr std::size_t kOffChecksum = 48;     // u64
-inline constexpr std::size_t kOffReserved = 56;     // u64, zero
+inline constexpr std::size_t kOffMoves = 56;        // u64: times the object moved between nodes
 
 /// Decoded header of a validated image.
 struct header {
@@ -38,6 +38,7 @@ struct header {
   std::uint64_t data_size = 0;
   std::uint64_t data_offset = 0;
   std::uint64_t checksum = 0;
+  std::uint64_t moves = 0;
 };
 
 /// Where the data starts for a FOT of `fot_capacity` slots.
@@ -65,6 +66,8 @@ void seal_zero_tail(std::span<std::byte> prefix, std::uint64_t image_size) noexc
 
 // Header field setters used by the store when the shape changes.
 void set_fot_count(std::span<std::byte> image, std::uint32_t n) noexcept;
+/// The object's move count (a move sets it one higher in the image it sends).
+void set_moves(std::span<std::byte> image, std::uint64_t n) noexcept;
 
 // FOT slot access; `slot` is 1-based like ptr fot indexes. Caller checks range.
 object_id fot_entry(std::span<const std::byte> image, std::uint32_t slot) noexcept;

@@ -49,6 +49,7 @@ struct object_info {
   std::uint32_t fot_count = 0;     ///< FOT slots in use
   std::uint32_t fot_capacity = 0;  ///< FOT slots allocated
   std::uint64_t image_size = 0;    ///< header + FOT + data (+ padding), bytes
+  std::uint64_t moves = 0;         ///< times the object moved between nodes (its owner's version)
 };
 
 /// Options for creating an object.

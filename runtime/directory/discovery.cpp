@@ -77,7 +77,7 @@ void discovery::on_answer(node_index from, const wire::dir_register_body& d) {
     }
     callbacks = settle(it);
   }
-  if (owner) router_.learn(d.id, *owner);
+  if (owner) router_.learn(d.id, *owner, d.version);
   for (auto& f : callbacks) f(owner);
 }
 

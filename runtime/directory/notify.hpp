@@ -9,12 +9,13 @@
 
 namespace ferry::directory {
 
-/// Tell `id`'s home node that `owner` owns it now (kNoNode: removed); no
-/// message when this process is the home.
-void tell_home(session::member& member, const router& r, const object_id& id, node_index owner);
+/// Tell `id`'s home node that `owner` owns it now, as of its `version`-th
+/// move (kNoNode: removed); no message when this process is the home.
+void tell_home(session::member& member, const router& r, const object_id& id, node_index owner,
+               std::uint64_t version);
 /// A request from `requester` for `id` is being passed on to `next`: if
 /// `next` is the owner this process knows, tell the requester so its next
-/// request goes there directly.
+/// request goes there directly (with the version this process knows).
 void hint_owner(session::member& member, const router& r, node_index requester, const object_id& id, node_index next);
 
 }  // namespace ferry::directory

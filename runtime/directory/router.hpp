@@ -19,10 +19,13 @@
 // removed), or a home that does not know the object, has nowhere to send it:
 // next_hop() is empty and the request fails with not_found.
 //
-// A cached owner may go stale once objects migrate (a later stage): a node
-// that receives a call for an object it no longer has routes it onward the
-// same way. A node that passes a request on tells the requester the owner
-// (a dir_register *hint*), so its next request goes there directly.
+// A cached owner goes stale when its object moves: a node that receives a
+// call for an object it no longer has routes it onward the same way. A node
+// that passes a request on tells the requester the owner (a dir_register
+// *hint*), so its next request goes there directly. Every entry carries a
+// version, the object's move count (its image's `moves` field) when that
+// owner got it; hints and registrations carry it too, and an older one
+// never replaces a newer one (learn()).
 // Thread-safe.
 #pragma once
 
@@ -82,11 +85,28 @@ class router {
     std::lock_guard lock(mu_);
     auto it = owners_.find(id);
     if (it == owners_.end()) return std::nullopt;
-    return it->second;
+    return it->second.owner;
   }
-  void learn(const object_id& id, node_index owner) {
+  /// The version (the object's move count) of the owner this process knows;
+  /// 0 if it knows none.
+  [[nodiscard]] std::uint64_t version(const object_id& id) const {
     std::lock_guard lock(mu_);
-    owners_[id] = owner;
+    auto it = owners_.find(id);
+    return it == owners_.end() ? 0 : it->second.version;
+  }
+  /// Take `owner` as the owner of `id` as of its `version`-th move, unless
+  /// this process knows a later one: an owner hint that arrives after a
+  /// newer one (a delayed message from before a move) changes nothing.
+  /// Equal versions name the same owner, except when a move failed and its
+  /// source took the object back (then the source learns it itself).
+  /// True if the entry now says `owner`.
+  bool learn(const object_id& id, node_index owner, std::uint64_t version) {
+    std::lock_guard lock(mu_);
+    auto [it, fresh] = owners_.try_emplace(id, location{owner, version});
+    if (fresh) return true;
+    if (version < it->second.version) return it->second.owner == owner;
+    it->second = {owner, version};
+    return true;
   }
   /// How many owners this process knows (diagnostics).
   [[nodiscard]] std::size_t size() const {
@@ -101,24 +121,30 @@ class router {
   /// still holds (a persistent store) with the objects' homes.
   void forget_owner(node_index owner) {
     std::lock_guard lock(mu_);
-    std::erase_if(owners_, [&](const auto& e) { return e.second == owner; });
+    std::erase_if(owners_, [&](const auto& e) { return e.second.owner == owner; });
   }
   /// A dir_register frame: registration at the home, or a hint to a
-  /// requester. Owners outside the cluster are ignored (bad input).
-  /// A message never makes this process its own owner: whether it holds an
-  /// object is its store's to say, and a hint naming it can arrive after it
-  /// moved the object on (it would then route requests for it nowhere).
+  /// requester, as of the object's `version`-th move (older than what this
+  /// process knows: ignored). Owners outside the cluster are ignored (bad
+  /// input). A message never makes this process its own owner: whether it
+  /// holds an object is its store's to say, and a hint naming it can arrive
+  /// after it moved the object on (it would then route requests for it
+  /// nowhere).
   void apply(const wire::dir_register_body& d) {
     if (d.owner == wire::kNoNode) forget(d.id);
-    else if (d.owner < nodes_ && d.owner != self_) learn(d.id, d.owner);
+    else if (d.owner < nodes_ && d.owner != self_) learn(d.id, d.owner, d.version);
   }
 
  private:
   node_index self_;
   std::uint32_t nodes_;
   directory::scheme scheme_;
+  struct location {
+    node_index owner;
+    std::uint64_t version;  ///< the object's move count when `owner` got it
+  };
   mutable std::mutex mu_;
-  std::unordered_map<object_id, node_index> owners_;
+  std::unordered_map<object_id, location> owners_;
 };
 
 }  // namespace ferry::directory

@@ -509,7 +509,7 @@ object_id object_space::create_bytes(std::uint64_t size, std::uint32_t node) {
     throw error(make_error(errc::invalid_argument, fmt::format("no node {} (the cluster has {})", node, im.nodes)));
   const object_id id = object_id::random();
   im.request(node, {frame_type::object_create, 0, 0, wire::object_create_body{id, size}}, kObjectDeadline)->wait().value();
-  im.router->learn(id, node);
+  im.router->learn(id, node, 0);
   {
     std::lock_guard lock(im.mu);
     im.sizes[id] = size;  // what automatic placement would pull
@@ -610,10 +610,14 @@ void object_space::migrate_id(const object_id& id, std::uint32_t node) {
   auto& im = *rt_.impl_;
   if (node >= im.nodes)
     throw error(make_error(errc::invalid_argument, fmt::format("no node {} (the cluster has {})", node, im.nodes)));
-  im.request_owner(id, {frame_type::object_migrate, 0, 0, wire::dir_register_body{id, node}}, kObjectDeadline)
-      ->wait()
-      .value();
-  im.router->learn(id, node);
+  // The answer is the object's version at its new owner (its move count).
+  const auto version = im.request_owner(id, {frame_type::object_migrate, 0, 0, wire::dir_register_body{id, node}},
+                                        kObjectDeadline)
+                           ->wait()
+                           .value();
+  std::uint64_t moves = 0;
+  if (version.size() == 8) std::memcpy(&moves, version.data(), 8);
+  im.router->learn(id, node, moves);
 }
 
 void object_space::remove_id(const object_id& id) {

@@ -71,8 +71,12 @@ result<std::unique_ptr<node>> node::create(node_config config) {
         raw->runner_->reply_error(call.origin, call.origin_call, s);
       });
   n->objects_ = std::make_unique<object::object_service>(*n->store_, *n->router_, *n->member_);
-  n->migration_ = std::make_unique<object::migration>(*n->store_, *n->router_, *n->member_, n->calls_, *n->policy_,
-                                                      [raw = n.get()](frame&& f) { raw->on_frame(std::move(f)); });
+  FERRY_TRY(n->moves_, object::move_log::open(c.store_dir));
+  n->migration_ = std::make_unique<object::migration>(*n->store_, *n->moves_, *n->router_, *n->member_, n->calls_,
+                                                      *n->policy_,
+                                                      [raw = n.get()](frame&& f) { raw->on_frame(std::move(f)); },
+                                                      c.crash_at);
+  n->migration_->recover();  // moves a crash interrupted, before anything is served
   n->ifuncs_ = std::make_unique<ifunc::service>(
       *n->member_, c.nodes,
       ifunc::node_side{[raw = n.get()](core::task t) { raw->policy_->on_executor(std::move(t)); }, n->store_.get(),
@@ -112,9 +116,15 @@ result<void> node::join(cluster::bootstrap& bs, std::chrono::milliseconds timeou
   // Objects a persistent store kept across a restart: their homes forgot us
   // when we said hello (on_hello).
   for (const auto& id : store_->list()) {
-    router_->learn(id, config_.index);
-    directory::tell_home(*member_, *router_, id, config_.index);
+    const auto info = store_->stat(id);
+    const std::uint64_t version = info ? info->moves : 0;
+    router_->learn(id, config_.index, version);
+    directory::tell_home(*member_, *router_, id, config_.index, version);
   }
+  // Moves a crash interrupted: their homes learn where the objects went, and
+  // objects that arrived here ask their sources.
+  migration_->announce_moved();
+  migration_->ask_sources();
   // Clients of an earlier incarnation of this node: they reconnect when they
   // hear from it. Some may be gone; their silence gets them declared dead.
   for (auto& [k, address] : bs.clients())
@@ -162,6 +172,15 @@ void node::on_frame(frame&& f) {
     case frame_type::object_migrate: return migration_->on_migrate(std::move(f));
     case frame_type::object_image:
       return policy_->blocking([this, f = std::move(f)] { migration_->on_image(f); });
+    case frame_type::object_commit:
+    case frame_type::object_abort:
+    case frame_type::object_move_query:
+      if (f.source >= config_.nodes) return refuse(f, "only nodes move objects", f.type == frame_type::object_commit);
+      if (f.type == frame_type::object_move_query) return migration_->on_query(std::move(f));
+      return policy_->blocking([this, f = std::move(f)] {
+        if (f.type == frame_type::object_commit) migration_->on_commit(f);
+        else migration_->on_abort(f);
+      });
     case frame_type::dir_register: {
       // Only nodes keep the directory, and owners are nodes.
       const auto& d = std::get<wire::dir_register_body>(f.body);
@@ -212,18 +231,25 @@ void node::on_hello(frame&& f) {
   // What it owned is gone or re-registered by it (join()); the directory
   // entries it was home of are gone: register ours again.
   router_->forget_owner(restarted);
+  migration_->ask_sources(restarted);     // moves to here it may now decide
+  migration_->announce_moved(restarted);  // moves from here it is home of
   policy_->blocking([this, restarted] {
     for (const auto& id : store_->list())
-      if (router_->home_of(id) == restarted) directory::tell_home(*member_, *router_, id, config_.index);
+      if (router_->home_of(id) == restarted)
+        if (auto info = store_->stat(id)) directory::tell_home(*member_, *router_, id, config_.index, info->moves);
   });
 }
 
 void node::answer_lookup(const frame& f) {
   const object_id id = std::get<wire::object_remove_body>(f.body).id;
   // Only the owner says yes: a cached owner may be stale. The store is asked
-  // without blocking (stat takes its lock, no I/O).
-  const node_index owner = store_->stat(id) ? config_.index : wire::kNoNode;
-  (void)member_->send(f.source, {frame_type::dir_register, config_.index, 1, wire::dir_register_body{id, owner}});
+  // without blocking (stat takes its lock, no I/O). A node the object is
+  // moving to says yes too (it holds the requests until the move lands):
+  // the source has dropped its copy by then.
+  const auto info = store_->stat(id);
+  const node_index owner = info || migration_->arriving(id) ? config_.index : wire::kNoNode;
+  (void)member_->send(f.source, {frame_type::dir_register, config_.index, 1,
+                                 wire::dir_register_body{id, owner, info ? info->moves : 0}});
 }
 
 void node::on_peer_dead(node_index who) {
@@ -283,6 +309,7 @@ void node::dispatch(code::code_entry* code, frame&& f) {
 }
 
 void node::route(frame&& f, const object_id& target) {
+  if (migration_->hold(target, f)) return;  // arriving here in a move: runs here once it is live
   if (router_->must_discover(target)) {
     // Ask every node first; route again once the owner is known (or nobody has it).
     return discovery_->find(target, [this, target, f = std::move(f)](std::optional<node_index> owner) mutable {

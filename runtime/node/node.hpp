@@ -85,6 +85,10 @@ struct node_config {
   /// effect when `jit.meter` is off (then neither fuel nor deadline can
   /// stop running code).
   std::uint64_t fuel_per_call = std::uint64_t{100'000'000'000};
+  /// Test-only fault injection: the name of a step of the move protocol
+  /// (object::migration::kStep...) at which the node _exits, as if killed
+  /// there. `ferry node` reads it once, at start, from FERRY_TEST_CRASH_AT.
+  std::string crash_at;
 };
 
 /// Counters of one node (for tests and diagnostics; `ferry node
@@ -167,6 +171,7 @@ class node {
   std::unique_ptr<exec::dispatch_policy> policy_;
   std::unique_ptr<code::loader> loader_;
   std::unique_ptr<object::object_service> objects_;
+  std::unique_ptr<object::move_log> moves_;
   std::unique_ptr<object::migration> migration_;
   std::unique_ptr<exec::runner> runner_;
   std::unique_ptr<ifunc::service> ifuncs_;

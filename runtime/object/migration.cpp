@@ -1,5 +1,8 @@
 #include "object/migration.hpp"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <thread>
@@ -7,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "directory/notify.hpp"
+#include "wire/object_layout.hpp"
 
 namespace ferry::object {
 
@@ -15,21 +19,37 @@ using wire::frame_type;
 
 namespace {
 // How long a move waits for work already running on its object, and for the
-// destination's answer, before it gives up (the object stays here).
+// destination's answers, before it gives up (before the commit point the
+// object then stays; after it, the destination finishes the move when it
+// asks, see recover()).
 constexpr auto kDrainLimit = std::chrono::seconds(5);
 constexpr auto kCopyLimit = std::chrono::seconds(30);
 }  // namespace
 
+void migration::step(std::string_view name) const {
+  if (!crash_at_.empty() && name == crash_at_) ::_exit(86);
+}
+
 bool migration::admit(const object_id& id, frame& f) {
   if (id.is_nil()) return true;
-  if (moving_count_.load(std::memory_order_acquire) != 0) {
-    std::lock_guard lock(mu_);
-    if (auto it = moving_.find(id); it != moving_.end()) {
-      it->second.push_back(std::move(f));
-      return false;
-    }
-  }
+  if (hold(id, f)) return false;
   active_[stripe(id)].fetch_add(1, std::memory_order_acq_rel);
+  return true;
+}
+
+bool migration::hold(const object_id& id, frame& f) {
+  if (moving_count_.load(std::memory_order_acquire) == 0) return false;
+  std::lock_guard lock(mu_);
+  auto it = moving_.find(id);
+  if (it == moving_.end()) return false;
+  it->second.push_back(std::move(f));
+  return true;
+}
+
+bool migration::start_hold(const object_id& id) {
+  std::lock_guard lock(mu_);
+  if (!moving_.emplace(id, std::vector<frame>{}).second) return false;
+  moving_count_.fetch_add(1, std::memory_order_acq_rel);
   return true;
 }
 
@@ -42,7 +62,8 @@ void migration::answer(const frame& f, const status& s) {
 }
 
 void migration::on_migrate(frame&& f) {
-  const auto [id, to] = std::get<wire::dir_register_body>(f.body);
+  const auto [id, to, unused] = std::get<wire::dir_register_body>(f.body);
+  if (hold(id, f)) return;  // moving from here, or pending here: after that move
   if (!store_.stat(id)) {  // not (or no longer) here: towards the owner, like any object frame
     const auto next = router_.next_hop(id);
     if (!next) return answer(f, make_error(errc::not_found, fmt::format("no node holds object {}", id.to_string())));
@@ -66,18 +87,42 @@ void migration::on_migrate(frame&& f) {
   }
   policy_.blocking([this, f = std::move(f), id, to] {
     status s;
+    std::uint64_t version = 0;
+    bool committed = false;
     try {
-      s = move(id, to);
+      s = move(id, to, version, committed);
     } catch (const std::bad_alloc&) {
       s = make_error(errc::out_of_memory, fmt::format("node {} ran out of memory moving object {}", member_.self(),
                                                       id.to_string()));
     }
-    answer(f, s);
-    member_.post([this, id] { finish(id); });
+    if (s.ok()) {  // the answer carries the version, so the requester's cache takes the new owner
+      std::vector<std::uint8_t> v(8);
+      layout::store_u64(reinterpret_cast<std::byte*>(v.data()), version);
+      (void)member_.send(f.source, {frame_type::reply, member_.self(), f.call, wire::reply_body{std::move(v)}});
+    } else {
+      answer(f, s);
+    }
+    // The held frames go to the destination, which holds them until the
+    // commit lands; the requester need not wait for it either.
+    finish(id);
+    if (committed) commit_to(to, id, version);
   });
 }
 
-status migration::move(const object_id& id, wire::node_index to) {
+status migration::tell(frame_type type, wire::node_index to, const object_id& id, std::uint64_t version) {
+  const wire::dir_register_body body{id, to, version};
+  if (type != frame_type::object_commit) return member_.send(to, {type, member_.self(), 0, body});
+  auto w = std::make_shared<calls::answer_waiter>();
+  const std::uint64_t call = calls_.add({to, {}, wire::kNoNode, false}, calls::completion_for(w));
+  if (auto s = member_.send(to, {type, member_.self(), call, body}); !s.ok()) (void)calls_.complete(call, {}, std::move(s));
+  if (!w->wait_until(std::chrono::steady_clock::now() + kCopyLimit)) {
+    calls_.cancel(call);
+    return make_error(errc::timeout, fmt::format("node {} did not answer within {} s", to, kCopyLimit.count()));
+  }
+  return w->s;
+}
+
+status migration::move(const object_id& id, wire::node_index to, std::uint64_t& version, bool& committed) {
   // 2. drain: work admitted before the freeze ends (and seals its writes).
   const auto drain_until = std::chrono::steady_clock::now() + kDrainLimit;
   while (active_[stripe(id)].load(std::memory_order_acquire) != 0) {
@@ -86,13 +131,17 @@ status migration::move(const object_id& id, wire::node_index to) {
                                                    kDrainLimit.count()));
     std::this_thread::sleep_for(std::chrono::microseconds(50));
   }
-  // 3. copy: the sealed image to the destination, which stores it durably
-  // and registers itself with the home before it answers.
+  // 3. prepare: the sealed image, one move later, to the destination, which
+  // stores it durably as pending before it answers.
   auto image = store_.export_image(id);
   if (!image) return image.error();
   if (image->size() + 4096 > wire::kMaxFrame)
     return make_error(errc::too_large, fmt::format("object {} ({} bytes) is larger than a frame: not moved",
                                                    id.to_string(), image->size()));
+  FERRY_TRY(const auto hdr, layout::read_header(*image));
+  version = hdr.moves + 1;
+  layout::set_moves(*image, version);
+  layout::seal(*image);
   auto w = std::make_shared<calls::answer_waiter>();
   const std::uint64_t call = calls_.add({to, {}, wire::kNoNode, false}, calls::completion_for(w));
   std::vector<std::uint8_t> bytes(image->size());
@@ -101,50 +150,164 @@ status migration::move(const object_id& id, wire::node_index to) {
   if (auto s = member_.send(to, {frame_type::object_image, member_.self(), call, wire::object_data_body{std::move(bytes)}});
       !s.ok())
     (void)calls_.complete(call, {}, std::move(s));
+  step(kStepSourceImageSent);
   if (!w->wait_until(std::chrono::steady_clock::now() + kCopyLimit)) {
     calls_.cancel(call);
     w->s = make_error(errc::timeout, fmt::format("node {} did not take object {} within {} s", to, id.to_string(),
                                                  kCopyLimit.count()));
   }
-  if (!w->s.ok()) {
-    // The object stays here; the destination may have registered itself
-    // with the home before it failed: register this node again.
-    router_.learn(id, member_.self());
-    directory::tell_home(member_, router_, id, member_.self());
-    return make_error(w->s.code(), fmt::format("moving object {} to node {}: {}", id.to_string(), to, w->s.message()));
+  // 4. commit: durable, or the move is off.
+  if (auto committed = w->s.ok() ? log_.put(move_log::side::out, id, {to, version}) : result<void>(w->s); !committed) {
+    (void)tell(frame_type::object_abort, to, id, version);  // best effort: a restarted destination asks
+    return make_error(committed.code(), fmt::format("moving object {} to node {}: {}", id.to_string(), to,
+                                                    committed.error().message()));
   }
-  // 4. switch: the destination owns it; requests that still come here are
-  // passed on there.
-  router_.learn(id, to);
-  if (auto removed = store_.remove(id); !removed)
+  committed = true;
+  step(kStepSourceCommitted);
+  router_.learn(id, to, version);
+  auto removed = store_.remove(id);
+  moved_out_.fetch_add(1, std::memory_order_relaxed);
+  step(kStepSourceRemoved);
+  if (!removed)
     return make_error(removed.code(), fmt::format("object {} moved to node {}, but removing it here failed: {}",
                                                   id.to_string(), to, removed.error().message()));
-  moved_out_.fetch_add(1, std::memory_order_relaxed);
   return {};
 }
 
+void migration::commit_to(wire::node_index to, const object_id& id, std::uint64_t version) {
+  if (tell(frame_type::object_commit, to, id, version).ok()) (void)log_.erase(move_log::side::out, id);
+}
+
 void migration::finish(const object_id& id) {
-  std::vector<frame> held;
-  {
-    std::lock_guard lock(mu_);
-    auto it = moving_.find(id);
-    if (it == moving_.end()) return;
-    held = std::move(it->second);
-    moving_.erase(it);
-    moving_count_.fetch_sub(1, std::memory_order_acq_rel);
-  }
-  for (auto& f : held) reinject_(std::move(f));
+  member_.post([this, id] {
+    std::vector<frame> held;
+    {
+      std::lock_guard lock(mu_);
+      auto it = moving_.find(id);
+      if (it == moving_.end()) return;
+      held = std::move(it->second);
+      moving_.erase(it);
+      moving_count_.fetch_sub(1, std::memory_order_acq_rel);
+    }
+    for (auto& f : held) reinject_(std::move(f));
+  });
 }
 
 void migration::on_image(const frame& f) {
   const auto& image = std::get<wire::object_data_body>(f.body).bytes;
-  if (f.source >= router_.nodes())
-    return answer(f, make_error(errc::invalid_argument, "only a node moves objects"));
-  auto stored = store_.import_image(std::as_bytes(std::span(image)));
-  if (!stored) return answer(f, stored.error());
-  router_.learn(stored->id, member_.self());
-  directory::tell_home(member_, router_, stored->id, member_.self());
+  if (f.source >= router_.nodes()) return answer(f, make_error(errc::invalid_argument, "only a node moves objects"));
+  auto hdr = layout::validate(std::as_bytes(std::span(image)));
+  if (!hdr) return answer(f, hdr.error());
+  const object_id id = hdr->id;
+  if (store_.stat(id))
+    return answer(f, make_error(errc::already_exists, fmt::format("node {} already holds object {}", member_.self(),
+                                                                  id.to_string())));
+  (void)start_hold(id);  // already held: a pending image from an aborted move the abort did not reach
+  // The sender owns the object: an `out` record here is from an earlier move
+  // away whose destination never confirmed (that move ended long ago), and
+  // a pending image is from a move the sender aborted.
+  (void)log_.erase(move_log::side::out, id);
+  (void)log_.erase(move_log::side::in, id);
+  (void)log_.incoming().remove(id);
+  auto stored = log_.incoming().import_image(std::as_bytes(std::span(image)));
+  step(kStepDestStored);
+  std::unique_lock lock(pending_mu_);
+  auto recorded = stored ? log_.put(move_log::side::in, id, {f.source, hdr->moves}) : result<void>(stored.error());
+  if (recorded && aborted_early_.erase({id, f.source}) != 0)
+    recorded = make_error(errc::cancelled, fmt::format("node {} aborted the move of object {}", f.source, id.to_string()));
+  if (!recorded) {
+    (void)log_.erase(move_log::side::in, id);
+    (void)log_.incoming().remove(id);
+    finish(id);
+    return answer(f, recorded.error());
+  }
+  step(kStepDestPrepared);
   answer(f, {});
+}
+
+void migration::on_commit(const frame& f) {
+  const auto& d = std::get<wire::dir_register_body>(f.body);
+  const auto pending = log_.find(move_log::side::in, d.id);
+  if (!pending || pending->peer != f.source) {
+    // Already live here (a second commit: the answer to a query crossed the
+    // first), or not ours to take.
+    if (store_.stat(d.id)) return answer(f, {});
+    return answer(f, make_error(errc::not_found, fmt::format("node {} has no pending image of object {} from node {}",
+                                                             member_.self(), d.id.to_string(), f.source)));
+  }
+  if (!store_.stat(d.id)) {
+    if (auto copied = copy_object(log_.incoming(), store_, d.id); !copied) return answer(f, copied.error());
+  }
+  step(kStepDestInstalled);
+  router_.learn(d.id, member_.self(), pending->version);
+  directory::tell_home(member_, router_, d.id, member_.self(), pending->version);
+  (void)log_.incoming().remove(d.id);
+  (void)log_.erase(move_log::side::in, d.id);
+  answer(f, {});
+  finish(d.id);  // the calls held here run now
+}
+
+void migration::on_abort(const frame& f) {
+  const auto& d = std::get<wire::dir_register_body>(f.body);
+  std::unique_lock lock(pending_mu_);
+  const auto pending = log_.find(move_log::side::in, d.id);
+  if (!pending || pending->peer != f.source) {
+    // Its image may still be being stored (the source gave up waiting):
+    // on_image drops it then. Bounded: a node sends one per failed move.
+    if (aborted_early_.size() < kMaxAbortedEarly && !store_.stat(d.id)) aborted_early_.insert({d.id, f.source});
+    return;
+  }
+  (void)log_.incoming().remove(d.id);
+  (void)log_.erase(move_log::side::in, d.id);
+  finish(d.id);  // the calls held here go back to the owner
+}
+
+void migration::on_query(frame&& f) {
+  const auto d = std::get<wire::dir_register_body>(f.body);
+  if (f.source >= router_.nodes()) return;
+  if (hold(d.id, f)) return;  // moving now: answered from what the move decides
+  const auto out = log_.find(move_log::side::out, d.id);
+  if (!out || out->peer != f.source) {
+    (void)tell(frame_type::object_abort, f.source, d.id, 0);
+    return;
+  }
+  policy_.blocking([this, to = f.source, id = d.id, v = out->version] { commit_to(to, id, v); });
+}
+
+void migration::recover() {
+  for (const auto& [id, out] : log_.list(move_log::side::out)) {
+    // Committed before this node stopped: the destination owns it.
+    if (store_.stat(id)) (void)store_.remove(id);
+    router_.learn(id, out.peer, out.version);
+  }
+  const auto pending = log_.list(move_log::side::in);
+  for (const auto& id : log_.incoming().list()) {
+    const bool recorded = std::any_of(pending.begin(), pending.end(), [&](const auto& p) { return p.first == id; });
+    if (!recorded) (void)log_.incoming().remove(id);  // never acknowledged: the source aborted
+  }
+  for (const auto& [id, in] : pending) {
+    // Installed already: it was committed (ask_sources() lets the source
+    // erase its record). Only pending: held until the source answers.
+    if (store_.stat(id)) continue;
+    if (log_.incoming().stat(id)) {
+      (void)start_hold(id);
+    } else {
+      (void)log_.erase(move_log::side::in, id);  // cannot be: the image is stored before its record
+    }
+  }
+}
+
+void migration::ask_sources(wire::node_index only) {
+  for (const auto& [id, in] : log_.list(move_log::side::in))
+    if (only == wire::kNoNode || in.peer == only)
+      (void)member_.send(in.peer, {frame_type::object_move_query, member_.self(), 0,
+                                   wire::dir_register_body{id, member_.self(), in.version}});
+}
+
+void migration::announce_moved(wire::node_index only_home) {
+  for (const auto& [id, out] : log_.list(move_log::side::out))
+    if (only_home == wire::kNoNode || router_.home_of(id) == only_home)
+      directory::tell_home(member_, router_, id, out.peer, out.version);
 }
 
 }  // namespace ferry::object

@@ -1,28 +1,39 @@
 // ③⑤ Moving an object to another node: the byte copy, the directory update,
-// and the gate that keeps calls and object operations exactly-once while an
-// object moves. The protocol and its ordering are in docs/mobility.md,
-// "Migration"; in short, at the source (the owner):
+// the gate that keeps calls and object operations exactly-once while an
+// object moves, and the two-phase end that keeps a move crash-consistent.
+// The protocol, and what survives a crash at each step, is in
+// docs/mobility.md, "Migration"; in short, at the source (the owner):
 //
 //   1. freeze    object_migrate arrives: new work on the object (invokes,
 //                object frames, further moves) is held here from now on
 //   2. drain     wait until work admitted before the freeze has ended (its
 //                writes sealed: durable, for a persistent store)
-//   3. copy      export the sealed image, send it (object_image) to the
-//                destination, which imports it (durably) and registers
-//                itself with the object's home, then acks
-//   4. switch    only after that ack: learn the new owner, remove the local
-//                copy, answer the requester
-//   5. release   re-inject the held frames: they are routed to the new owner
-//                (a call passed on tells its caller the new owner)
+//   3. prepare   export the sealed image (its move count one higher), send
+//                it (object_image) to the destination, which stores it as
+//                *pending* (move_log: incoming image + `in` record, durable),
+//                holds frames for the object, and acks
+//   4. commit    write the `out` record (durable): the commit point. Learn
+//                the new owner, remove the local copy
+//   5. finish    answer the requester, re-inject the held frames (they go
+//                to the new owner, which holds them until the commit lands),
+//                send object_commit: the destination installs the image,
+//                registers itself with the home, drops the pending state,
+//                runs the frames it held and acks; the source then erases
+//                its `out` record
 //
-// If the destination fails or dies before its ack, the source keeps the
-// object (registering itself with the home again) and the held frames run
-// here. An acknowledged write is therefore always in the copy that owns the
-// object: writes are frozen from step 1 until the switch.
+// A failure before step 4 aborts the move (object_abort: the destination
+// drops its pending image; the object stays here). A node restarted with a
+// record resolves the move (recover(), ask_sources()): a source with `out`
+// drops any copy it still has; a destination with `in` asks the source
+// (object_move_query), which answers commit if it holds `out`, else abort.
+// At every instant exactly one node serves the object, and a crash leaves
+// at most a pending image, which the records resolve to live or dropped.
 //
-// Threads: admit() and the frame handlers run on the driving thread;
-// release() on any thread; the copy runs on an object thread (it waits for
-// store I/O and for the destination).
+// Test-only fault injection: node_config::crash_at names a step (the
+// `kStep...` names below); the node _exits when it reaches it.
+//
+// Threads: admit()/hold() and the frame handlers run on the driving thread;
+// release() on any thread; the store and log I/O on an object thread.
 #pragma once
 
 #include <array>
@@ -30,6 +41,9 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <set>
+#include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -38,6 +52,7 @@
 #include "calls/call_table.hpp"
 #include "directory/router.hpp"
 #include "exec/dispatch.hpp"
+#include "object/move_log.hpp"
 #include "session/member.hpp"
 #include "wire/frames.hpp"
 
@@ -47,14 +62,41 @@ class migration {
  public:
   /// `reinject`: the node's frame entry, for held frames once a move ends
   /// (called on the driving thread).
-  migration(store& objects, directory::router& router, session::member& member, calls::call_table& calls,
-            exec::dispatch_policy& policy, std::function<void(wire::frame&&)> reinject)
+  /// `crash_at`: a step name to _exit at (tests), or empty.
+  migration(store& objects, move_log& log, directory::router& router, session::member& member,
+            calls::call_table& calls, exec::dispatch_policy& policy, std::function<void(wire::frame&&)> reinject,
+            std::string crash_at = {})
       : store_(objects),
+        log_(log),
         router_(router),
         member_(member),
         calls_(calls),
         policy_(policy),
-        reinject_(std::move(reinject)) {}
+        reinject_(std::move(reinject)),
+        crash_at_(std::move(crash_at)) {}
+
+  // Fault-injection steps (node_config::crash_at).
+  static constexpr std::string_view kStepSourceImageSent = "source-image-sent";  ///< image sent, no answer yet
+  static constexpr std::string_view kStepSourceCommitted = "source-committed";   ///< `out` written, copy kept
+  static constexpr std::string_view kStepSourceRemoved = "source-removed";       ///< copy removed, commit not sent
+  static constexpr std::string_view kStepDestStored = "dest-image-stored";       ///< pending image, no `in` record
+  static constexpr std::string_view kStepDestPrepared = "dest-prepared";         ///< `in` written, not acked
+  static constexpr std::string_view kStepDestInstalled = "dest-installed";       ///< image live, records not cleared
+
+  /// Before the node serves (its member not started): resolve moves this
+  /// node committed as a source before it stopped (drop the copies it still
+  /// has), hold frames for objects pending here, drop pending images nobody
+  /// acknowledged.
+  void recover();
+  /// Ask the source of every object pending here what became of its move
+  /// (after join; again when `source` restarts: only its objects).
+  void ask_sources(wire::node_index only = wire::kNoNode);
+  /// Tell the homes of objects this node moved away whose moves have not
+  /// landed yet (an `out` record) where they are: the destination registers
+  /// only when the commit reaches it, and a home that forgot this node (it
+  /// restarted) would otherwise answer not_found meanwhile. After join; again
+  /// when a home restarts (`only_home`: just its objects).
+  void announce_moved(wire::node_index only_home = wire::kNoNode);
 
   /// Driving thread: may work on object `id` (an invoke routed by it, an
   /// object frame) start now? Then it is counted until release(id). False
@@ -68,9 +110,20 @@ class migration {
   /// object_migrate (driving thread): move the object, or pass the request
   /// on towards its owner.
   void on_migrate(wire::frame&& f);
-  /// object_image (an object thread): store the image, become its owner.
+  /// object_image (an object thread): store the image as pending.
   void on_image(const wire::frame& f);
+  /// object_commit / object_abort (an object thread): make the pending
+  /// image live, or drop it.
+  void on_commit(const wire::frame& f);
+  void on_abort(const wire::frame& f);
+  /// object_move_query (driving thread): answer with commit or abort.
+  void on_query(wire::frame&& f);
+  /// Driving thread: frames for an object pending here (or moving away) are
+  /// held (`f` taken) until the move ends; true if held.
+  bool hold(const object_id& id, wire::frame& f);
 
+  /// An image of `id` is pending here (a move to this node not yet landed).
+  [[nodiscard]] bool arriving(const object_id& id) const { return log_.find(move_log::side::in, id).has_value(); }
   /// Objects moved away from this node (diagnostics, tests).
   [[nodiscard]] std::uint64_t moved_out() const { return moved_out_.load(std::memory_order_relaxed); }
 
@@ -78,18 +131,32 @@ class migration {
   static constexpr std::size_t kStripes = 256;
   static std::size_t stripe(const object_id& id) { return std::hash<object_id>{}(id) % kStripes; }
 
-  /// Steps 2–4 (an object thread); the status the requester gets.
-  status move(const object_id& id, wire::node_index to);
-  /// Step 5 (driving thread).
+  /// Steps 2–4 (an object thread); the status the requester gets, the
+  /// version the destination owns the object at, and whether the move
+  /// passed its commit point (then step 5 follows: commit_to).
+  status move(const object_id& id, wire::node_index to, std::uint64_t& version, bool& committed);
+  /// Send `type` (object_commit: a request, waited for up to `limit`) to
+  /// `to` about `id`; the answer's status.
+  status tell(wire::frame_type type, wire::node_index to, const object_id& id, std::uint64_t version);
+  /// Source side of a decided move: commit to `to`, and erase the `out`
+  /// record once it answers (an object thread).
+  void commit_to(wire::node_index to, const object_id& id, std::uint64_t version);
+  /// Hold frames for `id` from now until finish(id); false if already held.
+  bool start_hold(const object_id& id);
+  /// Release the frames held for `id` (posted to the driving thread).
   void finish(const object_id& id);
   void answer(const wire::frame& f, const status& s);
+  /// Test-only: _exit here if the node was told to crash at `step`.
+  void step(std::string_view name) const;
 
   store& store_;
+  move_log& log_;
   directory::router& router_;
   session::member& member_;
   calls::call_table& calls_;
   exec::dispatch_policy& policy_;
   std::function<void(wire::frame&&)> reinject_;
+  std::string crash_at_;
 
   /// Work in progress per stripe of object ids: a move waits for its
   /// object's stripe to drain (other objects in the stripe only delay it).
@@ -98,6 +165,10 @@ class migration {
   std::mutex mu_;
   std::unordered_map<object_id, std::vector<wire::frame>> moving_;  ///< held frames by moving object
   std::atomic<std::uint64_t> moved_out_{0};
+  /// Orders a pending image's record against an abort that overtook it.
+  std::mutex pending_mu_;
+  std::set<std::pair<object_id, wire::node_index>> aborted_early_;
+  static constexpr std::size_t kMaxAbortedEarly = 4096;
 };
 
 }  // namespace ferry::object

@@ -54,8 +54,8 @@ void object_service::serve(const frame& f) {
       const auto& b = std::get<wire::object_create_body>(f.body);
       auto made = store_.create(b.id, b.size);
       if (made) {
-        router_.learn(b.id, member_.self());
-        directory::tell_home(member_, router_, b.id, member_.self());
+        router_.learn(b.id, member_.self(), 0);
+        directory::tell_home(member_, router_, b.id, member_.self(), 0);
       }
       return answer(f, made ? result<void>{} : result<void>{made.error()});
     }
@@ -81,7 +81,7 @@ void object_service::serve(const frame& f) {
         // Forget it here too (an entry per removed object would never go);
         // a later request for it is routed to its home, which forgot it.
         router_.forget(id);
-        directory::tell_home(member_, router_, id, wire::kNoNode);
+        directory::tell_home(member_, router_, id, wire::kNoNode, 0);
       }
       return answer(f, removed);
     }

@@ -102,6 +102,7 @@ struct store::impl {
       auto src = old->seg->image();
       for (std::uint32_t s = 1; s <= old->hdr.fot_count; ++s) layout::set_fot_entry(img, s, layout::fot_entry(src, s));
       count = old->hdr.fot_count;
+      layout::set_moves(img, old->hdr.moves);
       const auto keep = std::min(old->hdr.data_size, data_size);
       std::memcpy(img.data() + layout::data_offset_for(fot_capacity), src.data() + old->hdr.data_offset, keep);
     }
@@ -181,7 +182,7 @@ status store::out_of_range(object_id id, std::uint64_t off, std::uint64_t len, s
 
 static object_info info_of(const entry& e) {
   return {e.hdr.id, e.hdr.data_size, e.hdr.fot_count, e.hdr.fot_capacity,
-          layout::image_size_for(e.hdr.fot_capacity, e.hdr.data_size)};
+          layout::image_size_for(e.hdr.fot_capacity, e.hdr.data_size), e.hdr.moves};
 }
 
 result<object_info> store::create(std::uint64_t data_size, create_options opts) {

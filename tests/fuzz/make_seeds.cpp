@@ -81,7 +81,8 @@ int main(int argc, char** argv) {
       {"object_data", {frame_type::object_data, 1, 12, wire::object_data_body{{9, 8, 7}}}},
       {"ack", {frame_type::ack, 1, 13, wire::empty_body{}}},
       {"heartbeat", {frame_type::heartbeat, 1, 0, wire::load_body{3, 2, 2, 150, 870, 41, 5, 65536}}},
-      {"dir_register", {frame_type::dir_register, 1, 0, wire::dir_register_body{id, 2}}},
+      {"dir_register", {frame_type::dir_register, 1, 0, wire::dir_register_body{id, 2, 3}}},
+      {"object_commit", {frame_type::object_commit, 0, 14, wire::dir_register_body{id, 1, 4}}},
   };
   for (const auto& [name, f] : frames) put(out / "frames", name, wire::encode(f));
 

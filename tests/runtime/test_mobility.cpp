@@ -338,9 +338,9 @@ TEST_CASE("mobility over UCX shm: the destination killed mid-move leaves the obj
       outcome = 2;
     }
   });
-  // Kill node 1 as soon as the image starts to land in its store (written
-  // to <id>.fobj.tmp, then renamed).
-  const auto file = cl.store_of(1) / fmt::format("{}.fobj", obj.id.to_string());
+  // Kill node 1 as soon as the image starts to land in its store of
+  // pending images (written to <id>.fobj.tmp, then renamed).
+  const auto file = cl.store_of(1) / "incoming" / fmt::format("{}.fobj", obj.id.to_string());
   auto tmp = file;
   tmp += ".tmp";
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
@@ -363,6 +363,147 @@ TEST_CASE("mobility over UCX shm: the destination killed mid-move leaves the obj
 }
 
 namespace {
+
+// --- crashes at each step of a move ----------------------------------------
+
+// One move of an object from node 0 to node 1 while a client reads it and
+// another bumps a counter in it; node `crashing` _exits at `step` (the
+// test-only FERRY_TEST_CRASH_AT, read by `ferry node` at start), then is
+// restarted. Afterwards: exactly one live copy (one `<id>.fobj` in the
+// nodes' stores, no pending image or move record left), on `owner_after`;
+// every acknowledged write is in it; every read returned the object or a
+// typed error within its deadline.
+struct crash_step {
+  std::string_view step;  ///< object::migration::kStep...
+  std::uint32_t crashing;
+  std::uint32_t owner_after;
+};
+
+std::size_t live_copies(const mobility_cluster& cl, const object_id& id, std::size_t* leftovers) {
+  namespace fs = std::filesystem;
+  std::size_t live = 0, left = 0;
+  const auto name = id.to_string();
+  for (std::uint32_t i = 0; i < mobility_cluster::kNodes; ++i) {
+    const auto dir = cl.store_of(i);
+    live += fs::exists(dir / (name + ".fobj"));
+    left += fs::exists(dir / "incoming" / (name + ".fobj")) + fs::exists(dir / "moves" / (name + ".out")) +
+            fs::exists(dir / "moves" / (name + ".in"));
+  }
+  *leftovers = left;
+  return live;
+}
+
+void restart(mobility_cluster& cl, std::uint32_t i, std::string_view crash_at) {
+  const auto before = cl.rt->nodes()[i].incarnation;
+  cl.nodes[i]->kill();
+  if (!crash_at.empty()) ::setenv("FERRY_TEST_CRASH_AT", std::string(crash_at).c_str(), 1);
+  cl.nodes[i] = cl.spawn(i);
+  ::unsetenv("FERRY_TEST_CRASH_AT");
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(15);  // a loaded machine
+  while (!(cl.rt->nodes()[i].alive && cl.rt->nodes()[i].incarnation > before) && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  REQUIRE(cl.rt->nodes()[i].alive);
+  REQUIRE(cl.rt->nodes()[i].incarnation > before);
+}
+
+void crash_during_move(mobility_cluster& cl, const crash_step& c) {
+  CAPTURE(c.step);
+  auto& rt = *cl.rt;
+  restart(cl, c.crashing, c.step);
+  // 2 KiB (word 0 is the counter): small enough to travel eagerly. A larger
+  // image goes by UCX rendezvous, and a receiver still reading it from a
+  // sender that dies aborts inside UCX 1.13 (cma: process_vm_readv).
+  constexpr std::uint64_t kWords = 256;
+  std::vector<std::uint64_t> pattern(kWords);
+  for (std::uint64_t i = 1; i < kWords; ++i) pattern[i] = i * 0x9e3779b97f4a7c15ull;
+  const auto obj = rt.objects().create<std::uint64_t>(kWords, on_node(0));
+  rt.objects().put(obj, std::span<const std::uint64_t>(pattern));
+  for (int i = 0; i < 5; ++i) CHECK(rt.invoke(&bump, obj).get() == static_cast<std::uint64_t>(i + 1));
+
+  // A reader and a writer (another client) run through the move, the crash
+  // and the restart; every call has a 1.5 s deadline.
+  const ferry::call_options bounded{.deadline = std::chrono::milliseconds(1500)};
+  auto writer_rt = cl.client();
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> reads_ok{0}, reads_failed{0}, wrong{0}, late{0}, untyped{0};
+  std::vector<std::uint64_t> acked;
+  std::uint64_t writes_failed = 0;
+  auto typed = [&](errc e) { return e == errc::peer_dead || e == errc::timeout; };
+  auto timed = [&](auto call) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = call();
+    if (std::chrono::steady_clock::now() - t0 > std::chrono::milliseconds(3000)) ++late;
+    if (!r && !typed(r.error().code())) {
+      ++untyped;
+      MESSAGE("untyped failure: " << r.error().describe());
+    }
+    return r;
+  };
+  std::vector<std::thread> threads;
+  struct joiner {  // a failed REQUIRE unwinds through here: stop and join first
+    std::atomic<bool>& stop;
+    std::vector<std::thread>& threads;
+    ~joiner() {
+      stop = true;
+      for (auto& t : threads) t.join();
+    }
+  } join_on_exit{stop, threads};
+  threads.emplace_back([&] {
+    while (!stop) {
+      auto r = timed([&] { return rt.invoke_with(bounded, &read_cell, obj + 7).try_get(); });
+      if (!r) ++reads_failed, std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      else if (*r != pattern[7]) ++wrong;
+      else ++reads_ok;
+    }
+  });
+  threads.emplace_back([&] {
+    while (!stop) {
+      auto r = timed([&] { return writer_rt->invoke_with(bounded, &bump, obj).try_get(); });
+      if (r) acked.push_back(*r);
+      else ++writes_failed, std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  std::string outcome = "moved";
+  try {
+    rt.objects().migrate(obj, on_node(1));
+  } catch (const error& e) {
+    outcome = e.what();
+  }
+  MESSAGE(c.step << ": migrate: " << outcome);
+  REQUIRE(cl.nodes[c.crashing]->exited_within(std::chrono::seconds(10)));  // it reached the step
+  restart(cl, c.crashing, {});
+  // The restarted node and its peers resolve the interrupted move.
+  std::size_t leftovers = 0;
+  CHECK(eventually([&] { return live_copies(cl, obj.id, &leftovers) == 1 && leftovers == 0; }));
+  CHECK(live_copies(cl, obj.id, &leftovers) == 1);
+  CHECK(leftovers == 0);
+  CHECK(std::filesystem::exists(cl.store_of(c.owner_after) / (obj.id.to_string() + ".fobj")));
+  CHECK(eventually([&] {
+    auto r = rt.invoke_with(bounded, &read_cell, obj + 7).try_get();
+    return r && *r == pattern[7];
+  }));
+  stop = true;
+  for (auto& t : threads) t.join();
+  threads.clear();
+  MESSAGE(c.step << ": " << reads_ok.load() << " reads ok, " << reads_failed.load() << " failed (typed); " << acked.size()
+                 << " writes acknowledged, " << writes_failed << " failed");
+  CHECK(wrong == 0);
+  CHECK(late == 0);
+  CHECK(untyped == 0);
+  CHECK(rt.invoke(&where, obj).get() == c.owner_after);
+  // Every acknowledged write is there: the counter is at least the last
+  // value acknowledged, the values acknowledged are distinct, and it counts
+  // no more than the calls made.
+  const auto counter = rt.objects().get(obj, 1)[0];
+  std::set<std::uint64_t> distinct(acked.begin(), acked.end());
+  CHECK(distinct.size() == acked.size());
+  if (!acked.empty()) CHECK(counter >= *distinct.rbegin());
+  CHECK(counter >= 5 + acked.size());
+  CHECK(counter <= 5 + acked.size() + writes_failed);
+  auto back = rt.objects().get(obj, kWords);
+  back[0] = 0;
+  CHECK(back == pattern);
+}
 
 // Round trips `call()` cost `rt`: it must send one request; each redirect
 // (a node passed it on) and each lookup (e2e discovery) adds one.
@@ -416,6 +557,22 @@ void stale_cache(const std::string& scheme) {
 }
 
 }  // namespace
+
+TEST_CASE("mobility over UCX shm: the source killed at each step of a move: one live copy, no acknowledged write lost") {
+  mobility_cluster cl(true);
+  for (const auto& c : {crash_step{"source-image-sent", 0, 0},
+                        crash_step{"source-committed", 0, 1},
+                        crash_step{"source-removed", 0, 1}})
+    crash_during_move(cl, c);
+}
+
+TEST_CASE("mobility over UCX shm: the destination killed at each step of a move: one live copy, no acknowledged write lost") {
+  mobility_cluster cl(true);
+  for (const auto& c : {crash_step{"dest-image-stored", 1, 0},
+                        crash_step{"dest-prepared", 1, 0},
+                        crash_step{"dest-installed", 1, 1}})
+    crash_during_move(cl, c);
+}
 
 TEST_CASE("mobility over UCX shm: a stale owner cache costs one redirect, then calls go straight to the owner (home directory)") {
   stale_cache("home");

@@ -86,6 +86,16 @@ class process {
     ::waitpid(pid_, nullptr, 0);
     pid_ = 0;
   }
+  /// Wait up to `limit` for the process to end by itself (reaped if so).
+  bool exited_within(std::chrono::milliseconds limit) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (pid_ > 0) {
+      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) pid_ = 0;
+      else if (std::chrono::steady_clock::now() > until) return false;
+      else std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return true;
+  }
   [[nodiscard]] pid_t pid() const { return pid_; }
 
  private:

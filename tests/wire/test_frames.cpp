@@ -41,13 +41,16 @@ std::vector<frame> one_of_each() {
       frame{frame_type::heartbeat, 1, 0, load_body{3, 2, 2, 150, 870, 41, 5, 65536}},
       frame{frame_type::shutdown, kNoNode, 0, empty_body{}},
       frame{frame_type::echo, 0, 1, object_data_body{{1}}},
-      frame{frame_type::dir_register, 2, 0, dir_register_body{object_id::random(), 2}},
+      frame{frame_type::dir_register, 2, 0, dir_register_body{object_id::random(), 2, 7}},
       frame{frame_type::object_migrate, 3, 12, dir_register_body{object_id::random(), 1}},
       frame{frame_type::object_image, 0, 13, object_data_body{{9, 8, 7}}},
       frame{frame_type::dir_lookup, 4, 0, object_remove_body{object_id::random()}},
       frame{frame_type::ifunc, 3, 0,
             ifunc_body{3, 7, kIfuncInstall, {object_id::random(), 16}, errc::ok, "", {0x46, 0x49, 0x46, 0x43}}},
       frame{frame_type::ifunc, 1, 0, ifunc_body{3, 7, 0, {}, errc::memory_fault, "node_chaser_main: SIGSEGV", {}}},
+      frame{frame_type::object_commit, 0, 14, dir_register_body{object_id::random(), 1, 3}},
+      frame{frame_type::object_abort, 0, 0, dir_register_body{object_id::random(), 1, 3}},
+      frame{frame_type::object_move_query, 1, 0, dir_register_body{object_id::random(), 1, 3}},
   };
 }
 
@@ -69,6 +72,9 @@ TEST_CASE("frames: every type round-trips") {
   CHECK(inv.symbol == want.symbol);
   CHECK(inv.args == want.args);
   CHECK(inv.code_blob == want.code_blob);
+  // An owner's version travels with it (directory/router.hpp).
+  const frame hint{frame_type::dir_register, 2, 0, dir_register_body{object_id::random(), 2, 1ULL << 40}};
+  CHECK(std::get<dir_register_body>(REQUIRE_OK(decode(encode(hint))).body).version == 1ULL << 40);
   CHECK(inv.hops == 2);
   CHECK(inv.deadline_us == want.deadline_us);
 }

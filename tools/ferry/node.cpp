@@ -179,6 +179,8 @@ int run_node(const node_args& a) {
   cfg.store_dir = a.store;
   cfg.memory_limit = a.memory_limit;
   cfg.executors = a.executors;
+  // Test-only: crash at a step of the move protocol (node_config::crash_at).
+  if (const char* step = std::getenv("FERRY_TEST_CRASH_AT")) cfg.crash_at = step;
   if (!a.jit_cache.empty()) cfg.jit.cache_dir = a.jit_cache;
   cfg.jit.max_data_bytes = a.code_data_limit;
   cfg.jit.max_code_bytes = a.code_memory_limit;
