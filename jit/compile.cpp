@@ -119,7 +119,7 @@ llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> compile_bitcode(std::span<co
   if (auto e = check_policy(m, (*tm)->createDataLayout(), o)) return std::move(e);
 
   if (o.tier == jit_tier::optimized) optimize_module(m, **tm);
-  contain_module(m, o.meter);
+  contain_module(m, {o.meter, o.bounds, o.entry_symbol});
   llvm::SmallVector<char, 0> object;
   {
     llvm::raw_svector_ostream out(object);
