@@ -55,7 +55,8 @@ result<jit*> registry::engine(bool pure) {
   c.runtime_symbols = runtime_symbols_;
   c.any_process_symbol = !pure;
   c.uniform_entry = false;  // NAME_main and friends have the prototype's signatures
-  c.meter = false;          // ifuncs run outside ferry calls: no fuel to account to
+  c.meter = false;          // ifuncs run outside ferry calls: no fuel to account to,
+  c.bounds_checks = false;  // and no call's regions to check against (docs/security.md)
   c.first_tier = jit_tier::optimized;  // prototype libraries are built -O3: run them at native speed
   c.hot_call_threshold = 0;
   c.cache_dir = cache_dir(pure);

@@ -88,6 +88,15 @@ struct access {
   llvm::Value* size;
 };
 
+// A vector access to check: `bytes` at each of `ptrs` (<N x ptr>) whose
+// lane of `mask` (<N x i1>) is set, before `at`.
+struct lanes {
+  llvm::Instruction* at;
+  llvm::Value* ptrs;
+  llvm::Value* mask;
+  std::uint64_t bytes;
+};
+
 // Is [ptr, ptr + size) inside an alloca or a global of this module, by
 // constant offsets alone? Those accesses need no check at run time.
 bool statically_inside(const bounds_module& bm, llvm::Value* ptr, llvm::Value* size) {
@@ -111,7 +120,8 @@ bool statically_inside(const bounds_module& bm, llvm::Value* ptr, llvm::Value* s
 }
 
 // The pointer operands and sizes of what `i` reads or writes.
-void accesses_of(const bounds_module& bm, llvm::Instruction& i, llvm::SmallVectorImpl<access>& out) {
+void accesses_of(const bounds_module& bm, llvm::Instruction& i, llvm::SmallVectorImpl<access>& out,
+                 llvm::SmallVectorImpl<lanes>& vectors) {
   auto bytes = [&](llvm::Type* t) -> llvm::Value* {
     return llvm::ConstantInt::get(bm.i64, bm.dl.getTypeStoreSize(t).getFixedValue());
   };
@@ -135,8 +145,8 @@ void accesses_of(const bounds_module& bm, llvm::Instruction& i, llvm::SmallVecto
   }
   if (auto* ms = llvm::dyn_cast<llvm::MemSetInst>(call)) return out.push_back({&i, ms->getRawDest(), n64(ms->getLength())});
   if (auto* ii = llvm::dyn_cast<llvm::IntrinsicInst>(call)) {
-    // Masked and vector memory operations: each active lane on its own
-    // (an inactive lane checks 0 bytes, which always passes).
+    // Masked and vector memory operations (what the vectorizer emits):
+    // every active lane, checked as a vector.
     unsigned ptr_arg = 0, mask_arg = 0;
     bool contiguous = true;
     switch (ii->getIntrinsicID()) {
@@ -150,13 +160,14 @@ void accesses_of(const bounds_module& bm, llvm::Instruction& i, llvm::SmallVecto
     auto* v = llvm::dyn_cast<llvm::FixedVectorType>(vt);
     if (!v) return;
     const std::uint64_t esz = bm.dl.getTypeStoreSize(v->getElementType()).getFixedValue();
-    llvm::IRBuilder<> b(&i);
-    for (unsigned lane = 0; lane < v->getNumElements(); ++lane) {
-      llvm::Value* p = contiguous ? b.CreateConstGEP1_64(b.getInt8Ty(), ii->getArgOperand(ptr_arg), lane * esz)
-                                  : b.CreateExtractElement(ii->getArgOperand(ptr_arg), lane);
-      llvm::Value* on = b.CreateExtractElement(ii->getArgOperand(mask_arg), lane);
-      out.push_back({&i, p, b.CreateSelect(on, b.getInt64(esz), b.getInt64(0))});
+    llvm::Value* ptrs = ii->getArgOperand(ptr_arg);
+    if (contiguous) {  // lane k at ptr + k * esz
+      llvm::SmallVector<llvm::Constant*, 16> offsets;
+      for (unsigned lane = 0; lane < v->getNumElements(); ++lane) offsets.push_back(llvm::ConstantInt::get(bm.i64, lane * esz));
+      llvm::IRBuilder<> b(&i);
+      ptrs = b.CreateGEP(b.getInt8Ty(), ptrs, llvm::ConstantVector::get(offsets));
     }
+    vectors.push_back({&i, ptrs, ii->getArgOperand(mask_arg), esz});
     return;
   }
   // Calls of the allowed libc functions that take pointers. The runtime API
@@ -191,9 +202,10 @@ constexpr unsigned kSlots = 8;
 
 std::uint64_t check_function(const bounds_module& bm, llvm::Function& f) {
   llvm::SmallVector<access, 32> todo;
-  for (llvm::Instruction& i : llvm::instructions(f)) accesses_of(bm, i, todo);
+  llvm::SmallVector<lanes, 4> vectors;
+  for (llvm::Instruction& i : llvm::instructions(f)) accesses_of(bm, i, todo, vectors);
   llvm::erase_if(todo, [&](const access& a) { return statically_inside(bm, a.ptr, a.size); });
-  if (todo.empty()) return 0;
+  if (todo.empty() && vectors.empty()) return 0;
 
   llvm::IRBuilder<> eb(&*f.getEntryBlock().getFirstInsertionPt());
   struct slot {
@@ -234,11 +246,36 @@ std::uint64_t check_function(const bounds_module& bm, llvm::Function& f) {
     mb.CreateStore(mb.CreateExtractValue(r, 0), s.lo);
     mb.CreateStore(mb.CreateExtractValue(r, 1), s.span);
   }
+  for (const lanes& l : vectors) {
+    // The same test on every lane at once; any active lane outside the
+    // cached region sends every lane to ferry_bounds (an inactive one asks
+    // for 0 bytes, always admitted).
+    slot& s = slot_for(l.ptrs);
+    const unsigned n = llvm::cast<llvm::FixedVectorType>(l.ptrs->getType())->getNumElements();
+    llvm::IRBuilder<> b(l.at);
+    llvm::Value* addr = b.CreatePtrToInt(l.ptrs, llvm::FixedVectorType::get(bm.i64, n));
+    llvm::Value* lo = b.CreateVectorSplat(n, b.CreateLoad(bm.i64, s.lo));
+    llvm::Value* span = b.CreateVectorSplat(n, b.CreateLoad(bm.i64, s.span));
+    llvm::Value* off = b.CreateSub(addr, lo);
+    llvm::Value* inside = b.CreateAnd(b.CreateICmpULE(off, span),
+                                      b.CreateICmpULE(b.CreateVectorSplat(n, b.getInt64(l.bytes)), b.CreateSub(span, off)));
+    llvm::Value* all = b.CreateAndReduce(b.CreateOr(inside, b.CreateNot(l.mask)));
+    llvm::Instruction* then = llvm::SplitBlockAndInsertIfThen(b.CreateNot(all), l.at, false, unlikely);
+    llvm::IRBuilder<> mb(then);
+    for (unsigned lane = 0; lane < n; ++lane) {
+      llvm::Value* on = mb.CreateExtractElement(l.mask, lane);
+      llvm::Value* r = mb.CreateCall(
+          bm.miss, {mb.CreateExtractElement(addr, lane), mb.CreateSelect(on, mb.getInt64(l.bytes), mb.getInt64(0))});
+      // The slot keeps the region of the last active lane.
+      mb.CreateStore(mb.CreateSelect(on, mb.CreateExtractValue(r, 0), mb.CreateLoad(bm.i64, s.lo)), s.lo);
+      mb.CreateStore(mb.CreateSelect(on, mb.CreateExtractValue(r, 1), mb.CreateLoad(bm.i64, s.span)), s.span);
+    }
+  }
   llvm::SmallVector<llvm::AllocaInst*, 2 * kSlots> promote;
   for (const slot& s : slots) promote.append({s.lo, s.span});
   llvm::DominatorTree dt(f);
   llvm::PromoteMemToReg(promote, dt);
-  return todo.size();
+  return todo.size() + vectors.size();
 }
 
 // The module's own globals as a table the slow path searches: their
