@@ -208,9 +208,14 @@ std::uint64_t check_function(const bounds_module& bm, llvm::Function& f) {
   if (todo.empty() && vectors.empty()) return 0;
 
   llvm::IRBuilder<> eb(&*f.getEntryBlock().getFirstInsertionPt());
+  // Two regions per slot, the last used first: a loop that alternates
+  // between two arrays through one pointer table (a local and a fetched
+  // partition's values) keeps both.
   struct slot {
     llvm::AllocaInst* lo;
     llvm::AllocaInst* span;
+    llvm::AllocaInst* lo2;
+    llvm::AllocaInst* span2;
   };
   llvm::SmallVector<slot, kSlots> slots;
   llvm::DenseMap<const llvm::Value*, unsigned> slot_of;
@@ -220,27 +225,40 @@ std::uint64_t check_function(const bounds_module& bm, llvm::Function& f) {
     const unsigned k = std::min(it->second, kSlots - 1);
     while (slots.size() <= k) {
       // An empty region: lo 0, span 0 admits only 0 bytes at address 0.
-      slot s{eb.CreateAlloca(bm.i64, nullptr, "ferry.lo"), eb.CreateAlloca(bm.i64, nullptr, "ferry.span")};
-      eb.CreateStore(eb.getInt64(0), s.lo);
-      eb.CreateStore(eb.getInt64(0), s.span);
+      slot s{eb.CreateAlloca(bm.i64, nullptr, "ferry.lo"), eb.CreateAlloca(bm.i64, nullptr, "ferry.span"),
+             eb.CreateAlloca(bm.i64, nullptr, "ferry.lo2"), eb.CreateAlloca(bm.i64, nullptr, "ferry.span2")};
+      for (llvm::AllocaInst* v : {s.lo, s.span, s.lo2, s.span2}) eb.CreateStore(eb.getInt64(0), v);
       slots.push_back(s);
     }
     return slots[k];
   };
 
+  // Inside iff lo <= addr and addr + size <= lo + span, written so that
+  // nothing can wrap: off <= span and size <= span - off.
+  auto inside = [&](llvm::IRBuilder<>& b, llvm::Value* addr, llvm::Value* size, llvm::AllocaInst* lo_at,
+                    llvm::AllocaInst* span_at) {
+    llvm::Value* span = b.CreateLoad(bm.i64, span_at);
+    llvm::Value* off = b.CreateSub(addr, b.CreateLoad(bm.i64, lo_at));
+    return b.CreateAnd(b.CreateICmpULE(off, span), b.CreateICmpULE(size, b.CreateSub(span, off)));
+  };
   const auto unlikely = llvm::MDBuilder(f.getContext()).createBranchWeights(1, 1u << 20);
   for (const access& a : todo) {
     slot& s = slot_for(a.ptr);
     llvm::IRBuilder<> b(a.at);
     llvm::Value* addr = b.CreatePtrToInt(a.ptr, bm.i64);
-    llvm::Value* lo = b.CreateLoad(bm.i64, s.lo);
-    llvm::Value* span = b.CreateLoad(bm.i64, s.span);
-    // Inside iff lo <= addr and addr + size <= lo + span, written so that
-    // nothing can wrap: off <= span and size <= span - off.
-    llvm::Value* off = b.CreateSub(addr, lo);
-    llvm::Value* inside = b.CreateAnd(b.CreateICmpULE(off, span), b.CreateICmpULE(a.size, b.CreateSub(span, off)));
-    llvm::Instruction* then = llvm::SplitBlockAndInsertIfThen(b.CreateNot(inside), a.at, false, unlikely);
-    llvm::IRBuilder<> mb(then);
+    llvm::Instruction* second = llvm::SplitBlockAndInsertIfThen(b.CreateNot(inside(b, addr, a.size, s.lo, s.span)),
+                                                                a.at, false, unlikely);
+    // Not in the last region: try the other one, which becomes the last.
+    llvm::IRBuilder<> sb(second);
+    llvm::Value* in_second = inside(sb, addr, a.size, s.lo2, s.span2);
+    llvm::Value* lo = sb.CreateLoad(bm.i64, s.lo);
+    llvm::Value* span = sb.CreateLoad(bm.i64, s.span);
+    sb.CreateStore(sb.CreateLoad(bm.i64, s.lo2), s.lo);
+    sb.CreateStore(sb.CreateLoad(bm.i64, s.span2), s.span);
+    sb.CreateStore(lo, s.lo2);
+    sb.CreateStore(span, s.span2);
+    llvm::Instruction* miss = llvm::SplitBlockAndInsertIfThen(sb.CreateNot(in_second), second, false, unlikely);
+    llvm::IRBuilder<> mb(miss);
     // Returns only if the access lies inside a region of the call; that region goes into the slot.
     llvm::Value* r = mb.CreateCall(bm.miss, {addr, a.size});
     mb.CreateStore(mb.CreateExtractValue(r, 0), s.lo);

@@ -88,7 +88,7 @@ ref<std::uint64_t> table_on(node_cluster& cl, std::uint32_t node, const std::vec
 }
 }  // namespace
 
-TEST_CASE("bounds checks: a forged pointer fails its call with memory_fault; the memory it aimed at is intact") {
+TEST_CASE("bounds checks: a forged pointer fails its call with memory_fault, and the memory it aimed at is intact") {
   node_cluster cl({}, 3);
   const auto cell = cl.cell_on(1, 1000);
   const auto other = cl.cell_on(1, 7);

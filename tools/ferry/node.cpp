@@ -333,7 +333,8 @@ void add_node_command(CLI::App& app) {
                 "neither --fuel nor deadlines can stop a running call");
   cmd->add_flag("--unchecked", a->unchecked,
                 "The trusted policy: compile mobile code without bounds checks (trusted clusters only): faster "
-                "memory access, but a wild pointer can then corrupt this node's objects and heap");
+                "memory access, but a wild pointer can then corrupt this node's objects and heap")
+      ->envname("FERRY_UNCHECKED");
   cmd->add_option("--join-timeout-ms", a->join_timeout_ms, "How long to wait for the other nodes");
   cmd->add_option("--stats-file", a->stats_file,
                   "Keep this node's counters in FILE (`name value` lines, rewritten every 50 ms while they "
