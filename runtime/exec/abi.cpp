@@ -5,7 +5,8 @@
 //
 // Containment lives here too, since this is the one place that enters
 // mobile code: the fault handler that turns a signal raised by mobile code
-// into that call's error, and fuel accounting (ferry_fuel).
+// into that call's error, fuel accounting (ferry_fuel) and the bounds
+// checks' slow path (ferry_bounds: the regions a call may touch).
 #include <ferry/ferry.h>
 
 #include <pthread.h>
@@ -170,28 +171,23 @@ bool charge(call_context& cx, mobile_thread& t, std::uint64_t units) {
   return false;
 }
 
-// May the running call `cx` touch the `size` bytes at `a`? Its stack below
-// its entry's frame, a global of its module, memory the runtime handed it.
 const char* kOutside = "outside the memory this call may touch (its stack, its module's globals, what the runtime handed it)";
 
+// May the running call `cx` touch the `size` bytes at `a`? Its stack below
+// its entry's frame, a global of its module, memory the runtime handed it.
 std::optional<ferry_bounds_region> region_of(const call_context& cx, const mobile_thread& t, std::uint64_t a,
                                              std::uint64_t size) {
   if (size == 0) return ferry_bounds_region{a, 0};
   if (const auto* r = cx.regions.find(a, size)) return *r;
   const ferry_bounds_region stack{t.stack_low, cx.stack_top > t.stack_low ? cx.stack_top - t.stack_low : 0};
-  if (a >= stack.lo && a - stack.lo <= stack.span && size <= stack.span - (a - stack.lo)) return stack;
+  if (region_set::holds(&stack, a, size)) return stack;
   if (const void* module = cx.module_regions) {
     // { u64 count; { const void* at; u64 size; } rows[count]; } (jit/contain.cpp)
-    struct row {
-      const void* at;
-      std::uint64_t size;
-    };
+    // (a pointer and a u64 per row: the same layout as ferry_bounds_region on 64-bit targets)
     const auto count = *static_cast<const std::uint64_t*>(module);
-    const auto* rows = reinterpret_cast<const row*>(static_cast<const std::uint64_t*>(module) + 1);
-    for (std::uint64_t i = 0; i < count; ++i) {
-      const auto lo = reinterpret_cast<std::uintptr_t>(rows[i].at);
-      if (a >= lo && a - lo <= rows[i].size && size <= rows[i].size - (a - lo)) return ferry_bounds_region{lo, rows[i].size};
-    }
+    const auto* rows = reinterpret_cast<const ferry_bounds_region*>(static_cast<const std::uint64_t*>(module) + 1);
+    for (std::uint64_t i = 0; i < count; ++i)
+      if (region_set::holds(&rows[i], a, size)) return rows[i];
   }
   return std::nullopt;
 }

@@ -137,11 +137,13 @@ class region_set {
     return nullptr;
   }
 
- private:
-  // Without overflow: a - lo <= span and size <= span - (a - lo).
+  /// Does `r` hold all `size` bytes at `a`? (Without overflow: lo <= a,
+  /// a - lo <= span and size <= span - (a - lo).)
   static bool holds(const ferry_bounds_region* r, std::uint64_t a, std::uint64_t size) {
     return r && a >= r->lo && a - r->lo <= r->span && size <= r->span - (a - r->lo);
   }
+
+ private:
   ferry_bounds_region inline_[kInline];
   std::size_t n_ = 0;
   std::vector<ferry_bounds_region> more_;
