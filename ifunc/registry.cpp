@@ -59,6 +59,7 @@ result<jit*> registry::engine(const linking& how, bool pure) {
   c.any_process_symbol = !pure;
   c.uniform_entry = false;  // NAME_main and friends have the prototype's signatures
   c.meter = how.metered;
+  c.bounds_checks = false;  // an ifunc's payload and target_args are not a call's regions (docs/security.md)
   c.first_tier = jit_tier::optimized;  // prototype libraries are built -O3: run them at native speed
   c.hot_call_threshold = 0;
   c.cache_dir = cache_dir(how, pure);

@@ -83,6 +83,14 @@ llvm::Error check_policy(const llvm::Module& m, const llvm::DataLayout& node_lay
     if (f.isDeclarationForLinker()) {
       if (!f.isIntrinsic() && !o.any_symbol && !o.allowed->contains(f.getName()))
         return violation(fmt::format("undefined symbol '{}' is not on the allow-list", f.getName().str()));
+      // Bounds checks follow the pointers of direct calls only (contain.hpp):
+      // memcpy called through its address would write unchecked.
+      if (o.bounds && !f.isIntrinsic())
+        for (const llvm::Use& u : f.uses())
+          if (const auto* call = llvm::dyn_cast<llvm::CallBase>(u.getUser()); !call || !call->isCallee(&u))
+            return violation(fmt::format("the address of '{}' is taken: with bounds checks, runtime and libc "
+                                         "functions may only be called directly",
+                                         f.getName().str()));
       continue;
     }
     for (const llvm::Instruction& i : llvm::instructions(f)) {
@@ -119,7 +127,7 @@ llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> compile_bitcode(std::span<co
   if (auto e = check_policy(m, (*tm)->createDataLayout(), o)) return std::move(e);
 
   if (o.tier == jit_tier::optimized) optimize_module(m, **tm);
-  contain_module(m, o.meter);
+  contain_module(m, {o.meter, o.bounds, o.entry_symbol});
   llvm::SmallVector<char, 0> object;
   {
     llvm::raw_svector_ostream out(object);

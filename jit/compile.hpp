@@ -34,6 +34,7 @@ struct compile_options {
   bool meter = true;                 ///< jit_config::meter: insert fuel accounting (contain.hpp)
   bool any_symbol = false;           ///< jit_config::any_process_symbol: `allowed` is not a limit
   bool uniform_entry = true;         ///< jit_config::uniform_entry: check the entry's signature
+  bool bounds = true;                ///< jit_config::bounds_checks: insert bounds checks (contain.hpp)
 };
 
 /// Policy check of a parsed, verified module: errc::policy_violation naming

@@ -1,6 +1,11 @@
 #include "contain.hpp"
 
+#include <optional>
+
 #include <llvm/Analysis/CFG.h>
+#include <llvm/Analysis/ValueTracking.h>
+#include <llvm/IR/InstIterator.h>
+#include <llvm/IR/IntrinsicInst.h>
 #include <llvm/IR/Dominators.h>
 #include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/Instructions.h>
@@ -66,19 +71,287 @@ void meter_function(llvm::Function& f, llvm::FunctionCallee hook) {
   }
 }
 
+
+// ---- Bounds checks --------------------------------------------------------
+
+// What every check needs: the slow path and this module's own regions.
+struct bounds_module {
+  const llvm::DataLayout& dl;
+  llvm::FunctionCallee miss;   // {i64 lo, i64 span} ferry_bounds(i64 address, i64 size)
+  llvm::IntegerType* i64;
+};
+
+// One access to check: `size` bytes (an i64 value) at `ptr`, before `at`.
+struct access {
+  llvm::Instruction* at;
+  llvm::Value* ptr;
+  llvm::Value* size;
+};
+
+// A vector access to check: `bytes` at each of `ptrs` (<N x ptr>) whose
+// lane of `mask` (<N x i1>) is set, before `at`.
+struct lanes {
+  llvm::Instruction* at;
+  llvm::Value* ptrs;
+  llvm::Value* mask;
+  std::uint64_t bytes;
+};
+
+// Is [ptr, ptr + size) inside an alloca or a global of this module, by
+// constant offsets alone? Those accesses need no check at run time.
+bool statically_inside(const bounds_module& bm, llvm::Value* ptr, llvm::Value* size) {
+  const auto* n = llvm::dyn_cast<llvm::ConstantInt>(size);
+  if (!n) return false;
+  llvm::APInt off(bm.dl.getIndexTypeSizeInBits(ptr->getType()), 0);
+  const llvm::Value* base = ptr->stripAndAccumulateConstantOffsets(bm.dl, off, /*AllowNonInbounds=*/true);
+  std::uint64_t object = 0;
+  if (const auto* a = llvm::dyn_cast<llvm::AllocaInst>(base)) {
+    const auto s = a->getAllocationSize(bm.dl);
+    if (!s || s->isScalable()) return false;
+    object = s->getFixedValue();
+  } else if (const auto* g = llvm::dyn_cast<llvm::GlobalVariable>(base)) {
+    if (g->isDeclarationForLinker() || g->isInterposable()) return false;
+    object = bm.dl.getTypeAllocSize(g->getValueType()).getFixedValue();
+  } else {
+    return false;
+  }
+  const std::int64_t o = off.getSExtValue();
+  return o >= 0 && static_cast<std::uint64_t>(o) <= object && n->getZExtValue() <= object - static_cast<std::uint64_t>(o);
+}
+
+// The pointer operands and sizes of what `i` reads or writes.
+void accesses_of(const bounds_module& bm, llvm::Instruction& i, llvm::SmallVectorImpl<access>& out,
+                 llvm::SmallVectorImpl<lanes>& vectors) {
+  auto bytes = [&](llvm::Type* t) -> llvm::Value* {
+    return llvm::ConstantInt::get(bm.i64, bm.dl.getTypeStoreSize(t).getFixedValue());
+  };
+  auto n64 = [&](llvm::Value* v) -> llvm::Value* {
+    llvm::IRBuilder<> b(&i);
+    return b.CreateZExtOrTrunc(v, bm.i64);
+  };
+  if (auto* l = llvm::dyn_cast<llvm::LoadInst>(&i)) return out.push_back({&i, l->getPointerOperand(), bytes(l->getType())});
+  if (auto* s = llvm::dyn_cast<llvm::StoreInst>(&i))
+    return out.push_back({&i, s->getPointerOperand(), bytes(s->getValueOperand()->getType())});
+  if (auto* r = llvm::dyn_cast<llvm::AtomicRMWInst>(&i))
+    return out.push_back({&i, r->getPointerOperand(), bytes(r->getValOperand()->getType())});
+  if (auto* x = llvm::dyn_cast<llvm::AtomicCmpXchgInst>(&i))
+    return out.push_back({&i, x->getPointerOperand(), bytes(x->getNewValOperand()->getType())});
+  auto* call = llvm::dyn_cast<llvm::CallBase>(&i);
+  if (!call) return;
+  if (auto* mt = llvm::dyn_cast<llvm::MemTransferInst>(call)) {  // memcpy, memmove (and their inline forms)
+    out.push_back({&i, mt->getRawDest(), n64(mt->getLength())});
+    out.push_back({&i, mt->getRawSource(), n64(mt->getLength())});
+    return;
+  }
+  if (auto* ms = llvm::dyn_cast<llvm::MemSetInst>(call)) return out.push_back({&i, ms->getRawDest(), n64(ms->getLength())});
+  if (auto* ii = llvm::dyn_cast<llvm::IntrinsicInst>(call)) {
+    // Masked and vector memory operations (what the vectorizer emits):
+    // every active lane, checked as a vector.
+    unsigned ptr_arg = 0, mask_arg = 0;
+    bool contiguous = true;
+    switch (ii->getIntrinsicID()) {
+      case llvm::Intrinsic::masked_load: ptr_arg = 0, mask_arg = 2; break;
+      case llvm::Intrinsic::masked_store: ptr_arg = 1, mask_arg = 3; break;
+      case llvm::Intrinsic::masked_gather: ptr_arg = 0, mask_arg = 2, contiguous = false; break;
+      case llvm::Intrinsic::masked_scatter: ptr_arg = 1, mask_arg = 3, contiguous = false; break;
+      default: return;
+    }
+    llvm::Type* vt = ptr_arg == 0 ? ii->getType() : ii->getArgOperand(0)->getType();
+    auto* v = llvm::dyn_cast<llvm::FixedVectorType>(vt);
+    if (!v) return;
+    const std::uint64_t esz = bm.dl.getTypeStoreSize(v->getElementType()).getFixedValue();
+    llvm::Value* ptrs = ii->getArgOperand(ptr_arg);
+    if (contiguous) {  // lane k at ptr + k * esz
+      llvm::SmallVector<llvm::Constant*, 16> offsets;
+      for (unsigned lane = 0; lane < v->getNumElements(); ++lane) offsets.push_back(llvm::ConstantInt::get(bm.i64, lane * esz));
+      llvm::IRBuilder<> b(&i);
+      ptrs = b.CreateGEP(b.getInt8Ty(), ptrs, llvm::ConstantVector::get(offsets));
+    }
+    vectors.push_back({&i, ptrs, ii->getArgOperand(mask_arg), esz});
+    return;
+  }
+  // Calls of the allowed libc functions that take pointers. The runtime API
+  // (ferry_*) checks the pointers it is given itself (runtime/exec/abi.cpp).
+  const llvm::Function* callee = call->getCalledFunction();
+  if (!callee || !callee->isDeclaration() || callee->getName().starts_with("ferry_")) return;
+  const llvm::StringRef name = callee->getName();
+  auto arg = [&](unsigned k) { return call->getArgOperand(k); };
+  if (name == "memcpy" || name == "memmove" || name == "memcmp" || name == "bcmp") {
+    out.push_back({&i, arg(0), n64(arg(2))});
+    out.push_back({&i, arg(1), n64(arg(2))});
+  } else if (name == "memset" || name == "memchr") {
+    out.push_back({&i, arg(0), n64(arg(2))});
+  } else if (name == "frexp") {
+    out.push_back({&i, arg(1), llvm::ConstantInt::get(bm.i64, 4)});
+  } else if (name == "modf") {
+    out.push_back({&i, arg(1), llvm::ConstantInt::get(bm.i64, 8)});
+  } else {
+    // strlen, strcmp, strchr, ...: the first byte of each string (the
+    // rest, up to its NUL, is read unchecked: docs/security.md).
+    for (unsigned k = 0; k < call->arg_size(); ++k)
+      if (arg(k)->getType()->isPointerTy()) out.push_back({&i, arg(k), llvm::ConstantInt::get(bm.i64, 1)});
+  }
+}
+
+// A function's region cache: up to kSlots (lo, span) pairs in registers,
+// one per base object its accesses derive from (its underlying object: an
+// argument, a pointer the runtime returned, a load), so a loop over two
+// arrays keeps both regions. The slot only chooses where to cache: every
+// access is still compared with its own address.
+constexpr unsigned kSlots = 8;
+
+std::uint64_t check_function(const bounds_module& bm, llvm::Function& f) {
+  llvm::SmallVector<access, 32> todo;
+  llvm::SmallVector<lanes, 4> vectors;
+  for (llvm::Instruction& i : llvm::instructions(f)) accesses_of(bm, i, todo, vectors);
+  llvm::erase_if(todo, [&](const access& a) { return statically_inside(bm, a.ptr, a.size); });
+  if (todo.empty() && vectors.empty()) return 0;
+
+  llvm::IRBuilder<> eb(&*f.getEntryBlock().getFirstInsertionPt());
+  // Two regions per slot, the last used first: a loop that alternates
+  // between two arrays through one pointer table (a local and a fetched
+  // partition's values) keeps both.
+  struct slot {
+    llvm::AllocaInst* lo;
+    llvm::AllocaInst* span;
+    llvm::AllocaInst* lo2;
+    llvm::AllocaInst* span2;
+  };
+  llvm::SmallVector<slot, kSlots> slots;
+  llvm::DenseMap<const llvm::Value*, unsigned> slot_of;
+  auto slot_for = [&](llvm::Value* ptr) -> slot& {
+    const llvm::Value* base = llvm::getUnderlyingObject(ptr);
+    auto [it, fresh] = slot_of.try_emplace(base, static_cast<unsigned>(slot_of.size()));
+    const unsigned k = std::min(it->second, kSlots - 1);
+    while (slots.size() <= k) {
+      // An empty region: lo 0, span 0 admits only 0 bytes at address 0.
+      slot s{eb.CreateAlloca(bm.i64, nullptr, "ferry.lo"), eb.CreateAlloca(bm.i64, nullptr, "ferry.span"),
+             eb.CreateAlloca(bm.i64, nullptr, "ferry.lo2"), eb.CreateAlloca(bm.i64, nullptr, "ferry.span2")};
+      for (llvm::AllocaInst* v : {s.lo, s.span, s.lo2, s.span2}) eb.CreateStore(eb.getInt64(0), v);
+      slots.push_back(s);
+    }
+    return slots[k];
+  };
+
+  // Inside iff lo <= addr and addr + size <= lo + span, written so that
+  // nothing can wrap: off <= span and size <= span - off.
+  auto inside = [&](llvm::IRBuilder<>& b, llvm::Value* addr, llvm::Value* size, llvm::AllocaInst* lo_at,
+                    llvm::AllocaInst* span_at) {
+    llvm::Value* span = b.CreateLoad(bm.i64, span_at);
+    llvm::Value* off = b.CreateSub(addr, b.CreateLoad(bm.i64, lo_at));
+    return b.CreateAnd(b.CreateICmpULE(off, span), b.CreateICmpULE(size, b.CreateSub(span, off)));
+  };
+  const auto unlikely = llvm::MDBuilder(f.getContext()).createBranchWeights(1, 1u << 20);
+  for (const access& a : todo) {
+    slot& s = slot_for(a.ptr);
+    llvm::IRBuilder<> b(a.at);
+    llvm::Value* addr = b.CreatePtrToInt(a.ptr, bm.i64);
+    llvm::Instruction* second = llvm::SplitBlockAndInsertIfThen(b.CreateNot(inside(b, addr, a.size, s.lo, s.span)),
+                                                                a.at, false, unlikely);
+    // Not in the last region: try the other one, which becomes the last.
+    llvm::IRBuilder<> sb(second);
+    llvm::Value* in_second = inside(sb, addr, a.size, s.lo2, s.span2);
+    llvm::Value* lo = sb.CreateLoad(bm.i64, s.lo);
+    llvm::Value* span = sb.CreateLoad(bm.i64, s.span);
+    sb.CreateStore(sb.CreateLoad(bm.i64, s.lo2), s.lo);
+    sb.CreateStore(sb.CreateLoad(bm.i64, s.span2), s.span);
+    sb.CreateStore(lo, s.lo2);
+    sb.CreateStore(span, s.span2);
+    llvm::Instruction* miss = llvm::SplitBlockAndInsertIfThen(sb.CreateNot(in_second), second, false, unlikely);
+    llvm::IRBuilder<> mb(miss);
+    // Returns only if the access lies inside a region of the call; that region goes into the slot.
+    llvm::Value* r = mb.CreateCall(bm.miss, {addr, a.size});
+    mb.CreateStore(mb.CreateExtractValue(r, 0), s.lo);
+    mb.CreateStore(mb.CreateExtractValue(r, 1), s.span);
+  }
+  for (const lanes& l : vectors) {
+    // The same test on every lane at once; any active lane outside the
+    // cached region sends every lane to ferry_bounds (an inactive one asks
+    // for 0 bytes, always admitted).
+    slot& s = slot_for(l.ptrs);
+    const unsigned n = llvm::cast<llvm::FixedVectorType>(l.ptrs->getType())->getNumElements();
+    llvm::IRBuilder<> b(l.at);
+    llvm::Value* addr = b.CreatePtrToInt(l.ptrs, llvm::FixedVectorType::get(bm.i64, n));
+    llvm::Value* lo = b.CreateVectorSplat(n, b.CreateLoad(bm.i64, s.lo));
+    llvm::Value* span = b.CreateVectorSplat(n, b.CreateLoad(bm.i64, s.span));
+    llvm::Value* off = b.CreateSub(addr, lo);
+    llvm::Value* inside = b.CreateAnd(b.CreateICmpULE(off, span),
+                                      b.CreateICmpULE(b.CreateVectorSplat(n, b.getInt64(l.bytes)), b.CreateSub(span, off)));
+    llvm::Value* all = b.CreateAndReduce(b.CreateOr(inside, b.CreateNot(l.mask)));
+    llvm::Instruction* then = llvm::SplitBlockAndInsertIfThen(b.CreateNot(all), l.at, false, unlikely);
+    llvm::IRBuilder<> mb(then);
+    for (unsigned lane = 0; lane < n; ++lane) {
+      llvm::Value* on = mb.CreateExtractElement(l.mask, lane);
+      llvm::Value* r = mb.CreateCall(
+          bm.miss, {mb.CreateExtractElement(addr, lane), mb.CreateSelect(on, mb.getInt64(l.bytes), mb.getInt64(0))});
+      // The slot keeps the region of the last active lane.
+      mb.CreateStore(mb.CreateSelect(on, mb.CreateExtractValue(r, 0), mb.CreateLoad(bm.i64, s.lo)), s.lo);
+      mb.CreateStore(mb.CreateSelect(on, mb.CreateExtractValue(r, 1), mb.CreateLoad(bm.i64, s.span)), s.span);
+    }
+  }
+  llvm::SmallVector<llvm::AllocaInst*, 2 * kSlots> promote;
+  for (const slot& s : slots) promote.append({s.lo, s.span});
+  llvm::DominatorTree dt(f);
+  llvm::PromoteMemToReg(promote, dt);
+  return todo.size() + vectors.size();
+}
+
+// The module's own globals as a table the slow path searches: their
+// addresses are known only once the code is linked.
+llvm::Constant* module_regions(llvm::Module& m, llvm::IntegerType* i64) {
+  auto& ctx = m.getContext();
+  auto* ptr = llvm::PointerType::get(ctx, 0);
+  auto* entry = llvm::StructType::get(ctx, {ptr, i64});
+  std::vector<llvm::Constant*> rows;
+  for (llvm::GlobalVariable& g : m.globals()) {
+    if (g.isDeclarationForLinker() || g.getName().starts_with("llvm.")) continue;
+    const std::uint64_t size = m.getDataLayout().getTypeAllocSize(g.getValueType()).getFixedValue();
+    rows.push_back(llvm::ConstantStruct::get(entry, {&g, llvm::ConstantInt::get(i64, size)}));
+  }
+  auto* rows_type = llvm::ArrayType::get(entry, rows.size());
+  auto* init = llvm::ConstantStruct::getAnon({llvm::ConstantInt::get(i64, rows.size()), llvm::ConstantArray::get(rows_type, rows)});
+  return new llvm::GlobalVariable(m, init->getType(), true, llvm::GlobalValue::PrivateLinkage, init, "ferry.bounds.regions");
+}
+
+// The entry tells the runtime where its frame begins (the call's stack
+// region is the thread's stack below it: the runtime's frames above, with
+// the call's own state, are out of reach) and where the module's globals
+// are.
+void mark_entry(llvm::Module& m, llvm::Function& entry, llvm::Constant* regions) {
+  auto& ctx = m.getContext();
+  auto* ptr = llvm::PointerType::get(ctx, 0);
+  auto hook =
+      m.getOrInsertFunction("ferry_bounds_enter", llvm::FunctionType::get(llvm::Type::getVoidTy(ctx), {ptr, ptr}, false));
+  llvm::IRBuilder<> b(&*entry.getEntryBlock().getFirstInsertionPt());
+  llvm::Value* frame = b.CreateIntrinsic(llvm::Intrinsic::frameaddress, {ptr}, {b.getInt32(0)});
+  b.CreateCall(hook, {frame, regions});
+}
+
 }  // namespace
 
-void contain_module(llvm::Module& m, bool meter) {
+std::uint64_t contain_module(llvm::Module& m, const contain_options& o) {
   auto& ctx = m.getContext();
+  auto* i64 = llvm::Type::getInt64Ty(ctx);
   llvm::FunctionCallee hook;
-  if (meter)
-    hook = m.getOrInsertFunction("ferry_fuel", llvm::FunctionType::get(llvm::Type::getVoidTy(ctx),
-                                                                       {llvm::Type::getInt64Ty(ctx)}, false));
+  if (o.meter) hook = m.getOrInsertFunction("ferry_fuel", llvm::FunctionType::get(llvm::Type::getVoidTy(ctx), {i64}, false));
+  std::optional<bounds_module> bm;
+  if (o.bounds) {
+    auto* region = llvm::StructType::get(ctx, {i64, i64});
+    bm.emplace(bounds_module{m.getDataLayout(),
+                             m.getOrInsertFunction("ferry_bounds", llvm::FunctionType::get(region, {i64, i64}, false)),
+                             i64});
+  }
+  std::uint64_t checks = 0;
   for (llvm::Function& f : m.functions()) {
     if (f.isDeclaration()) continue;
     f.addFnAttr("probe-stack", "inline-asm");
-    if (meter) meter_function(f, hook);
+    if (o.meter) meter_function(f, hook);
+    if (bm) checks += check_function(*bm, f);
   }
+  if (bm)
+    if (llvm::Function* entry = m.getFunction(o.entry_symbol); entry && !entry->isDeclaration())
+      mark_entry(m, *entry, module_regions(m, i64));
+  return checks;
 }
 
 }  // namespace ferry::jitd

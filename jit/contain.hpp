@@ -8,11 +8,17 @@
 // kFuelBlock, through `ferry_fuel` (<ferry/ferry.h>), which ends the call
 // when its fuel or its deadline runs out. Leaf functions without loops run
 // uncharged: each runs a bounded time, and every call-graph cycle passes
-// through a charged function.
+// through a charged function. With bounds checks on, every load, store,
+// atomic, memory intrinsic and pointer argument of an allowed libc call is
+// compared with a region cached in registers and, when outside it, passed to
+// `ferry_bounds` (<ferry/ferry.h>), which finds the region of the running
+// call that holds it (the call's stack, this module's globals, the memory
+// the runtime handed to the call) or ends the call with errc::memory_fault.
 // docs/security.md has the design and the measured cost.
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 namespace llvm {
 class Module;
@@ -23,10 +29,20 @@ namespace ferry::jitd {
 /// Loop iterations charged per ferry_fuel call (a power of two).
 inline constexpr std::uint64_t kFuelBlock = 1u << 14;
 
-/// Add stack probes to every function `m` defines and, with `meter`, fuel
-/// accounting. Run after the policy check (mobile code cannot name the
-/// hook itself to dodge it: it only burns more fuel) and after the IR
-/// optimizer, so loops the optimizer removed cost nothing.
-void contain_module(llvm::Module& m, bool meter);
+/// What contain_module adds besides stack probes.
+struct contain_options {
+  bool meter = true;         ///< fuel accounting (jit_config::meter)
+  bool bounds = true;        ///< bounds checks (jit_config::bounds_checks)
+  std::string entry_symbol;  ///< the uniform entry: it marks the top of the call's stack region
+};
+
+/// Add stack probes to every function `m` defines, with `o.meter` fuel
+/// accounting and with `o.bounds` bounds checks. Run after the policy check
+/// (mobile code cannot name the hooks itself to dodge them: ferry_fuel only
+/// burns more fuel, ferry_bounds only checks more) and after the IR
+/// optimizer, so loops the optimizer removed cost nothing. Returns the
+/// number of checks inserted (accesses left unchecked because constant
+/// offsets keep them inside an alloca or global of the module excluded).
+std::uint64_t contain_module(llvm::Module& m, const contain_options& o);
 
 }  // namespace ferry::jitd

@@ -112,7 +112,7 @@ struct jit::impl : std::enable_shared_from_this<jit::impl> {
   // of the same key already running (different code objects, or a tier-up
   // racing a reload, can share bitcode), or a compile of our own.
   llvm::Expected<jitd::object_bytes> object_for(const code_variant& v, const std::string& entry, jit_tier tier) {
-    const auto key = jitd::make_cache_key(v, target.description(), tier, cfg.meter);
+    const auto key = jitd::make_cache_key(v, target.description(), tier, cfg.meter, cfg.bounds_checks);
     if (auto obj = cache->find_in_memory(key)) return ++n.memory_hits, obj;
     if (auto obj = cache->find_on_disk(key)) return ++n.disk_hits, obj;
     const std::string hex = jitd::to_hex(key);
@@ -159,7 +159,7 @@ struct jit::impl : std::enable_shared_from_this<jit::impl> {
                                                               jit_tier tier) {
     if (!sandbox) {
       jitd::compile_options o{entry,     tier,      &allowed, &target, cfg.max_data_bytes, cfg.meter,
-                              cfg.any_process_symbol, cfg.uniform_entry};
+                              cfg.any_process_symbol, cfg.uniform_entry, cfg.bounds_checks};
       return jitd::compile_bitcode(v.bitcode, o);
     }
     bool helper_failed = false;
@@ -402,6 +402,11 @@ result<std::unique_ptr<jit>> jit::create(jit_config config) {
   p->cfg = std::move(config);
   // Metered code calls the fuel hook (<ferry/ferry.h>), wherever the engine runs.
   if (p->cfg.meter) p->cfg.runtime_symbols.try_emplace("ferry_fuel", reinterpret_cast<void*>(&ferry_fuel));
+  // So does bounds-checked code (ferry_bounds, and ferry_bounds_enter at its entry).
+  if (p->cfg.bounds_checks) {
+    p->cfg.runtime_symbols.try_emplace("ferry_bounds", reinterpret_cast<void*>(&ferry_bounds));
+    p->cfg.runtime_symbols.try_emplace("ferry_bounds_enter", reinterpret_cast<void*>(&ferry_bounds_enter));
+  }
   for (const auto& [name, addr] : p->cfg.runtime_symbols) p->allowed.insert(name);
   for (const auto& s : p->cfg.allowed_process_symbols) p->allowed.insert(s);
   if (p->cfg.disk_cache) p->cache_path = p->cfg.cache_dir.empty() ? jitd::default_cache_dir() : p->cfg.cache_dir;
@@ -425,7 +430,8 @@ result<std::unique_ptr<jit>> jit::create(jit_config config) {
     for (const std::string& a : {std::string("--triple"), t.triple, std::string("--cpu"), t.cpu,
                                  std::string("--features"), t.features, std::string("--allow"), allow,
                                  std::string("--max-data"), std::to_string(p->cfg.max_data_bytes),
-                                 std::string("--meter"), std::string(p->cfg.meter ? "1" : "0")})
+                                 std::string("--meter"), std::string(p->cfg.meter ? "1" : "0"),
+                                 std::string("--bounds"), std::string(p->cfg.bounds_checks ? "1" : "0")})
       argv.push_back(a);
     p->sandbox = std::make_unique<jitd::sandbox>(std::move(argv), p->cfg.check_timeout, p->cfg.check_memory_bytes);
   }

@@ -154,6 +154,13 @@ struct jit_config {
   /// or deadline ran out. false: no accounting (a little faster; running
   /// code then cannot be stopped). Stack probes are added either way.
   bool meter = true;
+  /// Bounds-check mobile code (docs/security.md, "Contained code"): every
+  /// load, store, atomic and memory intrinsic is compared with the regions
+  /// the running call may touch (its stack, the module's globals, memory the
+  /// runtime handed to it) through `ferry_bounds`, a runtime symbol the node
+  /// supplies; an access outside them ends the call with errc::memory_fault.
+  /// false: the `trusted` policy, unchecked (`ferry node --unchecked`).
+  bool bounds_checks = true;
 
   jit_trust trust = jit_trust::trusted;
   /// Public keys whose signatures this engine accepts (<ferry/code_signing.hpp>).

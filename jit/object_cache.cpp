@@ -35,12 +35,13 @@ bool write_all(int fd, const char* p, std::size_t n) { return core::write_all(fd
 
 }  // namespace
 
-cache_key make_cache_key(const code_variant& v, const jit_target& node, jit_tier tier, bool metered) {
+cache_key make_cache_key(const code_variant& v, const jit_target& node, jit_tier tier, bool metered, bool checked) {
   crypto_generichash_state st;
   crypto_generichash_init(&st, nullptr, 0, 32);
   // v2: every object is contained (stack probes); metered ones call ferry_fuel.
   hash_into(st, "ferry-jit-object-v2");
   hash_into(st, metered ? "metered" : "unmetered");
+  hash_into(st, checked ? "bounds-checked" : "unchecked");
   hash_into(st, std::string_view(reinterpret_cast<const char*>(v.bitcode_hash.data()), v.bitcode_hash.size()));
   for (const auto* s : {&v.triple, &v.cpu, &v.features, &node.triple, &node.cpu, &node.features}) hash_into(st, *s);
   hash_into(st, tier == jit_tier::optimized ? "O2" : "O0");

@@ -27,7 +27,7 @@ namespace ferry::jitd {
 using cache_key = std::array<std::uint8_t, 32>;
 using object_bytes = std::shared_ptr<const std::vector<char>>;
 
-cache_key make_cache_key(const code_variant& v, const jit_target& node, jit_tier tier, bool metered);
+cache_key make_cache_key(const code_variant& v, const jit_target& node, jit_tier tier, bool metered, bool checked);
 std::string to_hex(const cache_key& k);
 
 class object_cache {

@@ -134,6 +134,27 @@ FERRY_API const char* ferry_node_cpu(ferry_context* cx);
  *  directly) it does nothing. */
 FERRY_API void ferry_fuel(uint64_t units);
 
+/** Bounds checks, called by code the receiving node's JIT inserts (never by
+ *  hand; docs/security.md, "Bounds checks"). A region mobile code may
+ *  touch: `span` bytes from address `lo`. */
+typedef struct ferry_bounds_region {
+  uint64_t lo;
+  uint64_t span;
+} ferry_bounds_region;
+
+/** The region of the running call that holds the `size` bytes at
+ *  `address` — its stack below the entry's frame, a global of its module,
+ *  or memory the runtime handed to the call (argument and result blocks,
+ *  ferry_local and ferry_fetch ranges, node strings). If none does, the
+ *  call ends right there with errc memory_fault. Outside a call it admits
+ *  everything. */
+FERRY_API ferry_bounds_region ferry_bounds(uint64_t address, uint64_t size);
+
+/** Called first by a checked entry: its frame address (the call's stack
+ *  region ends there) and its module's globals (`module_regions`, a table
+ *  the JIT put into the module). */
+FERRY_API void ferry_bounds_enter(const void* frame, const void* module_regions);
+
 #ifdef __cplusplus
 }
 #endif

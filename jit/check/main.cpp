@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
   llvm::StringSet<> allowed;
   std::uint64_t max_data_bytes = 0;
   bool meter = true;
+  bool bounds = true;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string_view opt = argv[i];
     if (opt == "--triple") target.triple = argv[i + 1];
@@ -44,6 +45,7 @@ int main(int argc, char** argv) {
     else if (opt == "--features") target.features = argv[i + 1];
     else if (opt == "--max-data") max_data_bytes = std::strtoull(argv[i + 1], nullptr, 10);
     else if (opt == "--meter") meter = std::string_view(argv[i + 1]) != "0";
+    else if (opt == "--bounds") bounds = std::string_view(argv[i + 1]) != "0";
     else if (opt == "--allow") {
       llvm::SmallVector<llvm::StringRef, 64> names;
       llvm::StringRef(argv[i + 1]).split(names, ',', -1, false);
@@ -76,6 +78,7 @@ int main(int argc, char** argv) {
     o.target = &*node;
     o.max_data_bytes = max_data_bytes;
     o.meter = meter;
+    o.bounds = bounds;
     auto obj = ferry::jitd::compile_bitcode(bitcode, o);
     const bool sent = obj ? reply(ferry::errc::ok, {}, (*obj)->getBuffer())
                           : [&] {

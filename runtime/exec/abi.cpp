@@ -5,7 +5,8 @@
 //
 // Containment lives here too, since this is the one place that enters
 // mobile code: the fault handler that turns a signal raised by mobile code
-// into that call's error, and fuel accounting (ferry_fuel).
+// into that call's error, fuel accounting (ferry_fuel) and the bounds
+// checks' slow path (ferry_bounds: the regions a call may touch).
 #include <ferry/ferry.h>
 
 #include <pthread.h>
@@ -13,6 +14,8 @@
 #include <sys/mman.h>
 
 #include <array>
+#include <cstring>
+#include <optional>
 #include <mutex>
 
 #include <fmt/format.h>
@@ -168,6 +171,40 @@ bool charge(call_context& cx, mobile_thread& t, std::uint64_t units) {
   return false;
 }
 
+const char* kOutside = "outside the memory this call may touch (its stack, its module's globals, what the runtime handed it)";
+
+// May the running call `cx` touch the `size` bytes at `a`? Its stack below
+// its entry's frame, a global of its module, memory the runtime handed it.
+std::optional<ferry_bounds_region> region_of(const call_context& cx, const mobile_thread& t, std::uint64_t a,
+                                             std::uint64_t size) {
+  if (size == 0) return ferry_bounds_region{a, 0};
+  if (const auto* r = cx.regions.find(a, size)) return *r;
+  const ferry_bounds_region stack{t.stack_low, cx.stack_top > t.stack_low ? cx.stack_top - t.stack_low : 0};
+  if (region_set::holds(&stack, a, size)) return stack;
+  if (const void* module = cx.module_regions) {
+    // { u64 count; { const void* at; u64 size; } rows[count]; } (jit/contain.cpp)
+    // (a pointer and a u64 per row: the same layout as ferry_bounds_region on 64-bit targets)
+    const auto count = *static_cast<const std::uint64_t*>(module);
+    const auto* rows = reinterpret_cast<const ferry_bounds_region*>(static_cast<const std::uint64_t*>(module) + 1);
+    for (std::uint64_t i = 0; i < count; ++i)
+      if (region_set::holds(&rows[i], a, size)) return rows[i];
+  }
+  return std::nullopt;
+}
+
+// The runtime API's own check of a pointer bounds-checked code gave it
+// (what it reads or writes there): false, with the error in the call.
+bool handed_in(call_context& cx, const void* p, std::uint64_t size, const char* what) {
+  if (!cx.stack_top) return true;  // unchecked code
+  const auto a = reinterpret_cast<std::uintptr_t>(p);
+  if (region_of(cx, self_thread, a, size)) return true;
+  in_runtime guard;
+  cx.failure = make_error(errc::memory_fault, fmt::format("{} passed {} ({} bytes at {:#x}) {}",
+                                                          cx.code ? cx.code->code.name : std::string(), what, size, a,
+                                                          kOutside));
+  return false;
+}
+
 }  // namespace
 
 namespace {
@@ -197,7 +234,10 @@ std::int32_t enter_mobile(call_context& cx, Enter&& enter) {
 }
 }  // namespace
 
-std::int32_t run_mobile(call_context& cx, const jit_function& fn, const void* args, void* result) {
+std::int32_t run_mobile(call_context& cx, const jit_function& fn, const void* args, std::uint64_t args_size,
+                        void* result, std::uint64_t result_size) {
+  cx.regions.add(args, args_size);
+  cx.regions.add(result, result_size);
   return enter_mobile(cx, [&](ferry_context* c) { return fn(c, args, result); });
 }
 
@@ -209,6 +249,7 @@ std::int32_t run_mobile(call_context& cx, std::int32_t (*native)(const void*, fe
 }  // namespace ferry::exec
 
 using ferry::exec::ctx;
+using ferry::exec::handed_in;
 using ferry::exec::in_runtime;
 using ferry::exec::leave_call;
 
@@ -216,6 +257,7 @@ extern "C" {
 
 void* ferry_local(ferry_context* cx, const ferry_ref* r, uint64_t size) {
   auto& c = ctx(cx);
+  if (!handed_in(c, r, sizeof *r, "a ref")) leave_call(c);
   void* p = nullptr;
   bool ok;
   {
@@ -223,17 +265,20 @@ void* ferry_local(ferry_context* cx, const ferry_ref* r, uint64_t size) {
     ok = c.host->local(c, *r, size, &p);
   }
   if (!ok) leave_call(c);
+  c.regions.add(p, size);
   return p;
 }
 
 void ferry_read(ferry_context* cx, const ferry_ref* r, void* out, uint64_t size) {
   auto& c = ctx(cx);
+  if (!handed_in(c, r, sizeof *r, "a ref") || !handed_in(c, out, size, "cx.read's buffer")) leave_call(c);
   if (!c.host->read(c, *r, out, size)) leave_call(c);
 }
 
 int32_t ferry_forward(ferry_context* cx, const void* fn, const ferry_ref* target, const void* args,
                       uint64_t args_size) {
   auto& c = ctx(cx);
+  if (!handed_in(c, target, sizeof *target, "a ref") || !handed_in(c, args, args_size, "arguments")) leave_call(c);
   bool ok;
   {
     in_runtime guard;
@@ -246,6 +291,9 @@ int32_t ferry_forward(ferry_context* cx, const void* fn, const ferry_ref* target
 int32_t ferry_invoke(ferry_context* cx, const void* fn, const ferry_ref* target, const void* args,
                      uint64_t args_size, void* result, uint64_t result_size) {
   auto& c = ctx(cx);
+  if (!handed_in(c, target, sizeof *target, "a ref") || !handed_in(c, args, args_size, "arguments") ||
+      !handed_in(c, result, result_size, "a result buffer"))
+    leave_call(c);
   bool ok;
   {
     in_runtime guard;
@@ -257,11 +305,13 @@ int32_t ferry_invoke(ferry_context* cx, const void* fn, const ferry_ref* target,
 
 void ferry_resolve(ferry_context* cx, const ferry_ref* holder, uint64_t ptr_bits, ferry_ref* out) {
   auto& c = ctx(cx);
+  if (!handed_in(c, holder, sizeof *holder, "a ref") || !handed_in(c, out, sizeof *out, "a ref to fill")) leave_call(c);
   if (!c.host->resolve(c, *holder, ptr_bits, out)) leave_call(c);
 }
 
 uint64_t ferry_make_ptr(ferry_context* cx, const ferry_ref* holder, const ferry_ref* target) {
   auto& c = ctx(cx);
+  if (!handed_in(c, holder, sizeof *holder, "a ref") || !handed_in(c, target, sizeof *target, "a ref")) leave_call(c);
   std::uint64_t bits = 0;
   if (!c.host->make_ptr(c, *holder, *target, &bits)) leave_call(c);
   return bits;
@@ -269,13 +319,16 @@ uint64_t ferry_make_ptr(ferry_context* cx, const ferry_ref* holder, const ferry_
 
 const void* ferry_fetch(ferry_context* cx, const ferry_ref* r, uint64_t size) {
   auto& c = ctx(cx);
+  if (!handed_in(c, r, sizeof *r, "a ref")) leave_call(c);
   const void* p = nullptr;
   if (!c.host->fetch(c, *r, size, &p)) leave_call(c);
+  c.regions.add(p, size);
   return p;
 }
 
 void ferry_migrate(ferry_context* cx, const ferry_ref* r, uint32_t node) {
   auto& c = ctx(cx);
+  if (!handed_in(c, r, sizeof *r, "a ref")) leave_call(c);
   bool ok;
   {
     in_runtime guard;
@@ -286,8 +339,17 @@ void ferry_migrate(ferry_context* cx, const ferry_ref* r, uint32_t node) {
 
 uint32_t ferry_node_id(ferry_context* cx) { return ctx(cx).host->node_id(); }
 uint32_t ferry_node_kind(ferry_context* cx) { return ctx(cx).host->node_kind(); }
-const char* ferry_node_triple(ferry_context* cx) { return ctx(cx).host->node_triple(); }
-const char* ferry_node_cpu(ferry_context* cx) { return ctx(cx).host->node_cpu(); }
+// The node's strings: checked code may read them.
+const char* ferry_node_triple(ferry_context* cx) {
+  const char* s = ctx(cx).host->node_triple();
+  ctx(cx).regions.add(s, std::strlen(s) + 1);
+  return s;
+}
+const char* ferry_node_cpu(ferry_context* cx) {
+  const char* s = ctx(cx).host->node_cpu();
+  ctx(cx).regions.add(s, std::strlen(s) + 1);
+  return s;
+}
 
 void ferry_fuel(uint64_t units) {
   auto& t = ferry::exec::self_thread;
@@ -299,6 +361,27 @@ void ferry_fuel(uint64_t units) {
     ok = ferry::exec::charge(c, t, units);
   }
   if (!ok) leave_call(c);
+}
+
+ferry_bounds_region ferry_bounds(uint64_t address, uint64_t size) {
+  auto& t = ferry::exec::self_thread;
+  if (!t.running || t.in_runtime) return {0, UINT64_MAX};  // outside a call: nothing to check against
+  auto& c = *t.running;
+  if (auto r = ferry::exec::region_of(c, t, address, size)) return *r;
+  {
+    in_runtime guard;
+    c.failure = ferry::make_error(ferry::errc::memory_fault,
+                                  fmt::format("{} accessed {} bytes at {:#x}, {}", c.code ? c.code->code.name : std::string(),
+                                              size, address, ferry::exec::kOutside));
+  }
+  leave_call(c);
+}
+
+void ferry_bounds_enter(const void* frame, const void* module_regions) {
+  auto& t = ferry::exec::self_thread;
+  if (!t.running || t.in_runtime) return;
+  t.running->stack_top = reinterpret_cast<std::uintptr_t>(frame);
+  t.running->module_regions = module_regions;
 }
 
 }  // extern "C"

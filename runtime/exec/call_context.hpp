@@ -24,6 +24,7 @@
 
 #include <setjmp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -99,6 +100,56 @@ class small_set {
   std::vector<T> more_;
 };
 
+/// Memory the runtime handed to one call (docs/security.md, "Bounds
+/// checks"): the regions ferry_bounds admits besides the call's stack and
+/// its module's globals. The first kInline live inline, so a call touching
+/// a few objects allocates nothing; the rest are kept sorted, so a call
+/// touching many objects finds each in log time. Regions handed out are
+/// distinct allocations (objects, copies, blocks) and do not overlap; a
+/// range inside one already admitted adds nothing.
+class region_set {
+ public:
+  static constexpr std::size_t kInline = 8;
+  /// Admit the `span` bytes from `lo` (kept until the call ends).
+  void add(const void* lo, std::uint64_t span) {
+    const auto a = reinterpret_cast<std::uintptr_t>(lo);
+    if (span == 0 || find(a, span)) return;
+    if (n_ < kInline) {
+      inline_[n_++] = {a, span};
+      return;
+    }
+    last_ = nullptr;  // the vector may move
+    const auto at = std::upper_bound(more_.begin(), more_.end(), a, [](std::uint64_t x, const ferry_bounds_region& r) {
+      return x < r.lo;
+    });
+    more_.insert(at, {a, span});
+  }
+  /// The region holding all `size` bytes at `a`, if any (the last one found first).
+  const ferry_bounds_region* find(std::uint64_t a, std::uint64_t size) const {
+    if (holds(last_, a, size)) return last_;
+    for (std::size_t i = 0; i < n_; ++i)
+      if (holds(&inline_[i], a, size)) return last_ = &inline_[i];
+    // The one sorted region that starts last at or before `a`.
+    const auto at = std::upper_bound(more_.begin(), more_.end(), a, [](std::uint64_t x, const ferry_bounds_region& r) {
+      return x < r.lo;
+    });
+    if (at != more_.begin() && holds(&*std::prev(at), a, size)) return last_ = &*std::prev(at);
+    return nullptr;
+  }
+
+  /// Does `r` hold all `size` bytes at `a`? (Without overflow: lo <= a,
+  /// a - lo <= span and size <= span - (a - lo).)
+  static bool holds(const ferry_bounds_region* r, std::uint64_t a, std::uint64_t size) {
+    return r && a >= r->lo && a - r->lo <= r->span && size <= r->span - (a - r->lo);
+  }
+
+ private:
+  ferry_bounds_region inline_[kInline];
+  std::size_t n_ = 0;
+  std::vector<ferry_bounds_region> more_;
+  mutable const ferry_bounds_region* last_ = nullptr;
+};
+
 /// State of one mobile call while it runs (what ferry_context* points to).
 struct call_context {
   call_host* host = nullptr;
@@ -125,11 +176,24 @@ struct call_context {
     std::shared_ptr<const void> reserved;
   };
   std::vector<fetched_copy> fetched;
+  /// Bounds-checked code only (its entry called ferry_bounds_enter): the
+  /// entry's frame address; the call's stack region is the thread's stack
+  /// below it. 0: the code is unchecked, and so are the runtime API's
+  /// pointer arguments.
+  std::uintptr_t stack_top = 0;
+  /// The module's globals, as the JIT listed them (jit/contain.cpp).
+  const void* module_regions = nullptr;
+  /// Memory the runtime handed to the call: argument and result blocks,
+  /// ferry_local and ferry_fetch ranges, node strings.
+  region_set regions;
 };
 
-/// Enter mobile code: `fn(cx, args, result)`. 0 on success; else an errc
-/// value, with the reason in cx.failure when the runtime API failed.
-std::int32_t run_mobile(call_context& cx, const jit_function& fn, const void* args, void* result);
+/// Enter mobile code: `fn(cx, args, result)` with `args_size` bytes of
+/// arguments and `result_size` of result, which bounds-checked code may
+/// touch. 0 on success; else an errc value, with the reason in cx.failure
+/// when the runtime API failed.
+std::int32_t run_mobile(call_context& cx, const jit_function& fn, const void* args, std::uint64_t args_size,
+                        void* result, std::uint64_t result_size);
 /// The same for a host function of the calling process, entered through
 /// its typed trampoline (runtime::invoke_with: a call automatic placement
 /// runs in the caller).

@@ -49,7 +49,7 @@ void runner::run(code::code_entry* entry, frame&& f) {
   result.resize(co.result_size);
   const jit_function fn = entry->fn;  // holds the code while it runs
   const auto started = std::chrono::steady_clock::now();
-  const std::int32_t rc = run_mobile(cx, fn, call.args.data(), result.data());
+  const std::int32_t rc = run_mobile(cx, fn, call.args.data(), call.args.size(), result.data(), result.size());
   policy_.ran(*entry, std::chrono::steady_clock::now() - started, !cx.touched.empty());
   // Seal what the call may have written, before anyone hears of its end
   // (reply, error or forward): an answered call's writes are durable.
@@ -104,6 +104,9 @@ bool runner::local(call_context& cx, const ferry_ref& r, std::uint64_t size, voi
   }
   if (persistent_) cx.touched.add(id);
   cx.pins.add(pinned->keep);  // mapped until the call ends
+  // Bounds-checked code may touch the whole object, not just this range:
+  // with its ref it could ask for any range of it anyway.
+  cx.regions.add(bytes.data(), bytes.size());
   *out = bytes.data() + r.offset;
   return true;
 }

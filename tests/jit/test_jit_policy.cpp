@@ -34,6 +34,18 @@ TEST_CASE("dlopen() is not on the allow-list") { check_refused("call_dlopen", "'
 TEST_CASE("inline asm is refused before codegen") { check_refused("inline_asm", "inline asm"); }
 TEST_CASE("thread-local variables are refused") { check_refused("tls", "thread-local variable 'calls'"); }
 TEST_CASE("a module with another data layout is refused") { check_refused("bad_layout", "data layout"); }
+TEST_CASE("with bounds checks, a libc function's address is refused (calls through it would go unchecked)") {
+  check_refused("memcpy_address", "address of 'memcpy'");
+  temp_dir dir;
+  auto cfg = test_config(dir.path());
+  cfg.bounds_checks = false;  // the trusted policy: the same code loads and runs
+  auto engine = REQUIRE_OK(jit::create(cfg));
+  const auto fn = REQUIRE_OK(load_now(*engine, hostile_code("memcpy_address")));
+  const std::uint64_t in = 42;
+  std::uint64_t out = 0;
+  CHECK(fn(nullptr, &in, &out) == 0);
+  CHECK(out == 42);
+}
 
 TEST_CASE("a code object whose tables exceed the node's data limit is refused before codegen") {
   // 3 KiB of bitcode declaring a 256 MiB constant table: compiled, it cost a

@@ -49,4 +49,44 @@ std::uint64_t fan_out(ferry::context& cx, ferry::ref<std::uint64_t> cell, std::u
   return fan(depth, cx.local(cell));
 }
 
+std::uint64_t address_of(ferry::context& cx, ferry::ref<std::uint64_t> cell) {
+  return reinterpret_cast<std::uintptr_t>(cx.local(cell));
+}
+
+std::uint64_t fetched_address(ferry::context& cx, ferry::ref<std::uint64_t> cell) {
+  return reinterpret_cast<std::uintptr_t>(cx.fetch(cell, 1));
+}
+
+std::uint64_t read_at(ferry::context& cx, ferry::ref<std::uint64_t> cell, std::uint64_t address) {
+  const std::uint64_t own = *cx.local(cell);  // first: the call holds its object when it reads
+  return *reinterpret_cast<volatile const std::uint64_t*>(address) + own;
+}
+
+std::uint64_t write_context(ferry::context& cx, ferry::ref<std::uint64_t> cell) {
+  *reinterpret_cast<volatile std::uint64_t*>(&cx) = 1;
+  return *cx.local(cell);
+}
+
+namespace {
+// The work of memory_work on `t` (2n words), wherever it runs.
+std::uint64_t work_on(std::uint64_t* t, std::uint64_t n) {
+  __builtin_memcpy(t + n, t, n * sizeof *t);  // within the object
+  std::uint64_t on_stack[64];
+  for (std::uint64_t i = 0; i < 64; ++i) on_stack[i] = t[i % n] * 3 + i;
+  std::uint64_t at = 0, sum = 0;
+  for (std::uint64_t i = 0; i < 4 * n; ++i) {  // a pointer chase through the copy
+    at = t[n + at];
+    sum = sum * 31 + (at ^ on_stack[(at + i) % 64]);
+  }
+  for (std::uint64_t v = 0; v < n; ++v) sum += t[t[v]] * v;  // neighbour of a neighbour
+  return sum;
+}
+}  // namespace
+
+std::uint64_t memory_work(ferry::context& cx, ferry::ref<std::uint64_t> table, std::uint64_t n) {
+  return work_on(cx.local(table, 2 * n), n);
+}
+
+std::uint64_t reference_work(std::vector<std::uint64_t> table, std::uint64_t n) { return work_on(table.data(), n); }
+
 }  // namespace rt_test

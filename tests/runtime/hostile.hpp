@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include <ferry/ferry.hpp>
 
@@ -23,5 +24,23 @@ namespace rt_test {
 /// Calls itself twice per level, `depth` levels deep, with no loop: 2^depth
 /// calls (only per-call fuel can stop depth 60).
 [[ferry::mobile]] std::uint64_t fan_out(ferry::context& cx, ferry::ref<std::uint64_t> cell, std::uint64_t depth);
+
+/// Bounds checks (docs/security.md): the address of *cell as its node maps
+/// it, to forge pointers from.
+[[ferry::mobile]] std::uint64_t address_of(ferry::context& cx, ferry::ref<std::uint64_t> cell);
+/// The address of a cx.fetch copy of *cell: node heap, freed when the call ends.
+[[ferry::mobile]] std::uint64_t fetched_address(ferry::context& cx, ferry::ref<std::uint64_t> cell);
+/// The word at `address` + *cell.
+[[ferry::mobile]] std::uint64_t read_at(ferry::context& cx, ferry::ref<std::uint64_t> cell, std::uint64_t address);
+/// Writes 1 through the call's own context pointer (the runtime's state
+/// of the call, on the stack above the mobile code's frames).
+[[ferry::mobile]] std::uint64_t write_context(ferry::context& cx, ferry::ref<std::uint64_t> cell);
+/// Correct code that touches memory every way checks must admit, over
+/// `table` (2n words: a permutation of 0..n-1, then n words of scratch):
+/// memcpy within the object, a stack array indexed at run time, a pointer
+/// chase, an adjacency-style double indirection, a copy into a result
+/// struct. reference_work() computes the same on the host.
+[[ferry::mobile]] std::uint64_t memory_work(ferry::context& cx, ferry::ref<std::uint64_t> table, std::uint64_t n);
+std::uint64_t reference_work(std::vector<std::uint64_t> table, std::uint64_t n);
 
 }  // namespace rt_test

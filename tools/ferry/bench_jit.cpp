@@ -12,6 +12,10 @@
 //                       executable, called through a function pointer
 //   per call, metered   baseline: the same tier compiled without fuel
 //                       accounting (jit_config::meter = false)
+//   per call, bounds-checked
+//                       baseline: the same tier compiled without bounds
+//                       checks (jit_config::bounds_checks = false), both
+//                       run in a call context (exec::run_mobile)
 // Targets (DESIGN.md): disk hit <= 0.3 ms, per call within 1.5x native.
 #include <algorithm>
 #include <chrono>
@@ -29,6 +33,7 @@
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/TargetParser/Host.h>
 
+#include "exec/call_context.hpp"  // runtime/: entering mobile code as a node does
 #include "jit/jit.hpp"
 
 #include "commands.hpp"
@@ -40,8 +45,11 @@ extern const unsigned char ferry_bench_bc_small[];
 extern const unsigned long ferry_bench_bc_small_size;
 extern const unsigned char ferry_bench_bc_large[];
 extern const unsigned long ferry_bench_bc_large_size;
+extern const unsigned char ferry_bench_bc_chase[];
+extern const unsigned long ferry_bench_bc_chase_size;
 std::int32_t ferry_bench_small_entry(ferry_context*, const void*, void*);
 std::int32_t ferry_bench_large_entry(ferry_context*, const void*, void*);
+std::int32_t ferry_bench_chase_entry(ferry_context*, const void*, void*);
 }
 
 namespace ferry::cli {
@@ -155,6 +163,8 @@ std::vector<row> run(int samples) {
        3, 2'000'000},
       {"large", ferry_bench_bc_large, ferry_bench_bc_large_size, "ferry_bench_large_entry", &ferry_bench_large_entry,
        2, 20'000},
+      {"chase", ferry_bench_bc_chase, ferry_bench_bc_chase_size, "ferry_bench_chase_entry", &ferry_bench_chase_entry,
+       4096, 2'000},
   };
   std::vector<row> rows;
   const auto repeat = [&](auto&& f) {
@@ -237,6 +247,26 @@ std::vector<row> run(int samples) {
     auto unmetered = engine_or_die(cfg);
     auto plain = load_or_die(*unmetered, co);
     rows.push_back({fmt::format("{} per call, metered vs unmetered", k.name), per_call(plain), per_call(jitted), "ns"});
+    // Bounds checks (docs/security.md): the same tier without them (the
+    // trusted policy), both entered the way a node enters mobile code, in a
+    // call whose regions are its argument and result blocks.
+    cfg.meter = true;
+    cfg.bounds_checks = false;
+    auto unchecked_engine = engine_or_die(cfg);
+    auto unchecked = load_or_die(*unchecked_engine, co);
+    const auto in_call = [&](const jit_function& fn) {
+      return ns_per_call(
+          [&](std::uint64_t i) {
+            const std::uint64_t args[2] = {i, arg1};
+            std::uint64_t out = 0;
+            exec::call_context cx;
+            if (exec::run_mobile(cx, fn, args, sizeof args, &out, sizeof out) != 0) throw ferry::error(cx.failure);
+            return out;
+          },
+          k.call_iterations);
+    };
+    rows.push_back({fmt::format("{} per call, bounds-checked vs unchecked", k.name), in_call(unchecked),
+                    in_call(jitted), "ns"});
   }
 
   // Untrusted mode: the helper's cost, first load (helper start) and steady.

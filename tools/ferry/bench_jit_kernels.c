@@ -178,3 +178,45 @@ int32_t ferry_bench_large_entry(ferry_context* cx, const void* args, void* resul
   return 0;
 }
 #endif
+
+#if !defined(FERRY_BENCH_ONLY) || FERRY_BENCH_ONLY == 3
+/* Memory-bound (the pointer chase and the graph kernels in miniature): a
+ * chase through a 32 KiB table, then a sweep over a graph in CSR form
+ * (offsets, adjacency, values), every access at an index loaded from
+ * memory; the tables are the module's globals, built on the first call. */
+enum { CHASE_N = 4096, GRAPH_V = 512, GRAPH_E = 4096 };
+static uint64_t chase_next[CHASE_N];
+static uint32_t graph_off[GRAPH_V + 1];
+static uint32_t graph_adj[GRAPH_E];
+static uint64_t graph_val[GRAPH_V];
+static int chase_ready;
+
+static void chase_setup(void) {
+  /* x -> a*x + c mod 2^12 with a = 1 mod 4 and c odd: one cycle through all entries */
+  for (uint64_t i = 0; i < CHASE_N; ++i) chase_next[i] = (i * 2654435761u + 12345u) & (CHASE_N - 1);
+  for (uint32_t v = 0; v <= GRAPH_V; ++v) graph_off[v] = v * (GRAPH_E / GRAPH_V);
+  for (uint32_t e = 0; e < GRAPH_E; ++e) graph_adj[e] = (uint32_t)((e * 2654435761u) % GRAPH_V);
+  for (uint32_t v = 0; v < GRAPH_V; ++v) graph_val[v] = v * 7u + 1u;
+  chase_ready = 1;
+}
+
+static uint64_t chase_kernel(uint64_t start, uint64_t steps) {
+  if (!chase_ready) chase_setup();
+  uint64_t at = start & (CHASE_N - 1);
+  for (uint64_t i = 0; i < steps; ++i) at = chase_next[at];
+  uint64_t sum = at;
+  for (uint32_t v = 0; v < GRAPH_V; ++v) {
+    uint64_t s = 0;
+    for (uint32_t e = graph_off[v]; e < graph_off[v + 1]; ++e) s += graph_val[graph_adj[e]];
+    sum = sum * 31 + s;
+  }
+  return sum;
+}
+
+int32_t ferry_bench_chase_entry(ferry_context* cx, const void* args, void* result) {
+  (void)cx;
+  const uint64_t* in = (const uint64_t*)args;
+  *(uint64_t*)result = chase_kernel(in[0], in[1]);
+  return 0;
+}
+#endif

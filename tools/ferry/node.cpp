@@ -79,6 +79,7 @@ struct node_args {
   std::string trust_keys;
   std::uint64_t fuel = node::node_config{}.fuel_per_call;
   bool unmetered = false;
+  bool unchecked = false;
   int join_timeout_ms = 20000;
   std::string stats_file;
 };
@@ -142,6 +143,10 @@ int run_node(const node_args& a) {
     fmt::print(stderr, "{}: --unmetered is for trusted clusters: untrusted code must stay stoppable\n", who);
     return 1;
   }
+  if (a.untrusted && a.unchecked) {
+    fmt::print(stderr, "{}: --unchecked is for trusted clusters: untrusted code must stay bounds-checked\n", who);
+    return 1;
+  }
   if (a.untrusted && a.trust_keys.empty()) {
     fmt::print(stderr, "{}: --untrusted needs --trust-keys DIR: a node that takes code from peers it does not "
                        "trust runs only code signed by keys it does (ferry sign --help)\n", who);
@@ -187,6 +192,7 @@ int run_node(const node_args& a) {
   cfg.jit.trust = a.untrusted ? jit_trust::untrusted : jit_trust::trusted;
   cfg.fuel_per_call = a.fuel;
   cfg.jit.meter = !a.unmetered;
+  cfg.jit.bounds_checks = !a.unchecked;
   cfg.jit.trusted_signers = std::move(trusted);
   auto n = node::node::create(cfg);
   if (!n) {
@@ -327,6 +333,10 @@ void add_node_command(CLI::App& app) {
   cmd->add_flag("--unmetered", a->unmetered,
                 "Compile mobile code without fuel accounting (trusted clusters only): a little faster, but "
                 "neither --fuel nor deadlines can stop a running call");
+  cmd->add_flag("--unchecked", a->unchecked,
+                "The trusted policy: compile mobile code without bounds checks (trusted clusters only): faster "
+                "memory access, but a wild pointer can then corrupt this node's objects and heap")
+      ->envname("FERRY_UNCHECKED");
   cmd->add_option("--join-timeout-ms", a->join_timeout_ms, "How long to wait for the other nodes");
   cmd->add_option("--stats-file", a->stats_file,
                   "Keep this node's counters in FILE (`name value` lines, rewritten every 50 ms while they "
