@@ -33,7 +33,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # it), so the aarch64 node is built without PMIx.
 DEPS_AARCH64 := qemu-user libllvm19:arm64 libucx-dev:arm64 libfmt-dev:arm64 libsodium-dev:arm64
 
-.PHONY: deps deps-host deps-aarch64 build build-aarch64 test demo bench fuzz clean
+.PHONY: deps deps-host deps-aarch64 build build-aarch64 test test-sanitize demo bench fuzz clean
 
 # Everything: the host's packages, then the aarch64 tier's.
 deps: deps-aarch64
@@ -71,6 +71,19 @@ build: deps $(BUILD_DIR)/build.ninja
 
 test: build build-aarch64
 	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 600 -j 1 $(CTEST_ARGS)
+	$(MAKE) test-sanitize
+
+# The sanitizer subset after the normal suite (docs/security.md,
+# "Sanitizers"): for each preset of SANITIZERS, its build of libferry,
+# `ferry node` and the suites labelled `sanitize` (tests/CMakeLists.txt) in
+# $(BUILD_DIR)/<preset>, then those suites. SANITIZERS= skips it.
+SANITIZERS ?= asan
+test-sanitize: deps-host
+	@for s in $(SANITIZERS); do \
+	  cmake --preset $$s -B $(BUILD_DIR)/$$s && \
+	  cmake --build $(BUILD_DIR)/$$s --target ferry-sanitize-tests -j $(JOBS) && \
+	  (cd $(BUILD_DIR)/$$s && ctest -L sanitize --output-on-failure --timeout 600 -j 1) || exit 1; \
+	done
 
 # A tour of every sample at a small size (tools/demo/tour.sh: about 70 s on
 # 2 cores); each checks its answers. The storage and DPU samples need root,

@@ -177,10 +177,18 @@ function(ferry_add_mobile target)
   if(index_sources AND CMAKE_${index_lang}_COMPILER_ID MATCHES "^(GNU|Clang)$")
     set_property(SOURCE ${index_sources} TARGET_DIRECTORY ${target} APPEND PROPERTY COMPILE_OPTIONS -fno-lto)
   endif()
+  # UBSan's checks are emitted by clang's front end into the very IR the
+  # plugin extracts, where they would be calls no node allows: ferry's own
+  # sanitizer build (FERRY_SANITIZE) compiles sources with mobile code
+  # without UBSan (ASan stays; its pass runs after the extraction).
+  set(plugin_flags "-fplugin=${FERRY_PLUGIN_PATH}")
+  if(FERRY_SANITIZER_FLAGS)
+    list(APPEND plugin_flags -fno-sanitize=undefined)
+  endif()
   if(NOT foreign_langs)
-    target_compile_options(${target} PRIVATE "-fplugin=${FERRY_PLUGIN_PATH}")
+    target_compile_options(${target} PRIVATE ${plugin_flags})
   elseif(plugin_langs)
-    target_compile_options(${target} PRIVATE "$<$<COMPILE_LANGUAGE:${plugin_langs}>:-fplugin=${FERRY_PLUGIN_PATH}>")
+    target_compile_options(${target} PRIVATE "$<$<COMPILE_LANGUAGE:${plugin_langs}>:${plugin_flags}>")
   endif()
   if(FERRY_PLUGIN_DEP AND TARGET ${FERRY_PLUGIN_DEP})
     add_dependencies(${target} ${FERRY_PLUGIN_DEP})

@@ -46,11 +46,13 @@ TEST_CASE("a cortex-a72 node never picks an SVE variant, whichever way it asks f
     CAPTURE(sve.cpu);
     CAPTURE(sve.features);
     // SVE first: more specialised, and first in the list; still not chosen.
-    auto chosen = node.select(make_code("test::sve_or_not", "ferry_test_mix_entry", 16, 8, {sve, plain}));
+    const auto both = make_code("test::sve_or_not", "ferry_test_mix_entry", 16, 8, {sve, plain});
+    auto chosen = node.select(both);
     REQUIRE(chosen);
     CHECK((*chosen)->cpu == "generic");
     CHECK((*chosen)->features == plain.features);
-    auto none = node.select(make_code("test::sve_only", "ferry_test_mix_entry", 16, 8, {sve}));
+    const auto sve_only = make_code("test::sve_only", "ferry_test_mix_entry", 16, 8, {sve});
+    auto none = node.select(sve_only);
     REQUIRE(!none);
     const status s = jitd::to_status(none.takeError(), errc::internal, "select");
     CHECK(s.code() == errc::no_matching_variant);
@@ -62,8 +64,9 @@ TEST_CASE("a cortex-a72 node never picks an SVE variant, whichever way it asks f
 
 TEST_CASE("an a64fx node takes the SVE variant over the plain one") {
   const auto node = aarch64_node("a64fx");
-  auto chosen = node.select(make_code("test::sve_or_not", "ferry_test_mix_entry", 16, 8,
-                                      {aarch64_variant("arith"), sve_variant("generic", "+neon,+sve")}));
+  const auto code = make_code("test::sve_or_not", "ferry_test_mix_entry", 16, 8,
+                               {aarch64_variant("arith"), sve_variant("generic", "+neon,+sve")});
+  auto chosen = node.select(code);  // points into `code`: keep it alive
   REQUIRE(chosen);
   CHECK((*chosen)->features == "+neon,+sve");
 }
