@@ -11,15 +11,8 @@ set -euo pipefail
 FERRY=$1
 CLIENT=$2
 DPU_FERRY=$3
-fail() { echo "FAIL: $*" >&2; exit 1; }
-skip() { echo "SKIPPED: $*"; exit 77; }
-
-[[ $(id -u) -eq 0 ]] || skip "needs root (network namespaces, veth, cgroups)"
-for tool in qemu-aarch64 ip tc nsenter taskset; do
-  command -v $tool >/dev/null || skip "$tool is not installed (make deps-aarch64)"
-done
-[[ -x $DPU_FERRY ]] || skip "no aarch64 ferry at $DPU_FERRY (make build-aarch64, or ninja -C build ferry-aarch64)"
-[[ -d /sys/fs/cgroup/cpu && -d /sys/fs/cgroup/memory ]] || skip "no cgroup v1 cpu and memory controllers"
+source "$(dirname "$0")/dpu_requirements.sh"
+require_dpu "$DPU_FERRY" nsenter
 
 # What a launch leaves behind, as one line: DPU veths, DPU cgroups, qemu
 # processes running this aarch64 ferry. Other launches may run concurrently:

@@ -8,14 +8,8 @@ set -euo pipefail
 FERRY=$1
 SAMPLE=$2
 DPU_FERRY=$3
-fail() { echo "FAIL: $*" >&2; exit 1; }
-skip() { echo "SKIPPED: $*"; exit 77; }
-[[ $(id -u) -eq 0 ]] || skip "needs root (network namespaces, veth, cgroups)"
-for tool in qemu-aarch64 ip tc taskset; do
-  command -v $tool >/dev/null || skip "$tool is not installed (make deps-aarch64)"
-done
-[[ -x $DPU_FERRY ]] || skip "no aarch64 ferry at $DPU_FERRY (make build-aarch64, or ninja -C build ferry-aarch64)"
-[[ -d /sys/fs/cgroup/cpu && -d /sys/fs/cgroup/memory ]] || skip "no cgroup v1 cpu and memory controllers"
+source "$(dirname "$0")/../device/dpu_requirements.sh"
+require_dpu "$DPU_FERRY"
 
 out=$(timeout 240 "$FERRY" launch -n 2 --dpu 1 --dpu-binary "$DPU_FERRY" --start-timeout-ms 120000 -- \
   "$SAMPLE" --log2-slots 12 --lookups 20 --batch 10000 --batches 2 2>&1) || fail "exit $?: $out"
