@@ -183,13 +183,9 @@ void member::post(std::function<void()> fn) {
   {
     std::lock_guard lock(mu_);
     posted_.push_back(std::move(fn));
-    has_posted_.store(true, std::memory_order_seq_cst);
+    has_posted_.store(true, std::memory_order_release);
   }
-  // Store our flag, then load the sleeper's; the loop stores its flag, then
-  // loads ours (loop()). Only seq_cst keeps both from reading the other's old
-  // value (store-load reordering is allowed even on x86): with acquire/release
-  // the loop could sleep until its next tick with this task queued.
-  if (sleeping_.load(std::memory_order_seq_cst)) {
+  if (sleeping_.load(std::memory_order_acquire)) {
     const std::uint64_t one = 1;
     [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
   }
@@ -327,8 +323,8 @@ void member::loop() {
       continue;
     }
     // Block until the transport or a post() wakes us, or the next tick.
-    sleeping_.store(true, std::memory_order_seq_cst);  // pairs with post(): see there
-    const bool armed = !has_posted_.load(std::memory_order_seq_cst) && transport_->arm();
+    sleeping_.store(true, std::memory_order_release);
+    const bool armed = !has_posted_.load(std::memory_order_acquire) && transport_->arm();
     stop_driving();  // a caller may drive while we sleep; any event it leaves wakes us
     if (armed) {
       pollfd fds[2] = {{transport_->event_fd(), POLLIN, 0}, {wake_fd_, POLLIN, 0}};
