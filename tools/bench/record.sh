@@ -36,6 +36,11 @@ record graph-s16-2servers "Graph kernels, Kronecker scale 16, 2 servers, shm: mo
   "$ferry" bench graph --scale 16 --servers 2 --roots 4
 record graph-s16-4servers "Graph kernels, Kronecker scale 16, 4 servers, shm: mobile code vs pull" "pull" -- \
   "$ferry" bench graph --scale 16 --servers 4 --roots 4
+# Placement: Alice/Bob/Carol, fixed vs automatic; and the seed's Figure 3,
+# round trips per call vs cache staleness (its own CSV and plot).
+record placement "Alice/Bob/Carol: fixed vs automatic placement, 3 nodes, shm" "fixed" -- \
+  "$ferry" bench placement --csv "$out/placement-staleness.csv"
+"$here/plot_staleness.sh" "$out/placement-staleness.csv" "$out/placement-staleness.png"
 # Devices: needs root, qemu-aarch64 and the aarch64 node (make build-aarch64).
 ferry_dir=$(dirname "$(readlink -f "$ferry")")
 if [[ $(id -u) -eq 0 ]] && command -v qemu-aarch64 >/dev/null && [[ -x "$ferry_dir/../aarch64/bin/ferry" ]]; then
