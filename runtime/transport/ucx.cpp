@@ -81,7 +81,8 @@ class ucx_transport final : public transport {
     if (to >= eps_.size()) return make_error(errc::not_found, fmt::format("no UCX peer {}", to));
     if (eps_[to] == nullptr) {
       if (in_callback_) return hold_for_deferred(to, frame);
-      FERRY_TRY_STATUS(connect_deferred());
+      connect_deferred();
+      if (eps_[to] == nullptr) return deferred_failure(to);
     }
     // Small frames leave at once from the caller's buffer (UCX copies them
     // into its own): no allocation on the warm path.
@@ -122,9 +123,9 @@ class ucx_transport final : public transport {
   unsigned progress() override {
     unsigned n = ucp_worker_progress(worker_);
     n += ordered_.deliver([this](std::span<const std::uint8_t> f) { deliver(f); });
-    if (!deferred_.empty() && !in_callback_) {
-      n += static_cast<unsigned>(deferred_.size());
-      (void)connect_deferred();  // a failed one stays failed: its sends report it
+    if (!in_callback_ && waiting_for_endpoint()) {
+      ++n;
+      connect_deferred();  // a failed one stays failed: its sends report it
     }
     return n;
   }
@@ -132,7 +133,7 @@ class ucx_transport final : public transport {
   int event_fd() const override { return efd_; }
   std::uint64_t dropped_frames() const override { return dropped_.load(std::memory_order_relaxed); }
 
-  bool arm() override { return !ordered_.ready() && deferred_.empty() && ucp_worker_arm(worker_) == UCS_OK; }
+  bool arm() override { return !ordered_.ready() && !waiting_for_endpoint() && ucp_worker_arm(worker_) == UCS_OK; }
 
   result<std::unique_ptr<registered_memory>> register_memory(std::span<std::byte> memory) override {
     ucp_mem_map_params_t mp{};
@@ -156,8 +157,8 @@ class ucx_transport final : public transport {
   result<void> get(peer_index from, const remote_region& region, std::uint64_t offset, std::span<std::byte> into,
                    int timeout_ms) override {
     if (from >= eps_.size()) return make_error(errc::not_found, fmt::format("no UCX peer {}", from));
-    if (eps_[from] == nullptr && !in_callback_) FERRY_TRY_STATUS(connect_deferred());
-    if (eps_[from] == nullptr) return make_error(errc::io_error, fmt::format("UCX peer {} is not connected", from));
+    if (eps_[from] == nullptr && !in_callback_) connect_deferred();
+    if (eps_[from] == nullptr) return deferred_failure(from);
     if (offset > region.length || region.length - offset < into.size())
       return make_error(errc::out_of_bounds, fmt::format("get of [{}, +{}) outside a {}-byte region", offset,
                                                          into.size(), region.length));
@@ -216,31 +217,43 @@ class ucx_transport final : public transport {
     return make_error(errc::not_found, fmt::format("no UCX peer {}", to));
   }
 
-  /// Create the deferred endpoints and send what waited for them; outside
-  /// UCX's callbacks only. Returns the first failure (that peer stays failed).
-  result<void> connect_deferred() {
-    status first;
+  /// Why deferred peer `to` has no endpoint (it failed, or it is still waiting).
+  status deferred_failure(peer_index to) const {
+    for (const auto& d : deferred_)
+      if (d.peer == to && !d.failed.ok()) return d.failed;
+    return make_error(errc::io_error, fmt::format("UCX peer {} is not connected yet", to));
+  }
+
+  /// A deferred peer still waits for its endpoint (failed ones do not).
+  [[nodiscard]] bool waiting_for_endpoint() const {
+    for (const auto& d : deferred_)
+      if (d.failed.ok()) return true;
+    return false;
+  }
+
+  /// Create the waiting endpoints and send what waited for them, outside
+  /// UCX's callbacks only. A peer whose endpoint cannot be created stays
+  /// here, failed: its sends report why.
+  void connect_deferred() {
     for (std::size_t i = 0; i < deferred_.size();) {
       auto& d = deferred_[i];
-      if (d.failed.ok()) {
-        if (auto h = ucx::create_endpoint(worker_, d.address)) {
-          eps_[d.peer] = *h;
-          auto waiting = std::move(d.frames);
-          const peer_index peer = d.peer;
-          deferred_.erase(deferred_.begin() + static_cast<std::ptrdiff_t>(i));
-          for (const auto& f : waiting)
-            if (auto s = send(peer, f); !s && first.ok()) first = s.error();
-          continue;
-        } else {
-          d.failed = h.error();
-          d.frames.clear();
-        }
+      if (!d.failed.ok()) {
+        ++i;
+        continue;
       }
-      if (first.ok()) first = d.failed;
-      ++i;
+      auto h = ucx::create_endpoint(worker_, d.address);
+      if (!h) {
+        d.failed = h.error();
+        d.frames.clear();
+        ++i;
+        continue;
+      }
+      eps_[d.peer] = *h;
+      auto waiting = std::move(d.frames);
+      const peer_index peer = d.peer;
+      deferred_.erase(deferred_.begin() + static_cast<std::ptrdiff_t>(i));
+      for (const auto& f : waiting) (void)send(peer, f);  // lost like any failed send: the caller's deadline reports it
     }
-    if (!first.ok()) return first;
-    return {};
   }
 
   struct pending_send {
