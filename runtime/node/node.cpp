@@ -87,7 +87,6 @@ result<std::unique_ptr<node>> node::create(node_config config) {
                                                              "it takes no ifunc messages")});
   n->member_->on_frame([raw = n.get()](frame&& f) { raw->on_frame(std::move(f)); });
   n->member_->on_peer_dead([raw = n.get()](node_index who) { raw->on_peer_dead(who); });
-  n->member_->on_peer_alive([raw = n.get()](node_index who) { raw->forwarded_to_silent_.erase(who); });
   n->member_->report_load([raw = n.get()] { return raw->load(); });
   n->member_->start();
   return n;
@@ -254,12 +253,14 @@ void node::answer_lookup(const frame& f) {
 
 void node::on_peer_dead(node_index who) {
   discovery_->peer_dead(who);
-  if (auto it = forwarded_to_silent_.find(who); it != forwarded_to_silent_.end()) {
-    for (const auto& [origin, call] : it->second)
-      runner_->reply_error(origin, call,
-                           make_error(errc::peer_dead, fmt::format("forwarded to node {}, which stopped answering "
-                                                                   "(heartbeat lost)", who)));
-    forwarded_to_silent_.erase(it);
+  if (auto it = forwarded_.find(who); it != forwarded_.end()) {
+    const std::uint64_t now = wire::deadline_clock_us();
+    for (const auto& c : it->second)
+      if (c.deadline_us == 0 || c.deadline_us >= now)
+        runner_->reply_error(c.origin, c.call,
+                             make_error(errc::peer_dead, fmt::format("forwarded to node {}, which stopped answering "
+                                                                     "or restarted", who)));
+    forwarded_.erase(it);
   }
   // Nested calls and code requests that depend on the dead member fail now,
   // not at their deadline.
@@ -328,16 +329,20 @@ void node::route(frame&& f, const object_id& target) {
     return runner_->reply_error(call.origin, call.origin_call,
                                 make_error(errc::not_found, fmt::format("no node holds object {}", target.to_string())));
   ++call.hops;
-  if (member_->silent(*next)) {
-    auto& calls = forwarded_to_silent_[*next];
-    if (calls.size() < kMaxForwardedToSilent) calls.emplace(call.origin, call.origin_call);
-  } else if (auto it = forwarded_to_silent_.find(*next); it != forwarded_to_silent_.end()) {
-    forwarded_to_silent_.erase(it);  // heard from again: those calls are its to answer
-  }
   directory::hint_owner(*member_, *router_, f.source, target, *next);
   f.source = config_.index;
   if (call.origin == config_.index) calls_.set_first_hop(call.origin_call, *next);  // one of our nested calls
-  if (auto s = member_->send(*next, f); !s.ok()) runner_->reply_error(call.origin, call.origin_call, s);
+  if (auto s = member_->send(*next, f); !s.ok()) return runner_->reply_error(call.origin, call.origin_call, s);
+  remember_forwarded(*next, call);
+}
+
+void node::remember_forwarded(node_index to, const wire::invoke_body& call) {
+  auto& sent = forwarded_[to];
+  const std::uint64_t now = wire::deadline_clock_us();
+  while (!sent.empty() &&
+         (sent.size() >= kMaxForwarded || (sent.front().deadline_us != 0 && sent.front().deadline_us < now)))
+    sent.pop_front();
+  sent.push_back({call.origin, call.origin_call, call.deadline_us});
 }
 
 }  // namespace ferry::node

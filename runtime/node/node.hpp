@@ -22,10 +22,10 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <filesystem>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <string>
 #include <unordered_map>
 
@@ -177,13 +177,23 @@ class node {
   std::unique_ptr<ifunc::service> ifuncs_;
 
   std::atomic<std::uint64_t> refused_{0};
-  /// Calls forwarded to a member that had been silent a while (driving
-  /// thread only): if it is then declared dead, their origins hear peer_dead
-  /// from here — they may have reached their own verdict on it before this
-  /// node, and so no longer count on it. Cleared when the member is heard
-  /// from; at most kMaxForwardedToSilent calls per member.
-  std::unordered_map<node_index, std::set<std::pair<node_index, std::uint64_t>>> forwarded_to_silent_;
-  static constexpr std::size_t kMaxForwardedToSilent = 4096;
+  /// Calls this node passed on to another node (driving thread only), kept
+  /// until their deadline. The next node answers their origin directly, so
+  /// if it dies or is replaced by a restart first, only this node knows the
+  /// calls went there: an origin that learned of a restart before this node
+  /// did sent them here after its own verdict on the old process, and
+  /// nothing else would fail them before their deadline. On that member's
+  /// death their origins hear peer_dead from here (a call that was answered
+  /// already drops it as a late answer). At most kMaxForwarded per member:
+  /// beyond that the oldest are forgotten.
+  struct forwarded_call {
+    node_index origin;
+    std::uint64_t call;
+    std::uint64_t deadline_us;  ///< 0: none
+  };
+  std::unordered_map<node_index, std::deque<forwarded_call>> forwarded_;
+  static constexpr std::size_t kMaxForwarded = 4096;
+  void remember_forwarded(node_index to, const wire::invoke_body& call);
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
   bool stopped_ = false;

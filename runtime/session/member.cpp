@@ -241,11 +241,6 @@ void member::handle_bytes(std::span<const std::uint8_t> bytes) {
   if (bytes.size() > kReusedFrameBytes) f = wire::frame{};
 }
 
-bool member::silent(node_index index) const {
-  const auto it = peers_.find(index);
-  return it != peers_.end() && clock::now() - it->second.last_heard > config_.peer_timeout / 2;
-}
-
 void member::revive(node_index index, peer_state& p) {
   p.dead = false;
   {

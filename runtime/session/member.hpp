@@ -147,10 +147,6 @@ class member {
   /// connect to the new address (`replaced`). Errors: those of connect; the
   /// old endpoint then stays as it was.
   result<change> learn(node_index index, std::vector<std::uint8_t> address);
-  /// Has member `index` been silent (no frame, no heartbeat) for more than
-  /// half the time after which it is declared dead? Driving thread only
-  /// (a frame handler); false for an unknown member.
-  [[nodiscard]] bool silent(node_index index) const;
   /// Members currently connected and not declared dead (any thread).
   [[nodiscard]] std::vector<node_index> live_members() const;
 

@@ -14,16 +14,16 @@
 namespace rt_test {
 
 struct ucx_shm {
-  static ferry::transport::options options() { return {.kind = "ucx", .tls = "shm", .provider = {}}; }
+  static ferry::transport::options options() { return {.kind = "ucx", .tls = "shm", .provider = {}, .link = {}}; }
 };
 struct ucx_tcp {
-  static ferry::transport::options options() { return {.kind = "ucx", .tls = "tcp", .provider = {}}; }
+  static ferry::transport::options options() { return {.kind = "ucx", .tls = "tcp", .provider = {}, .link = {}}; }
 };
 struct ofi_tcp {
-  static ferry::transport::options options() { return {.kind = "ofi", .tls = {}, .provider = "tcp;ofi_rxm"}; }
+  static ferry::transport::options options() { return {.kind = "ofi", .tls = {}, .provider = "tcp;ofi_rxm", .link = {}}; }
 };
 struct ofi_shm {
-  static ferry::transport::options options() { return {.kind = "ofi", .tls = {}, .provider = "shm"}; }
+  static ferry::transport::options options() { return {.kind = "ofi", .tls = {}, .provider = "shm", .link = {}}; }
 };
 
 /// `ferry node` arguments that select `t`.
