@@ -24,6 +24,10 @@ result<std::unique_ptr<member>> member::create(member_config config) {
   FERRY_TRY(m->transport_, transport::transport::create(m->config_.transport));
   m->address_ = m->transport_->address();
   m->wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  for (auto* queue : {&m->posted_, &m->draining_}) {  // hand-offs on a warm path find buffers ready
+    queue->resize(kPreparedHandOffs);
+    for (auto& e : *queue) e.frame.reserve(kPreparedFrameBytes);
+  }
   if (m->wake_fd_ < 0) return make_error(errc::io_error, "eventfd failed");
   m->transport_->on_frame([raw = m.get()](std::span<const std::uint8_t> bytes) { raw->handle_bytes(bytes); });
   return m;
@@ -132,17 +136,16 @@ status member::send(node_index to, const wire::frame& f) {
     return s;
   };
   if (driving()) return encode_and_send();
-  // Another thread holds the transport for one progress turn at most: wait
-  // for it a moment rather than hand the frame off (a hand-off copies the
-  // frame into a task: allocations on a warm path). Bounded: if the holder
-  // lost its CPU, hand off after all.
   if (try_drive()) {
     drain_posted();  // frames queued before this one leave first
     auto s = encode_and_send();
     stop_driving();
     return s;
   }
-  post([this, to, b = wire::encode(f)] { (void)send_now(to, b); });
+  // Another thread holds the transport (for one progress turn at most): the
+  // frame is copied into the driver's queue, into a buffer kept from earlier
+  // hand-offs, and leaves in order with the work posted before it.
+  hand_off(to, f);
   return {};
 }
 
@@ -179,28 +182,66 @@ status member::send_now(node_index to, std::span<const std::uint8_t> bytes) {
   return sent ? status{} : sent.error();
 }
 
-void member::post(std::function<void()> fn) {
-  {
-    std::lock_guard lock(mu_);
-    posted_.push_back(std::move(fn));
-    has_posted_.store(true, std::memory_order_release);
-  }
-  if (sleeping_.load(std::memory_order_acquire)) {
+member::posted_entry& member::next_posted() {
+  if (posted_count_ == posted_.size()) posted_.emplace_back();
+  return posted_[posted_count_++];
+}
+
+// post()/hand_off() store has_posted_ then read sleeping_; the loop stores
+// sleeping_ then reads has_posted_. Each store must be seen before the other
+// side's load (store-load order: seq_cst), or both could miss the other and
+// the work wait for the next tick.
+void member::wake() {
+  if (sleeping_.load(std::memory_order_seq_cst)) {
     const std::uint64_t one = 1;
     [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
   }
 }
 
-unsigned member::drain_posted() {
-  if (!has_posted_.load(std::memory_order_acquire)) return 0;
-  std::vector<std::function<void()>> batch;
+void member::post(std::function<void()> fn) {
   {
     std::lock_guard lock(mu_);
-    batch.swap(posted_);
+    next_posted().task = std::move(fn);
+    has_posted_.store(true, std::memory_order_seq_cst);
+  }
+  wake();
+}
+
+void member::hand_off(node_index to, const wire::frame& f) {
+  {
+    std::lock_guard lock(mu_);
+    auto& e = next_posted();
+    e.to = to;
+    wire::encode_into(f, e.frame);
+    has_posted_.store(true, std::memory_order_seq_cst);
+  }
+  wake();
+}
+
+unsigned member::drain_posted() {
+  if (draining_now_ || !has_posted_.load(std::memory_order_acquire)) return 0;
+  std::size_t n = 0;
+  {
+    std::lock_guard lock(mu_);
+    draining_.swap(posted_);
+    n = posted_count_;
+    posted_count_ = 0;
     has_posted_.store(false, std::memory_order_relaxed);
   }
-  for (auto& fn : batch) fn();
-  return static_cast<unsigned>(batch.size());
+  draining_now_ = true;
+  for (std::size_t i = 0; i < n; ++i) {
+    auto& e = draining_[i];
+    if (e.task) {
+      const auto task = std::move(e.task);
+      e.task = nullptr;
+      task();
+    } else {
+      (void)send_now(e.to, e.frame);  // lost like any failed send: the call's deadline or a verdict reports it
+      if (e.frame.capacity() > kReusedFrameBytes) std::vector<std::uint8_t>().swap(e.frame);
+    }
+  }
+  draining_now_ = false;
+  return static_cast<unsigned>(n);
 }
 
 void member::handle_bytes(std::span<const std::uint8_t> bytes) {
@@ -318,8 +359,8 @@ void member::loop() {
       continue;
     }
     // Block until the transport or a post() wakes us, or the next tick.
-    sleeping_.store(true, std::memory_order_release);
-    const bool armed = !has_posted_.load(std::memory_order_acquire) && transport_->arm();
+    sleeping_.store(true, std::memory_order_seq_cst);  // see wake()
+    const bool armed = !has_posted_.load(std::memory_order_seq_cst) && transport_->arm();
     stop_driving();  // a caller may drive while we sleep; any event it leaves wakes us
     if (armed) {
       pollfd fds[2] = {{transport_->event_fd(), POLLIN, 0}, {wake_fd_, POLLIN, 0}};

@@ -194,8 +194,27 @@ class member {
 
   // Cross-thread state.
   mutable std::mutex mu_;
-  std::vector<std::function<void()>> posted_;
-  std::atomic<bool> has_posted_{false};   // posted_ is not empty (checked without the lock)
+  /// Work handed to the driver, kept in order: a task, or a frame that its
+  /// sender could not send itself (another thread was driving). Entries are
+  /// reused, and so are their frame buffers: once the queue has grown to the
+  /// most frames ever waiting at once, a hand-off allocates nothing.
+  struct posted_entry {
+    std::function<void()> task;          ///< empty: a frame
+    node_index to = 0;                   ///< where the frame goes
+    std::vector<std::uint8_t> frame;     ///< encoded; its capacity kept
+  };
+  std::vector<posted_entry> posted_;     // [0, posted_count_) wait; guarded by mu_
+  std::size_t posted_count_ = 0;         // guarded by mu_
+  std::atomic<bool> has_posted_{false};  // posted_count_ > 0 (checked without the lock)
+  /// The batch the driver is working through (swapped with posted_).
+  std::vector<posted_entry> draining_;
+  bool draining_now_ = false;  // driver only
+  static constexpr std::size_t kPreparedHandOffs = 16;
+  static constexpr std::size_t kPreparedFrameBytes = 512;
+  posted_entry& next_posted();  // with mu_ held
+  void wake();
+  /// Hand frame `f` for `to` to the driver (a copy leaves in order with posted work).
+  void hand_off(node_index to, const wire::frame& f);
   std::atomic<std::uint64_t> drives_{0};  // drive_once() turns taken by other threads
   std::unordered_map<node_index, bool> known_;  // connected members (for connected())
   int wake_fd_ = -1;
