@@ -255,7 +255,7 @@ void node::on_peer_dead(node_index who) {
   discovery_->peer_dead(who);
   if (auto it = forwarded_.find(who); it != forwarded_.end()) {
     const std::uint64_t now = wire::deadline_clock_us();
-    for (const auto& c : it->second)
+    for (const auto& c : it->second.calls)
       if (c.deadline_us == 0 || c.deadline_us >= now)
         runner_->reply_error(c.origin, c.call,
                              make_error(errc::peer_dead, fmt::format("forwarded to node {}, which stopped answering "
@@ -337,12 +337,11 @@ void node::route(frame&& f, const object_id& target) {
 }
 
 void node::remember_forwarded(node_index to, const wire::invoke_body& call) {
-  auto& sent = forwarded_[to];
-  const std::uint64_t now = wire::deadline_clock_us();
-  while (!sent.empty() &&
-         (sent.size() >= kMaxForwarded || (sent.front().deadline_us != 0 && sent.front().deadline_us < now)))
-    sent.pop_front();
-  sent.push_back({call.origin, call.origin_call, call.deadline_us});
+  auto& ring = forwarded_[to];
+  const forwarded_call c{call.origin, call.origin_call, call.deadline_us};
+  if (ring.calls.size() < kMaxForwarded) return ring.calls.push_back(c);
+  ring.calls[ring.oldest] = c;
+  ring.oldest = (ring.oldest + 1) % kMaxForwarded;
 }
 
 }  // namespace ferry::node

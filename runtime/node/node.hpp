@@ -22,12 +22,12 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <filesystem>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include <ferry/ferry.h>
 #include "jit/jit.hpp"
@@ -184,14 +184,18 @@ class node {
   /// did sent them here after its own verdict on the old process, and
   /// nothing else would fail them before their deadline. On that member's
   /// death their origins hear peer_dead from here (a call that was answered
-  /// already drops it as a late answer). At most kMaxForwarded per member:
-  /// beyond that the oldest are forgotten.
+  /// already drops it as a late answer). A ring of the last kMaxForwarded
+  /// per member: a forward allocates nothing once it has grown.
   struct forwarded_call {
     node_index origin;
     std::uint64_t call;
     std::uint64_t deadline_us;  ///< 0: none
   };
-  std::unordered_map<node_index, std::deque<forwarded_call>> forwarded_;
+  struct forwarded_ring {
+    std::vector<forwarded_call> calls;
+    std::size_t oldest = 0;  ///< overwritten next once full
+  };
+  std::unordered_map<node_index, forwarded_ring> forwarded_;
   static constexpr std::size_t kMaxForwarded = 4096;
   void remember_forwarded(node_index to, const wire::invoke_body& call);
   std::mutex stop_mu_;
