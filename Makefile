@@ -77,7 +77,7 @@ test: build build-aarch64
 # "Sanitizers"): for each preset of SANITIZERS, its build of libferry,
 # `ferry node` and the suites labelled `sanitize` (tests/CMakeLists.txt) in
 # $(BUILD_DIR)/<preset>, then those suites. SANITIZERS= skips it.
-SANITIZERS ?= asan
+SANITIZERS ?= asan tsan
 test-sanitize: deps-host
 	@for s in $(SANITIZERS); do \
 	  cmake --preset $$s -B $(BUILD_DIR)/$$s && \

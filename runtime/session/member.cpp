@@ -361,10 +361,12 @@ void member::loop() {
     // Block until the transport or a post() wakes us, or the next tick.
     sleeping_.store(true, std::memory_order_seq_cst);  // see wake()
     const bool armed = !has_posted_.load(std::memory_order_seq_cst) && transport_->arm();
+    // Read while driving: a caller that drives meanwhile moves next_tick_.
+    const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_tick_ - clock::now()).count();
+    const int efd = transport_->event_fd();
     stop_driving();  // a caller may drive while we sleep; any event it leaves wakes us
     if (armed) {
-      pollfd fds[2] = {{transport_->event_fd(), POLLIN, 0}, {wake_fd_, POLLIN, 0}};
-      const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_tick_ - clock::now()).count();
+      pollfd fds[2] = {{efd, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
       ::poll(fds, 2, static_cast<int>(std::max<long>(1, wait)));
       std::uint64_t drained;
       while (::read(wake_fd_, &drained, sizeof drained) > 0) {

@@ -17,4 +17,10 @@ extern "C" {
 const char* __asan_default_options() { return "detect_leaks=1:strict_string_checks=1:check_initialization_order=1"; }
 const char* __ubsan_default_options() { return "print_stacktrace=1:halt_on_error=1"; }
 const char* __lsan_default_options() { return "suppressions=" FERRY_LSAN_SUPPRESSIONS; }
+// TSan (the tsan preset): a race fails the test (exit code 66 at exit, and
+// halt_on_error stops at the first); the suppressions name only
+// third-party frames (UCX, libfabric, LLVM are not instrumented).
+const char* __tsan_default_options() {
+  return "halt_on_error=1:second_deadlock_stack=1:suppressions=" FERRY_TSAN_SUPPRESSIONS;
+}
 }
