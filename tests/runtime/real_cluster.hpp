@@ -24,7 +24,6 @@
 #include "mobile.hpp"
 #include "test_util.hpp"
 #include "transport/transport.hpp"
-#include "transport_cases.hpp"
 #include "wire/frames.hpp"
 
 namespace rt_test {
@@ -37,8 +36,7 @@ struct cluster_setup {
   /// Words put before node i's command line (`env VAR=... ip netns exec NS`);
   /// the process keeps its PID through these execs.
   std::function<std::vector<std::string>(std::uint32_t)> wrap;
-  std::string net_devices = "lo";      ///< UCX_NET_DEVICES and FI_TCP_IFACE of this process (the client)
-  std::string provider;                ///< not empty: libfabric with this provider instead of UCX
+  std::string net_devices = "lo";      ///< UCX_NET_DEVICES of this process (the client)
 };
 
 /// `ferry node` processes over UCX (shm unless told otherwise), each keeping
@@ -50,28 +48,24 @@ struct node_cluster {
   std::unique_ptr<ferry::runtime> rt;
 
   explicit node_cluster(const std::vector<std::string>& node_args, std::uint32_t nodes_in_cluster = 2)
-      : node_cluster(cluster_setup{node_args, nodes_in_cluster, "shm", {}, "lo", {}}) {}
+      : node_cluster(cluster_setup{node_args, nodes_in_cluster, "shm", {}, "lo"}) {}
 
   explicit node_cluster(const cluster_setup& setup) : count(setup.nodes) {
     ::setenv("UCX_NET_DEVICES", setup.net_devices.c_str(), 1);
-    ::setenv("FI_TCP_IFACE", setup.net_devices.c_str(), 1);
-    const ferry::transport::options transport =
-        setup.provider.empty() ? ferry::transport::options{.kind = "ucx", .tls = setup.tls, .provider = {}, .link = {}}
-                               : ferry::transport::options{.kind = "ofi", .tls = {}, .provider = setup.provider, .link = {}};
     ferry::cluster::rendezvous rv(rendezvous_dir());
     REQUIRE_OK(rv.init(count));
     for (std::uint32_t i = 0; i < count; ++i) {
       std::vector<std::string> argv = setup.wrap ? setup.wrap(i) : std::vector<std::string>{};
       argv.insert(argv.end(), {FERRY_CLI, "node", "--index", std::to_string(i), "--rendezvous",
-                               rendezvous_dir().string(), "--jit-cache", (dir.path() / "jit").string(),
-                               "--stats-file", stats_file(i).string()});
-      for (auto& a : node_transport_args(transport)) argv.push_back(std::move(a));
+                               rendezvous_dir().string(), "--transport", "ucx", "--tls", setup.tls, "--jit-cache",
+                               (dir.path() / "jit").string(), "--stats-file", stats_file(i).string()});
       argv.insert(argv.end(), setup.node_args.begin(), setup.node_args.end());
       nodes.push_back(std::make_unique<ferry::test::process>(argv));
     }
     ferry::runtime_options o;
     o.rendezvous = rendezvous_dir();
-    select_transport(o, transport);
+    o.transport = "ucx";
+    o.tls = setup.tls;
     rt = std::make_unique<ferry::runtime>(o);
   }
   ~node_cluster() { rt.reset(); }  // the runtime leaves before its nodes stop
