@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstring>
 
 #include <fmt/format.h>
 
 #include "exec/call_context.hpp"
+#include "exec/dispatch.hpp"
 #include "ifunc/message.hpp"
 
 namespace ferry::ifunc {
@@ -131,9 +133,18 @@ void service::on_frame(wire::frame&& f) {
   if (b.failure != errc::ok || b.origin == wire::kNoNode) return;  // reports go to origins, not to nodes
   auto cx = node_context(b.origin, b.context);
   if (!node_->refuse) return report(*cx, node_->refuse);
-  // Registering shipped code compiles it and NAME_main may run long: never
-  // on the driving thread.
-  node_->run_on_executor([this, cx = std::move(cx), b = std::move(b)]() mutable { run_on_node(std::move(cx), std::move(b)); });
+  // Registering shipped code compiles it: never on the driving thread. A
+  // resident ifunc runs where the policy's verdict from its last run says.
+  static const std::atomic<bool> not_resident{false};
+  const auto fn = (b.flags & wire::kIfuncInstall) ? nullptr : resident(*cx, b.message);
+  node_->policy->run_code(fn ? fn->run_inline : not_resident, fn != nullptr,
+                          [this, cx = std::move(cx), b = std::move(b)]() mutable { run_on_node(std::move(cx), std::move(b)); });
+}
+
+std::shared_ptr<entry> service::resident(const context& cx, std::span<const std::uint8_t> message) {
+  if (message.size() < wire::kIfuncHeaderSize) return nullptr;
+  const auto h = wire::decode_ifunc_header(message.first<wire::kIfuncHeaderSize>());
+  return h ? registry::instance().find(&cx, h->key) : nullptr;
 }
 
 std::shared_ptr<context> service::node_context(wire::node_index origin, std::uint64_t id) {
@@ -150,10 +161,16 @@ std::shared_ptr<context> service::node_context(wire::node_index origin, std::uin
 }
 
 void service::run_on_node(std::shared_ptr<context> cx, wire::ifunc_body b) {
-  // The image, 8-aligned as take_message wants it.
-  std::vector<std::uint64_t> buffer((b.message.size() + 7) / 8);
-  std::memcpy(buffer.data(), b.message.data(), b.message.size());
-  auto taken = take_message(registry::instance(), cx.get(), ferry_linking(), buffer.data(), buffer.size() * 8);
+  // The image, 8-aligned as take_message wants it (a copy only when the
+  // frame's bytes are not).
+  std::vector<std::uint64_t> copy;
+  void* image = b.message.data();
+  if (reinterpret_cast<std::uintptr_t>(image) % 8 != 0) {
+    copy.resize((b.message.size() + 7) / 8);
+    std::memcpy(copy.data(), b.message.data(), b.message.size());
+    image = copy.data();
+  }
+  auto taken = take_message(registry::instance(), cx.get(), ferry_linking(), image, b.message.size());
   if (!taken) return report(*cx, taken.error());
   if (!*taken) return report(*cx, make_error(errc::bad_format, "ifunc frame without a whole ifunc message"));
   if (b.flags & wire::kIfuncInstall) return;
@@ -175,8 +192,12 @@ void service::run_on_node(std::shared_ptr<context> cx, wire::ifunc_body b) {
     pinned = std::move(*p);
     target_args = pinned.bytes.data() + b.target.offset;
   }
+  const auto started = std::chrono::steady_clock::now();
   const status ran = run_contained(*cx, *m.fn, m.payload, m.payload_size, target_args, node_->fuel_per_call);
-  if (!b.target.id.is_nil() && node_->objects->persistent()) (void)node_->objects->flush(b.target.id);
+  // It may have written to its target: sealing a persistent one is store I/O.
+  const bool sealed = !b.target.id.is_nil() && node_->objects->persistent();
+  node_->policy->ran(m.fn->run_inline, /*may_block=*/false, std::chrono::steady_clock::now() - started, sealed);
+  if (sealed) (void)node_->objects->flush(b.target.id);
   if (!ran) report(*cx, ran);
 }
 

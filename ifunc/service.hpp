@@ -3,10 +3,12 @@
 // frame handler gives every `ifunc` frame (wire/frames.hpp ifunc_body).
 //
 //   client: ferry_ifunc_send -> member.send(node, ifunc frame)
-//   node:   on_frame -> an executor: take the message (registering shipped
-//           code in the origin context's scope), run NAME_main contained and
-//           metered (exec::run_mobile) on the target object's bytes; a
-//           failure goes back to the origin as an ifunc frame
+//   node:   on_frame -> the node's dispatch policy (in place when the ifunc
+//           is registered here and its last NAME_main was short, else an
+//           executor): take the message (registering shipped code in the
+//           origin context's scope), run NAME_main contained and metered
+//           (exec::run_mobile) on the target object's bytes; a failure goes
+//           back to the origin as an ifunc frame
 //   client: on_frame -> the context's inbox -> ferry_ifunc_poll runs it
 //
 // The contexts of a member: on a client, those its program created; on a
@@ -36,6 +38,10 @@
 #include "session/member.hpp"
 #include "wire/frames.hpp"
 
+namespace ferry::exec {
+class dispatch_policy;
+}
+
 namespace ferry::ifunc {
 
 class service;
@@ -58,7 +64,8 @@ struct context {
 
 /// What a node gives its service (a client gives nothing).
 struct node_side {
-  std::function<void(core::task)> run_on_executor;
+  /// Where NAME_main runs: in place or on an executor.
+  exec::dispatch_policy* policy = nullptr;
   ferry::store* objects = nullptr;
   std::uint64_t fuel_per_call = 0;  ///< 0: unlimited
   /// Not ok: every message is refused with this (a node that runs only
@@ -96,6 +103,9 @@ class service {
 
  private:
   void run_on_node(std::shared_ptr<context> cx, wire::ifunc_body b);
+  /// The ifunc `message` runs, when `cx` has it registered (nullptr: it
+  /// does not, or the message is malformed).
+  static std::shared_ptr<entry> resident(const context& cx, std::span<const std::uint8_t> message);
   void report(const context& cx, const status& failure);
   std::shared_ptr<context> node_context(wire::node_index origin, std::uint64_t id);
 
