@@ -85,6 +85,32 @@ void service::close(context& cx) {
     mine_.erase(cx.id);
   }
   registry::instance().remove_scope(&cx);
+  if (!cx.sent.load(std::memory_order_relaxed)) return;
+  // Every node may hold its code (NAME_main sends it on from node to node).
+  wire::ifunc_body b;
+  b.origin = cx.origin;
+  b.context = cx.id;
+  b.flags = wire::kIfuncClose;
+  for (wire::node_index n = 0; n < nodes_; ++n)
+    if (n != member_.self()) (void)member_.send(n, {wire::frame_type::ifunc, member_.self(), 0, b});
+}
+
+std::size_t service::contexts() const {
+  std::lock_guard lock(mu_);
+  return visiting_.size();
+}
+
+void service::drop(wire::node_index origin, std::uint64_t id) {
+  std::shared_ptr<context> cx;
+  {
+    std::lock_guard lock(mu_);
+    auto it = visiting_.find({origin, id});
+    if (it == visiting_.end()) return;
+    cx = std::move(it->second);
+    visiting_.erase(it);
+  }
+  // A NAME_main of it still running keeps its code (and cx) until it returns.
+  registry::instance().remove_scope(cx.get());
 }
 
 status service::send(context& cx, wire::node_index to, std::span<const std::uint8_t> image, const ferry_ref& target,
@@ -96,6 +122,7 @@ status service::send(context& cx, wire::node_index to, std::span<const std::uint
   b.target.id = object_id{target.id_hi, target.id_lo};
   b.target.offset = target.offset;
   b.message.assign(image.begin(), image.end());
+  cx.sent.store(true, std::memory_order_relaxed);
   return member_.send(to, {wire::frame_type::ifunc, member_.self(), 0, std::move(b)});
 }
 
@@ -131,6 +158,13 @@ void service::on_frame(wire::frame&& f) {
     return;
   }
   if (b.failure != errc::ok || b.origin == wire::kNoNode) return;  // reports go to origins, not to nodes
+  if (b.flags & wire::kIfuncClose) {
+    // Only the origin closes its contexts. Unloading waits for the JIT's
+    // lock (a compile may hold it): not on the driving thread.
+    if (f.source == b.origin)
+      node_->policy->blocking([this, origin = b.origin, id = b.context] { drop(origin, id); });
+    return;
+  }
   auto cx = node_context(b.origin, b.context);
   if (!node_->refuse) return report(*cx, node_->refuse);
   // Registering shipped code compiles it: never on the driving thread. A

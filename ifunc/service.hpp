@@ -16,6 +16,7 @@
 // Each context is the registry scope of its ifuncs (ifunc/registry.hpp).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -52,6 +53,7 @@ struct context {
   wire::node_index origin = wire::kNoNode;  ///< the member whose program created it
   std::uint64_t id = 0;                     ///< unique within its origin
   std::string name;
+  std::atomic<bool> sent{false};  ///< origin: a message of it went to a member
 
   /// Messages for it that arrived at its origin, and failures nodes reported.
   struct arrival {
@@ -84,8 +86,11 @@ class service {
 
   /// A new context of this member's program.
   std::unique_ptr<context> open(std::string name);
-  /// Forget a context: its ifuncs are deregistered, its inbox dropped.
+  /// Forget a context: its ifuncs are deregistered, its inbox dropped, and
+  /// the nodes are told to drop its code (if it sent anything).
   void close(context& cx);
+  /// Node: the origin contexts whose code and state it holds.
+  [[nodiscard]] std::size_t contexts() const;
 
   /// Send `image` (an ifunc message) for `cx` to member `to`.
   status send(context& cx, wire::node_index to, std::span<const std::uint8_t> image, const ferry_ref& target,
@@ -112,7 +117,9 @@ class service {
   session::member& member_;
   std::uint32_t nodes_;
   std::optional<node_side> node_;
-  std::mutex mu_;
+  void drop(wire::node_index origin, std::uint64_t id);
+
+  mutable std::mutex mu_;
   std::map<std::uint64_t, context*> mine_;  // client: contexts of this program, by id
   std::map<std::pair<wire::node_index, std::uint64_t>, std::shared_ptr<context>> visiting_;  // node: by origin
   std::uint64_t next_id_ = 1;

@@ -382,3 +382,53 @@ TEST_CASE("ifunc nodes: short NAME_mains run in place, a runaway ends with fuel_
   CHECK(after.second == before.second + 1);
   CHECK(after.first == before.first);
 }
+
+// A context destroyed at its origin is told to every node, which drops its
+// code and state, also a node that got its messages only from another node.
+TEST_CASE("ifunc nodes: a context destroyed at its origin is dropped by every node") {
+  ifunc_cluster c("shm", 2);
+  // The number of origin contexts node `n` holds, once it is `expected` (or after 30 s).
+  auto contexts = [&](std::uint32_t n, std::uint64_t expected) {
+    const auto until = std::chrono::steady_clock::now() + 30s;
+    for (;;) {
+      const auto held = c.cluster->stats(n)["ifunc_contexts"];
+      if (held == expected || std::chrono::steady_clock::now() > until) return held;
+      std::this_thread::sleep_for(10ms);
+    }
+  };
+  // The ping-pong: node 0 gets it from here, node 1 only from node 0.
+  const ferry_ifunc_h pp = c.reg("node_pp");
+  const object_id counter[2] = {c.object_on(0, 8), c.object_on(1, 8)};
+  node_pp_args_t a{};
+  a.rounds = 3;  // the last run is on node 0, which sends the result
+  for (int i = 0; i < 2; ++i) {
+    a.node[i] = static_cast<std::uint32_t>(i);
+    a.counter[i] = {counter[i].hi, counter[i].lo, 0};
+  }
+  const ferry_ifunc_h result = c.reg("result");
+  const std::uint64_t zero = 0;
+  REQUIRE(c.send_to(result, &zero, sizeof zero, 0, {}, FERRY_IFUNC_SEND_INSTALL) == kOk);
+  REQUIRE(c.send_to(pp, &a, sizeof a, 0, counter[0]) == kOk);
+  std::uint64_t runs = 0;
+  REQUIRE(c.poll(&runs) == kOk);
+  CHECK(runs == 3);
+  CHECK(contexts(0, 1) == 1);
+  CHECK(contexts(1, 1) == 1);
+
+  ferry_ifunc_context_destroy(c.cx);
+  CHECK(contexts(0, 0) == 0);
+  CHECK(contexts(1, 0) == 0);
+
+  // A new context works as before, on node 1 only.
+  ferry_ifunc_context_params p{FERRY_IFUNC_CONTEXT_FIELD_NAME, "after"};
+  REQUIRE(ferry_ifunc_context_create(&p, &c.cx) == kOk);
+  const ferry_ifunc_h hello = c.reg("hello");
+  const object_id target = c.object_on(1, sizeof(hello_target_t));
+  REQUIRE(c.send_to(hello, "again", 5, 1, target) == kOk);
+  const auto until = std::chrono::steady_clock::now() + 30s;
+  while (c.read<hello_target_t>(target).calls == 0 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(1ms);
+  CHECK(std::string(c.read<hello_target_t>(target).text) == "again");
+  CHECK(contexts(1, 1) == 1);
+  CHECK(contexts(0, 0) == 0);
+}
