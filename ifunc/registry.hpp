@@ -78,6 +78,9 @@ struct entry {
   main_fn main = nullptr;
   payload_bound_fn payload_bound = nullptr;
   payload_init_fn payload_init = nullptr;
+  /// On a node: the dispatch policy's verdict for its next NAME_main, in
+  /// place or on an executor (runtime/exec/dispatch.hpp).
+  std::atomic<bool> run_inline{false};
 
   /// First message to `peer` (an endpoint, a member)? Records it: the next is not.
   bool first_send_to(std::uint64_t peer);

@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstring>
 
 #include <fmt/format.h>
 
 #include "exec/call_context.hpp"
+#include "exec/dispatch.hpp"
 #include "ifunc/message.hpp"
 
 namespace ferry::ifunc {
@@ -83,6 +85,32 @@ void service::close(context& cx) {
     mine_.erase(cx.id);
   }
   registry::instance().remove_scope(&cx);
+  if (!cx.sent.load(std::memory_order_relaxed)) return;
+  // Every node may hold its code (NAME_main sends it on from node to node).
+  wire::ifunc_body b;
+  b.origin = cx.origin;
+  b.context = cx.id;
+  b.flags = wire::kIfuncClose;
+  for (wire::node_index n = 0; n < nodes_; ++n)
+    if (n != member_.self()) (void)member_.send(n, {wire::frame_type::ifunc, member_.self(), 0, b});
+}
+
+std::size_t service::contexts() const {
+  std::lock_guard lock(mu_);
+  return visiting_.size();
+}
+
+void service::drop(wire::node_index origin, std::uint64_t id) {
+  std::shared_ptr<context> cx;
+  {
+    std::lock_guard lock(mu_);
+    auto it = visiting_.find({origin, id});
+    if (it == visiting_.end()) return;
+    cx = std::move(it->second);
+    visiting_.erase(it);
+  }
+  // A NAME_main of it still running keeps its code (and cx) until it returns.
+  registry::instance().remove_scope(cx.get());
 }
 
 status service::send(context& cx, wire::node_index to, std::span<const std::uint8_t> image, const ferry_ref& target,
@@ -94,6 +122,7 @@ status service::send(context& cx, wire::node_index to, std::span<const std::uint
   b.target.id = object_id{target.id_hi, target.id_lo};
   b.target.offset = target.offset;
   b.message.assign(image.begin(), image.end());
+  cx.sent.store(true, std::memory_order_relaxed);
   return member_.send(to, {wire::frame_type::ifunc, member_.self(), 0, std::move(b)});
 }
 
@@ -129,11 +158,27 @@ void service::on_frame(wire::frame&& f) {
     return;
   }
   if (b.failure != errc::ok || b.origin == wire::kNoNode) return;  // reports go to origins, not to nodes
+  if (b.flags & wire::kIfuncClose) {
+    // Only the origin closes its contexts. Unloading waits for the JIT's
+    // lock (a compile may hold it): not on the driving thread.
+    if (f.source == b.origin)
+      node_->policy->blocking([this, origin = b.origin, id = b.context] { drop(origin, id); });
+    return;
+  }
   auto cx = node_context(b.origin, b.context);
   if (!node_->refuse) return report(*cx, node_->refuse);
-  // Registering shipped code compiles it and NAME_main may run long: never
-  // on the driving thread.
-  node_->run_on_executor([this, cx = std::move(cx), b = std::move(b)]() mutable { run_on_node(std::move(cx), std::move(b)); });
+  // Registering shipped code compiles it: never on the driving thread. A
+  // resident ifunc runs where the policy's verdict from its last run says.
+  static const std::atomic<bool> not_resident{false};
+  const auto fn = (b.flags & wire::kIfuncInstall) ? nullptr : resident(*cx, b.message);
+  node_->policy->run_code(fn ? fn->run_inline : not_resident, fn != nullptr,
+                          [this, cx = std::move(cx), b = std::move(b)]() mutable { run_on_node(std::move(cx), std::move(b)); });
+}
+
+std::shared_ptr<entry> service::resident(const context& cx, std::span<const std::uint8_t> message) {
+  if (message.size() < wire::kIfuncHeaderSize) return nullptr;
+  const auto h = wire::decode_ifunc_header(message.first<wire::kIfuncHeaderSize>());
+  return h ? registry::instance().find(&cx, h->key) : nullptr;
 }
 
 std::shared_ptr<context> service::node_context(wire::node_index origin, std::uint64_t id) {
@@ -150,10 +195,16 @@ std::shared_ptr<context> service::node_context(wire::node_index origin, std::uin
 }
 
 void service::run_on_node(std::shared_ptr<context> cx, wire::ifunc_body b) {
-  // The image, 8-aligned as take_message wants it.
-  std::vector<std::uint64_t> buffer((b.message.size() + 7) / 8);
-  std::memcpy(buffer.data(), b.message.data(), b.message.size());
-  auto taken = take_message(registry::instance(), cx.get(), ferry_linking(), buffer.data(), buffer.size() * 8);
+  // The image, 8-aligned as take_message wants it (a copy only when the
+  // frame's bytes are not).
+  std::vector<std::uint64_t> copy;
+  void* image = b.message.data();
+  if (reinterpret_cast<std::uintptr_t>(image) % 8 != 0) {
+    copy.resize((b.message.size() + 7) / 8);
+    std::memcpy(copy.data(), b.message.data(), b.message.size());
+    image = copy.data();
+  }
+  auto taken = take_message(registry::instance(), cx.get(), ferry_linking(), image, b.message.size());
   if (!taken) return report(*cx, taken.error());
   if (!*taken) return report(*cx, make_error(errc::bad_format, "ifunc frame without a whole ifunc message"));
   if (b.flags & wire::kIfuncInstall) return;
@@ -175,8 +226,12 @@ void service::run_on_node(std::shared_ptr<context> cx, wire::ifunc_body b) {
     pinned = std::move(*p);
     target_args = pinned.bytes.data() + b.target.offset;
   }
+  const auto started = std::chrono::steady_clock::now();
   const status ran = run_contained(*cx, *m.fn, m.payload, m.payload_size, target_args, node_->fuel_per_call);
-  if (!b.target.id.is_nil() && node_->objects->persistent()) (void)node_->objects->flush(b.target.id);
+  // It may have written to its target: sealing a persistent one is store I/O.
+  const bool sealed = !b.target.id.is_nil() && node_->objects->persistent();
+  node_->policy->ran(m.fn->run_inline, /*may_block=*/false, std::chrono::steady_clock::now() - started, sealed);
+  if (sealed) (void)node_->objects->flush(b.target.id);
   if (!ran) report(*cx, ran);
 }
 

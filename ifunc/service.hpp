@@ -3,10 +3,12 @@
 // frame handler gives every `ifunc` frame (wire/frames.hpp ifunc_body).
 //
 //   client: ferry_ifunc_send -> member.send(node, ifunc frame)
-//   node:   on_frame -> an executor: take the message (registering shipped
-//           code in the origin context's scope), run NAME_main contained and
-//           metered (exec::run_mobile) on the target object's bytes; a
-//           failure goes back to the origin as an ifunc frame
+//   node:   on_frame -> the node's dispatch policy (in place when the ifunc
+//           is registered here and its last NAME_main was short, else an
+//           executor): take the message (registering shipped code in the
+//           origin context's scope), run NAME_main contained and metered
+//           (exec::run_mobile) on the target object's bytes; a failure goes
+//           back to the origin as an ifunc frame
 //   client: on_frame -> the context's inbox -> ferry_ifunc_poll runs it
 //
 // The contexts of a member: on a client, those its program created; on a
@@ -14,6 +16,7 @@
 // Each context is the registry scope of its ifuncs (ifunc/registry.hpp).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -36,6 +39,10 @@
 #include "session/member.hpp"
 #include "wire/frames.hpp"
 
+namespace ferry::exec {
+class dispatch_policy;
+}
+
 namespace ferry::ifunc {
 
 class service;
@@ -46,6 +53,7 @@ struct context {
   wire::node_index origin = wire::kNoNode;  ///< the member whose program created it
   std::uint64_t id = 0;                     ///< unique within its origin
   std::string name;
+  std::atomic<bool> sent{false};  ///< origin: a message of it went to a member
 
   /// Messages for it that arrived at its origin, and failures nodes reported.
   struct arrival {
@@ -58,7 +66,8 @@ struct context {
 
 /// What a node gives its service (a client gives nothing).
 struct node_side {
-  std::function<void(core::task)> run_on_executor;
+  /// Where NAME_main runs: in place or on an executor.
+  exec::dispatch_policy* policy = nullptr;
   ferry::store* objects = nullptr;
   std::uint64_t fuel_per_call = 0;  ///< 0: unlimited
   /// Not ok: every message is refused with this (a node that runs only
@@ -77,8 +86,11 @@ class service {
 
   /// A new context of this member's program.
   std::unique_ptr<context> open(std::string name);
-  /// Forget a context: its ifuncs are deregistered, its inbox dropped.
+  /// Forget a context: its ifuncs are deregistered, its inbox dropped, and
+  /// the nodes are told to drop its code (if it sent anything).
   void close(context& cx);
+  /// Node: the origin contexts whose code and state it holds.
+  [[nodiscard]] std::size_t contexts() const;
 
   /// Send `image` (an ifunc message) for `cx` to member `to`.
   status send(context& cx, wire::node_index to, std::span<const std::uint8_t> image, const ferry_ref& target,
@@ -96,13 +108,18 @@ class service {
 
  private:
   void run_on_node(std::shared_ptr<context> cx, wire::ifunc_body b);
+  /// The ifunc `message` runs, when `cx` has it registered (nullptr: it
+  /// does not, or the message is malformed).
+  static std::shared_ptr<entry> resident(const context& cx, std::span<const std::uint8_t> message);
   void report(const context& cx, const status& failure);
   std::shared_ptr<context> node_context(wire::node_index origin, std::uint64_t id);
 
   session::member& member_;
   std::uint32_t nodes_;
   std::optional<node_side> node_;
-  std::mutex mu_;
+  void drop(wire::node_index origin, std::uint64_t id);
+
+  mutable std::mutex mu_;
   std::map<std::uint64_t, context*> mine_;  // client: contexts of this program, by id
   std::map<std::pair<wire::node_index, std::uint64_t>, std::shared_ptr<context>> visiting_;  // node: by origin
   std::uint64_t next_id_ = 1;

@@ -252,7 +252,7 @@ void read_body(std::size_t index, reader& r, frame_body& body) {
       b.origin = r.get<node_index>();
       b.context = r.get<std::uint64_t>();
       b.flags = r.get<std::uint8_t>();
-      if (b.flags & ~kIfuncInstall) r.fail();  // unknown flags
+      if (b.flags & ~(kIfuncInstall | kIfuncClose)) r.fail();  // unknown flags
       b.target = get_ref(r);
       const auto code = r.get<std::uint16_t>();
       if (code > static_cast<std::uint16_t>(errc_last)) r.fail();  // unknown kind

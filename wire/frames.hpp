@@ -159,6 +159,9 @@ struct load_body {
 /// ifunc_body::flags: register the message's code at the receiver (in the
 /// origin context's scope) without running it.
 inline constexpr std::uint8_t kIfuncInstall = 1;
+/// ifunc_body::flags: the origin destroyed the context: drop its code and
+/// state (no message).
+inline constexpr std::uint8_t kIfuncClose = 2;
 
 /// An ifunc message of <ferry/ifunc.h> (docs/ifunc.md, docs/protocol.md).
 /// To a node: run it there (target_args: the bytes of `target`, if not
@@ -168,7 +171,7 @@ inline constexpr std::uint8_t kIfuncInstall = 1;
 struct ifunc_body {
   node_index origin = kNoNode;  ///< the member whose context the message belongs to
   std::uint64_t context = 0;    ///< that context's id (its scope on every member)
-  std::uint8_t flags = 0;       ///< kIfuncInstall
+  std::uint8_t flags = 0;       ///< kIfuncInstall, kIfuncClose
   ref<void> target;             ///< nil: target_args is NULL
   errc failure = errc::ok;      ///< a node's report to the origin; then `message` is empty
   std::string failure_message;

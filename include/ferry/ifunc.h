@@ -28,8 +28,10 @@
  *     ... ferry_ifunc_poll(cx, buffer, sizeof buffer, &my_state) ...  // ifuncs sent back here
  *
  * Where NAME_main runs:
- * - On a node, on one of its executors, as ferry runs mobile code
- *   (docs/security.md): linked against ferry's allow-list only (whatever
+ * - On a node, as ferry runs mobile code (docs/security.md): in place on
+ *   the node's network thread when the ifunc's previous NAME_main there was
+ *   short (the node's in-place budget, as for short mobile calls), else on
+ *   one of its executors; linked against ferry's allow-list only (whatever
  *   `pure` says; NAME.deps are not loaded there), metered (the node's
  *   per-call fuel), and contained: a fault or a used-up fuel ends that
  *   NAME_main with a typed error that the node reports to the origin

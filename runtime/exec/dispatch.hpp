@@ -8,6 +8,13 @@
 //   any other mobile call  -> an executor thread (so is every call placement
 //                             sent here to run on pulled data: it waits for
 //                             its pulls)
+//   ifunc message (<ferry/ifunc.h>, ifunc/service.cpp) -> the same rule with
+//                             the ifunc's own verdict: in place when its code
+//                             is registered here already, its last NAME_main
+//                             took less than `inline_budget` and it wrote to
+//                             no persistent object; else an executor (so is
+//                             every message that registers shipped code: a
+//                             compile)
 //   object operations      -> an object thread: a pool of their own, never
 //                             shared with mobile code (a persistent store
 //                             fsyncs; store I/O never runs on the network
@@ -47,42 +54,40 @@ class dispatch_policy {
   void call(const code::code_entry& code, wire::frame&& f, Run run) {
     // A call placement sent here on pulled data waits for its pulls: never in place.
     const bool pulls = std::get<wire::invoke_body>(f.body).flags & wire::kInvokePull;
-    if (!pulls && code.run_inline.load(std::memory_order_relaxed)) {
-      in_place_calls_.fetch_add(1, std::memory_order_relaxed);
+    if (in_place(code.run_inline, !pulls)) {
       // A task of two references: making it allocates nothing.
       (void)in_place_.dispatch([&run, &f] { run(std::move(f)); });
       return;
     }
-    executor_calls_.fetch_add(1, std::memory_order_relaxed);
-    queued_.fetch_add(1, std::memory_order_relaxed);
-    (void)executors_.dispatch([this, run, f = std::move(f)]() mutable {
-      queued_.fetch_sub(1, std::memory_order_relaxed);
-      running_.fetch_add(1, std::memory_order_relaxed);
-      run(std::move(f));
-      running_.fetch_sub(1, std::memory_order_relaxed);
-    });
+    to_executor([run, f = std::move(f)]() mutable { run(std::move(f)); });
+  }
+  /// Run other mobile code whose verdict is `run_inline` (an ifunc's
+  /// NAME_main, ifunc/service.cpp): `run()` in place when the verdict says
+  /// so and `may_run_inline` (its code is resident, nothing to compile),
+  /// else on an executor; counted like a call either way.
+  template <class Run>
+  void run_code(const std::atomic<bool>& run_inline, bool may_run_inline, Run task) {
+    if (in_place(run_inline, may_run_inline)) {
+      (void)in_place_.dispatch([&task] { task(); });
+      return;
+    }
+    to_executor(std::move(task));
   }
   /// Run an object operation or other store work (may block on I/O) on an
   /// object thread: never behind mobile code.
   void blocking(core::task run) { (void)object_threads_.dispatch(std::move(run)); }
-  /// Run other mobile code (an ifunc's NAME_main, ifunc/service.cpp) on an
-  /// executor, counted as queued and running like a call.
-  void on_executor(core::task run) {
-    executor_calls_.fetch_add(1, std::memory_order_relaxed);
-    queued_.fetch_add(1, std::memory_order_relaxed);
-    (void)executors_.dispatch([this, run = std::move(run)] {
-      queued_.fetch_sub(1, std::memory_order_relaxed);
-      running_.fetch_add(1, std::memory_order_relaxed);
-      run();
-      running_.fetch_sub(1, std::memory_order_relaxed);
-    });
-  }
   /// A call of `code` took `took`, and needed store I/O when it ended
   /// (`sealed`: it wrote through cx.local to a persistent object): decide
-  /// where its next call runs. Code that seals runs on an executor: store I/O
-  /// never runs on the network thread.
+  /// where its next call runs.
   void ran(code::code_entry& code, std::chrono::steady_clock::duration took, bool sealed) {
-    code.run_inline.store(!code.may_block && !sealed && took < budget_, std::memory_order_relaxed);
+    ran(code.run_inline, code.may_block, took, sealed);
+  }
+  /// Mobile code whose verdict is `run_inline` (it `may_block`: it waits for
+  /// other nodes) ran for `took` and needed store I/O when it ended
+  /// (`sealed`): decide where it runs next. Code that seals runs on an
+  /// executor: store I/O never runs on the network thread.
+  void ran(std::atomic<bool>& run_inline, bool may_block, std::chrono::steady_clock::duration took, bool sealed) {
+    run_inline.store(!may_block && !sealed && took < budget_, std::memory_order_relaxed);
     // The mean run time placement reads (an exponential average, weight 1/8;
     // a racy update loses at most one sample).
     const auto us = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(took).count());
@@ -112,6 +117,25 @@ class dispatch_policy {
   [[nodiscard]] std::uint64_t calls_on_executor() const { return executor_calls_.load(std::memory_order_relaxed); }
 
  private:
+  // The verdict: in place (counted) or not.
+  bool in_place(const std::atomic<bool>& run_inline, bool may_run_inline) {
+    if (!may_run_inline || !run_inline.load(std::memory_order_relaxed)) return false;
+    in_place_calls_.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+  // Counted as queued, then running (load()).
+  template <class Run>
+  void to_executor(Run task) {
+    executor_calls_.fetch_add(1, std::memory_order_relaxed);
+    queued_.fetch_add(1, std::memory_order_relaxed);
+    (void)executors_.dispatch([this, task = std::move(task)]() mutable {
+      queued_.fetch_sub(1, std::memory_order_relaxed);
+      running_.fetch_add(1, std::memory_order_relaxed);
+      task();
+      running_.fetch_sub(1, std::memory_order_relaxed);
+    });
+  }
+
   std::chrono::microseconds budget_;
   std::uint32_t executor_threads_;
   core::in_place_dispatcher in_place_;

@@ -79,7 +79,7 @@ result<std::unique_ptr<node>> node::create(node_config config) {
   n->migration_->recover();  // moves a crash interrupted, before anything is served
   n->ifuncs_ = std::make_unique<ifunc::service>(
       *n->member_, c.nodes,
-      ifunc::node_side{[raw = n.get()](core::task t) { raw->policy_->on_executor(std::move(t)); }, n->store_.get(),
+      ifunc::node_side{n->policy_.get(), n->store_.get(),
                        c.fuel_per_call,
                        c.jit.trusted_signers.empty() && c.jit.trust == jit_trust::trusted
                            ? status{}

@@ -103,6 +103,7 @@ struct node_stats {
   std::uint64_t bad_frames = 0;         ///< frames that did not decode (answered when their header names a member)
   std::uint64_t dropped_frames = 0;     ///< frames the transport dropped unread (oversized, malformed)
   std::uint64_t refused_frames = 0;     ///< well-formed frames this node does not take from their sender
+  std::uint64_t ifunc_contexts = 0;     ///< <ferry/ifunc.h> contexts of origins whose code and state it holds
 };
 
 class node {
@@ -128,7 +129,7 @@ class node {
   [[nodiscard]] node_stats stats() const {
     return {policy_->calls_in_place(), policy_->calls_on_executor(), calls_.late_answers(), router_->size(),
             migration_->moved_out(),    member_->bad_frames(),         member_->dropped_frames(),
-            refused_.load(std::memory_order_relaxed)};
+            refused_.load(std::memory_order_relaxed), ifuncs_->contexts()};
   }
   jit& engine() { return *jit_; }
 

@@ -6,7 +6,10 @@
 // `ferry bench chase` runs this program; README.md shows its output. With
 // `--report ifunc` (`ferry bench ifunc`) it adds the `ifunc` mode, the same
 // chase as a UCX ifunc through ferry's compat API in the servers' bare-UCX
-// phase, and compares it with am, get and ferry (docs/ifunc.md).
+// phase, and compares it with am, get and ferry, and the `ifunc-nodes` mode,
+// the same chase through <ferry/ifunc.h> on the ferry nodes (nchase.c),
+// compared with ferry's forwarded call between the same processes
+// (docs/ifunc.md).
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -14,11 +17,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <cstring>
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -26,13 +31,22 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <ferry/ifunc.h>
 #include <ferry/runtime.hpp>
 
 #include "bootstrap/rendezvous.hpp"
 #include "chase.hpp"
 #include "common/bench_report.hpp"
 #include "common/child_process.hpp"
+#include "nchase.h"
 #include "raw_chase.hpp"
+
+extern const unsigned char ferry_nchase_bc[];  // nchase.c, built by `ferry ifunc build`
+extern const unsigned long ferry_nchase_bc_size;
+
+// nchase.c reads the `ferry` mode's shard objects.
+static_assert(sizeof(nchase_shard_t) == sizeof(chase_shard) && NCHASE_MAX_SHARDS == chase_table::kMaxShards &&
+              offsetof(nchase_shard_t, all) == offsetof(chase_shard, all) && sizeof(ferry_ref) == sizeof(ferry::ref<chase_shard>));
 
 namespace fs = std::filesystem;
 using clock_type = std::chrono::steady_clock;
@@ -113,9 +127,66 @@ std::vector<std::string> server_argv(const fs::path& dir, const options& o, std:
 
 // ---- client -----------------------------------------------------------------
 
+/// The ifunc-nodes mode: nchase.c through <ferry/ifunc.h>, sent to the node
+/// that holds the start, answered by nchase_main run here by the poll.
+class node_ifunc_chase {
+ public:
+  node_ifunc_chase(const chase_shard& header, std::uint32_t shards)
+      : header_(header), shards_(shards), yield_(chase_raw::oversubscribed(shards)) {
+    ferry_ifunc_context_params cp{FERRY_IFUNC_CONTEXT_FIELD_NAME, "pointer chase"};
+    check(ferry_ifunc_context_create(&cp, &cx_), "context");
+    const ferry_ifunc_bitcode bc{"x86_64-unknown-linux-gnu", ferry_nchase_bc, ferry_nchase_bc_size};
+    ferry_ifunc_register_params rp{};
+    rp.field_mask = FERRY_IFUNC_REGISTER_FIELD_NAME | FERRY_IFUNC_REGISTER_FIELD_PURE | FERRY_IFUNC_REGISTER_FIELD_BITCODE;
+    rp.name = "nchase";
+    rp.pure = 1;
+    rp.bitcode = &bc;
+    rp.n_bitcode = 1;
+    check(ferry_ifunc_register(cx_, &rp, &fn_), "register nchase");
+  }
+  ~node_ifunc_chase() { ferry_ifunc_context_destroy(cx_); }
+  node_ifunc_chase(const node_ifunc_chase&) = delete;
+  node_ifunc_chase& operator=(const node_ifunc_chase&) = delete;
+
+  std::uint64_t chase(std::uint64_t start, std::uint32_t depth) {
+    nchase_args_t a{start, depth, ++tag_};
+    ferry_ifunc_msg msg{};
+    check(ferry_ifunc_msg_create(cx_, fn_, &a, sizeof a, &msg), "message");
+    const auto& first = header_.all[start % shards_];
+    ferry_ifunc_send_params where{FERRY_IFUNC_SEND_FIELD_NODE | FERRY_IFUNC_SEND_FIELD_TARGET,
+                                  static_cast<std::uint32_t>(start % shards_),
+                                  ferry_ref{first.id.hi, first.id.lo, first.offset}, 0};
+    const auto sent = ferry_ifunc_send(cx_, &msg, &where);
+    ferry_ifunc_msg_free(&msg);
+    check(sent, "send");
+    nchase_answer_t answer{};
+    const auto until = clock_type::now() + std::chrono::seconds(60);
+    while (!answer.answered || answer.args.tag != tag_) {
+      const auto st = ferry_ifunc_poll(cx_, buffer_.data(), buffer_.size() * 8, &answer);
+      if (st != FERRY_IFUNC_NO_MESSAGE) check(st, "poll");
+      else if (yield_) std::this_thread::yield();
+      if (clock_type::now() > until) throw std::runtime_error("ifunc-nodes: no answer in 60 s");
+    }
+    return answer.args.index;
+  }
+
+ private:
+  static void check(ferry_ifunc_status st, std::string_view what) {
+    if (st != 0) throw std::runtime_error(fmt::format("ifunc-nodes: {}: {}", what, ferry_ifunc_last_error()));
+  }
+  chase_shard header_;
+  std::uint32_t shards_;
+  bool yield_;
+  ferry_ifunc_context* cx_ = nullptr;
+  ferry_ifunc_h fn_ = 0;
+  std::uint32_t tag_ = 0;
+  // The first answer carries the code (a few KiB of bitcode).
+  std::vector<std::uint64_t> buffer_ = std::vector<std::uint64_t>(8192);
+};
+
 struct results {
   std::map<std::string, std::map<std::uint32_t, figure>> by_mode;  // mode -> depth -> figure
-  double cold_us = 0, ifunc_cold_us = 0;
+  double cold_us = 0, ifunc_cold_us = 0, nodes_cold_us = 0;
   std::uint64_t wrong = 0, chases = 0;
 };
 
@@ -206,6 +277,22 @@ int run(const options& o, const fs::path& dir, results& out) {
     for (int i = 0; i < 3; ++i) one(starts[i % starts.size()], d);  // every node compiles and tiers up
     count("ferry", d, measure(o, starts, expect, [&](std::uint64_t s) { return one(s, d); }, out.wrong));
   }
+  if (!has_mode(o, "ifunc-nodes")) return 0;
+
+  progress(o, fmt::format("ifunc-nodes (<ferry/ifunc.h> over {}): depths {}", o.tls, fmt::join(o.depths, ",")));
+  node_ifunc_chase nodes(header, o.servers);
+  {  // The first chase: the code travels to each node it reaches, which compiles it.
+    const auto t0 = clock_type::now();
+    if (nodes.chase(0, o.servers) != chase_table::follow(table, 0, o.servers)) ++out.wrong;
+    out.nodes_cold_us = std::chrono::duration<double, std::micro>(clock_type::now() - t0).count();
+    ++out.chases;
+  }
+  for (std::uint32_t d : o.depths) {
+    const auto& [starts, expect] = cases[d];
+    for (int i = 0; i < 3; ++i) nodes.chase(starts[i % starts.size()], d);  // every node has the code, runs it in place
+    count("ifunc-nodes", d,
+          measure(o, starts, expect, [&](std::uint64_t s) { return nodes.chase(s, d); }, out.wrong));
+  }
   return 0;
 }
 
@@ -243,6 +330,19 @@ void report_ifunc(const options& o, const results& r) {
                                     std::string_view(base) == "ferry" ? "ferry forward" : base, where),
                         b.us_per_chase, f.at(d).us_per_chase, "us"});
     }
+  }
+  // <ferry/ifunc.h> on the ferry nodes against ferry's forwarded call, same processes.
+  if (r.by_mode.count("ifunc-nodes") && r.by_mode.count("ferry")) {
+    rows.push_back({fmt::format("first <ferry/ifunc.h> chase (code travels along, depth {}) vs first ferry chase "
+                                "(depth 1) ({})",
+                                o.servers, where),
+                    r.cold_us, r.nodes_cold_us, "us"});
+    const auto& f = r.by_mode.at("ifunc-nodes");
+    for (const auto& [d, b] : r.by_mode.at("ferry"))
+      rows.push_back({fmt::format("{}, <ferry/ifunc.h> on nodes vs ferry forward ({})",
+                                  d == 1 ? std::string("round trip (depth-1 chase)") : fmt::format("depth {} chase", d),
+                                  where),
+                      b.us_per_chase, f.at(d).us_per_chase, "us"});
   }
   if (!rows.empty())
     ferry::bench::print_rows(rows, o.json, "baseline",
@@ -307,8 +407,9 @@ int main(int argc, char** argv) {
   app.add_option("--seconds-per-case", o.seconds_per_case, "Time budget per depth and mode")
       ->check(CLI::Range(0.01, 600.0));
   app.add_option("--tls", o.tls, "UCX transport between the processes")->check(CLI::IsMember({"shm", "tcp"}));
-  app.add_option("--modes", modes, "Modes to run, comma-separated: ferry, am, get, ifunc (default with --report "
-                                   "ifunc: ifunc,am,get,ferry)");
+  app.add_option("--modes", modes, "Modes to run, comma-separated: ferry, am, get, ifunc, ifunc-nodes (<ferry/ifunc.h> "
+                                   "on the ferry nodes; needs ferry) (default with --report ifunc: "
+                                   "ifunc,am,get,ferry,ifunc-nodes)");
   app.add_option("--report", o.report, "Rows to print: chase (ferry vs am, get) or ifunc (the UCX ifunc chase vs "
                                        "am, get, ferry; `ferry bench ifunc`)")
       ->check(CLI::IsMember({"chase", "ifunc"}));
@@ -342,12 +443,15 @@ int main(int argc, char** argv) {
       if (v < 1 || v > 1000000) throw std::invalid_argument(d);
       o.depths.push_back(static_cast<std::uint32_t>(v));
     }
-    if (o.report == "ifunc" && app.count("--modes") == 0) modes = "ifunc,am,get,ferry";
+    if (o.report == "ifunc" && app.count("--modes") == 0) modes = "ifunc,am,get,ferry,ifunc-nodes";
     o.modes = CLI::detail::split(modes, ',');
     for (const auto& m : o.modes)
-      if (m != "ferry" && m != "am" && m != "get" && m != "ifunc") throw std::invalid_argument("mode " + m);
+      if (m != "ferry" && m != "am" && m != "get" && m != "ifunc" && m != "ifunc-nodes")
+        throw std::invalid_argument("mode " + m);
+    if (has_mode(o, "ifunc-nodes") && !has_mode(o, "ferry"))
+      throw std::invalid_argument("ifunc-nodes (its baseline is the ferry mode, which starts the nodes) without ferry");
   } catch (const std::exception& e) {
-    fmt::print(stderr, "ferry-pointer-chase: bad --depths or --modes ({}): depths are 1..1000000, modes ferry,am,get,ifunc\n",
+    fmt::print(stderr, "ferry-pointer-chase: bad --depths or --modes ({}): depths are 1..1000000, modes ferry,am,get,ifunc,ifunc-nodes\n",
                e.what());
     return 2;
   }

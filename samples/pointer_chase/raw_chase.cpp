@@ -35,10 +35,6 @@ constexpr auto kWaitLimit = std::chrono::seconds(30);
 // carries the code (a few KiB of bitcode).
 constexpr std::size_t kIfuncBufferWords = 8192;
 
-/// Busy-polling processes that outnumber the cores starve each other (a
-/// message waits for its receiver's next time slice, milliseconds): then an
-/// idle baseline process yields its core, as a real AM runtime would.
-bool oversubscribed(std::uint32_t shards) { return shards + 1 > std::max(1u, std::thread::hardware_concurrency()); }
 
 /// What travels between the processes of the am baseline.
 struct chase_msg {
@@ -453,5 +449,7 @@ result<void> client::stop() {
   }
   return {};
 }
+
+bool oversubscribed(std::uint32_t shards) { return shards + 1 > std::max(1u, std::thread::hardware_concurrency()); }
 
 }  // namespace chase_raw

@@ -25,6 +25,12 @@
 
 namespace chase_raw {
 
+/// Busy-polling processes (`shards` servers and a client) that outnumber the
+/// cores starve each other (a message waits for its receiver's next time
+/// slice, milliseconds): then an idle waiting process yields its core, as a
+/// real AM runtime would.
+bool oversubscribed(std::uint32_t shards);
+
 /// A server: holds shard `index` of `shards`, answers until the client says
 /// stop (or nothing arrives for `idle_timeout_ms`); with `ifunc`, it also
 /// polls for xchase ifunc messages.

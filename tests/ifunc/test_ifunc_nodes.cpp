@@ -2,7 +2,7 @@
 // over UCX shm and tcp: ifunc libraries in the prototype's style, built by
 // `ferry ifunc build` (tests/ifunc/libs: hello.c, result.c, pure.c, ... are
 // the same sources the compat tests run), sent to nodes by index, NAME_main
-// run on the nodes' executors on ferry objects (target_args), results sent
+// run on the nodes (in place or on an executor) on ferry objects (target_args), results sent
 // back to this program and run by ferry_ifunc_poll; typed errors, and the
 // nodes keep serving.
 #include <ferry/ifunc.h>
@@ -15,6 +15,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <ferry/runtime.hpp>
@@ -94,6 +95,23 @@ struct ifunc_cluster {
     return FERRY_IFUNC_NO_MESSAGE;
   }
 
+  // Where the nodes ran the messages (and mobile calls) they got: {in
+  // place, on an executor}, summed over their stats files (rewritten every
+  // 50 ms) once these count `expected` in all (or after 30 s).
+  std::pair<std::uint64_t, std::uint64_t> runs(std::uint64_t expected) {
+    const auto until = std::chrono::steady_clock::now() + 30s;
+    for (;;) {
+      std::uint64_t in_place = 0, executor = 0;
+      for (std::uint32_t n = 0; n < cluster->count; ++n) {
+        auto s = cluster->stats(n);
+        in_place += s["calls_inline"];
+        executor += s["calls_on_executor"];
+      }
+      if (in_place + executor >= expected || std::chrono::steady_clock::now() > until) return {in_place, executor};
+      std::this_thread::sleep_for(10ms);
+    }
+  }
+
   object_id object_on(std::uint32_t node, std::size_t size) { return rt().objects().create_bytes(size, node); }
   template <class T>
   T read(object_id id) {
@@ -171,7 +189,9 @@ void chase_case(const std::string& tls) {
   const auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
   std::uint64_t hops = 0;
   for (std::uint32_t n = 0; n < kNodes; ++n) hops += c.read<node_shard_t>(shard[n]).hops;
-  MESSAGE(tls << ": 30 chases, " << hops << " node_chaser_main runs, " << ms / 30 << " ms per chase");
+  const auto [in_place, executor] = c.runs(hops + kNodes);  // and the installs of result
+  MESSAGE(tls << ": 30 chases, " << hops << " node_chaser_main runs, " << ms / 30 << " ms per chase; " << in_place
+              << " messages run in place, " << executor << " on an executor");
   CHECK(hops >= 30);
 }
 
@@ -198,7 +218,9 @@ void pingpong_case(const std::string& tls) {
   CHECK(runs == 200);
   CHECK(c.read<std::uint64_t>(counter[0]) == 100);
   CHECK(c.read<std::uint64_t>(counter[1]) == 100);
-  MESSAGE(tls << ": ping-pong " << us / 100 << " us per round trip between two nodes");
+  const auto [in_place, executor] = c.runs(200 + 2);  // and the installs of result
+  MESSAGE(tls << ": ping-pong " << us / 100 << " us per round trip between two nodes; " << in_place
+              << " messages run in place, " << executor << " on an executor");
 }
 
 }  // namespace
@@ -301,23 +323,112 @@ TEST_CASE("ifunc nodes: errors are typed and the nodes keep serving") {
   c.cluster->serves(c.cluster->cell_on(1, 5), 5);  // and ordinary calls still work
 }
 
-TEST_CASE("ifunc nodes: a runaway NAME_main ends with fuel_exhausted and frees its executor") {
+// A short NAME_main runs in place on the node's network thread after one
+// short run on an executor (the node's dispatch policy); one that turns into
+// a runaway there is still stopped by the node's fuel with fuel_exhausted,
+// the node keeps serving, and that ifunc runs on an executor from then on.
+TEST_CASE("ifunc nodes: short NAME_mains run in place, a runaway ends with fuel_exhausted and moves to the executor") {
   ifunc_cluster c("shm", 1, {"--fuel", "200000000", "--executors", "1"});
   const ferry_ifunc_h spin = c.reg("spin");
   const object_id count = c.object_on(0, 8);
+  std::uint64_t sent = 0;  // messages, each counted once by the node
+  // Short runs (an empty payload: count once, return).
+  for (int i = 0; i < 10; ++i) {
+    REQUIRE(c.send_to(spin, nullptr, 0, 0, count) == kOk);
+    ++sent;
+    const auto until = std::chrono::steady_clock::now() + 30s;
+    while (c.read<std::uint64_t>(count) < sent && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(1ms);
+    REQUIRE(c.read<std::uint64_t>(count) == sent);
+  }
+  auto before = c.runs(sent);
+  REQUIRE(before.first + before.second == sent);
+  CHECK(before.second >= 1);  // the first run, at least
+  CHECK(before.first >= 1);   // short runs after it, in place
+  MESSAGE("10 short spin_main runs: " << before.first << " in place, " << before.second << " on the executor");
+
+  // A runaway, where the last short run's verdict puts it (in place, unless
+  // the machine's load made that run long): the fuel stops it.
   const auto started = std::chrono::steady_clock::now();
   REQUIRE(c.send_to(spin, "x", 1, 0, count) == kOk);
+  ++sent;
   CHECK(c.poll(nullptr) == code(ferry::errc::fuel_exhausted));
+  auto after = c.runs(sent);
   MESSAGE("2e8 units of fuel ran out after "
           << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count()
-          << " ms, " << c.read<std::uint64_t>(count) << " loop iterations");
-  CHECK(c.read<std::uint64_t>(count) > 0);
-  // The node's only executor runs the next message.
+          << " ms, " << c.read<std::uint64_t>(count) - (sent - 1) << " loop iterations, "
+          << std::string(after.first > before.first ? "in place" : "on the executor"));
+  CHECK(c.read<std::uint64_t>(count) > sent);
+
+  // The node keeps serving: hello on its only executor.
   const ferry_ifunc_h hello = c.reg("hello");
   const object_id target = c.object_on(0, sizeof(hello_target_t));
   REQUIRE(c.send_to(hello, "after", 5, 0, target) == kOk);
+  ++sent;
   const auto until = std::chrono::steady_clock::now() + 30s;
   while (c.read<hello_target_t>(target).calls == 0 && std::chrono::steady_clock::now() < until)
     std::this_thread::sleep_for(1ms);
   CHECK(std::string(c.read<hello_target_t>(target).text) == "after");
+
+  // The runaway's run was long: the next spin runs on the executor.
+  before = c.runs(sent);
+  const std::uint64_t counted = c.read<std::uint64_t>(count);
+  REQUIRE(c.send_to(spin, nullptr, 0, 0, count) == kOk);
+  ++sent;
+  while (c.read<std::uint64_t>(count) == counted && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(1ms);
+  CHECK(c.read<std::uint64_t>(count) == counted + 1);
+  after = c.runs(sent);
+  CHECK(after.second == before.second + 1);
+  CHECK(after.first == before.first);
+}
+
+// A context destroyed at its origin is told to every node, which drops its
+// code and state, also a node that got its messages only from another node.
+TEST_CASE("ifunc nodes: a context destroyed at its origin is dropped by every node") {
+  ifunc_cluster c("shm", 2);
+  // The number of origin contexts node `n` holds, once it is `expected` (or after 30 s).
+  auto contexts = [&](std::uint32_t n, std::uint64_t expected) {
+    const auto until = std::chrono::steady_clock::now() + 30s;
+    for (;;) {
+      const auto held = c.cluster->stats(n)["ifunc_contexts"];
+      if (held == expected || std::chrono::steady_clock::now() > until) return held;
+      std::this_thread::sleep_for(10ms);
+    }
+  };
+  // The ping-pong: node 0 gets it from here, node 1 only from node 0.
+  const ferry_ifunc_h pp = c.reg("node_pp");
+  const object_id counter[2] = {c.object_on(0, 8), c.object_on(1, 8)};
+  node_pp_args_t a{};
+  a.rounds = 3;  // the last run is on node 0, which sends the result
+  for (int i = 0; i < 2; ++i) {
+    a.node[i] = static_cast<std::uint32_t>(i);
+    a.counter[i] = {counter[i].hi, counter[i].lo, 0};
+  }
+  const ferry_ifunc_h result = c.reg("result");
+  const std::uint64_t zero = 0;
+  REQUIRE(c.send_to(result, &zero, sizeof zero, 0, {}, FERRY_IFUNC_SEND_INSTALL) == kOk);
+  REQUIRE(c.send_to(pp, &a, sizeof a, 0, counter[0]) == kOk);
+  std::uint64_t runs = 0;
+  REQUIRE(c.poll(&runs) == kOk);
+  CHECK(runs == 3);
+  CHECK(contexts(0, 1) == 1);
+  CHECK(contexts(1, 1) == 1);
+
+  ferry_ifunc_context_destroy(c.cx);
+  CHECK(contexts(0, 0) == 0);
+  CHECK(contexts(1, 0) == 0);
+
+  // A new context works as before, on node 1 only.
+  ferry_ifunc_context_params p{FERRY_IFUNC_CONTEXT_FIELD_NAME, "after"};
+  REQUIRE(ferry_ifunc_context_create(&p, &c.cx) == kOk);
+  const ferry_ifunc_h hello = c.reg("hello");
+  const object_id target = c.object_on(1, sizeof(hello_target_t));
+  REQUIRE(c.send_to(hello, "again", 5, 1, target) == kOk);
+  const auto until = std::chrono::steady_clock::now() + 30s;
+  while (c.read<hello_target_t>(target).calls == 0 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(1ms);
+  CHECK(std::string(c.read<hello_target_t>(target).text) == "again");
+  CHECK(contexts(1, 1) == 1);
+  CHECK(contexts(0, 0) == 0);
 }

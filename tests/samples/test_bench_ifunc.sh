@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `ferry bench ifunc` at a tiny size: the pointer chase as a UCX ifunc
-# (ferry's compat library) and its baselines in one run. Every endpoint must
+# (ferry's compat library) and its baselines, and through <ferry/ifunc.h> on
+# the ferry nodes against ferry's forwarded call, in one run. Every endpoint must
 # match the local chase (the program exits 1 otherwise), and the JSON report
 # must hold every row with positive, finite figures (no timing assertions).
 set -euo pipefail
@@ -14,12 +15,18 @@ trap 'rm -rf "$XDG_CACHE_HOME"' EXIT
 tiny=(--servers 2 --log2-entries 10 --depths 1,16 --chases 8 --seconds-per-case 0.05)
 out=$(timeout 120 "$FERRY" bench ifunc --tls shm "${tiny[@]}" --json) || fail "shm json run: exit $?"
 echo "$out"
-[[ $(grep -c '"name"' <<<"$out") -eq 7 ]] || fail "json: expected 7 rows (first chase + 2 depths x am, get, ferry)"
+[[ $(grep -c '"name"' <<<"$out") -eq 10 ]] ||
+  fail "json: expected 10 rows (first chase + 2 depths x am, get, ferry; first <ferry/ifunc.h> chase + 2 depths)"
 for base in am get "ferry forward"; do
   grep -q "\"name\": \"round trip (depth-1 chase), ifunc vs $base (2 servers, shm)\"" <<<"$out" || fail "no $base round trip row"
   grep -q "\"name\": \"depth 16 chase, ifunc vs $base (2 servers, shm)\"" <<<"$out" || fail "no depth-16 $base row"
 done
 grep -q '"name": "first ifunc chase' <<<"$out" || fail "no first-chase row"
+for d in "round trip (depth-1 chase)" "depth 16 chase"; do
+  grep -q "\"name\": \"$d, <ferry/ifunc.h> on nodes vs ferry forward (2 servers, shm)\"" <<<"$out" ||
+    fail "no <ferry/ifunc.h> row: $d"
+done
+grep -q '"name": "first <ferry/ifunc.h> chase' <<<"$out" || fail "no first <ferry/ifunc.h> chase row"
 # Every figure a positive finite number.
 while read -r b f; do
   awk -v b="$b" -v f="$f" 'BEGIN { exit !(b > 0 && f > 0 && b < 1e9 && f < 1e9) }' || fail "bad figures $b $f"

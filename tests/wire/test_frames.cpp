@@ -48,6 +48,7 @@ std::vector<frame> one_of_each() {
       frame{frame_type::ifunc, 3, 0,
             ifunc_body{3, 7, kIfuncInstall, {object_id::random(), 16}, errc::ok, "", {0x46, 0x49, 0x46, 0x43}}},
       frame{frame_type::ifunc, 1, 0, ifunc_body{3, 7, 0, {}, errc::memory_fault, "node_chaser_main: SIGSEGV", {}}},
+      frame{frame_type::ifunc, 3, 0, ifunc_body{3, 7, kIfuncClose, {}, errc::ok, "", {}}},
       frame{frame_type::object_commit, 0, 14, dir_register_body{object_id::random(), 1, 3}},
       frame{frame_type::object_abort, 0, 0, dir_register_body{object_id::random(), 1, 3}},
       frame{frame_type::object_move_query, 1, 0, dir_register_body{object_id::random(), 1, 3}},

@@ -48,8 +48,9 @@ void add_bench_program_commands(CLI::App& app) {
                     "and one-sided UCX gets, depth sweep (`ferry bench chase --help` lists the options)");
   add_bench_program(app, "ifunc", "ferry-pointer-chase",
                     "The same pointer chase as a UCX ifunc through ferry's compat library (libferry_ucp_ifunc) vs\n"
-                    "the pre-deployed UCX AM handler, one-sided UCX gets and ferry's forwarded call, one run; depth 1\n"
-                    "is the round trip (`ferry bench ifunc --help` lists the options)",
+                    "the pre-deployed UCX AM handler, one-sided UCX gets and ferry's forwarded call, and through\n"
+                    "<ferry/ifunc.h> on the ferry nodes vs the forwarded call, one run; depth 1 is the round trip\n"
+                    "(`ferry bench ifunc --help` lists the options)",
                     {"--report", "ifunc"});
   add_bench_program(app, "graph", "ferry-graph",
                     "Graph analysis over S server processes: BFS, PageRank and connected components with the code\n"

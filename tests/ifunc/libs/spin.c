@@ -1,5 +1,7 @@
-/* Never returns: on a ferry node the node's per-call fuel stops it
- * (fuel_exhausted), and the executor it held is free again. */
+/* With an empty payload: counts once and returns (a short NAME_main, which a
+ * node then runs in place on its network thread). With any payload: never
+ * returns; on a ferry node the node's per-call fuel stops it
+ * (fuel_exhausted), and the thread it held is free again. */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,9 +23,8 @@ int spin_payload_init(void *source_args, size_t source_args_size, void *payload,
 void spin_main(void *payload, size_t payload_size, void *target_args)
 {
     (void)payload;
-    (void)payload_size;
     volatile uint64_t *count = (volatile uint64_t *)target_args;
-    for (;;) {
+    do {
         *count += 1;
-    }
+    } while (payload_size != 0);
 }
