@@ -589,10 +589,13 @@ void stranded_move(mobility_cluster& cl, const stranded_step& c) {
       CHECK_ERRC(r, errc::peer_dead);
     }
   };
-  for (runtime* client : {cl.rt.get(), fresh.get(), cl.rt.get(), fresh.get()}) {
-    check([&] { return client->invoke_with(patient, &read_cell, obj + 7).try_get(); });
-    // Object operations too (their deadline is 30 s).
+  // The fresh client's get goes first: passed on from node to node (the
+  // home, the former owner), it may reach a destination that died a moment
+  // ago, before anyone has declared it dead.
+  for (runtime* client : {fresh.get(), cl.rt.get(), fresh.get(), cl.rt.get()}) {
+    // Object operations (their deadline is 30 s) and invokes.
     check([&] { return caught([&] { return client->objects().get(obj + 7, 1)[0]; }); });
+    check([&] { return client->invoke_with(patient, &read_cell, obj + 7).try_get(); });
     if (!c.served_meanwhile)  // a move of it, too (where it is served, it would move)
       check([&] {
         return caught([&] {
