@@ -277,9 +277,13 @@ struct runtime::impl final : detail::progress_driver {
   }
 
   /// Send a request frame and return its completion state.
-  std::shared_ptr<detail::call_state> request(node_index to, frame f, std::chrono::milliseconds deadline) {
+  /// `about`: the object the request is for. A node that passes it on
+  /// tells us the next owner (a hint); if that node dies before it answers,
+  /// the request fails then, not at its deadline.
+  std::shared_ptr<detail::call_state> request(node_index to, frame f, std::chrono::milliseconds deadline,
+                                              const object_id& about = {}) {
     std::shared_ptr<detail::call_state> state;
-    f.call = start_call({to, {}, wire::kNoNode, false}, deadline, state);
+    f.call = start_call({to, about, wire::kNoNode, false}, deadline, state);
     f.source = member->self();
     requests.fetch_add(1, std::memory_order_relaxed);
     if (auto s = member->send(to, f); !s.ok()) (void)calls.complete(f.call, {}, std::move(s));
@@ -305,7 +309,7 @@ struct runtime::impl final : detail::progress_driver {
   std::shared_ptr<detail::call_state> request_owner(const object_id& id, frame f, std::chrono::milliseconds deadline) {
     auto to = owner_of(id, deadline);
     if (!to) return failed(to.error());
-    return request(*to, std::move(f), deadline);
+    return request(*to, std::move(f), deadline, id);
   }
 
   /// A call state that has already failed with `s`.

@@ -87,6 +87,9 @@ result<std::unique_ptr<node>> node::create(node_config config) {
                                                              "it takes no ifunc messages")});
   n->member_->on_frame([raw = n.get()](frame&& f) { raw->on_frame(std::move(f)); });
   n->member_->on_peer_dead([raw = n.get()](node_index who) { raw->on_peer_dead(who); });
+  n->member_->on_peer_alive([raw = n.get()](node_index who) {  // paused, not gone: moves it decides can go on
+    if (who < raw->config_.nodes) raw->migration_->source_back(who);
+  });
   n->member_->report_load([raw = n.get()] { return raw->load(); });
   n->member_->start();
   return n;
@@ -230,7 +233,7 @@ void node::on_hello(frame&& f) {
   // What it owned is gone or re-registered by it (join()); the directory
   // entries it was home of are gone: register ours again.
   router_->forget_owner(restarted);
-  migration_->ask_sources(restarted);     // moves to here it may now decide
+  migration_->source_back(restarted);     // moves to here it may now decide
   migration_->announce_moved(restarted);  // moves from here it is home of
   policy_->blocking([this, restarted] {
     for (const auto& id : store_->list())
@@ -253,6 +256,9 @@ void node::answer_lookup(const frame& f) {
 
 void node::on_peer_dead(node_index who) {
   discovery_->peer_dead(who);
+  // Calls waiting here for a move it was deciding fail now (its moves stay
+  // pending until it is back).
+  if (who < config_.nodes) migration_->source_dead(who);
   if (auto it = forwarded_.find(who); it != forwarded_.end()) {
     const std::uint64_t now = wire::deadline_clock_us();
     for (const auto& c : it->second.calls)

@@ -30,6 +30,22 @@ void migration::step(std::string_view name) const {
   if (!crash_at_.empty() && name == crash_at_) ::_exit(86);
 }
 
+void migration::step_on_driver(std::string_view name) {
+  if (crash_at_.empty() || name != crash_at_) return;
+  member_.post([] { ::_exit(86); });
+  for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
+}
+
+namespace {
+// What a frame for an object pending here from a dead source gets.
+status stranded(const object_id& id, wire::node_index self) {
+  return make_error(errc::peer_dead,
+                    fmt::format("object {} is moving to node {} from a node that stopped answering; the move is "
+                                "decided when that node is back",
+                                id.to_string(), self));
+}
+}  // namespace
+
 bool migration::admit(const object_id& id, frame& f) {
   if (id.is_nil()) return true;
   if (hold(id, f)) return false;
@@ -39,18 +55,63 @@ bool migration::admit(const object_id& id, frame& f) {
 
 bool migration::hold(const object_id& id, frame& f) {
   if (moving_count_.load(std::memory_order_acquire) == 0) return false;
-  std::lock_guard lock(mu_);
-  auto it = moving_.find(id);
-  if (it == moving_.end()) return false;
-  it->second.push_back(std::move(f));
+  {
+    std::lock_guard lock(mu_);
+    auto it = moving_.find(id);
+    if (it == moving_.end()) return false;
+    if (!it->second.source_dead) {
+      it->second.frames.push_back(std::move(f));
+      return true;
+    }
+  }
+  if (fail_held(f, stranded(id, member_.self()))) return true;
+  std::lock_guard lock(mu_);  // nobody waits on it (a query): kept for when the source is back
+  if (auto it = moving_.find(id); it != moving_.end()) it->second.frames.push_back(std::move(f));
   return true;
 }
 
 bool migration::start_hold(const object_id& id) {
   std::lock_guard lock(mu_);
-  if (!moving_.emplace(id, std::vector<frame>{}).second) return false;
+  if (!moving_.emplace(id, held{}).second) return false;
   moving_count_.fetch_add(1, std::memory_order_acq_rel);
   return true;
+}
+
+bool migration::fail_held(frame& f, const status& s) {
+  if (f.type == frame_type::invoke) {
+    const auto& call = std::get<wire::invoke_body>(f.body);
+    (void)member_.send(call.origin, {frame_type::error, member_.self(), call.origin_call,
+                                     wire::error_body{s.code(), s.message()}});
+    return true;
+  }
+  if (f.type == frame_type::object_move_query || f.call == 0) return false;
+  answer(f, s);
+  return true;
+}
+
+void migration::source_dead(wire::node_index source) {
+  std::vector<std::pair<object_id, std::vector<frame>>> failed;
+  for (const auto& [id, in] : log_.list(move_log::side::in)) {
+    if (in.peer != source) continue;
+    std::lock_guard lock(mu_);
+    auto it = moving_.find(id);
+    if (it == moving_.end() || it->second.source_dead) continue;  // installed already, or failing already
+    it->second.source_dead = true;
+    failed.emplace_back(id, std::move(it->second.frames));
+    it->second.frames.clear();
+  }
+  for (auto& [id, frames] : failed)
+    for (auto& f : frames)
+      if (!hold(id, f)) reinject_(std::move(f));  // the move ended meanwhile: as usual
+}
+
+void migration::source_back(wire::node_index source) {
+  for (const auto& [id, in] : log_.list(move_log::side::in)) {
+    if (in.peer != source) continue;
+    std::lock_guard lock(mu_);
+    if (auto it = moving_.find(id); it != moving_.end()) it->second.source_dead = false;
+  }
+  ask_sources(source);
 }
 
 void migration::answer(const frame& f, const status& s) {
@@ -67,7 +128,7 @@ void migration::on_migrate(frame&& f) {
   if (!store_.stat(id)) {  // not (or no longer) here: towards the owner, like any object frame
     const auto next = router_.next_hop(id);
     if (!next) return answer(f, make_error(errc::not_found, fmt::format("no node holds object {}", id.to_string())));
-    (void)member_.send(*next, f);
+    if (auto s = member_.send(*next, f); !s.ok()) return answer(f, s);  // a dead owner: say so now
     directory::hint_owner(member_, router_, f.source, id, *next);
     return;
   }
@@ -79,10 +140,10 @@ void migration::on_migrate(frame&& f) {
   {
     std::lock_guard lock(mu_);
     if (auto it = moving_.find(id); it != moving_.end()) {  // a second move waits for the first
-      it->second.push_back(std::move(f));
+      it->second.frames.push_back(std::move(f));
       return;
     }
-    moving_.emplace(id, std::vector<frame>{});
+    moving_.emplace(id, held{});
     moving_count_.fetch_add(1, std::memory_order_acq_rel);
   }
   policy_.blocking([this, f = std::move(f), id, to] {
@@ -105,7 +166,10 @@ void migration::on_migrate(frame&& f) {
     // The held frames go to the destination, which holds them until the
     // commit lands; the requester need not wait for it either.
     finish(id);
-    if (committed) commit_to(to, id, version);
+    if (committed) {
+      step_on_driver(kStepSourceAnswered);  // after the held frames were passed on
+      commit_to(to, id, version);
+    }
   });
 }
 
@@ -150,7 +214,7 @@ status migration::move(const object_id& id, wire::node_index to, std::uint64_t& 
   if (auto s = member_.send(to, {frame_type::object_image, member_.self(), call, wire::object_data_body{std::move(bytes)}});
       !s.ok())
     (void)calls_.complete(call, {}, std::move(s));
-  step(kStepSourceImageSent);
+  step_on_driver(kStepSourceImageSent);  // once the driver has sent it
   if (!w->wait_until(std::chrono::steady_clock::now() + kCopyLimit)) {
     calls_.cancel(call);
     w->s = make_error(errc::timeout, fmt::format("node {} did not take object {} within {} s", to, id.to_string(),
@@ -180,16 +244,16 @@ void migration::commit_to(wire::node_index to, const object_id& id, std::uint64_
 
 void migration::finish(const object_id& id) {
   member_.post([this, id] {
-    std::vector<frame> held;
+    std::vector<frame> frames;
     {
       std::lock_guard lock(mu_);
       auto it = moving_.find(id);
       if (it == moving_.end()) return;
-      held = std::move(it->second);
+      frames = std::move(it->second.frames);
       moving_.erase(it);
       moving_count_.fetch_sub(1, std::memory_order_acq_rel);
     }
-    for (auto& f : held) reinject_(std::move(f));
+    for (auto& f : frames) reinject_(std::move(f));
   });
 }
 
@@ -223,11 +287,16 @@ void migration::on_image(const frame& f) {
   }
   step(kStepDestPrepared);
   answer(f, {});
+  // Its source may have been declared dead while the image was being stored
+  // (source_dead() found no record then): its frames must not wait here.
+  if (const auto live = member_.live_members(); std::find(live.begin(), live.end(), f.source) == live.end())
+    member_.post([this, source = f.source] { source_dead(source); });
 }
 
 void migration::on_commit(const frame& f) {
   const auto& d = std::get<wire::dir_register_body>(f.body);
   const auto pending = log_.find(move_log::side::in, d.id);
+  if (pending && pending->peer == f.source) step(kStepDestCommitArrived);
   if (!pending || pending->peer != f.source) {
     // Already live here (a second commit: the answer to a query crossed the
     // first), or not ours to take.

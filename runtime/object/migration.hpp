@@ -28,6 +28,9 @@
 // (object_move_query), which answers commit if it holds `out`, else abort.
 // At every instant exactly one node serves the object, and a crash leaves
 // at most a pending image, which the records resolve to live or dropped.
+// While the source of an object pending here is declared dead, the frames
+// for it fail with peer_dead instead of waiting (source_dead/source_back);
+// the pending image and its record stay until the source answers.
 //
 // Test-only fault injection: node_config::crash_at names a step (the
 // `kStep...` names below); the node _exits when it reaches it.
@@ -81,6 +84,8 @@ class migration {
   static constexpr std::string_view kStepSourceRemoved = "source-removed";       ///< copy removed, commit not sent
   static constexpr std::string_view kStepDestStored = "dest-image-stored";       ///< pending image, no `in` record
   static constexpr std::string_view kStepDestPrepared = "dest-prepared";         ///< `in` written, not acked
+  static constexpr std::string_view kStepSourceAnswered = "source-answered";  ///< requester answered, held frames passed on, commit not sent
+  static constexpr std::string_view kStepDestCommitArrived = "dest-commit-arrived";  ///< acked, commit arrived, not installed
   static constexpr std::string_view kStepDestInstalled = "dest-installed";       ///< image live, records not cleared
 
   /// Before the node serves (its member not started): resolve moves this
@@ -97,6 +102,15 @@ class migration {
   /// restarted) would otherwise answer not_found meanwhile. After join; again
   /// when a home restarts (`only_home`: just its objects).
   void announce_moved(wire::node_index only_home = wire::kNoNode);
+  /// Driving thread: `source` was declared dead. The objects pending here
+  /// from it stay pending (durable: only its answer decides their moves),
+  /// but their frames no longer wait for it: those held fail now with
+  /// peer_dead, and so do new ones until it is back (source_back).
+  void source_dead(wire::node_index source);
+  /// Driving thread: `source` restarted, or was heard from again after it
+  /// was declared dead: hold the frames of its objects pending here again,
+  /// and ask it what became of their moves.
+  void source_back(wire::node_index source);
 
   /// Driving thread: may work on object `id` (an invoke routed by it, an
   /// object frame) start now? Then it is counted until release(id). False
@@ -119,7 +133,8 @@ class migration {
   /// object_move_query (driving thread): answer with commit or abort.
   void on_query(wire::frame&& f);
   /// Driving thread: frames for an object pending here (or moving away) are
-  /// held (`f` taken) until the move ends; true if held.
+  /// held (`f` taken) until the move ends; true if held (or, for an object
+  /// whose source is dead, answered with peer_dead).
   bool hold(const object_id& id, wire::frame& f);
 
   /// An image of `id` is pending here (a move to this node not yet landed).
@@ -146,8 +161,14 @@ class migration {
   /// Release the frames held for `id` (posted to the driving thread).
   void finish(const object_id& id);
   void answer(const wire::frame& f, const status& s);
+  /// Answer a held frame's requester with `s` (an invoke's origin, an
+  /// object frame's sender); false for frames nobody waits on (then kept).
+  bool fail_held(wire::frame& f, const status& s);
   /// Test-only: _exit here if the node was told to crash at `step`.
   void step(std::string_view name) const;
+  /// Test-only: the same, on the driving thread after the work posted so
+  /// far (the calling thread waits there for the end).
+  void step_on_driver(std::string_view name);
 
   store& store_;
   move_log& log_;
@@ -163,7 +184,12 @@ class migration {
   std::array<std::atomic<std::uint32_t>, kStripes> active_{};
   std::atomic<std::uint32_t> moving_count_{0};  ///< entries in moving_: the warm path reads only this
   std::mutex mu_;
-  std::unordered_map<object_id, std::vector<wire::frame>> moving_;  ///< held frames by moving object
+  struct held {
+    std::vector<wire::frame> frames;
+    /// Pending here from a source declared dead: frames fail instead.
+    bool source_dead = false;
+  };
+  std::unordered_map<object_id, held> moving_;  ///< held frames by moving object
   std::atomic<std::uint64_t> moved_out_{0};
   /// Orders a pending image's record against an abort that overtook it.
   std::mutex pending_mu_;

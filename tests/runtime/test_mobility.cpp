@@ -1,7 +1,9 @@
 // Mobility over real node processes (UCX shm): pointers followed in mobile
 // code (cx.resolve / cx.make_ptr), pull on demand (cx.fetch), objects moved
 // between nodes under a stream of calls from two clients, a destination
-// killed mid-move, and stale owner caches corrected (counted round trips).
+// killed mid-move, either side killed at each step of a move (and restarted
+// at once, or left down for a while: calls then fail with peer_dead, not at
+// their deadline), and stale owner caches corrected (counted round trips).
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -366,6 +368,25 @@ namespace {
 
 // --- crashes at each step of a move ----------------------------------------
 
+// A throwing client call as a result: its value, or the error it threw.
+template <class Call>
+result<std::uint64_t> caught(Call call) {
+  try {
+    return call();
+  } catch (const error& e) {
+    return e.status();
+  }
+}
+
+// Move `obj` to node `to`: "moved", or the error.
+std::string move_outcome(runtime& rt, ref<std::uint64_t> obj, std::uint32_t to) {
+  const auto r = caught([&] {
+    rt.objects().migrate(obj, on_node(to));
+    return std::uint64_t{0};
+  });
+  return r ? std::string("moved") : r.error().describe();
+}
+
 // One move of an object from node 0 to node 1 while a client reads it and
 // another bumps a counter in it; node `crashing` _exits at `step` (the
 // test-only FERRY_TEST_CRASH_AT, read by `ferry node` at start), then is
@@ -391,6 +412,16 @@ std::size_t live_copies(const mobility_cluster& cl, const object_id& id, std::si
   }
   *leftovers = left;
   return live;
+}
+
+// The move of `id` resolves (soon) to exactly one live copy, on `owner`,
+// with no pending image or move record left on any node.
+void resolved_to(const mobility_cluster& cl, const object_id& id, std::uint32_t owner) {
+  std::size_t leftovers = 0;
+  CHECK(eventually([&] { return live_copies(cl, id, &leftovers) == 1 && leftovers == 0; }));
+  CHECK(live_copies(cl, id, &leftovers) == 1);
+  CHECK(leftovers == 0);
+  CHECK(std::filesystem::exists(cl.store_of(owner) / (id.to_string() + ".fobj")));
 }
 
 void restart(mobility_cluster& cl, std::uint32_t i, std::string_view crash_at) {
@@ -463,21 +494,11 @@ void crash_during_move(mobility_cluster& cl, const crash_step& c) {
       else ++writes_failed, std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   });
-  std::string outcome = "moved";
-  try {
-    rt.objects().migrate(obj, on_node(1));
-  } catch (const error& e) {
-    outcome = e.what();
-  }
-  MESSAGE(c.step << ": migrate: " << outcome);
+  MESSAGE(c.step << ": migrate: " << move_outcome(rt, obj, 1));
   REQUIRE(cl.nodes[c.crashing]->exited_within(std::chrono::seconds(10)));  // it reached the step
   restart(cl, c.crashing, {});
   // The restarted node and its peers resolve the interrupted move.
-  std::size_t leftovers = 0;
-  CHECK(eventually([&] { return live_copies(cl, obj.id, &leftovers) == 1 && leftovers == 0; }));
-  CHECK(live_copies(cl, obj.id, &leftovers) == 1);
-  CHECK(leftovers == 0);
-  CHECK(std::filesystem::exists(cl.store_of(c.owner_after) / (obj.id.to_string() + ".fobj")));
+  resolved_to(cl, obj.id, c.owner_after);
   CHECK(eventually([&] {
     auto r = rt.invoke_with(bounded, &read_cell, obj + 7).try_get();
     return r && *r == pattern[7];
@@ -503,6 +524,104 @@ void crash_during_move(mobility_cluster& cl, const crash_step& c) {
   auto back = rt.objects().get(obj, kWords);
   back[0] = 0;
   CHECK(back == pattern);
+}
+
+// --- the other side of a move dies for good --------------------------------
+
+// A move from node 0 to node 1 whose node `crashing` _exits at `step` and
+// stays down (the failure detector declares it dead after 1.5 s): calls on
+// the object (invokes, gets, moves), from the client that moved it and from
+// a fresh one, with a 10 s deadline, either succeed (`served_meanwhile`:
+// the survivor owns the object) or fail with peer_dead well before that
+// deadline, none with timeout (they used to wait for it at the destination:
+// 10 s, 30 s for object operations); the surviving nodes serve others. Then the node comes back
+// with its store and the move resolves to one live copy on `owner_after`,
+// holding every acknowledged write.
+struct stranded_step {
+  std::string_view step;  ///< object::migration::kStep...
+  std::uint32_t crashing;
+  std::uint32_t owner_after;
+  bool served_meanwhile;
+};
+
+void stranded_move(mobility_cluster& cl, const stranded_step& c) {
+  CAPTURE(c.step);
+  auto& rt = *cl.rt;
+  restart(cl, c.crashing, c.step);
+  constexpr std::uint64_t kWords = 256;  // travels eagerly (see crash_during_move)
+  std::vector<std::uint64_t> pattern(kWords);
+  for (std::uint64_t i = 0; i < kWords; ++i) pattern[i] = i * 0x9e3779b97f4a7c15ull;
+  // Its home (under the home scheme) is node 2, which stays up: a client
+  // that does not know the owner asks it, and it passes requests on to node
+  // 0, which passes them on to node 1. (A client whose home is down gets
+  // peer_dead at once.)
+  auto obj = rt.objects().create<std::uint64_t>(kWords, on_node(0));
+  for (int tries = 0; directory::home_of(obj.id, mobility_cluster::kNodes) != 2 && tries < 100; ++tries) {
+    rt.objects().remove(obj);
+    obj = rt.objects().create<std::uint64_t>(kWords, on_node(0));
+  }
+  REQUIRE(directory::home_of(obj.id, mobility_cluster::kNodes) == 2);
+  rt.objects().put(obj, std::span<const std::uint64_t>(pattern));
+  // Joins now: a client cannot join while a node is down. It never
+  // touches the object before the crash (no owner cached).
+  auto fresh = cl.client();
+  MESSAGE(c.step << ": migrate: " << move_outcome(rt, obj, 1));
+  REQUIRE(cl.nodes[c.crashing]->exited_within(std::chrono::seconds(10)));
+  if (c.crashing == 0)  // the image reached the destination, which holds it pending for the dead source
+    REQUIRE(std::filesystem::exists(cl.store_of(1) / "moves" / (obj.id.to_string() + ".in")));
+
+  // While it is down. A call that fails must fail with peer_dead, and the
+  // failure detector's 1.5 s (plus a loaded machine's slack) is the most it
+  // may wait for, not its deadline.
+  const ferry::call_options patient{.deadline = std::chrono::seconds(10)};
+  constexpr auto kDetected = std::chrono::milliseconds(4000);
+  std::chrono::milliseconds slowest{0};
+  auto check = [&](auto call) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const result<std::uint64_t> r = call();
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+    slowest = std::max(slowest, took);
+    CHECK(took < kDetected);
+    if (c.served_meanwhile) {
+      if (!r) FAIL_CHECK(r.error().describe());
+      else CHECK(*r == pattern[7]);
+    } else {
+      CHECK_ERRC(r, errc::peer_dead);
+    }
+  };
+  // The fresh client's get goes first: passed on from node to node (the
+  // home, the former owner), it may reach a destination that died a moment
+  // ago, before anyone has declared it dead.
+  for (runtime* client : {fresh.get(), cl.rt.get(), fresh.get(), cl.rt.get()}) {
+    // Object operations (their deadline is 30 s) and invokes.
+    check([&] { return caught([&] { return client->objects().get(obj + 7, 1)[0]; }); });
+    check([&] { return client->invoke_with(patient, &read_cell, obj + 7).try_get(); });
+    if (!c.served_meanwhile)  // a move of it, too (where it is served, it would move)
+      check([&] {
+        return caught([&] {
+          client->objects().migrate(obj, on_node(2));
+          return std::uint64_t{0};
+        });
+      });
+  }
+  MESSAGE(c.step << ": calls while node " << c.crashing << " is down "
+                 << std::string(c.served_meanwhile ? "succeeded" : "failed with peer_dead") << ", the slowest after "
+                 << slowest.count() << " ms");
+  // The survivors serve on.
+  const std::uint32_t survivor = 1 - c.crashing;
+  const auto other = cell_on(rt, survivor, 41);
+  CHECK(rt.invoke_with(patient, &read_cell, other).get() == 41);
+  CHECK(rt.invoke_with(patient, &add, other, 1).get() == 42);
+
+  // It comes back with its store: its answer decides the move.
+  restart(cl, c.crashing, {});
+  resolved_to(cl, obj.id, c.owner_after);
+  CHECK(eventually([&] {
+    auto r = rt.invoke_with(patient, &where, obj).try_get();
+    return r && *r == c.owner_after;
+  }));
+  CHECK(rt.objects().get(obj, kWords) == pattern);
+  CHECK(fresh->invoke_with(patient, &read_cell, obj + 7).get() == pattern[7]);
 }
 
 // Round trips `call()` cost `rt`: it must send one request; each redirect
@@ -572,6 +691,22 @@ TEST_CASE("mobility over UCX shm: the destination killed at each step of a move:
                         crash_step{"dest-prepared", 1, 0},
                         crash_step{"dest-installed", 1, 1}})
     crash_during_move(cl, c);
+}
+
+TEST_CASE("mobility over UCX shm: a source that dies for good leaves no call waiting for it, and decides its move when back") {
+  // e2e: a destination answers lookups for an object arriving there, so
+  // fresh clients find their way to it even before the commit point.
+  mobility_cluster cl(true, "e2e");
+  for (const auto& c : {stranded_step{"source-image-sent", 0, 0, false},
+                        stranded_step{"source-answered", 0, 1, false}})
+    stranded_move(cl, c);
+}
+
+TEST_CASE("mobility over UCX shm: a destination that dies for good after acknowledging the image: calls fail with peer_dead, not at their deadline, and it owns the object when back") {
+  mobility_cluster cl(true);
+  for (const auto& c : {stranded_step{"dest-prepared", 1, 0, true},
+                        stranded_step{"dest-commit-arrived", 1, 1, false}})
+    stranded_move(cl, c);
 }
 
 TEST_CASE("mobility over UCX shm: a stale owner cache costs one redirect, then calls go straight to the owner (home directory)") {
