@@ -120,6 +120,13 @@ struct ifunc_cluster {
     std::memcpy(&out, bytes.data(), sizeof(T));
     return out;
   }
+  /// The text a hello message left in `target` once it ran (at most 30 s).
+  std::string hello_text(object_id target) {
+    const auto until = std::chrono::steady_clock::now() + 30s;
+    while (read<hello_target_t>(target).calls == 0 && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(1ms);
+    return read<hello_target_t>(target).text;
+  }
 };
 
 // hello_main writes into its target object: payload bytes, and fib(17) +
@@ -289,10 +296,7 @@ TEST_CASE("ifunc nodes: errors are typed and the nodes keep serving") {
   CHECK(c.poll(nullptr) == code(ferry::errc::memory_fault));
   const object_id hello_target = c.object_on(1, sizeof(hello_target_t));
   REQUIRE(c.send_to(hello, "still here", 10, 1, hello_target) == kOk);
-  const auto until = std::chrono::steady_clock::now() + 30s;
-  while (c.read<hello_target_t>(hello_target).calls == 0 && std::chrono::steady_clock::now() < until)
-    std::this_thread::sleep_for(1ms);
-  CHECK(std::string(c.read<hello_target_t>(hello_target).text) == "still here");
+  CHECK(c.hello_text(hello_target) == "still here");
 
   // Results back here: a buffer too small, then code this context no longer has.
   const ferry_ifunc_h pp = c.reg("node_pp");
@@ -365,16 +369,14 @@ TEST_CASE("ifunc nodes: short NAME_mains run in place, a runaway ends with fuel_
   const object_id target = c.object_on(0, sizeof(hello_target_t));
   REQUIRE(c.send_to(hello, "after", 5, 0, target) == kOk);
   ++sent;
-  const auto until = std::chrono::steady_clock::now() + 30s;
-  while (c.read<hello_target_t>(target).calls == 0 && std::chrono::steady_clock::now() < until)
-    std::this_thread::sleep_for(1ms);
-  CHECK(std::string(c.read<hello_target_t>(target).text) == "after");
+  CHECK(c.hello_text(target) == "after");
 
   // The runaway's run was long: the next spin runs on the executor.
   before = c.runs(sent);
   const std::uint64_t counted = c.read<std::uint64_t>(count);
   REQUIRE(c.send_to(spin, nullptr, 0, 0, count) == kOk);
   ++sent;
+  const auto until = std::chrono::steady_clock::now() + 30s;
   while (c.read<std::uint64_t>(count) == counted && std::chrono::steady_clock::now() < until)
     std::this_thread::sleep_for(1ms);
   CHECK(c.read<std::uint64_t>(count) == counted + 1);
@@ -425,10 +427,7 @@ TEST_CASE("ifunc nodes: a context destroyed at its origin is dropped by every no
   const ferry_ifunc_h hello = c.reg("hello");
   const object_id target = c.object_on(1, sizeof(hello_target_t));
   REQUIRE(c.send_to(hello, "again", 5, 1, target) == kOk);
-  const auto until = std::chrono::steady_clock::now() + 30s;
-  while (c.read<hello_target_t>(target).calls == 0 && std::chrono::steady_clock::now() < until)
-    std::this_thread::sleep_for(1ms);
-  CHECK(std::string(c.read<hello_target_t>(target).text) == "again");
+  CHECK(c.hello_text(target) == "again");
   CHECK(contexts(1, 1) == 1);
   CHECK(contexts(0, 0) == 0);
 }
