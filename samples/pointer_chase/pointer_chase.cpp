@@ -1,7 +1,10 @@
 // ferry-pointer-chase: the X-RDMA pointer chase in every mode, in one run.
-// It starts S server processes; each first serves the bare-UCX baselines
-// (`am`: a pre-deployed chase handler; `get`: one-sided reads), then becomes a
-// `ferry node` (exec, same process) to which the `ferry` mode ships its code.
+// It starts S bare-UCX server processes that serve the baselines (`am`: a
+// pre-deployed chase handler; `get`: one-sided reads) and S `ferry node`s to
+// which the `ferry` mode ships its code, all alive through the run. The modes
+// are measured in interleaved rounds (run()); while the ferry nodes are
+// measured the bare-UCX servers are parked (blocked in the kernel), while the
+// baselines are the ferry nodes sleep (they do when idle).
 // Every chase's endpoint is checked against the same chase followed locally.
 // `ferry bench chase` runs this program; README.md shows its output. With
 // `--report ifunc` (`ferry bench ifunc`) it adds the `ifunc` mode, the same
@@ -22,6 +25,8 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -59,6 +64,7 @@ struct options {
   std::vector<std::uint32_t> depths{1, 4, 16, 64, 256, 1024, 4096};
   int chases = 200;
   double seconds_per_case = 0.4;
+  int rounds = 5;
   std::string tls = "shm";
   std::vector<std::string> modes{"ferry", "am", "get"};
   std::string report = "chase";  // or "ifunc": the rows of `ferry bench ifunc`
@@ -80,8 +86,8 @@ struct figure {
   int chases = 0;
 };
 
-/// Run chases from `starts` (until `o.chases` or the time budget, at least 3)
-/// and check each endpoint; `wrong` counts mismatches.
+/// Run chases from `starts` (all of them, or until `o.seconds_per_case`
+/// runs out, at least 3) and check each endpoint; `wrong` counts mismatches.
 figure measure(const options& o, const std::vector<std::uint64_t>& starts, const std::vector<std::uint64_t>& expect,
                const std::function<std::uint64_t(std::uint64_t)>& one, std::uint64_t& wrong) {
   const auto t0 = clock_type::now();
@@ -96,8 +102,11 @@ figure measure(const options& o, const std::vector<std::uint64_t>& starts, const
 
 // ---- server -----------------------------------------------------------------
 
+// Whether the run needs the bare-UCX servers.
 bool raw_phase(const options& o) { return has_mode(o, "am") || has_mode(o, "get") || has_mode(o, "ifunc"); }
 
+// Server `index` of the bare-UCX modes (`raw`: it returns when the client
+// says stop), or the ferry node of shard `index` (this process becomes it).
 int serve(const fs::path& dir, const options& o, std::uint32_t index, bool raw) {
   if (raw) {
     auto slots = chase_table::shard(chase_table::make(o.log2_entries, o.seed), index, o.servers);
@@ -105,6 +114,7 @@ int serve(const fs::path& dir, const options& o, std::uint32_t index, bool raw) 
       fmt::print(stderr, "pointer chase server {}: {}\n", index, s.error().describe());
       return 1;
     }
+    return 0;
   }
   const std::string ferry = ferry::bench::ferry_next_to_self();
   std::vector<std::string> argv{ferry,          "node",       "--index",     std::to_string(index),
@@ -115,12 +125,13 @@ int serve(const fs::path& dir, const options& o, std::uint32_t index, bool raw) 
   return 127;
 }
 
-// The command line of server `index`: this program's `serve`.
+// The command line of server `index` (`raw`: of the bare-UCX modes, else the
+// ferry node): this program's `serve`.
 std::vector<std::string> server_argv(const fs::path& dir, const options& o, std::uint32_t index, bool raw) {
   std::vector<std::string> argv{ferry::bench::self_path(), "serve", "--dir", dir.string(), "--index",
                                 std::to_string(index), "--servers", std::to_string(o.servers), "--log2-entries",
                                 std::to_string(o.log2_entries), "--seed", std::to_string(o.seed), "--tls", o.tls};
-  if (!raw) argv.push_back("--no-raw");
+  if (!raw) argv.push_back("--node");
   if (has_mode(o, "ifunc")) argv.push_back("--ifunc");
   return argv;
 }
@@ -190,108 +201,140 @@ struct results {
   std::uint64_t wrong = 0, chases = 0;
 };
 
+// Whether `mode` runs on the bare-UCX servers (the others run on the ferry nodes).
+bool raw_mode(std::string_view mode) { return mode == "am" || mode == "get" || mode == "ifunc"; }
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 int run(const options& o, const fs::path& dir, results& out) {
   progress(o, fmt::format("table of 2^{} entries, {} shards, seed {}", o.log2_entries, o.servers, o.seed));
   const auto table = chase_table::make(o.log2_entries, o.seed);
-  // The same starts for every mode; the expected endpoints followed locally.
+  // Each round's batch has its own starts, the same for every mode; the
+  // expected endpoints followed locally.
+  const int per_batch = std::max(3, (o.chases + o.rounds - 1) / o.rounds);
   std::map<std::uint32_t, std::pair<std::vector<std::uint64_t>, std::vector<std::uint64_t>>> cases;
   for (std::uint32_t d : o.depths) {
     std::mt19937_64 rng(o.seed + d);
     auto& [starts, expect] = cases[d];
-    for (int i = 0; i < o.chases; ++i) {
+    for (int i = 0; i < per_batch * o.rounds; ++i) {
       starts.push_back(rng() % table.size());
       expect.push_back(chase_table::follow(table, starts.back(), d));
     }
   }
-  auto count = [&](const std::string& mode, std::uint32_t d, figure f) {
-    out.by_mode[mode][d] = f;
-    out.chases += static_cast<std::uint64_t>(f.chases);
+
+  // The bare-UCX servers first: the ifunc mode's first chase carries its code.
+  std::unique_ptr<chase_raw::client> raw;
+  if (raw_phase(o)) {
+    auto c = chase_raw::client::connect(dir, o.tls, o.servers, has_mode(o, "ifunc"));
+    if (!c) throw ferry::error(c.error());
+    raw = std::move(*c);
+  }
+  auto value = [](ferry::result<std::uint64_t> r) {
+    if (!r) throw ferry::error(r.error());
+    return *r;
+  };
+  if (has_mode(o, "ifunc")) {  // the first ifunc chase: the code travels and is JIT-compiled at each server
+    const auto t0 = clock_type::now();
+    if (value(raw->chase_ifunc(0, o.servers)) != chase_table::follow(table, 0, o.servers)) ++out.wrong;
+    out.ifunc_cold_us = std::chrono::duration<double, std::micro>(clock_type::now() - t0).count();
+    ++out.chases;
+  }
+  bool parked = false;  // the bare-UCX servers, while the ferry nodes are measured
+  auto park = [&](bool p) {
+    if (!raw || p == parked) return;
+    if (auto s = raw->park(p); !s) throw ferry::error(s.error());
+    parked = p;
   };
 
-  if (raw_phase(o)) {
-    auto client = chase_raw::client::connect(dir, o.tls, o.servers, has_mode(o, "ifunc"));
-    if (!client) throw ferry::error(client.error());
-    for (const std::string_view mode : {"ifunc", "am", "get"}) {
-      if (!has_mode(o, mode)) continue;
-      progress(o, fmt::format("{} ({} over {}): depths {}", mode, mode == "ifunc" ? "UCX ifunc API" : "bare UCX",
-                              o.tls, fmt::join(o.depths, ",")));
-      if (mode == "ifunc") {  // the first ifunc chase: the code travels and is JIT-compiled at each server
-        const auto t0 = clock_type::now();
-        auto r = (*client)->chase_ifunc(0, o.servers);
-        if (!r) throw ferry::error(r.error());
-        if (*r != chase_table::follow(table, 0, o.servers)) ++out.wrong;
-        out.ifunc_cold_us = std::chrono::duration<double, std::micro>(clock_type::now() - t0).count();
-        ++out.chases;
-      }
-      for (std::uint32_t d : o.depths) {
-        const auto& [starts, expect] = cases[d];
-        auto one = [&](std::uint64_t s) {
-          auto r = mode == "am"    ? (*client)->chase_am(s, d)
-                   : mode == "get" ? (*client)->chase_get(s, d)
-                                   : (*client)->chase_ifunc(s, d);
-          if (!r) throw ferry::error(r.error());
-          return *r;
-        };
-        one(starts[0]);  // warm the path
-        count(std::string(mode), d, measure(o, starts, expect, one, out.wrong));
+  std::optional<ferry::runtime> rt;
+  chase_shard header{o.servers, 0, 0, {}};
+  std::unique_ptr<node_ifunc_chase> nodes;
+  if (has_mode(o, "ferry")) {
+    park(true);
+    progress(o, "ferry: joining the nodes");
+    ferry::runtime_options ro;
+    ro.rendezvous = dir;
+    ro.tls = o.tls;
+    ro.join_timeout = std::chrono::milliseconds(60000);
+    rt.emplace(ro);
+    std::vector<std::vector<std::uint64_t>> shards;
+    for (std::uint32_t s = 0; s < o.servers; ++s) {
+      shards.push_back(chase_table::shard(table, s, o.servers));
+      const auto id = rt->objects().create_bytes(sizeof(chase_shard) + shards.back().size() * 8, s);
+      header.all[s] = ferry::ref<chase_shard>{id, 0};
+    }
+    for (std::uint32_t s = 0; s < o.servers; ++s) {
+      progress(o, fmt::format("ferry: loading shard {} ({} entries) onto node {}", s, shards[s].size(), s));
+      chase_shard h = header;
+      h.slots = shards[s].size();
+      rt->objects().put(header.all[s], std::span<const chase_shard>(&h, 1));
+      rt->objects().put(ferry::ref<std::uint64_t>{header.all[s].id, sizeof(chase_shard)},
+                        std::span<const std::uint64_t>(shards[s]));
+    }
+    {  // The first chase: ship the code with the call, JIT it, one hop, answer.
+      const auto t0 = clock_type::now();
+      if (rt->invoke(&chase, header.all[0], std::uint64_t{0}, std::uint32_t{1}).get() != table[0]) ++out.wrong;
+      out.cold_us = std::chrono::duration<double, std::micro>(clock_type::now() - t0).count();
+      ++out.chases;
+    }
+    if (has_mode(o, "ifunc-nodes")) {  // the first chase: the code travels to each node it reaches, which compiles it
+      nodes = std::make_unique<node_ifunc_chase>(header, o.servers);
+      const auto t0 = clock_type::now();
+      if (nodes->chase(0, o.servers) != chase_table::follow(table, 0, o.servers)) ++out.wrong;
+      out.nodes_cold_us = std::chrono::duration<double, std::micro>(clock_type::now() - t0).count();
+      ++out.chases;
+    }
+  }
+  auto one = [&](std::string_view mode, std::uint64_t s, std::uint32_t d) -> std::uint64_t {
+    if (mode == "am") return value(raw->chase_am(s, d));
+    if (mode == "get") return value(raw->chase_get(s, d));
+    if (mode == "ifunc") return value(raw->chase_ifunc(s, d));
+    if (mode == "ifunc-nodes") return nodes->chase(s, d);
+    return rt->invoke(&chase, header.all[s % o.servers], s, d).get();
+  };
+
+  // Rounds: in each, every mode runs a batch at every depth, the modes'
+  // order rotating from round to round, so a change of the machine's load
+  // falls on every mode alike; a mode's figure is the median of its batches.
+  std::vector<std::string> modes;
+  for (const char* m : {"am", "get", "ifunc", "ferry", "ifunc-nodes"})
+    if (has_mode(o, m)) modes.emplace_back(m);
+  std::map<std::string, std::map<std::uint32_t, std::vector<double>>> batches;
+  const options batch_options = [&] {
+    options b = o;
+    b.seconds_per_case = o.seconds_per_case / o.rounds;
+    return b;
+  }();
+  for (int round = 0; round < o.rounds; ++round) {
+    progress(o, fmt::format("round {} of {} ({} over {}): depths {}", round + 1, o.rounds, fmt::join(modes, ","), o.tls,
+                            fmt::join(o.depths, ",")));
+    for (std::uint32_t d : o.depths) {
+      const auto& [starts, expect] = cases[d];
+      const std::vector<std::uint64_t> round_starts(starts.begin() + round * per_batch,
+                                                    starts.begin() + (round + 1) * per_batch);
+      const std::vector<std::uint64_t> round_expect(expect.begin() + round * per_batch,
+                                                    expect.begin() + (round + 1) * per_batch);
+      for (std::size_t k = 0; k < modes.size(); ++k) {
+        const std::string& mode = modes[(k + static_cast<std::size_t>(round)) % modes.size()];
+        park(!raw_mode(mode));
+        // Warm the path (the first round: every node compiles and tiers up).
+        for (int i = 0; i < (round == 0 ? 3 : 1); ++i) one(mode, round_starts[i % round_starts.size()], d);
+        const figure f = measure(batch_options, round_starts, round_expect,
+                                 [&](std::uint64_t s) { return one(mode, s, d); }, out.wrong);
+        batches[mode][d].push_back(f.us_per_chase);
+        out.by_mode[mode][d].chases += f.chases;
+        out.chases += static_cast<std::uint64_t>(f.chases);
       }
     }
-    if (auto s = (*client)->stop(); !s) throw ferry::error(s.error());
   }
-  if (!has_mode(o, "ferry")) return 0;
-
-  progress(o, "ferry: joining the nodes");
-  ferry::runtime_options ro;
-  ro.rendezvous = dir;
-  ro.tls = o.tls;
-  ro.join_timeout = std::chrono::milliseconds(60000);
-  ferry::runtime rt(ro);
-  chase_shard header{o.servers, 0, 0, {}};
-  std::vector<std::vector<std::uint64_t>> shards;
-  for (std::uint32_t s = 0; s < o.servers; ++s) {
-    shards.push_back(chase_table::shard(table, s, o.servers));
-    const auto id = rt.objects().create_bytes(sizeof(chase_shard) + shards.back().size() * 8, s);
-    header.all[s] = ferry::ref<chase_shard>{id, 0};
-  }
-  for (std::uint32_t s = 0; s < o.servers; ++s) {
-    progress(o, fmt::format("ferry: loading shard {} ({} entries) onto node {}", s, shards[s].size(), s));
-    chase_shard h = header;
-    h.slots = shards[s].size();
-    rt.objects().put(header.all[s], std::span<const chase_shard>(&h, 1));
-    rt.objects().put(ferry::ref<std::uint64_t>{header.all[s].id, sizeof(chase_shard)},
-                     std::span<const std::uint64_t>(shards[s]));
-  }
-  auto one = [&](std::uint64_t s, std::uint32_t d) {
-    return rt.invoke(&chase, header.all[s % o.servers], s, d).get();
-  };
-  {  // The first chase: ship the code with the call, JIT it, one hop, answer.
-    const std::uint64_t start = 0;
-    const auto t0 = clock_type::now();
-    if (one(start, 1) != table[start]) ++out.wrong;
-    out.cold_us = std::chrono::duration<double, std::micro>(clock_type::now() - t0).count();
-    ++out.chases;
-  }
-  progress(o, fmt::format("ferry (over {}): depths {}", o.tls, fmt::join(o.depths, ",")));
-  for (std::uint32_t d : o.depths) {
-    const auto& [starts, expect] = cases[d];
-    for (int i = 0; i < 3; ++i) one(starts[i % starts.size()], d);  // every node compiles and tiers up
-    count("ferry", d, measure(o, starts, expect, [&](std::uint64_t s) { return one(s, d); }, out.wrong));
-  }
-  if (!has_mode(o, "ifunc-nodes")) return 0;
-
-  progress(o, fmt::format("ifunc-nodes (<ferry/ifunc.h> over {}): depths {}", o.tls, fmt::join(o.depths, ",")));
-  node_ifunc_chase nodes(header, o.servers);
-  {  // The first chase: the code travels to each node it reaches, which compiles it.
-    const auto t0 = clock_type::now();
-    if (nodes.chase(0, o.servers) != chase_table::follow(table, 0, o.servers)) ++out.wrong;
-    out.nodes_cold_us = std::chrono::duration<double, std::micro>(clock_type::now() - t0).count();
-    ++out.chases;
-  }
-  for (std::uint32_t d : o.depths) {
-    const auto& [starts, expect] = cases[d];
-    for (int i = 0; i < 3; ++i) nodes.chase(starts[i % starts.size()], d);  // every node has the code, runs it in place
-    count("ifunc-nodes", d,
-          measure(o, starts, expect, [&](std::uint64_t s) { return nodes.chase(s, d); }, out.wrong));
+  for (auto& [mode, by_depth] : batches)
+    for (auto& [d, us] : by_depth) out.by_mode[mode][d].us_per_chase = median(us);
+  if (raw) {
+    if (auto s = raw->stop(); !s) throw ferry::error(s.error());
   }
   return 0;
 }
@@ -306,6 +349,7 @@ ferry::bench::parameters run_parameters(const options& o) {
       .add("depths", fmt::format("{}", fmt::join(o.depths, ",")))
       .add("chases", o.chases)
       .add("seconds_per_case", o.seconds_per_case)
+      .add("rounds", o.rounds)
       .add("tls", o.tls)
       .add("modes", fmt::format("{}", fmt::join(o.modes, ",")))
       .add("seed", o.seed);
@@ -404,8 +448,12 @@ int main(int argc, char** argv) {
   app.add_option("--depths", depths, "Chase depths, comma-separated (1..1000000)");
   app.add_option("--chases", o.chases, "Chases per depth and mode (fewer if the time budget runs out)")
       ->check(CLI::Range(3, 1000000));
-  app.add_option("--seconds-per-case", o.seconds_per_case, "Time budget per depth and mode")
+  app.add_option("--seconds-per-case", o.seconds_per_case, "Time budget per depth and mode (all rounds)")
       ->check(CLI::Range(0.01, 600.0));
+  app.add_option("--rounds", o.rounds,
+                 "Rounds: each runs every mode at every depth (chases and time budget split evenly), the modes' order "
+                 "rotating; a figure is the median of its rounds")
+      ->check(CLI::Range(1, 101));
   app.add_option("--tls", o.tls, "UCX transport between the processes")->check(CLI::IsMember({"shm", "tcp"}));
   app.add_option("--modes", modes, "Modes to run, comma-separated: ferry, am, get, ifunc, ifunc-nodes (<ferry/ifunc.h> "
                                    "on the ferry nodes; needs ferry) (default with --report ifunc: "
@@ -417,7 +465,7 @@ int main(int argc, char** argv) {
   app.add_flag("--json", o.json, "Print JSON: the parameters and a list of {name, baseline, ferry, ratio, unit}");
   std::string serve_dir;
   std::uint32_t serve_index = 0;
-  bool no_raw = false;
+  bool node = false;
   auto* srv = app.add_subcommand("serve", "a server (started by the client)")->group("");  // hidden
   srv->add_option("--dir", serve_dir)->required();
   srv->add_option("--index", serve_index)->required();
@@ -425,7 +473,7 @@ int main(int argc, char** argv) {
   srv->add_option("--log2-entries", o.log2_entries);
   srv->add_option("--seed", o.seed);
   srv->add_option("--tls", o.tls);
-  srv->add_flag("--no-raw", no_raw);
+  srv->add_flag("--node", node);
   bool serve_ifunc = false;
   srv->add_flag("--ifunc", serve_ifunc);
   for (auto* opt : app.get_options()) opt->capture_default_str();
@@ -433,7 +481,7 @@ int main(int argc, char** argv) {
   ::setenv("UCX_NET_DEVICES", "lo", 0);  // one host: loopback only unless told otherwise
   if (srv->parsed()) {
     if (serve_ifunc) o.modes.push_back("ifunc");
-    return serve(serve_dir, o, serve_index, !no_raw);
+    return serve(serve_dir, o, serve_index, !node);
   }
 
   try {
@@ -461,8 +509,10 @@ int main(int argc, char** argv) {
     ferry::bench::scratch_servers cluster("ferry-chase");  // stopped and removed when the run ends
     const fs::path& dir = cluster.dir();
     ferry::cluster::rendezvous(dir).init(o.servers).value();
-    const bool raw = raw_phase(o);
-    for (std::uint32_t s = 0; s < o.servers; ++s) cluster.start(server_argv(dir, o, s, raw));
+    for (std::uint32_t s = 0; s < o.servers; ++s) {
+      if (raw_phase(o)) cluster.start(server_argv(dir, o, s, true));
+      if (has_mode(o, "ferry")) cluster.start(server_argv(dir, o, s, false));
+    }
     results r;
     run(o, dir, r);
     report(o, r);

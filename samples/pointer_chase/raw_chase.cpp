@@ -30,6 +30,7 @@ using ferry::result;
 constexpr unsigned kChaseAm = 11;   // client -> server, server -> server
 constexpr unsigned kAnswerAm = 12;  // server -> client
 constexpr unsigned kStopAm = 13;    // client -> server
+constexpr unsigned kParkAm = 14;    // client -> server: u64 1 = park, 0 = serve
 constexpr auto kWaitLimit = std::chrono::seconds(30);
 // Each process's ifunc receive buffer: the first xchase message to it
 // carries the code (a few KiB of bitcode).
@@ -222,6 +223,7 @@ struct server_state {
   std::deque<std::pair<ucp_ep_h, chase_msg>> outbox;  // sent after progress() returns
   std::deque<chase_msg> answers;
   bool stop = false;
+  bool parked = false;  // while other modes run: blocked in wait(), not polling
 
   // The pre-deployed handler: chase through this shard, then pass it on.
   static ucs_status_t on_chase(void* arg, const void*, std::size_t, void* data, std::size_t length,
@@ -245,6 +247,13 @@ struct server_state {
     static_cast<server_state*>(arg)->stop = true;
     return UCS_OK;
   }
+  static ucs_status_t on_park(void* arg, const void*, std::size_t, void* data, std::size_t length,
+                              const ucp_am_recv_param_t*) {
+    std::uint64_t park = 0;
+    if (length == sizeof park) std::memcpy(&park, data, sizeof park);
+    static_cast<server_state*>(arg)->parked = park != 0;
+    return UCS_OK;
+  }
 };
 
 }  // namespace
@@ -258,9 +267,10 @@ result<void> serve(const fs::path& dir, const std::string& tls, std::uint32_t in
   s.slots = std::move(slots);  // then the ifunc buffer, in the same registered memory
   if (ifunc) s.slots.resize(n_slots + kIfuncBufferWords);
   if (s.slots.empty()) s.slots.resize(1);
-  FERRY_TRY(auto w, raw_worker::create(tls, UCP_FEATURE_AM | UCP_FEATURE_RMA));
+  FERRY_TRY(auto w, raw_worker::create(tls, UCP_FEATURE_AM | UCP_FEATURE_RMA | UCP_FEATURE_WAKEUP));
   FERRY_TRY_STATUS(w->on_am(kChaseAm, &server_state::on_chase, &s));
   FERRY_TRY_STATUS(w->on_am(kStopAm, &server_state::on_stop, &s));
+  FERRY_TRY_STATUS(w->on_am(kParkAm, &server_state::on_park, &s));
   ifunc_side xchase;
   if (ifunc) FERRY_TRY_STATUS(xchase.init(*w, index, shards, s.slots.data()));
 
@@ -288,6 +298,13 @@ result<void> serve(const fs::path& dir, const std::string& tls, std::uint32_t in
   unsigned spins = 0;
   const bool yield = oversubscribed(shards);
   while (!s.stop) {
+    if (s.parked && s.outbox.empty() && s.answers.empty()) {
+      // Another mode is being measured: sleep until a message comes (the
+      // client's unpark; the parent's death kills this process).
+      if (w->progress() == 0) FERRY_TRY_STATUS(w->wait(1000));
+      last = std::chrono::steady_clock::now();
+      continue;
+    }
     bool busy = w->progress() != 0;
     if (ifunc) {
       FERRY_TRY(const bool ran, xchase.poll(ifunc_buffer));
@@ -332,6 +349,20 @@ struct client::state {
       s->answered = s->answer.tag == s->tag;
     }
     return UCS_OK;
+  }
+
+  /// Send `value` to every server's handler `id`, and flush: it has left
+  /// when this returns.
+  result<void> tell_servers(unsigned id, std::uint64_t value) {
+    for (ucp_ep_h ep : servers) FERRY_TRY_STATUS(send_am(ep, id, &value, sizeof value));
+    ucp_request_param_t rp{};
+    const ucs_status_ptr_t r = ucp_worker_flush_nbx(w->worker(), &rp);
+    if (UCS_PTR_IS_ERR(r)) return ucx_error("flush", UCS_PTR_STATUS(r));
+    if (r != nullptr) {
+      FERRY_TRY_STATUS(wait([&] { return ucp_request_check_status(r) != UCS_INPROGRESS; }));
+      ucp_request_free(r);
+    }
+    return {};
   }
 
   result<void> wait(const std::function<bool()>& done) {
@@ -435,20 +466,9 @@ result<std::uint64_t> client::chase_get(std::uint64_t start, std::uint32_t depth
   return index;
 }
 
-result<void> client::stop() {
-  auto& s = *s_;
-  const std::uint64_t bye = 0;
-  for (ucp_ep_h ep : s.servers) FERRY_TRY_STATUS(send_am(ep, kStopAm, &bye, sizeof bye));
-  // Flush: the stops must leave before this worker goes.
-  ucp_request_param_t rp{};
-  const ucs_status_ptr_t r = ucp_worker_flush_nbx(s.w->worker(), &rp);
-  if (UCS_PTR_IS_ERR(r)) return ucx_error("flush", UCS_PTR_STATUS(r));
-  if (r != nullptr) {
-    FERRY_TRY_STATUS(s.wait([&] { return ucp_request_check_status(r) != UCS_INPROGRESS; }));
-    ucp_request_free(r);
-  }
-  return {};
-}
+result<void> client::stop() { return s_->tell_servers(kStopAm, 0); }
+
+result<void> client::park(bool parked) { return s_->tell_servers(kParkAm, parked ? 1 : 0); }
 
 bool oversubscribed(std::uint32_t shards) { return shards + 1 > std::max(1u, std::thread::hardware_concurrency()); }
 

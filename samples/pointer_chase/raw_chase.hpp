@@ -1,5 +1,5 @@
-// The pointer chase's baselines, on bare UCX between the same processes that
-// later serve ferry (no ferry code on their path):
+// The pointer chase's baselines, on bare UCX in server processes of their own
+// (no ferry code on their path):
 //   am   a chase handler compiled ahead of time into every server (the
 //        pre-deployed Active Message): it follows the chase through its shard
 //        and sends it on to the server holding the next entry; the last one
@@ -11,8 +11,10 @@
 //        it sends itself on from inside xchase_main, and to the client at
 //        the end (`ferry bench ifunc`).
 // Servers and client find each other through files in a shared directory.
-// Both busy-poll, and yield the CPU when idle if the processes outnumber the
-// cores (as ferry does, docs/architecture.md "Waiting").
+// While a baseline is measured, both busy-poll, and yield the CPU when idle
+// if the processes outnumber the cores (as ferry does, docs/architecture.md
+// "Waiting"); while another mode is measured the client parks the servers:
+// they block in the kernel until it unparks them.
 #pragma once
 
 #include <cstdint>
@@ -32,8 +34,8 @@ namespace chase_raw {
 bool oversubscribed(std::uint32_t shards);
 
 /// A server: holds shard `index` of `shards`, answers until the client says
-/// stop (or nothing arrives for `idle_timeout_ms`); with `ifunc`, it also
-/// polls for xchase ifunc messages.
+/// stop (or, while not parked, nothing arrives for `idle_timeout_ms`); with
+/// `ifunc`, it also polls for xchase ifunc messages (not while parked).
 ferry::result<void> serve(const std::filesystem::path& dir, const std::string& tls, std::uint32_t index,
                           std::uint32_t shards, std::vector<std::uint64_t> slots, bool ifunc, int idle_timeout_ms);
 
@@ -50,7 +52,10 @@ class client {
   ferry::result<std::uint64_t> chase_ifunc(std::uint64_t start, std::uint32_t depth);
   /// One chase by gets; returns its endpoint.
   ferry::result<std::uint64_t> chase_get(std::uint64_t start, std::uint32_t depth);
-  /// Stop every server's raw phase.
+  /// Park every server (they sleep until unparked: other modes run), or
+  /// unpark them (they poll: a baseline runs). Servers start unparked.
+  ferry::result<void> park(bool parked);
+  /// Stop every server.
   ferry::result<void> stop();
 
  private:

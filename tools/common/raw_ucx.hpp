@@ -6,6 +6,7 @@
 // transport/ucx_setup.hpp), so a baseline measures UCX alone.
 #pragma once
 
+#include <poll.h>
 #include <ucp/api/ucp.h>
 
 #include <cstdint>
@@ -65,6 +66,19 @@ class raw_worker {
   }
 
   unsigned progress() { return ucp_worker_progress(worker_); }
+
+  /// Block until the worker has an event or `timeout_ms` passes (the context
+  /// needs UCP_FEATURE_WAKEUP). Returns at once when events are pending.
+  result<void> wait(int timeout_ms) {
+    int efd = -1;
+    if (auto s = ucp_worker_get_efd(worker_, &efd); s != UCS_OK) return ucx_error("wakeup fd", s);
+    const ucs_status_t armed = ucp_worker_arm(worker_);
+    if (armed == UCS_ERR_BUSY) return {};
+    if (armed != UCS_OK) return ucx_error("arm", armed);
+    pollfd fd{efd, POLLIN, 0};
+    (void)::poll(&fd, 1, timeout_ms);
+    return {};
+  }
 
  private:
   raw_worker() = default;
