@@ -66,7 +66,7 @@ struct options {
   double seconds_per_case = 0.4;
   int rounds = 5;
   std::string tls = "shm";
-  std::vector<std::string> modes{"ferry", "am", "get"};
+  std::vector<std::string> modes{"ferry", "am", "get", "ferry-unchecked"};
   std::string report = "chase";  // or "ifunc": the rows of `ferry bench ifunc`
   std::uint64_t seed = 2026;
   bool json = false;
@@ -105,10 +105,19 @@ figure measure(const options& o, const std::vector<std::uint64_t>& starts, const
 // Whether the run needs the bare-UCX servers.
 bool raw_phase(const options& o) { return has_mode(o, "am") || has_mode(o, "get") || has_mode(o, "ifunc"); }
 
-// Server `index` of the bare-UCX modes (`raw`: it returns when the client
-// says stop), or the ferry node of shard `index` (this process becomes it).
-int serve(const fs::path& dir, const options& o, std::uint32_t index, bool raw) {
-  if (raw) {
+// What a server process of the run is.
+enum class server_role {
+  raw,             // the bare-UCX modes' server: returns when the client says stop
+  node,            // a ferry node (this process becomes it)
+  unchecked_node,  // a ferry node without bounds checks (`ferry node --unchecked`)
+};
+
+// The ferry nodes without bounds checks form a cluster of their own, here.
+fs::path unchecked_dir(const fs::path& dir) { return dir / "unchecked"; }
+
+// Server `index` of the run, in the role `role`.
+int serve(const fs::path& dir, const options& o, std::uint32_t index, server_role role) {
+  if (role == server_role::raw) {
     auto slots = chase_table::shard(chase_table::make(o.log2_entries, o.seed), index, o.servers);
     if (auto s = chase_raw::serve(dir, o.tls, index, o.servers, std::move(slots), has_mode(o, "ifunc"), 60000); !s) {
       fmt::print(stderr, "pointer chase server {}: {}\n", index, s.error().describe());
@@ -116,22 +125,24 @@ int serve(const fs::path& dir, const options& o, std::uint32_t index, bool raw) 
     }
     return 0;
   }
+  const fs::path cluster = role == server_role::unchecked_node ? unchecked_dir(dir) : dir;
   const std::string ferry = ferry::bench::ferry_next_to_self();
-  std::vector<std::string> argv{ferry,          "node",       "--index",     std::to_string(index),
-                                "--rendezvous", dir.string(), "--jit-cache", (dir / fmt::format("jit-{}", index)).string()};
+  std::vector<std::string> argv{ferry,       "node",     "--index", std::to_string(index), "--rendezvous",
+                                cluster.string(), "--jit-cache", (cluster / fmt::format("jit-{}", index)).string()};
   if (!o.tls.empty()) argv.insert(argv.end(), {"--tls", o.tls});
+  if (role == server_role::unchecked_node) argv.emplace_back("--unchecked");
   ferry::bench::exec_argv(std::move(argv));
   fmt::print(stderr, "pointer chase server: cannot run {}: {}\n", ferry, std::strerror(errno));
   return 127;
 }
 
-// The command line of server `index` (`raw`: of the bare-UCX modes, else the
-// ferry node): this program's `serve`.
-std::vector<std::string> server_argv(const fs::path& dir, const options& o, std::uint32_t index, bool raw) {
+// The command line of server `index` in the role `role`: this program's `serve`.
+std::vector<std::string> server_argv(const fs::path& dir, const options& o, std::uint32_t index, server_role role) {
   std::vector<std::string> argv{ferry::bench::self_path(), "serve", "--dir", dir.string(), "--index",
                                 std::to_string(index), "--servers", std::to_string(o.servers), "--log2-entries",
                                 std::to_string(o.log2_entries), "--seed", std::to_string(o.seed), "--tls", o.tls};
-  if (!raw) argv.push_back("--node");
+  if (role == server_role::node) argv.push_back("--node");
+  if (role == server_role::unchecked_node) argv.push_back("--unchecked-node");
   if (has_mode(o, "ifunc")) argv.push_back("--ifunc");
   return argv;
 }
@@ -204,6 +215,52 @@ struct results {
 // Whether `mode` runs on the bare-UCX servers (the others run on the ferry nodes).
 bool raw_mode(std::string_view mode) { return mode == "am" || mode == "get" || mode == "ifunc"; }
 
+/// A cluster of ferry nodes holding the table's shards (shard s on node s),
+/// and this process's runtime in it.
+struct ferry_nodes {
+  ferry::runtime rt;
+  chase_shard header;
+
+  ferry_nodes(const options& o, const fs::path& dir, const std::vector<std::uint64_t>& table, std::string_view mode)
+      : rt(runtime_options(o, dir, mode)), header{o.servers, 0, 0, {}} {
+    std::vector<std::vector<std::uint64_t>> shards;
+    for (std::uint32_t s = 0; s < o.servers; ++s) {
+      shards.push_back(chase_table::shard(table, s, o.servers));
+      const auto id = rt.objects().create_bytes(sizeof(chase_shard) + shards.back().size() * 8, s);
+      header.all[s] = ferry::ref<chase_shard>{id, 0};
+    }
+    for (std::uint32_t s = 0; s < o.servers; ++s) {
+      progress(o, fmt::format("{}: loading shard {} ({} entries) onto node {}", mode, s, shards[s].size(), s));
+      chase_shard h = header;
+      h.slots = shards[s].size();
+      rt.objects().put(header.all[s], std::span<const chase_shard>(&h, 1));
+      rt.objects().put(ferry::ref<std::uint64_t>{header.all[s].id, sizeof(chase_shard)},
+                       std::span<const std::uint64_t>(shards[s]));
+    }
+  }
+  std::uint64_t chase(std::uint64_t start, std::uint32_t depth) {
+    return rt.invoke(&::chase, header.all[start % header.shards], start, depth).get();
+  }
+  /// The first chase: ship the code with the call, JIT it, one hop, answer;
+  /// checked into `out`. Returns its time in µs.
+  double first_chase(const std::vector<std::uint64_t>& table, results& out) {
+    const auto t0 = clock_type::now();
+    if (chase(0, 1) != table[0]) ++out.wrong;
+    ++out.chases;
+    return std::chrono::duration<double, std::micro>(clock_type::now() - t0).count();
+  }
+
+ private:
+  static ferry::runtime_options runtime_options(const options& o, const fs::path& dir, std::string_view mode) {
+    progress(o, fmt::format("{}: joining the nodes", mode));
+    ferry::runtime_options ro;
+    ro.rendezvous = dir;
+    ro.tls = o.tls;
+    ro.join_timeout = std::chrono::milliseconds(60000);
+    return ro;
+  }
+};
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const std::size_t n = v.size();
@@ -250,58 +307,40 @@ int run(const options& o, const fs::path& dir, results& out) {
     parked = p;
   };
 
-  std::optional<ferry::runtime> rt;
-  chase_shard header{o.servers, 0, 0, {}};
+  // The ferry nodes (and those without bounds checks, a cluster of their own).
+  std::unique_ptr<ferry_nodes> checked, unchecked;
   std::unique_ptr<node_ifunc_chase> nodes;
   if (has_mode(o, "ferry")) {
     park(true);
-    progress(o, "ferry: joining the nodes");
-    ferry::runtime_options ro;
-    ro.rendezvous = dir;
-    ro.tls = o.tls;
-    ro.join_timeout = std::chrono::milliseconds(60000);
-    rt.emplace(ro);
-    std::vector<std::vector<std::uint64_t>> shards;
-    for (std::uint32_t s = 0; s < o.servers; ++s) {
-      shards.push_back(chase_table::shard(table, s, o.servers));
-      const auto id = rt->objects().create_bytes(sizeof(chase_shard) + shards.back().size() * 8, s);
-      header.all[s] = ferry::ref<chase_shard>{id, 0};
-    }
-    for (std::uint32_t s = 0; s < o.servers; ++s) {
-      progress(o, fmt::format("ferry: loading shard {} ({} entries) onto node {}", s, shards[s].size(), s));
-      chase_shard h = header;
-      h.slots = shards[s].size();
-      rt->objects().put(header.all[s], std::span<const chase_shard>(&h, 1));
-      rt->objects().put(ferry::ref<std::uint64_t>{header.all[s].id, sizeof(chase_shard)},
-                        std::span<const std::uint64_t>(shards[s]));
-    }
-    {  // The first chase: ship the code with the call, JIT it, one hop, answer.
-      const auto t0 = clock_type::now();
-      if (rt->invoke(&chase, header.all[0], std::uint64_t{0}, std::uint32_t{1}).get() != table[0]) ++out.wrong;
-      out.cold_us = std::chrono::duration<double, std::micro>(clock_type::now() - t0).count();
-      ++out.chases;
-    }
+    checked = std::make_unique<ferry_nodes>(o, dir, table, "ferry");
+    out.cold_us = checked->first_chase(table, out);
     if (has_mode(o, "ifunc-nodes")) {  // the first chase: the code travels to each node it reaches, which compiles it
-      nodes = std::make_unique<node_ifunc_chase>(header, o.servers);
+      // (before the unchecked cluster's runtime: <ferry/ifunc.h> attaches to the newest runtime)
+      nodes = std::make_unique<node_ifunc_chase>(checked->header, o.servers);
       const auto t0 = clock_type::now();
       if (nodes->chase(0, o.servers) != chase_table::follow(table, 0, o.servers)) ++out.wrong;
       out.nodes_cold_us = std::chrono::duration<double, std::micro>(clock_type::now() - t0).count();
       ++out.chases;
     }
   }
+  if (has_mode(o, "ferry-unchecked")) {
+    park(true);
+    unchecked = std::make_unique<ferry_nodes>(o, unchecked_dir(dir), table, "ferry-unchecked");
+    (void)unchecked->first_chase(table, out);
+  }
   auto one = [&](std::string_view mode, std::uint64_t s, std::uint32_t d) -> std::uint64_t {
     if (mode == "am") return value(raw->chase_am(s, d));
     if (mode == "get") return value(raw->chase_get(s, d));
     if (mode == "ifunc") return value(raw->chase_ifunc(s, d));
     if (mode == "ifunc-nodes") return nodes->chase(s, d);
-    return rt->invoke(&chase, header.all[s % o.servers], s, d).get();
+    return (mode == "ferry" ? checked : unchecked)->chase(s, d);
   };
 
   // Rounds: in each, every mode runs a batch at every depth, the modes'
   // order rotating from round to round, so a change of the machine's load
   // falls on every mode alike; a mode's figure is the median of its batches.
   std::vector<std::string> modes;
-  for (const char* m : {"am", "get", "ifunc", "ferry", "ifunc-nodes"})
+  for (const char* m : {"am", "get", "ifunc", "ferry", "ferry-unchecked", "ifunc-nodes"})
     if (has_mode(o, m)) modes.emplace_back(m);
   std::map<std::string, std::map<std::uint32_t, std::vector<double>>> batches;
   const options batch_options = [&] {
@@ -402,23 +441,25 @@ void report(const options& o, const results& r) {
   if (r.by_mode.count("am") && !f.empty())
     rows.push_back({fmt::format("first ferry chase (ship+JIT+1 hop) vs warm am ({})", where),
                     r.by_mode.at("am").begin()->second.us_per_chase, r.cold_us, "us"});
-  for (const char* base : {"am", "get"}) {
+  for (const char* base : {"am", "get", "ferry-unchecked"}) {
     if (!r.by_mode.count(base) || f.empty()) continue;
+    const std::string_view vs = std::string_view(base) == "ferry-unchecked" ? "unchecked nodes (cost of bounds checks)" : base;
     for (const auto& [d, b] : r.by_mode.at(base))
-      rows.push_back({fmt::format("depth {} chase, ferry vs {} ({})", d, base, where), b.us_per_chase,
+      rows.push_back({fmt::format("depth {} chase, ferry vs {} ({})", d, vs, where), b.us_per_chase,
                       f.at(d).us_per_chase, "us"});
   }
   if (!rows.empty())
     ferry::bench::print_rows(rows, o.json, "baseline",
                              run_parameters(o));
   if (o.json) return;
-  fmt::print("\n{:>6} {:>14} {:>14} {:>14}   (chases/s)\n", "depth", "ferry", "am", "get");
+  fmt::print("\n{:>6} {:>14} {:>14} {:>14} {:>16}   (chases/s)\n", "depth", "ferry", "am", "get", "ferry-unchecked");
   for (std::uint32_t d : o.depths) {
     auto rate = [&](const char* m) {
       auto it = r.by_mode.find(m);
       return it == r.by_mode.end() ? std::string("-") : fmt::format("{:.0f}", 1e6 / it->second.at(d).us_per_chase);
     };
-    fmt::print("{:>6} {:>14} {:>14} {:>14}\n", d, rate("ferry"), rate("am"), rate("get"));
+    fmt::print("{:>6} {:>14} {:>14} {:>14} {:>16}\n", d, rate("ferry"), rate("am"), rate("get"),
+               rate("ferry-unchecked"));
   }
   if (!f.empty() && r.by_mode.count("am") && r.by_mode.count("get")) {
     bool vs_am = true, vs_get = true;
@@ -442,7 +483,7 @@ int main(int argc, char** argv) {
                "Every endpoint is checked; the exit status is 1 if any is wrong."};
   app.name("ferry-pointer-chase");
   options o;
-  std::string depths = "1,4,16,64,256,1024,4096", modes = "ferry,am,get";
+  std::string depths = "1,4,16,64,256,1024,4096", modes = "ferry,am,get,ferry-unchecked";
   app.add_option("-s,--servers", o.servers, "Server processes (shards)")->check(CLI::Range(1u, chase_table::kMaxShards));
   app.add_option("-k,--log2-entries", o.log2_entries, "Table of 2^k 64-bit entries")->check(CLI::Range(4u, 26u));
   app.add_option("--depths", depths, "Chase depths, comma-separated (1..1000000)");
@@ -455,9 +496,10 @@ int main(int argc, char** argv) {
                  "rotating; a figure is the median of its rounds")
       ->check(CLI::Range(1, 101));
   app.add_option("--tls", o.tls, "UCX transport between the processes")->check(CLI::IsMember({"shm", "tcp"}));
-  app.add_option("--modes", modes, "Modes to run, comma-separated: ferry, am, get, ifunc, ifunc-nodes (<ferry/ifunc.h> "
-                                   "on the ferry nodes; needs ferry) (default with --report ifunc: "
-                                   "ifunc,am,get,ferry,ifunc-nodes)");
+  app.add_option("--modes", modes,
+                 "Modes to run, comma-separated: ferry, am, get, ferry-unchecked (ferry on nodes without bounds checks: "
+                 "`ferry node --unchecked`; the cost of the checks), ifunc, ifunc-nodes (<ferry/ifunc.h> on the ferry "
+                 "nodes; needs ferry) (default with --report ifunc: ifunc,am,get,ferry,ifunc-nodes)");
   app.add_option("--report", o.report, "Rows to print: chase (ferry vs am, get) or ifunc (the UCX ifunc chase vs "
                                        "am, get, ferry; `ferry bench ifunc`)")
       ->check(CLI::IsMember({"chase", "ifunc"}));
@@ -465,7 +507,7 @@ int main(int argc, char** argv) {
   app.add_flag("--json", o.json, "Print JSON: the parameters and a list of {name, baseline, ferry, ratio, unit}");
   std::string serve_dir;
   std::uint32_t serve_index = 0;
-  bool node = false;
+  bool node = false, unchecked_node = false;
   auto* srv = app.add_subcommand("serve", "a server (started by the client)")->group("");  // hidden
   srv->add_option("--dir", serve_dir)->required();
   srv->add_option("--index", serve_index)->required();
@@ -474,6 +516,7 @@ int main(int argc, char** argv) {
   srv->add_option("--seed", o.seed);
   srv->add_option("--tls", o.tls);
   srv->add_flag("--node", node);
+  srv->add_flag("--unchecked-node", unchecked_node);
   bool serve_ifunc = false;
   srv->add_flag("--ifunc", serve_ifunc);
   for (auto* opt : app.get_options()) opt->capture_default_str();
@@ -481,7 +524,8 @@ int main(int argc, char** argv) {
   ::setenv("UCX_NET_DEVICES", "lo", 0);  // one host: loopback only unless told otherwise
   if (srv->parsed()) {
     if (serve_ifunc) o.modes.push_back("ifunc");
-    return serve(serve_dir, o, serve_index, !node);
+    return serve(serve_dir, o, serve_index,
+                 unchecked_node ? server_role::unchecked_node : node ? server_role::node : server_role::raw);
   }
 
   try {
@@ -494,12 +538,13 @@ int main(int argc, char** argv) {
     if (o.report == "ifunc" && app.count("--modes") == 0) modes = "ifunc,am,get,ferry,ifunc-nodes";
     o.modes = CLI::detail::split(modes, ',');
     for (const auto& m : o.modes)
-      if (m != "ferry" && m != "am" && m != "get" && m != "ifunc" && m != "ifunc-nodes")
+      if (m != "ferry" && m != "am" && m != "get" && m != "ifunc" && m != "ifunc-nodes" && m != "ferry-unchecked")
         throw std::invalid_argument("mode " + m);
     if (has_mode(o, "ifunc-nodes") && !has_mode(o, "ferry"))
       throw std::invalid_argument("ifunc-nodes (its baseline is the ferry mode, which starts the nodes) without ferry");
   } catch (const std::exception& e) {
-    fmt::print(stderr, "ferry-pointer-chase: bad --depths or --modes ({}): depths are 1..1000000, modes ferry,am,get,ifunc,ifunc-nodes\n",
+    fmt::print(stderr, "ferry-pointer-chase: bad --depths or --modes ({}): depths are 1..1000000, modes "
+               "ferry,am,get,ferry-unchecked,ifunc,ifunc-nodes\n",
                e.what());
     return 2;
   }
@@ -509,9 +554,14 @@ int main(int argc, char** argv) {
     ferry::bench::scratch_servers cluster("ferry-chase");  // stopped and removed when the run ends
     const fs::path& dir = cluster.dir();
     ferry::cluster::rendezvous(dir).init(o.servers).value();
+    if (has_mode(o, "ferry-unchecked")) {
+      fs::create_directory(unchecked_dir(dir));
+      ferry::cluster::rendezvous(unchecked_dir(dir)).init(o.servers).value();
+    }
     for (std::uint32_t s = 0; s < o.servers; ++s) {
-      if (raw_phase(o)) cluster.start(server_argv(dir, o, s, true));
-      if (has_mode(o, "ferry")) cluster.start(server_argv(dir, o, s, false));
+      if (raw_phase(o)) cluster.start(server_argv(dir, o, s, server_role::raw));
+      if (has_mode(o, "ferry")) cluster.start(server_argv(dir, o, s, server_role::node));
+      if (has_mode(o, "ferry-unchecked")) cluster.start(server_argv(dir, o, s, server_role::unchecked_node));
     }
     results r;
     run(o, dir, r);
