@@ -66,7 +66,7 @@ struct options {
   double seconds_per_case = 0.4;
   int rounds = 5;
   std::string tls = "shm";
-  std::vector<std::string> modes{"ferry", "am", "get", "ferry-unchecked"};
+  std::vector<std::string> modes{"ferry", "am", "get", "ferry-trusted"};
   std::string report = "chase";  // or "ifunc": the rows of `ferry bench ifunc`
   std::uint64_t seed = 2026;
   bool json = false;
@@ -109,11 +109,11 @@ bool raw_phase(const options& o) { return has_mode(o, "am") || has_mode(o, "get"
 enum class server_role {
   raw,             // the bare-UCX modes' server: returns when the client says stop
   node,            // a ferry node (this process becomes it)
-  unchecked_node,  // a ferry node without bounds checks (`ferry node --unchecked`)
+  trusted_node,    // a ferry node of the trusted policy: no bounds checks, no fuel (`--unchecked --unmetered`)
 };
 
-// The ferry nodes without bounds checks form a cluster of their own, here.
-fs::path unchecked_dir(const fs::path& dir) { return dir / "unchecked"; }
+// The trusted policy's ferry nodes form a cluster of their own, here.
+fs::path trusted_dir(const fs::path& dir) { return dir / "trusted"; }
 
 // Server `index` of the run, in the role `role`.
 int serve(const fs::path& dir, const options& o, std::uint32_t index, server_role role) {
@@ -125,12 +125,12 @@ int serve(const fs::path& dir, const options& o, std::uint32_t index, server_rol
     }
     return 0;
   }
-  const fs::path cluster = role == server_role::unchecked_node ? unchecked_dir(dir) : dir;
+  const fs::path cluster = role == server_role::trusted_node ? trusted_dir(dir) : dir;
   const std::string ferry = ferry::bench::ferry_next_to_self();
   std::vector<std::string> argv{ferry,       "node",     "--index", std::to_string(index), "--rendezvous",
                                 cluster.string(), "--jit-cache", (cluster / fmt::format("jit-{}", index)).string()};
   if (!o.tls.empty()) argv.insert(argv.end(), {"--tls", o.tls});
-  if (role == server_role::unchecked_node) argv.emplace_back("--unchecked");
+  if (role == server_role::trusted_node) argv.insert(argv.end(), {"--unchecked", "--unmetered"});
   ferry::bench::exec_argv(std::move(argv));
   fmt::print(stderr, "pointer chase server: cannot run {}: {}\n", ferry, std::strerror(errno));
   return 127;
@@ -142,7 +142,7 @@ std::vector<std::string> server_argv(const fs::path& dir, const options& o, std:
                                 std::to_string(index), "--servers", std::to_string(o.servers), "--log2-entries",
                                 std::to_string(o.log2_entries), "--seed", std::to_string(o.seed), "--tls", o.tls};
   if (role == server_role::node) argv.push_back("--node");
-  if (role == server_role::unchecked_node) argv.push_back("--unchecked-node");
+  if (role == server_role::trusted_node) argv.push_back("--trusted-node");
   if (has_mode(o, "ifunc")) argv.push_back("--ifunc");
   return argv;
 }
@@ -307,15 +307,15 @@ int run(const options& o, const fs::path& dir, results& out) {
     parked = p;
   };
 
-  // The ferry nodes (and those without bounds checks, a cluster of their own).
-  std::unique_ptr<ferry_nodes> checked, unchecked;
+  // The ferry nodes (and the trusted policy's, a cluster of their own).
+  std::unique_ptr<ferry_nodes> checked, trusted;
   std::unique_ptr<node_ifunc_chase> nodes;
   if (has_mode(o, "ferry")) {
     park(true);
     checked = std::make_unique<ferry_nodes>(o, dir, table, "ferry");
     out.cold_us = checked->first_chase(table, out);
     if (has_mode(o, "ifunc-nodes")) {  // the first chase: the code travels to each node it reaches, which compiles it
-      // (before the unchecked cluster's runtime: <ferry/ifunc.h> attaches to the newest runtime)
+      // (before the trusted cluster's runtime: <ferry/ifunc.h> attaches to the newest runtime)
       nodes = std::make_unique<node_ifunc_chase>(checked->header, o.servers);
       const auto t0 = clock_type::now();
       if (nodes->chase(0, o.servers) != chase_table::follow(table, 0, o.servers)) ++out.wrong;
@@ -323,24 +323,24 @@ int run(const options& o, const fs::path& dir, results& out) {
       ++out.chases;
     }
   }
-  if (has_mode(o, "ferry-unchecked")) {
+  if (has_mode(o, "ferry-trusted")) {
     park(true);
-    unchecked = std::make_unique<ferry_nodes>(o, unchecked_dir(dir), table, "ferry-unchecked");
-    (void)unchecked->first_chase(table, out);
+    trusted = std::make_unique<ferry_nodes>(o, trusted_dir(dir), table, "ferry-trusted");
+    (void)trusted->first_chase(table, out);
   }
   auto one = [&](std::string_view mode, std::uint64_t s, std::uint32_t d) -> std::uint64_t {
     if (mode == "am") return value(raw->chase_am(s, d));
     if (mode == "get") return value(raw->chase_get(s, d));
     if (mode == "ifunc") return value(raw->chase_ifunc(s, d));
     if (mode == "ifunc-nodes") return nodes->chase(s, d);
-    return (mode == "ferry" ? checked : unchecked)->chase(s, d);
+    return (mode == "ferry" ? checked : trusted)->chase(s, d);
   };
 
   // Rounds: in each, every mode runs a batch at every depth, the modes'
   // order rotating from round to round, so a change of the machine's load
   // falls on every mode alike; a mode's figure is the median of its batches.
   std::vector<std::string> modes;
-  for (const char* m : {"am", "get", "ifunc", "ferry", "ferry-unchecked", "ifunc-nodes"})
+  for (const char* m : {"am", "get", "ifunc", "ferry", "ferry-trusted", "ifunc-nodes"})
     if (has_mode(o, m)) modes.emplace_back(m);
   std::map<std::string, std::map<std::uint32_t, std::vector<double>>> batches;
   const options batch_options = [&] {
@@ -441,9 +441,9 @@ void report(const options& o, const results& r) {
   if (r.by_mode.count("am") && !f.empty())
     rows.push_back({fmt::format("first ferry chase (ship+JIT+1 hop) vs warm am ({})", where),
                     r.by_mode.at("am").begin()->second.us_per_chase, r.cold_us, "us"});
-  for (const char* base : {"am", "get", "ferry-unchecked"}) {
+  for (const char* base : {"am", "get", "ferry-trusted"}) {
     if (!r.by_mode.count(base) || f.empty()) continue;
-    const std::string_view vs = std::string_view(base) == "ferry-unchecked" ? "unchecked nodes (cost of bounds checks)" : base;
+    const std::string_view vs = std::string_view(base) == "ferry-trusted" ? "trusted nodes (cost of bounds checks and fuel)" : base;
     for (const auto& [d, b] : r.by_mode.at(base))
       rows.push_back({fmt::format("depth {} chase, ferry vs {} ({})", d, vs, where), b.us_per_chase,
                       f.at(d).us_per_chase, "us"});
@@ -452,14 +452,14 @@ void report(const options& o, const results& r) {
     ferry::bench::print_rows(rows, o.json, "baseline",
                              run_parameters(o));
   if (o.json) return;
-  fmt::print("\n{:>6} {:>14} {:>14} {:>14} {:>16}   (chases/s)\n", "depth", "ferry", "am", "get", "ferry-unchecked");
+  fmt::print("\n{:>6} {:>14} {:>14} {:>14} {:>16}   (chases/s)\n", "depth", "ferry", "am", "get", "ferry-trusted");
   for (std::uint32_t d : o.depths) {
     auto rate = [&](const char* m) {
       auto it = r.by_mode.find(m);
       return it == r.by_mode.end() ? std::string("-") : fmt::format("{:.0f}", 1e6 / it->second.at(d).us_per_chase);
     };
     fmt::print("{:>6} {:>14} {:>14} {:>14} {:>16}\n", d, rate("ferry"), rate("am"), rate("get"),
-               rate("ferry-unchecked"));
+               rate("ferry-trusted"));
   }
   if (!f.empty() && r.by_mode.count("am") && r.by_mode.count("get")) {
     bool vs_am = true, vs_get = true;
@@ -483,7 +483,7 @@ int main(int argc, char** argv) {
                "Every endpoint is checked; the exit status is 1 if any is wrong."};
   app.name("ferry-pointer-chase");
   options o;
-  std::string depths = "1,4,16,64,256,1024,4096", modes = "ferry,am,get,ferry-unchecked";
+  std::string depths = "1,4,16,64,256,1024,4096", modes = "ferry,am,get,ferry-trusted";
   app.add_option("-s,--servers", o.servers, "Server processes (shards)")->check(CLI::Range(1u, chase_table::kMaxShards));
   app.add_option("-k,--log2-entries", o.log2_entries, "Table of 2^k 64-bit entries")->check(CLI::Range(4u, 26u));
   app.add_option("--depths", depths, "Chase depths, comma-separated (1..1000000)");
@@ -497,8 +497,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 101));
   app.add_option("--tls", o.tls, "UCX transport between the processes")->check(CLI::IsMember({"shm", "tcp"}));
   app.add_option("--modes", modes,
-                 "Modes to run, comma-separated: ferry, am, get, ferry-unchecked (ferry on nodes without bounds checks: "
-                 "`ferry node --unchecked`; the cost of the checks), ifunc, ifunc-nodes (<ferry/ifunc.h> on the ferry "
+                 "Modes to run, comma-separated: ferry, am, get, ferry-trusted (ferry on nodes of the trusted policy, "
+                 "`ferry node --unchecked --unmetered`: what bounds checks and fuel cost), ifunc, ifunc-nodes (<ferry/ifunc.h> on the ferry "
                  "nodes; needs ferry) (default with --report ifunc: ifunc,am,get,ferry,ifunc-nodes)");
   app.add_option("--report", o.report, "Rows to print: chase (ferry vs am, get) or ifunc (the UCX ifunc chase vs "
                                        "am, get, ferry; `ferry bench ifunc`)")
@@ -507,7 +507,7 @@ int main(int argc, char** argv) {
   app.add_flag("--json", o.json, "Print JSON: the parameters and a list of {name, baseline, ferry, ratio, unit}");
   std::string serve_dir;
   std::uint32_t serve_index = 0;
-  bool node = false, unchecked_node = false;
+  bool node = false, trusted_node = false;
   auto* srv = app.add_subcommand("serve", "a server (started by the client)")->group("");  // hidden
   srv->add_option("--dir", serve_dir)->required();
   srv->add_option("--index", serve_index)->required();
@@ -516,7 +516,7 @@ int main(int argc, char** argv) {
   srv->add_option("--seed", o.seed);
   srv->add_option("--tls", o.tls);
   srv->add_flag("--node", node);
-  srv->add_flag("--unchecked-node", unchecked_node);
+  srv->add_flag("--trusted-node", trusted_node);
   bool serve_ifunc = false;
   srv->add_flag("--ifunc", serve_ifunc);
   for (auto* opt : app.get_options()) opt->capture_default_str();
@@ -525,7 +525,7 @@ int main(int argc, char** argv) {
   if (srv->parsed()) {
     if (serve_ifunc) o.modes.push_back("ifunc");
     return serve(serve_dir, o, serve_index,
-                 unchecked_node ? server_role::unchecked_node : node ? server_role::node : server_role::raw);
+                 trusted_node ? server_role::trusted_node : node ? server_role::node : server_role::raw);
   }
 
   try {
@@ -538,13 +538,13 @@ int main(int argc, char** argv) {
     if (o.report == "ifunc" && app.count("--modes") == 0) modes = "ifunc,am,get,ferry,ifunc-nodes";
     o.modes = CLI::detail::split(modes, ',');
     for (const auto& m : o.modes)
-      if (m != "ferry" && m != "am" && m != "get" && m != "ifunc" && m != "ifunc-nodes" && m != "ferry-unchecked")
+      if (m != "ferry" && m != "am" && m != "get" && m != "ifunc" && m != "ifunc-nodes" && m != "ferry-trusted")
         throw std::invalid_argument("mode " + m);
     if (has_mode(o, "ifunc-nodes") && !has_mode(o, "ferry"))
       throw std::invalid_argument("ifunc-nodes (its baseline is the ferry mode, which starts the nodes) without ferry");
   } catch (const std::exception& e) {
     fmt::print(stderr, "ferry-pointer-chase: bad --depths or --modes ({}): depths are 1..1000000, modes "
-               "ferry,am,get,ferry-unchecked,ifunc,ifunc-nodes\n",
+               "ferry,am,get,ferry-trusted,ifunc,ifunc-nodes\n",
                e.what());
     return 2;
   }
@@ -554,14 +554,14 @@ int main(int argc, char** argv) {
     ferry::bench::scratch_servers cluster("ferry-chase");  // stopped and removed when the run ends
     const fs::path& dir = cluster.dir();
     ferry::cluster::rendezvous(dir).init(o.servers).value();
-    if (has_mode(o, "ferry-unchecked")) {
-      fs::create_directory(unchecked_dir(dir));
-      ferry::cluster::rendezvous(unchecked_dir(dir)).init(o.servers).value();
+    if (has_mode(o, "ferry-trusted")) {
+      fs::create_directory(trusted_dir(dir));
+      ferry::cluster::rendezvous(trusted_dir(dir)).init(o.servers).value();
     }
     for (std::uint32_t s = 0; s < o.servers; ++s) {
       if (raw_phase(o)) cluster.start(server_argv(dir, o, s, server_role::raw));
       if (has_mode(o, "ferry")) cluster.start(server_argv(dir, o, s, server_role::node));
-      if (has_mode(o, "ferry-unchecked")) cluster.start(server_argv(dir, o, s, server_role::unchecked_node));
+      if (has_mode(o, "ferry-trusted")) cluster.start(server_argv(dir, o, s, server_role::trusted_node));
     }
     results r;
     run(o, dir, r);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The pointer chase sample at a small size: every default mode (ferry, am,
-# get, ferry-unchecked) over 1 and 2 servers over shm and 2 over tcp, in
+# get, ferry-trusted) over 1 and 2 servers over shm and 2 over tcp, in
 # interleaved rounds, must reach the endpoint the local chase reaches (the
 # program exits 1 on any wrong endpoint), and `ferry bench chase --json`
 # reports one row per depth and baseline plus the first chase.
@@ -20,9 +20,9 @@ for run in "shm 1" "shm 2" "tcp 2"; do
 done
 out=$(timeout 120 "$FERRY" bench chase --servers 2 "${small[@]}" --json) || fail "json run"
 echo "$out"
-[[ $(grep -c '"name"' <<<"$out") -eq 10 ]] || fail "json: expected 10 rows (first chase + 3 depths x am, get, unchecked)"
+[[ $(grep -c '"name"' <<<"$out") -eq 10 ]] || fail "json: expected 10 rows (first chase + 3 depths x am, get, trusted)"
 grep -Eq '"name": "depth 256 chase, ferry vs get' <<<"$out" || fail "json: no depth-256 get row"
-grep -Eq '"name": "depth 16 chase, ferry vs unchecked nodes' <<<"$out" || fail "json: no depth-16 unchecked row"
+grep -Eq '"name": "depth 16 chase, ferry vs trusted nodes' <<<"$out" || fail "json: no depth-16 trusted row"
 grep -Eq '"rounds": 5' <<<"$out" || fail "json: no rounds parameter"
 grep -Eq '"(baseline|ferry)": 0(\.0+)?,' <<<"$out" && fail "json: a zero figure"
 # One mode alone works; bad options are refused with a message and status 2.
