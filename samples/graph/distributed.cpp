@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -15,9 +16,6 @@ double seconds_since(clock_type::time_point t0) {
   return std::chrono::duration<double>(clock_type::now() - t0).count();
 }
 u64 as_word(double d) { return std::bit_cast<u64>(d); }
-
-/// Steps of a large graph take long on 2 busy cores: a generous deadline.
-const ferry::call_options kStepCall{std::nullopt, std::chrono::milliseconds(600000)};
 
 }  // namespace
 
@@ -70,13 +68,20 @@ distributed_graph::distributed_graph(ferry::runtime& rt, const csr& g, std::uint
 
 graph_step_result distributed_graph::step_all(graph_op op, std::uint32_t step, std::uint64_t arg) {
   std::vector<ferry::future<graph_step_result>> calls;
-  for (const part& p : parts_) calls.push_back(rt_.invoke_with(kStepCall, &graph_step, p.at, op, step, arg));
+  for (const part& p : parts_) calls.push_back(rt_.invoke_with(step_call_, &graph_step, p.at, op, step, arg));
   graph_step_result sum{0, 0};
-  for (auto& c : calls) {
-    const graph_step_result r = c.get();
-    sum.changed += r.changed;
-    sum.edges += r.edges;
+  std::optional<ferry::error> failed;
+  for (auto& c : calls) {  // every answer, even after a failure: no call is left behind
+    const ferry::result<graph_step_result> r = c.try_get();
+    if (!r) {
+      ++call_errors_[r.code()];
+      if (!failed) failed.emplace(r.error());
+      continue;
+    }
+    sum.changed += r->changed;
+    sum.edges += r->edges;
   }
+  if (failed) throw *failed;
   return sum;
 }
 
@@ -151,6 +156,21 @@ distributed_graph::slice distributed_graph::read_slice(const part& p, u64 lo, u6
   for (auto& o : s.offsets) o -= base;
   bytes += (s.offsets.size() + s.adjacency.size()) * 8;
   return s;
+}
+
+std::string distributed_graph::compare_partition(std::uint32_t p, const csr& g) {
+  const part& pt = parts_.at(p);
+  u64 bytes = 0;
+  const slice s = read_slice(pt, pt.first, pt.first + pt.count, bytes);
+  const u64 base = g.offsets[pt.first];
+  for (u64 i = 0; i <= pt.count; ++i)
+    if (s.offsets[i] != g.offsets[pt.first + i] - base)
+      return fmt::format("partition {}: offset of vertex {} is {}, not {}", p, pt.first + i, s.offsets[i],
+                         g.offsets[pt.first + i] - base);
+  for (u64 e = 0; e < pt.entries; ++e)
+    if (s.adjacency[e] != g.adjacency[base + e])
+      return fmt::format("partition {}: adjacency entry {} is {}, not {}", p, e, s.adjacency[e], g.adjacency[base + e]);
+  return "";
 }
 
 run_result distributed_graph::bfs_pull(u64 root) {

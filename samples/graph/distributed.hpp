@@ -9,6 +9,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -39,6 +40,22 @@ class distributed_graph {
   /// Called with (steps done, steps in all or 0 if open-ended) after every
   /// step of the kernels run from now on (nothing: no progress).
   void on_step(progress_fn f) { step_progress_ = std::move(f); }
+
+  /// The deadline of each partition's call in a mobile step (default 600 s:
+  /// steps of a large graph take long on 2 busy cores).
+  void set_step_deadline(std::chrono::milliseconds d) { step_call_.deadline = d; }
+
+  /// Failed calls of mobile steps so far, by error. A step whose call to a
+  /// partition fails (a dead node: peer_dead) still waits for its other
+  /// partitions' answers, then throws the first failure's ferry::error.
+  [[nodiscard]] const std::map<ferry::errc, std::uint64_t>& call_errors() const { return call_errors_; }
+
+  /// Partition p's object.
+  [[nodiscard]] ferry::ref<graph_part> partition(std::uint32_t p) const { return parts_.at(p).at; }
+
+  /// Read partition p's offsets and adjacency back and compare them with
+  /// `g`'s: "" when they are the same, else where they first differ.
+  std::string compare_partition(std::uint32_t p, const csr& g);
 
   run_result bfs_mobile(std::uint64_t root);
   run_result pagerank_mobile(unsigned iterations);
@@ -73,6 +90,8 @@ class distributed_graph {
 
   ferry::runtime& rt_;
   progress_fn step_progress_;
+  ferry::call_options step_call_{std::nullopt, std::chrono::milliseconds(600000)};
+  std::map<ferry::errc, std::uint64_t> call_errors_;
   std::uint64_t vertices_, block_;
   std::vector<part> parts_;
 };

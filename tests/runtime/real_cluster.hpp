@@ -37,12 +37,14 @@ struct cluster_setup {
   /// the process keeps its PID through these execs.
   std::function<std::vector<std::string>(std::uint32_t)> wrap;
   std::string net_devices = "lo";      ///< UCX_NET_DEVICES of this process (the client)
+  bool persistent = false;             ///< node i keeps its objects in a store of its own (`--store`)
 };
 
 /// `ferry node` processes over UCX (shm unless told otherwise), each keeping
 /// its counters in a stats file, and a client runtime.
 struct node_cluster {
   std::uint32_t count;
+  cluster_setup setup;
   ferry::test::temp_dir dir;
   std::vector<std::unique_ptr<ferry::test::process>> nodes;
   std::unique_ptr<ferry::runtime> rt;
@@ -50,18 +52,11 @@ struct node_cluster {
   explicit node_cluster(const std::vector<std::string>& node_args, std::uint32_t nodes_in_cluster = 2)
       : node_cluster(cluster_setup{node_args, nodes_in_cluster, "shm", {}, "lo"}) {}
 
-  explicit node_cluster(const cluster_setup& setup) : count(setup.nodes) {
+  explicit node_cluster(const cluster_setup& setup_in) : count(setup_in.nodes), setup(setup_in) {
     ::setenv("UCX_NET_DEVICES", setup.net_devices.c_str(), 1);
     ferry::cluster::rendezvous rv(rendezvous_dir());
     REQUIRE_OK(rv.init(count));
-    for (std::uint32_t i = 0; i < count; ++i) {
-      std::vector<std::string> argv = setup.wrap ? setup.wrap(i) : std::vector<std::string>{};
-      argv.insert(argv.end(), {FERRY_CLI, "node", "--index", std::to_string(i), "--rendezvous",
-                               rendezvous_dir().string(), "--transport", "ucx", "--tls", setup.tls, "--jit-cache",
-                               (dir.path() / "jit").string(), "--stats-file", stats_file(i).string()});
-      argv.insert(argv.end(), setup.node_args.begin(), setup.node_args.end());
-      nodes.push_back(std::make_unique<ferry::test::process>(argv));
-    }
+    for (std::uint32_t i = 0; i < count; ++i) nodes.push_back(spawn(i));
     ferry::runtime_options o;
     o.rendezvous = rendezvous_dir();
     o.transport = "ucx";
@@ -71,6 +66,32 @@ struct node_cluster {
   ~node_cluster() { rt.reset(); }  // the runtime leaves before its nodes stop
 
   [[nodiscard]] std::filesystem::path rendezvous_dir() const { return dir.path() / "rv"; }
+  [[nodiscard]] std::filesystem::path store_of(std::uint32_t node) const {
+    return dir.path() / ("store" + std::to_string(node));
+  }
+
+  /// Start node i (again: from its store, if persistent).
+  std::unique_ptr<ferry::test::process> spawn(std::uint32_t i) {
+    std::vector<std::string> argv = setup.wrap ? setup.wrap(i) : std::vector<std::string>{};
+    argv.insert(argv.end(), {FERRY_CLI, "node", "--index", std::to_string(i), "--rendezvous",
+                             rendezvous_dir().string(), "--transport", "ucx", "--tls", setup.tls, "--jit-cache",
+                             (dir.path() / "jit").string(), "--stats-file", stats_file(i).string()});
+    if (setup.persistent) argv.insert(argv.end(), {"--store", store_of(i).string()});
+    argv.insert(argv.end(), setup.node_args.begin(), setup.node_args.end());
+    return std::make_unique<ferry::test::process>(argv);
+  }
+
+  /// Start node i again after it died (kill -9): true once this runtime
+  /// sees it alive in a new incarnation (at most 15 s: a loaded machine).
+  bool restart(std::uint32_t i) {
+    const auto before = rt->nodes()[i].incarnation;
+    nodes[i]->kill();  // reaps it, if it was killed already
+    nodes[i] = spawn(i);
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    for (; std::chrono::steady_clock::now() < until; std::this_thread::sleep_for(std::chrono::milliseconds(2)))
+      if (const auto n = rt->nodes()[i]; n.alive && n.incarnation > before) return true;
+    return false;
+  }
   [[nodiscard]] std::filesystem::path stats_file(std::uint32_t node) const {
     return dir.path() / ("node" + std::to_string(node) + ".stats");
   }
