@@ -86,7 +86,10 @@ struct ifunc_code {
   std::string name;                ///< NAME of NAME_main
   bool pure = false;               ///< links against ferry's allow-list only
   std::vector<std::string> deps;   ///< shared libraries to load first (NAME.deps)
-  code_object code;                ///< the bitcode of every target (docs/code-objects.md)
+  /// The bitcode of every target (docs/code-objects.md). Its signature slot
+  /// carries a signed library's signature (NAME.sig, `ferry sign --ifunc`):
+  /// the slot is in every encoding, so signing changes no byte format.
+  code_object code;
 };
 std::vector<std::uint8_t> encode_ifunc_code(const ifunc_code& c);
 /// Parse and verify (lengths; the code object as code_object::decode does).

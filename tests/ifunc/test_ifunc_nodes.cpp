@@ -371,11 +371,13 @@ TEST_CASE("ifunc nodes: with --trust-keys, signed libraries run and unsigned or 
   REQUIRE(c.send_to(plain, "unsigned", 8, 1, target) == kOk);
   CHECK(c.poll(nullptr) == code(ferry::errc::unsigned_code));
   CHECK(std::string(ferry_ifunc_last_error()).find("node 1") != std::string::npos);
+  MESSAGE("unsigned: " << std::string(ferry_ifunc_last_error()));
   REQUIRE(ferry_ifunc_deregister(c.cx, plain) == kOk);
   const std::string tampered_dir = tampered.string(), signed_dir = signed_lib.string();
   const ferry_ifunc_h bad = c.reg("hello", false, tampered_dir.c_str());
   REQUIRE(c.send_to(bad, "tampered", 8, 1, target) == kOk);
   CHECK(c.poll(nullptr) == code(ferry::errc::bad_signature));
+  MESSAGE("tampered: " << std::string(ferry_ifunc_last_error()));
   REQUIRE(ferry_ifunc_deregister(c.cx, bad) == kOk);
   CHECK(c.read<hello_target_t>(target).calls == 0);  // neither ran
 
@@ -398,6 +400,21 @@ TEST_CASE("ifunc nodes: with --trust-keys, signed libraries run and unsigned or 
   REQUIRE(c.send_to(pp, &a, sizeof a, 0, counter[0]) == kOk);
   CHECK(c.poll(&runs) == kOk);
   CHECK(runs == 4);
+
+  // A NAME.sig that is not a signature fails the registration here.
+  const fs::path junk = dir.path() / "junk";
+  fs::create_directory(junk);
+  for (const char* f : {"hello.x86_64-unknown-linux-gnu.bc", "hello.aarch64-unknown-linux-gnu.bc"})
+    fs::copy_file(signed_lib / f, junk / f);
+  std::ofstream(junk / "hello.sig") << "not 96 bytes";
+  const std::string junk_dir = junk.string();
+  ferry_ifunc_register_params p{};
+  p.field_mask = FERRY_IFUNC_REGISTER_FIELD_NAME | FERRY_IFUNC_REGISTER_FIELD_LIB_DIR;
+  p.name = "hello";
+  p.lib_dir = junk_dir.c_str();
+  ferry_ifunc_h h = 0;
+  CHECK(ferry_ifunc_register(c.cx, &p, &h) == code(ferry::errc::bad_format));
+  CHECK(std::string(ferry_ifunc_last_error()).find("hello.sig") != std::string::npos);
 }
 
 // A short NAME_main runs in place on the node's network thread after one
