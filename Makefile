@@ -102,7 +102,7 @@ bench: build build-aarch64
 FUZZ_SECONDS ?= 300
 fuzz: build
 	cmake --build $(BUILD_DIR) --target ferry-fuzz
-	cd $(BUILD_DIR) && for t in frames code_object bootstrap object_image; do \
+	cd $(BUILD_DIR) && for t in frames code_object bootstrap object_image ifunc_message; do \
 	  sh $(CURDIR)/tests/fuzz/run_fuzz.sh $(abspath $(BUILD_DIR))/bin/fuzz_$$t $(CURDIR)/tests/fuzz/corpus/$$t \
 	     $(FUZZ_SECONDS) fuzz-corpus/$$t || exit 1; \
 	done

@@ -5,7 +5,9 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -104,7 +106,7 @@ ferry_ifunc_status ferry_ifunc_register(ferry_ifunc_context* context, const ferr
     }
   auto code = code_of(c, *params);
   if (!code) return fail(code.error());
-  auto e = ifunc::registry::instance().add(&c, std::move(*code), ifunc::service::ferry_linking());
+  auto e = ifunc::registry::instance().add(&c, std::move(*code), c.owner->member_linking());
   if (!e) return fail(e.error());
   *ifunc_p = (*e)->handle;
   return ok();
@@ -186,7 +188,7 @@ ferry_ifunc_status ferry_ifunc_poll(ferry_ifunc_context* context, void* buffer, 
                                                         "(dropped)",
                                                         a->message.size(), buffer_size)));
   std::memcpy(buffer, a->message.data(), a->message.size());
-  auto taken = ifunc::take_message(ifunc::registry::instance(), &c, ifunc::service::ferry_linking(), buffer,
+  auto taken = ifunc::take_message(ifunc::registry::instance(), &c, c.owner->member_linking(), buffer,
                                    buffer_size);
   if (!taken) return fail(taken.error());
   if (!*taken) return fail(make_error(errc::bad_format, "an ifunc frame without a whole ifunc message"));
@@ -227,6 +229,25 @@ const linking& service::ferry_linking() {
                          /*all_pure=*/true,
                          /*metered=*/true};
   return l;
+}
+
+const linking& service::ferry_linking(const std::vector<signing_public_key>& trusted) {
+  if (trusted.empty()) return ferry_linking();
+  static std::mutex mu;
+  static std::map<std::vector<signing_public_key>, std::unique_ptr<const linking>> by_keys;  // engines key on &linking
+  std::lock_guard lock(mu);
+  auto& slot = by_keys[trusted];
+  if (!slot) {
+    auto l = std::make_unique<linking>(ferry_linking());
+    l->trusted_signers = trusted;
+    slot = std::move(l);
+  }
+  return *slot;
+}
+
+const linking& service::member_linking() const {
+  static const std::vector<signing_public_key> none;
+  return ferry_linking(node_ ? node_->trusted_signers : none);
 }
 
 }  // namespace ferry::ifunc

@@ -92,7 +92,38 @@ result<wire::ifunc_code> read_library(const std::filesystem::path& dir, std::str
   if (std::ifstream in(dir / fmt::format("{}.deps", name)); in)
     for (std::string line; std::getline(in, line);)
       if (!line.empty()) deps.push_back(line);
-  return assemble(name, pure, std::move(variants), std::move(deps));
+  auto c = assemble(name, pure, std::move(variants), std::move(deps));
+  if (!c) return c;
+  const auto sig = signature_file(dir, name);
+  if (!std::filesystem::exists(sig, ec)) return c;
+  auto bytes = read_file(sig);
+  if (!bytes) return bytes.error();
+  code_signature& slot = c->code.signature;
+  if (bytes->size() != slot.signer.size() + slot.signature.size())
+    return make_error(errc::bad_format, fmt::format("{} is not an ifunc library signature ({} bytes, not {})",
+                                                    sig.string(), bytes->size(),
+                                                    slot.signer.size() + slot.signature.size()));
+  std::copy_n(bytes->begin(), slot.signer.size(), slot.signer.begin());
+  std::copy_n(bytes->begin() + slot.signer.size(), slot.signature.size(), slot.signature.begin());
+  return c;
+}
+
+std::filesystem::path signature_file(const std::filesystem::path& dir, std::string_view name) {
+  return dir / fmt::format("{}.sig", name);
+}
+
+result<wire::ifunc_code> sign_library(const std::filesystem::path& dir, std::string_view name,
+                                      const signing_secret_key& key) {
+  auto c = read_library(dir, name, false);
+  if (!c) return c;
+  c->code.sign(key);
+  const auto& slot = c->code.signature;
+  const auto sig = signature_file(dir, name);
+  std::ofstream out(sig, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(slot.signer.data()), slot.signer.size());
+  out.write(reinterpret_cast<const char*>(slot.signature.data()), slot.signature.size());
+  if (!out.flush()) return make_error(errc::io_error, fmt::format("cannot write {}", sig.string()));
+  return c;
 }
 
 result<wire::ifunc_code> library_from_memory(std::string_view name, bool pure, std::span<const bitcode_buffer> bitcode,

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include <ferry/code_object.hpp>
 #include <ferry/object_id.hpp>
 #include <ferry/status.hpp>
 
@@ -28,14 +29,29 @@ struct bitcode_buffer {
   std::span<const std::uint8_t> bytes;
 };
 
-/// NAME's files in `dir`: every NAME.<triple>.bc and NAME.deps (one library
-/// per line; a missing file means no dependencies). errc::not_found when no
-/// bitcode file is there, errc::bad_format for a file that is not bitcode.
-/// Any NAME length; NAME may not contain '/' (errc::invalid_argument).
+/// NAME's files in `dir`: every NAME.<triple>.bc, NAME.deps (one library
+/// per line; a missing file means no dependencies) and NAME.sig (its
+/// signature, if signed: signature_file). errc::not_found when no bitcode
+/// file is there, errc::bad_format for a file that is not bitcode or a
+/// NAME.sig that is not one. Any NAME length; NAME may not contain '/'
+/// (errc::invalid_argument). A NAME.sig older than the bitcode is read as
+/// it is: the signature check (a node's --trust-keys) then refuses it.
 result<wire::ifunc_code> read_library(const std::filesystem::path& dir, std::string_view name, bool pure);
 /// The same from memory (ucp_register_ifunc_im).
 result<wire::ifunc_code> library_from_memory(std::string_view name, bool pure, std::span<const bitcode_buffer> bitcode,
                                              std::vector<std::string> deps);
+
+/// NAME.sig in `dir`: the signature of library NAME, the signature slot of
+/// the code object its bitcode files make (<ferry/code_object.hpp>): the
+/// signer's Ed25519 public key (32 bytes), then the signature (64 bytes).
+/// It covers every variant's bitcode and the manifest (name, symbols,
+/// triples), not NAME.deps or purity: nodes load no dependencies and link
+/// every ifunc against the allow-list. Format: docs/ifunc.md.
+std::filesystem::path signature_file(const std::filesystem::path& dir, std::string_view name);
+/// Sign library NAME in `dir` (`ferry sign --ifunc`): write NAME.sig over
+/// any earlier one. The signed code, or read_library's errors.
+result<wire::ifunc_code> sign_library(const std::filesystem::path& dir, std::string_view name,
+                                      const signing_secret_key& key);
 
 /// The registry key of an ifunc: a content hash of its code object's id, its
 /// purity and its dependencies. The same library has the same key everywhere.

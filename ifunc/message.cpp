@@ -131,43 +131,29 @@ std::span<const std::uint8_t> image_for(void* frame, std::uint64_t peer) {
 
 result<std::optional<taken_message>> take_message(registry& reg, scope owner, const linking& how, void* buffer,
                                                   std::size_t buffer_size) {
-  if (!buffer || buffer_size < wire::kIfuncHeaderSize + 8 || reinterpret_cast<std::uintptr_t>(buffer) % 8 != 0)
-    return make_error(errc::invalid_argument,
-                      fmt::format("an ifunc buffer must be 8-aligned and hold at least {} bytes",
-                                  wire::kIfuncHeaderSize + 8));
-  if (!wire::ifunc_signal_present(buffer)) return std::nullopt;
-  auto* bytes = static_cast<std::uint8_t*>(buffer);
-  auto h = wire::decode_ifunc_header(std::span<const std::uint8_t, wire::kIfuncHeaderSize>(bytes, wire::kIfuncHeaderSize));
-  if (!h) {
-    wire::ifunc_clear_magic(buffer);
-    return h.error();
-  }
-  if (h->frame_size() > buffer_size) {
-    wire::ifunc_clear_magic(buffer);  // its trailer lies outside the buffer
-    return make_error(errc::too_large, fmt::format("ifunc message of {} bytes does not fit the {}-byte buffer",
-                                                   h->frame_size(), buffer_size));
-  }
-  if (!wire::ifunc_trailer_present(buffer, *h)) return std::nullopt;
-  std::shared_ptr<entry> fn = reg.find(owner, h->key);
-  if (!fn && h->code_attached) {
-    auto code = wire::decode_ifunc_code(
-        std::span<const std::uint8_t>(bytes + wire::kIfuncHeaderSize + h->payload_size, h->code_size));
+  auto arrived = wire::read_ifunc_message(buffer, buffer_size);
+  if (!arrived) return arrived.error();
+  if (!*arrived) return std::nullopt;
+  const wire::ifunc_arrival& m = **arrived;
+  std::shared_ptr<entry> fn = reg.find(owner, m.header.key);
+  if (!fn && m.header.code_attached) {
+    auto code = wire::decode_ifunc_code(m.code);
     status refused;
     if (!code) refused = code.error();
-    else if (key_of(*code) != h->key) refused = make_error(errc::corrupt, "ifunc message: code does not match its key");
+    else if (key_of(*code) != m.header.key) refused = make_error(errc::corrupt, "ifunc message: code does not match its key");
     else if (auto added = reg.add(owner, std::move(*code), how); added) fn = std::move(*added);
     else refused = added.error();
     if (!fn) {
-      wire::ifunc_clear_signal(buffer, *h);
+      wire::ifunc_clear_signal(buffer, m.header);
       return refused;
     }
   }
-  wire::ifunc_clear_signal(buffer, *h);
+  wire::ifunc_clear_signal(buffer, m.header);
   if (!fn)
     return make_error(errc::unknown_code, fmt::format("ifunc message for code {} that this process does not have "
                                                       "(never registered, or deregistered) and that came without it",
-                                                      h->key.short_string()));
-  return taken_message{std::move(fn), bytes + wire::kIfuncHeaderSize, static_cast<std::size_t>(h->payload_size)};
+                                                      m.header.key.short_string()));
+  return taken_message{std::move(fn), m.payload.data(), m.payload.size()};
 }
 
 }  // namespace ferry::ifunc

@@ -63,6 +63,7 @@ result<jit*> registry::engine(const linking& how, bool pure) {
   c.first_tier = jit_tier::optimized;  // prototype libraries are built -O3: run them at native speed
   c.hot_call_threshold = 0;
   c.cache_dir = cache_dir(how, pure);
+  c.trusted_signers = how.trusted_signers;
   auto e = jit::create(std::move(c));
   if (!e) return e.error();
   slot = std::move(*e);

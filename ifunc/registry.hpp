@@ -61,6 +61,11 @@ struct linking {
   /// The JIT meters the code (ferry_fuel: docs/security.md), so the caller
   /// can stop it by fuel.
   bool metered = false;
+  /// Not empty: the JIT loads only code signed by one of these keys and
+  /// refuses the rest before LLVM parses a byte (jit_config::trusted_signers:
+  /// errc::unsigned_code, untrusted_signer, bad_signature). Nodes started
+  /// with --trust-keys.
+  std::vector<signing_public_key> trusted_signers;
 };
 
 /// One registered ifunc. The machine code lives while any holder of the

@@ -204,7 +204,7 @@ void service::run_on_node(std::shared_ptr<context> cx, wire::ifunc_body b) {
     std::memcpy(copy.data(), b.message.data(), b.message.size());
     image = copy.data();
   }
-  auto taken = take_message(registry::instance(), cx.get(), ferry_linking(), image, b.message.size());
+  auto taken = take_message(registry::instance(), cx.get(), member_linking(), image, b.message.size());
   if (!taken) return report(*cx, taken.error());
   if (!*taken) return report(*cx, make_error(errc::bad_format, "ifunc frame without a whole ifunc message"));
   if (b.flags & wire::kIfuncInstall) return;

@@ -70,8 +70,12 @@ struct node_side {
   exec::dispatch_policy* policy = nullptr;
   ferry::store* objects = nullptr;
   std::uint64_t fuel_per_call = 0;  ///< 0: unlimited
-  /// Not ok: every message is refused with this (a node that runs only
-  /// signed or sandbox-checked code: ifunc libraries are neither).
+  /// Not empty (--trust-keys): only ifuncs signed by one of these keys are
+  /// registered (`ferry sign --ifunc`, docs/security.md).
+  std::vector<signing_public_key> trusted_signers;
+  /// Not ok: every message is refused with this (an untrusted node without
+  /// trusted keys: it runs only sandbox-checked code, and ifunc bitcode is
+  /// not parsed in the sandbox).
   status refuse;
 };
 
@@ -105,6 +109,12 @@ class service {
   /// How ferry's front end links ifuncs (ferry_ifunc.cpp): every one pure
   /// and metered, the <ferry/ifunc.h> API callable.
   static const linking& ferry_linking();
+  /// The same, loading only code signed by one of `trusted` (empty: the
+  /// above). One per key set, for the life of the process.
+  static const linking& ferry_linking(const std::vector<signing_public_key>& trusted);
+  /// How this member links the ifuncs it registers or receives: on a node
+  /// with trusted keys, only signed ones.
+  [[nodiscard]] const linking& member_linking() const;
 
  private:
   void run_on_node(std::shared_ptr<context> cx, wire::ifunc_body b);

@@ -118,7 +118,8 @@ status code_object::verify_signature(std::span<const signing_public_key> trusted
   if (!signature.present())
     return make_error(errc::unsigned_code,
                       fmt::format("code object {} is not signed, and this node accepts only signed code (sign it "
-                                  "with `ferry sign --key KEY PROGRAM`)",
+                                  "with `ferry sign --key KEY PROGRAM`; an ifunc library: `ferry sign --ifunc --key KEY "
+                                  "LIBDIR/NAME`)",
                                   name));
   if (std::find(trusted.begin(), trusted.end(), signature.signer) == trusted.end())
     return make_error(errc::untrusted_signer, fmt::format("code object {} is signed by key {}, which this node "

@@ -89,6 +89,27 @@ void ifunc_clear_magic(void* buffer) { magic_of(buffer).store(0, std::memory_ord
 
 void write_ifunc_trailer(void* frame, const ifunc_header& h) { trailer_of(frame, h).store(h.nonce); }
 
+result<std::optional<ifunc_arrival>> read_ifunc_message(void* buffer, std::size_t buffer_size) {
+  if (!buffer || buffer_size < kIfuncHeaderSize + 8 || reinterpret_cast<std::uintptr_t>(buffer) % 8 != 0)
+    return make_error(errc::invalid_argument, fmt::format("an ifunc buffer must be 8-aligned and hold at least {} bytes",
+                                                          kIfuncHeaderSize + 8));
+  if (!ifunc_signal_present(buffer)) return std::nullopt;
+  auto* bytes = static_cast<std::uint8_t*>(buffer);
+  auto h = decode_ifunc_header(std::span<const std::uint8_t, kIfuncHeaderSize>(bytes, kIfuncHeaderSize));
+  if (!h) {
+    ifunc_clear_magic(buffer);
+    return h.error();
+  }
+  if (h->frame_size() > buffer_size) {
+    ifunc_clear_magic(buffer);  // its trailer lies outside the buffer
+    return make_error(errc::too_large, fmt::format("ifunc message of {} bytes does not fit the {}-byte buffer",
+                                                   h->frame_size(), buffer_size));
+  }
+  if (!ifunc_trailer_present(buffer, *h)) return std::nullopt;
+  std::uint8_t* payload = bytes + kIfuncHeaderSize;
+  return ifunc_arrival{*h, {payload, h->payload_size}, {payload + h->payload_size, h->code_size}};
+}
+
 std::vector<std::uint8_t> encode_ifunc_code(const ifunc_code& c) {
   writer w;
   w.put_string(c.name);

@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -62,13 +63,33 @@ void ifunc_clear_signal(void* buffer, const ifunc_header& h);
 /// Write the trailer of `h` into the message image at `frame`.
 void write_ifunc_trailer(void* frame, const ifunc_header& h);
 
+/// A whole message found in a buffer: its header, payload and code section
+/// (empty unless header.code_attached), all inside the buffer.
+struct ifunc_arrival {
+  ifunc_header header;
+  std::span<std::uint8_t> payload;
+  std::span<const std::uint8_t> code;
+};
+/// Look for a whole message at the start of `buffer` (a peer wrote it: every
+/// byte untrusted), the reading half of taking one. Nothing: no magic, or
+/// its trailer has not arrived. A message whose header is malformed
+/// (decode_ifunc_header's errors) or does not fit `buffer_size`
+/// (errc::too_large; nothing past the buffer is read) has its magic cleared
+/// and is an error. invalid_argument: `buffer` is not 8-aligned or holds
+/// less than a header and a trailer. The caller clears a found message's
+/// signal (ifunc_clear_signal) once it took it.
+result<std::optional<ifunc_arrival>> read_ifunc_message(void* buffer, std::size_t buffer_size);
+
 /// The code section: what a target needs to register an ifunc it has never
 /// seen (the prototype's auto-registration), identified by the header's key.
 struct ifunc_code {
   std::string name;                ///< NAME of NAME_main
   bool pure = false;               ///< links against ferry's allow-list only
   std::vector<std::string> deps;   ///< shared libraries to load first (NAME.deps)
-  code_object code;                ///< the bitcode of every target (docs/code-objects.md)
+  /// The bitcode of every target (docs/code-objects.md). Its signature slot
+  /// carries a signed library's signature (NAME.sig, `ferry sign --ifunc`):
+  /// the slot is in every encoding, so signing changes no byte format.
+  code_object code;
 };
 std::vector<std::uint8_t> encode_ifunc_code(const ifunc_code& c);
 /// Parse and verify (lengths; the code object as code_object::decode does).

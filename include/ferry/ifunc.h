@@ -36,6 +36,10 @@
  *   per-call fuel), and contained: a fault or a used-up fuel ends that
  *   NAME_main with a typed error that the node reports to the origin
  *   context (its next ferry_ifunc_poll returns it); the node keeps serving.
+ *   A node started with --trust-keys DIR registers only libraries signed
+ *   by a key in DIR (`ferry sign --ifunc --key K LIBDIR/NAME` writes
+ *   NAME.sig, read with the bitcode), and reports unsigned_code,
+ *   untrusted_signer or bad_signature for the others.
  *   `target_args` is the bytes of the ferry object named by the send's
  *   `target` (an object on that node: the target's state), or NULL.
  * - In the origin program, inside ferry_ifunc_poll, on the polling thread,
@@ -148,9 +152,11 @@ typedef struct ferry_ifunc_register_params {
  *  origin installed there, ferry_ifunc_send with FERRY_IFUNC_SEND_INSTALL;
  *  nodes read no library files). The same content again: the same handle.
  *  Errors: not_found (no NAME.<triple>.bc, or nothing of that name on a
- *  node), bad_format (not bitcode, or NAME_main / NAME_payload_bound /
- *  NAME_payload_init missing), no_matching_variant, policy_violation (a
- *  symbol outside ferry's allow-list), invalid_argument. */
+ *  node), bad_format (not bitcode, a NAME.sig that is not a signature,
+ *  or NAME_main / NAME_payload_bound / NAME_payload_init missing),
+ *  no_matching_variant, policy_violation (a symbol outside ferry's
+ *  allow-list), invalid_argument; on a node with trusted keys,
+ *  unsigned_code, untrusted_signer, bad_signature. */
 FERRY_API ferry_ifunc_status ferry_ifunc_register(ferry_ifunc_context *context,
                                                   const ferry_ifunc_register_params *params, ferry_ifunc_h *ifunc_p);
 /** Deregister: its code is unloaded once no message of it exists and no

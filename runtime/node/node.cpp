@@ -80,11 +80,12 @@ result<std::unique_ptr<node>> node::create(node_config config) {
   n->ifuncs_ = std::make_unique<ifunc::service>(
       *n->member_, c.nodes,
       ifunc::node_side{n->policy_.get(), n->store_.get(),
-                       c.fuel_per_call,
-                       c.jit.trusted_signers.empty() && c.jit.trust == jit_trust::trusted
-                           ? status{}
-                           : make_error(errc::unsigned_code, "this node runs only signed (or sandbox-checked) code: "
-                                                             "it takes no ifunc messages")});
+                       c.fuel_per_call, c.jit.trusted_signers,
+                       c.jit.trusted_signers.empty() && c.jit.trust != jit_trust::trusted
+                           ? make_error(errc::unsigned_code, "this node runs only sandbox-checked code and trusts no "
+                                                             "key: it takes no ifunc messages (start it with "
+                                                             "--trust-keys and sign them with `ferry sign --ifunc`)")
+                           : status{}});
   n->member_->on_frame([raw = n.get()](frame&& f) { raw->on_frame(std::move(f)); });
   n->member_->on_peer_dead([raw = n.get()](node_index who) { raw->on_peer_dead(who); });
   n->member_->on_peer_alive([raw = n.get()](node_index who) {  // paused, not gone: moves it decides can go on

@@ -2,6 +2,7 @@
 // (DIR/<target>/<name>) from ferry's own encoders, so seeds follow the
 // formats. The corpora in tests/fuzz/corpus were made with:
 //   build/bin/ferry-fuzz-seeds tests/fuzz/corpus
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -13,7 +14,9 @@
 #include <ferry/code_signing.hpp>
 
 #include "wire/bootstrap.hpp"
+#include "ifunc/library.hpp"
 #include "wire/frames.hpp"
+#include "wire/ifunc_frame.hpp"
 #include "wire/object_layout.hpp"
 
 namespace {
@@ -42,6 +45,26 @@ code_object sample(bool sign) {
   co.seal();
   if (sign) co.sign(generate_signing_key().secret_key);
   return co;
+}
+
+// An ifunc message image (wire/ifunc_frame.hpp): header, a payload of
+// `payload_size` counting bytes, the code section if `code` is not empty,
+// trailer.
+std::vector<std::uint8_t> ifunc_message(const object_id& key, std::size_t payload_size,
+                                        const std::vector<std::uint8_t>& code) {
+  wire::ifunc_header h;
+  h.key = key;
+  h.payload_size = payload_size;
+  h.code_attached = !code.empty();
+  h.code_size = code.size();
+  h.nonce = 0x5eed5eed5eed5eedull;
+  std::vector<std::uint64_t> image(h.frame_size() / 8, 0);  // 8-aligned, as the trailer wants
+  auto* bytes = reinterpret_cast<std::uint8_t*>(image.data());
+  wire::encode_ifunc_header(h, std::span<std::uint8_t, wire::kIfuncHeaderSize>(bytes, wire::kIfuncHeaderSize));
+  for (std::size_t i = 0; i < payload_size; ++i) bytes[wire::kIfuncHeaderSize + i] = static_cast<std::uint8_t>(i);
+  std::copy(code.begin(), code.end(), bytes + wire::kIfuncHeaderSize + payload_size);
+  wire::write_ifunc_trailer(bytes, h);
+  return {bytes, bytes + h.frame_size()};
 }
 
 }  // namespace
@@ -83,6 +106,7 @@ int main(int argc, char** argv) {
       {"heartbeat", {frame_type::heartbeat, 1, 0, wire::load_body{3, 2, 2, 150, 870, 41, 5, 65536}}},
       {"dir_register", {frame_type::dir_register, 1, 0, wire::dir_register_body{id, 2, 3}}},
       {"object_commit", {frame_type::object_commit, 0, 14, wire::dir_register_body{id, 1, 4}}},
+      {"ifunc", {frame_type::ifunc, 1, 0, wire::ifunc_body{1, 7, 0, at, errc::ok, "", ifunc_message(id, 24, {})}}},
   };
   for (const auto& [name, f] : frames) put(out / "frames", name, wire::encode(f));
 
@@ -90,6 +114,17 @@ int main(int argc, char** argv) {
   put(out / "code_object", "signed", sample(true).encode());
   const std::vector<code_object> two{sample(false), sample(true)};
   put(out / "code_object", "section", encode_code_section(two));
+
+  // ifunc messages: a short one (the ifunc is resident at the target) and a
+  // full one with its code section, signed and not.
+  for (const bool sign : {false, true}) {
+    wire::ifunc_code c;
+    c.name = "seed";
+    c.deps = {"libm.so.6"};
+    c.code = sample(sign);
+    put(out / "ifunc_message", sign ? "full_signed" : "full", ifunc_message(ifunc::key_of(c), 40, wire::encode_ifunc_code(c)));
+  }
+  put(out / "ifunc_message", "short", ifunc_message(id, 40, {}));
 
   put(out / "bootstrap", "request", wire::encode(wire::bootstrap_request{wire::bootstrap_ask::address, 4}));
   put(out / "bootstrap", "answer",

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <string>
@@ -49,11 +50,11 @@ struct ifunc_cluster {
 
   ferry::runtime& rt() { return *cluster->rt; }
 
-  ferry_ifunc_h reg(const char* name, bool pure = false) {
+  ferry_ifunc_h reg(const char* name, bool pure = false, const char* lib_dir = IFUNC_LIB_DIR) {
     ferry_ifunc_register_params p{};
     p.field_mask = FERRY_IFUNC_REGISTER_FIELD_NAME | FERRY_IFUNC_REGISTER_FIELD_LIB_DIR | FERRY_IFUNC_REGISTER_FIELD_PURE;
     p.name = name;
-    p.lib_dir = IFUNC_LIB_DIR;
+    p.lib_dir = lib_dir;
     p.pure = pure;
     ferry_ifunc_h h = 0;
     const auto st = ferry_ifunc_register(cx, &p, &h);
@@ -325,6 +326,95 @@ TEST_CASE("ifunc nodes: errors are typed and the nodes keep serving") {
   CHECK(c.poll(&runs) == kOk);
   CHECK(runs == 4);
   c.cluster->serves(c.cluster->cell_on(1, 5), 5);  // and ordinary calls still work
+}
+
+// Signed ifunc libraries on nodes started with --trust-keys: copies of the
+// test libraries signed with `ferry sign --ifunc` run (hello on its target;
+// node_pp, which sends itself from node to node, with the signature its
+// code section carries on); the unsigned originals are refused with
+// unsigned_code, a signed copy with one bitcode byte flipped after signing
+// (NAME.sig kept) with bad_signature, before the node's LLVM parses it (the
+// flipped byte is in the aarch64 variant: the x86 one would compile), and
+// the node keeps serving.
+TEST_CASE("ifunc nodes: with --trust-keys, signed libraries run and unsigned or tampered ones are refused") {
+  namespace fs = std::filesystem;
+  ferry::test::temp_dir dir;
+  const fs::path keys = dir.path() / "trusted", signed_lib = dir.path() / "signed", tampered = dir.path() / "tampered";
+  auto ferry_cli = [](const std::string& args) { return std::system((FERRY_CLI " " + args + " > /dev/null").c_str()); };
+  REQUIRE(ferry_cli("sign --keygen " + (dir.path() / "ci").string()) == 0);
+  fs::create_directory(keys);
+  fs::rename(dir.path() / "ci.pub", keys / "ci.pub");
+  for (const auto& lib : {signed_lib, tampered}) {
+    fs::create_directory(lib);
+    for (const auto& f : fs::directory_iterator(IFUNC_LIB_DIR))
+      for (const char* name : {"hello.", "node_pp.", "result."})
+        if (f.path().filename().string().starts_with(name)) fs::copy_file(f.path(), lib / f.path().filename());
+  }
+  const std::string key = (dir.path() / "ci.key").string();
+  REQUIRE(ferry_cli("sign --ifunc --key " + key + " " + (signed_lib / "hello").string() + " " +
+                    (signed_lib / "node_pp").string() + " " + (signed_lib / "result").string() + " " +
+                    (tampered / "hello").string()) == 0);
+  {
+    const fs::path bc = tampered / "hello.aarch64-unknown-linux-gnu.bc";
+    std::fstream f(bc, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(static_cast<std::streamoff>(fs::file_size(bc) / 2));
+    const char byte = static_cast<char>(f.get() ^ 0x01);
+    f.seekp(static_cast<std::streamoff>(fs::file_size(bc) / 2));
+    f.put(byte);
+  }
+  CHECK(ferry_cli("sign --ifunc --check --trust-keys " + keys.string() + " " + (signed_lib / "hello").string()) == 0);
+  CHECK(ferry_cli("sign --ifunc --check --trust-keys " + keys.string() + " " + (tampered / "hello").string()) != 0);
+
+  ifunc_cluster c("shm", 2, {"--trust-keys", keys.string()});
+  const object_id target = c.object_on(1, sizeof(hello_target_t));
+  const ferry_ifunc_h plain = c.reg("hello");
+  REQUIRE(c.send_to(plain, "unsigned", 8, 1, target) == kOk);
+  CHECK(c.poll(nullptr) == code(ferry::errc::unsigned_code));
+  CHECK(std::string(ferry_ifunc_last_error()).find("node 1") != std::string::npos);
+  MESSAGE("unsigned: " << std::string(ferry_ifunc_last_error()));
+  REQUIRE(ferry_ifunc_deregister(c.cx, plain) == kOk);
+  const std::string tampered_dir = tampered.string(), signed_dir = signed_lib.string();
+  const ferry_ifunc_h bad = c.reg("hello", false, tampered_dir.c_str());
+  REQUIRE(c.send_to(bad, "tampered", 8, 1, target) == kOk);
+  CHECK(c.poll(nullptr) == code(ferry::errc::bad_signature));
+  MESSAGE("tampered: " << std::string(ferry_ifunc_last_error()));
+  REQUIRE(ferry_ifunc_deregister(c.cx, bad) == kOk);
+  CHECK(c.read<hello_target_t>(target).calls == 0);  // neither ran
+
+  const ferry_ifunc_h hello = c.reg("hello", false, signed_dir.c_str());
+  REQUIRE(c.send_to(hello, "signed", 6, 1, target) == kOk);
+  CHECK(c.hello_text(target) == "signed");
+  CHECK(c.read<hello_target_t>(target).calls == 1);
+
+  // From node to node: node 0 sends node_pp on to node 1 with the code section it got, signature included.
+  const ferry_ifunc_h pp = c.reg("node_pp", false, signed_dir.c_str());
+  c.install_result(c.reg("result", false, signed_dir.c_str()));
+  const object_id counter[2] = {c.object_on(0, 8), c.object_on(1, 8)};
+  node_pp_args_t a{};
+  a.rounds = 4;
+  for (int i = 0; i < 2; ++i) {
+    a.node[i] = static_cast<std::uint32_t>(i);
+    a.counter[i] = {counter[i].hi, counter[i].lo, 0};
+  }
+  std::uint64_t runs = 0;
+  REQUIRE(c.send_to(pp, &a, sizeof a, 0, counter[0]) == kOk);
+  CHECK(c.poll(&runs) == kOk);
+  CHECK(runs == 4);
+
+  // A NAME.sig that is not a signature fails the registration here.
+  const fs::path junk = dir.path() / "junk";
+  fs::create_directory(junk);
+  for (const char* f : {"hello.x86_64-unknown-linux-gnu.bc", "hello.aarch64-unknown-linux-gnu.bc"})
+    fs::copy_file(signed_lib / f, junk / f);
+  std::ofstream(junk / "hello.sig") << "not 96 bytes";
+  const std::string junk_dir = junk.string();
+  ferry_ifunc_register_params p{};
+  p.field_mask = FERRY_IFUNC_REGISTER_FIELD_NAME | FERRY_IFUNC_REGISTER_FIELD_LIB_DIR;
+  p.name = "hello";
+  p.lib_dir = junk_dir.c_str();
+  ferry_ifunc_h h = 0;
+  CHECK(ferry_ifunc_register(c.cx, &p, &h) == code(ferry::errc::bad_format));
+  CHECK(std::string(ferry_ifunc_last_error()).find("hello.sig") != std::string::npos);
 }
 
 // A short NAME_main runs in place on the node's network thread after one

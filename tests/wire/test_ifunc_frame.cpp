@@ -54,6 +54,33 @@ TEST_CASE("ifunc frame: magic and trailer signal one message, and taking it clea
   CHECK_FALSE(w::ifunc_trailer_present(frame, h));
 }
 
+TEST_CASE("ifunc frame: reading a buffer finds a whole message inside it, or refuses and takes it") {
+  auto h = sample_header();
+  std::vector<std::uint64_t> storage(h.frame_size() / 8 + 2, 0);
+  auto* buf = reinterpret_cast<std::uint8_t*>(storage.data());
+  const std::size_t size = storage.size() * 8;
+  CHECK(REQUIRE_OK(w::read_ifunc_message(buf, size)) == std::nullopt);  // nothing there
+  w::encode_ifunc_header(h, std::span<std::uint8_t, w::kIfuncHeaderSize>(buf, w::kIfuncHeaderSize));
+  CHECK(REQUIRE_OK(w::read_ifunc_message(buf, size)) == std::nullopt);  // trailer not arrived
+  w::write_ifunc_trailer(buf, h);
+  const auto m = REQUIRE_OK(w::read_ifunc_message(buf, size));
+  REQUIRE(m);
+  CHECK(m->payload.data() == buf + w::kIfuncHeaderSize);
+  CHECK(m->payload.size() == 13);
+  CHECK(m->code.data() == buf + w::kIfuncHeaderSize + 13);
+  CHECK(m->code.size() == 1000);
+  CHECK(w::ifunc_signal_present(buf));  // the caller takes it
+  // One byte too small a buffer: refused without reading the trailer, and taken.
+  CHECK_ERRC(w::read_ifunc_message(buf, h.frame_size() - 1), errc::too_large);
+  CHECK_FALSE(w::ifunc_signal_present(buf));
+  CHECK_ERRC(w::read_ifunc_message(buf + 1, size - 8), errc::invalid_argument);  // not 8-aligned
+  CHECK_ERRC(w::read_ifunc_message(buf, w::kIfuncHeaderSize), errc::invalid_argument);
+  h.nonce = 0;  // a malformed header is taken too
+  w::encode_ifunc_header(h, std::span<std::uint8_t, w::kIfuncHeaderSize>(buf, w::kIfuncHeaderSize));
+  CHECK_ERRC(w::read_ifunc_message(buf, size), errc::bad_format);
+  CHECK_FALSE(w::ifunc_signal_present(buf));
+}
+
 TEST_CASE("ifunc frame: malformed headers are typed errors") {
   alignas(8) std::uint8_t good[w::kIfuncHeaderSize];
   w::encode_ifunc_header(sample_header(), good);

@@ -21,6 +21,7 @@
 
 #include "commands.hpp"
 #include "core/posix_io.hpp"
+#include "ifunc/library.hpp"
 
 namespace ferry::cli {
 namespace {
@@ -30,6 +31,7 @@ struct sign_args {
   std::string key;
   std::string trust_keys;
   bool check = false;
+  bool ifunc = false;
   std::vector<std::string> files;
 };
 
@@ -106,6 +108,26 @@ status sign_file(const std::string& path, const signing_secret_key* key, const s
   return first;
 }
 
+// Sign (key) or check (trusted) the ifunc library `lib` = DIR/NAME (its
+// NAME.<triple>.bc files): signing writes DIR/NAME.sig.
+status sign_ifunc(const std::string& lib, const signing_secret_key* key,
+                  const std::vector<signing_public_key>* trusted) {
+  const std::filesystem::path p(lib);
+  const std::filesystem::path dir = p.has_parent_path() ? p.parent_path() : std::filesystem::path(".");
+  const std::string name = p.filename().string();
+  if (key) {
+    auto c = ifunc::sign_library(dir, name, *key);
+    if (!c) return c.error();
+    fmt::print("{}: signed ifunc library {} ({} variant{}) -> {}\n", lib, name, c->code.variants.size(),
+               c->code.variants.size() == 1 ? "" : "s", ifunc::signature_file(dir, name).string());
+    return {};
+  }
+  auto c = ifunc::read_library(dir, name, false);
+  const status s = c ? c->code.verify_signature(*trusted) : c.error();
+  fmt::print("{}  {}\n", s.ok() ? "accepted" : "REFUSED ", s.ok() ? name : s.describe());
+  return s;
+}
+
 int run_sign(const sign_args& a) {
   auto fail = [](const status& s) {
     fmt::print(stderr, "ferry sign: {}\n", s.describe());
@@ -126,14 +148,14 @@ int run_sign(const sign_args& a) {
     if (!trusted) return fail(trusted.error());
     int rc = 0;
     for (const auto& f : a.files)
-      if (auto s = sign_file(f, nullptr, &*trusted); !s) rc = 1;
+      if (auto s = a.ifunc ? sign_ifunc(f, nullptr, &*trusted) : sign_file(f, nullptr, &*trusted); !s) rc = 1;
     return rc;
   }
   if (a.key.empty()) return fail(make_error(errc::invalid_argument, "give --key NAME.key, --check or --keygen NAME"));
   auto key = read_secret_key(a.key);
   if (!key) return fail(key.error());
   for (const auto& f : a.files)
-    if (auto s = sign_file(f, &*key, nullptr); !s) return fail(s);
+    if (auto s = a.ifunc ? sign_ifunc(f, &*key, nullptr) : sign_file(f, &*key, nullptr); !s) return fail(s);
   return 0;
 }
 
@@ -147,6 +169,9 @@ void add_sign_command(CLI::App& app) {
       "  ferry sign --key NAME.key FILE...      sign every code object in each FILE, in place\n"
       "  ferry sign --check --trust-keys DIR FILE...\n"
       "                                         would nodes trusting DIR's .pub keys run FILE's code?\n"
+      "  ferry sign --ifunc [--key NAME.key | --check --trust-keys DIR] LIBDIR/IFUNC...\n"
+      "                                         the same for ifunc libraries (LIBDIR/IFUNC.<triple>.bc):\n"
+      "                                         signing writes LIBDIR/IFUNC.sig (docs/ifunc.md)\n"
       "FILE is a program, shared library or object file built with ferry_add_mobile() (its ferry_code\n"
       "section), or a code-section side file. Signing fills each code object's signature slot: the file\n"
       "keeps its size and layout. Sign again after every build. Nodes started with --trust-keys DIR run\n"
@@ -155,6 +180,7 @@ void add_sign_command(CLI::App& app) {
   cmd->add_option("-k,--key", a->key, "Secret key file to sign with (NAME.key)");
   cmd->add_flag("--check", a->check, "Verify instead of signing: exit 1 if any code object would be refused");
   cmd->add_option("--trust-keys", a->trust_keys, "With --check: the directory of trusted .pub keys");
+  cmd->add_flag("--ifunc", a->ifunc, "Each FILE is an ifunc library LIBDIR/IFUNC (its IFUNC.<triple>.bc files)");
   cmd->add_option("FILE", a->files, "Programs, libraries or side files to sign or check");
   cmd->callback([a] { set_exit_code(run_sign(*a)); });
 }
