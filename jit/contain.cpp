@@ -346,7 +346,13 @@ std::uint64_t contain_module(llvm::Module& m, const contain_options& o) {
     if (f.isDeclaration()) continue;
     f.addFnAttr("probe-stack", "inline-asm");
     if (o.meter) meter_function(f, hook);
-    if (bm) checks += check_function(*bm, f);
+    if (bm) {
+      checks += check_function(*bm, f);
+      // Stack canaries in every frame with arrays or address-taken locals:
+      // the checks admit the call's whole stack, so an overrun of a local
+      // array would otherwise reach the saved return address unnoticed.
+      f.addFnAttr(llvm::Attribute::StackProtectStrong);
+    }
   }
   if (bm)
     if (llvm::Function* entry = m.getFunction(o.entry_symbol); entry && !entry->isDeclaration())

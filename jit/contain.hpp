@@ -13,7 +13,10 @@
 // compared with a region cached in registers and, when outside it, passed to
 // `ferry_bounds` (<ferry/ferry.h>), which finds the region of the running
 // call that holds it (the call's stack, this module's globals, the memory
-// the runtime handed to the call) or ends the call with errc::memory_fault.
+// the runtime handed to the call) or ends the call with errc::memory_fault;
+// and every function gets stack canaries (`sspstrong`): one whose canary
+// changed calls `__stack_chk_fail`, linked to ferry_stack_smashed, which
+// ends the call with errc::memory_fault before it returns.
 // docs/security.md has the design and the measured cost.
 #pragma once
 

@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include <sodium.h>
+#include <dlfcn.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -406,6 +407,12 @@ result<std::unique_ptr<jit>> jit::create(jit_config config) {
   if (p->cfg.bounds_checks) {
     p->cfg.runtime_symbols.try_emplace("ferry_bounds", reinterpret_cast<void*>(&ferry_bounds));
     p->cfg.runtime_symbols.try_emplace("ferry_bounds_enter", reinterpret_cast<void*>(&ferry_bounds_enter));
+    // Checked functions carry stack canaries (contain.hpp): a changed one
+    // ends the call. x86-64 reads the guard from the thread's TCB; aarch64
+    // from glibc's __stack_chk_guard, when the node's target is aarch64.
+    p->cfg.runtime_symbols.try_emplace("__stack_chk_fail", reinterpret_cast<void*>(&ferry_stack_smashed));
+    if (void* guard = ::dlsym(RTLD_DEFAULT, "__stack_chk_guard"))
+      p->cfg.runtime_symbols.try_emplace("__stack_chk_guard", guard);
   }
   for (const auto& [name, addr] : p->cfg.runtime_symbols) p->allowed.insert(name);
   for (const auto& s : p->cfg.allowed_process_symbols) p->allowed.insert(s);

@@ -155,6 +155,14 @@ FERRY_API ferry_bounds_region ferry_bounds(uint64_t address, uint64_t size);
  *  the JIT put into the module). */
 FERRY_API void ferry_bounds_enter(const void* frame, const void* module_regions);
 
+/** What checked code calls (as `__stack_chk_fail`: the JIT links that name
+ *  here) when a function is about to return and its stack canary changed:
+ *  something overran a local array into the frame's saved registers and
+ *  return address. The call ends right there with errc memory_fault,
+ *  before that return can go anywhere. Outside a call it aborts the
+ *  process, as libc's does. */
+FERRY_API void ferry_stack_smashed(void);
+
 #ifdef __cplusplus
 }
 #endif

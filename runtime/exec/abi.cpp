@@ -377,6 +377,20 @@ ferry_bounds_region ferry_bounds(uint64_t address, uint64_t size) {
   leave_call(c);
 }
 
+void ferry_stack_smashed(void) {
+  auto& t = ferry::exec::self_thread;
+  if (!t.running || t.in_runtime) std::abort();  // not mobile code's frame: as libc's __stack_chk_fail
+  auto& c = *t.running;
+  {
+    in_runtime guard;
+    c.failure = ferry::make_error(
+        ferry::errc::memory_fault,
+        fmt::format("{} overwrote its stack frame past a local array (the frame's canary changed before it returned)",
+                    c.code ? c.code->code.name : std::string()));
+  }
+  leave_call(c);
+}
+
 void ferry_bounds_enter(const void* frame, const void* module_regions) {
   auto& t = ferry::exec::self_thread;
   if (!t.running || t.in_runtime) return;

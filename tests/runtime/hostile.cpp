@@ -40,6 +40,18 @@ std::uint64_t huge_frame(ferry::context& cx, ferry::ref<std::uint64_t> cell, std
   return *cx.local(cell) + big[(index * 7) % sizeof big];
 }
 
+namespace {
+[[gnu::noinline]] std::uint64_t fill_local(std::uint64_t bytes) {
+  volatile unsigned char buf[16];
+  for (std::uint64_t i = 0; i < bytes; ++i) buf[i] = static_cast<unsigned char>(0x41 + i);
+  return buf[0] + buf[15];
+}
+}  // namespace
+
+std::uint64_t overrun_local(ferry::context& cx, ferry::ref<std::uint64_t> cell, std::uint64_t bytes) {
+  return *cx.local(cell) + fill_local(bytes);
+}
+
 std::uint64_t loop_forever(ferry::context& cx, ferry::ref<std::uint64_t> cell) {
   volatile std::uint64_t* p = cx.local(cell);
   for (;;) *p = *p + 1;

@@ -19,6 +19,10 @@ namespace rt_test {
 [[ferry::mobile]] std::uint64_t recurse(ferry::context& cx, ferry::ref<std::uint64_t> cell, std::uint64_t limit);
 /// A 1 GiB local array.
 [[ferry::mobile]] std::uint64_t huge_frame(ferry::context& cx, ferry::ref<std::uint64_t> cell, std::uint64_t index);
+/// *cell + a helper's result: the helper writes `bytes` bytes into its
+/// 16-byte local array (more than 16: past its end, over the frame's canary,
+/// saved frame pointer and return address).
+[[ferry::mobile]] std::uint64_t overrun_local(ferry::context& cx, ferry::ref<std::uint64_t> cell, std::uint64_t bytes);
 /// Increments *cell for ever.
 [[ferry::mobile]] std::uint64_t loop_forever(ferry::context& cx, ferry::ref<std::uint64_t> cell);
 /// Calls itself twice per level, `depth` levels deep, with no loop: 2^depth

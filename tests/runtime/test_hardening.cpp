@@ -2,7 +2,8 @@
 //  * traps end the call, not the node: null and far writes, division by
 //    zero, __builtin_trap, unbounded recursion and a 1 GiB stack array each
 //    fail their call with a typed error; the node, its objects and its
-//    executors live on;
+//    executors live on; a local array overrun is stopped at its frame's
+//    canary before the function returns;
 //  * bounds checks: a write or read through a forged pointer into another
 //    object, the node's heap or the call's own context fails the call with
 //    memory_fault and the memory keeps its value; correct code (memcpy,
@@ -71,6 +72,35 @@ TEST_CASE("containment: a fault in mobile code fails that call, and the node, it
   CHECK(cl.rt->invoke(&trap_if, cell, std::uint64_t{0}).get() == 1000);
   CHECK(cl.rt->invoke(&recurse, cell, std::uint64_t{100}).get() > 1000);
   // The node process is the one we started: it never died.
+  CHECK(::waitpid(cl.nodes[1]->pid(), nullptr, WNOHANG) == 0);
+}
+
+TEST_CASE("containment: a local array overrun ends its call at the frame's canary, before the return") {
+  node_cluster cl(cluster_setup{});
+  const auto cell = cl.cell_on(1, 1000);
+  // Within the array: the right answer (0x41 + 0x50).
+  CHECK(cl.rt->invoke(&overrun_local, cell, std::uint64_t{16}).get() == 1000 + 0x41 + 0x50);
+  // 17 to 64 bytes into a 16-byte array: past the frame's padding, over its
+  // canary, saved frame pointer and return address (the call's own stack,
+  // which the bounds checks admit), then above the call's frames (which
+  // they do not). Without canaries every one of these returned "ok": the
+  // overrun went unnoticed. The first calls run on an executor, later
+  // ones perhaps in place on the network thread.
+  int at_canary = 0, past_padding_ok = 0;
+  for (std::uint64_t n = 17; n <= 64; ++n) {
+    CAPTURE(n);
+    auto r = cl.rt->invoke(&overrun_local, cell, n).try_get();
+    if (r.ok()) {
+      past_padding_ok += n > 32;
+      continue;
+    }
+    CAPTURE(r.error().describe());
+    CHECK(r.error().code() == errc::memory_fault);
+    at_canary += r.error().describe().find("overwrote its stack frame") != std::string::npos;
+  }
+  CHECK(at_canary > 0);
+  CHECK(past_padding_ok == 0);
+  cl.serves(cell, 1000);
   CHECK(::waitpid(cl.nodes[1]->pid(), nullptr, WNOHANG) == 0);
 }
 
