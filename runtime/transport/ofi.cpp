@@ -47,11 +47,18 @@ constexpr std::size_t kReceiveBuffers = 128;
 constexpr long kFirstPollUs = 50;
 constexpr long kLongestPollUs = 2000;
 constexpr std::size_t kCompletionBatch = 16;
+// Send buffers come in two sizes: most frames (calls, answers, errors,
+// heartbeats) fit the small one.
+constexpr std::size_t kSmallSlot = 512;
 // Frames waiting for one peer that does not take them (over tcp;ofi_rxm a
-// send to a dead peer is refused with EAGAIN, for ever): at most this many,
-// and dropped after this long without one leaving — the callers' deadlines
-// and the heartbeats report the loss.
-constexpr std::size_t kMaxBacklog = 1024;
+// send to a dead peer is refused with EAGAIN, for ever): at most this many
+// bytes of send buffers, and dropped after kStuckLimit without one leaving
+// — the callers' deadlines and the heartbeats report the loss. A bound in
+// bytes, not frames: a live peer may be sent a burst (a node answers every
+// call it forwarded to a member that died: thousands of small frames) that
+// waits here while ofi_rxm's transmit queue, which all peers share, is
+// full; those frames must not be lost.
+constexpr std::size_t kMaxBacklogBytes = 16 << 20;
 constexpr auto kStuckLimit = std::chrono::seconds(10);
 // A peer that has taken nothing for this long is tried again only this
 // often: each try at a dead tcp;ofi_rxm peer is a new connection attempt.
@@ -333,10 +340,11 @@ class ofi_transport final : public transport {
   }
 
   result<send_slot*> take_send_slot(std::size_t length) {
+    auto& spare = spare_sends_[slot_class(length)];
     send_slot* s;
-    if (spare_sends_.empty()) {
+    if (spare.empty()) {
       s = new send_slot;
-      s->bytes.resize(kEagerMessage);
+      s->bytes.resize(length <= kSmallSlot ? kSmallSlot : kEagerMessage);
       auto mr = register_region(s->bytes.data(), s->bytes.size(), FI_SEND);
       if (!mr) {
         delete s;
@@ -345,15 +353,16 @@ class ofi_transport final : public transport {
       s->mr = *mr;
       send_slots_.push_back(s);
     } else {
-      s = spare_sends_.back();
-      spare_sends_.pop_back();
+      s = spare.back();
+      spare.pop_back();
     }
     s->length = length;
     return s;
   }
   // Send buffers are reused (only the driving thread sends or completes):
   // a warm send allocates nothing.
-  void give_back(send_slot* s) { spare_sends_.push_back(s); }
+  void give_back(send_slot* s) { spare_sends_[slot_class(s->bytes.size())].push_back(s); }
+  static std::size_t slot_class(std::size_t length) { return length <= kSmallSlot ? 0 : 1; }
   static void release(send_slot* s) {
     if (s->mr) fi_close(&s->mr->fid);
     delete s;
@@ -386,12 +395,13 @@ class ofi_transport final : public transport {
         return ofi::error(fmt::format("send to peer {}", to), r);
       }
       b.since = std::chrono::steady_clock::now();
-    } else if (b.queue.size() >= kMaxBacklog) {
+    } else if (b.bytes + s->bytes.size() > kMaxBacklogBytes) {
       give_back(s);
-      return make_error(errc::peer_dead,
-                        fmt::format("libfabric: {} frames wait for peer {}, which takes none", b.queue.size(), to));
+      return make_error(errc::peer_dead, fmt::format("libfabric: {} frames ({} bytes) wait for peer {}, which takes none",
+                                                     b.queue.size(), b.bytes, to));
     }
     b.queue.push_back(s);  // leaves in order, from progress()
+    b.bytes += s->bytes.size();
     ++backlogged_;
     return {};
   }
@@ -411,6 +421,7 @@ class ofi_transport final : public transport {
           break;
         }
         b.queue.pop_front();
+        b.bytes -= s->bytes.size();
         --backlogged_;
         b.since = now;
         if (r != 0) give_back(s);  // refused, or stuck too long: the frame is lost
@@ -560,13 +571,14 @@ class ofi_transport final : public transport {
   std::deque<receive_slot*> unposted_;
 
   std::vector<send_slot*> send_slots_;   // every eager send buffer, freed at teardown
-  std::vector<send_slot*> spare_sends_;
+  std::vector<send_slot*> spare_sends_[2];  // by slot_class: kSmallSlot, kEagerMessage bytes
   // Frames that could not leave at once, per destination, posted in order
   // once the provider takes them.
   struct backlog {
     std::deque<send_slot*> queue;
     std::chrono::steady_clock::time_point since;     // when the head last moved
     std::chrono::steady_clock::time_point next_try;  // once stuck: not before
+    std::size_t bytes = 0;                           // of the queued send buffers
   };
   std::vector<backlog> backlogs_;  // by AV index (FI_AV_TABLE: 0, 1, ...)
   std::size_t backlogged_ = 0;     // frames in all backlogs

@@ -42,7 +42,8 @@ struct ifunc_cluster {
 
   ifunc_cluster(const std::string& tls, std::uint32_t nodes, std::vector<std::string> node_args = {}) {
     ::setenv("XDG_CACHE_HOME", IFUNC_CACHE_DIR, 1);
-    cluster = std::make_unique<rt_test::node_cluster>(rt_test::cluster_setup{std::move(node_args), nodes, tls, {}, "lo"});
+    const ferry::transport::options ucx{.kind = "ucx", .tls = tls, .provider = {}, .link = {}};
+    cluster = std::make_unique<rt_test::node_cluster>(rt_test::cluster_setup{std::move(node_args), nodes, ucx, {}, "lo"});
     ferry_ifunc_context_params p{FERRY_IFUNC_CONTEXT_FIELD_NAME, "test"};
     REQUIRE(ferry_ifunc_context_create(&p, &cx) == kOk);
   }

@@ -24,6 +24,7 @@
 #include "mobile.hpp"
 #include "test_util.hpp"
 #include "transport/transport.hpp"
+#include "transport_cases.hpp"
 #include "wire/frames.hpp"
 
 namespace rt_test {
@@ -32,7 +33,8 @@ namespace rt_test {
 struct cluster_setup {
   std::vector<std::string> node_args;  ///< extra `ferry node` arguments, every node
   std::uint32_t nodes = 2;
-  std::string tls = "shm";             ///< UCX transports of nodes and client
+  /// Transport of nodes and client (rt_test::ucx_tcp::options(), ofi_tcp...).
+  ferry::transport::options transport = ucx_shm::options();
   /// Words put before node i's command line (`env VAR=... ip netns exec NS`);
   /// the process keeps its PID through these execs.
   std::function<std::vector<std::string>(std::uint32_t)> wrap;
@@ -40,7 +42,7 @@ struct cluster_setup {
   bool persistent = false;             ///< node i keeps its objects in a store of its own (`--store`)
 };
 
-/// `ferry node` processes over UCX (shm unless told otherwise), each keeping
+/// `ferry node` processes over UCX shm (or the setup's transport), each keeping
 /// its counters in a stats file, and a client runtime.
 struct node_cluster {
   std::uint32_t count;
@@ -50,7 +52,7 @@ struct node_cluster {
   std::unique_ptr<ferry::runtime> rt;
 
   explicit node_cluster(const std::vector<std::string>& node_args, std::uint32_t nodes_in_cluster = 2)
-      : node_cluster(cluster_setup{node_args, nodes_in_cluster, "shm", {}, "lo"}) {}
+      : node_cluster(cluster_setup{node_args, nodes_in_cluster, ucx_shm::options(), {}, "lo"}) {}
 
   explicit node_cluster(const cluster_setup& setup_in) : count(setup_in.nodes), setup(setup_in) {
     ::setenv("UCX_NET_DEVICES", setup.net_devices.c_str(), 1);
@@ -59,8 +61,7 @@ struct node_cluster {
     for (std::uint32_t i = 0; i < count; ++i) nodes.push_back(spawn(i));
     ferry::runtime_options o;
     o.rendezvous = rendezvous_dir();
-    o.transport = "ucx";
-    o.tls = setup.tls;
+    select_transport(o, setup.transport);
     rt = std::make_unique<ferry::runtime>(o);
   }
   ~node_cluster() { rt.reset(); }  // the runtime leaves before its nodes stop
@@ -74,8 +75,9 @@ struct node_cluster {
   std::unique_ptr<ferry::test::process> spawn(std::uint32_t i) {
     std::vector<std::string> argv = setup.wrap ? setup.wrap(i) : std::vector<std::string>{};
     argv.insert(argv.end(), {FERRY_CLI, "node", "--index", std::to_string(i), "--rendezvous",
-                             rendezvous_dir().string(), "--transport", "ucx", "--tls", setup.tls, "--jit-cache",
-                             (dir.path() / "jit").string(), "--stats-file", stats_file(i).string()});
+                             rendezvous_dir().string(), "--jit-cache", (dir.path() / "jit").string(),
+                             "--stats-file", stats_file(i).string()});
+    for (auto& a : node_transport_args(setup.transport)) argv.push_back(std::move(a));
     if (setup.persistent) argv.insert(argv.end(), {"--store", store_of(i).string()});
     argv.insert(argv.end(), setup.node_args.begin(), setup.node_args.end());
     return std::make_unique<ferry::test::process>(argv);

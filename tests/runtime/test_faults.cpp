@@ -2,9 +2,9 @@
 // "Faults"): multi-hop pointer chases (samples/pointer_chase) are in flight
 // over three nodes when one node is killed with SIGKILL, or when the link to
 // it is cut (`ip link set down` on a veth pair between two network
-// namespaces this test creates, UCX tcp). Every caller gets its answer or
-// an error — never a wrong answer, never its deadline — and the surviving
-// nodes keep serving.
+// namespaces this test creates; UCX tcp and libfabric tcp;ofi_rxm). Every
+// caller gets its answer or an error — never a wrong answer, never its
+// deadline — and the surviving nodes keep serving.
 #include <unistd.h>
 
 #include <chrono>
@@ -185,23 +185,24 @@ struct veth_namespace {
   bool sh(const std::string& args) const { return std::system((ip + " " + args).c_str()) == 0; }
 };
 
-}  // namespace
-
-TEST_CASE("faults: a cut link (veth down, UCX tcp) during multi-hop chases") {
+// The link to node 2 cut during chases over `transport` (tcp): nodes 0 and
+// 1 and this client here, node 2 in the namespace, each told by
+// `device_var` (UCX_NET_DEVICES, FI_TCP_IFACE) to use its end of the veth
+// pair (0 and 1 reach each other at the address of this end).
+void cut_link_during_chases(const ferry::transport::options& transport, const std::string& device_var) {
   veth_namespace net;
   if (!net.ok) {
     MESSAGE("skipped: needs root and iproute2 to create a network namespace");
     return;
   }
-  // Nodes 0 and 1 and this client here, node 2 in the namespace; UCX tcp
-  // over the veth pair (0 and 1 reach each other at the address of this end).
+  ::setenv(device_var.c_str(), net.here_dev.c_str(), 1);  // this client
   cluster_setup setup;
   setup.nodes = 3;
-  setup.tls = "tcp";
+  setup.transport = transport;
   setup.net_devices = net.here_dev;
   setup.wrap = [&](std::uint32_t i) {
-    if (i != 2) return std::vector<std::string>{"/usr/bin/env", "UCX_NET_DEVICES=" + net.here_dev};
-    return std::vector<std::string>{"/usr/bin/env", "UCX_NET_DEVICES=" + net.there_dev, net.ip, "netns", "exec", net.ns};
+    if (i != 2) return std::vector<std::string>{"/usr/bin/env", device_var + "=" + net.here_dev};
+    return std::vector<std::string>{"/usr/bin/env", device_var + "=" + net.there_dev, net.ip, "netns", "exec", net.ns};
   };
   node_cluster cl(setup);
   const auto table = ::chase_table::make(15, 2026);
@@ -211,7 +212,21 @@ TEST_CASE("faults: a cut link (veth down, UCX tcp) during multi-hop chases") {
   const auto t = chase_through(
       *cl.rt, h, table, kTcpDepth, [&] { REQUIRE(net.sh("-n " + net.ns + " link set " + net.there_dev + " down")); },
       milliseconds(1500), milliseconds(3000));
-  report(t, "link to node 2 cut");
+  report(t, "link to node 2 cut (" + rt_test::transport_name(transport) + ")");
   check_guarantees(cl, t, table, kTcpDepth);
   CHECK(::waitpid(cl.nodes[2]->pid(), nullptr, WNOHANG) == 0);  // node 2 itself lives on, cut off
+  ::unsetenv(device_var.c_str());
+}
+
+}  // namespace
+
+TEST_CASE("faults: a cut link (veth down, UCX tcp) during multi-hop chases") {
+  cut_link_during_chases(rt_test::ucx_tcp::options(), "UCX_NET_DEVICES");
+}
+
+// Over tcp;ofi_rxm nodes 0 and 1 answer every call they forwarded to node 2
+// (thousands) when they declare it dead, in one burst to this client
+// (runtime/transport/ofi.cpp, kMaxBacklogBytes).
+TEST_CASE("faults: a cut link (veth down, libfabric tcp, ofi_rxm) during multi-hop chases") {
+  cut_link_during_chases(rt_test::ofi_tcp::options(), "FI_TCP_IFACE");
 }
