@@ -62,9 +62,6 @@ class call_state {
   /// enough to cover a cold first call (ship + JIT, about 1.5 ms here), so
   /// only long-running calls pay a wakeup. It yields the CPU as it goes.
   static constexpr std::chrono::microseconds kDriveFor{2000};
-  /// With more processes than cores, how long a waiter polls (yielding every
-  /// 64 turns) before it yields at every turn: about a warm round trip.
-  static constexpr std::chrono::microseconds kPollAlone{20};
 
   explicit call_state(std::chrono::steady_clock::time_point deadline, std::shared_ptr<driver_link> link = nullptr)
       : deadline_(deadline), link_(std::move(link)) {}
@@ -121,12 +118,8 @@ class call_state {
     if (link_ && !ready()) {
       const auto start = std::chrono::steady_clock::now();
       const auto until = std::min(deadline_, start + kDriveFor);
-      // With more processes than cores (poll_for() 0), a call still out
-      // after kPollAlone yields at every turn: the nodes running it need the core.
-      const bool oversubscribed = link_->poll_for().count() == 0;
-      bool yield_each_turn = false;
       for (unsigned turn = 1; !ready(); ++turn) {
-        if (!link_->drive_once() || yield_each_turn) std::this_thread::yield();
+        if (!link_->drive_once()) std::this_thread::yield();
         if (turn % 64 == 0) {
           const auto now = std::chrono::steady_clock::now();
           if (now > until) break;
@@ -134,7 +127,6 @@ class call_state {
           // yield is a system call), then let other processes on this core
           // (nodes) have their turn.
           if (now - start > link_->poll_for()) std::this_thread::yield();
-          yield_each_turn = oversubscribed && now - start > kPollAlone;
         }
       }
     }

@@ -344,9 +344,6 @@ void member::loop() {
     // then look at the clock, tick, and yield the CPU to other processes.
     if (++idle_turns % kTurnsPerClockRead != 0) {
       stop_driving();
-      // More processes than cores (no pure polling): after the first turns
-      // yield at every one, so the process a message waits for gets the core.
-      if (idle_turns > kTurnsPerClockRead && config_.poll_without_yield.count() == 0) sched_yield();
       continue;
     }
     const auto now = clock::now();
