@@ -219,8 +219,8 @@ void two_processes(const options& opts) {
 }  // namespace
 
 TEST_CASE("transport: inproc frames, large frames, get, dead peer") {
-  auto a = REQUIRE_OK(tp::transport::create(options{.kind = "inproc", .tls = {}, .provider = {}}));
-  auto b = REQUIRE_OK(tp::transport::create(options{.kind = "inproc", .tls = {}, .provider = {}}));
+  auto a = REQUIRE_OK(tp::transport::create(options{.kind = "inproc", .tls = {}, .provider = {}, .link = {}}));
+  auto b = REQUIRE_OK(tp::transport::create(options{.kind = "inproc", .tls = {}, .provider = {}, .link = {}}));
   const auto a_to_b = REQUIRE_OK(a->connect(b->address()));
   const auto b_to_a = REQUIRE_OK(b->connect(a->address()));
   std::vector<std::vector<std::uint8_t>> at_a;
@@ -246,29 +246,29 @@ TEST_CASE("transport: inproc frames, large frames, get, dead peer") {
   CHECK_ERRC(a->connect(std::vector<std::uint8_t>{1, 2, 3}), errc::bad_format);
   b.reset();
   CHECK_ERRC(a->send(a_to_b, pattern(8, 0)), errc::peer_dead);
-  CHECK_ERRC(tp::transport::create(options{.kind = "carrier-pigeon", .tls = {}, .provider = {}}), errc::unsupported);
+  CHECK_ERRC(tp::transport::create(options{.kind = "carrier-pigeon", .tls = {}, .provider = {}, .link = {}}), errc::unsupported);
 }
 
-TEST_CASE("transport: UCX between two processes over shm") { two_processes({.kind = "ucx", .tls = "shm", .provider = {}}); }
-TEST_CASE("transport: UCX between two processes over tcp (loopback)") { two_processes({.kind = "ucx", .tls = "tcp", .provider = {}}); }
+TEST_CASE("transport: UCX between two processes over shm") { two_processes({.kind = "ucx", .tls = "shm", .provider = {}, .link = {}}); }
+TEST_CASE("transport: UCX between two processes over tcp (loopback)") { two_processes({.kind = "ucx", .tls = "tcp", .provider = {}, .link = {}}); }
 TEST_CASE("transport: libfabric between two processes over tcp (ofi_rxm)") {
-  two_processes({.kind = "ofi", .tls = {}, .provider = "tcp;ofi_rxm"});
+  two_processes({.kind = "ofi", .tls = {}, .provider = "tcp;ofi_rxm", .link = {}});
 }
-TEST_CASE("transport: libfabric between two processes over shm") { two_processes({.kind = "ofi", .tls = {}, .provider = "shm"}); }
+TEST_CASE("transport: libfabric between two processes over shm") { two_processes({.kind = "ofi", .tls = {}, .provider = "shm", .link = {}}); }
 
 TEST_CASE("transport: libfabric names its provider, rejects bad addresses and unknown providers") {
-  auto t = REQUIRE_OK(tp::transport::create({.kind = "ofi", .tls = {}, .provider = "shm"}));
+  auto t = REQUIRE_OK(tp::transport::create({.kind = "ofi", .tls = {}, .provider = "shm", .link = {}}));
   CHECK(t->name() == "ofi/shm");
   CHECK_ERRC(t->connect(std::vector<std::uint8_t>{}), errc::bad_format);
   // Another backend's or provider's address is refused before the library sees it.
-  auto tcp = REQUIRE_OK(tp::transport::create({.kind = "ofi", .tls = {}, .provider = "tcp;ofi_rxm"}));
-  auto ucx = REQUIRE_OK(tp::transport::create({.kind = "ucx", .tls = "shm", .provider = {}}));
+  auto tcp = REQUIRE_OK(tp::transport::create({.kind = "ofi", .tls = {}, .provider = "tcp;ofi_rxm", .link = {}}));
+  auto ucx = REQUIRE_OK(tp::transport::create({.kind = "ucx", .tls = "shm", .provider = {}, .link = {}}));
   CHECK_ERRC(t->connect(tcp->address()), errc::bad_format);
   CHECK_ERRC(t->connect(ucx->address()), errc::bad_format);
   CHECK_ERRC(ucx->connect(t->address()), errc::bad_format);
   CHECK_ERRC(ucx->connect(std::vector<std::uint8_t>{200, 1, 2}), errc::bad_format);
   CHECK_ERRC(t->send(0, pattern(8, 0)), errc::not_found);
-  CHECK_ERRC(tp::transport::create({.kind = "ofi", .tls = {}, .provider = "no-such-provider"}), errc::io_error);
+  CHECK_ERRC(tp::transport::create({.kind = "ofi", .tls = {}, .provider = "no-such-provider", .link = {}}), errc::io_error);
 }
 
 // The emulated link of a device node (options::link_profile, shaped.cpp).
@@ -344,7 +344,7 @@ TEST_CASE("transport: an emulated link delays frames both ways, keeps their orde
 // cannot remove its own, so the next ferry shm endpoint here removes it.
 TEST_CASE("transport: libfabric shm leaves nothing in /dev/shm, even after a kill -9") {
   const auto [child, sock] = fork_child([](int fd) {
-    auto t = tp::transport::create({.kind = "ofi", .tls = {}, .provider = "shm"});
+    auto t = tp::transport::create({.kind = "ofi", .tls = {}, .provider = "shm", .link = {}});
     if (!t) _exit(20);
     send_blob(fd, (*t)->address());
     ::pause();  // until killed
@@ -365,7 +365,7 @@ TEST_CASE("transport: libfabric shm leaves nothing in /dev/shm, even after a kil
 
   std::filesystem::path own;
   {
-    auto t = REQUIRE_OK(tp::transport::create({.kind = "ofi", .tls = {}, .provider = "shm"}));
+    auto t = REQUIRE_OK(tp::transport::create({.kind = "ofi", .tls = {}, .provider = "shm", .link = {}}));
     CHECK_FALSE(std::filesystem::exists(file));  // removed by the next endpoint
     const auto a = t->address();
     own = std::filesystem::path("/dev/shm") / reinterpret_cast<const char*>(REQUIRE_OK(tp::untag_address("ofi/shm", a)).data());
@@ -389,7 +389,7 @@ TEST_CASE("transport: libfabric shm endpoints opened at once by one process keep
       threads.emplace_back([&, i] {
         ready.fetch_add(1);
         while (ready.load() < kEndpoints) std::this_thread::yield();
-        if (auto t = tp::transport::create({.kind = "ofi", .tls = {}, .provider = "shm"})) made[i] = std::move(*t);
+        if (auto t = tp::transport::create({.kind = "ofi", .tls = {}, .provider = "shm", .link = {}})) made[i] = std::move(*t);
       });
     for (auto& t : threads) t.join();
     for (const auto& t : made) {
@@ -458,14 +458,14 @@ void answers_hellos_from_restarted_peers(const options& opts) {
 }  // namespace
 
 TEST_CASE("transport: UCX tcp answers hellos from inside its handler, peer after restarted peer") {
-  answers_hellos_from_restarted_peers({.kind = "ucx", .tls = "tcp", .provider = {}});
+  answers_hellos_from_restarted_peers({.kind = "ucx", .tls = "tcp", .provider = {}, .link = {}});
 }
 TEST_CASE("transport: UCX shm answers hellos from inside its handler, peer after restarted peer") {
-  answers_hellos_from_restarted_peers({.kind = "ucx", .tls = "shm", .provider = {}});
+  answers_hellos_from_restarted_peers({.kind = "ucx", .tls = "shm", .provider = {}, .link = {}});
 }
 TEST_CASE("transport: libfabric tcp answers hellos from inside its handler, peer after restarted peer") {
-  answers_hellos_from_restarted_peers({.kind = "ofi", .tls = {}, .provider = "tcp;ofi_rxm"});
+  answers_hellos_from_restarted_peers({.kind = "ofi", .tls = {}, .provider = "tcp;ofi_rxm", .link = {}});
 }
 TEST_CASE("transport: libfabric shm answers hellos from inside its handler, peer after restarted peer") {
-  answers_hellos_from_restarted_peers({.kind = "ofi", .tls = {}, .provider = "shm"});
+  answers_hellos_from_restarted_peers({.kind = "ofi", .tls = {}, .provider = "shm", .link = {}});
 }
