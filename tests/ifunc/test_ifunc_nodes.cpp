@@ -204,6 +204,17 @@ void chase_case(const std::string& tls) {
   CHECK(hops >= 30);
 }
 
+// node_pp's arguments: `rounds` runs between nodes 0 and 1, each counting in its `counter`.
+node_pp_args_t pingpong_args(std::uint32_t rounds, const object_id (&counter)[2]) {
+  node_pp_args_t a{};
+  a.rounds = rounds;
+  for (int i = 0; i < 2; ++i) {
+    a.node[i] = static_cast<std::uint32_t>(i);
+    a.counter[i] = {counter[i].hi, counter[i].lo, 0};
+  }
+  return a;
+}
+
 // The ping-pong between two nodes, started from inside NAME_main: 200 runs,
 // both counters checked, the count back by a result ifunc.
 void pingpong_case(const std::string& tls) {
@@ -212,12 +223,7 @@ void pingpong_case(const std::string& tls) {
   const ferry_ifunc_h result = c.reg("result");
   c.install_result(result);
   const object_id counter[2] = {c.object_on(0, 8), c.object_on(1, 8)};
-  node_pp_args_t a{};
-  a.rounds = 200;
-  for (int i = 0; i < 2; ++i) {
-    a.node[i] = static_cast<std::uint32_t>(i);
-    a.counter[i] = {counter[i].hi, counter[i].lo, 0};
-  }
+  const node_pp_args_t a = pingpong_args(200, counter);
   const auto started = std::chrono::steady_clock::now();
   REQUIRE(c.send_to(pp, &a, sizeof a, 0, counter[0]) == kOk);
   std::uint64_t runs = 0;
@@ -391,12 +397,7 @@ TEST_CASE("ifunc nodes: with --trust-keys, signed libraries run and unsigned or 
   const ferry_ifunc_h pp = c.reg("node_pp", false, signed_dir.c_str());
   c.install_result(c.reg("result", false, signed_dir.c_str()));
   const object_id counter[2] = {c.object_on(0, 8), c.object_on(1, 8)};
-  node_pp_args_t a{};
-  a.rounds = 4;
-  for (int i = 0; i < 2; ++i) {
-    a.node[i] = static_cast<std::uint32_t>(i);
-    a.counter[i] = {counter[i].hi, counter[i].lo, 0};
-  }
+  const node_pp_args_t a = pingpong_args(4, counter);
   std::uint64_t runs = 0;
   REQUIRE(c.send_to(pp, &a, sizeof a, 0, counter[0]) == kOk);
   CHECK(c.poll(&runs) == kOk);
