@@ -344,7 +344,7 @@ class ofi_transport final : public transport {
     send_slot* s;
     if (spare.empty()) {
       s = new send_slot;
-      s->bytes.resize(length <= kSmallSlot ? kSmallSlot : kEagerMessage);
+      s->bytes.resize(kSlotBytes[slot_class(length)]);
       auto mr = register_region(s->bytes.data(), s->bytes.size(), FI_SEND);
       if (!mr) {
         delete s;
@@ -362,6 +362,7 @@ class ofi_transport final : public transport {
   // Send buffers are reused (only the driving thread sends or completes):
   // a warm send allocates nothing.
   void give_back(send_slot* s) { spare_sends_[slot_class(s->bytes.size())].push_back(s); }
+  // Which of the two sizes (kSlotBytes) a frame of `length` bytes is sent from.
   static std::size_t slot_class(std::size_t length) { return length <= kSmallSlot ? 0 : 1; }
   static void release(send_slot* s) {
     if (s->mr) fi_close(&s->mr->fid);
@@ -571,7 +572,8 @@ class ofi_transport final : public transport {
   std::deque<receive_slot*> unposted_;
 
   std::vector<send_slot*> send_slots_;   // every eager send buffer, freed at teardown
-  std::vector<send_slot*> spare_sends_[2];  // by slot_class: kSmallSlot, kEagerMessage bytes
+  static constexpr std::size_t kSlotBytes[2] = {kSmallSlot, kEagerMessage};
+  std::vector<send_slot*> spare_sends_[2];  // by slot_class
   // Frames that could not leave at once, per destination, posted in order
   // once the provider takes them.
   struct backlog {
