@@ -341,11 +341,14 @@ void* jit_function::lookup(std::string_view symbol) const {
   return nullptr;
 }
 
-std::optional<std::string> jit_function::symbol_at(const void* address) const {
+bool jit_function::symbol_at(const void* address, std::string& symbol) const {
   std::lock_guard lock(p_->mu);
   for (const auto& s : p_->symbols)
-    if (s.at == address) return s.symbol;
-  return std::nullopt;
+    if (s.at == address) {
+      symbol.assign(s.symbol);
+      return true;
+    }
+  return false;
 }
 const object_id& jit_function::id() const noexcept { return p_->id; }
 

@@ -252,8 +252,9 @@ class jit_function {
   [[nodiscard]] void* lookup(std::string_view symbol) const;
   /// Which of those symbols `address` is, in any tier of this code object:
   /// how the runtime maps `&fn` taken inside mobile code (ferry_forward /
-  /// ferry_invoke) back to a code object. nullopt if none.
-  [[nodiscard]] std::optional<std::string> symbol_at(const void* address) const;
+  /// ferry_invoke) back to a code object: written to `symbol` (whose
+  /// capacity is reused: no allocation on a warm path); false if none.
+  [[nodiscard]] bool symbol_at(const void* address, std::string& symbol) const;
   /// Calls counted towards tier-up (counting stops once the tier is decided).
   [[nodiscard]] std::uint64_t calls() const noexcept { return state_->calls.load(std::memory_order_relaxed); }
   explicit operator bool() const noexcept { return p_ != nullptr; }

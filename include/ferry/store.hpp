@@ -102,6 +102,9 @@ class FERRY_API store {
   /// New object with a chosen id (errc::already_exists if taken).
   result<object_info> create(object_id id, std::uint64_t data_size, create_options opts = {});
   result<object_info> stat(object_id id) const;
+  /// Whether stat(id) would succeed, without making its error: what routing
+  /// asks once per call (a forwarded call's target is most often elsewhere).
+  [[nodiscard]] bool holds(object_id id) const;
   /// Change the data size, keeping the first min(old,new) bytes; new bytes are zero.
   result<object_info> resize(object_id id, std::uint64_t new_data_size);
   result<void> remove(object_id id);

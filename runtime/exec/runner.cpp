@@ -40,6 +40,7 @@ void runner::run(code::code_entry* entry, frame&& f) {
   cx.host = this;
   cx.code = entry;
   cx.call = &call;
+  cx.forward = std::move(spare_continuation());  // its buffers' capacity, for cx.forward
   if (fuel_per_call_ != 0 && fuel_per_call_ < static_cast<std::uint64_t>(INT64_MAX))
     cx.fuel = static_cast<std::int64_t>(fuel_per_call_);
   // The reply frame is one per thread, reused: the result is written
@@ -59,13 +60,38 @@ void runner::run(code::code_entry* entry, frame&& f) {
     return reply_error(call.origin, call.origin_call, s);
   }
   if (!sealed.ok()) return reply_error(call.origin, call.origin_call, sealed);
-  if (cx.forwarded) {
-    frame next{frame_type::invoke, who_.index, 0, std::move(cx.forward)};
-    return member_.post([this, next = std::move(next)]() mutable { route_(std::move(next)); });
-  }
+  if (cx.forwarded) return hand_on(std::move(f), cx);
+  spare_continuation() = std::move(cx.forward);
   reply.source = who_.index;
   reply.call = call.origin_call;
   (void)member_.send(call.origin, reply);
+}
+
+wire::invoke_body& runner::spare_continuation() {
+  thread_local wire::invoke_body spare;
+  return spare;
+}
+
+void runner::hand_on(frame&& f, call_context& cx) {
+  // The continuation takes the call's place in its frame; the call's body
+  // becomes the spare whose buffers the next continuation reuses.
+  auto& body = std::get<wire::invoke_body>(f.body);
+  std::swap(body, cx.forward);
+  spare_continuation() = std::move(cx.forward);
+  f.source = who_.index;
+  f.call = 0;
+  // On the driving thread it is routed at once (most often: sent to the
+  // next node), unless this very call was routed so — a continuation that
+  // runs here again goes through the queue, so a chain of local forwards
+  // cannot grow the stack. Elsewhere, or then, the driving thread routes it.
+  thread_local bool routing = false;
+  if (!routing && member_.driving()) {
+    routing = true;
+    route_(std::move(f));
+    routing = false;
+    return;
+  }
+  member_.post([this, f = std::move(f)]() mutable { route_(std::move(f)); });
 }
 
 status runner::seal(const call_context& cx) {
@@ -129,15 +155,13 @@ bool runner::read(call_context& cx, const ferry_ref& r, void* out, std::uint64_t
 
 bool runner::continuation(call_context& cx, const void* fn, const ferry_ref& target, const void* args,
                           std::uint64_t size, const char* what, wire::invoke_body& next) {
-  const auto symbol = cx.code->fn.symbol_at(fn);
-  if (!symbol) {
+  if (!cx.code->fn.symbol_at(fn, next.symbol)) {
     cx.failure =
         make_error(errc::unknown_code, fmt::format("{}: the function is not a mobile function this code references", what));
     return false;
   }
-  const bool self = *symbol == cx.code->code.symbol;
+  const bool self = next.symbol == cx.code->code.symbol;
   next.code = self ? cx.code->id : object_id{};
-  next.symbol = *symbol;
   next.signature_hash = self ? cx.code->code.signature_hash : 0;
   next.code_holder = self ? who_.index : cx.call->code_holder;
   next.deadline_us = cx.call->deadline_us;
@@ -147,12 +171,13 @@ bool runner::continuation(call_context& cx, const void* fn, const ferry_ref& tar
 }
 
 bool runner::forward(call_context& cx, const void* fn, const ferry_ref& target, const void* args, std::uint64_t size) {
-  wire::invoke_body next;
+  wire::invoke_body& next = cx.forward;  // a spare body, written over field by field
   if (!continuation(cx, fn, target, args, size, "cx.forward", next)) return false;
   next.origin = cx.call->origin;
   next.origin_call = cx.call->origin_call;
   next.hops = static_cast<std::uint16_t>(cx.call->hops + 1);
-  cx.forward = std::move(next);
+  next.flags = 0;
+  next.code_blob.clear();
   cx.forwarded = true;
   return true;
 }
@@ -214,7 +239,7 @@ bool runner::await_answer(call_context& cx, calls::depends_on deps, wire::node_i
 }
 
 bool runner::here(call_context& cx, const object_id& id, const char* what) {
-  if (store_.stat(id)) return true;
+  if (store_.holds(id)) return true;
   cx.failure = make_error(errc::not_local, fmt::format("{}: object {} is not on node {}", what, id.to_string(), who_.index));
   return false;
 }
@@ -257,7 +282,7 @@ bool runner::migrate(call_context& cx, const ferry_ref& r, std::uint32_t node) {
     return false;
   }
   if (router_.must_discover(id)) (void)discovery_.find_wait(id, time_left(*cx.call));
-  const auto to = store_.stat(id) ? std::optional<wire::node_index>(who_.index) : router_.next_hop(id);
+  const auto to = store_.holds(id) ? std::optional<wire::node_index>(who_.index) : router_.next_hop(id);
   if (!to) {
     cx.failure = make_error(errc::not_found, fmt::format("cx.migrate: no node holds object {}", id.to_string()));
     return false;
@@ -292,7 +317,7 @@ bool runner::pull(call_context& cx, const ferry_ref& r, std::uint64_t size, cons
     return false;
   }
   std::vector<std::uint8_t> copy;
-  if (store_.stat(id)) {
+  if (store_.holds(id)) {
     copy.resize(size);
     if (auto s = store_.read(id, r.offset, std::as_writable_bytes(std::span(copy))); !s) {
       cx.failure = s.error();

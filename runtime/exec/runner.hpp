@@ -1,7 +1,8 @@
 // ⑧⑨ execute, then reply or forward: runs a mobile call whose code is
 // resident against this node's objects, serves the runtime API the code
 // calls (cx.local, cx.forward, cx.invoke), and sends the result to the
-// call's origin — or hands the continuation back to the node to route.
+// call's origin — or hands the continuation back to the node to route
+// (at once, in the call's own frame, when it ran on the driving thread).
 //
 // Threads: run() is called where the dispatch policy put the call (an
 // executor, or in place on the driving thread); nested calls block their
@@ -99,6 +100,12 @@ class runner final : public call_host {
   /// Seal (store::flush) every object `cx` obtained a local pointer to; the
   /// first failure, if any. Objects removed meanwhile are skipped.
   status seal(const call_context& cx);
+  /// A forwarded call's continuation (cx.forward) goes on in `f`, the
+  /// call's own frame: routed at once on the driving thread, else posted.
+  void hand_on(wire::frame&& f, call_context& cx);
+  /// This thread's spare invoke body: cx.forward starts as it, so a warm
+  /// forward reuses the buffers of the call before it.
+  static wire::invoke_body& spare_continuation();
 
   node_identity who_;
   store& store_;

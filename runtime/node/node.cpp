@@ -260,14 +260,15 @@ void node::on_peer_dead(node_index who) {
   // Calls waiting here for a move it was deciding fail now (its moves stay
   // pending until it is back).
   if (who < config_.nodes) migration_->source_dead(who);
-  if (auto it = forwarded_.find(who); it != forwarded_.end()) {
+  if (who < forwarded_.size()) {
+    auto& ring = forwarded_[who];
     const std::uint64_t now = wire::deadline_clock_us();
-    for (const auto& c : it->second.calls)
+    for (const auto& c : ring.calls)
       if (c.deadline_us == 0 || c.deadline_us >= now)
         runner_->reply_error(c.origin, c.call,
                              make_error(errc::peer_dead, fmt::format("forwarded to node {}, which stopped answering "
                                                                      "or restarted", who)));
-    forwarded_.erase(it);
+    ring = {};
   }
   // Nested calls and code requests that depend on the dead member fail now,
   // not at their deadline.
@@ -296,7 +297,7 @@ void node::handle_invoke(frame&& f) {
   const object_id target = call.target.id;
   // Pinned, or sent here by placement to run on pulled data: runs here.
   const bool pinned = call.flags & (wire::kInvokePinned | wire::kInvokePull);
-  if (!pinned && !target.is_nil() && !store_->stat(target)) return route(std::move(f), target);
+  if (!pinned && !target.is_nil() && !store_->holds(target)) return route(std::move(f), target);
   loader_->ensure(std::move(f));
 }
 
@@ -306,7 +307,7 @@ void node::dispatch(code::code_entry* code, frame&& f) {
   // Moved away while its code was being loaded: route it after the object.
   if (migration_->moved_out() != 0 &&
       !(std::get<wire::invoke_body>(f.body).flags & (wire::kInvokePinned | wire::kInvokePull)) &&
-      !target.is_nil() && !store_->stat(target)) {
+      !target.is_nil() && !store_->holds(target)) {
     migration_->release(target);
     return route(std::move(f), target);
   }
@@ -344,6 +345,7 @@ void node::route(frame&& f, const object_id& target) {
 }
 
 void node::remember_forwarded(node_index to, const wire::invoke_body& call) {
+  if (to >= forwarded_.size()) forwarded_.resize(std::size_t{to} + 1);
   auto& ring = forwarded_[to];
   const forwarded_call c{call.origin, call.origin_call, call.deadline_us};
   if (ring.calls.size() < kMaxForwarded) return ring.calls.push_back(c);

@@ -196,7 +196,7 @@ class node {
     std::vector<forwarded_call> calls;
     std::size_t oldest = 0;  ///< overwritten next once full
   };
-  std::unordered_map<node_index, forwarded_ring> forwarded_;
+  std::vector<forwarded_ring> forwarded_;  ///< by the member they went to
   static constexpr std::size_t kMaxForwarded = 4096;
   void remember_forwarded(node_index to, const wire::invoke_body& call);
   std::mutex stop_mu_;

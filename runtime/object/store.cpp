@@ -209,6 +209,11 @@ result<object_info> store::stat(object_id id) const {
   return info_of(*e);
 }
 
+bool store::holds(object_id id) const {
+  std::shared_lock lock(impl_->mu);
+  return impl_->objects.contains(id);  // a damaged object fails stat() too
+}
+
 result<object_info> store::resize(object_id id, std::uint64_t new_size) {
   if (new_size > max_object_size)
     return make_error(errc::invalid_argument, fmt::format("object size {} exceeds the 2^48-byte limit", new_size));

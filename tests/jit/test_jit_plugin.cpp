@@ -90,16 +90,22 @@ TEST_CASE("an address taken inside mobile code maps back to its symbol, in every
   CHECK(call<std::uint64_t, ferry_ref, std::uint32_t>(fn, next, 3u) == 0);
   REQUIRE(g_forwarded_fn != nullptr);
   const void* fast = g_forwarded_fn;
-  CHECK(fn.symbol_at(fast) == co->symbol);
+  std::string symbol = "left over";
+  CHECK(fn.symbol_at(fast, symbol));
+  CHECK(symbol == co->symbol);
   CHECK(fn.lookup(co->symbol) == fast);
   CHECK(fn.lookup("no_such_symbol") == nullptr);
-  CHECK_FALSE(fn.symbol_at(&g_local).has_value());
+  CHECK_FALSE(fn.symbol_at(&g_local, symbol));
 
   for (int i = 0; i < 2000 && fn.tier() != jit_tier::optimized; ++i)  // two calls made it hot
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   REQUIRE(fn.tier() == jit_tier::optimized);
   CHECK(call<std::uint64_t, ferry_ref, std::uint32_t>(fn, next, 3u) == 0);
   CHECK(g_forwarded_fn != fast);                        // the optimized copy's address...
-  CHECK(fn.symbol_at(g_forwarded_fn) == co->symbol);    // ...maps back too,
-  CHECK(fn.symbol_at(fast) == co->symbol);              // and so does the fast tier's
+  symbol.clear();
+  CHECK(fn.symbol_at(g_forwarded_fn, symbol));          // the optimized copy's address maps back too,
+  CHECK(symbol == co->symbol);
+  symbol.clear();
+  CHECK(fn.symbol_at(fast, symbol));                    // and so does the fast tier's
+  CHECK(symbol == co->symbol);
 }

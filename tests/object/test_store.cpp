@@ -81,9 +81,11 @@ TEST_CASE_FIXTURE(store_fixture, "store: create, write, read, resize, remove") {
     CHECK_ERRC(st->read(info.id, 10, sizeof msg), errc::out_of_bounds);
 
     CHECK(st->list() == std::vector<object_id>{info.id});
+    CHECK(st->holds(info.id));
     REQUIRE_OK(st->remove(info.id));
     CHECK(st->list().empty());
     CHECK_ERRC(st->stat(info.id), errc::not_found);
+    CHECK_FALSE(st->holds(info.id));
   }
 }
 

@@ -163,3 +163,32 @@ TEST_CASE_FIXTURE(ucx_cluster_fixture, "warm path: a warm call allocates nothing
   CHECK(caller == 0);
   CHECK(network == 0);
 }
+
+TEST_CASE_FIXTURE(ucx_cluster_fixture, "warm path: a warm forward allocates nothing on the nodes' network threads") {
+  // A chase forwards itself from node to node: each hop runs in place and
+  // its continuation takes the call's place in the call's own frame.
+  const auto t = make_chase_table(*rt, 3000, 11);
+  auto chase_from = [&](std::uint64_t start) { return rt->invoke(&chase, t.shards[start % kShards], start, 64u).get(); };
+  // Warm-up: every node has compiled the chase and forwarded it often enough
+  // for its ring of forwarded calls (4096 per destination) to be full.
+  const auto warm_until = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+  for (std::uint64_t i = 0; i < 1000 || std::chrono::steady_clock::now() < warm_until; ++i)
+    REQUIRE(chase_from(i % 3000) == chase_locally(t.next.data(), i % 3000, 64));
+
+  constexpr std::uint64_t kChases = 300;
+  const std::uint64_t network_before = allocations_of_threads_named("ferry-node");
+  std::uint64_t inline_before = 0;
+  for (const auto& n : nodes) inline_before += n->stats().calls_inline;
+  std::uint64_t wrong = 0;
+  for (std::uint64_t i = 0; i < kChases; ++i)
+    if (chase_from(i * 7 % 3000) != chase_locally(t.next.data(), i * 7 % 3000, 64)) ++wrong;
+  const std::uint64_t network = allocations_of_threads_named("ferry-node") - network_before;
+  std::uint64_t hops = 0;
+  for (const auto& n : nodes) hops += n->stats().calls_inline;
+  hops -= inline_before;
+  CHECK(wrong == 0);
+  MESSAGE("allocations on the nodes' network threads in ", kChases, " warm chases of depth 64 (", hops,
+          " calls run in place, forwards among them): ", network);
+  CHECK(hops > kChases * 20);  // they forwarded, in place
+  CHECK(network == 0);
+}
