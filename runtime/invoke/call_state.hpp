@@ -23,6 +23,9 @@ class progress_driver {
   /// One turn of progress on the calling thread; false if another thread is
   /// driving right now.
   virtual bool drive_once() = 0;
+  /// drive_once(), then, if it found nothing to do, block until the
+  /// transport or posted work wakes this thread or `max` passes.
+  virtual bool drive_or_sleep(std::chrono::microseconds max) = 0;
 
  protected:
   ~progress_driver() = default;
@@ -40,6 +43,13 @@ class driver_link {
   bool drive_once() {
     users_.fetch_add(1);  // seq_cst with close(): either we see closed_, or close() sees us
     const bool turned = !closed_.load() && driver_->drive_once();
+    users_.fetch_sub(1);
+    return turned;
+  }
+  /// The same for drive_or_sleep().
+  bool drive_or_sleep(std::chrono::microseconds max) {
+    users_.fetch_add(1);
+    const bool turned = !closed_.load() && driver_->drive_or_sleep(max);
     users_.fetch_sub(1);
     return turned;
   }
@@ -62,6 +72,7 @@ class call_state {
   /// enough to cover a cold first call (ship + JIT, about 1.5 ms here), so
   /// only long-running calls pay a wakeup. It yields the CPU as it goes.
   static constexpr std::chrono::microseconds kDriveFor{2000};
+  static constexpr std::chrono::microseconds kPollBeforeSleep{20};
 
   explicit call_state(std::chrono::steady_clock::time_point deadline, std::shared_ptr<driver_link> link = nullptr)
       : deadline_(deadline), link_(std::move(link)) {}
@@ -118,15 +129,27 @@ class call_state {
     if (link_ && !ready()) {
       const auto start = std::chrono::steady_clock::now();
       const auto until = std::min(deadline_, start + kDriveFor);
+      // More processes than cores: after kPollBeforeSleep the caller
+      // sleeps until the transport wakes it, leaving the cores to the
+      // processes that work on its call (a multi-hop walk's nodes).
+      const bool oversubscribed = link_->poll_for().count() == 0;
+      bool sleep = false;
       for (unsigned turn = 1; !ready(); ++turn) {
-        if (!link_->drive_once()) std::this_thread::yield();
-        if (turn % 64 == 0) {
+        if (sleep) {
+          if (!link_->drive_or_sleep(std::chrono::duration_cast<std::chrono::microseconds>(
+                  until - std::chrono::steady_clock::now())))
+            std::this_thread::yield();
+        } else if (!link_->drive_once() || (oversubscribed && !ready())) {
+          std::this_thread::yield();  // someone else drives, or processes outnumber cores
+        }
+        if (turn % (oversubscribed ? 1 : 64) == 0) {
           const auto now = std::chrono::steady_clock::now();
           if (now > until) break;
-          // Pure polling at first (a warm answer takes microseconds; a
-          // yield is a system call), then let other processes on this core
-          // (nodes) have their turn.
-          if (now - start > link_->poll_for()) std::this_thread::yield();
+          sleep = oversubscribed && now - start > kPollBeforeSleep;
+          // With a core for each process: pure polling at first (a warm
+          // answer takes microseconds; a yield is a system call), then let
+          // other processes on this core have their turn now and then.
+          if (!oversubscribed && now - start > link_->poll_for()) std::this_thread::yield();
         }
       }
     }

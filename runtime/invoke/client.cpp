@@ -292,6 +292,7 @@ struct runtime::impl final : detail::progress_driver {
 
   /// A waiting caller makes progress itself (detail::progress_driver).
   bool drive_once() override { return member->drive_once(); }
+  bool drive_or_sleep(std::chrono::microseconds max) override { return member->drive_or_sleep(max); }
 
   /// Calls still pending when the runtime goes complete with errc::cancelled.
   void cancel_all() { calls.fail_all(make_error(errc::cancelled, "the ferry::runtime was destroyed")); }

@@ -316,15 +316,45 @@ void member::tick() {
   }
 }
 
+void member::sleep_for_events(std::chrono::milliseconds max) {
+  sleeping_.store(true, std::memory_order_seq_cst);  // see wake()
+  const bool armed = !has_posted_.load(std::memory_order_seq_cst) && transport_->arm();
+  const int efd = transport_->event_fd();
+  stop_driving();  // another thread may drive while we sleep; any event it leaves wakes us
+  if (armed) {
+    pollfd fds[2] = {{efd, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+    ::poll(fds, 2, static_cast<int>(std::max<long>(1, max.count())));
+    std::uint64_t drained;
+    while (::read(wake_fd_, &drained, sizeof drained) > 0) {
+    }
+  }
+  sleeping_.store(false, std::memory_order_release);
+}
+
+bool member::drive_or_sleep(std::chrono::microseconds max) {
+  if (!try_drive()) return false;
+  drives_.fetch_add(1, std::memory_order_relaxed);
+  if (turn() != 0) {
+    stop_driving();
+    return true;
+  }
+  sleeping_callers_.fetch_add(1, std::memory_order_relaxed);
+  sleep_for_events(std::chrono::duration_cast<std::chrono::milliseconds>(max));
+  sleeping_callers_.fetch_sub(1, std::memory_order_relaxed);
+  return true;
+}
+
 void member::loop() {
   auto idle_since = clock::now();
   auto last_driven = idle_since;
   std::uint64_t drives_seen = 0;
   unsigned idle_turns = 0;
   while (!stop_.load(std::memory_order_relaxed)) {
-    if (const auto d = drives_.load(std::memory_order_relaxed); d != drives_seen) {
-      // Callers are driving as they wait for answers: competing with them
-      // would only turn their direct sends into hand-offs. Check back soon.
+    if (const auto d = drives_.load(std::memory_order_relaxed);
+        d != drives_seen || sleeping_callers_.load(std::memory_order_relaxed) != 0) {
+      // Callers are driving as they wait for answers, or sleep until the
+      // transport wakes them: competing with them would only turn their
+      // direct sends into hand-offs. Check back soon.
       drives_seen = d;
       std::this_thread::sleep_for(std::chrono::microseconds(200));
       continue;
@@ -340,39 +370,29 @@ void member::loop() {
       idle_turns = 0;
       continue;
     }
-    // Idle: poll without pause for a few turns (an answer is often close),
-    // then look at the clock, tick, and yield the CPU to other processes.
-    if (++idle_turns % kTurnsPerClockRead != 0) {
+    // Idle. With a core for each process (poll_budget() > 0): poll without
+    // pause for a few turns (an answer is often close), then look at the
+    // clock, tick, and yield the CPU now and then. With more processes than
+    // cores: yield after every idle turn, as the frame this turn did not
+    // find may belong to a process waiting for this core; the clock is read
+    // every turn then, as a yield may last a time slice.
+    const bool oversubscribed = config_.poll_without_yield.count() == 0;
+    if (++idle_turns % (oversubscribed ? 1 : kTurnsPerClockRead) != 0) {
       stop_driving();
       continue;
     }
     const auto now = clock::now();
     last_driven = now;
-    if (idle_turns == kTurnsPerClockRead) idle_since = now;
+    if (idle_turns == (oversubscribed ? 1 : kTurnsPerClockRead)) idle_since = now;
     tick();
     if (now - idle_since < config_.spin) {
       stop_driving();
-      // Pure polling at first when this machine has a core for each
-      // process (poll_budget()); then yield each time, so other processes
-      // on a busy core get their turn.
       if (now - idle_since >= config_.poll_without_yield) sched_yield();
       continue;
     }
-    // Block until the transport or a post() wakes us, or the next tick.
-    sleeping_.store(true, std::memory_order_seq_cst);  // see wake()
-    const bool armed = !has_posted_.load(std::memory_order_seq_cst) && transport_->arm();
-    // Read while driving: a caller that drives meanwhile moves next_tick_.
-    const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_tick_ - clock::now()).count();
-    const int efd = transport_->event_fd();
-    stop_driving();  // a caller may drive while we sleep; any event it leaves wakes us
-    if (armed) {
-      pollfd fds[2] = {{efd, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
-      ::poll(fds, 2, static_cast<int>(std::max<long>(1, wait)));
-      std::uint64_t drained;
-      while (::read(wake_fd_, &drained, sizeof drained) > 0) {
-      }
-    }
-    sleeping_.store(false, std::memory_order_release);
+    // Block until the transport or a post() wakes us, or the next tick
+    // (read while driving: a caller that drives meanwhile moves next_tick_).
+    sleep_for_events(std::chrono::duration_cast<std::chrono::milliseconds>(next_tick_ - clock::now()));
     idle_turns = 0;
     if (try_drive()) {  // heartbeats are due when the poll timed out
       tick();

@@ -131,6 +131,11 @@ class member {
   /// posted work, heartbeats) on the calling thread and return true; else
   /// return false at once. Must not be called from a frame handler.
   bool drive_once();
+  /// drive_once(), and if that turn found nothing to do, block until a frame
+  /// arrives, work is posted or `max` passes: a caller whose answer is some
+  /// time away waits without taking a core from the processes that work on
+  /// it. False at once if another thread drives. Not from a frame handler.
+  bool drive_or_sleep(std::chrono::microseconds max);
 
   /// Frames dropped because they did not decode (bad input from a peer).
   [[nodiscard]] std::uint64_t bad_frames() const { return bad_frames_.load(); }
@@ -157,6 +162,9 @@ class member {
   void stop_driving();
   /// One turn of the driver: transport progress, posted work, heartbeats.
   unsigned turn();
+  /// Called while driving, returns not driving: block until the transport
+  /// or a post() wakes this thread, or `max` passes (at least 1 ms).
+  void sleep_for_events(std::chrono::milliseconds max);
   unsigned drain_posted();
   void tick();
   void handle_bytes(std::span<const std::uint8_t> bytes);
@@ -216,6 +224,7 @@ class member {
   /// Hand frame `f` for `to` to the driver (a copy leaves in order with posted work).
   void hand_off(node_index to, const wire::frame& f);
   std::atomic<std::uint64_t> drives_{0};  // drive_once() turns taken by other threads
+  std::atomic<int> sleeping_callers_{0};   // callers blocked in drive_or_sleep()
   std::unordered_map<node_index, bool> known_;  // connected members (for connected())
   int wake_fd_ = -1;
   std::atomic<bool> sleeping_{false};
