@@ -53,6 +53,26 @@ class driver_link {
     users_.fetch_sub(1);
     return turned;
   }
+  /// With more processes than cores, how long a waiter polls before it
+  /// sleeps: waking a thread that sleeps costs 30-40 µs on this 2-core VM
+  /// (docs/architecture.md), so while the recent waits were short (under
+  /// kShortWait) it polls for up to twice their mean; after long ones, only
+  /// kPollBeforeSleep — polling through a long wait takes a core from the
+  /// processes that work on the call.
+  [[nodiscard]] std::chrono::microseconds poll_before_sleep() const {
+    const auto recent = std::chrono::microseconds(recent_wait_us_.load(std::memory_order_relaxed));
+    if (recent >= kShortWait) return kPollBeforeSleep;
+    return std::clamp(2 * recent, kPollBeforeSleep, kShortWait);
+  }
+  /// A waiter waited `took` for its answer (a moving mean, weight 1/4; a
+  /// racy update loses at most one sample).
+  void waited(std::chrono::microseconds took) {
+    const auto us = static_cast<std::uint32_t>(std::min<std::int64_t>(took.count(), 1'000'000));
+    const std::uint32_t old = recent_wait_us_.load(std::memory_order_relaxed);
+    recent_wait_us_.store((old * 3 + us) / 4, std::memory_order_relaxed);
+  }
+  static constexpr std::chrono::microseconds kPollBeforeSleep{20};
+  static constexpr std::chrono::microseconds kShortWait{150};
   /// No drive_once() after this returns (waits for those in progress).
   void close() {
     closed_.store(true);
@@ -64,6 +84,7 @@ class driver_link {
   std::chrono::microseconds poll_for_;
   std::atomic<bool> closed_{false};
   std::atomic<int> users_{0};
+  std::atomic<std::uint32_t> recent_wait_us_{0};
 };
 
 class call_state {
@@ -72,7 +93,6 @@ class call_state {
   /// enough to cover a cold first call (ship + JIT, about 1.5 ms here), so
   /// only long-running calls pay a wakeup. It yields the CPU as it goes.
   static constexpr std::chrono::microseconds kDriveFor{2000};
-  static constexpr std::chrono::microseconds kPollBeforeSleep{20};
 
   explicit call_state(std::chrono::steady_clock::time_point deadline, std::shared_ptr<driver_link> link = nullptr)
       : deadline_(deadline), link_(std::move(link)) {}
@@ -129,10 +149,11 @@ class call_state {
     if (link_ && !ready()) {
       const auto start = std::chrono::steady_clock::now();
       const auto until = std::min(deadline_, start + kDriveFor);
-      // More processes than cores: after kPollBeforeSleep the caller
+      // More processes than cores: after poll_before_sleep() the caller
       // sleeps until the transport wakes it, leaving the cores to the
       // processes that work on its call (a multi-hop walk's nodes).
       const bool oversubscribed = link_->poll_for().count() == 0;
+      const auto poll_before_sleep = link_->poll_before_sleep();
       bool sleep = false;
       for (unsigned turn = 1; !ready(); ++turn) {
         if (sleep) {
@@ -145,13 +166,14 @@ class call_state {
         if (turn % (oversubscribed ? 1 : 64) == 0) {
           const auto now = std::chrono::steady_clock::now();
           if (now > until) break;
-          sleep = oversubscribed && now - start > kPollBeforeSleep;
+          sleep = oversubscribed && now - start > poll_before_sleep;
           // With a core for each process: pure polling at first (a warm
           // answer takes microseconds; a yield is a system call), then let
           // other processes on this core have their turn now and then.
           if (!oversubscribed && now - start > link_->poll_for()) std::this_thread::yield();
         }
       }
+      link_->waited(std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start));
     }
     std::unique_lock lock(mu_);
     if (!cv_.wait_until(lock, deadline_, [&] { return done_.load(std::memory_order_relaxed); }))
