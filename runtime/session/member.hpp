@@ -195,6 +195,8 @@ class member {
   std::chrono::steady_clock::time_point last_tick_{};
   std::vector<std::uint8_t> beat_;  // the heartbeat frame, encoded into again each tick
   static constexpr unsigned kTurnsPerClockRead = 64;
+  /// How often the progress thread looks whether callers still drive.
+  static constexpr std::chrono::milliseconds kCallersDriveCheck{2};
   /// Frames up to this size leave their buffers (encode and decode) with the
   /// thread for the next frame; larger ones give them back.
   static constexpr std::size_t kReusedFrameBytes = std::size_t{1} << 20;
