@@ -73,6 +73,7 @@ class driver_link {
   }
   static constexpr std::chrono::microseconds kPollBeforeSleep{20};
   static constexpr std::chrono::microseconds kShortWait{150};
+  [[nodiscard]] bool closed() const { return closed_.load(); }
   /// No drive_once() after this returns (waits for those in progress).
   void close() {
     closed_.store(true);
@@ -92,7 +93,11 @@ class call_state {
   /// A waiter drives progress itself for this long before it sleeps: long
   /// enough to cover a cold first call (ship + JIT, about 1.5 ms here), so
   /// only long-running calls pay a wakeup. It yields the CPU as it goes.
+  /// How long a waiter polls when each process has a core.
   static constexpr std::chrono::microseconds kDriveFor{2000};
+  /// A sleeping waiter wakes at least this often (and for every frame):
+  /// a runtime being destroyed waits for it to leave its member.
+  static constexpr std::chrono::microseconds kSleepAtMost{10000};
 
   explicit call_state(std::chrono::steady_clock::time_point deadline, std::shared_ptr<driver_link> link = nullptr)
       : deadline_(deadline), link_(std::move(link)) {}
@@ -147,26 +152,30 @@ class call_state {
  private:
   status wait_done() {
     if (link_ && !ready()) {
+      // Poll first (a warm answer takes microseconds), then sleep on the
+      // transport between turns until the answer or the deadline: after
+      // kDriveFor while each process has a core, after poll_before_sleep()
+      // when more processes than cores share the machine — then a caller
+      // waiting for a multi-hop walk leaves the cores to the nodes doing it.
       const auto start = std::chrono::steady_clock::now();
-      const auto until = std::min(deadline_, start + kDriveFor);
-      // More processes than cores: after poll_before_sleep() the caller
-      // sleeps until the transport wakes it, leaving the cores to the
-      // processes that work on its call (a multi-hop walk's nodes).
       const bool oversubscribed = link_->poll_for().count() == 0;
-      const auto poll_before_sleep = link_->poll_before_sleep();
+      const auto poll_until = start + (oversubscribed ? link_->poll_before_sleep() : kDriveFor);
       bool sleep = false;
       for (unsigned turn = 1; !ready(); ++turn) {
         if (sleep) {
-          if (!link_->drive_or_sleep(std::chrono::duration_cast<std::chrono::microseconds>(
-                  until - std::chrono::steady_clock::now())))
-            std::this_thread::yield();
-        } else if (!link_->drive_once() || (oversubscribed && !ready())) {
-          std::this_thread::yield();  // someone else drives, or processes outnumber cores
+          if (link_->closed()) break;
+          const auto now = std::chrono::steady_clock::now();
+          if (now > deadline_) break;
+          const auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline_ - now);
+          if (!link_->drive_or_sleep(std::min(left, kSleepAtMost))) std::this_thread::yield();
+          continue;
         }
+        // Someone else drives, or processes outnumber cores: let the others run.
+        if (!link_->drive_once() || (oversubscribed && !ready())) std::this_thread::yield();
         if (turn % (oversubscribed ? 1 : 64) == 0) {
           const auto now = std::chrono::steady_clock::now();
-          if (now > until) break;
-          sleep = oversubscribed && now - start > poll_before_sleep;
+          if (now > deadline_) break;
+          sleep = now > poll_until;
           // With a core for each process: pure polling at first (a warm
           // answer takes microseconds; a yield is a system call), then let
           // other processes on this core have their turn now and then.

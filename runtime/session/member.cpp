@@ -338,8 +338,12 @@ bool member::drive_or_sleep(std::chrono::microseconds max) {
     stop_driving();
     return true;
   }
+  // A caller sleeping here keeps the progress thread out (loop()): the
+  // heartbeats are its to send, so it wakes for the next one.
+  tick();
+  const auto until_tick = std::chrono::duration_cast<std::chrono::microseconds>(next_tick_ - clock::now());
   sleeping_callers_.fetch_add(1, std::memory_order_relaxed);
-  sleep_for_events(std::chrono::duration_cast<std::chrono::milliseconds>(max));
+  sleep_for_events(std::chrono::duration_cast<std::chrono::milliseconds>(std::min(max, until_tick)));
   sleeping_callers_.fetch_sub(1, std::memory_order_relaxed);
   return true;
 }
