@@ -10,6 +10,8 @@
 #include <llvm/IR/LegacyPassManager.h>
 #include <llvm/IR/Module.h>
 #include <llvm/IR/Verifier.h>
+#include <llvm/IRReader/IRReader.h>
+#include <llvm/Support/SourceMgr.h>
 #include <llvm/Passes/PassBuilder.h>
 #include <llvm/Support/SmallVectorMemoryBuffer.h>
 #include <llvm/Target/TargetMachine.h>
@@ -102,23 +104,10 @@ llvm::Error check_policy(const llvm::Module& m, const llvm::DataLayout& node_lay
   return check_entry(m, o.entry_symbol, o.uniform_entry);
 }
 
-llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> compile_bitcode(std::span<const std::uint8_t> bitcode,
-                                                                    const compile_options& o) {
-  llvm::LLVMContext ctx;
-  const llvm::MemoryBufferRef ref(
-      llvm::StringRef(reinterpret_cast<const char*>(bitcode.data()), bitcode.size()), "code-object");
-  auto parsed = llvm::parseBitcodeFile(ref, ctx);
-  if (!parsed)
-    return fail(errc::bad_format, fmt::format("bitcode does not parse: {}", llvm::toString(parsed.takeError())));
-  llvm::Module& m = **parsed;
+namespace {
 
-  std::string why;
-  llvm::raw_string_ostream os(why);
-  bool broken_debug_info = false;
-  if (llvm::verifyModule(m, &os, &broken_debug_info))
-    return fail(errc::bad_format, fmt::format("bitcode fails verification: {}", why));
-  if (broken_debug_info) llvm::StripDebugInfo(m);  // debug info is optional: drop it, keep the code
-
+// Check, contain and compile parsed, verified module `m` into an object.
+llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> compile_module(llvm::Module& m, const compile_options& o) {
   auto builder = o.target->machine_builder();
   builder.setCodeGenOptLevel(o.tier == jit_tier::optimized ? llvm::CodeGenOptLevel::Default
                                                           : llvm::CodeGenOptLevel::None);
@@ -137,6 +126,67 @@ llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> compile_bitcode(std::span<co
     pm.run(m);
   }
   return std::make_unique<llvm::SmallVectorMemoryBuffer>(std::move(object), "ferry-jit-object", false);
+}
+
+}  // namespace
+
+llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> compile_bitcode(std::span<const std::uint8_t> bitcode,
+                                                                    const compile_options& o) {
+  llvm::LLVMContext ctx;
+  const llvm::MemoryBufferRef ref(
+      llvm::StringRef(reinterpret_cast<const char*>(bitcode.data()), bitcode.size()), "code-object");
+  auto parsed = llvm::parseBitcodeFile(ref, ctx);
+  if (!parsed)
+    return fail(errc::bad_format, fmt::format("bitcode does not parse: {}", llvm::toString(parsed.takeError())));
+  llvm::Module& m = **parsed;
+
+  std::string why;
+  llvm::raw_string_ostream os(why);
+  bool broken_debug_info = false;
+  if (llvm::verifyModule(m, &os, &broken_debug_info))
+    return fail(errc::bad_format, fmt::format("bitcode fails verification: {}", why));
+  if (broken_debug_info) llvm::StripDebugInfo(m);  // debug info is optional: drop it, keep the code
+  return compile_module(m, o);
+}
+
+llvm::Error warm_up(compile_options o) {
+  // A uniform entry (ferry_entry_fn) whose body sums the words its argument
+  // block points at: a loop, loads, a store — what contain_module
+  // instruments and the code generator lowers in a typical mobile function.
+  static constexpr const char* kWarmUpIR = R"(
+define i32 @ferry_warm_up(ptr %cx, ptr %args, ptr %result) {
+entry:
+  %n = load i64, ptr %args
+  %pp = getelementptr i8, ptr %args, i64 8
+  %p = load ptr, ptr %pp
+  br label %loop
+loop:
+  %i = phi i64 [ 0, %entry ], [ %i1, %loop ]
+  %s = phi i64 [ 0, %entry ], [ %s1, %loop ]
+  %a = getelementptr i64, ptr %p, i64 %i
+  %v = load i64, ptr %a
+  %s1 = add i64 %s, %v
+  %i1 = add i64 %i, 1
+  %more = icmp ult i64 %i1, %n
+  br i1 %more, label %loop, label %done
+done:
+  store i64 %s1, ptr %result
+  ret i32 0
+}
+)";
+  llvm::LLVMContext ctx;
+  llvm::SMDiagnostic diag;
+  auto m = llvm::parseIR(llvm::MemoryBufferRef(kWarmUpIR, "ferry-warm-up"), diag, ctx);
+  if (!m) return fail(errc::internal, fmt::format("the warm-up module does not parse: {}", diag.getMessage().str()));
+  auto builder = o.target->machine_builder();
+  auto tm = builder.createTargetMachine();
+  if (!tm) return tm.takeError();
+  m->setTargetTriple(o.target->triple().str());
+  m->setDataLayout((*tm)->createDataLayout());
+  o.entry_symbol = "ferry_warm_up";
+  auto compiled = compile_module(*m, o);
+  if (!compiled) return compiled.takeError();
+  return llvm::Error::success();
 }
 
 }  // namespace ferry::jitd

@@ -450,6 +450,14 @@ result<std::unique_ptr<jit>> jit::create(jit_config config) {
   if (!lljit) return jitd::to_status(lljit.takeError(), errc::unsupported, "creating the LLJIT");
   p->lljit = std::move(*lljit);
   p->workers = std::make_unique<core::thread_pool_dispatcher>("ferry-jit", p->cfg.threads);
+  // LLVM's one-time set-up, off the first call's path (compile.hpp). The
+  // sandboxed helper compiles in its own process: nothing to warm here.
+  if (!p->sandbox)
+    (void)p->submit([p = p.get()] {
+      jitd::compile_options o{"",    p->cfg.first_tier, &p->allowed,   &p->target,         p->cfg.max_data_bytes,
+                              p->cfg.meter, false,    true,          p->cfg.bounds_checks};
+      llvm::consumeError(jitd::warm_up(std::move(o)));  // a failure here fails the first real compile too
+    });
   return std::unique_ptr<jit>(new jit(std::move(p)));
 }
 

@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include "code_objects.hpp"
+#include "compile.hpp"
 #include "error.hpp"
 #include "target.hpp"
 #include "test_util.hpp"
@@ -77,4 +78,27 @@ TEST_CASE("an unknown CPU is refused when the node is set up, not at the first c
   const status s = jitd::to_status(t.takeError(), errc::internal, "resolve");
   CHECK(s.code() == errc::unsupported);
   CHECK(s.message().find("cortex-a9000") != std::string::npos);
+}
+
+// The engine compiles a built-in module on a worker as it starts, so the
+// first mobile call does not pay for LLVM's one-time set-up; its failure
+// would be silent there (the first real compile reports its own), so it is
+// checked here, with and without containment, at both tiers.
+TEST_CASE("warm-up: the built-in module passes the policy check, containment and code generation") {
+  auto host = jitd::node_target::resolve({});
+  REQUIRE(host);
+  const llvm::StringSet<> allowed{"ferry_fuel", "ferry_bounds", "ferry_bounds_enter", "__stack_chk_fail"};
+  for (const bool contained : {true, false})
+    for (const jit_tier tier : {jit_tier::fast, jit_tier::optimized}) {
+      CAPTURE(contained);
+      jitd::compile_options o;
+      o.tier = tier;
+      o.allowed = &allowed;
+      o.target = &*host;
+      o.meter = o.bounds = contained;
+      llvm::Error e = jitd::warm_up(o);
+      std::string why;
+      if (e) why = llvm::toString(std::move(e));
+      CHECK_MESSAGE(why.empty(), why);
+    }
 }
