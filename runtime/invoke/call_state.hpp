@@ -90,11 +90,14 @@ class driver_link {
 
 class call_state {
  public:
-  /// A waiter drives progress itself for this long before it sleeps: long
-  /// enough to cover a cold first call (ship + JIT, about 1.5 ms here), so
-  /// only long-running calls pay a wakeup. It yields the CPU as it goes.
-  /// How long a waiter polls when each process has a core.
+  /// How long a waiter polls when each process has a core, before it
+  /// sleeps on the transport between turns: long enough to cover a cold
+  /// first call (ship + JIT, a few ms here), so only long-running calls pay
+  /// a wakeup. It yields the CPU as it goes.
   static constexpr std::chrono::microseconds kDriveFor{2000};
+  /// A waiter that finds another thread driving waits this long for its
+  /// answer on the call's condition variable before it tries again.
+  static constexpr std::chrono::microseconds kWaitForDriver{100};
   /// A sleeping waiter wakes at least this often (and for every frame):
   /// a runtime being destroyed waits for it to leave its member.
   static constexpr std::chrono::microseconds kSleepAtMost{10000};
@@ -167,7 +170,12 @@ class call_state {
           const auto now = std::chrono::steady_clock::now();
           if (now > deadline_) break;
           const auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline_ - now);
-          if (!link_->drive_or_sleep(std::min(left, kSleepAtMost))) std::this_thread::yield();
+          if (!link_->drive_or_sleep(std::min(left, kSleepAtMost))) {
+            // Another thread drives (and delivers our answer as it comes):
+            // wait without spinning, then try to drive again.
+            std::unique_lock lock(mu_);
+            cv_.wait_for(lock, kWaitForDriver, [&] { return done_.load(std::memory_order_relaxed); });
+          }
           continue;
         }
         // Someone else drives, or processes outnumber cores: let the others run.
