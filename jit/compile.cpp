@@ -178,11 +178,10 @@ done:
   llvm::SMDiagnostic diag;
   auto m = llvm::parseIR(llvm::MemoryBufferRef(kWarmUpIR, "ferry-warm-up"), diag, ctx);
   if (!m) return fail(errc::internal, fmt::format("the warm-up module does not parse: {}", diag.getMessage().str()));
-  auto builder = o.target->machine_builder();
-  auto tm = builder.createTargetMachine();
-  if (!tm) return tm.takeError();
+  auto layout = o.target->machine_builder().getDefaultDataLayoutForTarget();
+  if (!layout) return layout.takeError();
   m->setTargetTriple(o.target->triple().str());
-  m->setDataLayout((*tm)->createDataLayout());
+  m->setDataLayout(*layout);
   o.entry_symbol = "ferry_warm_up";
   auto compiled = compile_module(*m, o);
   if (!compiled) return compiled.takeError();

@@ -158,16 +158,22 @@ struct jit::impl : std::enable_shared_from_this<jit::impl> {
 
   llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> compile(const code_variant& v, const std::string& entry,
                                                               jit_tier tier) {
-    if (!sandbox) {
-      jitd::compile_options o{entry,     tier,      &allowed, &target, cfg.max_data_bytes, cfg.meter,
-                              cfg.any_process_symbol, cfg.uniform_entry, cfg.bounds_checks};
-      return jitd::compile_bitcode(v.bitcode, o);
-    }
+    if (!sandbox) return jitd::compile_bitcode(v.bitcode, options_for(entry, tier));
     bool helper_failed = false;
     ++n.sandbox_checks;
     auto compiled = sandbox->compile(v.bitcode, entry, tier, &helper_failed);
     if (helper_failed) ++n.sandbox_failures;
     return compiled;
+  }
+
+  // How this engine compiles in-process (the sandboxed helper gets the
+  // same settings on its command line).
+  [[nodiscard]] jitd::compile_options options_for(std::string entry, jit_tier tier) const {
+    return {std::move(entry),     tier,
+            &allowed,             &target,
+            cfg.max_data_bytes,   cfg.meter,
+            cfg.any_process_symbol, cfg.uniform_entry,
+            cfg.bounds_checks};
   }
 
   // Link `tier` of `inst` into a JITDylib of its own and return its entry.
@@ -454,9 +460,8 @@ result<std::unique_ptr<jit>> jit::create(jit_config config) {
   // sandboxed helper compiles in its own process: nothing to warm here.
   if (!p->sandbox)
     (void)p->submit([p = p.get()] {
-      jitd::compile_options o{"",    p->cfg.first_tier, &p->allowed,   &p->target,         p->cfg.max_data_bytes,
-                              p->cfg.meter, false,    true,          p->cfg.bounds_checks};
-      llvm::consumeError(jitd::warm_up(std::move(o)));  // a failure here fails the first real compile too
+      // A failure here fails the first real compile too, which reports it.
+      llvm::consumeError(jitd::warm_up(p->options_for({}, p->cfg.first_tier)));
     });
   return std::unique_ptr<jit>(new jit(std::move(p)));
 }

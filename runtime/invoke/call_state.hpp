@@ -91,9 +91,9 @@ class driver_link {
 class call_state {
  public:
   /// How long a waiter polls when each process has a core, before it
-  /// sleeps on the transport between turns: long enough to cover a cold
-  /// first call (ship + JIT, a few ms here), so only long-running calls pay
-  /// a wakeup. It yields the CPU as it goes.
+  /// sleeps on the transport between turns: a warm call never sleeps, and
+  /// a cold first call (ship + JIT, 2–16 ms here) pays at most one wake-up.
+  /// It yields the CPU now and then as it goes.
   static constexpr std::chrono::microseconds kDriveFor{2000};
   /// A waiter that finds another thread driving waits this long for its
   /// answer on the call's condition variable before it tries again.

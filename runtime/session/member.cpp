@@ -187,12 +187,12 @@ member::posted_entry& member::next_posted() {
   return posted_[posted_count_++];
 }
 
-// post()/hand_off() store has_posted_ then read sleeping_; the loop stores
-// sleeping_ then reads has_posted_. Each store must be seen before the other
+// post()/hand_off() store has_posted_ then read sleepers_; a sleeper counts
+// itself in sleepers_ then reads has_posted_. Each store must be seen before the other
 // side's load (store-load order: seq_cst), or both could miss the other and
 // the work wait for the next tick.
 void member::wake() {
-  if (sleeping_.load(std::memory_order_seq_cst)) {
+  if (sleepers_.load(std::memory_order_seq_cst) != 0) {
     const std::uint64_t one = 1;
     [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
   }
@@ -317,7 +317,9 @@ void member::tick() {
 }
 
 void member::sleep_for_events(std::chrono::milliseconds max) {
-  sleeping_.store(true, std::memory_order_seq_cst);  // see wake()
+  // Counted, not flagged: the progress thread and a caller may sleep at
+  // once, and the first to wake must not hide the other from wake().
+  sleepers_.fetch_add(1, std::memory_order_seq_cst);  // see wake()
   const bool armed = !has_posted_.load(std::memory_order_seq_cst) && transport_->arm();
   const int efd = transport_->event_fd();
   stop_driving();  // another thread may drive while we sleep; any event it leaves wakes us
@@ -328,7 +330,7 @@ void member::sleep_for_events(std::chrono::milliseconds max) {
     while (::read(wake_fd_, &drained, sizeof drained) > 0) {
     }
   }
-  sleeping_.store(false, std::memory_order_release);
+  sleepers_.fetch_sub(1, std::memory_order_release);
 }
 
 bool member::drive_or_sleep(std::chrono::microseconds max) {
@@ -383,14 +385,14 @@ void member::loop() {
     // cores: yield after every idle turn, as the frame this turn did not
     // find may belong to a process waiting for this core; the clock is read
     // every turn then, as a yield may last a time slice.
-    const bool oversubscribed = config_.poll_without_yield.count() == 0;
-    if (++idle_turns % (oversubscribed ? 1 : kTurnsPerClockRead) != 0) {
+    const unsigned turns_per_clock_read = config_.poll_without_yield.count() == 0 ? 1 : kTurnsPerClockRead;
+    if (++idle_turns % turns_per_clock_read != 0) {
       stop_driving();
       continue;
     }
     const auto now = clock::now();
     last_driven = now;
-    if (idle_turns == (oversubscribed ? 1 : kTurnsPerClockRead)) idle_since = now;
+    if (idle_turns == turns_per_clock_read) idle_since = now;
     tick();
     if (now - idle_since < config_.spin) {
       stop_driving();

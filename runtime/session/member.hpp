@@ -229,7 +229,7 @@ class member {
   std::atomic<int> sleeping_callers_{0};   // callers blocked in drive_or_sleep()
   std::unordered_map<node_index, bool> known_;  // connected members (for connected())
   int wake_fd_ = -1;
-  std::atomic<bool> sleeping_{false};
+  std::atomic<int> sleepers_{0};  // threads blocked in sleep_for_events(): wake() writes wake_fd_ for them
   std::atomic<bool> stop_{false};
   std::atomic<bool> driven_{false};
   static thread_local const member* driver_;
