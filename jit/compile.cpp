@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <llvm/Bitcode/BitcodeReader.h>
+#include <llvm/Bitcode/BitcodeWriter.h>
 #include <llvm/IR/DebugInfo.h>
 #include <llvm/IR/InlineAsm.h>
 #include <llvm/IR/InstIterator.h>
@@ -149,43 +150,89 @@ llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> compile_bitcode(std::span<co
   return compile_module(m, o);
 }
 
-llvm::Error warm_up(compile_options o) {
-  // A uniform entry (ferry_entry_fn) whose body sums the words its argument
-  // block points at: a loop, loads, a store — what contain_module
-  // instruments and the code generator lowers in a typical mobile function.
+llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> warm_up(compile_options o) {
+  // A uniform entry (ferry_entry_fn) that sums the words its argument block
+  // points at through a helper taking a struct by value, with a local
+  // buffer, a call returning a pair, unsigned division and select: what
+  // contain_module instruments (it adds the stack canaries) and the code
+  // generator lowers in typical mobile code (the pointer chase's code
+  // object has each of these).
   static constexpr const char* kWarmUpIR = R"(
-define i32 @ferry_warm_up(ptr %cx, ptr %args, ptr %result) {
+%span = type { ptr, i64 }
+
+define internal { i64, i64 } @ferry_warm_up_pair(i64 %a, i64 %b) noinline {
+  %p = insertvalue { i64, i64 } undef, i64 %a, 0
+  %q = insertvalue { i64, i64 } %p, i64 %b, 1
+  ret { i64, i64 } %q
+}
+
+define internal i64 @ferry_warm_up_sum(ptr byval(%span) align 8 %s, i32 %k) noinline {
 entry:
-  %n = load i64, ptr %args
-  %pp = getelementptr i8, ptr %args, i64 8
+  %buf = alloca [16 x i8], align 16
+  store i8 0, ptr %buf
+  %pp = getelementptr %span, ptr %s, i32 0, i32 0
   %p = load ptr, ptr %pp
-  br label %loop
+  %np = getelementptr %span, ptr %s, i32 0, i32 1
+  %n = load i64, ptr %np
+  %none = icmp eq i64 %n, 0
+  br i1 %none, label %done, label %loop
 loop:
   %i = phi i64 [ 0, %entry ], [ %i1, %loop ]
-  %s = phi i64 [ 0, %entry ], [ %s1, %loop ]
+  %acc = phi i64 [ 0, %entry ], [ %acc1, %loop ]
   %a = getelementptr i64, ptr %p, i64 %i
   %v = load i64, ptr %a
-  %s1 = add i64 %s, %v
+  %k64 = zext i32 %k to i64
+  %r = urem i64 %v, %k64
+  %d = udiv i64 %v, %k64
+  %pair = call { i64, i64 } @ferry_warm_up_pair(i64 %r, i64 %d)
+  %x = extractvalue { i64, i64 } %pair, 0
+  %y = extractvalue { i64, i64 } %pair, 1
+  %big = icmp ugt i64 %x, %y
+  %odd = trunc i64 %v to i1
+  %both = select i1 %big, i1 %odd, i1 false
+  %pick = select i1 %both, i64 %x, i64 %y
+  %acc1 = add i64 %acc, %pick
   %i1 = add i64 %i, 1
   %more = icmp ult i64 %i1, %n
   br i1 %more, label %loop, label %done
 done:
-  store i64 %s1, ptr %result
+  %s1 = phi i64 [ 0, %entry ], [ %acc1, %loop ]
+  ret i64 %s1
+}
+
+define i32 @ferry_warm_up(ptr %cx, ptr %args, ptr %result) {
+entry:
+  %s = alloca %span, align 8
+  %n = load i64, ptr %args
+  %pp = getelementptr i8, ptr %args, i64 8
+  %p = load ptr, ptr %pp
+  store ptr %p, ptr %s
+  %np = getelementptr %span, ptr %s, i32 0, i32 1
+  store i64 %n, ptr %np
+  %sum = call i64 @ferry_warm_up_sum(ptr byval(%span) align 8 %s, i32 7)
+  store i64 %sum, ptr %result
   ret i32 0
 }
 )";
-  llvm::LLVMContext ctx;
-  llvm::SMDiagnostic diag;
-  auto m = llvm::parseIR(llvm::MemoryBufferRef(kWarmUpIR, "ferry-warm-up"), diag, ctx);
-  if (!m) return fail(errc::internal, fmt::format("the warm-up module does not parse: {}", diag.getMessage().str()));
-  auto layout = o.target->machine_builder().getDefaultDataLayoutForTarget();
-  if (!layout) return layout.takeError();
-  m->setTargetTriple(o.target->triple().str());
-  m->setDataLayout(*layout);
-  o.entry_symbol = "ferry_warm_up";
-  auto compiled = compile_module(*m, o);
-  if (!compiled) return compiled.takeError();
-  return llvm::Error::success();
+  // Parsed from text, then written as bitcode and compiled from that, as
+  // a code object's bitcode is.
+  std::vector<std::uint8_t> bitcode;
+  {
+    llvm::LLVMContext ctx;
+    llvm::SMDiagnostic diag;
+    auto m = llvm::parseIR(llvm::MemoryBufferRef(kWarmUpIR, "ferry-warm-up"), diag, ctx);
+    if (!m) return fail(errc::internal, fmt::format("the warm-up module does not parse: {}", diag.getMessage().str()));
+    auto layout = o.target->machine_builder().getDefaultDataLayoutForTarget();
+    if (!layout) return layout.takeError();
+    m->setTargetTriple(o.target->triple().str());
+    m->setDataLayout(*layout);
+    llvm::SmallVector<char, 0> buffer;
+    llvm::raw_svector_ostream out(buffer);
+    llvm::WriteBitcodeToFile(*m, out);
+    bitcode.assign(buffer.begin(), buffer.end());
+  }
+  o.entry_symbol = kWarmUpEntry;
+  return compile_bitcode(bitcode, o);
 }
 
 }  // namespace ferry::jitd

@@ -52,11 +52,16 @@ void optimize_module(llvm::Module& m, llvm::TargetMachine& tm);
 llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> compile_bitcode(std::span<const std::uint8_t> bitcode,
                                                                     const compile_options& o);
 
-/// Compile a small built-in module through the same steps at `o.tier`
-/// (policy check, containment, code generation) and drop the object: the
-/// first compile in a process otherwise pays for LLVM's one-time set-up
-/// (about 12 ms of a 14 ms first compile on this machine). A node runs it
-/// on a JIT worker as it starts.
-llvm::Error warm_up(compile_options o);
+/// Compile a small built-in module through every step a code object takes
+/// at `o.tier` (bitcode reader, verifier, policy check, containment, code
+/// generation) and return its object, entry `kWarmUpEntry`, for the engine
+/// to link and drop: the first compile in a process otherwise pays for
+/// LLVM's one-time set-up (about 12 ms of a 14 ms first compile on this
+/// machine). The module holds what made the code generator leave its fast
+/// path in real mobile code (a by-value struct argument, containment's
+/// stack canaries, a call returning a pair, division, select), so those
+/// paths are set up too. A node runs it on a JIT worker as it starts.
+llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> warm_up(compile_options o);
+inline constexpr const char* kWarmUpEntry = "ferry_warm_up";
 
 }  // namespace ferry::jitd

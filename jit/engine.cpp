@@ -90,7 +90,7 @@ struct jit::impl : std::enable_shared_from_this<jit::impl> {
 
   struct {
     std::atomic<std::uint64_t> loads, compiles, resident_hits, memory_hits, disk_hits, coalesced, tier_ups,
-        sandbox_checks, sandbox_failures, live_code, failures;
+        sandbox_checks, sandbox_failures, live_code, failures, warmed_up;
   } n{};
   std::atomic<std::uint64_t> dylib_seq{0};
   std::atomic<std::uint64_t> linked_bytes{0};  // jit_config::max_code_bytes
@@ -174,6 +174,21 @@ struct jit::impl : std::enable_shared_from_this<jit::impl> {
             cfg.max_data_bytes,   cfg.meter,
             cfg.any_process_symbol, cfg.uniform_entry,
             cfg.bounds_checks};
+  }
+
+  // LLVM's one-time set-up, off the first call's path (compile.hpp): the
+  // built-in module is compiled, linked into a JITDylib of its own (the
+  // linker has set-up of its own), and dropped. A failure here fails the
+  // first real compile too, which reports it.
+  void warm_up() {
+    auto object = jitd::warm_up(options_for({}, cfg.first_tier));
+    if (!object) return llvm::consumeError(object.takeError());
+    auto jd = lljit->createJITDylib("ferry-warm-up");
+    if (!jd) return llvm::consumeError(jd.takeError());
+    if (auto e = lljit->addObjectFile(*jd, std::move(*object))) llvm::consumeError(std::move(e));
+    else if (auto entry = lljit->lookup(*jd, jitd::kWarmUpEntry); !entry) llvm::consumeError(entry.takeError());
+    else ++n.warmed_up;
+    llvm::consumeError(lljit->getExecutionSession().removeJITDylib(*jd));
   }
 
   // Link `tier` of `inst` into a JITDylib of its own and return its entry.
@@ -322,7 +337,10 @@ void request_tier_up(jit_instance& inst) {
   // Weak: code unloaded (and no longer held) before the job runs is not
   // worth optimizing.
   inst.engine->submit([weak = inst.weak_from_this()] {
-    if (auto self = weak.lock()) self->engine->tier_up(self);
+    if (auto self = weak.lock()) {
+      self->engine->tier_up(self);
+      self->engine->cache->write_pending();
+    }
   });
 }
 
@@ -456,13 +474,8 @@ result<std::unique_ptr<jit>> jit::create(jit_config config) {
   if (!lljit) return jitd::to_status(lljit.takeError(), errc::unsupported, "creating the LLJIT");
   p->lljit = std::move(*lljit);
   p->workers = std::make_unique<core::thread_pool_dispatcher>("ferry-jit", p->cfg.threads);
-  // LLVM's one-time set-up, off the first call's path (compile.hpp). The
-  // sandboxed helper compiles in its own process: nothing to warm here.
-  if (!p->sandbox)
-    (void)p->submit([p = p.get()] {
-      // A failure here fails the first real compile too, which reports it.
-      llvm::consumeError(jitd::warm_up(p->options_for({}, p->cfg.first_tier)));
-    });
+  // The sandboxed helper compiles in its own process: nothing to warm here.
+  if (!p->sandbox) (void)p->submit([p = p.get()] { p->warm_up(); });
   return std::unique_ptr<jit>(new jit(std::move(p)));
 }
 
@@ -499,6 +512,7 @@ void jit::load(const code_object& code, load_callback done) {
     if (!chosen)
       return p->finish(id, jitd::to_status(chosen.takeError(), errc::no_matching_variant, "selecting a variant"));
     p->finish(id, p->build(id, std::shared_ptr<const code_variant>(copy, *chosen), *copy));
+    p->cache->write_pending();  // the callers have their answer
   });
   if (!queued) p_->finish(id, make_error(errc::cancelled, "the JIT engine is shutting down"));
 }
@@ -531,7 +545,7 @@ bool jit::is_loaded(const object_id& id) const {
 jit_stats jit::stats() const {
   const auto& n = p_->n;
   return {n.loads, n.compiles, n.resident_hits, n.memory_hits, n.disk_hits, n.coalesced, n.tier_ups,
-          n.sandbox_checks, n.sandbox_failures, n.live_code, n.failures};
+          n.sandbox_checks, n.sandbox_failures, n.live_code, n.failures, n.warmed_up};
 }
 
 const jit_config& jit::config() const noexcept { return p_->cfg; }

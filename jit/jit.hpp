@@ -203,6 +203,7 @@ struct jit_stats {
   std::uint64_t sandbox_failures = 0;  ///< helper crashed, hung or was killed
   std::uint64_t live_code = 0;    ///< linked code objects not yet freed (includes unloaded ones still held)
   std::uint64_t failures = 0;     ///< loads that ended in an error
+  std::uint64_t warmed_up = 0;    ///< 1 once the start-up warm-up compiled and linked (not in sandboxed engines)
 };
 
 namespace detail {

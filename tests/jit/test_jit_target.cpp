@@ -3,6 +3,9 @@
 // runs with) has exactly that CPU's extensions, so SVE code is never chosen
 // for it, and a code object with nothing it can run is refused naming what
 // was missing. Selection only: nothing is compiled for the foreign target.
+#include <chrono>
+#include <thread>
+
 #include <doctest/doctest.h>
 
 #include "code_objects.hpp"
@@ -96,9 +99,29 @@ TEST_CASE("warm-up: the built-in module passes the policy check, containment and
       o.allowed = &allowed;
       o.target = &*host;
       o.meter = o.bounds = contained;
-      llvm::Error e = jitd::warm_up(o);
+      auto object = jitd::warm_up(o);
       std::string why;
-      if (e) why = llvm::toString(std::move(e));
-      CHECK_MESSAGE(why.empty(), why);
+      if (!object) why = llvm::toString(object.takeError());
+      REQUIRE_MESSAGE(why.empty(), why);
+      const auto bytes = (*object)->getBuffer();
+      CHECK(bytes.starts_with("\x7f" "ELF"));  // a relocatable object the engine can link
+      CHECK(bytes.contains(jitd::kWarmUpEntry));
     }
+}
+
+// The engine also links the warm-up object (the linker has one-time set-up
+// of its own) and counts a warm-up that went all the way.
+TEST_CASE("warm-up: a new engine compiles and links the built-in module on a worker") {
+  temp_dir dir;
+  for (const bool contained : {false, true}) {
+    CAPTURE(contained);
+    auto cfg = test_config(dir.path());
+    cfg.bounds_checks = cfg.meter = contained;
+    auto engine = REQUIRE_OK(jit::create(cfg));
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (engine->stats().warmed_up == 0 && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    CHECK(engine->stats().warmed_up == 1);
+    CHECK(engine->stats().compiles == 0);  // not a load: the counters of real code stay as they were
+  }
 }
