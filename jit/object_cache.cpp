@@ -96,6 +96,20 @@ object_bytes object_cache::find_on_disk(const cache_key& k) {
 void object_cache::store(const cache_key& k, const object_bytes& obj) {
   remember(k, obj);
   if (dir_.empty()) return;
+  std::lock_guard lock(mu_);
+  unwritten_.emplace_back(k, obj);
+}
+
+void object_cache::write_pending() {
+  std::vector<std::pair<cache_key, object_bytes>> writes;
+  {
+    std::lock_guard lock(mu_);
+    writes.swap(unwritten_);
+  }
+  for (const auto& [k, obj] : writes) write_to_disk(k, obj);
+}
+
+void object_cache::write_to_disk(const cache_key& k, const object_bytes& obj) const {
   // Best effort: a node without a writable cache still works, it only
   // compiles again after a restart.
   std::error_code ec;

@@ -38,13 +38,19 @@ class object_cache {
   object_bytes find_in_memory(const cache_key& k) const;
   /// Reads, checks and (on success) promotes a disk entry into memory.
   object_bytes find_on_disk(const cache_key& k);
-  /// Keep `obj` in memory and (best effort) on disk.
+  /// Keep `obj` in memory now and (best effort) on disk at the next
+  /// write_pending(): the file write (about 0.4 ms here) stays off the path
+  /// of the load that compiled it.
   void store(const cache_key& k, const object_bytes& obj);
+  /// Write the objects store() kept since the last call to the cache
+  /// directory. The engine calls it after each compile job has answered.
+  void write_pending();
 
   [[nodiscard]] const std::filesystem::path& dir() const { return dir_; }
 
  private:
   void remember(const cache_key& k, const object_bytes& obj);
+  void write_to_disk(const cache_key& k, const object_bytes& obj) const;
 
   std::filesystem::path dir_;
   std::size_t budget_;
@@ -52,6 +58,7 @@ class object_cache {
   std::unordered_map<std::string, object_bytes> memory_;  // key hex -> object
   std::deque<std::string> order_;                          // oldest first
   std::size_t bytes_ = 0;
+  std::vector<std::pair<cache_key, object_bytes>> unwritten_;  // store()d, not yet on disk (mu_)
 };
 
 /// $XDG_CACHE_HOME/ferry/jit or ~/.cache/ferry/jit (or ./.ferry-jit-cache
