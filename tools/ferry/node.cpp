@@ -1,5 +1,6 @@
 // `ferry node`: run one data node until shutdown (SIGTERM/SIGINT or a
 // shutdown frame).
+#include <malloc.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -106,7 +107,21 @@ bool parse_cpu_list(const std::string& text, cpu_set_t& set) {
   return CPU_COUNT(&set) > 0;
 }
 
+// Before any thread starts: the node's allocations share one malloc arena,
+// which grows 4 MiB at a time, so the first JIT compile of a mobile call
+// reuses pages the start-up (and the JIT's warm-up) already touched. A fresh
+// page costs about 15 µs in this VM; without this, the first chase's compile
+// met ~150 of them (docs/jit.md, "The first compile"). A warm call allocates
+// nothing, so one arena costs it nothing. Whoever sets glibc.malloc.*
+// tunables keeps them.
+void keep_heap_warm() {
+  if (const char* t = std::getenv("GLIBC_TUNABLES"); t && std::strstr(t, "glibc.malloc.")) return;
+  ::mallopt(M_ARENA_MAX, 1);
+  ::mallopt(M_TOP_PAD, 4 << 20);
+}
+
 int run_node(const node_args& a) {
+  keep_heap_warm();
   if (!a.device.empty()) {  // a storage node: its store must live on that device
     struct stat dev{}, dir{};
     std::error_code ec;
