@@ -62,6 +62,7 @@ llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> compile_bitcode(std::span<co
 /// stack canaries, a call returning a pair, division, select), so those
 /// paths are set up too. A node runs it on a JIT worker as it starts.
 llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> warm_up(compile_options o);
+/// The uniform entry of warm_up()'s object (what the engine looks up to link it).
 inline constexpr const char* kWarmUpEntry = "ferry_warm_up";
 
 }  // namespace ferry::jitd

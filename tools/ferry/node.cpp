@@ -111,7 +111,7 @@ bool parse_cpu_list(const std::string& text, cpu_set_t& set) {
 // which grows 4 MiB at a time, so the first JIT compile of a mobile call
 // reuses pages the start-up (and the JIT's warm-up) already touched. A fresh
 // page costs about 15 µs in this VM; without this, the first chase's compile
-// met ~150 of them (docs/jit.md, "The first compile"). A warm call allocates
+// met ~167 of them (docs/jit.md, "Fresh pages are the other cost"). A warm call allocates
 // nothing, so one arena costs it nothing. Whoever sets glibc.malloc.*
 // tunables keeps them.
 void keep_heap_warm() {
