@@ -138,6 +138,12 @@ void accesses_of(const bounds_module& bm, llvm::Instruction& i, llvm::SmallVecto
     return out.push_back({&i, x->getPointerOperand(), bytes(x->getNewValOperand()->getType())});
   auto* call = llvm::dyn_cast<llvm::CallBase>(&i);
   if (!call) return;
+  // A by-value argument is copied from its pointer at the call, whatever
+  // the callee (module code, runtime API, libc, a pointer): a read of the
+  // type's size that no load in the bitcode shows.
+  for (unsigned k = 0; k < call->arg_size(); ++k)
+    if (llvm::Type* t = call->getParamByValType(k))
+      out.push_back({&i, call->getArgOperand(k), llvm::ConstantInt::get(bm.i64, bm.dl.getTypeAllocSize(t).getFixedValue())});
   if (auto* mt = llvm::dyn_cast<llvm::MemTransferInst>(call)) {  // memcpy, memmove (and their inline forms)
     out.push_back({&i, mt->getRawDest(), n64(mt->getLength())});
     out.push_back({&i, mt->getRawSource(), n64(mt->getLength())});
