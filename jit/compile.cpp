@@ -7,6 +7,7 @@
 #include <llvm/IR/InlineAsm.h>
 #include <llvm/IR/InstIterator.h>
 #include <llvm/IR/Instructions.h>
+#include <llvm/IR/IntrinsicInst.h>
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/LegacyPassManager.h>
 #include <llvm/IR/Module.h>
@@ -38,6 +39,61 @@ llvm::Error check_entry(const llvm::Module& m, const std::string& entry, bool un
                        llvm::all_of(t->params(), [](llvm::Type* p) { return p->isPointerTy(); });
   if (!is_uniform) return fail(errc::bad_format, fmt::format("entry symbol '{}' is not int32_t(ptr, ptr, ptr)", entry));
   return llvm::Error::success();
+}
+
+// With bounds checks, may code call intrinsic `f`? Yes if it touches no
+// memory the code could aim (none, or only memory no pointer reaches), or
+// if contain.cpp checks the ranges it touches; stackrestore only back to
+// a stacksave (its call sites: stack_restore_followed). Everything else —
+// the element-wise atomic memcpy, write_register, target intrinsics that
+// load or store — would read or write where no check looks.
+bool intrinsic_followed(const llvm::Function& f) {
+  switch (f.getIntrinsicID()) {
+    case llvm::Intrinsic::memcpy:
+    case llvm::Intrinsic::memcpy_inline:
+    case llvm::Intrinsic::memmove:
+    case llvm::Intrinsic::memset:
+    case llvm::Intrinsic::memset_inline:
+    case llvm::Intrinsic::masked_load:
+    case llvm::Intrinsic::masked_store:
+    case llvm::Intrinsic::masked_gather:
+    case llvm::Intrinsic::masked_scatter:
+    case llvm::Intrinsic::vastart:
+    case llvm::Intrinsic::vacopy:
+    case llvm::Intrinsic::vaend:  // writes nothing on the targets ferry serves
+    case llvm::Intrinsic::lifetime_start:  // markers: no access
+    case llvm::Intrinsic::lifetime_end:
+    case llvm::Intrinsic::invariant_start:
+    case llvm::Intrinsic::invariant_end:
+    case llvm::Intrinsic::launder_invariant_group:
+    case llvm::Intrinsic::strip_invariant_group:
+    case llvm::Intrinsic::prefetch:  // a hint: never faults, loads nothing into the code
+    case llvm::Intrinsic::stacksave:
+    case llvm::Intrinsic::stackrestore:
+    case llvm::Intrinsic::debugtrap:
+      return true;
+    default:
+      return f.doesNotAccessMemory() || f.onlyAccessesInaccessibleMemory();
+  }
+}
+
+// stackrestore moves the stack pointer: only to a value a stacksave gave
+// (what C's variable-length arrays compile to), or calls and spills would
+// write wherever it points.
+bool stack_restore_followed(const llvm::Value* to) {
+  llvm::SmallPtrSet<const llvm::Value*, 8> seen;
+  llvm::SmallVector<const llvm::Value*, 8> todo{to};
+  while (!todo.empty()) {
+    const llvm::Value* v = todo.pop_back_val()->stripPointerCasts();
+    if (!seen.insert(v).second) continue;
+    if (const auto* phi = llvm::dyn_cast<llvm::PHINode>(v)) {
+      todo.append(phi->incoming_values().begin(), phi->incoming_values().end());
+      continue;
+    }
+    const auto* save = llvm::dyn_cast<llvm::IntrinsicInst>(v);
+    if (!save || save->getIntrinsicID() != llvm::Intrinsic::stacksave) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -86,6 +142,16 @@ llvm::Error check_policy(const llvm::Module& m, const llvm::DataLayout& node_lay
     if (f.isDeclarationForLinker()) {
       if (!f.isIntrinsic() && !o.any_symbol && !o.allowed->contains(f.getName()))
         return violation(fmt::format("undefined symbol '{}' is not on the allow-list", f.getName().str()));
+      if (o.bounds && f.isIntrinsic()) {
+        if (!intrinsic_followed(f))
+          return violation(fmt::format("intrinsic '{}' reads or writes memory the bounds checks cannot follow",
+                                       f.getName().str()));
+        if (f.getIntrinsicID() == llvm::Intrinsic::stackrestore)
+          for (const llvm::User* u : f.users())
+            if (const auto* call = llvm::dyn_cast<llvm::CallBase>(u); call && !stack_restore_followed(call->getArgOperand(0)))
+              return violation(fmt::format("llvm.stackrestore in function '{}' to a value no llvm.stacksave gave",
+                                           function_of(*call)));
+      }
       // Bounds checks follow the pointers of direct calls only (contain.hpp):
       // memcpy called through its address would write unchecked.
       if (o.bounds && !f.isIntrinsic())
@@ -100,6 +166,11 @@ llvm::Error check_policy(const llvm::Module& m, const llvm::DataLayout& node_lay
       const auto* call = llvm::dyn_cast<llvm::CallBase>(&i);
       if (call && call->isInlineAsm())
         return violation(fmt::format("inline asm in function '{}' is not allowed", function_of(i)));
+      // Reads through the pointers a va_list holds, which plain stores can forge.
+      if (o.bounds && llvm::isa<llvm::VAArgInst>(i))
+        return violation(fmt::format("va_arg in function '{}': with bounds checks, read variadic arguments "
+                                     "through the va_list's fields (as clang emits for x86-64 and aarch64)",
+                                     function_of(i)));
     }
   }
   return check_entry(m, o.entry_symbol, o.uniform_entry);

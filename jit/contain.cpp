@@ -11,6 +11,7 @@
 #include <llvm/IR/Instructions.h>
 #include <llvm/IR/MDBuilder.h>
 #include <llvm/IR/Module.h>
+#include <llvm/TargetParser/Triple.h>
 #include <llvm/Transforms/Utils/BasicBlockUtils.h>
 #include <llvm/Transforms/Utils/PromoteMemToReg.h>
 
@@ -74,11 +75,22 @@ void meter_function(llvm::Function& f, llvm::FunctionCallee hook) {
 
 // ---- Bounds checks --------------------------------------------------------
 
+// The size of a va_list on the module's target: a struct of two offsets and
+// two pointers on x86-64, of three pointers and two offsets on aarch64
+// (AAPCS64), a pointer elsewhere.
+std::uint64_t va_list_bytes(const llvm::Module& m) {
+  const llvm::Triple t(m.getTargetTriple());
+  if (t.getArch() == llvm::Triple::x86_64) return 24;
+  if (t.isAArch64() && !t.isOSDarwin() && !t.isOSWindows()) return 32;
+  return m.getDataLayout().getPointerSize();
+}
+
 // What every check needs: the slow path and this module's own regions.
 struct bounds_module {
   const llvm::DataLayout& dl;
   llvm::FunctionCallee miss;   // {i64 lo, i64 span} ferry_bounds(i64 address, i64 size)
   llvm::IntegerType* i64;
+  std::uint64_t va_list_bytes;  // what va_start and va_copy write (and read)
 };
 
 // One access to check: `size` bytes (an i64 value) at `ptr`, before `at`.
@@ -160,6 +172,11 @@ void accesses_of(const bounds_module& bm, llvm::Instruction& i, llvm::SmallVecto
       case llvm::Intrinsic::masked_store: ptr_arg = 1, mask_arg = 3; break;
       case llvm::Intrinsic::masked_gather: ptr_arg = 0, mask_arg = 2, contiguous = false; break;
       case llvm::Intrinsic::masked_scatter: ptr_arg = 1, mask_arg = 3, contiguous = false; break;
+      case llvm::Intrinsic::vastart:  // writes the va_list
+        return out.push_back({&i, ii->getArgOperand(0), llvm::ConstantInt::get(bm.i64, bm.va_list_bytes)});
+      case llvm::Intrinsic::vacopy:  // va_list to va_list
+        out.push_back({&i, ii->getArgOperand(0), llvm::ConstantInt::get(bm.i64, bm.va_list_bytes)});
+        return out.push_back({&i, ii->getArgOperand(1), llvm::ConstantInt::get(bm.i64, bm.va_list_bytes)});
       default: return;
     }
     llvm::Type* vt = ptr_arg == 0 ? ii->getType() : ii->getArgOperand(0)->getType();
@@ -345,7 +362,7 @@ std::uint64_t contain_module(llvm::Module& m, const contain_options& o) {
     auto* region = llvm::StructType::get(ctx, {i64, i64});
     bm.emplace(bounds_module{m.getDataLayout(),
                              m.getOrInsertFunction("ferry_bounds", llvm::FunctionType::get(region, {i64, i64}, false)),
-                             i64});
+                             i64, va_list_bytes(m)});
   }
   std::uint64_t checks = 0;
   for (llvm::Function& f : m.functions()) {

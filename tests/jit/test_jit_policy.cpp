@@ -47,6 +47,32 @@ TEST_CASE("with bounds checks, a libc function's address is refused (calls throu
   CHECK(out == 42);
 }
 
+TEST_CASE("with bounds checks, what touches memory the checks cannot follow is refused, what clang emits is not") {
+  // Element-wise atomic memcpy; the stack pointer moved to a loaded
+  // address; a va_arg instruction (reads through a va_list's pointers).
+  check_refused("atomic_memcpy", "intrinsic 'llvm.memcpy.element.unordered.atomic.p0.p0.i64'");
+  check_refused("stack_restore", "llvm.stackrestore in function 'ferry_test_hostile_entry'");
+  check_refused("va_arg", "va_arg in function 'ferry_test_first'");
+  // A variable-length array in a loop and a variadic function: stacksave,
+  // stackrestore, va_start, va_copy and va_end as clang emits them load
+  // under the checks, and give the right answer on the trusted policy.
+  temp_dir dir;
+  {
+    auto engine = REQUIRE_OK(jit::create(test_config(dir.path())));
+    CHECK(load_now(*engine, hostile_code("stack_arrays")).ok());
+  }
+  auto cfg = test_config(dir.path());
+  cfg.bounds_checks = false;
+  auto engine = REQUIRE_OK(jit::create(cfg));
+  const auto fn = REQUIRE_OK(load_now(*engine, hostile_code("stack_arrays")));
+  for (const std::int64_t n : {1, 9, 100}) {
+    std::int64_t out = 0;
+    CHECK(fn(nullptr, &n, &out) == 0);
+    CHECK(out == n + 6);
+  }
+  CHECK(load_now(*engine, hostile_code("stack_restore")).ok());  // refused for the checks' sake only
+}
+
 TEST_CASE("a code object whose tables exceed the node's data limit is refused before codegen") {
   // 3 KiB of bitcode declaring a 256 MiB constant table: compiled, it cost a
   // node 530 MiB and a 256 MiB cache file.
