@@ -77,6 +77,20 @@ bool intrinsic_followed(const llvm::Function& f) {
   }
 }
 
+// The first address space other than 0 a pointer of `i` (its result or an
+// operand, a vector of pointers included) is in; 0 if none.
+unsigned foreign_address_space(const llvm::Instruction& i) {
+  auto space = [](const llvm::Type* t) -> unsigned {
+    const llvm::Type* s = t->getScalarType();
+    return s->isPointerTy() ? s->getPointerAddressSpace() : 0;
+  };
+  if (const unsigned as = space(i.getType())) return as;
+  for (const llvm::Value* v : i.operand_values())
+    if (const unsigned as = space(v->getType())) return as;
+  if (const auto* a = llvm::dyn_cast<llvm::AllocaInst>(&i)) return a->getAddressSpace();
+  return 0;
+}
+
 // stackrestore moves the stack pointer: only to a value a stacksave gave
 // (what C's variable-length arrays compile to), or calls and spills would
 // write wherever it points.
@@ -166,6 +180,13 @@ llvm::Error check_policy(const llvm::Module& m, const llvm::DataLayout& node_lay
       const auto* call = llvm::dyn_cast<llvm::CallBase>(&i);
       if (call && call->isInlineAsm())
         return violation(fmt::format("inline asm in function '{}' is not allowed", function_of(i)));
+      // A pointer in another address space (x86's %fs and %gs segments, ...)
+      // is an offset from a base no check sees.
+      if (o.bounds)
+        if (const unsigned as = foreign_address_space(i); as != 0)
+          return violation(fmt::format("a pointer in address space {} in function '{}': with bounds checks, "
+                                       "memory is reached through address space 0 only",
+                                       as, function_of(i)));
       // Reads through the pointers a va_list holds, which plain stores can forge.
       if (o.bounds && llvm::isa<llvm::VAArgInst>(i))
         return violation(fmt::format("va_arg in function '{}': with bounds checks, read variadic arguments "
