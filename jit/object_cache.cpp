@@ -40,7 +40,9 @@ cache_key make_cache_key(const code_variant& v, const jit_target& node, jit_tier
   crypto_generichash_init(&st, nullptr, 0, 32);
   // v2: every object is contained (stack probes); metered ones call ferry_fuel.
   // v3: bounds-checked ones carry stack canaries (__stack_chk_fail).
-  hash_into(st, "ferry-jit-object-v3");
+  // v4: ... and check byval copies, va_start and va_copy; the policy refuses
+  // more under bounds checks (compile.cpp), which a cached v3 object skipped.
+  hash_into(st, "ferry-jit-object-v4");
   hash_into(st, metered ? "metered" : "unmetered");
   hash_into(st, checked ? "bounds-checked" : "unchecked");
   hash_into(st, std::string_view(reinterpret_cast<const char*>(v.bitcode_hash.data()), v.bitcode_hash.size()));
