@@ -49,7 +49,7 @@ TEST_CASE("with bounds checks, a libc function's address is refused (calls throu
 
 TEST_CASE("with bounds checks, what touches memory the checks cannot follow is refused, what clang emits is not") {
   // Element-wise atomic memcpy; the stack pointer moved to a loaded
-  // address; a va_arg instruction (reads through a va_list's pointers);
+  // address; a va_arg instruction (reads through a va_list's pointers).
   check_refused("atomic_memcpy", "intrinsic 'llvm.memcpy.element.unordered.atomic.p0.p0.i64'");
   check_refused("stack_restore", "llvm.stackrestore in function 'ferry_test_hostile_entry'");
   check_refused("va_arg", "va_arg in function 'ferry_test_first'");
