@@ -41,25 +41,16 @@ llvm::Error check_entry(const llvm::Module& m, const std::string& entry, bool un
   return llvm::Error::success();
 }
 
-// With bounds checks, may code call intrinsic `f`? Yes if it touches no
-// memory the code could aim (none, or only memory no pointer reaches), or
-// if contain.cpp checks the ranges it touches; stackrestore only back to
-// a stacksave (its call sites: stack_restore_followed). Everything else —
-// the element-wise atomic memcpy, write_register, target intrinsics that
-// load or store — would read or write where no check looks.
+// With bounds checks, may code call intrinsic `f`? Yes if contain.cpp
+// checks the ranges it touches (checks_intrinsic), or if it touches no
+// memory the code could aim (none, or only memory no pointer reaches);
+// stackrestore only back to a stacksave (its call sites:
+// stack_restore_followed). Everything else — the element-wise atomic
+// memcpy, write_register, target intrinsics that load or store — would read
+// or write where no check looks.
 bool intrinsic_followed(const llvm::Function& f) {
+  if (checks_intrinsic(f.getIntrinsicID())) return true;
   switch (f.getIntrinsicID()) {
-    case llvm::Intrinsic::memcpy:
-    case llvm::Intrinsic::memcpy_inline:
-    case llvm::Intrinsic::memmove:
-    case llvm::Intrinsic::memset:
-    case llvm::Intrinsic::memset_inline:
-    case llvm::Intrinsic::masked_load:
-    case llvm::Intrinsic::masked_store:
-    case llvm::Intrinsic::masked_gather:
-    case llvm::Intrinsic::masked_scatter:
-    case llvm::Intrinsic::vastart:
-    case llvm::Intrinsic::vacopy:
     case llvm::Intrinsic::vaend:  // writes nothing on the targets ferry serves
     case llvm::Intrinsic::lifetime_start:  // markers: no access
     case llvm::Intrinsic::lifetime_end:
@@ -87,8 +78,7 @@ unsigned foreign_address_space(const llvm::Instruction& i) {
   if (const unsigned as = space(i.getType())) return as;
   for (const llvm::Value* v : i.operand_values())
     if (const unsigned as = space(v->getType())) return as;
-  if (const auto* a = llvm::dyn_cast<llvm::AllocaInst>(&i)) return a->getAddressSpace();
-  return 0;
+  return 0;  // (an alloca's result type carries its address space)
 }
 
 // stackrestore moves the stack pointer: only to a value a stacksave gave

@@ -131,6 +131,34 @@ bool statically_inside(const bounds_module& bm, llvm::Value* ptr, llvm::Value* s
   return o >= 0 && static_cast<std::uint64_t>(o) <= object && n->getZExtValue() <= object - static_cast<std::uint64_t>(o);
 }
 
+// How an intrinsic whose accesses are checked touches memory: the one list
+// of them (checks_intrinsic() and accesses_of() both read it).
+struct intrinsic_access {
+  enum { unchecked, transfer, set, masked, va_list } kind = unchecked;
+  unsigned ptr_arg = 0;     // masked: the pointer (vector) operand
+  unsigned mask_arg = 0;    // masked: the mask operand
+  bool contiguous = true;   // masked: lanes at consecutive elements (load, store), not a gather or scatter
+  unsigned va_lists = 0;    // va_list: operands 0.. are va_lists
+};
+
+intrinsic_access access_of_intrinsic(llvm::Intrinsic::ID id) {
+  using k = intrinsic_access;
+  switch (id) {
+    case llvm::Intrinsic::memcpy:
+    case llvm::Intrinsic::memcpy_inline:
+    case llvm::Intrinsic::memmove: return {k::transfer};
+    case llvm::Intrinsic::memset:
+    case llvm::Intrinsic::memset_inline: return {k::set};
+    case llvm::Intrinsic::masked_load: return {k::masked, 0, 2, true};
+    case llvm::Intrinsic::masked_store: return {k::masked, 1, 3, true};
+    case llvm::Intrinsic::masked_gather: return {k::masked, 0, 2, false};
+    case llvm::Intrinsic::masked_scatter: return {k::masked, 1, 3, false};
+    case llvm::Intrinsic::vastart: return {k::va_list, 0, 0, true, 1};  // writes the va_list
+    case llvm::Intrinsic::vacopy: return {k::va_list, 0, 0, true, 2};   // va_list to va_list
+    default: return {};
+  }
+}
+
 // The pointer operands and sizes of what `i` reads or writes.
 void accesses_of(const bounds_module& bm, llvm::Instruction& i, llvm::SmallVectorImpl<access>& out,
                  llvm::SmallVectorImpl<lanes>& vectors) {
@@ -156,41 +184,34 @@ void accesses_of(const bounds_module& bm, llvm::Instruction& i, llvm::SmallVecto
   for (unsigned k = 0; k < call->arg_size(); ++k)
     if (llvm::Type* t = call->getParamByValType(k))
       out.push_back({&i, call->getArgOperand(k), llvm::ConstantInt::get(bm.i64, bm.dl.getTypeAllocSize(t).getFixedValue())});
-  if (auto* mt = llvm::dyn_cast<llvm::MemTransferInst>(call)) {  // memcpy, memmove (and their inline forms)
-    out.push_back({&i, mt->getRawDest(), n64(mt->getLength())});
-    out.push_back({&i, mt->getRawSource(), n64(mt->getLength())});
-    return;
-  }
-  if (auto* ms = llvm::dyn_cast<llvm::MemSetInst>(call)) return out.push_back({&i, ms->getRawDest(), n64(ms->getLength())});
   if (auto* ii = llvm::dyn_cast<llvm::IntrinsicInst>(call)) {
+    const intrinsic_access how = access_of_intrinsic(ii->getIntrinsicID());
+    auto arg = [&](unsigned k) { return ii->getArgOperand(k); };
+    switch (how.kind) {
+      case intrinsic_access::unchecked: return;  // touches no memory code can aim, or the policy refused it
+      case intrinsic_access::transfer:           // dest, source, length
+        out.push_back({&i, arg(0), n64(arg(2))});
+        return out.push_back({&i, arg(1), n64(arg(2))});
+      case intrinsic_access::set: return out.push_back({&i, arg(0), n64(arg(2))});  // dest, value, length
+      case intrinsic_access::va_list:
+        for (unsigned k = 0; k < how.va_lists; ++k) out.push_back({&i, arg(k), llvm::ConstantInt::get(bm.i64, bm.va_list_bytes)});
+        return;
+      case intrinsic_access::masked: break;
+    }
     // Masked and vector memory operations (what the vectorizer emits):
     // every active lane, checked as a vector.
-    unsigned ptr_arg = 0, mask_arg = 0;
-    bool contiguous = true;
-    switch (ii->getIntrinsicID()) {
-      case llvm::Intrinsic::masked_load: ptr_arg = 0, mask_arg = 2; break;
-      case llvm::Intrinsic::masked_store: ptr_arg = 1, mask_arg = 3; break;
-      case llvm::Intrinsic::masked_gather: ptr_arg = 0, mask_arg = 2, contiguous = false; break;
-      case llvm::Intrinsic::masked_scatter: ptr_arg = 1, mask_arg = 3, contiguous = false; break;
-      case llvm::Intrinsic::vastart:  // writes the va_list
-        return out.push_back({&i, ii->getArgOperand(0), llvm::ConstantInt::get(bm.i64, bm.va_list_bytes)});
-      case llvm::Intrinsic::vacopy:  // va_list to va_list
-        out.push_back({&i, ii->getArgOperand(0), llvm::ConstantInt::get(bm.i64, bm.va_list_bytes)});
-        return out.push_back({&i, ii->getArgOperand(1), llvm::ConstantInt::get(bm.i64, bm.va_list_bytes)});
-      default: return;
-    }
-    llvm::Type* vt = ptr_arg == 0 ? ii->getType() : ii->getArgOperand(0)->getType();
+    llvm::Type* vt = how.ptr_arg == 0 ? ii->getType() : arg(0)->getType();
     auto* v = llvm::dyn_cast<llvm::FixedVectorType>(vt);
     if (!v) return;
     const std::uint64_t esz = bm.dl.getTypeStoreSize(v->getElementType()).getFixedValue();
-    llvm::Value* ptrs = ii->getArgOperand(ptr_arg);
-    if (contiguous) {  // lane k at ptr + k * esz
+    llvm::Value* ptrs = arg(how.ptr_arg);
+    if (how.contiguous) {  // lane k at ptr + k * esz
       llvm::SmallVector<llvm::Constant*, 16> offsets;
       for (unsigned lane = 0; lane < v->getNumElements(); ++lane) offsets.push_back(llvm::ConstantInt::get(bm.i64, lane * esz));
       llvm::IRBuilder<> b(&i);
       ptrs = b.CreateGEP(b.getInt8Ty(), ptrs, llvm::ConstantVector::get(offsets));
     }
-    vectors.push_back({&i, ptrs, ii->getArgOperand(mask_arg), esz});
+    vectors.push_back({&i, ptrs, arg(how.mask_arg), esz});
     return;
   }
   // Calls of the allowed libc functions that take pointers. The runtime API
@@ -351,6 +372,8 @@ void mark_entry(llvm::Module& m, llvm::Function& entry, llvm::Constant* regions)
 }
 
 }  // namespace
+
+bool checks_intrinsic(llvm::Intrinsic::ID id) { return access_of_intrinsic(id).kind != intrinsic_access::unchecked; }
 
 std::uint64_t contain_module(llvm::Module& m, const contain_options& o) {
   auto& ctx = m.getContext();

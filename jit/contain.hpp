@@ -23,6 +23,8 @@
 #include <cstdint>
 #include <string>
 
+#include <llvm/IR/Intrinsics.h>
+
 namespace llvm {
 class Module;
 }
@@ -47,5 +49,12 @@ struct contain_options {
 /// number of checks inserted (accesses left unchecked because constant
 /// offsets keep them inside an alloca or global of the module excluded).
 std::uint64_t contain_module(llvm::Module& m, const contain_options& o);
+
+/// Whether bounds checks cover the memory intrinsic `id` touches: memcpy,
+/// memmove, memset and their inline forms, the masked loads, stores,
+/// gathers and scatters, va_start and va_copy. The policy admits these
+/// under bounds checks and refuses other intrinsics that touch memory
+/// (compile.cpp); contain_module checks them from the same list.
+bool checks_intrinsic(llvm::Intrinsic::ID id);
 
 }  // namespace ferry::jitd
