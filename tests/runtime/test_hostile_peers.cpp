@@ -191,6 +191,8 @@ TEST_CASE("hostile peers: 50+ kinds of bad input, each answered with its typed e
   // Takes the call's argument block (its target) like read_cell, so that it is run.
   const code_object byval_read = test::make_code("test::byval_read", "ferry_test_hostile_entry", read_code.args_size,
                                                  8, {test::host_variant("byval_read")});
+  const code_object masked_read = test::make_code("test::masked_read", "ferry_test_hostile_entry", read_code.args_size,
+                                                  8, {test::host_variant("masked_read")});
   code_object no_entry = read_code;
   no_entry.entry_symbol = "ferry_no_such_entry";
   const code_object aarch64_only = test::make_code("aarch64 only", read_code.symbol, read_code.args_size,
@@ -374,6 +376,8 @@ TEST_CASE("hostile peers: 50+ kinds of bad input, each answered with its typed e
       {"bitcode for another data layout", answered(errc::policy_violation), hostile_invoke("bad_layout")},
       {"a by-value argument copied from the call's context (bounds checks)", answered(errc::memory_fault),
        [&](auto c) { to_node1(wire::encode(invoke_of(byval_read, c))); }},
+      {"a masked vector load from the call's context (bounds checks)", answered(errc::memory_fault),
+       [&](auto c) { to_node1(wire::encode(invoke_of(masked_read, c))); }},
       {"signature hash that does not match the code", answered(errc::invalid_argument),
        [&](auto c) { to_node1(invoke_bytes(c, [](auto& b) { b.signature_hash ^= 1; })); }},
       {"argument block of the wrong size", answered(errc::invalid_argument),
