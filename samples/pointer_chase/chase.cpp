@@ -9,8 +9,8 @@
   const chase_shard* h = cx.local(here);
   const std::uint64_t* slots = cx.local(ferry::ref<std::uint64_t>{here.id, sizeof(chase_shard)}, h->slots);
   for (; depth > 0; --depth) {
-    const ferry::ref<chase_shard> owner = h->all[index % h->shards];
-    if (owner != here) return cx.forward(&chase, owner, index, depth);
+    const std::uint32_t owner = static_cast<std::uint32_t>(index % h->shards);
+    if (owner != h->self) return cx.forward(&chase, h->all[owner], index, depth);
     index = slots[index / h->shards];
   }
   return index;
@@ -42,7 +42,8 @@ std::uint64_t follow(const std::vector<std::uint64_t>& table, std::uint64_t star
 }  // namespace chase_table
 
 chase_shard place_shards(ferry::runtime& rt, const std::vector<std::uint64_t>& table,
-                         const std::vector<std::uint32_t>& nodes) {
+                         const std::vector<std::uint32_t>& nodes,
+                         const std::function<void(std::uint32_t, std::size_t)>& loading) {
   const auto shards = static_cast<std::uint32_t>(nodes.size());
   chase_shard h{shards, 0, 0, {}};
   std::vector<std::vector<std::uint64_t>> slots;
@@ -51,7 +52,9 @@ chase_shard place_shards(ferry::runtime& rt, const std::vector<std::uint64_t>& t
     h.all[s] = {rt.objects().create_bytes(sizeof(chase_shard) + slots[s].size() * 8, nodes[s]), 0};
   }
   for (std::uint32_t s = 0; s < shards; ++s) {
+    if (loading) loading(s, slots[s].size());
     chase_shard mine = h;
+    mine.self = s;
     mine.slots = slots[s].size();
     rt.objects().put(h.all[s], std::span<const chase_shard>(&mine, 1));
     rt.objects().put(ferry::ref<std::uint64_t>{h.all[s].id, sizeof(chase_shard)},

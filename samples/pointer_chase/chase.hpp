@@ -5,7 +5,9 @@
 // and ends at the entry it reached; every mode must reach the same one.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include <ferry/ferry.hpp>
@@ -31,16 +33,18 @@ std::uint64_t follow(const std::vector<std::uint64_t>& table, std::uint64_t star
 /// shard's reference), then its slots (`slots` 64-bit entries).
 struct chase_shard {
   std::uint32_t shards;
-  std::uint32_t reserved;
+  std::uint32_t self;  ///< this shard's index: all[self] names it
   std::uint64_t slots;
   ferry::ref<chase_shard> all[chase_table::kMaxShards];
 };
 
 /// Store `table` in the cluster, shard s on node `nodes[s]` (at most
-/// kMaxShards): the header every shard starts with (`all` names each shard;
-/// `slots` is left 0). Throws ferry::error.
+/// kMaxShards), calling `loading(s, entries)` before each shard's put;
+/// returns the header every shard starts with (`all` names each shard;
+/// `self` and `slots` are left 0). Throws ferry::error.
 chase_shard place_shards(ferry::runtime& rt, const std::vector<std::uint64_t>& table,
-                         const std::vector<std::uint32_t>& nodes);
+                         const std::vector<std::uint32_t>& nodes,
+                         const std::function<void(std::uint32_t, std::size_t)>& loading = {});
 
 /// ferry mode: follow the chase while the next entry is in this shard; when
 /// it is in another, forward the call there. The endpoint goes straight back

@@ -21,7 +21,7 @@ typedef struct nchase_args {
 #define NCHASE_MAX_SHARDS 16
 typedef struct nchase_shard {
     uint32_t shards;
-    uint32_t reserved;
+    uint32_t self;     /* this shard's index (chase_shard::self) */
     uint64_t slots;
     ferry_ref all[NCHASE_MAX_SHARDS];
     uint64_t slot[];

@@ -26,6 +26,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <numeric>
 #include <optional>
 #include <random>
 #include <stdexcept>
@@ -226,21 +227,12 @@ struct ferry_nodes {
   chase_shard header;
 
   ferry_nodes(const options& o, const fs::path& dir, const std::vector<std::uint64_t>& table, std::string_view mode)
-      : rt(runtime_options(o, dir, mode)), header{o.servers, 0, 0, {}} {
-    std::vector<std::vector<std::uint64_t>> shards;
-    for (std::uint32_t s = 0; s < o.servers; ++s) {
-      shards.push_back(chase_table::shard(table, s, o.servers));
-      const auto id = rt.objects().create_bytes(sizeof(chase_shard) + shards.back().size() * 8, s);
-      header.all[s] = ferry::ref<chase_shard>{id, 0};
-    }
-    for (std::uint32_t s = 0; s < o.servers; ++s) {
-      progress(o, fmt::format("{}: loading shard {} ({} entries) onto node {}", mode, s, shards[s].size(), s));
-      chase_shard h = header;
-      h.slots = shards[s].size();
-      rt.objects().put(header.all[s], std::span<const chase_shard>(&h, 1));
-      rt.objects().put(ferry::ref<std::uint64_t>{header.all[s].id, sizeof(chase_shard)},
-                       std::span<const std::uint64_t>(shards[s]));
-    }
+      : rt(runtime_options(o, dir, mode)) {
+    std::vector<std::uint32_t> nodes(o.servers);
+    std::iota(nodes.begin(), nodes.end(), 0u);
+    header = place_shards(rt, table, nodes, [&](std::uint32_t s, std::size_t entries) {
+      progress(o, fmt::format("{}: loading shard {} ({} entries) onto node {}", mode, s, entries, s));
+    });
   }
   std::uint64_t chase(std::uint64_t start, std::uint32_t depth) {
     return rt.invoke(&::chase, header.all[start % header.shards], start, depth).get();
