@@ -8,6 +8,7 @@
 #include <llvm/IR/IntrinsicInst.h>
 #include <llvm/IR/Dominators.h>
 #include <llvm/IR/IRBuilder.h>
+#include <llvm/IR/InlineAsm.h>
 #include <llvm/IR/Instructions.h>
 #include <llvm/IR/MDBuilder.h>
 #include <llvm/IR/Module.h>
@@ -340,6 +341,40 @@ std::uint64_t check_function(const bounds_module& bm, llvm::Function& f) {
   return todo.size() + vectors.size();
 }
 
+// Forward-edge control-flow integrity: a call through a pointer may only go
+// to a function of this module whose address the module takes (what a C
+// function pointer or a C++ vtable can legitimately hold); any other target
+// — a forged address, a function of another code object, the runtime, libc,
+// the middle of a function — goes to `ferry_bad_callee`, which ends the
+// call with memory_fault before the jump. A constant address is a pointer
+// too (`call inttoptr (i64 ...)`); inline asm is refused by the policy.
+// Returns the number of calls checked.
+std::uint64_t check_indirect_calls(llvm::Module& m, llvm::FunctionCallee bad_callee) {
+  llvm::SmallVector<llvm::Function*, 16> targets;
+  for (llvm::Function& f : m.functions())
+    if (!f.isDeclaration() && f.hasAddressTaken()) targets.push_back(&f);
+  llvm::SmallVector<llvm::CallBase*, 16> calls;
+  for (llvm::Function& f : m.functions())
+    for (llvm::Instruction& i : llvm::instructions(f))
+      if (auto* call = llvm::dyn_cast<llvm::CallBase>(&i)) {
+        llvm::Value* callee = call->getCalledOperand();
+        if (!llvm::isa<llvm::InlineAsm>(callee) && !llvm::isa<llvm::Function>(callee->stripPointerCastsAndAliases()))
+          calls.push_back(call);
+      }
+  auto* i64 = llvm::Type::getInt64Ty(m.getContext());
+  const auto unlikely = llvm::MDBuilder(m.getContext()).createBranchWeights(1, 1u << 20);
+  for (llvm::CallBase* call : calls) {
+    llvm::IRBuilder<> b(call);
+    llvm::Value* callee = call->getCalledOperand();
+    llvm::Value* known = b.getFalse();
+    for (llvm::Function* t : targets) known = b.CreateOr(known, b.CreateICmpEQ(callee, t));
+    llvm::Instruction* bad = llvm::SplitBlockAndInsertIfThen(b.CreateNot(known), call, false, unlikely);
+    llvm::IRBuilder<> bb(bad);
+    bb.CreateCall(bad_callee, {bb.CreatePtrToInt(callee, i64)});  // returns only outside a call
+  }
+  return calls.size();
+}
+
 // The module's own globals as a table the slow path searches: their
 // addresses are known only once the code is linked.
 llvm::Constant* module_regions(llvm::Module& m, llvm::IntegerType* i64) {
@@ -400,9 +435,12 @@ std::uint64_t contain_module(llvm::Module& m, const contain_options& o) {
       f.addFnAttr(llvm::Attribute::StackProtectStrong);
     }
   }
-  if (bm)
+  if (bm) {
+    checks += check_indirect_calls(
+        m, m.getOrInsertFunction("ferry_bad_callee", llvm::FunctionType::get(llvm::Type::getVoidTy(ctx), {i64}, false)));
     if (llvm::Function* entry = m.getFunction(o.entry_symbol); entry && !entry->isDeclaration())
       mark_entry(m, *entry, module_regions(m, i64));
+  }
   return checks;
 }
 

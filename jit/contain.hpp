@@ -14,9 +14,12 @@
 // `ferry_bounds` (<ferry/ferry.h>), which finds the region of the running
 // call that holds it (the call's stack, this module's globals, the memory
 // the runtime handed to the call) or ends the call with errc::memory_fault;
-// and every function gets stack canaries (`sspstrong`): one whose canary
-// changed calls `__stack_chk_fail`, linked to ferry_stack_smashed, which
-// ends the call with errc::memory_fault before it returns.
+// every call through a pointer is compared with the module's address-taken
+// functions and, when it holds none of them, goes to `ferry_bad_callee`,
+// which ends the call with errc::memory_fault before the jump; and every
+// function gets stack canaries (`sspstrong`): one whose canary changed
+// calls `__stack_chk_fail`, linked to ferry_stack_smashed, which ends the
+// call with errc::memory_fault before it returns.
 // docs/security.md has the design and the measured cost.
 #pragma once
 
@@ -46,8 +49,9 @@ struct contain_options {
 /// (mobile code cannot name the hooks itself to dodge them: ferry_fuel only
 /// burns more fuel, ferry_bounds only checks more) and after the IR
 /// optimizer, so loops the optimizer removed cost nothing. Returns the
-/// number of checks inserted (accesses left unchecked because constant
-/// offsets keep them inside an alloca or global of the module excluded).
+/// number of checks inserted: accesses (those constant offsets keep inside
+/// an alloca or global of the module are left unchecked) and calls through
+/// pointers.
 std::uint64_t contain_module(llvm::Module& m, const contain_options& o);
 
 /// Whether bounds checks cover the memory intrinsic `id` touches: memcpy,

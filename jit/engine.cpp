@@ -430,10 +430,12 @@ result<std::unique_ptr<jit>> jit::create(jit_config config) {
   p->cfg = std::move(config);
   // Metered code calls the fuel hook (<ferry/ferry.h>), wherever the engine runs.
   if (p->cfg.meter) p->cfg.runtime_symbols.try_emplace("ferry_fuel", reinterpret_cast<void*>(&ferry_fuel));
-  // So does bounds-checked code (ferry_bounds, and ferry_bounds_enter at its entry).
+  // So does bounds-checked code (ferry_bounds, ferry_bounds_enter at its entry,
+  // ferry_bad_callee before a call through a pointer that is none of its functions).
   if (p->cfg.bounds_checks) {
     p->cfg.runtime_symbols.try_emplace("ferry_bounds", reinterpret_cast<void*>(&ferry_bounds));
     p->cfg.runtime_symbols.try_emplace("ferry_bounds_enter", reinterpret_cast<void*>(&ferry_bounds_enter));
+    p->cfg.runtime_symbols.try_emplace("ferry_bad_callee", reinterpret_cast<void*>(&ferry_bad_callee));
     // Checked functions carry stack canaries (contain.hpp): a changed one
     // ends the call. x86-64 reads the guard from the thread's TCB; aarch64
     // from glibc's __stack_chk_guard, when the node's target is aarch64.

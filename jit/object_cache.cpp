@@ -42,7 +42,9 @@ cache_key make_cache_key(const code_variant& v, const jit_target& node, jit_tier
   // v3: bounds-checked ones carry stack canaries (__stack_chk_fail).
   // v4: ... and check byval copies, va_start and va_copy; the policy refuses
   // more under bounds checks (compile.cpp), which a cached v3 object skipped.
-  hash_into(st, "ferry-jit-object-v4");
+  // v5: ... and compare every call through a pointer with the module's
+  // address-taken functions (ferry_bad_callee).
+  hash_into(st, "ferry-jit-object-v5");
   hash_into(st, metered ? "metered" : "unmetered");
   hash_into(st, checked ? "bounds-checked" : "unchecked");
   hash_into(st, std::string_view(reinterpret_cast<const char*>(v.bitcode_hash.data()), v.bitcode_hash.size()));

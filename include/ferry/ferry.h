@@ -155,6 +155,13 @@ FERRY_API ferry_bounds_region ferry_bounds(uint64_t address, uint64_t size);
  *  the JIT put into the module). */
 FERRY_API void ferry_bounds_enter(const void* frame, const void* module_regions);
 
+/** What checked code calls instead of a call through a pointer that holds
+ *  none of its module's address-taken functions (a forged or corrupted
+ *  function pointer: another code object's function, the runtime, libc, the
+ *  middle of a function). The call ends right there with errc memory_fault,
+ *  before the jump. Outside a call it returns, and the call goes ahead. */
+FERRY_API void ferry_bad_callee(uint64_t target);
+
 /** What checked code calls (as `__stack_chk_fail`: the JIT links that name
  *  here) when a function is about to return and its stack canary changed:
  *  something overran a local array into the frame's saved registers and

@@ -391,6 +391,19 @@ void ferry_stack_smashed(void) {
   leave_call(c);
 }
 
+void ferry_bad_callee(uint64_t target) {
+  auto& t = ferry::exec::self_thread;
+  if (!t.running || t.in_runtime) return;  // outside a call: nothing to check against
+  auto& c = *t.running;
+  {
+    in_runtime guard;
+    c.failure = ferry::make_error(ferry::errc::memory_fault,
+                                  fmt::format("{} called through a pointer to {:#x}, which is not a function of its code object",
+                                              c.code ? c.code->code.name : std::string(), target));
+  }
+  leave_call(c);
+}
+
 void ferry_bounds_enter(const void* frame, const void* module_regions) {
   auto& t = ferry::exec::self_thread;
   if (!t.running || t.in_runtime) return;

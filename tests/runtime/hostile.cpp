@@ -80,6 +80,23 @@ std::uint64_t write_context(ferry::context& cx, ferry::ref<std::uint64_t> cell) 
 }
 
 namespace {
+using word_function = std::uint64_t (*)(std::uint64_t);
+[[gnu::noinline]] std::uint64_t twice(std::uint64_t v) { return 2 * v; }
+[[gnu::noinline]] std::uint64_t thrice(std::uint64_t v) { return 3 * v; }
+}  // namespace
+
+std::uint64_t call_through(ferry::context& cx, ferry::ref<std::uint64_t> cell, std::uint64_t target) {
+  volatile word_function own = &twice;  // volatile: the optimizer cannot make the call direct
+  const word_function f = target == 0 ? own : reinterpret_cast<word_function>(target);
+  return f(*cx.local(cell));
+}
+
+std::uint64_t function_address(ferry::context& cx, ferry::ref<std::uint64_t> cell) {
+  volatile word_function f = &thrice;
+  return reinterpret_cast<std::uintptr_t>(f) + 0 * *cx.local(cell);
+}
+
+namespace {
 // The work of memory_work on `t` (2n words), wherever it runs.
 std::uint64_t work_on(std::uint64_t* t, std::uint64_t n) {
   __builtin_memcpy(t + n, t, n * sizeof *t);  // within the object

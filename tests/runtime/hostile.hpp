@@ -39,6 +39,13 @@ namespace rt_test {
 /// Writes 1 through the call's own context pointer (the runtime's state
 /// of the call, on the stack above the mobile code's frames).
 [[ferry::mobile]] std::uint64_t write_context(ferry::context& cx, ferry::ref<std::uint64_t> cell);
+/// Control-flow integrity: *cell passed to a function through a pointer —
+/// to this code object's own helper (twice: 2 * *cell) when `target` is 0,
+/// else to whatever address `target` holds.
+[[ferry::mobile]] std::uint64_t call_through(ferry::context& cx, ferry::ref<std::uint64_t> cell, std::uint64_t target);
+/// The address of a helper of this code object (thrice: 3 * its argument),
+/// as its node maps it: another code object's function for call_through.
+[[ferry::mobile]] std::uint64_t function_address(ferry::context& cx, ferry::ref<std::uint64_t> cell);
 /// Correct code that touches memory every way checks must admit, over
 /// `table` (2n words: a permutation of 0..n-1, then n words of scratch):
 /// memcpy within the object, a stack array indexed at run time, a pointer

@@ -8,7 +8,9 @@
 //    object, the node's heap or the call's own context fails the call with
 //    memory_fault and the memory keeps its value; correct code (memcpy,
 //    stack arrays, chases) gives the right answers; --unchecked runs the
-//    same code without checks (a forged write lands);
+//    same code without checks (a forged write lands); a call through a
+//    pointer to anything but one of its own functions fails with
+//    memory_fault before the jump;
 //  * metered code: a call that loops for ever (or makes 2^60 calls) ends with
 //    fuel_exhausted, or with timeout at its deadline, and stops running;
 //  * signed code: nodes with --trust-keys run only code signed by a trusted
@@ -155,6 +157,27 @@ TEST_CASE("bounds checks: a forged pointer fails its call with memory_fault, and
     CHECK(cl.rt->invoke(&chase, chase_t.shards[1], 5, depth).get() == chase_locally(chase_t.next.data(), 5, depth));
 }
 
+TEST_CASE("bounds checks: a call through a forged function pointer fails with memory_fault before the jump") {
+  node_cluster cl({}, 2);
+  const auto cell = cl.cell_on(1, 1000);
+  // Through a pointer to one of its own functions: runs.
+  CHECK(cl.rt->invoke(&call_through, cell, std::uint64_t{0}).get() == 2000);
+  // A function of another code object on the same node (contained code, but
+  // not this one's: before the check, this call ran it and answered 3000),
+  // the middle of that function, an unmapped page.
+  const std::uint64_t other = cl.rt->invoke(&function_address, cell).get();
+  REQUIRE(other != 0);
+  for (const std::uint64_t target : {other, other + 1, std::uint64_t{0x1000}}) {
+    CAPTURE(target);
+    const auto r = cl.rt->invoke(&call_through, cell, target).try_get();
+    CHECK_ERRC(r, errc::memory_fault);
+    if (!r) CHECK(r.error().message().find("not a function of its code object") != std::string::npos);
+    cl.serves(cell, 1000);
+  }
+  CHECK(cl.rt->invoke(&call_through, cell, std::uint64_t{0}).get() == 2000);
+  CHECK(::waitpid(cl.nodes[1]->pid(), nullptr, WNOHANG) == 0);
+}
+
 TEST_CASE("bounds checks: --unchecked (the trusted policy) compiles them out") {
   // Proof that nothing is checked: a forged write into another object lands
   // (harmless here: the test owns both objects and reads the damage back).
@@ -165,6 +188,8 @@ TEST_CASE("bounds checks: --unchecked (the trusted policy) compiles them out") {
   CHECK(cl.rt->invoke(&read_at, cell, other_at).get() == 1007);
   CHECK(cl.rt->invoke(&write_at, cell, other_at).get() == 1000);
   CHECK(cl.rt->invoke(&read_cell, other).get() == 1);
+  // A call through a pointer to another code object's function runs it.
+  CHECK(cl.rt->invoke(&call_through, cell, cl.rt->invoke(&function_address, cell).get()).get() == 3000);
   // Unmapped memory is still contained by the fault handler.
   CHECK_ERRC(cl.rt->invoke(&write_at, cell, std::uint64_t{0}).try_get(), errc::memory_fault);
   const auto t = work_table(257);
