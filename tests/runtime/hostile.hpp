@@ -41,7 +41,8 @@ namespace rt_test {
 [[ferry::mobile]] std::uint64_t write_context(ferry::context& cx, ferry::ref<std::uint64_t> cell);
 /// Control-flow integrity: *cell passed to a function through a pointer —
 /// to this code object's own helper (twice: 2 * *cell) when `target` is 0,
-/// else to whatever address `target` holds.
+/// to the constant address 0x1000 when it is 1, else to whatever address
+/// `target` holds.
 [[ferry::mobile]] std::uint64_t call_through(ferry::context& cx, ferry::ref<std::uint64_t> cell, std::uint64_t target);
 /// The address of a helper of this code object (thrice: 3 * its argument),
 /// as its node maps it: another code object's function for call_through.

@@ -164,10 +164,11 @@ TEST_CASE("bounds checks: a call through a forged function pointer fails with me
   CHECK(cl.rt->invoke(&call_through, cell, std::uint64_t{0}).get() == 2000);
   // A function of another code object on the same node (contained code, but
   // not this one's: before the check, this call ran it and answered 3000),
-  // the middle of that function, an unmapped page.
+  // the middle of that function, an unmapped page, an address that is a
+  // constant in the bitcode (1: call_through calls 0x1000).
   const std::uint64_t other = cl.rt->invoke(&function_address, cell).get();
   REQUIRE(other != 0);
-  for (const std::uint64_t target : {other, other + 1, std::uint64_t{0x1000}}) {
+  for (const std::uint64_t target : {other, other + 1, std::uint64_t{0x1000}, std::uint64_t{1}}) {
     CAPTURE(target);
     const auto r = cl.rt->invoke(&call_through, cell, target).try_get();
     CHECK_ERRC(r, errc::memory_fault);
