@@ -19,11 +19,13 @@ DEPS := cmake ninja-build make pkg-config \
         libfmt-dev libcli11-dev doctest-dev libsodium-dev \
         nlohmann-json3-dev libpmix-dev openmpi-bin iproute2 procps \
         g++-aarch64-linux-gnu libclang-rt-19-dev \
-        libboost-graph-dev gnuplot-nox python3
+        libboost-graph-dev gnuplot-nox python3 gdb
 # libboost-graph-dev: the graph sample's single-process reference (Boost.Graph
 # BFS, PageRank, connected components) that checks every answer.
 # gnuplot-nox, python3: `make bench` turns benchmark JSON into CSV
 # (tools/bench/bench_csv.py) and PNG plots (tools/bench/plot.sh).
+# gdb: a test whose node process hangs prints that process's stacks
+# (test::process::describe).
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

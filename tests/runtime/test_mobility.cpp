@@ -431,10 +431,13 @@ void restart(mobility_cluster& cl, std::uint32_t i, std::string_view crash_at) {
   cl.nodes[i] = cl.spawn(i);
   ::unsetenv("FERRY_TEST_CRASH_AT");
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(15);  // a loaded machine
-  while (!(cl.rt->nodes()[i].alive && cl.rt->nodes()[i].incarnation > before) && std::chrono::steady_clock::now() < until)
+  auto seen = cl.rt->nodes()[i];
+  for (; !(seen.alive && seen.incarnation > before) && std::chrono::steady_clock::now() < until; seen = cl.rt->nodes()[i])
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  REQUIRE(cl.rt->nodes()[i].alive);
-  REQUIRE(cl.rt->nodes()[i].incarnation > before);
+  if (!(seen.alive && seen.incarnation > before))
+    FAIL("node " << i << " was not seen back within 15 s: the client sees it " << (seen.alive ? "alive" : "dead")
+                  << " in incarnation " << seen.incarnation << " (" << before << " before the restart); the new process: "
+                  << cl.nodes[i]->describe());
 }
 
 void crash_during_move(mobility_cluster& cl, const crash_step& c) {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -55,16 +56,16 @@ class temp_dir {
 class process {
  public:
   explicit process(const std::vector<std::string>& argv) {
+    // Built before the fork: the child of a threaded process only execs.
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
     const pid_t parent = ::getpid();
     pid_ = ::fork();
     if (pid_ < 0) FAIL("fork failed");
     if (pid_ == 0) {
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (::getppid() != parent) _exit(127);  // the test died before prctl
-
-      std::vector<char*> args;
-      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
       ::execv(args[0], args.data());
       _exit(127);
     }
@@ -97,6 +98,30 @@ class process {
     return true;
   }
   [[nodiscard]] pid_t pid() const { return pid_; }
+
+  /// What the process is doing, for a failure message: how it ended, or
+  /// that it still runs, with its threads' stacks when gdb is installed
+  /// (a hung process says where it hangs).
+  [[nodiscard]] std::string describe() const {
+    if (pid_ <= 0) return "not running (reaped)";
+    siginfo_t info{};
+    if (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid_)
+      return info.si_code == CLD_EXITED ? "exited with status " + std::to_string(info.si_status)
+                                        : "ended by signal " + std::to_string(info.si_status);
+    std::string out = "running (pid " + std::to_string(pid_) + ")";
+    const std::string gdb = "timeout 30 gdb -batch -nx -p " + std::to_string(pid_) +
+                            " -ex 'thread apply all bt 12' 2>/dev/null | grep -E '^(Thread|#)'";
+    if (std::FILE* p = ::popen(gdb.c_str(), "r")) {
+      char line[512];
+      while (std::fgets(line, sizeof line, p)) {
+        std::string l(line);
+        if (!l.empty() && l.back() == '\n') l.pop_back();
+        out += "\n  " + l;
+      }
+      ::pclose(p);
+    }
+    return out;
+  }
 
  private:
   pid_t pid_ = 0;
