@@ -464,21 +464,21 @@ void report(const options& o, const results& r) {
     const auto& am = r.by_mode.at("am");
     const auto& get = r.by_mode.at("get");
     std::vector<std::uint32_t> below_am, below_get;
-    double handler_lo = 0, handler_hi = 0;
+    std::vector<double> handler_vs_get;  // at each depth >= 64
     for (std::uint32_t d : o.depths) {
       if (am.at(d).us_per_chase / f.at(d).us_per_chase < 0.9) below_am.push_back(d);
       if (d < 64) continue;
       if (get.at(d).us_per_chase / f.at(d).us_per_chase < 3) below_get.push_back(d);
-      const double handler = get.at(d).us_per_chase / am.at(d).us_per_chase;
-      handler_lo = handler_lo == 0 ? handler : std::min(handler_lo, handler);
-      handler_hi = std::max(handler_hi, handler);
+      handler_vs_get.push_back(get.at(d).us_per_chase / am.at(d).us_per_chase);
     }
     auto verdict = [](const std::vector<std::uint32_t>& missed) {
       return missed.empty() ? std::string("met") : fmt::format("missed at depth {}", fmt::join(missed, ", "));
     };
     std::string handler;
-    if (!below_get.empty() && handler_hi > 0)
-      handler = fmt::format("; the am handler: {:.1f}-{:.1f}x get", handler_lo, handler_hi);
+    if (!below_get.empty()) {  // so a depth >= 64 was measured
+      const auto [lo, hi] = std::minmax_element(handler_vs_get.begin(), handler_vs_get.end());
+      handler = fmt::format("; the am handler: {:.1f}-{:.1f}x get", *lo, *hi);
+    }
     fmt::print("targets: chases/s >= 0.9x am at every depth ({}); >= 3x get at depth >= 64 ({}{}); first chase <= 1.5 ms "
                "({})\n",
                verdict(below_am), verdict(below_get), handler, r.cold_us <= 1500 ? "met" : "missed");
