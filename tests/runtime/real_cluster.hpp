@@ -92,7 +92,8 @@ struct node_cluster {
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(15);
     for (; std::chrono::steady_clock::now() < until; std::this_thread::sleep_for(std::chrono::milliseconds(2)))
       if (const auto n = rt->nodes()[i]; n.alive && n.incarnation > before) return true;
-    MESSAGE("node " << i << " was not seen back within 15 s; the new process: " << nodes[i]->describe());
+    MESSAGE("node " << i << " was not seen back within 15 s; the new process: " << nodes[i]->describe()
+                    << "\nthis test process:" << ferry::test::stacks_of(::getpid()));
     return false;
   }
   [[nodiscard]] std::filesystem::path stats_file(std::uint32_t node) const {

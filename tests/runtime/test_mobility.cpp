@@ -435,9 +435,9 @@ void restart(mobility_cluster& cl, std::uint32_t i, std::string_view crash_at) {
   for (; !(seen.alive && seen.incarnation > before) && std::chrono::steady_clock::now() < until; seen = cl.rt->nodes()[i])
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   if (!(seen.alive && seen.incarnation > before))
-    FAIL("node " << i << " was not seen back within 15 s: the client sees it " << (seen.alive ? "alive" : "dead")
+    FAIL("node " << i << " was not seen back within 15 s: the client sees it " << std::string(seen.alive ? "alive" : "dead")
                   << " in incarnation " << seen.incarnation << " (" << before << " before the restart); the new process: "
-                  << cl.nodes[i]->describe());
+                  << cl.nodes[i]->describe() << "\nthis test process:" << ferry::test::stacks_of(::getpid()));
 }
 
 void crash_during_move(mobility_cluster& cl, const crash_step& c) {

@@ -48,6 +48,29 @@ class temp_dir {
   std::filesystem::path path_;
 };
 
+/// The stacks of process `pid`'s threads, one line per frame, each line
+/// starting with a newline; empty without gdb. `pid` may be this process:
+/// gdb writes to a file, not a pipe this process would have to drain.
+inline std::string stacks_of(pid_t pid) {
+  const std::string file = (std::filesystem::temp_directory_path() / ("ferry-stacks-" + std::to_string(::getpid()))).string();
+  const std::string gdb = "timeout 30 gdb -batch -nx -p " + std::to_string(pid) +
+                          " -ex 'thread apply all bt 12' 2>/dev/null | grep -E '^(Thread|#)' > " + file;
+  std::string out;
+  (void)std::system(gdb.c_str());  // -1 where SIGCHLD is ignored, though gdb ran
+  if (std::FILE* f = std::fopen(file.c_str(), "r")) {
+    char line[512];
+    while (std::fgets(line, sizeof line, f)) {
+      std::string l(line);
+      if (!l.empty() && l.back() == '\n') l.pop_back();
+      out += "\n  " + l;
+    }
+    std::fclose(f);
+  }
+  std::error_code ec;
+  std::filesystem::remove(file, ec);
+  return out;
+}
+
 /// A child process running `argv` (a `ferry node`, say). Destruction stops
 /// it: SIGTERM, up to 3 s to exit, then SIGKILL. If the test process dies
 /// first (a crash, an abort on a failed REQUIRE), the child gets SIGKILL:
@@ -108,19 +131,7 @@ class process {
     if (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid_)
       return info.si_code == CLD_EXITED ? "exited with status " + std::to_string(info.si_status)
                                         : "ended by signal " + std::to_string(info.si_status);
-    std::string out = "running (pid " + std::to_string(pid_) + ")";
-    const std::string gdb = "timeout 30 gdb -batch -nx -p " + std::to_string(pid_) +
-                            " -ex 'thread apply all bt 12' 2>/dev/null | grep -E '^(Thread|#)'";
-    if (std::FILE* p = ::popen(gdb.c_str(), "r")) {
-      char line[512];
-      while (std::fgets(line, sizeof line, p)) {
-        std::string l(line);
-        if (!l.empty() && l.back() == '\n') l.pop_back();
-        out += "\n  " + l;
-      }
-      ::pclose(p);
-    }
-    return out;
+    return "running (pid " + std::to_string(pid_) + ")" + stacks_of(pid_);
   }
 
  private:
