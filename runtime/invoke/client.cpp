@@ -3,6 +3,7 @@
 // and completes futures from reply/error frames.
 #include <ferry/runtime.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <optional>
@@ -13,6 +14,7 @@
 #include "jit/jit.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "bootstrap/bootstrap.hpp"
 #include "calls/call_table.hpp"
@@ -59,6 +61,9 @@ struct runtime::impl final : detail::progress_driver {
 
   mutable std::mutex mu;
   std::vector<node_info> infos;  // by node index, filled by hello frames
+  std::vector<bool> answered;    // by node index: it answered our join hello (guarded by mu)
+  /// The call field of this client's join hellos; a node's answer echoes it.
+  static constexpr std::uint64_t kJoinHello = 1;
   std::condition_variable hello_cv;
   std::set<std::pair<node_index, object_id>> pushed;  // code we pushed eagerly
   std::unordered_map<const code_object*, bool> forwards;  // code::may_forward, once per code object
@@ -150,6 +155,7 @@ struct runtime::impl final : detail::progress_driver {
     const auto poll = session::poll_budget(nodes + 1);
     link = std::make_shared<detail::driver_link>(this, poll);
     infos.assign(nodes, node_info{});
+    answered.assign(nodes, false);
     session::member_config mc;
     mc.transport = {.kind = options.transport, .tls = options.tls, .provider = options.provider, .link = {}};
     mc.self = self;
@@ -175,16 +181,25 @@ struct runtime::impl final : detail::progress_driver {
     FERRY_TRY(auto addresses, boot->node_addresses(options.join_timeout));
     for (node_index i = 0; i < nodes; ++i) {
       FERRY_TRY_STATUS(member->connect(i, addresses[i]));
-      FERRY_TRY_STATUS(result<void>(member->send(i, {frame_type::hello, self, 0, own_hello()})));
+      FERRY_TRY_STATUS(result<void>(member->send(i, {frame_type::hello, self, kJoinHello, own_hello()})));
     }
-    // Every node answers with its own hello once it can reach us.
+    // Every node answers with its own hello once it can reach us. Its
+    // answer, not a hello it sent on its own as it started: a node killed
+    // while still writing into this process's shared-memory FIFO would leave
+    // it blocked (docs/transports.md, "Dead peers"), so joining waits until
+    // each node has finished the one write it owes us.
     std::unique_lock lock(mu);
     const bool all = hello_cv.wait_for(lock, options.join_timeout, [&] {
-      for (const auto& n : infos)
-        if (n.triple.empty()) return false;
-      return true;
+      return std::find(answered.begin(), answered.end(), false) == answered.end();
     });
-    if (!all) return make_error(errc::timeout, "not every node answered this client's hello");
+    if (!all) {
+      std::vector<node_index> silent;
+      for (node_index i = 0; i < nodes; ++i)
+        if (!answered[i]) silent.push_back(i);
+      return make_error(errc::timeout, fmt::format("node{} {} did not answer this client's hello within {} ms ({})",
+                                                   silent.size() == 1 ? "" : "s", fmt::join(silent, ", "),
+                                                   options.join_timeout.count(), boot->describe()));
+    }
     ifunc::set_process_service(ifuncs.get());  // ferry_ifunc_context_create attaches here
     return {};
   }
@@ -233,6 +248,7 @@ struct runtime::impl final : detail::progress_driver {
           auto& info = infos[h.index];
           const std::uint32_t incarnation = info.incarnation + (restarted || info.incarnation == 0 ? 1 : 0);
           info = node_info{h.index, h.kind, h.triple, h.cpu, true, incarnation, member->transport_name(), info.load};
+          if (f.call == kJoinHello && f.source == h.index) answered[h.index] = true;
           // Code pushed to the old process is gone with it: push again.
           if (restarted) std::erase_if(pushed, [&](const auto& p) { return p.first == h.index; });
         }

@@ -220,8 +220,8 @@ void node::on_hello(frame&& f) {
   const auto& h = std::get<wire::hello_body>(f.body);
   const auto change = member_->learn(h.index, h.address);
   if (!change) return refuse(f, "its address cannot be connected to", false);
-  if (h.index >= config_.nodes) {  // a client: tell it who we are (it waits for every node's hello)
-    (void)member_->send(h.index, {frame_type::hello, config_.index, 0, own_hello()});
+  if (h.index >= config_.nodes) {  // a client: tell it who we are (its join waits for this answer: the call echoed)
+    (void)member_->send(h.index, {frame_type::hello, config_.index, f.call, own_hello()});
     return;
   }
   if (*change != session::member::change::replaced) return;

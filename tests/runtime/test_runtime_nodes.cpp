@@ -10,8 +10,10 @@
 #include <deque>
 #include <memory>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <thread>
+#include <utility>
 
 #include <ferry/runtime.hpp>
 
@@ -537,4 +539,96 @@ TEST_CASE_TEMPLATE("runtime over real nodes: reliability soak: exact accounting 
                    T, ucx_shm, ofi_shm) {
   node_cluster c(T::options());
   c.soak(25'000);
+}
+
+namespace {
+
+// A stand-in for node 0 of a one-node cluster, speaking frames itself: it
+// sends the client hellos of its own (call 0, as a starting node does) and
+// answers the client's join hello only if told to. Driven by the test's
+// thread while the client joins on another.
+struct stand_in_node {
+  std::unique_ptr<transport::transport> t;
+  std::optional<transport::peer_index> client;
+  std::vector<wire::frame> frames;
+
+  explicit stand_in_node(const cluster::rendezvous& rv) {
+    transport::options o;
+    o.kind = "ucx";
+    o.tls = "shm";
+    t = REQUIRE_OK(transport::transport::create(o));
+    t->on_frame([this](std::span<const std::uint8_t> bytes) {
+      if (auto f = wire::decode(bytes)) frames.push_back(std::move(*f));
+    });
+    REQUIRE_OK(rv.publish_node(0, t->address()));
+  }
+  void send(const wire::frame& f) { REQUIRE_OK(t->send(*client, wire::encode(f))); }
+  wire::frame hello(std::uint64_t call) const {
+    return {wire::frame_type::hello, 0, call, wire::hello_body{0, 0, "stand-in", "", t->address()}};
+  }
+
+  /// Serve for `how_long`: hellos of its own and heartbeats every 100 ms;
+  /// the client's join hello answered (its call echoed) if `answer`.
+  void serve(bool answer, std::chrono::milliseconds how_long) {
+    const auto until = std::chrono::steady_clock::now() + how_long;
+    auto next_beat = std::chrono::steady_clock::now();
+    while (std::chrono::steady_clock::now() < until) {
+      t->progress();
+      for (auto& f : std::exchange(frames, {})) {
+        if (f.type != wire::frame_type::hello) continue;
+        const auto& h = std::get<wire::hello_body>(f.body);
+        if (!client) client = REQUIRE_OK(t->connect(h.address));
+        send(hello(answer ? f.call : 0));
+      }
+      if (client && std::chrono::steady_clock::now() >= next_beat) {
+        next_beat += std::chrono::milliseconds(100);
+        send(hello(0));  // what a starting node sends every client it finds
+        send({wire::frame_type::heartbeat, 0, 0, wire::load_body{}});
+      }
+    }
+  }
+};
+
+}  // namespace
+
+TEST_CASE("runtime over UCX shm: a client has joined when every node answered its hello, not when a node said hello on its own") {
+  test::loopback_only();
+  test::temp_dir dir;
+  cluster::rendezvous rv(dir.path() / "rv");
+  REQUIRE_OK(rv.init(1));
+  runtime_options o;
+  o.rendezvous = dir.path() / "rv";
+  o.transport = "ucx";
+  o.tls = "shm";
+  o.join_timeout = std::chrono::milliseconds(1000);
+  for (const bool answers : {false, true}) {
+    CAPTURE(answers);
+    stand_in_node node(rv);
+    std::optional<status> joined;
+    std::vector<node_info> seen;
+    std::thread client([&] {
+      try {
+        runtime rt(o);
+        seen = rt.nodes();
+        joined = status{};
+      } catch (const ferry::error& e) {
+        joined = e.status();
+      }
+    });
+    node.serve(answers, std::chrono::milliseconds(1500));
+    client.join();
+    REQUIRE(joined.has_value());
+    if (answers) {
+      CHECK_MESSAGE(joined->ok(), joined->describe());
+      REQUIRE(seen.size() == 1);
+      CHECK(seen[0].triple == "stand-in");
+    } else {
+      // Its own hellos kept coming, answering nothing: the join times out
+      // and says which node did not answer.
+      CHECK(joined->code() == errc::timeout);
+      CHECK_MESSAGE(joined->message().find("node 0 did not answer this client's hello within 1000 ms") !=
+                        std::string::npos,
+                    joined->message());
+    }
+  }
 }
