@@ -116,6 +116,15 @@ result<void> node::join(cluster::bootstrap& bs, std::chrono::milliseconds timeou
     FERRY_TRY_STATUS(member_->connect(i, addresses[i]));
     FERRY_TRY_STATUS(result<void>(member_->send(i, hello)));
   }
+  // Clients that said hello meanwhile get their answer now, after ours to
+  // the nodes (the member sends in order).
+  std::vector<std::pair<node_index, std::uint64_t>> waiting;
+  {
+    std::lock_guard lock(join_mu_);
+    hellos_sent_ = true;
+    waiting.swap(unanswered_);
+  }
+  for (const auto& [k, call] : waiting) (void)member_->send(k, {frame_type::hello, config_.index, call, own_hello()});
   // Objects a persistent store kept across a restart: their homes forgot us
   // when we said hello (on_hello).
   for (const auto& id : store_->list()) {
@@ -221,6 +230,13 @@ void node::on_hello(frame&& f) {
   const auto change = member_->learn(h.index, h.address);
   if (!change) return refuse(f, "its address cannot be connected to", false);
   if (h.index >= config_.nodes) {  // a client: tell it who we are (its join waits for this answer: the call echoed)
+    {
+      std::lock_guard lock(join_mu_);
+      if (!hellos_sent_) {  // answered by join() once it has said hello to every node
+        unanswered_.emplace_back(h.index, f.call);
+        return;
+      }
+    }
     (void)member_->send(h.index, {frame_type::hello, config_.index, f.call, own_hello()});
     return;
   }

@@ -27,6 +27,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include <ferry/ferry.h>
@@ -178,6 +179,13 @@ class node {
   std::unique_ptr<ifunc::service> ifuncs_;
 
   std::atomic<std::uint64_t> refused_{0};
+  /// Clients whose join hello came before join() had said hello to every
+  /// node: answered once it has (docs/protocol.md, "Membership"), so a
+  /// client has joined only when no first write between nodes is still
+  /// under way (docs/transports.md, "A peer that dies").
+  std::mutex join_mu_;
+  bool hellos_sent_ = false;                                      // guarded by join_mu_
+  std::vector<std::pair<node_index, std::uint64_t>> unanswered_;  // (client, its hello's call), guarded by join_mu_
   /// Calls this node passed on to another node (driving thread only), kept
   /// until their deadline. The next node answers their origin directly, so
   /// if it dies or is replaced by a restart first, only this node knows the
