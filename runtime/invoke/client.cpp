@@ -184,10 +184,10 @@ struct runtime::impl final : detail::progress_driver {
       FERRY_TRY_STATUS(result<void>(member->send(i, {frame_type::hello, self, kJoinHello, own_hello()})));
     }
     // Every node answers with its own hello once it can reach us. Its
-    // answer, not a hello it sent on its own as it started: a node killed
-    // while still writing into this process's shared-memory FIFO would leave
-    // it blocked (docs/transports.md, "Dead peers"), so joining waits until
-    // each node has finished the one write it owes us.
+    // answer, not a hello it sent on its own as it started: a node answers
+    // only after its first writes to the others, and a node killed while
+    // still writing into a peer's shared-memory FIFO leaves that peer deaf
+    // (docs/transports.md, "A peer that dies").
     std::unique_lock lock(mu);
     const bool all = hello_cv.wait_for(lock, options.join_timeout, [&] {
       return std::find(answered.begin(), answered.end(), false) == answered.end();
