@@ -116,15 +116,6 @@ result<void> node::join(cluster::bootstrap& bs, std::chrono::milliseconds timeou
     FERRY_TRY_STATUS(member_->connect(i, addresses[i]));
     FERRY_TRY_STATUS(result<void>(member_->send(i, hello)));
   }
-  // Clients that said hello meanwhile get their answer now, after ours to
-  // the nodes (the member sends in order).
-  std::vector<std::pair<node_index, std::uint64_t>> waiting;
-  {
-    std::lock_guard lock(join_mu_);
-    hellos_sent_ = true;
-    waiting.swap(unanswered_);
-  }
-  for (const auto& [k, call] : waiting) (void)member_->send(k, {frame_type::hello, config_.index, call, own_hello()});
   // Objects a persistent store kept across a restart: their homes forgot us
   // when we said hello (on_hello).
   for (const auto& id : store_->list()) {
@@ -141,6 +132,16 @@ result<void> node::join(cluster::bootstrap& bs, std::chrono::milliseconds timeou
   // hear from it. Some may be gone; their silence gets them declared dead.
   for (auto& [k, address] : bs.clients())
     if (member_->connect(k, std::move(address))) (void)member_->send(k, hello);
+  // Clients that said hello meanwhile get their answer last, after every
+  // write above (the member sends in order): once a client has joined,
+  // this node is partway through none of them.
+  std::vector<std::pair<node_index, std::uint64_t>> waiting;
+  {
+    std::lock_guard lock(join_mu_);
+    joined_ = true;
+    waiting.swap(unanswered_);
+  }
+  for (const auto& [k, call] : waiting) (void)member_->send(k, {frame_type::hello, config_.index, call, own_hello()});
   return {};
 }
 
@@ -232,7 +233,7 @@ void node::on_hello(frame&& f) {
   if (h.index >= config_.nodes) {  // a client: tell it who we are (its join waits for this answer: the call echoed)
     {
       std::lock_guard lock(join_mu_);
-      if (!hellos_sent_) {  // answered by join() once it has said hello to every node
+      if (!joined_) {  // answered at the end of join(), after its own writes
         unanswered_.emplace_back(h.index, f.call);
         return;
       }

@@ -179,12 +179,13 @@ class node {
   std::unique_ptr<ifunc::service> ifuncs_;
 
   std::atomic<std::uint64_t> refused_{0};
-  /// Clients whose join hello came before join() had said hello to every
-  /// node: answered once it has (docs/protocol.md, "Membership"), so a
-  /// client has joined only when no first write between nodes is still
-  /// under way (docs/transports.md, "A peer that dies").
+  /// Clients whose join hello came while join() was still writing (hellos
+  /// to nodes and clients, directory registrations): answered at its end
+  /// (docs/protocol.md, "Membership"), so once a client has joined, no
+  /// node's start-up write is still under way (docs/transports.md, "A peer
+  /// that dies").
   std::mutex join_mu_;
-  bool hellos_sent_ = false;                                      // guarded by join_mu_
+  bool joined_ = false;  // join() has made its writes (guarded by join_mu_)
   std::vector<std::pair<node_index, std::uint64_t>> unanswered_;  // (client, its hello's call), guarded by join_mu_
   /// Calls this node passed on to another node (driving thread only), kept
   /// until their deadline. The next node answers their origin directly, so
