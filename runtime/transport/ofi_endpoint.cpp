@@ -1,15 +1,18 @@
 #include "ofi_endpoint.hpp"
 
+#include <dlfcn.h>
 #include <rdma/fi_cm.h>
 #include <rdma/fi_errno.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <mutex>
+#include <type_traits>
 
 #include <fmt/format.h>
 
@@ -49,13 +52,68 @@ std::string next_shm_endpoint_name() {
   return fmt::format("ferry-{}-{}", ::getpid(), made++);
 }
 
+// libfabric is opened when the first endpoint opens, not linked
+// (docs/transports.md, "libfabric is loaded on first use"). Debian's
+// libfabric.so.1 needs the psm provider's libinfinipath.so.4, whose load-time
+// constructor measures the CPU clock by sleeping (200 ms in every process
+// that loads it) and installs SIGINT/SIGTERM handlers that call exit().
+// The five functions below are all libfabric exports ferry calls; the rest of
+// its API are inline calls through the objects' operation tables.
+struct libfabric_exports {
+  decltype(&::fi_getinfo) getinfo = nullptr;
+  decltype(&::fi_freeinfo) freeinfo = nullptr;
+  decltype(&::fi_dupinfo) dupinfo = nullptr;
+  decltype(&::fi_fabric) fabric = nullptr;
+  decltype(&::fi_strerror) strerror = nullptr;
+};
+
+constexpr const char* kLibfabric = "libfabric.so.1";
+
+// The signals whose dispositions the load leaves as it found them:
+// libinfinipath sets handlers for these and resets some to the default,
+// which would undo a node's or a sanitizer's own.
+constexpr std::array kKeptSignals = {SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+
+result<libfabric_exports> load_libfabric() {
+  std::array<struct sigaction, kKeptSignals.size()> kept{};
+  for (std::size_t i = 0; i < kKeptSignals.size(); ++i) ::sigaction(kKeptSignals[i], nullptr, &kept[i]);
+  void* lib = ::dlopen(kLibfabric, RTLD_NOW | RTLD_LOCAL);
+  for (std::size_t i = 0; i < kKeptSignals.size(); ++i) ::sigaction(kKeptSignals[i], &kept[i], nullptr);
+  if (lib == nullptr)
+    return make_error(errc::unsupported, fmt::format("libfabric cannot be loaded ({}): install libfabric1 "
+                                                     "or use --transport ucx",
+                                                     ::dlerror()));
+  libfabric_exports x;
+  // Each function's default version, the one linking against this library
+  // would bind.
+  const char* missing = nullptr;
+  const auto bind = [lib, &missing](auto& fn, const char* name) {
+    fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(::dlsym(lib, name));
+    if (fn == nullptr && missing == nullptr) missing = name;
+  };
+  bind(x.getinfo, "fi_getinfo");
+  bind(x.freeinfo, "fi_freeinfo");
+  bind(x.dupinfo, "fi_dupinfo");
+  bind(x.fabric, "fi_fabric");
+  bind(x.strerror, "fi_strerror");
+  if (missing != nullptr) return make_error(errc::unsupported, fmt::format("{} has no {}", kLibfabric, missing));
+  return x;  // the library stays loaded for the life of the process
+}
+
+// libfabric's exports, loaded once per process; the error of a failed load
+// is kept and returned to every later caller.
+const result<libfabric_exports>& libfabric() {
+  static const result<libfabric_exports> loaded = load_libfabric();
+  return loaded;
+}
+
 }  // namespace
 
 status error(std::string_view what, long rc) {
   const int code = static_cast<int>(rc < 0 ? -rc : rc);
   return make_error(code == FI_ECONNREFUSED || code == FI_ENOTCONN || code == FI_ECONNRESET ? errc::peer_dead
                                                                                              : errc::io_error,
-                    fmt::format("libfabric {}: {}", what, fi_strerror(code)));
+                    fmt::format("libfabric {}: {}", what, libfabric() ? std::string(libfabric()->strerror(code)) : fmt::format("error {}", code)));
 }
 
 endpoint::~endpoint() {
@@ -64,7 +122,7 @@ endpoint::~endpoint() {
   if (av) fi_close(&av->fid);
   if (domain) fi_close(&domain->fid);
   if (fabric) fi_close(&fabric->fid);
-  if (info) fi_freeinfo(info);
+  if (info) libfabric()->freeinfo(info);  // info is only set once libfabric is loaded
 }
 
 void endpoint::close_endpoint() {
@@ -73,7 +131,9 @@ void endpoint::close_endpoint() {
 }
 
 result<void> endpoint::open(const settings& s) {
-  fi_info* hints = fi_allocinfo();
+  const auto& fi = libfabric();
+  if (!fi) return fi.error();
+  fi_info* hints = fi->dupinfo(nullptr);  // fi_allocinfo()
   if (hints == nullptr) return make_error(errc::out_of_memory, "fi_allocinfo");
   hints->ep_attr->type = FI_EP_RDM;
   hints->caps = s.caps;
@@ -82,13 +142,13 @@ result<void> endpoint::open(const settings& s) {
   hints->domain_attr->threading = FI_THREAD_DOMAIN;  // one thread at a time
   hints->domain_attr->resource_mgmt = FI_RM_ENABLED;
   if (!s.provider.empty()) hints->fabric_attr->prov_name = ::strdup(s.provider.c_str());
-  const int rc = fi_getinfo(FI_VERSION(1, 17), nullptr, nullptr, 0, hints, &info);
-  fi_freeinfo(hints);
+  const int rc = fi->getinfo(FI_VERSION(1, 17), nullptr, nullptr, 0, hints, &info);
+  fi->freeinfo(hints);
   if (rc != 0)
     return make_error(errc::io_error, fmt::format("libfabric: no RDM provider{} with the capabilities asked for: {}",
                                                   s.provider.empty() ? std::string() : " '" + s.provider + "'",
-                                                  fi_strerror(-rc)));
-  if (auto r = fi_fabric(info->fabric_attr, &fabric, nullptr); r != 0) return error("fabric", r);
+                                                  fi->strerror(-rc)));
+  if (auto r = fi->fabric(info->fabric_attr, &fabric, nullptr); r != 0) return error("fabric", r);
   if (auto r = fi_domain(fabric, info, &domain, nullptr); r != 0) return error("domain", r);
   fi_cq_attr cq_attr{};
   cq_attr.format = s.cq_format;

@@ -1,12 +1,14 @@
 // Transport backends: in-process, and UCX and libfabric between two real
 // processes (UCX shm and tcp on loopback; libfabric tcp;ofi_rxm and shm).
 // Every wait is bounded.
+#include <dlfcn.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -217,6 +219,41 @@ void two_processes(const options& opts) {
 }
 
 }  // namespace
+
+// The first case of this file, so that it starts in a process that has not
+// opened libfabric, whether ctest runs it alone or the whole binary runs.
+TEST_CASE("transport: libfabric is loaded by the first libfabric endpoint, and its loading keeps the process's signal handlers") {
+  const auto loaded = [] {
+    void* lib = ::dlopen("libfabric.so.1", RTLD_LAZY | RTLD_NOLOAD);
+    if (lib != nullptr) ::dlclose(lib);  // drops only the reference NOLOAD took
+    return lib != nullptr;
+  };
+  // Linked, libfabric's psm provider would have slept 200 ms before main
+  // and set handlers for SIGINT and SIGTERM that call exit().
+  REQUIRE_FALSE(loaded());
+  struct sigaction own {};
+  own.sa_handler = +[](int) {};
+  sigemptyset(&own.sa_mask);
+  struct sigaction old_term {};
+  REQUIRE(::sigaction(SIGTERM, &own, &old_term) == 0);
+  constexpr std::array kWatched = {SIGINT, SIGTERM, SIGSEGV, SIGBUS, SIGILL, SIGABRT};
+  std::array<struct sigaction, kWatched.size()> before{};
+  for (std::size_t i = 0; i < kWatched.size(); ++i) ::sigaction(kWatched[i], nullptr, &before[i]);
+
+  auto ucx = REQUIRE_OK(tp::transport::create({.kind = "ucx", .tls = "shm", .provider = {}, .link = {}}));
+  CHECK_FALSE(loaded());  // other transports leave it alone
+  auto t = REQUIRE_OK(tp::transport::create({.kind = "ofi", .tls = {}, .provider = "tcp;ofi_rxm", .link = {}}));
+  CHECK(loaded());
+  CHECK(t->name() == "ofi/tcp;ofi_rxm");
+  for (std::size_t i = 0; i < kWatched.size(); ++i) {
+    struct sigaction now {};
+    ::sigaction(kWatched[i], nullptr, &now);
+    INFO("signal ", kWatched[i]);
+    CHECK(reinterpret_cast<void*>(now.sa_handler) == reinterpret_cast<void*>(before[i].sa_handler));
+    CHECK(now.sa_flags == before[i].sa_flags);
+  }
+  ::sigaction(SIGTERM, &old_term, nullptr);
+}
 
 TEST_CASE("transport: inproc frames, large frames, get, dead peer") {
   auto a = REQUIRE_OK(tp::transport::create(options{.kind = "inproc", .tls = {}, .provider = {}, .link = {}}));
