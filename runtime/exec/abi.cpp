@@ -175,9 +175,8 @@ const char* kOutside = "outside the memory this call may touch (its stack, its m
 
 // May the running call `cx` touch the `size` bytes at `a`? Its stack below
 // its entry's frame, a global of its module, memory the runtime handed it.
-std::optional<ferry_bounds_region> region_of(const call_context& cx, const mobile_thread& t, std::uint64_t a,
-                                             std::uint64_t size) {
-  if (size == 0) return ferry_bounds_region{a, 0};
+std::optional<ferry_bounds_region> find_region(const call_context& cx, const mobile_thread& t, std::uint64_t a,
+                                               std::uint64_t size) {
   if (const auto* r = cx.regions.find(a, size)) return *r;
   const ferry_bounds_region stack{t.stack_low, cx.stack_top > t.stack_low ? cx.stack_top - t.stack_low : 0};
   if (region_set::holds(&stack, a, size)) return stack;
@@ -192,6 +191,16 @@ std::optional<ferry_bounds_region> region_of(const call_context& cx, const mobil
   return std::nullopt;
 }
 
+// find_region, the regions admitted last looked at first.
+std::optional<ferry_bounds_region> region_of(const call_context& cx, const mobile_thread& t, std::uint64_t a,
+                                             std::uint64_t size) {
+  if (size == 0) return ferry_bounds_region{a, 0};
+  if (const auto* r = cx.recent.find(a, size)) return *r;
+  auto r = find_region(cx, t, a, size);
+  if (r) cx.recent.remember(*r);
+  return r;
+}
+
 // The runtime API's own check of a pointer bounds-checked code gave it
 // (what it reads or writes there): false, with the error in the call.
 bool handed_in(call_context& cx, const void* p, std::uint64_t size, const char* what) {
@@ -203,6 +212,25 @@ bool handed_in(call_context& cx, const void* p, std::uint64_t size, const char* 
                                                           cx.code ? cx.code->code.name : std::string(), what, size, a,
                                                           kOutside));
   return false;
+}
+
+// ferry_bounds past the regions admitted last: another region of the call,
+// or its end with memory_fault. Out of line, so that ferry_bounds itself is
+// a few instructions (the fast tier calls it at every access).
+[[gnu::noinline]] ferry_bounds_region bounds_past_last(call_context& c, const mobile_thread& t, std::uint64_t a,
+                                                       std::uint64_t size) {
+  if (size == 0) return {a, 0};
+  if (auto r = find_region(c, t, a, size)) {
+    c.recent.remember(*r);
+    return *r;
+  }
+  {
+    in_runtime guard;
+    c.failure = make_error(errc::memory_fault, fmt::format("{} accessed {} bytes at {:#x}, {}",
+                                                           c.code ? c.code->code.name : std::string(), size, a,
+                                                           kOutside));
+  }
+  leave_call(c);
 }
 
 }  // namespace
@@ -367,14 +395,8 @@ ferry_bounds_region ferry_bounds(uint64_t address, uint64_t size) {
   auto& t = ferry::exec::self_thread;
   if (!t.running || t.in_runtime) return {0, UINT64_MAX};  // outside a call: nothing to check against
   auto& c = *t.running;
-  if (auto r = ferry::exec::region_of(c, t, address, size)) return *r;
-  {
-    in_runtime guard;
-    c.failure = ferry::make_error(ferry::errc::memory_fault,
-                                  fmt::format("{} accessed {} bytes at {:#x}, {}", c.code ? c.code->code.name : std::string(),
-                                              size, address, ferry::exec::kOutside));
-  }
-  leave_call(c);
+  if (const auto* r = c.recent.find(address, size)) return *r;
+  return ferry::exec::bounds_past_last(c, t, address, size);
 }
 
 void ferry_stack_smashed(void) {
@@ -409,6 +431,7 @@ void ferry_bounds_enter(const void* frame, const void* module_regions) {
   if (!t.running || t.in_runtime) return;
   t.running->stack_top = reinterpret_cast<std::uintptr_t>(frame);
   t.running->module_regions = module_regions;
+  t.running->recent = {};  // the stack region it may hold just changed
 }
 
 }  // extern "C"

@@ -186,6 +186,26 @@ struct call_context {
   /// Memory the runtime handed to the call: argument and result blocks,
   /// ferry_local and ferry_fetch ranges, node strings.
   region_set regions;
+  /// The regions ferry_bounds admitted last, of any kind (stack, module,
+  /// handed out), looked at first: code whose checks are all calls (the
+  /// JIT's fast tier) asks again for the same few regions at every access.
+  /// Regions are only added during a call, so these stay valid until it
+  /// ends. Filled in turn; {0, 0} admits nothing.
+  struct recent_regions {
+    static constexpr std::size_t kSize = 4;
+    ferry_bounds_region at[kSize] = {};
+    std::size_t next = 0;
+    [[nodiscard]] const ferry_bounds_region* find(std::uint64_t a, std::uint64_t size) const {
+      for (const auto& r : at)
+        if (region_set::holds(&r, a, size)) return &r;
+      return nullptr;
+    }
+    void remember(const ferry_bounds_region& r) {
+      at[next] = r;
+      next = (next + 1) % kSize;
+    }
+  };
+  mutable recent_regions recent;
 };
 
 /// Enter mobile code: `fn(cx, args, result)` with `args_size` bytes of
