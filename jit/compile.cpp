@@ -199,7 +199,9 @@ llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> compile_module(llvm::Module&
   if (auto e = check_policy(m, (*tm)->createDataLayout(), o)) return std::move(e);
 
   if (o.tier == jit_tier::optimized) optimize_module(m, **tm);
-  contain_module(m, {o.meter, o.bounds, o.entry_symbol});
+  // Checks as calls at the fast tier: its compile is on the first call's
+  // path, and the inline form is several times more code to generate.
+  contain_module(m, {o.meter, o.bounds, o.tier == jit_tier::optimized, o.entry_symbol});
   llvm::SmallVector<char, 0> object;
   {
     llvm::raw_svector_ostream out(object);

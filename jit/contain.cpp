@@ -245,12 +245,34 @@ void accesses_of(const bounds_module& bm, llvm::Instruction& i, llvm::SmallVecto
 // access is still compared with its own address.
 constexpr unsigned kSlots = 8;
 
-std::uint64_t check_function(const bounds_module& bm, llvm::Function& f) {
+// Every access of `f` as a call to ferry_bounds, which returns only if the
+// access lies inside a region of the call (contain_options::inline_checks
+// false): one call per access, one per lane of a vector access.
+void call_checks(const bounds_module& bm, llvm::ArrayRef<access> todo, llvm::ArrayRef<lanes> vectors) {
+  for (const access& a : todo) {
+    llvm::IRBuilder<> b(a.at);
+    b.CreateCall(bm.miss, {b.CreatePtrToInt(a.ptr, bm.i64), a.size});
+  }
+  for (const lanes& l : vectors) {
+    const unsigned n = llvm::cast<llvm::FixedVectorType>(l.ptrs->getType())->getNumElements();
+    llvm::IRBuilder<> b(l.at);
+    llvm::Value* addr = b.CreatePtrToInt(l.ptrs, llvm::FixedVectorType::get(bm.i64, n));
+    for (unsigned lane = 0; lane < n; ++lane)  // an inactive lane asks for 0 bytes, always admitted
+      b.CreateCall(bm.miss, {b.CreateExtractElement(addr, lane),
+                             b.CreateSelect(b.CreateExtractElement(l.mask, lane), b.getInt64(l.bytes), b.getInt64(0))});
+  }
+}
+
+std::uint64_t check_function(const bounds_module& bm, llvm::Function& f, bool inline_checks) {
   llvm::SmallVector<access, 32> todo;
   llvm::SmallVector<lanes, 4> vectors;
   for (llvm::Instruction& i : llvm::instructions(f)) accesses_of(bm, i, todo, vectors);
   llvm::erase_if(todo, [&](const access& a) { return statically_inside(bm, a.ptr, a.size); });
   if (todo.empty() && vectors.empty()) return 0;
+  if (!inline_checks) {
+    call_checks(bm, todo, vectors);
+    return todo.size() + vectors.size();
+  }
 
   llvm::IRBuilder<> eb(&*f.getEntryBlock().getFirstInsertionPt());
   // Two regions per slot, the last used first: a loop that alternates
@@ -428,7 +450,7 @@ std::uint64_t contain_module(llvm::Module& m, const contain_options& o) {
     f.addFnAttr("probe-stack", "inline-asm");
     if (o.meter) meter_function(f, hook);
     if (bm) {
-      checks += check_function(*bm, f);
+      checks += check_function(*bm, f, o.inline_checks);
       // Stack canaries in every frame with arrays or address-taken locals:
       // the checks admit the call's whole stack, so an overrun of a local
       // array would otherwise reach the saved return address unnoticed.

@@ -41,6 +41,13 @@ inline constexpr std::uint64_t kFuelBlock = 1u << 14;
 struct contain_options {
   bool meter = true;         ///< fuel accounting (jit_config::meter)
   bool bounds = true;        ///< bounds checks (jit_config::bounds_checks)
+  /// How each bounds check is written: true, an inline compare with the
+  /// regions last used (cached in registers) before the call to
+  /// `ferry_bounds`, for code that runs long (the optimized tier); false,
+  /// a call to `ferry_bounds` at every access, which is slower to run but
+  /// several times less code to generate (the fast tier: a first call's
+  /// compile is on its caller's path). Both check every access.
+  bool inline_checks = true;
   std::string entry_symbol;  ///< the uniform entry: it marks the top of the call's stack region
 };
 

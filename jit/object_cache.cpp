@@ -44,7 +44,9 @@ cache_key make_cache_key(const code_variant& v, const jit_target& node, jit_tier
   // more under bounds checks (compile.cpp), which a cached v3 object skipped.
   // v5: ... and compare every call through a pointer with the module's
   // address-taken functions (ferry_bad_callee).
-  hash_into(st, "ferry-jit-object-v5");
+  // v6: the fast tier's bounds checks are calls to ferry_bounds, not inline
+  // compares (contain_options::inline_checks).
+  hash_into(st, "ferry-jit-object-v6");
   hash_into(st, metered ? "metered" : "unmetered");
   hash_into(st, checked ? "bounds-checked" : "unchecked");
   hash_into(st, std::string_view(reinterpret_cast<const char*>(v.bitcode_hash.data()), v.bitcode_hash.size()));

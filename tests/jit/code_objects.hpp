@@ -16,7 +16,7 @@ namespace ferry::test {
 /// Embedded bitcode by module name: "arith", "arith_aarch64", "runtime_api",
 /// "spin", "call_system", "read_environ", "call_dlopen", "inline_asm", "tls", "huge_table",
 /// "bad_layout", "memcpy_address", "byval_read", "masked_read", "atomic_memcpy", "stack_restore",
-/// "va_arg", "stack_arrays", "segment_read".
+/// "va_arg", "stack_arrays", "segment_read", "bounds_probe".
 std::span<const std::uint8_t> bitcode(std::string_view module);
 
 /// An x86_64 (host) variant of `module`; cpu/features as clang -O2 emits.

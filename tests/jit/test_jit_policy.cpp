@@ -1,6 +1,7 @@
 // The policy: what mobile code may name and contain. Each refusal must name
 // the offending symbol or construct.
 #include "code_objects.hpp"
+#include "exec/call_context.hpp"  // runtime/: entering mobile code as a node does
 
 using namespace ferry;
 using namespace ferry::test;
@@ -73,6 +74,58 @@ TEST_CASE("with bounds checks, what touches memory the checks cannot follow is r
     CHECK(out == n + 6);
   }
   CHECK(load_now(*engine, hostile_code("stack_restore")).ok());  // refused for the checks' sake only
+}
+
+namespace {
+
+// What bounds_probe.c returns when its last read is its own `rounds`.
+std::int64_t expected_probe_sum(std::int64_t rounds) {
+  std::int64_t total = 0;
+  for (std::int64_t r = 0; r < rounds; ++r) total += (r & 7) + 1 + r + 2 * r + rounds;
+  return total + rounds;
+}
+
+}  // namespace
+
+TEST_CASE("bounds checks work the same at both tiers: inline compares (optimized) and calls (fast)") {
+  // The fast tier writes each check as a call to ferry_bounds, the
+  // optimized tier as inline compares with the regions it used last
+  // (jit/contain.hpp): the same accesses must pass and fail under both.
+  temp_dir dir;
+  std::vector<std::uint8_t> elsewhere(64, 1);  // the test's heap: never handed to the call
+  for (const jit_tier tier : {jit_tier::fast, jit_tier::optimized}) {
+    CAPTURE(static_cast<int>(tier));
+    auto cfg = test_config(dir.path());
+    cfg.first_tier = tier;
+    cfg.disk_cache = false;
+    auto engine = REQUIRE_OK(jit::create(cfg));
+    const auto fn = REQUIRE_OK(load_now(*engine, hostile_code("bounds_probe")));
+    CHECK(fn.tier() == tier);
+    const auto run = [&](std::uint64_t address, std::int64_t rounds, std::int64_t& out) {
+      std::uint64_t args[2] = {address, static_cast<std::uint64_t>(rounds)};
+      if (address == 0) args[0] = reinterpret_cast<std::uintptr_t>(&args[1]);  // its own argument block
+      exec::call_context cx;
+      const std::int32_t rc = exec::run_mobile(cx, fn, args, sizeof args, &out, sizeof out);
+      if (rc != 0) CHECK_MESSAGE(cx.failure.message().find("outside the memory this call may touch") !=
+                                     std::string::npos, cx.failure.message());
+      return rc;
+    };
+    // Five regions in turn, more than the runtime's cache of recent ones.
+    for (const std::int64_t rounds : {0, 1, 7, 1000}) {
+      CAPTURE(rounds);
+      std::int64_t out = -1;
+      CHECK(run(0, rounds, out) == 0);
+      CHECK(out == expected_probe_sum(rounds));
+    }
+    std::int64_t out = 0;
+    CHECK(run(reinterpret_cast<std::uintptr_t>(elsewhere.data()), 100, out) == static_cast<std::int32_t>(errc::memory_fault));
+    std::int64_t above = 0;  // this frame is above the call's entry: not its stack
+    CHECK(run(reinterpret_cast<std::uintptr_t>(&above), 100, out) == static_cast<std::int32_t>(errc::memory_fault));
+    CHECK(run(8, 1, out) == static_cast<std::int32_t>(errc::memory_fault));  // unmapped: the check comes first
+    // After the faults, the same engine and function still run correctly.
+    CHECK(run(0, 50, out) == 0);
+    CHECK(out == expected_probe_sum(50));
+  }
 }
 
 TEST_CASE("a code object whose tables exceed the node's data limit is refused before codegen") {

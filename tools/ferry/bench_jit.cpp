@@ -279,6 +279,12 @@ std::vector<row> run(int samples) {
     };
     rows.push_back({fmt::format("{} per call, bounds-checked vs unchecked", k.name), in_call(unchecked),
                     in_call(jitted), "ns"});
+    // The fast tier's checks are calls (jit/contain.hpp, inline_checks):
+    // what its code costs to run until the tier-up.
+    auto fast_engine = engine_or_die(config_for(jit_tier::fast, false, {}));
+    auto fast = load_or_die(*fast_engine, co);
+    rows.push_back({fmt::format("{} per call, fast tier vs optimized (both checked)", k.name), in_call(jitted),
+                    in_call(fast), "ns"});
   }
 
   // Untrusted mode: the helper's cost, first load (helper start) and steady.
