@@ -45,9 +45,10 @@ void set_process_service(service* s) { the_process_service.store(s, std::memory_
 std::pair<context*, const entry*> running_here() { return {here.cx, here.fn}; }
 
 status run_contained(context& cx, const entry& fn, void* payload, std::size_t payload_size, void* target_args,
-                     std::uint64_t fuel) {
+                     std::uint64_t fuel, session::member* member) {
   exec::call_context call;
   if (fuel != 0) call.fuel = static_cast<std::int64_t>(std::min<std::uint64_t>(fuel, INT64_MAX));
+  if (member) exec::keep_beating(call, *member);
   const main_call args{&fn, payload, payload_size, target_args};
   const running outer = here;
   here = {&cx, &fn};
@@ -227,7 +228,7 @@ void service::run_on_node(std::shared_ptr<context> cx, wire::ifunc_body b) {
     target_args = pinned.bytes.data() + b.target.offset;
   }
   const auto started = std::chrono::steady_clock::now();
-  const status ran = run_contained(*cx, *m.fn, m.payload, m.payload_size, target_args, node_->fuel_per_call);
+  const status ran = run_contained(*cx, *m.fn, m.payload, m.payload_size, target_args, node_->fuel_per_call, &member_);
   // It may have written to its target: sealing a persistent one is store I/O.
   const bool sealed = !b.target.id.is_nil() && node_->objects->persistent();
   node_->policy->ran(m.fn->run_inline, /*may_block=*/false, std::chrono::steady_clock::now() - started, sealed);

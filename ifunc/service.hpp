@@ -145,8 +145,10 @@ std::pair<context*, const entry*> running_here();
 
 /// Run a taken message's NAME_main on this thread as ferry runs mobile code
 /// (exec::run_mobile: faults end it with a typed error; `fuel` limits it,
-/// 0: unlimited), with ferry_ifunc_here() answering for `cx`.
+/// 0: unlimited), with ferry_ifunc_here() answering for `cx`. Run in place
+/// on the thread that drives `member`, it keeps that member's heartbeats
+/// going (exec::keep_beating).
 status run_contained(context& cx, const entry& fn, void* payload, std::size_t payload_size, void* target_args,
-                     std::uint64_t fuel);
+                     std::uint64_t fuel, session::member* member = nullptr);
 
 }  // namespace ferry::ifunc

@@ -160,6 +160,7 @@ bool charge(call_context& cx, mobile_thread& t, std::uint64_t units) {
   // The clock is read once per block of loop iterations, or every 1024 calls.
   if (units == 1 && t.deadline_countdown-- != 0) return true;
   t.deadline_countdown = 1024;
+  if (cx.while_running) cx.while_running(cx.while_running_arg);
   const std::uint64_t deadline = cx.call ? cx.call->deadline_us : 0;
   if (deadline == 0) return true;
   const auto now = std::chrono::duration_cast<std::chrono::microseconds>(

@@ -42,6 +42,9 @@
 namespace ferry::code {
 struct code_entry;
 }
+namespace ferry::session {
+class member;
+}
 
 namespace ferry::exec {
 
@@ -160,6 +163,13 @@ struct call_context {
   /// Work left (ferry_fuel units: calls and loop iterations); the call ends
   /// with errc::fuel_exhausted below zero. Set by the runner.
   std::int64_t fuel = INT64_MAX;
+  /// When set, run now and then while the call's metered code runs (when the
+  /// meter reads the clock: every block of loop iterations, or every 1024
+  /// calls). The runner sets it for a call run in place on the driving
+  /// thread, whose heartbeats must not stop however long the call turns out
+  /// (session::member::beat_while_busy).
+  void (*while_running)(void* arg) = nullptr;
+  void* while_running_arg = nullptr;
   bool forwarded = false;
   wire::invoke_body forward;  ///< the continuation, when forwarded
   /// Objects of a persistent store handed out by cx.local: the runner seals
@@ -219,5 +229,11 @@ std::int32_t run_mobile(call_context& cx, const jit_function& fn, const void* ar
 /// runs in the caller).
 std::int32_t run_mobile(call_context& cx, std::int32_t (*native)(const void*, ferry_context*, const void*, void*),
                         const void* fn, const void* args, void* result);
+
+/// A call run in place (on the thread that drives `member`) may turn out
+/// long: have it send `member`'s heartbeats as they fall due while it runs
+/// (call_context::while_running), or the node's peers would declare the
+/// node dead. On any other thread: nothing.
+void keep_beating(call_context& cx, session::member& member);
 
 }  // namespace ferry::exec

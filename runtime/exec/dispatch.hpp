@@ -22,7 +22,8 @@
 //                             executor cannot hold up put/get/create/remove)
 //
 // Every run re-decides from its own duration, so code that turns long is
-// moved to the executors after one long run. Zero `inline_budget` runs every
+// moved to the executors after one long run (which keeps sending the node's
+// heartbeats meanwhile: exec::keep_beating). Zero `inline_budget` runs every
 // call on an executor. The executors ("ferry-exec") and the object threads
 // ("ferry-object") are two core::thread_pool_dispatchers. The policy also
 // keeps the figures a node's heartbeats report (load(): calls waiting and

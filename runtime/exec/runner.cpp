@@ -24,6 +24,12 @@ void runner::reply_error(wire::node_index to, std::uint64_t call, const status& 
   (void)member_.send(to, {frame_type::error, who_.index, call, wire::error_body{s.code(), s.message()}});
 }
 
+void keep_beating(call_context& cx, session::member& member) {
+  if (!member.driving()) return;
+  cx.while_running = [](void* m) { static_cast<session::member*>(m)->beat_while_busy(); };
+  cx.while_running_arg = &member;
+}
+
 void runner::run(code::code_entry* entry, frame&& f) {
   const auto& call = std::get<wire::invoke_body>(f.body);
   const auto& co = entry->code;
@@ -43,6 +49,7 @@ void runner::run(code::code_entry* entry, frame&& f) {
   cx.forward = std::move(spare_continuation());  // its buffers' capacity, for cx.forward
   if (fuel_per_call_ != 0 && fuel_per_call_ < static_cast<std::uint64_t>(INT64_MAX))
     cx.fuel = static_cast<std::int64_t>(fuel_per_call_);
+  keep_beating(cx, member_);
   // The reply frame is one per thread, reused: the result is written
   // straight into its body, which keeps its capacity.
   thread_local frame reply{frame_type::reply, 0, 0, wire::reply_body{}};

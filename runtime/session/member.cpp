@@ -299,9 +299,7 @@ void member::tick() {
   const bool was_away = last_tick_ != clock::time_point{} && now - last_tick_ > 3 * config_.heartbeat;
   last_tick_ = now;
   next_tick_ = now + config_.heartbeat;
-  wire::encode_into({wire::frame_type::heartbeat, config_.self, 0, load_source_ ? load_source_() : wire::load_body{}},
-                    beat_);
-  const auto& beat = beat_;
+  const auto& beat = encode_beat();
   for (auto& [index, p] : peers_) {
     if (was_away) p.last_heard = std::max(p.last_heard, now);
     if (p.dead) {
@@ -314,6 +312,24 @@ void member::tick() {
     }
     (void)transport_->send(p.peer, beat);
   }
+}
+
+void member::beat_while_busy() {
+  if (!driving()) return;
+  const auto now = clock::now();
+  if (now < next_tick_) return;
+  // last_tick_ stays: when the driver is back, tick() sees it was away and
+  // restarts its peers' timeouts (it heard none of them meanwhile).
+  next_tick_ = now + config_.heartbeat;
+  const auto& beat = encode_beat();
+  for (auto& [index, p] : peers_)
+    if (!p.dead) (void)transport_->send(p.peer, beat);
+}
+
+const std::vector<std::uint8_t>& member::encode_beat() {
+  wire::encode_into({wire::frame_type::heartbeat, config_.self, 0, load_source_ ? load_source_() : wire::load_body{}},
+                    beat_);
+  return beat_;
 }
 
 void member::sleep_for_events(std::chrono::milliseconds max) {

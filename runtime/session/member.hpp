@@ -26,8 +26,10 @@
 // `revive_window` so that it can hear us too. A member that was not driving
 // its own progress for a while (paused, or a long call held its driving
 // thread) does not blame its peers for the silence it did not listen to:
-// their timeouts restart when it resumes. One peer's verdict never touches
-// another's.
+// their timeouts restart when it resumes. Work that holds the driving thread
+// for long (a mobile call run in place that turned out long) calls
+// beat_while_busy(), so that its peers keep hearing this member meanwhile.
+// One peer's verdict never touches another's.
 //
 // Restarts: a member that comes back (same index, new process) says hello
 // with its new address. learn() replaces the endpoint; if the old
@@ -127,6 +129,12 @@ class member {
   void post(std::function<void()> fn);
   /// Is the calling thread the driver?
   [[nodiscard]] bool driving() const { return driver_ == this; }
+  /// From the driving thread while something it runs holds it (a mobile
+  /// call in place that runs long): send the heartbeats that are due, and
+  /// nothing else (no progress, no frame handled, no peer declared dead), so
+  /// that the peers do not declare this member dead meanwhile. Elsewhere, or
+  /// when no heartbeat is due: nothing (a clock read).
+  void beat_while_busy();
   /// If nobody else drives, run one turn of progress (transport events,
   /// posted work, heartbeats) on the calling thread and return true; else
   /// return false at once. Must not be called from a frame handler.
@@ -167,6 +175,8 @@ class member {
   void sleep_for_events(std::chrono::milliseconds max);
   unsigned drain_posted();
   void tick();
+  /// Encode this member's heartbeat (with its load) into beat_.
+  const std::vector<std::uint8_t>& encode_beat();
   void handle_bytes(std::span<const std::uint8_t> bytes);
   struct peer_state;
   void declare_dead(node_index index, peer_state& p);

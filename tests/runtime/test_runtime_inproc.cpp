@@ -137,7 +137,12 @@ TEST_CASE_FIXTURE(cluster_fixture, "runtime: short warm calls run inline, code t
   SUBCASE("a call longer than the inline budget sends the next call to an executor") {
     for (int i = 0; i < 3; ++i) (void)rt->invoke(&spin, cell, 10).get();
     const auto short_runs = nodes[1]->stats();
-    (void)rt->invoke(&spin, cell, 50'000'000).get();  // tens of ms, whichever thread runs it
+    // Milliseconds, far past the 50 µs budget, and no longer: under TSan
+    // each of the loop's checked loads calls the instrumented ferry_bounds
+    // (~30 ns), and 50 M iterations held node 1's network thread for over
+    // 1.5 s (which made the client declare node 1 dead, before in-place
+    // calls kept the heartbeats going).
+    (void)rt->invoke(&spin, cell, 2'000'000).get();
     const auto after_long = nodes[1]->stats();
     (void)rt->invoke(&spin, cell, 10).get();
     const auto next = nodes[1]->stats();
@@ -154,6 +159,38 @@ std::uint64_t spin_locally(std::uint64_t value, std::uint64_t iterations) {
   return acc;
 }
 }  // namespace
+
+TEST_CASE_FIXTURE(cluster_fixture, "runtime: a call in place that runs past the peer timeout does not get its node declared dead") {
+  // A call whose last run was short runs in place, on node 1's driving
+  // thread; this one then runs for longer than the client's peer timeout
+  // (1.5 s, session::member_config). The node's heartbeats must go on from
+  // inside the call, or the client declares node 1 dead and the call fails
+  // with peer_dead.
+  using clock = std::chrono::steady_clock;
+  constexpr auto kPeerTimeout = std::chrono::milliseconds(1500);
+  const auto cell = cell_on(1, 5);
+  // What an iteration of spin costs in this build (sanitizers make the
+  // checked loads slower): measured, then sized to run about 2.5 s.
+  constexpr std::uint64_t kProbe = 2'000'000;
+  const auto p0 = clock::now();
+  REQUIRE(rt->invoke(&spin, cell, kProbe).get() == spin_locally(5, kProbe));
+  const double ns_per_iteration =
+      std::max(0.1, std::chrono::duration<double, std::nano>(clock::now() - p0).count() / kProbe);
+  std::uint64_t iterations = std::max<std::uint64_t>(kProbe, static_cast<std::uint64_t>(2.5e9 / ns_per_iteration));
+  clock::duration took{};
+  for (int attempt = 0; attempt < 3 && took <= kPeerTimeout; ++attempt, iterations *= 2) {
+    CAPTURE(iterations);
+    for (int i = 0; i < 3; ++i) (void)rt->invoke(&spin, cell, 10).get();  // short: the next call runs in place
+    const auto before = nodes[1]->stats();
+    const auto t0 = clock::now();
+    CHECK(rt->invoke(&spin, cell, iterations).get() == spin_locally(5, iterations));
+    took = clock::now() - t0;
+    CHECK(nodes[1]->stats().calls_inline - before.calls_inline == 1);  // it held the driving thread
+  }
+  CHECK(took > kPeerTimeout);  // else this test showed nothing
+  CHECK(rt->nodes()[1].alive);
+  CHECK(rt->invoke(&add, cell, 1).get() == 6);
+}
 
 TEST_CASE_FIXTURE(cluster_fixture, "runtime: a client that takes over a member index never gets its predecessor's answers") {
   // The rendezvous hands a released client index out again. A call the old
