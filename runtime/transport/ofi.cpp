@@ -20,7 +20,9 @@
 #include <cstring>
 #include <deque>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -129,7 +131,11 @@ class ofi_transport final : public transport {
   ~ofi_transport() override {
     // The endpoint goes first: afterwards the provider touches none of the
     // buffers below; fi_ closes the rest.
-    fi_.close_endpoint();
+    {
+      std::optional<ofi::stuck_call_watch::guard> in_libfabric;
+      if (watch_) in_libfabric.emplace(*watch_);
+      fi_.close_endpoint();
+    }
     if (receive_mr_) fi_close(&receive_mr_->fid);
     for (auto* s : send_slots_) release(s);  // spare, in flight or backlogged
     for (auto& [token, s] : rendezvous_out_) release(s);
@@ -144,6 +150,7 @@ class ofi_transport final : public transport {
                                .cq_format = FI_CQ_FORMAT_DATA,
                                .wait_fd = true}));
     provider_ = fi_.provider();
+    watch_ = std::make_unique<ofi::stuck_call_watch>(name());
     mr_mode_ = fi_.info->domain_attr->mr_mode;
     inject_size_ = fi_.info->tx_attr->inject_size;
     if (fi_.wait_fd < 0) {  // no wait object (shm): a blocked driver looks again on a timer
@@ -179,6 +186,7 @@ class ofi_transport final : public transport {
 
   result<void> send(peer_index to, std::span<const std::uint8_t> frame) override {
     if (to >= peers_.size()) return make_error(errc::not_found, fmt::format("no libfabric peer {}", to));
+    const ofi::stuck_call_watch::guard in_libfabric(*watch_);
     const fi_addr_t dest = peers_[to];
     const std::size_t length = msg::kHeaderSize + frame.size();
     // Small frames leave at once from a stack copy (inject needs no
@@ -229,6 +237,7 @@ class ofi_transport final : public transport {
   }
 
   unsigned progress() override {
+    const ofi::stuck_call_watch::guard in_libfabric(*watch_);
     unsigned n = backlogged_ > 0 ? drain_backlogs() : 0;
     fi_cq_data_entry entries[kCompletionBatch];
     for (;;) {
@@ -290,6 +299,7 @@ class ofi_transport final : public transport {
     if (region.key.size() != 8)
       return make_error(errc::bad_format, fmt::format("libfabric key of {} bytes", region.key.size()));
     if (into.empty()) return {};
+    const ofi::stuck_call_watch::guard in_libfabric(*watch_);
     std::uint64_t key;
     std::memcpy(&key, region.key.data(), 8);
     const std::uint64_t at = (mr_mode_ & FI_MR_VIRT_ADDR) ? region.address + offset : offset;
@@ -555,6 +565,7 @@ class ofi_transport final : public transport {
   }
 
   ofi::endpoint fi_;  // destroyed last (declared first)
+  std::unique_ptr<ofi::stuck_call_watch> watch_;  // set once the provider is known
   std::string provider_;
   std::uint64_t mr_mode_ = 0;
   std::size_t inject_size_ = 0;

@@ -1,6 +1,7 @@
 #include "ofi_endpoint.hpp"
 
 #include <dlfcn.h>
+#include <pthread.h>
 #include <rdma/fi_cm.h>
 #include <rdma/fi_errno.h>
 #include <signal.h>
@@ -9,9 +10,11 @@
 #include <array>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <mutex>
+#include <thread>
 #include <type_traits>
 
 #include <fmt/format.h>
@@ -208,6 +211,99 @@ result<fid_mr*> endpoint::register_region(void* base, std::size_t length, std::u
 
 std::uint64_t endpoint::remote_address(const void* base, std::uint64_t offset) const {
   return (info->domain_attr->mr_mode & FI_MR_VIRT_ADDR) ? reinterpret_cast<std::uint64_t>(base) + offset : offset;
+}
+
+// The process's one watchdog of stuck_call_watch: never destroyed (its
+// thread may look at it while static destructors run at exit).
+class watchdog {
+ public:
+  static watchdog& instance() {
+    static watchdog* w = [] {
+      auto* made = new watchdog;
+      // fork() copies only the calling thread: a child starts a watchdog of
+      // its own with its first endpoint (and the list's lock is not held in
+      // it by a thread it does not have).
+      ::pthread_atfork([] { instance().mu_.lock(); }, [] { instance().mu_.unlock(); },
+                       [] {
+                         instance().mu_.unlock();
+                         instance().started_ = false;
+                       });
+      return made;
+    }();
+    return *w;
+  }
+  void add(stuck_call_watch* w) {
+    std::lock_guard lock(mu_);
+    watched_.push_back({w, 0, {}, false});
+    if (!started_) {
+      started_ = true;
+      std::thread([this] { run(); }).detach();
+    }
+  }
+  void remove(stuck_call_watch* w) {
+    std::lock_guard lock(mu_);
+    std::erase_if(watched_, [w](const entry& e) { return e.watch == w; });
+  }
+
+ private:
+  struct entry {
+    stuck_call_watch* watch;
+    std::uint64_t entered;  ///< its count of calls entered when first seen inside one
+    std::chrono::steady_clock::time_point since;
+    bool inside;            ///< seen inside a call, and none entered since
+  };
+
+  void run() {
+    const auto limit = stuck_call_watch::stuck_after();
+    for (;;) {
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      std::lock_guard lock(mu_);
+      const auto now = std::chrono::steady_clock::now();
+      for (auto& e : watched_) {
+        const auto entered = e.watch->entered_.load(std::memory_order_relaxed);
+        const auto left = e.watch->left_.load(std::memory_order_relaxed);
+        if (entered == left) {
+          e.inside = false;
+        } else if (!e.inside || entered != e.entered) {  // inside a call it entered since the last look
+          e = {e.watch, entered, now, true};
+        } else if (now - e.since >= limit) {
+          abort_stuck(*e.watch, limit);
+        }
+      }
+    }
+  }
+
+  [[noreturn]] static void abort_stuck(const stuck_call_watch& w, std::chrono::seconds limit) {
+    const auto message = fmt::format(
+        "ferry: {} has been inside a libfabric call for {} s. libfabric 1.17's shm provider waits for ever on a "
+        "lock that a peer killed while it was sending to this process (or to a process this one sends to) left "
+        "held. This process can never communicate again: aborting, so that it can be restarted. "
+        "docs/transports.md, \"A peer that dies\".\n",
+        w.what_, limit.count());
+    [[maybe_unused]] auto n = ::write(STDERR_FILENO, message.data(), message.size());
+    std::abort();
+  }
+
+  std::mutex mu_;
+  std::vector<entry> watched_;
+  bool started_ = false;
+};
+
+stuck_call_watch::stuck_call_watch(std::string what) : what_(std::move(what)) { watchdog::instance().add(this); }
+stuck_call_watch::~stuck_call_watch() { watchdog::instance().remove(this); }
+
+std::chrono::seconds stuck_call_watch::stuck_after() {
+  constexpr std::chrono::seconds kDefault{10};
+  const char* set = std::getenv("FERRY_OFI_STUCK_SECONDS");
+  if (!set) return kDefault;
+  char* end = nullptr;
+  const long v = std::strtol(set, &end, 10);
+  if (end == set || *end != '\0' || v < 1 || v > 3600) {
+    std::fprintf(stderr, "ferry: FERRY_OFI_STUCK_SECONDS=%s is not a whole number of seconds from 1 to 3600: using %lld\n",
+                 set, static_cast<long long>(kDefault.count()));
+    return kDefault;
+  }
+  return std::chrono::seconds(v);
 }
 
 }  // namespace ferry::transport::ofi

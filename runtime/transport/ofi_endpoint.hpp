@@ -15,6 +15,8 @@
 #include <rdma/fi_domain.h>
 #include <rdma/fi_endpoint.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -70,6 +72,47 @@ class endpoint {
 
  private:
   std::uint64_t next_key_ = 1;
+};
+
+/// Calls into libfabric that never return. libfabric 1.17's shm provider
+/// takes a spin lock in the receiver's shared region for every send, and the
+/// receiver takes the same lock to progress. A process killed while it held
+/// one (while it sent) leaves that lock held for good: the receiver spins
+/// inside libfabric for ever, and so does every process that then sends to
+/// it (docs/transports.md, "A peer that dies"). A transport counts the
+/// libfabric calls it enters and leaves (a guard around each); a watchdog
+/// thread, one per process, looks every second, and a call that has not
+/// returned for stuck_after() ends the process with SIGABRT and a message
+/// that says why. Such a process can never communicate again; one that
+/// aborts can be restarted and frees its core, one that spins cannot.
+class stuck_call_watch {
+ public:
+  /// Watched from now on; `what` names the transport in the message.
+  explicit stuck_call_watch(std::string what);
+  ~stuck_call_watch();
+  stuck_call_watch(const stuck_call_watch&) = delete;
+  stuck_call_watch& operator=(const stuck_call_watch&) = delete;
+
+  /// Inside a libfabric call while it lives (nests).
+  class guard {
+   public:
+    explicit guard(stuck_call_watch& w) : w_(w) { w_.entered_.fetch_add(1, std::memory_order_relaxed); }
+    ~guard() { w_.left_.fetch_add(1, std::memory_order_relaxed); }
+    guard(const guard&) = delete;
+    guard& operator=(const guard&) = delete;
+
+   private:
+    stuck_call_watch& w_;
+  };
+
+  /// How long a call may go without returning: 10 s, or
+  /// FERRY_OFI_STUCK_SECONDS (1 to 3600) when the environment sets it.
+  static std::chrono::seconds stuck_after();
+
+ private:
+  friend class watchdog;
+  std::atomic<std::uint64_t> entered_{0}, left_{0};
+  std::string what_;
 };
 
 }  // namespace ferry::transport::ofi

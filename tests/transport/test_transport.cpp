@@ -2,6 +2,7 @@
 // processes (UCX shm and tcp on loopback; libfabric tcp;ofi_rxm and shm).
 // Every wait is bounded.
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -14,8 +15,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <numeric>
+#include <random>
 #include <thread>
 
 #include "test_util.hpp"
@@ -409,6 +412,122 @@ TEST_CASE("transport: libfabric shm leaves nothing in /dev/shm, even after a kil
     CHECK(std::filesystem::exists(own));
   }
   CHECK_FALSE(std::filesystem::exists(own));  // a clean teardown removes its own
+}
+
+// libfabric 1.17's shm provider: a sender killed while it held the
+// receiver's queue lock (while it sent) leaves that lock held for good. The
+// receiver then spins inside libfabric for ever once it is told a message
+// came, and so does every later sender to it. The transport's watchdog ends
+// such a process with SIGABRT and the reason (ofi_endpoint.hpp,
+// stuck_call_watch). Here senders blast frames at a receiver (which ticks
+// over its socket every 50 ms while it progresses) and are killed one after
+// another, until the receiver or the next sender is stuck (here within the
+// first few kills); each process writes its stderr to a file.
+TEST_CASE("transport: a libfabric shm process stuck on a lock a killed sender held aborts with the reason") {
+  ferry::test::temp_dir dir;
+  auto err_file = [&](const std::string& who) { return dir.path() / (who + ".err"); };
+  auto say_to = [](const std::filesystem::path& file) {
+    ::signal(SIGABRT, SIG_DFL);  // not doctest's handler: the parent reads the signal
+    const int err = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (err < 0 || ::dup2(err, STDERR_FILENO) < 0) _exit(19);
+  };
+  // Every shm endpoint here gives up after 2 s inside a call.
+  ::setenv("FERRY_OFI_STUCK_SECONDS", "2", 1);
+  struct unset {
+    ~unset() { ::unsetenv("FERRY_OFI_STUCK_SECONDS"); }
+  } unset_after;
+  const auto [receiver, rsock] = fork_child([&](int fd) {
+    say_to(err_file("receiver"));
+    auto t = tp::transport::create({.kind = "ofi", .tls = {}, .provider = "shm", .link = {}});
+    if (!t) _exit(20);
+    (*t)->on_frame([](std::span<const std::uint8_t>) {});
+    send_blob(fd, (*t)->address());
+    auto last_tick = clk::now();
+    for (;;) {  // until it aborts or is killed
+      (*t)->progress();
+      if (clk::now() - last_tick > std::chrono::milliseconds(50)) {
+        last_tick = clk::now();
+        const char tick = 1;
+        if (::write(fd, &tick, 1) != 1) _exit(21);
+      }
+    }
+  });
+  struct reap {
+    pid_t pid;
+    ~reap() {
+      if (pid <= 0) return;  // reaped already (kill(-1) would signal every process)
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  } reaper{receiver};
+  const auto address = recv_blob(rsock);
+  REQUIRE_FALSE(address.empty());
+  auto readable_within = [](int fd, std::chrono::milliseconds wait) {
+    pollfd p{fd, POLLIN, 0};
+    return ::poll(&p, 1, static_cast<int>(wait.count())) == 1;
+  };
+  // Does the receiver still tick? (Ticks sent already are drained first.)
+  auto receiver_ticks = [&, rsock = rsock] {
+    char buf[256];
+    while (readable_within(rsock, std::chrono::milliseconds(0)) && ::read(rsock, buf, sizeof buf) > 0) {
+    }
+    return readable_within(rsock, std::chrono::milliseconds(500));
+  };
+  // A child's end: 0 if it has not ended within `wait`, else its status.
+  auto ended_within = [](pid_t pid, std::chrono::milliseconds wait, int& status) {
+    for (auto until = clk::now() + wait; clk::now() < until; std::this_thread::sleep_for(std::chrono::milliseconds(50)))
+      if (::waitpid(pid, &status, WNOHANG) == pid) return true;
+    return false;
+  };
+  std::string stuck;  // who aborted: "receiver" or "sender-N"
+  int status = 0, kills = 0;
+  std::mt19937 random(2026);
+  while (stuck.empty() && kills < 50) {
+    const std::string name = "sender-" + std::to_string(kills + 1);
+    const auto [sender, ssock] = fork_child([&](int fd) {
+      say_to(err_file(name));
+      auto t = tp::transport::create({.kind = "ofi", .tls = {}, .provider = "shm", .link = {}});
+      if (!t) _exit(20);
+      auto peer = (*t)->connect(address);
+      if (!peer) _exit(21);
+      const std::vector<std::uint8_t> frame(64, 7);
+      for (std::uint64_t i = 0;; ++i) {
+        (void)(*t)->send(*peer, frame);
+        (*t)->progress();
+        if (i == 1000) {
+          const char sending = 1;
+          if (::write(fd, &sending, 1) != 1) _exit(22);
+        }
+      }
+    });
+    char sending = 0;
+    const bool sends = readable_within(ssock, std::chrono::seconds(10)) && ::read(ssock, &sending, 1) == 1;
+    ::close(ssock);
+    if (!sends) {  // stuck before its 1000th frame: the lock is held, and its watchdog ended it
+      const bool ended = ended_within(sender, std::chrono::seconds(1), status);
+      if (!ended) ::kill(sender, SIGKILL), ::waitpid(sender, nullptr, 0);
+      REQUIRE_MESSAGE(ended, name << " neither sent nor ended");
+      stuck = name;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(random() % 2000));
+    ::kill(sender, SIGKILL);
+    ::waitpid(sender, nullptr, 0);
+    ++kills;
+    if (receiver_ticks()) continue;  // still serving: the kill missed the lock, or it was not told yet
+    REQUIRE_MESSAGE(ended_within(receiver, std::chrono::seconds(5), status), "the receiver stopped, and did not end");
+    reaper.pid = 0;
+    stuck = "receiver";
+  }
+  ::close(rsock);
+  MESSAGE(stuck << " was stuck after " << kills << " kill(s) of a sender");
+  REQUIRE_FALSE(stuck.empty());
+  CHECK(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == SIGABRT);
+  std::ifstream in(err_file(stuck));
+  const std::string said((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(said.find("ofi/shm has been inside a libfabric call for 2 s") != std::string::npos);
+  CHECK(said.find("A peer that dies") != std::string::npos);
 }
 
 // Several runtimes in one process (the soak's clients) open their shm
