@@ -561,6 +561,9 @@ class ofi_transport final : public transport {
   }
 
   void deliver(std::span<const std::uint8_t> frame) {
+    // The handler is the member's (it may run a mobile call in place for
+    // long): not a libfabric call, whichever guard delivers it.
+    const ofi::stuck_call_watch::outside in_ferry(*watch_);
     if (handler_) handler_(frame);
   }
 

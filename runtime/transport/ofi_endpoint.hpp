@@ -80,7 +80,8 @@ class endpoint {
 /// one (while it sent) leaves that lock held for good: the receiver spins
 /// inside libfabric for ever, and so does every process that then sends to
 /// it (docs/transports.md, "A peer that dies"). A transport counts the
-/// libfabric calls it enters and leaves (a guard around each); a watchdog
+/// libfabric calls it enters and leaves (a guard around each, with what it
+/// runs of its own inside one, frame handlers, marked `outside`); a watchdog
 /// thread, one per process, looks every second, and a call that has not
 /// returned for stuck_after() ends the process with SIGABRT and a message
 /// that says why. Such a process can never communicate again; one that
@@ -100,6 +101,19 @@ class stuck_call_watch {
     ~guard() { w_.left_.fetch_add(1, std::memory_order_relaxed); }
     guard(const guard&) = delete;
     guard& operator=(const guard&) = delete;
+
+   private:
+    stuck_call_watch& w_;
+  };
+  /// Out of the libfabric call while it lives, inside a guard: what the
+  /// transport runs from within one that is not libfabric's (a frame
+  /// handler, which may run a mobile call in place for as long as it takes).
+  class outside {
+   public:
+    explicit outside(stuck_call_watch& w) : w_(w) { w_.left_.fetch_add(1, std::memory_order_relaxed); }
+    ~outside() { w_.entered_.fetch_add(1, std::memory_order_relaxed); }
+    outside(const outside&) = delete;
+    outside& operator=(const outside&) = delete;
 
    private:
     stuck_call_watch& w_;

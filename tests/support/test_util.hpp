@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,6 +28,26 @@ inline void loopback_only() {
   ::setenv("UCX_NET_DEVICES", "lo", 1);
   ::setenv("FI_TCP_IFACE", "lo", 1);
 }
+
+/// An environment variable set while it lives (for this process and the
+/// processes it starts), then as it was.
+class scoped_env {
+ public:
+  scoped_env(const char* name, const char* value) : name_(name) {
+    if (const char* was = std::getenv(name)) before_ = was;
+    ::setenv(name, value, 1);
+  }
+  ~scoped_env() {
+    if (before_) ::setenv(name_.c_str(), before_->c_str(), 1);
+    else ::unsetenv(name_.c_str());
+  }
+  scoped_env(const scoped_env&) = delete;
+  scoped_env& operator=(const scoped_env&) = delete;
+
+ private:
+  std::string name_;
+  std::optional<std::string> before_;
+};
 
 /// A fresh directory under $TMPDIR, removed (with contents) on scope exit.
 class temp_dir {

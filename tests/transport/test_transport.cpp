@@ -432,10 +432,7 @@ TEST_CASE("transport: a libfabric shm process stuck on a lock a killed sender he
     if (err < 0 || ::dup2(err, STDERR_FILENO) < 0) _exit(19);
   };
   // Every shm endpoint here gives up after 2 s inside a call.
-  ::setenv("FERRY_OFI_STUCK_SECONDS", "2", 1);
-  struct unset {
-    ~unset() { ::unsetenv("FERRY_OFI_STUCK_SECONDS"); }
-  } unset_after;
+  const ferry::test::scoped_env stuck_after("FERRY_OFI_STUCK_SECONDS", "2");
   const auto [receiver, rsock] = fork_child([&](int fd) {
     say_to(err_file("receiver"));
     auto t = tp::transport::create({.kind = "ofi", .tls = {}, .provider = "shm", .link = {}});
@@ -528,6 +525,38 @@ TEST_CASE("transport: a libfabric shm process stuck on a lock a killed sender he
   const std::string said((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   CHECK(said.find("ofi/shm has been inside a libfabric call for 2 s") != std::string::npos);
   CHECK(said.find("A peer that dies") != std::string::npos);
+}
+
+// What the transport runs from inside progress() that is not libfabric's
+// (the frame handler: a node may run a mobile call in place there, for as
+// long as it takes) is not a stuck libfabric call. In a child, whose
+// watchdog starts with its first endpoint and so reads the 1 s limit.
+TEST_CASE("transport: a frame handler that runs long inside progress() is not a stuck libfabric call") {
+  const ferry::test::scoped_env stuck_after("FERRY_OFI_STUCK_SECONDS", "1");
+  const auto [child, sock] = fork_child([](int) {
+    ::signal(SIGABRT, SIG_DFL);
+    auto a = tp::transport::create({.kind = "ofi", .tls = {}, .provider = "shm", .link = {}});
+    auto b = tp::transport::create({.kind = "ofi", .tls = {}, .provider = "shm", .link = {}});
+    if (!a || !b) _exit(20);
+    int handled = 0;
+    (*b)->on_frame([&](std::span<const std::uint8_t>) {
+      ++handled;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // 2.5x the limit, no libfabric call
+    });
+    auto to_b = (*a)->connect((*b)->address());
+    if (!to_b || !(*a)->send(*to_b, std::vector<std::uint8_t>(64, 1))) _exit(21);
+    for (auto until = clk::now() + std::chrono::seconds(5); handled == 0 && clk::now() < until;) {
+      (*a)->progress();
+      (*b)->progress();
+    }
+    _exit(handled == 1 ? 0 : 22);
+  });
+  ::close(sock);
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  CHECK_FALSE(WIFSIGNALED(status));  // SIGABRT: the watchdog took the handler for libfabric
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
 }
 
 // Several runtimes in one process (the soak's clients) open their shm
