@@ -94,29 +94,28 @@ class stuck_call_watch {
   stuck_call_watch(const stuck_call_watch&) = delete;
   stuck_call_watch& operator=(const stuck_call_watch&) = delete;
 
-  /// Inside a libfabric call while it lives (nests).
-  class guard {
+  /// Counts one of the two counters when made and the other when gone.
+  class counted_scope {
    public:
-    explicit guard(stuck_call_watch& w) : w_(w) { w_.entered_.fetch_add(1, std::memory_order_relaxed); }
-    ~guard() { w_.left_.fetch_add(1, std::memory_order_relaxed); }
-    guard(const guard&) = delete;
-    guard& operator=(const guard&) = delete;
+    counted_scope(std::atomic<std::uint64_t>& first, std::atomic<std::uint64_t>& then) : then_(then) {
+      first.fetch_add(1, std::memory_order_relaxed);
+    }
+    ~counted_scope() { then_.fetch_add(1, std::memory_order_relaxed); }
+    counted_scope(const counted_scope&) = delete;
+    counted_scope& operator=(const counted_scope&) = delete;
 
    private:
-    stuck_call_watch& w_;
+    std::atomic<std::uint64_t>& then_;
+  };
+  /// Inside a libfabric call while it lives (nests).
+  struct guard : counted_scope {
+    explicit guard(stuck_call_watch& w) : counted_scope(w.entered_, w.left_) {}
   };
   /// Out of the libfabric call while it lives, inside a guard: what the
   /// transport runs from within one that is not libfabric's (a frame
   /// handler, which may run a mobile call in place for as long as it takes).
-  class outside {
-   public:
-    explicit outside(stuck_call_watch& w) : w_(w) { w_.left_.fetch_add(1, std::memory_order_relaxed); }
-    ~outside() { w_.entered_.fetch_add(1, std::memory_order_relaxed); }
-    outside(const outside&) = delete;
-    outside& operator=(const outside&) = delete;
-
-   private:
-    stuck_call_watch& w_;
+  struct outside : counted_scope {
+    explicit outside(stuck_call_watch& w) : counted_scope(w.left_, w.entered_) {}
   };
 
   /// How long a call may go without returning: 10 s, or
