@@ -502,7 +502,10 @@ TEST_CASE("transport: a libfabric shm process stuck on a lock a killed sender he
     ::close(ssock);
     if (!sends) {  // stuck before its 1000th frame: the lock is held, and its watchdog ended it
       const bool ended = ended_within(sender, std::chrono::seconds(1), status);
-      if (!ended) ::kill(sender, SIGKILL), ::waitpid(sender, nullptr, 0);
+      if (!ended) {
+        ::kill(sender, SIGKILL);
+        ::waitpid(sender, nullptr, 0);
+      }
       REQUIRE_MESSAGE(ended, name << " neither sent nor ended");
       stuck = name;
       break;
