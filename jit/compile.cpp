@@ -1,6 +1,10 @@
 #include "compile.hpp"
 
 #include <fmt/format.h>
+#include <algorithm>
+#include <iterator>
+
+#include <llvm/ADT/StringSet.h>
 #include <llvm/Bitcode/BitcodeReader.h>
 #include <llvm/Bitcode/BitcodeWriter.h>
 #include <llvm/IR/DebugInfo.h>
@@ -189,12 +193,84 @@ llvm::Error check_policy(const llvm::Module& m, const llvm::DataLayout& node_lay
 
 namespace {
 
+// The target machines a thread compiles with, kept from one compile to the
+// next. A new machine costs more than generating a small module's code:
+// each function's subtarget (kSubtargetAttributes, with every implied
+// feature) is built afresh, about 1 ms of a 2 ms compile of the pointer
+// chase's code object on this machine. A machine keeps one subtarget per
+// distinct set of those attributes among the functions it compiled, and
+// they come from the bitcode: a machine is dropped once it has seen
+// kMaxKeptSubtargets of them, so no stream of code objects grows it
+// without bound. TargetMachine caches subtargets without a lock, hence one
+// set of machines per thread.
+class kept_machines {
+ public:
+  llvm::Expected<llvm::TargetMachine*> get(const node_target& target, jit_tier tier, const llvm::Module& m) {
+    auto it = find(target, tier);
+    if (it != kept_.end() && !it->admit(m)) {
+      kept_.erase(it);
+      it = kept_.end();
+    }
+    if (it == kept_.end()) {
+      auto builder = target.machine_builder();
+      builder.setCodeGenOptLevel(tier == jit_tier::optimized ? llvm::CodeGenOptLevel::Default
+                                                             : llvm::CodeGenOptLevel::None);
+      auto tm = builder.createTargetMachine();
+      if (!tm) return tm.takeError();
+      if (kept_.size() == kMaxMachines) kept_.erase(kept_.begin());
+      kept_.push_back(kept{key_of(target, tier), std::move(*tm), {}});
+      it = std::prev(kept_.end());
+      it->admit(m);
+    }
+    return it->machine.get();
+  }
+
+  std::size_t subtargets(const node_target& target, jit_tier tier) {
+    const auto it = find(target, tier);
+    return it == kept_.end() ? 0 : it->subtargets.size();
+  }
+
+ private:
+  static constexpr std::size_t kMaxMachines = 4;  // targets x tiers one thread compiles for
+
+  struct kept {
+    std::string key;
+    std::unique_ptr<llvm::TargetMachine> machine;
+    llvm::StringSet<> subtargets;
+    // Notes the subtargets `m`'s functions ask for; false once there are
+    // more than this machine may keep.
+    bool admit(const llvm::Module& m) {
+      for (const llvm::Function& f : m.functions()) {
+        if (f.isDeclaration()) continue;
+        std::string key;
+        for (const char* name : kSubtargetAttributes)
+          key.append(f.getFnAttribute(name).getValueAsString()).push_back('|');
+        subtargets.insert(key);
+      }
+      return subtargets.size() <= kMaxKeptSubtargets;
+    }
+  };
+
+  static std::string key_of(const node_target& target, jit_tier tier) {
+    return fmt::format("{}|{}|{}|{}", target.triple().str(), target.description().cpu, target.description().features,
+                       static_cast<int>(tier));
+  }
+  std::vector<kept>::iterator find(const node_target& target, jit_tier tier) {
+    const std::string key = key_of(target, tier);
+    return std::find_if(kept_.begin(), kept_.end(), [&](const kept& k) { return k.key == key; });
+  }
+
+  std::vector<kept> kept_;
+};
+
+kept_machines& this_threads_machines() {
+  thread_local kept_machines machines;
+  return machines;
+}
+
 // Check, contain and compile parsed, verified module `m` into an object.
 llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> compile_module(llvm::Module& m, const compile_options& o) {
-  auto builder = o.target->machine_builder();
-  builder.setCodeGenOptLevel(o.tier == jit_tier::optimized ? llvm::CodeGenOptLevel::Default
-                                                          : llvm::CodeGenOptLevel::None);
-  auto tm = builder.createTargetMachine();
+  auto tm = this_threads_machines().get(*o.target, o.tier, m);
   if (!tm) return tm.takeError();
   if (auto e = check_policy(m, (*tm)->createDataLayout(), o)) return std::move(e);
 
@@ -232,6 +308,24 @@ llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> compile_bitcode(std::span<co
     return fail(errc::bad_format, fmt::format("bitcode fails verification: {}", why));
   if (broken_debug_info) llvm::StripDebugInfo(m);  // debug info is optional: drop it, keep the code
   return compile_module(m, o);
+}
+
+std::size_t kept_subtargets(const node_target& target, jit_tier tier) {
+  return this_threads_machines().subtargets(target, tier);
+}
+
+std::vector<std::pair<std::string, std::string>> default_subtarget_attributes(const llvm::Triple& triple) {
+  // What clang 19 writes on every function it compiles without -march,
+  // -mcpu or -mtune (test_jit_target compares them with bitcode the
+  // build's clang made).
+  if (triple.getArch() == llvm::Triple::x86_64)
+    return {{"min-legal-vector-width", "0"},
+            {"target-cpu", "x86-64"},
+            {"target-features", "+cmov,+cx8,+fxsr,+mmx,+sse,+sse2,+x87"},
+            {"tune-cpu", "generic"}};
+  if (triple.getArch() == llvm::Triple::aarch64)
+    return {{"target-cpu", "generic"}, {"target-features", "+fp-armv8,+neon,+outline-atomics,+v8a,-fmv"}};
+  return {};
 }
 
 llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> warm_up(compile_options o) {
@@ -310,6 +404,8 @@ entry:
     if (!layout) return layout.takeError();
     m->setTargetTriple(o.target->triple().str());
     m->setDataLayout(*layout);
+    for (llvm::Function& f : m->functions())
+      for (const auto& [name, value] : default_subtarget_attributes(o.target->triple())) f.addFnAttr(name, value);
     llvm::SmallVector<char, 0> buffer;
     llvm::raw_svector_ostream out(buffer);
     llvm::WriteBitcodeToFile(*m, out);

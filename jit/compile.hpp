@@ -7,6 +7,8 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <llvm/ADT/StringSet.h>
 #include <llvm/Support/Error.h>
@@ -52,9 +54,34 @@ void optimize_module(llvm::Module& m, llvm::TargetMachine& tm);
 llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> compile_bitcode(std::span<const std::uint8_t> bitcode,
                                                                     const compile_options& o);
 
+/// The function attributes a code generator builds a function's subtarget
+/// from (its CPU, tuning, features and vector widths), on x86-64 and aarch64.
+inline constexpr const char* kSubtargetAttributes[] = {"target-cpu", "tune-cpu", "target-features",
+                                                       "min-legal-vector-width", "prefer-vector-width"};
+
+/// compile_bitcode() keeps one target machine per thread, target and tier
+/// from one compile to the next (a new one costs about 1 ms here, more than
+/// generating a small module's code). A machine keeps a subtarget per
+/// distinct set of kSubtargetAttributes among the functions it compiled,
+/// and bitcode chooses those: a machine that has seen more than this many
+/// is dropped and made afresh.
+inline constexpr std::size_t kMaxKeptSubtargets = 16;
+/// The subtargets the calling thread's kept machine for (`target`, `tier`)
+/// holds (0 when none is kept). For tests.
+std::size_t kept_subtargets(const node_target& target, jit_tier tier);
+
+/// The kSubtargetAttributes values clang 19 gives to code for
+/// `triple`'s architecture without -march, -mcpu or -mtune: what the Clang
+/// plugin's default variant carries. Empty for architectures ferry does not
+/// serve. warm_up() compiles with them, so the subtarget most code objects
+/// ask for is built before the first one arrives (building one costs about
+/// 1 ms here).
+std::vector<std::pair<std::string, std::string>> default_subtarget_attributes(const llvm::Triple& triple);
+
 /// Compile a small built-in module through every step a code object takes
 /// at `o.tier` (bitcode reader, verifier, policy check, containment, code
-/// generation) and return its object, entry `kWarmUpEntry`, for the engine
+/// generation), its functions carrying default_subtarget_attributes(), and
+/// return its object, entry `kWarmUpEntry`, for the engine
 /// to link and drop: the first compile in a process otherwise pays for
 /// LLVM's one-time set-up (about 12 ms of a 14 ms first compile on this
 /// machine). The module holds what made the code generator leave its fast

@@ -4,9 +4,14 @@
 // for it, and a code object with nothing it can run is refused naming what
 // was missing. Selection only: nothing is compiled for the foreign target.
 #include <chrono>
+#include <cstring>
 #include <thread>
 
 #include <doctest/doctest.h>
+#include <llvm/Bitcode/BitcodeReader.h>
+#include <llvm/Bitcode/BitcodeWriter.h>
+#include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/Module.h>
 
 #include "code_objects.hpp"
 #include "compile.hpp"
@@ -30,6 +35,13 @@ code_variant sve_variant(std::string cpu, std::string features) {
   v.cpu = std::move(cpu);
   v.features = std::move(features);
   return v;
+}
+
+// The ELF machine of a relocatable object (EM_X86_64 62, EM_AARCH64 183).
+std::uint16_t elf_machine(llvm::StringRef object) {
+  std::uint16_t machine = 0;
+  if (object.size() >= 20) std::memcpy(&machine, object.data() + 18, 2);
+  return machine;
 }
 
 }  // namespace
@@ -124,4 +136,112 @@ TEST_CASE("warm-up: a new engine compiles and links the built-in module on a wor
     CHECK(engine->stats().warmed_up == 1);
     CHECK(engine->stats().compiles == 0);  // not a load: the counters of real code stay as they were
   }
+}
+
+// warm_up() builds the subtarget most code objects ask for, from a table of
+// what clang 19 writes on code by default: if the build's clang writes
+// something else, a node's first compile builds its own subtarget (about
+// 1 ms) and this test says which attribute moved.
+TEST_CASE("warm-up: its subtarget attributes are what the build's clang gives code by default") {
+  struct source {
+    const char* module;
+    const char* triple;
+  };
+  for (const source s :
+       {source{"arith", "x86_64-unknown-linux-gnu"}, source{"arith_aarch64", "aarch64-unknown-linux-gnu"}}) {
+    CAPTURE(s.module);
+    llvm::LLVMContext ctx;
+    const auto bc = bitcode(s.module);
+    auto m = llvm::parseBitcodeFile(
+        llvm::MemoryBufferRef(llvm::StringRef(reinterpret_cast<const char*>(bc.data()), bc.size()), s.module), ctx);
+    REQUIRE(m);
+    const auto defaults = jitd::default_subtarget_attributes(llvm::Triple(s.triple));
+    CHECK(!defaults.empty());
+    int functions = 0;
+    for (const llvm::Function& f : **m) {
+      if (f.isDeclaration()) continue;
+      ++functions;
+      for (const char* name : jitd::kSubtargetAttributes) {
+        CAPTURE(name);
+        std::string expected;
+        for (const auto& [n, v] : defaults)
+          if (n == name) expected = v;
+        CHECK(f.getFnAttribute(name).getValueAsString().str() == expected);
+      }
+    }
+    CHECK(functions > 0);
+  }
+}
+
+// compile_bitcode() keeps a target machine per thread, target and tier:
+// compiles for two targets and both tiers, interleaved, each get code for
+// their own target.
+TEST_CASE("kept target machines: compiles for another target or tier in between get their own machine") {
+  auto host = jitd::node_target::resolve({});
+  REQUIRE(host);
+  const auto a72 = aarch64_node("cortex-a72");
+  struct step {
+    const jitd::node_target* target;
+    const char* module;
+    jit_tier tier;
+    std::uint16_t machine;
+  };
+  const step steps[] = {{&*host, "arith", jit_tier::fast, 62},        {&a72, "arith_aarch64", jit_tier::fast, 183},
+                        {&*host, "arith", jit_tier::optimized, 62},   {&*host, "arith", jit_tier::fast, 62},
+                        {&a72, "arith_aarch64", jit_tier::optimized, 183}, {&a72, "arith_aarch64", jit_tier::fast, 183}};
+  for (const step& s : steps) {
+    CAPTURE(s.module);
+    CAPTURE(static_cast<int>(s.tier));
+    jitd::compile_options o;
+    o.entry_symbol = "ferry_test_mix_entry";
+    o.tier = s.tier;
+    o.target = s.target;
+    o.any_symbol = true;
+    auto object = jitd::compile_bitcode(bitcode(s.module), o);
+    std::string why;
+    if (!object) why = llvm::toString(object.takeError());
+    REQUIRE_MESSAGE(why.empty(), why);
+    CHECK(elf_machine((*object)->getBuffer()) == s.machine);
+    CHECK(jitd::kept_subtargets(*s.target, s.tier) >= 1);
+  }
+}
+
+// The subtargets a kept machine builds come from the bitcode's attributes,
+// so a stream of code objects that each ask for another feature set must
+// not grow it without bound: past kMaxKeptSubtargets the machine is made
+// afresh, and every compile still succeeds.
+TEST_CASE("kept target machines: code objects asking for ever new subtargets do not grow a machine without bound") {
+  auto host = jitd::node_target::resolve({});
+  REQUIRE(host);
+  // Features every x86-64 CPU has: 40 of their 2^6 combinations.
+  const char* features[] = {"+sse2", "+cx8", "+cmov", "+fxsr", "+mmx", "+x87"};
+  std::size_t most = 0;
+  for (unsigned mask = 0; mask < 40; ++mask) {
+    llvm::LLVMContext ctx;
+    const auto bc = bitcode("arith");
+    auto m = llvm::parseBitcodeFile(
+        llvm::MemoryBufferRef(llvm::StringRef(reinterpret_cast<const char*>(bc.data()), bc.size()), "arith"), ctx);
+    REQUIRE(m);
+    std::string set = "+sse2";
+    for (unsigned bit = 0; bit < 6; ++bit)
+      if (mask & (1u << bit)) set += std::string(",") + features[bit];
+    for (llvm::Function& f : **m)
+      if (!f.isDeclaration()) f.addFnAttr("target-features", set);
+    llvm::SmallVector<char, 0> rewritten;
+    {
+      llvm::raw_svector_ostream out(rewritten);
+      llvm::WriteBitcodeToFile(**m, out);
+    }
+    jitd::compile_options o;
+    o.entry_symbol = "ferry_test_mix_entry";
+    o.target = &*host;
+    o.any_symbol = true;
+    auto object = jitd::compile_bitcode(
+        std::span(reinterpret_cast<const std::uint8_t*>(rewritten.data()), rewritten.size()), o);
+    std::string why;
+    if (!object) why = llvm::toString(object.takeError());
+    REQUIRE_MESSAGE(why.empty(), why);
+    most = std::max(most, jitd::kept_subtargets(*host, jit_tier::fast));
+  }
+  CHECK(most == jitd::kMaxKeptSubtargets);  // it filled up, and went no further
 }
