@@ -255,16 +255,22 @@ class watchdog {
 
   void run() {
     const auto limit = stuck_call_watch::stuck_after();
+    auto last_look = std::chrono::steady_clock::now();
     for (;;) {
-      std::this_thread::sleep_for(std::chrono::seconds(1));
+      std::this_thread::sleep_for(kLookEvery);
       std::lock_guard lock(mu_);
       const auto now = std::chrono::steady_clock::now();
+      // A look much later than asked for: this process was stopped (SIGSTOP,
+      // a debugger) or not scheduled, and a call inside libfabric had no
+      // chance to return meanwhile. Every call is watched afresh from now.
+      const bool was_away = now - last_look > 2 * kLookEvery;
+      last_look = now;
       for (auto& e : watched_) {
         const auto entered = e.watch->entered_.load(std::memory_order_relaxed);
         const auto left = e.watch->left_.load(std::memory_order_relaxed);
         if (entered == left) {
           e.inside = false;
-        } else if (!e.inside || entered != e.entered) {  // inside a call it entered since the last look
+        } else if (!e.inside || entered != e.entered || was_away) {  // inside a call it entered since the last look
           e = {e.watch, entered, now, true};
         } else if (now - e.since >= limit) {
           abort_stuck(*e.watch, limit);
@@ -283,6 +289,8 @@ class watchdog {
     [[maybe_unused]] auto n = ::write(STDERR_FILENO, message.data(), message.size());
     std::abort();
   }
+
+  static constexpr std::chrono::seconds kLookEvery{1};
 
   std::mutex mu_;
   std::vector<entry> watched_;

@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "test_util.hpp"
+#include "transport/ofi_endpoint.hpp"
 #include "transport/transport.hpp"
 
 using namespace ferry;
@@ -558,6 +559,45 @@ TEST_CASE("transport: a frame handler that runs long inside progress() is not a 
   int status = 0;
   REQUIRE(::waitpid(child, &status, 0) == child);
   CHECK_FALSE(WIFSIGNALED(status));  // SIGABRT: the watchdog took the handler for libfabric
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+}
+
+// A process stopped (SIGSTOP, a debugger) for longer than the limit while
+// one of its threads was inside a libfabric call is not stuck: once it is
+// continued, the call returns. The watchdog, which had seen the call inside
+// before the stop, looks at once on resume, before the call can return:
+// it must watch it afresh rather than count the stop against it.
+TEST_CASE("transport: a process stopped inside a libfabric call and continued is not taken for stuck") {
+  const ferry::test::scoped_env stuck_after("FERRY_OFI_STUCK_SECONDS", "2");
+  const auto [child, sock] = fork_child([](int fd) {
+    ::signal(SIGABRT, SIG_DFL);
+    tp::ofi::stuck_call_watch watch("a test's stand-in for an endpoint");
+    {
+      const tp::ofi::stuck_call_watch::guard inside(watch);  // "inside a libfabric call"
+      if (::write(fd, "i", 1) != 1) _exit(20);
+      // Until the clock jumps (the stop), then 1.5 s more: past the
+      // watchdog's first look after the stop, within the limit after it.
+      for (auto last = clk::now();;) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        const auto now = clk::now();
+        if (now - last > std::chrono::seconds(2)) break;
+        last = now;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    }
+    _exit(0);
+  });
+  char inside = 0;
+  REQUIRE(::read(sock, &inside, 1) == 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // the watchdog has seen the call inside
+  REQUIRE(::kill(child, SIGSTOP) == 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(3500));  // longer than the limit
+  REQUIRE(::kill(child, SIGCONT) == 0);
+  ::close(sock);
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  CHECK_FALSE(WIFSIGNALED(status));  // SIGABRT: the stop was counted as time stuck
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
 }
