@@ -44,12 +44,30 @@ struct chase_tally {
   double slowest_call_ms = 0;        // longest call, start to end
 };
 
+// What each node was doing when no chase came back for a while.
+void describe_stall(const node_cluster& cl, std::size_t in_flight) {
+  std::string nodes;
+  for (std::uint32_t i = 0; i < cl.count; ++i) {
+    nodes += "\nnode " + std::to_string(i) + ":";
+    for (const auto& [name, value] : cl.stats(i)) nodes += " " + name + "=" + std::to_string(value);
+    nodes += "\n" + cl.nodes[i]->describe();
+  }
+  MESSAGE("no chase came back before the fault (" << in_flight << " in flight)" << nodes
+                                                   << "\nthis test process:" << ferry::test::stacks_of(::getpid()));
+}
+
 // Keep `in_flight` chases of kDepth steps going over the shards of `h` for
-// `before` (all must be right), strike `fault`, and keep issuing for
-// `after`; then wait for every call still out.
-chase_tally chase_through(runtime& rt, const chase_shard& h, const std::vector<std::uint64_t>& table,
+// `before` and until one has come back (all must be right), strike
+// `fault`, and keep issuing for `after`; then wait for every call still
+// out. On a loaded machine six chases of 4096 steps take longer than 1.5 s
+// (about 0.1 ms a crossing with two busy loops beside them), so the fault
+// waits for the first answer, up to the calls' deadline; none by then is a
+// stall, and `cl`'s nodes are described first (their counters and
+// threads' stacks, and this process's).
+chase_tally chase_through(node_cluster& cl, const chase_shard& h, const std::vector<std::uint64_t>& table,
                           std::uint32_t depth, const std::function<void()>& fault, milliseconds before,
                           milliseconds after) {
+  runtime& rt = *cl.rt;
   struct call {
     future<std::uint64_t> f;
     clock_type::time_point started;
@@ -74,10 +92,12 @@ chase_tally chase_through(runtime& rt, const chase_shard& h, const std::vector<s
     if (struck) t.slowest_error_ms = std::max(t.slowest_error_ms, ms_since(std::max(*struck, c.started)));
   };
   const auto t0 = clock_type::now();
-  while (clock_type::now() - t0 < before + after) {
-    if (!struck && clock_type::now() - t0 >= before) {
+  while (!struck || clock_type::now() - *struck < after) {
+    if (const auto waited = clock_type::now() - t0;
+        !struck && waited >= before && (t.right > 0 || waited >= kDeadline)) {
       REQUIRE(t.wrong == 0);
       CHECK(t.errors.empty());  // nothing fails before the fault
+      if (t.right == 0) describe_stall(cl, out.size());
       t.pending_at_fault = static_cast<int>(out.size());
       fault();
       struck = clock_type::now();
@@ -145,7 +165,7 @@ TEST_CASE("faults: kill -9 of a node during multi-hop chases") {
   const chase_shard h = place_shards(*cl.rt, table, {0, 1, 2});
   CHECK(cl.rt->invoke(&::chase, h.all[7 % 3], std::uint64_t{7}, kDepth).get() == ::chase_table::follow(table, 7, kDepth));
   const auto t =
-      chase_through(*cl.rt, h, table, kDepth, [&] { cl.nodes[2]->kill(); }, milliseconds(1500), milliseconds(3000));
+      chase_through(cl, h, table, kDepth, [&] { cl.nodes[2]->kill(); }, milliseconds(1500), milliseconds(3000));
   report(t, "kill -9 of node 2");
   check_guarantees(cl, t, table, kDepth);
   for (std::uint32_t i : {0u, 1u}) CHECK(::waitpid(cl.nodes[i]->pid(), nullptr, WNOHANG) == 0);
@@ -210,7 +230,7 @@ void cut_link_during_chases(const ferry::transport::options& transport, const st
   CHECK(cl.rt->invoke(&::chase, h.all[7 % 3], std::uint64_t{7}, kTcpDepth).get() ==
         ::chase_table::follow(table, 7, kTcpDepth));
   const auto t = chase_through(
-      *cl.rt, h, table, kTcpDepth, [&] { REQUIRE(net.sh("-n " + net.ns + " link set " + net.there_dev + " down")); },
+      cl, h, table, kTcpDepth, [&] { REQUIRE(net.sh("-n " + net.ns + " link set " + net.there_dev + " down")); },
       milliseconds(1500), milliseconds(3000));
   report(t, "link to node 2 cut (" + rt_test::transport_name(transport) + ")");
   check_guarantees(cl, t, table, kTcpDepth);
