@@ -55,6 +55,7 @@ result<std::unique_ptr<node>> node::create(node_config config) {
   c.member.self = c.index;
   c.member.poll_without_yield = session::poll_budget(c.nodes + 1);  // the nodes and a client, here
   c.member.thread_name = "ferry-node";
+  c.member.abort_when_deaf = true;  // a node that can hear no one is restarted, not left serving nothing
   FERRY_TRY(n->member_, session::member::create(c.member));
   n->router_ = std::make_unique<directory::router>(c.index, c.nodes, c.directory);
   n->discovery_ = std::make_unique<directory::discovery>(*n->router_, *n->member_);

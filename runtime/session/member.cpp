@@ -119,6 +119,8 @@ status member::send(node_index to, const wire::frame& f) {
     });
     return {};
   }
+  if (is_deaf_.load(std::memory_order_acquire))
+    return make_error(errc::io_error, fmt::format("member {} cannot send: {}", config_.self, deaf_));
   {
     std::lock_guard lock(mu_);
     auto it = known_.find(to);
@@ -294,6 +296,9 @@ void member::revive(node_index index, peer_state& p) {
 void member::tick() {
   const auto now = clock::now();
   if (now < next_tick_) return;
+  if (!is_deaf_.load(std::memory_order_relaxed))
+    if (auto why = transport_->deaf(); !why.empty()) become_deaf(std::move(why));
+  if (is_deaf_.load(std::memory_order_relaxed)) return;  // no heartbeats: peers see this member gone
   // This member did not drive for a while (stopped, or a long call held the
   // driving thread): the silence of its peers meanwhile is its own deafness.
   const bool was_away = last_tick_ != clock::time_point{} && now - last_tick_ > 3 * config_.heartbeat;
@@ -314,8 +319,20 @@ void member::tick() {
   }
 }
 
+void member::become_deaf(std::string why) {
+  if (config_.abort_when_deaf) {
+    const auto message = fmt::format("ferry: member {}: {}. Aborting, so that it can be restarted.\n", config_.self, why);
+    [[maybe_unused]] auto n = ::write(STDERR_FILENO, message.data(), message.size());
+    std::abort();
+  }
+  deaf_ = std::move(why);
+  is_deaf_.store(true, std::memory_order_release);
+  for (auto& [index, p] : peers_)
+    if (!p.dead) declare_dead(index, p);
+}
+
 void member::beat_while_busy() {
-  if (!driving()) return;
+  if (!driving() || is_deaf_.load(std::memory_order_relaxed)) return;
   const auto now = clock::now();
   if (now < next_tick_) return;
   // last_tick_ stays: when the driver is back, tick() sees it was away and

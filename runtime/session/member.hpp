@@ -77,6 +77,12 @@ struct member_config {
   /// How long a member declared dead still gets heartbeats (so that one
   /// that was only paused hears us and comes back).
   std::chrono::milliseconds revive_window{60000};
+  /// When the transport reports this process deaf (it can hear no peer
+  /// again: transport::deaf()), end the process with SIGABRT after saying
+  /// why, so that it can be restarted (nodes); otherwise (clients) every
+  /// peer is declared dead, so calls fail with peer_dead at once, the
+  /// member stops its heartbeats, and sends fail with io_error naming why.
+  bool abort_when_deaf = false;
 };
 
 /// How long to poll without yielding when `processes` ferry processes (nodes
@@ -180,6 +186,8 @@ class member {
   void handle_bytes(std::span<const std::uint8_t> bytes);
   struct peer_state;
   void declare_dead(node_index index, peer_state& p);
+  // The transport said this process can hear no one again (member_config::abort_when_deaf).
+  void become_deaf(std::string why);
   void revive(node_index index, peer_state& p);
   status send_now(node_index to, std::span<const std::uint8_t> bytes);
 
@@ -241,6 +249,8 @@ class member {
   int wake_fd_ = -1;
   std::atomic<int> sleepers_{0};  // threads blocked in sleep_for_events(): wake() writes wake_fd_ for them
   std::atomic<bool> stop_{false};
+  std::string deaf_;                     // why this member can hear no one (set once, by the driver)
+  std::atomic<bool> is_deaf_{false};     // deaf_ is set (checked by senders without the driver)
   std::atomic<bool> driven_{false};
   static thread_local const member* driver_;
   std::atomic<std::uint64_t> bad_frames_{0};

@@ -4,6 +4,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 #include <deque>
 #include <mutex>
@@ -111,6 +112,15 @@ class inproc_transport final : public transport {
     return std::unique_ptr<registered_memory>(std::make_unique<inproc_memory>(memory));
   }
 
+  std::string deaf() override {
+    if (!deaf_.load(std::memory_order_relaxed)) return {};
+    return "this in-process endpoint was deafened by its test (transport::deafen_inproc)";
+  }
+
+  /// deafen_inproc(): frames sent to it from now on are dropped, its own
+  /// sends still go out.
+  void deafen() { deaf_.store(true, std::memory_order_relaxed); }
+
   result<void> get(peer_index from, const remote_region& region, std::uint64_t offset, std::span<std::byte> into,
                    int) override {
     if (from >= peers_.size()) return make_error(errc::not_found, fmt::format("no in-process peer {}", from));
@@ -123,6 +133,7 @@ class inproc_transport final : public transport {
 
  private:
   void enqueue(std::vector<std::uint8_t> frame) {
+    if (deaf_.load(std::memory_order_relaxed)) return;
     {
       std::lock_guard lock(mu_);
       inbox_.push_back(std::move(frame));
@@ -137,9 +148,19 @@ class inproc_transport final : public transport {
   frame_handler handler_;
   std::mutex mu_;
   std::deque<std::vector<std::uint8_t>> inbox_;
+  std::atomic<bool> deaf_{false};
 };
 
 }  // namespace
+
+void deafen_inproc(std::span<const std::uint8_t> address) {
+  if (address.size() != sizeof(std::uint64_t)) return;
+  std::uint64_t id;
+  std::memcpy(&id, address.data(), sizeof id);
+  auto& f = fabric::get();
+  std::lock_guard lock(f.mu);
+  if (auto it = f.endpoints.find(id); it != f.endpoints.end()) it->second->deafen();
+}
 
 result<std::unique_ptr<transport>> make_inproc_transport() {
   return std::unique_ptr<transport>(std::make_unique<inproc_transport>());

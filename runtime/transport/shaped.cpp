@@ -71,6 +71,7 @@ class shaped_transport final : public transport {
   }
 
   std::uint64_t dropped_frames() const override { return inner_->dropped_frames(); }
+  std::string deaf() override { return inner_->deaf(); }
   result<std::unique_ptr<registered_memory>> register_memory(std::span<std::byte> memory) override {
     return inner_->register_memory(memory);
   }

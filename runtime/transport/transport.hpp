@@ -126,6 +126,13 @@ class transport {
   /// Incoming frames dropped by the backend: larger than wire::kMaxFrame,
   /// or a malformed backend message (a hostile or broken peer).
   [[nodiscard]] virtual std::uint64_t dropped_frames() const { return 0; }
+  /// Empty while this process can receive; else why it never will again
+  /// through this transport (UCX shm: a peer killed in the middle of a send
+  /// left this process's receive queue half-written, docs/transports.md,
+  /// "A peer that dies"). The driving thread calls it now and then (each
+  /// heartbeat period), between progress() turns: it may probe, and says
+  /// so only after seconds of progress without hearing.
+  [[nodiscard]] virtual std::string deaf() { return {}; }
   /// Register local memory for peers' get().
   virtual result<std::unique_ptr<registered_memory>> register_memory(std::span<std::byte> memory) = 0;
   /// One-sided read of `into.size()` bytes at `offset` in a peer's region.
@@ -134,5 +141,11 @@ class transport {
   virtual result<void> get(peer_index from, const remote_region& region, std::uint64_t offset, std::span<std::byte> into,
                            int timeout_ms) = 0;
 };
+
+/// Unit tests: the in-process endpoint at `address` hears nothing from now
+/// on (frames sent to it are dropped) while its own sends still go out, and
+/// its deaf() says so: what a UCX shm process whose receive queue a killed
+/// sender left half-written goes through (transport::deaf()).
+void deafen_inproc(std::span<const std::uint8_t> address);
 
 }  // namespace ferry::transport

@@ -20,6 +20,7 @@ namespace ferry::transport {
 namespace {
 
 constexpr unsigned kFrameAmId = 0;
+constexpr unsigned kHearingAmId = 1;  // this process to itself: check_hearing()
 constexpr std::size_t kMaxAddress = 1 << 16;
 
 using ucx::error;
@@ -40,6 +41,8 @@ class ucx_memory final : public registered_memory {
 class ucx_transport final : public transport {
  public:
   ~ucx_transport() override {
+    if (hearing_.ep) ucx::close_endpoint(hearing_.worker, hearing_.ep);
+    if (hearing_.worker) ucp_worker_destroy(hearing_.worker);
     for (ucp_ep_h ep : eps_)
       if (ep != nullptr) ucx::close_endpoint(worker_, ep);
     if (worker_) ucp_worker_destroy(worker_);
@@ -54,7 +57,12 @@ class ucx_transport final : public transport {
     FERRY_TRY(worker_, ucx::create_worker(ctx_, UCS_THREAD_MODE_SERIALIZED));
     FERRY_TRY(address_, ucx::worker_address(worker_));
     if (auto es = ucp_worker_get_efd(worker_, &efd_); es != UCS_OK) return error("wakeup fd", es);
-    return ucx::set_am_handler(worker_, kFrameAmId, &on_am, this);
+    FERRY_TRY_STATUS(ucx::set_am_handler(worker_, kFrameAmId, &on_am, this));
+    if (!may_use_shared_memory(opts.tls)) return {};
+    FERRY_TRY_STATUS(ucx::set_am_handler(worker_, kHearingAmId, &on_hearing_probe, this));
+    FERRY_TRY(hearing_.worker, ucx::create_worker(ctx_, UCS_THREAD_MODE_SERIALIZED));
+    FERRY_TRY(hearing_.ep, ucx::create_endpoint(hearing_.worker, address_));
+    return {};
   }
 
   std::string name() const override { return tls_.empty() ? "ucx" : "ucx/" + tls_; }
@@ -128,6 +136,11 @@ class ucx_transport final : public transport {
       connect_deferred();  // a failed one stays failed: its sends report it
     }
     return n;
+  }
+
+  std::string deaf() override {
+    if (!in_callback_) check_hearing();
+    return hearing_.deaf;
   }
 
   int event_fd() const override { return efd_; }
@@ -336,6 +349,75 @@ class ucx_transport final : public transport {
     if (handler_) handler_(frame);
   }
 
+  // Hearing. Over shared memory every sender writes into this process's one
+  // receive queue, and a sender killed in the middle of a write leaves an
+  // element this process waits on for good: it then hears no one again,
+  // while its own sends, heartbeats included, still go out
+  // (docs/transports.md, "A peer that dies"). So a second worker of this
+  // process sends this worker a small message through that same queue now
+  // and then (from deaf(), each heartbeat period: nothing on the warm
+  // path); one that has not arrived after kDeafAfter, through at least
+  // kDeafAfterTurns looks with progress between them, means the queue is
+  // stuck. The probe is
+  // sent again until it is in the queue (a full queue refuses it): a queue
+  // that stays full while it is progressed is as stuck.
+  static constexpr auto kHearingEvery = std::chrono::milliseconds(500);
+  static constexpr auto kDeafAfter = std::chrono::seconds(2);
+  static constexpr unsigned kDeafAfterTurns = 16;
+  struct hearing {
+    ucp_worker_h worker = nullptr;  // the prober
+    ucp_ep_h ep = nullptr;          // from it to worker_
+    std::chrono::steady_clock::time_point sent{};  // the outstanding probe's first attempt
+    bool outstanding = false;
+    bool queued = false;            // it got into the queue
+    unsigned turns = 0;             // looks since it was sent
+    bool ever_queued = false;       // a probe has made it into the queue
+    std::string deaf;
+  };
+
+  static bool may_use_shared_memory(const std::string& tls) {
+    if (tls.empty()) return true;  // UCX's choice (or UCX_TLS): shared memory between processes of one host
+    for (const char* shm : {"shm", "sm", "mm", "posix", "sysv", "xpmem"})
+      if (tls.find(shm) != std::string::npos) return true;
+    return false;
+  }
+
+  void check_hearing() {
+    if (!hearing_.worker || !hearing_.deaf.empty()) return;
+    ucp_worker_progress(hearing_.worker);
+    const auto now = std::chrono::steady_clock::now();
+    if (!hearing_.outstanding) {
+      if (now - hearing_.sent < kHearingEvery) return;
+      hearing_.sent = now;
+      hearing_.outstanding = true;
+      hearing_.queued = false;
+      hearing_.turns = 0;
+    }
+    if (!hearing_.queued) {
+      static constexpr std::uint8_t kProbe = 0;
+      ucp_request_param_t now_only{};
+      now_only.op_attr_mask = UCP_OP_ATTR_FLAG_FORCE_IMM_CMPL;
+      hearing_.queued = ucp_am_send_nbx(hearing_.ep, kHearingAmId, nullptr, 0, &kProbe, 1, &now_only) == nullptr;
+      hearing_.ever_queued |= hearing_.queued;
+    }
+    // Judged only once a probe has made it into the queue: a path the probe
+    // cannot take at all says nothing about the queue.
+    if (++hearing_.turns >= kDeafAfterTurns && now - hearing_.sent > kDeafAfter && hearing_.ever_queued)
+      hearing_.deaf = fmt::format(
+          "this process's UCX shared-memory receive queue is stuck: a message it sent itself has not arrived "
+          "in {} s ({}), so it can hear no peer again. A peer killed in the middle of a send to it leaves the "
+          "queue so (docs/transports.md, \"A peer that dies\")",
+          std::chrono::duration_cast<std::chrono::seconds>(now - hearing_.sent).count(),
+          hearing_.queued ? "it is in the queue" : "the queue stays full");
+  }
+
+  static ucs_status_t on_hearing_probe(void* arg, const void*, std::size_t, void*, std::size_t,
+                                       const ucp_am_recv_param_t*) {
+    auto* self = static_cast<ucx_transport*>(arg);
+    self->hearing_.outstanding = false;
+    return UCS_OK;
+  }
+
   std::string tls_;
   ucp_context_h ctx_ = nullptr;
   ucp_worker_h worker_ = nullptr;
@@ -347,6 +429,7 @@ class ucx_transport final : public transport {
   frame_handler handler_;
   ordered_delivery ordered_;
   std::atomic<std::uint64_t> dropped_{0};  // written by the driving thread, read by any
+  hearing hearing_;
 };
 
 }  // namespace

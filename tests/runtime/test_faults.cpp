@@ -5,14 +5,18 @@
 // namespaces this test creates; UCX tcp and libfabric tcp;ofi_rxm). Every
 // caller gets its answer or an error — never a wrong answer, never its
 // deadline — and the surviving nodes keep serving.
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
 #include <map>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include "chase.hpp"
 #include "directory/router.hpp"
@@ -249,4 +253,78 @@ TEST_CASE("faults: a cut link (veth down, UCX tcp) during multi-hop chases") {
 // (runtime/transport/ofi.cpp, kMaxBacklogBytes).
 TEST_CASE("faults: a cut link (veth down, libfabric tcp, ofi_rxm) during multi-hop chases") {
   cut_link_during_chases(rt_test::ofi_tcp::options(), "FI_TCP_IFACE");
+}
+
+// A node's UCX shm receive queue left half-written by a sender killed in the
+// middle of a send: the node hears no one again, while its heartbeats still
+// reach its peers, so calls to it used to wait for their deadline
+// (docs/transports.md, "A peer that dies"). It notices now within seconds
+// (its transport probes its own queue), says why and aborts, so that it can
+// be restarted; its peers then declare it dead, calls to it fail with
+// peer_dead, and the other node serves on. Senders of 6000-byte frames
+// (ferry-test-frame-blaster) are killed four at a time at random moments
+// until node 0 stops answering.
+TEST_CASE("faults: a node deafened by a sender killed in the middle of a send aborts with the reason") {
+  ferry::test::temp_dir logs;
+  const auto err = logs.path() / "node0.err";
+  cluster_setup setup;
+  setup.nodes = 2;
+  setup.wrap = [&](std::uint32_t i) -> std::vector<std::string> {
+    if (i != 0) return {};
+    return {"/bin/sh", "-c", "exec \"$0\" \"$@\" 2>>" + err.string()};
+  };
+  node_cluster cl(setup);
+  const auto on0 = cl.cell_on(0, 5), on1 = cl.cell_on(1, 6);
+  REQUIRE(cl.rt->invoke(&rt_test::add, on0, 1).get() == 6);
+  ferry::cluster::rendezvous rv(cl.rendezvous_dir());
+  const auto addresses = REQUIRE_OK(rv.node_addresses(cl.count, std::chrono::seconds(5)));
+  std::string hex;
+  for (const std::uint8_t b : addresses[0]) hex += fmt::format("{:02x}", b);
+  const pid_t node0 = cl.nodes[0]->pid();
+  auto node0_ended = [&](int& how) {
+    siginfo_t info{};
+    if (::waitid(P_PID, static_cast<id_t>(node0), &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid != node0)
+      return false;
+    how = info.si_code == CLD_EXITED ? 0 : info.si_status;
+    return true;
+  };
+  call_options quick;
+  quick.deadline = std::chrono::milliseconds(500);
+  int kills = 0, signal = 0;
+  bool ended = false;
+  std::mt19937 random(2026);
+  while (!ended && kills < 240) {
+    std::vector<std::unique_ptr<ferry::test::process>> senders;
+    for (int k = 0; k < 4; ++k)
+      senders.push_back(std::make_unique<ferry::test::process>(std::vector<std::string>{FERRY_FRAME_BLASTER, hex}));
+    std::this_thread::sleep_for(milliseconds(250));  // started (UCX's set-up: about 0.15 s), connected, sending
+    for (auto& s : senders) {
+      std::this_thread::sleep_for(std::chrono::microseconds(random() % 1000));
+      s->kill();
+      ++kills;
+    }
+    if (cl.rt->invoke_with(quick, &rt_test::add, on0, std::uint64_t{0}).try_get().ok()) continue;
+    // No answer: deaf (it aborts within seconds), or only slow.
+    for (auto until = clock_type::now() + std::chrono::seconds(8); !ended && clock_type::now() < until;
+         std::this_thread::sleep_for(milliseconds(20)))
+      ended = node0_ended(signal);
+  }
+  MESSAGE("node 0 ended after " << kills << " kill(s) of a sender");
+  REQUIRE(ended);
+  CHECK(signal == SIGABRT);
+  std::ifstream in(err);
+  const std::string said((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK_MESSAGE(said.find("receive queue is stuck") != std::string::npos, said);
+  CHECK(said.find("Aborting, so that it can be restarted") != std::string::npos);
+  // Its peers see it gone: calls to it fail with peer_dead, not at their deadline.
+  const auto t0 = clock_type::now();
+  while (cl.rt->nodes()[0].alive && clock_type::now() - t0 < std::chrono::seconds(5))
+    std::this_thread::sleep_for(milliseconds(20));
+  CHECK_FALSE(cl.rt->nodes()[0].alive);
+  call_options patient;
+  patient.deadline = std::chrono::seconds(20);
+  const auto asked = clock_type::now();
+  CHECK_ERRC(cl.rt->invoke_with(patient, &rt_test::add, on0, std::uint64_t{1}).try_get(), errc::peer_dead);
+  CHECK(clock_type::now() - asked < std::chrono::seconds(5));
+  CHECK(cl.rt->invoke(&rt_test::add, on1, 1).get() == 7);  // the other node serves on
 }

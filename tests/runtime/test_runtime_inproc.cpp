@@ -11,6 +11,8 @@
 #include <ferry/runtime.hpp>
 
 #include "inproc_cluster.hpp"
+#include "session/member.hpp"
+#include "transport/transport.hpp"
 
 using namespace ferry;
 using namespace rt_test;
@@ -329,4 +331,50 @@ TEST_CASE_FIXTURE(persistent_cluster_fixture, "runtime: calls that touch persist
   for (std::uint64_t i = 0; i < 50; ++i) CHECK(rt->invoke(&add, c, i).get() == 40 + i);
   CHECK(nodes[0]->stats().calls_inline == 0);
   CHECK(nodes[0]->stats().calls_on_executor >= 50);
+}
+
+// A member whose transport can hear no one again (transport::deaf(): a UCX
+// shm receive queue a killed sender left half-written; modelled here by
+// the in-process transport) and that must not abort (a client's): it
+// declares every peer dead, so the calls waiting on them fail with
+// peer_dead, stops its heartbeats, so its peers declare it dead in turn
+// rather than keep sending it calls it never receives, and refuses sends
+// with the reason. (A node aborts instead: test_faults deafens a real one.)
+TEST_CASE("member: a member that goes deaf declares its peers dead, goes silent, and says why it cannot send") {
+  using clock = std::chrono::steady_clock;
+  auto make = [](wire::node_index self) {
+    session::member_config c;
+    c.transport.kind = "inproc";
+    c.self = self;
+    return REQUIRE_OK(session::member::create(c));
+  };
+  auto deafened = make(1), other = make(0);
+  std::atomic<int> dead_seen_by_deafened{0}, dead_seen_by_other{0};
+  std::atomic<clock::rep> deafened_saw_at{0};
+  deafened->on_peer_dead([&](wire::node_index) {
+    deafened_saw_at = clock::now().time_since_epoch().count();
+    ++dead_seen_by_deafened;
+  });
+  other->on_peer_dead([&](wire::node_index) { ++dead_seen_by_other; });
+  deafened->start();
+  other->start();
+  REQUIRE_OK(deafened->connect(0, other->address()));
+  REQUIRE_OK(other->connect(1, deafened->address()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // heartbeats both ways
+  CHECK(deafened->connected(0));
+  CHECK(other->connected(1));
+  transport::deafen_inproc(deafened->address());
+  const auto t0 = clock::now();
+  while ((dead_seen_by_deafened == 0 || dead_seen_by_other == 0) && clock::now() - t0 < std::chrono::seconds(6))
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  CHECK(dead_seen_by_deafened == 1);
+  // At its next heartbeat (100 ms), not after the peer timeout (1.5 s).
+  CHECK(clock::time_point(clock::duration(deafened_saw_at.load())) - t0 < std::chrono::milliseconds(1000));
+  CHECK(dead_seen_by_other == 1);     // its heartbeats stopped
+  CHECK_FALSE(deafened->connected(0));
+  const auto refused = deafened->send(0, wire::frame{wire::frame_type::heartbeat, 1, 0, wire::load_body{}});
+  CHECK(refused.code() == errc::io_error);
+  CHECK(refused.message().find("deafened by its test") != std::string::npos);
+  deafened->stop();
+  other->stop();
 }

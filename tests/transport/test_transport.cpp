@@ -531,6 +531,123 @@ TEST_CASE("transport: a libfabric shm process stuck on a lock a killed sender he
   CHECK(said.find("A peer that dies") != std::string::npos);
 }
 
+// UCX's shared-memory transport gives each process one receive queue that
+// every sender writes into; a sender killed between claiming an element and
+// marking it written leaves the receiver waiting on that element for good
+// (docs/transports.md, "A peer that dies"). Here senders blast frames at a
+// receiver and are killed one after another until one kill deafens it (the
+// next sender's frames stop arriving); the receiver's transport must then
+// say so (transport::deaf()) within seconds. The receiver ticks over its
+// socket every 50 ms, 1 when frames arrived since the last tick, and writes
+// what deaf() says to a file when it says anything.
+TEST_CASE("transport: a UCX shm process deafened by a sender killed in the middle of a send knows it") {
+  ferry::test::temp_dir dir;
+  const auto said_file = dir.path() / "receiver.deaf";
+  const auto [receiver, rsock] = fork_child([&](int fd) {
+    auto t = tp::transport::create({.kind = "ucx", .tls = "shm", .provider = {}, .link = {}});
+    if (!t) _exit(20);
+    std::uint64_t frames = 0;
+    (*t)->on_frame([&](std::span<const std::uint8_t>) { ++frames; });
+    send_blob(fd, (*t)->address());
+    auto last_tick = clk::now();
+    std::uint64_t ticked_at = 0;
+    for (const auto until = clk::now() + std::chrono::seconds(120); clk::now() < until;) {
+      (*t)->progress();
+      if (const auto why = (*t)->deaf(); !why.empty()) {
+        std::ofstream(said_file) << why;
+        _exit(42);
+      }
+      if (clk::now() - last_tick > std::chrono::milliseconds(50)) {
+        last_tick = clk::now();
+        const char tick = frames != ticked_at ? 1 : 0;
+        ticked_at = frames;
+        if (::write(fd, &tick, 1) != 1) _exit(21);
+      }
+    }
+    _exit(22);
+  });
+  struct reap {
+    pid_t pid;
+    ~reap() {
+      if (pid <= 0) return;  // reaped already (kill(-1) would signal every process)
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  } reaper{receiver};
+  const auto address = recv_blob(rsock);
+  REQUIRE_FALSE(address.empty());
+  auto readable_within = [](int fd, std::chrono::milliseconds wait) {
+    pollfd p{fd, POLLIN, 0};
+    return ::poll(&p, 1, static_cast<int>(wait.count())) == 1;
+  };
+  // Did frames reach the receiver in the last 300 ms? (Older ticks are drained first.)
+  auto receiver_hears = [&, rsock = rsock] {
+    char buf[256];
+    while (readable_within(rsock, std::chrono::milliseconds(0)) && ::read(rsock, buf, sizeof buf) > 0) {
+    }
+    bool heard = false;
+    for (auto until = clk::now() + std::chrono::milliseconds(300); !heard && clk::now() < until;) {
+      char tick = 0;
+      if (readable_within(rsock, std::chrono::milliseconds(100)) && ::read(rsock, &tick, 1) == 1) heard |= tick == 1;
+    }
+    return heard;
+  };
+  // Four senders at a time, each killed at a random moment; then the
+  // receiver must still hear the next four.
+  constexpr int kSenders = 4;
+  int kills = 0;
+  bool deafened = false;
+  std::mt19937 random(2026);
+  while (!deafened && kills < 400) {
+    std::vector<pid_t> senders;
+    bool all_send = true;
+    for (int k = 0; k < kSenders; ++k) {
+      const auto [sender, ssock] = fork_child([&](int fd) {
+        auto t = tp::transport::create({.kind = "ucx", .tls = "shm", .provider = {}, .link = {}});
+        if (!t) _exit(20);
+        auto peer = (*t)->connect(address);
+        if (!peer) _exit(21);
+        const std::vector<std::uint8_t> frame(6000, 7);  // copied into the queue's element: a wider window
+        for (std::uint64_t i = 0;; ++i) {
+          (void)(*t)->send(*peer, frame);
+          (*t)->progress();
+          if (i == 200) {
+            const char sending = 1;
+            if (::write(fd, &sending, 1) != 1) _exit(22);
+          }
+        }
+      });
+      char sending = 0;
+      all_send &= readable_within(ssock, std::chrono::seconds(10)) && ::read(ssock, &sending, 1) == 1;
+      ::close(ssock);
+      senders.push_back(sender);
+    }
+    if (all_send && !receiver_hears()) deafened = true;  // by the last kills: these senders' frames do not arrive
+    for (const pid_t sender : senders) {
+      if (!deafened) std::this_thread::sleep_for(std::chrono::microseconds(random() % 1000));
+      ::kill(sender, SIGKILL);
+      ::waitpid(sender, nullptr, 0);
+      if (!deafened) ++kills;
+    }
+    REQUIRE(all_send);
+  }
+  MESSAGE("the receiver was deaf after " << kills << " kill(s) of a sender");
+  REQUIRE(deafened);
+  int status = 0;
+  const auto until = clk::now() + std::chrono::seconds(10);
+  for (char ticks[256]; ::waitpid(receiver, &status, WNOHANG) != receiver && clk::now() < until;)
+    if (readable_within(rsock, std::chrono::milliseconds(50))) (void)!::read(rsock, ticks, sizeof ticks);
+  ::close(rsock);
+  REQUIRE_MESSAGE(clk::now() < until, "the deaf receiver did not notice within 10 s");
+  reaper.pid = 0;
+  CHECK_MESSAGE(WIFEXITED(status), "ended by signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0));
+  CHECK(WEXITSTATUS(status) == 42);
+  std::ifstream in(said_file);
+  const std::string said((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(said.find("receive queue is stuck") != std::string::npos);
+  CHECK(said.find("A peer that dies") != std::string::npos);
+}
+
 // What the transport runs from inside progress() that is not libfabric's
 // (the frame handler: a node may run a mobile call in place there, for as
 // long as it takes) is not a stuck libfabric call. In a child, whose
