@@ -280,14 +280,6 @@ TEST_CASE("faults: a node deafened by a sender killed in the middle of a send ab
   const auto addresses = REQUIRE_OK(rv.node_addresses(cl.count, std::chrono::seconds(5)));
   std::string hex;
   for (const std::uint8_t b : addresses[0]) hex += fmt::format("{:02x}", b);
-  const pid_t node0 = cl.nodes[0]->pid();
-  auto node0_ended = [&](int& how) {
-    siginfo_t info{};
-    if (::waitid(P_PID, static_cast<id_t>(node0), &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid != node0)
-      return false;
-    how = info.si_code == CLD_EXITED ? 0 : info.si_status;
-    return true;
-  };
   call_options quick;
   quick.deadline = std::chrono::milliseconds(500);
   int kills = 0, signal = 0;
@@ -307,7 +299,7 @@ TEST_CASE("faults: a node deafened by a sender killed in the middle of a send ab
     // No answer: deaf (it aborts within seconds), or only slow.
     for (auto until = clock_type::now() + std::chrono::seconds(8); !ended && clock_type::now() < until;
          std::this_thread::sleep_for(milliseconds(20)))
-      ended = node0_ended(signal);
+      ended = cl.nodes[0]->ended(&signal);
   }
   MESSAGE("node 0 ended after " << kills << " kill(s) of a sender");
   REQUIRE(ended);

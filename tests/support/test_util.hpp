@@ -143,6 +143,17 @@ class process {
   }
   [[nodiscard]] pid_t pid() const { return pid_; }
 
+  /// Has it ended (not reaped: describe() still tells how)? If so and
+  /// `signal` is given, the signal that ended it (0: it exited).
+  [[nodiscard]] bool ended(int* signal = nullptr) const {
+    siginfo_t info{};
+    if (pid_ <= 0 || ::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) != 0 ||
+        info.si_pid != pid_)
+      return false;
+    if (signal) *signal = info.si_code == CLD_EXITED ? 0 : info.si_status;
+    return true;
+  }
+
   /// What the process is doing, for a failure message: how it ended, or
   /// that it still runs, with its threads' stacks when gdb is installed
   /// (a hung process says where it hangs).
