@@ -358,9 +358,8 @@ class ucx_transport final : public transport {
   // and then (from deaf(), each heartbeat period: nothing on the warm
   // path); one that has not arrived after kDeafAfter, through at least
   // kDeafAfterTurns looks with progress between them, means the queue is
-  // stuck. The probe is
-  // sent again until it is in the queue (a full queue refuses it): a queue
-  // that stays full while it is progressed is as stuck.
+  // stuck. The probe is sent again until it is in the queue (a full queue
+  // refuses it): a queue that stays full while it is progressed is as stuck.
   static constexpr auto kHearingEvery = std::chrono::milliseconds(500);
   static constexpr auto kDeafAfter = std::chrono::seconds(2);
   static constexpr unsigned kDeafAfterTurns = 16;
