@@ -71,7 +71,9 @@ result<std::unique_ptr<node>> node::create(node_config config) {
       [raw = n.get()](const wire::invoke_body& call, const status& s) {
         raw->runner_->reply_error(call.origin, call.origin_call, s);
       });
-  n->objects_ = std::make_unique<object::object_service>(*n->store_, *n->router_, *n->member_);
+  n->objects_ = std::make_unique<object::object_service>(
+      *n->store_, *n->router_, *n->member_,
+      [raw = n.get()](node_index next, const frame& f) { raw->remember_forwarded(next, {f.source, f.call, 0}); });
   FERRY_TRY(n->moves_, object::move_log::open(c.store_dir));
   n->migration_ = std::make_unique<object::migration>(*n->store_, *n->moves_, *n->router_, *n->member_, n->calls_,
                                                       *n->policy_,
@@ -278,16 +280,17 @@ void node::on_peer_dead(node_index who) {
   // Calls waiting here for a move it was deciding fail now (its moves stay
   // pending until it is back).
   if (who < config_.nodes) migration_->source_dead(who);
-  if (who < forwarded_.size()) {
-    auto& ring = forwarded_[who];
-    const std::uint64_t now = wire::deadline_clock_us();
-    for (const auto& c : ring.calls)
-      if (c.deadline_us == 0 || c.deadline_us >= now)
-        runner_->reply_error(c.origin, c.call,
-                             make_error(errc::peer_dead, fmt::format("forwarded to node {}, which stopped answering "
-                                                                     "or restarted", who)));
-    ring = {};
+  forwarded_ring lost;
+  {
+    std::lock_guard lock(forwarded_mu_);
+    if (who < forwarded_.size()) std::swap(lost, forwarded_[who]);
   }
+  const std::uint64_t now = wire::deadline_clock_us();
+  for (const auto& c : lost.calls)
+    if (c.deadline_us == 0 || c.deadline_us >= now)
+      runner_->reply_error(c.origin, c.call,
+                           make_error(errc::peer_dead, fmt::format("passed on to node {}, which stopped answering "
+                                                                   "or restarted", who)));
   // Nested calls and code requests that depend on the dead member fail now,
   // not at their deadline.
   calls_.fail_peer(who, who < config_.nodes, [this](const object_id& id) { return router_->owner(id); },
@@ -359,13 +362,13 @@ void node::route(frame&& f, const object_id& target) {
   f.source = config_.index;
   if (call.origin == config_.index) calls_.set_first_hop(call.origin_call, *next);  // one of our nested calls
   if (auto s = member_->send(*next, f); !s.ok()) return runner_->reply_error(call.origin, call.origin_call, s);
-  remember_forwarded(*next, call);
+  remember_forwarded(*next, {call.origin, call.origin_call, call.deadline_us});
 }
 
-void node::remember_forwarded(node_index to, const wire::invoke_body& call) {
+void node::remember_forwarded(node_index to, const forwarded_call& c) {
+  std::lock_guard lock(forwarded_mu_);
   if (to >= forwarded_.size()) forwarded_.resize(std::size_t{to} + 1);
   auto& ring = forwarded_[to];
-  const forwarded_call c{call.origin, call.origin_call, call.deadline_us};
   if (ring.calls.size() < kMaxForwarded) return ring.calls.push_back(c);
   ring.calls[ring.oldest] = c;
   ring.oldest = (ring.oldest + 1) % kMaxForwarded;

@@ -187,15 +187,18 @@ class node {
   std::mutex join_mu_;
   bool joined_ = false;  // join() has made its writes (guarded by join_mu_)
   std::vector<std::pair<node_index, std::uint64_t>> unanswered_;  // (client, its hello's call), guarded by join_mu_
-  /// Calls this node passed on to another node (driving thread only), kept
-  /// until their deadline. The next node answers their origin directly, so
-  /// if it dies or is replaced by a restart first, only this node knows the
-  /// calls went there: an origin that learned of a restart before this node
-  /// did sent them here after its own verdict on the old process, and
-  /// nothing else would fail them before their deadline. On that member's
-  /// death their origins hear peer_dead from here (a call that was answered
-  /// already drops it as a late answer). A ring of the last kMaxForwarded
-  /// per member: a forward allocates nothing once it has grown.
+  /// Calls and object requests this node passed on to another node. The
+  /// next node answers their origin directly, so if it dies or is replaced
+  /// by a restart first, only this node knows the requests went there: an
+  /// origin that learned of a restart before this node did sent them here
+  /// after its own verdict on the old process, and nothing else would fail
+  /// them before their deadline. On that member's death their origins hear
+  /// peer_dead from here (a request that was answered already drops it as a
+  /// late answer). Calls are kept until their deadline; object requests
+  /// carry none and are kept until overwritten. A ring of the last
+  /// kMaxForwarded per member: a forward allocates nothing once it has
+  /// grown. Calls are passed on by the driving thread, object requests by
+  /// object threads: hence the lock.
   struct forwarded_call {
     node_index origin;
     std::uint64_t call;
@@ -205,9 +208,10 @@ class node {
     std::vector<forwarded_call> calls;
     std::size_t oldest = 0;  ///< overwritten next once full
   };
-  std::vector<forwarded_ring> forwarded_;  ///< by the member they went to
+  std::mutex forwarded_mu_;
+  std::vector<forwarded_ring> forwarded_;  ///< by the member they went to, guarded by forwarded_mu_
   static constexpr std::size_t kMaxForwarded = 4096;
-  void remember_forwarded(node_index to, const wire::invoke_body& call);
+  void remember_forwarded(node_index to, const forwarded_call& c);
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
   bool stopped_ = false;

@@ -45,6 +45,9 @@ void object_service::serve(const frame& f) {
     // Not ours: pass it on towards the owner; the answer goes straight to the requester.
     const auto next = router_.next_hop(id);
     if (!next) return answer(f, make_error(errc::not_found, fmt::format("no node holds object {}", id.to_string())));
+    // Told before the send: a restart learned between the two fails the
+    // request at once (conservatively) instead of leaving it unanswered.
+    passing_on_(*next, f);
     if (auto s = member_.send(*next, f); !s.ok()) return answer(f, result<void>(std::move(s)));  // a dead owner: say so now
     directory::hint_owner(member_, router_, f.source, id, *next);
     return;

@@ -1,10 +1,15 @@
 // ③ The object service of a node: create, put, get and remove frames,
 // answered from this node's store — or passed on towards the owner, which
-// then answers the requester directly (its `source` is kept).
+// then answers the requester directly (its `source` is kept). Only this
+// node knows where it passed a request on, so it tells its owner first
+// (`passing_on`): if the next node dies or restarts before answering, the
+// node fails the request to its requester (docs/reliability.md).
 //
 // Threads: handle() runs on an executor (a persistent store fsyncs), never
 // on the network thread (runtime/exec/dispatch.hpp).
 #pragma once
+
+#include <functional>
 
 #include <ferry/store.hpp>
 
@@ -16,8 +21,12 @@ namespace ferry::object {
 
 class object_service {
  public:
-  object_service(store& objects, directory::router& router, session::member& member)
-      : store_(objects), router_(router), member_(member) {}
+  /// Called with the next node and the request, just before a request
+  /// this node does not hold is passed on (from the thread running handle()).
+  using passing_on_fn = std::function<void(wire::node_index next, const wire::frame& f)>;
+
+  object_service(store& objects, directory::router& router, session::member& member, passing_on_fn passing_on)
+      : store_(objects), router_(router), member_(member), passing_on_(std::move(passing_on)) {}
 
   /// Answer object frame `f` (object_create, _put, _get, _remove).
   void handle(const wire::frame& f);
@@ -31,6 +40,7 @@ class object_service {
   store& store_;
   directory::router& router_;
   session::member& member_;
+  passing_on_fn passing_on_;
 };
 
 }  // namespace ferry::object

@@ -102,14 +102,18 @@ struct objects_cluster {
   }
 
   // get() of an object on a node that just restarted: its objects' homes
-  // learn of them again as it rejoins, so not_found may precede that (2 s at most).
+  // learn of them again as it rejoins (2 s at most). Until then a get may
+  // fail with not_found, or with peer_dead: a home that had not yet heard
+  // of the restart passes it on to the old process and answers for it
+  // (docs/reliability.md), or has declared the old process dead.
   std::vector<std::uint64_t> get_after_restart(ref<std::uint64_t> at, std::uint64_t count) {
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
     for (;;) {
       try {
         return rt->objects().get(at, count);
       } catch (const ferry::error& e) {
-        if (e.code() != errc::not_found || std::chrono::steady_clock::now() > until) throw;
+        const bool rejoining = e.code() == errc::not_found || e.code() == errc::peer_dead;
+        if (!rejoining || std::chrono::steady_clock::now() > until) throw;
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
       }
     }

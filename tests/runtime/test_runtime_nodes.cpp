@@ -354,13 +354,15 @@ struct node_cluster {
     }
   }
 
-  // A call forwarded by an object's directory home to the owner that dies
-  // before answering, and is replaced by a restart before anyone noticed its
-  // silence: the home fails it with peer_dead to its origin. Nobody else can
-  // (in the soak, a client that learned of the restart first had already
-  // reached its verdict on the old process and sent the call to the home,
-  // which still forwarded it there; the call waited for its deadline).
-  // The origin here is a raw peer, so that only the home's answer counts.
+  // A call and object requests passed on by an object's directory home to
+  // the owner that dies before answering, and is replaced by a restart
+  // before anyone noticed its silence: the home fails them with peer_dead to
+  // their origin. Nobody else can (in the soak, a client that learned of the
+  // restart first had already reached its verdict on the old process and
+  // sent the call to the home, which still forwarded it there; the call
+  // waited for its deadline; test_objects_runtime's gets after a restart did
+  // the same). The origin here is a raw peer, so that only the home's
+  // answer counts.
   void forward_to_replaced_node() {
     constexpr std::uint32_t home = 0, owner = 2;
     ref<std::uint64_t> c;
@@ -394,7 +396,17 @@ struct node_cluster {
     call.target = ref<void>{c.id, 0};
     call.args.resize(8);
     REQUIRE_OK(t->send(to_home, wire::encode({wire::frame_type::invoke, self, kCall, std::move(call)})));
-    // Let the home forward it (to the stopped process), then restart the owner.
+    // Object requests the home passes on are answered for in the same way.
+    constexpr std::uint64_t kGet = kCall + 1, kPut = kCall + 2;
+    REQUIRE_OK(t->send(to_home, wire::encode({wire::frame_type::object_get, self, kGet,
+                                               wire::object_get_body{{c.id, 0}, 8}})));
+    REQUIRE_OK(t->send(to_home, wire::encode({wire::frame_type::object_put, self, kPut,
+                                               wire::object_put_body{{c.id, 0}, std::vector<std::uint8_t>(8, 7)}})));
+    const std::uint64_t asked[] = {kCall, kGet, kPut};
+    auto answer_to = [&](std::uint64_t call) {
+      return std::find_if(answers.begin(), answers.end(), [&](const wire::frame& f) { return f.call == call; });
+    };
+    // Let the home pass them on (to the stopped process), then restart the owner.
     const auto beat = wire::encode({wire::frame_type::heartbeat, self, 0, wire::load_body{}});
     auto pump = [&](std::chrono::milliseconds d) {  // heartbeats keep us alive to the home
       const auto until = std::chrono::steady_clock::now() + d;
@@ -405,24 +417,30 @@ struct node_cluster {
           (void)t->send(to_home, beat);
           next_beat += std::chrono::milliseconds(50);
         }
-        for (const auto& f : answers)
-          if (f.call == kCall) return true;
+        if (std::all_of(std::begin(asked), std::end(asked), [&](auto k) { return answer_to(k) != answers.end(); }))
+          return true;
         std::this_thread::sleep_for(std::chrono::microseconds(200));
       }
       return false;
     };
-    REQUIRE_FALSE(pump(std::chrono::milliseconds(100)));  // nobody has an answer yet
+    REQUIRE_FALSE(pump(std::chrono::milliseconds(100)));
+    REQUIRE(answers.empty());  // nobody has an answer yet
     nodes[owner]->kill();
     nodes[owner] = spawn(owner, "jit-replaced");
     const auto restarting = std::chrono::steady_clock::now();
     // Well before the call's deadline (30 s), and whether the home learns of
     // the restart (its hello) or of the silence first.
-    REQUIRE(pump(std::chrono::seconds(15)));
-    MESSAGE("the home failed the forwarded call after ",
+    CHECK(pump(std::chrono::seconds(15)));
+    MESSAGE("the home failed what it passed on after ",
             std::chrono::duration<double>(std::chrono::steady_clock::now() - restarting).count(), " s");
-    const auto& e = *std::find_if(answers.begin(), answers.end(), [](const wire::frame& f) { return f.call == kCall; });
-    CHECK(std::get<wire::error_body>(e.body).code == errc::peer_dead);
-    MESSAGE("from node ", e.source, ": ", std::get<wire::error_body>(e.body).message);
+    for (const auto k : asked) {
+      CAPTURE(k);
+      const auto e = answer_to(k);
+      REQUIRE(e != answers.end());
+      CHECK(e->source == home);
+      CHECK(std::get<wire::error_body>(e->body).code == errc::peer_dead);
+      MESSAGE("from node ", e->source, ": ", std::get<wire::error_body>(e->body).message);
+    }
     CHECK(wait_for_node(owner, [](const node_info& n) { return n.alive && n.incarnation == 2; }));
     CHECK(rt->invoke(&add, cell_on(owner, 5), 1).get() == 6);
   }
@@ -538,7 +556,7 @@ TEST_CASE_TEMPLATE("runtime over real nodes: a forwarded call fails with peer_de
 
 // Whoever forwarded a call answers for it if the next node dies or restarts
 // first; the forwarding logic is above the transport: UCX shm only.
-TEST_CASE_TEMPLATE("runtime over real nodes: a call forwarded to a node that then restarts fails with peer_dead", T,
+TEST_CASE_TEMPLATE("runtime over real nodes: a call or object request passed on to a node that then restarts fails with peer_dead", T,
                    ucx_shm) {
   node_cluster c(T::options());
   c.forward_to_replaced_node();
