@@ -8,6 +8,7 @@
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -18,6 +19,14 @@ namespace ferry::transport {
 namespace {
 
 class inproc_transport;
+
+// The endpoint id an in-process address holds (it is the id's bytes).
+std::optional<std::uint64_t> id_of(std::span<const std::uint8_t> address) {
+  if (address.size() != sizeof(std::uint64_t)) return std::nullopt;
+  std::uint64_t id;
+  std::memcpy(&id, address.data(), sizeof id);
+  return id;
+}
 
 // All live in-process endpoints by id. Sends hold this lock while they touch
 // the receiver, so a receiver cannot be destroyed under a sender.
@@ -66,11 +75,9 @@ class inproc_transport final : public transport {
   }
 
   result<peer_index> connect(std::span<const std::uint8_t> address) override {
-    if (address.size() != sizeof(std::uint64_t))
-      return make_error(errc::bad_format, fmt::format("in-process address of {} bytes", address.size()));
-    std::uint64_t id;
-    std::memcpy(&id, address.data(), sizeof id);
-    peers_.push_back(id);
+    const auto id = id_of(address);
+    if (!id) return make_error(errc::bad_format, fmt::format("in-process address of {} bytes", address.size()));
+    peers_.push_back(*id);
     return static_cast<peer_index>(peers_.size() - 1);
   }
 
@@ -154,12 +161,11 @@ class inproc_transport final : public transport {
 }  // namespace
 
 void deafen_inproc(std::span<const std::uint8_t> address) {
-  if (address.size() != sizeof(std::uint64_t)) return;
-  std::uint64_t id;
-  std::memcpy(&id, address.data(), sizeof id);
+  const auto id = id_of(address);
+  if (!id) return;
   auto& f = fabric::get();
   std::lock_guard lock(f.mu);
-  if (auto it = f.endpoints.find(id); it != f.endpoints.end()) it->second->deafen();
+  if (auto it = f.endpoints.find(*id); it != f.endpoints.end()) it->second->deafen();
 }
 
 result<std::unique_ptr<transport>> make_inproc_transport() {

@@ -37,6 +37,15 @@ code_variant sve_variant(std::string cpu, std::string features) {
   return v;
 }
 
+// Embedded test bitcode `module`, parsed into `ctx`.
+std::unique_ptr<llvm::Module> parse(std::string_view module, llvm::LLVMContext& ctx) {
+  const auto bc = bitcode(module);
+  auto m = llvm::parseBitcodeFile(
+      llvm::MemoryBufferRef(llvm::StringRef(reinterpret_cast<const char*>(bc.data()), bc.size()), module), ctx);
+  if (!m) FAIL(llvm::toString(m.takeError()));
+  return std::move(*m);
+}
+
 // The ELF machine of a relocatable object (EM_X86_64 62, EM_AARCH64 183).
 std::uint16_t elf_machine(llvm::StringRef object) {
   std::uint16_t machine = 0;
@@ -151,14 +160,11 @@ TEST_CASE("warm-up: its subtarget attributes are what the build's clang gives co
        {source{"arith", "x86_64-unknown-linux-gnu"}, source{"arith_aarch64", "aarch64-unknown-linux-gnu"}}) {
     CAPTURE(s.module);
     llvm::LLVMContext ctx;
-    const auto bc = bitcode(s.module);
-    auto m = llvm::parseBitcodeFile(
-        llvm::MemoryBufferRef(llvm::StringRef(reinterpret_cast<const char*>(bc.data()), bc.size()), s.module), ctx);
-    REQUIRE(m);
+    const auto m = parse(s.module, ctx);
     const auto defaults = jitd::default_subtarget_attributes(llvm::Triple(s.triple));
     CHECK(!defaults.empty());
     int functions = 0;
-    for (const llvm::Function& f : **m) {
+    for (const llvm::Function& f : *m) {
       if (f.isDeclaration()) continue;
       ++functions;
       for (const char* name : jitd::kSubtargetAttributes) {
@@ -218,19 +224,16 @@ TEST_CASE("kept target machines: code objects asking for ever new subtargets do 
   std::size_t most = 0;
   for (unsigned mask = 0; mask < 40; ++mask) {
     llvm::LLVMContext ctx;
-    const auto bc = bitcode("arith");
-    auto m = llvm::parseBitcodeFile(
-        llvm::MemoryBufferRef(llvm::StringRef(reinterpret_cast<const char*>(bc.data()), bc.size()), "arith"), ctx);
-    REQUIRE(m);
+    const auto m = parse("arith", ctx);
     std::string set = "+sse2";
     for (unsigned bit = 0; bit < 6; ++bit)
       if (mask & (1u << bit)) set += std::string(",") + features[bit];
-    for (llvm::Function& f : **m)
+    for (llvm::Function& f : *m)
       if (!f.isDeclaration()) f.addFnAttr("target-features", set);
     llvm::SmallVector<char, 0> rewritten;
     {
       llvm::raw_svector_ostream out(rewritten);
-      llvm::WriteBitcodeToFile(**m, out);
+      llvm::WriteBitcodeToFile(*m, out);
     }
     jitd::compile_options o;
     o.entry_symbol = "ferry_test_mix_entry";

@@ -129,18 +129,34 @@ std::pair<pid_t, int> fork_child(Body body) {
   return {child, sv[0]};
 }
 
+// A forked child killed and reaped when the scope ends, unless `pid` was
+// set to 0 first (reaped already: kill(0 or -1) would signal whole groups).
+struct reaped_on_exit {
+  pid_t pid;
+  ~reaped_on_exit() {
+    if (pid <= 0) return;
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+  }
+};
+
+// Can `fd` be read within `wait`?
+bool readable_within(int fd, std::chrono::milliseconds wait) {
+  pollfd p{fd, POLLIN, 0};
+  return ::poll(&p, 1, static_cast<int>(wait.count())) == 1;
+}
+
+// Read and drop what `fd` holds already (a child's old ticks).
+void drain(int fd) {
+  char buf[256];
+  while (readable_within(fd, std::chrono::milliseconds(0)) && ::read(fd, buf, sizeof buf) > 0) {
+  }
+}
+
 void two_processes(const options& opts) {
   ferry::test::loopback_only();
   const auto [child, sock] = fork_child([&](int fd) { echo_server(fd, opts); });
-  struct reap {
-    pid_t pid;
-    ~reap() {
-      if (pid > 0) {
-        ::kill(pid, SIGKILL);
-        ::waitpid(pid, nullptr, 0);
-      }
-    }
-  } reaper{child};
+  reaped_on_exit reaper{child};
 
   auto t = REQUIRE_OK(tp::transport::create(opts));
   auto server_addr = recv_blob(sock);
@@ -450,25 +466,12 @@ TEST_CASE("transport: a libfabric shm process stuck on a lock a killed sender he
       }
     }
   });
-  struct reap {
-    pid_t pid;
-    ~reap() {
-      if (pid <= 0) return;  // reaped already (kill(-1) would signal every process)
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
-    }
-  } reaper{receiver};
+  reaped_on_exit reaper{receiver};
   const auto address = recv_blob(rsock);
   REQUIRE_FALSE(address.empty());
-  auto readable_within = [](int fd, std::chrono::milliseconds wait) {
-    pollfd p{fd, POLLIN, 0};
-    return ::poll(&p, 1, static_cast<int>(wait.count())) == 1;
-  };
   // Does the receiver still tick? (Ticks sent already are drained first.)
-  auto receiver_ticks = [&, rsock = rsock] {
-    char buf[256];
-    while (readable_within(rsock, std::chrono::milliseconds(0)) && ::read(rsock, buf, sizeof buf) > 0) {
-    }
+  auto receiver_ticks = [rsock = rsock] {
+    drain(rsock);
     return readable_within(rsock, std::chrono::milliseconds(500));
   };
   // A child's end: 0 if it has not ended within `wait`, else its status.
@@ -566,25 +569,12 @@ TEST_CASE("transport: a UCX shm process deafened by a sender killed in the middl
     }
     _exit(22);
   });
-  struct reap {
-    pid_t pid;
-    ~reap() {
-      if (pid <= 0) return;  // reaped already (kill(-1) would signal every process)
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
-    }
-  } reaper{receiver};
+  reaped_on_exit reaper{receiver};
   const auto address = recv_blob(rsock);
   REQUIRE_FALSE(address.empty());
-  auto readable_within = [](int fd, std::chrono::milliseconds wait) {
-    pollfd p{fd, POLLIN, 0};
-    return ::poll(&p, 1, static_cast<int>(wait.count())) == 1;
-  };
   // Did frames reach the receiver in the last 300 ms? (Older ticks are drained first.)
-  auto receiver_hears = [&, rsock = rsock] {
-    char buf[256];
-    while (readable_within(rsock, std::chrono::milliseconds(0)) && ::read(rsock, buf, sizeof buf) > 0) {
-    }
+  auto receiver_hears = [rsock = rsock] {
+    drain(rsock);
     bool heard = false;
     for (auto until = clk::now() + std::chrono::milliseconds(300); !heard && clk::now() < until;) {
       char tick = 0;
@@ -635,8 +625,8 @@ TEST_CASE("transport: a UCX shm process deafened by a sender killed in the middl
   REQUIRE(deafened);
   int status = 0;
   const auto until = clk::now() + std::chrono::seconds(10);
-  for (char ticks[256]; ::waitpid(receiver, &status, WNOHANG) != receiver && clk::now() < until;)
-    if (readable_within(rsock, std::chrono::milliseconds(50))) (void)!::read(rsock, ticks, sizeof ticks);
+  while (::waitpid(receiver, &status, WNOHANG) != receiver && clk::now() < until)  // reading its ticks: no SIGPIPE
+    if (readable_within(rsock, std::chrono::milliseconds(50))) drain(rsock);
   ::close(rsock);
   REQUIRE_MESSAGE(clk::now() < until, "the deaf receiver did not notice within 10 s");
   reaper.pid = 0;
