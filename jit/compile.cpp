@@ -8,6 +8,8 @@
 #include <llvm/Bitcode/BitcodeReader.h>
 #include <llvm/Bitcode/BitcodeWriter.h>
 #include <llvm/IR/DebugInfo.h>
+#include <llvm/IR/DiagnosticHandler.h>
+#include <llvm/IR/DiagnosticInfo.h>
 #include <llvm/IR/InlineAsm.h>
 #include <llvm/IR/InstIterator.h>
 #include <llvm/IR/Instructions.h>
@@ -289,11 +291,30 @@ llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> compile_module(llvm::Module&
   return std::make_unique<llvm::SmallVectorMemoryBuffer>(std::move(object), "ferry-jit-object", false);
 }
 
+// Collects the fast instruction selector's misses (compile_options::fast_isel_misses).
+class fast_isel_misses final : public llvm::DiagnosticHandler {
+ public:
+  explicit fast_isel_misses(std::vector<std::string>& out) : out_(out) {}
+  bool isAnyRemarkEnabled() const override { return true; }
+  bool isMissedOptRemarkEnabled(llvm::StringRef pass) const override { return pass == kPass; }
+  bool handleDiagnostics(const llvm::DiagnosticInfo& d) override {
+    const auto* r = llvm::dyn_cast<llvm::DiagnosticInfoOptimizationBase>(&d);
+    if (!r || r->getPassName() != kPass) return false;
+    out_.push_back(r->getMsg());
+    return true;
+  }
+
+ private:
+  static constexpr llvm::StringLiteral kPass = "sdagisel";
+  std::vector<std::string>& out_;
+};
+
 }  // namespace
 
 llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> compile_bitcode(std::span<const std::uint8_t> bitcode,
                                                                     const compile_options& o) {
   llvm::LLVMContext ctx;
+  if (o.fast_isel_misses) ctx.setDiagnosticHandler(std::make_unique<fast_isel_misses>(*o.fast_isel_misses));
   const llvm::MemoryBufferRef ref(
       llvm::StringRef(reinterpret_cast<const char*>(bitcode.data()), bitcode.size()), "code-object");
   auto parsed = llvm::parseBitcodeFile(ref, ctx);

@@ -37,6 +37,11 @@ struct compile_options {
   bool any_symbol = false;           ///< jit_config::any_process_symbol: `allowed` is not a limit
   bool uniform_entry = true;         ///< jit_config::uniform_entry: check the entry's signature
   bool bounds = true;                ///< jit_config::bounds_checks: insert bounds checks (contain.hpp)
+  /// Where to list the instructions code generation could not select on
+  /// its fast path (each sends the rest of its block through SelectionDAG,
+  /// the slow part of a fast-tier compile); null: not asked. For tests and
+  /// for finding what slows a code object's first compile.
+  std::vector<std::string>* fast_isel_misses = nullptr;
 };
 
 /// Policy check of a parsed, verified module: errc::policy_violation naming

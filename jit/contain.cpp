@@ -1,6 +1,9 @@
 #include "contain.hpp"
 
+#include <cstdint>
 #include <optional>
+#include <random>
+#include <vector>
 
 #include <llvm/Analysis/CFG.h>
 #include <llvm/Analysis/ValueTracking.h>
@@ -363,6 +366,73 @@ std::uint64_t check_function(const bounds_module& bm, llvm::Function& f, bool in
   return todo.size() + vectors.size();
 }
 
+// ---- Stack canaries --------------------------------------------------------
+//
+// Written here rather than asked of LLVM (`sspstrong`): LLVM's x86-64 Linux
+// canary is read from the thread's control block (%fs:0x28), a load the
+// fast instruction selector cannot emit, so every frame's entry and return
+// blocks went through SelectionDAG, about 0.3 ms of a first call's compile
+// (docs/jit.md). The same `llvm.stackprotector` intrinsic LLVM uses marks
+// the slot, so the frame layout puts it between the locals and the saved
+// registers and return address; the guard is a variable of the runtime
+// (kStackGuardSymbol), read with a plain load.
+
+// Could an overrun start from a local of `f`: an array, or a local whose
+// address is used otherwise than to load or store through it directly?
+// (Roughly clang's -fstack-protector-strong rule, erring on the side of a
+// canary.)
+bool has_exposed_local(const llvm::Function& f) {
+  for (const llvm::Instruction& i : llvm::instructions(f)) {
+    const auto* a = llvm::dyn_cast<llvm::AllocaInst>(&i);
+    if (!a) continue;
+    if (a->isArrayAllocation() || a->getAllocatedType()->isArrayTy()) return true;
+    for (const llvm::Use& u : a->uses()) {
+      const llvm::User* user = u.getUser();
+      if (llvm::isa<llvm::LoadInst>(user)) continue;
+      if (const auto* st = llvm::dyn_cast<llvm::StoreInst>(user); st && st->getPointerOperand() == a) continue;
+      if (const auto* ii = llvm::dyn_cast<llvm::IntrinsicInst>(user); ii && ii->isLifetimeStartOrEnd()) continue;
+      return true;
+    }
+  }
+  return false;
+}
+
+// Give `f` a canary: at entry the guard's value goes into a slot the frame
+// layout puts above every local; before each return (and before a musttail
+// call, which must stay last) the slot is compared with the guard, and a
+// difference calls `smashed`, which does not return.
+void protect_frame(llvm::Function& f, llvm::GlobalVariable& guard, llvm::FunctionCallee smashed) {
+  auto& ctx = f.getContext();
+  auto* ptr = llvm::PointerType::get(ctx, 0);
+  llvm::IRBuilder<> b(&*f.getEntryBlock().getFirstInsertionPt());
+  auto* slot = b.CreateAlloca(ptr, nullptr, "ferry.canary");
+  b.CreateIntrinsic(llvm::Intrinsic::stackprotector, {}, {b.CreateLoad(ptr, &guard, /*isVolatile=*/true), slot});
+
+  std::vector<llvm::Instruction*> exits;
+  for (llvm::BasicBlock& bb : f)
+    if (auto* ret = llvm::dyn_cast<llvm::ReturnInst>(bb.getTerminator())) {
+      llvm::Instruction* exit = ret;
+      if (auto* call = llvm::dyn_cast_or_null<llvm::CallInst>(ret->getPrevNode()); call && call->isMustTailCall())
+        exit = call;
+      exits.push_back(exit);
+    }
+  if (exits.empty()) return;
+  auto* fail = llvm::BasicBlock::Create(ctx, "ferry.canary.changed", &f);
+  llvm::IRBuilder<> fb(fail);
+  fb.CreateCall(smashed);
+  fb.CreateUnreachable();
+  const auto unlikely = llvm::MDBuilder(ctx).createBranchWeights(1, 1u << 20);
+  for (llvm::Instruction* exit : exits) {
+    llvm::BasicBlock* bb = exit->getParent();
+    llvm::BasicBlock* rest = bb->splitBasicBlock(exit, "ferry.canary.kept");
+    bb->getTerminator()->eraseFromParent();
+    llvm::IRBuilder<> cb(bb);
+    auto* now = cb.CreateLoad(ptr, &guard, /*isVolatile=*/true);
+    auto* kept = cb.CreateLoad(ptr, slot, /*isVolatile=*/true);
+    cb.CreateCondBr(cb.CreateICmpEQ(now, kept), rest, fail, unlikely);
+  }
+}
+
 // Forward-edge control-flow integrity: a call through a pointer may only go
 // to a function of this module whose address the module takes (what a C
 // function pointer or a C++ vtable can legitimately hold); any other target
@@ -430,6 +500,15 @@ void mark_entry(llvm::Module& m, llvm::Function& entry, llvm::Constant* regions)
 
 }  // namespace
 
+void* stack_guard_address() {
+  static std::uintptr_t guard = [] {
+    std::random_device random;
+    const std::uintptr_t g = (std::uintptr_t{random()} << 32) ^ random();
+    return g & ~std::uintptr_t{0xff};
+  }();
+  return &guard;
+}
+
 bool checks_intrinsic(llvm::Intrinsic::ID id) { return access_of_intrinsic(id).kind != intrinsic_access::unchecked; }
 
 std::uint64_t contain_module(llvm::Module& m, const contain_options& o) {
@@ -438,7 +517,13 @@ std::uint64_t contain_module(llvm::Module& m, const contain_options& o) {
   llvm::FunctionCallee hook;
   if (o.meter) hook = m.getOrInsertFunction("ferry_fuel", llvm::FunctionType::get(llvm::Type::getVoidTy(ctx), {i64}, false));
   std::optional<bounds_module> bm;
+  llvm::GlobalVariable* guard = nullptr;
+  llvm::FunctionCallee smashed;
   if (o.bounds) {
+    auto* ptr = llvm::PointerType::get(ctx, 0);
+    guard = llvm::cast<llvm::GlobalVariable>(m.getOrInsertGlobal(kStackGuardSymbol, ptr));
+    smashed = m.getOrInsertFunction(kStackSmashedSymbol, llvm::FunctionType::get(llvm::Type::getVoidTy(ctx), false));
+    if (auto* f = llvm::dyn_cast<llvm::Function>(smashed.getCallee())) f->setDoesNotReturn();
     auto* region = llvm::StructType::get(ctx, {i64, i64});
     bm.emplace(bounds_module{m.getDataLayout(),
                              m.getOrInsertFunction("ferry_bounds", llvm::FunctionType::get(region, {i64, i64}, false)),
@@ -454,7 +539,11 @@ std::uint64_t contain_module(llvm::Module& m, const contain_options& o) {
       // Stack canaries in every frame with arrays or address-taken locals:
       // the checks admit the call's whole stack, so an overrun of a local
       // array would otherwise reach the saved return address unnoticed.
-      f.addFnAttr(llvm::Attribute::StackProtectStrong);
+      // Ours replace LLVM's, which the sender may have asked for.
+      for (auto kind : {llvm::Attribute::StackProtect, llvm::Attribute::StackProtectStrong,
+                        llvm::Attribute::StackProtectReq})
+        f.removeFnAttr(kind);
+      if (has_exposed_local(f)) protect_frame(f, *guard, smashed);
     }
   }
   if (bm) {

@@ -17,9 +17,11 @@
 // every call through a pointer is compared with the module's address-taken
 // functions and, when it holds none of them, goes to `ferry_bad_callee`,
 // which ends the call with errc::memory_fault before the jump; and every
-// function gets stack canaries (`sspstrong`): one whose canary changed
-// calls `__stack_chk_fail`, linked to ferry_stack_smashed, which ends the
-// call with errc::memory_fault before it returns.
+// function with arrays or address-taken locals gets a stack canary (read
+// from kStackGuardSymbol, ferry's own guard; stack_guard_address()): one
+// whose canary changed calls `__stack_chk_fail`, linked to
+// ferry_stack_smashed, which ends the call with errc::memory_fault before
+// it returns.
 // docs/security.md has the design and the measured cost.
 #pragma once
 
@@ -33,6 +35,16 @@ class Module;
 }
 
 namespace ferry::jitd {
+
+/// The names contained code reads its stack canaries' guard from and calls
+/// when a canary changed; the engine links them (stack_guard_address(),
+/// ferry_stack_smashed). Mobile code may not name the guard itself.
+inline constexpr const char* kStackGuardSymbol = "__stack_chk_guard";
+inline constexpr const char* kStackSmashedSymbol = "__stack_chk_fail";
+
+/// The guard: one random word per process (its lowest byte zero, so that a
+/// string overrun stops at it), made on first use.
+void* stack_guard_address();
 
 /// Loop iterations charged per ferry_fuel call (a power of two).
 inline constexpr std::uint64_t kFuelBlock = 1u << 14;

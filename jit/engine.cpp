@@ -19,6 +19,7 @@
 
 #include "core/task_dispatcher.hpp"
 #include "compile.hpp"
+#include "contain.hpp"
 #include "error.hpp"
 #include "object_cache.hpp"
 #include "sandbox.hpp"
@@ -437,13 +438,14 @@ result<std::unique_ptr<jit>> jit::create(jit_config config) {
     p->cfg.runtime_symbols.try_emplace("ferry_bounds_enter", reinterpret_cast<void*>(&ferry_bounds_enter));
     p->cfg.runtime_symbols.try_emplace("ferry_bad_callee", reinterpret_cast<void*>(&ferry_bad_callee));
     // Checked functions carry stack canaries (contain.hpp): a changed one
-    // ends the call. x86-64 reads the guard from the thread's TCB; aarch64
-    // from glibc's __stack_chk_guard, when the node's target is aarch64.
-    p->cfg.runtime_symbols.try_emplace("__stack_chk_fail", reinterpret_cast<void*>(&ferry_stack_smashed));
-    if (void* guard = ::dlsym(RTLD_DEFAULT, "__stack_chk_guard"))
-      p->cfg.runtime_symbols.try_emplace("__stack_chk_guard", guard);
+    // ends the call. Their guard is ferry's, on every target.
+    p->cfg.runtime_symbols.try_emplace(jitd::kStackSmashedSymbol, reinterpret_cast<void*>(&ferry_stack_smashed));
+    p->cfg.runtime_symbols.try_emplace(jitd::kStackGuardSymbol, jitd::stack_guard_address());
   }
-  for (const auto& [name, addr] : p->cfg.runtime_symbols) p->allowed.insert(name);
+  // What mobile code may name: the runtime's symbols but the canaries' guard
+  // (contain_module adds its reads after the policy check).
+  for (const auto& [name, addr] : p->cfg.runtime_symbols)
+    if (name != jitd::kStackGuardSymbol) p->allowed.insert(name);
   for (const auto& s : p->cfg.allowed_process_symbols) p->allowed.insert(s);
   if (p->cfg.disk_cache) p->cache_path = p->cfg.cache_dir.empty() ? jitd::default_cache_dir() : p->cfg.cache_dir;
   p->cache = std::make_unique<jitd::object_cache>(p->cache_path, p->cfg.memory_cache_bytes);

@@ -46,7 +46,9 @@ cache_key make_cache_key(const code_variant& v, const jit_target& node, jit_tier
   // address-taken functions (ferry_bad_callee).
   // v6: the fast tier's bounds checks are calls to ferry_bounds, not inline
   // compares (contain_options::inline_checks).
-  hash_into(st, "ferry-jit-object-v6");
+  // v7: the canaries are contain_module's own, read from ferry's guard
+  // (__stack_chk_guard on every target), not LLVM's sspstrong.
+  hash_into(st, "ferry-jit-object-v7");
   hash_into(st, metered ? "metered" : "unmetered");
   hash_into(st, checked ? "bounds-checked" : "unchecked");
   hash_into(st, std::string_view(reinterpret_cast<const char*>(v.bitcode_hash.data()), v.bitcode_hash.size()));

@@ -15,6 +15,7 @@
 
 #include "code_objects.hpp"
 #include "compile.hpp"
+#include "contain.hpp"
 #include "error.hpp"
 #include "target.hpp"
 #include "test_util.hpp"
@@ -247,4 +248,56 @@ TEST_CASE("kept target machines: code objects asking for ever new subtargets do 
     most = std::max(most, jitd::kept_subtargets(*host, jit_tier::fast));
   }
   CHECK(most == jitd::kMaxKeptSubtargets);  // it filled up, and went no further
+}
+
+// Containment's stack canaries read ferry's guard with a plain load, which
+// the fast instruction selector emits: LLVM's own canary on x86-64 Linux is
+// a load through %fs, which it cannot, and sent each frame's entry and
+// return blocks through SelectionDAG (about 0.3 ms of a first call's
+// compile). A module with a local array gets a canary and keeps the canary
+// off that slow path.
+TEST_CASE("fast tier: contained code's stack canaries stay on the fast instruction selector") {
+  auto host = jitd::node_target::resolve({});
+  REQUIRE(host);
+  const llvm::StringSet<> allowed{"ferry_fuel", "ferry_bounds", "ferry_bounds_enter", "__stack_chk_fail"};
+  jitd::compile_options o;
+  o.entry_symbol = "ferry_test_hostile_entry";
+  o.tier = jit_tier::fast;
+  o.target = &*host;
+  o.allowed = &allowed;
+  std::vector<std::string> misses;
+  o.fast_isel_misses = &misses;
+  auto object = jitd::compile_bitcode(bitcode("bounds_probe"), o);  // a local array of 8 words
+  std::string why;
+  if (!object) why = llvm::toString(object.takeError());
+  REQUIRE_MESSAGE(why.empty(), why);
+  const auto bytes = (*object)->getBuffer();
+  CHECK(bytes.contains(jitd::kStackGuardSymbol));  // the frame has its canary
+  CHECK(bytes.contains(jitd::kStackSmashedSymbol));
+  for (const auto& m : misses) {
+    MESSAGE("fast instruction selector missed: " << m);
+    CHECK(m.find("stackguard") == std::string::npos);
+    CHECK(m.find("addrspace(257)") == std::string::npos);
+    CHECK(m.find(jitd::kStackGuardSymbol) == std::string::npos);
+    CHECK(m.find("ferry.canary") == std::string::npos);
+  }
+  // The list is real: the same module with LLVM's canary (sspstrong on
+  // the unchecked module, which containment leaves alone) misses the %fs load.
+  llvm::LLVMContext ctx;
+  auto m = parse("bounds_probe", ctx);
+  for (llvm::Function& f : *m)
+    if (!f.isDeclaration()) f.addFnAttr(llvm::Attribute::StackProtectStrong);
+  llvm::SmallVector<char, 0> rewritten;
+  {
+    llvm::raw_svector_ostream out(rewritten);
+    llvm::WriteBitcodeToFile(*m, out);
+  }
+  o.bounds = o.meter = false;
+  std::vector<std::string> llvm_canary_misses;
+  o.fast_isel_misses = &llvm_canary_misses;
+  auto plain = jitd::compile_bitcode(std::span(reinterpret_cast<const std::uint8_t*>(rewritten.data()), rewritten.size()), o);
+  REQUIRE(plain);
+  bool fs_load = false;
+  for (const auto& miss : llvm_canary_misses) fs_load |= miss.find("addrspace(257)") != std::string::npos;
+  CHECK(fs_load);
 }
