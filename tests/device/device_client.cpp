@@ -12,6 +12,13 @@
 // with out_of_memory, and the same node (same incarnation, not restarted)
 // must answer the next call right:
 //   node 1 dpu memory cap: out_of_memory, still serving (incarnation 1)
+//
+// Every node also runs a helper that writes 17 to 64 bytes into its 16-byte
+// local array (tests/runtime/hostile.hpp, overrun_local): stack canaries
+// (docs/security.md) must end the call before the overrun returns, on the
+// DPU's aarch64 code as on x86-64. One line per node, a character per byte
+// count (. the right answer, c the canary, b a bounds check, ? another end):
+//   node 1 dpu overrun: ........ccccccccbbbb... canary ok
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -21,6 +28,8 @@
 #include <vector>
 
 #include <ferry/runtime.hpp>
+
+#include "hostile.hpp"
 
 /// Where a call ran and what it computed: plain bytes, so it can travel.
 /// (Not in an anonymous namespace: that would give sum_here internal
@@ -84,6 +93,27 @@ bool memory_cap_holds(ferry::runtime& rt, const ferry::node_info& node, std::uin
   return outcome == "out_of_memory" && serving;
 }
 
+/// The canary check on one node; prints its line, true if it held: some
+/// overrun ended at the canary, and none past the first one caught returned.
+bool canary_holds(ferry::runtime& rt, const ferry::node_info& node, const char* kind) {
+  auto cell = rt.objects().create<std::uint64_t>(1, ferry::on_node(node.id));
+  rt.objects().put(cell, std::span<const std::uint64_t>(std::vector<std::uint64_t>{1000}));
+  std::string outcomes;
+  for (std::uint64_t n = 17; n <= 64; ++n) {
+    auto r = rt.invoke(&rt_test::overrun_local, cell, n).try_get();
+    if (r.ok()) outcomes += '.';
+    else if (r.code() != ferry::errc::memory_fault) outcomes += '?';
+    else outcomes += r.error().describe().find("overwrote its stack frame") != std::string::npos ? 'c' : 'b';
+  }
+  const bool right = rt.invoke(&rt_test::overrun_local, cell, std::uint64_t{16}).get() == 1000 + 0x41 + 0x50;
+  rt.objects().remove(cell);
+  const auto caught = outcomes.find_first_not_of('.');
+  const bool holds = right && outcomes.find('c') != std::string::npos && caught != std::string::npos &&
+                     outcomes.find_first_of(".?", caught) == std::string::npos;
+  std::printf("node %u %s overrun: %s canary %s\n", node.id, kind, outcomes.c_str(), holds ? "ok" : "FAILED");
+  return holds;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -125,6 +155,7 @@ int main(int argc, char** argv) {
         ++failures;
       }
       rt.objects().remove(data);
+      if (!canary_holds(rt, node, node.kind < 3 ? kinds[node.kind] : "?")) ++failures;
       if (memory_cap && node.kind == FERRY_NODE_DPU &&
           !memory_cap_holds(rt, node, std::strtoull(argv[2], nullptr, 10),
                             static_cast<std::uint32_t>(std::strtoul(argv[3], nullptr, 10)), expected, values))
