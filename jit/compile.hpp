@@ -89,10 +89,11 @@ std::vector<std::pair<std::string, std::string>> default_subtarget_attributes(co
 /// return its object, entry `kWarmUpEntry`, for the engine
 /// to link and drop: the first compile in a process otherwise pays for
 /// LLVM's one-time set-up (about 12 ms of a 14 ms first compile on this
-/// machine). The module holds what made the code generator leave its fast
-/// path in real mobile code (a by-value struct argument, containment's
-/// stack canaries, a call returning a pair, division, select), so those
-/// paths are set up too. A node runs it on a JIT worker as it starts.
+/// machine). The module holds what real mobile code takes through the
+/// slower paths (a by-value struct argument, containment's stack canaries,
+/// a call returning a pair, division, select, vector code the fast tier
+/// scalarizes), so those paths are set up too. A node runs it on a JIT
+/// worker as it starts.
 llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> warm_up(compile_options o);
 /// The uniform entry of warm_up()'s object (what the engine looks up to link it).
 inline constexpr const char* kWarmUpEntry = "ferry_warm_up";

@@ -301,3 +301,49 @@ TEST_CASE("fast tier: contained code's stack canaries stay on the fast instructi
   for (const auto& miss : llvm_canary_misses) fs_load |= miss.find("addrspace(257)") != std::string::npos;
   CHECK(fs_load);
 }
+
+// The fast tier splits vector code into scalar code before code generation
+// (compile.cpp): the fast instruction selector cannot select vector loads,
+// arithmetic, lane extraction or a branch to a vector PHI, and each miss
+// sent the rest of its block through SelectionDAG. The split code gives
+// the same answers.
+TEST_CASE("fast tier: vector code is split into scalar code, stays on the fast instruction selector, and adds up") {
+  auto host = jitd::node_target::resolve({});
+  REQUIRE(host);
+  const llvm::StringSet<> allowed{"ferry_fuel", "ferry_bounds", "ferry_bounds_enter", "__stack_chk_fail"};
+  for (const bool contained : {true, false}) {
+    CAPTURE(contained);
+    jitd::compile_options o;
+    o.entry_symbol = "ferry_test_hostile_entry";
+    o.target = &*host;
+    o.allowed = &allowed;
+    o.meter = o.bounds = contained;
+    std::vector<std::string> misses;
+    o.fast_isel_misses = &misses;
+    auto object = jitd::compile_bitcode(bitcode("vector_sum"), o);
+    std::string why;
+    if (!object) why = llvm::toString(object.takeError());
+    REQUIRE_MESSAGE(why.empty(), why);
+    for (const auto& m : misses) MESSAGE("fast instruction selector missed: " << m);
+    CHECK(misses.empty());
+  }
+  temp_dir dir;
+  auto cfg = test_config(dir.path());
+  cfg.bounds_checks = false;  // run without a node's call context
+  auto engine = REQUIRE_OK(jit::create(cfg));
+  const auto fn = REQUIRE_OK(load_now(*engine, hostile_code("vector_sum")));
+  std::vector<std::uint64_t> words(10);
+  for (std::uint64_t i = 0; i < words.size(); ++i) words[i] = (i + 1) * 1000003;
+  for (const std::uint64_t n : {0, 2, 10}) {
+    CAPTURE(n);
+    struct {
+      const std::uint64_t* words;
+      std::uint64_t n;
+    } args{words.data(), n};
+    std::uint64_t sum = 0;
+    CHECK(fn(nullptr, &args, &sum) == 0);
+    std::uint64_t expected = 0;
+    for (std::uint64_t i = 0; i < n; ++i) expected += words[i];
+    CHECK(sum == expected);
+  }
+}
