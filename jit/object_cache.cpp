@@ -47,7 +47,8 @@ cache_key make_cache_key(const code_variant& v, const jit_target& node, jit_tier
   // v6: the fast tier's bounds checks are calls to ferry_bounds, not inline
   // compares (contain_options::inline_checks).
   // v7: the canaries are contain_module's own, read from ferry's guard
-  // (__stack_chk_guard on every target), not LLVM's sspstrong.
+  // (__stack_chk_guard on every target), not LLVM's sspstrong; the fast
+  // tier scalarizes vector code (compile.cpp).
   hash_into(st, "ferry-jit-object-v7");
   hash_into(st, metered ? "metered" : "unmetered");
   hash_into(st, checked ? "bounds-checked" : "unchecked");
