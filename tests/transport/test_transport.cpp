@@ -146,6 +146,35 @@ bool readable_within(int fd, std::chrono::milliseconds wait) {
   return ::poll(&p, 1, static_cast<int>(wait.count())) == 1;
 }
 
+// Fork a child that first runs `prepare` (where it writes errors, ...),
+// then connects to `address` over `opts` and sends `bytes`-byte frames for
+// ever, writing one byte to its socket after frame `after`. Returns its pid
+// and whether it wrote that byte within 10 s (the socket is closed).
+template <class Prepare>
+std::pair<pid_t, bool> fork_sender(const options& opts, const std::vector<std::uint8_t>& address, std::size_t bytes,
+                                   std::uint64_t after, Prepare prepare) {
+  const auto [sender, sock] = fork_child([&](int fd) {
+    prepare();
+    auto t = tp::transport::create(opts);
+    if (!t) _exit(20);
+    auto peer = (*t)->connect(address);
+    if (!peer) _exit(21);
+    const std::vector<std::uint8_t> frame(bytes, 7);
+    for (std::uint64_t i = 0;; ++i) {
+      (void)(*t)->send(*peer, frame);
+      (*t)->progress();
+      if (i == after) {
+        const char sending = 1;
+        if (::write(fd, &sending, 1) != 1) _exit(22);
+      }
+    }
+  });
+  char sending = 0;
+  const bool sends = readable_within(sock, std::chrono::seconds(10)) && ::read(sock, &sending, 1) == 1;
+  ::close(sock);
+  return {sender, sends};
+}
+
 // Read and drop what `fd` holds already (a child's old ticks).
 void drain(int fd) {
   char buf[256];
@@ -485,25 +514,8 @@ TEST_CASE("transport: a libfabric shm process stuck on a lock a killed sender he
   std::mt19937 random(2026);
   while (stuck.empty() && kills < 50) {
     const std::string name = "sender-" + std::to_string(kills + 1);
-    const auto [sender, ssock] = fork_child([&](int fd) {
-      say_to(err_file(name));
-      auto t = tp::transport::create({.kind = "ofi", .tls = {}, .provider = "shm", .link = {}});
-      if (!t) _exit(20);
-      auto peer = (*t)->connect(address);
-      if (!peer) _exit(21);
-      const std::vector<std::uint8_t> frame(64, 7);
-      for (std::uint64_t i = 0;; ++i) {
-        (void)(*t)->send(*peer, frame);
-        (*t)->progress();
-        if (i == 1000) {
-          const char sending = 1;
-          if (::write(fd, &sending, 1) != 1) _exit(22);
-        }
-      }
-    });
-    char sending = 0;
-    const bool sends = readable_within(ssock, std::chrono::seconds(10)) && ::read(ssock, &sending, 1) == 1;
-    ::close(ssock);
+    const auto [sender, sends] = fork_sender({.kind = "ofi", .tls = {}, .provider = "shm", .link = {}}, address, 64,
+                                             1000, [&] { say_to(err_file(name)); });
     if (!sends) {  // stuck before its 1000th frame: the lock is held, and its watchdog ended it
       const bool ended = ended_within(sender, std::chrono::seconds(1), status);
       if (!ended) {
@@ -592,24 +604,10 @@ TEST_CASE("transport: a UCX shm process deafened by a sender killed in the middl
     std::vector<pid_t> senders;
     bool all_send = true;
     for (int k = 0; k < kSenders; ++k) {
-      const auto [sender, ssock] = fork_child([&](int fd) {
-        auto t = tp::transport::create({.kind = "ucx", .tls = "shm", .provider = {}, .link = {}});
-        if (!t) _exit(20);
-        auto peer = (*t)->connect(address);
-        if (!peer) _exit(21);
-        const std::vector<std::uint8_t> frame(6000, 7);  // copied into the queue's element: a wider window
-        for (std::uint64_t i = 0;; ++i) {
-          (void)(*t)->send(*peer, frame);
-          (*t)->progress();
-          if (i == 200) {
-            const char sending = 1;
-            if (::write(fd, &sending, 1) != 1) _exit(22);
-          }
-        }
-      });
-      char sending = 0;
-      all_send &= readable_within(ssock, std::chrono::seconds(10)) && ::read(ssock, &sending, 1) == 1;
-      ::close(ssock);
+      // 6000-byte frames are copied into the queue's element: a wider window.
+      const auto [sender, sends] = fork_sender({.kind = "ucx", .tls = "shm", .provider = {}, .link = {}}, address,
+                                               6000, 200, [] {});
+      all_send &= sends;
       senders.push_back(sender);
     }
     if (all_send && !receiver_hears()) deafened = true;  // by the last kills: these senders' frames do not arrive
