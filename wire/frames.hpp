@@ -74,6 +74,10 @@ inline constexpr std::uint8_t kInvokePinned = 1;
 /// run on the receiving node, and cx.local of an object held elsewhere pulls
 /// a private copy of the range from its owner (docs/mobility.md, "Placement").
 inline constexpr std::uint8_t kInvokePull = 2;
+/// invoke_body::flags: preload (runtime::preload): make the code resident on
+/// the receiving node (ship, check, compile, link) and answer with an empty
+/// reply; run nothing. The target and arguments are ignored.
+inline constexpr std::uint8_t kInvokeLoadOnly = 4;
 
 struct invoke_body {
   object_id code;                  ///< content id of the code object

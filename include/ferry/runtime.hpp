@@ -324,6 +324,21 @@ class FERRY_API runtime {
                                 result_size));
   }
 
+  /// Ship `fn`'s code object to node `where` and have the node check,
+  /// compile and link it now, without running it: a later call of `fn`
+  /// there (sent, forwarded or nested) finds its code resident and skips
+  /// the ship and the compile, milliseconds of a cold first call. Use it
+  /// before a timed region, or while data loads, on every node a call may
+  /// reach (docs/jit.md, "Preloading"). The future completes once the node
+  /// holds the compiled code; it fails as the call would (unsigned_code,
+  /// policy_violation, no_matching_variant, peer_dead, timeout...). A node
+  /// that restarts loses the code again.
+  template <class R, class... P>
+  future<void> preload(R (*fn)(context&, P...), on_node where,
+                       std::chrono::milliseconds deadline = std::chrono::milliseconds{30000}) {
+    return future<void>(preload_raw(reinterpret_cast<const void*>(fn), where.index, deadline));
+  }
+
   struct impl;
 
  private:
@@ -331,6 +346,7 @@ class FERRY_API runtime {
   std::shared_ptr<detail::call_state> invoke_raw(const void* fn, detail::native_entry native, const call_options& options,
                                                  ferry_ref route,
                                                  std::span<const std::uint8_t> args, std::size_t result_size);
+  std::shared_ptr<detail::call_state> preload_raw(const void* fn, std::uint32_t node, std::chrono::milliseconds deadline);
   /// A call automatic placement keeps in this process (runtime_options::caller_speed).
   std::shared_ptr<detail::call_state> run_here(const void* fn, detail::native_entry native, const call_options& options,
                                                ferry_ref route, std::span<const std::uint8_t> args,

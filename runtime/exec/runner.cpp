@@ -33,10 +33,7 @@ void keep_beating(call_context& cx, session::member& member) {
 void runner::run(code::code_entry* entry, frame&& f) {
   const auto& call = std::get<wire::invoke_body>(f.body);
   const auto& co = entry->code;
-  if (call.signature_hash != 0 && call.signature_hash != co.signature_hash)
-    return reply_error(call.origin, call.origin_call,
-                       make_error(errc::invalid_argument,
-                                  fmt::format("caller's signature of {} does not match the code object", co.name)));
+  if (auto s = signature_matches(*entry, call); !s.ok()) return reply_error(call.origin, call.origin_call, s);
   if (call.args.size() != co.args_size)
     return reply_error(call.origin, call.origin_call,
                        make_error(errc::invalid_argument, fmt::format("{} takes {} bytes of arguments, got {}", co.name,
@@ -72,6 +69,18 @@ void runner::run(code::code_entry* entry, frame&& f) {
   reply.source = who_.index;
   reply.call = call.origin_call;
   (void)member_.send(call.origin, reply);
+}
+
+status runner::signature_matches(const code::code_entry& code, const wire::invoke_body& call) {
+  if (call.signature_hash == 0 || call.signature_hash == code.code.signature_hash) return {};
+  return make_error(errc::invalid_argument,
+                    fmt::format("caller's signature of {} does not match the code object", code.code.name));
+}
+
+void runner::loaded(const code::code_entry& code, const frame& f) const {
+  const auto& call = std::get<wire::invoke_body>(f.body);
+  if (auto s = signature_matches(code, call); !s.ok()) return reply_error(call.origin, call.origin_call, s);
+  (void)member_.send(call.origin, {frame_type::reply, who_.index, call.origin_call, wire::reply_body{}});
 }
 
 wire::invoke_body& runner::spare_continuation() {

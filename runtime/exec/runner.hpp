@@ -61,6 +61,9 @@ class runner final : public call_host {
 
   /// Run invoke frame `f` with resident `code`, then reply or forward.
   void run(code::code_entry* code, wire::frame&& f);
+  /// Answer a preload (wire::kInvokeLoadOnly) whose code is now resident:
+  /// an empty reply, or an error if the caller's signature does not match.
+  void loaded(const code::code_entry& code, const wire::frame& f) const;
   /// Send an error frame for call `call` to `to`.
   void reply_error(wire::node_index to, std::uint64_t call, const status& s) const;
 
@@ -103,6 +106,8 @@ class runner final : public call_host {
   /// A forwarded call's continuation (cx.forward) goes on in `f`, the
   /// call's own frame: routed at once on the driving thread, else posted.
   void hand_on(wire::frame&& f, call_context& cx);
+  /// An error if the caller's view of `code` (its signature hash) is not the code's.
+  static status signature_matches(const code::code_entry& code, const wire::invoke_body& call);
   /// This thread's spare invoke body: cx.forward starts as it, so a warm
   /// forward reuses the buffers of the call before it.
   static wire::invoke_body& spare_continuation();

@@ -233,6 +233,52 @@ struct runtime::impl final : detail::progress_driver {
     return calls.add(deps, calls::completion_for(state));
   }
 
+  /// ④ invoke, the send: this thread's invoke frame filled in place for
+  /// `code` (its strings and vectors keep their capacity, so a warm call
+  /// allocates nothing here), the code object pushed with the first frame
+  /// to each node, then sent to `to`. The call's completion state. Calls
+  /// and preloads (wire::kInvokeLoadOnly) alike.
+  std::shared_ptr<detail::call_state> send_invoke(const code_object& code, node_index to, ref<void> target,
+                                                  std::span<const std::uint8_t> args, std::uint8_t flags,
+                                                  calls::depends_on deps, std::chrono::milliseconds deadline,
+                                                  const placement_info& placed) {
+    thread_local frame f{frame_type::invoke, 0, 0, wire::invoke_body{}};
+    auto& b = std::get<wire::invoke_body>(f.body);
+    b.code = code_registry::global().id_of(code);
+    b.symbol.assign(code.symbol);
+    b.signature_hash = code.signature_hash;
+    b.origin = member->self();
+    b.code_holder = member->self();
+    b.deadline_us = wire::deadline_clock_us() + static_cast<std::uint64_t>(deadline.count()) * 1000;
+    b.target = target;
+    b.args.assign(args.begin(), args.end());
+    b.hops = 0;
+    b.flags = flags;
+    b.code_blob.clear();
+    {
+      std::lock_guard lock(mu);
+      if (pushed.insert({to, b.code}).second) b.code_blob = code.encode();  // eager push, first frame only
+    }
+    std::shared_ptr<detail::call_state> state;
+    const auto call = start_call(deps, deadline, state);
+    b.origin_call = call;
+    {
+      auto& p = state->placed();
+      p.choice = placed.choice;
+      p.node = to;
+      p.automatic = placed.automatic;
+      p.reason.assign(placed.reason);  // into the reused state's string: a warm owner call allocates nothing
+      p.estimate_us = placed.estimate_us;
+      p.owner_estimate_us = placed.owner_estimate_us;
+    }
+    f.source = member->self();
+    f.call = call;
+    requests.fetch_add(1, std::memory_order_relaxed);
+    if (auto s = member->send(to, f); !s.ok()) (void)calls.complete(call, {}, std::move(s));
+    if (b.code_blob.capacity() > (std::size_t{1} << 20)) std::vector<std::uint8_t>().swap(b.code_blob);  // a big push
+    return state;
+  }
+
   void on_frame(frame&& f) {
     switch (f.type) {
       case frame_type::hello: {
@@ -417,48 +463,28 @@ std::shared_ptr<detail::call_state> runtime::invoke_raw(const void* fn, detail::
     return fail(make_error(errc::invalid_argument, fmt::format("no node {} (the cluster has {})", to, impl_->nodes)));
   placed.node = to;
 
-  // One invoke frame per thread, filled in place: its strings and vectors
-  // keep their capacity, so a warm call allocates nothing here.
-  thread_local frame f{frame_type::invoke, 0, 0, wire::invoke_body{}};
-  auto& b = std::get<wire::invoke_body>(f.body);
-  b.code = code_registry::global().id_of(code);
-  b.symbol.assign(code.symbol);
-  b.signature_hash = code.signature_hash;
-  b.origin = impl_->member->self();
-  b.code_holder = impl_->member->self();
-  b.deadline_us = wire::deadline_clock_us() + static_cast<std::uint64_t>(options.deadline.count()) * 1000;
-  b.target = ref<void>{target, route.offset};
-  b.args.assign(args.begin(), args.end());
-  b.hops = 0;
-  b.flags = options.node                                       ? wire::kInvokePinned
-            : placed.choice == placement_info::how::pulled ? wire::kInvokePull
-                                                           : 0;
-  b.code_blob.clear();
-  {
-    std::lock_guard lock(impl_->mu);
-    if (impl_->pushed.insert({to, b.code}).second) b.code_blob = code.encode();  // eager push, first call only
-  }
-  std::shared_ptr<detail::call_state> state;
+  const std::uint8_t flags = options.node                                       ? wire::kInvokePinned
+                            : placed.choice == placement_info::how::pulled ? wire::kInvokePull
+                                                                           : 0;
   // A call's fate follows its first hop and, unless pinned elsewhere, its target's owner.
-  const auto call =
-      impl_->start_call({to, options.node ? object_id{} : target, wire::kNoNode, impl_->travels(code)}, options.deadline,
-                        state);
-  b.origin_call = call;
-  {
-    auto& p = state->placed();
-    p.choice = placed.choice;
-    p.node = to;
-    p.automatic = placed.automatic;
-    p.reason.assign(placed.reason);  // into the reused state's string: a warm owner call allocates nothing
-    p.estimate_us = placed.estimate_us;
-    p.owner_estimate_us = placed.owner_estimate_us;
-  }
-  f.source = impl_->member->self();
-  f.call = call;
-  impl_->requests.fetch_add(1, std::memory_order_relaxed);
-  if (auto s = impl_->member->send(to, f); !s.ok()) (void)impl_->calls.complete(call, {}, std::move(s));
-  if (b.code_blob.capacity() > (std::size_t{1} << 20)) std::vector<std::uint8_t>().swap(b.code_blob);  // a big push
-  return state;
+  return impl_->send_invoke(code, to, ref<void>{target, route.offset}, args, flags,
+                            {to, options.node ? object_id{} : target, wire::kNoNode, impl_->travels(code)},
+                            options.deadline, placed);
+}
+
+std::shared_ptr<detail::call_state> runtime::preload_raw(const void* fn, std::uint32_t node,
+                                                         std::chrono::milliseconds deadline) {
+  auto co = code_registry::global().find(fn);
+  if (!co) return impl::failed(co.error());
+  if (node >= impl_->nodes)
+    return impl::failed(make_error(errc::invalid_argument,
+                                   fmt::format("cannot preload {} on node {}: the cluster has {} nodes", (*co)->name,
+                                               node, impl_->nodes)));
+  placement_info placed;
+  placed.choice = placement_info::how::pinned;
+  placed.node = node;
+  return impl_->send_invoke(**co, node, {}, {}, wire::kInvokePinned | wire::kInvokeLoadOnly,
+                            {node, {}, wire::kNoNode, false}, deadline, placed);
 }
 
 std::shared_ptr<detail::call_state> runtime::run_here(const void* fn, detail::native_entry native,

@@ -317,12 +317,13 @@ void node::handle_invoke(frame&& f) {
                                                                             call.symbol, call.hops, config_.max_hops)));
   const object_id target = call.target.id;
   // Pinned, or sent here by placement to run on pulled data: runs here.
-  const bool pinned = call.flags & (wire::kInvokePinned | wire::kInvokePull);
+  const bool pinned = call.flags & (wire::kInvokePinned | wire::kInvokePull | wire::kInvokeLoadOnly);
   if (!pinned && !target.is_nil() && !store_->holds(target)) return route(std::move(f), target);
   loader_->ensure(std::move(f));
 }
 
 void node::dispatch(code::code_entry* code, frame&& f) {
+  if (std::get<wire::invoke_body>(f.body).flags & wire::kInvokeLoadOnly) return runner_->loaded(*code, f);
   const object_id target = std::get<wire::invoke_body>(f.body).target.id;
   if (!migration_->admit(target, f)) return;  // runs (or is routed) once the move ends
   // Moved away while its code was being loaded: route it after the object.

@@ -105,6 +105,7 @@ struct node_stats {
   std::uint64_t dropped_frames = 0;     ///< frames the transport dropped unread (oversized, malformed)
   std::uint64_t refused_frames = 0;     ///< well-formed frames this node does not take from their sender
   std::uint64_t ifunc_contexts = 0;     ///< <ferry/ifunc.h> contexts of origins whose code and state it holds
+  std::uint64_t code_loads = 0;         ///< code objects its JIT was asked to make resident (compiled or from a cache; jit_stats::loads)
 };
 
 class node {
@@ -130,7 +131,7 @@ class node {
   [[nodiscard]] node_stats stats() const {
     return {policy_->calls_in_place(), policy_->calls_on_executor(), calls_.late_answers(), router_->size(),
             migration_->moved_out(),    member_->bad_frames(),         member_->dropped_frames(),
-            refused_.load(std::memory_order_relaxed), ifuncs_->contexts()};
+            refused_.load(std::memory_order_relaxed), ifuncs_->contexts(), jit_->stats().loads};
   }
   jit& engine() { return *jit_; }
 

@@ -15,7 +15,8 @@
 //    fuel_exhausted, or with timeout at its deadline, and stops running;
 //  * signed code: nodes with --trust-keys run only code signed by a trusted
 //    key; unsigned, foreign-signed and tampered code is refused with its
-//    errc before LLVM parses it, and the node keeps serving.
+//    errc before LLVM parses it (a preload of it too), and the node keeps
+//    serving.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -279,8 +280,10 @@ TEST_CASE("signed code: nodes with --trust-keys run only code signed by a truste
   SUBCASE("real nodes, untrusted, with keys") {
     node_cluster cl({"--untrusted", "--trust-keys", (keys.path() / "trusted").string()});
     const auto cell = cl.cell_on(1, 4242);
-    // This test program's own code is not signed.
+    // This test program's own code is not signed: refused for a call, and
+    // for a preload (runtime::preload) with the same error.
     CHECK_ERRC(cl.rt->invoke(&add, cell, 1).try_get(), errc::unsigned_code);
+    CHECK_ERRC(cl.rt->preload(&sum_two, on_node{1}).try_get(), errc::unsigned_code);
 
     raw_peer peer(cl);
     const code_object original = *REQUIRE_OK(code_registry::global().find(reinterpret_cast<const void*>(&read_cell)));

@@ -10,6 +10,11 @@
 //                               (eager push + hash check + JIT + run + reply)
 //   pipelined rate    baseline: raw 8 B messages with a window of W in flight
 //                     ferry:    invocations with W futures in flight
+//   preload           baseline: as the cold first call
+//                     ferry:    rt.preload of a function the node has never seen
+//                               (eager push + hash check + JIT, nothing run)
+//   first call after  baseline: as the warm round trip
+//   preload           ferry:    the first call of that function
 //
 // Two processes: this one (the client) and a server it starts. The server
 // first answers raw messages (raw_am.hpp), then, when told to stop, becomes a
@@ -143,13 +148,28 @@ std::vector<row> run(const options& o, const fs::path& dir) {
   ferry::call_options on0;
   on0.node = 0;
 
-  progress(o, fmt::format("ferry: {} cold first calls (ship + JIT + run)", cold.size()));
+  const std::size_t cold_calls = cold.size() / 2;  // the rest are preloaded
+  progress(o, fmt::format("ferry: {} cold first calls (ship + JIT + run)", cold_calls));
   std::vector<double> cold_ms;
-  for (std::size_t k = 0; k < cold.size(); ++k) {
+  for (std::size_t k = 0; k < cold_calls; ++k) {
     const std::uint64_t x = 1000 + k;
     const auto t0 = clock_type::now();
     const std::uint64_t r = rt.invoke_with(on0, cold[k], x).get();
     cold_ms.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - t0).count());
+    check(r, x * (2 * k + 3) + k, "bench_cold");
+  }
+
+  progress(o, fmt::format("ferry: {} preloads (ship + JIT, nothing run), each function then called once",
+                          cold.size() - cold_calls));
+  std::vector<double> preload_ms, after_preload_us;
+  for (std::size_t k = cold_calls; k < cold.size(); ++k) {
+    const std::uint64_t x = 1000 + k;
+    const auto t0 = clock_type::now();
+    rt.preload(cold[k], ferry::on_node{0}).get();
+    const auto t1 = clock_type::now();
+    const std::uint64_t r = rt.invoke_with(on0, cold[k], x).get();
+    after_preload_us.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - t1).count());
+    preload_ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
     check(r, x * (2 * k + 3) + k, "bench_cold");
   }
 
@@ -179,7 +199,10 @@ std::vector<row> run(const options& o, const fs::path& dir) {
           {fmt::format("cold first call, {} B code object ({})", code_bytes, over(o)), raw_ship / 1000,
            median(cold_ms), "ms"},
           {fmt::format("pipelined rate, window {} ({})", o.window, over(o)), raw_rate / 1e6, ferry_rate / 1e6,
-           "M/s"}};
+           "M/s"},
+          {fmt::format("preload, nothing run, {} B code object ({})", code_bytes, over(o)), raw_ship / 1000,
+           median(preload_ms), "ms"},
+          {fmt::format("first call after preload, 8 B arg ({})", over(o)), raw_rtt, median(after_preload_us), "us"}};
 }
 
 void print(const options& o, const std::vector<row>& rows) {
