@@ -3,7 +3,8 @@
 # get, ferry-trusted) over 1 and 2 servers over shm and 2 over tcp, in
 # interleaved rounds, must reach the endpoint the local chase reaches (the
 # program exits 1 on any wrong endpoint), and `ferry bench chase --json`
-# reports one row per depth and baseline plus the first chase.
+# reports one row per depth and baseline plus the first chase; with
+# --preload the first chase runs code preloaded on every node.
 set -euo pipefail
 FERRY=$1
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -25,6 +26,13 @@ grep -Eq '"name": "depth 256 chase, ferry vs get' <<<"$out" || fail "json: no de
 grep -Eq '"name": "depth 16 chase, ferry vs trusted nodes' <<<"$out" || fail "json: no depth-16 trusted row"
 grep -Eq '"rounds": 5' <<<"$out" || fail "json: no rounds parameter"
 grep -Eq '"(baseline|ferry)": 0(\.0+)?,' <<<"$out" && fail "json: a zero figure"
+# --preload: rt.preload ships and compiles the chase on both nodes first; the
+# first chase then runs resident code, and every endpoint is still right.
+out=$(timeout 120 "$FERRY" bench chase --servers 2 --modes ferry,am,get --preload "${small[@]}") || fail "--preload run"
+echo "$out"
+grep -q '^first ferry chase after rt.preload on every node' <<<"$out" || fail "--preload: no first-chase-after-preload row"
+grep -q 'first chase <= 1.5 ms (not measured: --preload)' <<<"$out" || fail "--preload: the cold target must not be judged"
+grep -Eq '^[0-9]+ chases, 0 wrong endpoints$' <<<"$out" || fail "--preload: wrong endpoints"
 # One mode alone works; bad options are refused with a message and status 2.
 timeout 60 "$FERRY" bench chase --servers 2 --modes ferry "${small[@]}" | grep -q ' 0 wrong endpoints' || fail "ferry alone"
 set +e
