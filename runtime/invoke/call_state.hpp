@@ -14,8 +14,6 @@
 
 #include <ferry/runtime.hpp>
 
-#include "session/yield.hpp"
-
 namespace ferry::detail {
 
 /// What a waiting thread uses to make progress itself rather than sleep until
@@ -181,17 +179,15 @@ class call_state {
           continue;
         }
         // Someone else drives, or processes outnumber cores: let the others run.
-        if (!link_->drive_once() || (oversubscribed && !ready())) session::yield_cpu();
+        if (!link_->drive_once() || (oversubscribed && !ready())) std::this_thread::yield();
         if (turn % (oversubscribed ? 1 : 64) == 0) {
           const auto now = std::chrono::steady_clock::now();
           if (now > deadline_) break;
           sleep = now > poll_until;
           // With a core for each process: pure polling at first (a warm
           // answer takes microseconds; a yield is a system call), then let
-          // other processes on this core have their turn now and then — at
-          // once while the last yield found this CPU shared (the node this
-          // call waits for may be the thread waiting for it).
-          if (!oversubscribed && (now - start > link_->poll_for() || session::cpu_shared())) session::yield_cpu();
+          // other processes on this core have their turn now and then.
+          if (!oversubscribed && now - start > link_->poll_for()) std::this_thread::yield();
         }
       }
       link_->waited(std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start));

@@ -44,22 +44,6 @@ std::chrono::microseconds poll_budget(std::uint32_t processes) {
   return processes <= cores ? std::chrono::microseconds(12) : std::chrono::microseconds(0);
 }
 
-namespace {
-// A yield longer than this let another thread run. Measured here: alone on
-// its CPU 1.2 µs (p99 1.3, p99.9 19: interrupts); switching to another
-// thread of the process and back 3.5 µs, to another process and back 9.8.
-constexpr auto kSharedYield = std::chrono::nanoseconds(2500);
-thread_local bool t_cpu_shared = false;
-}  // namespace
-
-void yield_cpu() {
-  const auto start = clock::now();
-  sched_yield();
-  t_cpu_shared = clock::now() - start > kSharedYield;
-}
-
-bool cpu_shared() noexcept { return t_cpu_shared; }
-
 void member::stop() {
   stop_ = true;
   if (thread_.joinable()) {
@@ -445,7 +429,7 @@ void member::loop() {
     tick();
     if (now - idle_since < config_.spin) {
       stop_driving();
-      if (now - idle_since >= config_.poll_without_yield || cpu_shared()) yield_cpu();
+      if (now - idle_since >= config_.poll_without_yield) sched_yield();
       continue;
     }
     // Block until the transport or a post() wakes us, or the next tick

@@ -52,7 +52,6 @@
 
 #include <ferry/status.hpp>
 
-#include "session/yield.hpp"
 #include "transport/transport.hpp"
 #include "wire/frames.hpp"
 
@@ -91,7 +90,6 @@ struct member_config {
 /// have a core, zero when they outnumber the cores (then every idle turn
 /// yields, or a multi-hop walk crawls at the scheduler's pace).
 std::chrono::microseconds poll_budget(std::uint32_t processes);
-
 
 class member {
  public:

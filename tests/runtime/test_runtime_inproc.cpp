@@ -1,11 +1,7 @@
 // Three nodes (threads) and a client in one process over the in-process
 // transport: the runtime's protocol logic end to end with real mobile code
 // (plugin -> code objects -> pushed/pulled -> JIT -> run -> reply/forward).
-#include <pthread.h>
-#include <sched.h>
-
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <memory>
 #include <numeric>
@@ -381,46 +377,4 @@ TEST_CASE("member: a member that goes deaf declares its peers dead, goes silent,
   CHECK(refused.message().find("deafened by its test") != std::string::npos);
   deafened->stop();
   other->stop();
-}
-
-// Two pollers on one CPU (a client and its node after an idle spell, both
-// woken there) must yield to each other at once, not after their polling
-// budgets (docs/architecture.md, "Waiting"): a thread learns that its CPU
-// is shared from how long its own yield took, and forgets it when a yield
-// returns at once.
-TEST_CASE("member: a timed yield tells a polling thread whether another thread waits for its CPU") {
-  cpu_set_t before;
-  REQUIRE(pthread_getaffinity_np(pthread_self(), sizeof before, &before) == 0);
-  cpu_set_t one;
-  CPU_ZERO(&one);
-  CPU_SET(sched_getcpu(), &one);
-  REQUIRE(pthread_setaffinity_np(pthread_self(), sizeof one, &one) == 0);
-  std::atomic<bool> stop{false}, partner_pinned{false};
-  std::atomic<int> partner_shared{0};
-  std::thread partner([&] {
-    partner_pinned = pthread_setaffinity_np(pthread_self(), sizeof one, &one) == 0;
-    while (!stop) {
-      session::yield_cpu();
-      if (session::cpu_shared()) ++partner_shared;
-    }
-  });
-  while (!partner_pinned && !stop) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  int shared = 0;
-  for (int i = 0; i < 2000; ++i) {
-    session::yield_cpu();
-    shared += session::cpu_shared() ? 1 : 0;
-  }
-  stop = true;
-  partner.join();
-  CHECK(partner_pinned);
-  CHECK(shared > 1000);          // most yields let the partner run
-  CHECK(partner_shared > 1000);  // and the partner's let this thread run
-  // Alone on the CPU again: a yield returns at once, and clears it.
-  bool cleared = false;
-  for (int i = 0; i < 1000 && !cleared; ++i) {
-    session::yield_cpu();
-    cleared = !session::cpu_shared();
-  }
-  CHECK(cleared);
-  REQUIRE(pthread_setaffinity_np(pthread_self(), sizeof before, &before) == 0);
 }
