@@ -216,7 +216,6 @@ class node_ifunc_chase {
 struct results {
   std::map<std::string, std::map<std::uint32_t, figure>> by_mode;  // mode -> depth -> figure
   double cold_us = 0, ifunc_cold_us = 0, nodes_cold_us = 0;
-  double preload_us = 0;  // with --preload: the preloads on every node, before the first chase
   std::uint64_t wrong = 0, chases = 0;
 };
 
@@ -321,10 +320,8 @@ int run(const options& o, const fs::path& dir, results& out) {
   if (has_mode(o, "ferry")) {
     park(true);
     checked = std::make_unique<ferry_nodes>(o, dir, table, "ferry");
-    if (o.preload) {
-      out.preload_us = checked->preload();
-      progress(o, fmt::format("ferry: chase preloaded on {} nodes in {:.2f} ms", o.servers, out.preload_us / 1000));
-    }
+    if (o.preload)
+      progress(o, fmt::format("ferry: chase preloaded on {} nodes in {:.2f} ms", o.servers, checked->preload() / 1000));
     out.cold_us = checked->first_chase(table, out);
     if (has_mode(o, "ifunc-nodes")) {  // the first chase: the code travels to each node it reaches, which compiles it
       // (before the trusted cluster's runtime: <ferry/ifunc.h> attaches to the newest runtime)
