@@ -13,7 +13,8 @@ namespace {
 
 constexpr std::size_t kMaxString = 1 << 16;
 
-void put_id(writer& w, object_id id) {
+template <class W>
+void put_id(W& w, object_id id) {
   w.put(id.hi);
   w.put(id.lo);
 }
@@ -23,7 +24,8 @@ object_id get_id(reader& r) {
   id.lo = r.get<std::uint64_t>();
   return id;
 }
-void put_ref(writer& w, ref<void> at) {
+template <class W>
+void put_ref(W& w, ref<void> at) {
   put_id(w, at.id);
   w.put(at.offset);
 }
@@ -64,8 +66,13 @@ std::size_t body_index(frame_type t) {
   return std::variant_npos;
 }
 
+// A message as frames carry it: at most kMaxString - 1 bytes.
+std::string_view capped(std::string_view message) { return message.substr(0, kMaxString - 1); }
+
+// Each body's fields in order: sized with a sizer, written with a span_writer.
+template <class W>
 struct body_writer {
-  writer& w;
+  W& w;
   void operator()(const hello_body& b) {
     w.put(b.index);
     w.put(b.kind);
@@ -90,7 +97,7 @@ struct body_writer {
   void operator()(const reply_body& b) { put_blob(w, b.result); }
   void operator()(const error_body& b) {
     w.put(static_cast<std::uint16_t>(b.code));
-    w.put_string(b.message.size() < kMaxString ? b.message : b.message.substr(0, kMaxString - 1));
+    w.put_string(capped(b.message));
   }
   void operator()(const code_request_body& b) {
     put_id(w, b.code);
@@ -133,8 +140,7 @@ struct body_writer {
     w.put(b.flags);
     put_ref(w, b.target);
     w.put(static_cast<std::uint16_t>(b.failure));
-    w.put_string(b.failure_message.size() < kMaxString ? b.failure_message
-                                                       : b.failure_message.substr(0, kMaxString - 1));
+    w.put_string(capped(b.failure_message));
     put_blob(w, b.message);
   }
 };
@@ -265,6 +271,18 @@ void read_body(std::size_t index, reader& r, frame_body& body) {
   }
 }
 
+// The header, then the body: the one definition of a frame's layout.
+template <class W>
+void put_frame(W& w, const frame& f, std::uint32_t body_length) {
+  w.put(kFrameMagic);
+  w.put(kProtocolVersion);
+  w.put(static_cast<std::uint8_t>(f.type));
+  w.put(f.source);
+  w.put(f.call);
+  w.put(body_length);
+  std::visit(body_writer<W>{w}, f.body);
+}
+
 }  // namespace
 
 std::vector<std::uint8_t> encode(const frame& f) {
@@ -274,17 +292,12 @@ std::vector<std::uint8_t> encode(const frame& f) {
 }
 
 void encode_into(const frame& f, std::vector<std::uint8_t>& into) {
-  writer w(into);
-  w.put(kFrameMagic);
-  w.put(kProtocolVersion);
-  w.put(static_cast<std::uint8_t>(f.type));
-  w.put(f.source);
-  w.put(f.call);
-  w.put(std::uint32_t{0});  // body length, patched below
-  std::visit(body_writer{w}, f.body);
-  auto& out = w.bytes();
-  const auto body_len = static_cast<std::uint32_t>(out.size() - kFrameHeaderSize);
-  std::memcpy(out.data() + 16, &body_len, 4);
+  sizer size;
+  std::visit(body_writer<sizer>{size}, f.body);
+  const auto body_length = static_cast<std::uint32_t>(size.size());
+  into.resize(kFrameHeaderSize + size.size());
+  span_writer w(into);
+  put_frame(w, f, body_length);
 }
 
 result<frame> decode(std::span<const std::uint8_t> bytes) {

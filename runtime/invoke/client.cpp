@@ -125,10 +125,17 @@ struct runtime::impl final : detail::progress_driver {
   }
 
   /// Calls of `code` may move between nodes (calls::depends_on::travels).
+  /// Code objects are registered for the life of the process and never
+  /// change, so a thread remembers the last answer without the lock.
   bool travels(const code_object& code) {
+    thread_local const code_object* last = nullptr;
+    thread_local bool last_travels = false;
+    if (last == &code) return last_travels;
     std::lock_guard lock(mu);
     auto [it, fresh] = forwards.try_emplace(&code, false);
     if (fresh) it->second = code::may_forward(code);
+    last = &code;
+    last_travels = it->second;
     return it->second;
   }
 
@@ -214,6 +221,9 @@ struct runtime::impl final : detail::progress_driver {
 
   std::shared_ptr<detail::call_state> fresh_state(std::chrono::steady_clock::time_point deadline) {
     std::lock_guard lock(mu);
+    return fresh_state_locked(deadline);
+  }
+  std::shared_ptr<detail::call_state> fresh_state_locked(std::chrono::steady_clock::time_point deadline) {
     for (std::size_t n = 0; n < pool.size(); ++n) {
       auto& s = pool[pool_cursor];
       pool_cursor = (pool_cursor + 1) % pool.size();
@@ -255,12 +265,15 @@ struct runtime::impl final : detail::progress_driver {
     b.hops = 0;
     b.flags = flags;
     b.code_blob.clear();
-    {
-      std::lock_guard lock(mu);
-      if (pushed.insert({to, b.code}).second) b.code_blob = code.encode();  // eager push, first frame only
-    }
+    bool push = false;
     std::shared_ptr<detail::call_state> state;
-    const auto call = start_call(deps, deadline, state);
+    {
+      std::lock_guard lock(mu);  // once for both: a warm call's locks are a good part of its cost
+      push = pushed.insert({to, b.code}).second;
+      state = fresh_state_locked(std::chrono::steady_clock::now() + deadline);
+    }
+    if (push) b.code_blob = code.encode();  // eager push, first frame only
+    const auto call = calls.add(deps, calls::completion_for(state));
     b.origin_call = call;
     {
       auto& p = state->placed();

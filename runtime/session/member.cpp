@@ -121,12 +121,6 @@ status member::send(node_index to, const wire::frame& f) {
   }
   if (is_deaf_.load(std::memory_order_acquire))
     return make_error(errc::io_error, fmt::format("member {} cannot send: {}", config_.self, deaf_));
-  {
-    std::lock_guard lock(mu_);
-    auto it = known_.find(to);
-    if (it == known_.end()) return make_error(errc::not_found, fmt::format("member {} is not connected", to));
-    if (!it->second) return make_error(errc::peer_dead, fmt::format("member {} is dead", to));
-  }
   // One encode buffer per thread, reused: no allocation once it has grown.
   // Frames posted earlier are drained before this one is encoded (they may
   // send, and use this buffer, themselves).
@@ -146,7 +140,15 @@ status member::send(node_index to, const wire::frame& f) {
   }
   // Another thread holds the transport (for one progress turn at most): the
   // frame is copied into the driver's queue, into a buffer kept from earlier
-  // hand-offs, and leaves in order with the work posted before it.
+  // hand-offs, and leaves in order with the work posted before it. (A
+  // driving sender learns an unknown or dead peer from send_now, which
+  // reads the driver's own peer table; this one from its copy.)
+  {
+    std::lock_guard lock(mu_);
+    auto it = known_.find(to);
+    if (it == known_.end()) return make_error(errc::not_found, fmt::format("member {} is not connected", to));
+    if (!it->second) return make_error(errc::peer_dead, fmt::format("member {} is dead", to));
+  }
   hand_off(to, f);
   return {};
 }
@@ -269,7 +271,7 @@ void member::handle_bytes(std::span<const std::uint8_t> bytes) {
   }
   if (auto it = peers_.find(f.source); it != peers_.end()) {
     auto& p = it->second;
-    p.last_heard = clock::now();
+    p.heard = true;  // tick() stamps it: a clock read per frame cost more than the flag
     // Heard from again at the same address (a hello from a new address is
     // a restart: learn() handles it): it was paused or busy, not gone.
     if (p.dead && f.type != wire::frame_type::hello) revive(f.source, p);
@@ -306,6 +308,8 @@ void member::tick() {
   next_tick_ = now + config_.heartbeat;
   const auto& beat = encode_beat();
   for (auto& [index, p] : peers_) {
+    if (p.heard) p.last_heard = now;  // heard since the last tick (at most a heartbeat ago)
+    p.heard = false;
     if (was_away) p.last_heard = std::max(p.last_heard, now);
     if (p.dead) {
       if (now - p.dead_since < config_.revive_window) (void)transport_->send(p.peer, beat);

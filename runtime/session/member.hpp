@@ -18,7 +18,9 @@
 // ~100 chases/s there).
 //
 // Liveness: every member heartbeats the members it is connected to; one not
-// heard from for `peer_timeout` is declared dead (UCX over shm reports no
+// heard from for `peer_timeout` is declared dead (checked at each tick,
+// which also notes who was heard since the last one, so a verdict may come
+// up to one `heartbeat` later than that; UCX over shm reports no
 // error for a dead peer) and the on_peer_dead handler runs: what waits on it
 // fails at once. A verdict is not final: a member declared dead that is
 // heard from again (it was paused, or busy, not gone) is alive again and the
@@ -203,10 +205,11 @@ class member {
   // Driver state (touched only by the thread that drives).
   struct peer_state {
     transport::peer_index peer;
-    std::chrono::steady_clock::time_point last_heard;
+    std::chrono::steady_clock::time_point last_heard;  ///< as of the last tick that found `heard`
     bool dead = false;
     std::vector<std::uint8_t> address;  ///< what learn() compares a hello's address with
     std::chrono::steady_clock::time_point dead_since{};
+    bool heard = false;  ///< a frame came since the last tick
   };
   std::unordered_map<node_index, peer_state> peers_;
   std::chrono::steady_clock::time_point next_tick_{};
