@@ -22,6 +22,7 @@
 //     for a code object id:   code_registry::global().find_id(id)
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -96,7 +97,7 @@ FERRY_API std::vector<code_section_record> decode_code_section_records(std::span
 /// registry's lifetime.
 class FERRY_API code_registry {
  public:
-  code_registry() = default;
+  code_registry();
   code_registry(const code_registry&) = delete;
   code_registry& operator=(const code_registry&) = delete;
 
@@ -119,7 +120,9 @@ class FERRY_API code_registry {
 
   /// The code object of a host function (`&fn`). errc::unknown_code if the
   /// address or its symbol has no code object; the decode error if this
-  /// program's code object for it is damaged (add_section).
+  /// program's code object for it is damaged (add_section). A thread asking
+  /// again for the function it asked for last, with nothing registered
+  /// meanwhile, takes no lock.
   [[nodiscard]] result<const code_object*> find(const void* host_fn) const;
   /// The code object for a mangled symbol; errc::unknown_code if none, the
   /// decode error if this program's code object for it is damaged.
@@ -140,6 +143,8 @@ class FERRY_API code_registry {
   status unknown(std::string what) const;
 
   mutable std::shared_mutex mu_;
+  std::uint64_t serial_;                      // tells this registry apart in a thread's last answers
+  std::atomic<std::uint64_t> generation_{0};  // changes to symbol_of_, by_symbol_, damaged_ (under mu_)
   std::deque<code_object> objects_;  // deque: stable addresses
   std::map<std::string, const code_object*, std::less<>> by_symbol_;
   std::unordered_map<object_id, const code_object*> by_id_;

@@ -2,7 +2,11 @@
 
 #include <fmt/format.h>
 
+#include "core/last_answer.hpp"
+
 namespace ferry {
+
+code_registry::code_registry() : serial_(core::next_table_serial()) {}
 
 code_registry& code_registry::global() {
   static code_registry r;
@@ -22,13 +26,21 @@ status code_registry::add(code_object co) {
   by_symbol_.emplace(stored.symbol, &stored);
   by_id_.emplace(id, &stored);
   id_of_.emplace(&stored, id);
+  generation_.fetch_add(1, std::memory_order_release);
   return {};
 }
 
 object_id code_registry::id_of(const code_object& co) const {
+  // An object's id never changes and objects are never removed: the last
+  // answer stays true whatever is registered after it.
+  thread_local core::last_answer<const code_object*, object_id> last;
+  if (const auto* id = last.find(serial_, 0, &co)) return *id;
   {
     std::shared_lock lock(mu_);
-    if (auto it = id_of_.find(&co); it != id_of_.end()) return it->second;
+    if (auto it = id_of_.find(&co); it != id_of_.end()) {
+      last.keep(serial_, 0, &co, it->second);
+      return it->second;
+    }
   }
   return co.id();
 }
@@ -44,6 +56,7 @@ status code_registry::add_section(std::span<const std::uint8_t> bytes) {
       // Only the function this record names becomes unavailable, with the reason.
       if (!rec.label.symbol.empty()) {
         std::unique_lock lock(mu_);
+        generation_.fetch_add(1, std::memory_order_release);
         damaged_.try_emplace(rec.label.symbol,
                              make_error(s.code(), fmt::format("the code object of mobile function {} in this program "
                                                               "is damaged: {}",
@@ -58,6 +71,7 @@ status code_registry::add_section(std::span<const std::uint8_t> bytes) {
 void code_registry::map_address(const void* fn, std::string_view symbol) {
   std::unique_lock lock(mu_);
   symbol_of_.insert_or_assign(fn, std::string(symbol));
+  generation_.fetch_add(1, std::memory_order_release);
 }
 
 status code_registry::unknown(std::string what) const {
@@ -67,6 +81,9 @@ status code_registry::unknown(std::string what) const {
 }
 
 result<const code_object*> code_registry::find(const void* host_fn) const {
+  thread_local core::last_answer<const void*, const code_object*> last;
+  const auto generation = generation_.load(std::memory_order_acquire);
+  if (const auto* co = last.find(serial_, generation, host_fn)) return *co;
   std::shared_lock lock(mu_);
   const auto it = symbol_of_.find(host_fn);
   if (it == symbol_of_.end())
@@ -79,6 +96,7 @@ result<const code_object*> code_registry::find(const void* host_fn) const {
     return unknown(fmt::format("mobile function {} has no code object: was it compiled with ferry_add_mobile()?",
                                it->second));
   }
+  last.keep(serial_, generation, host_fn, co->second);
   return co->second;
 }
 

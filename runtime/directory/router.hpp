@@ -29,6 +29,7 @@
 // Thread-safe.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -37,6 +38,7 @@
 
 #include <ferry/object_id.hpp>
 
+#include "core/last_answer.hpp"
 #include "wire/frames.hpp"
 
 namespace ferry::directory {
@@ -80,12 +82,20 @@ class router {
     return home;
   }
 
-  /// The owner this process has learnt, if any.
+  /// The owner this process has learnt, if any. A thread asking again
+  /// about the object it asked about last, with no entry changed meanwhile,
+  /// takes no lock (a warm call asks for every call).
   [[nodiscard]] std::optional<node_index> owner(const object_id& id) const {
-    std::lock_guard lock(mu_);
-    auto it = owners_.find(id);
-    if (it == owners_.end()) return std::nullopt;
-    return it->second.owner;
+    thread_local core::last_answer<object_id, std::optional<node_index>> last;
+    const auto generation = generation_.load(std::memory_order_acquire);
+    if (const auto* known = last.find(serial_, generation, id)) return *known;
+    std::optional<node_index> known;
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = owners_.find(id); it != owners_.end()) known = it->second.owner;
+    }
+    last.keep(serial_, generation, id, known);
+    return known;
   }
   /// The version (the object's move count) of the owner this process knows;
   /// 0 if it knows none.
@@ -103,9 +113,9 @@ class router {
   bool learn(const object_id& id, node_index owner, std::uint64_t version) {
     std::lock_guard lock(mu_);
     auto [it, fresh] = owners_.try_emplace(id, location{owner, version});
-    if (fresh) return true;
-    if (version < it->second.version) return it->second.owner == owner;
+    if (!fresh && version < it->second.version) return it->second.owner == owner;
     it->second = {owner, version};
+    changed();
     return true;
   }
   /// How many owners this process knows (diagnostics).
@@ -116,12 +126,14 @@ class router {
   void forget(const object_id& id) {
     std::lock_guard lock(mu_);
     owners_.erase(id);
+    changed();
   }
   /// Drop every entry naming `owner`: it restarted, and re-registers what it
   /// still holds (a persistent store) with the objects' homes.
   void forget_owner(node_index owner) {
     std::lock_guard lock(mu_);
     std::erase_if(owners_, [&](const auto& e) { return e.second.owner == owner; });
+    changed();
   }
   /// A dir_register frame: registration at the home, or a hint to a
   /// requester, as of the object's `version`-th move (older than what this
@@ -143,8 +155,13 @@ class router {
     node_index owner;
     std::uint64_t version;  ///< the object's move count when `owner` got it
   };
+  // Under mu_: owner()'s remembered answers from before are stale.
+  void changed() { generation_.fetch_add(1, std::memory_order_release); }
+
   mutable std::mutex mu_;
   std::unordered_map<object_id, location> owners_;
+  const std::uint64_t serial_ = core::next_table_serial();  // core/last_answer.hpp
+  std::atomic<std::uint64_t> generation_{0};                // entries changed (under mu_)
 };
 
 }  // namespace ferry::directory

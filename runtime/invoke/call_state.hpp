@@ -192,6 +192,7 @@ class call_state {
       }
       link_->waited(std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start));
     }
+    if (ready()) return {};  // done_ is released after the answer is written: no lock needed to read it
     std::unique_lock lock(mu_);
     if (!cv_.wait_until(lock, deadline_, [&] { return done_.load(std::memory_order_relaxed); }))
       return make_error(errc::timeout, "no answer before the call's deadline");

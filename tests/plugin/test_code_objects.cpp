@@ -242,3 +242,29 @@ TEST_CASE("a damaged code object in a section spoils only its own function") {
     CHECK(r.error().message().find("vec_norm") != std::string::npos);
   }
 }
+
+TEST_CASE("a registry's remembered answer to find() follows new registrations and mappings") {
+  // find() answers a thread's repeated question without the lock while
+  // nothing was registered (core/last_answer.hpp): every change must show.
+  const code_object& chase = object_of(reinterpret_cast<const void*>(&graph::chase));
+  const code_object& norm = object_of(reinterpret_cast<const void*>(&vec_norm));
+  const auto* fn = reinterpret_cast<const void*>(&graph::chase);
+  code_registry reg;
+  CHECK(reg.find(fn).code() == ferry::errc::unknown_code);
+  reg.map_address(fn, chase.symbol);
+  CHECK(reg.find(fn).code() == ferry::errc::unknown_code);  // mapped, but no object yet
+  REQUIRE(reg.add(chase).ok());
+  REQUIRE(reg.find(fn).ok());
+  CHECK((*reg.find(fn))->id() == chase.id());
+  CHECK(reg.id_of(**reg.find(fn)) == chase.id());
+  REQUIRE(reg.add(norm).ok());
+  reg.map_address(fn, norm.symbol);  // the same address now names another function
+  REQUIRE(reg.find(fn).ok());
+  CHECK((*reg.find(fn))->id() == norm.id());
+  CHECK(reg.id_of(**reg.find(fn)) == norm.id());
+  // Another registry that never heard of the address does not answer for it.
+  code_registry other;
+  CHECK(other.find(fn).code() == ferry::errc::unknown_code);
+  CHECK(code_registry::global().find(fn).ok());
+  CHECK((*code_registry::global().find(fn))->id() == chase.id());
+}

@@ -1,6 +1,9 @@
 // The router's owner cache on its own: owner hints and registrations carry a
 // version (the object's move count), and a message from before a move never
 // re-points the cache at the former owner, in whatever order they arrive.
+#include <optional>
+#include <thread>
+
 #include "directory/router.hpp"
 #include "test_util.hpp"
 
@@ -55,4 +58,39 @@ TEST_CASE("router: a home node keeps the latest registration when a source's and
   home.apply(dir_register_body{id, 7, 9});
   home.apply(dir_register_body{id, 0, 9});
   CHECK_FALSE(home.owner(id).has_value());
+}
+
+TEST_CASE("router: the owner a thread remembers from its last question follows every change of the table") {
+  // owner() answers a thread's repeated question without the lock while
+  // nothing changed (core/last_answer.hpp); every kind of change must show.
+  const auto id = object_id::random();
+  std::optional<router> r;
+  r.emplace(/*self=*/3, /*nodes=*/3);
+  CHECK_FALSE(r->owner(id).has_value());
+  CHECK_FALSE(r->owner(id).has_value());  // remembered: still nothing
+  r->learn(id, 1, 0);
+  CHECK(r->owner(id) == 1u);
+  CHECK(r->owner(id) == 1u);
+  r->learn(id, 2, 1);  // moved
+  CHECK(r->owner(id) == 2u);
+  r->forget(id);
+  CHECK_FALSE(r->owner(id).has_value());
+  r->learn(id, 0, 2);
+  CHECK(r->owner(id) == 0u);
+  r->forget_owner(0);  // node 0 restarted
+  CHECK_FALSE(r->owner(id).has_value());
+  r->learn(id, 1, 3);
+  CHECK(r->owner(id) == 1u);
+
+  // Another table, even one built where this one was, has its own answers.
+  router other(/*self=*/3, /*nodes=*/3);
+  CHECK_FALSE(other.owner(id).has_value());
+  CHECK(r->owner(id) == 1u);
+  r.reset();
+  r.emplace(/*self=*/3, /*nodes=*/3);
+  CHECK_FALSE(r->owner(id).has_value());
+
+  // Another thread's change is seen here.
+  std::thread([&] { r->learn(id, 2, 0); }).join();
+  CHECK(r->owner(id) == 2u);
 }
