@@ -73,9 +73,12 @@ struct node_config {
   unsigned object_threads = 2;
   /// Calls of code whose last run was shorter than this (and that cannot
   /// block) run on the thread that handles the frame (exec/dispatch.hpp);
-  /// zero runs every call on an executor. A long call run in place delays
-  /// this node's other frames by its length.
-  std::chrono::microseconds inline_budget{50};
+  /// zero runs every call on an executor. A call run in place delays this
+  /// node's other frames by its length; one handed to an executor pays two
+  /// thread wake-ups (the executor's, and the network thread's for the next
+  /// frame once it has gone to sleep meanwhile): 60–80 µs on this 2-core VM,
+  /// which made a 1 ms budget the default (docs/architecture.md).
+  std::chrono::microseconds inline_budget{1000};
   /// A call forwarded more often than this fails with errc::out_of_bounds
   /// (a forwarding loop in user code). The wire field is 16 bits.
   std::uint16_t max_hops = 65000;

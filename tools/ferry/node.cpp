@@ -73,6 +73,7 @@ struct node_args {
   std::uint64_t link_latency_us = 0;
   std::uint64_t link_bandwidth = 0;
   unsigned executors = 2;
+  std::uint64_t inline_budget_us = static_cast<std::uint64_t>(node::node_config{}.inline_budget.count());
   std::string jit_cache;
   std::uint64_t code_data_limit = jit_config{}.max_data_bytes;
   std::uint64_t code_memory_limit = jit_config{}.max_code_bytes;
@@ -199,6 +200,7 @@ int run_node(const node_args& a) {
   cfg.store_dir = a.store;
   cfg.memory_limit = a.memory_limit;
   cfg.executors = a.executors;
+  cfg.inline_budget = std::chrono::microseconds(a.inline_budget_us);
   // Test-only: crash at a step of the move protocol (node_config::crash_at).
   if (const char* step = std::getenv("FERRY_TEST_CRASH_AT")) cfg.crash_at = step;
   if (!a.jit_cache.empty()) cfg.jit.cache_dir = a.jit_cache;
@@ -325,6 +327,12 @@ void add_node_command(CLI::App& app) {
                   "Emulated link: bytes per second each way, e.g. 1GB or 125MB (default: no limit)")
       ->transform(CLI::AsSizeValue(false));
   cmd->add_option("-e,--executors", a->executors, "Threads that run mobile code")->check(CLI::Range(1u, 256u));
+  cmd->add_option("--inline-budget-us", a->inline_budget_us,
+                  "Calls whose code cannot block and whose last run took less than this many microseconds run on "
+                  "the network thread, the others on an executor (a call in place delays the node's other frames "
+                  "by its length; a hand-off costs two thread wake-ups; 0: every call on an executor)")
+      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{60'000'000}))
+      ->capture_default_str();
   cmd->add_option("--jit-cache", a->jit_cache, "Compiled-code cache directory (default ~/.cache/ferry/jit)");
   cmd->add_option("--code-data-limit", a->code_data_limit,
                   "Most bytes of global variables (tables, constants) one code object may bring; more fails "
