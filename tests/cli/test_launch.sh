@@ -49,6 +49,12 @@ mkdir "$work/root" && touch "$work/root/node1"
 expect_fast_failure "node 1 exited with status [1-9].* before the cluster started; it said:" -n 2 --store-root "$work/root"
 grep -q "ferry node 1: .*node1" "$work/err" || fail "bad node store: the node's own message is not shown: $(cat "$work/err")"
 
+# --inline-budget-us reaches every node (their command lines).
+"$FERRY" launch -n 2 --inline-budget-us 250 -- sh -c '
+  for i in 0 1; do
+    pgrep -f -- "node --index $i --rendezvous $FERRY_RENDEZVOUS .*--inline-budget-us 250" >/dev/null || exit 1
+  done' || fail "--inline-budget-us not passed to every node"
+
 # --untrusted and --trust-keys reach every node (their command lines), and
 # signed mobile code runs there (signing itself: test_sign.sh).
 "$FERRY" launch --help | grep -q -- "--untrusted" || fail "launch --help does not show --untrusted"

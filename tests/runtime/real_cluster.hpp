@@ -108,6 +108,30 @@ struct node_cluster {
     while (in >> name >> value) out[name] = value;
     return out;
   }
+  /// Counter `name` of node `node` once its stats file says at least
+  /// `at_least` (the file is rewritten every 50 ms), or its last value after 5 s.
+  [[nodiscard]] std::uint64_t counter(std::uint32_t node, const std::string& name, std::uint64_t at_least = 0) const {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    for (;;) {
+      const auto s = stats(node);
+      const auto it = s.find(name);
+      if (it != s.end() && it->second >= at_least) return it->second;
+      if (std::chrono::steady_clock::now() > until) return it == s.end() ? 0 : it->second;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  /// Counter `name` once the stats file has kept it for 200 ms (nothing
+  /// counted late).
+  [[nodiscard]] std::uint64_t settled(std::uint32_t node, const std::string& name) const {
+    std::uint64_t last = counter(node, name);
+    for (int quiet = 0; quiet < 4;) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      const std::uint64_t now = counter(node, name);
+      quiet = now == last ? quiet + 1 : 0;
+      last = now;
+    }
+    return last;
+  }
 
   ferry::ref<std::uint64_t> cell_on(std::uint32_t node, std::uint64_t value) {
     return rt_test::cell_on(*rt, node, value);

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <thread>
@@ -42,6 +43,7 @@ struct launch_args {
   std::string provider;
   std::string store_root;
   unsigned executors = 2;
+  std::optional<std::uint64_t> inline_budget_us;  // unset: the node's default
   bool untrusted = false;
   std::string trust_keys;
   int start_timeout_ms = 20000;
@@ -350,6 +352,7 @@ int run_launch(const launch_args& a) {
                                devices[i]->device()});
     else if (!a.store_root.empty())
       argv.insert(argv.end(), {"--store", (std::filesystem::path(a.store_root) / fmt::format("node{}", i)).string()});
+    if (a.inline_budget_us) argv.insert(argv.end(), {"--inline-budget-us", std::to_string(*a.inline_budget_us)});
     if (a.untrusted) argv.emplace_back("--untrusted");
     if (!a.trust_keys.empty()) argv.insert(argv.end(), {"--trust-keys", a.trust_keys});
     if (is_dpu(i)) {
@@ -496,6 +499,10 @@ void add_launch_command(CLI::App& app) {
                   "or libfabric's first RDM provider)");
   cmd->add_option("--store-root", a->store_root, "Give node i a persistent store in DIR/node<i>");
   cmd->add_option("-e,--executors", a->executors, "Threads per node that run mobile code")->check(CLI::Range(1u, 256u));
+  cmd->add_option("--inline-budget-us", a->inline_budget_us,
+                  "Every node's in-place budget: calls shorter than this many microseconds run on its network "
+                  "thread (ferry node --inline-budget-us; default 1000)")
+      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{60'000'000}));
   cmd->add_flag("--untrusted", a->untrusted,
                 "Start every node --untrusted: compile mobile code in a sandboxed helper process (docs/jit.md); "
                 "needs --trust-keys");
