@@ -292,12 +292,11 @@ std::vector<std::uint8_t> encode(const frame& f) {
 }
 
 void encode_into(const frame& f, std::vector<std::uint8_t>& into) {
-  sizer size;
-  std::visit(body_writer<sizer>{size}, f.body);
-  const auto body_length = static_cast<std::uint32_t>(size.size());
-  into.resize(kFrameHeaderSize + size.size());
+  sizer size;  // the whole frame, header included: one layout, measured the way it is written
+  put_frame(size, f, 0);
+  into.resize(size.size());
   span_writer w(into);
-  put_frame(w, f, body_length);
+  put_frame(w, f, static_cast<std::uint32_t>(size.size() - kFrameHeaderSize));
 }
 
 result<frame> decode(std::span<const std::uint8_t> bytes) {

@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <thread>
 #include <vector>
@@ -164,10 +165,11 @@ class call_state {
       // answer is usually in before: a clock read costs about 30 ns in this
       // VM), and `start` is that read, a few turns late.
       const bool oversubscribed = link_->poll_for().count() == 0;
-      std::chrono::steady_clock::time_point start{}, poll_until{};
+      std::optional<std::chrono::steady_clock::time_point> start;
+      std::chrono::steady_clock::time_point poll_until{};
       auto started = [&](std::chrono::steady_clock::time_point now) {
         start = now;
-        poll_until = start + (oversubscribed ? link_->poll_before_sleep() : kDriveFor);
+        poll_until = now + (oversubscribed ? link_->poll_before_sleep() : kDriveFor);
       };
       if (oversubscribed) started(std::chrono::steady_clock::now());
       bool sleep = false;
@@ -189,19 +191,18 @@ class call_state {
         if (!link_->drive_once() || (oversubscribed && !ready())) std::this_thread::yield();
         if (turn % (oversubscribed ? 1 : 64) == 0) {
           const auto now = std::chrono::steady_clock::now();
-          if (start == std::chrono::steady_clock::time_point{}) started(now);
+          if (!start) started(now);
           if (now > deadline_) break;
           sleep = now > poll_until;
           // With a core for each process: pure polling at first (a warm
           // answer takes microseconds; a yield is a system call), then let
           // other processes on this core have their turn now and then.
-          if (!oversubscribed && now - start > link_->poll_for()) std::this_thread::yield();
+          if (!oversubscribed && now - *start > link_->poll_for()) std::this_thread::yield();
         }
       }
       // An answer in before the first clock read waited under a microsecond or two.
-      link_->waited(start == std::chrono::steady_clock::time_point{}
-                        ? std::chrono::microseconds(1)
-                        : std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start));
+      link_->waited(!start ? std::chrono::microseconds(1)
+                           : std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - *start));
     }
     if (ready()) return {};  // done_ is released after the answer is written: no lock needed to read it
     std::unique_lock lock(mu_);

@@ -18,6 +18,7 @@
 
 #include "bootstrap/bootstrap.hpp"
 #include "calls/call_table.hpp"
+#include "core/last_answer.hpp"
 #include "invoke/call_state.hpp"
 #include "code/server.hpp"
 #include "code/traits.hpp"
@@ -128,14 +129,13 @@ struct runtime::impl final : detail::progress_driver {
   /// Code objects are registered for the life of the process and never
   /// change, so a thread remembers the last answer without the lock.
   bool travels(const code_object& code) {
-    thread_local const code_object* last = nullptr;
-    thread_local bool last_travels = false;
-    if (last == &code) return last_travels;
+    static const std::uint64_t table = core::next_table_serial();  // the answers never change: generation 0
+    thread_local core::last_answer<const code_object*, bool> last;
+    if (const bool* known = last.find(table, 0, &code)) return *known;
     std::lock_guard lock(mu);
     auto [it, fresh] = forwards.try_emplace(&code, false);
     if (fresh) it->second = code::may_forward(code);
-    last = &code;
-    last_travels = it->second;
+    last.keep(table, 0, &code, it->second);
     return it->second;
   }
 
