@@ -187,7 +187,10 @@ struct runtime::impl final : detail::progress_driver {
     FERRY_TRY_STATUS(boot->publish(member->address()));
     FERRY_TRY(auto addresses, boot->node_addresses(options.join_timeout));
     for (node_index i = 0; i < nodes; ++i) {
-      FERRY_TRY_STATUS(member->connect(i, addresses[i]));
+      if (auto c = member->connect(i, addresses[i]); !c)
+        return make_error(c.code(), fmt::format("node {} cannot be reached at the address it published (is it down? "
+                                                "a client joins only when every node answers): {}",
+                                                i, c.error().message()));
       FERRY_TRY_STATUS(result<void>(member->send(i, {frame_type::hello, self, kJoinHello, own_hello()})));
     }
     // Every node answers with its own hello once it can reach us. Its

@@ -106,7 +106,7 @@ node::~node() {
   jit_.reset();          // loads still running end with cancelled (posted to a stopped member)
 }
 
-result<void> node::join(cluster::bootstrap& bs, std::chrono::milliseconds timeout) {
+result<std::vector<node::unreachable_node>> node::join(cluster::bootstrap& bs, std::chrono::milliseconds timeout) {
   if (bs.self() != config_.index || bs.nodes() != config_.nodes)
     return make_error(errc::invalid_argument,
                       fmt::format("node {} of {} joining as member {} of a cluster of {} nodes ({})", config_.index,
@@ -114,9 +114,13 @@ result<void> node::join(cluster::bootstrap& bs, std::chrono::milliseconds timeou
   FERRY_TRY_STATUS(bs.publish(member_->address()));
   FERRY_TRY(auto addresses, bs.node_addresses(timeout));
   const frame hello{frame_type::hello, config_.index, 0, own_hello()};
+  std::vector<unreachable_node> unreachable;
   for (node_index i = 0; i < config_.nodes; ++i) {
     if (i == config_.index) continue;
-    FERRY_TRY_STATUS(member_->connect(i, addresses[i]));
+    if (auto c = member_->connect(i, addresses[i]); !c) {
+      unreachable.push_back({i, c.error()});
+      continue;
+    }
     FERRY_TRY_STATUS(result<void>(member_->send(i, hello)));
   }
   // Objects a persistent store kept across a restart: their homes forgot us
@@ -145,7 +149,7 @@ result<void> node::join(cluster::bootstrap& bs, std::chrono::milliseconds timeou
     waiting.swap(unanswered_);
   }
   for (const auto& [k, call] : waiting) (void)member_->send(k, {frame_type::hello, config_.index, call, own_hello()});
-  return {};
+  return unreachable;
 }
 
 wire::hello_body node::own_hello() const { return {config_.index, config_.kind, triple_, cpu_, member_->address()}; }

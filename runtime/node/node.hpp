@@ -29,6 +29,7 @@
 #include <unordered_map>
 #include <utility>
 #include <vector>
+#include <vector>
 
 #include <ferry/ferry.h>
 #include "jit/jit.hpp"
@@ -116,10 +117,19 @@ class node {
   static result<std::unique_ptr<node>> create(node_config config);
   ~node();
 
+  /// A data node join() could not connect to, and why.
+  struct unreachable_node {
+    node_index index;
+    status why;
+  };
   /// Publish this node's address through `bs`, connect to every data node and
   /// say hello to each, and to every client the bootstrap knows (a restarted
   /// node: its clients reconnect). Waits up to `timeout` for the other nodes.
-  result<void> join(cluster::bootstrap& bs, std::chrono::milliseconds timeout);
+  /// A node whose published address cannot be connected to is down (over
+  /// UCX shm: its process has gone, and with it the queue the address
+  /// names): this one starts without it, returns it, and learns it from its
+  /// hello when it is back, as it learns a restarted node.
+  result<std::vector<unreachable_node>> join(cluster::bootstrap& bs, std::chrono::milliseconds timeout);
   /// Block until a shutdown frame arrives or stop() is called.
   void wait();
   void stop();

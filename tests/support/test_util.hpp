@@ -1,11 +1,13 @@
 // Helpers shared by ferry's tests.
 #pragma once
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -95,24 +97,33 @@ inline std::string stacks_of(pid_t pid) {
 /// A child process running `argv` (a `ferry node`, say). Destruction stops
 /// it: SIGTERM, up to 3 s to exit, then SIGKILL. If the test process dies
 /// first (a crash, an abort on a failed REQUIRE), the child gets SIGKILL:
-/// no node outlives its test. Create it from the test's main thread (the
-/// signal follows the thread that forked).
+/// no node outlives its test. The signal follows the thread that forked:
+/// create it from the test's main thread, or from a thread that outlives it.
+/// Its stderr goes to `stderr_to` if given (created or truncated), else to
+/// the test's. Another thread may ask whether it ended() while this one
+/// waits for it.
 class process {
  public:
-  explicit process(const std::vector<std::string>& argv) {
+  explicit process(const std::vector<std::string>& argv, const std::filesystem::path& stderr_to = {}) {
     // Built before the fork: the child of a threaded process only execs.
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
+    const std::string log = stderr_to.string();
     const pid_t parent = ::getpid();
-    pid_ = ::fork();
-    if (pid_ < 0) FAIL("fork failed");
-    if (pid_ == 0) {
+    const pid_t pid = ::fork();
+    if (pid < 0) FAIL("fork failed");
+    if (pid == 0) {
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (::getppid() != parent) _exit(127);  // the test died before prctl
+      if (!log.empty()) {
+        const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0 || ::dup2(fd, STDERR_FILENO) < 0) _exit(126);
+      }
       ::execv(args[0], args.data());
       _exit(127);
     }
+    pid_ = pid;
   }
   ~process() {
     if (pid_ <= 0) return;
@@ -147,8 +158,9 @@ class process {
   /// `signal` is given, the signal that ended it (0: it exited).
   [[nodiscard]] bool ended(int* signal = nullptr) const {
     siginfo_t info{};
-    if (pid_ <= 0 || ::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) != 0 ||
-        info.si_pid != pid_)
+    const pid_t pid = pid_;
+    if (pid <= 0 || ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0 ||
+        info.si_pid != pid)
       return false;
     if (signal) *signal = info.si_code == CLD_EXITED ? 0 : info.si_status;
     return true;
@@ -158,16 +170,17 @@ class process {
   /// that it still runs, with its threads' stacks when gdb is installed
   /// (a hung process says where it hangs).
   [[nodiscard]] std::string describe() const {
-    if (pid_ <= 0) return "not running (reaped)";
+    const pid_t pid = pid_;
+    if (pid <= 0) return "not running (reaped)";
     siginfo_t info{};
-    if (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid_)
+    if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid)
       return info.si_code == CLD_EXITED ? "exited with status " + std::to_string(info.si_status)
                                         : "ended by signal " + std::to_string(info.si_status);
-    return "running (pid " + std::to_string(pid_) + ")" + stacks_of(pid_);
+    return "running (pid " + std::to_string(pid) + ")" + stacks_of(pid);
   }
 
  private:
-  pid_t pid_ = 0;
+  std::atomic<pid_t> pid_ = 0;
 };
 
 }  // namespace ferry::test

@@ -216,10 +216,14 @@ int run_node(const node_args& a) {
     fmt::print(stderr, "ferry node {}: {}\n", cfg.index, n.error().describe());
     return 1;
   }
-  if (auto j = (*n)->join(**bs, std::chrono::milliseconds(a.join_timeout_ms)); !j) {
-    fmt::print(stderr, "ferry node {}: {}\n", cfg.index, j.error().describe());
+  auto joined = (*n)->join(**bs, std::chrono::milliseconds(a.join_timeout_ms));
+  if (!joined) {
+    fmt::print(stderr, "ferry node {}: {}\n", cfg.index, joined.error().describe());
     return 1;
   }
+  for (const auto& [index, why] : *joined)
+    fmt::print(stderr, "ferry node {}: node {} is down (its published address: {}): serving without it until it "
+                       "says hello\n", cfg.index, index, why.describe());
   std::thread([&sigs, raw = n->get()] {
     int sig = 0;
     sigwait(&sigs, &sig);
