@@ -746,11 +746,16 @@ void answers_hellos_from_restarted_peers(const options& opts) {
   ferry::test::loopback_only();
   auto t = REQUIRE_OK(tp::transport::create(opts));
   std::vector<tp::peer_index> answered;
+  std::string failed;  // a failure inside the handler, told after it returns (a throw through UCX's frames aborts)
   t->on_frame([&](std::span<const std::uint8_t> hello) {
     // The hello is the sender's address: connect back and welcome it.
     auto peer = t->connect(hello);
-    REQUIRE_OK(peer);
-    REQUIRE_OK(t->send(*peer, std::vector<std::uint8_t>{'W', static_cast<std::uint8_t>(answered.size())}));
+    if (!peer) {
+      failed += "connect back to hello " + std::to_string(answered.size()) + ": " + peer.error().describe() + "\n";
+      return;
+    }
+    if (auto sent = t->send(*peer, std::vector<std::uint8_t>{'W', static_cast<std::uint8_t>(answered.size())}); !sent)
+      failed += "welcome " + std::to_string(answered.size()) + ": " + sent.error().describe() + "\n";
     answered.push_back(*peer);
   });
   const auto own = t->address();
@@ -773,7 +778,19 @@ void answers_hellos_from_restarted_peers(const options& opts) {
       for (;;) (*c)->progress();  // keep the connection busy until killed
     });
     pollfd p{sock, POLLIN, 0};
-    REQUIRE(drive_until(*t, [&] { return ::poll(&p, 1, 0) > 0; }));
+    const bool heard = drive_until(*t, [&] { return ::poll(&p, 1, 0) > 0 || !failed.empty(); });
+    REQUIRE_MESSAGE(failed.empty(), failed);
+    if (!heard) {
+      int wstatus = 0;
+      const bool ended = ::waitpid(child, &wstatus, WNOHANG) == child;
+      ::kill(child, SIGKILL);
+      if (!ended) ::waitpid(child, &wstatus, 0);
+      FAIL("round " << round << ": no welcome within 10 s; the peer "
+                    << (ended ? (WIFEXITED(wstatus) ? "exited with " + std::to_string(WEXITSTATUS(wstatus))
+                                                    : "ended by signal " + std::to_string(WTERMSIG(wstatus)))
+                              : std::string("still waited"))
+                    << " (20: no transport, 21: no connect, 22: hello not sent, 23: no welcome in 10 s)");
+    }
     const auto welcome = recv_blob(sock);
     ::close(sock);
     ::kill(child, SIGKILL);
