@@ -29,7 +29,6 @@
 #include <unordered_map>
 #include <utility>
 #include <vector>
-#include <vector>
 
 #include <ferry/ferry.h>
 #include "jit/jit.hpp"

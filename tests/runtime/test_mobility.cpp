@@ -295,11 +295,25 @@ TEST_CASE("mobility over UCX shm: a node starts while another is down, serves, a
   }
   CHECK_MESSAGE(said.find("node 2 is down") != std::string::npos, said);
   // Node 2 comes back and says hello: node 1 can reach it (it moves an
-  // object there).
+  // object there). Its hellos to the nodes and to the client go out one
+  // after the other, each into its own queue, so node 1 may take its hello
+  // a moment after the client has: until then node 1 says "member 2 is not
+  // connected" (not_found).
   const auto two_before = rt.nodes()[2].incarnation;
   cl.respawn(2);
   REQUIRE(seen_back(2, two_before));
-  rt.objects().migrate(cell, on_node(2));
+  std::string why;
+  CHECK_MESSAGE(eventually([&] {
+                  try {
+                    rt.objects().migrate(cell, on_node(2));
+                    return true;
+                  } catch (const error& e) {
+                    why = e.what();
+                    if (e.code() != errc::not_found) throw;
+                    return false;
+                  }
+                }),
+                why);
   CHECK(rt.invoke(&where, cell).get() == 2);
   CHECK(rt.invoke(&read_cell, cell).get() == 41);
 }

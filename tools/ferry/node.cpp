@@ -222,8 +222,8 @@ int run_node(const node_args& a) {
     return 1;
   }
   for (const auto& [index, why] : *joined)
-    fmt::print(stderr, "ferry node {}: node {} is down (its published address: {}): serving without it until it "
-                       "says hello\n", cfg.index, index, why.describe());
+    fmt::print(stderr, "ferry node {}: node {} is down: its published address cannot be connected to ({}); serving "
+                       "without it until it says hello\n", cfg.index, index, why.describe());
   std::thread([&sigs, raw = n->get()] {
     int sig = 0;
     sigwait(&sigs, &sig);
