@@ -248,9 +248,14 @@ void node::on_hello(frame&& f) {
     (void)member_->send(h.index, {frame_type::hello, config_.index, f.call, own_hello()});
     return;
   }
-  if (*change != session::member::change::replaced) return;
-  // A node restarted. Pass its hello on to our clients: a bootstrap that
-  // keeps no client addresses could not tell it where they are.
+  // A node restarted, or one this node has not known: it was down when this
+  // one started (join(): its address could not be connected to), so its
+  // directory may lack what this node registered meanwhile. (A node that
+  // starts with the others can also say hello before join() has connected
+  // to it: then the work below repeats what join() does, harmlessly.)
+  if (*change == session::member::change::unchanged) return;
+  // Pass its hello on to our clients: a bootstrap that keeps no client
+  // addresses could not tell it where they are.
   const node_index restarted = h.index;
   f.source = config_.index;
   for (const node_index k : member_->live_members())

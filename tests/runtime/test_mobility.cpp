@@ -318,6 +318,52 @@ TEST_CASE("mobility over UCX shm: a node starts while another is down, serves, a
   CHECK(rt.invoke(&read_cell, cell).get() == 41);
 }
 
+TEST_CASE("mobility over UCX shm: a node started while another was down registers its kept objects with it when it is back") {
+  // Node 1 keeps an object whose directory home is node 2 (persistent
+  // stores). Node 2 goes down, node 1 restarts meanwhile (its registration
+  // with the home goes nowhere), node 2 comes back with an empty directory:
+  // node 1 must register the object with it again, or a client that does
+  // not know the owner is told not_found by the home.
+  mobility_cluster cl(true);
+  auto& rt = *cl.rt;
+  auto obj = rt.objects().create<std::uint64_t>(4, on_node(1));
+  for (int tries = 0; directory::home_of(obj.id, mobility_cluster::kNodes) != 2 && tries < 100; ++tries) {
+    rt.objects().remove(obj);
+    obj = rt.objects().create<std::uint64_t>(4, on_node(1));
+  }
+  REQUIRE(directory::home_of(obj.id, mobility_cluster::kNodes) == 2);
+  const std::vector<std::uint64_t> words{7, 8, 9, 10};
+  rt.objects().put(obj, std::span<const std::uint64_t>(words));
+  const auto seen_back = [&](std::uint32_t i, std::uint64_t before) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(15);  // a loaded machine
+    while (!(rt.nodes()[i].alive && rt.nodes()[i].incarnation > before) && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    return rt.nodes()[i].alive && rt.nodes()[i].incarnation > before;
+  };
+  {
+    const std::lock_guard lock(cl.nodes_mu);
+    cl.nodes[2]->kill();
+  }
+  const auto one_before = rt.nodes()[1].incarnation;
+  cl.respawn(1);
+  REQUIRE(seen_back(1, one_before));
+  const auto two_before = rt.nodes()[2].incarnation;
+  cl.respawn(2);
+  REQUIRE(seen_back(2, two_before));
+  // A client that has never seen the object asks its home, node 2.
+  auto fresh = cl.client();
+  std::string why;
+  CHECK_MESSAGE(eventually([&] {
+                  try {
+                    return fresh->invoke(&read_cell, obj + 2).get() == 9;
+                  } catch (const error& e) {
+                    why = e.what();
+                    return false;
+                  }
+                }),
+                why);
+}
+
 TEST_CASE("mobility over UCX shm: a list and a tree spread over three nodes, walked by resolving ferry::ptrs") {
   mobility_cluster cl;
   auto& rt = *cl.rt;
