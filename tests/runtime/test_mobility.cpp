@@ -629,10 +629,24 @@ void restart(mobility_cluster& cl, std::uint32_t i, std::string_view crash_at) {
   auto seen = cl.rt->nodes()[i];
   for (; !(seen.alive && seen.incarnation > before) && std::chrono::steady_clock::now() < until; seen = cl.rt->nodes()[i])
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  if (!(seen.alive && seen.incarnation > before))
+  if (!(seen.alive && seen.incarnation > before)) {
+    // A client that sees every node dead has most likely gone deaf itself: a
+    // node killed in the middle of a send to it tore its shm receive queue
+    // (docs/transports.md, "A peer that dies"; the supervisor restarts deaf
+    // nodes, not clients).
+    std::string others;
+    for (const auto& n : cl.rt->nodes())
+      others += fmt::format(" {}:{}#{}", n.id, n.alive ? "alive" : "dead", n.incarnation);
+    std::string process;
+    {
+      const std::lock_guard lock(cl.nodes_mu);
+      process = cl.nodes[i]->describe();
+    }
     FAIL("node " << i << " was not seen back within 15 s: the client sees it " << std::string(seen.alive ? "alive" : "dead")
-                  << " in incarnation " << seen.incarnation << " (" << before << " before the restart); the new process: "
-                  << cl.nodes[i]->describe() << "\nthis test process:" << ferry::test::stacks_of(::getpid()));
+                  << " in incarnation " << seen.incarnation << " (" << before << " before the restart); every node as "
+                  << "the client sees it:" << others << "; the new process: " << process
+                  << "\nthis test process:" << ferry::test::stacks_of(::getpid()));
+  }
 }
 
 void crash_during_move(mobility_cluster& cl, const crash_step& c) {
