@@ -32,6 +32,12 @@ using namespace rt_test;
 
 namespace {
 
+// Everything a file holds ("" if none).
+std::string contents_of(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
 // Three `ferry node` processes over UCX shm and a client. A node whose
 // shared-memory receive queue a killed peer tore aborts, saying so
 // (docs/transports.md, "A peer that dies"), and a deployment starts it
@@ -76,8 +82,7 @@ struct mobility_cluster {
     }
     supervisor.join();  // after the nodes it started: they end with the thread that forked them
     for (const auto& log : all_logs) {
-      std::ifstream in(log);
-      const std::string said{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+      const std::string said = contents_of(log);
       if (!said.empty()) std::fprintf(stderr, "--- %s ---\n%s", log.filename().c_str(), said.c_str());
     }
   }
@@ -120,6 +125,15 @@ struct mobility_cluster {
     ::unsetenv("FERRY_TEST_CRASH_AT");
   }
 
+  // Whether the client sees node `i` alive in an incarnation after
+  // `before` within 15 s (a loaded machine).
+  bool seen_back(std::uint32_t i, std::uint32_t before) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    auto back = [&] { return rt->nodes()[i].alive && rt->nodes()[i].incarnation > before; };
+    while (!back() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    return back();
+  }
+
   void supervise() {
     while (!closing) {
       {
@@ -127,9 +141,7 @@ struct mobility_cluster {
         for (std::uint32_t i = 0; i < nodes.size(); ++i) {
           int signal = 0;
           if (!nodes[i]->ended(&signal) || signal != SIGABRT) continue;
-          std::ifstream in(logs[i]);
-          const std::string said{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-          if (said.find("receive queue is stuck") == std::string::npos) continue;
+          if (contents_of(logs[i]).find("receive queue is stuck") == std::string::npos) continue;
           std::fprintf(stderr, "supervisor: node %u aborted, its UCX shm receive queue torn by a killed peer "
                                "(%s): starting it again\n", i, logs[i].filename().c_str());
           nodes[i] = spawn(i);
@@ -261,10 +273,7 @@ TEST_CASE("mobility over UCX shm: the test cluster's supervisor starts again a n
     ::kill(cl.nodes[1]->pid(), SIGABRT);
   }
   REQUIRE(eventually([&] { return cl.deaf_restarts == 1; }));
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(15);  // a loaded machine
-  while (!(rt.nodes()[1].alive && rt.nodes()[1].incarnation > before) && std::chrono::steady_clock::now() < until)
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  CHECK(rt.nodes()[1].incarnation > before);
+  CHECK(cl.seen_back(1, before));
   CHECK(rt.invoke(&add, cell_on(rt, 1, 41), 1).get() == 42);
   CHECK(ended(2));
 }
@@ -272,26 +281,19 @@ TEST_CASE("mobility over UCX shm: the test cluster's supervisor starts again a n
 TEST_CASE("mobility over UCX shm: a node starts while another is down, serves, and learns it from its hello when it is back") {
   mobility_cluster cl;
   auto& rt = *cl.rt;
-  const auto seen_back = [&](std::uint32_t i, std::uint64_t before) {
-    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(15);  // a loaded machine
-    while (!(rt.nodes()[i].alive && rt.nodes()[i].incarnation > before) && std::chrono::steady_clock::now() < until)
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    return rt.nodes()[i].alive && rt.nodes()[i].incarnation > before;
-  };
   {
     const std::lock_guard lock(cl.nodes_mu);
     cl.nodes[2]->kill();  // its shm queue goes with it: its published address names nothing now
   }
   const auto one_before = rt.nodes()[1].incarnation;
   cl.respawn(1);  // it used to exit at once: "UCX endpoint create: Shared memory error"
-  REQUIRE(seen_back(1, one_before));
+  REQUIRE(cl.seen_back(1, one_before));
   const auto cell = cell_on(rt, 1, 41);
   CHECK(rt.invoke(&add, cell, 1).get() == 42);
   std::string said;
   {
     const std::lock_guard lock(cl.nodes_mu);
-    std::ifstream in(cl.logs[1]);
-    said.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    said = contents_of(cl.logs[1]);
   }
   CHECK_MESSAGE(said.find("node 2 is down") != std::string::npos, said);
   // Node 2 comes back and says hello: node 1 can reach it (it moves an
@@ -301,7 +303,7 @@ TEST_CASE("mobility over UCX shm: a node starts while another is down, serves, a
   // connected" (not_found).
   const auto two_before = rt.nodes()[2].incarnation;
   cl.respawn(2);
-  REQUIRE(seen_back(2, two_before));
+  REQUIRE(cl.seen_back(2, two_before));
   std::string why;
   CHECK_MESSAGE(eventually([&] {
                   try {
@@ -334,22 +336,16 @@ TEST_CASE("mobility over UCX shm: a node started while another was down register
   REQUIRE(directory::home_of(obj.id, mobility_cluster::kNodes) == 2);
   const std::vector<std::uint64_t> words{7, 8, 9, 10};
   rt.objects().put(obj, std::span<const std::uint64_t>(words));
-  const auto seen_back = [&](std::uint32_t i, std::uint64_t before) {
-    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(15);  // a loaded machine
-    while (!(rt.nodes()[i].alive && rt.nodes()[i].incarnation > before) && std::chrono::steady_clock::now() < until)
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    return rt.nodes()[i].alive && rt.nodes()[i].incarnation > before;
-  };
   {
     const std::lock_guard lock(cl.nodes_mu);
     cl.nodes[2]->kill();
   }
   const auto one_before = rt.nodes()[1].incarnation;
   cl.respawn(1);
-  REQUIRE(seen_back(1, one_before));
+  REQUIRE(cl.seen_back(1, one_before));
   const auto two_before = rt.nodes()[2].incarnation;
   cl.respawn(2);
-  REQUIRE(seen_back(2, two_before));
+  REQUIRE(cl.seen_back(2, two_before));
   // A client that has never seen the object asks its home, node 2.
   auto fresh = cl.client();
   std::string why;
@@ -625,11 +621,8 @@ void resolved_to(const mobility_cluster& cl, const object_id& id, std::uint32_t 
 void restart(mobility_cluster& cl, std::uint32_t i, std::string_view crash_at) {
   const auto before = cl.rt->nodes()[i].incarnation;
   cl.respawn(i, crash_at);
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(15);  // a loaded machine
-  auto seen = cl.rt->nodes()[i];
-  for (; !(seen.alive && seen.incarnation > before) && std::chrono::steady_clock::now() < until; seen = cl.rt->nodes()[i])
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  if (!(seen.alive && seen.incarnation > before)) {
+  if (!cl.seen_back(i, before)) {
+    const auto seen = cl.rt->nodes()[i];
     // A client that sees every node dead has most likely gone deaf itself: a
     // node killed in the middle of a send to it tore its shm receive queue
     // (docs/transports.md, "A peer that dies"; the supervisor restarts deaf
