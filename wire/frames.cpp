@@ -1,8 +1,11 @@
 // Runtime protocol frames, version 1 (specification: docs/protocol.md).
 #include "frames.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
+#include <ctime>
+#include <limits>
 
 #include <fmt/format.h>
 
@@ -333,6 +336,34 @@ std::uint64_t deadline_clock_us() {
   return static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
           .count());
+}
+
+namespace {
+// The deadline clock minus the steady clock (µs), and when (steady µs) it
+// was read. Any thread may refresh them; relaxed is enough: a reader that
+// sees one pair's offset with the other's time uses a valid offset anyway.
+std::atomic<std::int64_t> deadline_minus_steady_us{0};
+std::atomic<std::int64_t> offset_read_at_us{std::numeric_limits<std::int64_t>::min() / 2};
+constexpr std::int64_t kReadOffsetEveryUs = 1'000'000;
+}  // namespace
+
+call_clocks read_call_clocks() {
+  const auto steady = std::chrono::steady_clock::now();
+  const std::int64_t steady_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(steady.time_since_epoch()).count();
+  std::int64_t offset = deadline_minus_steady_us.load(std::memory_order_relaxed);
+  if (steady_us - offset_read_at_us.load(std::memory_order_relaxed) >= kReadOffsetEveryUs) {
+    offset = static_cast<std::int64_t>(deadline_clock_us()) - steady_us;
+    deadline_minus_steady_us.store(offset, std::memory_order_relaxed);
+    offset_read_at_us.store(steady_us, std::memory_order_relaxed);
+  }
+  return {steady, static_cast<std::uint64_t>(steady_us + offset)};
+}
+
+std::uint64_t coarse_deadline_clock_us() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000 + static_cast<std::uint64_t>(ts.tv_nsec) / 1000;
 }
 
 const char* to_string(frame_type t) noexcept {

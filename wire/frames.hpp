@@ -12,6 +12,7 @@
 // buffer; anything else is errc::bad_format / bad_version, never a crash.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -215,6 +216,25 @@ status decode_into(std::span<const std::uint8_t> bytes, frame& f);
 /// The clock invoke_body::deadline_us is read against: µs since the epoch
 /// (CLOCK_REALTIME), so deadlines mean the same on every node.
 std::uint64_t deadline_clock_us();
+
+/// Both clocks a caller needs when it sends a call (the frame's deadline on
+/// the deadline clock, its own wait's on the steady clock), from one clock
+/// read: the deadline clock is the steady reading plus their difference,
+/// which is read afresh once a second (a step of the wall clock shows within
+/// a second; the steady clock's drift against it in a second is far below a
+/// deadline's millisecond grain). A clock read is ~26 ns in a VM, on the
+/// path of every call.
+struct call_clocks {
+  std::chrono::steady_clock::time_point steady;
+  std::uint64_t deadline_us = 0;
+};
+call_clocks read_call_clocks();
+
+/// The deadline clock as of the kernel's last tick (CLOCK_REALTIME_COARSE:
+/// up to one tick, 1–10 ms, behind; ~4 ns instead of ~26 in a VM): for
+/// checks that a tick's lateness does not hurt, such as refusing a call that
+/// arrives past its deadline.
+std::uint64_t coarse_deadline_clock_us();
 
 /// Readable name of a frame type, for logs and errors.
 const char* to_string(frame_type t) noexcept;

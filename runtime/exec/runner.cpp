@@ -55,20 +55,25 @@ void runner::run(code::code_entry* entry, frame&& f) {
   const jit_function fn = entry->fn;  // holds the code while it runs
   const auto started = std::chrono::steady_clock::now();
   const std::int32_t rc = run_mobile(cx, fn, call.args.data(), call.args.size(), result.data(), result.size());
+  // The answer leaves first (reply, error or forward); the run's time is
+  // read after it, so that clock read and the policy's bookkeeping stay off
+  // the call's path (the time then includes the seal and the send).
+  [&] {
+    // Seal what the call may have written, before anyone hears of its end:
+    // an answered call's writes are durable.
+    const status sealed = seal(cx);
+    if (rc != 0) {
+      const status s = cx.failure.ok() ? make_error(static_cast<errc>(rc), fmt::format("{} failed", co.name)) : cx.failure;
+      return reply_error(call.origin, call.origin_call, s);
+    }
+    if (!sealed.ok()) return reply_error(call.origin, call.origin_call, sealed);
+    if (cx.forwarded) return hand_on(std::move(f), cx);
+    spare_continuation() = std::move(cx.forward);
+    reply.source = who_.index;
+    reply.call = call.origin_call;
+    (void)member_.send(call.origin, reply);
+  }();
   policy_.ran(*entry, std::chrono::steady_clock::now() - started, !cx.touched.empty());
-  // Seal what the call may have written, before anyone hears of its end
-  // (reply, error or forward): an answered call's writes are durable.
-  const status sealed = seal(cx);
-  if (rc != 0) {
-    const status s = cx.failure.ok() ? make_error(static_cast<errc>(rc), fmt::format("{} failed", co.name)) : cx.failure;
-    return reply_error(call.origin, call.origin_call, s);
-  }
-  if (!sealed.ok()) return reply_error(call.origin, call.origin_call, sealed);
-  if (cx.forwarded) return hand_on(std::move(f), cx);
-  spare_continuation() = std::move(cx.forward);
-  reply.source = who_.index;
-  reply.call = call.origin_call;
-  (void)member_.send(call.origin, reply);
 }
 
 status runner::signature_matches(const code::code_entry& code, const wire::invoke_body& call) {

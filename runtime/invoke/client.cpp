@@ -262,7 +262,8 @@ struct runtime::impl final : detail::progress_driver {
     b.signature_hash = code.signature_hash;
     b.origin = member->self();
     b.code_holder = member->self();
-    b.deadline_us = wire::deadline_clock_us() + static_cast<std::uint64_t>(deadline.count()) * 1000;
+    const wire::call_clocks now = wire::read_call_clocks();  // one clock read for both deadlines
+    b.deadline_us = now.deadline_us + static_cast<std::uint64_t>(deadline.count()) * 1000;
     b.target = target;
     b.args.assign(args.begin(), args.end());
     b.hops = 0;
@@ -273,11 +274,17 @@ struct runtime::impl final : detail::progress_driver {
     {
       std::lock_guard lock(mu);  // once for both: a warm call's locks are a good part of its cost
       push = pushed.insert({to, b.code}).second;
-      state = fresh_state_locked(std::chrono::steady_clock::now() + deadline);
+      state = fresh_state_locked(now.steady + deadline);
     }
     if (push) b.code_blob = code.encode();  // eager push, first frame only
     const auto call = calls.add(deps, calls::completion_for(state));
     b.origin_call = call;
+    f.source = member->self();
+    f.call = call;
+    if (auto s = member->send(to, f); !s.ok()) (void)calls.complete(call, {}, std::move(s));
+    // After the send, off the call's path: nobody reads these before the
+    // caller has the state back (an answer writes only its bytes and status).
+    requests.fetch_add(1, std::memory_order_relaxed);
     {
       auto& p = state->placed();
       p.choice = placed.choice;
@@ -287,10 +294,6 @@ struct runtime::impl final : detail::progress_driver {
       p.estimate_us = placed.estimate_us;
       p.owner_estimate_us = placed.owner_estimate_us;
     }
-    f.source = member->self();
-    f.call = call;
-    requests.fetch_add(1, std::memory_order_relaxed);
-    if (auto s = member->send(to, f); !s.ok()) (void)calls.complete(call, {}, std::move(s));
     if (b.code_blob.capacity() > (std::size_t{1} << 20)) std::vector<std::uint8_t>().swap(b.code_blob);  // a big push
     return state;
   }

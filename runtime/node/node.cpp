@@ -316,7 +316,9 @@ wire::load_body node::load() const {
 
 void node::handle_invoke(frame&& f) {
   auto& call = std::get<wire::invoke_body>(f.body);
-  if (call.deadline_us != 0 && wire::deadline_clock_us() > call.deadline_us)
+  // The coarse clock: a call at most one kernel tick past its deadline may
+  // still run (the runner and the caller's own wait read the exact clocks).
+  if (call.deadline_us != 0 && wire::coarse_deadline_clock_us() > call.deadline_us)
     return runner_->reply_error(call.origin, call.origin_call,
                                 make_error(errc::timeout, fmt::format("deadline passed before node {} could run {}",
                                                                       config_.index, call.symbol)));

@@ -136,3 +136,27 @@ TEST_CASE("frames: random mutations never crash and never decode garbage silentl
   CHECK(rejected > 0);
   CHECK(accepted > 0);
 }
+
+TEST_CASE("frames: the deadline clocks agree with the wall clock") {
+  // One read for both clocks: the deadline clock from the steady reading and
+  // their difference. Both must agree with a direct read of each clock.
+  for (int i = 0; i < 1000; ++i) {
+    const auto steady_before = std::chrono::steady_clock::now();
+    const std::uint64_t wall_before = wire::deadline_clock_us();
+    const wire::call_clocks both = wire::read_call_clocks();
+    const std::uint64_t wall_after = wire::deadline_clock_us();
+    const auto steady_after = std::chrono::steady_clock::now();
+    REQUIRE(both.steady >= steady_before);
+    REQUIRE(both.steady <= steady_after);
+    // Within 2 ms of the direct reads (a wrong sign or unit is seconds or
+    // years off; the drift between the clocks in a second, microseconds).
+    REQUIRE(both.deadline_us + 2000 >= wall_before);
+    REQUIRE(both.deadline_us <= wall_after + 2000);
+  }
+  // The coarse clock lags the wall clock by up to one kernel tick (at most
+  // 10 ms at HZ=100) and never runs ahead of it.
+  const std::uint64_t coarse = wire::coarse_deadline_clock_us();
+  const std::uint64_t wall = wire::deadline_clock_us();
+  CHECK(coarse <= wall);
+  CHECK(coarse + 20'000 >= wall);
+}
