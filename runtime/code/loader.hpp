@@ -34,7 +34,8 @@
 namespace ferry::code {
 
 /// A code object this node knows, and its compiled form once loaded.
-/// Entries are never freed while the node runs (running calls hold them).
+/// Entries are never freed while the node runs, and `fn`, once set, is never
+/// replaced: a running call uses both by reference.
 struct code_entry {
   code_object code;
   object_id id;

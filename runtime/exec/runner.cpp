@@ -52,7 +52,7 @@ void runner::run(code::code_entry* entry, frame&& f) {
   thread_local frame reply{frame_type::reply, 0, 0, wire::reply_body{}};
   auto& result = std::get<wire::reply_body>(reply.body).result;
   result.resize(co.result_size);
-  const jit_function fn = entry->fn;  // holds the code while it runs
+  const jit_function& fn = entry->fn;  // set once, before the first call, and never replaced (code_entry)
   const auto started = std::chrono::steady_clock::now();
   const std::int32_t rc = run_mobile(cx, fn, call.args.data(), call.args.size(), result.data(), result.size());
   // The answer leaves first (reply, error or forward); the run's time is
