@@ -268,6 +268,8 @@ struct node_cluster {
     struct tally {
       std::uint64_t issued = 0, ok = 0, wrong = 0, peer_dead = 0, not_found = 0, other = 0;
       std::uint64_t node0_issued = 0, node0_ok = 0;  // node 0 is neither paused nor killed
+      std::string node0_first_failure;                // what, and when, if one failed
+      double node0_last_failure_at = 0;
     };
     std::vector<tally> tallies(kClients);
     const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
@@ -285,7 +287,16 @@ struct node_cluster {
         auto [f, expected, node, issued] = std::move(window.front());
         window.pop_front();
         auto r = f.try_get();
-        if (node == 0) t.node0_issued += 1, t.node0_ok += r && *r == expected;
+        if (node == 0) {
+          t.node0_issued += 1;
+          if (r && *r == expected) ++t.node0_ok;
+          else {
+            const double at = std::chrono::duration<double>(issued - soak_start).count();
+            if (t.node0_first_failure.empty())
+              t.node0_first_failure = fmt::format("issued at {:.3f} s: {}", at, r ? "a wrong value" : r.error().describe());
+            t.node0_last_failure_at = at;
+          }
+        }
         if (r) ++(*r == expected ? t.ok : t.wrong);
         else if (r.code() == errc::peer_dead) ++t.peer_dead;
         else if (r.code() == errc::not_found) ++t.not_found;  // a cell of the restarted node
@@ -356,6 +367,10 @@ struct node_cluster {
     // fail, and how many depends on how fast they fail.)
     CHECK(all.node0_issued > 0);
     CHECK(all.node0_ok == all.node0_issued);
+    for (int k = 0; k < kClients; ++k)
+      if (!tallies[k].node0_first_failure.empty())
+        MESSAGE("client ", k, ": ", tallies[k].node0_issued - tallies[k].node0_ok, " calls to node 0 failed, the first ",
+                tallies[k].node0_first_failure, ", the last issued at ", tallies[k].node0_last_failure_at, " s");
     // Afterwards every node serves, the paused one and the restarted one included.
     for (std::uint32_t n = 0; n < kNodes; ++n) {
       CHECK(wait_for_node(n, [](const node_info& i) { return i.alive; }));
