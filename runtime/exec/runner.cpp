@@ -55,34 +55,20 @@ void runner::run(code::code_entry* entry, frame&& f) {
   const jit_function& fn = entry->fn;  // set once, before the first call, and never replaced (code_entry)
   const auto started = std::chrono::steady_clock::now();
   const std::int32_t rc = run_mobile(cx, fn, call.args.data(), call.args.size(), result.data(), result.size());
-  // The answer (a reply or an error) leaves first and the run's end is read
-  // after it, so that clock read and the policy's bookkeeping stay off the
-  // call's path (the time then includes the seal and the send). A forward's
-  // end is read before the continuation is routed: routing may run it here,
-  // inside this run, whose time must not include it.
-  const auto ended = [&] {
-    // Seal what the call may have written, before anyone hears of its end:
-    // an answered call's writes are durable.
-    const status sealed = seal(cx);
-    if (rc != 0 || !sealed.ok()) {
-      reply_error(call.origin, call.origin_call,
-                  rc == 0            ? sealed
-                  : cx.failure.ok() ? make_error(static_cast<errc>(rc), fmt::format("{} failed", co.name))
-                                    : cx.failure);
-      return std::chrono::steady_clock::now();
-    }
-    if (cx.forwarded) {
-      const auto now = std::chrono::steady_clock::now();
-      hand_on(std::move(f), cx);
-      return now;
-    }
-    spare_continuation() = std::move(cx.forward);
-    reply.source = who_.index;
-    reply.call = call.origin_call;
-    (void)member_.send(call.origin, reply);
-    return std::chrono::steady_clock::now();
-  }();
-  policy_.ran(*entry, ended - started, !cx.touched.empty());
+  policy_.ran(*entry, std::chrono::steady_clock::now() - started, !cx.touched.empty());
+  // Seal what the call may have written, before anyone hears of its end
+  // (reply, error or forward): an answered call's writes are durable.
+  const status sealed = seal(cx);
+  if (rc != 0) {
+    const status s = cx.failure.ok() ? make_error(static_cast<errc>(rc), fmt::format("{} failed", co.name)) : cx.failure;
+    return reply_error(call.origin, call.origin_call, s);
+  }
+  if (!sealed.ok()) return reply_error(call.origin, call.origin_call, sealed);
+  if (cx.forwarded) return hand_on(std::move(f), cx);
+  spare_continuation() = std::move(cx.forward);
+  reply.source = who_.index;
+  reply.call = call.origin_call;
+  (void)member_.send(call.origin, reply);
 }
 
 status runner::signature_matches(const code::code_entry& code, const wire::invoke_body& call) {
