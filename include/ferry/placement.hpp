@@ -7,8 +7,9 @@
 // By default a call runs where its first ferry::ref argument lives. With
 // placement::automatic the runtime asks its placement policy, which sees
 // every node's load (reported with the heartbeats nodes send anyway), the
-// links, the size of the data and of the code, and whether each node holds
-// the code already, and picks one of:
+// links, the size of the data and of the code, whether each node holds the
+// code already, and how long this process's recent calls of the function
+// took to answer where it sent them, and picks one of:
 //   - the owner of the data (as by default);
 //   - another node: the call is sent there and every cx.local of an object
 //     held elsewhere pulls a private copy of the range (writes to it stay in
@@ -66,7 +67,18 @@ struct placement_candidate {
   bool has_code = false;  ///< it holds the call's code compiled (the caller always does)
   node_load load;         ///< the caller: zeros
   link_figures link;      ///< between the caller and it
+  /// What this process measured there: the mean time to the answer of the
+  /// function's recent calls that automatic placement sent there, in µs
+  /// (0: none answered in the last kObservedForMs; the caller's own runs
+  /// are not measured).
+  double observed_us = 0;
+  /// Calls of the function that automatic placement sent there are still
+  /// on their way (their answers will give observed_us).
+  bool observing = false;
 };
+
+/// How long a measured time to the answer counts (placement_candidate::observed_us).
+inline constexpr std::uint32_t kObservedForMs = 1000;
 
 /// Everything a policy is told about one call.
 struct placement_input {
@@ -96,9 +108,11 @@ class FERRY_API placement_policy {
   virtual placement_decision choose(const placement_input& in) = 0;
 };
 
-/// The default policy: estimated time to the answer at each candidate,
-/// the cheapest wins, and another place than the owner only if it beats the
-/// owner by `margin` (docs/mobility.md, "Placement").
+/// The default policy: estimated time to the answer at each candidate (the
+/// measured one where there is one, else a model of it), the cheapest wins,
+/// and another place than the owner only if it beats the owner by `margin`;
+/// while another place is measured and the owner is not, one call goes to
+/// the owner to measure it (docs/mobility.md, "Placement").
 class FERRY_API cost_model final : public placement_policy {
  public:
   struct parameters {

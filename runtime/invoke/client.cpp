@@ -27,6 +27,7 @@
 #include "exec/caller_host.hpp"
 #include "ifunc/service.hpp"
 #include "placement/cost_model.hpp"
+#include "placement/measured_calls.hpp"
 #include "session/member.hpp"
 #include "wire/frames.hpp"
 
@@ -75,6 +76,21 @@ struct runtime::impl final : detail::progress_driver {
   std::shared_ptr<placement_policy> policy = std::make_shared<cost_model>();  // guarded by mu
   std::unordered_map<object_id, std::uint64_t> sizes;  // objects this process created or moved: their size (mu)
   std::unordered_map<const code_object*, std::uint64_t> code_sizes;  // encoded size (mu)
+  /// Times to the answer of automatically placed calls (shared with their completions).
+  std::shared_ptr<placement_inputs::measured_calls> measured = std::make_shared<placement_inputs::measured_calls>();
+
+  /// An automatically placed call's answer: measured, then delivered.
+  struct measured_answer {
+    std::shared_ptr<detail::call_state> state;
+    std::shared_ptr<placement_inputs::measured_calls> table;
+    placement_inputs::measured_calls::place at;
+    std::chrono::steady_clock::time_point sent;
+    void on_answer(std::span<const std::uint8_t> bytes, status&& s) {
+      const auto now = std::chrono::steady_clock::now();
+      table->answered(at, now - sent, s, now);
+      state->on_answer(bytes, std::move(s));
+    }
+  };
 
   /// Ask the placement policy where a call of `code` on `target`, owned by
   /// `owner`, should run.
@@ -83,6 +99,7 @@ struct runtime::impl final : detail::progress_driver {
     std::vector<placement_candidate> candidates;
     placement_input in;
     std::shared_ptr<placement_policy> chooser;
+    const auto now = std::chrono::steady_clock::now();
     {
       std::lock_guard lock(mu);
       chooser = policy;
@@ -95,6 +112,9 @@ struct runtime::impl final : detail::progress_driver {
         c.has_code = pushed.contains({n.id, code_id});
         c.load = n.load;
         c.link = placement_inputs::for_transport(n.transport, n.kind);
+        const auto m = measured->look({code_id, n.id, !c.owner}, now);
+        c.observed_us = m.us;
+        c.observing = m.on_the_way;
         candidates.push_back(c);
       }
       if (auto it = sizes.find(target); it != sizes.end()) in.object_bytes = it->second;
@@ -277,7 +297,16 @@ struct runtime::impl final : detail::progress_driver {
       state = fresh_state_locked(now.steady + deadline);
     }
     if (push) b.code_blob = code.encode();  // eager push, first frame only
-    const auto call = calls.add(deps, calls::completion_for(state));
+    calls::completion done;
+    if (placed.automatic) {  // ⑤ measured for the placement of the next calls
+      const placement_inputs::measured_calls::place at{b.code, to, placed.choice == placement_info::how::pulled};
+      measured->sent(at);
+      done = calls::completion_for(std::make_shared<measured_answer>(
+          measured_answer{state, measured, at, std::chrono::steady_clock::now()}));
+    } else {
+      done = calls::completion_for(state);
+    }
+    const auto call = calls.add(deps, std::move(done));
     b.origin_call = call;
     f.source = member->self();
     f.call = call;

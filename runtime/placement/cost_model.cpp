@@ -44,6 +44,10 @@ double transfer_us(const link_figures& l, double bytes) {
 }
 }  // namespace
 
+// estimate = observed + code where this process measured the function's
+// recent calls (placement_candidate::observed_us: it includes whatever the
+// model cannot see, such as a node running a short call in place instead of
+// behind its executors' queue); elsewhere a model of it,
 // estimate = send + code + pull + queue + run, in µs:
 //   send  = 2 x latency + args / bandwidth          (invoke and reply; 0 at the caller)
 //   code  = code bytes / bandwidth + compile_us     (0 where the code is compiled already)
@@ -62,8 +66,12 @@ double cost_model::estimate(const placement_input& in, const placement_candidate
   }
   const bool caller = c.node == kCaller;
   const placement_candidate* own = owner_of(in);
-  const double send = caller ? 0 : c.link.latency_us + transfer_us(c.link, static_cast<double>(in.args_bytes));
   const double code = c.has_code ? 0 : transfer_us(c.link, static_cast<double>(in.code_bytes)) + p_.compile_us;
+  if (c.observed_us > 0) {
+    if (why) *why = fmt::format("{:.0f} us = measured {:.0f} + code {:.0f}", c.observed_us + code, c.observed_us, code);
+    return c.observed_us + code;
+  }
+  const double send = caller ? 0 : c.link.latency_us + transfer_us(c.link, static_cast<double>(in.args_bytes));
   double pull = 0;
   if (!c.owner) {
     if (!in.object_bytes || !own) {
@@ -120,6 +128,19 @@ placement_decision cost_model::choose(const placement_input& in) {
   }
   if (!own) {
     d.reason = "no owner known: the call goes where it is routed";
+    return d;
+  }
+  // Measured places are compared with a model of the others; a model of the
+  // owner may be far off (it cannot tell a call that runs in place from one
+  // that waits behind the queue). So while another place is measured and
+  // the owner is not, and no call is on its way there, this call goes to
+  // the owner and measures it.
+  const bool other_measured = std::any_of(in.candidates.begin(), in.candidates.end(),
+                                          [own](const placement_candidate& c) { return &c != own && c.observed_us > 0; });
+  if (best != own && own->alive && own->observed_us == 0 && !own->observing && other_measured) {
+    d.reason = fmt::format("owner node {}: not measured in the last {} ms, this call measures it ({}); best other, {}: {}",
+                           own->node, kObservedForMs, own_why, where(best->node), best_why);
+    d.estimate_us = d.owner_estimate_us;
     return d;
   }
   if (best != own && std::isfinite(d.owner_estimate_us) && d.estimate_us > p_.margin * d.owner_estimate_us) {

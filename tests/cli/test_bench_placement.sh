@@ -13,12 +13,18 @@ trap 'rm -f "$csv"' EXIT
 out=$("$FERRY" bench placement --calls 4 --window 2 --model-bytes 262144 --busy-rounds 20000000 --objects 5 \
         --rounds 1 --csv "$csv")
 echo "$out"
-grep -Eq '^inference latency, Bob saturated: fixed vs automatic \(shm\) +[0-9.e+]+ us +[0-9.e+]+ us +[0-9.]+$' <<<"$out" \
-  || fail "no latency row"
-grep -Eq '^inference throughput, 2 in flight: fixed vs automatic +[0-9.e+]+ 1/s +[0-9.e+]+ 1/s +[0-9.]+$' <<<"$out" \
-  || fail "no throughput row"
-grep -q "^automatic placement ran the calls: " <<<"$out" || fail "no placement summary"
-grep -Eq "^node [12] reported: [0-9]+ calls run, [1-9][0-9]* on pulled data" <<<"$out" || fail "no node reported pulled calls"
+for bob in "in place" queued; do
+  grep -Eq "^inference latency, Bob saturated, $bob: fixed vs automatic \(shm\) +[0-9.e+]+ us +[0-9.e+]+ us +[0-9.]+$" \
+    <<<"$out" || fail "no latency row ($bob)"
+  grep -Eq "^inference throughput, 2 in flight, $bob: fixed vs automatic +[0-9.e+]+ 1/s +[0-9.e+]+ 1/s +[0-9.]+$" \
+    <<<"$out" || fail "no throughput row ($bob)"
+done
+grep -q "^inference in place on Bob: automatic placement ran the calls: " <<<"$out" || fail "no placement summary (in place)"
+# Queued behind Bob's executors, Alice's calls leave him: a node reports pulled calls.
+queued=$(sed -n '/^inference queued on Bob: automatic placement ran the calls: /,$p' <<<"$out")
+grep -q "pulled 1 x" <<<"$queued" || fail "queued on Bob: no call was pulled"
+grep -Eq "^  node [12] reported: [0-9]+ calls run, [1-9][0-9]* on pulled data" <<<"$queued" \
+  || fail "queued on Bob: no node reported pulled calls"
 # The CSV: a header, 6 staleness points per scheme; no staleness costs 1 round
 # trip per call, full staleness 2, under both schemes.
 [[ $(head -1 "$csv") == "scheme,staleness,round_trips_mean,round_trips_stddev,latency_us_median" ]] || fail "CSV header"

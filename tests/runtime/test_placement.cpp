@@ -1,11 +1,16 @@
 // Automatic placement over real node processes (UCX shm): the seed's case.
 // Bob (node 0) holds a model partition and is saturated by another client's
-// stream of long calls; Carol (node 1) is idle. Alice, a client that does
-// not run mobile code, asks for inference with placement::automatic: it runs
-// on Carol, which pulls the model, and gives the same answer. Dave, a client
-// that runs mobile code fast, runs it himself on a pulled copy. A call with
-// the default placement still runs on Bob. Every check reads the per-call
+// stream of long calls, which Alice's inference waits behind (Bob runs every
+// call on his executors: --inline-budget-us 0); Carol (node 1) is idle.
+// Alice, a client that does not run mobile code, asks for inference with
+// placement::automatic: it runs on Carol, which pulls the model, and gives
+// the same answer; once Carol is measured and Bob is not, one call goes to
+// Bob to measure him, and the next go to Carol again. Dave, a client that
+// runs mobile code fast, runs it himself on a pulled copy. A call with the
+// default placement still runs on Bob. Every check reads the per-call
 // placement_info and where the function itself says it ran, never a time.
+// (The cost model's own decisions, with measured and modelled places:
+// test_cost_model.cpp.)
 #include <chrono>
 #include <memory>
 #include <thread>
@@ -31,14 +36,18 @@ struct placement_cluster {
   test::temp_dir dir;
   std::vector<std::unique_ptr<test::process>> nodes;  // stopped after the runtimes go
 
-  placement_cluster() {
+  /// `bob_args`: more options for Bob's `ferry node`.
+  explicit placement_cluster(std::vector<std::string> bob_args = {}) {
     ferry::test::loopback_only();
     cluster::rendezvous rv(dir.path() / "rv");
     REQUIRE_OK(rv.init(2));
-    for (std::uint32_t i = 0; i < 2; ++i)
-      nodes.push_back(std::make_unique<test::process>(std::vector<std::string>{
-          FERRY_CLI, "node", "--index", std::to_string(i), "--rendezvous", (dir.path() / "rv").string(), "--transport",
-          "ucx", "--tls", "shm", "--jit-cache", (dir.path() / "jit").string()}));
+    for (std::uint32_t i = 0; i < 2; ++i) {
+      std::vector<std::string> argv{FERRY_CLI, "node",        "--index", std::to_string(i), "--rendezvous",
+                                    (dir.path() / "rv").string(), "--transport", "ucx", "--tls", "shm",
+                                    "--jit-cache", (dir.path() / "jit").string()};
+      if (i == kBob) argv.insert(argv.end(), bob_args.begin(), bob_args.end());
+      nodes.push_back(std::make_unique<test::process>(std::move(argv)));
+    }
   }
 
   std::unique_ptr<runtime> client(double caller_speed = 0) {
@@ -53,14 +62,13 @@ struct placement_cluster {
 
 }  // namespace
 
-TEST_CASE("placement over UCX shm: Bob saturated and Carol idle, automatic placement runs Alice's call on Carol, "
-          "Dave runs his locally, fixed placement stays on Bob") {
-  placement_cluster c;
+TEST_CASE("placement over UCX shm: Bob saturated and Carol idle, automatic placement runs Alice's calls on Carol "
+          "and measures Bob once, Dave runs his locally, fixed placement stays on Bob") {
+  placement_cluster c({"--inline-budget-us", "0"});  // every call on Bob's executors: behind his queue
   auto alice = c.client();
   auto eve = c.client();         // the load on Bob
   auto dave = c.client(4.0);     // runs mobile code, 4x a node's speed
-  // 1 MiB: long enough (> the 50 µs in-place budget) that Bob runs it on an executor, behind the queue.
-  auto [model, words] = make_model(*alice, 128 * 1024, kBob);
+  auto [model, words] = make_model(*alice, 128 * 1024, kBob);  // 1 MiB
   auto [small, small_words] = make_model(*dave, 512, kBob);  // 4 KiB: Dave's
   auto cell = eve->objects().create<std::uint64_t>(1, on_node(kBob));
   const std::uint64_t input = 42;
@@ -86,19 +94,27 @@ TEST_CASE("placement over UCX shm: Bob saturated and Carol idle, automatic place
   REQUIRE(wait_for_queue(*alice, kBob, 4, std::chrono::seconds(20)));
   REQUIRE(wait_for_queue(*dave, kBob, 4, std::chrono::seconds(20)));
   CHECK(alice->nodes()[kCarol].load.queued == 0);
+  // Alice's measure of Bob (the idle call) goes stale: the model decides again.
+  std::this_thread::sleep_for(std::chrono::milliseconds(kObservedForMs + 100));
 
-  // Alice: not Bob (its queue), not herself (she runs no mobile code): Carol, pulling the model.
-  for (int i = 0; i < 3; ++i) {
+  // Alice: not Bob (its queue), not herself (she runs no mobile code): Carol,
+  // pulling the model; the second call measures Bob (nobody else measures
+  // him while Carol is measured), whose queue sends the next ones to Carol.
+  const placement_info::how expect[] = {placement_info::how::pulled, placement_info::how::owner,
+                                        placement_info::how::pulled, placement_info::how::pulled};
+  for (int i = 0; i < 4; ++i) {
     auto f = alice->invoke_with(call_options{.placement = placement::automatic}, &infer, model, words.size(), input + i);
     const auto r = f.get();
     const auto why = f.where();
-    INFO(why.reason);
+    INFO("call ", i, ": ", why.reason);
     CHECK(why.automatic);
-    CHECK(why.choice == placement_info::how::pulled);
-    CHECK(why.node == kCarol);
-    CHECK(r.node == kCarol);
+    CHECK(why.choice == expect[i]);
+    CHECK(why.node == (expect[i] == placement_info::how::owner ? kBob : kCarol));
+    CHECK(r.node == why.node);
     CHECK(r.value == infer_expected(words.data(), words.size(), input + i));
-    CHECK(why.estimate_us < why.owner_estimate_us);
+    if (i == 0) CHECK(why.estimate_us < why.owner_estimate_us);  // the model: Bob's queue
+    if (i == 1) CHECK(why.reason.find("this call measures it") != std::string::npos);
+    if (i >= 2) CHECK(why.reason.find("measured") != std::string::npos);  // both places measured now
   }
   CHECK(alice->stats().placed_pulled == 3);
 

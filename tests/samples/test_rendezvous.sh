@@ -3,8 +3,10 @@
 # decided by ferry) at its default size: every answer must match the
 # caller's own inference (the program exits 1 otherwise), and the places
 # ferry chose must be the seed's: Bob while the cluster is idle, Carol
-# (pulling the model) for Alice while Bob is saturated, Dave himself for his
-# small model, Bob for the fixed placement. Bad options are refused.
+# (pulling the model) for Alice while Bob is saturated, but for one call that
+# measures Bob, Dave himself for his small model, Bob for the fixed
+# placement. With --bob-in-place (Bob runs a call this short in place, beside
+# his queue) Alice's calls stay on Bob. Bad options are refused.
 set -euo pipefail
 SAMPLE=$1
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -12,12 +14,24 @@ export UCX_NET_DEVICES=lo
 out=$(timeout 120 "$SAMPLE") || fail "exit $?: $out"
 echo "$out"
 grep -Eq '^  Alice, automatic \(first call\) +ran on Bob +\(owner\) .* answer ok$' <<<"$out" || fail "idle: not on Bob"
-[[ $(grep -Ec '^  Alice, automatic +ran on Carol +\(pulled\) .* answer ok$' <<<"$out") -eq 3 ]] ||
-  fail "Bob saturated: Alice's calls did not all run on Carol"
+# Saturated: Carol (the model), Bob once to measure him, then Carol (measured).
+saturated=$(sed -n '/^Bob saturated/,/^  Dave/p' <<<"$out")
+[[ $(grep -Ec '^  Alice, automatic +ran on Carol +\(pulled\) .* answer ok$' <<<"$saturated") -eq 3 ]] ||
+  fail "Bob saturated: three of Alice's calls must run on Carol"
+[[ $(grep -Ec '^  Alice, automatic +ran on Bob +\(owner\) .* answer ok$' <<<"$saturated") -eq 1 ]] ||
+  fail "Bob saturated: one of Alice's calls must measure Bob"
+grep -q 'not measured in the last 1000 ms, this call measures it' <<<"$saturated" || fail "no measuring call explained"
 grep -Eq '^  Dave, automatic \(small model\) +ran on Dave +\(caller\) .* answer ok$' <<<"$out" || fail "Dave"
 grep -Eq '^  Alice, fixed placement \(the owner\) ran on Bob +\(owner\) .* answer ok$' <<<"$out" || fail "fixed"
 grep -Eq "^Carol's heartbeats: 3 calls on pulled data" <<<"$out" || fail "Carol's report"
 grep -q '^ok: every answer matches' <<<"$out" || fail "no ok line"
+out=$(timeout 120 "$SAMPLE" --bob-in-place) || fail "--bob-in-place: exit $?: $out"
+echo "$out"
+saturated=$(sed -n '/^Bob saturated/,/^  Dave/p' <<<"$out")
+# Measured at Bob once (after the model's first choice), then kept there.
+[[ $(grep -Ec '^  Alice, automatic +ran on Bob +\(owner\) .* answer ok$' <<<"$saturated") -ge 3 ]] ||
+  fail "--bob-in-place: Alice's calls must stay on Bob once he is measured"
+grep -q '^ok: every answer matches' <<<"$out" || fail "--bob-in-place: no ok line"
 ! "$SAMPLE" --tls rdma >/dev/null 2>&1 || fail "--tls rdma accepted"
 ! "$SAMPLE" --window 1 >/dev/null 2>&1 || fail "--window 1 accepted"
 echo "ok: ferry placed the seed's calls where the seed says and every answer matches"

@@ -7,7 +7,12 @@
 //                     baseline: fixed placement (at the owner, Bob)
 //                     ferry:    placement::automatic (the cost model)
 //                     latency (median of sequential calls) and throughput
-//                     (calls/s with a window of calls in flight)
+//                     (calls/s with a window of calls in flight), twice: with
+//                     Bob as nodes run by default, where a short call runs in
+//                     place, beside his busy executors (staying is right), and
+//                     with Bob running every call on his executors
+//                     (--inline-budget-us 0), where it waits behind the queue
+//                     as a long call would (leaving is right)
 //   staleness         round trips per call vs the fraction of calls whose
 //                     owner cache is stale (objects moved since the caller's
 //                     last call), for both directory schemes: mean and standard
@@ -49,7 +54,7 @@ struct options {
   std::string csv;
   int calls = 40;                       // inference calls per placement
   unsigned window = 4;                  // calls in flight for the throughput figure
-  std::uint64_t model_bytes = 1 << 20;  // Alice's model partition (long enough to run on an executor)
+  std::uint64_t model_bytes = 1 << 20;  // Alice's model partition
   std::uint64_t busy_rounds = 30'000'000;  // one saturating call's work (ms even on a quiet machine)
   unsigned saturate = 12;               // saturating calls in flight on Bob
   unsigned objects = 24;                // objects per staleness round
@@ -73,14 +78,20 @@ double us_since(clock_type::time_point t0) {
 }
 
 struct placement_figures {
+  std::string bob;  // how Bob runs the inference: "in place" or "queued"
   std::vector<row> rows;
   std::map<std::string, int> where;  // automatic calls by where they ran
   std::vector<ferry::node_info> nodes;  // what the nodes reported at the end (ferry stats)
 };
 
-placement_figures alice_bob_carol(const options& o, const local_cluster& cl) {
-  progress(o, fmt::format("Alice/Bob/Carol: a {} KiB model on Bob, Bob saturated ({} calls of {} rounds in flight)",
-                          o.model_bytes >> 10, o.saturate, o.busy_rounds));
+// `queued`: Bob runs every call on his executors (the cluster's Bob was
+// started with --inline-budget-us 0).
+placement_figures alice_bob_carol(const options& o, const local_cluster& cl, bool queued) {
+  placement_figures out;
+  out.bob = queued ? "queued" : "in place";
+  progress(o, fmt::format("Alice/Bob/Carol, inference {} on Bob: a {} KiB model on Bob, Bob saturated ({} calls of {} "
+                          "rounds in flight)",
+                          out.bob, o.model_bytes >> 10, o.saturate, o.busy_rounds));
   auto alice = cl.client();
   auto eve = cl.client();
   const std::uint64_t words = o.model_bytes / 8;
@@ -94,7 +105,6 @@ placement_figures alice_bob_carol(const options& o, const local_cluster& cl) {
   // A queue, and enough calls ended that Bob's mean call time shows them.
   if (!wait_for_queue(*alice, kBob, o.saturate / 2, std::chrono::seconds(30))) wrong("Bob never reported a queue");
 
-  placement_figures out;
   std::vector<double> lat[2];
   double rate[2] = {0, 0};
   for (int mode = 0; mode < 2; ++mode) {
@@ -119,10 +129,10 @@ placement_figures alice_bob_carol(const options& o, const local_cluster& cl) {
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(250));  // a heartbeat or two
   out.nodes = alice->nodes();
-  out.rows.push_back({fmt::format("inference latency, Bob saturated: fixed vs automatic ({})", o.tls), median(lat[0]),
-                      median(lat[1]), "us"});
-  out.rows.push_back({fmt::format("inference throughput, {} in flight: fixed vs automatic", o.window), rate[0], rate[1],
-                      "1/s"});
+  out.rows.push_back({fmt::format("inference latency, Bob saturated, {}: fixed vs automatic ({})", out.bob, o.tls),
+                      median(lat[0]), median(lat[1]), "us"});
+  out.rows.push_back({fmt::format("inference throughput, {} in flight, {}: fixed vs automatic", o.window, out.bob),
+                      rate[0], rate[1], "1/s"});
   return out;
 }
 
@@ -235,23 +245,28 @@ int main(int argc, char** argv) {
   try {
     if (!o.csv.empty()) csv = open_csv(o.csv);
     std::vector<row> rows;
-    std::map<std::string, int> where;
-    std::vector<ferry::node_info> reported;
+    std::vector<placement_figures> cases;
     std::vector<staleness_point> points;
+    // Bob on CPU 0, the others on CPU 1: his saturated executors do not
+    // take the CPU of the nodes that are meant to be idle (separate machines).
+    auto node_args = [&](bool queued) {
+      return [&o, queued](std::uint32_t i) {
+        std::vector<std::string> a;
+        if (o.pin) a = {"--cores", i == kBob ? "0" : "1"};
+        if (queued && i == kBob) a.insert(a.end(), {"--inline-budget-us", "0"});
+        return a;
+      };
+    };
     for (const std::string scheme : {"home", "e2e"}) {
-      // Bob on CPU 0, the others on CPU 1: his saturated executors do not
-      // take the CPU of the nodes that are meant to be idle (separate machines).
-      local_cluster cl(kNodes, o.tls, scheme, [&](std::uint32_t i) {
-        return o.pin ? std::vector<std::string>{"--cores", i == kBob ? "0" : "1"} : std::vector<std::string>{};
-      });
-      if (scheme == "home") {
-        auto p = alice_bob_carol(o, cl);
-        rows = p.rows;
-        where = p.where;
-        reported = p.nodes;
-      }
+      local_cluster cl(kNodes, o.tls, scheme, node_args(false));
+      if (scheme == "home") cases.push_back(alice_bob_carol(o, cl, false));
       for (auto& pt : staleness(o, cl, scheme)) points.push_back(pt);
     }
+    {
+      local_cluster cl(kNodes, o.tls, "home", node_args(true));
+      cases.push_back(alice_bob_carol(o, cl, true));
+    }
+    for (const auto& c : cases) rows.insert(rows.end(), c.rows.begin(), c.rows.end());
     if (csv) write_csv(std::exchange(csv, nullptr), o.csv, points);
     ferry::bench::print_rows(rows, o.json, "fixed",
                              ferry::bench::parameters()
@@ -266,12 +281,14 @@ int main(int argc, char** argv) {
                                  .add("rounds", o.rounds)
                                  .add("pin", o.pin));
     if (!o.json) {
-      std::string w;
-      for (const auto& [k, n] : where) w += fmt::format("{}{} x{}", w.empty() ? "" : ", ", k, n);
-      fmt::print("automatic placement ran the calls: {}\n", w);
-      for (const auto& n : reported)
-        fmt::print("node {} reported: {} calls run, {} on pulled data, {} bytes pulled, mean call {} us\n", n.id,
-                   n.load.calls, n.load.pulled_calls, n.load.pulled_bytes, n.load.call_us);
+      for (const auto& c : cases) {
+        std::string w;
+        for (const auto& [k, n] : c.where) w += fmt::format("{}{} x{}", w.empty() ? "" : ", ", k, n);
+        fmt::print("inference {} on Bob: automatic placement ran the calls: {}\n", c.bob, w);
+        for (const auto& n : c.nodes)
+          fmt::print("  node {} reported: {} calls run, {} on pulled data, {} bytes pulled, mean call {} us\n", n.id,
+                     n.load.calls, n.load.pulled_calls, n.load.pulled_bytes, n.load.call_us);
+      }
       fmt::print("{:<6} {:>9} {:>16} {:>10} {:>12}\n", "scheme", "staleness", "round trips/call", "stddev",
                  "latency us");
       for (const auto& p : points)

@@ -1,0 +1,154 @@
+// The default placement policy and the times it measures, on their own (no
+// cluster): a place measured recently is estimated by its measurement, a
+// place not measured by the model; while another place is measured and the
+// owner is not, one call goes to the owner to measure it; the measurements
+// go stale after kObservedForMs, and only answers and timeouts count.
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include <ferry/ferry.h>
+#include <ferry/placement.hpp>
+
+#include "placement/measured_calls.hpp"
+#include "test_util.hpp"
+
+using namespace ferry;
+using placement_inputs::measured_calls;
+
+namespace {
+
+constexpr std::uint32_t kBob = 0, kCarol = 1;
+
+// Bob owns 1 MiB and reports a long queue of long calls; Carol is idle and
+// holds the code. Nothing is measured.
+std::vector<placement_candidate> bob_busy_carol_idle() {
+  placement_candidate bob;
+  bob.node = kBob;
+  bob.kind = FERRY_NODE_HOST;
+  bob.owner = true;
+  bob.has_code = true;
+  bob.load = {.queued = 12, .running = 2, .executors = 2, .call_us = 100'000};
+  bob.link = {2, 4000};
+  placement_candidate carol = bob;
+  carol.node = kCarol;
+  carol.owner = false;
+  carol.load = {.executors = 2};
+  return {bob, carol};
+}
+
+placement_input input_for(const std::vector<placement_candidate>& c) {
+  placement_input in;
+  in.function = "infer";
+  in.owner = kBob;
+  in.object_bytes = 1 << 20;
+  in.code_bytes = 4000;
+  in.args_bytes = 16;
+  in.candidates = c;
+  return in;
+}
+
+}  // namespace
+
+TEST_CASE("cost model: with nothing measured the model decides: Bob's queue sends the call to Carol") {
+  auto c = bob_busy_carol_idle();
+  cost_model m;
+  const auto d = m.choose(input_for(c));
+  INFO(d.reason);
+  CHECK(d.node == kCarol);
+  CHECK(d.estimate_us < 0.8 * d.owner_estimate_us);
+  CHECK(d.reason.find("queue") != std::string::npos);
+}
+
+TEST_CASE("cost model: a measured owner is estimated by its measurement, not by its queue: it keeps the call") {
+  auto c = bob_busy_carol_idle();
+  c[0].observed_us = 3000;  // Bob runs this call in place, beside his busy executors
+  cost_model m;
+  std::string why;
+  CHECK(m.estimate(input_for(c), c[0], &why) == doctest::Approx(3000));
+  CHECK(why.find("measured 3000") != std::string::npos);
+  const auto d = m.choose(input_for(c));
+  INFO(d.reason);
+  CHECK(d.node == kBob);
+  CHECK(d.owner_estimate_us == doctest::Approx(3000));
+}
+
+TEST_CASE("cost model: a place without the code adds shipping and compiling to its measurement") {
+  auto c = bob_busy_carol_idle();
+  c[1].observed_us = 500;
+  c[1].has_code = false;  // e.g. it restarted since
+  cost_model m;
+  CHECK(m.estimate(input_for(c), c[1], nullptr) > 500 + 3000);
+}
+
+TEST_CASE("cost model: while Carol is measured and Bob is not, one call measures Bob, but not while one is on its way") {
+  auto c = bob_busy_carol_idle();
+  c[1].observed_us = 20'000;
+  cost_model m;
+  auto d = m.choose(input_for(c));
+  INFO(d.reason);
+  CHECK(d.node == kBob);
+  CHECK(d.reason.find("not measured in the last 1000 ms, this call measures it") != std::string::npos);
+  c[0].observing = true;  // that call has not answered yet
+  d = m.choose(input_for(c));
+  CHECK(d.node == kCarol);
+  c[0].observing = false;
+  c[0].alive = false;  // a dead owner is not measured
+  d = m.choose(input_for(c));
+  CHECK(d.node == kCarol);
+}
+
+TEST_CASE("cost model: both measured, the faster wins, the owner only by the margin") {
+  auto c = bob_busy_carol_idle();
+  c[0].observed_us = 600'000;  // Bob's queue, measured
+  c[1].observed_us = 20'000;
+  cost_model m;
+  auto d = m.choose(input_for(c));
+  INFO(d.reason);
+  CHECK(d.node == kCarol);
+  CHECK(d.estimate_us == doctest::Approx(20'000));
+  c[0].observed_us = 22'000;  // Carol is faster, but not by 20%
+  d = m.choose(input_for(c));
+  CHECK(d.node == kBob);
+}
+
+TEST_CASE("measured calls: a mean per function and place, fresh for kObservedForMs, counting only answers and "
+          "timeouts") {
+  measured_calls t;
+  using clock = measured_calls::clock;
+  const auto code = object_id::random();
+  const measured_calls::place bob{code, kBob, false}, carol{code, kCarol, true}, bob_pulled{code, kBob, true};
+  const auto t0 = clock::now();
+  CHECK(t.look(bob, t0).us == 0);
+  CHECK_FALSE(t.look(bob, t0).on_the_way);
+
+  t.sent(bob);
+  t.sent(bob);
+  CHECK(t.look(bob, t0).on_the_way);
+  t.answered(bob, std::chrono::microseconds(1000), status{}, t0);
+  CHECK(t.look(bob, t0).us == doctest::Approx(1000));
+  CHECK(t.look(bob, t0).on_the_way);  // one still out
+  t.answered(bob, std::chrono::microseconds(3000), status{}, t0);
+  CHECK(t.look(bob, t0).us == doctest::Approx(2000));  // the moving mean
+  CHECK_FALSE(t.look(bob, t0).on_the_way);
+
+  // Another place, or the same node as a puller, is another figure.
+  CHECK(t.look(carol, t0).us == 0);
+  CHECK(t.look(bob_pulled, t0).us == 0);
+
+  // A dead peer or a fault says nothing of how long the place takes; a timeout does.
+  t.sent(carol);
+  t.answered(carol, std::chrono::microseconds(5), make_error(errc::peer_dead, "gone"), t0);
+  CHECK(t.look(carol, t0).us == 0);
+  CHECK_FALSE(t.look(carol, t0).on_the_way);
+  t.sent(carol);
+  t.answered(carol, std::chrono::milliseconds(500), make_error(errc::timeout, "late"), t0);
+  CHECK(t.look(carol, t0).us == doctest::Approx(500'000));
+
+  // Stale after kObservedForMs; the next answer starts the mean afresh.
+  const auto later = t0 + std::chrono::milliseconds(kObservedForMs + 1);
+  CHECK(t.look(bob, later).us == 0);
+  t.sent(bob);
+  t.answered(bob, std::chrono::microseconds(7000), status{}, later);
+  CHECK(t.look(bob, later).us == doctest::Approx(7000));
+}
