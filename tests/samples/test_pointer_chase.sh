@@ -26,6 +26,34 @@ grep -Eq '"name": "depth 256 chase, ferry vs get' <<<"$out" || fail "json: no de
 grep -Eq '"name": "depth 16 chase, ferry vs trusted nodes' <<<"$out" || fail "json: no depth-16 trusted row"
 grep -Eq '"rounds": 5' <<<"$out" || fail "json: no rounds parameter"
 grep -Eq '"(baseline|ferry)": 0(\.0+)?,' <<<"$out" && fail "json: a zero figure"
+# make bench's tools on that report: CSV, the targets' summary (ferry's rate
+# over each baseline's: baseline us / ferry us of the same row), its tables
+# and its plot.
+bench_tools=$(cd "$(dirname "$0")/../../tools/bench" && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+python3 "$bench_tools/bench_csv.py" <<<"$out" >"$tmp/chase.csv" || fail "bench_csv.py"
+python3 "$bench_tools/chase_targets.py" "2 servers shm=$tmp/chase.csv" >"$tmp/targets.csv" || fail "chase_targets.py"
+cat "$tmp/targets.csv"
+[[ $(head -1 "$tmp/targets.csv") == "depth,am 2 servers shm,get 2 servers shm" ]] || fail "targets: header"
+[[ $(tail -n +2 "$tmp/targets.csv" | cut -d, -f1 | tr '\n' ' ') == "1 16 256 " ]] || fail "targets: depths"
+python3 - "$tmp/chase.csv" "$tmp/targets.csv" <<'PY' || fail "targets: a ratio is not baseline / ferry of its row"
+import csv, sys
+rows = {r[0]: r for r in csv.reader(l for l in open(sys.argv[1]) if not l.startswith("#"))}
+summary = list(csv.reader(open(sys.argv[2])))[1:]
+for depth, am, get in summary:
+    for base, got in (("am", am), ("get", get)):
+        r = next(v for k, v in rows.items() if k.startswith(f"depth {depth} chase, ferry vs {base} "))
+        want = float(r[1]) / float(r[2])
+        assert abs(float(got) - want) <= 1e-3 * want, (depth, base, got, want)
+PY
+python3 "$bench_tools/chase_targets.py" --markdown "2 servers shm=$tmp/chase.csv" | grep -Eq '^\| 256 \| \**[0-9.]+\**? \|$' \
+  || fail "targets: no markdown row for depth 256"
+python3 "$bench_tools/chase_targets.py" "a,b=$tmp/chase.csv" >/dev/null 2>&1 && fail "targets: a label with a comma"
+if command -v gnuplot >/dev/null; then
+  "$bench_tools/plot_chase_targets.sh" "$tmp/targets.csv" "$tmp/targets.png" || fail "plot_chase_targets.sh"
+  [[ $(head -c 4 "$tmp/targets.png" | tail -c 3) == PNG ]] || fail "plot_chase_targets.sh: no PNG"
+fi
 # --preload: rt.preload ships and compiles the chase on both nodes first; the
 # first chase then runs resident code, and every endpoint is still right.
 out=$(timeout 120 "$FERRY" bench chase --servers 2 --modes ferry,am,get --preload "${small[@]}") || fail "--preload run"

@@ -2,7 +2,7 @@
 # record.sh FERRY OUT-DIR — what `make bench` runs: each benchmark below with
 # --json, converted to OUT-DIR/NAME.csv (bench_csv.py) and plotted to
 # NAME.png (plot.sh); OUT-DIR/machine.txt says where.
-# Sized to take a few minutes on a 2-core machine.
+# Sized to take about five minutes on a 2-core machine.
 set -euo pipefail
 [[ $# -eq 2 ]] || { echo "usage: record.sh FERRY OUT-DIR" >&2; exit 2; }
 ferry=$1 out=$2
@@ -30,8 +30,22 @@ record() {
   "$here/plot.sh" "$out/$name.csv" "$out/$name.png" "$title" "$base"
 }
 
-record chase-shm "Pointer chase, 2 servers, UCX shm: us per chase (lower is better)" "am / get" -- \
-  "$ferry" bench chase --servers 2 --tls shm
+# The pointer chase with 1, 2 and 4 servers over UCX shm and tcp, one
+# NAME.csv and bar plot each; then both rate targets of every run side by
+# side: chase-targets.csv, .png (lines by depth) and .md (the tables).
+targets=()
+for tls in shm tcp; do
+  for servers in 1 2 4; do
+    label="$servers servers $tls"
+    [[ $servers -eq 1 ]] && label="1 server $tls"
+    record "chase-$tls-${servers}s" "Pointer chase, $label: us per chase (lower is better)" "am / get" -- \
+      "$ferry" bench chase --servers "$servers" --tls "$tls"
+    targets+=("$label=$out/chase-$tls-${servers}s.csv")
+  done
+done
+python3 "$here/chase_targets.py" "${targets[@]}" >"$out/chase-targets.csv"
+python3 "$here/chase_targets.py" --markdown "${targets[@]}" >"$out/chase-targets.md"
+"$here/plot_chase_targets.sh" "$out/chase-targets.csv" "$out/chase-targets.png"
 record graph-s16-2servers "Graph kernels, Kronecker scale 16, 2 servers, shm: mobile code vs pull" "pull" -- \
   "$ferry" bench graph --scale 16 --servers 2 --roots 4
 record graph-s16-4servers "Graph kernels, Kronecker scale 16, 4 servers, shm: mobile code vs pull" "pull" -- \
@@ -48,5 +62,6 @@ if [[ $(id -u) -eq 0 ]] && command -v qemu-aarch64 >/dev/null && [[ -x "$ferry_d
     "$ferry" bench device --scan-mib 64,256
 else
   echo "make bench: device: skipped (needs root, qemu-aarch64 and make build-aarch64)" >&2
+  echo "device: not recorded in this run (device.csv and .png, if present, are from an earlier one)" >>"$out/machine.txt"
 fi
 echo "make bench: wrote $out/*.csv, *.png, machine.txt" >&2
