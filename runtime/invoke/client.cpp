@@ -85,9 +85,11 @@ struct runtime::impl final : detail::progress_driver {
     std::shared_ptr<placement_inputs::measured_calls> table;
     placement_inputs::measured_calls::place at;
     std::chrono::steady_clock::time_point sent;
+    bool carried_code = false;  // its time includes shipping and compiling the code: not measured
     void on_answer(std::span<const std::uint8_t> bytes, status&& s) {
       const auto now = std::chrono::steady_clock::now();
-      table->answered(at, now - sent, s, now);
+      if (carried_code) table->ended(at);
+      else table->answered(at, now - sent, s, now);
       state->on_answer(bytes, std::move(s));
     }
   };
@@ -302,7 +304,7 @@ struct runtime::impl final : detail::progress_driver {
       const placement_inputs::measured_calls::place at{b.code, to, placed.choice == placement_info::how::pulled};
       measured->sent(at);
       done = calls::completion_for(std::make_shared<measured_answer>(
-          measured_answer{state, measured, at, std::chrono::steady_clock::now()}));
+          measured_answer{state, measured, at, std::chrono::steady_clock::now(), push}));
     } else {
       done = calls::completion_for(state);
     }

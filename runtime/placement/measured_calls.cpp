@@ -22,6 +22,12 @@ void measured_calls::sent(const place& p) {
   ++entries_[p].on_the_way;
 }
 
+void measured_calls::ended(const place& p) {
+  std::lock_guard lock(mu_);
+  entry& e = entries_[p];
+  if (e.on_the_way > 0) --e.on_the_way;
+}
+
 void measured_calls::answered(const place& p, clock::duration took, const status& s, clock::time_point now) {
   std::lock_guard lock(mu_);
   entry& e = entries_[p];

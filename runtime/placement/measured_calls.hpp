@@ -39,6 +39,10 @@ class measured_calls {
   /// `timeout` say how long the place takes; other errors (a dead peer, a
   /// fault in the code) end the call without measuring it.
   void answered(const place& p, clock::duration took, const status& s, clock::time_point now);
+  /// A call that ended without measuring the place: it carried the code,
+  /// so its time includes shipping and compiling it (the cost model's
+  /// `code` term, which a place that has the code does not pay again).
+  void ended(const place& p);
 
  private:
   struct hash {

@@ -123,7 +123,7 @@ int main(int argc, char** argv) {
     fmt::print("Bob saturated: {} calls queued, mean call {} us (his heartbeats)\n", bob.queued, bob.call_us);
     // Alice's measure of Bob (her idle calls) goes stale: the model decides again.
     std::this_thread::sleep_for(std::chrono::milliseconds(ferry::kObservedForMs));
-    for (std::uint64_t i = 0; i < 4; ++i)
+    for (std::uint64_t i = 0; i < 5; ++i)
       wrong += !call(*alice, "Alice, automatic", "Alice", automatic, model, words, 10 + i);
     wrong += !call(*dave, "Dave, automatic (small model)", "Dave", automatic, small, small_words, 20);
     wrong += !call(*alice, "Alice, fixed placement (the owner)", "Alice", {}, model, words, 30);

@@ -2,7 +2,8 @@
 // cluster): a place measured recently is estimated by its measurement, a
 // place not measured by the model; while another place is measured and the
 // owner is not, one call goes to the owner to measure it; the measurements
-// go stale after kObservedForMs, and only answers and timeouts count.
+// go stale after kObservedForMs, and only answers and timeouts count (not a
+// call that carried the code: its time includes the compile).
 #include <chrono>
 #include <string>
 #include <vector>
@@ -144,6 +145,13 @@ TEST_CASE("measured calls: a mean per function and place, fresh for kObservedFor
   t.sent(carol);
   t.answered(carol, std::chrono::milliseconds(500), make_error(errc::timeout, "late"), t0);
   CHECK(t.look(carol, t0).us == doctest::Approx(500'000));
+
+  // A call that carried the code ends without measuring (its time includes the compile).
+  t.sent(bob_pulled);
+  CHECK(t.look(bob_pulled, t0).on_the_way);
+  t.ended(bob_pulled);
+  CHECK(t.look(bob_pulled, t0).us == 0);
+  CHECK_FALSE(t.look(bob_pulled, t0).on_the_way);
 
   // Stale after kObservedForMs; the next answer starts the mean afresh.
   const auto later = t0 + std::chrono::milliseconds(kObservedForMs + 1);

@@ -16,14 +16,14 @@ echo "$out"
 grep -Eq '^  Alice, automatic \(first call\) +ran on Bob +\(owner\) .* answer ok$' <<<"$out" || fail "idle: not on Bob"
 # Saturated: Carol (the model), Bob once to measure him, then Carol (measured).
 saturated=$(sed -n '/^Bob saturated/,/^  Dave/p' <<<"$out")
-[[ $(grep -Ec '^  Alice, automatic +ran on Carol +\(pulled\) .* answer ok$' <<<"$saturated") -eq 3 ]] ||
-  fail "Bob saturated: three of Alice's calls must run on Carol"
+[[ $(grep -Ec '^  Alice, automatic +ran on Carol +\(pulled\) .* answer ok$' <<<"$saturated") -eq 4 ]] ||
+  fail "Bob saturated: four of Alice's five calls must run on Carol"
 [[ $(grep -Ec '^  Alice, automatic +ran on Bob +\(owner\) .* answer ok$' <<<"$saturated") -eq 1 ]] ||
   fail "Bob saturated: one of Alice's calls must measure Bob"
 grep -q 'not measured in the last 1000 ms, this call measures it' <<<"$saturated" || fail "no measuring call explained"
 grep -Eq '^  Dave, automatic \(small model\) +ran on Dave +\(caller\) .* answer ok$' <<<"$out" || fail "Dave"
 grep -Eq '^  Alice, fixed placement \(the owner\) ran on Bob +\(owner\) .* answer ok$' <<<"$out" || fail "fixed"
-grep -Eq "^Carol's heartbeats: 3 calls on pulled data" <<<"$out" || fail "Carol's report"
+grep -Eq "^Carol's heartbeats: 4 calls on pulled data" <<<"$out" || fail "Carol's report"
 grep -q '^ok: every answer matches' <<<"$out" || fail "no ok line"
 out=$(timeout 120 "$SAMPLE" --bob-in-place) || fail "--bob-in-place: exit $?: $out"
 echo "$out"
