@@ -5,8 +5,12 @@ set -euo pipefail
 FERRY=$1
 DEMO=$2
 fail() { echo "FAIL: $*" >&2; exit 1; }
-nodes_left() { { pgrep -f "node --index [0-9]+ --rendezvous .*/ferry-cluster-" || true; } | wc -l; }
-before=$(nodes_left)
+# This test's clusters live under its own directory (ferry launch makes them
+# in TMPDIR), so the count of nodes left behind sees no other test's nodes.
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+export TMPDIR=$work
+nodes_left() { { pgrep -f "node --index [0-9]+ --rendezvous $work/ferry-cluster-" || true; } | wc -l; }
 
 "$FERRY" launch --help | grep -q -- "--nodes" || fail "launch --help"
 "$FERRY" launch -n 2 -- true || fail "true must exit 0"
@@ -22,8 +26,6 @@ set +e
 set -e
 # Nodes that cannot start: the launch fails at once (not after the 20 s start
 # timeout) with the node's exit status and what it printed, and PROGRAM never runs.
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 ms() { echo $(( $(date +%s%N) / 1000000 )); }
 expect_fast_failure() {  # expect_fast_failure PATTERN LAUNCH-ARGS... : exits non-zero within 5 s saying PATTERN
   local pattern=$1; shift
@@ -75,5 +77,5 @@ cp "$DEMO" "$work/demo-signed"
 # The real demo: mobile code forwarded across 3 node processes.
 "$FERRY" launch -n 3 -- "$DEMO" | tee /dev/stderr | grep -q "^ok: the chase forwarded" || fail "demo"
 sleep 0.2
-[[ $(nodes_left) -eq $before ]] || fail "node processes left behind"
+[[ $(nodes_left) -eq 0 ]] || fail "node processes left behind"
 echo "cli.launch: ok"
