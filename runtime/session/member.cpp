@@ -388,6 +388,8 @@ bool member::drive_or_sleep(std::chrono::microseconds max) {
 }
 
 void member::loop() {
+  auto spin = config_.spin;
+  loop_spin_us_.store(spin.count(), std::memory_order_relaxed);
   auto idle_since = clock::now();
   auto last_driven = idle_since;
   std::uint64_t drives_seen = 0;
@@ -431,14 +433,21 @@ void member::loop() {
     last_driven = now;
     if (idle_turns == turns_per_clock_read) idle_since = now;
     tick();
-    if (now - idle_since < config_.spin) {
+    if (now - idle_since < spin) {
       stop_driving();
       if (now - idle_since >= config_.poll_without_yield) sched_yield();
       continue;
     }
     // Block until the transport or a post() wakes us, or the next tick
     // (read while driving: a caller that drives meanwhile moves next_tick_).
-    sleep_for_events(std::chrono::duration_cast<std::chrono::milliseconds>(next_tick_ - clock::now()));
+    const auto wake_by = next_tick_;
+    sleep_for_events(std::chrono::duration_cast<std::chrono::milliseconds>(wake_by - now));
+    const auto woke = clock::now();
+    // An event soon after the sleep began: the spin was too short for this
+    // traffic. A long sleep, or one the tick ended: it can be shorter.
+    spin = woke - now < kLongestSpin && woke < wake_by ? std::min(2 * spin, kLongestSpin)
+                                                       : std::max(spin / 2, config_.spin);
+    loop_spin_us_.store(spin.count(), std::memory_order_relaxed);
     idle_turns = 0;
     if (try_drive()) {  // heartbeats are due when the poll timed out
       tick();

@@ -64,7 +64,9 @@ using wire::node_index;
 struct member_config {
   transport::options transport;
   node_index self = wire::kNoNode;
-  /// Spin this long after the last event before blocking.
+  /// Spin at least this long after the last event before blocking; the
+  /// progress thread spins longer, up to kLongestSpin, while its sleeps end
+  /// soon after they begin (member::loop()).
   std::chrono::microseconds spin{50};
   /// Of that spin, poll this long without yielding the CPU (a yield is a
   /// system call: costly when an answer is microseconds away, but needed
@@ -153,6 +155,13 @@ class member {
   /// it. False at once if another thread drives. Not from a frame handler.
   bool drive_or_sleep(std::chrono::microseconds max);
 
+  /// How long the progress thread now spins after its last event before it
+  /// blocks: member_config::spin, longer while frames come close together
+  /// (up to 2 ms; each sleep that an event ends soon doubles it, each long
+  /// one halves it).
+  [[nodiscard]] std::chrono::microseconds progress_spin() const {
+    return std::chrono::microseconds(loop_spin_us_.load(std::memory_order_relaxed));
+  }
   /// Frames dropped because they did not decode (bad input from a peer).
   [[nodiscard]] std::uint64_t bad_frames() const { return bad_frames_.load(); }
   /// Frames the transport dropped unread (larger than wire::kMaxFrame, or a
@@ -216,6 +225,14 @@ class member {
   std::chrono::steady_clock::time_point last_tick_{};
   std::vector<std::uint8_t> beat_;  // the heartbeat frame, encoded into again each tick
   static constexpr unsigned kTurnsPerClockRead = 64;
+  /// The progress thread's spin (loop()): from config_.spin, doubled after
+  /// each sleep that an event ended within kLongestSpin (the next frame was
+  /// that close: waking costs 30-40 µs here, and more processes than cores
+  /// wait longer for the CPU), halved after each that lasted longer or ran
+  /// to its timeout. Under traffic it spans the gaps between frames; with
+  /// only heartbeats (one per peer per 100 ms) it stays at config_.spin.
+  static constexpr std::chrono::microseconds kLongestSpin{2000};
+  std::atomic<std::int64_t> loop_spin_us_{0};  // written by the progress thread (progress_spin())
   /// How often the progress thread looks whether callers still drive.
   static constexpr std::chrono::milliseconds kCallersDriveCheck{2};
   /// Frames up to this size leave their buffers (encode and decode) with the

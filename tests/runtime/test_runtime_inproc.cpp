@@ -333,6 +333,49 @@ TEST_CASE_FIXTURE(persistent_cluster_fixture, "runtime: calls that touch persist
   CHECK(nodes[0]->stats().calls_on_executor >= 50);
 }
 
+// The progress thread's spin adapts to the traffic: frames 300 µs apart
+// end its sleeps soon after they begin, so it spins longer (no sleep, no
+// 30-40 µs wake-up, between them); once only heartbeats come (one per peer
+// per 100 ms) it is back at member_config::spin.
+TEST_CASE("member: the progress thread spins longer while frames come close together, and back when they stop") {
+  auto make = [](wire::node_index self) {
+    session::member_config c;
+    c.transport.kind = "inproc";
+    c.self = self;
+    return REQUIRE_OK(session::member::create(c));
+  };
+  auto sender = make(0), receiver = make(1);
+  std::atomic<int> got{0};
+  receiver->on_frame([&](wire::frame&&) { ++got; });
+  receiver->start();
+  sender->start();
+  REQUIRE_OK(sender->connect(1, receiver->address()));
+  REQUIRE_OK(receiver->connect(0, sender->address()));
+  // With only heartbeats the spin is the configured one (a heartbeat that
+  // happens to come just after a sleep began doubles it until the next
+  // sleep, which a heartbeat ends long after: so "eventually").
+  auto at_configured_spin = [&] {
+    for (int i = 0; i < 100; ++i) {
+      if (receiver->progress_spin() == session::member_config{}.spin) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  };
+  CHECK(at_configured_spin());
+  std::chrono::microseconds most{0};
+  for (int i = 0; i < 1000; ++i) {
+    REQUIRE_OK(sender->send(1, wire::frame{wire::frame_type::ack, 0, static_cast<std::uint64_t>(i), wire::empty_body{}}));
+    std::this_thread::sleep_for(std::chrono::microseconds(300));
+    most = std::max(most, receiver->progress_spin());
+  }
+  INFO("frames received: ", got.load());
+  CHECK(most > session::member_config{}.spin);
+  CHECK(most <= std::chrono::microseconds(2000));
+  CHECK(at_configured_spin());
+  sender->stop();
+  receiver->stop();
+}
+
 // A member whose transport can hear no one again (transport::deaf(): a UCX
 // shm receive queue a killed sender left half-written; modelled here by
 // the in-process transport) and that must not abort (a client's): it
