@@ -304,7 +304,7 @@ struct runtime::impl final : detail::progress_driver {
       const placement_inputs::measured_calls::place at{b.code, to, placed.choice == placement_info::how::pulled};
       measured->sent(at);
       done = calls::completion_for(std::make_shared<measured_answer>(
-          measured_answer{state, measured, at, std::chrono::steady_clock::now(), push}));
+          measured_answer{state, measured, at, now.steady, push}));
     } else {
       done = calls::completion_for(state);
     }

@@ -22,16 +22,20 @@ void measured_calls::sent(const place& p) {
   ++entries_[p].on_the_way;
 }
 
-void measured_calls::ended(const place& p) {
-  std::lock_guard lock(mu_);
+measured_calls::entry& measured_calls::arrived(const place& p) {
   entry& e = entries_[p];
   if (e.on_the_way > 0) --e.on_the_way;
+  return e;
+}
+
+void measured_calls::ended(const place& p) {
+  std::lock_guard lock(mu_);
+  (void)arrived(p);
 }
 
 void measured_calls::answered(const place& p, clock::duration took, const status& s, clock::time_point now) {
   std::lock_guard lock(mu_);
-  entry& e = entries_[p];
-  if (e.on_the_way > 0) --e.on_the_way;
+  entry& e = arrived(p);
   if (!s.ok() && s.code() != errc::timeout) return;
   const double us = std::max(1.0, std::chrono::duration<double, std::micro>(took).count());
   // A moving mean (weight 1/2: a place's load changes fast), started afresh

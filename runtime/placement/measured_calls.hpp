@@ -55,6 +55,8 @@ class measured_calls {
     clock::time_point at{};  ///< of the last measured answer
     std::uint32_t on_the_way = 0;
   };
+  /// An answer (or the end) of a call to `p` came: one fewer on the way (mu_ held).
+  entry& arrived(const place& p);
   mutable std::mutex mu_;
   std::unordered_map<place, entry, hash> entries_;
 };

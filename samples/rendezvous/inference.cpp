@@ -35,6 +35,13 @@ std::pair<ferry::ref<std::uint64_t>, std::vector<std::uint64_t>> make_model(ferr
   return {model, std::move(w)};
 }
 
+std::vector<std::string> node_options(std::uint32_t node, bool pin, bool bob_queued) {
+  std::vector<std::string> a;
+  if (pin) a = {"--cores", node == 0 ? "0" : "1"};
+  if (bob_queued && node == 0) a.insert(a.end(), {"--inline-budget-us", "0"});
+  return a;
+}
+
 bool wait_for_queue(ferry::runtime& rt, std::uint32_t node, std::uint32_t queued, std::chrono::milliseconds timeout) {
   const auto until = std::chrono::steady_clock::now() + timeout;
   for (;;) {

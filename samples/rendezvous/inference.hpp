@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -39,6 +40,14 @@ std::uint64_t infer_expected(const std::uint64_t* model, std::uint64_t count, st
 /// caller to check answers).
 std::pair<ferry::ref<std::uint64_t>, std::vector<std::uint64_t>> make_model(ferry::runtime& rt, std::uint64_t words,
                                                                             std::uint32_t node);
+
+/// Extra `ferry node` options for node `node` of the case, Bob being node
+/// 0: with `pin`, Bob on CPU 0 and the others on CPU 1 (his saturated
+/// executors keep off the CPU of the nodes meant to be idle, as if they
+/// were separate machines); with `bob_queued`, Bob runs every call on his
+/// executors (--inline-budget-us 0), so a call waits behind his queue as a
+/// long inference would, instead of running in place beside it.
+std::vector<std::string> node_options(std::uint32_t node, bool pin, bool bob_queued);
 
 /// Wait (up to `timeout`) until `rt` has heard, with `node`'s heartbeats,
 /// that at least `queued` calls wait there and that enough calls ended (12)

@@ -93,12 +93,8 @@ int main(int argc, char** argv) {
   try {
     // Bob and Carol: two `ferry node` processes (Bob's saturated executors
     // kept off Carol's CPU, as if they were separate machines).
-    ferry::bench::local_cluster cl(2, o.tls, "home", [&](std::uint32_t i) {
-      std::vector<std::string> a;
-      if (o.pin) a = {"--cores", i == kBob ? "0" : "1"};
-      if (i == kBob && !o.bob_in_place) a.insert(a.end(), {"--inline-budget-us", "0"});
-      return a;
-    });
+    ferry::bench::local_cluster cl(2, o.tls, "home",
+                                   [&](std::uint32_t i) { return node_options(i, o.pin, !o.bob_in_place); });
     auto alice = cl.client();     // runs no mobile code
     auto eve = cl.client();       // the load on Bob
     auto dave = cl.client(4.0);   // runs mobile code, 4x a node's speed

@@ -64,7 +64,7 @@ struct placement_cluster {
 
 TEST_CASE("placement over UCX shm: Bob saturated and Carol idle, automatic placement runs Alice's calls on Carol "
           "and measures Bob once, Dave runs his locally, fixed placement stays on Bob") {
-  placement_cluster c({"--inline-budget-us", "0"});  // every call on Bob's executors: behind his queue
+  placement_cluster c(node_options(kBob, /*pin=*/false, /*bob_queued=*/true));  // every call on Bob's executors
   auto alice = c.client();
   auto eve = c.client();         // the load on Bob
   auto dave = c.client(4.0);     // runs mobile code, 4x a node's speed

@@ -333,18 +333,20 @@ TEST_CASE_FIXTURE(persistent_cluster_fixture, "runtime: calls that touch persist
   CHECK(nodes[0]->stats().calls_on_executor >= 50);
 }
 
+// A session member over the in-process transport, not started.
+static std::unique_ptr<session::member> inproc_member(wire::node_index self) {
+  session::member_config c;
+  c.transport.kind = "inproc";
+  c.self = self;
+  return REQUIRE_OK(session::member::create(c));
+}
+
 // The progress thread's spin adapts to the traffic: frames 300 µs apart
 // end its sleeps soon after they begin, so it spins longer (no sleep, no
 // 30-40 µs wake-up, between them); once only heartbeats come (one per peer
 // per 100 ms) it is back at member_config::spin.
 TEST_CASE("member: the progress thread spins longer while frames come close together, and back when they stop") {
-  auto make = [](wire::node_index self) {
-    session::member_config c;
-    c.transport.kind = "inproc";
-    c.self = self;
-    return REQUIRE_OK(session::member::create(c));
-  };
-  auto sender = make(0), receiver = make(1);
+  auto sender = inproc_member(0), receiver = inproc_member(1);
   std::atomic<int> got{0};
   receiver->on_frame([&](wire::frame&&) { ++got; });
   receiver->start();
@@ -385,13 +387,7 @@ TEST_CASE("member: the progress thread spins longer while frames come close toge
 // with the reason. (A node aborts instead: test_faults deafens a real one.)
 TEST_CASE("member: a member that goes deaf declares its peers dead, goes silent, and says why it cannot send") {
   using clock = std::chrono::steady_clock;
-  auto make = [](wire::node_index self) {
-    session::member_config c;
-    c.transport.kind = "inproc";
-    c.self = self;
-    return REQUIRE_OK(session::member::create(c));
-  };
-  auto deafened = make(1), other = make(0);
+  auto deafened = inproc_member(1), other = inproc_member(0);
   std::atomic<int> dead_seen_by_deafened{0}, dead_seen_by_other{0};
   std::atomic<clock::rep> deafened_saw_at{0};
   deafened->on_peer_dead([&](wire::node_index) {

@@ -247,15 +247,8 @@ int main(int argc, char** argv) {
     std::vector<row> rows;
     std::vector<placement_figures> cases;
     std::vector<staleness_point> points;
-    // Bob on CPU 0, the others on CPU 1: his saturated executors do not
-    // take the CPU of the nodes that are meant to be idle (separate machines).
-    auto node_args = [&](bool queued) {
-      return [&o, queued](std::uint32_t i) {
-        std::vector<std::string> a;
-        if (o.pin) a = {"--cores", i == kBob ? "0" : "1"};
-        if (queued && i == kBob) a.insert(a.end(), {"--inline-budget-us", "0"});
-        return a;
-      };
+    auto node_args = [&o](bool queued) {
+      return [&o, queued](std::uint32_t i) { return node_options(i, o.pin, queued); };
     };
     for (const std::string scheme : {"home", "e2e"}) {
       local_cluster cl(kNodes, o.tls, scheme, node_args(false));
