@@ -18,6 +18,8 @@ for run in "shm 1" "shm 2" "tcp 2"; do
     || fail "$tls, $servers servers: exit $?"
   echo "$out"
   grep -Eq '^[0-9]+ chases, 0 wrong endpoints$' <<<"$out" || fail "$tls, $servers servers: wrong endpoints"
+  # every depth row ends with its rounds' lowest and highest ratio
+  [[ $(grep -Ec '^depth [0-9]+ chase, .* [0-9.]+-[0-9.]+$' <<<"$out") -eq 9 ]] || fail "$tls, $servers servers: rounds' ratios"
 done
 out=$(timeout 120 "$FERRY" bench chase --servers 2 "${small[@]}" --json) || fail "json run"
 echo "$out"
@@ -35,19 +37,33 @@ trap 'rm -rf "$tmp"' EXIT
 python3 "$bench_tools/bench_csv.py" <<<"$out" >"$tmp/chase.csv" || fail "bench_csv.py"
 python3 "$bench_tools/chase_targets.py" "2 servers shm=$tmp/chase.csv" >"$tmp/targets.csv" || fail "chase_targets.py"
 cat "$tmp/targets.csv"
-[[ $(head -1 "$tmp/targets.csv") == "depth,am 2 servers shm,get 2 servers shm" ]] || fail "targets: header"
+[[ $(head -1 "$tmp/targets.csv") == "depth,am 2 servers shm,am 2 servers shm low,am 2 servers shm high,get 2 servers shm,get 2 servers shm low,get 2 servers shm high" ]] \
+  || fail "targets: header"
 [[ $(tail -n +2 "$tmp/targets.csv" | cut -d, -f1 | tr '\n' ' ') == "1 16 256 " ]] || fail "targets: depths"
-python3 - "$tmp/chase.csv" "$tmp/targets.csv" <<'PY' || fail "targets: a ratio is not baseline / ferry of its row"
+# Each depth row of the report carries its rounds' range (the lowest and
+# highest ferry / baseline of the 5 rounds, which ran both back to back);
+# with an odd number of rounds the ratio of the two medians lies within it.
+# The summary's rate ratio is baseline / ferry of the same row, its range
+# the rounds' inverted.
+python3 - "$tmp/chase.csv" "$tmp/targets.csv" <<'PY' || fail "targets: a ratio or range does not match its row"
 import csv, sys
 rows = {r[0]: r for r in csv.reader(l for l in open(sys.argv[1]) if not l.startswith("#"))}
+for name, r in rows.items():
+    if name.startswith("depth "):
+        low, high, ratio = float(r[5]), float(r[6]), float(r[3])
+        assert 0 < low <= high and low * 0.999 <= ratio <= high * 1.001, (name, low, ratio, high)
+    elif name.startswith("first "):
+        assert r[5] == r[6] == "", name  # one measurement: no rounds
 summary = list(csv.reader(open(sys.argv[2])))[1:]
-for depth, am, get in summary:
-    for base, got in (("am", am), ("get", get)):
+close = lambda a, b: abs(a - b) <= 1e-3 * b
+for depth, am, am_low, am_high, get, get_low, get_high in summary:
+    for base, got, low, high in (("am", am, am_low, am_high), ("get", get, get_low, get_high)):
         r = next(v for k, v in rows.items() if k.startswith(f"depth {depth} chase, ferry vs {base} "))
-        want = float(r[1]) / float(r[2])
-        assert abs(float(got) - want) <= 1e-3 * want, (depth, base, got, want)
+        assert close(float(got), float(r[1]) / float(r[2])), (depth, base, got)
+        assert close(float(low), 1 / float(r[6])) and close(float(high), 1 / float(r[5])), (depth, base, low, high)
 PY
-python3 "$bench_tools/chase_targets.py" --markdown "2 servers shm=$tmp/chase.csv" | grep -Eq '^\| 256 \| \**[0-9.]+\**? \|$' \
+python3 "$bench_tools/chase_targets.py" --markdown "2 servers shm=$tmp/chase.csv" \
+  | grep -Eq '^\| 256 \| (\*\*)?[0-9.]+(\*\*)?<br><sub>[0-9.]+–[0-9.]+</sub> \|$' \
   || fail "targets: no markdown row for depth 256"
 python3 "$bench_tools/chase_targets.py" "a,b=$tmp/chase.csv" >/dev/null 2>&1 && fail "targets: a label with a comma"
 if command -v gnuplot >/dev/null; then

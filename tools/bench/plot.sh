@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # plot.sh IN.csv OUT.png TITLE [BASELINE-LABEL]
-# Any ferry benchmark's CSV (bench_csv.py: name,baseline,ferry,ratio,unit)
+# Any ferry benchmark's CSV (bench_csv.py: name,baseline,ferry,ratio,unit,...)
 # as a PNG: per case, the baseline's and ferry's figure side by side (log
 # scale; each case keeps its own unit, shown in its label), and ferry /
 # baseline above each pair. Needs gnuplot (Debian: gnuplot-nox).

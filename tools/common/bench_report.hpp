@@ -3,13 +3,18 @@
 // ratio (ferry / baseline). As a table, or as JSON:
 //   {"parameters": {"servers": 2, "tls": "shm", ...},
 //    "results": [{"name": ..., "baseline": ..., "ferry": ..., "ratio": ..., "unit": ...}, ...]}
-// (one result per line, so that line tools can pick rows).
+// (one result per line, so that line tools can pick rows). A benchmark that
+// measures both in several rounds, each round the two back to back, adds
+// "ratio_range": [low, high] to a result: the lowest and the highest of the
+// rounds' own ratios, i.e. how far one round's verdict could fall from the
+// run's (the table prints them in a last column).
 // CSV for plotting is made from the JSON, for every benchmark alike
 // (tools/bench/bench_csv.py, `make bench`).
 #pragma once
 
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -24,7 +29,21 @@ struct row {
   std::string name;
   double baseline, ferry;
   std::string unit;
+  /// The lowest and highest ferry / baseline of the rounds that measured
+  /// both back to back (paired_ratio_range()), where the benchmark has rounds.
+  std::optional<std::pair<double, double>> ratio_range{};
 };
+
+/// The lowest and highest ferry[i] / baseline[i] over paired rounds (the
+/// two vectors in round order, of equal non-zero length).
+inline std::pair<double, double> paired_ratio_range(const std::vector<double>& baseline, const std::vector<double>& ferry) {
+  std::pair<double, double> r{ferry.at(0) / baseline.at(0), ferry.at(0) / baseline.at(0)};
+  for (std::size_t i = 1; i < baseline.size() && i < ferry.size(); ++i) {
+    r.first = std::min(r.first, ferry[i] / baseline[i]);
+    r.second = std::max(r.second, ferry[i] / baseline[i]);
+  }
+  return r;
+}
 
 /// What a run was measured with: names and values, in the order added.
 class parameters {
@@ -87,19 +106,28 @@ inline void print_rows(const std::vector<row>& rows, bool json, std::string_view
                        const parameters& params) {
   if (json) {
     fmt::print("{{\"parameters\": {},\n \"results\": [\n", params.json());
-    for (std::size_t i = 0; i < rows.size(); ++i)
-      fmt::print("  {{\"name\": \"{}\", \"baseline\": {:.6g}, \"ferry\": {:.6g}, \"ratio\": {:.4g}, \"unit\": \"{}\"}}{}\n",
-                 parameters::json_escape(rows[i].name), rows[i].baseline, rows[i].ferry,
-                 rows[i].ferry / rows[i].baseline, parameters::json_escape(rows[i].unit),
-                 i + 1 < rows.size() ? "," : "");
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      const auto& r = rows[i];
+      const std::string range =
+          r.ratio_range ? fmt::format(", \"ratio_range\": [{:.4g}, {:.4g}]", r.ratio_range->first, r.ratio_range->second)
+                        : std::string();
+      fmt::print("  {{\"name\": \"{}\", \"baseline\": {:.6g}, \"ferry\": {:.6g}, \"ratio\": {:.4g}, \"unit\": \"{}\"{}}}{}\n",
+                 parameters::json_escape(r.name), r.baseline, r.ferry, r.ferry / r.baseline,
+                 parameters::json_escape(r.unit), range, i + 1 < rows.size() ? "," : "");
+    }
     fmt::print("]}}\n");
     return;
   }
+  const bool ranges = std::any_of(rows.begin(), rows.end(), [](const row& r) { return r.ratio_range.has_value(); });
   fmt::print("parameters: {}\n", params.text());
-  fmt::print("{:<50} {:>13} {:>13} {:>8}\n", "case", baseline_header, "ferry", "ratio");
-  for (const auto& r : rows)
-    fmt::print("{:<50} {:>9.4g} {:<3} {:>9.4g} {:<3} {:>8.3f}\n", r.name, r.baseline, r.unit, r.ferry, r.unit,
-               r.ferry / r.baseline);
+  fmt::print("{:<50} {:>13} {:>13} {:>8}{}\n", "case", baseline_header, "ferry", "ratio",
+             ranges ? "   rounds' ratios" : "");
+  for (const auto& r : rows) {
+    const std::string range =
+        r.ratio_range ? fmt::format("   {:.3f}-{:.3f}", r.ratio_range->first, r.ratio_range->second) : std::string();
+    fmt::print("{:<50} {:>9.4g} {:<3} {:>9.4g} {:<3} {:>8.3f}{}\n", r.name, r.baseline, r.unit, r.ferry, r.unit,
+               r.ferry / r.baseline, range);
+  }
 }
 
 }  // namespace ferry::bench
