@@ -19,6 +19,13 @@ export UCX_NET_DEVICES=${UCX_NET_DEVICES:-lo} FI_TCP_IFACE=${FI_TCP_IFACE:-lo}
   echo "os: $(. /etc/os-release && echo "$PRETTY_NAME"), kernel $(uname -r)"
   echo "load before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$out/machine.txt"
+# What waiting between processes costs here (every hop pays some of it when
+# processes outnumber cores: the chase's 4-server runs).
+ferry_dir=$(dirname "$(readlink -f "$ferry")")
+if [[ -x "$ferry_dir/ferry-machine-costs" ]]; then
+  echo "kernel costs (ferry-machine-costs):"
+  "$ferry_dir/ferry-machine-costs" | sed 's/^/  /'
+fi >>"$out/machine.txt"
 
 # NAME TITLE BASELINE-LABEL -- COMMAND...
 record() {
@@ -56,7 +63,6 @@ record placement "Alice/Bob/Carol: fixed vs automatic placement, 3 nodes, shm" "
   "$ferry" bench placement --csv "$out/placement-staleness.csv"
 "$here/plot_staleness.sh" "$out/placement-staleness.csv" "$out/placement-staleness.png"
 # Devices: needs root, qemu-aarch64 and the aarch64 node (make build-aarch64).
-ferry_dir=$(dirname "$(readlink -f "$ferry")")
 if [[ $(id -u) -eq 0 ]] && command -v qemu-aarch64 >/dev/null && [[ -x "$ferry_dir/../aarch64/bin/ferry" ]]; then
   record device "DPU (qemu cortex-a72) vs host calls; near-storage scan vs pull" "host / pull" -- \
     "$ferry" bench device --scan-mib 64,256

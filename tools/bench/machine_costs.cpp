@@ -1,0 +1,161 @@
+// ferry-machine-costs: what this machine charges for the kernel work that
+// waiting between processes takes — a system call, a switch from one
+// process to another on a core, a wake-up of a blocked process on another
+// core. With more processes than cores (the pointer chase's 4 servers on
+// 2 cores) every hop of a chase pays some of these, ferry and its baselines
+// alike; `make bench` writes them into docs/bench/machine.txt next to the
+// figures they bound.
+//
+// Each line: what, microseconds, how measured. A case that cannot run here
+// (one core, an affinity the cpuset refuses) says so instead of a figure.
+#include <sched.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <new>
+#include <optional>
+#include <string>
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+double us_since(clock_type::time_point t0, double n) {
+  return std::chrono::duration<double, std::micro>(clock_type::now() - t0).count() / n;
+}
+
+bool pin_to(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  return sched_setaffinity(0, sizeof set, &set) == 0;
+}
+
+// A child process running `body`, then exiting; waited for by the caller.
+template <class Body>
+pid_t spawn(Body body) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    body();
+    _exit(0);
+  }
+  return pid;
+}
+
+bool waited(pid_t pid) {
+  int status = 0;
+  return pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+double system_call() {
+  constexpr int n = 200000;
+  const auto t0 = clock_type::now();
+  for (int i = 0; i < n; ++i) (void)getppid();
+  return us_since(t0, n);
+}
+
+double lone_yield() {
+  constexpr int n = 100000;
+  const auto t0 = clock_type::now();
+  for (int i = 0; i < n; ++i) sched_yield();
+  return us_since(t0, n);
+}
+
+// Two processes on CPU 0 pass a token through shared memory, each yielding
+// while it waits: every pass is one switch from one process to the other.
+std::optional<double> yield_switch() {
+  constexpr int passes = 20000;
+  void* page = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (page == MAP_FAILED) return std::nullopt;
+  auto* token = new (page) std::atomic<int>(0);
+  const auto limit = clock_type::now() + std::chrono::seconds(20);
+  const pid_t child = spawn([&] {
+    if (!pin_to(0)) _exit(1);
+    for (int i = 0; i < passes; ++i) {
+      while (token->load() != 1) {
+        if (clock_type::now() > limit) _exit(1);
+        sched_yield();
+      }
+      token->store(0);
+    }
+  });
+  std::optional<double> us;
+  if (child > 0 && pin_to(0)) {
+    const auto t0 = clock_type::now();
+    bool late = false;
+    for (int i = 0; i < passes && !late; ++i) {
+      token->store(1);
+      while (token->load() != 0 && !(late = clock_type::now() > limit)) sched_yield();
+    }
+    if (!late) us = us_since(t0, 2.0 * passes);
+  }
+  if (!waited(child)) us.reset();
+  munmap(page, 4096);
+  return us;
+}
+
+// A process on CPU 0 and one on CPU 1, each blocked in read() on an
+// eventfd until the other writes it: a round trip is two wake-ups.
+std::optional<double> wake_up() {
+  constexpr int trips = 5000;
+  const int there = eventfd(0, 0), back = eventfd(0, 0);
+  if (there < 0 || back < 0) return std::nullopt;
+  const pid_t child = spawn([&] {
+    if (!pin_to(1)) _exit(1);
+    std::uint64_t v;
+    for (int i = 0; i < trips; ++i) {
+      if (read(there, &v, sizeof v) != sizeof v) _exit(1);
+      v = 1;
+      if (write(back, &v, sizeof v) != sizeof v) _exit(1);
+    }
+  });
+  std::optional<double> us;
+  if (child > 0 && pin_to(0)) {
+    const auto t0 = clock_type::now();
+    std::uint64_t v = 1;
+    bool ok = true;
+    for (int i = 0; i < trips && ok; ++i) {
+      v = 1;
+      ok = write(there, &v, sizeof v) == sizeof v && read(back, &v, sizeof v) == sizeof v;
+    }
+    if (ok) us = us_since(t0, 2.0 * trips);
+  }
+  if (!waited(child)) us.reset();
+  close(there);
+  close(back);
+  return us;
+}
+
+void line(const char* what, std::optional<double> us, const char* how) {
+  if (us) std::printf("%s: %.2f us (%s)\n", what, *us, how);
+  else std::printf("%s: not measured here (%s)\n", what, how);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc > 1) {
+    const bool help = std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0;
+    std::fprintf(help ? stdout : stderr,
+                 "usage: ferry-machine-costs\n"
+                 "What this machine charges for a system call, a switch between two processes on one core and a\n"
+                 "wake-up of a blocked process on another core: the kernel work behind every hop when processes\n"
+                 "outnumber cores. Takes about a second; needs two cores for the wake-up.\n");
+    return help ? 0 : 2;
+  }
+  const bool two_cores = sysconf(_SC_NPROCESSORS_ONLN) >= 2;
+  line("system call", system_call(), "getppid, 200000 calls");
+  line("sched_yield with nothing else to run", lone_yield(), "100000 calls");
+  line("switch between two processes on one core", yield_switch(),
+       "two processes on CPU 0 passing a token through shared memory, yielding while they wait");
+  line("wake-up of a blocked process on another core", two_cores ? wake_up() : std::nullopt,
+       two_cores ? "eventfd ping-pong between CPU 0 and CPU 1, half a round trip" : "one core");
+  return 0;
+}
