@@ -34,6 +34,7 @@
 #include <ferry/object_id.hpp>
 #include <ferry/status.hpp>
 
+#include "exec/run_verdict.hpp"
 #include "jit/jit.hpp"
 #include "wire/ifunc_frame.hpp"
 
@@ -85,7 +86,7 @@ struct entry {
   payload_init_fn payload_init = nullptr;
   /// On a node: the dispatch policy's verdict for its next NAME_main, in
   /// place or on an executor (runtime/exec/dispatch.hpp).
-  std::atomic<bool> run_inline{false};
+  exec::run_verdict verdict;
 
   /// First message to `peer` (an endpoint, a member)? Records it: the next is not.
   bool first_send_to(std::uint64_t peer);

@@ -170,9 +170,9 @@ void service::on_frame(wire::frame&& f) {
   if (!node_->refuse) return report(*cx, node_->refuse);
   // Registering shipped code compiles it: never on the driving thread. A
   // resident ifunc runs where the policy's verdict from its last run says.
-  static const std::atomic<bool> not_resident{false};
+  static const exec::run_verdict not_resident;
   const auto fn = (b.flags & wire::kIfuncInstall) ? nullptr : resident(*cx, b.message);
-  node_->policy->run_code(fn ? fn->run_inline : not_resident, fn != nullptr,
+  node_->policy->run_code(fn ? fn->verdict : not_resident, fn != nullptr,
                           [this, cx = std::move(cx), b = std::move(b)]() mutable { run_on_node(std::move(cx), std::move(b)); });
 }
 
@@ -231,7 +231,7 @@ void service::run_on_node(std::shared_ptr<context> cx, wire::ifunc_body b) {
   const status ran = run_contained(*cx, *m.fn, m.payload, m.payload_size, target_args, node_->fuel_per_call, &member_);
   // It may have written to its target: sealing a persistent one is store I/O.
   const bool sealed = !b.target.id.is_nil() && node_->objects->persistent();
-  node_->policy->ran(m.fn->run_inline, /*may_block=*/false, std::chrono::steady_clock::now() - started, sealed);
+  node_->policy->ran(m.fn->verdict, /*may_block=*/false, {std::chrono::steady_clock::now() - started, sealed, !ran.ok()});
   if (sealed) (void)node_->objects->flush(b.target.id);
   if (!ran) report(*cx, ran);
 }

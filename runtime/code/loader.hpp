@@ -28,6 +28,7 @@
 #include "jit/jit.hpp"
 
 #include "calls/call_table.hpp"
+#include "exec/run_verdict.hpp"
 #include "session/member.hpp"
 #include "wire/frames.hpp"
 
@@ -48,7 +49,7 @@ struct code_entry {
   /// Its calls may move on to other nodes (it names ferry_forward).
   bool may_forward = true;
   /// The dispatch policy's verdict for the next call (runtime/exec/dispatch.hpp).
-  std::atomic<bool> run_inline{false};
+  exec::run_verdict verdict;
 };
 
 class loader {

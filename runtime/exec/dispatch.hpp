@@ -1,8 +1,9 @@
 // ⑧ Where work on a node runs: the one statement of the policy.
 //
 //   mobile call whose code cannot block (it names none of ferry_invoke, ferry_fetch, ferry_migrate), whose
-//   last run took less than `inline_budget` and needed no store I/O (it
-//   wrote to no persistent object)
+//   last run took less than `inline_budget` (or ran in place and took less
+//   than kLongRun budgets, after a run under the budget) and needed no
+//   store I/O (it wrote to no persistent object)
 //                          -> in place, on the thread that handled its frame
 //                             (two thread hand-offs saved per call)
 //   any other mobile call  -> an executor thread (so is every call placement
@@ -21,10 +22,16 @@
 //                             thread, and runaway mobile calls filling every
 //                             executor cannot hold up put/get/create/remove)
 //
-// Every run re-decides from its own duration, so code that turns long is
-// moved to the executors after one long run (which keeps sending the node's
-// heartbeats meanwhile: exec::keep_beating). Zero `inline_budget` runs every
-// call on an executor. The executors ("ferry-exec") and the object threads
+// Every run re-decides from its own duration: code that turns long is moved
+// to the executors after two runs in a row over `inline_budget`, or one
+// that failed over it, or one over kLongRun budgets (a long run keeps sending the node's heartbeats
+// meanwhile: exec::keep_beating). A single run over the budget but under
+// kLongRun is let off once: on a busy core the scheduler can stretch a short
+// run's wall time to tens of ms, and one such run must not send the next
+// call behind the executors' queue (seen: an automatic placement's one
+// measuring call to a saturated owner waited 0.57 s there, so the owner
+// looked slow for a second). Zero `inline_budget` runs every call on an
+// executor. The executors ("ferry-exec") and the object threads
 // ("ferry-object") are two core::thread_pool_dispatchers. The policy also
 // keeps the figures a node's heartbeats report (load(): calls waiting and
 // running, their mean run time), which automatic placement reads.
@@ -37,6 +44,7 @@
 
 #include "code/loader.hpp"
 #include "core/task_dispatcher.hpp"
+#include "exec/run_verdict.hpp"
 #include "wire/frames.hpp"
 
 namespace ferry::exec {
@@ -55,20 +63,20 @@ class dispatch_policy {
   void call(const code::code_entry& code, wire::frame&& f, Run run) {
     // A call placement sent here on pulled data waits for its pulls: never in place.
     const bool pulls = std::get<wire::invoke_body>(f.body).flags & wire::kInvokePull;
-    if (in_place(code.run_inline, !pulls)) {
+    if (in_place(code.verdict, !pulls)) {
       // A task of two references: making it allocates nothing.
       (void)in_place_.dispatch([&run, &f] { run(std::move(f)); });
       return;
     }
     to_executor([run, f = std::move(f)]() mutable { run(std::move(f)); });
   }
-  /// Run other mobile code whose verdict is `run_inline` (an ifunc's
+  /// Run other mobile code whose verdict is `verdict` (an ifunc's
   /// NAME_main, ifunc/service.cpp): `run()` in place when the verdict says
   /// so and `may_run_inline` (its code is resident, nothing to compile),
   /// else on an executor; counted like a call either way.
   template <class Run>
-  void run_code(const std::atomic<bool>& run_inline, bool may_run_inline, Run task) {
-    if (in_place(run_inline, may_run_inline)) {
+  void run_code(const run_verdict& verdict, bool may_run_inline, Run task) {
+    if (in_place(verdict, may_run_inline)) {
       (void)in_place_.dispatch([&task] { task(); });
       return;
     }
@@ -77,18 +85,21 @@ class dispatch_policy {
   /// Run an object operation or other store work (may block on I/O) on an
   /// object thread: never behind mobile code.
   void blocking(core::task run) { (void)object_threads_.dispatch(std::move(run)); }
-  /// A call of `code` took `took`, and needed store I/O when it ended
-  /// (`sealed`: it wrote through cx.local to a persistent object): decide
-  /// where its next call runs.
-  void ran(code::code_entry& code, std::chrono::steady_clock::duration took, bool sealed) {
-    ran(code.run_inline, code.may_block, took, sealed);
-  }
-  /// Mobile code whose verdict is `run_inline` (it `may_block`: it waits for
-  /// other nodes) ran for `took` and needed store I/O when it ended
-  /// (`sealed`): decide where it runs next. Code that seals runs on an
+  /// How a run of mobile code went, as the policy weighs it.
+  struct run_outcome {
+    std::chrono::steady_clock::duration took;
+    bool sealed = false;  ///< it needed store I/O when it ended (wrote through cx.local to a persistent object)
+    bool failed = false;  ///< it ended in an error (a fault, its fuel or deadline used up): never let off
+  };
+  /// A call of `code` ran: decide where its next call runs.
+  void ran(code::code_entry& code, const run_outcome& run) { ran(code.verdict, code.may_block, run); }
+  /// Mobile code whose verdict is `verdict` (it `may_block`: it waits for
+  /// other nodes) ran: decide where it runs next. Code that seals runs on an
   /// executor: store I/O never runs on the network thread.
-  void ran(std::atomic<bool>& run_inline, bool may_block, std::chrono::steady_clock::duration took, bool sealed) {
-    run_inline.store(!may_block && !sealed && took < budget_, std::memory_order_relaxed);
+  void ran(run_verdict& verdict, bool may_block, const run_outcome& run) {
+    const auto took = run.took;
+    verdict.in_place_.store(next_in_place(verdict, may_block || run.sealed, took, run.failed),
+                            std::memory_order_relaxed);
     // The mean run time placement reads (an exponential average, weight 1/8;
     // a racy update loses at most one sample).
     const auto us = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(took).count());
@@ -118,9 +129,27 @@ class dispatch_policy {
   [[nodiscard]] std::uint64_t calls_on_executor() const { return executor_calls_.load(std::memory_order_relaxed); }
 
  private:
+  /// A run this many budgets long moves its code to the executors at once.
+  static constexpr int kLongRun = 100;
+
+  // The verdict after a run of `took` (`never`: it may block or it sealed;
+  // `failed`: it ended in an error).
+  bool next_in_place(run_verdict& v, bool never, std::chrono::steady_clock::duration took, bool failed) {
+    if (never) return false;
+    if (took < budget_) {
+      v.forgiven_.store(false, std::memory_order_relaxed);
+      return true;
+    }
+    // Over the budget: let a run in place off once, unless it was very long
+    // or failed (a runaway stopped by its fuel is no stretched short run).
+    const bool let_off = v.in_place() && !failed && took < kLongRun * budget_ &&
+                         !v.forgiven_.load(std::memory_order_relaxed);
+    v.forgiven_.store(let_off, std::memory_order_relaxed);
+    return let_off;
+  }
   // The verdict: in place (counted) or not.
-  bool in_place(const std::atomic<bool>& run_inline, bool may_run_inline) {
-    if (!may_run_inline || !run_inline.load(std::memory_order_relaxed)) return false;
+  bool in_place(const run_verdict& verdict, bool may_run_inline) {
+    if (!may_run_inline || !verdict.in_place()) return false;
     in_place_calls_.fetch_add(1, std::memory_order_relaxed);
     return true;
   }
