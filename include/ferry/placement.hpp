@@ -109,10 +109,11 @@ class FERRY_API placement_policy {
 };
 
 /// The default policy: estimated time to the answer at each candidate (the
-/// measured one where there is one, else a model of it), the cheapest wins,
-/// and another place than the owner only if it beats the owner by `margin`;
-/// while another place is measured and the owner is not, one call goes to
-/// the owner to measure it (docs/mobility.md, "Placement").
+/// measured one where there is one, else a model of it, and for a place that
+/// would pull no less than the fastest measured place that pulled), the
+/// cheapest wins, and another place than the owner only if it beats the
+/// owner by `margin`; while another place is measured and the owner is not,
+/// one call goes to the owner to measure it (docs/mobility.md, "Placement").
 class FERRY_API cost_model final : public placement_policy {
  public:
   struct parameters {

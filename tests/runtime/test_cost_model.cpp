@@ -113,6 +113,39 @@ TEST_CASE("cost model: both measured, the faster wins, the owner only by the mar
   CHECK(d.node == kBob);
 }
 
+TEST_CASE("cost model: a place not measured that would pull is estimated at no less than a measured place that "
+          "pulled: the owner serves both pulls") {
+  // Bob answers in place in 5 ms while his executors are busy; Carol pulled
+  // and took 24 ms; Dave is idle, has no code and was never sent a call: the
+  // model alone puts him at about 5 ms (a 1 MiB pull over shm, 0.3 ms).
+  auto c = bob_busy_carol_idle();
+  c[0].load.call_us = 1'800;  // his calls' mean run, in place and on the executors
+  c[0].observed_us = 5'000;
+  c[1].observed_us = 24'000;
+  placement_candidate dave = c[1];
+  dave.node = 2;
+  dave.observed_us = 0;
+  dave.has_code = false;
+  dave.load = {.executors = 2, .call_us = 1'800};
+  c.push_back(dave);
+  cost_model m;
+  std::string why;
+  const double code = 2 + 4000.0 / 4000 + cost_model::parameters{}.compile_us;  // its 4000 B shipped, then compiled
+  CHECK(m.estimate(input_for(c), c[2], &why) == doctest::Approx(24'000 + code));
+  CHECK(why.find("another place's measured pull 24000") != std::string::npos);
+  auto d = m.choose(input_for(c));
+  INFO(d.reason);
+  CHECK(d.node == kBob);
+  // Without Carol's measurement the model decides for Dave, as before.
+  c[1].observed_us = 0;
+  CHECK(m.estimate(input_for(c), c[2], &why) < 24'000);
+  // The owner's own measurement is no floor for a place that pulls.
+  c[0].observed_us = 50'000;
+  d = m.choose(input_for(c));
+  INFO(d.reason);
+  CHECK(d.node != kBob);
+}
+
 TEST_CASE("measured calls: a mean per function and place, fresh for kObservedForMs, counting only answers and "
           "timeouts") {
   measured_calls t;
