@@ -245,6 +245,7 @@ unsigned member::drain_posted() {
     }
   }
   draining_now_ = false;
+  work_handled_ += n;
   return static_cast<unsigned>(n);
 }
 
@@ -278,8 +279,9 @@ void member::handle_bytes(std::span<const std::uint8_t> bytes) {
   }
   if (f.type == wire::frame_type::heartbeat) {
     if (load_handler_) load_handler_(f.source, std::get<wire::load_body>(f.body));
-    return;
+    return;  // not work: loop()'s spin does not lengthen for it
   }
+  ++work_handled_;
   if (handler_) handler_(std::move(f));
   // Keep small frames' buffers for reuse, not a large frame's: a thread
   // should not hold on to the biggest frame it ever saw.
@@ -443,16 +445,23 @@ void member::loop() {
     const auto wake_by = next_tick_;
     sleep_for_events(std::chrono::duration_cast<std::chrono::milliseconds>(wake_by - now));
     const auto woke = clock::now();
-    // An event soon after the sleep began: the spin was too short for this
-    // traffic. A long sleep, or one the tick ended: it can be shorter.
-    spin = woke - now < kLongestSpin && woke < wake_by ? std::min(2 * spin, kLongestSpin)
-                                                       : std::max(spin / 2, config_.spin);
-    loop_spin_us_.store(spin.count(), std::memory_order_relaxed);
-    idle_turns = 0;
-    if (try_drive()) {  // heartbeats are due when the poll timed out
-      tick();
+    // Work soon after the sleep began: the spin was too short for this
+    // traffic. A long sleep, one the tick ended, or one a heartbeat ended
+    // (peers started with this member send theirs just after its own): it
+    // can be shorter. What woke it is handled here, to tell; if a caller
+    // drives meanwhile, an early wake-up counts as work.
+    const bool soon = woke - now < kLongestSpin && woke < wake_by;
+    bool work = soon;
+    if (try_drive()) {
+      const std::uint64_t handled = work_handled_;
+      turn();
+      work = work_handled_ != handled;
+      tick();  // heartbeats are due when the poll timed out
       stop_driving();
     }
+    spin = soon && work ? std::min(2 * spin, kLongestSpin) : std::max(spin / 2, config_.spin);
+    loop_spin_us_.store(spin.count(), std::memory_order_relaxed);
+    idle_turns = 0;
   }
 }
 

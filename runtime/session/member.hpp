@@ -157,8 +157,8 @@ class member {
 
   /// How long the progress thread now spins after its last event before it
   /// blocks: member_config::spin, longer while frames come close together
-  /// (up to 2 ms; each sleep that an event ends soon doubles it, each long
-  /// one halves it).
+  /// (up to 2 ms; each sleep that work — a frame other than a heartbeat, or
+  /// posted work — ends soon doubles it, each other one halves it).
   [[nodiscard]] std::chrono::microseconds progress_spin() const {
     return std::chrono::microseconds(loop_spin_us_.load(std::memory_order_relaxed));
   }
@@ -226,11 +226,13 @@ class member {
   std::vector<std::uint8_t> beat_;  // the heartbeat frame, encoded into again each tick
   static constexpr unsigned kTurnsPerClockRead = 64;
   /// The progress thread's spin (loop()): from config_.spin, doubled after
-  /// each sleep that an event ended within kLongestSpin (the next frame was
+  /// each sleep that work ended within kLongestSpin (the next frame was
   /// that close: waking costs 30-40 µs here, and more processes than cores
-  /// wait longer for the CPU), halved after each that lasted longer or ran
-  /// to its timeout. Under traffic it spans the gaps between frames; with
-  /// only heartbeats (one per peer per 100 ms) it stays at config_.spin.
+  /// wait longer for the CPU), halved after each that lasted longer, ran
+  /// to its timeout or was ended by a heartbeat. Under traffic it spans the
+  /// gaps between frames; with only heartbeats (one per peer per 100 ms) it
+  /// stays at config_.spin, however close a peer's heartbeats come after
+  /// this member's own (members started together tick in step).
   static constexpr std::chrono::microseconds kLongestSpin{2000};
   std::atomic<std::int64_t> loop_spin_us_{0};  // written by the progress thread (progress_spin())
   /// How often the progress thread looks whether callers still drive.
@@ -239,6 +241,9 @@ class member {
   /// thread for the next frame; larger ones give them back.
   static constexpr std::size_t kReusedFrameBytes = std::size_t{1} << 20;
   unsigned turns_ = 0;
+  /// Frames other than heartbeats, and posted work, the driver handled (what
+  /// lengthens the spin: loop()).
+  std::uint64_t work_handled_ = 0;
 
   // Cross-thread state.
   mutable std::mutex mu_;
