@@ -10,7 +10,8 @@ FERRY=$1
 fail() { echo "FAIL: $*" >&2; exit 1; }
 export UCX_NET_DEVICES=lo
 
-"$FERRY" bench chase --help | grep -q -- "--servers" || fail "bench chase --help"
+help=$("$FERRY" bench chase --help) || fail "bench chase --help: exit $?"
+grep -q -- "--servers" <<<"$help" || fail "bench chase --help"
 small=(--log2-entries 12 --depths 1,16,256 --chases 12 --seconds-per-case 0.1)
 for run in "shm 1" "shm 2" "tcp 2"; do
   read -r tls servers <<<"$run"
@@ -62,8 +63,10 @@ for depth, am, am_low, am_high, get, get_low, get_high in summary:
         assert close(float(got), float(r[1]) / float(r[2])), (depth, base, got)
         assert close(float(low), 1 / float(r[6])) and close(float(high), 1 / float(r[5])), (depth, base, low, high)
 PY
-python3 "$bench_tools/chase_targets.py" --markdown "2 servers shm=$tmp/chase.csv" \
-  | grep -Eq '^\| 256 \| (\*\*)?[0-9.]+(\*\*)?<br><sub>[0-9.]+–[0-9.]+</sub> \|$' \
+# (captured first: grep -q leaving early would break the writer's pipe, a
+# failure under pipefail)
+markdown=$(python3 "$bench_tools/chase_targets.py" --markdown "2 servers shm=$tmp/chase.csv") || fail "targets: --markdown"
+grep -Eq '^\| 256 \| (\*\*)?[0-9.]+(\*\*)?<br><sub>[0-9.]+–[0-9.]+</sub> \|$' <<<"$markdown" \
   || fail "targets: no markdown row for depth 256"
 python3 "$bench_tools/chase_targets.py" "a,b=$tmp/chase.csv" >/dev/null 2>&1 && fail "targets: a label with a comma"
 if command -v gnuplot >/dev/null; then
