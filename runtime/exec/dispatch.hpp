@@ -1,9 +1,9 @@
 // ⑧ Where work on a node runs: the one statement of the policy.
 //
 //   mobile call whose code cannot block (it names none of ferry_invoke, ferry_fetch, ferry_migrate), whose
-//   last run took less than `inline_budget` (or ran in place and took less
-//   than kLongRun budgets, after a run under the budget) and needed no
-//   store I/O (it wrote to no persistent object)
+//   last run took less than `inline_budget` (or, once after a run under
+//   it, ran in place, did not fail and took less than kLongRun budgets)
+//   and needed no store I/O (it wrote to no persistent object)
 //                          -> in place, on the thread that handled its frame
 //                             (two thread hand-offs saved per call)
 //   any other mobile call  -> an executor thread (so is every call placement
@@ -23,15 +23,15 @@
 //                             executor cannot hold up put/get/create/remove)
 //
 // Every run re-decides from its own duration: code that turns long is moved
-// to the executors after two runs in a row over `inline_budget`, or one
-// that failed over it, or one over kLongRun budgets (a long run keeps sending the node's heartbeats
-// meanwhile: exec::keep_beating). A single run over the budget but under
-// kLongRun is let off once: on a busy core the scheduler can stretch a short
-// run's wall time to tens of ms, and one such run must not send the next
-// call behind the executors' queue (seen: an automatic placement's one
-// measuring call to a saturated owner waited 0.57 s there, so the owner
-// looked slow for a second). Zero `inline_budget` runs every call on an
-// executor. The executors ("ferry-exec") and the object threads
+// to the executors after two runs in a row over `inline_budget`, or after
+// one that failed over it or lasted kLongRun budgets (a long run keeps
+// sending the node's heartbeats meanwhile: exec::keep_beating). A single
+// run over the budget but under kLongRun is let off once: on a busy core
+// the scheduler can stretch a short run's wall time to tens of ms, and one
+// such run must not send the next call behind the executors' queue (seen:
+// an automatic placement's one measuring call to a saturated owner waited
+// 0.57 s there, so the owner looked slow for a second). Zero
+// `inline_budget` runs every call on an executor. The executors ("ferry-exec") and the object threads
 // ("ferry-object") are two core::thread_pool_dispatchers. The policy also
 // keeps the figures a node's heartbeats report (load(): calls waiting and
 // running, their mean run time), which automatic placement reads.
@@ -97,12 +97,11 @@ class dispatch_policy {
   /// other nodes) ran: decide where it runs next. Code that seals runs on an
   /// executor: store I/O never runs on the network thread.
   void ran(run_verdict& verdict, bool may_block, const run_outcome& run) {
-    const auto took = run.took;
-    verdict.in_place_.store(next_in_place(verdict, may_block || run.sealed, took, run.failed),
+    verdict.in_place_.store(next_in_place(verdict, may_block || run.sealed, run.took, run.failed),
                             std::memory_order_relaxed);
     // The mean run time placement reads (an exponential average, weight 1/8;
     // a racy update loses at most one sample).
-    const auto us = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(took).count());
+    const auto us = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(run.took).count());
     const std::uint64_t old = call_us_.load(std::memory_order_relaxed);
     call_us_.store(old == 0 ? us + 1 : (old * 7 + us + 1) / 8, std::memory_order_relaxed);
     calls_.fetch_add(1, std::memory_order_relaxed);
