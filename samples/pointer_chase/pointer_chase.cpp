@@ -269,9 +269,16 @@ struct ferry_nodes {
   }
 };
 
-// Depth-1 chases per node before the rounds (warm-up, run()): past the
-// JIT's tier-up after 1000 calls, with time left for the optimized compile.
+// Chases per node before the rounds (warm-up, run()): past the JIT's
+// tier-up after 1000 calls, with time left for the optimized compile.
 constexpr std::uint32_t kWarmCallsPerNode = 3000;
+// Their depth: with more than one shard, a chase of depth 4 is forwarded
+// from node to node about 3(S-1)/S times, so the warm-up also runs the
+// nodes' forwarding: a node's first 64 frames to each other node fault in
+// that node's UCX shm receive buffers (docs/transports.md, "Known
+// problems"), which slowed the first round's forwarding chases 2-3x while
+// the warm-up was of depth 1 (a depth-1 chase never forwards).
+constexpr std::uint32_t kWarmDepth = 4;
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -362,18 +369,19 @@ int run(const options& o, const fs::path& dir, results& out) {
   // hot_call_threshold), compiles it again, optimized, on its JIT worker —
   // which competes with the chases for the two cores meanwhile. The rounds
   // measure the code as it then stays: each mode on ferry nodes first makes
-  // kWarmCallsPerNode depth-1 chases per node (starts spread over the
+  // kWarmCallsPerNode chases of kWarmDepth per node (starts spread over the
   // shards), checked like the others; the bare-UCX modes need no more than
   // each batch's own first calls.
   for (const auto& mode : modes) {
     if (raw_mode(mode)) continue;
     park(true);
-    progress(o, fmt::format("warm-up ({}): {} chases per node, so that every node runs its optimized code",
-                            mode, kWarmCallsPerNode));
+    progress(o, fmt::format("warm-up ({}): {} chases of depth {} per node, so that every node runs its optimized "
+                            "code and has forwarded to the others",
+                            mode, kWarmCallsPerNode, kWarmDepth));
     std::mt19937_64 rng(o.seed ^ 0x5eed);
     for (std::uint32_t i = 0; i < kWarmCallsPerNode * o.servers; ++i) {
       const std::uint64_t start = rng() % table.size();
-      if (one(mode, start, 1) != table[start]) ++out.wrong;
+      if (one(mode, start, kWarmDepth) != chase_table::follow(table, start, kWarmDepth)) ++out.wrong;
       ++out.chases;
     }
   }
