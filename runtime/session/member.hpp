@@ -232,7 +232,12 @@ class member {
   /// to its timeout or was ended by a heartbeat. Under traffic it spans the
   /// gaps between frames; with only heartbeats (one per peer per 100 ms) it
   /// stays at config_.spin, however close a peer's heartbeats come after
-  /// this member's own (members started together tick in step).
+  /// this member's own (members started together tick in step). An attempt
+  /// to sleep the transport refuses (arm(): UCX has a sender's wake-up
+  /// signal left, often for a frame already handled) halves it too, and
+  /// over UCX shm from several peers most attempts end so: the thread then
+  /// spins on at a short spin rather than sleeping (docs/architecture.md,
+  /// "Waiting").
   static constexpr std::chrono::microseconds kLongestSpin{2000};
   std::atomic<std::int64_t> loop_spin_us_{0};  // written by the progress thread (progress_spin())
   /// How often the progress thread looks whether callers still drive.
