@@ -376,8 +376,9 @@ int run(const options& o, const fs::path& dir, results& out) {
     if (raw_mode(mode)) continue;
     park(true);
     progress(o, fmt::format("warm-up ({}): {} chases of depth {} per node, so that every node runs its optimized "
-                            "code and has forwarded to the others",
-                            mode, kWarmCallsPerNode, kWarmDepth));
+                            "code{}",
+                            mode, kWarmCallsPerNode, kWarmDepth,
+                            o.servers > 1 ? " and has forwarded to the others" : ""));
     std::mt19937_64 rng(o.seed ^ 0x5eed);
     for (std::uint32_t i = 0; i < kWarmCallsPerNode * o.servers; ++i) {
       const std::uint64_t start = rng() % table.size();
