@@ -71,11 +71,7 @@ jit_config test_config(const std::filesystem::path& dir) {
   jit_config c;
   c.cache_dir = dir;
   c.hot_call_threshold = 0;
-#if defined(__SANITIZE_ADDRESS__) || defined(__has_feature)
-#if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
-  c.check_memory_bytes = 0;  // ASan's shadow memory does not fit any RLIMIT_AS
-#endif
-#endif
+  if (kUnderAddressSanitizer) c.check_memory_bytes = 0;  // ASan's shadow memory does not fit any RLIMIT_AS
   return c;
 }
 

@@ -36,6 +36,16 @@ extern "C" std::int64_t ferry_test_mix(std::int64_t a, std::int64_t b);
 /// A hostile module's code object (entry ferry_test_hostile_entry).
 code_object hostile_code(std::string_view module);
 
+/// Whether these tests are built with AddressSanitizer (its shadow memory
+/// fits no RLIMIT_AS, and its quarantine keeps freed memory resident).
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kUnderAddressSanitizer = true;
+#elif defined(__has_feature)
+inline constexpr bool kUnderAddressSanitizer = __has_feature(address_sanitizer);
+#else
+inline constexpr bool kUnderAddressSanitizer = false;
+#endif
+
 /// Engine config for tests: cache in `dir`, no tier-up unless asked.
 jit_config test_config(const std::filesystem::path& dir);
 

@@ -80,7 +80,7 @@ TEST_CASE("code unloaded gives its memory back to the next link") {
   const std::uint64_t after = resident_bytes();
   const std::uint64_t grown = after > before ? after - before : 0;
   INFO("resident memory grew by " << grown << " bytes over " << kCycles << " relinks");
-  CHECK(grown < (std::uint64_t{4} << 20));
+  if (!kUnderAddressSanitizer) CHECK(grown < (std::uint64_t{4} << 20));  // ASan's quarantine keeps freed memory
   CHECK(engine->stats().compiles == 1);
   CHECK(engine->stats().memory_hits == kCycles);
 }
