@@ -2,7 +2,7 @@
 # record.sh FERRY OUT-DIR — what `make bench` runs: each benchmark below with
 # --json, converted to OUT-DIR/NAME.csv (bench_csv.py) and plotted to
 # NAME.png (plot.sh); OUT-DIR/machine.txt says where.
-# Sized to take about three minutes on a 2-core machine.
+# Sized to take under five minutes on a 2-core machine (devices included).
 set -euo pipefail
 [[ $# -eq 2 ]] || { echo "usage: record.sh FERRY OUT-DIR" >&2; exit 2; }
 ferry=$1 out=$2
