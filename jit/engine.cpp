@@ -387,8 +387,8 @@ namespace {
 
 // Address space linked code is placed in, reserved a piece at a time
 // (read-write until a segment is finalized; pages are touched only as code
-// is written there). An object larger than this gets a reservation of its
-// own size.
+// is written there). An object that fits in no free range gets a new
+// reservation, its size rounded up to a multiple of this.
 constexpr std::size_t kCodeReservationBytes = std::size_t{16} << 20;
 
 llvm::Expected<std::unique_ptr<llvm::orc::LLJIT>> make_lljit(const jit::impl& p) {
