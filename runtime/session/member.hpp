@@ -233,7 +233,7 @@ class member {
   /// gaps between frames; with only heartbeats (one per peer per 100 ms) it
   /// stays at config_.spin, however close a peer's heartbeats come after
   /// this member's own (members started together tick in step). An attempt
-  /// to sleep the transport refuses (arm(): UCX has a sender's wake-up
+  /// to sleep that the transport refuses (arm(): UCX has a sender's wake-up
   /// signal left, often for a frame already handled) halves it too, and
   /// over UCX shm from several peers most attempts end so: the thread then
   /// spins on at a short spin rather than sleeping (docs/architecture.md,
