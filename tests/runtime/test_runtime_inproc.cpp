@@ -136,15 +136,20 @@ TEST_CASE_FIXTURE(cluster_fixture, "runtime: short warm calls run inline, code t
     CHECK(after.calls_inline == warm.calls_inline);
     CHECK(after.calls_on_executor - warm.calls_on_executor == 10);
   }
-  SUBCASE("a call longer than the inline budget sends the next call to an executor") {
+  SUBCASE("two calls in a row longer than the inline budget send the next call to an executor") {
     for (int i = 0; i < 3; ++i) (void)rt->invoke(&spin, cell, 10).get();
     const auto short_runs = nodes[1]->stats();
     // Milliseconds, far past the 50 µs budget, and no longer: under TSan
     // each of the loop's checked loads calls the instrumented ferry_bounds
     // (~30 ns), and 50 M iterations held node 1's network thread for over
     // 1.5 s (which made the client declare node 1 dead, before in-place
-    // calls kept the heartbeats going).
-    (void)rt->invoke(&spin, cell, 2'000'000).get();
+    // calls kept the heartbeats going). Two of them: one run over the
+    // budget but under 100 budgets (5 ms) is let off once (a busy core
+    // stretches short runs; test_dispatch_policy checks that rule), and
+    // without sanitizers a call of 2 M iterations takes 4.7-5.4 ms, right
+    // at that line: after one such run the next call could run in place
+    // (CI saw it once).
+    for (int i = 0; i < 2; ++i) (void)rt->invoke(&spin, cell, 2'000'000).get();
     const auto after_long = nodes[1]->stats();
     (void)rt->invoke(&spin, cell, 10).get();
     const auto next = nodes[1]->stats();
