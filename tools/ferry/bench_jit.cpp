@@ -35,6 +35,7 @@
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/TargetParser/Host.h>
 
+#include "common/child_process.hpp"
 #include "exec/call_context.hpp"  // runtime/: entering mobile code as a node does
 #include "jit/jit.hpp"
 
@@ -185,9 +186,9 @@ std::vector<row> run(int samples) {
     for (int i = 0; i < samples; ++i) v.push_back(f());
     return median(std::move(v));
   };
-  std::string tmpl = (std::filesystem::temp_directory_path() / "ferry-bench-jit-XXXXXX").string();
-  if (!::mkdtemp(tmpl.data())) throw ferry::error(make_error(errc::io_error, "mkdtemp failed"));
-  const std::filesystem::path dir = tmpl;
+  // The disk cache's directory, removed however the run ends.
+  const ferry::bench::scratch_servers scratch("ferry-bench-jit");
+  const std::filesystem::path& dir = scratch.dir();
 
   for (const auto& k : kernels) {
     const auto co = code_of(k);
@@ -309,8 +310,6 @@ std::vector<row> run(int samples) {
                     return ms_since(t0);
                   }),
                   "ms"});
-  std::error_code ec;
-  std::filesystem::remove_all(dir, ec);
   return rows;
 }
 
