@@ -28,11 +28,16 @@ done
 [[ -z $(ls -A "$work") ]] || fail "left behind: $(ls -A "$work")"
 
 # A run that fails part-way (no compile helper for the untrusted cases, which
-# come last) says why, exits 1, and still removes its directory.
+# come last) says why, exits 1, and still removes its directory; so does one
+# that has no temporary directory to work in (not an "internal error").
 set +e
 err=$(FERRY_JIT_CHECK=/nonexistent/ferry-jit-check "$FERRY" bench jit --samples 1 2>&1 >/dev/null); rc=$?
 "$FERRY" bench jit --samples 0 >/dev/null 2>&1; rc_samples=$?
+no_tmp=$(TMPDIR=$work/missing "$FERRY" bench jit --samples 1 2>&1 >/dev/null); rc_tmp=$?
 set -e
+echo "$no_tmp"
+[[ $rc_tmp -eq 1 ]] || fail "TMPDIR missing: expected exit 1, got $rc_tmp"
+grep -q "^ferry: bench jit: .*temp_directory_path" <<<"$no_tmp" || fail "TMPDIR missing: no message saying so"
 echo "$err"
 [[ $rc -eq 1 ]] || fail "without its helper: expected exit 1, got $rc"
 grep -q "ferry: bench jit: " <<<"$err" || fail "without its helper: no message"

@@ -23,6 +23,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -186,7 +187,8 @@ std::vector<row> run(int samples) {
     for (int i = 0; i < samples; ++i) v.push_back(f());
     return median(std::move(v));
   };
-  // The disk cache's directory, removed however the run ends.
+  // The disk cache's directory (a scratch directory with no servers),
+  // removed however the run ends; std::system_error if it cannot be made.
   const ferry::bench::scratch_servers scratch("ferry-bench-jit");
   const std::filesystem::path& dir = scratch.dir();
 
@@ -337,12 +339,16 @@ void add_bench_jit_command(CLI::App& app) {
   cmd->add_option("--samples", *samples, "Repetitions per load case (median reported)")->check(CLI::Range(1, 1000));
   cmd->callback([json, samples] {
     std::vector<row> rows;
+    const auto failed = [](const char* why) {
+      fmt::print(stderr, "ferry: bench jit: {}\n", why);
+      set_exit_code(1);
+    };
     try {
       rows = run(*samples);
     } catch (const ferry::error& e) {
-      fmt::print(stderr, "ferry: bench jit: {}\n", e.what());
-      set_exit_code(1);
-      return;
+      return failed(e.what());
+    } catch (const std::system_error& e) {  // no scratch directory (TMPDIR missing or not writable)
+      return failed(e.what());
     }
     bench::print_rows(rows, *json, "baseline", bench::parameters().add("samples", *samples));
     if (*json) return;
