@@ -561,10 +561,11 @@ int main(int argc, char** argv) {
                "Every endpoint is checked; the exit status is 1 if any is wrong."};
   app.name("ferry-pointer-chase");
   options o;
-  std::string depths = "1,4,16,64,256,1024,4096", modes = "ferry,am,get,ferry-trusted";
   app.add_option("-s,--servers", o.servers, "Server processes (shards)")->check(CLI::Range(1u, chase_table::kMaxShards));
   app.add_option("-k,--log2-entries", o.log2_entries, "Table of 2^k 64-bit entries")->check(CLI::Range(4u, 26u));
-  app.add_option("--depths", depths, "Chase depths, comma-separated (1..1000000)");
+  app.add_option("--depths", o.depths, "Chase depths, comma-separated (1..1000000)")
+      ->delimiter(',')
+      ->check(CLI::Range(1u, 1000000u));
   app.add_option("--chases", o.chases, "Distinct chases (starts) per depth and mode, split over the rounds; each batch repeats its starts until its share of the time budget is spent")
       ->check(CLI::Range(3, 1000000));
   app.add_option("--seconds-per-case", o.seconds_per_case, "Time budget per depth and mode (all rounds)")
@@ -574,10 +575,12 @@ int main(int argc, char** argv) {
                  "rotating; a figure is the median of its rounds")
       ->check(CLI::Range(1, 101));
   app.add_option("--tls", o.tls, "UCX transport between the processes")->check(CLI::IsMember({"shm", "tcp"}));
-  app.add_option("--modes", modes,
+  app.add_option("--modes", o.modes,
                  "Modes to run, comma-separated: ferry, am, get, ferry-trusted (ferry on nodes of the trusted policy, "
                  "`ferry node --unchecked --unmetered`: what bounds checks and fuel cost), ifunc, ifunc-nodes (<ferry/ifunc.h> on the ferry "
-                 "nodes; needs ferry) (default with --report ifunc: ifunc,am,get,ferry,ifunc-nodes)");
+                 "nodes; needs ferry) (default with --report ifunc: ifunc,am,get,ferry,ifunc-nodes)")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"ferry", "am", "get", "ferry-trusted", "ifunc", "ifunc-nodes"}));
   app.add_option("--report", o.report, "Rows to print: chase (ferry vs am, get) or ifunc (the UCX ifunc chase vs "
                                        "am, get, ferry; `ferry bench ifunc`)")
       ->check(CLI::IsMember({"chase", "ifunc"}));
@@ -609,24 +612,10 @@ int main(int argc, char** argv) {
                  trusted_node ? server_role::trusted_node : node ? server_role::node : server_role::raw);
   }
 
-  try {
-    o.depths.clear();
-    for (const auto& d : CLI::detail::split(depths, ',')) {
-      const unsigned long v = std::stoul(d);
-      if (v < 1 || v > 1000000) throw std::invalid_argument(d);
-      o.depths.push_back(static_cast<std::uint32_t>(v));
-    }
-    if (o.report == "ifunc" && app.count("--modes") == 0) modes = "ifunc,am,get,ferry,ifunc-nodes";
-    o.modes = CLI::detail::split(modes, ',');
-    for (const auto& m : o.modes)
-      if (m != "ferry" && m != "am" && m != "get" && m != "ifunc" && m != "ifunc-nodes" && m != "ferry-trusted")
-        throw std::invalid_argument("mode " + m);
-    if (has_mode(o, "ifunc-nodes") && !has_mode(o, "ferry"))
-      throw std::invalid_argument("ifunc-nodes (its baseline is the ferry mode, which starts the nodes) without ferry");
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "ferry-pointer-chase: bad --depths or --modes ({}): depths are 1..1000000, modes "
-               "ferry,am,get,ferry-trusted,ifunc,ifunc-nodes\n",
-               e.what());
+  if (o.report == "ifunc" && app.count("--modes") == 0) o.modes = {"ifunc", "am", "get", "ferry", "ifunc-nodes"};
+  if (has_mode(o, "ifunc-nodes") && !has_mode(o, "ferry")) {
+    fmt::print(stderr, "ferry-pointer-chase: --modes: ifunc-nodes needs ferry (its baseline; the ferry mode starts "
+                       "the nodes)\n");
     return 2;
   }
 
