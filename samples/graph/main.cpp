@@ -214,7 +214,6 @@ int main(int argc, char** argv) {
       "exactly. The exit status is 1 if any answer is wrong. Progress goes to stderr."};
   app.name("ferry-graph");
   options o;
-  std::string kernels = "bfs,pagerank,cc", versions = "mobile,pull";
   app.add_option("-s,--servers", o.servers, "Server processes (one partition each)")
       ->check(CLI::Range(1u, graph::kMaxParts));
   app.add_option("--scale", o.scale, "Kronecker graph of 2^scale vertices (the caller holds it and Boost.Graph's copy)")
@@ -224,25 +223,17 @@ int main(int argc, char** argv) {
   app.add_option("--snap", o.snap, "Load this SNAP edge list instead of generating a graph")->check(CLI::ExistingFile);
   app.add_option("--roots", o.roots, "BFS searches, from random vertices that have edges")->check(CLI::Range(1u, 64u));
   app.add_option("--pagerank-iterations", o.pagerank_iterations, "PageRank iterations")->check(CLI::Range(1u, 1000u));
-  app.add_option("--kernels", kernels, "Kernels to run, comma-separated: bfs, pagerank, cc");
-  app.add_option("--versions", versions, "Versions to run, comma-separated: mobile, pull");
+  app.add_option("--kernels", o.kernels, "Kernels to run, comma-separated: bfs, pagerank, cc")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"bfs", "pagerank", "cc"}));
+  app.add_option("--versions", o.versions, "Versions to run, comma-separated: mobile, pull")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"mobile", "pull"}));
   app.add_option("--tls", o.tls, "UCX transport between the processes")->check(CLI::IsMember({"shm", "tcp"}));
   app.add_flag("--json", o.json, "Print JSON: the parameters and a list of {name, baseline, ferry, ratio, unit}");
   for (auto* opt : app.get_options()) opt->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   ::setenv("UCX_NET_DEVICES", "lo", 0);  // one host: loopback only unless told otherwise
-  o.kernels = CLI::detail::split(kernels, ',');
-  o.versions = CLI::detail::split(versions, ',');
-  for (const auto& k : o.kernels)
-    if (k != "bfs" && k != "pagerank" && k != "cc") {
-      fmt::print(stderr, "ferry-graph: unknown kernel '{}' (bfs, pagerank, cc)\n", k);
-      return 2;
-    }
-  for (const auto& v : o.versions)
-    if (v != "mobile" && v != "pull") {
-      fmt::print(stderr, "ferry-graph: unknown version '{}' (mobile, pull)\n", v);
-      return 2;
-    }
 
   graph::csr g;
   try {
