@@ -227,7 +227,8 @@ const linking& service::ferry_linking() {
                              {"ferry_ifunc_last_error", reinterpret_cast<void*>(&ferry_ifunc_last_error)},
                          },
                          /*all_pure=*/true,
-                         /*metered=*/true};
+                         /*metered=*/true,
+                         /*trusted_signers=*/{}};
   return l;
 }
 
