@@ -189,10 +189,15 @@ struct node_cluster {
   void long_call_in_place() {
     auto c = cell_on(0, 2);
     for (int i = 0; i < 20; ++i) (void)rt->invoke(&spin, c, std::uint64_t{100}).get();
-    // Calibrate: about 3 s of spinning (twice the peer timeout).
-    const auto t0 = std::chrono::steady_clock::now();
-    (void)rt->invoke(&spin, c, std::uint64_t{20'000'000}).get();
-    const auto per = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / 20e6;
+    // Calibrate: about 3 s of spinning (twice the peer timeout), at the
+    // fastest of three runs: a run slowed by other load (ctest -j2) would
+    // make the long call short (once 1.2 s).
+    double per = 1e9;
+    for (int i = 0; i < 3; ++i) {
+      const auto t0 = std::chrono::steady_clock::now();
+      (void)rt->invoke(&spin, c, std::uint64_t{20'000'000}).get();
+      per = std::min(per, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / 20e6);
+    }
     for (int i = 0; i < 20; ++i) (void)rt->invoke(&spin, c, std::uint64_t{100}).get();  // in place again
     call_options o;
     o.deadline = std::chrono::seconds(30);
