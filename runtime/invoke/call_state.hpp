@@ -15,6 +15,8 @@
 
 #include <ferry/runtime.hpp>
 
+#include "session/machine_load.hpp"
+
 namespace ferry::detail {
 
 /// What a waiting thread uses to make progress itself rather than sleep until
@@ -39,7 +41,9 @@ class driver_link {
  public:
   /// `poll_for`: how long a waiter polls without yielding (session::poll_budget).
   driver_link(progress_driver* d, std::chrono::microseconds poll_for) : driver_(d), poll_for_(poll_for) {}
-  [[nodiscard]] std::chrono::microseconds poll_for() const { return poll_for_; }
+  /// How long a waiter polls without yielding now: `poll_for`, or zero
+  /// while the machine is crowded (session::poll_without_yield).
+  [[nodiscard]] std::chrono::microseconds poll_for() const { return session::poll_without_yield(poll_for_); }
   /// One turn of progress, unless closed or someone else drives.
   bool drive_once() {
     users_.fetch_add(1);  // seq_cst with close(): either we see closed_, or close() sees us
@@ -159,8 +163,9 @@ class call_state {
       // Poll first (a warm answer takes microseconds), then sleep on the
       // transport between turns until the answer or the deadline: after
       // kDriveFor while each process has a core, after poll_before_sleep()
-      // when more processes than cores share the machine — then a caller
-      // waiting for a multi-hop walk leaves the cores to the nodes doing it.
+      // when more processes than cores share the machine or it is crowded
+      // by others — then a caller waiting for a multi-hop walk leaves the
+      // cores to the nodes doing it.
       // With a core each, the clock is first read at the 64th turn (a warm
       // answer is usually in before: a clock read costs about 30 ns in this
       // VM), and `start` is that read, a few turns late.

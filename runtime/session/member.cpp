@@ -1,5 +1,7 @@
 #include "member.hpp"
 
+#include "machine_load.hpp"
+
 #include <pthread.h>
 
 #include <array>
@@ -299,6 +301,7 @@ void member::revive(node_index index, peer_state& p) {
 
 void member::tick() {
   const auto now = clock::now();
+  machine_load::process().sample(now);  // is the machine crowded (how long its pollers poll)? every 10 ms at most
   if (now < next_tick_) return;
   if (!is_deaf_.load(std::memory_order_relaxed))
     if (auto why = transport_->deaf(); !why.empty()) become_deaf(std::move(why));
@@ -423,10 +426,12 @@ void member::loop() {
     // Idle. With a core for each process (poll_budget() > 0): poll without
     // pause for a few turns (an answer is often close), then look at the
     // clock, tick, and yield the CPU now and then. With more processes than
-    // cores: yield after every idle turn, as the frame this turn did not
-    // find may belong to a process waiting for this core; the clock is read
-    // every turn then, as a yield may last a time slice.
-    const unsigned turns_per_clock_read = config_.poll_without_yield.count() == 0 ? 1 : kTurnsPerClockRead;
+    // cores, or while the machine is crowded by others (machine_load): yield
+    // after every idle turn, as the frame this turn did not find may belong
+    // to a process waiting for this core; the clock is read every turn then,
+    // as a yield may last a time slice.
+    const auto poll_for = poll_without_yield(config_.poll_without_yield);
+    const unsigned turns_per_clock_read = poll_for.count() == 0 ? 1 : kTurnsPerClockRead;
     if (++idle_turns % turns_per_clock_read != 0) {
       stop_driving();
       continue;
@@ -437,7 +442,7 @@ void member::loop() {
     tick();
     if (now - idle_since < spin) {
       stop_driving();
-      if (now - idle_since >= config_.poll_without_yield) sched_yield();
+      if (now - idle_since >= poll_for) sched_yield();
       continue;
     }
     // Block until the transport or a post() wakes us, or the next tick

@@ -71,7 +71,8 @@ struct member_config {
   /// Of that spin, poll this long without yielding the CPU (a yield is a
   /// system call: costly when an answer is microseconds away, but needed
   /// when more busy processes than cores share this machine): see
-  /// poll_budget().
+  /// poll_budget(). None while the machine is crowded by others
+  /// (machine_load: the member samples it as it drives).
   std::chrono::microseconds poll_without_yield{0};
   /// Name of the progress thread (top -H, gdb; at most 15 characters).
   std::string thread_name = "ferry-session";
