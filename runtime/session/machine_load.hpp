@@ -23,9 +23,10 @@ namespace ferry::session {
 /// count — a build, another job — can leave two of them on one core, where
 /// each polls for its answer while the other, which would send it, waits
 /// for the CPU. One busy process beside a 1-node chase on 2 cores cut
-/// ferry's rate to 0.07x (shm) and 0.18x (tcp) of the pre-deployed
-/// handler's; yielding from the first idle turn then gave 3.3x and 5.6x
-/// that (docs/architecture.md, "Waiting").
+/// ferry's rate to 0.08-0.11x (shm) and 0.12-0.15x (tcp) of the
+/// pre-deployed handler's at depth 1; yielding on a crowded machine made
+/// it 2-3.5x (shm) and 5-7x (tcp) faster (docs/architecture.md, after
+/// "Waiting").
 ///
 /// Two samples in a row above the cores make it crowded (a moment's
 /// extra thread — a heartbeat, a kernel worker — does not); one at or
