@@ -245,7 +245,7 @@ class member {
   static constexpr std::chrono::milliseconds kCallersDriveCheck{2};
   /// Frames up to this size leave their buffers (encode and decode) with the
   /// thread for the next frame; larger ones give them back.
-  static constexpr std::size_t kReusedFrameBytes = std::size_t{1} << 20;
+  static constexpr std::size_t kReusedFrameBytes = transport::kReusedFrameBytes;
   unsigned turns_ = 0;
   /// Frames other than heartbeats, and posted work, the driver handled (what
   /// lengthens the spin: loop()).

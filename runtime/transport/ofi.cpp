@@ -303,7 +303,7 @@ class ofi_transport final : public transport {
     std::uint64_t key;
     std::memcpy(&key, region.key.data(), 8);
     const std::uint64_t at = (mr_mode_ & FI_MR_VIRT_ADDR) ? region.address + offset : offset;
-    FERRY_TRY(read_op * r, start_read(peers_[from], into.size(), at, key));
+    FERRY_TRY(read_op * r, start_read(peers_[from], std::vector<std::uint8_t>(into.size()), at, key));
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     while (r->st == read_op::state::pending) {
       progress();
@@ -442,10 +442,12 @@ class ofi_transport final : public transport {
     return n;
   }
 
-  result<read_op*> start_read(fi_addr_t from, std::size_t length, std::uint64_t at, std::uint64_t key) {
+  // Read `into.size()` bytes into `into` (kept by the read until it is finished).
+  result<read_op*> start_read(fi_addr_t from, std::vector<std::uint8_t>&& into, std::uint64_t at, std::uint64_t key) {
     auto* r = new read_op;
     r->from = from;
-    r->bytes.resize(length);
+    r->bytes = std::move(into);
+    const std::size_t length = r->bytes.size();
     auto mr = register_region(r->bytes.data(), length, FI_READ);
     if (!mr) {
       delete r;
@@ -532,7 +534,7 @@ class ofi_transport final : public transport {
         }
         auto from = resolve(rv->sender);
         if (!from) return;
-        auto r = start_read(*from, rv->length, rv->address, rv->key);
+        auto r = start_read(*from, ordered_.buffer(rv->length), rv->address, rv->key);
         if (!r) return;  // the sender's deadline reports the lost frame
         (*r)->frame = ordered_.reserve();  // later frames wait behind it: order is kept
         (*r)->token = rv->token;

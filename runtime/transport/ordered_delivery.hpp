@@ -3,6 +3,8 @@
 // every backend with such a path (ucx.cpp, ofi.cpp): a frame that arrives
 // whole while an earlier one is still being read waits behind it (copied);
 // otherwise frames go to the handler straight from the backend's buffer.
+// A large frame's buffer, once delivered, is kept for the next one read in
+// two steps (buffer()): fresh memory is dear (transport.hpp, kReusedFrameBytes).
 // Not thread-safe: the transport's driving thread only.
 #pragma once
 
@@ -10,6 +12,8 @@
 #include <deque>
 #include <span>
 #include <vector>
+
+#include "transport.hpp"
 
 namespace ferry::transport {
 
@@ -36,6 +40,21 @@ class ordered_delivery {
     s->arrived = true;
   }
 
+  /// A buffer of `length` bytes to read a frame into: one a delivered frame
+  /// left when it is large enough (its pages already touched), else new.
+  std::vector<std::uint8_t> buffer(std::size_t length) {
+    std::vector<std::uint8_t> b;
+    for (auto it = spare_.begin(); it != spare_.end(); ++it) {
+      if (it->capacity() >= length) {
+        b = std::move(*it);
+        spare_.erase(it);
+        break;
+      }
+    }
+    b.resize(length);  // writes only what the kept buffer did not already hold
+    return b;
+  }
+
   /// Hand every frame that can go, in order, to `handler`; returns how many
   /// entries it consumed. The handler may re-enter the transport.
   template <class Handler>
@@ -45,13 +64,23 @@ class ordered_delivery {
       auto frame = std::move(queue_.front().frame);
       queue_.pop_front();
       if (!frame.empty()) handler(std::span<const std::uint8_t>(frame));
+      keep(std::move(frame));
       ++n;
     }
     return n;
   }
 
  private:
+  void keep(std::vector<std::uint8_t>&& frame) {
+    if (frame.capacity() <= kKeptFromBytes || frame.capacity() > kReusedFrameBytes) return;
+    if (spare_.size() == kSpareLargeBuffers) spare_.erase(spare_.begin());  // the oldest goes
+    spare_.push_back(std::move(frame));
+  }
+  /// Smaller frames (held copies) are not worth keeping.
+  static constexpr std::size_t kKeptFromBytes = 64 << 10;
+
   std::deque<slot> queue_;  // references stay valid across push_back/pop_front
+  std::vector<std::vector<std::uint8_t>> spare_;  // at most kSpareLargeBuffers
 };
 
 }  // namespace ferry::transport

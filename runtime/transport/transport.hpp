@@ -37,6 +37,19 @@ namespace ferry::transport {
 /// A connected peer, numbered by this transport in connect() order.
 using peer_index = std::uint32_t;
 
+/// The largest frame whose buffers are kept for the frames that follow: the
+/// member's encode and decode buffers, a backend's send copies and
+/// rendezvous receive buffers. One chunk of a chunked object transfer
+/// (`object_space::kChunk`, 1 MiB of data) and its frame's fields fit.
+/// Memory a process writes for the first time costs 10-15 us a page here,
+/// about 20x writing it again (docs/platform-notes.md, "Memory"): a 1 MiB
+/// chunk through fresh buffers at each step moved at ~80 MB/s. Larger frames
+/// give their buffers back, so a thread does not keep the largest it saw.
+inline constexpr std::size_t kReusedFrameBytes = std::size_t{2} << 20;
+/// How many such buffers above 64 KiB a backend keeps for sends, and as many
+/// for receives: the chunks of one transfer in flight at once.
+inline constexpr std::size_t kSpareLargeBuffers = 4;
+
 /// Memory a peer may read with get(): its address in the owner's address
 /// space and the backend's packed access key. Plain bytes: travels in frames.
 struct remote_region {

@@ -48,6 +48,7 @@ class ucx_transport final : public transport {
     if (worker_) ucp_worker_destroy(worker_);
     if (ctx_) ucp_cleanup(ctx_);
     for (auto* p : spare_sends_) delete p;
+    for (auto* p : spare_large_sends_) delete p;
   }
 
   result<void> init(const options& opts) {
@@ -109,7 +110,7 @@ class ucx_transport final : public transport {
       return error(fmt::format("send to peer {}", to), UCS_PTR_STATUS(sent));
     // It cannot leave at once (beyond UCX's short-message size): the
     // transport keeps a copy until it has, in a buffer it reuses.
-    pending_send* pending = take_spare_send();
+    pending_send* pending = take_spare_send(frame.size());
     pending->frame.assign(frame.begin(), frame.end());
     ucp_request_param_t rp{};
     rp.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
@@ -274,22 +275,30 @@ class ucx_transport final : public transport {
     std::vector<std::uint8_t> frame;
   };
   // Send buffers are reused (only the driving thread sends or completes):
-  // a warm send allocates nothing. Buffers that grew past this are freed.
+  // a warm send allocates nothing. Buffers up to kSpareSendCapacity are kept
+  // however many there are (as many as sends were ever in flight at once);
+  // larger ones up to kReusedFrameBytes, kSpareLargeBuffers of them (the
+  // chunks of a large transfer: transport.hpp); larger still are freed.
   static constexpr std::size_t kSpareSendCapacity = 64 << 10;
   std::vector<pending_send*> spare_sends_;
+  std::vector<pending_send*> spare_large_sends_;
 
-  pending_send* take_spare_send() {
-    if (spare_sends_.empty()) return new pending_send{this, {}};
-    auto* p = spare_sends_.back();
-    spare_sends_.pop_back();
+  pending_send* take_spare_send(std::size_t length) {
+    auto& spares = length > kSpareSendCapacity && !spare_large_sends_.empty() ? spare_large_sends_ : spare_sends_;
+    if (spares.empty()) return new pending_send{this, {}};
+    auto* p = spares.back();
+    spares.pop_back();
     return p;
   }
   void give_back(pending_send* p) {
-    if (p->frame.capacity() > kSpareSendCapacity) {
+    const std::size_t capacity = p->frame.capacity();
+    if (capacity <= kSpareSendCapacity) {
+      spare_sends_.push_back(p);
+    } else if (capacity <= kReusedFrameBytes && spare_large_sends_.size() < kSpareLargeBuffers) {
+      spare_large_sends_.push_back(p);
+    } else {
       delete p;
-      return;
     }
-    spare_sends_.push_back(p);
   }
   struct pending_recv {
     ordered_delivery::slot* slot;
@@ -318,7 +327,7 @@ class ucx_transport final : public transport {
     }
     if (param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV) {
       // Frames that arrive meanwhile wait behind this one: order is kept.
-      auto* p = new pending_recv{self->ordered_.reserve(), std::vector<std::uint8_t>(length)};
+      auto* p = new pending_recv{self->ordered_.reserve(), self->ordered_.buffer(length)};
       ucp_request_param_t rp{};
       rp.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
       rp.cb.recv_am = &on_rndv_done;
