@@ -116,6 +116,9 @@ class FERRY_API store {
   // --- data ----------------------------------------------------------------
   result<void> read(object_id id, std::uint64_t offset, std::span<std::byte> out) const;
   result<std::vector<std::byte>> read(object_id id, std::uint64_t offset, std::uint64_t length) const;
+  /// Whether the object holds the range: the error a read of it would give
+  /// (not_found, out_of_bounds), before the reader sizes a buffer for it.
+  result<void> check_range(object_id id, std::uint64_t offset, std::uint64_t length) const;
   result<void> write(object_id id, std::uint64_t offset, std::span<const std::byte> in);
   /// Like read(), but from where the store keeps the object at rest: a file
   /// store reads the object's file with O_DIRECT (page-aligned, bypassing

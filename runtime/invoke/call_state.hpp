@@ -16,6 +16,7 @@
 #include <ferry/runtime.hpp>
 
 #include "session/machine_load.hpp"
+#include "transport/transport.hpp"
 
 namespace ferry::detail {
 
@@ -129,6 +130,13 @@ class call_state {
     if (!status_.ok()) return status_;
     return bytes_;
   }
+  /// Wait until complete or the deadline; a view of the bytes, valid while
+  /// this state is held and not reused (no copy: a bulk transfer's chunks).
+  result<std::span<const std::uint8_t>> wait_view() {
+    if (auto s = wait_done(); !s.ok()) return s;
+    if (!status_.ok()) return status_;
+    return std::span<const std::uint8_t>(bytes_);
+  }
   status wait_into(void* out, std::size_t size) {
     if (auto s = wait_done(); !s.ok()) return s;
     if (!status_.ok()) return status_;
@@ -149,6 +157,8 @@ class call_state {
     std::lock_guard lock(mu_);
     done_.store(false, std::memory_order_relaxed);
     bytes_.clear();
+    // A bulk chunk's buffer stays for the next (warm memory), not the largest answer ever.
+    if (bytes_.capacity() > transport::kReusedFrameBytes) std::vector<std::uint8_t>().swap(bytes_);
     status_ = status{};
     deadline_ = deadline;
     placed_.choice = placement_info::how::owner;

@@ -392,7 +392,12 @@ struct runtime::impl final : detail::progress_driver {
   /// `about`: the object the request is for. A node that passes it on
   /// tells us the next owner (a hint); if that node dies before it answers,
   /// the request fails then, not at its deadline.
-  std::shared_ptr<detail::call_state> request(node_index to, frame f, std::chrono::milliseconds deadline,
+  std::shared_ptr<detail::call_state> request(node_index to, frame&& f, std::chrono::milliseconds deadline,
+                                              const object_id& about = {}) {
+    return request(to, f, deadline, about);
+  }
+  /// The same for a frame the caller keeps (sets its call and source).
+  std::shared_ptr<detail::call_state> request(node_index to, frame& f, std::chrono::milliseconds deadline,
                                               const object_id& about = {}) {
     std::shared_ptr<detail::call_state> state;
     f.call = start_call({to, about, wire::kNoNode, false}, deadline, state);
@@ -419,10 +424,13 @@ struct runtime::impl final : detail::progress_driver {
   }
 
   /// request() to the owner of `id`; a failed state if it has none.
-  std::shared_ptr<detail::call_state> request_owner(const object_id& id, frame f, std::chrono::milliseconds deadline) {
+  std::shared_ptr<detail::call_state> request_owner(const object_id& id, frame&& f, std::chrono::milliseconds deadline) {
+    return request_owner(id, f, deadline);
+  }
+  std::shared_ptr<detail::call_state> request_owner(const object_id& id, frame& f, std::chrono::milliseconds deadline) {
     auto to = owner_of(id, deadline);
     if (!to) return failed(to.error());
-    return request(*to, std::move(f), deadline, id);
+    return request(*to, f, deadline, id);
   }
 
   /// A call state that has already failed with `s`.
@@ -624,8 +632,16 @@ namespace {
 // few enough that the node holds at most this many chunks for one caller.
 constexpr std::size_t kChunksInFlight = 4;
 
+// Throws out_of_bounds when [offset, offset + length) does not fit 64 bits.
+void check_fits(const char* what, std::uint64_t length, std::uint64_t offset) {
+  if (length > ~std::uint64_t{0} - offset)
+    throw error(make_error(errc::out_of_bounds, fmt::format("{} of {} bytes at offset {}: the range does not fit 64 bits",
+                                                            what, length, offset)));
+}
+
 // Run `count` chunk requests, at most kChunksInFlight at a time; `start(i)`
-// sends chunk i, `done(i, bytes)` takes its answer. Throws the first error
+// sends chunk i, `done(i, bytes)` takes its answer (a view into the call's
+// state: chunk buffers stay warm). Throws the first error
 // (after the chunks already sent have finished, so none outlives the call).
 template <class Start, class Done>
 void chunked(std::uint64_t count, Start start, Done done) {
@@ -639,11 +655,11 @@ void chunked(std::uint64_t count, Start start, Done done) {
     }
     auto [i, state] = std::move(window.front());
     window.erase(window.begin());
-    auto r = state->wait();
+    auto r = state->wait_view();
     if (!r) {
       if (!failed) failed = r.error();
     } else if (!failed) {
-      done(i, std::move(*r));
+      done(i, *r);
     }
     if (failed && window.empty()) break;
   }
@@ -653,38 +669,48 @@ void chunked(std::uint64_t count, Start start, Done done) {
 
 void object_space::put_bytes(const object_id& id, std::uint64_t offset, std::span<const std::byte> bytes) {
   auto& im = *rt_.impl_;
-  if (bytes.size() > ~std::uint64_t{0} - offset)
-    throw error(make_error(errc::out_of_bounds, fmt::format("put of {} bytes at offset {}: the range does not fit 64 bits",
-                                                            bytes.size(), offset)));
+  check_fits("put", bytes.size(), offset);
   const std::uint64_t chunks = bytes.empty() ? 1 : (bytes.size() + kChunk - 1) / kChunk;
+  // One frame for every chunk, sent (encoded) before the next is written
+  // into it: its buffer stays warm.
+  frame put{frame_type::object_put, 0, 0, wire::object_put_body{}};
+  auto& body = std::get<wire::object_put_body>(put.body);
   chunked(
       chunks,
       [&](std::uint64_t i) {
         const auto part = bytes.subspan(i * kChunk, std::min<std::uint64_t>(kChunk, bytes.size() - i * kChunk));
         const auto* p = reinterpret_cast<const std::uint8_t*>(part.data());
-        return im.request_owner(id,
-                          {frame_type::object_put, 0, 0,
-                           wire::object_put_body{{id, offset + i * kChunk}, {p, p + part.size()}}},
-                          kObjectDeadline);
+        body.at = {id, offset + i * kChunk};
+        body.bytes.assign(p, p + part.size());
+        return im.request_owner(id, put, kObjectDeadline);
       },
-      [](std::uint64_t, std::vector<std::uint8_t>&&) {});
+      [](std::uint64_t, std::span<const std::uint8_t>) {});
+}
+
+void object_space::check_range(const object_id& id, std::uint64_t offset, std::uint64_t length) {
+  check_fits("get", length, offset);
+  if (length > 0) {
+    std::byte last;
+    get_into(id, offset + length - 1, {&last, 1});
+  }
 }
 
 std::vector<std::byte> object_space::get_bytes(const object_id& id, std::uint64_t offset, std::uint64_t length) {
-  auto& im = *rt_.impl_;
-  if (length > ~std::uint64_t{0} - offset)
-    throw error(make_error(errc::out_of_bounds, fmt::format("get of {} bytes at offset {}: the range does not fit 64 bits",
-                                                            length, offset)));
-  if (length > kChunk) {
-    // The node says whether the range exists before this process allocates it.
-    (void)get_bytes(id, offset + length - 1, 1);
-  }
+  if (length > kChunk) check_range(id, offset, length);  // the node says whether the range exists first
   std::vector<std::byte> out;
   try {
     out.resize(length);
   } catch (const std::exception&) {
     throw error(make_error(errc::out_of_memory, fmt::format("cannot allocate {} bytes for a get", length)));
   }
+  get_into(id, offset, out);
+  return out;
+}
+
+void object_space::get_into(const object_id& id, std::uint64_t offset, std::span<std::byte> out) {
+  auto& im = *rt_.impl_;
+  const std::uint64_t length = out.size();
+  check_fits("get", length, offset);
   const std::uint64_t chunks = length == 0 ? 1 : (length + kChunk - 1) / kChunk;
   chunked(
       chunks,
@@ -694,13 +720,12 @@ std::vector<std::byte> object_space::get_bytes(const object_id& id, std::uint64_
                           {frame_type::object_get, 0, 0, wire::object_get_body{{id, offset + i * kChunk}, n}},
                           kObjectDeadline);
       },
-      [&](std::uint64_t i, std::vector<std::uint8_t>&& bytes) {
+      [&](std::uint64_t i, std::span<const std::uint8_t> bytes) {
         const std::uint64_t n = std::min<std::uint64_t>(kChunk, length - i * kChunk);
         if (bytes.size() != n)
           throw error(make_error(errc::bad_format, fmt::format("asked for {} bytes, got {}", n, bytes.size())));
-        std::memcpy(out.data() + i * kChunk, bytes.data(), n);
+        if (n > 0) std::memcpy(out.data() + i * kChunk, bytes.data(), n);
       });
-  return out;
 }
 
 void object_space::migrate_id(const object_id& id, std::uint32_t node) {

@@ -1,7 +1,5 @@
 #include "object/service.hpp"
 
-#include <cstring>
-
 #include <fmt/format.h>
 
 #include "directory/notify.hpp"
@@ -71,11 +69,20 @@ void object_service::serve(const frame& f) {
       if (b.length > wire::kMaxObjectGet)
         return answer(f, make_error(errc::too_large, fmt::format("a get asks for at most {} bytes, not {} (read in chunks)",
                                                                  wire::kMaxObjectGet, b.length)));
-      auto bytes = store_.read(b.at.id, b.at.offset, b.length);
-      if (!bytes) return answer(f, bytes.error());
-      std::vector<std::uint8_t> data(bytes->size());
-      std::memcpy(data.data(), bytes->data(), data.size());
-      (void)member_.send(f.source, {frame_type::object_data, member_.self(), f.call, wire::object_data_body{std::move(data)}});
+      if (auto in_range = store_.check_range(b.at.id, b.at.offset, b.length); !in_range) return answer(f, in_range);
+      // Read straight into the answer, a frame this thread reuses: a chunk's
+      // buffer stays warm from one get to the next (transport.hpp, kReusedFrameBytes).
+      thread_local frame data_frame{frame_type::object_data, 0, 0, wire::object_data_body{}};
+      auto& data = std::get<wire::object_data_body>(data_frame.body).bytes;
+      data.resize(b.length);
+      const auto read = store_.read(b.at.id, b.at.offset, std::as_writable_bytes(std::span(data)));
+      if (read) {
+        data_frame.source = member_.self();
+        data_frame.call = f.call;
+        (void)member_.send(f.source, data_frame);
+      }
+      if (data.capacity() > transport::kReusedFrameBytes) std::vector<std::uint8_t>().swap(data);
+      if (!read) answer(f, read);  // the object shrank or went since the check
       return;
     }
     case frame_type::object_remove: {

@@ -279,13 +279,15 @@ result<void> store::read(object_id id, std::uint64_t offset, std::span<std::byte
   return {};
 }
 
+result<void> store::check_range(object_id id, std::uint64_t offset, std::uint64_t length) const {
+  std::shared_lock lock(impl_->mu);
+  FERRY_TRY(entry * e, impl_->find(id));
+  return impl_->check_range(id, *e, offset, length);
+}
+
 result<std::vector<std::byte>> store::read(object_id id, std::uint64_t offset, std::uint64_t length) const {
-  {
-    // Validate before allocating: `length` may come from an untrusted peer.
-    std::shared_lock lock(impl_->mu);
-    FERRY_TRY(entry * e, impl_->find(id));
-    if (auto s = impl_->check_range(id, *e, offset, length); !s.ok()) return s;
-  }
+  // Validate before allocating: `length` may come from an untrusted peer.
+  FERRY_TRY_STATUS(check_range(id, offset, length));
   std::vector<std::byte> out;
   FERRY_TRY_STATUS(resize_buffer(out, length));
   FERRY_TRY_STATUS(read(id, offset, out));
