@@ -113,12 +113,18 @@ bool parse_cpu_list(const std::string& text, cpu_set_t& set) {
 // reuses pages the start-up (and the JIT's warm-up) already touched. A fresh
 // page costs about 15 µs in this VM; without this, the first chase's compile
 // met ~167 of them (docs/jit.md, "Fresh pages are the other cost"). A warm call allocates
-// nothing, so one arena costs it nothing. Whoever sets glibc.malloc.*
-// tunables keeps them.
+// nothing, so one arena costs it nothing. Blocks up to 32 MiB (glibc's
+// largest mmap threshold) come from that arena too, and up to 64 MiB freed
+// at its top stays there: the frames of bulk transfers (1 MiB chunks, handed
+// from the network thread to an object thread and freed there) reuse warm
+// memory instead of mapping fresh pages for each (docs/platform-notes.md,
+// "Memory"). Whoever sets glibc.malloc.* tunables keeps them.
 void keep_heap_warm() {
   if (const char* t = std::getenv("GLIBC_TUNABLES"); t && std::strstr(t, "glibc.malloc.")) return;
   ::mallopt(M_ARENA_MAX, 1);
   ::mallopt(M_TOP_PAD, 4 << 20);
+  ::mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  ::mallopt(M_TRIM_THRESHOLD, 64 << 20);
 }
 
 int run_node(const node_args& a) {
