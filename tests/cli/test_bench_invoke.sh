@@ -10,11 +10,12 @@ export UCX_NET_DEVICES=lo FI_TCP_IFACE=lo
 for tls in shm tcp; do
   out=$("$FERRY" bench invoke --tls $tls --iterations 50 --batches 1 --window 8 --total 500 --json)
   echo "$out"
-  [[ $(grep -c '"name"' <<<"$out") -eq 5 ]] || fail "$tls: expected 5 cases"
-  for c in "warm invoke round trip" "cold first call" "pipelined rate" "preload, nothing run" "first call after preload"; do
+  [[ $(grep -c '"name"' <<<"$out") -eq 7 ]] || fail "$tls: expected 7 cases"
+  for c in "warm invoke round trip" "cold first call" "pipelined rate" "preload, nothing run" "first call after preload" \
+           "object put, 64 MiB" "object get, 64 MiB"; do
     line=$(grep "\"name\": \"$c" <<<"$out") || fail "$tls: no '$c' case"
     # baseline, ferry and ratio are positive numbers
-    grep -Eq '"baseline": [0-9.]+(e[-+][0-9]+)?, "ferry": [0-9.]+(e[-+][0-9]+)?, "ratio": [0-9.]+(e[-+][0-9]+)?, "unit": "(us|ms|M/s)"' <<<"$line" \
+    grep -Eq '"baseline": [0-9.]+(e[-+][0-9]+)?, "ferry": [0-9.]+(e[-+][0-9]+)?, "ratio": [0-9.]+(e[-+][0-9]+)?, "unit": "(us|ms|M/s|GB/s)"' <<<"$line" \
       || fail "$tls: malformed row: $line"
     grep -Eq '"(baseline|ferry)": 0(\.0+)?,' <<<"$line" && fail "$tls: zero figure: $line"
   done

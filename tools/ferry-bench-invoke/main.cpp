@@ -15,6 +15,10 @@
 //                               (eager push + hash check + JIT, nothing run)
 //   first call after  baseline: as the warm round trip
 //   preload           ferry:    the first call of that function
+//   object put, get   baseline: raw 1 MiB messages, 4 in flight, 8 B back (UCX only:
+//   (bulk, GB/s)                the raw libfabric baseline sends at most 64 KiB)
+//                     ferry:    objects().put / get of a 64 MiB object on the node
+//                               (1 MiB chunks, 4 in flight), the get into one buffer
 //
 // Two processes: this one (the client) and a server it starts. The server
 // first answers raw messages (raw_am.hpp), then, when told to stop, becomes a
@@ -66,6 +70,13 @@ struct options {
 
 using ferry::bench::median;
 using ferry::bench::row;
+
+// The bulk cases: 1 MiB messages or chunks (object_space::kChunk), as many in
+// flight as a chunked object transfer keeps, 64 MiB a pass.
+constexpr std::size_t kBulkChunk = ferry::object_space::kChunk;
+constexpr int kBulkInFlight = 4;
+constexpr int kBulkChunks = 64;
+constexpr int kBulkPasses = 5;
 
 void progress(const options& o, std::string_view what) {
   if (!o.json) fmt::print(stderr, "bench invoke: {}\n", what);
@@ -127,14 +138,24 @@ std::vector<row> run(const options& o, const fs::path& dir) {
       ferry::code_registry::global().find(reinterpret_cast<const void*>(cold[0])).value()->encode().size();
 
   // The bare transport first, while the server is still a plain process.
-  double raw_rtt, raw_rate, raw_ship;
+  const bool bulk = o.transport == "ucx";
+  double raw_rtt, raw_rate, raw_ship, raw_bulk_gbps = 0;
   {
-    progress(o, fmt::format("raw {}: ping-pong, {}-byte transfer, rate", over(o), code_bytes));
+    progress(o, fmt::format("raw {}: ping-pong, {}-byte transfer, rate{}", over(o), code_bytes,
+                            bulk ? ", 1 MiB messages" : ""));
     auto raw = raw_am::create(o.transport, o.tls, o.provider).value();
     raw->connect(wait_for_file(dir / "raw.addr", std::chrono::seconds(20))).value();
     raw_rtt = raw->round_trip_us(8, o.iterations, o.batches).value();
     raw_ship = raw->round_trip_us(code_bytes, 50, 5).value();
     raw_rate = raw->rate(o.window, o.total).value();
+    if (bulk) {
+      std::vector<double> gbps;
+      for (int pass = -1; pass < kBulkPasses; ++pass) {  // pass -1 warms up
+        const double per_s = raw->rate(kBulkInFlight, kBulkChunks, kBulkChunk).value();
+        if (pass >= 0) gbps.push_back(per_s * kBulkChunk / 1e9);
+      }
+      raw_bulk_gbps = median(gbps);
+    }
     raw->stop().value();
   }
 
@@ -195,7 +216,36 @@ std::vector<row> run(const options& o, const fs::path& dir) {
   }
   const double ferry_rate = o.total / std::chrono::duration<double>(clock_type::now() - t0).count();
 
-  return {{fmt::format("warm invoke round trip, 8 B arg ({})", over(o)), raw_rtt, median(warm_us), "us"},
+  std::vector<row> bulk_rows;
+  if (bulk) {
+    progress(o, fmt::format("ferry: object put and get, {} MiB, {} passes each", kBulkChunks, kBulkPasses));
+    std::vector<std::uint64_t> out(kBulkChunks * kBulkChunk / 8), in(out.size());
+    for (std::size_t i = 0; i < out.size(); ++i) out[i] = i * 0x9e3779b97f4a7c15ull;
+    const auto obj = rt.objects().create<std::uint64_t>(out.size(), ferry::on_node{0});
+    std::vector<double> put_gbps, get_gbps;
+    for (int pass = -1; pass < kBulkPasses; ++pass) {  // pass -1 warms up
+      const auto p0 = clock_type::now();
+      rt.objects().put(obj, std::span<const std::uint64_t>(out));
+      const auto p1 = clock_type::now();
+      rt.objects().get(obj, std::span<std::uint64_t>(in));
+      const auto p2 = clock_type::now();
+      if (in != out)
+        throw ferry::error(ferry::make_error(ferry::errc::corrupt, "object get returned other bytes than were put"));
+      std::fill(in.begin(), in.end(), 0);
+      if (pass < 0) continue;
+      const double bytes = static_cast<double>(out.size() * 8);
+      put_gbps.push_back(bytes / std::chrono::duration<double>(p1 - p0).count() / 1e9);
+      get_gbps.push_back(bytes / std::chrono::duration<double>(p2 - p1).count() / 1e9);
+    }
+    rt.objects().remove(obj);
+    bulk_rows = {{fmt::format("object put, {} MiB in 1 MiB chunks ({})", kBulkChunks, over(o)), raw_bulk_gbps,
+                  median(put_gbps), "GB/s"},
+                 {fmt::format("object get, {} MiB in 1 MiB chunks ({})", kBulkChunks, over(o)), raw_bulk_gbps,
+                  median(get_gbps), "GB/s"}};
+  }
+
+  std::vector<row> rows{
+      {fmt::format("warm invoke round trip, 8 B arg ({})", over(o)), raw_rtt, median(warm_us), "us"},
           {fmt::format("cold first call, {} B code object ({})", code_bytes, over(o)), raw_ship / 1000,
            median(cold_ms), "ms"},
           {fmt::format("pipelined rate, window {} ({})", o.window, over(o)), raw_rate / 1e6, ferry_rate / 1e6,
@@ -203,6 +253,8 @@ std::vector<row> run(const options& o, const fs::path& dir) {
           {fmt::format("preload, nothing run, {} B code object ({})", code_bytes, over(o)), raw_ship / 1000,
            median(preload_ms), "ms"},
           {fmt::format("first call after preload, 8 B arg ({})", over(o)), raw_rtt, median(after_preload_us), "us"}};
+  rows.insert(rows.end(), bulk_rows.begin(), bulk_rows.end());
+  return rows;
 }
 
 void print(const options& o, const std::vector<row>& rows) {

@@ -64,8 +64,8 @@ result<double> raw_am::round_trip_us(std::size_t payload, int iterations, int ba
   return per_batch[per_batch.size() / 2];
 }
 
-result<double> raw_am::rate(int window, int total) {
-  payload_.assign(8, 0x5a);
+result<double> raw_am::rate(int window, int total, std::size_t payload) {
+  payload_.assign(std::max<std::size_t>(payload, 1), 0x5a);
   const std::uint64_t base = answers_;
   const auto t0 = std::chrono::steady_clock::now();
   const auto limit = t0 + kWaitLimit;
@@ -74,7 +74,7 @@ result<double> raw_am::rate(int window, int total) {
     if (++spins % 4096 == 0 && std::chrono::steady_clock::now() > limit)
       return make_error(errc::timeout, "the raw bench peer stopped answering");
     while (sent < total && static_cast<std::int64_t>(sent) - static_cast<std::int64_t>(answers_ - base) < window) {
-      FERRY_TRY_STATUS(send_request(kind::ping, payload_.data(), 8));
+      FERRY_TRY_STATUS(send_request(kind::ping, payload_.data(), payload));
       ++sent;
     }
     progress();

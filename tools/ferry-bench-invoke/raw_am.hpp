@@ -39,8 +39,9 @@ class raw_am {
   /// Median round trip (µs) over `batches` batches of `iterations` sends of
   /// `payload` bytes, each answered with 8 bytes.
   result<double> round_trip_us(std::size_t payload, int iterations, int batches);
-  /// Messages per second of 8 bytes with up to `window` in flight.
-  result<double> rate(int window, int total);
+  /// Messages per second of `payload` bytes (8 by default) with up to
+  /// `window` in flight, each answered with 8 bytes.
+  result<double> rate(int window, int total, std::size_t payload = 8);
   /// Tell the server to stop serving.
   result<void> stop();
 
