@@ -153,8 +153,10 @@ class file_segment final : public segment {
     result<void> r;
     if (!buf) r = make_error(errc::out_of_memory, fmt::format("cannot allocate {} bytes for O_DIRECT", span));
     for (std::uint64_t at = first; r && at < end; at += span) {
+      // The last piece reads only the pages the range still needs.
+      const std::uint64_t piece = std::min(span, (end - at + kAlign - 1) / kAlign * kAlign);
       ssize_t n;
-      while ((n = ::pread(fd, buf.get(), span, static_cast<off_t>(at))) < 0 && errno == EINTR) {
+      while ((n = ::pread(fd, buf.get(), piece, static_cast<off_t>(at))) < 0 && errno == EINTR) {
       }
       // The file is a whole image: a short read may only end at its end.
       const std::uint64_t from = std::max(at, image_offset), to = std::min(at + span, end);
