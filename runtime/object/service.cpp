@@ -75,7 +75,9 @@ void object_service::serve(const frame& f) {
       thread_local frame data_frame{frame_type::object_data, 0, 0, wire::object_data_body{}};
       auto& data = std::get<wire::object_data_body>(data_frame.body).bytes;
       data.resize(b.length);
-      const auto read = store_.read(b.at.id, b.at.offset, std::as_writable_bytes(std::span(data)));
+      const auto into = std::as_writable_bytes(std::span(data));
+      const auto read = gets_ == get_from::at_rest ? store_.read_at_rest(b.at.id, b.at.offset, into)
+                                                   : store_.read(b.at.id, b.at.offset, into);
       if (read) {
         data_frame.source = member_.self();
         data_frame.call = f.call;

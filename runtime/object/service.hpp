@@ -25,8 +25,16 @@ class object_service {
   /// this node does not hold is passed on (from the thread running handle()).
   using passing_on_fn = std::function<void(wire::node_index next, const wire::frame& f)>;
 
-  object_service(store& objects, directory::router& router, session::member& member, passing_on_fn passing_on)
-      : store_(objects), router_(router), member_(member), passing_on_(std::move(passing_on)) {}
+  /// Where a get reads the object: from memory (its mapping: for a file
+  /// store, the page cache), or from where the store keeps it at rest
+  /// (store::read_at_rest: a file store reads its file with O_DIRECT). A
+  /// storage node reads at rest, so a pull reads its device as the code
+  /// shipped to it does with cx.read (docs/devices.md).
+  enum class get_from : std::uint8_t { memory, at_rest };
+
+  object_service(store& objects, directory::router& router, session::member& member, passing_on_fn passing_on,
+                 get_from gets = get_from::memory)
+      : store_(objects), router_(router), member_(member), passing_on_(std::move(passing_on)), gets_(gets) {}
 
   /// Answer object frame `f` (object_create, _put, _get, _remove).
   void handle(const wire::frame& f);
@@ -41,6 +49,7 @@ class object_service {
   directory::router& router_;
   session::member& member_;
   passing_on_fn passing_on_;
+  get_from gets_;
 };
 
 }  // namespace ferry::object
