@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -29,6 +30,8 @@ struct cluster_settings {
   std::chrono::microseconds inline_budget{50};
   /// Nodes keep their objects in persistent stores (one directory each).
   bool persistent = false;
+  /// This node is of kind storage (node_config::kind: its gets read at rest).
+  std::optional<std::uint32_t> storage_node;
 };
 
 struct cluster_fixture {
@@ -51,6 +54,7 @@ struct cluster_fixture {
       cfg.jit.hot_call_threshold = with.hot_call_threshold;
       cfg.inline_budget = with.inline_budget;
       if (with.persistent) cfg.store_dir = dir.path() / "store" / std::to_string(i);
+      if (with.storage_node == i) cfg.kind = FERRY_NODE_STORAGE;
       nodes.push_back(REQUIRE_OK(node::node::create(cfg)));
     }
     std::vector<std::thread> joins;
