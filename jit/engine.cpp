@@ -275,7 +275,10 @@ struct jit::impl : std::enable_shared_from_this<jit::impl> {
     inst->exported = manifest.references;
     if (!manifest.symbol.empty()) inst->exported.push_back(manifest.symbol);
     const bool may_tier_up = cfg.first_tier == jit_tier::fast && cfg.hot_call_threshold > 0;
-    if (may_tier_up) inst->call.hot_at.store(cfg.hot_call_threshold);
+    if (may_tier_up) {
+      inst->call.hot_at.store(cfg.hot_call_threshold);
+      inst->call.hot_run_ns = static_cast<std::uint64_t>(std::chrono::nanoseconds(cfg.hot_run_time).count());
+    }
     auto entry = link(*inst, *v, cfg.first_tier);
     if (!entry) return jitd::to_status(entry.takeError(), errc::compile_error, "compiling " + manifest.name);
     if (may_tier_up) inst->variant = std::move(v);

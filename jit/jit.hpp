@@ -38,9 +38,10 @@
 // after an unload relinks from the cache.
 //
 // Tiers: code first runs compiled with fast codegen (`jit_tier::fast`);
-// after `hot_call_threshold` calls through a handle the engine recompiles it
-// optimized (IR O2 + codegen O2) in the background and swaps the entry
-// atomically. Calls already running finish on the old code, which stays
+// after `hot_call_threshold` calls through a handle, or once its calls have
+// run `hot_run_time` in all (a few long calls are as hot as many short
+// ones), the engine recompiles it optimized (IR O2 + codegen O2) in the
+// background and swaps the entry atomically. Calls already running finish on the old code, which stays
 // alive as long as the code object is loaded.
 //
 // Thread safety: every member of `jit` and `jit_function` may be called from
@@ -132,8 +133,12 @@ struct jit_config {
   /// Tier of the first compile. `optimized` skips the fast tier entirely.
   jit_tier first_tier = jit_tier::fast;
   /// Calls through one loaded code object after which it is recompiled
-  /// optimized in the background. 0: never.
+  /// optimized in the background. 0: never (neither by calls nor by time).
   std::uint64_t hot_call_threshold = 1000;
+  /// Run time of its calls (reported with jit_function::ran_for) after
+  /// which a code object is recompiled optimized, however few the calls:
+  /// a graph kernel's step runs for tens of milliseconds, a few times.
+  std::chrono::microseconds hot_run_time{20000};
 
   /// Compile threads inside the engine (at least 1).
   unsigned threads = 1;
@@ -215,6 +220,8 @@ struct jit_call_state {
   std::atomic<std::uint64_t> calls{0};  ///< counted while hot_at != UINT64_MAX
   /// Call count at which to tier up; UINT64_MAX once requested, or never.
   std::atomic<std::uint64_t> hot_at{UINT64_MAX};
+  std::atomic<std::uint64_t> run_ns{0};  ///< summed while hot_at != UINT64_MAX
+  std::uint64_t hot_run_ns = UINT64_MAX;  ///< run time at which to tier up (set before the first call)
 };
 /// Out of line: schedule the optimized recompile (at most once).
 void request_tier_up(jit_instance& inst);
@@ -240,6 +247,16 @@ class jit_function {
       if (n >= hot) detail::request_tier_up(*p_);
     }
     return s.entry.load(std::memory_order_acquire)(cx, args, result);
+  }
+  /// A call through this handle ran for `d`: counts towards the run time
+  /// that makes the code hot (jit_config::hot_run_time). The caller times
+  /// the run; once the tier is decided this is one load.
+  void ran_for(std::chrono::nanoseconds d) const {
+    detail::jit_call_state& s = *state_;
+    if (s.hot_at.load(std::memory_order_relaxed) == UINT64_MAX) return;
+    const std::uint64_t ns = s.run_ns.load(std::memory_order_relaxed) + static_cast<std::uint64_t>(d.count());
+    s.run_ns.store(ns, std::memory_order_relaxed);  // racy, as the call count: it only decides when
+    if (ns >= s.hot_run_ns) detail::request_tier_up(*p_);
   }
   /// The current entry (fast or optimized tier). Valid while this handle
   /// (or a copy) lives; calling it directly does not count towards tier-up.

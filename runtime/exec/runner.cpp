@@ -55,7 +55,9 @@ void runner::run(code::code_entry* entry, frame&& f) {
   const jit_function& fn = entry->fn;  // set once, before the first call, and never replaced (code_entry)
   const auto started = std::chrono::steady_clock::now();
   const std::int32_t rc = run_mobile(cx, fn, call.args.data(), call.args.size(), result.data(), result.size());
-  policy_.ran(*entry, {std::chrono::steady_clock::now() - started, !cx.touched.empty(), rc != 0});
+  const auto took = std::chrono::steady_clock::now() - started;
+  fn.ran_for(took);  // long runs make code hot as many calls do (jit_config::hot_run_time)
+  policy_.ran(*entry, {took, !cx.touched.empty(), rc != 0});
   // Seal what the call may have written, before anyone hears of its end
   // (reply, error or forward): an answered call's writes are durable.
   const status sealed = seal(cx);

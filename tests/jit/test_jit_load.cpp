@@ -159,6 +159,42 @@ TEST_CASE("hot code is recompiled optimized in the background and swapped in") {
   CHECK(s.compiles == 2);
 }
 
+TEST_CASE("code whose calls ran hot_run_time in all is recompiled optimized, however few the calls") {
+  temp_dir dir;
+  auto cfg = test_config(dir.path());
+  cfg.hot_call_threshold = 1000;
+  cfg.hot_run_time = std::chrono::milliseconds(20);
+  auto engine = REQUIRE_OK(jit::create(cfg));
+  auto fn = REQUIRE_OK(load_now(*engine, mix_code()));
+  // Three calls, each reported as a 5 ms run: 15 ms, not yet hot.
+  for (int i = 0; i < 3; ++i) {
+    CHECK(call_mix(fn, i, 7) == ferry_test_mix(i, 7));
+    fn.ran_for(std::chrono::milliseconds(5));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK(fn.tier() == jit_tier::fast);
+  CHECK(engine->stats().tier_ups == 0);
+  // The fourth reaches 20 ms: recompiled in the background after 4 calls.
+  CHECK(call_mix(fn, 3, 7) == ferry_test_mix(3, 7));
+  fn.ran_for(std::chrono::milliseconds(5));
+  for (int i = 0; i < 2000 && fn.tier() != jit_tier::optimized; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  REQUIRE(fn.tier() == jit_tier::optimized);
+  CHECK(fn.calls() == 4);
+  CHECK(call_mix(fn, 11, 12) == ferry_test_mix(11, 12));
+  CHECK(engine->stats().tier_ups == 1);
+  // Without tier-ups (hot_call_threshold 0) run time does not start one either.
+  temp_dir dir2;
+  auto never = test_config(dir2.path());
+  never.hot_call_threshold = 0;
+  auto engine2 = REQUIRE_OK(jit::create(never));
+  auto fn2 = REQUIRE_OK(load_now(*engine2, mix_code()));
+  fn2.ran_for(std::chrono::seconds(10));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK(fn2.tier() == jit_tier::fast);
+  CHECK(engine2->stats().tier_ups == 0);
+}
+
 TEST_CASE("first_tier optimized compiles once, optimized") {
   temp_dir dir;
   auto cfg = test_config(dir.path());
