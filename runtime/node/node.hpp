@@ -109,6 +109,7 @@ struct node_stats {
   std::uint64_t refused_frames = 0;     ///< well-formed frames this node does not take from their sender
   std::uint64_t ifunc_contexts = 0;     ///< <ferry/ifunc.h> contexts of origins whose code and state it holds
   std::uint64_t code_loads = 0;         ///< code objects its JIT was asked to make resident (compiled or from a cache; jit_stats::loads)
+  std::uint64_t tier_ups = 0;           ///< code recompiled optimized, being hot by calls or run time (jit_stats::tier_ups)
 };
 
 class node {
@@ -141,9 +142,10 @@ class node {
   [[nodiscard]] std::string transport_name() const { return member_->transport_name(); }
   store& objects() { return *store_; }
   [[nodiscard]] node_stats stats() const {
+    const jit_stats compiled = jit_->stats();
     return {policy_->calls_in_place(), policy_->calls_on_executor(), calls_.late_answers(), router_->size(),
             migration_->moved_out(),    member_->bad_frames(),         member_->dropped_frames(),
-            refused_.load(std::memory_order_relaxed), ifuncs_->contexts(), jit_->stats().loads};
+            refused_.load(std::memory_order_relaxed), ifuncs_->contexts(), compiled.loads, compiled.tier_ups};
   }
   jit& engine() { return *jit_; }
 

@@ -31,7 +31,7 @@ struct cluster_settings {
   /// Nodes keep their objects in persistent stores (one directory each).
   bool persistent = false;
   /// This node is of kind storage (node_config::kind: its gets read at rest).
-  std::optional<std::uint32_t> storage_node;
+  std::optional<std::uint32_t> storage_node{};
 };
 
 struct cluster_fixture {

@@ -425,3 +425,27 @@ TEST_CASE("member: a member that goes deaf declares its peers dead, goes silent,
   deafened->stop();
   other->stop();
 }
+
+TEST_CASE_FIXTURE(cluster_fixture, "runtime: code whose few calls ran long is recompiled optimized on its node") {
+  // jit_config::hot_run_time (20 ms): the runner reports each run's time to
+  // the JIT, so a kernel called a few times for tens of milliseconds each
+  // (a graph step) is optimized as code called a thousand times is.
+  using clock = std::chrono::steady_clock;
+  const auto cell = cell_on(2, 5);
+  for (int i = 0; i < 5; ++i) REQUIRE(rt->invoke(&spin, cell, 10).get() == spin_locally(5, 10));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK(nodes[2]->stats().tier_ups == 0);  // 5 short calls: neither many nor long
+  // One call of at least 40 ms (measured here, so at least as long on the node).
+  std::uint64_t iterations = 1'000'000;
+  int long_calls = 0;
+  for (clock::duration took{}; took < std::chrono::milliseconds(40) && long_calls < 12; ++long_calls, iterations *= 2) {
+    const auto t0 = clock::now();
+    REQUIRE(rt->invoke(&spin, cell, iterations).get() == spin_locally(5, iterations));
+    took = clock::now() - t0;
+  }
+  const auto until = clock::now() + std::chrono::seconds(10);
+  while (nodes[2]->stats().tier_ups == 0 && clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  CAPTURE(long_calls);
+  CHECK(nodes[2]->stats().tier_ups == 1);  // after 5 + long_calls (<= 17) calls, not 1000
+  CHECK(rt->invoke(&spin, cell, 1000).get() == spin_locally(5, 1000));  // the optimized code answers the same
+}
