@@ -162,7 +162,7 @@ const ifunc::linking& linking() {
       {"ucp_ifunc_msg_free", reinterpret_cast<void*>(&ucp_ifunc_msg_free)},
       {"ucp_ifunc_send_nbix", reinterpret_cast<void*>(&ucp_ifunc_send_nbix)},
       {"ucp_poll_ifunc", reinterpret_cast<void*>(&ucp_poll_ifunc)},
-  }, false, false};
+  }, false, false, /*trusted_signers=*/{}};
   return l;
 }
 }  // namespace
