@@ -38,6 +38,27 @@ void value_arrays(ferry::context& cx, ferry::ref<graph_part> part, const graph_p
 double as_double(u64 w) { return __builtin_bit_cast(double, w); }
 u64 as_word(double d) { return __builtin_bit_cast(u64, d); }
 
+/// Vertex u's value in the arrays of every partition: vals[u / block][u % block].
+/// A division per edge was most of an iteration's time; with partitions of
+/// a power-of-two size (a 2^scale graph over 2^k servers) it is a shift and
+/// a mask, and the kernels below are compiled once for each form.
+struct any_blocks {
+  u64 block;
+  [[nodiscard]] u64 of(const u64* const* vals, u64 u) const { return vals[u / block][u % block]; }
+};
+struct pow2_blocks {
+  unsigned shift;
+  u64 mask;
+  [[nodiscard]] u64 of(const u64* const* vals, u64 u) const { return vals[u >> shift][u & mask]; }
+};
+/// Run `kernel(blocks)` with the cheapest lookup this partitioning allows.
+template <class Kernel>
+graph_step_result with_blocks(u64 block, Kernel&& kernel) {
+  if (block != 0 && (block & (block - 1)) == 0)
+    return kernel(pow2_blocks{static_cast<unsigned>(__builtin_ctzll(block)), block - 1});
+  return kernel(any_blocks{block});
+}
+
 }  // namespace
 
 [[ferry::mobile]] std::uint32_t graph_link(ferry::context& cx, ferry::ref<graph_part> part,
@@ -72,20 +93,22 @@ u64 as_word(double d) { return __builtin_bit_cast(u64, d); }
       return r;
     case op_bfs_level:  // bottom-up: look for a parent among the neighbours
       value_arrays(cx, part, h, 0, vals);
-      for (u64 i = 0; i < n; ++i) {
-        if (value[0][i] != graph::kUnvisited) continue;
-        for (u64 e = off[i]; e < off[i + 1]; ++e) {
-          const u64 u = adj[e];
-          ++r.edges;
-          if (vals[u / block][u % block] == step) {
-            value[0][i] = step + 1;  // vertices at level step+1 are not frontier vertices of this step
-            value[2][i] = u;
-            ++r.changed;
-            break;
+      return with_blocks(block, [&](const auto& b) {
+        for (u64 i = 0; i < n; ++i) {
+          if (value[0][i] != graph::kUnvisited) continue;
+          for (u64 e = off[i]; e < off[i + 1]; ++e) {
+            const u64 u = adj[e];
+            ++r.edges;
+            if (b.of(vals, u) == step) {
+              value[0][i] = step + 1;  // vertices at level step+1 are not frontier vertices of this step
+              value[2][i] = u;
+              ++r.changed;
+              break;
+            }
           }
         }
-      }
-      return r;
+        return r;
+      });
     case op_pr_init: {
       const double rank = 1.0 / static_cast<double>(h->vertices);
       for (u64 i = 0; i < n; ++i) {
@@ -98,36 +121,40 @@ u64 as_word(double d) { return __builtin_bit_cast(u64, d); }
     case op_pr_iterate: {
       value_arrays(cx, part, h, step % 2, vals);
       u64* next = value[(step + 1) % 2];
-      for (u64 i = 0; i < n; ++i) {
-        double sum = 0;
-        for (u64 e = off[i]; e < off[i + 1]; ++e) sum += as_double(vals[adj[e] / block][adj[e] % block]);
-        r.edges += off[i + 1] - off[i];
-        const double rank = (1.0 - graph::kDamping) + graph::kDamping * sum;
-        const u64 deg = off[i + 1] - off[i];
-        value[2][i] = as_word(rank);
-        next[i] = as_word(deg ? rank / static_cast<double>(deg) : 0.0);
-      }
-      r.changed = n;
-      return r;
+      return with_blocks(block, [&](const auto& b) {
+        for (u64 i = 0; i < n; ++i) {
+          double sum = 0;
+          for (u64 e = off[i]; e < off[i + 1]; ++e) sum += as_double(b.of(vals, adj[e]));
+          r.edges += off[i + 1] - off[i];
+          const double rank = (1.0 - graph::kDamping) + graph::kDamping * sum;
+          const u64 deg = off[i + 1] - off[i];
+          value[2][i] = as_word(rank);
+          next[i] = as_word(deg ? rank / static_cast<double>(deg) : 0.0);
+        }
+        r.changed = n;
+        return r;
+      });
     }
     case op_cc_init:
       for (u64 i = 0; i < n; ++i) value[0][i] = h->first + i;
       return r;
     case op_cc_iterate:
       value_arrays(cx, part, h, 0, vals);
-      for (u64 i = 0; i < n; ++i) {
-        u64 label = value[0][i];
-        for (u64 e = off[i]; e < off[i + 1]; ++e) {
-          const u64 l = vals[adj[e] / block][adj[e] % block];
-          if (l < label) label = l;
+      return with_blocks(block, [&](const auto& b) {
+        for (u64 i = 0; i < n; ++i) {
+          u64 label = value[0][i];
+          for (u64 e = off[i]; e < off[i + 1]; ++e) {
+            const u64 l = b.of(vals, adj[e]);
+            if (l < label) label = l;
+          }
+          r.edges += off[i + 1] - off[i];
+          if (label < value[0][i]) {
+            value[0][i] = label;
+            ++r.changed;
+          }
         }
-        r.edges += off[i + 1] - off[i];
-        if (label < value[0][i]) {
-          value[0][i] = label;
-          ++r.changed;
-        }
-      }
-      return r;
+        return r;
+      });
     default:
       return r;  // an unknown op changes nothing
   }

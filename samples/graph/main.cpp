@@ -44,6 +44,7 @@ struct options {
   std::vector<std::string> kernels{"bfs", "pagerank", "cc"};
   std::vector<std::string> versions{"mobile", "pull"};
   std::string tls = "shm";
+  bool warmup = true;
   bool json = false;
 };
 
@@ -110,6 +111,18 @@ void run_kernels(const options& o, const graph::csr& g, const graph::reference& 
   for (const std::string& version : {std::string("mobile"), std::string("pull")}) {
     if (!has(o.versions, version)) continue;
     const bool mobile = version == "mobile";
+    if (o.warmup) {
+      // One untimed run of each kernel first, as the pointer chase warms up:
+      // the nodes' JIT recompiles long-running code optimized in the
+      // background (docs/jit.md, tiers), the caller's buffers and heap grow;
+      // the runs below measure the steady state.
+      const auto t0 = clock_type::now();
+      dg.on_step(progress_line(fmt::format("warm-up ({}): steps", version)));
+      if (has(o.kernels, "bfs")) (void)(mobile ? dg.bfs_mobile(roots[0]) : dg.bfs_pull(roots[0]));
+      if (has(o.kernels, "pagerank")) (void)(mobile ? dg.pagerank_mobile(1) : dg.pagerank_pull(1));
+      if (has(o.kernels, "cc")) (void)(mobile ? dg.cc_mobile() : dg.cc_pull());
+      say(fmt::format("warm-up ({}): one untimed run of each kernel, {:.1f} ms", version, seconds_since(t0) * 1e3));
+    }
     if (has(o.kernels, "bfs")) {
       figure& f = out.by["bfs"][version];
       double teps_inverse_sum = 0;
@@ -178,7 +191,8 @@ void report(const options& o, const graph::csr& g, const results& r) {
   params.add("vertices", g.vertices)
       .add("edges", g.adjacency.size() / 2)
       .add("roots", o.roots)
-      .add("pagerank_iterations", o.pagerank_iterations);
+      .add("pagerank_iterations", o.pagerank_iterations)
+      .add("warmup", o.warmup);
   if (!rows.empty()) ferry::bench::print_rows(rows, o.json, "pull", params);
   if (o.json) return;
   fmt::print("\n{:<22} {:>14} {:>14} {:>10} {:>14}\n", "kernel (version)", "time (ms)", "steps", "runs",
@@ -230,6 +244,9 @@ int main(int argc, char** argv) {
       ->delimiter(',')
       ->check(CLI::IsMember({"mobile", "pull"}));
   app.add_option("--tls", o.tls, "UCX transport between the processes")->check(CLI::IsMember({"shm", "tcp"}));
+  app.add_flag("--warmup,!--no-warmup", o.warmup,
+               "Run each kernel once, untimed, before the measured runs (the nodes' JIT optimizes long-running code "
+               "in the background); --no-warmup measures from the first run");
   app.add_flag("--json", o.json, "Print JSON: the parameters and a list of {name, baseline, ferry, ratio, unit}");
   for (auto* opt : app.get_options()) opt->capture_default_str();
   CLI11_PARSE(app, argc, argv);
