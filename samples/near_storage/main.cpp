@@ -4,8 +4,8 @@
 //   ship the code  near_storage_scan (table_scan.cpp) runs on the storage
 //                  node, streaming the table from its device with cx.read
 //                  (O_DIRECT), and only the 48-byte summary comes back
-//   pull the table the caller fetches the rows (4 MiB at a time) and runs
-//                  the same loop over them
+//   pull the table the caller fetches the rows (4 MiB at a time, into one
+//                  buffer) and runs the same loop over them
 // Both answers must equal the one computed here from the generator
 // (row_at), without touching the cluster; exit 1 otherwise.
 //
@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -50,14 +51,15 @@ summary expected(std::uint64_t n, const near_storage::query& q) {
   return s;
 }
 
-// Pull the table to the caller, 4 MiB per get, and scan it here.
+// Pull the table to the caller, 4 MiB per get into one buffer, and scan it here.
 summary pull_and_scan(ferry::runtime& rt, ferry::ref<std::uint64_t> table, std::uint64_t n,
                       const near_storage::query& q) {
-  constexpr std::uint64_t kWords = 1 << 19;
+  std::vector<std::uint64_t> rows(std::min<std::uint64_t>(1 << 19, n));
   summary s;
-  for (std::uint64_t at = 0; at < n; at += kWords) {
-    const auto rows = rt.objects().get(table + at, std::min(kWords, n - at));
-    near_storage::accumulate(s, rows.data(), rows.size(), q);
+  for (std::uint64_t at = 0; at < n; at += rows.size()) {
+    const std::span part(rows.data(), std::min<std::uint64_t>(rows.size(), n - at));
+    rt.objects().get(table + at, part);
+    near_storage::accumulate(s, part.data(), part.size(), q);
   }
   return s;
 }
