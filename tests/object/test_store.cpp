@@ -1,11 +1,7 @@
 // Store behaviour shared by every backing: each case runs on memory and
 // directory stores.
-#include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <memory>
-#include <optional>
-#include <string>
 #include <vector>
 
 #include <ferry/store.hpp>
@@ -267,16 +263,6 @@ TEST_CASE_FIXTURE(store_fixture, "store: read_at_rest returns what read returns,
   }
 }
 
-namespace {
-// Bytes this process has had read from storage (/proc/self/io; O_DIRECT
-// reads included), or nullopt where the kernel does not count them.
-std::optional<std::uint64_t> storage_bytes_read() {
-  std::ifstream in("/proc/self/io");
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind("read_bytes: ", 0) == 0) return std::strtoull(line.c_str() + 12, nullptr, 10);
-  return std::nullopt;
-}
-}  // namespace
 
 TEST_CASE_FIXTURE(store_fixture, "store: read_at_rest reads from the file only the pages the range covers") {
   // The range is read in O_DIRECT pieces of up to 1 MiB; the last piece
@@ -287,7 +273,7 @@ TEST_CASE_FIXTURE(store_fixture, "store: read_at_rest reads from the file only t
   const std::uint64_t size = std::uint64_t{4} << 20;
   const object_id id = REQUIRE_OK(st->create(size)).id;
   REQUIRE_OK(st->write(id, 0, std::vector<std::byte>(size, std::byte{7})));
-  const auto before = storage_bytes_read();
+  const auto before = test::storage_bytes_read();
   if (!before) {
     MESSAGE("skipped: /proc/self/io has no read_bytes here");
     return;
@@ -296,7 +282,7 @@ TEST_CASE_FIXTURE(store_fixture, "store: read_at_rest reads from the file only t
   std::vector<std::byte> out(length);
   REQUIRE_OK(st->read_at_rest(id, 4000, out));
   CHECK(out == std::vector<std::byte>(length, std::byte{7}));
-  const std::uint64_t read = *storage_bytes_read() - *before;
+  const std::uint64_t read = *test::storage_bytes_read() - *before;
   MESSAGE("read_at_rest of " << length << " bytes read " << read << " bytes from the file");
   if (read == 0) {
     MESSAGE("skipped: the store's file system does not do O_DIRECT here (read from the mapping)");

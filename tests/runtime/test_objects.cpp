@@ -380,16 +380,6 @@ TEST_CASE("objects: a warm stream of 1 MiB chunks writes no fresh memory, in the
   os.remove(obj);
 }
 
-namespace {
-// Bytes this process has had read from storage (/proc/self/io; O_DIRECT
-// reads included), or nullopt where the kernel does not count them.
-std::optional<std::uint64_t> storage_bytes_read() {
-  std::ifstream in("/proc/self/io");
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind("read_bytes: ", 0) == 0) return std::strtoull(line.c_str() + 12, nullptr, 10);
-  return std::nullopt;
-}
-}  // namespace
 
 TEST_CASE("objects: a storage node answers a get from its file (O_DIRECT), a host node from memory") {
   // In-process nodes with persistent stores; node 1 is of kind storage. A
@@ -408,13 +398,13 @@ TEST_CASE("objects: a storage node answers a get from its file (O_DIRECT), a hos
   for (std::uint32_t n : {0u, 1u}) {
     const auto obj = os.create<std::uint64_t>(kWords, on_node(n));
     os.put(obj, std::span<const std::uint64_t>(data));
-    const auto before = storage_bytes_read();
+    const auto before = test::storage_bytes_read();
     if (!before) {
       MESSAGE("skipped: /proc/self/io has no read_bytes here");
       return;
     }
     os.get(obj, std::span<std::uint64_t>(back));
-    read_by[n] = *storage_bytes_read() - *before;
+    read_by[n] = *test::storage_bytes_read() - *before;
     CHECK(back == data);
   }
   MESSAGE("bytes read from storage for a 2 MiB get: host node " << read_by[0] << ", storage node " << read_by[1]);

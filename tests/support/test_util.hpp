@@ -9,9 +9,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 #include <string>
 #include <thread>
@@ -29,6 +31,16 @@ namespace ferry::test {
 inline void loopback_only() {
   ::setenv("UCX_NET_DEVICES", "lo", 1);
   ::setenv("FI_TCP_IFACE", "lo", 1);
+}
+
+/// Bytes this process has had read from storage (/proc/self/io's
+/// read_bytes; O_DIRECT reads included), or nullopt where the kernel does
+/// not count them.
+inline std::optional<std::uint64_t> storage_bytes_read() {
+  std::ifstream in("/proc/self/io");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("read_bytes: ", 0) == 0) return std::strtoull(line.c_str() + 12, nullptr, 10);
+  return std::nullopt;
 }
 
 /// An environment variable set while it lives (for this process and the
