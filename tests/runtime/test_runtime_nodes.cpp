@@ -198,14 +198,21 @@ struct node_cluster {
       (void)rt->invoke(&spin, c, std::uint64_t{20'000'000}).get();
       per = std::min(per, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / 20e6);
     }
-    for (int i = 0; i < 20; ++i) (void)rt->invoke(&spin, c, std::uint64_t{100}).get();  // in place again
-    call_options o;
-    o.deadline = std::chrono::seconds(30);
-    const auto t1 = std::chrono::steady_clock::now();
-    auto long_run = rt->invoke_with(o, &spin, c, static_cast<std::uint64_t>(3.0 / std::max(per, 1e-10)));
-    auto r = long_run.try_get();
-    const auto took = std::chrono::steady_clock::now() - t1;
-    CHECK_MESSAGE(r.ok(), (r.ok() ? std::string() : r.error().describe()));
+    // The JIT recompiles spin optimized once its runs pass hot_run_time
+    // (docs/jit.md, "Tiers"), possibly after the calibration: a call that
+    // came out shorter than the peer timeout is run again, twice as long.
+    std::uint64_t iterations = static_cast<std::uint64_t>(3.0 / std::max(per, 1e-10));
+    std::chrono::steady_clock::duration took{};
+    for (int attempt = 0; attempt < 4 && took <= std::chrono::milliseconds(1500); ++attempt, iterations *= 2) {
+      for (int i = 0; i < 20; ++i) (void)rt->invoke(&spin, c, std::uint64_t{100}).get();  // in place again
+      call_options o;
+      o.deadline = std::chrono::seconds(30);
+      const auto t1 = std::chrono::steady_clock::now();
+      auto long_run = rt->invoke_with(o, &spin, c, iterations);
+      auto r = long_run.try_get();
+      took = std::chrono::steady_clock::now() - t1;
+      CHECK_MESSAGE(r.ok(), (r.ok() ? std::string() : r.error().describe()));
+    }
     CHECK(took > std::chrono::milliseconds(1500));  // longer than the peer timeout
     CHECK(rt->nodes()[0].alive);
     for (std::uint32_t n = 0; n < kNodes; ++n)
