@@ -95,7 +95,7 @@ struct jit::impl : std::enable_shared_from_this<jit::impl> {
 
   struct {
     std::atomic<std::uint64_t> loads, compiles, resident_hits, memory_hits, disk_hits, coalesced, tier_ups,
-        sandbox_checks, sandbox_failures, live_code, failures, warmed_up;
+        sandbox_checks, sandbox_failures, live_code, failures, warmed_up, recompiling;
   } n{};
   std::atomic<std::uint64_t> dylib_seq{0};
   std::atomic<std::uint64_t> linked_bytes{0};  // jit_config::max_code_bytes
@@ -343,13 +343,18 @@ void request_tier_up(jit_instance& inst) {
   inst.call.hot_at.store(UINT64_MAX, std::memory_order_relaxed);  // calls stop coming here
   if (inst.tier_up_requested.exchange(true)) return;
   // Weak: code unloaded (and no longer held) before the job runs is not
-  // worth optimizing.
-  inst.engine->submit([weak = inst.weak_from_this()] {
-    if (auto self = weak.lock()) {
-      self->engine->tier_up(self);
-      self->engine->cache->write_pending();
-    }
-  });
+  // worth optimizing. The engine outlives its jobs (its destructor shuts
+  // the workers down first), so the job may count on it either way.
+  jit::impl* engine = inst.engine.get();
+  ++engine->n.recompiling;
+  if (!engine->submit([engine, weak = inst.weak_from_this()] {
+        if (auto self = weak.lock()) {
+          self->engine->tier_up(self);
+          self->engine->cache->write_pending();
+        }
+        --engine->n.recompiling;
+      }))
+    --engine->n.recompiling;
 }
 
 jit_instance::~jit_instance() {
@@ -580,7 +585,7 @@ bool jit::is_loaded(const object_id& id) const {
 jit_stats jit::stats() const {
   const auto& n = p_->n;
   return {n.loads, n.compiles, n.resident_hits, n.memory_hits, n.disk_hits, n.coalesced, n.tier_ups,
-          n.sandbox_checks, n.sandbox_failures, n.live_code, n.failures, n.warmed_up};
+          n.sandbox_checks, n.sandbox_failures, n.live_code, n.failures, n.warmed_up, n.recompiling};
 }
 
 const jit_config& jit::config() const noexcept { return p_->cfg; }

@@ -209,6 +209,10 @@ struct jit_stats {
   std::uint64_t live_code = 0;    ///< linked code objects not yet freed (includes unloaded ones still held)
   std::uint64_t failures = 0;     ///< loads that ended in an error
   std::uint64_t warmed_up = 0;    ///< 1 once the start-up warm-up compiled and linked (not in sandboxed engines)
+  /// Optimized recompiles requested and not finished (queued or compiling):
+  /// until it is 0 again, hot code still runs its fast-tier form and the
+  /// compile takes CPU time from the calls (a benchmark's warm-up waits).
+  std::uint64_t recompiling = 0;
 };
 
 namespace detail {

@@ -136,6 +136,7 @@ struct body_writer {
     w.put(b.calls);
     w.put(b.pulled_calls);
     w.put(b.pulled_bytes);
+    w.put(b.recompiling);
   }
   void operator()(const ifunc_body& b) {
     w.put(b.origin);
@@ -254,6 +255,7 @@ void read_body(std::size_t index, reader& r, frame_body& body) {
       b.calls = r.get<std::uint64_t>();
       b.pulled_calls = r.get<std::uint64_t>();
       b.pulled_bytes = r.get<std::uint64_t>();
+      b.recompiling = r.get<std::uint32_t>();
       return;
     }
     case 14: {

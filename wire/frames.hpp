@@ -159,6 +159,7 @@ struct load_body {
   std::uint64_t calls = 0;          ///< mobile calls run so far
   std::uint64_t pulled_calls = 0;   ///< calls placement sent here to run on pulled data
   std::uint64_t pulled_bytes = 0;   ///< bytes those calls pulled from other nodes
+  std::uint32_t recompiling = 0;    ///< code objects its JIT is recompiling optimized in the background
 };
 
 /// ifunc_body::flags: register the message's code at the receiver (in the

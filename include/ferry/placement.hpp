@@ -50,6 +50,10 @@ struct node_load {
   std::uint64_t calls = 0;          ///< mobile calls it ran
   std::uint64_t pulled_calls = 0;   ///< of those, calls placement sent it to run on pulled data
   std::uint64_t pulled_bytes = 0;   ///< bytes those calls pulled
+  /// Code objects its JIT is recompiling optimized in the background (hot
+  /// code; docs/jit.md, "Tiers"): until 0, their calls run the fast tier and
+  /// the compiles take CPU time. Benchmarks wait for 0 before they measure.
+  std::uint32_t recompiling = 0;
 };
 
 /// What moving bytes to or from a place costs, as the policy estimates it.

@@ -203,7 +203,7 @@ struct runtime::impl final : detail::progress_driver {
       std::lock_guard lock(mu);
       if (who < infos.size())
         infos[who].load = node_load{l.queued, l.running, l.executors, l.call_us, l.load_permille,
-                                    l.calls, l.pulled_calls, l.pulled_bytes};
+                                    l.calls, l.pulled_calls, l.pulled_bytes, l.recompiling};
     });
     member->start();
     FERRY_TRY_STATUS(boot->publish(member->address()));

@@ -311,6 +311,7 @@ wire::load_body node::load() const {
   wire::load_body b = policy_->load();
   b.pulled_calls = runner_->pulled_calls();
   b.pulled_bytes = runner_->pulled_bytes();
+  b.recompiling = static_cast<std::uint32_t>(std::min<std::uint64_t>(jit_->stats().recompiling, UINT32_MAX));
   b.load_permille = placement_inputs::machine_load_permille();
   return b;
 }

@@ -41,6 +41,7 @@ set -e
 stats=$("$FERRY" launch -n 2 -- "$FERRY" stats --json)
 echo "$stats"
 [[ $(grep -c '"executors": 2' <<<"$stats") -eq 2 ]] || fail "ferry stats: expected 2 nodes with 2 executors"
+[[ $(grep -c '"recompiling": 0}' <<<"$stats") -eq 2 ]] || fail "ferry stats: expected 2 nodes recompiling nothing"
 set +e
 env -u FERRY_RENDEZVOUS -u FERRY_HOSTS "$FERRY" stats >/dev/null 2>&1; rc=$?
 set -e

@@ -38,7 +38,7 @@ std::vector<frame> one_of_each() {
       frame{frame_type::object_remove, 0, 11, object_remove_body{object_id::random()}},
       frame{frame_type::object_data, 1, 10, object_data_body{{7, 7, 7}}},
       frame{frame_type::ack, 1, 8, empty_body{}},
-      frame{frame_type::heartbeat, 1, 0, load_body{3, 2, 2, 150, 870, 41, 5, 65536}},
+      frame{frame_type::heartbeat, 1, 0, load_body{3, 2, 2, 150, 870, 41, 5, 65536, 2}},
       frame{frame_type::shutdown, kNoNode, 0, empty_body{}},
       frame{frame_type::echo, 0, 1, object_data_body{{1}}},
       frame{frame_type::dir_register, 2, 0, dir_register_body{object_id::random(), 2, 7}},

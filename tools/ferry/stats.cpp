@@ -44,20 +44,22 @@ void print(const std::vector<node_info>& nodes, bool json) {
       const auto& l = n.load;
       fmt::print("  {{\"node\": {}, \"kind\": \"{}\", \"alive\": {}, \"transport\": \"{}\", \"queued\": {}, "
                  "\"running\": {}, \"executors\": {}, \"call_us\": {}, \"load\": {:.3f}, \"calls\": {}, "
-                 "\"pulled_calls\": {}, \"pulled_bytes\": {}}}{}\n",
+                 "\"pulled_calls\": {}, \"pulled_bytes\": {}, \"recompiling\": {}}}{}\n",
                  n.id, kind_name(n.kind), n.alive, n.transport, l.queued, l.running, l.executors, l.call_us,
-                 l.load_permille / 1000.0, l.calls, l.pulled_calls, l.pulled_bytes, i + 1 < nodes.size() ? "," : "");
+                 l.load_permille / 1000.0, l.calls, l.pulled_calls, l.pulled_bytes, l.recompiling,
+                 i + 1 < nodes.size() ? "," : "");
     }
     fmt::print("]\n");
     return;
   }
-  fmt::print("{:>4} {:<7} {:<5} {:<9} {:>6} {:>7} {:>9} {:>8} {:>6} {:>9} {:>7} {:>12}\n", "node", "kind", "alive",
-             "transport", "queued", "running", "executors", "call_us", "load", "calls", "pulled", "pulled_bytes");
+  fmt::print("{:>4} {:<7} {:<5} {:<9} {:>6} {:>7} {:>9} {:>8} {:>6} {:>9} {:>7} {:>12} {:>11}\n", "node", "kind",
+             "alive", "transport", "queued", "running", "executors", "call_us", "load", "calls", "pulled",
+             "pulled_bytes", "recompiling");
   for (const auto& n : nodes) {
     const auto& l = n.load;
-    fmt::print("{:>4} {:<7} {:<5} {:<9} {:>6} {:>7} {:>9} {:>8} {:>6.2f} {:>9} {:>7} {:>12}\n", n.id, kind_name(n.kind),
-               n.alive ? "yes" : "no", n.transport, l.queued, l.running, l.executors, l.call_us,
-               l.load_permille / 1000.0, l.calls, l.pulled_calls, l.pulled_bytes);
+    fmt::print("{:>4} {:<7} {:<5} {:<9} {:>6} {:>7} {:>9} {:>8} {:>6.2f} {:>9} {:>7} {:>12} {:>11}\n", n.id,
+               kind_name(n.kind), n.alive ? "yes" : "no", n.transport, l.queued, l.running, l.executors, l.call_us,
+               l.load_permille / 1000.0, l.calls, l.pulled_calls, l.pulled_bytes, l.recompiling);
   }
 }
 
