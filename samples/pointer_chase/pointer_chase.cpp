@@ -45,6 +45,7 @@
 #include "chase.hpp"
 #include "common/bench_report.hpp"
 #include "common/child_process.hpp"
+#include "common/optimized_code.hpp"
 #include "nchase.h"
 #include "raw_chase.hpp"
 
@@ -270,7 +271,7 @@ struct ferry_nodes {
 };
 
 // Chases per node before the rounds (warm-up, run()): past the JIT's
-// tier-up after 1000 calls, with time left for the optimized compile.
+// tier-up after 1000 calls.
 constexpr std::uint32_t kWarmCallsPerNode = 3000;
 // Their depth: with more than one shard, a chase of depth 4 is forwarded
 // from node to node about 3(S-1)/S times, so the warm-up also runs the
@@ -370,8 +371,9 @@ int run(const options& o, const fs::path& dir, results& out) {
   // which competes with the chases for the two cores meanwhile. The rounds
   // measure the code as it then stays: each mode on ferry nodes first makes
   // kWarmCallsPerNode chases of kWarmDepth per node (starts spread over the
-  // shards), checked like the others; the bare-UCX modes need no more than
-  // each batch's own first calls.
+  // shards), checked like the others, then waits until no node reports a
+  // recompile in hand (node_load::recompiling); the bare-UCX modes need no
+  // more than each batch's own first calls.
   for (const auto& mode : modes) {
     if (raw_mode(mode)) continue;
     park(true);
@@ -385,6 +387,10 @@ int run(const options& o, const fs::path& dir, results& out) {
       if (one(mode, start, kWarmDepth) != chase_table::follow(table, start, kWarmDepth)) ++out.wrong;
       ++out.chases;
     }
+    // The optimized compiles those calls started, done on every node.
+    const ferry_nodes* cluster = mode == "ferry-trusted" ? trusted.get() : checked.get();
+    if (cluster && !ferry::bench::wait_for_optimized_code(cluster->rt, std::chrono::seconds(60)))
+      progress(o, fmt::format("warm-up ({}): the nodes did not finish optimizing the chase within 60 s", mode));
   }
   std::map<std::string, std::map<std::uint32_t, std::vector<double>>> batches;
   const options batch_options = [&] {
