@@ -378,11 +378,17 @@ TEST_CASE("member: the progress thread spins longer while frames come close toge
     return false;
   };
   CHECK(at_configured_spin());
+  // Bursts of 1000 frames 300 µs apart, up to three: with other tests
+  // running on both cores (ctest -j2) the sender's sleeps or the receiver's
+  // turns can stretch past 2 ms for a whole burst (this failed 1 run in
+  // many under the full suite, never alone).
   std::chrono::microseconds most{0};
-  for (int i = 0; i < 1000; ++i) {
-    REQUIRE_OK(sender->send(1, wire::frame{wire::frame_type::ack, 0, static_cast<std::uint64_t>(i), wire::empty_body{}}));
-    std::this_thread::sleep_for(std::chrono::microseconds(300));
-    most = std::max(most, receiver->progress_spin());
+  for (int burst = 0; burst < 3 && most <= session::member_config{}.spin; ++burst) {
+    for (int i = 0; i < 1000; ++i) {
+      REQUIRE_OK(sender->send(1, wire::frame{wire::frame_type::ack, 0, static_cast<std::uint64_t>(i), wire::empty_body{}}));
+      std::this_thread::sleep_for(std::chrono::microseconds(300));
+      most = std::max(most, receiver->progress_spin());
+    }
   }
   INFO("frames received: ", got.load());
   CHECK(most > session::member_config{}.spin);
