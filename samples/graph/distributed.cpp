@@ -12,6 +12,24 @@ namespace {
 using clock_type = std::chrono::steady_clock;
 using u64 = std::uint64_t;
 
+constexpr u64 kOutboxShare = 8;       ///< an outbox holds pairs for 1/kOutboxShare of the edges...
+constexpr u64 kOutboxMinimum = 1024;  ///< ...and at least this many
+/// The automatic BFS goes top-down while the frontier's edges times
+/// kTopDownAlpha are fewer than the unvisited vertices' edges, or its
+/// vertices times kTopDownBeta fewer than all (Beamer, Asanović and
+/// Patterson's direction-optimizing BFS, with their constants), and the
+/// frontier's edges fit the outboxes.
+constexpr u64 kTopDownAlpha = 14;
+constexpr u64 kTopDownBeta = 24;
+
+void add(graph_step_result& sum, const graph_step_result& r) {
+  sum.changed += r.changed;
+  sum.edges += r.edges;
+  sum.degrees += r.degrees;
+  sum.sent += r.sent;
+  sum.overflow += r.overflow;
+}
+
 double seconds_since(clock_type::time_point t0) {
   return std::chrono::duration<double>(clock_type::now() - t0).count();
 }
@@ -21,18 +39,28 @@ u64 as_word(double d) { return std::bit_cast<u64>(d); }
 
 distributed_graph::distributed_graph(ferry::runtime& rt, const csr& g, std::uint32_t parts,
                                      const progress_fn& progress)
-    : rt_(rt), vertices_(g.vertices), block_(block_size(g.vertices, parts)) {
+    : rt_(rt), vertices_(g.vertices), block_(block_size(g.vertices, parts)), entries_(g.adjacency.size()) {
+  for (std::uint32_t p = 0; p < parts; ++p) {
+    const u64 first = std::min<u64>(u64{p} * block_, vertices_);
+    const u64 count = std::min<u64>(block_, vertices_ - first);
+    parts_.push_back({{}, first, count, g.offsets[first + count] - g.offsets[first]});
+  }
+  // The top-down BFS's outboxes: room for an eighth of the largest
+  // partition's edges (a quarter more memory than its adjacency), all alike,
+  // so that a frontier whose edges fit is known to fit everywhere.
+  u64 most = 0;
+  for (const part& p : parts_) most = std::max(most, p.entries);
+  outbox_capacity_ = most / kOutboxShare + kOutboxMinimum;
   graph_part header{};
   header.vertices = vertices_;
   header.block = block_;
   header.parts = parts;
+  header.outbox_capacity = outbox_capacity_;
   for (std::uint32_t p = 0; p < parts; ++p) {
-    const u64 first = std::min<u64>(u64{p} * block_, vertices_);
-    const u64 count = std::min<u64>(block_, vertices_ - first);
-    const u64 entries = g.offsets[first + count] - g.offsets[first];
-    const auto id = rt_.objects().create_bytes(graph_part::bytes(count, entries), p);
-    parts_.push_back({ferry::ref<graph_part>{id, 0}, first, count, entries});
-    header.peer_values_at[p] = graph_part::values_at(count, entries, 0);
+    part& pt = parts_[p];
+    pt.at = ferry::ref<graph_part>{rt_.objects().create_bytes(graph_part::bytes(pt.count, pt.entries, outbox_capacity_), p), 0};
+    header.peer_values_at[p] = graph_part::values_at(pt.count, pt.entries, 0);
+    header.peer_outbox_at[p] = graph_part::outbox_at(pt.count, pt.entries);
   }
   const u64 total = g.offsets.back() + g.vertices + parts;
   u64 stored = 0;
@@ -69,7 +97,7 @@ distributed_graph::distributed_graph(ferry::runtime& rt, const csr& g, std::uint
 graph_step_result distributed_graph::step_all(graph_op op, std::uint32_t step, std::uint64_t arg) {
   std::vector<ferry::future<graph_step_result>> calls;
   for (const part& p : parts_) calls.push_back(rt_.invoke_with(step_call_, &graph_step, p.at, op, step, arg));
-  graph_step_result sum{0, 0};
+  graph_step_result sum{};
   std::optional<ferry::error> failed;
   for (auto& c : calls) {  // every answer, even after a failure: no call is left behind
     const ferry::result<graph_step_result> r = c.try_get();
@@ -78,8 +106,7 @@ graph_step_result distributed_graph::step_all(graph_op op, std::uint32_t step, s
       if (!failed) failed.emplace(r.error());
       continue;
     }
-    sum.changed += r->changed;
-    sum.edges += r->edges;
+    add(sum, *r);
   }
   if (failed) throw *failed;
   return sum;
@@ -103,14 +130,32 @@ std::vector<u64> distributed_graph::read_values(unsigned which) {
 
 // ---- mobile: the code goes to the partitions --------------------------------
 
-run_result distributed_graph::bfs_mobile(u64 root) {
+run_result distributed_graph::bfs_mobile(u64 root, bfs_direction direction) {
   run_result r;
   const auto t0 = clock_type::now();
-  step_all(op_bfs_init, 0, root);
-  for (;; ++r.steps) {  // level r.steps -> r.steps + 1, until no vertex joins
-    r.bytes_moved += pulled_per_step();
-    if (step_all(op_bfs_level, r.steps, 0).changed == 0) break;
-    stepped(r.steps + 1, 0);
+  graph_step_result frontier = step_all(op_bfs_init, 0, root);  // level 0: the root
+  u64 unexplored = entries_ - frontier.degrees;                  // edges of the vertices not reached yet
+  while (frontier.changed > 0) {  // level r.steps -> r.steps + 1
+    const bool top_down =
+        direction == bfs_direction::top_down ||
+        (direction == bfs_direction::automatic && frontier.degrees <= outbox_capacity_ &&
+         (frontier.degrees * kTopDownAlpha < unexplored || frontier.changed * kTopDownBeta < vertices_));
+    graph_step_result next{};
+    if (top_down) {
+      next = step_all(op_bfs_top_down, r.steps, 0);
+      if (next.sent > 0) {  // the others' pairs, once every partition has written them
+        add(next, step_all(op_bfs_absorb, r.steps, 0));
+        r.bytes_moved += next.sent * 16 + u64{parts_.size()} * (parts_.size() - 1) * (parts_.size() + 1) * 8;
+      }
+      if (next.overflow == 0) ++r.top_down_steps;
+    }
+    if (!top_down || next.overflow > 0) {  // a partition's pairs did not fit: the level bottom-up (it skips the joined)
+      add(next, step_all(op_bfs_bottom_up, r.steps, 0));
+      r.bytes_moved += pulled_per_step();
+    }
+    unexplored -= std::min(unexplored, next.degrees);
+    frontier = next;
+    if (frontier.changed > 0) stepped(++r.steps, 0);
   }
   r.words = read_values(2);
   r.seconds = seconds_since(t0);

@@ -20,10 +20,24 @@
 
 namespace graph {
 
+/// How the mobile BFS goes through a level (docs: samples/graph/README.md).
+enum class bfs_direction {
+  /// Top-down while the frontier is small (its edges fewer than a 14th of
+  /// the unreached vertices', or its vertices fewer than a 24th of all:
+  /// Beamer's direction-optimizing BFS) and its edges fit the outboxes,
+  /// else bottom-up.
+  automatic,
+  top_down,   ///< every level top-down whose pairs fit the outboxes (else that level bottom-up)
+  bottom_up,  ///< every level bottom-up
+};
+
 /// One kernel run: its answer and what it cost.
 struct run_result {
   std::vector<std::uint64_t> words;  ///< BFS: parents; CC: labels; PageRank: ranks (bit patterns of doubles)
   unsigned steps = 0;                ///< BFS levels, PageRank or CC iterations
+  /// BFS: of its steps (steps + 1: the last finds no vertex to add), those
+  /// gone top-down.
+  unsigned top_down_steps = 0;
   double seconds = 0;                ///< the kernel, from its first step to its answer at the caller
   /// Bytes that crossed between processes: mobile, the value arrays the
   /// partitions pulled from each other; pull, the offsets and adjacency the
@@ -57,7 +71,7 @@ class distributed_graph {
   /// `g`'s: "" when they are the same, else where they first differ.
   std::string compare_partition(std::uint32_t p, const csr& g);
 
-  run_result bfs_mobile(std::uint64_t root);
+  run_result bfs_mobile(std::uint64_t root, bfs_direction direction = bfs_direction::automatic);
   run_result pagerank_mobile(unsigned iterations);
   run_result cc_mobile();
 
@@ -93,6 +107,8 @@ class distributed_graph {
   ferry::call_options step_call_{std::nullopt, std::chrono::milliseconds(600000)};
   std::map<ferry::errc, std::uint64_t> call_errors_;
   std::uint64_t vertices_, block_;
+  std::uint64_t entries_ = 0;          ///< adjacency entries of the whole graph (twice its edges)
+  std::uint64_t outbox_capacity_ = 0;  ///< pairs each partition's outbox holds
   std::vector<part> parts_;
 };
 

@@ -25,6 +25,7 @@
 #include "bootstrap/rendezvous.hpp"
 #include "common/bench_report.hpp"
 #include "common/child_process.hpp"
+#include "common/optimized_code.hpp"
 #include "distributed.hpp"
 #include "graph.hpp"
 
@@ -44,9 +45,16 @@ struct options {
   std::vector<std::string> kernels{"bfs", "pagerank", "cc"};
   std::vector<std::string> versions{"mobile", "pull"};
   std::string tls = "shm";
+  std::string bfs = "auto";
   bool warmup = true;
   bool json = false;
 };
+
+graph::bfs_direction bfs_direction_of(std::string_view name) {  // --bfs checked it is one of the three
+  if (name == "top-down") return graph::bfs_direction::top_down;
+  if (name == "bottom-up") return graph::bfs_direction::bottom_up;
+  return graph::bfs_direction::automatic;
+}
 
 bool has(const std::vector<std::string>& v, std::string_view x) { return std::find(v.begin(), v.end(), x) != v.end(); }
 
@@ -106,7 +114,8 @@ void check(results& r, bool ok, const std::string& what, const std::string& why)
 }
 
 void run_kernels(const options& o, const graph::csr& g, const graph::reference& ref,
-                 const std::vector<std::uint64_t>& roots, graph::distributed_graph& dg, results& out) {
+                 const std::vector<std::uint64_t>& roots, const ferry::runtime& rt, graph::distributed_graph& dg,
+                 results& out) {
   using graph::run_result;
   for (const std::string& version : {std::string("mobile"), std::string("pull")}) {
     if (!has(o.versions, version)) continue;
@@ -115,20 +124,26 @@ void run_kernels(const options& o, const graph::csr& g, const graph::reference& 
       // Untimed rounds of every kernel first, as the pointer chase warms up:
       // the nodes' JIT recompiles long-running code optimized in the
       // background (docs/jit.md, tiers), the caller's buffers and heap grow.
-      // Rounds go on while they get faster by more than a tenth (the
-      // recompiles finishing), at most kWarmupRounds: the runs below
-      // measure the steady state.
+      // After each round the nodes' recompiles are waited for (on 2 cores,
+      // four of them take about a second, and rounds run meanwhile are
+      // slower, not faster); rounds go on while they get faster by more
+      // than a tenth, at most kWarmupRounds: the runs below measure the
+      // steady state.
       constexpr int kWarmupRounds = 6;
       double last = 0;
       for (int round = 1; round <= kWarmupRounds; ++round) {
         const auto t0 = clock_type::now();
         dg.on_step(progress_line(fmt::format("warm-up ({}), round {}: steps", version, round)));
-        if (has(o.kernels, "bfs")) (void)(mobile ? dg.bfs_mobile(roots[0]) : dg.bfs_pull(roots[0]));
+        if (has(o.kernels, "bfs")) (void)(mobile ? dg.bfs_mobile(roots[0], bfs_direction_of(o.bfs)) : dg.bfs_pull(roots[0]));
         if (has(o.kernels, "pagerank")) (void)(mobile ? dg.pagerank_mobile(1) : dg.pagerank_pull(1));
         if (has(o.kernels, "cc")) (void)(mobile ? dg.cc_mobile() : dg.cc_pull());
         const double took = seconds_since(t0);
         say(fmt::format("warm-up ({}), round {}: one untimed run of each kernel, {:.1f} ms", version, round,
                         took * 1e3));
+        if (mobile && !ferry::bench::wait_for_optimized_code(rt, std::chrono::seconds(60), [](std::size_t n) {
+              say(fmt::format("warm-up: {} nodes still optimizing the kernels' code", n));
+            }))
+          say("warm-up: the nodes did not finish optimizing the kernels' code within 60 s; measuring anyway");
         if (round > 1 && took > 0.9 * last) break;  // no longer getting faster
         last = took;
       }
@@ -138,14 +153,16 @@ void run_kernels(const options& o, const graph::csr& g, const graph::reference& 
       double teps_inverse_sum = 0;
       for (std::size_t i = 0; i < roots.size(); ++i) {
         dg.on_step(progress_line(fmt::format("BFS ({}) from {}: levels done", version, roots[i])));
-        const run_result r = mobile ? dg.bfs_mobile(roots[i]) : dg.bfs_pull(roots[i]);
+        const run_result r = mobile ? dg.bfs_mobile(roots[i], bfs_direction_of(o.bfs)) : dg.bfs_pull(roots[i]);
         const std::string why = graph::validate_bfs(g, ref.level[i], roots[i], r.words);
         check(out, why.empty(), fmt::format("BFS ({}) from {}", version, roots[i]), why);
         const double teps = static_cast<double>(component_edges(g, ref.level[i])) / r.seconds;
         teps_inverse_sum += 1 / teps;
         f.seconds += r.seconds, f.steps += r.steps, f.bytes_moved += r.bytes_moved, ++f.runs;
-        say(fmt::format("BFS ({}) from {}: {} levels, {:.1f} ms, {:.3g} TEPS, parent tree {}", version, roots[i],
-                        r.steps, r.seconds * 1e3, teps, why.empty() ? "valid" : "INVALID"));
+        say(fmt::format("BFS ({}) from {}: {} levels{}, {:.1f} ms, {:.3g} TEPS, parent tree {}", version, roots[i],
+                        r.steps,
+                        mobile ? fmt::format(", {} of {} steps top-down", r.top_down_steps, r.steps + 1) : std::string(),
+                        r.seconds * 1e3, teps, why.empty() ? "valid" : "INVALID"));
       }
       f.teps = static_cast<double>(roots.size()) / teps_inverse_sum;  // Graph500: harmonic mean
     }
@@ -202,6 +219,7 @@ void report(const options& o, const graph::csr& g, const results& r) {
       .add("edges", g.adjacency.size() / 2)
       .add("roots", o.roots)
       .add("pagerank_iterations", o.pagerank_iterations)
+      .add("bfs", o.bfs)
       .add("warmup", o.warmup);
   if (!rows.empty()) ferry::bench::print_rows(rows, o.json, "pull", params);
   if (o.json) return;
@@ -229,8 +247,9 @@ int main(int argc, char** argv) {
       "ferry-graph: BFS, PageRank and connected components on a graph split into S partitions on S server\n"
       "processes (1-D, by vertex blocks; CSR per partition; the partitions linked by ferry::ptrs).\n"
       "Each kernel runs twice: 'mobile' sends its code to the partitions (each reads its adjacency in\n"
-      "place and pulls only the other partitions' vertex values with cx.fetch; BFS bottom-up), 'pull'\n"
-      "runs it in this process, reading the adjacency it needs from the partitions (BFS top-down).\n"
+      "place and pulls only the other partitions' vertex values with cx.fetch; BFS goes top-down while\n"
+      "the frontier is small, else bottom-up), 'pull' runs it in this process, reading the adjacency it\n"
+      "needs from the partitions (BFS top-down).\n"
       "The graph is Graph500's Kronecker graph (--scale, --edge-factor, --seed) or a SNAP edge list\n"
       "(--snap FILE), made undirected and simple. Every answer is checked against Boost.Graph in this\n"
       "process: BFS parent trees by Graph500's validation, PageRank within 1e-9 (Boost's definition:\n"
@@ -253,6 +272,11 @@ int main(int argc, char** argv) {
   app.add_option("--versions", o.versions, "Versions to run, comma-separated: mobile, pull")
       ->delimiter(',')
       ->check(CLI::IsMember({"mobile", "pull"}));
+  app.add_option("--bfs", o.bfs,
+                 "How the mobile BFS goes through a level: auto (top-down while the frontier is small: its edges "
+                 "fewer than a 14th of the unreached vertices', or its vertices fewer than a 24th of all; else "
+                 "bottom-up), top-down (every level whose pairs fit the outboxes), bottom-up")
+      ->check(CLI::IsMember({"auto", "top-down", "bottom-up"}));
   app.add_option("--tls", o.tls, "UCX transport between the processes")->check(CLI::IsMember({"shm", "tcp"}));
   app.add_flag("--warmup,!--no-warmup", o.warmup,
                "Run every kernel untimed before the measured runs, in rounds until they stop getting faster (the "
@@ -318,7 +342,7 @@ int main(int argc, char** argv) {
     graph::distributed_graph dg(rt, g, o.servers, progress_line(fmt::format("storing {} partitions (words)", o.servers)));
     say(fmt::format("stored and linked {} partitions in {:.1f} s", o.servers, seconds_since(t0)));
     results r;
-    run_kernels(o, g, ref, roots, dg, r);
+    run_kernels(o, g, ref, roots, rt, dg, r);
     report(o, g, r);
     rc = r.wrong == 0 ? 0 : 1;
   } catch (const std::exception& e) {

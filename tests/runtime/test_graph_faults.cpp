@@ -120,7 +120,7 @@ TEST_CASE("faults: kill -9 of a partition node during graph runs (BFS, mobile co
   CHECK(cl.rt->invoke_with(o, &graph_step, dg.partition(1), std::uint32_t{op_bfs_init}, 0u, on_part1).get().changed == 1);
   CHECK(cl.rt->invoke_with(o, &graph_step, dg.partition(0), std::uint32_t{op_bfs_init}, 0u, on_part1).get().changed == 0);
   const auto needs_dead = clock_type::now();
-  CHECK(cl.rt->invoke_with(o, &graph_step, dg.partition(0), std::uint32_t{op_bfs_level}, 0u, std::uint64_t{0})
+  CHECK(cl.rt->invoke_with(o, &graph_step, dg.partition(0), std::uint32_t{op_bfs_bottom_up}, 0u, std::uint64_t{0})
             .try_get()
             .code() == errc::peer_dead);
   MESSAGE("a step on partition 0 that pulls partition 2's values failed after " << ms_since(needs_dead) << " ms");

@@ -23,6 +23,26 @@ grep -q '"parameters": {"servers": 3, "tls": "shm", "scale": 9, "edge_factor": 8
 [[ $(grep -c '"name"' <<<"$out") -eq 4 ]] || fail "json: expected 4 rows"
 grep -Eq '"(baseline|ferry)": 0(\.0+)?,' <<<"$out" && fail "json: a zero figure"
 
+# The mobile BFS's directions (--bfs): each one's parent trees pass the
+# validation. Bottom-up goes no level top-down; top-down goes every level
+# top-down whose (child, parent) pairs fit the partitions' outboxes, and at
+# scale 10 over 2 servers the largest frontier's do not (its level falls
+# back to bottom-up); auto goes the first level top-down.
+for dir in top-down bottom-up auto; do
+  out=$(timeout 120 "$FERRY" bench graph --servers 2 --scale 10 --roots 2 --kernels bfs --versions mobile --bfs "$dir" 2>&1) \
+    || fail "--bfs $dir: exit $?"
+  grep -E 'BFS \(mobile\) from' <<<"$out"
+  grep -Eq '^2 answers checked against Boost.Graph, 0 wrong$' <<<"$out" || fail "--bfs $dir: answers"
+  steps=$(grep -Eo '[0-9]+ of [0-9]+ steps top-down' <<<"$out")
+  [[ $(wc -l <<<"$steps") -eq 2 ]] || fail "--bfs $dir: expected 2 measured searches: $steps"
+  case $dir in
+    bottom-up) grep -qv '^0 of' <<<"$steps" && fail "bottom-up went top-down: $steps" ;;
+    top-down) awk '$1 < $3 {found=1} END {exit !found}' <<<"$steps" || fail "top-down: no level fell back: $steps"
+              awk '$1 == 0 {bad=1} END {exit bad}' <<<"$steps" || fail "top-down: a search never went top-down: $steps" ;;
+    auto) awk '$1 == 0 {bad=1} END {exit bad}' <<<"$steps" || fail "auto: a search never went top-down: $steps" ;;
+  esac
+done
+
 # A SNAP edge list (comments, tabs, sparse ids): two triangles joined by a path, and a separate edge.
 printf '# tiny\n# FromNodeId\tToNodeId\n10\t20\n20\t30\n30\t10\n30\t40\n40\t50\n50\t60\n60\t70\n70\t50\n900\t901\n' >"$tmp/tiny.txt"
 out=$(timeout 60 "$FERRY" bench graph --servers 2 --snap "$tmp/tiny.txt" --roots 3) || fail "snap: exit $?"
