@@ -242,6 +242,9 @@ graph_step_result cc_iterate(const partition_view& p, const u64* const* vals, co
 [[ferry::mobile]] graph_step_result graph_step(ferry::context& cx, ferry::ref<graph_part> part, std::uint32_t op,
                                                std::uint32_t step, std::uint64_t arg) {
   graph_part* h = cx.local(part);
+  // The kernels index arrays of kMaxParts by partition: a header no
+  // distributed_graph wrote changes nothing.
+  if (h->parts > graph::kMaxParts || h->index >= h->parts) return {};
   const u64 n = h->count;
   partition_view p{h, n, cx.local(at<u64>(part, graph_part::offsets_at()), n + 1),
                    cx.local(at<u64>(part, graph_part::adjacency_at(n)), h->entries), {}};

@@ -124,6 +124,23 @@ TEST_CASE("faults: kill -9 of a partition node during graph runs (BFS, mobile co
             .try_get()
             .code() == errc::peer_dead);
   MESSAGE("a step on partition 0 that pulls partition 2's values failed after " << ms_since(needs_dead) << " ms");
+  // A header that claims more partitions than the kernels have room for
+  // (they index arrays of kMaxParts by partition) changes nothing: no step
+  // runs on it, the node answers and serves on.
+  {
+    graph_part bogus{};
+    bogus.parts = graph::kMaxParts + 1;
+    bogus.index = 3;
+    bogus.count = 4;
+    const auto id = cl.rt->objects().create_bytes(graph_part::bytes(4, 0, 0), 0);
+    cl.rt->objects().put(ferry::ref<graph_part>{id, 0}, std::span<const graph_part>(&bogus, 1));
+    for (const std::uint32_t op : {std::uint32_t{op_bfs_init}, std::uint32_t{op_bfs_top_down}, std::uint32_t{op_cc_init}}) {
+      const graph_step_result r = cl.rt->invoke_with(o, &graph_step, ferry::ref<graph_part>{id, 0}, op, 0u, std::uint64_t{1}).get();
+      CHECK((r.changed == 0 && r.edges == 0 && r.sent == 0));
+    }
+    const auto back = cl.rt->objects().get(ferry::ref<std::uint64_t>{id, graph_part::values_at(4, 0, 0)}, 4);
+    CHECK(back == std::vector<std::uint64_t>(4, 0));  // op_cc_init would have written 0..3 there, bfs_init ~0
+  }
   for (std::uint32_t i = 0; i < kParts; ++i)
     if (i != kKilled) CHECK(::waitpid(cl.nodes[i]->pid(), nullptr, WNOHANG) == 0);
 
