@@ -110,6 +110,11 @@ struct node_stats {
   std::uint64_t ifunc_contexts = 0;     ///< <ferry/ifunc.h> contexts of origins whose code and state it holds
   std::uint64_t code_loads = 0;         ///< code objects its JIT was asked to make resident (compiled or from a cache; jit_stats::loads)
   std::uint64_t tier_ups = 0;           ///< code recompiled optimized, being hot by calls or run time (jit_stats::tier_ups)
+  std::uint64_t recompiling = 0;        ///< optimized recompiles requested and not finished (jit_stats::recompiling)
+  /// Loads and recompiles its JIT could not finish (jit_stats::failures): a
+  /// failed load is answered to its caller; a failed recompile only counted
+  /// here (the fast tier keeps serving).
+  std::uint64_t jit_failures = 0;
 };
 
 class node {
@@ -145,7 +150,8 @@ class node {
     const jit_stats compiled = jit_->stats();
     return {policy_->calls_in_place(), policy_->calls_on_executor(), calls_.late_answers(), router_->size(),
             migration_->moved_out(),    member_->bad_frames(),         member_->dropped_frames(),
-            refused_.load(std::memory_order_relaxed), ifuncs_->contexts(), compiled.loads, compiled.tier_ups};
+            refused_.load(std::memory_order_relaxed), ifuncs_->contexts(), compiled.loads, compiled.tier_ups,
+            compiled.recompiling, compiled.failures};
   }
   jit& engine() { return *jit_; }
 

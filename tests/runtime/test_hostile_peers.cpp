@@ -487,6 +487,7 @@ TEST_CASE("hostile peers: 50+ kinds of bad input, each answered with its typed e
 
   std::uint64_t next_call = 1000;
   std::vector<std::string> failures;
+  const std::uint64_t jit_failures_before = cl.stats(1).at("jit_failures");
   for (auto& hc : cases) {
     CAPTURE(hc.name);
     const std::uint64_t call = next_call += 10;
@@ -532,6 +533,15 @@ TEST_CASE("hostile peers: 50+ kinds of bad input, each answered with its typed e
     peer.answers.clear();
   }
 
+  // Code its JIT refused (a missing entry symbol, five policy violations)
+  // is counted too, as the node writes its counters out.
+  {
+    const auto until = clock_type::now() + std::chrono::seconds(5);
+    std::uint64_t refused_code = 0;
+    while ((refused_code = cl.stats(1).at("jit_failures") - jit_failures_before) < 6 && clock_type::now() < until)
+      peer.progress_for(std::chrono::milliseconds(20));
+    CHECK(refused_code >= 6);
+  }
   attack_over = true;
   normal.join();
   MESSAGE((cases.size() - 1) << " kinds of bad input (and one correct call); the normal client made "
