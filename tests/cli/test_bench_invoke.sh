@@ -8,7 +8,7 @@ export UCX_NET_DEVICES=lo FI_TCP_IFACE=lo
 
 "$FERRY" bench invoke --help | grep -q -- "--tls" || fail "bench invoke --help"
 for tls in shm tcp; do
-  out=$("$FERRY" bench invoke --tls $tls --iterations 50 --batches 1 --window 8 --total 500 --json)
+  out=$("$FERRY" bench invoke --tls $tls --iterations 50 --batches 2 --window 8 --total 500 --json)
   echo "$out"
   [[ $(grep -c '"name"' <<<"$out") -eq 7 ]] || fail "$tls: expected 7 cases"
   for c in "warm invoke round trip" "cold first call" "pipelined rate" "preload, nothing run" "first call after preload" \
@@ -18,6 +18,13 @@ for tls in shm tcp; do
     grep -Eq '"baseline": [0-9.]+(e[-+][0-9]+)?, "ferry": [0-9.]+(e[-+][0-9]+)?, "ratio": [0-9.]+(e[-+][0-9]+)?, "unit": "(us|ms|M/s|GB/s)"' <<<"$line" \
       || fail "$tls: malformed row: $line"
     grep -Eq '"(baseline|ferry)": 0(\.0+)?,' <<<"$line" && fail "$tls: zero figure: $line"
+  done
+  # The warm round trip and the rate are measured in paired rounds: each row
+  # carries the lowest and highest of its rounds' ratios, low <= high.
+  for c in "warm invoke round trip" "pipelined rate"; do
+    range=$(grep "\"name\": \"$c" <<<"$out" | grep -Eo '"ratio_range": \[[0-9.e+-]+, [0-9.e+-]+\]') \
+      || fail "$tls: '$c' has no ratio_range"
+    awk -F'[][, ]+' '{ exit !($2 > 0 && $2 <= $3) }' <<<"$range" || fail "$tls: '$c' range out of order: $range"
   done
 done
 # Bad options are refused with a message, not a crash.

@@ -101,6 +101,45 @@ std::optional<double> yield_switch() {
   return us;
 }
 
+// A process on CPU 0 and one on CPU 1 pass a token through one cache line
+// of shared memory, each spinning while it waits: a pass is the line moving
+// from one core's cache to the other's, what every message through UCX's
+// shared-memory transport pays at least twice. This VM's two cores are not
+// always as close: the figure has been seen at 0.07 and at 0.25 us within
+// minutes (docs/bench/README.md, "Two kinds of minutes").
+std::optional<double> line_handover() {
+  constexpr int passes = 200000;
+  void* page = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (page == MAP_FAILED) return std::nullopt;
+  auto* token = new (page) std::atomic<int>(0);
+  const auto limit = clock_type::now() + std::chrono::seconds(20);
+  const pid_t child = spawn([&] {
+    if (!pin_to(1)) _exit(1);
+    for (int i = 0; i < passes; ++i) {
+      while (token->load(std::memory_order_acquire) != 1) {
+        if ((i & 1023) == 0 && clock_type::now() > limit) _exit(1);
+      }
+      token->store(0, std::memory_order_release);
+    }
+  });
+  std::optional<double> us;
+  if (child > 0 && pin_to(0)) {
+    const auto t0 = clock_type::now();
+    bool late = false;
+    for (int i = 0; i < passes && !late; ++i) {
+      token->store(1, std::memory_order_release);
+      while (token->load(std::memory_order_acquire) != 0) {
+        if ((i & 1023) == 0 && (late = clock_type::now() > limit)) break;
+      }
+    }
+    if (!late) us = us_since(t0, 2.0 * passes);
+  }
+  if (child > 0 && !us) kill(child, SIGKILL);
+  if (!waited(child)) us.reset();
+  munmap(page, 4096);
+  return us;
+}
+
 // A process on CPU 0 and one on CPU 1, each blocked in read() on an
 // eventfd until the other writes it: a round trip is two wake-ups.
 std::optional<double> wake_up() {
@@ -146,9 +185,9 @@ int main(int argc, char** argv) {
     const bool help = std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0;
     std::fprintf(help ? stdout : stderr,
                  "usage: ferry-machine-costs\n"
-                 "What this machine charges for a system call, a switch between two processes on one core and a\n"
-                 "wake-up of a blocked process on another core: the kernel work behind every hop when processes\n"
-                 "outnumber cores. Takes about a second; needs two cores for the wake-up.\n");
+                 "What this machine charges for a system call, a switch between two processes on one core, a\n"
+                 "cache line handed between the two cores and a wake-up of a blocked process on another core:\n"
+                 "the work behind every hop between processes. Takes about a second; the last two need two cores.\n");
     return help ? 0 : 2;
   }
   const bool two_cores = sysconf(_SC_NPROCESSORS_ONLN) >= 2;
@@ -156,6 +195,8 @@ int main(int argc, char** argv) {
   line("sched_yield with nothing else to run", lone_yield(), "100000 calls");
   line("switch between two processes on one core", yield_switch(),
        "two processes on CPU 0 passing a token through shared memory, yielding while they wait");
+  line("cache line handed from one core to the other", two_cores ? line_handover() : std::nullopt,
+       two_cores ? "two processes on CPU 0 and CPU 1 spinning on one shared line, half a round trip" : "one core");
   line("wake-up of a blocked process on another core", two_cores ? wake_up() : std::nullopt,
        two_cores ? "eventfd ping-pong between CPU 0 and CPU 1, half a round trip" : "one core");
   return 0;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -9,6 +10,8 @@ namespace ferry::bench {
 namespace {
 
 constexpr auto kWaitLimit = std::chrono::seconds(20);
+constexpr auto kDozeAfter = std::chrono::milliseconds(1);  // serve(): idle this long, poll every kDozeTurn
+constexpr auto kDozeTurn = std::chrono::milliseconds(1);
 
 }  // namespace
 
@@ -22,14 +25,23 @@ result<std::unique_ptr<raw_am>> raw_am::create(const std::string& kind, const st
 result<void> raw_am::serve(int idle_timeout_ms) {
   auto last = std::chrono::steady_clock::now();
   unsigned spins = 0;
+  bool dozing = false;
   while (!stop_ || !to_answer_.empty()) {
-    if (progress() != 0) last = std::chrono::steady_clock::now();
+    if (progress() != 0) {
+      last = std::chrono::steady_clock::now();
+      dozing = false;
+    }
     while (!to_answer_.empty()) {
       FERRY_TRY_STATUS(answer(to_answer_.front()));
       to_answer_.pop_front();
     }
-    if (++spins % 4096 == 0 && std::chrono::steady_clock::now() - last > std::chrono::milliseconds(idle_timeout_ms))
-      return make_error(errc::timeout, fmt::format("no message from the bench client for {} ms", idle_timeout_ms));
+    if (dozing) std::this_thread::sleep_for(kDozeTurn);
+    if ((dozing || ++spins % 4096 == 0)) {
+      const auto idle = std::chrono::steady_clock::now() - last;
+      if (idle > std::chrono::milliseconds(idle_timeout_ms))
+        return make_error(errc::timeout, fmt::format("no message from the bench client for {} ms", idle_timeout_ms));
+      dozing = idle > kDozeAfter;
+    }
   }
   // Let the last answers leave before the endpoint goes.
   for (int i = 0; i < 10000; ++i) progress();
@@ -49,19 +61,24 @@ result<void> raw_am::wait_answers(std::uint64_t target) {
 }
 
 result<double> raw_am::round_trip_us(std::size_t payload, int iterations, int batches) {
-  payload_.assign(std::max<std::size_t>(payload, 1), 0x5a);
   std::vector<double> per_batch;
   for (int b = -1; b < batches; ++b) {  // batch -1 warms up
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < iterations; ++i) {
-      FERRY_TRY_STATUS(send_request(kind::ping, payload_.data(), payload));
-      FERRY_TRY_STATUS(wait_answers(answers_ + 1));
-    }
-    const double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
-    if (b >= 0) per_batch.push_back(us / iterations);
+    FERRY_TRY(const double us, batch_us(payload, iterations, 0));
+    if (b >= 0) per_batch.push_back(us);
   }
   std::sort(per_batch.begin(), per_batch.end());
   return per_batch[per_batch.size() / 2];
+}
+
+result<double> raw_am::batch_us(std::size_t payload, int iterations, int lead_in) {
+  payload_.assign(std::max<std::size_t>(payload, 1), 0x5a);
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = -lead_in; i < iterations; ++i) {
+    if (i == 0) t0 = std::chrono::steady_clock::now();
+    FERRY_TRY_STATUS(send_request(kind::ping, payload_.data(), payload));
+    FERRY_TRY_STATUS(wait_answers(answers_ + 1));
+  }
+  return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / iterations;
 }
 
 result<double> raw_am::rate(int window, int total, std::size_t payload) {

@@ -32,6 +32,9 @@ class raw_am {
 
   /// Server: answer every message with an 8-byte reply until the client
   /// sends stop(). Gives up after `idle_timeout_ms` without a message.
+  /// Idle for more than a millisecond, it polls only every millisecond, so
+  /// that it leaves the cores to ferry's processes between the client's batches
+  /// (a batch's untimed lead-in brings it back to busy polling).
   result<void> serve(int idle_timeout_ms);
 
   /// Client side, against a serving peer at `address`.
@@ -39,6 +42,9 @@ class raw_am {
   /// Median round trip (µs) over `batches` batches of `iterations` sends of
   /// `payload` bytes, each answered with 8 bytes.
   result<double> round_trip_us(std::size_t payload, int iterations, int batches);
+  /// Mean round trip (µs) over one batch of `iterations` such sends, timed
+  /// after `lead_in` untimed ones.
+  result<double> batch_us(std::size_t payload, int iterations, int lead_in);
   /// Messages per second of `payload` bytes (8 by default) with up to
   /// `window` in flight, each answered with 8 bytes.
   result<double> rate(int window, int total, std::size_t payload = 8);
