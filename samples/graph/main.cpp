@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <numeric>
 #include <random>
 #include <string>
 #include <vector>
@@ -42,6 +43,7 @@ struct options {
   std::string snap;
   std::uint32_t roots = 4;
   unsigned pagerank_iterations = 10;
+  unsigned rounds = 3;  // PageRank and CC runs per version
   std::vector<std::string> kernels{"bfs", "pagerank", "cc"};
   std::vector<std::string> versions{"mobile", "pull"};
   std::string tls = "shm";
@@ -90,6 +92,10 @@ struct figure {
   std::uint64_t bytes_moved = 0;
   double teps = 0;  ///< BFS: traversed edges per second
   int runs = 0;
+  /// Each measured run's figure, in order: BFS ms per search (and its TEPS
+  /// in run_teps), PageRank ms per iteration, CC ms. The other version's
+  /// run of the same index ran right before or after it.
+  std::vector<double> run_ms, run_teps;
 };
 
 struct results {
@@ -148,46 +154,74 @@ void run_kernels(const options& o, const graph::csr& g, const graph::reference& 
         last = took;
       }
     }
-    if (has(o.kernels, "bfs")) {
-      figure& f = out.by["bfs"][version];
-      double teps_inverse_sum = 0;
-      for (std::size_t i = 0; i < roots.size(); ++i) {
+  }
+
+  // The measured runs, the two versions back to back: the machine's speed
+  // can change within minutes (docs/bench/README.md), so each mobile run is
+  // compared with a pull run made next to it, the order alternating (BFS:
+  // per root; PageRank and CC: per round).
+  const auto each_version = [&](std::size_t pair, auto&& run) {
+    std::vector<std::string> order;
+    for (const char* v : {"mobile", "pull"})
+      if (has(o.versions, v)) order.emplace_back(v);
+    if (pair % 2 == 1) std::reverse(order.begin(), order.end());
+    for (const std::string& version : order) run(version, version == "mobile");
+  };
+  if (has(o.kernels, "bfs")) {
+    for (std::size_t i = 0; i < roots.size(); ++i) {
+      each_version(i, [&](const std::string& version, bool mobile) {
+        figure& f = out.by["bfs"][version];
         dg.on_step(progress_line(fmt::format("BFS ({}) from {}: levels done", version, roots[i])));
         const run_result r = mobile ? dg.bfs_mobile(roots[i], bfs_direction_of(o.bfs)) : dg.bfs_pull(roots[i]);
         const std::string why = graph::validate_bfs(g, ref.level[i], roots[i], r.words);
         check(out, why.empty(), fmt::format("BFS ({}) from {}", version, roots[i]), why);
         const double teps = static_cast<double>(component_edges(g, ref.level[i])) / r.seconds;
-        teps_inverse_sum += 1 / teps;
         f.seconds += r.seconds, f.steps += r.steps, f.bytes_moved += r.bytes_moved, ++f.runs;
+        f.run_ms.push_back(r.seconds * 1e3);
+        f.run_teps.push_back(teps);
+        f.teps = static_cast<double>(f.run_teps.size()) /
+                 std::accumulate(f.run_teps.begin(), f.run_teps.end(), 0.0,
+                                 [](double sum, double t) { return sum + 1 / t; });  // Graph500: harmonic mean
         say(fmt::format("BFS ({}) from {}: {} levels{}, {:.1f} ms, {:.3g} TEPS, parent tree {}", version, roots[i],
                         r.steps,
                         mobile ? fmt::format(", {} of {} steps top-down", r.top_down_steps, r.steps + 1) : std::string(),
                         r.seconds * 1e3, teps, why.empty() ? "valid" : "INVALID"));
-      }
-      f.teps = static_cast<double>(roots.size()) / teps_inverse_sum;  // Graph500: harmonic mean
+      });
     }
+  }
+  for (unsigned round = 0; round < o.rounds; ++round) {
+    const std::string of_rounds = o.rounds > 1 ? fmt::format(", round {} of {}", round + 1, o.rounds) : std::string();
     if (has(o.kernels, "pagerank")) {
-      dg.on_step(progress_line(fmt::format("PageRank ({}): iterations", version)));
-      const run_result r = mobile ? dg.pagerank_mobile(o.pagerank_iterations) : dg.pagerank_pull(o.pagerank_iterations);
-      double worst = 0;
-      for (std::uint64_t v = 0; v < g.vertices; ++v)
-        worst = std::max(worst, std::fabs(std::bit_cast<double>(r.words[v]) - ref.rank[v]));
-      check(out, worst <= 1e-9, fmt::format("PageRank ({})", version), fmt::format("off by {:.3g} (> 1e-9)", worst));
-      out.by["pagerank"][version] = {r.seconds, r.steps, r.bytes_moved, 0, 1};
-      say(fmt::format("PageRank ({}): {} iterations, {:.1f} ms ({:.2f} ms per iteration), largest difference from "
-                      "Boost {:.2g}",
-                      version, r.steps, r.seconds * 1e3, r.seconds * 1e3 / std::max(1u, r.steps), worst));
+      each_version(round, [&](const std::string& version, bool mobile) {
+        dg.on_step(progress_line(fmt::format("PageRank ({}): iterations", version)));
+        const run_result r =
+            mobile ? dg.pagerank_mobile(o.pagerank_iterations) : dg.pagerank_pull(o.pagerank_iterations);
+        double worst = 0;
+        for (std::uint64_t v = 0; v < g.vertices; ++v)
+          worst = std::max(worst, std::fabs(std::bit_cast<double>(r.words[v]) - ref.rank[v]));
+        check(out, worst <= 1e-9, fmt::format("PageRank ({})", version), fmt::format("off by {:.3g} (> 1e-9)", worst));
+        figure& f = out.by["pagerank"][version];
+        f.seconds += r.seconds, f.steps += r.steps, f.bytes_moved += r.bytes_moved, ++f.runs;
+        f.run_ms.push_back(r.seconds * 1e3 / std::max(1u, r.steps));
+        say(fmt::format("PageRank ({}){}: {} iterations, {:.1f} ms ({:.2f} ms per iteration), largest difference "
+                        "from Boost {:.2g}",
+                        version, of_rounds, r.steps, r.seconds * 1e3, f.run_ms.back(), worst));
+      });
     }
     if (has(o.kernels, "cc")) {
-      dg.on_step(progress_line(fmt::format("connected components ({}): iterations", version)));
-      const run_result r = mobile ? dg.cc_mobile() : dg.cc_pull();
-      std::uint64_t differ = 0;
-      for (std::uint64_t v = 0; v < g.vertices; ++v) differ += r.words[v] != ref.component[v];
-      check(out, differ == 0, fmt::format("connected components ({})", version),
-            fmt::format("{} vertices in another component than Boost's", differ));
-      out.by["cc"][version] = {r.seconds, r.steps, r.bytes_moved, 0, 1};
-      say(fmt::format("connected components ({}): {} iterations, {:.1f} ms, {}", version, r.steps, r.seconds * 1e3,
-                      differ == 0 ? "same components as Boost" : "WRONG"));
+      each_version(round, [&](const std::string& version, bool mobile) {
+        dg.on_step(progress_line(fmt::format("connected components ({}): iterations", version)));
+        const run_result r = mobile ? dg.cc_mobile() : dg.cc_pull();
+        std::uint64_t differ = 0;
+        for (std::uint64_t v = 0; v < g.vertices; ++v) differ += r.words[v] != ref.component[v];
+        check(out, differ == 0, fmt::format("connected components ({})", version),
+              fmt::format("{} vertices in another component than Boost's", differ));
+        figure& f = out.by["cc"][version];
+        f.seconds += r.seconds, f.steps += r.steps, f.bytes_moved += r.bytes_moved, ++f.runs;
+        f.run_ms.push_back(r.seconds * 1e3);
+        say(fmt::format("connected components ({}){}: {} iterations, {:.1f} ms, {}", version, of_rounds, r.steps,
+                        r.seconds * 1e3, differ == 0 ? "same components as Boost" : "WRONG"));
+      });
     }
   }
 }
@@ -200,17 +234,20 @@ void report(const options& o, const graph::csr& g, const results& r) {
     if (k == r.by.end() || !k->second.count("pull") || !k->second.count("mobile")) return {nullptr, nullptr};
     return {&k->second.at("pull"), &k->second.at("mobile")};
   };
+  // Times: the median of the runs, with the range of the paired runs' ratios.
+  const auto timed = [&](std::string name, const figure& pull, const figure& mobile) {
+    return ferry::bench::row{std::move(name), ferry::bench::median(pull.run_ms), ferry::bench::median(mobile.run_ms),
+                             "ms", ferry::bench::paired_ratio_range(pull.run_ms, mobile.run_ms)};
+  };
   if (auto [pull, mobile] = both("bfs"); pull) {
-    rows.push_back({fmt::format("BFS, ms per search, mobile vs pull ({})", where), pull->seconds * 1e3 / pull->runs,
-                    mobile->seconds * 1e3 / mobile->runs, "ms"});
-    rows.push_back({fmt::format("BFS, TEPS, mobile vs pull ({})", where), pull->teps, mobile->teps, "TEPS"});
+    rows.push_back(timed(fmt::format("BFS, ms per search, mobile vs pull ({})", where), *pull, *mobile));
+    rows.push_back({fmt::format("BFS, TEPS, mobile vs pull ({})", where), pull->teps, mobile->teps, "TEPS",
+                    ferry::bench::paired_ratio_range(pull->run_teps, mobile->run_teps)});
   }
   if (auto [pull, mobile] = both("pagerank"); pull)
-    rows.push_back({fmt::format("PageRank, ms per iteration, mobile vs pull ({})", where),
-                    pull->seconds * 1e3 / pull->steps, mobile->seconds * 1e3 / mobile->steps, "ms"});
+    rows.push_back(timed(fmt::format("PageRank, ms per iteration, mobile vs pull ({})", where), *pull, *mobile));
   if (auto [pull, mobile] = both("cc"); pull)
-    rows.push_back({fmt::format("connected components, ms, mobile vs pull ({})", where), pull->seconds * 1e3,
-                    mobile->seconds * 1e3, "ms"});
+    rows.push_back(timed(fmt::format("connected components, ms, mobile vs pull ({})", where), *pull, *mobile));
   ferry::bench::parameters params;
   params.add("servers", o.servers).add("tls", o.tls);
   if (o.snap.empty()) params.add("scale", o.scale).add("edge_factor", o.edge_factor).add("seed", o.seed);
@@ -219,6 +256,7 @@ void report(const options& o, const graph::csr& g, const results& r) {
       .add("edges", g.adjacency.size() / 2)
       .add("roots", o.roots)
       .add("pagerank_iterations", o.pagerank_iterations)
+      .add("rounds", o.rounds)
       .add("bfs", o.bfs)
       .add("warmup", o.warmup);
   if (!rows.empty()) ferry::bench::print_rows(rows, o.json, "pull", params);
@@ -266,6 +304,11 @@ int main(int argc, char** argv) {
   app.add_option("--snap", o.snap, "Load this SNAP edge list instead of generating a graph")->check(CLI::ExistingFile);
   app.add_option("--roots", o.roots, "BFS searches, from random vertices that have edges")->check(CLI::Range(1u, 64u));
   app.add_option("--pagerank-iterations", o.pagerank_iterations, "PageRank iterations")->check(CLI::Range(1u, 1000u));
+  app.add_option("--rounds", o.rounds,
+                 "Measured runs of PageRank and of connected components per version. Each run of one version "
+                 "is paired with one of the other, back to back, the order alternating (BFS: one pair per "
+                 "root); times are the medians, with the range of the pairs' ratios")
+      ->check(CLI::Range(1u, 100u));
   app.add_option("--kernels", o.kernels, "Kernels to run, comma-separated: bfs, pagerank, cc")
       ->delimiter(',')
       ->check(CLI::IsMember({"bfs", "pagerank", "cc"}));

@@ -2,8 +2,9 @@
 # The graph sample at a small size: BFS, PageRank and connected components,
 # each with its code sent to the partitions and pulled to the caller, over 2
 # and 3 server processes; the program checks every answer against Boost.Graph
-# (exit 1 if any is wrong). `ferry bench graph --json` reports the parameters
-# and one row per kernel; a SNAP file loads; bad options are refused.
+# (exit 1 if any is wrong); each mobile run is paired with a pull run, back
+# to back. `ferry bench graph --json` reports the parameters and one row per
+# kernel; a SNAP file loads; bad options are refused.
 set -euo pipefail
 FERRY=$1
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -12,16 +13,23 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 "$FERRY" bench graph --help | grep -q -- "--edge-factor" || fail "bench graph --help"
-out=$(timeout 120 "$FERRY" bench graph --servers 2 --scale 10 --roots 2) || fail "2 servers: exit $?"
+out=$(timeout 120 "$FERRY" bench graph --servers 2 --scale 10 --roots 2 --rounds 2 2>&1) || fail "2 servers: exit $?"
 echo "$out"
-grep -Eq '^8 answers checked against Boost.Graph, 0 wrong$' <<<"$out" || fail "2 servers: answers"
+grep -Eq '^12 answers checked against Boost.Graph, 0 wrong$' <<<"$out" || fail "2 servers: answers"
 grep -q 'BFS, TEPS, mobile vs pull' <<<"$out" || fail "2 servers: no TEPS row"
+# The versions' measured runs are paired, back to back, the order alternating.
+order=$(grep -Eo '(PageRank|connected components) \((mobile|pull)\), round [12]' <<<"$out" | tr '\n' ';')
+[[ $order == "PageRank (mobile), round 1;PageRank (pull), round 1;connected components (mobile), round 1;connected components (pull), round 1;PageRank (pull), round 2;PageRank (mobile), round 2;connected components (pull), round 2;connected components (mobile), round 2;" ]] \
+  || fail "2 servers: runs not paired in alternating order: $order"
+bfs_order=$(grep -Eo 'BFS \((mobile|pull)\) from' <<<"$out" | grep -Eo 'mobile|pull' | tr '\n' ' ')
+[[ $bfs_order == "mobile pull pull mobile " ]] || fail "2 servers: BFS searches not paired: $bfs_order"
 
 out=$(timeout 120 "$FERRY" bench graph --servers 3 --scale 9 --edge-factor 8 --roots 1 --json) || fail "3 servers json: exit $?"
 echo "$out"
 grep -q '"parameters": {"servers": 3, "tls": "shm", "scale": 9, "edge_factor": 8' <<<"$out" || fail "json: parameters"
 [[ $(grep -c '"name"' <<<"$out") -eq 4 ]] || fail "json: expected 4 rows"
 grep -Eq '"(baseline|ferry)": 0(\.0+)?,' <<<"$out" && fail "json: a zero figure"
+[[ $(grep -c '"ratio_range": \[' <<<"$out") -eq 4 ]] || fail "json: every row carries its pairs' ratio range"
 
 # The mobile BFS's directions (--bfs): each one's parent trees pass the
 # validation. Bottom-up goes no level top-down; top-down goes every level
