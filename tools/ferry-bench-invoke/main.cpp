@@ -1,7 +1,7 @@
 // `ferry bench invoke` (this program; `ferry bench invoke` runs it): what an
 // invocation costs next to the bare transport (UCX active messages, or
-// libfabric messages with --transport ofi) between the same two processes,
-// in one run.
+// libfabric messages with --transport ofi) on the same two cores, in one
+// run.
 //
 //   warm round trip   baseline: raw ping-pong, 8 B each way
 //                     ferry:    rt.invoke_with({.node = 0}, &bench_increment, x).get()
@@ -321,8 +321,9 @@ void print(const options& o, const std::vector<row>& rows) {
 
 int main(int argc, char** argv) {
   CLI::App app{"ferry bench invoke: a warm invocation, a cold first call and the pipelined invocation rate,\n"
-               "each next to the bare transport (UCX active messages, or libfabric messages) between the\n"
-               "same two processes in the same run."};
+               "each next to the bare transport (UCX active messages, or libfabric messages) in the same run:\n"
+               "a raw server process beside the ferry node, the warm round trip and the rate timed in rounds\n"
+               "of a baseline batch and a ferry batch back to back (medians, and the rounds' ratio range)."};
   options o;
   app.name("ferry bench invoke");
   app.add_option("-t,--transport", o.transport, "Transport: ucx, or ofi (libfabric); the baseline is the same, bare")

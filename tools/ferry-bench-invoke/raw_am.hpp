@@ -1,7 +1,7 @@
-// The baseline of `ferry bench invoke`: bare messages between the same two
-// processes that later run ferry, with no ferry code on the path — one
-// endpoint per process, a single thread busy-polling on each side, every
-// request answered with 8 bytes. Two backends, like ferry's transports:
+// The baseline of `ferry bench invoke`: bare messages between the client and
+// a raw server process beside the `ferry node`, with no ferry code on the
+// path — one endpoint per process, a single thread busy-polling on each side
+// while a batch runs, every request answered with 8 bytes. Two backends, like ferry's transports:
 //   UCX (raw_ucx.cpp): active messages, one AM id, replies on the reply
 //     endpoint (UCP_AM_SEND_FLAG_REPLY);
 //   libfabric (raw_ofi.cpp): FI_MSG sends into pre-posted receive buffers

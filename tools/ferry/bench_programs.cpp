@@ -41,7 +41,7 @@ void add_bench_program(CLI::App& app, const std::string& name, const std::string
 
 void add_bench_program_commands(CLI::App& app) {
   add_bench_program(app, "invoke", "ferry-bench-invoke",
-                    "Invocation vs bare UCX active messages between the same two processes: warm round trip,\n"
+                    "Invocation vs bare UCX active messages, measured in rounds back to back: warm round trip,\n"
                     "cold first call, pipelined rate (`ferry bench invoke --help` lists the options)");
   add_bench_program(app, "chase", "ferry-pointer-chase",
                     "Pointer chase over S server processes: ferry's shipped code vs a pre-deployed UCX AM handler\n"
