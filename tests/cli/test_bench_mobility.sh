@@ -16,6 +16,8 @@ for c in "list walk" "move a 64 KiB object" "call after a move: fresh vs stale c
   grep -Eq '"baseline": [0-9.]+(e[-+][0-9]+)?, "ferry": [0-9.]+(e[-+][0-9]+)?, "ratio": [0-9.]+(e[-+][0-9]+)?, "unit": "(us|ms)"' <<<"$line" \
     || fail "malformed row: $line"
   grep -Eq '"(baseline|ferry)": 0(\.0+)?,' <<<"$line" && fail "zero figure: $line"
+  # Each repetition measures both back to back: the row carries their ratios' range.
+  grep -Eq '"ratio_range": \[[0-9.e+-]+, [0-9.e+-]+\]' <<<"$line" || fail "no ratio_range: $line"
 done
 # The table form reports the round trips per call: 1 with a fresh cache, 2 stale.
 table=$("$FERRY" bench mobility --repeat 3 --elements 8 --move-bytes 4096)

@@ -104,7 +104,7 @@ std::vector<row> list_walk(const options& o, ferry::runtime& rt) {
     }
   }
   return {{fmt::format("list walk, {} elements on {} nodes ({})", o.elements, kNodes, o.tls), median(rpc),
-           median(forwarded), "us"}};
+           median(forwarded), "us", ferry::bench::paired_ratio_range(rpc, forwarded)}};
 }
 
 std::vector<row> move_object(const options& o, ferry::runtime& rt) {
@@ -127,7 +127,7 @@ std::vector<row> move_object(const options& o, ferry::runtime& rt) {
     check(rt.invoke(&bench_read, moved + (words - 1)).get(), data[words - 1], "bench_read after a move");
   }
   return {{fmt::format("move a {} KiB object ({})", o.move_bytes >> 10, o.tls), median(by_hand), median(migrate),
-           "ms"}};
+           "ms", ferry::bench::paired_ratio_range(by_hand, migrate)}};
 }
 
 struct stale_figures {
@@ -169,7 +169,7 @@ stale_figures stale_calls(const options& o, const local_cluster& cl, const std::
     return 1.0 + static_cast<double>(s.redirects + s.lookups) / static_cast<double>(s.requests);
   };
   return {{fmt::format("call after a move: fresh vs stale cache ({}, {})", scheme, o.tls), median(warm), median(stale),
-           "us"},
+           "us", ferry::bench::paired_ratio_range(warm, stale)},
           trips(warm_s), trips(stale_s)};
 }
 
