@@ -185,8 +185,10 @@ class FERRY_API store {
   }
 
   // --- images (byte copies between stores and nodes) -------------------------
-  /// The object's canonical image, checksum sealed: the bytes to copy.
-  result<std::vector<std::byte>> export_image(object_id id) const;
+  /// The object's canonical image, checksum sealed: the bytes to copy. With
+  /// `add_moves`, its moves field (docs/object-format.md) is that much higher
+  /// than the stored object's before the one seal: a migration's image.
+  result<std::vector<std::byte>> export_image(object_id id, std::uint64_t add_moves = 0) const;
   /// Verify an image (magic, version, sizes, checksum) and store it under the
   /// id in its header (errc::already_exists if taken).
   result<object_info> import_image(std::span<const std::byte> image);

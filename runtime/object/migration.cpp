@@ -197,15 +197,13 @@ status migration::move(const object_id& id, wire::node_index to, std::uint64_t& 
   }
   // 3. prepare: the sealed image, one move later, to the destination, which
   // stores it durably as pending before it answers.
-  auto image = store_.export_image(id);
+  auto image = store_.export_image(id, 1);  // one move later, sealed once
   if (!image) return image.error();
   if (image->size() + 4096 > wire::kMaxFrame)
     return make_error(errc::too_large, fmt::format("object {} ({} bytes) is larger than a frame: not moved",
                                                    id.to_string(), image->size()));
   FERRY_TRY(const auto hdr, layout::read_header(*image));
-  version = hdr.moves + 1;
-  layout::set_moves(*image, version);
-  layout::seal(*image);
+  version = hdr.moves;
   auto w = std::make_shared<calls::answer_waiter>();
   const std::uint64_t call = calls_.add({to, {}, wire::kNoNode, false}, calls::completion_for(w));
   std::vector<std::uint8_t> bytes(image->size());

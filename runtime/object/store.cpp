@@ -361,7 +361,7 @@ result<object_id> store::fot_get(object_id holder, std::uint16_t index) const {
   return layout::fot_entry(e->seg->image(), index);
 }
 
-result<std::vector<std::byte>> store::export_image(object_id id) const {
+result<std::vector<std::byte>> store::export_image(object_id id, std::uint64_t add_moves) const {
   std::shared_lock lock(impl_->mu);
   FERRY_TRY(entry * e, impl_->find(id));
   auto img = e->seg->image();
@@ -371,7 +371,12 @@ result<std::vector<std::byte>> store::export_image(object_id id) const {
   } catch (const std::bad_alloc&) {
     return no_memory(img.size());
   }
-  // Sealing the copy covers writes made through local() without flush().
+  if (add_moves != 0) {
+    FERRY_TRY(const layout::header h, layout::read_header(out));
+    layout::set_moves(out, h.moves + add_moves);
+  }
+  // Sealing the copy covers writes made through local() without flush(); one
+  // seal (BLAKE2b over the image: 1.6 ms a MiB here) for both.
   layout::seal(out);
   return out;
 }

@@ -123,6 +123,25 @@ TEST_CASE_FIXTURE(store_fixture, "store: byte copies into another store keep eve
   CHECK(traverse(*third, head) == kExpected);
 }
 
+TEST_CASE_FIXTURE(store_fixture, "store: an image exported for a move counts it, sealed once") {
+  for (bool persistent : {false, true}) {
+    CAPTURE(persistent);
+    auto st = open(persistent);
+    const auto id = REQUIRE_OK(st->create(64)).id;
+    const std::byte data[4]{std::byte{1}, std::byte{2}, std::byte{3}, std::byte{4}};
+    REQUIRE_OK(st->write(id, 8, data));
+    auto plain = store::open_memory(), moved = store::open_memory(), twice = store::open_memory();
+    CHECK(REQUIRE_OK(plain->import_image(REQUIRE_OK(st->export_image(id)))).moves == 0);
+    // The raised moves field is covered by the checksum: the image imports.
+    CHECK(REQUIRE_OK(moved->import_image(REQUIRE_OK(st->export_image(id, 1)))).moves == 1);
+    CHECK(REQUIRE_OK(twice->import_image(REQUIRE_OK(moved->export_image(id, 2)))).moves == 3);
+    std::byte back[4]{};
+    REQUIRE_OK(twice->read(id, 8, back));
+    CHECK(std::memcmp(back, data, sizeof data) == 0);
+    CHECK(REQUIRE_OK(st->stat(id)).moves == 0);  // the stored object is not touched
+  }
+}
+
 TEST_CASE_FIXTURE(store_fixture, "store: bad input gets a typed error") {
   for (bool persistent : {false, true}) {
     CAPTURE(persistent);
