@@ -106,9 +106,10 @@ std::optional<double> yield_switch() {
 // from one core's cache to the other's, what every message through UCX's
 // shared-memory transport pays at least twice. This VM's two cores are not
 // always as close: a bare UCX round trip over shared memory has taken
-// 0.26-0.37 us and 0.9-1.2 us within minutes of each other
-// (docs/bench/README.md, "The machine's two speeds"); this line says which
-// of the two a recording was made in.
+// 0.21-0.37 us and 0.9-1.2 us within minutes of each other
+// (docs/bench/README.md, "The machine's two speeds"), and this figure with
+// it: 0.06-0.07 us in the fast minutes, 0.22-0.27 us in the slow ones. It
+// says which of the two a recording began in.
 std::optional<double> line_handover() {
   constexpr int passes = 200000;
   void* page = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
