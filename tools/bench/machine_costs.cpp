@@ -68,60 +68,28 @@ double lone_yield() {
   return us_since(t0, n);
 }
 
-// Two processes on CPU 0 pass a token through shared memory, each yielding
-// while it waits: every pass is one switch from one process to the other.
-std::optional<double> yield_switch() {
-  constexpr int passes = 20000;
+// Two processes pass a token through one cache line of shared memory
+// `passes` times each way, this one on CPU 0, the other on `other_cpu`; each
+// waits for its turn spinning, or yielding the CPU between looks. The time
+// of one pass, in microseconds.
+std::optional<double> token_passing(int passes, int other_cpu, bool yield) {
   void* page = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (page == MAP_FAILED) return std::nullopt;
   auto* token = new (page) std::atomic<int>(0);
   const auto limit = clock_type::now() + std::chrono::seconds(20);
-  const pid_t child = spawn([&] {
-    if (!pin_to(0)) _exit(1);
-    for (int i = 0; i < passes; ++i) {
-      while (token->load() != 1) {
-        if (clock_type::now() > limit) _exit(1);
-        sched_yield();
-      }
-      token->store(0);
+  // Wait until the token is `value`; false once past the limit. The clock
+  // is read every 1024 looks while spinning, at every look while yielding.
+  const auto wait_for = [&](int value) {
+    for (unsigned looks = 1; token->load(std::memory_order_acquire) != value; ++looks) {
+      if ((yield || looks % 1024 == 0) && clock_type::now() > limit) return false;
+      if (yield) sched_yield();
     }
-  });
-  std::optional<double> us;
-  if (child > 0 && pin_to(0)) {
-    const auto t0 = clock_type::now();
-    bool late = false;
-    for (int i = 0; i < passes && !late; ++i) {
-      token->store(1);
-      while (token->load() != 0 && !(late = clock_type::now() > limit)) sched_yield();
-    }
-    if (!late) us = us_since(t0, 2.0 * passes);
-  }
-  if (!waited(child)) us.reset();
-  munmap(page, 4096);
-  return us;
-}
-
-// A process on CPU 0 and one on CPU 1 pass a token through one cache line
-// of shared memory, each spinning while it waits: a pass is the line moving
-// from one core's cache to the other's, what every message through UCX's
-// shared-memory transport pays at least twice. This VM's two cores are not
-// always as close: a bare UCX round trip over shared memory has taken
-// 0.21-0.37 us and 0.9-1.2 us within minutes of each other
-// (docs/bench/README.md, "The machine's two speeds"), and this figure with
-// it: 0.06-0.07 us in the fast minutes, 0.22-0.27 us in the slow ones. It
-// says which of the two a recording began in.
-std::optional<double> line_handover() {
-  constexpr int passes = 200000;
-  void* page = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  if (page == MAP_FAILED) return std::nullopt;
-  auto* token = new (page) std::atomic<int>(0);
-  const auto limit = clock_type::now() + std::chrono::seconds(20);
+    return true;
+  };
   const pid_t child = spawn([&] {
-    if (!pin_to(1)) _exit(1);
+    if (!pin_to(other_cpu)) _exit(1);
     for (int i = 0; i < passes; ++i) {
-      while (token->load(std::memory_order_acquire) != 1) {
-        if ((i & 1023) == 0 && clock_type::now() > limit) _exit(1);
-      }
+      if (!wait_for(1)) _exit(1);
       token->store(0, std::memory_order_release);
     }
   });
@@ -131,9 +99,7 @@ std::optional<double> line_handover() {
     bool late = false;
     for (int i = 0; i < passes && !late; ++i) {
       token->store(1, std::memory_order_release);
-      while (token->load(std::memory_order_acquire) != 0) {
-        if ((i & 1023) == 0 && (late = clock_type::now() > limit)) break;
-      }
+      late = !wait_for(0);
     }
     if (!late) us = us_since(t0, 2.0 * passes);
   }
@@ -142,6 +108,20 @@ std::optional<double> line_handover() {
   munmap(page, 4096);
   return us;
 }
+
+// Two processes on CPU 0, yielding while they wait: every pass is one switch
+// from one process to the other.
+std::optional<double> yield_switch() { return token_passing(20000, 0, true); }
+
+// A process on CPU 0 and one on CPU 1, spinning while they wait: a pass is
+// the line moving from one core's cache to the other's, what every message
+// through UCX's shared-memory transport pays at least twice. This VM's two
+// cores are not always as close: a bare UCX round trip over shared memory
+// has taken 0.21-0.37 us and 0.9-1.2 us within minutes of each other
+// (docs/bench/README.md, "The machine's two speeds"), and this figure with
+// it: 0.06-0.07 us in the fast minutes, 0.22-0.27 us in the slow ones. It
+// says which of the two a recording began in.
+std::optional<double> line_handover() { return token_passing(200000, 1, false); }
 
 // A process on CPU 0 and one on CPU 1, each blocked in read() on an
 // eventfd until the other writes it: a round trip is two wake-ups.
