@@ -27,11 +27,22 @@ if [[ -x "$ferry_dir/ferry-machine-costs" ]]; then
   "$ferry_dir/ferry-machine-costs" | sed 's/^/  /'
 fi >>"$out/machine.txt"
 
+# The machine's speed as a benchmark begins: the time a cache line takes
+# between the two cores tells its fast minutes from its slow ones
+# (docs/bench/README.md, "The machine's two speeds").
+line_us() {
+  [[ -x "$ferry_dir/ferry-machine-costs" ]] || return 0
+  "$ferry_dir/ferry-machine-costs" | sed -n 's/^cache line handed from one core to the other: \([0-9.]*\) us.*/\1/p'
+}
+
 # NAME TITLE BASELINE-LABEL -- COMMAND...
 record() {
   local name=$1 title=$2 base=$3
   shift 4
   echo "make bench: $name: $*" >&2
+  local line
+  line=$(line_us)
+  [[ -n $line ]] && echo "$name: began with a cache line between the cores at $line us" >>"$out/machine.txt"
   "$@" --json >"$json"
   python3 "$here/bench_csv.py" <"$json" >"$out/$name.csv"
   "$here/plot.sh" "$out/$name.csv" "$out/$name.png" "$title" "$base"
