@@ -160,12 +160,12 @@ void run_kernels(const options& o, const graph::csr& g, const graph::reference& 
   // can change within minutes (docs/bench/README.md), so each mobile run is
   // compared with a pull run made next to it, the order alternating (BFS:
   // per root; PageRank and CC: per round).
+  std::vector<std::string> versions;
+  for (const char* v : {"mobile", "pull"})
+    if (has(o.versions, v)) versions.emplace_back(v);
   const auto each_version = [&](std::size_t pair, auto&& run) {
-    std::vector<std::string> order;
-    for (const char* v : {"mobile", "pull"})
-      if (has(o.versions, v)) order.emplace_back(v);
-    if (pair % 2 == 1) std::reverse(order.begin(), order.end());
-    for (const std::string& version : order) run(version, version == "mobile");
+    ferry::bench::in_rotating_order(pair, versions.size(),
+                                    [&](std::size_t v) { run(versions[v], versions[v] == "mobile"); });
   };
   if (has(o.kernels, "bfs")) {
     for (std::size_t i = 0; i < roots.size(); ++i) {

@@ -407,8 +407,8 @@ int run(const options& o, const fs::path& dir, results& out) {
                                                     starts.begin() + (round + 1) * per_batch);
       const std::vector<std::uint64_t> round_expect(expect.begin() + round * per_batch,
                                                     expect.begin() + (round + 1) * per_batch);
-      for (std::size_t k = 0; k < modes.size(); ++k) {
-        const std::string& mode = modes[(k + static_cast<std::size_t>(round)) % modes.size()];
+      ferry::bench::in_rotating_order(static_cast<std::size_t>(round), modes.size(), [&](std::size_t m) {
+        const std::string& mode = modes[m];
         park(!raw_mode(mode));
         // Warm the path: the processes this mode wakes after another's batch.
         one(mode, round_starts[0], d);
@@ -417,7 +417,7 @@ int run(const options& o, const fs::path& dir, results& out) {
         batches[mode][d].push_back(f.us_per_chase);
         out.by_mode[mode][d].chases += f.chases;
         out.chases += static_cast<std::uint64_t>(f.chases);
-      }
+      });
     }
   }
   for (auto& [mode, by_depth] : batches)

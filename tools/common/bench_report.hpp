@@ -95,6 +95,15 @@ class parameters {
   std::vector<std::pair<std::string, std::string>> entries_;
 };
 
+/// Run `run(i)` for every case i in [0, cases), starting at `round % cases`
+/// and wrapping: the order of a round's cases rotates from round to round
+/// (with two, they alternate), so a change of the machine's speed falls on
+/// every case alike. The benchmarks that measure in rounds run them so.
+template <class Run>
+void in_rotating_order(std::size_t round, std::size_t cases, Run&& run) {
+  for (std::size_t k = 0; k < cases; ++k) run((k + round) % cases);
+}
+
 inline double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];

@@ -223,38 +223,36 @@ std::vector<row> run(const options& o, const fs::path& dir) {
     return o.total / std::chrono::duration<double>(clock_type::now() - t0).count();
   };
 
-  // Round -1 warms both up (and tiers the function up); even rounds time the
-  // baseline first, odd rounds ferry first.
+  // Rounds: the baseline (case 0) and ferry (case 1) back to back, in
+  // alternating order. The first round of the warm round trips is untimed:
+  // it warms both up (and tiers the function up).
+  std::vector<double> raw_us, warm_us;
   progress(o, fmt::format("warm round trips: {} rounds of {} raw and {} ferry", o.batches, o.iterations,
                           o.iterations));
-  std::vector<double> raw_us, warm_us;
   for (int r = -1; r < o.batches; ++r) {
-    double raw_b = 0, ferry_b = 0;
-    for (int turn = 0; turn < 2; ++turn) {
-      if ((turn == 0) == (r % 2 == 0)) raw_b = raw->batch_us(8, o.iterations, lead_in(o.iterations)).value();
-      else ferry_b = ferry_batch_us(o.iterations, lead_in(o.iterations));
-    }
+    double figure[2] = {};
+    ferry::bench::in_rotating_order(static_cast<std::size_t>(r + 1), 2, [&](std::size_t c) {
+      figure[c] = c == 0 ? raw->batch_us(8, o.iterations, lead_in(o.iterations)).value()
+                         : ferry_batch_us(o.iterations, lead_in(o.iterations));
+    });
     if (r < 0) continue;
-    raw_us.push_back(raw_b);
-    warm_us.push_back(ferry_b);
+    raw_us.push_back(figure[0]);
+    warm_us.push_back(figure[1]);
   }
 
   progress(o, fmt::format("pipelined rate: {} rounds of {} raw messages and {} ferry calls, {} in flight",
                           o.batches, o.total, o.total, o.window));
   std::vector<double> raw_rates, ferry_rates;
   for (int r = 0; r < o.batches; ++r) {
-    double raw_r = 0, ferry_r = 0;
-    for (int turn = 0; turn < 2; ++turn) {
-      if ((turn == 0) == (r % 2 == 0)) {
+    ferry::bench::in_rotating_order(static_cast<std::size_t>(r), 2, [&](std::size_t c) {
+      if (c == 0) {
         (void)raw->batch_us(8, lead_in(o.iterations), 0).value();
-        raw_r = raw->rate(o.window, o.total).value();
+        raw_rates.push_back(raw->rate(o.window, o.total).value() / 1e6);
       } else {
         (void)ferry_batch_us(lead_in(o.iterations), 0);
-        ferry_r = ferry_rate();
+        ferry_rates.push_back(ferry_rate() / 1e6);
       }
-    }
-    raw_rates.push_back(raw_r / 1e6);
-    ferry_rates.push_back(ferry_r / 1e6);
+    });
   }
   raw->stop().value();
   raw.reset();

@@ -36,7 +36,7 @@ result<void> raw_am::serve(int idle_timeout_ms) {
       to_answer_.pop_front();
     }
     if (dozing) std::this_thread::sleep_for(kDozeTurn);
-    if ((dozing || ++spins % 4096 == 0)) {
+    if (dozing || ++spins % 4096 == 0) {
       const auto idle = std::chrono::steady_clock::now() - last;
       if (idle > std::chrono::milliseconds(idle_timeout_ms))
         return make_error(errc::timeout, fmt::format("no message from the bench client for {} ms", idle_timeout_ms));
