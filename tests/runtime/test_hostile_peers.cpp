@@ -24,6 +24,7 @@
 
 #include "code_objects.hpp"
 #include "real_cluster.hpp"
+#include "wire/object_layout.hpp"
 
 using namespace ferry;
 using namespace rt_test;
@@ -432,6 +433,33 @@ TEST_CASE("hostile peers: 50+ kinds of bad input, each answered with its typed e
          return o;
        }(),
        [&](auto c) { send_frame({frame_type::object_commit, 0, c, wire::dir_register_body{random_id(c), 1}}); }},
+      // An image whose header is sound and whose checksum is not, "from node
+      // 0", then a commit for it: the destination checks the whole image
+      // before it acts on any of it (migration::on_image), so nothing is
+      // pending to commit, and the object stays unknown on node 1. Both
+      // answers (the image's error, the commit's not_found) go to node 0.
+      {"forged object_image claiming node 0, its checksum wrong, then its commit: nothing is stored",
+       [] {
+         auto o = dropped("late_answers", 2, 0);
+         o.node1_bad_frames = 0;  // well formed: node 1 answers them (to node 0)
+         return o;
+       }(),
+       [&](auto c) {
+         const object_id id = random_id(c);
+         std::vector<std::byte> image(layout::image_size_for(0, 64));
+         layout::init(image, id, 0, 64);
+         layout::seal(image);
+         image.back() ^= std::byte{1};  // a data byte changed after the seal
+         const auto* p = reinterpret_cast<const std::uint8_t*>(image.data());
+         send_frame({frame_type::object_image, 0, c, wire::object_data_body{bytes(p, p + image.size())}});
+         peer.progress_for(std::chrono::milliseconds(100));
+         send_frame({frame_type::object_commit, 0, c, wire::dir_register_body{id, 1}});
+         peer.progress_for(std::chrono::milliseconds(100));
+         request(frame_type::object_get, c + 1, wire::object_get_body{{id, 0}, 8});
+         auto got = peer.await(c + 1, std::chrono::seconds(10));
+         REQUIRE(got.has_value());
+         CHECK_ERRC(raw_peer::value_of(got), errc::not_found);
+       }},
       {"code_request for an unknown code id", answered(errc::unknown_code),
        [&](auto c) { request(frame_type::code_request, c, wire::code_request_body{random_id(c), ""}); }},
       {"code_request by an unknown symbol", answered(errc::unknown_code),
