@@ -188,7 +188,10 @@ class FERRY_API store {
   /// The object's canonical image, checksum sealed: the bytes to copy. With
   /// `add_moves`, its moves field (docs/object-format.md) is that much higher
   /// than the stored object's before the one seal: a migration's image.
-  result<std::vector<std::byte>> export_image(object_id id, std::uint64_t add_moves = 0) const;
+  /// `Byte` is std::byte, or std::uint8_t for bytes that go into a frame
+  /// (a migration's) without another copy.
+  template <class Byte = std::byte>
+  result<std::vector<Byte>> export_image(object_id id, std::uint64_t add_moves = 0) const;
   /// Verify an image (magic, version, sizes, checksum) and store it under the
   /// id in its header (errc::already_exists if taken).
   result<object_info> import_image(std::span<const std::byte> image);

@@ -197,19 +197,16 @@ status migration::move(const object_id& id, wire::node_index to, std::uint64_t& 
   }
   // 3. prepare: the sealed image, one move later, to the destination, which
   // stores it durably as pending before it answers.
-  auto image = store_.export_image(id, 1);  // one move later, sealed once
+  auto image = store_.export_image<std::uint8_t>(id, 1);  // one move later, sealed once, as a frame carries it
   if (!image) return image.error();
   if (image->size() + 4096 > wire::kMaxFrame)
     return make_error(errc::too_large, fmt::format("object {} ({} bytes) is larger than a frame: not moved",
                                                    id.to_string(), image->size()));
-  FERRY_TRY(const auto hdr, layout::read_header(*image));
+  FERRY_TRY(const auto hdr, layout::read_header(std::as_bytes(std::span(*image))));
   version = hdr.moves;
   auto w = std::make_shared<calls::answer_waiter>();
   const std::uint64_t call = calls_.add({to, {}, wire::kNoNode, false}, calls::completion_for(w));
-  std::vector<std::uint8_t> bytes(image->size());
-  std::memcpy(bytes.data(), image->data(), bytes.size());
-  image->clear();
-  if (auto s = member_.send(to, {frame_type::object_image, member_.self(), call, wire::object_data_body{std::move(bytes)}});
+  if (auto s = member_.send(to, {frame_type::object_image, member_.self(), call, wire::object_data_body{std::move(*image)}});
       !s.ok())
     (void)calls_.complete(call, {}, std::move(s));
   step_on_driver(kStepSourceImageSent);  // once the driver has sent it

@@ -361,25 +361,30 @@ result<object_id> store::fot_get(object_id holder, std::uint16_t index) const {
   return layout::fot_entry(e->seg->image(), index);
 }
 
-result<std::vector<std::byte>> store::export_image(object_id id, std::uint64_t add_moves) const {
+template <class Byte>
+result<std::vector<Byte>> store::export_image(object_id id, std::uint64_t add_moves) const {
   std::shared_lock lock(impl_->mu);
   FERRY_TRY(entry * e, impl_->find(id));
   auto img = e->seg->image();
-  std::vector<std::byte> out;
+  std::vector<Byte> out;
   try {
-    out.assign(img.begin(), img.end());
+    const auto* from = reinterpret_cast<const Byte*>(img.data());
+    out.assign(from, from + img.size());
   } catch (const std::bad_alloc&) {
     return no_memory(img.size());
   }
+  const auto bytes = std::as_writable_bytes(std::span(out));
   if (add_moves != 0) {
-    FERRY_TRY(const layout::header h, layout::read_header(out));
-    layout::set_moves(out, h.moves + add_moves);
+    FERRY_TRY(const layout::header h, layout::read_header(bytes));
+    layout::set_moves(bytes, h.moves + add_moves);
   }
   // Sealing the copy covers writes made through local() without flush(); one
   // seal (BLAKE2b over the image: 1.6 ms a MiB here) for both.
-  layout::seal(out);
+  layout::seal(bytes);
   return out;
 }
+template result<std::vector<std::byte>> store::export_image<std::byte>(object_id, std::uint64_t) const;
+template result<std::vector<std::uint8_t>> store::export_image<std::uint8_t>(object_id, std::uint64_t) const;
 
 result<object_info> store::import_image(std::span<const std::byte> image) {
   FERRY_TRY(layout::header h, layout::validate(image));

@@ -139,6 +139,11 @@ TEST_CASE_FIXTURE(store_fixture, "store: an image exported for a move counts it,
     REQUIRE_OK(twice->read(id, 8, back));
     CHECK(std::memcmp(back, data, sizeof data) == 0);
     CHECK(REQUIRE_OK(st->stat(id)).moves == 0);  // the stored object is not touched
+    // The same image as a frame carries it (std::uint8_t): the same bytes.
+    const auto as_bytes = REQUIRE_OK(st->export_image(id, 1));
+    const auto as_octets = REQUIRE_OK(st->export_image<std::uint8_t>(id, 1));
+    REQUIRE(as_octets.size() == as_bytes.size());
+    CHECK(std::memcmp(as_octets.data(), as_bytes.data(), as_bytes.size()) == 0);
   }
 }
 
