@@ -70,7 +70,10 @@ struct placement_candidate {
   bool owner = false;     ///< it holds the data the call is routed by
   bool has_code = false;  ///< it holds the call's code compiled (the caller always does)
   node_load load;         ///< the caller: zeros
-  link_figures link;      ///< between the caller and it
+  /// Between the caller and it: the bandwidth this process measured of
+  /// its own bulk transfers there (object gets and puts of 256 KiB and
+  /// more), else the figure assumed from the transport; the latency assumed.
+  link_figures link;
   /// What this process measured there: the mean time to the answer of the
   /// function's recent calls that automatic placement sent there, in µs
   /// (0: none answered in the last kObservedForMs; the caller's own runs

@@ -28,6 +28,7 @@
 #include "ifunc/service.hpp"
 #include "placement/cost_model.hpp"
 #include "placement/measured_calls.hpp"
+#include "placement/measured_links.hpp"
 #include "session/member.hpp"
 #include "wire/frames.hpp"
 
@@ -78,6 +79,8 @@ struct runtime::impl final : detail::progress_driver {
   std::unordered_map<const code_object*, std::uint64_t> code_sizes;  // encoded size (mu)
   /// Times to the answer of automatically placed calls (shared with their completions).
   std::shared_ptr<placement_inputs::measured_calls> measured = std::make_shared<placement_inputs::measured_calls>();
+  /// Bandwidths of this process's bulk transfers to each node (object gets and puts).
+  placement_inputs::measured_links links;
 
   /// An automatically placed call's answer: measured, then delivered.
   struct measured_answer {
@@ -113,7 +116,7 @@ struct runtime::impl final : detail::progress_driver {
         c.owner = n.id == owner;
         c.has_code = pushed.contains({n.id, code_id});
         c.load = n.load;
-        c.link = placement_inputs::for_transport(n.transport, n.kind);
+        c.link = links.link(n.id, placement_inputs::for_transport(n.transport, n.kind));
         const auto m = measured->look({code_id, n.id, !c.owner}, now);
         c.observed_us = m.us;
         c.observing = m.on_the_way;
@@ -433,6 +436,15 @@ struct runtime::impl final : detail::progress_driver {
     return request(*to, f, deadline, id);
   }
 
+  /// A bulk transfer of `bytes` with the owner of `id`, begun at `began`,
+  /// has ended: what it says of the link (measured_links; the owner as this
+  /// process knows it, if it does).
+  void transferred(const object_id& id, std::uint64_t bytes, std::chrono::steady_clock::time_point began) {
+    if (bytes < placement_inputs::measured_links::kMinBytes) return;
+    const auto took = std::chrono::steady_clock::now() - began;
+    if (const auto owner = router->owner(id)) links.transferred(*owner, bytes, took);
+  }
+
   /// A call state that has already failed with `s`.
   static std::shared_ptr<detail::call_state> failed(status s) {
     auto st = std::make_shared<detail::call_state>(std::chrono::steady_clock::now());
@@ -675,6 +687,7 @@ void object_space::put_bytes(const object_id& id, std::uint64_t offset, std::spa
   // into it: its buffer stays warm.
   frame put{frame_type::object_put, 0, 0, wire::object_put_body{}};
   auto& body = std::get<wire::object_put_body>(put.body);
+  const auto began = std::chrono::steady_clock::now();
   chunked(
       chunks,
       [&](std::uint64_t i) {
@@ -685,6 +698,7 @@ void object_space::put_bytes(const object_id& id, std::uint64_t offset, std::spa
         return im.request_owner(id, put, kObjectDeadline);
       },
       [](std::uint64_t, std::span<const std::uint8_t>) {});
+  im.transferred(id, bytes.size(), began);
 }
 
 void object_space::check_range(const object_id& id, std::uint64_t offset, std::uint64_t length) {
@@ -712,6 +726,7 @@ void object_space::get_into(const object_id& id, std::uint64_t offset, std::span
   const std::uint64_t length = out.size();
   check_fits("get", length, offset);
   const std::uint64_t chunks = length == 0 ? 1 : (length + kChunk - 1) / kChunk;
+  const auto began = std::chrono::steady_clock::now();
   chunked(
       chunks,
       [&](std::uint64_t i) {
@@ -726,6 +741,7 @@ void object_space::get_into(const object_id& id, std::uint64_t offset, std::span
           throw error(make_error(errc::bad_format, fmt::format("asked for {} bytes, got {}", n, bytes.size())));
         if (n > 0) std::memcpy(out.data() + i * kChunk, bytes.data(), n);
       });
+  im.transferred(id, length, began);
 }
 
 void object_space::migrate_id(const object_id& id, std::uint32_t node) {

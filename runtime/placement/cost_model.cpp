@@ -182,7 +182,7 @@ namespace placement_inputs {
 link_figures for_transport(std::string_view transport, std::uint32_t kind) {
   // One-way latency of a small frame and bandwidth of large ones, from the
   // figures in docs/mobility.md ("Placement") and README (UCX, libfabric).
-  if (kind == FERRY_NODE_DPU) return {50, 125};  // the emulated DPU link: 1 Gbit/s, ≥ tens of µs
+  if (kind == FERRY_NODE_DPU) return {50, 125};  // a slow emulated DPU link: 1 Gbit/s, tens of µs (measured_links corrects it)
   if (transport.find("shm") != std::string_view::npos) return {2, 4000};
   if (transport.find("tcp") != std::string_view::npos || transport.find("net") != std::string_view::npos)
     return {15, 1000};

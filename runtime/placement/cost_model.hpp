@@ -11,10 +11,12 @@
 namespace ferry::placement_inputs {
 
 /// The figures the cost model assumes for a link over `transport` (a
-/// transport name: "ucx/shm", "ucx/tcp", "ofi/shm", ...) to a node of `kind`:
-/// measured on this kind of machine (docs/mobility.md, "Placement"), not
-/// probed at run time. A DPU's link is the emulated one (`ferry launch
-/// --dpu`: 1 Gbit/s unless --dpu-rate says otherwise).
+/// transport name: "ucx/shm", "ucx/tcp", "ofi/shm", ...) to a node of `kind`
+/// until this process has measured it (measured_links): figures measured on
+/// this kind of machine (docs/mobility.md, "Placement"). A DPU's is a slow
+/// emulated link, 1 Gbit/s and 50 µs (`ferry launch --dpu` gives 10 Gbit/s
+/// and 5 µs unless told otherwise: measured_links corrects the bandwidth
+/// once data has moved).
 link_figures for_transport(std::string_view transport, std::uint32_t kind);
 
 /// This machine's 1-minute load average per core, x1000 (what a node

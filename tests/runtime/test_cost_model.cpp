@@ -3,7 +3,8 @@
 // place not measured by the model; while another place is measured and the
 // owner is not, one call goes to the owner to measure it; the measurements
 // go stale after kObservedForMs, and only answers and timeouts count (not a
-// call that carried the code: its time includes the compile).
+// call that carried the code: its time includes the compile); the link
+// bandwidths the client's bulk transfers measured replace the assumed ones.
 #include <chrono>
 #include <string>
 #include <vector>
@@ -12,10 +13,12 @@
 #include <ferry/placement.hpp>
 
 #include "placement/measured_calls.hpp"
+#include "placement/measured_links.hpp"
 #include "test_util.hpp"
 
 using namespace ferry;
 using placement_inputs::measured_calls;
+using placement_inputs::measured_links;
 
 namespace {
 
@@ -192,4 +195,34 @@ TEST_CASE("measured calls: a mean per function and place, fresh for kObservedFor
   t.sent(bob);
   t.answered(bob, std::chrono::microseconds(7000), status{}, later);
   CHECK(t.look(bob, later).us == doctest::Approx(7000));
+}
+
+TEST_CASE("measured links: a node's bandwidth is the moving mean of its bulk transfers, others keep the assumed figure") {
+  measured_links links;
+  const link_figures assumed{2, 4000};
+  CHECK(links.link(kBob, assumed).bytes_per_us == 4000);
+  // Too small to say anything of a link: a round trip, not a bandwidth.
+  links.transferred(kBob, measured_links::kMinBytes - 1, std::chrono::microseconds(1'000'000));
+  CHECK(links.link(kBob, assumed).bytes_per_us == 4000);
+
+  links.transferred(kBob, 1 << 20, std::chrono::milliseconds(10));  // ~105 bytes a µs
+  CHECK(links.link(kBob, assumed).bytes_per_us == doctest::Approx((1 << 20) / 10'000.0));
+  CHECK(links.link(kBob, assumed).latency_us == 2);  // latencies stay assumed
+  links.transferred(kBob, 1 << 20, std::chrono::milliseconds(1));  // a new transfer weighs 1/4
+  CHECK(links.link(kBob, assumed).bytes_per_us ==
+        doctest::Approx(0.75 * (1 << 20) / 10'000.0 + 0.25 * (1 << 20) / 1'000.0));
+  CHECK(links.link(kCarol, assumed).bytes_per_us == 4000);
+}
+
+TEST_CASE("cost model: a measured slow link to the owner keeps the call there: pulling its data would cost more than "
+          "its queue") {
+  auto c = bob_busy_carol_idle();  // Bob's queue sends the call to Carol while the links are assumed (first case)
+  measured_links links;
+  links.transferred(kBob, 1 << 20, std::chrono::seconds(1));  // 1 MiB took a second to or from Bob
+  c[kBob].link = links.link(kBob, c[kBob].link);
+  cost_model m;
+  const auto d = m.choose(input_for(c));
+  INFO(d.reason);
+  CHECK(d.node == kBob);
+  CHECK(d.reason.find("pull") != std::string::npos);
 }

@@ -189,3 +189,53 @@ TEST_CASE("placement over UCX shm: a policy that names no candidate sends the ca
   CHECK(g.where().choice == placement_info::how::owner);
   CHECK(g.get().value == expected);
 }
+
+TEST_CASE("placement over UCX shm: the policy is told the bandwidth the client's bulk transfers measured to each node") {
+  placement_cluster c({"--link-bandwidth", "40MB"});  // Bob's link: ferry's delay line, 40 MiB/s each way
+  auto alice = c.client();
+  auto [model, words] = make_model(*alice, 256, kBob);  // 2 KiB: too small to say anything of a link
+
+  struct recording : placement_policy {
+    std::vector<placement_candidate> seen;
+    placement_decision choose(const placement_input& in) override {
+      seen.assign(in.candidates.begin(), in.candidates.end());
+      return {in.owner, "recorded", 1, 1};
+    }
+  };
+  auto policy = std::make_shared<recording>();
+  alice->set_placement_policy(policy);
+  auto links = [&] {
+    policy->seen.clear();
+    CHECK(alice->invoke_with(call_options{.placement = placement::automatic}, &infer, model, words.size(), 1)
+              .get()
+              .node == kBob);
+    REQUIRE(policy->seen.size() == 2);
+    return std::pair{policy->seen[kBob].link, policy->seen[kCarol].link};
+  };
+
+  // No bulk transfer yet: both links have the figure assumed for UCX shm.
+  const auto [bob_assumed, carol_assumed] = links();
+  CHECK(bob_assumed.bytes_per_us == carol_assumed.bytes_per_us);
+  CHECK(bob_assumed.bytes_per_us >= 1000);
+
+  // 2 MiB put to each node and read back, three times: Bob's link is
+  // measured at its 40 MiB/s (about 42 bytes a µs), Carol's at shared
+  // memory's speed (its first transfers, into memory written for the
+  // first time on both sides, are the slowest: the mean rises after them).
+  const std::vector<std::uint64_t> data(std::size_t{1} << 18, 7);
+  std::vector<std::uint64_t> back(data.size());
+  for (const std::uint32_t node : {kBob, kCarol}) {
+    const ferry::ref<std::uint64_t> at{alice->objects().create_bytes(data.size() * sizeof data[0], node), 0};
+    for (int round = 0; round < 3; ++round) {
+      alice->objects().put(at, std::span<const std::uint64_t>(data));
+      alice->objects().get(at, std::span<std::uint64_t>(back));
+      CHECK(back == data);
+    }
+  }
+  const auto [bob, carol] = links();
+  MESSAGE("measured: Bob " << bob.bytes_per_us << " bytes/us, Carol " << carol.bytes_per_us << " bytes/us");
+  CHECK(bob.bytes_per_us > 10);
+  CHECK(bob.bytes_per_us < 60);
+  CHECK(carol.bytes_per_us > 2 * bob.bytes_per_us);
+  CHECK(bob.latency_us == bob_assumed.latency_us);  // latencies stay assumed
+}
