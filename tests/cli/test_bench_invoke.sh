@@ -19,9 +19,10 @@ for tls in shm tcp; do
       || fail "$tls: malformed row: $line"
     grep -Eq '"(baseline|ferry)": 0(\.0+)?,' <<<"$line" && fail "$tls: zero figure: $line"
   done
-  # The warm round trip and the rate are measured in paired rounds: each row
-  # carries the lowest and highest of its rounds' ratios, low <= high.
-  for c in "warm invoke round trip" "pipelined rate"; do
+  # The warm round trip, the rate and the bulk cases are measured in paired
+  # rounds: each row carries the lowest and highest of its rounds' ratios,
+  # low <= high.
+  for c in "warm invoke round trip" "pipelined rate" "object put, 64 MiB" "object get, 64 MiB"; do
     range=$(grep "\"name\": \"$c" <<<"$out" | grep -Eo '"ratio_range": \[[0-9.e+-]+, [0-9.e+-]+\]') \
       || fail "$tls: '$c' has no ratio_range"
     awk -F'[][, ]+' '{ exit !($2 > 0 && $2 <= $3) }' <<<"$range" || fail "$tls: '$c' range out of order: $range"
