@@ -126,7 +126,7 @@ result<std::vector<node::unreachable_node>> node::join(cluster::bootstrap& bs, s
   }
   // Objects a persistent store kept across a restart: their homes forgot us
   // when we said hello (on_hello).
-  for (const auto& id : store_->list()) {
+  for (const auto& id : kept_objects()) {
     const auto info = store_->stat(id);
     const std::uint64_t version = info ? info->moves : 0;
     router_->learn(id, config_.index, version);
@@ -151,6 +151,12 @@ result<std::vector<node::unreachable_node>> node::join(cluster::bootstrap& bs, s
   }
   for (const auto& [k, call] : waiting) (void)member_->send(k, {frame_type::hello, config_.index, call, own_hello()});
   return unreachable;
+}
+
+std::vector<object_id> node::kept_objects() const {
+  auto ids = store_->list();
+  for (const auto& [id, why] : store_->damaged()) ids.push_back(id);
+  return ids;
 }
 
 wire::hello_body node::own_hello() const { return {config_.index, config_.kind, triple_, cpu_, member_->address()}; }
@@ -267,9 +273,11 @@ void node::on_hello(frame&& f) {
   migration_->source_back(restarted);     // moves to here it may now decide
   migration_->announce_moved(restarted);  // moves from here it is home of
   policy_->blocking([this, restarted] {
-    for (const auto& id : store_->list())
-      if (router_->home_of(id) == restarted)
-        if (auto info = store_->stat(id)) directory::tell_home(*member_, *router_, id, config_.index, info->moves);
+    for (const auto& id : kept_objects())
+      if (router_->home_of(id) == restarted) {
+        const auto info = store_->stat(id);
+        directory::tell_home(*member_, *router_, id, config_.index, info ? info->moves : 0);
+      }
   });
 }
 
@@ -354,6 +362,11 @@ void node::dispatch(code::code_entry* code, frame&& f) {
 
 void node::route(frame&& f, const object_id& target) {
   if (migration_->hold(target, f)) return;  // arriving here in a move: runs here once it is live
+  if (auto known = store_->stat(target); !known && known.code() != errc::not_found) {
+    // Damaged here (a crash tore it): say so, as object requests do (object_service::serve).
+    const auto& call = std::get<wire::invoke_body>(f.body);
+    return runner_->reply_error(call.origin, call.origin_call, known.error());
+  }
   if (router_->must_discover(target)) {
     // Ask every node first; route again once the owner is known (or nobody has it).
     return discovery_->find(target, [this, target, f = std::move(f)](std::optional<node_index> owner) mutable {
