@@ -31,6 +31,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -112,6 +113,11 @@ class FERRY_API store {
   [[nodiscard]] std::vector<object_id> list() const;
   /// Objects found damaged when the store was opened, with the reason.
   [[nodiscard]] std::vector<std::pair<object_id, status>> damaged() const;
+  /// Why `id` is damaged (corrupt, bad_format, bad_version), if it is one of
+  /// damaged(); nothing otherwise. Takes no lock and allocates nothing while
+  /// the store has no damaged object: routing asks it for every object a
+  /// node does not hold.
+  [[nodiscard]] std::optional<status> damage_of(object_id id) const;
 
   // --- data ----------------------------------------------------------------
   result<void> read(object_id id, std::uint64_t offset, std::span<std::byte> out) const;

@@ -362,10 +362,10 @@ void node::dispatch(code::code_entry* code, frame&& f) {
 
 void node::route(frame&& f, const object_id& target) {
   if (migration_->hold(target, f)) return;  // arriving here in a move: runs here once it is live
-  if (auto known = store_->stat(target); !known && known.code() != errc::not_found) {
+  if (auto damage = store_->damage_of(target)) {
     // Damaged here (a crash tore it): say so, as object requests do (object_service::serve).
     const auto& call = std::get<wire::invoke_body>(f.body);
-    return runner_->reply_error(call.origin, call.origin_call, known.error());
+    return runner_->reply_error(call.origin, call.origin_call, std::move(*damage));
   }
   if (router_->must_discover(target)) {
     // Ask every node first; route again once the owner is known (or nobody has it).

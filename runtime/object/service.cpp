@@ -43,7 +43,7 @@ void object_service::serve(const frame& f) {
     // Damaged here (a crash tore it: docs/object-format.md, "Reopen"): say
     // so — corrupt, bad_format or bad_version — rather than that no node
     // holds it.
-    if (auto known = store_.stat(id); !known && known.code() != errc::not_found) return answer(f, known.error());
+    if (auto damage = store_.damage_of(id)) return answer(f, result<void>(std::move(*damage)));
     // Not ours: pass it on towards the owner; the answer goes straight to the requester.
     const auto next = router_.next_hop(id);
     if (!next) return answer(f, make_error(errc::not_found, fmt::format("no node holds object {}", id.to_string())));

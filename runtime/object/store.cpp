@@ -1,6 +1,7 @@
 #include <ferry/store.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <mutex>
 #include <shared_mutex>
@@ -48,6 +49,7 @@ struct store::impl {
   mutable std::shared_mutex mu;
   std::unordered_map<object_id, entry> objects;
   std::unordered_map<object_id, status> damaged;
+  std::atomic<std::size_t> damaged_count{0};  // damaged.size(), read without the lock (damage_of)
   std::uint64_t used = 0;      // image bytes of the objects in `objects`
   std::uint64_t reserved = 0;  // bytes of live reserve() handles
   std::uint64_t limit = 0;     // 0: none
@@ -133,6 +135,7 @@ store::store(std::unique_ptr<backing> b) : impl_(std::make_unique<impl>()) {
     }
     impl_->put_entry(id, entry{std::move(*seg), *hdr});
   }
+  impl_->damaged_count.store(impl_->damaged.size(), std::memory_order_release);
 }
 
 store::~store() = default;
@@ -232,6 +235,7 @@ result<void> store::remove(object_id id) {
     impl_->objects.erase(it);
   }
   impl_->damaged.erase(id);
+  impl_->damaged_count.store(impl_->damaged.size(), std::memory_order_release);
   return {};
 }
 
@@ -242,6 +246,13 @@ std::vector<object_id> store::list() const {
   for (const auto& [id, e] : impl_->objects) ids.push_back(id);
   std::sort(ids.begin(), ids.end());
   return ids;
+}
+
+std::optional<status> store::damage_of(object_id id) const {
+  if (impl_->damaged_count.load(std::memory_order_acquire) == 0) return std::nullopt;  // the usual case
+  std::shared_lock lock(impl_->mu);
+  if (auto it = impl_->damaged.find(id); it != impl_->damaged.end()) return it->second;
+  return std::nullopt;
 }
 
 std::vector<std::pair<object_id, status>> store::damaged() const {
