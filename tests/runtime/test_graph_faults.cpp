@@ -71,12 +71,9 @@ TEST_CASE("faults: kill -9 of a partition node during graph runs (BFS, mobile co
   clock_type::time_point struck_at{};
   std::uint64_t levels_at_kill = 0;
   dg.on_step([&](std::uint64_t, std::uint64_t) {
-    if (levels.fetch_add(1) + 1 == 40) {
-      levels.notify_one();
-      struck.wait(false);
-    } else {
-      levels.notify_one();
-    }
+    const bool kill_now = levels.fetch_add(1) + 1 == 40;
+    levels.notify_one();
+    if (kill_now) struck.wait(false);
   });
   std::thread killer([&] {
     for (auto seen = levels.load(); seen < 40; seen = levels.load()) levels.wait(seen);

@@ -24,8 +24,8 @@
 // messages (raw_am.hpp) and a `ferry node` with a fresh JIT cache, both
 // started by the client. The warm round trip, the rate and the bulk cases
 // are measured in rounds, each timing a batch of the baseline and one of
-// ferry back to back
-// (the order alternating), and each figure is the median of its rounds: the
+// ferry back to back (the order alternating), and each figure is the median
+// of its rounds: the
 // two cores of a virtual machine are not always equally close (the bare round
 // trip has moved between 0.3 and 1.2 us within minutes here), and a baseline
 // measured only before ferry would be compared with another machine. The
