@@ -285,8 +285,16 @@ struct node_cluster {
     };
     std::vector<tally> tallies(kClients);
     const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    // A client that did not create the cells reaches each through its
+    // directory home until the home's hint names the owner. The chaos waits
+    // until every client has called every cell once, so no call to node 0's
+    // cell goes through a home that is already stopped (a libfabric client
+    // takes about 0.5 s to join; a fixed delay raced with it).
+    std::atomic<int> warmed{0};
     auto client = [&](int k) {
       runtime mine(client_options());
+      for (const auto& cell : cells) (void)mine.invoke(&add, cell, 0).try_get();
+      warmed.fetch_add(1);
       auto& t = tallies[k];
       struct in_flight {
         future<std::uint64_t> answer;
@@ -333,6 +341,8 @@ struct node_cluster {
     std::vector<std::thread> clients;
     for (int k = 0; k < kClients; ++k) clients.emplace_back(client, k);
 
+    while (warmed.load() < kClients && std::chrono::steady_clock::now() < give_up)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     const double stopped_at = since_start();
     ::kill(nodes[1]->pid(), SIGSTOP);
