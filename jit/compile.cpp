@@ -7,6 +7,7 @@
 #include <llvm/ADT/StringSet.h>
 #include <llvm/Bitcode/BitcodeReader.h>
 #include <llvm/Bitcode/BitcodeWriter.h>
+#include <llvm/Config/llvm-config.h>
 #include <llvm/IR/DebugInfo.h>
 #include <llvm/IR/DiagnosticHandler.h>
 #include <llvm/IR/DiagnosticInfo.h>
@@ -369,6 +370,17 @@ std::vector<std::pair<std::string, std::string>> default_subtarget_attributes(co
   if (triple.getArch() == llvm::Triple::aarch64)
     return {{"target-cpu", "generic"}, {"target-features", "+fp-armv8,+neon,+outline-atomics,+v8a,-fmv"}};
   return {};
+}
+
+code_variant default_variant(const llvm::Triple& triple) {
+  code_variant v;
+  v.triple = llvm::Triple::normalize(triple.getArchName().str() + "-linux-gnu");
+  for (const auto& [name, value] : default_subtarget_attributes(triple)) {
+    if (name == "target-cpu") v.cpu = value;
+    if (name == "target-features") v.features = value;
+  }
+  v.llvm_version = LLVM_VERSION_STRING;
+  return v;
 }
 
 llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> warm_up(compile_options o) {

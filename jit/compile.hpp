@@ -83,6 +83,15 @@ std::size_t kept_subtargets(const node_target& target, jit_tier tier);
 /// 1 ms here).
 std::vector<std::pair<std::string, std::string>> default_subtarget_attributes(const llvm::Triple& triple);
 
+/// The variant the Clang plugin writes by default for code of `triple`'s
+/// architecture (`ferry_add_mobile`'s per-triple compiles, without -march
+/// or -mcpu): its triple as clang spells it ("x86_64-unknown-linux-gnu"),
+/// the CPU and features of default_subtarget_attributes(), this LLVM's
+/// version; no bitcode. Most code objects a node receives offer it, so the
+/// engine's warm-up has node_target::select() judge it while the node
+/// starts (the first verdict cost 40-100 µs of the first load here).
+code_variant default_variant(const llvm::Triple& triple);
+
 /// Compile a small built-in module through every step a code object takes
 /// at `o.tier` (bitcode reader, verifier, policy check, containment, code
 /// generation), its functions carrying default_subtarget_attributes(), and

@@ -182,10 +182,14 @@ struct jit::impl : std::enable_shared_from_this<jit::impl> {
   }
 
   // LLVM's one-time set-up, off the first call's path (compile.hpp): the
+  // verdict on the plugin's default variant is made (default_variant), the
   // built-in module is compiled, linked into a JITDylib of its own (the
   // linker has set-up of its own), and dropped. A failure only leaves
   // n.warmed_up at 0 (tests check it); a real compile reports its own.
   void warm_up() {
+    code_object usual;
+    usual.variants.push_back(jitd::default_variant(target.triple()));
+    if (auto chosen = target.select(usual); !chosen) llvm::consumeError(chosen.takeError());
     auto object = jitd::warm_up(options_for({}, cfg.first_tier));
     if (!object) return llvm::consumeError(object.takeError());
     auto jd = lljit->createJITDylib("ferry-warm-up");
@@ -585,7 +589,8 @@ bool jit::is_loaded(const object_id& id) const {
 jit_stats jit::stats() const {
   const auto& n = p_->n;
   return {n.loads, n.compiles, n.resident_hits, n.memory_hits, n.disk_hits, n.coalesced, n.tier_ups,
-          n.sandbox_checks, n.sandbox_failures, n.live_code, n.failures, n.warmed_up, n.recompiling};
+          n.sandbox_checks, n.sandbox_failures, n.live_code, n.failures, n.warmed_up, n.recompiling,
+          p_->target.judged_variants()};
 }
 
 const jit_config& jit::config() const noexcept { return p_->cfg; }

@@ -213,6 +213,10 @@ struct jit_stats {
   /// until it is 0 again, hot code still runs its fast-tier form and the
   /// compile takes CPU time from the calls (a benchmark's warm-up waits).
   std::uint64_t recompiling = 0;
+  /// Distinct variants (triple, CPU, features, LLVM version) variant
+  /// selection has judged; each verdict is remembered. The warm-up judges
+  /// the plugin's default variant, so it is 1 before any load.
+  std::uint64_t variants_judged = 0;
 };
 
 namespace detail {

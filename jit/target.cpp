@@ -181,6 +181,11 @@ std::string node_target::cached_refusal(const code_variant& v, unsigned* special
   return it->second.first;
 }
 
+std::size_t node_target::judged_variants() const {
+  std::lock_guard lock(verdicts_->mu);
+  return verdicts_->by_key.size();
+}
+
 llvm::Expected<const code_variant*> node_target::select(const code_object& code) const {
   const code_variant* best = nullptr;
   unsigned best_score = 0;

@@ -38,6 +38,9 @@ class node_target {
   /// The variant of `code` that runs here (most specialised eligible one),
   /// or errc::no_matching_variant listing each offer and why it was refused.
   llvm::Expected<const code_variant*> select(const code_object& code) const;
+  /// How many distinct variants select() has judged (its verdicts are
+  /// remembered). For tests.
+  [[nodiscard]] std::size_t judged_variants() const;
 
  private:
   node_target() = default;

@@ -5,10 +5,14 @@
 #include <thread>
 #include <vector>
 
+#include <llvm/TargetParser/Triple.h>
+
 #include <ferry/code_registry.hpp>
 #include <ferry/mobile.hpp>
 
 #include "code_objects.hpp"
+#include "jit/compile.hpp"
+#include "jit/target.hpp"
 
 using namespace ferry;
 using namespace ferry::test;
@@ -108,4 +112,33 @@ TEST_CASE("an address taken inside mobile code maps back to its symbol, in every
   symbol.clear();
   CHECK(fn.symbol_at(fast, symbol));                    // and so does the fast tier's
   CHECK(symbol == co->symbol);
+}
+
+// The engine's warm-up judges the variant the plugin writes by default
+// (jitd::default_variant), so a node's first load finds the verdict made
+// (40-100 µs here otherwise). If the plugin's default variant changes
+// (another triple spelling, CPU or feature string), the first load of
+// every node judges afresh and this test says so.
+TEST_CASE("warm-up: the plugin's default variant is the one the engine judges as it starts") {
+  const code_object* co = REQUIRE_OK(code_registry::global().find(reinterpret_cast<const void*>(&jit_plugin_mix)));
+  struct node {
+    jit_target target;
+    const char* arch;
+  };
+  for (const node& n : {node{{}, "x86_64"}, node{{"aarch64-unknown-linux-gnu", "cortex-a72", ""}, "aarch64"}}) {
+    CAPTURE(n.arch);
+    auto target = jitd::node_target::resolve(n.target);
+    REQUIRE(static_cast<bool>(target));
+    code_object usual;
+    usual.variants.push_back(jitd::default_variant(target->triple()));
+    REQUIRE(static_cast<bool>(target->select(usual)));
+    CHECK(target->judged_variants() == 1);
+    // The plugin's own variant for this architecture, alone: judged already.
+    code_object built = *co;
+    std::erase_if(built.variants, [&](const code_variant& v) { return llvm::Triple(v.triple).getArchName() != n.arch; });
+    REQUIRE(built.variants.size() == 1);
+    auto chosen = target->select(built);
+    REQUIRE(static_cast<bool>(chosen));
+    CHECK(target->judged_variants() == 1);
+  }
 }

@@ -132,7 +132,8 @@ TEST_CASE("warm-up: the built-in module passes the policy check, containment and
 }
 
 // The engine also links the warm-up object (the linker has one-time set-up
-// of its own) and counts a warm-up that went all the way.
+// of its own), judges the plugin's default variant (test_jit_plugin checks
+// that it is the plugin's) and counts a warm-up that went all the way.
 TEST_CASE("warm-up: a new engine compiles and links the built-in module on a worker") {
   temp_dir dir;
   for (const bool contained : {false, true}) {
@@ -145,6 +146,7 @@ TEST_CASE("warm-up: a new engine compiles and links the built-in module on a wor
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     CHECK(engine->stats().warmed_up == 1);
     CHECK(engine->stats().compiles == 0);  // not a load: the counters of real code stay as they were
+    CHECK(engine->stats().variants_judged == 1);
   }
 }
 

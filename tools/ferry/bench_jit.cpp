@@ -85,10 +85,10 @@ code_object code_of(const kernel& k) {
   co.entry_symbol = k.entry;
   co.args_size = 16;
   co.result_size = 8;
-  code_variant v;
-  v.triple = llvm::sys::getProcessTriple();
-  v.cpu = "x86-64";
-  v.llvm_version = LLVM_VERSION_STRING;
+  // Labelled as the Clang plugin labels the code it builds for this host,
+  // as the code objects nodes receive are (and as the engine's warm-up
+  // expects them: its verdict on that variant is made).
+  code_variant v = jitd::default_variant(llvm::Triple(llvm::sys::getProcessTriple()));
   v.bitcode.assign(k.bitcode, k.bitcode + k.size);
   co.variants.push_back(std::move(v));
   co.seal();
