@@ -126,11 +126,9 @@ result<std::vector<node::unreachable_node>> node::join(cluster::bootstrap& bs, s
   }
   // Objects a persistent store kept across a restart: their homes forgot us
   // when we said hello (on_hello).
-  for (const auto& id : kept_objects()) {
-    const auto info = store_->stat(id);
-    const std::uint64_t version = info ? info->moves : 0;
-    router_->learn(id, config_.index, version);
-    directory::tell_home(*member_, *router_, id, config_.index, version);
+  for (const auto& [id, moves] : kept_objects()) {
+    router_->learn(id, config_.index, moves);
+    directory::tell_home(*member_, *router_, id, config_.index, moves);
   }
   // Moves a crash interrupted: their homes learn where the objects went, and
   // objects that arrived here ask their sources.
@@ -153,10 +151,14 @@ result<std::vector<node::unreachable_node>> node::join(cluster::bootstrap& bs, s
   return unreachable;
 }
 
-std::vector<object_id> node::kept_objects() const {
-  auto ids = store_->list();
-  for (const auto& [id, why] : store_->damaged()) ids.push_back(id);
-  return ids;
+std::vector<std::pair<object_id, std::uint64_t>> node::kept_objects() const {
+  std::vector<std::pair<object_id, std::uint64_t>> kept;
+  for (const auto& id : store_->list()) {
+    const auto info = store_->stat(id);
+    kept.emplace_back(id, info ? info->moves : 0);
+  }
+  for (const auto& [id, why] : store_->damaged()) kept.emplace_back(id, 0);
+  return kept;
 }
 
 wire::hello_body node::own_hello() const { return {config_.index, config_.kind, triple_, cpu_, member_->address()}; }
@@ -273,11 +275,8 @@ void node::on_hello(frame&& f) {
   migration_->source_back(restarted);     // moves to here it may now decide
   migration_->announce_moved(restarted);  // moves from here it is home of
   policy_->blocking([this, restarted] {
-    for (const auto& id : kept_objects())
-      if (router_->home_of(id) == restarted) {
-        const auto info = store_->stat(id);
-        directory::tell_home(*member_, *router_, id, config_.index, info ? info->moves : 0);
-      }
+    for (const auto& [id, moves] : kept_objects())
+      if (router_->home_of(id) == restarted) directory::tell_home(*member_, *router_, id, config_.index, moves);
   });
 }
 

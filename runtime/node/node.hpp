@@ -180,10 +180,11 @@ class node {
   void dispatch(code::code_entry* code, wire::frame&& f);
   /// This node's hello body (who it is, how to reach it).
   [[nodiscard]] wire::hello_body own_hello() const;
-  /// Every object this node's store keeps: the readable ones and those found
-  /// damaged (they are still here, and answer corrupt: their homes must
-  /// route to this node, not say that no node holds them).
-  [[nodiscard]] std::vector<object_id> kept_objects() const;
+  /// Every object this node's store keeps, with its move count (the
+  /// directory's version of it): the readable ones and those found damaged,
+  /// at 0 (they are still here, and answer corrupt: their homes must route
+  /// to this node, not say that no node holds them).
+  [[nodiscard]] std::vector<std::pair<object_id, std::uint64_t>> kept_objects() const;
 
   // Setup order; teardown (~node) stops threads first, then the reverse.
   node_config config_;

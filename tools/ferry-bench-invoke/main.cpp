@@ -25,13 +25,13 @@
 // started by the client. The warm round trip, the rate and the bulk cases
 // are measured in rounds, each timing a batch of the baseline and one of
 // ferry back to back (the order alternating), and each figure is the median
-// of its rounds: the
-// two cores of a virtual machine are not always equally close (the bare round
-// trip has moved between 0.3 and 1.2 us within minutes here), and a baseline
-// measured only before ferry would be compared with another machine. The
-// server that is not measured waits without spinning: the raw server polls
-// every millisecond once idle for one, the node sleeps after its spin,
-// and every timed batch follows an untimed lead-in. Targets (issue 5):
+// of its rounds: the two cores of a virtual machine are not always equally
+// close (the bare round trip has moved between 0.3 and 1.2 us within
+// minutes here), and a baseline measured only before ferry would be
+// compared with another machine. The server that is not measured waits
+// without spinning: the raw server polls every millisecond once idle for
+// one, the node sleeps after its spin, and every timed batch follows an
+// untimed lead-in. Targets (issue 5):
 // warm <= 1.3x raw, cold <= 1.5 ms, rate >= 40% of raw.
 #include <signal.h>
 #include <sys/prctl.h>
