@@ -304,6 +304,34 @@ void encode_into(const frame& f, std::vector<std::uint8_t>& into) {
   put_frame(w, f, static_cast<std::uint32_t>(size.size() - kFrameHeaderSize));
 }
 
+status encode_head_into(const frame& f, std::size_t data_size, std::vector<std::uint8_t>& into) {
+  const std::vector<std::uint8_t>* data = nullptr;  // the body's last field
+  if (const auto* put = std::get_if<object_put_body>(&f.body); put && f.type == frame_type::object_put) data = &put->bytes;
+  if (const auto* answer = std::get_if<object_data_body>(&f.body); answer && f.type == frame_type::object_data)
+    data = &answer->bytes;
+  if (data == nullptr)
+    return make_error(errc::invalid_argument,
+                      fmt::format("a {} frame does not end with its data bytes (only object_put and object_data do)",
+                                  to_string(f.type)));
+  if (!data->empty())
+    return make_error(errc::invalid_argument, "the frame already holds data bytes: they would travel twice");
+  encode_into(f, into);  // the data's length prefix (0) ends it
+  if (data_size > kMaxFrame - into.size())
+    return make_error(errc::too_large, fmt::format("a frame of {} bytes of data passes the largest frame ({} bytes)",
+                                                   data_size, kMaxFrame));
+  // Both lengths in place, little-endian as codec.hpp writes them: the
+  // header's u32 body length, and the data's u64 prefix, which ends the head.
+  const auto add = [&]<class U>(std::size_t at, U) {
+    U v;
+    std::memcpy(&v, into.data() + at, sizeof v);
+    v += static_cast<U>(data_size);
+    std::memcpy(into.data() + at, &v, sizeof v);
+  };
+  add(kFrameHeaderSize - sizeof(std::uint32_t), std::uint32_t{});
+  add(into.size() - sizeof(std::uint64_t), std::uint64_t{});
+  return {};
+}
+
 result<frame> decode(std::span<const std::uint8_t> bytes) {
   frame f;
   if (auto s = decode_into(bytes, f); !s.ok()) return s;

@@ -207,6 +207,17 @@ inline constexpr std::uint64_t kMaxObjectGet = std::uint64_t{64} << 20;
 std::vector<std::uint8_t> encode(const frame& f);
 /// Encode into `into` (replacing its contents, reusing its capacity).
 void encode_into(const frame& f, std::vector<std::uint8_t>& into);
+/// Encode a frame whose body ends with its data bytes (object_put,
+/// object_data) without those bytes: `into` gets every byte of the frame
+/// up to them, with the lengths (the header's body length, the byte
+/// string's prefix) counting `data_size` more, so that `into` followed by
+/// the `data_size` data bytes is exactly what encode_into() writes for the
+/// frame holding them. A sender passes the two parts to the transport as
+/// they are (transport::send(to, head, data)) instead of copying the data
+/// into the frame and the frame into an encode buffer. Errors:
+/// invalid_argument (another frame type, data already in the frame's body),
+/// too_large (the frame would pass kMaxFrame).
+status encode_head_into(const frame& f, std::size_t data_size, std::vector<std::uint8_t>& into);
 /// Decode and validate an untrusted buffer.
 result<frame> decode(std::span<const std::uint8_t> bytes);
 /// The same, into `f`, reusing the strings and vectors it holds when the

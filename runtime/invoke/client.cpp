@@ -399,14 +399,15 @@ struct runtime::impl final : detail::progress_driver {
                                               const object_id& about = {}) {
     return request(to, f, deadline, about);
   }
-  /// The same for a frame the caller keeps (sets its call and source).
+  /// The same for a frame the caller keeps (sets its call and source); a
+  /// bulk frame's `data` travels after it (session::member::send).
   std::shared_ptr<detail::call_state> request(node_index to, frame& f, std::chrono::milliseconds deadline,
-                                              const object_id& about = {}) {
+                                              const object_id& about = {}, std::span<const std::uint8_t> data = {}) {
     std::shared_ptr<detail::call_state> state;
     f.call = start_call({to, about, wire::kNoNode, false}, deadline, state);
     f.source = member->self();
     requests.fetch_add(1, std::memory_order_relaxed);
-    if (auto s = member->send(to, f); !s.ok()) (void)calls.complete(f.call, {}, std::move(s));
+    if (auto s = member->send(to, f, data); !s.ok()) (void)calls.complete(f.call, {}, std::move(s));
     return state;
   }
 
@@ -430,10 +431,11 @@ struct runtime::impl final : detail::progress_driver {
   std::shared_ptr<detail::call_state> request_owner(const object_id& id, frame&& f, std::chrono::milliseconds deadline) {
     return request_owner(id, f, deadline);
   }
-  std::shared_ptr<detail::call_state> request_owner(const object_id& id, frame& f, std::chrono::milliseconds deadline) {
+  std::shared_ptr<detail::call_state> request_owner(const object_id& id, frame& f, std::chrono::milliseconds deadline,
+                                                    std::span<const std::uint8_t> data = {}) {
     auto to = owner_of(id, deadline);
     if (!to) return failed(to.error());
-    return request(*to, f, deadline, id);
+    return request(*to, f, deadline, id, data);
   }
 
   /// A bulk transfer of `bytes` with the owner of `id`, begun at `began`,
@@ -683,8 +685,9 @@ void object_space::put_bytes(const object_id& id, std::uint64_t offset, std::spa
   auto& im = *rt_.impl_;
   check_fits("put", bytes.size(), offset);
   const std::uint64_t chunks = bytes.empty() ? 1 : (bytes.size() + kChunk - 1) / kChunk;
-  // One frame for every chunk, sent (encoded) before the next is written
-  // into it: its buffer stays warm.
+  // One frame for every chunk; each chunk's bytes go from the caller's
+  // memory straight to the transport, which copies them once
+  // (session::member::send of a frame and its data).
   frame put{frame_type::object_put, 0, 0, wire::object_put_body{}};
   auto& body = std::get<wire::object_put_body>(put.body);
   const auto began = std::chrono::steady_clock::now();
@@ -692,10 +695,9 @@ void object_space::put_bytes(const object_id& id, std::uint64_t offset, std::spa
       chunks,
       [&](std::uint64_t i) {
         const auto part = bytes.subspan(i * kChunk, std::min<std::uint64_t>(kChunk, bytes.size() - i * kChunk));
-        const auto* p = reinterpret_cast<const std::uint8_t*>(part.data());
         body.at = {id, offset + i * kChunk};
-        body.bytes.assign(p, p + part.size());
-        return im.request_owner(id, put, kObjectDeadline);
+        return im.request_owner(id, put, kObjectDeadline,
+                                {reinterpret_cast<const std::uint8_t*>(part.data()), part.size()});
       },
       [](std::uint64_t, std::span<const std::uint8_t>) {});
   im.transferred(id, bytes.size(), began);

@@ -74,18 +74,17 @@ void object_service::serve(const frame& f) {
         return answer(f, make_error(errc::too_large, fmt::format("a get asks for at most {} bytes, not {} (read in chunks)",
                                                                  wire::kMaxObjectGet, b.length)));
       if (auto in_range = store_.check_range(b.at.id, b.at.offset, b.length); !in_range) return answer(f, in_range);
-      // Read straight into the answer, a frame this thread reuses: a chunk's
-      // buffer stays warm from one get to the next (transport.hpp, kReusedFrameBytes).
-      thread_local frame data_frame{frame_type::object_data, 0, 0, wire::object_data_body{}};
-      auto& data = std::get<wire::object_data_body>(data_frame.body).bytes;
+      // Read into a buffer this thread reuses (a chunk's buffer stays warm
+      // from one get to the next: transport.hpp, kReusedFrameBytes), sent
+      // after the answer's head without another copy into the frame.
+      thread_local std::vector<std::uint8_t> data;
       data.resize(b.length);
       const auto into = std::as_writable_bytes(std::span(data));
       const auto read = gets_ == get_from::at_rest ? store_.read_at_rest(b.at.id, b.at.offset, into)
                                                    : store_.read(b.at.id, b.at.offset, into);
       if (read) {
-        data_frame.source = member_.self();
-        data_frame.call = f.call;
-        (void)member_.send(f.source, data_frame);
+        const frame head{frame_type::object_data, member_.self(), f.call, wire::object_data_body{}};
+        (void)member_.send(f.source, head, data);
       }
       if (data.capacity() > transport::kReusedFrameBytes) std::vector<std::uint8_t>().swap(data);
       if (!read) answer(f, read);  // the object shrank or went since the check

@@ -114,10 +114,17 @@ bool member::connected(node_index index) const {
   return it != known_.end() && it->second;
 }
 
-status member::send(node_index to, const wire::frame& f) {
+status member::send(node_index to, const wire::frame& f) { return send(to, f, {}); }
+
+status member::send(node_index to, const wire::frame& f, std::span<const std::uint8_t> data) {
   if (to == config_.self) {
-    post([this, f] {
-      if (handler_) handler_(wire::frame(f));
+    wire::frame whole = f;
+    if (!data.empty()) {  // the bulk bodies' data bytes, put back in place
+      if (auto* put = std::get_if<wire::object_put_body>(&whole.body)) put->bytes.assign(data.begin(), data.end());
+      if (auto* answer = std::get_if<wire::object_data_body>(&whole.body)) answer->bytes.assign(data.begin(), data.end());
+    }
+    post([this, whole = std::move(whole)] {
+      if (handler_) handler_(wire::frame(whole));
     });
     return {};
   }
@@ -127,9 +134,13 @@ status member::send(node_index to, const wire::frame& f) {
   // Frames posted earlier are drained before this one is encoded (they may
   // send, and use this buffer, themselves).
   thread_local std::vector<std::uint8_t> bytes;
-  auto encode_and_send = [&] {
-    wire::encode_into(f, bytes);
-    auto s = send_now(to, bytes);
+  auto encode_and_send = [&]() -> status {
+    if (data.empty()) {
+      wire::encode_into(f, bytes);
+    } else if (auto s = wire::encode_head_into(f, data.size(), bytes); !s.ok()) {
+      return s;
+    }
+    auto s = send_now(to, bytes, data);
     if (bytes.capacity() > kReusedFrameBytes) std::vector<std::uint8_t>().swap(bytes);  // not the largest one ever
     return s;
   };
@@ -151,8 +162,7 @@ status member::send(node_index to, const wire::frame& f) {
     if (it == known_.end()) return make_error(errc::not_found, fmt::format("member {} is not connected", to));
     if (!it->second) return make_error(errc::peer_dead, fmt::format("member {} is dead", to));
   }
-  hand_off(to, f);
-  return {};
+  return hand_off(to, f, data);
 }
 
 bool member::try_drive() {
@@ -180,11 +190,11 @@ unsigned member::turn() {
   return n;
 }
 
-status member::send_now(node_index to, std::span<const std::uint8_t> bytes) {
+status member::send_now(node_index to, std::span<const std::uint8_t> bytes, std::span<const std::uint8_t> data) {
   auto it = peers_.find(to);
   if (it == peers_.end()) return make_error(errc::not_found, fmt::format("member {} is not connected", to));
   if (it->second.dead) return make_error(errc::peer_dead, fmt::format("member {} is dead", to));
-  auto sent = transport_->send(it->second.peer, bytes);
+  auto sent = data.empty() ? transport_->send(it->second.peer, bytes) : transport_->send_parts(it->second.peer, bytes, data);
   return sent ? status{} : sent.error();
 }
 
@@ -213,15 +223,24 @@ void member::post(std::function<void()> fn) {
   wake();
 }
 
-void member::hand_off(node_index to, const wire::frame& f) {
+status member::hand_off(node_index to, const wire::frame& f, std::span<const std::uint8_t> data) {
+  thread_local std::vector<std::uint8_t> head;  // a bulk frame's few bytes before its data
+  if (!data.empty())
+    if (auto s = wire::encode_head_into(f, data.size(), head); !s.ok()) return s;
   {
     std::lock_guard lock(mu_);
     auto& e = next_posted();
     e.to = to;
-    wire::encode_into(f, e.frame);
+    if (data.empty()) {
+      wire::encode_into(f, e.frame);
+    } else {
+      e.frame.assign(head.begin(), head.end());
+      e.frame.insert(e.frame.end(), data.begin(), data.end());
+    }
     has_posted_.store(true, std::memory_order_seq_cst);
   }
   wake();
+  return {};
 }
 
 unsigned member::drain_posted() {

@@ -136,6 +136,12 @@ class member {
   /// (unknown or dead member) come back as the return value when detected
   /// before queuing; later send failures mark the peer dead.
   status send(node_index to, const wire::frame& f);
+  /// The same for a bulk frame whose data bytes stay where they are (an
+  /// object_put or object_data frame with its bytes empty,
+  /// wire::encode_head_into): they are copied once, by the transport or
+  /// into the driver's queue, not first into the frame and then into its
+  /// encoding. Errors: also those of wire::encode_head_into.
+  status send(node_index to, const wire::frame& f, std::span<const std::uint8_t> data);
   /// Run `fn` on the driving thread, after the work posted before it.
   void post(std::function<void()> fn);
   /// Is the calling thread the driver?
@@ -201,7 +207,7 @@ class member {
   // The transport said this process can hear no one again (member_config::abort_when_deaf).
   void become_deaf(std::string why);
   void revive(node_index index, peer_state& p);
-  status send_now(node_index to, std::span<const std::uint8_t> bytes);
+  status send_now(node_index to, std::span<const std::uint8_t> bytes, std::span<const std::uint8_t> data = {});
 
   member_config config_;
   std::unique_ptr<transport::transport> transport_;
@@ -272,8 +278,9 @@ class member {
   static constexpr std::size_t kPreparedFrameBytes = 512;
   posted_entry& next_posted();  // with mu_ held
   void wake();
-  /// Hand frame `f` for `to` to the driver (a copy leaves in order with posted work).
-  void hand_off(node_index to, const wire::frame& f);
+  /// Hand frame `f` for `to` (with its `data`, if sent in two parts) to the
+  /// driver: a copy leaves in order with posted work.
+  status hand_off(node_index to, const wire::frame& f, std::span<const std::uint8_t> data);
   std::atomic<std::uint64_t> drives_{0};  // drive_once() turns taken by other threads
   std::atomic<int> sleeping_callers_{0};   // callers blocked in drive_or_sleep()
   std::unordered_map<node_index, bool> known_;  // connected members (for connected())

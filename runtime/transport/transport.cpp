@@ -1,4 +1,5 @@
-// Backend selection: the one place that knows every transport kind.
+// Backend selection, the one place that knows every transport kind; and
+// what every backend shares (a frame sent in two parts, joined).
 #include "transport.hpp"
 
 #include <fmt/format.h>
@@ -41,6 +42,27 @@ result<std::unique_ptr<transport>> make_backend(const options& opts) {
   return make_error(errc::unsupported, fmt::format("unknown transport '{}' (choose ucx, ofi or inproc)", opts.kind));
 }
 }  // namespace
+
+result<void> transport::send_parts(peer_index to, std::span<const std::uint8_t> head,
+                                   std::span<const std::uint8_t> data) {
+  if (data.empty()) return send(to, head);
+  // One buffer per thread, kept warm (up to kReusedFrameBytes); a send that
+  // runs a handler which sends in two parts again joins into its own.
+  thread_local std::vector<std::uint8_t> kept;
+  thread_local bool in_use = false;
+  std::vector<std::uint8_t> own;
+  auto& joined = in_use ? own : kept;
+  const bool outer = !in_use;
+  in_use = true;
+  joined.assign(head.begin(), head.end());
+  joined.insert(joined.end(), data.begin(), data.end());
+  auto sent = send(to, joined);
+  if (outer) {
+    in_use = false;
+    if (kept.capacity() > kReusedFrameBytes) std::vector<std::uint8_t>().swap(kept);
+  }
+  return sent;
+}
 
 result<std::unique_ptr<transport>> transport::create(const options& opts) {
   FERRY_TRY(auto backend, make_backend(opts));

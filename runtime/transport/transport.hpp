@@ -127,6 +127,14 @@ class transport {
   /// leave at once (large frames, or no resources right now) until it has.
   /// Errors: not_found (no such peer), peer_dead / io_error (send failed).
   virtual result<void> send(peer_index to, std::span<const std::uint8_t> frame) = 0;
+  /// Send a frame given in two parts, `head` then `data` (a bulk frame
+  /// encoded by wire::encode_head_into, its data left where it is): the
+  /// peer receives the same bytes as from send() of the two joined, and the
+  /// caller may reuse both as soon as this returns. By default the parts
+  /// are joined into a buffer the thread keeps and sent; the UCX backend
+  /// copies them straight into the buffer it keeps until the frame has left.
+  virtual result<void> send_parts(peer_index to, std::span<const std::uint8_t> head,
+                                  std::span<const std::uint8_t> data);
 
   /// Make progress; returns how many events were handled (0 = idle).
   virtual unsigned progress() = 0;

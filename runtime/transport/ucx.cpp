@@ -110,8 +110,25 @@ class ucx_transport final : public transport {
       return error(fmt::format("send to peer {}", to), UCS_PTR_STATUS(sent));
     // It cannot leave at once (beyond UCX's short-message size): the
     // transport keeps a copy until it has, in a buffer it reuses.
-    pending_send* pending = take_spare_send(frame.size());
-    pending->frame.assign(frame.begin(), frame.end());
+    return send_copy(to, frame, {});
+  }
+
+  result<void> send_parts(peer_index to, std::span<const std::uint8_t> head,
+                          std::span<const std::uint8_t> data) override {
+    // A bulk frame: copied once, from both parts into the kept buffer, where
+    // joining them first would copy the data twice. (Small ones, and peers
+    // not connected yet, take send()'s way.)
+    if (head.size() + data.size() <= kSpareSendCapacity || to >= eps_.size() || eps_[to] == nullptr)
+      return transport::send_parts(to, head, data);
+    return send_copy(to, head, data);
+  }
+
+  /// Send `head` followed by `data` from a buffer the transport keeps until
+  /// the send completes.
+  result<void> send_copy(peer_index to, std::span<const std::uint8_t> head, std::span<const std::uint8_t> data) {
+    pending_send* pending = take_spare_send(head.size() + data.size());
+    pending->frame.assign(head.begin(), head.end());
+    pending->frame.insert(pending->frame.end(), data.begin(), data.end());
     ucp_request_param_t rp{};
     rp.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
     rp.cb.send = &on_send_done;

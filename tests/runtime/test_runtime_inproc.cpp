@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <numeric>
 #include <random>
 #include <thread>
@@ -396,6 +397,67 @@ TEST_CASE("member: the progress thread spins longer while frames come close toge
   CHECK(at_configured_spin());
   sender->stop();
   receiver->stop();
+}
+
+// A bulk frame whose data is passed apart (member::send(to, frame, data):
+// a put's chunk, a get's answer) arrives as the whole frame on every way a
+// member sends: at once by a sender that drives, handed to the progress
+// thread while it drives, and to itself.
+TEST_CASE("member: a bulk frame sent with its data apart arrives whole, however it leaves") {
+  auto sender = inproc_member(0), receiver = inproc_member(1);
+  std::mutex mu;
+  std::vector<wire::frame> at_receiver, at_sender;
+  receiver->on_frame([&](wire::frame&& f) {
+    std::lock_guard lock(mu);
+    at_receiver.push_back(std::move(f));
+  });
+  sender->on_frame([&](wire::frame&& f) {
+    std::lock_guard lock(mu);
+    at_sender.push_back(std::move(f));
+  });
+  REQUIRE_OK(sender->connect(1, receiver->address()));
+  REQUIRE_OK(receiver->connect(0, sender->address()));
+  receiver->start();
+  std::vector<std::uint8_t> data(300000);
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<std::uint8_t>(i % 253);
+  const object_id id = object_id::random();
+  auto put = [&](std::uint64_t call) { return wire::frame{wire::frame_type::object_put, 0, call, wire::object_put_body{{id, call}, {}}}; };
+  auto answer = [&](std::uint64_t call) { return wire::frame{wire::frame_type::object_data, 0, call, wire::object_data_body{}}; };
+  REQUIRE_OK(sender->send(1, put(0), data));  // nobody drives the sender: this thread sends
+  sender->start();  // now its progress thread drives, and sends from here are handed to it while it does
+  constexpr std::uint64_t kSends = 40;
+  for (std::uint64_t call = 1; call < kSends; ++call)
+    REQUIRE_OK(call % 2 ? sender->send(1, answer(call), std::span(data).first(call * 1000))
+                        : sender->send(1, put(call), data));
+  REQUIRE_OK(sender->send(0, put(kSends), data));  // to itself
+  // The data travels once: not also inside the frame.
+  CHECK_ERRC(sender->send(1, wire::frame{wire::frame_type::object_data, 0, 1, wire::object_data_body{{1, 2}}}, data),
+             errc::invalid_argument);
+  CHECK_ERRC(sender->send(1, wire::frame{wire::frame_type::ack, 0, 1, wire::empty_body{}}, data), errc::invalid_argument);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  auto all_in = [&] {
+    std::lock_guard lock(mu);
+    return at_receiver.size() == kSends && at_sender.size() == 1;
+  };
+  while (!all_in() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  sender->stop();
+  receiver->stop();
+  REQUIRE(at_receiver.size() == kSends);
+  REQUIRE(at_sender.size() == 1);
+  for (std::uint64_t call = 0; call < kSends; ++call) {
+    CAPTURE(call);
+    const auto& f = at_receiver[call];  // in the order sent
+    REQUIRE(f.call == call);
+    if (call % 2) {
+      CHECK(std::get<wire::object_data_body>(f.body).bytes ==
+            std::vector<std::uint8_t>(data.begin(), data.begin() + static_cast<std::ptrdiff_t>(call * 1000)));
+    } else {
+      const auto& b = std::get<wire::object_put_body>(f.body);
+      CHECK(b.at.offset == call);
+      CHECK(b.bytes == data);
+    }
+  }
+  CHECK(std::get<wire::object_put_body>(at_sender[0].body).bytes == data);
 }
 
 // A member whose transport can hear no one again (transport::deaf(): a UCX

@@ -197,13 +197,22 @@ class process {
 
 }  // namespace ferry::test
 
+namespace ferry::test {
+/// What a result or a status says, for a failed check's message.
+inline std::string outcome(const ferry::status& s) { return s.ok() ? "success" : s.describe(); }
+template <class T>
+std::string outcome(const ferry::result<T>& r) {
+  return r.ok() ? "success" : r.error().describe();
+}
+}  // namespace ferry::test
+
 /// Check that a result/status holds an error of kind `kind`.
 #define CHECK_ERRC(expr, kind)                                               \
   do {                                                                       \
     const auto& ferry_check_ = (expr);                                       \
     CHECK_MESSAGE(ferry_check_.code() == (kind),                             \
                   "expected " << ::ferry::to_string(kind) << ", got "        \
-                              << ferry_check_.error().describe());           \
+                              << ::ferry::test::outcome(ferry_check_));      \
   } while (0)
 
 /// Unwrap a result or fail the test with its error.

@@ -113,6 +113,46 @@ TEST_CASE("frames: bad header fields and lying lengths") {
   CHECK_ERRC(decode(d), errc::bad_format);
 }
 
+TEST_CASE("frames: a bulk frame's head and its data are the frame's encoding, split") {
+  const std::vector<std::uint8_t> data = [] {
+    std::vector<std::uint8_t> d(70000);
+    for (std::size_t i = 0; i < d.size(); ++i) d[i] = static_cast<std::uint8_t>(i * 7 + 3);
+    return d;
+  }();
+  const ref<void> at{object_id::random(), 4096};
+  const frame whole_put{frame_type::object_put, 0, 9, object_put_body{at, data}};
+  const frame whole_data{frame_type::object_data, 2, 10, object_data_body{data}};
+  const frame head_put{frame_type::object_put, 0, 9, object_put_body{at, {}}};
+  const frame head_data{frame_type::object_data, 2, 10, object_data_body{}};
+  for (const auto& [whole, head] : {std::pair{whole_put, head_put}, std::pair{whole_data, head_data}}) {
+    CAPTURE(to_string(whole.type));
+    for (const std::size_t n : {std::size_t{0}, std::size_t{1}, data.size()}) {
+      CAPTURE(n);
+      frame expected = whole;
+      if (auto* p = std::get_if<object_put_body>(&expected.body)) p->bytes.resize(n);
+      if (auto* d = std::get_if<object_data_body>(&expected.body)) d->bytes.resize(n);
+      std::vector<std::uint8_t> bytes{9, 9, 9};  // replaced, as encode_into does
+      REQUIRE_OK(encode_head_into(head, n, bytes));
+      CHECK(bytes.size() == encode(head).size());
+      bytes.insert(bytes.end(), data.begin(), data.begin() + static_cast<std::ptrdiff_t>(n));
+      CHECK(bytes == encode(expected));
+      const auto back = REQUIRE_OK(decode(bytes));
+      const auto& got = back.type == frame_type::object_put ? std::get<object_put_body>(back.body).bytes
+                                                            : std::get<object_data_body>(back.body).bytes;
+      CHECK(got == std::vector<std::uint8_t>(data.begin(), data.begin() + static_cast<std::ptrdiff_t>(n)));
+    }
+  }
+  std::vector<std::uint8_t> bytes;
+  // Only frames that end with their data bytes, and only without them.
+  CHECK_ERRC(encode_head_into(sample_invoke(), 8, bytes), errc::invalid_argument);
+  CHECK_ERRC(encode_head_into(frame{frame_type::object_get, 0, 10, object_get_body{at, 16}}, 8, bytes),
+             errc::invalid_argument);
+  CHECK_ERRC(encode_head_into(whole_put, 8, bytes), errc::invalid_argument);
+  CHECK_ERRC(encode_head_into(frame{frame_type::object_image, 1, 3, object_data_body{}}, 8, bytes),
+             errc::invalid_argument);  // an object_data_body, but another frame's
+  CHECK_ERRC(encode_head_into(head_data, kMaxFrame, bytes), errc::too_large);
+}
+
 TEST_CASE("frames: random mutations never crash and never decode garbage silently" * doctest::timeout(60)) {
   std::mt19937_64 rng(12345);
   std::size_t rejected = 0, accepted = 0;
