@@ -251,9 +251,10 @@ class ofi_transport final : public transport {
   /// read: a spare one if it is large enough (up to kSpareLargeBuffers are
   /// kept, for frames up to kReusedFrameBytes: the chunks of a bulk
   /// transfer), else a new one, rounded up to 64 KiB so that the next
-  /// chunk's frame, a few bytes longer, fits it too. A fresh 1 MiB buffer
-  /// costs its first writes' page faults, about 2 ms here: a put over
-  /// libfabric moved 0.3-0.6 GB/s while each chunk had one.
+  /// chunk's frame, a few bytes longer, fits it too. A new buffer for
+  /// every large frame (allocated, registered, unregistered and freed) was
+  /// often fresh memory: a put over libfabric moved 0.3-0.8 GB/s then
+  /// (docs/architecture.md, "Bulk transfers reuse warm memory").
   result<send_slot*> take_rendezvous_copy(std::size_t length) {
     for (auto it = spare_rendezvous_.begin(); it != spare_rendezvous_.end(); ++it) {
       if ((*it)->bytes.size() < length) continue;
