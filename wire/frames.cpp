@@ -304,11 +304,17 @@ void encode_into(const frame& f, std::vector<std::uint8_t>& into) {
   put_frame(w, f, static_cast<std::uint32_t>(size.size() - kFrameHeaderSize));
 }
 
+std::vector<std::uint8_t>* data_bytes(frame& f) {
+  if (auto* put = std::get_if<object_put_body>(&f.body); put && f.type == frame_type::object_put) return &put->bytes;
+  if (auto* answer = std::get_if<object_data_body>(&f.body); answer && f.type == frame_type::object_data)
+    return &answer->bytes;
+  return nullptr;
+}
+
+const std::vector<std::uint8_t>* data_bytes(const frame& f) { return data_bytes(const_cast<frame&>(f)); }
+
 status encode_head_into(const frame& f, std::size_t data_size, std::vector<std::uint8_t>& into) {
-  const std::vector<std::uint8_t>* data = nullptr;  // the body's last field
-  if (const auto* put = std::get_if<object_put_body>(&f.body); put && f.type == frame_type::object_put) data = &put->bytes;
-  if (const auto* answer = std::get_if<object_data_body>(&f.body); answer && f.type == frame_type::object_data)
-    data = &answer->bytes;
+  const auto* data = data_bytes(f);  // the body's last field
   if (data == nullptr)
     return make_error(errc::invalid_argument,
                       fmt::format("a {} frame does not end with its data bytes (only object_put and object_data do)",

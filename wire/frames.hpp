@@ -213,11 +213,16 @@ void encode_into(const frame& f, std::vector<std::uint8_t>& into);
 /// string's prefix) counting `data_size` more, so that `into` followed by
 /// the `data_size` data bytes is exactly what encode_into() writes for the
 /// frame holding them. A sender passes the two parts to the transport as
-/// they are (transport::send(to, head, data)) instead of copying the data
+/// they are (transport::send_parts(to, head, data)) instead of copying the data
 /// into the frame and the frame into an encode buffer. Errors:
 /// invalid_argument (another frame type, data already in the frame's body),
 /// too_large (the frame would pass kMaxFrame).
 status encode_head_into(const frame& f, std::size_t data_size, std::vector<std::uint8_t>& into);
+/// The data bytes a bulk frame's body ends with (an object_put or
+/// object_data frame's), or null for every other frame: the one place that
+/// says which frames may travel as a head and their data.
+std::vector<std::uint8_t>* data_bytes(frame& f);
+const std::vector<std::uint8_t>* data_bytes(const frame& f);
 /// Decode and validate an untrusted buffer.
 result<frame> decode(std::span<const std::uint8_t> bytes);
 /// The same, into `f`, reusing the strings and vectors it holds when the

@@ -119,9 +119,12 @@ status member::send(node_index to, const wire::frame& f) { return send(to, f, {}
 status member::send(node_index to, const wire::frame& f, std::span<const std::uint8_t> data) {
   if (to == config_.self) {
     wire::frame whole = f;
-    if (!data.empty()) {  // the bulk bodies' data bytes, put back in place
-      if (auto* put = std::get_if<wire::object_put_body>(&whole.body)) put->bytes.assign(data.begin(), data.end());
-      if (auto* answer = std::get_if<wire::object_data_body>(&whole.body)) answer->bytes.assign(data.begin(), data.end());
+    if (!data.empty()) {  // the data put back in place
+      auto* bytes = wire::data_bytes(whole);
+      if (bytes == nullptr || !bytes->empty())
+        return make_error(errc::invalid_argument, fmt::format("a {} frame cannot take data bytes sent apart",
+                                                              wire::to_string(f.type)));
+      bytes->assign(data.begin(), data.end());
     }
     post([this, whole = std::move(whole)] {
       if (handler_) handler_(wire::frame(whole));

@@ -138,9 +138,9 @@ class member {
   status send(node_index to, const wire::frame& f);
   /// The same for a bulk frame whose data bytes stay where they are (an
   /// object_put or object_data frame with its bytes empty,
-  /// wire::encode_head_into): they are copied once, by the transport or
-  /// into the driver's queue, not first into the frame and then into its
-  /// encoding. Errors: also those of wire::encode_head_into.
+  /// wire::encode_head_into): the transport copies them once (a hand-off
+  /// to the driver's queue once more), not first into the frame and then
+  /// into its encoding. Errors: also those of wire::encode_head_into.
   status send(node_index to, const wire::frame& f, std::span<const std::uint8_t> data);
   /// Run `fn` on the driving thread, after the work posted before it.
   void post(std::function<void()> fn);

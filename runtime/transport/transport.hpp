@@ -131,8 +131,9 @@ class transport {
   /// encoded by wire::encode_head_into, its data left where it is): the
   /// peer receives the same bytes as from send() of the two joined, and the
   /// caller may reuse both as soon as this returns. By default the parts
-  /// are joined into a buffer the thread keeps and sent; the UCX backend
-  /// copies them straight into the buffer it keeps until the frame has left.
+  /// are joined into a buffer the thread keeps and sent; the UCX and
+  /// libfabric backends copy a large frame's parts straight into the buffer
+  /// they keep until it has left.
   virtual result<void> send_parts(peer_index to, std::span<const std::uint8_t> head,
                                   std::span<const std::uint8_t> data);
 

@@ -434,6 +434,7 @@ TEST_CASE("member: a bulk frame sent with its data apart arrives whole, however 
   CHECK_ERRC(sender->send(1, wire::frame{wire::frame_type::object_data, 0, 1, wire::object_data_body{{1, 2}}}, data),
              errc::invalid_argument);
   CHECK_ERRC(sender->send(1, wire::frame{wire::frame_type::ack, 0, 1, wire::empty_body{}}, data), errc::invalid_argument);
+  CHECK_ERRC(sender->send(0, wire::frame{wire::frame_type::ack, 0, 1, wire::empty_body{}}, data), errc::invalid_argument);
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   auto all_in = [&] {
     std::lock_guard lock(mu);
