@@ -7,8 +7,12 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 export UCX_NET_DEVICES=lo FI_TCP_IFACE=lo
 
 "$FERRY" bench invoke --help | grep -q -- "--tls" || fail "bench invoke --help"
-for tls in shm tcp; do
-  out=$("$FERRY" bench invoke --tls $tls --iterations 50 --batches 2 --window 8 --total 500 --json)
+# UCX over shm and tcp, and libfabric over shm (its raw bulk baseline is
+# its own: the server fi_reads each slice; raw_ofi.cpp).
+for over in "--tls shm" "--tls tcp" "--transport ofi --provider shm"; do
+  tls=$over  # for the messages below
+  # shellcheck disable=SC2086
+  out=$("$FERRY" bench invoke $over --iterations 50 --batches 2 --window 8 --total 500 --json)
   echo "$out"
   [[ $(grep -c '"name"' <<<"$out") -eq 7 ]] || fail "$tls: expected 7 cases"
   for c in "warm invoke round trip" "cold first call" "pipelined rate" "preload, nothing run" "first call after preload" \
@@ -28,6 +32,10 @@ for tls in shm tcp; do
     awk -F'[][, ]+' '{ exit !($2 > 0 && $2 <= $3) }' <<<"$range" || fail "$tls: '$c' range out of order: $range"
   done
 done
+# The table names what the bulk baseline is, and UCX's peak beside it.
+text=$("$FERRY" bench invoke --tls shm --iterations 50 --batches 1 --window 8 --total 500)
+echo "$text"
+grep -Eq '^bulk baseline: .* [0-9.]+ GB/s$' <<<"$text" || fail "no bulk baseline line in the table's output"
 # Bad options are refused with a message, not a crash.
 set +e
 "$FERRY" bench invoke --tls bogus >/dev/null 2>&1; rc=$?

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <thread>
 
 #include <fmt/format.h>
@@ -32,7 +33,7 @@ result<void> raw_am::serve(int idle_timeout_ms) {
       dozing = false;
     }
     while (!to_answer_.empty()) {
-      FERRY_TRY_STATUS(answer(to_answer_.front()));
+      FERRY_TRY_STATUS(answer(to_answer_.front().to, to_answer_.front().value));
       to_answer_.pop_front();
     }
     if (dozing) std::this_thread::sleep_for(kDozeTurn);
@@ -100,10 +101,54 @@ result<double> raw_am::rate(int window, int total, std::size_t payload) {
   return total / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-result<void> raw_am::stop() {
+result<double> raw_am::stream(std::span<const std::uint8_t> source, std::size_t slice, int window) {
+  if (slice == 0 || source.empty()) return make_error(errc::invalid_argument, "an empty stream");
+  const std::uint64_t base = answers_;
+  const std::size_t slices = (source.size() + slice - 1) / slice;
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto limit = t0 + kWaitLimit;
+  unsigned spins = 0;
+  for (std::size_t sent = 0; sent < slices;) {
+    if (++spins % 4096 == 0 && std::chrono::steady_clock::now() > limit)
+      return make_error(errc::timeout, "the raw bench peer stopped answering");
+    while (sent < slices && sent - (answers_ - base) < static_cast<std::size_t>(window)) {
+      const std::size_t offset = sent * slice;
+      FERRY_TRY_STATUS(send_request(kind::slice, source.data() + offset, std::min(slice, source.size() - offset),
+                                    place{offset, source.size()}));
+      ++sent;
+    }
+    progress();
+  }
+  FERRY_TRY_STATUS(wait_answers(base + slices));
+  return static_cast<double>(source.size()) / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+std::uint8_t* raw_am::slice_destination(place at, std::size_t length) {
+  if (at.total > (std::uint64_t{1} << 34) || at.offset > at.total || length > at.total - at.offset) return nullptr;
+  if (sink_.size() < at.total) sink_.resize(at.total);
+  return sink_.data() + at.offset;
+}
+
+result<std::uint64_t> raw_am::stop() {
   static const std::uint64_t bye = 0;
   FERRY_TRY_STATUS(send_request(kind::stop, &bye, sizeof bye));
-  return wait_answers(answers_ + 1);
+  FERRY_TRY_STATUS(wait_answers(answers_ + 1));
+  return last_answer_;
+}
+
+void raw_am::queue_answer(std::uint64_t to, kind k) {
+  to_answer_.push_back({to, k == kind::stop ? digest(sink_) : kDone});
+}
+
+std::uint64_t raw_am::digest(std::span<const std::uint8_t> bytes) {
+  // FNV-1a over 8-byte words (the tail padded with zeros), with the length.
+  std::uint64_t h = 0xcbf29ce484222325ull ^ bytes.size();
+  for (std::size_t i = 0; i < bytes.size(); i += 8) {
+    std::uint64_t w = 0;
+    std::memcpy(&w, bytes.data() + i, std::min<std::size_t>(8, bytes.size() - i));
+    h = (h ^ w) * 0x100000001b3ull;
+  }
+  return bytes.empty() ? 0 : h;
 }
 
 }  // namespace ferry::bench

@@ -6,7 +6,8 @@
 //     endpoint (UCP_AM_SEND_FLAG_REPLY);
 //   libfabric (raw_ofi.cpp): FI_MSG sends into pre-posted receive buffers
 //     (fi_inject when the message fits), an FI_EP_RDM endpoint.
-// The loops (ping-pong, windowed rate, serving) are written once, here.
+// The loops (ping-pong, windowed rate, bulk stream, serving) are written
+// once, here.
 #pragma once
 
 #include <cstdint>
@@ -48,27 +49,64 @@ class raw_am {
   /// Messages per second of `payload` bytes (8 by default) with up to
   /// `window` in flight, each answered with 8 bytes.
   result<double> rate(int window, int total, std::size_t payload = 8);
-  /// Tell the server to stop serving.
-  result<void> stop();
+  /// Bytes per second of a bulk transfer done by hand: `source` sent in
+  /// `slice`-byte messages, up to `window` in flight, each received into
+  /// its place in one array of the server's as large as `source` (UCX
+  /// rendezvous straight into it), each answered with 8 bytes. What an
+  /// object put does with the same bytes, without ferry.
+  result<double> stream(std::span<const std::uint8_t> source, std::size_t slice, int window);
+  /// Tell the server to stop serving. Its answer is digest() of its array
+  /// of slices as the last stream left it (0 before any stream).
+  result<std::uint64_t> stop();
+  /// A digest of `bytes` (order-sensitive; not cryptographic): what stop()
+  /// answers, to check that a stream put every slice in its place.
+  static std::uint64_t digest(std::span<const std::uint8_t> bytes);
 
  protected:
-  enum class kind : std::uint8_t { ping = 0, stop = 1 };
-  /// Client: a request of `length` bytes at `data` to the server.
-  virtual result<void> send_request(kind k, const void* data, std::size_t length) = 0;
-  /// Server: an 8-byte answer to the sender of a request (as the backend
-  /// identifies it).
-  virtual result<void> answer(std::uint64_t to) = 0;
+  enum class kind : std::uint8_t { ping = 0, stop = 1, slice = 2 };
+  /// Where a slice goes in the server's array of `total` bytes (`{}`: zeros).
+  struct place {
+    std::uint64_t offset;
+    std::uint64_t total;
+  };
+  /// Client: a request of `length` bytes at `data` to the server (a slice:
+  /// to go at `at`).
+  virtual result<void> send_request(kind k, const void* data, std::size_t length, place at = {}) = 0;
+  /// What a request other than stop is answered with.
+  static constexpr std::uint64_t kDone = 0x600d;
+  /// Server: an 8-byte answer, `value`, to the sender of a request (as the
+  /// backend identifies it): kDone, or the stop's digest.
+  virtual result<void> answer(std::uint64_t to, std::uint64_t value) = 0;
   /// Drive the backend; count answers (client) or queue whom to answer
   /// (server) with the members below. Returns how many events it handled.
   virtual unsigned progress() = 0;
 
-  std::uint64_t answers_ = 0;            // client: answers received
-  std::deque<std::uint64_t> to_answer_;  // server: requests not yet answered
-  bool stop_ = false;                    // server: the client said stop
+  /// Client: an answer came, saying `value`.
+  void took_answer(std::uint64_t value) {
+    ++answers_;
+    last_answer_ = value;
+  }
+  /// Server: a request of kind `k` from `to` is done; answer it (a stop
+  /// with the digest of the slices' array, anything else with kDone).
+  void queue_answer(std::uint64_t to, kind k);
+
+  std::uint64_t answers_ = 0;  // client: answers received
+  bool stop_ = false;          // server: the client said stop
+
+  /// Server: where `length` bytes of a slice go (the array grows to the
+  /// slice's `total` at a stream's first slice, when none is in flight), or
+  /// null when they would not fit in it.
+  std::uint8_t* slice_destination(place at, std::size_t length);
 
  private:
   result<void> wait_answers(std::uint64_t target);
+  struct pending_answer {
+    std::uint64_t to, value;
+  };
+  std::deque<pending_answer> to_answer_;  // server: requests not yet answered
+  std::uint64_t last_answer_ = 0;         // client: what the last answer said
   std::vector<std::uint8_t> payload_;
+  std::vector<std::uint8_t> sink_;  // server: where slices go
 };
 
 result<std::unique_ptr<raw_am>> make_raw_ucx(const std::string& tls);
