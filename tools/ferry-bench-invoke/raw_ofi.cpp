@@ -41,8 +41,8 @@ class raw_ofi final : public raw_am {
     fi_.close_endpoint();  // first: then the buffers below are the provider's no more
     if (recv_mr_) fi_close(&recv_mr_->fid);
     if (send_mr_) fi_close(&send_mr_->fid);
-    source_.close();
-    sink_.close();
+    source_region_.close();
+    sink_region_.close();
   }
 
   result<void> init(const std::string& provider) {
@@ -77,8 +77,8 @@ class raw_ofi final : public raw_am {
     if (k != kind::slice) return raw_send(server_, static_cast<std::uint8_t>(k), data, length);
     // The whole array is registered once for the server's reads.
     const auto* base = static_cast<const std::uint8_t*>(data) - at.offset;
-    FERRY_TRY_STATUS(source_.cover(fi_, base, at.total, FI_REMOTE_READ));
-    const slice_message m{at.offset, at.total, length, fi_.remote_address(base, at.offset), fi_mr_key(source_.mr)};
+    FERRY_TRY_STATUS(source_region_.cover(fi_, base, at.total, FI_REMOTE_READ));
+    const slice_message m{at.offset, at.total, length, fi_.remote_address(base, at.offset), fi_mr_key(source_region_.mr)};
     return raw_send(server_, static_cast<std::uint8_t>(kind::slice), &m, sizeof m);
   }
   result<void> answer(std::uint64_t to, std::uint64_t value) override {
@@ -183,14 +183,14 @@ class raw_ofi final : public raw_am {
         reads_.pop_front();
         continue;
       }
-      if (auto s = sink_.cover(fi_, into - sm.offset, sm.total, FI_READ); !s) {
+      if (auto s = sink_region_.cover(fi_, into - sm.offset, sm.total, FI_READ); !s) {
         fmt::print(stderr, "bench server: {}\n", s.error().describe());
         stop_ = true;
         reads_.clear();
         return;
       }
       const std::size_t slot = free_reads_.back();
-      const auto rc = fi_read(fi_.ep, into, sm.length, fi_mr_desc(sink_.mr), client_, sm.address, sm.key, &read_ctx_[slot]);
+      const auto rc = fi_read(fi_.ep, into, sm.length, fi_mr_desc(sink_region_.mr), client_, sm.address, sm.key, &read_ctx_[slot]);
       if (rc == -FI_EAGAIN) return;
       reads_.pop_front();
       if (rc != 0) {
@@ -244,8 +244,8 @@ class raw_ofi final : public raw_am {
   std::vector<fi_context2> read_ctx_;  // server: a read's context each
   std::vector<std::size_t> free_reads_;
   std::deque<slice_message> reads_;    // server: slices announced, not yet being read
-  region source_;                      // client: the array a stream reads from
-  region sink_;                        // server: the array slices go to
+  region source_region_;               // client: the array a stream reads from
+  region sink_region_;                 // server: the array slices go to
   bool send_busy_ = false;
   std::uint8_t small_[512];
   fi_addr_t server_ = FI_ADDR_UNSPEC;  // client
