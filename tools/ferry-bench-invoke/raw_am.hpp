@@ -51,9 +51,10 @@ class raw_am {
   result<double> rate(int window, int total, std::size_t payload = 8);
   /// Bytes per second of a bulk transfer done by hand: `source` sent in
   /// `slice`-byte messages, up to `window` in flight, each received into
-  /// its place in one array of the server's as large as `source` (UCX
-  /// rendezvous straight into it), each answered with 8 bytes. What an
-  /// object put does with the same bytes, without ferry.
+  /// its place in one array of the server's as large as `source` (UCX:
+  /// received there by rendezvous; libfabric: fi_read there by the
+  /// server), each answered with 8 bytes. What an object put does with the
+  /// same bytes, without ferry.
   result<double> stream(std::span<const std::uint8_t> source, std::size_t slice, int window);
   /// Tell the server to stop serving. Its answer is digest() of its array
   /// of slices as the last stream left it (0 before any stream).
