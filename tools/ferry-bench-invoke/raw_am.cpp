@@ -124,7 +124,11 @@ result<double> raw_am::stream(std::span<const std::uint8_t> source, std::size_t 
 }
 
 std::uint8_t* raw_am::slice_destination(place at, std::size_t length) {
-  if (at.total > (std::uint64_t{1} << 34) || at.offset > at.total || length > at.total - at.offset) return nullptr;
+  if (at.total > (std::uint64_t{1} << 34) || at.offset > at.total || length > at.total - at.offset) {
+    fmt::print(stderr, "bench server: a slice of {} bytes at {} does not fit an array of {} (not put in place)\n", length,
+               at.offset, at.total);
+    return nullptr;
+  }
   if (sink_.size() < at.total) sink_.resize(at.total);
   return sink_.data() + at.offset;
 }

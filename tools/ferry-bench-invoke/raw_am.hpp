@@ -96,7 +96,8 @@ class raw_am {
 
   /// Server: where `length` bytes of a slice go (the array grows to the
   /// slice's `total` at a stream's first slice, when none is in flight), or
-  /// null when they would not fit in it.
+  /// null (said on stderr) when they would not fit in it: the slice is then
+  /// answered without being put in place, and stop()'s digest shows it.
   std::uint8_t* slice_destination(place at, std::size_t length);
 
  private:
