@@ -174,7 +174,19 @@ void read_blob(reader& r, std::vector<std::uint8_t>& out) {
   out.assign(b.begin(), b.end());
 }
 
-void read_body(std::size_t index, reader& r, frame_body& body) {
+// A bulk frame's data bytes: copied into `out`, or with `view`, left where
+// they are (*view), `out` emptied.
+void read_data(reader& r, std::vector<std::uint8_t>& out, std::span<const std::uint8_t>* view) {
+  if (view == nullptr) return read_blob(r, out);
+  out.clear();
+  const auto n = r.get<std::uint64_t>();
+  if (n > r.remaining()) return r.fail();
+  *view = r.get_bytes(n);
+}
+
+// `data`: the data bytes' view for a frame that ends with them
+// (decode_into()), else null.
+void read_body(std::size_t index, reader& r, frame_body& body, std::span<const std::uint8_t>* data) {
   switch (index) {
     case 0: {
       auto& b = hold<0>(body);
@@ -227,7 +239,7 @@ void read_body(std::size_t index, reader& r, frame_body& body) {
     case 7: {
       auto& b = hold<7>(body);
       b.at = get_ref(r);
-      read_blob(r, b.bytes);
+      read_data(r, b.bytes, data);
       return;
     }
     case 8: {
@@ -237,7 +249,7 @@ void read_body(std::size_t index, reader& r, frame_body& body) {
       return;
     }
     case 9: hold<9>(body).id = get_id(r); return;
-    case 10: return read_blob(r, hold<10>(body).bytes);
+    case 10: return read_data(r, hold<10>(body).bytes, data);
     case 12: {
       auto& b = hold<12>(body);
       b.id = get_id(r);
@@ -304,10 +316,17 @@ void encode_into(const frame& f, std::vector<std::uint8_t>& into) {
   put_frame(w, f, static_cast<std::uint32_t>(size.size() - kFrameHeaderSize));
 }
 
+namespace {
+// The frames whose body ends with their data bytes, which may travel apart
+// from the frame's head (encode_head_into()) and be decoded in place
+// (decode_into() with a view).
+bool ends_with_data(frame_type t) { return t == frame_type::object_put || t == frame_type::object_data; }
+}  // namespace
+
 std::vector<std::uint8_t>* data_bytes(frame& f) {
-  if (auto* put = std::get_if<object_put_body>(&f.body); put && f.type == frame_type::object_put) return &put->bytes;
-  if (auto* answer = std::get_if<object_data_body>(&f.body); answer && f.type == frame_type::object_data)
-    return &answer->bytes;
+  if (!ends_with_data(f.type)) return nullptr;
+  if (auto* put = std::get_if<object_put_body>(&f.body)) return &put->bytes;
+  if (auto* answer = std::get_if<object_data_body>(&f.body)) return &answer->bytes;
   return nullptr;
 }
 
@@ -344,7 +363,8 @@ result<frame> decode(std::span<const std::uint8_t> bytes) {
   return f;
 }
 
-status decode_into(std::span<const std::uint8_t> bytes, frame& f) {
+status decode_into(std::span<const std::uint8_t> bytes, frame& f, std::span<const std::uint8_t>* data) {
+  if (data != nullptr) *data = {};
   if (bytes.size() < kFrameHeaderSize)
     return make_error(errc::bad_format, fmt::format("frame of {} bytes is shorter than its header", bytes.size()));
   if (bytes.size() > kMaxFrame) return make_error(errc::bad_format, fmt::format("frame of {} bytes", bytes.size()));
@@ -362,7 +382,7 @@ status decode_into(std::span<const std::uint8_t> bytes, frame& f) {
   if (body_len != bytes.size() - kFrameHeaderSize)
     return make_error(errc::bad_format, fmt::format("{} frame: body length {} but {} bytes follow the header",
                                                     to_string(f.type), body_len, bytes.size() - kFrameHeaderSize));
-  read_body(index, r, f.body);
+  read_body(index, r, f.body, ends_with_data(f.type) ? data : nullptr);
   if (!r.ok() || r.remaining() != 0)
     return make_error(errc::bad_format, fmt::format("{} frame: body fields do not match its length", to_string(f.type)));
   return {};

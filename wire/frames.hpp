@@ -227,8 +227,14 @@ const std::vector<std::uint8_t>* data_bytes(const frame& f);
 result<frame> decode(std::span<const std::uint8_t> bytes);
 /// The same, into `f`, reusing the strings and vectors it holds when the
 /// body type repeats (a receive loop that decodes into one frame allocates
-/// nothing once warm). On error `f` holds partial contents.
-status decode_into(std::span<const std::uint8_t> bytes, frame& f);
+/// nothing once warm). With `data`, a frame that ends with its data bytes
+/// (the frames data_bytes() names) is decoded without them: they stay in
+/// `bytes`, *data views them there (valid as long as `bytes` is), and the
+/// body's vector is left empty; *data is empty for every other frame. A
+/// receiver that uses the data at once (a client copying a chunk of a get
+/// into its caller's memory) saves copying it into the frame. On error `f`
+/// (and *data) hold partial contents.
+status decode_into(std::span<const std::uint8_t> bytes, frame& f, std::span<const std::uint8_t>* data = nullptr);
 
 /// The clock invoke_body::deadline_us is read against: µs since the epoch
 /// (CLOCK_REALTIME), so deadlines mean the same on every node.

@@ -7,11 +7,14 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <cstring>
 #include <mutex>
 #include <optional>
 #include <span>
 #include <thread>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include <ferry/runtime.hpp>
 
@@ -108,17 +111,30 @@ class call_state {
   /// a runtime being destroyed waits for it to leave its member.
   static constexpr std::chrono::microseconds kSleepAtMost{10000};
 
-  explicit call_state(std::chrono::steady_clock::time_point deadline, std::shared_ptr<driver_link> link = nullptr)
-      : deadline_(deadline), link_(std::move(link)) {}
+  /// `answer_into`: where a successful answer's bytes go (it must be
+  /// exactly that long, else the call fails with bad_format), instead of
+  /// this state's own buffer: a bulk get's chunk lands in the caller's
+  /// memory with one copy. Empty: the state's buffer.
+  explicit call_state(std::chrono::steady_clock::time_point deadline, std::shared_ptr<driver_link> link = nullptr,
+                      std::span<std::uint8_t> answer_into = {})
+      : into_(answer_into), deadline_(deadline), link_(std::move(link)) {}
 
-  /// The answer (calls::completion): copied into this state's own buffer,
-  /// which keeps its capacity when the state is reused.
+  /// The answer (calls::completion): copied into the caller's memory
+  /// (answer_into), or else into this state's own buffer, which keeps its
+  /// capacity when the state is reused.
   void on_answer(std::span<const std::uint8_t> bytes, status&& s) {
     {
       std::lock_guard lock(mu_);
       if (done_.load(std::memory_order_relaxed)) return;
-      bytes_.assign(bytes.begin(), bytes.end());
-      status_ = std::move(s);
+      if (into_.empty() || !s.ok()) {
+        bytes_.assign(bytes.begin(), bytes.end());
+        status_ = std::move(s);
+      } else if (bytes.size() != into_.size()) {
+        status_ = make_error(errc::bad_format, fmt::format("asked for {} bytes, got {}", into_.size(), bytes.size()));
+      } else {
+        std::memcpy(into_.data(), bytes.data(), bytes.size());
+        status_ = std::move(s);
+      }
       done_.store(true, std::memory_order_release);
     }
     cv_.notify_all();
@@ -131,10 +147,12 @@ class call_state {
     return bytes_;
   }
   /// Wait until complete or the deadline; a view of the bytes, valid while
-  /// this state is held and not reused (no copy: a bulk transfer's chunks).
+  /// this state is held and not reused (no copy: a bulk transfer's chunks);
+  /// with answer_into, a view of that memory, which holds them.
   result<std::span<const std::uint8_t>> wait_view() {
     if (auto s = wait_done(); !s.ok()) return s;
     if (!status_.ok()) return status_;
+    if (!into_.empty()) return std::span<const std::uint8_t>(into_);
     return std::span<const std::uint8_t>(bytes_);
   }
   status wait_into(void* out, std::size_t size) {
@@ -153,9 +171,10 @@ class call_state {
 
   /// Make a finished state new again for another call (the runtime's pool
   /// does this only when nobody else holds the state).
-  void reuse(std::chrono::steady_clock::time_point deadline) {
+  void reuse(std::chrono::steady_clock::time_point deadline, std::span<std::uint8_t> answer_into = {}) {
     std::lock_guard lock(mu_);
     done_.store(false, std::memory_order_relaxed);
+    into_ = answer_into;
     bytes_.clear();
     // A bulk chunk's buffer stays for the next (warm memory), not the largest answer ever.
     if (bytes_.capacity() > transport::kReusedFrameBytes) std::vector<std::uint8_t>().swap(bytes_);
@@ -221,8 +240,10 @@ class call_state {
     }
     if (ready()) return {};  // done_ is released after the answer is written: no lock needed to read it
     std::unique_lock lock(mu_);
-    if (!cv_.wait_until(lock, deadline_, [&] { return done_.load(std::memory_order_relaxed); }))
+    if (!cv_.wait_until(lock, deadline_, [&] { return done_.load(std::memory_order_relaxed); })) {
+      into_ = {};  // the caller gives up on its memory: an answer that comes late goes to this state's buffer
       return make_error(errc::timeout, "no answer before the call's deadline");
+    }
     return {};
   }
 
@@ -230,6 +251,7 @@ class call_state {
   std::condition_variable cv_;
   std::atomic<bool> done_{false};
   std::vector<std::uint8_t> bytes_;
+  std::span<std::uint8_t> into_;  // answer_into; emptied when the caller gives up
   status status_;
   std::chrono::steady_clock::time_point deadline_;
   std::shared_ptr<driver_link> link_;

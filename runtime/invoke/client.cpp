@@ -197,6 +197,11 @@ struct runtime::impl final : detail::progress_driver {
     discovery = std::make_unique<directory::discovery>(*router, *member);
     ifuncs = std::make_unique<ifunc::service>(*member, nodes, std::nullopt);
     member->on_frame([this](frame&& f) { on_frame(std::move(f)); });
+    // A get's chunk goes from the transport's buffer to its call (and from
+    // there into the caller's memory) without a copy into a frame first.
+    member->on_data_frame([this](const frame& f, std::span<const std::uint8_t> data) {
+      if (f.type == frame_type::object_data) (void)calls.complete(f.call, data, {});
+    });
     member->on_peer_dead([this](node_index who) { on_peer_dead(who); });
     member->on_peer_alive([this](node_index who) {  // it was paused or busy, not gone
       std::lock_guard lock(mu);
@@ -247,27 +252,30 @@ struct runtime::impl final : detail::progress_driver {
   std::vector<std::shared_ptr<detail::call_state>> pool;  // guarded by mu
   std::size_t pool_cursor = 0;
 
-  std::shared_ptr<detail::call_state> fresh_state(std::chrono::steady_clock::time_point deadline) {
+  std::shared_ptr<detail::call_state> fresh_state(std::chrono::steady_clock::time_point deadline,
+                                                  std::span<std::uint8_t> answer_into = {}) {
     std::lock_guard lock(mu);
-    return fresh_state_locked(deadline);
+    return fresh_state_locked(deadline, answer_into);
   }
-  std::shared_ptr<detail::call_state> fresh_state_locked(std::chrono::steady_clock::time_point deadline) {
+  std::shared_ptr<detail::call_state> fresh_state_locked(std::chrono::steady_clock::time_point deadline,
+                                                         std::span<std::uint8_t> answer_into = {}) {
     for (std::size_t n = 0; n < pool.size(); ++n) {
       auto& s = pool[pool_cursor];
       pool_cursor = (pool_cursor + 1) % pool.size();
       if (s.use_count() == 1) {
-        s->reuse(deadline);
+        s->reuse(deadline, answer_into);
         return s;
       }
     }
-    pool.push_back(std::make_shared<detail::call_state>(deadline, link));
+    pool.push_back(std::make_shared<detail::call_state>(deadline, link, answer_into));
     return pool.back();
   }
 
-  /// A new outstanding request whose answer completes a call_state.
+  /// A new outstanding request whose answer completes a call_state (its
+  /// bytes into `answer_into`, if given: detail::call_state).
   std::uint64_t start_call(calls::depends_on deps, std::chrono::milliseconds deadline,
-                           std::shared_ptr<detail::call_state>& state) {
-    state = fresh_state(std::chrono::steady_clock::now() + deadline);
+                           std::shared_ptr<detail::call_state>& state, std::span<std::uint8_t> answer_into = {}) {
+    state = fresh_state(std::chrono::steady_clock::now() + deadline, answer_into);
     return calls.add(deps, calls::completion_for(state));
   }
 
@@ -400,11 +408,13 @@ struct runtime::impl final : detail::progress_driver {
     return request(to, f, deadline, about);
   }
   /// The same for a frame the caller keeps (sets its call and source); a
-  /// bulk frame's `data` travels after it (session::member::send).
+  /// bulk frame's `data` travels after it (session::member::send); the
+  /// answer's bytes land in `answer_into` if given (they must fill it).
   std::shared_ptr<detail::call_state> request(node_index to, frame& f, std::chrono::milliseconds deadline,
-                                              const object_id& about = {}, std::span<const std::uint8_t> data = {}) {
+                                              const object_id& about = {}, std::span<const std::uint8_t> data = {},
+                                              std::span<std::uint8_t> answer_into = {}) {
     std::shared_ptr<detail::call_state> state;
-    f.call = start_call({to, about, wire::kNoNode, false}, deadline, state);
+    f.call = start_call({to, about, wire::kNoNode, false}, deadline, state, answer_into);
     f.source = member->self();
     requests.fetch_add(1, std::memory_order_relaxed);
     if (auto s = member->send(to, f, data); !s.ok()) (void)calls.complete(f.call, {}, std::move(s));
@@ -432,10 +442,11 @@ struct runtime::impl final : detail::progress_driver {
     return request_owner(id, f, deadline);
   }
   std::shared_ptr<detail::call_state> request_owner(const object_id& id, frame& f, std::chrono::milliseconds deadline,
-                                                    std::span<const std::uint8_t> data = {}) {
+                                                    std::span<const std::uint8_t> data = {},
+                                                    std::span<std::uint8_t> answer_into = {}) {
     auto to = owner_of(id, deadline);
     if (!to) return failed(to.error());
-    return request(*to, f, deadline, id, data);
+    return request(*to, f, deadline, id, data, answer_into);
   }
 
   /// A bulk transfer of `bytes` with the owner of `id`, begun at `began`,
@@ -654,27 +665,28 @@ void check_fits(const char* what, std::uint64_t length, std::uint64_t offset) {
 }
 
 // Run `count` chunk requests, at most kChunksInFlight at a time; `start(i)`
-// sends chunk i, `done(i, bytes)` takes its answer (a view into the call's
-// state: chunk buffers stay warm). Throws the first error
-// (after the chunks already sent have finished, so none outlives the call).
-template <class Start, class Done>
-void chunked(std::uint64_t count, Start start, Done done) {
+// sends chunk i and returns its state (whose answer may land in the
+// caller's memory: detail::call_state's answer_into). Throws the first error
+// after the chunks already sent have finished, so none outlives the call
+// and no answer lands in the caller's memory after it returns.
+template <class Start>
+void chunked(std::uint64_t count, Start start) {
   std::vector<std::pair<std::uint64_t, std::shared_ptr<detail::call_state>>> window;
   std::optional<status> failed;
   std::uint64_t next = 0;
   while (next < count || !window.empty()) {
     while (!failed && next < count && window.size() < kChunksInFlight) {
-      window.emplace_back(next, start(next));
+      try {
+        window.emplace_back(next, start(next));
+      } catch (...) {
+        for (auto& [i, state] : window) (void)state->wait_view();
+        throw;
+      }
       ++next;
     }
     auto [i, state] = std::move(window.front());
     window.erase(window.begin());
-    auto r = state->wait_view();
-    if (!r) {
-      if (!failed) failed = r.error();
-    } else if (!failed) {
-      done(i, *r);
-    }
+    if (auto r = state->wait_view(); !r && !failed) failed = r.error();
     if (failed && window.empty()) break;
   }
   if (failed) throw error(*failed);
@@ -698,8 +710,7 @@ void object_space::put_bytes(const object_id& id, std::uint64_t offset, std::spa
         body.at = {id, offset + i * kChunk};
         return im.request_owner(id, put, kObjectDeadline,
                                 {reinterpret_cast<const std::uint8_t*>(part.data()), part.size()});
-      },
-      [](std::uint64_t, std::span<const std::uint8_t>) {});
+      });
   im.transferred(id, bytes.size(), began);
 }
 
@@ -732,16 +743,12 @@ void object_space::get_into(const object_id& id, std::uint64_t offset, std::span
   chunked(
       chunks,
       [&](std::uint64_t i) {
+        // The chunk's answer is copied once, from the transport's frame
+        // straight into `out` (a size other than n fails the get: bad_format).
         const std::uint64_t n = std::min<std::uint64_t>(kChunk, length - i * kChunk);
-        return im.request_owner(id,
-                          {frame_type::object_get, 0, 0, wire::object_get_body{{id, offset + i * kChunk}, n}},
-                          kObjectDeadline);
-      },
-      [&](std::uint64_t i, std::span<const std::uint8_t> bytes) {
-        const std::uint64_t n = std::min<std::uint64_t>(kChunk, length - i * kChunk);
-        if (bytes.size() != n)
-          throw error(make_error(errc::bad_format, fmt::format("asked for {} bytes, got {}", n, bytes.size())));
-        if (n > 0) std::memcpy(out.data() + i * kChunk, bytes.data(), n);
+        frame ask{frame_type::object_get, 0, 0, wire::object_get_body{{id, offset + i * kChunk}, n}};
+        return im.request_owner(id, ask, kObjectDeadline, {},
+                                {reinterpret_cast<std::uint8_t*>(out.data()) + i * kChunk, n});
       });
   im.transferred(id, length, began);
 }

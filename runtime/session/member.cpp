@@ -280,7 +280,8 @@ void member::handle_bytes(std::span<const std::uint8_t> bytes) {
   thread_local std::array<wire::frame, 32> by_type;
   const std::uint8_t type = bytes.size() >= wire::kFrameHeaderSize ? bytes[3] : 0;
   wire::frame& f = by_type[type < by_type.size() ? type : 0];
-  if (auto s = wire::decode_into(bytes, f); !s.ok()) {
+  std::span<const std::uint8_t> data;  // a bulk frame's data, left in `bytes` for data_handler_
+  if (auto s = wire::decode_into(bytes, f, data_handler_ ? &data : nullptr); !s.ok()) {
     ++bad_frames_;
     // If the header is intact, tell the sender what was wrong with its frame.
     if (bytes.size() >= wire::kFrameHeaderSize) {
@@ -306,6 +307,7 @@ void member::handle_bytes(std::span<const std::uint8_t> bytes) {
     return;  // not work: loop()'s spin does not lengthen for it
   }
   ++work_handled_;
+  if (data_handler_ && wire::data_bytes(f) != nullptr) return data_handler_(f, data);
   if (handler_) handler_(std::move(f));
   // Keep small frames' buffers for reuse, not a large frame's: a thread
   // should not hold on to the biggest frame it ever saw.

@@ -99,6 +99,10 @@ std::chrono::microseconds poll_budget(std::uint32_t processes);
 class member {
  public:
   using frame_handler = std::function<void(wire::frame&&)>;
+  /// A frame that ends with its data bytes (object_put, object_data:
+  /// wire::data_bytes), decoded without them, and the data: a view into
+  /// the transport's receive buffer, valid only during the call.
+  using data_frame_handler = std::function<void(const wire::frame&, std::span<const std::uint8_t> data)>;
 
   static result<std::unique_ptr<member>> create(member_config config);
   /// Stops the progress thread; frames still queued are dropped.
@@ -111,6 +115,11 @@ class member {
 
   /// Handlers; set before start(). Both run on the driving thread.
   void on_frame(frame_handler handler) { handler_ = std::move(handler); }
+  /// With this handler, frames that end with their data go to it instead
+  /// of on_frame's, their data not copied out of the transport's buffer: for
+  /// a receiver that uses the bytes at once (the client copies a get's
+  /// chunk straight into its caller's memory), one copy of each chunk fewer.
+  void on_data_frame(data_frame_handler handler) { data_handler_ = std::move(handler); }
   void on_peer_dead(std::function<void(node_index)> handler) { dead_handler_ = std::move(handler); }
   /// A member declared dead was heard from again (same address: not a restart).
   void on_peer_alive(std::function<void(node_index)> handler) { alive_handler_ = std::move(handler); }
@@ -213,6 +222,7 @@ class member {
   std::unique_ptr<transport::transport> transport_;
   std::vector<std::uint8_t> address_;
   frame_handler handler_;
+  data_frame_handler data_handler_;
   std::function<void(node_index)> dead_handler_;
   std::function<void(node_index)> alive_handler_;
   std::function<wire::load_body()> load_source_;

@@ -1,11 +1,14 @@
 // The call table on its own: every request completes exactly once, through
 // growth, out-of-order answers, wrap-around of the probe sequence, late
 // answers and peer-death sweeps (its open addressing must never lose or
-// misplace an entry: a lost entry is a call that hangs).
+// misplace an entry: a lost entry is a call that hangs); and a call's
+// state taking its answer into the caller's memory (a bulk get's chunks).
+#include <array>
 #include <map>
 #include <random>
 
 #include "calls/call_table.hpp"
+#include "invoke/call_state.hpp"
 #include "test_util.hpp"
 
 using namespace ferry;
@@ -102,4 +105,49 @@ TEST_CASE("call table: ids start at random, so two tables do not share them") {
   CHECK_FALSE(b.complete(id, {}, {}));  // b's predecessor's answer finds nothing in b
   CHECK(b.late_answers() == 1);
   CHECK(a.complete(id, {}, {}));
+}
+
+TEST_CASE("call state: an answer lands in the caller's memory, and a wrong size, an error or a late answer leaves it alone") {
+  using detail::call_state;
+  const auto soon = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  std::array<std::uint8_t, 8> into{};
+  const std::array<std::uint8_t, 8> none{};
+  const std::array<std::uint8_t, 8> answer{1, 2, 3, 4, 5, 6, 7, 8};
+  call_state state(soon, nullptr, into);
+
+  SUBCASE("the answer's bytes go there, and the view is of that memory") {
+    state.on_answer(answer, {});
+    const auto view = state.wait_view();
+    REQUIRE(view.ok());
+    CHECK(view->data() == into.data());
+    CHECK(into == answer);
+  }
+  SUBCASE("an answer of another size fails the call with bad_format and writes nothing") {
+    state.on_answer(std::span(answer).first(7), {});
+    CHECK_ERRC(state.wait_view(), errc::bad_format);
+    CHECK(into == none);
+  }
+  SUBCASE("an error writes nothing") {
+    state.on_answer({}, make_error(errc::not_found, "no such object"));
+    CHECK_ERRC(state.wait_view(), errc::not_found);
+    CHECK(into == none);
+  }
+  SUBCASE("an answer after the caller gave up at its deadline does not write into its memory") {
+    call_state hurried(std::chrono::steady_clock::now() + std::chrono::milliseconds(20), nullptr, into);
+    CHECK_ERRC(hurried.wait_view(), errc::timeout);
+    hurried.on_answer(answer, {});
+    CHECK(into == none);
+  }
+  SUBCASE("reused without it, the state keeps the answer in its own buffer") {
+    state.on_answer(answer, {});
+    REQUIRE(state.wait_view().ok());
+    into = none;
+    state.reuse(soon);
+    state.on_answer(answer, {});
+    const auto view = state.wait_view();
+    REQUIRE(view.ok());
+    CHECK(view->data() != into.data());
+    CHECK(std::equal(view->begin(), view->end(), answer.begin(), answer.end()));
+    CHECK(into == none);
+  }
 }

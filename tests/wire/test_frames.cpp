@@ -153,6 +153,42 @@ TEST_CASE("frames: a bulk frame's head and its data are the frame's encoding, sp
   CHECK_ERRC(encode_head_into(head_data, kMaxFrame, bytes), errc::too_large);
 }
 
+TEST_CASE("frames: a bulk frame decoded with a view leaves its data where it is, and the rest as decode does") {
+  std::vector<std::uint8_t> data(5000);
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<std::uint8_t>(i * 13 + 1);
+  const ref<void> at{object_id::random(), 4096};
+  for (const frame& whole : {frame{frame_type::object_put, 0, 9, object_put_body{at, data}},
+                             frame{frame_type::object_data, 2, 10, object_data_body{data}}}) {
+    CAPTURE(to_string(whole.type));
+    const auto bytes = encode(whole);
+    frame f;
+    std::span<const std::uint8_t> view;
+    REQUIRE_OK(decode_into(bytes, f, &view));
+    CHECK(f.type == whole.type);
+    CHECK(f.call == whole.call);
+    REQUIRE(data_bytes(f) != nullptr);
+    CHECK(data_bytes(f)->empty());  // not copied
+    CHECK(view.data() == bytes.data() + bytes.size() - data.size());  // the data where it arrived
+    CHECK(std::equal(view.begin(), view.end(), data.begin(), data.end()));
+    if (whole.type == frame_type::object_put) CHECK(std::get<object_put_body>(f.body).at == at);
+    // A lying data length is bad_format, with a view as without.
+    auto lying = bytes;
+    lying[bytes.size() - data.size() - 8] += 1;
+    CHECK_ERRC(decode_into(lying, f, &view), errc::bad_format);
+  }
+  // Other frames decode whole, and the view is empty; so is it for frames that
+  // share object_data's body but not its place at the end (echo, object_image).
+  for (const frame& other : one_of_each()) {
+    if (other.type == frame_type::object_put || other.type == frame_type::object_data) continue;
+    CAPTURE(to_string(other.type));
+    std::span<const std::uint8_t> view{data};
+    frame f;
+    REQUIRE_OK(decode_into(encode(other), f, &view));
+    CHECK(view.empty());
+    CHECK(encode(f) == encode(other));
+  }
+}
+
 TEST_CASE("frames: random mutations never crash and never decode garbage silently" * doctest::timeout(60)) {
   std::mt19937_64 rng(12345);
   std::size_t rejected = 0, accepted = 0;
