@@ -21,6 +21,10 @@
 //                             fsyncs; store I/O never runs on the network
 //                             thread, and runaway mobile calls filling every
 //                             executor cannot hold up put/get/create/remove)
+//   but a put of at most a chunk (kReusedFrameBytes) to an object in
+//   memory, not moving  -> in place, written from the transport's buffer
+//                             (object_service::put_in_place: a memory copy,
+//                             like a short call; no decode copy, no hand-off)
 //
 // Every run re-decides from its own duration: code that turns long is moved
 // to the executors after two runs in a row over `inline_budget`, or after

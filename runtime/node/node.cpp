@@ -91,6 +91,8 @@ result<std::unique_ptr<node>> node::create(node_config config) {
                                                              "--trust-keys and sign them with `ferry sign --ifunc`)")
                            : status{}});
   n->member_->on_frame([raw = n.get()](frame&& f) { raw->on_frame(std::move(f)); });
+  n->member_->on_data_frame(
+      [raw = n.get()](const frame& f, std::span<const std::uint8_t> data) { raw->on_data_frame(f, data); });
   n->member_->on_peer_dead([raw = n.get()](node_index who) { raw->on_peer_dead(who); });
   n->member_->on_peer_alive([raw = n.get()](node_index who) {  // paused, not gone: moves it decides can go on
     if (who < raw->config_.nodes) raw->migration_->source_back(who);
@@ -233,6 +235,27 @@ void node::on_frame(frame&& f) {
     case frame_type::shutdown: return refuse(f, "a node is stopped by a signal, not by a frame", true);
     default: return refuse(f, "a node does not accept these frames", true);
   }
+}
+
+void node::on_data_frame(const frame& f, std::span<const std::uint8_t> data) {
+  if (f.type == frame_type::object_data) {  // an answer to this node's own get (cx.fetch, a pull)
+    (void)calls_.complete(f.call, data, {});
+    return;
+  }
+  // A put to an object in memory here is written from the transport's
+  // buffer at once (exec/dispatch.hpp); any other takes the frame's way.
+  const object_id id = object::object_service::subject_of(f);
+  if (migration_->try_admit(id)) {
+    const bool written = objects_->put_in_place(f, data);
+    migration_->release(id);
+    if (written) {
+      puts_in_place_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+  }
+  frame whole = f;
+  if (auto* bytes = wire::data_bytes(whole)) bytes->assign(data.begin(), data.end());
+  on_frame(std::move(whole));
 }
 
 void node::refuse(const frame& f, std::string_view why, bool answer) {

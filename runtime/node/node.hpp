@@ -115,6 +115,10 @@ struct node_stats {
   /// failed load is answered to its caller; a failed recompile only counted
   /// here (the fast tier keeps serving).
   std::uint64_t jit_failures = 0;
+  /// Puts written into an object in memory from the transport's buffer on
+  /// the network thread (object_service::put_in_place); the others went to
+  /// an object thread.
+  std::uint64_t puts_in_place = 0;
 };
 
 class node {
@@ -151,7 +155,7 @@ class node {
     return {policy_->calls_in_place(), policy_->calls_on_executor(), calls_.late_answers(), router_->size(),
             migration_->moved_out(),    member_->bad_frames(),         member_->dropped_frames(),
             refused_.load(std::memory_order_relaxed), ifuncs_->contexts(), compiled.loads, compiled.tier_ups,
-            compiled.recompiling, compiled.failures};
+            compiled.recompiling, compiled.failures, puts_in_place_.load(std::memory_order_relaxed)};
   }
   jit& engine() { return *jit_; }
 
@@ -160,6 +164,9 @@ class node {
 
   // The driving thread (session/member.hpp).
   void on_frame(wire::frame&& f);
+  /// A frame that ends with its data, the data still in the transport's
+  /// buffer (session::member::on_data_frame).
+  void on_data_frame(const wire::frame& f, std::span<const std::uint8_t> data);
   void on_hello(wire::frame&& f);
   void on_peer_dead(node_index who);
   /// A well-formed frame this node does not take from its sender: count it,
@@ -205,6 +212,7 @@ class node {
   std::unique_ptr<ifunc::service> ifuncs_;
 
   std::atomic<std::uint64_t> refused_{0};
+  std::atomic<std::uint64_t> puts_in_place_{0};
   /// Clients whose join hello came while join() was still writing (hellos
   /// to nodes and clients, directory registrations): answered at its end
   /// (docs/protocol.md, "Membership"), so once a client has joined, no

@@ -53,6 +53,16 @@ bool migration::admit(const object_id& id, frame& f) {
   return true;
 }
 
+bool migration::try_admit(const object_id& id) {
+  if (id.is_nil()) return true;
+  if (moving_count_.load(std::memory_order_acquire) != 0) {
+    std::lock_guard lock(mu_);
+    if (moving_.contains(id)) return false;
+  }
+  active_[stripe(id)].fetch_add(1, std::memory_order_acq_rel);
+  return true;
+}
+
 bool migration::hold(const object_id& id, frame& f) {
   if (moving_count_.load(std::memory_order_acquire) == 0) return false;
   {

@@ -116,6 +116,11 @@ class migration {
   /// object frame) start now? Then it is counted until release(id). False
   /// while `id` moves: `f` is taken and held until the move ends.
   bool admit(const object_id& id, wire::frame& f);
+  /// Driving thread: the same for work that cannot be held (a put whose
+  /// data is still in the transport's buffer): counted until release(id)
+  /// and true, or false while `id` moves (nothing held: the caller takes
+  /// admit()'s way with a frame of its own).
+  bool try_admit(const object_id& id);
   /// Work admitted for `id` has ended (any thread).
   void release(const object_id& id) {
     if (!id.is_nil()) active_[stripe(id)].fetch_sub(1, std::memory_order_release);

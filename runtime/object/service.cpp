@@ -37,6 +37,14 @@ void object_service::handle(const frame& f) {
   }
 }
 
+bool object_service::put_in_place(const frame& f, std::span<const std::uint8_t> data) {
+  if (f.type != frame_type::object_put || store_.persistent() || data.size() > transport::kReusedFrameBytes) return false;
+  const auto& at = std::get<wire::object_put_body>(f.body).at;
+  if (!store_.holds(at.id)) return false;
+  answer(f, store_.write(at.id, at.offset, std::as_bytes(data)));
+  return true;
+}
+
 void object_service::serve(const frame& f) {
   const object_id id = subject_of(f);
   if (f.type != frame_type::object_create && !store_.holds(id)) {
@@ -74,20 +82,19 @@ void object_service::serve(const frame& f) {
         return answer(f, make_error(errc::too_large, fmt::format("a get asks for at most {} bytes, not {} (read in chunks)",
                                                                  wire::kMaxObjectGet, b.length)));
       if (auto in_range = store_.check_range(b.at.id, b.at.offset, b.length); !in_range) return answer(f, in_range);
-      // Read into a buffer this thread reuses (a chunk's buffer stays warm
-      // from one get to the next: transport.hpp, kReusedFrameBytes), sent
-      // after the answer's head without another copy into the frame.
-      thread_local std::vector<std::uint8_t> data;
-      data.resize(b.length);
-      const auto into = std::as_writable_bytes(std::span(data));
-      const auto read = gets_ == get_from::at_rest ? store_.read_at_rest(b.at.id, b.at.offset, into)
-                                                   : store_.read(b.at.id, b.at.offset, into);
-      if (read) {
-        const frame head{frame_type::object_data, member_.self(), f.call, wire::object_data_body{}};
-        (void)member_.send(f.source, head, data);
-      }
-      if (data.capacity() > transport::kReusedFrameBytes) std::vector<std::uint8_t>().swap(data);
-      if (!read) answer(f, read);  // the object shrank or went since the check
+      // Read straight into the answer's frame, after its head, in a buffer
+      // the member keeps warm (session::member::send_written); a failed
+      // read sends nothing.
+      status read;
+      const frame head{frame_type::object_data, member_.self(), f.call, wire::object_data_body{}};
+      (void)member_.send_written(f.source, head, b.length, [&](std::span<std::uint8_t> into) {
+        const auto bytes = std::as_writable_bytes(into);
+        read = (gets_ == get_from::at_rest ? store_.read_at_rest(b.at.id, b.at.offset, bytes)
+                                           : store_.read(b.at.id, b.at.offset, bytes))
+                   .error();
+        return read;
+      });
+      if (!read.ok()) answer(f, read);  // the object shrank or went since the check
       return;
     }
     case frame_type::object_remove: {

@@ -5,11 +5,13 @@
 // (`passing_on`): if the next node dies or restarts before answering, the
 // node fails the request to its requester (docs/reliability.md).
 //
-// Threads: handle() runs on an executor (a persistent store fsyncs), never
-// on the network thread (runtime/exec/dispatch.hpp).
+// Threads: handle() runs on an object thread (a persistent store fsyncs),
+// never on the network thread; put_in_place() runs there
+// (runtime/exec/dispatch.hpp).
 #pragma once
 
 #include <functional>
+#include <span>
 
 #include <ferry/store.hpp>
 
@@ -38,6 +40,14 @@ class object_service {
 
   /// Answer object frame `f` (object_create, _put, _get, _remove).
   void handle(const wire::frame& f);
+  /// An object_put whose data is still in the transport's buffer (the
+  /// network thread, session::member::on_data_frame): when this node's
+  /// store keeps the object in memory (not persistent) and the data is at
+  /// most a chunk (transport::kReusedFrameBytes), written now and answered,
+  /// true. Else false, and nothing done: the frame takes handle()'s way
+  /// (an object thread; passed on, if the object is elsewhere). The
+  /// caller has admitted it (migration::try_admit).
+  bool put_in_place(const wire::frame& f, std::span<const std::uint8_t> data);
   /// The object frame `f` is about (the id it creates, writes, reads, removes).
   static object_id subject_of(const wire::frame& f);
 

@@ -156,16 +156,51 @@ status member::send(node_index to, const wire::frame& f, std::span<const std::ui
   }
   // Another thread holds the transport (for one progress turn at most): the
   // frame is copied into the driver's queue, into a buffer kept from earlier
-  // hand-offs, and leaves in order with the work posted before it. (A
-  // driving sender learns an unknown or dead peer from send_now, which
-  // reads the driver's own peer table; this one from its copy.)
-  {
-    std::lock_guard lock(mu_);
-    auto it = known_.find(to);
-    if (it == known_.end()) return make_error(errc::not_found, fmt::format("member {} is not connected", to));
-    if (!it->second) return make_error(errc::peer_dead, fmt::format("member {} is dead", to));
-  }
+  // hand-offs, and leaves in order with the work posted before it.
+  if (auto s = check_known(to); !s.ok()) return s;
   return hand_off(to, f, data);
+}
+
+status member::send_written(node_index to, const wire::frame& f, std::size_t size, const data_writer& write) {
+  // The head is encoded apart and copied in front of the data: encoding
+  // into the kept buffer would shrink it, and growing it again would zero
+  // the data's place before `write` fills it.
+  thread_local std::vector<std::uint8_t> head;
+  thread_local std::vector<std::uint8_t> whole;
+  if (auto s = wire::encode_head_into(f, size, head); !s.ok()) return s;
+  whole.resize(head.size() + size);
+  std::memcpy(whole.data(), head.data(), head.size());
+  if (auto s = write(std::span(whole).subspan(head.size())); !s.ok()) return s;
+  status sent;
+  if (to == config_.self) {
+    auto frame = wire::decode(whole);
+    if (!frame) return frame.error();
+    post([this, frame = std::move(*frame)] {
+      if (handler_) handler_(wire::frame(frame));
+    });
+  } else if (is_deaf_.load(std::memory_order_acquire)) {
+    sent = make_error(errc::io_error, fmt::format("member {} cannot send: {}", config_.self, deaf_));
+  } else if (driving()) {
+    sent = send_now(to, whole);
+  } else if (try_drive()) {
+    drain_posted();  // frames queued before this one leave first
+    sent = send_now(to, whole);
+    stop_driving();
+  } else if (sent = check_known(to); sent.ok()) {
+    hand_off_whole(to, whole);
+  }
+  if (whole.capacity() > kReusedFrameBytes) std::vector<std::uint8_t>().swap(whole);  // not the largest one ever
+  return sent;
+}
+
+status member::check_known(node_index to) {
+  // (A driving sender learns an unknown or dead peer from send_now, which
+  // reads the driver's own peer table; others from its copy.)
+  std::lock_guard lock(mu_);
+  auto it = known_.find(to);
+  if (it == known_.end()) return make_error(errc::not_found, fmt::format("member {} is not connected", to));
+  if (!it->second) return make_error(errc::peer_dead, fmt::format("member {} is dead", to));
+  return {};
 }
 
 bool member::try_drive() {
@@ -244,6 +279,17 @@ status member::hand_off(node_index to, const wire::frame& f, std::span<const std
   }
   wake();
   return {};
+}
+
+void member::hand_off_whole(node_index to, std::vector<std::uint8_t>& whole) {
+  {
+    std::lock_guard lock(mu_);
+    auto& e = next_posted();
+    e.to = to;
+    e.frame.swap(whole);
+    has_posted_.store(true, std::memory_order_seq_cst);
+  }
+  wake();
 }
 
 unsigned member::drain_posted() {

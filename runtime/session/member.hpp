@@ -151,6 +151,16 @@ class member {
   /// to the driver's queue once more), not first into the frame and then
   /// into its encoding. Errors: also those of wire::encode_head_into.
   status send(node_index to, const wire::frame& f, std::span<const std::uint8_t> data);
+  /// Writes a bulk frame's `size` data bytes into the span it is given
+  /// (exactly `size` bytes), or fails (then nothing is sent).
+  using data_writer = std::function<status(std::span<std::uint8_t> into)>;
+  /// The same for a bulk frame whose data `write` puts in place (a node
+  /// reading a get's range out of its store): the frame is built whole in
+  /// a buffer this thread keeps, the data written straight after its head,
+  /// and handed to the driver's queue, when another thread drives, by
+  /// exchanging buffers rather than copying. Errors: write's (nothing
+  /// sent), and send()'s.
+  status send_written(node_index to, const wire::frame& f, std::size_t size, const data_writer& write);
   /// Run `fn` on the driving thread, after the work posted before it.
   void post(std::function<void()> fn);
   /// Is the calling thread the driver?
@@ -217,6 +227,9 @@ class member {
   void become_deaf(std::string why);
   void revive(node_index index, peer_state& p);
   status send_now(node_index to, std::span<const std::uint8_t> bytes, std::span<const std::uint8_t> data = {});
+  /// send()'s checks for a peer this thread cannot send to itself (another
+  /// thread drives): unknown or dead, from the driver's copy of the table.
+  status check_known(node_index to);
 
   member_config config_;
   std::unique_ptr<transport::transport> transport_;
@@ -291,6 +304,9 @@ class member {
   /// Hand frame `f` for `to` (with its `data`, if sent in two parts) to the
   /// driver: a copy leaves in order with posted work.
   status hand_off(node_index to, const wire::frame& f, std::span<const std::uint8_t> data);
+  /// Hand the encoded frame in `whole` to the driver: it takes the buffer,
+  /// and `whole` gets the one its queue entry held (warm, or empty).
+  void hand_off_whole(node_index to, std::vector<std::uint8_t>& whole);
   std::atomic<std::uint64_t> drives_{0};  // drive_once() turns taken by other threads
   std::atomic<int> sleeping_callers_{0};   // callers blocked in drive_or_sleep()
   std::unordered_map<node_index, bool> known_;  // connected members (for connected())

@@ -349,6 +349,41 @@ TEST_CASE_FIXTURE(persistent_cluster_fixture, "runtime: calls that touch persist
   CHECK(nodes[0]->stats().calls_on_executor >= 50);
 }
 
+// A put to an object a node keeps in memory is written from the
+// transport's buffer as its frame is handled (exec/dispatch.hpp), chunk by
+// chunk, and a put past the end is refused there; a persistent node's puts
+// go to an object thread (its store fsyncs).
+TEST_CASE_FIXTURE(cluster_fixture, "runtime: puts to objects in memory are written in place as their frames are handled") {
+  constexpr std::uint64_t kWords = (std::uint64_t{3} << 20) / 8 + 5;  // three chunks and 40 bytes: four frames
+  std::vector<std::uint64_t> values(kWords);
+  for (std::uint64_t i = 0; i < kWords; ++i) values[i] = i * 0x9e3779b97f4a7c15ULL;
+  const auto obj = rt->objects().create<std::uint64_t>(kWords, on_node(1));
+  const auto before = nodes[1]->stats().puts_in_place;
+  rt->objects().put(obj, std::span<const std::uint64_t>(values));
+  CHECK(nodes[1]->stats().puts_in_place - before == 4);
+  CHECK(rt->objects().get(obj, kWords) == values);
+  const std::vector<std::uint64_t> two{1, 2};
+  try {
+    rt->objects().put(obj + (kWords - 1), std::span<const std::uint64_t>(two));
+    FAIL("a put past the end succeeded");
+  } catch (const ferry::error& e) {
+    CHECK(e.code() == errc::out_of_bounds);
+  }
+  CHECK(nodes[1]->stats().puts_in_place - before == 5);  // answered where it was handled
+  rt->objects().put(obj + 7, std::span<const std::uint64_t>(two));
+  CHECK(rt->objects().get(obj + 6, 4) == std::vector<std::uint64_t>{values[6], 1, 2, values[9]});
+}
+
+TEST_CASE_FIXTURE(persistent_cluster_fixture, "runtime: puts to a persistent node's objects go to an object thread") {
+  const auto c = cell_on(0, 40);
+  const auto before = nodes[0]->stats().puts_in_place;
+  for (std::uint64_t i = 0; i < 20; ++i) {
+    rt->objects().put(c, std::span<const std::uint64_t>(&i, 1));
+    CHECK(rt->objects().get(c, 1) == std::vector<std::uint64_t>{i});
+  }
+  CHECK(nodes[0]->stats().puts_in_place == before);
+}
+
 // A session member over the in-process transport, not started.
 static std::unique_ptr<session::member> inproc_member(wire::node_index self) {
   session::member_config c;
@@ -404,9 +439,10 @@ TEST_CASE("member: the progress thread spins longer while frames come close toge
 }
 
 // A bulk frame whose data is passed apart (member::send(to, frame, data):
-// a put's chunk, a get's answer) arrives as the whole frame on every way a
-// member sends: at once by a sender that drives, handed to the progress
-// thread while it drives, and to itself.
+// a put's chunk; or written in place by the sender, member::send_written:
+// a node's get answer) arrives as the whole frame on every way a member
+// sends: at once by a sender that drives, handed to the progress thread
+// while it drives, and to itself; a writer that fails sends nothing.
 TEST_CASE("member: a bulk frame sent with its data apart arrives whole, however it leaves") {
   auto sender = inproc_member(0), receiver = inproc_member(1);
   std::mutex mu;
@@ -429,11 +465,40 @@ TEST_CASE("member: a bulk frame sent with its data apart arrives whole, however 
   auto answer = [&](std::uint64_t call) { return wire::frame{wire::frame_type::object_data, 0, call, wire::object_data_body{}}; };
   REQUIRE_OK(sender->send(1, put(0), data));  // nobody drives the sender: this thread sends
   sender->start();  // now its progress thread drives, and sends from here are handed to it while it does
+  // The first half of the sends below while the progress thread surely
+  // drives (it runs a task posted to it, which waits): every one a hand-off.
+  std::atomic<bool> holding{false}, release{false};
+  sender->post([&] {
+    holding = true;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!release && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  });
+  for (int i = 0; i < 10000 && !holding; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  REQUIRE(holding);
+  auto written = [&](std::size_t n) {
+    return [&, n](std::span<std::uint8_t> into) -> status {
+      if (into.size() != n) return make_error(errc::internal, "the writer was given the wrong size");
+      std::memcpy(into.data(), data.data(), n);
+      return {};
+    };
+  };
   constexpr std::uint64_t kSends = 40;
-  for (std::uint64_t call = 1; call < kSends; ++call)
-    REQUIRE_OK(call % 2 ? sender->send(1, answer(call), std::span(data).first(call * 1000))
-                        : sender->send(1, put(call), data));
+  for (std::uint64_t call = 1; call < kSends; ++call) {
+    CAPTURE(call);
+    if (call == kSends / 2) release = true;
+    if (call % 4 == 3) {
+      REQUIRE_OK(sender->send_written(1, answer(call), call * 1000, written(call * 1000)));
+    } else {
+      REQUIRE_OK(call % 2 ? sender->send(1, answer(call), std::span(data).first(call * 1000))
+                          : sender->send(1, put(call), data));
+    }
+  }
   REQUIRE_OK(sender->send(0, put(kSends), data));  // to itself
+  REQUIRE_OK(sender->send_written(0, answer(kSends + 1), 5000, written(5000)));
+  // A writer that fails: its error, and nothing leaves.
+  CHECK_ERRC(sender->send_written(1, answer(kSends + 2), 10,
+                                  [](std::span<std::uint8_t>) -> status { return make_error(errc::not_found, "gone"); }),
+             errc::not_found);
   // The data travels once: not also inside the frame.
   CHECK_ERRC(sender->send(1, wire::frame{wire::frame_type::object_data, 0, 1, wire::object_data_body{{1, 2}}}, data),
              errc::invalid_argument);
@@ -442,13 +507,14 @@ TEST_CASE("member: a bulk frame sent with its data apart arrives whole, however 
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   auto all_in = [&] {
     std::lock_guard lock(mu);
-    return at_receiver.size() == kSends && at_sender.size() == 1;
+    return at_receiver.size() == kSends && at_sender.size() == 2;
   };
   while (!all_in() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // a frame that should not come has had its time
   sender->stop();
   receiver->stop();
   REQUIRE(at_receiver.size() == kSends);
-  REQUIRE(at_sender.size() == 1);
+  REQUIRE(at_sender.size() == 2);
   for (std::uint64_t call = 0; call < kSends; ++call) {
     CAPTURE(call);
     const auto& f = at_receiver[call];  // in the order sent
@@ -463,6 +529,9 @@ TEST_CASE("member: a bulk frame sent with its data apart arrives whole, however 
     }
   }
   CHECK(std::get<wire::object_put_body>(at_sender[0].body).bytes == data);
+  CHECK(at_sender[1].call == kSends + 1);
+  CHECK(std::get<wire::object_data_body>(at_sender[1].body).bytes ==
+        std::vector<std::uint8_t>(data.begin(), data.begin() + 5000));
 }
 
 // A member whose transport can hear no one again (transport::deaf(): a UCX
