@@ -375,7 +375,7 @@ void add_node_command(CLI::App& app) {
   cmd->add_option("--join-timeout-ms", a->join_timeout_ms, "How long to wait for the other nodes");
   cmd->add_option("--stats-file", a->stats_file,
                   "Keep this node's counters in FILE (`name value` lines, rewritten every 50 ms while they "
-                  "change): calls run, stray answers, bad, dropped and refused frames (docs/security.md)");
+                  "change): calls run, stray answers, bad, dropped and refused frames, puts written in place (docs/security.md)");
   cmd->callback([a] { set_exit_code(run_node(*a)); });
 }
 
