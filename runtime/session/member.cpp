@@ -164,9 +164,22 @@ status member::send(node_index to, const wire::frame& f, std::span<const std::ui
 status member::send_written(node_index to, const wire::frame& f, std::size_t size, const data_writer& write) {
   // The head is encoded apart and copied in front of the data: encoding
   // into the kept buffer would shrink it, and growing it again would zero
-  // the data's place before `write` fills it.
+  // the data's place before `write` fills it. Work drained below may send
+  // this way too, on this thread: it gets a buffer of its own.
   thread_local std::vector<std::uint8_t> head;
-  thread_local std::vector<std::uint8_t> whole;
+  thread_local std::vector<std::uint8_t> kept;
+  thread_local bool kept_in_use = false;
+  std::vector<std::uint8_t> own;
+  const bool outer = !kept_in_use;
+  auto& whole = outer ? kept : own;
+  struct in_use {
+    bool& flag;
+    bool mine;
+    ~in_use() {
+      if (mine) flag = false;
+    }
+  } using_kept{kept_in_use, outer};
+  kept_in_use = true;
   if (auto s = wire::encode_head_into(f, size, head); !s.ok()) return s;
   whole.resize(head.size() + size);
   std::memcpy(whole.data(), head.data(), head.size());
