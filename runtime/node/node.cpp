@@ -245,13 +245,11 @@ void node::on_data_frame(const frame& f, std::span<const std::uint8_t> data) {
   // A put to an object in memory here is written from the transport's
   // buffer at once (exec/dispatch.hpp); any other takes the frame's way.
   const object_id id = object::object_service::subject_of(f);
-  if (migration_->try_admit(id)) {
-    const bool written = objects_->put_in_place(f, data);
+  if (objects_->takes_in_place(f, data.size()) && migration_->try_admit(id)) {
+    puts_in_place_.fetch_add(1, std::memory_order_relaxed);  // before the answer: a caller that has it sees the count
+    objects_->put_in_place(f, data);
     migration_->release(id);
-    if (written) {
-      puts_in_place_.fetch_add(1, std::memory_order_relaxed);
-      return;
-    }
+    return;
   }
   frame whole = f;
   if (auto* bytes = wire::data_bytes(whole)) bytes->assign(data.begin(), data.end());

@@ -37,12 +37,14 @@ void object_service::handle(const frame& f) {
   }
 }
 
-bool object_service::put_in_place(const frame& f, std::span<const std::uint8_t> data) {
-  if (f.type != frame_type::object_put || store_.persistent() || data.size() > transport::kReusedFrameBytes) return false;
+bool object_service::takes_in_place(const frame& f, std::size_t size) const {
+  return f.type == frame_type::object_put && !store_.persistent() && size <= transport::kReusedFrameBytes &&
+         store_.holds(std::get<wire::object_put_body>(f.body).at.id);
+}
+
+void object_service::put_in_place(const frame& f, std::span<const std::uint8_t> data) {
   const auto& at = std::get<wire::object_put_body>(f.body).at;
-  if (!store_.holds(at.id)) return false;
-  answer(f, store_.write(at.id, at.offset, std::as_bytes(data)));
-  return true;
+  answer(f, store_.write(at.id, at.offset, std::as_bytes(data)));  // not_found if removed since takes_in_place()
 }
 
 void object_service::serve(const frame& f) {

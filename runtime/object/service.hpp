@@ -40,14 +40,16 @@ class object_service {
 
   /// Answer object frame `f` (object_create, _put, _get, _remove).
   void handle(const wire::frame& f);
-  /// An object_put whose data is still in the transport's buffer (the
-  /// network thread, session::member::on_data_frame): when this node's
-  /// store keeps the object in memory (not persistent) and the data is at
-  /// most a chunk (transport::kReusedFrameBytes), written now and answered,
-  /// true. Else false, and nothing done: the frame takes handle()'s way
-  /// (an object thread; passed on, if the object is elsewhere). The
-  /// caller has admitted it (migration::try_admit).
-  bool put_in_place(const wire::frame& f, std::span<const std::uint8_t> data);
+  /// Whether an object_put of `size` data bytes may be written where its
+  /// frame is handled (the network thread): this node's store keeps the
+  /// object, in memory (not persistent), and the data is at most a chunk
+  /// (transport::kReusedFrameBytes). Otherwise the frame takes handle()'s
+  /// way (an object thread; passed on, if the object is elsewhere).
+  [[nodiscard]] bool takes_in_place(const wire::frame& f, std::size_t size) const;
+  /// Write such a put from `data`, still in the transport's buffer
+  /// (session::member::on_data_frame), and answer it. The caller has
+  /// admitted it (migration::try_admit).
+  void put_in_place(const wire::frame& f, std::span<const std::uint8_t> data);
   /// The object frame `f` is about (the id it creates, writes, reads, removes).
   static object_id subject_of(const wire::frame& f);
 

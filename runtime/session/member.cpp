@@ -194,10 +194,10 @@ status member::send_written(node_index to, const wire::frame& f, std::size_t siz
   } else if (is_deaf_.load(std::memory_order_acquire)) {
     sent = make_error(errc::io_error, fmt::format("member {} cannot send: {}", config_.self, deaf_));
   } else if (driving()) {
-    sent = send_now(to, whole);
+    sent = send_now_taking(to, whole);
   } else if (try_drive()) {
     drain_posted();  // frames queued before this one leave first
-    sent = send_now(to, whole);
+    sent = send_now_taking(to, whole);
     stop_driving();
   } else if (sent = check_known(to); sent.ok()) {
     hand_off_whole(to, whole);
@@ -246,6 +246,14 @@ status member::send_now(node_index to, std::span<const std::uint8_t> bytes, std:
   if (it == peers_.end()) return make_error(errc::not_found, fmt::format("member {} is not connected", to));
   if (it->second.dead) return make_error(errc::peer_dead, fmt::format("member {} is dead", to));
   auto sent = data.empty() ? transport_->send(it->second.peer, bytes) : transport_->send_parts(it->second.peer, bytes, data);
+  return sent ? status{} : sent.error();
+}
+
+status member::send_now_taking(node_index to, std::vector<std::uint8_t>& whole) {
+  auto it = peers_.find(to);
+  if (it == peers_.end()) return make_error(errc::not_found, fmt::format("member {} is not connected", to));
+  if (it->second.dead) return make_error(errc::peer_dead, fmt::format("member {} is dead", to));
+  auto sent = transport_->send_taking(it->second.peer, whole);
   return sent ? status{} : sent.error();
 }
 
@@ -323,7 +331,7 @@ unsigned member::drain_posted() {
       e.task = nullptr;
       task();
     } else {
-      (void)send_now(e.to, e.frame);  // lost like any failed send: the call's deadline or a verdict reports it
+      (void)send_now_taking(e.to, e.frame);  // lost like any failed send: the call's deadline or a verdict reports it
       if (e.frame.capacity() > kReusedFrameBytes) std::vector<std::uint8_t>().swap(e.frame);
     }
   }

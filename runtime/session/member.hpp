@@ -227,6 +227,9 @@ class member {
   void become_deaf(std::string why);
   void revive(node_index index, peer_state& p);
   status send_now(node_index to, std::span<const std::uint8_t> bytes, std::span<const std::uint8_t> data = {});
+  /// The same for a whole frame whose buffer the transport may take
+  /// (transport::send_taking), leaving another in `whole`.
+  status send_now_taking(node_index to, std::vector<std::uint8_t>& whole);
   /// send()'s checks for a peer this thread cannot send to itself (another
   /// thread drives): unknown or dead, from the driver's copy of the table.
   status check_known(node_index to);

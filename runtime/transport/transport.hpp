@@ -136,6 +136,14 @@ class transport {
   /// they keep until it has left.
   virtual result<void> send_parts(peer_index to, std::span<const std::uint8_t> head,
                                   std::span<const std::uint8_t> data);
+  /// Send the whole frame held in `frame`, whose buffer the backend may
+  /// take: it then sends from it and leaves another in `frame` (one it kept
+  /// from an earlier send, its memory warm, or an empty one; its contents
+  /// and size are the backend's leftovers), so a large
+  /// frame leaves without a copy. The peer receives the same bytes as from
+  /// send(). By default send() (a copy), `frame` left as it is; the UCX
+  /// backend takes large frames.
+  virtual result<void> send_taking(peer_index to, std::vector<std::uint8_t>& frame) { return send(to, frame); }
 
   /// Make progress; returns how many events were handled (0 = idle).
   virtual unsigned progress() = 0;

@@ -123,27 +123,22 @@ class ucx_transport final : public transport {
     return send_copy(to, head, data);
   }
 
+  result<void> send_taking(peer_index to, std::vector<std::uint8_t>& frame) override {
+    // A large frame leaves from the caller's buffer, which the transport
+    // keeps until the send completes; the caller gets a kept one instead.
+    if (frame.size() <= kSpareSendCapacity || to >= eps_.size() || eps_[to] == nullptr) return send(to, frame);
+    pending_send* pending = take_spare_send(frame.size());
+    pending->frame.swap(frame);  // `frame` keeps the spare's size: resized to the next frame's, nothing is zeroed
+    return send_pending(to, pending);
+  }
+
   /// Send `head` followed by `data` from a buffer the transport keeps until
   /// the send completes.
   result<void> send_copy(peer_index to, std::span<const std::uint8_t> head, std::span<const std::uint8_t> data) {
     pending_send* pending = take_spare_send(head.size() + data.size());
     pending->frame.assign(head.begin(), head.end());
     pending->frame.insert(pending->frame.end(), data.begin(), data.end());
-    ucp_request_param_t rp{};
-    rp.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
-    rp.cb.send = &on_send_done;
-    rp.user_data = pending;
-    const ucs_status_ptr_t r =
-        ucp_am_send_nbx(eps_[to], kFrameAmId, nullptr, 0, pending->frame.data(), pending->frame.size(), &rp);
-    if (r == nullptr) {  // completed in place; the callback will not run
-      give_back(pending);
-      return {};
-    }
-    if (UCS_PTR_IS_ERR(r)) {
-      give_back(pending);
-      return error(fmt::format("send to peer {}", to), UCS_PTR_STATUS(r));
-    }
-    return {};  // on_send_done gives the buffer back and frees the request
+    return send_pending(to, pending);
   }
 
   unsigned progress() override {
@@ -291,6 +286,27 @@ class ucx_transport final : public transport {
     ucx_transport* self;
     std::vector<std::uint8_t> frame;
   };
+
+  /// Send the frame `pending` holds; its buffer comes back to the spares
+  /// when the send completes.
+  result<void> send_pending(peer_index to, pending_send* pending) {
+    ucp_request_param_t rp{};
+    rp.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
+    rp.cb.send = &on_send_done;
+    rp.user_data = pending;
+    const ucs_status_ptr_t r =
+        ucp_am_send_nbx(eps_[to], kFrameAmId, nullptr, 0, pending->frame.data(), pending->frame.size(), &rp);
+    if (r == nullptr) {  // completed in place; the callback will not run
+      give_back(pending);
+      return {};
+    }
+    if (UCS_PTR_IS_ERR(r)) {
+      give_back(pending);
+      return error(fmt::format("send to peer {}", to), UCS_PTR_STATUS(r));
+    }
+    return {};  // on_send_done gives the buffer back and frees the request
+  }
+
   // Send buffers are reused (only the driving thread sends or completes):
   // a warm send allocates nothing. Buffers up to kSpareSendCapacity are kept
   // however many there are (as many as sends were ever in flight at once);

@@ -237,21 +237,30 @@ void two_processes(const options& opts) {
   CHECK(received[2] == small_parts);
   CHECK(received[3] == std::vector<std::uint8_t>(big_parts.begin(), big_parts.begin() + 40));
 
-  // A stream of chunk-sized frames, two at a time, each with its own bytes:
-  // the backends send them from copies they keep and reuse (libfabric's
-  // registered rendezvous copies, UCX's send copies), and every frame
-  // arrives as it was sent, not as an earlier one that used the buffer.
+  // A stream of chunk-sized frames, three at a time, each with its own
+  // bytes: the backends send them from copies they keep and reuse
+  // (libfabric's registered rendezvous copies, UCX's send copies), or, from
+  // send_taking, from the caller's buffer (UCX), giving back one of theirs,
+  // which the caller fills for its next frame; every frame arrives as it
+  // was sent, not as an earlier one that used the buffer.
+  std::vector<std::uint8_t> taken;
   for (std::uint8_t round = 0; round < 6; ++round) {
     received.clear();
     std::vector<std::vector<std::uint8_t>> sent;
-    for (std::uint8_t k = 0; k < 2; ++k) {
-      sent.push_back(pattern((1 << 20) + 64 + 8 * round + k, static_cast<std::uint8_t>(20 + 2 * round + k)));
+    for (std::uint8_t k = 0; k < 3; ++k) {
+      sent.push_back(pattern((1 << 20) + 64 + 8 * round + k, static_cast<std::uint8_t>(20 + 3 * round + k)));
       const std::span<const std::uint8_t> view(sent.back());
-      REQUIRE_OK(k == 0 ? t->send(peer, view) : t->send_parts(peer, view.first(64), view.subspan(64)));
+      if (k == 2) {
+        taken.assign(view.begin(), view.end());
+        REQUIRE_OK(t->send_taking(peer, taken));
+      } else {
+        REQUIRE_OK(k == 0 ? t->send(peer, view) : t->send_parts(peer, view.first(64), view.subspan(64)));
+      }
     }
-    REQUIRE(drive_until(*t, [&] { return received.size() == 2; }, 30000));
+    REQUIRE(drive_until(*t, [&] { return received.size() == 3; }, 30000));
     CHECK(received[0] == sent[0]);
     CHECK(received[1] == sent[1]);
+    CHECK(received[2] == sent[2]);
   }
 
   // A window of frames of every size class keeps its order.
