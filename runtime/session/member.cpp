@@ -126,13 +126,9 @@ status member::send(node_index to, const wire::frame& f, std::span<const std::ui
                                                               wire::to_string(f.type)));
       bytes->assign(data.begin(), data.end());
     }
-    post([this, whole = std::move(whole)] {
-      if (handler_) handler_(wire::frame(whole));
-    });
+    post_to_self(std::move(whole));
     return {};
   }
-  if (is_deaf_.load(std::memory_order_acquire))
-    return make_error(errc::io_error, fmt::format("member {} cannot send: {}", config_.self, deaf_));
   // One encode buffer per thread, reused: no allocation once it has grown.
   // Frames posted earlier are drained before this one is encoded (they may
   // send, and use this buffer, themselves).
@@ -147,25 +143,16 @@ status member::send(node_index to, const wire::frame& f, std::span<const std::ui
     if (bytes.capacity() > kReusedFrameBytes) std::vector<std::uint8_t>().swap(bytes);  // not the largest one ever
     return s;
   };
-  if (driving()) return encode_and_send();
-  if (try_drive()) {
-    drain_posted();  // frames queued before this one leave first
-    auto s = encode_and_send();
-    stop_driving();
-    return s;
-  }
-  // Another thread holds the transport (for one progress turn at most): the
-  // frame is copied into the driver's queue, into a buffer kept from earlier
-  // hand-offs, and leaves in order with the work posted before it.
-  if (auto s = check_known(to); !s.ok()) return s;
-  return hand_off(to, f, data);
+  // Handed to the driver: copied into its queue, into a buffer kept from
+  // earlier hand-offs.
+  return leave(to, encode_and_send, [&] { return hand_off(to, f, data); });
 }
 
 status member::send_written(node_index to, const wire::frame& f, std::size_t size, const data_writer& write) {
   // The head is encoded apart and copied in front of the data: encoding
   // into the kept buffer would shrink it, and growing it again would zero
-  // the data's place before `write` fills it. Work drained below may send
-  // this way too, on this thread: it gets a buffer of its own.
+  // the data's place before `write` fills it. Work drained before the frame
+  // leaves may send this way too, on this thread: it gets a buffer of its own.
   thread_local std::vector<std::uint8_t> head;
   thread_local std::vector<std::uint8_t> kept;
   thread_local bool kept_in_use = false;
@@ -188,22 +175,41 @@ status member::send_written(node_index to, const wire::frame& f, std::size_t siz
   if (to == config_.self) {
     auto frame = wire::decode(whole);
     if (!frame) return frame.error();
-    post([this, frame = std::move(*frame)] {
-      if (handler_) handler_(wire::frame(frame));
-    });
-  } else if (is_deaf_.load(std::memory_order_acquire)) {
-    sent = make_error(errc::io_error, fmt::format("member {} cannot send: {}", config_.self, deaf_));
-  } else if (driving()) {
-    sent = send_now_taking(to, whole);
-  } else if (try_drive()) {
-    drain_posted();  // frames queued before this one leave first
-    sent = send_now_taking(to, whole);
-    stop_driving();
-  } else if (sent = check_known(to); sent.ok()) {
-    hand_off_whole(to, whole);
+    post_to_self(std::move(*frame));
+  } else {
+    sent = leave(
+        to, [&] { return send_now_taking(to, whole); },
+        [&] {
+          hand_off_whole(to, whole);
+          return status{};
+        });
   }
   if (whole.capacity() > kReusedFrameBytes) std::vector<std::uint8_t>().swap(whole);  // not the largest one ever
   return sent;
+}
+
+void member::post_to_self(wire::frame&& whole) {
+  post([this, whole = std::move(whole)] {
+    if (handler_) handler_(wire::frame(whole));
+  });
+}
+
+template <class Now, class Queue>
+status member::leave(node_index to, Now&& now, Queue&& queue) {
+  if (is_deaf_.load(std::memory_order_acquire))
+    return make_error(errc::io_error, fmt::format("member {} cannot send: {}", config_.self, deaf_));
+  if (driving()) return now();
+  if (try_drive()) {
+    drain_posted();  // frames queued before this one leave first
+    auto s = now();
+    stop_driving();
+    return s;
+  }
+  // Another thread holds the transport (for one progress turn at most): the
+  // frame goes to the driver's queue and leaves in order with the work
+  // posted before it.
+  if (auto s = check_known(to); !s.ok()) return s;
+  return queue();
 }
 
 status member::check_known(node_index to) {

@@ -233,6 +233,15 @@ class member {
   /// send()'s checks for a peer this thread cannot send to itself (another
   /// thread drives): unknown or dead, from the driver's copy of the table.
   status check_known(node_index to);
+  /// The one way a frame for another member leaves (send(), send_written()):
+  /// `now()` sends it from this thread when it drives or can take the
+  /// transport (after the frames queued before it), else `queue()` hands it
+  /// to the driver, once `to` is known and alive; a deaf member sends nothing.
+  template <class Now, class Queue>
+  status leave(node_index to, Now&& now, Queue&& queue);
+  /// A frame for this member: handled on the driving thread, after the work
+  /// posted before it.
+  void post_to_self(wire::frame&& whole);
 
   member_config config_;
   std::unique_ptr<transport::transport> transport_;
