@@ -1,5 +1,6 @@
 #include "object_layout.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 
@@ -66,12 +67,14 @@ result<header> read_header(std::span<const std::byte> image) {
   if (load<std::uint32_t>(h + kOffMagic) != kMagic)
     return make_error(errc::bad_format, "not a ferry object image (bad magic)");
   const auto version = load<std::uint16_t>(h + kOffVersion);
-  if (version != kFormatVersion)
-    return make_error(errc::bad_version, fmt::format("object format version {} is not supported (this build reads {})",
-                                                     version, kFormatVersion));
+  if (version < kOldestReadableVersion || version > kFormatVersion)
+    return make_error(errc::bad_version,
+                      fmt::format("object format version {} is not supported (this build reads {} to {})", version,
+                                  kOldestReadableVersion, kFormatVersion));
   if (load<std::uint16_t>(h + kOffHeaderSize) != kHeaderSize)
     return make_error(errc::bad_format, "object header size field is not 64");
   header out;
+  out.version = version;
   out.id = load_id(h + kOffId);
   out.fot_count = load<std::uint32_t>(h + kOffFotCount);
   out.fot_capacity = load<std::uint32_t>(h + kOffFotCapacity);
@@ -103,41 +106,146 @@ result<header> validate(std::span<const std::byte> image) {
   return h;
 }
 
-std::uint64_t compute_checksum(std::span<const std::byte> image) noexcept {
-  // BLAKE2b over the image with the checksum field replaced by zeros; the
-  // first 8 bytes of the digest are the checksum.
-  crypto_generichash_state st;
-  crypto_generichash_init(&st, nullptr, 0, 16);
-  const auto* p = reinterpret_cast<const unsigned char*>(image.data());
-  static constexpr unsigned char zeros[8] = {};
-  crypto_generichash_update(&st, p, kOffChecksum);
-  crypto_generichash_update(&st, zeros, sizeof zeros);
-  crypto_generichash_update(&st, p + kOffChecksum + 8, image.size() - kOffChecksum - 8);
-  unsigned char digest[16];
-  crypto_generichash_final(&st, digest, sizeof digest);
-  return load<std::uint64_t>(reinterpret_cast<const std::byte*>(digest));
+namespace {
+
+using digest = seal_tree::digest;
+using hash_state = crypto_generichash_state;
+
+void begin(hash_state& st) noexcept { crypto_generichash_init(&st, nullptr, 0, sizeof(digest)); }
+void feed(hash_state& st, const std::byte* p, std::uint64_t n) noexcept {
+  crypto_generichash_update(&st, reinterpret_cast<const unsigned char*>(p), n);
+}
+void feed_zeros(hash_state& st, std::uint64_t n) noexcept {
+  static constexpr std::byte zeros[64 * 1024] = {};
+  for (; n > 0;) {
+    const std::uint64_t k = n < sizeof zeros ? n : sizeof zeros;
+    feed(st, zeros, k);
+    n -= k;
+  }
+}
+// Bytes [from, to) of an image, the checksum field read as zero.
+void feed_image(hash_state& st, const std::byte* image, std::uint64_t from, std::uint64_t to) noexcept {
+  if (from >= to) return;
+  constexpr std::uint64_t field = kOffChecksum, field_end = kOffChecksum + 8;
+  if (from < field) feed(st, image + from, std::min(to, field) - from);
+  if (from < field_end && to > field) feed_zeros(st, std::min(to, field_end) - std::max(from, field));
+  if (to > field_end) feed(st, image + std::max(from, field_end), to - std::max(from, field_end));
+}
+digest finish(hash_state& st) noexcept {
+  digest d;
+  crypto_generichash_final(&st, d.data(), d.size());
+  return d;
+}
+digest fold(std::span<const digest> parts) noexcept {
+  hash_state st;
+  begin(st);
+  for (const auto& d : parts) crypto_generichash_update(&st, d.data(), d.size());
+  return finish(st);
+}
+std::uint64_t first_u64(const digest& d) noexcept { return load<std::uint64_t>(reinterpret_cast<const std::byte*>(d.data())); }
+
+// Block `i` of an image whose blocks are `block` bytes.
+digest block_digest(std::span<const std::byte> image, std::uint64_t block, std::uint64_t i) noexcept {
+  const std::uint64_t from = i * block, to = std::min<std::uint64_t>(image.size(), from + block);
+  hash_state st;
+  begin(st);
+  feed_image(st, image.data(), from, to);
+  return finish(st);
 }
 
-void seal(std::span<std::byte> image) noexcept { put(image.data() + kOffChecksum, compute_checksum(image)); }
+// Version 1: BLAKE2b-128 over the whole image in one pass.
+std::uint64_t whole_image_checksum(std::span<const std::byte> image) noexcept {
+  hash_state st;
+  begin(st);
+  feed_image(st, image.data(), 0, image.size());
+  return first_u64(finish(st));
+}
 
-void seal_zero_tail(std::span<std::byte> prefix, std::uint64_t image_size) noexcept {
-  // The same BLAKE2b stream as compute_checksum(), the zero tail fed from a
-  // small static buffer.
-  crypto_generichash_state st;
-  crypto_generichash_init(&st, nullptr, 0, 16);
-  const auto* p = reinterpret_cast<const unsigned char*>(prefix.data());
-  static constexpr unsigned char zeros[64 * 1024] = {};
-  crypto_generichash_update(&st, p, kOffChecksum);
-  crypto_generichash_update(&st, zeros, 8);
-  crypto_generichash_update(&st, p + kOffChecksum + 8, prefix.size() - kOffChecksum - 8);
-  for (std::uint64_t left = image_size - prefix.size(); left > 0;) {
-    const std::uint64_t n = left < sizeof zeros ? left : sizeof zeros;
-    crypto_generichash_update(&st, zeros, n);
-    left -= n;
+std::uint64_t blocks_of(std::uint64_t image_size, std::uint64_t block) noexcept {
+  return (image_size + block - 1) / block;
+}
+
+}  // namespace
+
+std::uint64_t seal_block_bytes(std::uint64_t image_size) noexcept {
+  std::uint64_t block = kSealMinBlockBytes;
+  while (blocks_of(image_size, block) > kSealMaxBlocks) block *= 2;
+  return block;
+}
+
+seal_tree seal_tree::of(std::span<const std::byte> image) {
+  seal_tree t;
+  t.image_size_ = image.size();
+  t.block_ = seal_block_bytes(image.size());
+  t.leaves_.resize(blocks_of(image.size(), t.block_));
+  for (std::uint64_t i = 0; i < t.leaves_.size(); ++i) t.leaves_[i] = block_digest(image, t.block_, i);
+  t.groups_.resize(blocks_of(t.leaves_.size(), kSealGroupBlocks));
+  for (std::uint64_t g = 0; g < t.groups_.size(); ++g) t.refold_group(g);
+  return t;
+}
+
+void seal_tree::refold_group(std::uint64_t group) {
+  const std::uint64_t from = group * kSealGroupBlocks;
+  const std::uint64_t n = std::min<std::uint64_t>(leaves_.size() - from, kSealGroupBlocks);
+  groups_[group] = fold(std::span(leaves_).subspan(from, n));
+}
+
+std::uint64_t seal_tree::checksum() const noexcept { return first_u64(fold(groups_)); }
+
+void seal_tree::patched(std::span<const std::byte> image, std::uint64_t offset, std::uint64_t length) {
+  if (length == 0) return;
+  const std::uint64_t first = offset / block_, last = (offset + length - 1) / block_;
+  for (std::uint64_t i = first; i <= last; ++i) leaves_[i] = block_digest(image, block_, i);
+  for (std::uint64_t g = first / kSealGroupBlocks; g <= last / kSealGroupBlocks; ++g) refold_group(g);
+}
+
+void seal_tree::seal(std::span<std::byte> image) {
+  if (load<std::uint16_t>(image.data() + kOffVersion) != kFormatVersion) {
+    put(image.data() + kOffVersion, kFormatVersion);
+    patched(image, kOffVersion, 2);
   }
-  unsigned char digest[16];
-  crypto_generichash_final(&st, digest, sizeof digest);
-  put(prefix.data() + kOffChecksum, load<std::uint64_t>(reinterpret_cast<const std::byte*>(digest)));
+  put(image.data() + kOffChecksum, checksum());
+}
+
+std::uint64_t compute_checksum(std::span<const std::byte> image) {
+  if (load<std::uint16_t>(image.data() + kOffVersion) == 1) return whole_image_checksum(image);
+  return seal_tree::of(image).checksum();
+}
+
+void seal(std::span<std::byte> image) {
+  put(image.data() + kOffVersion, kFormatVersion);
+  put(image.data() + kOffChecksum, seal_tree::of(image).checksum());
+}
+
+seal_tree seal_zero_tail(std::span<std::byte> prefix, std::uint64_t image_size) {
+  put(prefix.data() + kOffVersion, kFormatVersion);
+  seal_tree t;
+  t.image_size_ = image_size;
+  t.block_ = seal_block_bytes(image_size);
+  t.leaves_.resize(blocks_of(image_size, t.block_));
+  digest zero_block{};
+  bool zero_block_known = false;
+  for (std::uint64_t i = 0; i < t.leaves_.size(); ++i) {
+    const std::uint64_t from = i * t.block_, to = std::min(image_size, from + t.block_);
+    if (from >= prefix.size() && to - from == t.block_ && zero_block_known) {
+      t.leaves_[i] = zero_block;
+      continue;
+    }
+    const std::uint64_t zeros_from = std::clamp<std::uint64_t>(prefix.size(), from, to);
+    hash_state st;
+    begin(st);
+    feed_image(st, prefix.data(), from, zeros_from);
+    feed_zeros(st, to - zeros_from);
+    t.leaves_[i] = finish(st);
+    if (from >= prefix.size() && to - from == t.block_) {
+      zero_block = t.leaves_[i];
+      zero_block_known = true;
+    }
+  }
+  t.groups_.resize(blocks_of(t.leaves_.size(), kSealGroupBlocks));
+  for (std::uint64_t g = 0; g < t.groups_.size(); ++g) t.refold_group(g);
+  put(prefix.data() + kOffChecksum, t.checksum());
+  return t;
 }
 
 void set_fot_count(std::span<std::byte> image, std::uint32_t n) noexcept { put(image.data() + kOffFotCount, n); }

@@ -3,9 +3,11 @@
 // change to the bytes bumps kFormatVersion.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include <ferry/object_id.hpp>
 #include <ferry/status.hpp>
@@ -13,7 +15,10 @@
 namespace ferry::layout {
 
 inline constexpr std::uint32_t kMagic = 0x4f595246;  // bytes "FRYO"
-inline constexpr std::uint16_t kFormatVersion = 1;
+inline constexpr std::uint16_t kFormatVersion = 2;
+/// Version 1 images (a checksum over the whole image in one pass) are still
+/// read; sealing one writes it as the current version.
+inline constexpr std::uint16_t kOldestReadableVersion = 1;
 inline constexpr std::size_t kHeaderSize = 64;
 inline constexpr std::size_t kFotEntrySize = 16;
 inline constexpr std::size_t kDataAlign = 64;
@@ -32,6 +37,7 @@ inline constexpr std::size_t kOffMoves = 56;        // u64: times the object mov
 
 /// Decoded header of a validated image.
 struct header {
+  std::uint16_t version = kFormatVersion;
   object_id id;
   std::uint32_t fot_count = 0;
   std::uint32_t fot_capacity = 0;
@@ -55,14 +61,62 @@ result<header> read_header(std::span<const std::byte> image);
 /// Shape checks + checksum check: what every untrusted image goes through.
 result<header> validate(std::span<const std::byte> image);
 
-/// Checksum over the image with the checksum field taken as zero.
-std::uint64_t compute_checksum(std::span<const std::byte> image) noexcept;
-/// Store compute_checksum() into the header.
-void seal(std::span<std::byte> image) noexcept;
+// The checksum (docs/object-format.md, "Checksum"). Since version 2 it is
+// folded from digests of the image's blocks and of groups of those, so an
+// image patched in place is sealed again by hashing only what changed
+// (`seal_tree`); version 1 hashed the whole image in one pass.
+
+/// Bytes of one checksum block in an image of `image_size` bytes: 64 KiB, or
+/// the power of two that keeps the image within 65536 blocks.
+std::uint64_t seal_block_bytes(std::uint64_t image_size) noexcept;
+inline constexpr std::uint64_t kSealMinBlockBytes = 64 * 1024;
+inline constexpr std::uint64_t kSealMaxBlocks = 65536;
+inline constexpr std::uint64_t kSealGroupBlocks = 1024;
+
+/// The checksum the header's version calls for, over the image with the
+/// checksum field taken as zero (the image's shape must have been checked).
+std::uint64_t compute_checksum(std::span<const std::byte> image);
+/// Write the current version and its checksum into the header.
+void seal(std::span<std::byte> image);
+
+/// The block and group digests behind a version-2 checksum, kept beside an
+/// image that is patched in place (a file store's object): sealing after a
+/// patch hashes the blocks the patch touched, their groups and the top, not
+/// the whole image. At most 65536 blocks: about 1 MiB of digests for an
+/// image of 4 GiB or more, 16 bytes per 64 KiB below.
+class seal_tree {
+ public:
+  using digest = std::array<unsigned char, 16>;
+  seal_tree() = default;
+  /// The digests of every block of `image` (one pass over it).
+  static seal_tree of(std::span<const std::byte> image);
+  /// Nothing hashed yet (or for an image of another size).
+  [[nodiscard]] bool covers(std::span<const std::byte> image) const noexcept {
+    return !leaves_.empty() && image.size() == image_size_;
+  }
+  /// Hash again the blocks [offset, offset + length) overlaps and the groups
+  /// above them. The tree must cover `image`.
+  void patched(std::span<const std::byte> image, std::uint64_t offset, std::uint64_t length);
+  /// Write the current version and the checksum into the header, as seal()
+  /// would (upgrading a version-1 image hashes its first block again).
+  void seal(std::span<std::byte> image);
+  /// The checksum the digests fold into.
+  [[nodiscard]] std::uint64_t checksum() const noexcept;
+
+ private:
+  friend seal_tree seal_zero_tail(std::span<std::byte>, std::uint64_t);
+  void refold_group(std::uint64_t group);
+  std::uint64_t image_size_ = 0;
+  std::uint64_t block_ = 0;
+  std::vector<digest> leaves_;
+  std::vector<digest> groups_;
+};
+
 /// Seal an image of `image_size` bytes whose first `prefix.size()` bytes are
 /// `prefix` (header and FOT) and whose rest is zero, given only the prefix:
-/// a new object is sealed without its data being in memory.
-void seal_zero_tail(std::span<std::byte> prefix, std::uint64_t image_size) noexcept;
+/// a new object is sealed without its data being in memory (or hashed: the
+/// zero blocks' digests are computed once). Returns the image's tree.
+seal_tree seal_zero_tail(std::span<std::byte> prefix, std::uint64_t image_size);
 
 // Header field setters used by the store when the shape changes.
 void set_fot_count(std::span<std::byte> image, std::uint32_t n) noexcept;

@@ -170,11 +170,33 @@ class file_segment final : public segment {
     return r;
   }
 
-  // Patch, re-seal and msync: shared by commit and journal replay.
+  // The checksum's digests of a new object's image, computed as it was sealed.
+  void keep_tree(layout::seal_tree tree) { tree_ = std::move(tree); }
+
+  // Patch, re-seal and msync: shared by commit, reseal (no patches: writes
+  // made through the mapping, which nothing tracked) and journal replay. With
+  // the checksum's digests at hand, a patch hashes and syncs only the blocks
+  // and pages it touched (and the header's page); without, the whole image.
   result<void> apply(std::span<const image_patch> patches) {
     for (const auto& p : patches) std::memcpy(map_ + p.offset, p.bytes.data(), p.bytes.size());
-    layout::seal(image());
-    if (::msync(map_, size_, MS_SYNC) != 0) return os_error("msync", file_);
+    const bool whole = patches.empty() || !tree_.covers(image());
+    if (whole) {
+      tree_ = layout::seal_tree::of(image());
+    } else {
+      for (const auto& p : patches) tree_.patched(image(), p.offset, p.bytes.size());
+    }
+    tree_.seal(image());
+    if (whole) return sync(0, size_);
+    for (const auto& p : patches) FERRY_TRY_STATUS(sync(p.offset, p.bytes.size()));
+    return sync(0, layout::kHeaderSize);
+  }
+
+  // msync(MS_SYNC) of the pages [offset, offset + length) lies on.
+  result<void> sync(std::uint64_t offset, std::uint64_t length) {
+    if (length == 0) return {};
+    static const std::uint64_t page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+    const std::uint64_t from = offset / page * page, to = std::min<std::uint64_t>(size_, offset + length);
+    if (::msync(map_ + from, to - from, MS_SYNC) != 0) return os_error("msync", file_);
     return {};
   }
 
@@ -201,6 +223,7 @@ class file_segment final : public segment {
   std::byte* map_;
   std::size_t size_;
   int jfd_ = -1;
+  layout::seal_tree tree_;  // the checksum's digests; empty until the first seal in this process
 };
 
 class directory_backing final : public store::backing {
@@ -218,8 +241,10 @@ class directory_backing final : public store::backing {
   result<std::unique_ptr<segment>> install_zero(object_id id, std::span<std::byte> prefix,
                                                 std::uint64_t image_size) override {
     // The zero tail is a hole in the file: no bytes written, no memory used.
-    layout::seal_zero_tail(prefix, image_size);
-    return replace(id, prefix, image_size);
+    auto tree = layout::seal_zero_tail(prefix, image_size);
+    FERRY_TRY(auto seg, replace(id, prefix, image_size));
+    static_cast<file_segment&>(*seg).keep_tree(std::move(tree));
+    return seg;
   }
 
  private:
