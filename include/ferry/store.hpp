@@ -20,8 +20,10 @@
 // unknown format version -> bad_version; bad magic or truncated -> bad_format;
 // OS failure -> io_error.
 //
-// Thread safety: all member functions may be called concurrently. Spans from
-// `local()` bypass the store's lock: they stay valid until the object is
+// Thread safety: all member functions may be called concurrently. Writes to
+// one object wait for each other and hold up copies out of that object
+// only; creating, resizing, growing a FOT or removing holds up every
+// object briefly. Spans from `local()` bypass the locks: they stay valid until the object is
 // resized, gets a new FOT slot beyond its capacity, or is removed, and a
 // caller that writes through them must call `flush()` afterwards so the
 // checksum (and, for a file store, the disk) reflects the new bytes.

@@ -19,6 +19,11 @@ namespace {
 struct entry {
   std::shared_ptr<segment> seg;  // shared: store::pin() keeps it mapped for a running call
   layout::header hdr;
+  // Orders writes of this object's bytes (exclusive) against copies out of
+  // them (shared). Taken after the store's lock, which any mode of suffices:
+  // a write to one object, a journal's fdatasync included, holds up no
+  // other object's readers.
+  std::unique_ptr<std::shared_mutex> bytes = std::make_unique<std::shared_mutex>();
   std::span<std::byte> data() { return seg->image().subspan(hdr.data_offset, hdr.data_size); }
 };
 
@@ -46,6 +51,9 @@ result<void> resize_buffer(std::vector<std::byte>& v, std::uint64_t size) {
 
 struct store::impl {
   std::unique_ptr<backing> back;
+  // Guards the maps, the counters and each entry's shape (its segment and
+  // header): shared to use an object, exclusive to create, re-lay-out or
+  // remove one. Bytes are guarded by their entry's own lock (entry::bytes).
   mutable std::shared_mutex mu;
   std::unordered_map<object_id, entry> objects;
   std::unordered_map<object_id, status> damaged;
@@ -286,6 +294,7 @@ result<void> store::read(object_id id, std::uint64_t offset, std::span<std::byte
   FERRY_TRY(entry * e, impl_->find(id));
   if (auto s = impl_->check_range(id, *e, offset, out.size()); !s.ok()) return s;
   if (out.empty()) return {};  // an empty span may have no data (memcpy from/to null is undefined)
+  std::shared_lock bytes(*e->bytes);
   std::memcpy(out.data(), e->data().data() + offset, out.size());
   return {};
 }
@@ -306,9 +315,10 @@ result<std::vector<std::byte>> store::read(object_id id, std::uint64_t offset, s
 }
 
 result<void> store::write(object_id id, std::uint64_t offset, std::span<const std::byte> in) {
-  std::unique_lock lock(impl_->mu);
+  std::shared_lock lock(impl_->mu);
   FERRY_TRY(entry * e, impl_->find(id));
   if (auto s = impl_->check_range(id, *e, offset, in.size()); !s.ok()) return s;
+  std::unique_lock bytes(*e->bytes);
   const image_patch p{e->hdr.data_offset + offset, in};
   FERRY_TRY_STATUS(e->seg->commit({&p, 1}));
   return {};
@@ -327,8 +337,9 @@ result<store::pinned_bytes> store::pin(object_id id) {
 }
 
 result<void> store::flush(object_id id) {
-  std::unique_lock lock(impl_->mu);
+  std::shared_lock lock(impl_->mu);
   FERRY_TRY(entry * e, impl_->find(id));
+  std::unique_lock bytes(*e->bytes);
   return e->seg->reseal();
 }
 
@@ -378,6 +389,7 @@ result<std::vector<Byte>> store::export_image(object_id id, std::uint64_t add_mo
   FERRY_TRY(entry * e, impl_->find(id));
   auto img = e->seg->image();
   std::vector<Byte> out;
+  std::shared_lock image_bytes(*e->bytes);
   try {
     const auto* from = reinterpret_cast<const Byte*>(img.data());
     out.assign(from, from + img.size());
