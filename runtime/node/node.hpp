@@ -119,6 +119,9 @@ struct node_stats {
   /// the network thread (object_service::put_in_place); the others went to
   /// an object thread.
   std::uint64_t puts_in_place = 0;
+  /// Objects moving away from this node or to it now: their requests wait
+  /// here until the move ends (migration::hold).
+  std::uint64_t objects_moving = 0;
 };
 
 class node {
@@ -155,7 +158,8 @@ class node {
     return {policy_->calls_in_place(), policy_->calls_on_executor(), calls_.late_answers(), router_->size(),
             migration_->moved_out(),    member_->bad_frames(),         member_->dropped_frames(),
             refused_.load(std::memory_order_relaxed), ifuncs_->contexts(), compiled.loads, compiled.tier_ups,
-            compiled.recompiling, compiled.failures, puts_in_place_.load(std::memory_order_relaxed)};
+            compiled.recompiling, compiled.failures, puts_in_place_.load(std::memory_order_relaxed),
+            migration_->moving()};
   }
   jit& engine() { return *jit_; }
 

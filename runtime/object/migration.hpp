@@ -146,6 +146,9 @@ class migration {
   [[nodiscard]] bool arriving(const object_id& id) const { return log_.find(move_log::side::in, id).has_value(); }
   /// Objects moved away from this node (diagnostics, tests).
   [[nodiscard]] std::uint64_t moved_out() const { return moved_out_.load(std::memory_order_relaxed); }
+  /// Objects moving away from this node or to it now, whose requests it
+  /// holds until their move ends (diagnostics, tests).
+  [[nodiscard]] std::uint64_t moving() const { return moving_count_.load(std::memory_order_acquire); }
 
  private:
   static constexpr std::size_t kStripes = 256;

@@ -38,6 +38,15 @@ std::uint64_t nested_spin(ferry::context& cx, ferry::ref<std::uint64_t> a, ferry
   return *cx.local(a) + cx.invoke(&spin, b, iterations);
 }
 
+std::uint64_t hold_until(ferry::context& cx, ferry::ref<std::uint64_t> cell, ferry::ref<std::uint64_t> flag,
+                         std::uint64_t max_turns) {
+  (void)cx.local(cell);
+  volatile const std::uint64_t* f = cx.local(flag);
+  std::uint64_t turns = 0;
+  while (turns < max_turns && *f == 0) ++turns;
+  return turns;
+}
+
 std::uint64_t read_past_end(ferry::context& cx, ferry::ref<std::uint64_t> cell) {
   return *cx.local(cell + 1000000);
 }

@@ -29,6 +29,10 @@ struct shard_header {
 /// count); returns their sum.
 [[ferry::mobile]] std::uint64_t fill(ferry::context& cx, ferry::ref<std::uint64_t> arr, std::uint64_t count,
                                      std::uint64_t seed);
+/// Runs on `cell`'s node until the word at `flag` (an object on the same
+/// node) is not zero, or for `max_turns` turns; returns the turns taken.
+[[ferry::mobile]] std::uint64_t hold_until(ferry::context& cx, ferry::ref<std::uint64_t> cell,
+                                           ferry::ref<std::uint64_t> flag, std::uint64_t max_turns);
 /// cx.local(cell, count), then increments the first word.
 [[ferry::mobile]] std::uint64_t local_count(ferry::context& cx, ferry::ref<std::uint64_t> cell, std::uint64_t count);
 

@@ -3,6 +3,7 @@
 // (plugin -> code objects -> pushed/pulled -> JIT -> run -> reply/forward).
 #include <algorithm>
 #include <chrono>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <numeric>
@@ -337,6 +338,22 @@ namespace {
 struct persistent_cluster_fixture : cluster_fixture {
   persistent_cluster_fixture() : cluster_fixture(cluster_settings{"inproc", "", 1000, std::chrono::microseconds(50), true}) {}
 };
+// Every call on an executor: a call that waits for a put must not hold the
+// network thread that would take the put.
+struct executors_only_cluster_fixture : cluster_fixture {
+  executors_only_cluster_fixture()
+      : cluster_fixture(cluster_settings{"inproc", "", 1000, std::chrono::microseconds(0), false}) {}
+};
+
+// `pred` true within 10 s (polled every 2 ms).
+template <class Pred>
+bool within_10s(Pred pred) {
+  for (int i = 0; i < 5000; ++i) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return pred();
+}
 }  // namespace
 
 TEST_CASE_FIXTURE(persistent_cluster_fixture, "runtime: calls that touch persistent objects never run on the network thread") {
@@ -372,6 +389,58 @@ TEST_CASE_FIXTURE(cluster_fixture, "runtime: puts to objects in memory are writt
   CHECK(nodes[1]->stats().puts_in_place - before == 5);  // answered where it was handled
   rt->objects().put(obj + 7, std::span<const std::uint64_t>(two));
   CHECK(rt->objects().get(obj + 6, 4) == std::vector<std::uint64_t>{values[6], 1, 2, values[9]});
+}
+
+TEST_CASE_FIXTURE(executors_only_cluster_fixture,
+                  "runtime: a put for an object on the move is held, not written in place, and lands where the object went") {
+  // A move waits for the calls running on its object and holds the
+  // object's requests meanwhile (docs/mobility.md): a put arriving then is
+  // refused the in-place path (migration::try_admit), held, and passed on
+  // to the new owner when the move ends (which may hold it in turn until
+  // its side of the move is done, and then writes it).
+  const auto obj = rt->objects().create<std::uint64_t>(4, on_node(1));
+  const auto flag = cell_on(1, 1);
+  // A second client learns that node 1 holds the object; it will not see the move.
+  runtime_options o;
+  o.rendezvous = dir.path() / "rv";
+  o.transport = "inproc";
+  runtime second(o);
+  CHECK(second.objects().get(obj, 4) == std::vector<std::uint64_t>(4));
+  CHECK(rt->invoke(&hold_until, obj, flag, 1000).get() == 0);  // its code resident on node 1
+  const std::uint64_t zero = 0, one = 1;
+  rt->objects().put(flag, std::span<const std::uint64_t>(&zero, 1));
+  const auto ran = nodes[1]->stats().calls_on_executor;
+  auto running = rt->invoke(&hold_until, obj, flag, std::uint64_t{1} << 40);
+  REQUIRE(within_10s([&] { return nodes[1]->stats().calls_on_executor == ran + 1; }));
+  auto moving = std::async(std::launch::async, [&] { rt->objects().migrate(obj, on_node(2)); });
+  REQUIRE(within_10s([&] { return nodes[1]->stats().objects_moving == 1; }));
+
+  const auto in_place_1 = nodes[1]->stats().puts_in_place;
+  const std::vector<std::uint64_t> values{5, 6, 7, 8};
+  auto put = std::async(std::launch::async, [&] { rt->objects().put(obj, std::span<const std::uint64_t>(values)); });
+  CHECK(put.wait_for(std::chrono::milliseconds(200)) == std::future_status::timeout);  // held
+  CHECK(nodes[1]->stats().puts_in_place == in_place_1);
+  CHECK(moving.wait_for(std::chrono::milliseconds(0)) == std::future_status::timeout);  // waiting for the call
+
+  rt->objects().put(flag, std::span<const std::uint64_t>(&one, 1));  // not moving: in place on node 1
+  CHECK(running.get() > 0);
+  REQUIRE(moving.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  moving.get();
+  REQUIRE(put.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  put.get();
+  CHECK(nodes[1]->stats().puts_in_place == in_place_1 + 1);  // the flag's only
+  CHECK(nodes[1]->stats().objects_moving == 0);
+  CHECK(rt->invoke(&where, obj).get() == 2);
+  CHECK(rt->objects().get(obj, 4) == values);
+
+  // The second client's put goes to node 1, which holds the object no
+  // more: not written there, passed on to node 2.
+  const std::vector<std::uint64_t> later{9, 10, 11, 12};
+  const auto redirects = second.stats().redirects;
+  second.objects().put(obj, std::span<const std::uint64_t>(later));
+  CHECK(nodes[1]->stats().puts_in_place == in_place_1 + 1);
+  CHECK(within_10s([&] { return second.stats().redirects == redirects + 1; }));  // node 1 told it where the object went
+  CHECK(rt->objects().get(obj, 4) == later);
 }
 
 TEST_CASE_FIXTURE(persistent_cluster_fixture, "runtime: puts to a persistent node's objects go to an object thread") {
