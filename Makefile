@@ -8,7 +8,7 @@ CTEST_ARGS ?=
 # Debian packages ferry needs, and why (README "Dependencies" has the list):
 #  LLVM/Clang 19 (plugin, JIT), lld (fast links), UCX + libfabric (transports),
 #  fmt, CLI11 (ferry command), doctest (tests), libsodium (content hashes and
-#  code signatures), nlohmann-json (ferry inspect --json), PMIx/Open MPI
+#  code signatures), xxHash (the object format's checksum; header only), nlohmann-json (ferry inspect --json), PMIx/Open MPI
 #  (mpirun bootstrap), cmake/ninja (build), g++-aarch64-linux-gnu (aarch64
 #  C/C++ headers for ferry_add_mobile's aarch64 code object compiles),
 #  libclang-rt-19-dev (libFuzzer and the sanitizer runtimes for clang 19:
@@ -16,7 +16,7 @@ CTEST_ARGS ?=
 DEPS := cmake ninja-build make pkg-config \
         llvm-19-dev clang-19 libclang-19-dev lld-19 \
         libucx-dev ucx-utils libfabric-dev libfabric-bin \
-        libfmt-dev libcli11-dev doctest-dev libsodium-dev \
+        libfmt-dev libcli11-dev doctest-dev libsodium-dev libxxhash-dev \
         nlohmann-json3-dev libpmix-dev openmpi-bin iproute2 procps \
         g++-aarch64-linux-gnu libclang-rt-19-dev \
         libboost-graph-dev gnuplot-nox python3 gdb

@@ -6,6 +6,9 @@
 
 #include <sodium.h>
 
+#define XXH_INLINE_ALL  // header only: nothing to link, on the host or aarch64
+#include <xxhash.h>
+
 #include <fmt/format.h>
 
 namespace ferry::layout {
@@ -109,56 +112,75 @@ result<header> validate(std::span<const std::byte> image) {
 namespace {
 
 using digest = seal_tree::digest;
-using hash_state = crypto_generichash_state;
 
-void begin(hash_state& st) noexcept { crypto_generichash_init(&st, nullptr, 0, sizeof(digest)); }
-void feed(hash_state& st, const std::byte* p, std::uint64_t n) noexcept {
-  crypto_generichash_update(&st, reinterpret_cast<const unsigned char*>(p), n);
-}
-void feed_zeros(hash_state& st, std::uint64_t n) noexcept {
-  static constexpr std::byte zeros[64 * 1024] = {};
-  for (; n > 0;) {
-    const std::uint64_t k = n < sizeof zeros ? n : sizeof zeros;
-    feed(st, zeros, k);
-    n -= k;
+// Version 2 hashes with XXH3-128 (seed 0): a checksum against damage, not
+// an authenticator (anyone can compute it), so it may be fast. Digests are
+// in XXH3's canonical (big-endian) byte form.
+class xxh3_128 {
+ public:
+  xxh3_128() { XXH3_128bits_reset(&st_); }
+  void feed(const void* p, std::uint64_t n) noexcept { XXH3_128bits_update(&st_, p, n); }
+  void feed_zeros(std::uint64_t n) noexcept {
+    static constexpr std::byte zeros[64 * 1024] = {};
+    for (; n > 0;) {
+      const std::uint64_t k = std::min<std::uint64_t>(n, sizeof zeros);
+      feed(zeros, k);
+      n -= k;
+    }
   }
-}
-// Bytes [from, to) of an image, the checksum field read as zero.
-void feed_image(hash_state& st, const std::byte* image, std::uint64_t from, std::uint64_t to) noexcept {
-  if (from >= to) return;
-  constexpr std::uint64_t field = kOffChecksum, field_end = kOffChecksum + 8;
-  if (from < field) feed(st, image + from, std::min(to, field) - from);
-  if (from < field_end && to > field) feed_zeros(st, std::min(to, field_end) - std::max(from, field));
-  if (to > field_end) feed(st, image + std::max(from, field_end), to - std::max(from, field_end));
-}
-digest finish(hash_state& st) noexcept {
-  digest d;
-  crypto_generichash_final(&st, d.data(), d.size());
-  return d;
-}
-digest fold(std::span<const digest> parts) noexcept {
-  hash_state st;
-  begin(st);
-  for (const auto& d : parts) crypto_generichash_update(&st, d.data(), d.size());
-  return finish(st);
-}
-std::uint64_t first_u64(const digest& d) noexcept { return load<std::uint64_t>(reinterpret_cast<const std::byte*>(d.data())); }
+  // Bytes [from, to) of an image, the checksum field read as zero.
+  void feed_image(const std::byte* image, std::uint64_t from, std::uint64_t to) noexcept {
+    if (from >= to) return;
+    constexpr std::uint64_t field = kOffChecksum, field_end = kOffChecksum + 8;
+    if (from < field) feed(image + from, std::min(to, field) - from);
+    if (from < field_end && to > field) feed_zeros(std::min(to, field_end) - std::max(from, field));
+    if (to > field_end) feed(image + std::max(from, field_end), to - std::max(from, field_end));
+  }
+  XXH128_hash_t hash() const noexcept { return XXH3_128bits_digest(&st_); }
+  digest finish() const noexcept {
+    XXH128_canonical_t c;
+    XXH128_canonicalFromHash(&c, hash());
+    digest d;
+    std::memcpy(d.data(), c.digest, d.size());
+    return d;
+  }
+
+ private:
+  XXH3_state_t st_;
+};
 
 // Block `i` of an image whose blocks are `block` bytes.
 digest block_digest(std::span<const std::byte> image, std::uint64_t block, std::uint64_t i) noexcept {
   const std::uint64_t from = i * block, to = std::min<std::uint64_t>(image.size(), from + block);
-  hash_state st;
-  begin(st);
-  feed_image(st, image.data(), from, to);
-  return finish(st);
+  xxh3_128 h;
+  h.feed_image(image.data(), from, to);
+  return h.finish();
 }
 
-// Version 1: BLAKE2b-128 over the whole image in one pass.
+XXH128_hash_t fold(std::span<const digest> parts) noexcept {
+  return XXH3_128bits(parts.data(), parts.size_bytes());
+}
+digest fold_digest(std::span<const digest> parts) noexcept {
+  XXH128_canonical_t c;
+  XXH128_canonicalFromHash(&c, fold(parts));
+  digest d;
+  std::memcpy(d.data(), c.digest, d.size());
+  return d;
+}
+
+// Version 1: BLAKE2b-128 over the whole image in one pass, the first 8
+// bytes of the digest.
 std::uint64_t whole_image_checksum(std::span<const std::byte> image) noexcept {
-  hash_state st;
-  begin(st);
-  feed_image(st, image.data(), 0, image.size());
-  return first_u64(finish(st));
+  crypto_generichash_state st;
+  crypto_generichash_init(&st, nullptr, 0, 16);
+  static constexpr unsigned char zeros[8] = {};
+  const auto* p = reinterpret_cast<const unsigned char*>(image.data());
+  crypto_generichash_update(&st, p, kOffChecksum);
+  crypto_generichash_update(&st, zeros, sizeof zeros);
+  crypto_generichash_update(&st, p + kOffChecksum + 8, image.size() - kOffChecksum - 8);
+  unsigned char d[16];
+  crypto_generichash_final(&st, d, sizeof d);
+  return load<std::uint64_t>(reinterpret_cast<const std::byte*>(d));
 }
 
 std::uint64_t blocks_of(std::uint64_t image_size, std::uint64_t block) noexcept {
@@ -187,10 +209,10 @@ seal_tree seal_tree::of(std::span<const std::byte> image) {
 void seal_tree::refold_group(std::uint64_t group) {
   const std::uint64_t from = group * kSealGroupBlocks;
   const std::uint64_t n = std::min<std::uint64_t>(leaves_.size() - from, kSealGroupBlocks);
-  groups_[group] = fold(std::span(leaves_).subspan(from, n));
+  groups_[group] = fold_digest(std::span(leaves_).subspan(from, n));
 }
 
-std::uint64_t seal_tree::checksum() const noexcept { return first_u64(fold(groups_)); }
+std::uint64_t seal_tree::checksum() const noexcept { return fold(groups_).low64; }
 
 void seal_tree::patched(std::span<const std::byte> image, std::uint64_t offset, std::uint64_t length) {
   if (length == 0) return;
@@ -232,11 +254,10 @@ seal_tree seal_zero_tail(std::span<std::byte> prefix, std::uint64_t image_size) 
       continue;
     }
     const std::uint64_t zeros_from = std::clamp<std::uint64_t>(prefix.size(), from, to);
-    hash_state st;
-    begin(st);
-    feed_image(st, prefix.data(), from, zeros_from);
-    feed_zeros(st, to - zeros_from);
-    t.leaves_[i] = finish(st);
+    xxh3_128 h;
+    h.feed_image(prefix.data(), from, zeros_from);
+    h.feed_zeros(to - zeros_from);
+    t.leaves_[i] = h.finish();
     if (from >= prefix.size() && to - from == t.block_) {
       zero_block = t.leaves_[i];
       zero_block_known = true;

@@ -268,7 +268,7 @@ void migration::on_image(const frame& f) {
   const auto bytes = std::as_bytes(std::span(image));
   // The header's shape only: the whole image, checksum included, is checked
   // once, by import_image, before anything here acts on it (a checksum
-  // pass costs about 1.6 ms a MiB; it was made twice).
+  // pass is one over the whole image; it was made twice).
   auto hdr = layout::read_header(bytes);
   if (!hdr) return answer(f, hdr.error());
   const object_id id = hdr->id;

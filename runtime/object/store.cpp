@@ -402,7 +402,7 @@ result<std::vector<Byte>> store::export_image(object_id id, std::uint64_t add_mo
     layout::set_moves(bytes, h.moves + add_moves);
   }
   // Sealing the copy covers writes made through local() without flush(); one
-  // seal (BLAKE2b over the image: 1.6 ms a MiB here) for both.
+  // seal (a pass over the image: docs/object-format.md, "Checksum") for both.
   layout::seal(bytes);
   return out;
 }
