@@ -1,11 +1,15 @@
 // Directory backing: one memory-mapped file per object, `<id>.fobj`, plus a
 // redo journal `<id>.fjournal` that makes patch commits crash-atomic:
 //
-//   commit: write journal record, fdatasync it -> patch the mapping, re-seal,
-//           msync -> truncate the journal.  Acknowledged only after msync.
-//   reopen: a complete journal record is replayed (idempotent); a torn one is
-//           dropped (its commit was never acknowledged, and the image was not
-//           touched before the record was durable).
+//   commit: write the journal record over the last one, fdatasync it ->
+//           patch the mapping, re-seal, fdatasync the file. Acknowledged only
+//           after that. The record stays until the next commit replaces it
+//           or a reseal (writes through the mapping) cancels it, durably,
+//           before it changes the image.
+//   reopen: a complete journal record is replayed (idempotent); a torn or
+//           cancelled one is dropped (a torn one's commit was never
+//           acknowledged, and the image was not touched before the record
+//           was durable).
 //
 // Whole-image replacement (create, resize, FOT growth, import) writes
 // `<id>.fobj.tmp`, fsyncs it, renames it over `<id>.fobj` and fsyncs the
@@ -42,8 +46,8 @@ status os_error(std::string_view what, const fs::path& p, int err = errno) {
   return make_error(errc::io_error, fmt::format("{} {}: {}", what, p.string(), std::strerror(err)));
 }
 
-result<void> write_all(int fd, const std::byte* p, std::size_t n, const fs::path& path) {
-  if (auto s = core::write_all(fd, {p, n}, 0); !s.ok())
+result<void> write_at(int fd, std::span<const std::byte> bytes, std::uint64_t offset, const fs::path& path) {
+  if (auto s = core::write_all(fd, bytes, offset); !s.ok())
     return make_error(errc::io_error, fmt::format("{}: {}", path.string(), s.message()));
   return {};
 }
@@ -83,30 +87,33 @@ std::vector<std::byte> encode_journal(std::span<const image_patch> patches) {
   return rec;
 }
 
-// Decode a journal record against an image of `image_size` bytes; an empty
-// result means "torn or foreign: drop it".
-std::vector<image_patch> decode_journal(std::span<const std::byte> rec, std::size_t image_size) {
+// Decode the journal record at the start of `file` (the journal's bytes)
+// against an image of `image_size` bytes. The record's patches say where it
+// ends; what follows its hash is left from a longer record before it. An
+// empty result means "torn, cancelled or foreign: drop it".
+std::vector<image_patch> decode_journal(std::span<const std::byte> file, std::size_t image_size) {
   std::vector<image_patch> out;
-  if (rec.size() < 8 + kJournalHash) return {};
-  unsigned char want[kJournalHash];
-  journal_hash(rec.first(rec.size() - kJournalHash), want);
-  if (std::memcmp(want, rec.data() + rec.size() - kJournalHash, kJournalHash) != 0) return {};
+  if (file.size() < 8 + kJournalHash) return {};
   std::uint32_t magic, count;
-  std::memcpy(&magic, rec.data(), 4);
-  std::memcpy(&count, rec.data() + 4, 4);
+  std::memcpy(&magic, file.data(), 4);
+  std::memcpy(&count, file.data() + 4, 4);
   if (magic != kJournalMagic) return {};
   std::size_t pos = 8;
-  const std::size_t end = rec.size() - kJournalHash;
+  const std::size_t end = file.size() - kJournalHash;  // the latest the hash can start
   for (std::uint32_t i = 0; i < count; ++i) {
-    if (end - pos < 16) return {};
-    const auto off = layout::load_u64(rec.data() + pos);
-    const auto len = layout::load_u64(rec.data() + pos + 8);
+    if (pos > end || end - pos < 16) return {};
+    const auto off = layout::load_u64(file.data() + pos);
+    const auto len = layout::load_u64(file.data() + pos + 8);
     pos += 16;
     if (len > end - pos || off > image_size || image_size - off < len) return {};
-    out.push_back({off, rec.subspan(pos, len)});
+    out.push_back({off, file.subspan(pos, len)});
     pos += len;
   }
-  return pos == end ? out : std::vector<image_patch>{};
+  if (pos > end) return {};
+  unsigned char want[kJournalHash];
+  journal_hash(file.first(pos), want);
+  if (std::memcmp(want, file.data() + pos, kJournalHash) != 0) return {};
+  return out;
 }
 
 class file_segment final : public segment {
@@ -121,20 +128,38 @@ class file_segment final : public segment {
 
   std::span<std::byte> image() override { return {map_, size_}; }
 
+  // The record is written over the last one, at the journal's start, and
+  // cancelled once applied by zeroing its magic, not by truncating the
+  // journal: the journal keeps its size and pages, so neither its write nor
+  // its fdatasync touches metadata. The cancel is not synced: replaying an
+  // applied record writes the same bytes again, harmless until the image
+  // changes by another way, which is a later commit (whose record replaces
+  // it first) or a reseal (which syncs the cancel first).
   result<void> commit(std::span<const image_patch> patches) override {
     if (jfd_ < 0) {
       jfd_ = ::open(journal_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
       if (jfd_ < 0) return os_error("open journal", journal_);
     }
     const auto rec = encode_journal(patches);
-    FERRY_TRY_STATUS(write_all(jfd_, rec.data(), rec.size(), journal_));
+    FERRY_TRY_STATUS(write_at(jfd_, rec, 0, journal_));
     if (::fdatasync(jfd_) != 0) return os_error("fdatasync", journal_);
     FERRY_TRY_STATUS(apply(patches));
-    if (::ftruncate(jfd_, 0) != 0) return os_error("truncate", journal_);
+    static constexpr std::byte cancelled[4] = {};
+    FERRY_TRY_STATUS(write_at(jfd_, cancelled, 0, journal_));
+    cancel_unsynced_ = true;
     return {};
   }
 
-  result<void> reseal() override { return apply({}); }
+  // Writes made through the mapping: the last record's cancel is made
+  // durable first (a replay after them would undo them), then the whole
+  // image sealed.
+  result<void> reseal() override {
+    if (cancel_unsynced_) {
+      if (::fdatasync(jfd_) != 0) return os_error("fdatasync", journal_);
+      cancel_unsynced_ = false;
+    }
+    return apply({});
+  }
 
   // O_DIRECT needs offset, length and buffer aligned to the device's logical
   // block: read whole 4 KiB-aligned blocks into an aligned bounce buffer, at
@@ -173,30 +198,22 @@ class file_segment final : public segment {
   // The checksum's digests of a new object's image, computed as it was sealed.
   void keep_tree(layout::seal_tree tree) { tree_ = std::move(tree); }
 
-  // Patch, re-seal and msync: shared by commit, reseal (no patches: writes
-  // made through the mapping, which nothing tracked) and journal replay. With
-  // the checksum's digests at hand, a patch hashes and syncs only the blocks
-  // and pages it touched (and the header's page); without, the whole image.
+  // Patch, re-seal and make durable: shared by commit, reseal (no patches:
+  // writes made through the mapping, which nothing tracked) and journal
+  // replay. With the checksum's digests at hand, a patch hashes only the
+  // blocks it touched; without, the whole image. One fdatasync of the file
+  // writes every page the mapping dirtied (the patches' and the header's)
+  // with one flush of the device, where an msync per range flushed once
+  // per range.
   result<void> apply(std::span<const image_patch> patches) {
     for (const auto& p : patches) std::memcpy(map_ + p.offset, p.bytes.data(), p.bytes.size());
-    const bool whole = patches.empty() || !tree_.covers(image());
-    if (whole) {
+    if (patches.empty() || !tree_.covers(image())) {
       tree_ = layout::seal_tree::of(image());
     } else {
       for (const auto& p : patches) tree_.patched(image(), p.offset, p.bytes.size());
     }
     tree_.seal(image());
-    if (whole) return sync(0, size_);
-    for (const auto& p : patches) FERRY_TRY_STATUS(sync(p.offset, p.bytes.size()));
-    return sync(0, layout::kHeaderSize);
-  }
-
-  // msync(MS_SYNC) of the pages [offset, offset + length) lies on.
-  result<void> sync(std::uint64_t offset, std::uint64_t length) {
-    if (length == 0) return {};
-    static const std::uint64_t page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
-    const std::uint64_t from = offset / page * page, to = std::min<std::uint64_t>(size_, offset + length);
-    if (::msync(map_ + from, to - from, MS_SYNC) != 0) return os_error("msync", file_);
+    if (::fdatasync(fd_) != 0) return os_error("fdatasync", file_);
     return {};
   }
 
@@ -213,7 +230,13 @@ class file_segment final : public segment {
     if (r != static_cast<ssize_t>(rec.size())) return os_error("read journal", journal_);
     const auto patches = decode_journal(rec, size_);
     if (!patches.empty()) FERRY_TRY_STATUS(apply(patches));
-    fs::resize_file(journal_, 0, ec);
+    // Emptied durably: a reseal later must not find a record to replay.
+    const int wfd = ::open(journal_.c_str(), O_WRONLY | O_CLOEXEC);
+    if (wfd < 0) return os_error("open journal", journal_);
+    const bool emptied = ::ftruncate(wfd, 0) == 0 && ::fdatasync(wfd) == 0;
+    const int err = errno;
+    ::close(wfd);
+    if (!emptied) return os_error("empty journal", journal_, err);
     return {};
   }
 
@@ -223,6 +246,7 @@ class file_segment final : public segment {
   std::byte* map_;
   std::size_t size_;
   int jfd_ = -1;
+  bool cancel_unsynced_ = false;  // the journal's last record is cancelled in the page cache only
   layout::seal_tree tree_;  // the checksum's digests; empty until the first seal in this process
 };
 
@@ -256,7 +280,7 @@ class directory_backing final : public store::backing {
     tmp += ".tmp";
     const int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return os_error("create", tmp);
-    auto written = write_all(fd, head.data(), head.size(), tmp);
+    auto written = write_at(fd, head, 0, tmp);
     if (written && image_size > head.size()) {
       // Reserve the blocks (a full disk fails here, not as SIGBUS when mobile
       // code writes through the mapping); a file system that cannot reserve

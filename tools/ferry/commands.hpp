@@ -31,6 +31,10 @@ CLI::App& bench_group(CLI::App& app);
 /// `ferry bench jit [--json]`: JIT load, cache and per-call figures.
 void add_bench_jit_command(CLI::App& app);
 
+/// `ferry bench store [--json]`: a persistent store's durable writes and
+/// seal vs the bare file operations (bench_store.cpp).
+void add_bench_store_command(CLI::App& app);
+
 /// `ferry bench invoke` (invocation vs raw UCX AM), `ferry bench chase`
 /// (pointer chase vs a pre-deployed AM handler and gets) and `ferry bench
 /// mobility` (walks, moves, stale caches): run the programs

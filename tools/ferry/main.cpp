@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   ferry::cli::add_ifunc_command(app);
   ferry::cli::add_stats_command(app);
   ferry::cli::add_bench_jit_command(app);
+  ferry::cli::add_bench_store_command(app);
   ferry::cli::add_bench_program_commands(app);
 #endif
   try {
