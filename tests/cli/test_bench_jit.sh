@@ -3,13 +3,9 @@
 # every case is measured and reported, not how fast; figures are in
 # docs/jit.md), and its disk cache's scratch directory is gone afterwards,
 # whether the run finished or failed.
-set -euo pipefail
 FERRY=$1
-fail() { echo "FAIL: $*" >&2; exit 1; }
-# The bench makes its scratch directory in TMPDIR: this test's own.
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-export TMPDIR=$work
+# The bench makes its scratch directory in TMPDIR: this test's own ($work).
+source "$(dirname "$0")/lib.sh"
 
 "$FERRY" bench jit --help | grep -q -- "--samples" || fail "bench jit --help"
 out=$("$FERRY" bench jit --samples 1 --json)

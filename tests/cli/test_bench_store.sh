@@ -4,12 +4,8 @@
 # docs/object-format.md), leaves nothing in its scratch directory or in a
 # --dir it was given beyond what was there, and fails with a message on a
 # directory it cannot use.
-set -euo pipefail
 FERRY=$1
-fail() { echo "FAIL: $*" >&2; exit 1; }
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-export TMPDIR=$work
+source "$(dirname "$0")/lib.sh"  # fail, and $work: this test's TMPDIR
 
 "$FERRY" bench store --help | grep -q -- "--object-mib" || fail "bench store --help"
 out=$("$FERRY" bench store --object-mib 4 --rounds 2 --json)
