@@ -90,7 +90,8 @@ class seal_tree {
   seal_tree() = default;
   /// The digests of every block of `image` (one pass over it).
   static seal_tree of(std::span<const std::byte> image);
-  /// Nothing hashed yet (or for an image of another size).
+  /// Holds the digests of an image of `image`'s size (false before the
+  /// first hashing); a tree serves one image.
   [[nodiscard]] bool covers(std::span<const std::byte> image) const noexcept {
     return !leaves_.empty() && image.size() == image_size_;
   }

@@ -2,10 +2,10 @@
 // redo journal `<id>.fjournal` that makes patch commits crash-atomic:
 //
 //   commit: write the journal record over the last one, fdatasync it ->
-//           patch the mapping, re-seal, fdatasync the file. Acknowledged only
-//           after that. The record stays until the next commit replaces it
-//           or a reseal (writes through the mapping) cancels it, durably,
-//           before it changes the image.
+//           patch the mapping, re-seal, fdatasync the file (acknowledged
+//           only after that) -> cancel the record by zeroing its magic, not
+//           synced: a reseal (writes through the mapping) syncs the cancel
+//           before it changes the image, so no replay can undo them.
 //   reopen: a complete journal record is replayed (idempotent); a torn or
 //           cancelled one is dropped (a torn one's commit was never
 //           acknowledged, and the image was not touched before the record
