@@ -136,10 +136,10 @@ class xxh3_128 {
     if (from < field_end && to > field) feed_zeros(std::min(to, field_end) - std::max(from, field));
     if (to > field_end) feed(image + std::max(from, field_end), to - std::max(from, field_end));
   }
-  XXH128_hash_t hash() const noexcept { return XXH3_128bits_digest(&st_); }
-  digest finish() const noexcept {
+  digest finish() const noexcept { return canonical(XXH3_128bits_digest(&st_)); }
+  static digest canonical(XXH128_hash_t h) noexcept {
     XXH128_canonical_t c;
-    XXH128_canonicalFromHash(&c, hash());
+    XXH128_canonicalFromHash(&c, h);
     digest d;
     std::memcpy(d.data(), c.digest, d.size());
     return d;
@@ -160,13 +160,7 @@ digest block_digest(std::span<const std::byte> image, std::uint64_t block, std::
 XXH128_hash_t fold(std::span<const digest> parts) noexcept {
   return XXH3_128bits(parts.data(), parts.size_bytes());
 }
-digest fold_digest(std::span<const digest> parts) noexcept {
-  XXH128_canonical_t c;
-  XXH128_canonicalFromHash(&c, fold(parts));
-  digest d;
-  std::memcpy(d.data(), c.digest, d.size());
-  return d;
-}
+digest fold_digest(std::span<const digest> parts) noexcept { return xxh3_128::canonical(fold(parts)); }
 
 // Version 1: BLAKE2b-128 over the whole image in one pass, the first 8
 // bytes of the digest.
@@ -195,14 +189,20 @@ std::uint64_t seal_block_bytes(std::uint64_t image_size) noexcept {
   return block;
 }
 
+seal_tree::seal_tree(std::uint64_t image_size)
+    : image_size_(image_size),
+      block_(seal_block_bytes(image_size)),
+      leaves_(blocks_of(image_size, block_)),
+      groups_(blocks_of(leaves_.size(), kSealGroupBlocks)) {}
+
+void seal_tree::refold_groups() {
+  for (std::uint64_t g = 0; g < groups_.size(); ++g) refold_group(g);
+}
+
 seal_tree seal_tree::of(std::span<const std::byte> image) {
-  seal_tree t;
-  t.image_size_ = image.size();
-  t.block_ = seal_block_bytes(image.size());
-  t.leaves_.resize(blocks_of(image.size(), t.block_));
+  seal_tree t(image.size());
   for (std::uint64_t i = 0; i < t.leaves_.size(); ++i) t.leaves_[i] = block_digest(image, t.block_, i);
-  t.groups_.resize(blocks_of(t.leaves_.size(), kSealGroupBlocks));
-  for (std::uint64_t g = 0; g < t.groups_.size(); ++g) t.refold_group(g);
+  t.refold_groups();
   return t;
 }
 
@@ -241,10 +241,7 @@ void seal(std::span<std::byte> image) {
 
 seal_tree seal_zero_tail(std::span<std::byte> prefix, std::uint64_t image_size) {
   put(prefix.data() + kOffVersion, kFormatVersion);
-  seal_tree t;
-  t.image_size_ = image_size;
-  t.block_ = seal_block_bytes(image_size);
-  t.leaves_.resize(blocks_of(image_size, t.block_));
+  seal_tree t(image_size);
   digest zero_block{};
   bool zero_block_known = false;
   for (std::uint64_t i = 0; i < t.leaves_.size(); ++i) {
@@ -263,8 +260,7 @@ seal_tree seal_zero_tail(std::span<std::byte> prefix, std::uint64_t image_size) 
       zero_block_known = true;
     }
   }
-  t.groups_.resize(blocks_of(t.leaves_.size(), kSealGroupBlocks));
-  for (std::uint64_t g = 0; g < t.groups_.size(); ++g) t.refold_group(g);
+  t.refold_groups();
   put(prefix.data() + kOffChecksum, t.checksum());
   return t;
 }

@@ -106,7 +106,10 @@ class seal_tree {
 
  private:
   friend seal_tree seal_zero_tail(std::span<std::byte>, std::uint64_t);
+  /// Shaped for an image of `image_size` bytes, no digest computed yet.
+  explicit seal_tree(std::uint64_t image_size);
   void refold_group(std::uint64_t group);
+  void refold_groups();
   std::uint64_t image_size_ = 0;
   std::uint64_t block_ = 0;
   std::vector<digest> leaves_;
