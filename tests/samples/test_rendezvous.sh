@@ -6,7 +6,7 @@
 # (pulling the model) for Alice while Bob is saturated, but for one call that
 # measures Bob, Dave himself for his small model, Bob for the fixed
 # placement. With --bob-in-place (Bob runs a call this short in place, beside
-# his queue) Alice's calls stay on Bob. Bad options are refused.
+# his queue) Alice's calls come back to Bob once he is measured. Bad options are refused.
 set -euo pipefail
 SAMPLE=$1
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -28,9 +28,13 @@ grep -q '^ok: every answer matches' <<<"$out" || fail "no ok line"
 out=$(timeout 120 "$SAMPLE" --bob-in-place) || fail "--bob-in-place: exit $?: $out"
 echo "$out"
 saturated=$(sed -n '/^Bob saturated/,/^  Dave/p' <<<"$out")
-# Measured at Bob once (after the model's first choice), then kept there.
-[[ $(grep -Ec '^  Alice, automatic +ran on Bob +\(owner\) .* answer ok$' <<<"$saturated") -ge 3 ]] ||
-  fail "--bob-in-place: Alice's calls must stay on Bob once he is measured"
+# Measured at Bob once (after the model's first choice), then chosen again:
+# queued behind Eve (above) Bob gets only the measuring call. Not "every
+# later call": each place's figure starts from one call, and on two busy
+# cores one in place can take 8 ms and one on Carol 4 ms, so a single later
+# call may go to Carol before the means settle.
+[[ $(grep -Ec '^  Alice, automatic +ran on Bob +\(owner\) .* answer ok$' <<<"$saturated") -ge 2 ]] ||
+  fail "--bob-in-place: Alice's calls must come back to Bob once he is measured"
 grep -q '^ok: every answer matches' <<<"$out" || fail "--bob-in-place: no ok line"
 ! "$SAMPLE" --tls rdma >/dev/null 2>&1 || fail "--tls rdma accepted"
 ! "$SAMPLE" --window 1 >/dev/null 2>&1 || fail "--window 1 accepted"
