@@ -128,6 +128,22 @@ class dispatch_policy {
     return b;
   }
 
+  /// Held while a call on an executor waits for another node's answer (a
+  /// nested call, a fetch): meanwhile it holds no core (computing()).
+  class waiting {
+   public:
+    explicit waiting(dispatch_policy& p) : p_(p) { p_.waiting_.fetch_add(1, std::memory_order_relaxed); }
+    ~waiting() { p_.waiting_.fetch_sub(1, std::memory_order_relaxed); }
+    waiting(const waiting&) = delete;
+    waiting& operator=(const waiting&) = delete;
+
+   private:
+    dispatch_policy& p_;
+  };
+  /// Calls on executors that hold a core now: running, not waiting.
+  [[nodiscard]] std::int64_t computing() const {
+    return running_.load(std::memory_order_relaxed) - waiting_.load(std::memory_order_relaxed);
+  }
   [[nodiscard]] std::uint64_t calls_in_place() const { return in_place_calls_.load(std::memory_order_relaxed); }
   [[nodiscard]] std::uint64_t calls_on_executor() const { return executor_calls_.load(std::memory_order_relaxed); }
 
@@ -175,7 +191,8 @@ class dispatch_policy {
   core::thread_pool_dispatcher executors_;
   core::thread_pool_dispatcher object_threads_;
   std::atomic<std::uint64_t> in_place_calls_{0}, executor_calls_{0};
-  std::atomic<std::int64_t> queued_{0}, running_{0};  // executor calls waiting, running
+  std::atomic<std::int64_t> queued_{0}, running_{0};  // executor calls queued, running
+  std::atomic<std::int64_t> waiting_{0};              // running calls waiting for another node (waiting)
   std::atomic<std::uint64_t> call_us_{0};              // mean run time + 1 (0: no call yet)
   std::atomic<std::uint64_t> calls_{0};
 };

@@ -243,7 +243,12 @@ bool runner::await_answer(call_context& cx, calls::depends_on deps, wire::node_i
   const auto deadline = cx.call->deadline_us
                             ? std::chrono::system_clock::time_point(std::chrono::microseconds(cx.call->deadline_us))
                             : std::chrono::system_clock::now() + std::chrono::seconds(60);
-  if (!w->wait_until(deadline)) {
+  bool answered = false;
+  {
+    const dispatch_policy::waiting holds_no_core(policy_);
+    answered = w->wait_until(deadline);
+  }
+  if (!answered) {
     calls_.cancel(id);
     cx.failure = make_error(errc::timeout, fmt::format("{} passed its deadline", what));
     return false;

@@ -1,6 +1,9 @@
 #include "node.hpp"
 
+#include <sched.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include <fmt/format.h>
 
@@ -28,6 +31,15 @@ std::map<std::string, void*> runtime_api_symbols() {
           {"ferry_node_kind", reinterpret_cast<void*>(&ferry_node_kind)},
           {"ferry_node_triple", reinterpret_cast<void*>(&ferry_node_triple)},
           {"ferry_node_cpu", reinterpret_cast<void*>(&ferry_node_cpu)}};
+}
+
+// CPUs this process may run on (its affinity, which `ferry node --cores`
+// sets before the node starts).
+std::int64_t usable_cores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) != 0) return std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN));
+  return std::max(1, CPU_COUNT(&set));
 }
 
 }  // namespace
@@ -98,6 +110,10 @@ result<std::unique_ptr<node>> node::create(node_config config) {
     if (who < raw->config_.nodes) raw->migration_->source_back(who);
   });
   n->member_->report_load([raw = n.get()] { return raw->load(); });
+  // Executors computing on every core this process may use (ferry node
+  // --cores): the network thread blocks when idle instead of yielding its
+  // core to them until the next scheduler tick.
+  n->member_->yield_cores_while([raw = n.get(), cores = usable_cores()] { return raw->policy_->computing() >= cores; });
   n->member_->start();
   return n;
 }

@@ -526,7 +526,9 @@ void member::loop() {
     // cores, or while the machine is crowded by others (machine_load): yield
     // after every idle turn, as the frame this turn did not find may belong
     // to a process waiting for this core; the clock is read every turn then,
-    // as a yield may last a time slice.
+    // as a yield may last a time slice. While this process's own busy
+    // threads hold every core it may use (yield_cores_while), no spin: a
+    // yield would give the core to them until the next scheduler tick.
     const auto poll_for = poll_without_yield(config_.poll_without_yield);
     const unsigned turns_per_clock_read = poll_for.count() == 0 ? 1 : kTurnsPerClockRead;
     if (++idle_turns % turns_per_clock_read != 0) {
@@ -537,9 +539,12 @@ void member::loop() {
     last_driven = now;
     if (idle_turns == turns_per_clock_read) idle_since = now;
     tick();
-    if (now - idle_since < spin) {
+    if (now - idle_since < spin && !(cores_taken_ && cores_taken_())) {
       stop_driving();
-      if (now - idle_since >= poll_for) sched_yield();
+      if (now - idle_since >= poll_for) {
+        idle_yields_.fetch_add(1, std::memory_order_relaxed);
+        sched_yield();
+      }
       continue;
     }
     // Block until the transport or a post() wakes us, or the next tick

@@ -126,6 +126,14 @@ class member {
   /// What this member reports with each heartbeat (a node's load: placement
   /// reads it); without one it reports zeros. Runs on the driving thread.
   void report_load(std::function<wire::load_body()> source) { load_source_ = std::move(source); }
+  /// Whether this process's own busy threads (a node's executors running
+  /// calls) hold every core it may run on. While `taken()` says so, an idle
+  /// progress thread blocks on the transport at once instead of spinning:
+  /// its yields would hand the core to a busy executor until the next
+  /// scheduler tick (4 ms here), and a frame arriving meanwhile would wait
+  /// that long, while a blocked thread is woken when the frame comes
+  /// (docs/architecture.md, "Threads"). Runs on the progress thread.
+  void yield_cores_while(std::function<bool()> taken) { cores_taken_ = std::move(taken); }
   /// A peer's heartbeat arrived with its load report.
   void on_load(std::function<void(node_index, const wire::load_body&)> handler) { load_handler_ = std::move(handler); }
   /// Start the progress thread.
@@ -188,6 +196,9 @@ class member {
   [[nodiscard]] std::chrono::microseconds progress_spin() const {
     return std::chrono::microseconds(loop_spin_us_.load(std::memory_order_relaxed));
   }
+  /// Times the progress thread, idle, gave up its core while spinning
+  /// (none while yield_cores_while() says the cores are taken).
+  [[nodiscard]] std::uint64_t idle_yields() const { return idle_yields_.load(std::memory_order_relaxed); }
   /// Frames dropped because they did not decode (bad input from a peer).
   [[nodiscard]] std::uint64_t bad_frames() const { return bad_frames_.load(); }
   /// Frames the transport dropped unread (larger than wire::kMaxFrame, or a
@@ -251,6 +262,7 @@ class member {
   std::function<void(node_index)> dead_handler_;
   std::function<void(node_index)> alive_handler_;
   std::function<wire::load_body()> load_source_;
+  std::function<bool()> cores_taken_;
   std::function<void(node_index, const wire::load_body&)> load_handler_;
 
   // Driver state (touched only by the thread that drives).
@@ -282,6 +294,7 @@ class member {
   /// "Waiting").
   static constexpr std::chrono::microseconds kLongestSpin{2000};
   std::atomic<std::int64_t> loop_spin_us_{0};  // written by the progress thread (progress_spin())
+  std::atomic<std::uint64_t> idle_yields_{0};  // written by the progress thread (idle_yields())
   /// How often the progress thread looks whether callers still drive.
   static constexpr std::chrono::milliseconds kCallersDriveCheck{2};
   /// Frames up to this size leave their buffers (encode and decode) with the

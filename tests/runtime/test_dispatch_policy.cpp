@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 
 #include "exec/dispatch.hpp"
 
@@ -80,4 +82,43 @@ TEST_CASE("dispatch policy: a zero budget runs everything on an executor") {
     CHECK_FALSE(v.in_place());
   }
   CHECK(policy.load().calls == 3);  // every run counted for the heartbeats' mean
+}
+
+// computing(): calls on executors that hold a core — running, and not
+// waiting for another node's answer (dispatch_policy::waiting, held by the
+// runner around its waits). A node's network thread stops spinning while
+// they hold every core (session::member::yield_cores_while).
+TEST_CASE("dispatch policy: calls running on executors count as computing, except while they wait for another node") {
+  dispatch_policy policy(2, 1000us, 1);
+  CHECK(policy.computing() == 0);
+  std::mutex mu;
+  std::condition_variable cv;
+  int started = 0, waiting = 0;
+  bool release = false, wait_now = false;
+  for (int i = 0; i < 2; ++i) {
+    policy.run_code(run_verdict{}, false, [&, i] {
+      std::unique_lock lock(mu);
+      ++started;
+      cv.notify_all();
+      cv.wait(lock, [&] { return wait_now || release; });
+      if (i == 0 && !release) {  // one of them waits for an answer
+        const dispatch_policy::waiting w(policy);
+        ++waiting;
+        cv.notify_all();
+        cv.wait(lock, [&] { return release; });
+      }
+    });
+  }
+  std::unique_lock lock(mu);
+  REQUIRE(cv.wait_for(lock, 10s, [&] { return started == 2; }));
+  CHECK(policy.computing() == 2);
+  wait_now = true;
+  cv.notify_all();
+  REQUIRE(cv.wait_for(lock, 10s, [&] { return waiting == 1; }));
+  CHECK(policy.computing() == 1);
+  release = true;
+  cv.notify_all();
+  lock.unlock();
+  policy.shutdown();
+  CHECK(policy.computing() == 0);
 }

@@ -507,6 +507,43 @@ TEST_CASE("member: the progress thread spins longer while frames come close toge
   receiver->stop();
 }
 
+// While the process's own busy threads hold every core it may use
+// (member::yield_cores_while: a node's executors running calls), an idle
+// progress thread blocks at once instead of spinning with yields: a yield
+// would give its core to them until the next scheduler tick. Frames still
+// arrive (the blocked thread is woken), and once the cores are free again
+// it spins, and yields, as before.
+TEST_CASE("member: an idle progress thread blocks at once, without yielding, while its process's threads hold the cores") {
+  auto sender = inproc_member(0), receiver = inproc_member(1);
+  std::atomic<int> got{0};
+  std::atomic<bool> taken{false};
+  receiver->on_frame([&](wire::frame&&) { ++got; });
+  receiver->yield_cores_while([&] { return taken.load(); });
+  receiver->start();
+  sender->start();
+  REQUIRE_OK(sender->connect(1, receiver->address()));
+  REQUIRE_OK(receiver->connect(0, sender->address()));
+  // 100 frames 300 µs apart, all received; the receiver's idle yields meanwhile.
+  auto burst = [&] {
+    const int until = got.load() + 100;
+    const auto yields = receiver->idle_yields();
+    for (int i = 0; i < 100; ++i) {
+      REQUIRE_OK(sender->send(1, wire::frame{wire::frame_type::ack, 0, static_cast<std::uint64_t>(i), wire::empty_body{}}));
+      std::this_thread::sleep_for(std::chrono::microseconds(300));
+    }
+    CHECK(within_10s([&] { return got.load() >= until; }));
+    return receiver->idle_yields() - yields;
+  };
+  CHECK(burst() > 0);
+  taken = true;
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // a spin under way when it was set ends
+  CHECK(burst() == 0);
+  taken = false;
+  CHECK(burst() > 0);
+  sender->stop();
+  receiver->stop();
+}
+
 // A bulk frame whose data is passed apart (member::send(to, frame, data):
 // a put's chunk; or written in place by the sender, member::send_written:
 // a node's get answer) arrives as the whole frame on every way a member
