@@ -96,15 +96,19 @@ TEST_CASE("dispatch policy: calls running on executors count as computing, excep
   int started = 0, waiting = 0;
   bool release = false, wait_now = false;
   for (int i = 0; i < 2; ++i) {
+    // Both run until released (the second one as if it computed); the
+    // first one, once told, waits for an answer meanwhile.
     policy.run_code(run_verdict{}, false, [&, i] {
       std::unique_lock lock(mu);
       ++started;
       cv.notify_all();
-      cv.wait(lock, [&] { return wait_now || release; });
-      if (i == 0 && !release) {  // one of them waits for an answer
+      if (i == 0) {
+        cv.wait(lock, [&] { return wait_now || release; });
         const dispatch_policy::waiting w(policy);
         ++waiting;
         cv.notify_all();
+        cv.wait(lock, [&] { return release; });
+      } else {
         cv.wait(lock, [&] { return release; });
       }
     });
