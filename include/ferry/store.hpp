@@ -144,6 +144,16 @@ class FERRY_API store {
     std::shared_ptr<const void> keep;
   };
   result<pinned_bytes> pin(object_id id);
+  /// The object's data bytes for reading, kept mapped like pin()'s. A file
+  /// store maps the object's file a second time, without write permission:
+  /// a write through these bytes faults (SIGSEGV) instead of changing the
+  /// object behind its checksum, so they need no flush(). A memory store,
+  /// which keeps no checksum at rest, gives its bytes in place.
+  struct pinned_view {
+    std::span<const std::byte> bytes;
+    std::shared_ptr<const void> keep;
+  };
+  result<pinned_view> pin_read_only(object_id id);
   /// Re-seal the checksum (and persist, for a file store) after writes made
   /// through local().
   result<void> flush(object_id id);

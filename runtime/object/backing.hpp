@@ -25,6 +25,10 @@ class segment {
  public:
   virtual ~segment() = default;
   virtual std::span<std::byte> image() = 0;
+  /// The same bytes, for reading only. A persistent backing gives a second
+  /// mapping without write permission, so a write through it faults instead
+  /// of changing the image behind its checksum; the default is image().
+  virtual result<std::span<const std::byte>> read_only_image();
   /// Apply `patches`, re-seal the checksum; for a persistent backing the
   /// result is durable and crash-atomic (all patches or none) on return.
   virtual result<void> commit(std::span<const image_patch> patches) = 0;

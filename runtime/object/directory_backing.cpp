@@ -20,10 +20,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
-#include <memory>
 #include <cstring>
+#include <memory>
+#include <mutex>
 #include <system_error>
 
 #include <sodium.h>
@@ -122,11 +124,30 @@ class file_segment final : public segment {
       : file_(std::move(file)), journal_(std::move(journal)), fd_(fd), map_(map), size_(size) {}
   ~file_segment() override {
     ::munmap(map_, size_);
+    if (auto* ro = read_only_.load(std::memory_order_relaxed)) ::munmap(const_cast<std::byte*>(ro), size_);
     ::close(fd_);
     if (jfd_ >= 0) ::close(jfd_);
   }
 
   std::span<std::byte> image() override { return {map_, size_}; }
+
+  // Mapped on first use (most objects are never viewed), then kept: the
+  // page cache is shared with the writable mapping, so it costs address
+  // space, not memory, and sees every write made through the other.
+  result<std::span<const std::byte>> read_only_image() override {
+    auto* ro = read_only_.load(std::memory_order_acquire);
+    if (!ro) {
+      std::lock_guard lock(read_only_mu_);
+      ro = read_only_.load(std::memory_order_relaxed);
+      if (!ro) {
+        void* m = ::mmap(nullptr, size_, PROT_READ, MAP_SHARED, fd_, 0);
+        if (m == MAP_FAILED) return os_error("mmap (read-only)", file_);
+        ro = static_cast<const std::byte*>(m);
+        read_only_.store(ro, std::memory_order_release);
+      }
+    }
+    return std::span<const std::byte>(ro, size_);
+  }
 
   // The record is written over the last one, at the journal's start, and
   // cancelled once applied by zeroing its magic, not by truncating the
@@ -245,6 +266,8 @@ class file_segment final : public segment {
   int fd_;
   std::byte* map_;
   std::size_t size_;
+  std::atomic<const std::byte*> read_only_{nullptr};
+  std::mutex read_only_mu_;
   int jfd_ = -1;
   bool cancel_unsynced_ = false;  // the journal's last record is cancelled in the page cache only
   layout::seal_tree tree_;  // the checksum's digests; empty until the first seal in this process

@@ -270,6 +270,11 @@ std::vector<std::pair<object_id, status>> store::damaged() const {
   return out;
 }
 
+result<std::span<const std::byte>> segment::read_only_image() {
+  const auto bytes = image();
+  return std::span<const std::byte>(bytes.data(), bytes.size());
+}
+
 result<void> segment::read_at_rest(std::uint64_t image_offset, std::span<std::byte> out) {
   std::memcpy(out.data(), image().data() + image_offset, out.size());
   return {};
@@ -334,6 +339,13 @@ result<store::pinned_bytes> store::pin(object_id id) {
   std::shared_lock lock(impl_->mu);
   FERRY_TRY(entry * e, impl_->find(id));
   return pinned_bytes{e->data(), e->seg};
+}
+
+result<store::pinned_view> store::pin_read_only(object_id id) {
+  std::shared_lock lock(impl_->mu);
+  FERRY_TRY(entry * e, impl_->find(id));
+  FERRY_TRY(auto image, e->seg->read_only_image());
+  return pinned_view{image.subspan(e->hdr.data_offset, e->hdr.data_size), e->seg};
 }
 
 result<void> store::flush(object_id id) {
