@@ -58,6 +58,15 @@ typedef int32_t (*ferry_entry_fn)(ferry_context* cx, const void* args, void* res
  *  return) and the caller receives the error (not_local / out_of_bounds). */
 FERRY_API void* ferry_local(ferry_context* cx, const ferry_ref* r, uint64_t size);
 
+/** Like ferry_local, for reading only: the node does not seal the object
+ *  after the call (no checksum pass, no msync on a storage node), and the
+ *  call may run on the node's network thread. On a node that keeps objects
+ *  in files (`ferry node --store`), the bytes come from a read-only mapping:
+ *  a write through them ends the call with memory_fault and leaves the
+ *  object as it was. On a node that keeps objects in memory a write is not
+ *  caught: do not write through this pointer. */
+FERRY_API const void* ferry_view(ferry_context* cx, const ferry_ref* r, uint64_t size);
+
 /** Copy `size` bytes at `r` into `out`, streamed from where this node keeps
  *  the object at rest: on a storage node (a file store) with O_DIRECT from
  *  its device, without mapping the object; from memory otherwise. For

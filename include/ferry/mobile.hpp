@@ -3,7 +3,7 @@
 //     [[ferry::mobile]]
 //     std::uint64_t chase(ferry::context& cx, ferry::ref<std::uint64_t> table,
 //                         std::uint64_t index, std::uint32_t depth) {
-//       const std::uint64_t* t = cx.local(table);   // not here: call ends, not_local
+//       const std::uint64_t* t = cx.view(table);    // not here: call ends, not_local
 //       ...
 //       return cx.forward(&chase, next_shard, index, depth - 1);
 //     }
@@ -63,6 +63,15 @@ void pack_args(std::byte* out, A&&... args) {
   pack_args_impl<P...>(out, std::index_sequence_for<P...>{}, std::forward<A>(args)...);
 }
 
+/// The byte size of `count` Ts. No object holds 2^64 bytes: a count whose
+/// size does not fit 64 bits asks for 2^64 - 1 bytes, which fails the node's
+/// bounds check (out_of_bounds) where `sizeof(T) * count` would have wrapped
+/// to a small size.
+template <class T>
+constexpr std::uint64_t bytes_of(std::uint64_t count) {
+  return count > ~std::uint64_t{0} / sizeof(T) ? ~std::uint64_t{0} : sizeof(T) * count;
+}
+
 template <class T>
 ferry_ref to_c(ref<T> r) {
   return {r.id.hi, r.id.lo, r.offset};
@@ -107,10 +116,27 @@ class context {
   template <class T>
   T* local(ref<T> r, std::uint64_t count) {
     const ferry_ref c = detail::to_c(r);
-    // No object holds 2^64 bytes: asking for that many fails the node's check
-    // where `sizeof(T) * count` would have wrapped to a small size.
-    const std::uint64_t bytes = count > ~std::uint64_t{0} / sizeof(T) ? ~std::uint64_t{0} : sizeof(T) * count;
-    return static_cast<T*>(ferry_local(handle(), &c, bytes));
+    return static_cast<T*>(ferry_local(handle(), &c, detail::bytes_of<T>(count)));
+  }
+
+  /// Read-only pointer to the local T at `r`; fails like local(). For code
+  /// that only reads an object: the node does not seal it when the call
+  /// ends (on a storage node, no checksum pass over the whole object and no
+  /// msync after every call), so the call may also run on the node's network
+  /// thread. On a node that keeps objects in files a write through the
+  /// pointer (a const_cast) ends the call with memory_fault and leaves the
+  /// object as it was; on one that keeps them in memory it is not caught.
+  template <class T>
+  const T* view(ref<T> r) {
+    const ferry_ref c = detail::to_c(r);
+    return static_cast<const T*>(ferry_view(handle(), &c, sizeof(T)));
+  }
+  /// Read-only pointer to `count` local Ts starting at `r` (as view(r) and
+  /// local(r, count)).
+  template <class T>
+  const T* view(ref<T> r, std::uint64_t count) {
+    const ferry_ref c = detail::to_c(r);
+    return static_cast<const T*>(ferry_view(handle(), &c, detail::bytes_of<T>(count)));
   }
 
   /// The global reference a ptr stored in the local object `holder` denotes
@@ -138,8 +164,7 @@ class context {
   template <class T>
   const T* fetch(ref<T> r, std::uint64_t count = 1) {
     const ferry_ref c = detail::to_c(r);
-    const std::uint64_t bytes = count > ~std::uint64_t{0} / sizeof(T) ? ~std::uint64_t{0} : sizeof(T) * count;
-    return static_cast<const T*>(ferry_fetch(handle(), &c, bytes));
+    return static_cast<const T*>(ferry_fetch(handle(), &c, detail::bytes_of<T>(count)));
   }
   /// The same for a byte range: `length` bytes from `offset` past `r`.
   template <class T>
@@ -156,8 +181,7 @@ class context {
   template <class T>
   void read(ref<T> r, T* out, std::uint64_t count) {
     const ferry_ref c = detail::to_c(r);
-    const std::uint64_t bytes = count > ~std::uint64_t{0} / sizeof(T) ? ~std::uint64_t{0} : sizeof(T) * count;
-    ferry_read(handle(), &c, out, bytes);
+    ferry_read(handle(), &c, out, detail::bytes_of<T>(count));
   }
 
   /// Move the object `r` names to node `node` and wait until it is there

@@ -284,18 +284,28 @@ using ferry::exec::leave_call;
 
 extern "C" {
 
-void* ferry_local(ferry_context* cx, const ferry_ref* r, uint64_t size) {
+namespace {
+void* local_bytes(ferry_context* cx, const ferry_ref* r, uint64_t size, ferry::exec::access how) {
   auto& c = ctx(cx);
   if (!handed_in(c, r, sizeof *r, "a ref")) leave_call(c);
   void* p = nullptr;
   bool ok;
   {
     in_runtime guard;
-    ok = c.host->local(c, *r, size, &p);
+    ok = c.host->local(c, *r, size, how, &p);
   }
   if (!ok) leave_call(c);
   c.regions.add(p, size);
   return p;
+}
+}  // namespace
+
+void* ferry_local(ferry_context* cx, const ferry_ref* r, uint64_t size) {
+  return local_bytes(cx, r, size, ferry::exec::access::write);
+}
+
+const void* ferry_view(ferry_context* cx, const ferry_ref* r, uint64_t size) {
+  return local_bytes(cx, r, size, ferry::exec::access::read);
 }
 
 void ferry_read(ferry_context* cx, const ferry_ref* r, void* out, uint64_t size) {

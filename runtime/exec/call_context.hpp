@@ -50,11 +50,15 @@ namespace ferry::exec {
 
 struct call_context;
 
+/// How mobile code will use the bytes it asks for in place: cx.local may
+/// write them, cx.view only reads them.
+enum class access : std::uint8_t { write, read };
+
 /// What mobile code can ask of the node it runs on. Each request returns
 /// false and sets `cx.failure` when it fails.
 class call_host {
  public:
-  virtual bool local(call_context& cx, const ferry_ref& r, std::uint64_t size, void** out) = 0;
+  virtual bool local(call_context& cx, const ferry_ref& r, std::uint64_t size, access how, void** out) = 0;
   virtual bool read(call_context& cx, const ferry_ref& r, void* out, std::uint64_t size) = 0;
   virtual bool forward(call_context& cx, const void* fn, const ferry_ref& target, const void* args,
                        std::uint64_t size) = 0;

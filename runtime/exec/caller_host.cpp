@@ -33,9 +33,9 @@ bool caller_host::pull(call_context& cx, const ferry_ref& r, std::uint64_t size,
   return true;
 }
 
-bool caller_host::local(call_context& cx, const ferry_ref& r, std::uint64_t size, void** out) {
+bool caller_host::local(call_context& cx, const ferry_ref& r, std::uint64_t size, access how, void** out) {
   std::uint8_t* p = nullptr;
-  if (!pull(cx, r, size, "cx.local", &p)) return false;
+  if (!pull(cx, r, size, how == access::read ? "cx.view" : "cx.local", &p)) return false;
   *out = p;
   return true;
 }

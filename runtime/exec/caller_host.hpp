@@ -3,7 +3,7 @@
 // through the same mobile-code ABI as on a node, against private copies of
 // the ranges it reads, pulled from their owners.
 //
-//   cx.local / cx.read / cx.fetch -> pull the range (a copy: writes stay in the call)
+//   cx.local / cx.view / cx.read / cx.fetch -> pull the range (a copy: writes stay in the call)
 //   cx.invoke                    -> a call from this process, waited for
 //   cx.forward                   -> recorded; the runtime sends it once the function returns
 //   cx.migrate                   -> rt.objects().migrate from this process
@@ -45,7 +45,7 @@ class caller_host final : public call_host {
   /// Bytes the call pulled.
   [[nodiscard]] std::uint64_t pulled_bytes() const { return pulled_; }
 
-  bool local(call_context& cx, const ferry_ref& r, std::uint64_t size, void** out) override;
+  bool local(call_context& cx, const ferry_ref& r, std::uint64_t size, access how, void** out) override;
   bool read(call_context& cx, const ferry_ref& r, void* out, std::uint64_t size) override;
   bool forward(call_context& cx, const void* fn, const ferry_ref& target, const void* args,
                std::uint64_t size) override;

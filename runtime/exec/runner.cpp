@@ -123,35 +123,47 @@ status runner::seal(const call_context& cx) {
   return first;
 }
 
-bool runner::local(call_context& cx, const ferry_ref& r, std::uint64_t size, void** out) {
+bool runner::local(call_context& cx, const ferry_ref& r, std::uint64_t size, access how, void** out) {
+  const char* what = how == access::read ? "cx.view" : "cx.local";
   const object_id id = id_of(r);
-  auto pinned = store_.pin(id);
-  if (!pinned && pinned.code() == errc::not_found && (cx.call->flags & wire::kInvokePull)) {
+  // Writable bytes in place, or (cx.view) bytes a write through faults on
+  // in a persistent store; both stay mapped until the call ends.
+  std::span<const std::byte> bytes;
+  std::shared_ptr<const void> keep;
+  status missing;
+  if (how == access::read) {
+    if (auto v = store_.pin_read_only(id)) bytes = v->bytes, keep = std::move(v->keep);
+    else missing = v.error();
+  } else {
+    if (auto w = store_.pin(id)) bytes = w->bytes, keep = std::move(w->keep);
+    else missing = w.error();
+  }
+  if (!missing.ok() && missing.code() == errc::not_found && (cx.call->flags & wire::kInvokePull)) {
     // Placement sent the call here on pulled data: a private copy of the range.
     std::uint8_t* copy = nullptr;
-    if (!pull(cx, r, size, "cx.local", &copy)) return false;
+    if (!pull(cx, r, size, what, &copy)) return false;
     *out = copy;
     return true;
   }
-  if (!pinned) {
-    cx.failure = pinned.code() == errc::not_found
+  if (!missing.ok()) {
+    cx.failure = missing.code() == errc::not_found
                      ? make_error(errc::not_local, fmt::format("object {} is not on node {}", id.to_string(), who_.index))
-                     : pinned.error();
+                     : missing;
     return false;
   }
-  const auto bytes = pinned->bytes;
   // Both checks without overflow: the range [offset, offset + size) lies in the object.
   if (r.offset > bytes.size() || bytes.size() - r.offset < size) {
-    cx.failure = make_error(errc::out_of_bounds, fmt::format("cx.local: [{}, +{}) outside object {} ({} bytes)", r.offset,
-                                                             size, id.to_string(), bytes.size()));
+    cx.failure = make_error(errc::out_of_bounds, fmt::format("{}: [{}, +{}) outside object {} ({} bytes)", what,
+                                                             r.offset, size, id.to_string(), bytes.size()));
     return false;
   }
-  if (persistent_) cx.touched.add(id);
-  cx.pins.add(pinned->keep);  // mapped until the call ends
+  // Sealed when the call ends: what cx.local handed out may have been written.
+  if (persistent_ && how == access::write) cx.touched.add(id);
+  cx.pins.add(std::move(keep));  // mapped until the call ends
   // Bounds-checked code may touch the whole object, not just this range:
   // with its ref it could ask for any range of it anyway.
   cx.regions.add(bytes.data(), bytes.size());
-  *out = bytes.data() + r.offset;
+  *out = const_cast<std::byte*>(bytes.data() + r.offset);
   return true;
 }
 

@@ -68,7 +68,7 @@ class runner final : public call_host {
   void reply_error(wire::node_index to, std::uint64_t call, const status& s) const;
 
   // call_host
-  bool local(call_context& cx, const ferry_ref& r, std::uint64_t size, void** out) override;
+  bool local(call_context& cx, const ferry_ref& r, std::uint64_t size, access how, void** out) override;
   bool read(call_context& cx, const ferry_ref& r, void* out, std::uint64_t size) override;
   bool forward(call_context& cx, const void* fn, const ferry_ref& target, const void* args,
                std::uint64_t size) override;

@@ -20,6 +20,7 @@ namespace {
 
 std::map<std::string, void*> runtime_api_symbols() {
   return {{"ferry_local", reinterpret_cast<void*>(&ferry_local)},
+          {"ferry_view", reinterpret_cast<void*>(&ferry_view)},
           {"ferry_read", reinterpret_cast<void*>(&ferry_read)},
           {"ferry_forward", reinterpret_cast<void*>(&ferry_forward)},
           {"ferry_invoke", reinterpret_cast<void*>(&ferry_invoke)},

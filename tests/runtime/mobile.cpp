@@ -66,6 +66,19 @@ std::uint64_t local_count(ferry::context& cx, ferry::ref<std::uint64_t> cell, st
   return ++p[0];
 }
 
+std::uint64_t view_sum(ferry::context& cx, ferry::ref<std::uint64_t> arr, std::uint64_t count) {
+  const std::uint64_t* p = cx.view(arr, count);
+  std::uint64_t sum = 0;
+  for (std::uint64_t i = 0; i < count; ++i) sum += p[i];
+  return sum;
+}
+
+std::uint64_t write_through_view(ferry::context& cx, ferry::ref<std::uint64_t> cell, std::uint64_t value) {
+  auto* p = const_cast<volatile std::uint64_t*>(cx.view(cell));
+  *p = value;
+  return *p;
+}
+
 std::uint64_t not_mobile(ferry::context&, ferry::ref<std::uint64_t>) { return 0; }
 
 std::uint64_t chase_locally(const std::uint64_t* next, std::uint64_t index, std::uint32_t depth) {

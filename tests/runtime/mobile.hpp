@@ -35,6 +35,12 @@ struct shard_header {
                                            ferry::ref<std::uint64_t> flag, std::uint64_t max_turns);
 /// cx.local(cell, count), then increments the first word.
 [[ferry::mobile]] std::uint64_t local_count(ferry::context& cx, ferry::ref<std::uint64_t> cell, std::uint64_t count);
+/// The sum of the `count` words at `arr`, read through cx.view(arr, count).
+[[ferry::mobile]] std::uint64_t view_sum(ferry::context& cx, ferry::ref<std::uint64_t> arr, std::uint64_t count);
+/// Writes `value` into the word at `cell` through the read-only pointer
+/// cx.view gave (a const_cast): what a persistent node must not let through.
+[[ferry::mobile]] std::uint64_t write_through_view(ferry::context& cx, ferry::ref<std::uint64_t> cell,
+                                                   std::uint64_t value);
 
 /// Not mobile: the runtime must refuse to ship it.
 std::uint64_t not_mobile(ferry::context& cx, ferry::ref<std::uint64_t> cell);

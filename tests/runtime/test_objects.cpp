@@ -16,6 +16,7 @@
 #include <fstream>
 #include <memory>
 #include <iterator>
+#include <numeric>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -259,6 +260,40 @@ TEST_CASE("objects: an object a crash left damaged answers corrupt, for gets and
   CHECK(thrown([&] { (void)cl.rt->objects().get(torn, kWords); }) == errc::corrupt);
   CHECK_ERRC(cl.rt->invoke(&read_cell, torn).try_get(), errc::corrupt);
   CHECK(cl.rt->invoke(&read_cell, intact + 3).get() == 8);
+}
+
+TEST_CASE("objects: a write through cx.view on a persistent node ends the call with memory_fault, the object unchanged") {
+  // cx.view's bytes on a node with a file store are a read-only mapping of
+  // the object's file: a write through them (a const_cast) faults, and the
+  // object is neither changed nor left with a stale checksum.
+  objects_cluster cl;
+  constexpr std::uint64_t kWords = 5000;
+  const auto arr = cl.rt->objects().create<std::uint64_t>(kWords, on_node(1));
+  cl.rt->objects().put(arr, std::span<const std::uint64_t>(expected(kWords, 5)));
+  const auto want = expected(kWords, 5);
+  const std::uint64_t sum = std::accumulate(want.begin(), want.end(), std::uint64_t{0});
+  CHECK(cl.rt->invoke(&view_sum, arr, kWords).get() == sum);
+  CHECK_ERRC(cl.rt->invoke(&write_through_view, arr + 10, 99).try_get(), errc::memory_fault);
+  CHECK(cl.rt->objects().get(arr, kWords) == want);
+  CHECK(cl.rt->invoke(&view_sum, arr, kWords).get() == sum);  // the node keeps serving
+  CHECK(cl.rt->invoke(&add, arr + 10, 1).get() == want[10] + 1);
+  // A write through cx.local (sealed when its call ends) shows in later views.
+  CHECK(cl.rt->invoke(&local_count, arr + 10, 1).get() == want[10] + 1);
+  CHECK(cl.rt->invoke(&view_sum, arr, kWords).get() == sum + 1);
+
+  cl.nodes[1]->kill();
+  cl.ls_store();  // no DAMAGED object
+  cl.nodes[1] = cl.spawn(1);
+  REQUIRE(cl.wait_for_incarnation(1, 2));
+  auto after = want;
+  after[10] += 1;
+  CHECK(cl.get_after_restart(arr, kWords) == after);
+
+  // A memory store has nothing at rest to protect: a view there reads the
+  // bytes in place.
+  const auto in_memory = cl.rt->objects().create<std::uint64_t>(kWords, on_node(0));
+  cl.rt->objects().put(in_memory, std::span<const std::uint64_t>(want));
+  CHECK(cl.rt->invoke(&view_sum, in_memory, kWords).get() == sum);
 }
 
 // Object operations of every kind (create, put, get, remove, limits) over

@@ -366,6 +366,28 @@ TEST_CASE_FIXTURE(persistent_cluster_fixture, "runtime: calls that touch persist
   CHECK(nodes[0]->stats().calls_on_executor >= 50);
 }
 
+TEST_CASE_FIXTURE(persistent_cluster_fixture, "runtime: calls that only view persistent objects are not sealed, so they run in place") {
+  // cx.view hands out bytes the call cannot write (a read-only mapping of
+  // the object's file): nothing to seal when it ends, so no store I/O keeps
+  // the call off the network thread.
+  std::vector<std::uint64_t> values(1000);
+  for (std::uint64_t i = 0; i < values.size(); ++i) values[i] = i * 7 + 1;
+  const auto arr = rt->objects().create<std::uint64_t>(values.size(), on_node(0));
+  rt->objects().put(arr, std::span<const std::uint64_t>(values));
+  const std::uint64_t want = std::accumulate(values.begin(), values.end(), std::uint64_t{0});
+  const auto before = nodes[0]->stats();
+  for (int i = 0; i < 50; ++i) CHECK(rt->invoke(&view_sum, arr, values.size()).get() == want);
+  const auto after = nodes[0]->stats();
+  CHECK(after.calls_inline + after.calls_on_executor - before.calls_inline - before.calls_on_executor == 50);
+  CHECK(after.calls_inline - before.calls_inline >= 40);
+  // A put lands in the object's file, which the read-only mapping shows.
+  const std::uint64_t seven = 7;
+  rt->objects().put(arr + 3, std::span<const std::uint64_t>(&seven, 1));
+  CHECK(rt->invoke(&view_sum, arr, values.size()).get() == want - values[3] + 7);
+  // A view past the end fails like cx.local.
+  CHECK_ERRC(rt->invoke(&view_sum, arr, values.size() + 1).try_get(), errc::out_of_bounds);
+}
+
 // A put to an object a node keeps in memory is written from the
 // transport's buffer as its frame is handled (exec/dispatch.hpp), chunk by
 // chunk, and a put past the end is refused there; a persistent node's puts
