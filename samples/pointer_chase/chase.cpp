@@ -6,8 +6,8 @@
 
 [[ferry::mobile]] std::uint64_t chase(ferry::context& cx, ferry::ref<chase_shard> here, std::uint64_t index,
                                       std::uint32_t depth) {
-  const chase_shard* h = cx.local(here);
-  const std::uint64_t* slots = cx.local(ferry::ref<std::uint64_t>{here.id, sizeof(chase_shard)}, h->slots);
+  const chase_shard* h = cx.view(here);
+  const std::uint64_t* slots = cx.view(ferry::ref<std::uint64_t>{here.id, sizeof(chase_shard)}, h->slots);
   for (; depth > 0; --depth) {
     const std::uint32_t owner = static_cast<std::uint32_t>(index % h->shards);
     if (owner != h->self) return cx.forward(&chase, h->all[owner], index, depth);

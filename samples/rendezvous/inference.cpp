@@ -12,12 +12,12 @@ std::uint64_t infer_expected(const std::uint64_t* model, std::uint64_t count, st
 }
 
 inference infer(ferry::context& cx, ferry::ref<std::uint64_t> model, std::uint64_t count, std::uint64_t input) {
-  const std::uint64_t* w = cx.local(model, count);
+  const std::uint64_t* w = cx.view(model, count);
   return inference{infer_expected(w, count, input), cx.node(), 0};
 }
 
 std::uint64_t busy(ferry::context& cx, ferry::ref<std::uint64_t> cell, std::uint64_t rounds) {
-  std::uint64_t h = *cx.local(cell);
+  std::uint64_t h = *cx.view(cell);
   for (std::uint64_t i = 0; i < rounds; ++i) {
     h = h * 6364136223846793005ULL + 1442695040888963407ULL;
     h ^= h >> 29;  // not affine: no closed form for the optimizer to find

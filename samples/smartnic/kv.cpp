@@ -31,14 +31,14 @@ std::uint64_t kv_fill(ferry::context& cx, ferry::ref<smartnic::slot> table, std:
 
 smartnic::lookup kv_get(ferry::context& cx, ferry::ref<smartnic::slot> table, std::uint64_t capacity,
                         std::uint64_t key) {
-  const smartnic::slot* s = probe(cx.local(table, capacity), capacity, key);
+  const smartnic::slot* s = probe(cx.view(table, capacity), capacity, key);
   const bool found = s && s->key == key;
   return smartnic::lookup{found ? s->value : 0, found ? 1u : 0u, cx.node()};
 }
 
 smartnic::batch kv_get_batch(ferry::context& cx, ferry::ref<smartnic::slot> table, std::uint64_t capacity,
                              std::uint64_t first, std::uint64_t count) {
-  const smartnic::slot* t = cx.local(table, capacity);
+  const smartnic::slot* t = cx.view(table, capacity);
   smartnic::batch b;
   b.node = cx.node();
   for (std::uint64_t i = first; i < first + count; ++i) {

@@ -54,7 +54,7 @@ std::uint64_t mix(const std::uint64_t* v, std::uint64_t n, std::uint64_t h) {
 
 /// The cold/warm call: a checksum over the node's small object.
 [[ferry::mobile]] std::uint64_t bench_device_sum(ferry::context& cx, ferry::ref<std::uint64_t> data, std::uint64_t n) {
-  return mix(cx.local(data, n), n, kSeed);
+  return mix(cx.view(data, n), n, kSeed);
 }
 
 namespace {

@@ -7,7 +7,7 @@ void bench_link(ferry::context& cx, ferry::ref<bench_list_node> from, ferry::ref
 
 std::uint64_t bench_list_sum(ferry::context& cx, ferry::ref<bench_list_node> at, std::uint64_t acc) {
   for (;;) {
-    const bench_list_node* n = cx.local(at);
+    const bench_list_node* n = cx.view(at);
     acc += n->value;
     if (n->next.is_null()) return acc;
     const auto next = cx.resolve(at, n->next);
@@ -17,11 +17,11 @@ std::uint64_t bench_list_sum(ferry::context& cx, ferry::ref<bench_list_node> at,
 }
 
 bench_step bench_list_step(ferry::context& cx, ferry::ref<bench_list_node> at) {
-  const bench_list_node* n = cx.local(at);
+  const bench_list_node* n = cx.view(at);
   bench_step s;
   s.value = n->value;
   if (!n->next.is_null()) s.next = cx.resolve(at, n->next);
   return s;
 }
 
-std::uint64_t bench_read(ferry::context& cx, ferry::ref<std::uint64_t> cell) { return *cx.local(cell); }
+std::uint64_t bench_read(ferry::context& cx, ferry::ref<std::uint64_t> cell) { return *cx.view(cell); }
