@@ -78,6 +78,9 @@ result<std::unique_ptr<node>> node::create(node_config config) {
                                               *n->router_, *n->discovery_, *n->member_, n->calls_, *n->policy_,
                                               [raw = n.get()](frame&& f) { raw->handle_invoke(std::move(f)); });
   n->runner_->set_fuel_per_call(c.fuel_per_call);
+  n->runner_->set_move_wait([raw = n.get()](const object_id& moved, const object_id& holder, int delta) {
+    raw->migration_->caller_waits(moved, holder, delta);
+  });
   n->loader_ = std::make_unique<code::loader>(
       *n->jit_, *n->member_, n->calls_,
       [raw = n.get()](code::code_entry* code, frame&& f) { raw->dispatch(code, std::move(f)); },

@@ -196,10 +196,26 @@ status migration::tell(frame_type type, wire::node_index to, const object_id& id
   return w->s;
 }
 
+void migration::caller_waits(const object_id& moved, const object_id& holder, int delta) {
+  if (holder.is_nil() || stripe(holder) != stripe(moved)) return;  // not counted with the moved object's work
+  std::lock_guard lock(waiting_mu_);
+  auto& n = waiting_callers_[moved];
+  n = static_cast<std::uint32_t>(static_cast<std::int64_t>(n) + delta);
+  if (n == 0) waiting_callers_.erase(moved);
+}
+
 status migration::move(const object_id& id, wire::node_index to, std::uint64_t& version, bool& committed) {
-  // 2. drain: work admitted before the freeze ends (and seals its writes).
+  // 2. drain: work admitted before the freeze ends (and seals its writes),
+  // but for calls that wait for this move (caller_waits): each holds its
+  // admission while it is listed, so the count never drops below them.
+  const auto busy = [&] {
+    std::lock_guard lock(waiting_mu_);
+    const auto w = waiting_callers_.find(id);
+    const std::uint32_t waiting = w == waiting_callers_.end() ? 0 : w->second;
+    return active_[stripe(id)].load(std::memory_order_acquire) > waiting;
+  };
   const auto drain_until = std::chrono::steady_clock::now() + kDrainLimit;
-  while (active_[stripe(id)].load(std::memory_order_acquire) != 0) {
+  while (busy()) {
     if (std::chrono::steady_clock::now() > drain_until)
       return make_error(errc::timeout, fmt::format("object {} stayed busy for {} s: not moved", id.to_string(),
                                                    kDrainLimit.count()));

@@ -121,6 +121,15 @@ class migration {
   /// and true, or false while `id` moves (nothing held: the caller takes
   /// admit()'s way with a frame of its own).
   bool try_admit(const object_id& id);
+  /// Any thread: a call on this node, admitted for object `holder`, starts
+  /// (`delta` +1) or stops (-1) waiting for the move of object `moved` it
+  /// asked for (cx.migrate). Meanwhile the drain of `moved` leaves that
+  /// call out: work is counted per stripe of ids, so when `holder` and
+  /// `moved` share a stripe the drain would otherwise wait for the very call
+  /// that waits for it, until the drain's limit (one move in 256).
+  void caller_waits(const object_id& moved, const object_id& holder, int delta);
+  /// The stripe of counts `id`'s work is counted in (tests).
+  static std::size_t stripe(const object_id& id) { return std::hash<object_id>{}(id) % kStripes; }
   /// Work admitted for `id` has ended (any thread).
   void release(const object_id& id) {
     if (!id.is_nil()) active_[stripe(id)].fetch_sub(1, std::memory_order_release);
@@ -152,7 +161,6 @@ class migration {
 
  private:
   static constexpr std::size_t kStripes = 256;
-  static std::size_t stripe(const object_id& id) { return std::hash<object_id>{}(id) % kStripes; }
 
   /// Steps 2–4 (an object thread); the status the requester gets, the
   /// version the destination owns the object at, and whether the move
@@ -191,6 +199,11 @@ class migration {
   /// object's stripe to drain (other objects in the stripe only delay it).
   std::array<std::atomic<std::uint32_t>, kStripes> active_{};
   std::atomic<std::uint32_t> moving_count_{0};  ///< entries in moving_: the warm path reads only this
+  /// Calls waiting for the move of an object, admitted for another object of
+  /// its stripe (caller_waits), by moved object. Changed and read with the
+  /// counts under waiting_mu_: a call in it holds its admission throughout.
+  std::mutex waiting_mu_;
+  std::unordered_map<object_id, std::uint32_t> waiting_callers_;
   std::mutex mu_;
   struct held {
     std::vector<wire::frame> frames;
