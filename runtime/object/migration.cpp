@@ -217,8 +217,10 @@ status migration::move(const object_id& id, wire::node_index to, std::uint64_t& 
   const auto drain_until = std::chrono::steady_clock::now() + kDrainLimit;
   while (busy()) {
     if (std::chrono::steady_clock::now() > drain_until)
-      return make_error(errc::timeout, fmt::format("object {} stayed busy for {} s: not moved", id.to_string(),
-                                                   kDrainLimit.count()));
+      return make_error(errc::timeout,
+                        fmt::format("object {} stayed busy for {} s: not moved (calls on it, or on one of the objects "
+                                    "whose work is counted with it, one in {}, ran that long)",
+                                    id.to_string(), kDrainLimit.count(), kStripes));
     std::this_thread::sleep_for(std::chrono::microseconds(50));
   }
   // 3. prepare: the sealed image, one move later, to the destination, which
