@@ -130,14 +130,13 @@ bool runner::local(call_context& cx, const ferry_ref& r, std::uint64_t size, acc
   // in a persistent store; both stay mapped until the call ends.
   std::span<const std::byte> bytes;
   std::shared_ptr<const void> keep;
-  status missing;
-  if (how == access::read) {
-    if (auto v = store_.pin_read_only(id)) bytes = v->bytes, keep = std::move(v->keep);
-    else missing = v.error();
-  } else {
-    if (auto w = store_.pin(id)) bytes = w->bytes, keep = std::move(w->keep);
-    else missing = w.error();
-  }
+  auto take = [&](auto pinned) -> status {
+    if (!pinned) return pinned.error();
+    bytes = pinned->bytes;
+    keep = std::move(pinned->keep);
+    return {};
+  };
+  const status missing = how == access::read ? take(store_.pin_read_only(id)) : take(store_.pin(id));
   if (!missing.ok() && missing.code() == errc::not_found && (cx.call->flags & wire::kInvokePull)) {
     // Placement sent the call here on pulled data: a private copy of the range.
     std::uint8_t* copy = nullptr;

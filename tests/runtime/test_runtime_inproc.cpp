@@ -379,7 +379,7 @@ TEST_CASE_FIXTURE(persistent_cluster_fixture, "runtime: calls that only view per
   for (int i = 0; i < 50; ++i) CHECK(rt->invoke(&view_sum, arr, values.size()).get() == want);
   const auto after = nodes[0]->stats();
   CHECK(after.calls_inline + after.calls_on_executor - before.calls_inline - before.calls_on_executor == 50);
-  CHECK(after.calls_inline - before.calls_inline >= 40);
+  CHECK(after.calls_inline - before.calls_inline >= 25);  // most of them (none if views were sealed)
   // A put lands in the object's file, which the read-only mapping shows.
   const std::uint64_t seven = 7;
   rt->objects().put(arr + 3, std::span<const std::uint64_t>(&seven, 1));
