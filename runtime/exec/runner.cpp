@@ -321,18 +321,6 @@ bool runner::migrate(call_context& cx, const ferry_ref& r, std::uint32_t node) {
     cx.failure = make_error(errc::not_found, fmt::format("cx.migrate: no node holds object {}", id.to_string()));
     return false;
   }
-  // While this call waits, the move's drain must not wait for it (runner.hpp, set_move_wait).
-  struct waiting_for_move {
-    const move_wait_fn& told;
-    const object_id& moved;
-    const object_id& holder;
-    waiting_for_move(const move_wait_fn& f, const object_id& m, const object_id& h) : told(f), moved(m), holder(h) {
-      if (told) told(moved, holder, +1);
-    }
-    ~waiting_for_move() {
-      if (told) told(moved, holder, -1);
-    }
-  } waiting(move_wait_, id, cx.call->target.id);
   std::vector<std::uint8_t> answer;
   return await_answer(cx, {*to, id, wire::kNoNode, false}, *to,
                       frame{frame_type::object_migrate, who_.index, 0, wire::dir_register_body{id, node}},

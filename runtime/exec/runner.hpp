@@ -53,12 +53,6 @@ class runner final : public call_host {
 
   /// Fuel of each call (ferry_fuel units); 0: unlimited (the deadline still stops metered code).
   void set_fuel_per_call(std::uint64_t fuel) { fuel_per_call_ = fuel; }
-  /// Told `(moved, holder, +1)` when a call admitted for object `holder`
-  /// starts waiting for the move of object `moved` it asked for (cx.migrate),
-  /// and `-1` when it stops: the node's move then leaves that call out of
-  /// its drain (object::migration::caller_waits). Set before the node serves.
-  using move_wait_fn = std::function<void(const object_id& moved, const object_id& holder, int delta)>;
-  void set_move_wait(move_wait_fn f) { move_wait_ = std::move(f); }
 
   /// Calls run here on pulled data (placement sent them: wire::kInvokePull)
   /// and the bytes they pulled; heartbeats report them.
@@ -121,7 +115,6 @@ class runner final : public call_host {
   node_identity who_;
   store& store_;
   std::uint64_t fuel_per_call_ = 0;
-  move_wait_fn move_wait_;
   bool persistent_;  ///< seal touched objects when a call ends (a memory store keeps no checksum at rest)
   const directory::router& router_;
   directory::discovery& discovery_;  ///< cx.fetch of an object whose owner is unknown (e2e scheme)

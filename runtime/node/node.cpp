@@ -78,9 +78,6 @@ result<std::unique_ptr<node>> node::create(node_config config) {
                                               *n->router_, *n->discovery_, *n->member_, n->calls_, *n->policy_,
                                               [raw = n.get()](frame&& f) { raw->handle_invoke(std::move(f)); });
   n->runner_->set_fuel_per_call(c.fuel_per_call);
-  n->runner_->set_move_wait([raw = n.get()](const object_id& moved, const object_id& holder, int delta) {
-    raw->migration_->caller_waits(moved, holder, delta);
-  });
   n->loader_ = std::make_unique<code::loader>(
       *n->jit_, *n->member_, n->calls_,
       [raw = n.get()](code::code_entry* code, frame&& f) { raw->dispatch(code, std::move(f)); },
@@ -214,10 +211,11 @@ void node::on_frame(frame&& f) {
     case frame_type::object_get:
     case frame_type::object_remove: {
       const object_id id = object::object_service::subject_of(f);
-      if (!migration_->admit(id, f)) return;  // held while the object moves
-      return policy_->blocking([this, id, f = std::move(f)] {
+      const auto admitted = migration_->admit(id, f);
+      if (!admitted) return;  // held while the object moves
+      return policy_->blocking([this, admitted = *admitted, f = std::move(f)] {
         objects_->handle(f);
-        migration_->release(id);
+        object::migration::release(admitted);
       });
     }
     case frame_type::object_migrate: return migration_->on_migrate(std::move(f));
@@ -265,11 +263,13 @@ void node::on_data_frame(const frame& f, std::span<const std::uint8_t> data) {
   // A put to an object in memory here is written from the transport's
   // buffer at once (exec/dispatch.hpp); any other takes the frame's way.
   const object_id id = object::object_service::subject_of(f);
-  if (objects_->takes_in_place(f, data.size()) && migration_->try_admit(id)) {
-    puts_in_place_.fetch_add(1, std::memory_order_relaxed);  // before the answer: a caller that has it sees the count
-    objects_->put_in_place(f, data);
-    migration_->release(id);
-    return;
+  if (objects_->takes_in_place(f, data.size())) {
+    if (const auto admitted = migration_->try_admit(id)) {
+      puts_in_place_.fetch_add(1, std::memory_order_relaxed);  // before the answer: a caller that has it sees the count
+      objects_->put_in_place(f, data);
+      object::migration::release(*admitted);
+      return;
+    }
   }
   frame whole = f;
   if (auto* bytes = wire::data_bytes(whole)) bytes->assign(data.begin(), data.end());
@@ -386,17 +386,18 @@ void node::handle_invoke(frame&& f) {
 void node::dispatch(code::code_entry* code, frame&& f) {
   if (std::get<wire::invoke_body>(f.body).flags & wire::kInvokeLoadOnly) return runner_->loaded(*code, f);
   const object_id target = std::get<wire::invoke_body>(f.body).target.id;
-  if (!migration_->admit(target, f)) return;  // runs (or is routed) once the move ends
+  const auto admitted = migration_->admit(target, f);
+  if (!admitted) return;  // runs (or is routed) once the move ends
   // Moved away while its code was being loaded: route it after the object.
   if (migration_->moved_out() != 0 &&
       !(std::get<wire::invoke_body>(f.body).flags & (wire::kInvokePinned | wire::kInvokePull)) &&
       !target.is_nil() && !store_->holds(target)) {
-    migration_->release(target);
+    object::migration::release(*admitted);
     return route(std::move(f), target);
   }
-  policy_->call(*code, std::move(f), [this, code, target](frame&& g) {
+  policy_->call(*code, std::move(f), [this, code, admitted = *admitted](frame&& g) {
     runner_->run(code, std::move(g));
-    migration_->release(target);
+    object::migration::release(admitted);
   });
 }
 

@@ -46,21 +46,43 @@ status stranded(const object_id& id, wire::node_index self) {
 }
 }  // namespace
 
-bool migration::admit(const object_id& id, frame& f) {
-  if (id.is_nil()) return true;
-  if (hold(id, f)) return false;
-  active_[stripe(id)].fetch_add(1, std::memory_order_acq_rel);
-  return true;
+std::optional<migration::admission> migration::admit(const object_id& id, frame& f) {
+  if (id.is_nil()) return admission{};
+  if (hold(id, f)) return std::nullopt;
+  auto& active = count_of(id).active;
+  active.fetch_add(1, std::memory_order_acq_rel);
+  return admission{&active};
 }
 
-bool migration::try_admit(const object_id& id) {
-  if (id.is_nil()) return true;
+std::optional<migration::admission> migration::try_admit(const object_id& id) {
+  if (id.is_nil()) return admission{};
   if (moving_count_.load(std::memory_order_acquire) != 0) {
     std::lock_guard lock(mu_);
-    if (moving_.contains(id)) return false;
+    if (moving_.contains(id)) return std::nullopt;
   }
-  active_[stripe(id)].fetch_add(1, std::memory_order_acq_rel);
-  return true;
+  auto& active = count_of(id).active;
+  active.fetch_add(1, std::memory_order_acq_rel);
+  return admission{&active};
+}
+
+migration::work_count& migration::count_of(const object_id& id) {
+  if (last_ != nullptr && last_id_ == id) return *last_;
+  if (work_.size() >= sweep_at_) sweep_idle();
+  work_count& c = work_.try_emplace(id).first->second;  // a node's element: it stays where it is until erased
+  last_id_ = id;
+  last_ = &c;
+  return c;
+}
+
+void migration::sweep_idle() {
+  // Both counts rise only here, on the driving thread; a 0 read here is
+  // final, and the thread that made it has let go of the entry.
+  std::erase_if(work_, [](const auto& entry) {
+    return entry.second.active.load(std::memory_order_acquire) == 0 &&
+           entry.second.drains.load(std::memory_order_acquire) == 0;
+  });
+  last_ = nullptr;
+  sweep_at_ = std::max(kFirstSweep, 2 * work_.size());
 }
 
 bool migration::hold(const object_id& id, frame& f) {
@@ -156,16 +178,21 @@ void migration::on_migrate(frame&& f) {
     moving_.emplace(id, held{});
     moving_count_.fetch_add(1, std::memory_order_acq_rel);
   }
-  policy_.blocking([this, f = std::move(f), id, to] {
+  // Frozen: every admission on the object so far is counted in `work`,
+  // which this move holds until its drain is over.
+  work_count* work = &count_of(id);
+  work->drains.fetch_add(1, std::memory_order_relaxed);
+  policy_.blocking([this, f = std::move(f), id, to, work] {
     status s;
     std::uint64_t version = 0;
     bool committed = false;
     try {
-      s = move(id, to, version, committed);
+      s = move(id, *work, to, version, committed);
     } catch (const std::bad_alloc&) {
       s = make_error(errc::out_of_memory, fmt::format("node {} ran out of memory moving object {}", member_.self(),
                                                       id.to_string()));
     }
+    work->drains.fetch_sub(1, std::memory_order_release);  // the last touch of `work`
     if (s.ok()) {  // the answer carries the version, so the requester's cache takes the new owner
       std::vector<std::uint8_t> v(8);
       layout::store_u64(reinterpret_cast<std::byte*>(v.data()), version);
@@ -196,31 +223,17 @@ status migration::tell(frame_type type, wire::node_index to, const object_id& id
   return w->s;
 }
 
-void migration::caller_waits(const object_id& moved, const object_id& holder, int delta) {
-  if (holder.is_nil() || stripe(holder) != stripe(moved)) return;  // not counted with the moved object's work
-  std::lock_guard lock(waiting_mu_);
-  auto& n = waiting_callers_[moved];
-  n = static_cast<std::uint32_t>(static_cast<std::int64_t>(n) + delta);
-  if (n == 0) waiting_callers_.erase(moved);
-}
-
-status migration::move(const object_id& id, wire::node_index to, std::uint64_t& version, bool& committed) {
-  // 2. drain: work admitted before the freeze ends (and seals its writes),
-  // but for calls that wait for this move (caller_waits): each holds its
-  // admission while it is listed, so the count never drops below them.
-  const auto busy = [&] {
-    std::lock_guard lock(waiting_mu_);
-    const auto w = waiting_callers_.find(id);
-    const std::uint32_t waiting = w == waiting_callers_.end() ? 0 : w->second;
-    return active_[stripe(id)].load(std::memory_order_acquire) > waiting;
-  };
+status migration::move(const object_id& id, const work_count& work, wire::node_index to, std::uint64_t& version,
+                       bool& committed) {
+  // 2. drain: the work admitted on this object before the freeze ends (and
+  // seals its writes). Only its own: the call that asked for the move runs
+  // on another object (cx.migrate of a call's own object is refused).
   const auto drain_until = std::chrono::steady_clock::now() + kDrainLimit;
-  while (busy()) {
+  while (work.active.load(std::memory_order_acquire) != 0) {
     if (std::chrono::steady_clock::now() > drain_until)
-      return make_error(errc::timeout,
-                        fmt::format("object {} stayed busy for {} s: not moved (calls on it, or on one of the objects "
-                                    "whose work is counted with it, one in {}, ran that long)",
-                                    id.to_string(), kDrainLimit.count(), kStripes));
+      return make_error(errc::timeout, fmt::format("object {} stayed busy for {} s: not moved (calls or object "
+                                                   "operations on it ran that long)",
+                                                   id.to_string(), kDrainLimit.count()));
     std::this_thread::sleep_for(std::chrono::microseconds(50));
   }
   // 3. prepare: the sealed image, one move later, to the destination, which

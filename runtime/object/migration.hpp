@@ -44,6 +44,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -112,27 +113,31 @@ class migration {
   /// and ask it what became of their moves.
   void source_back(wire::node_index source);
 
+  /// Work on one object admitted by admit() or try_admit(), counted until
+  /// release() takes it back (exactly once). Empty for the nil id: nothing
+  /// is counted for it.
+  class admission {
+   public:
+    admission() = default;
+
+   private:
+    friend class migration;
+    explicit admission(std::atomic<std::uint32_t>* active) : active_(active) {}
+    std::atomic<std::uint32_t>* active_ = nullptr;
+  };
+
   /// Driving thread: may work on object `id` (an invoke routed by it, an
-  /// object frame) start now? Then it is counted until release(id). False
+  /// object frame) start now? Then it is counted until release(). Nothing
   /// while `id` moves: `f` is taken and held until the move ends.
-  bool admit(const object_id& id, wire::frame& f);
+  std::optional<admission> admit(const object_id& id, wire::frame& f);
   /// Driving thread: the same for work that cannot be held (a put whose
-  /// data is still in the transport's buffer): counted until release(id)
-  /// and true, or false while `id` moves (nothing held: the caller takes
-  /// admit()'s way with a frame of its own).
-  bool try_admit(const object_id& id);
-  /// Any thread: a call on this node, admitted for object `holder`, starts
-  /// (`delta` +1) or stops (-1) waiting for the move of object `moved` it
-  /// asked for (cx.migrate). Meanwhile the drain of `moved` leaves that
-  /// call out: work is counted per stripe of ids, so when `holder` and
-  /// `moved` share a stripe the drain would otherwise wait for the very call
-  /// that waits for it, until the drain's limit (one move in 256).
-  void caller_waits(const object_id& moved, const object_id& holder, int delta);
-  /// The stripe of counts `id`'s work is counted in (tests).
-  static std::size_t stripe(const object_id& id) { return std::hash<object_id>{}(id) % kStripes; }
-  /// Work admitted for `id` has ended (any thread).
-  void release(const object_id& id) {
-    if (!id.is_nil()) active_[stripe(id)].fetch_sub(1, std::memory_order_release);
+  /// data is still in the transport's buffer): counted until release(), or
+  /// nothing while `id` moves (nothing held: the caller takes admit()'s way
+  /// with a frame of its own).
+  std::optional<admission> try_admit(const object_id& id);
+  /// Work admitted as `a` has ended (any thread).
+  static void release(admission a) {
+    if (a.active_) a.active_->fetch_sub(1, std::memory_order_release);
   }
 
   /// object_migrate (driving thread): move the object, or pass the request
@@ -160,12 +165,31 @@ class migration {
   [[nodiscard]] std::uint64_t moving() const { return moving_count_.load(std::memory_order_acquire); }
 
  private:
-  static constexpr std::size_t kStripes = 256;
+  /// Work admitted on one object and not yet released. Entries are made
+  /// and erased on the driving thread only, where every admission and every
+  /// freeze happens; another thread touches one only through a pointer it
+  /// was handed there: release()'s decrement (its last touch), or a drain
+  /// that holds it (`drains`) until it is done.
+  struct work_count {
+    std::atomic<std::uint32_t> active{0};  ///< admitted, not yet released
+    std::atomic<std::uint32_t> drains{0};  ///< moves waiting for `active` to reach 0
+  };
+  /// The entries are swept of idle objects when they reach this many (then
+  /// twice the survivors): a node that saw many objects keeps only the busy.
+  static constexpr std::size_t kFirstSweep = 256;
 
-  /// Steps 2–4 (an object thread); the status the requester gets, the
-  /// version the destination owns the object at, and whether the move
-  /// passed its commit point (then step 5 follows: commit_to).
-  status move(const object_id& id, wire::node_index to, std::uint64_t& version, bool& committed);
+  /// Driving thread: `id`'s count (made if new). The last one asked for is
+  /// remembered, so a run of work on one object costs no lookup.
+  work_count& count_of(const object_id& id);
+  /// Driving thread: erase the entries nobody works on or drains.
+  void sweep_idle();
+
+  /// Steps 2–4 (an object thread), `work` being `id`'s count (held for
+  /// this drain); the status the requester gets, the version the
+  /// destination owns the object at, and whether the move passed its commit
+  /// point (then step 5 follows: commit_to).
+  status move(const object_id& id, const work_count& work, wire::node_index to, std::uint64_t& version,
+              bool& committed);
   /// Send `type` (object_commit: a request, waited for up to `limit`) to
   /// `to` about `id`; the answer's status.
   status tell(wire::frame_type type, wire::node_index to, const object_id& id, std::uint64_t version);
@@ -195,15 +219,13 @@ class migration {
   std::function<void(wire::frame&&)> reinject_;
   std::string crash_at_;
 
-  /// Work in progress per stripe of object ids: a move waits for its
-  /// object's stripe to drain (other objects in the stripe only delay it).
-  std::array<std::atomic<std::uint32_t>, kStripes> active_{};
+  /// Work in progress by object (count_of): a move drains its own
+  /// object's only. Driving thread.
+  std::unordered_map<object_id, work_count> work_;
+  object_id last_id_{};
+  work_count* last_ = nullptr;  ///< work_'s entry for last_id_, if any
+  std::size_t sweep_at_ = kFirstSweep;
   std::atomic<std::uint32_t> moving_count_{0};  ///< entries in moving_: the warm path reads only this
-  /// Calls waiting for the move of an object, admitted for another object of
-  /// its stripe (caller_waits), by moved object. Changed and read with the
-  /// counts under waiting_mu_: a call in it holds its admission throughout.
-  std::mutex waiting_mu_;
-  std::unordered_map<object_id, std::uint32_t> waiting_callers_;
   std::mutex mu_;
   struct held {
     std::vector<wire::frame> frames;
