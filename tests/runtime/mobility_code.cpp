@@ -19,7 +19,7 @@ std::uint64_t link_tree(ferry::context& cx, ferry::ref<tree_node> parent, ferry:
 
 std::uint64_t list_sum(ferry::context& cx, ferry::ref<list_node> at, std::uint64_t acc) {
   for (;;) {
-    const list_node* n = cx.local(at);
+    const list_node* n = cx.view(at);
     acc += n->value;
     if (n->next.is_null()) return acc;
     const ferry::ref<list_node> next = cx.resolve(at, n->next);
@@ -30,7 +30,7 @@ std::uint64_t list_sum(ferry::context& cx, ferry::ref<list_node> at, std::uint64
 
 std::uint64_t bst_find(ferry::context& cx, ferry::ref<tree_node> at, std::uint64_t key, std::uint64_t visited) {
   for (;;) {
-    const tree_node* n = cx.local(at);
+    const tree_node* n = cx.view(at);
     visited += std::uint64_t{1} << 32;
     if (n->key == key) return visited + 1;
     const ferry::ptr<tree_node> child = key < n->key ? n->left : n->right;
@@ -42,7 +42,7 @@ std::uint64_t bst_find(ferry::context& cx, ferry::ref<tree_node> at, std::uint64
 }
 
 std::uint64_t tree_sum(ferry::context& cx, ferry::ref<tree_node> at) {
-  const tree_node* n = cx.local(at);
+  const tree_node* n = cx.view(at);
   std::uint64_t sum = n->key;
   for (const ferry::ptr<tree_node> child : {n->left, n->right}) {
     if (child.is_null()) continue;
