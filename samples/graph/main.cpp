@@ -1,8 +1,10 @@
 // ferry-graph: BFS, PageRank and connected components over a graph split
 // into partitions on S server processes, each kernel run twice — with its
 // code sent to the partitions, and pulling the adjacency to the caller — and
-// every answer checked against Boost.Graph in this process. `ferry bench
-// graph` runs this program; README.md shows its output.
+// on request a third time, its code sent to S more nodes of the trusted
+// policy (what bounds checks and fuel cost); every answer checked against
+// Boost.Graph in this process. `ferry bench graph` runs this program;
+// README.md shows its output.
 #include <unistd.h>
 
 #include <algorithm>
@@ -125,13 +127,31 @@ void check(results& r, bool ok, const std::string& what, const std::string& why)
   fmt::print(stderr, "graph: WRONG: {}: {}\n", what, why);
 }
 
+/// Where a version runs: the client of its cluster and the graph stored
+/// there. `mobile-trusted` has a cluster of its own (nodes of the trusted
+/// policy); `mobile` and `pull` share the other.
+struct version_cluster {
+  const ferry::runtime* rt = nullptr;
+  graph::distributed_graph* dg = nullptr;
+};
+using clusters = std::map<std::string, version_cluster>;
+
+/// The versions to run, in the order they take turns (rotating per pair).
+std::vector<std::string> versions_in_order(const options& o) {
+  std::vector<std::string> versions;
+  for (const char* v : {"mobile", "pull", "mobile-trusted"})
+    if (has(o.versions, v)) versions.emplace_back(v);
+  return versions;
+}
+
 void run_kernels(const options& o, const graph::csr& g, const graph::reference& ref,
-                 const std::vector<std::uint64_t>& roots, const ferry::runtime& rt, graph::distributed_graph& dg,
-                 results& out) {
+                 const std::vector<std::uint64_t>& roots, const clusters& where, results& out) {
   using graph::run_result;
-  for (const std::string& version : {std::string("mobile"), std::string("pull")}) {
-    if (!has(o.versions, version)) continue;
-    const bool mobile = version == "mobile";
+  const std::vector<std::string> versions = versions_in_order(o);
+  for (const std::string& version : versions) {
+    const bool mobile = version != "pull";
+    const ferry::runtime& rt = *where.at(version).rt;
+    graph::distributed_graph& dg = *where.at(version).dg;
     if (o.warmup) {
       // Untimed rounds of every kernel first, as the pointer chase warms up:
       // the nodes' JIT recompiles long-running code optimized in the
@@ -166,16 +186,15 @@ void run_kernels(const options& o, const graph::csr& g, const graph::reference& 
   // can change within minutes (docs/bench/README.md), so each mobile run is
   // compared with a pull run made next to it, the order alternating (BFS:
   // per root; PageRank and CC: per round).
-  std::vector<std::string> versions;
-  for (const char* v : {"mobile", "pull"})
-    if (has(o.versions, v)) versions.emplace_back(v);
+  // With the trusted nodes too, three take turns in the same way.
   const auto each_version = [&](std::size_t pair, auto&& run) {
-    ferry::bench::in_rotating_order(pair, versions.size(),
-                                    [&](std::size_t v) { run(versions[v], versions[v] == "mobile"); });
+    ferry::bench::in_rotating_order(pair, versions.size(), [&](std::size_t v) {
+      run(versions[v], versions[v] != "pull", *where.at(versions[v]).dg);
+    });
   };
   if (has(o.kernels, "bfs")) {
     for (std::size_t i = 0; i < roots.size(); ++i) {
-      each_version(i, [&](const std::string& version, bool mobile) {
+      each_version(i, [&](const std::string& version, bool mobile, graph::distributed_graph& dg) {
         figure& f = out.by["bfs"][version];
         dg.on_step(progress_line(fmt::format("BFS ({}) from {}: levels done", version, roots[i])));
         const run_result r = mobile ? dg.bfs_mobile(roots[i], bfs_direction_of(o.bfs)) : dg.bfs_pull(roots[i]);
@@ -195,7 +214,7 @@ void run_kernels(const options& o, const graph::csr& g, const graph::reference& 
   for (unsigned round = 0; round < o.rounds; ++round) {
     const std::string of_rounds = o.rounds > 1 ? fmt::format(", round {} of {}", round + 1, o.rounds) : std::string();
     if (has(o.kernels, "pagerank")) {
-      each_version(round, [&](const std::string& version, bool mobile) {
+      each_version(round, [&](const std::string& version, bool mobile, graph::distributed_graph& dg) {
         dg.on_step(progress_line(fmt::format("PageRank ({}): iterations", version)));
         const run_result r =
             mobile ? dg.pagerank_mobile(o.pagerank_iterations) : dg.pagerank_pull(o.pagerank_iterations);
@@ -212,7 +231,7 @@ void run_kernels(const options& o, const graph::csr& g, const graph::reference& 
       });
     }
     if (has(o.kernels, "cc")) {
-      each_version(round, [&](const std::string& version, bool mobile) {
+      each_version(round, [&](const std::string& version, bool mobile, graph::distributed_graph& dg) {
         dg.on_step(progress_line(fmt::format("connected components ({}): iterations", version)));
         const run_result r = mobile ? dg.cc_mobile() : dg.cc_pull();
         std::uint64_t differ = 0;
@@ -232,11 +251,14 @@ void run_kernels(const options& o, const graph::csr& g, const graph::reference& 
 void report(const options& o, const graph::csr& g, const results& r) {
   std::vector<ferry::bench::row> rows;
   const std::string where = fmt::format("{} servers, {}", o.servers, o.tls);
-  auto both = [&](const char* kernel) -> std::pair<const figure*, const figure*> {
+  // A kernel's figures of two versions (baseline first), if both ran.
+  auto pair_of = [&](const char* kernel, const char* baseline,
+                     const char* measured) -> std::pair<const figure*, const figure*> {
     auto k = r.by.find(kernel);
-    if (k == r.by.end() || !k->second.count("pull") || !k->second.count("mobile")) return {nullptr, nullptr};
-    return {&k->second.at("pull"), &k->second.at("mobile")};
+    if (k == r.by.end() || !k->second.count(baseline) || !k->second.count(measured)) return {nullptr, nullptr};
+    return {&k->second.at(baseline), &k->second.at(measured)};
   };
+  auto both = [&](const char* kernel) { return pair_of(kernel, "pull", "mobile"); };
   // Times: the median of the runs, with the range of the paired runs' ratios.
   const auto timed = [&](std::string name, const figure& pull, const figure& mobile) {
     return ferry::bench::row{std::move(name), ferry::bench::median(pull.run_ms), ferry::bench::median(mobile.run_ms),
@@ -251,6 +273,16 @@ void report(const options& o, const graph::csr& g, const results& r) {
     rows.push_back(timed(fmt::format("PageRank, ms per iteration, mobile vs pull ({})", where), *pull, *mobile));
   if (auto [pull, mobile] = both("cc"); pull)
     rows.push_back(timed(fmt::format("connected components, ms, mobile vs pull ({})", where), *pull, *mobile));
+  // The cost of bounds checks and fuel: the same mobile code on the
+  // checked nodes against the trusted policy's.
+  const std::string vs_trusted = fmt::format("checked vs trusted nodes ({})", where);
+  if (auto [trusted, mobile] = pair_of("bfs", "mobile-trusted", "mobile"); trusted)
+    rows.push_back({fmt::format("BFS, TEPS, {}", vs_trusted), trusted->teps(), mobile->teps(), "TEPS",
+                    ferry::bench::paired_ratio_range(trusted->run_teps, mobile->run_teps)});
+  if (auto [trusted, mobile] = pair_of("pagerank", "mobile-trusted", "mobile"); trusted)
+    rows.push_back(timed(fmt::format("PageRank, ms per iteration, {}", vs_trusted), *trusted, *mobile));
+  if (auto [trusted, mobile] = pair_of("cc", "mobile-trusted", "mobile"); trusted)
+    rows.push_back(timed(fmt::format("connected components, ms, {}", vs_trusted), *trusted, *mobile));
   ferry::bench::parameters params;
   params.add("servers", o.servers).add("tls", o.tls);
   if (o.snap.empty()) params.add("scale", o.scale).add("edge_factor", o.edge_factor).add("seed", o.seed);
@@ -262,13 +294,14 @@ void report(const options& o, const graph::csr& g, const results& r) {
       .add("rounds", o.rounds)
       .add("bfs", o.bfs)
       .add("warmup", o.warmup);
-  if (!rows.empty()) ferry::bench::print_rows(rows, o.json, "pull", params);
+  if (!rows.empty())
+    ferry::bench::print_rows(rows, o.json, has(o.versions, "mobile-trusted") ? "baseline" : "pull", params);
   if (o.json) return;
-  fmt::print("\n{:<22} {:>14} {:>14} {:>10} {:>14}\n", "kernel (version)", "time (ms)", "steps", "runs",
+  fmt::print("\n{:<30} {:>14} {:>14} {:>10} {:>14}\n", "kernel (version)", "time (ms)", "steps", "runs",
              "bytes moved");
   for (const auto& [kernel, versions] : r.by)
     for (const auto& [version, f] : versions)
-      fmt::print("{:<22} {:>14.1f} {:>14} {:>10} {:>11.1f} MB\n", fmt::format("{} ({})", kernel, version),
+      fmt::print("{:<30} {:>14.1f} {:>14} {:>10} {:>11.1f} MB\n", fmt::format("{} ({})", kernel, version),
                  f.seconds * 1e3, f.steps, f.runs, f.bytes_moved / 1e6);
   if (auto [pull, mobile] = both("bfs"); pull) {
     const bool sized = o.snap.empty() && o.scale >= 18 && o.servers >= 4;
@@ -290,7 +323,8 @@ int main(int argc, char** argv) {
       "Each kernel runs twice: 'mobile' sends its code to the partitions (each reads its adjacency in\n"
       "place and pulls only the other partitions' vertex values with cx.fetch; BFS goes top-down while\n"
       "the frontier is small, else bottom-up), 'pull' runs it in this process, reading the adjacency it\n"
-      "needs from the partitions (BFS top-down).\n"
+      "needs from the partitions (BFS top-down). With --versions ...,mobile-trusted the mobile code also\n"
+      "runs on S more nodes of the trusted policy (no bounds checks, no fuel), in the same rounds.\n"
       "The graph is Graph500's Kronecker graph (--scale, --edge-factor, --seed) or a SNAP edge list\n"
       "(--snap FILE), made undirected and simple. Every answer is checked against Boost.Graph in this\n"
       "process: BFS parent trees by Graph500's validation, PageRank within 1e-9 (Boost's definition:\n"
@@ -315,9 +349,12 @@ int main(int argc, char** argv) {
   app.add_option("--kernels", o.kernels, "Kernels to run, comma-separated: bfs, pagerank, cc")
       ->delimiter(',')
       ->check(CLI::IsMember({"bfs", "pagerank", "cc"}));
-  app.add_option("--versions", o.versions, "Versions to run, comma-separated: mobile, pull")
+  app.add_option("--versions", o.versions,
+                 "Versions to run, comma-separated: mobile, pull, mobile-trusted (the mobile code on S more nodes "
+                 "of the trusted policy, `ferry node --unchecked --unmetered`, measured in the same rounds: what "
+                 "bounds checks and fuel cost)")
       ->delimiter(',')
-      ->check(CLI::IsMember({"mobile", "pull"}));
+      ->check(CLI::IsMember({"mobile", "pull", "mobile-trusted"}));
   app.add_option("--bfs", o.bfs,
                  "How the mobile BFS goes through a level: auto (top-down while the frontier is small: its edges "
                  "fewer than a 14th of the unreached vertices', or its vertices fewer than a 24th of all; else "
@@ -369,26 +406,57 @@ int main(int argc, char** argv) {
   const graph::reference ref = graph::compute_reference(g, roots, o.pagerank_iterations);
   say(fmt::format("reference done in {:.1f} s: {} components", seconds_since(t0), ref.components));
 
+  // One cluster of S nodes and the graph stored on it: `trusted` nodes
+  // run the trusted policy (no bounds checks, no fuel).
+  struct stored_graph {
+    ferry::bench::scratch_servers servers;  // stopped and removed when the run ends
+    ferry::runtime rt;
+    clock_type::time_point storing_from;
+    graph::distributed_graph dg;
+    stored_graph(const options& o, const graph::csr& g, bool trusted)
+        : servers(trusted ? "ferry-graph-trusted" : "ferry-graph"),
+          rt(join(o, servers, trusted)),
+          storing_from(clock_type::now()),
+          dg(rt, g, o.servers, progress_line(fmt::format("storing {} partitions{} (words)", o.servers, on(trusted)))) {
+      say(fmt::format("stored and linked {} partitions{} in {:.1f} s", o.servers, on(trusted),
+                      seconds_since(storing_from)));
+    }
+    static std::string on(bool trusted) { return trusted ? " on the trusted nodes" : ""; }
+    static ferry::runtime_options join(const options& o, ferry::bench::scratch_servers& servers, bool trusted) {
+      const fs::path& dir = servers.dir();
+      ferry::cluster::rendezvous(dir).init(o.servers).value();
+      const std::string ferry = ferry::bench::ferry_next_to_self();
+      for (std::uint32_t s = 0; s < o.servers; ++s) {
+        std::vector<std::string> argv{ferry,       "node",    "--index",   std::to_string(s),
+                                      "--rendezvous", dir.string(), "--jit-cache", (dir / fmt::format("jit-{}", s)).string(),
+                                      "--tls",     o.tls};
+        if (trusted) argv.insert(argv.end(), {"--unchecked", "--unmetered"});
+        servers.start(argv);
+      }
+      say(fmt::format("{} server processes started ({}{}); joining them", o.servers, o.tls,
+                      trusted ? ", trusted policy: --unchecked --unmetered" : ""));
+      ferry::runtime_options ro;
+      ro.rendezvous = dir;
+      ro.tls = o.tls;
+      ro.join_timeout = std::chrono::milliseconds(60000);
+      return ro;
+    }
+  };
+
   int rc = 0;
   try {
-    ferry::bench::scratch_servers cluster("ferry-graph");  // stopped and removed when the run ends
-    const fs::path& dir = cluster.dir();
-    ferry::cluster::rendezvous(dir).init(o.servers).value();
-    const std::string ferry = ferry::bench::ferry_next_to_self();
-    for (std::uint32_t s = 0; s < o.servers; ++s)
-      cluster.start({ferry, "node", "--index", std::to_string(s), "--rendezvous", dir.string(), "--jit-cache",
-                     (dir / fmt::format("jit-{}", s)).string(), "--tls", o.tls});
-    say(fmt::format("{} server processes started ({}); joining them", o.servers, o.tls));
-    ferry::runtime_options ro;
-    ro.rendezvous = dir;
-    ro.tls = o.tls;
-    ro.join_timeout = std::chrono::milliseconds(60000);
-    ferry::runtime rt(ro);
-    t0 = clock_type::now();
-    graph::distributed_graph dg(rt, g, o.servers, progress_line(fmt::format("storing {} partitions (words)", o.servers)));
-    say(fmt::format("stored and linked {} partitions in {:.1f} s", o.servers, seconds_since(t0)));
+    std::optional<stored_graph> checked, trusted;
+    clusters where;
+    if (has(o.versions, "mobile") || has(o.versions, "pull")) {
+      checked.emplace(o, g, false);
+      where["mobile"] = where["pull"] = {&checked->rt, &checked->dg};
+    }
+    if (has(o.versions, "mobile-trusted")) {
+      trusted.emplace(o, g, true);
+      where["mobile-trusted"] = {&trusted->rt, &trusted->dg};
+    }
     results r;
-    run_kernels(o, g, ref, roots, rt, dg, r);
+    run_kernels(o, g, ref, roots, where, r);
     report(o, g, r);
     rc = r.wrong == 0 ? 0 : 1;
   } catch (const std::exception& e) {

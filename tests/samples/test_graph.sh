@@ -4,7 +4,8 @@
 # and 3 server processes; the program checks every answer against Boost.Graph
 # (exit 1 if any is wrong); each mobile run is paired with a pull run, back
 # to back. `ferry bench graph --json` reports the parameters and one row per
-# kernel; a SNAP file loads; bad options are refused.
+# kernel; the mobile code also runs on trusted nodes; a SNAP file loads; bad
+# options are refused.
 set -euo pipefail
 FERRY=$1
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -30,6 +31,33 @@ grep -q '"parameters": {"servers": 3, "tls": "shm", "scale": 9, "edge_factor": 8
 [[ $(grep -c '"name"' <<<"$out") -eq 4 ]] || fail "json: expected 4 rows"
 grep -Eq '"(baseline|ferry)": 0(\.0+)?,' <<<"$out" && fail "json: a zero figure"
 [[ $(grep -c '"ratio_range": \[' <<<"$out") -eq 4 ]] || fail "json: every row carries its pairs' ratio range"
+
+# The mobile code on nodes of the trusted policy as well (--versions
+# mobile-trusted: S more nodes, `--unchecked --unmetered`): its runs take
+# turns with the others, and its rows put the checked nodes' figures
+# against the trusted nodes'. The exit status says every answer was right.
+# Its scratch directories go under $tmp (TMPDIR), so the nodes started for
+# this run are told apart by their command lines while it runs.
+TMPDIR=$tmp timeout 120 "$FERRY" bench graph --servers 2 --scale 9 --roots 1 --rounds 1 --versions mobile,mobile-trusted \
+  --json >"$tmp/trusted.out" 2>"$tmp/trusted.err" &
+bench=$!
+: >"$tmp/trusted.nodes"
+while kill -0 "$bench" 2>/dev/null; do
+  pgrep -af -- " node .*--rendezvous $tmp/ferry-graph" >>"$tmp/trusted.nodes" || true
+  sleep 0.05
+done
+wait "$bench" || fail "mobile-trusted: exit $?: $(tail -5 "$tmp/trusted.err")"
+out=$(cat "$tmp/trusted.out")
+echo "$out"
+grep -q -- "--rendezvous $tmp/ferry-graph-trusted-.* --unchecked --unmetered" "$tmp/trusted.nodes" || fail "mobile-trusted: no trusted node seen"
+grep -- "--rendezvous $tmp/ferry-graph-trusted-" "$tmp/trusted.nodes" | grep -qv -- "--unchecked --unmetered" && fail "mobile-trusted: a checked node in the trusted cluster"
+grep -- "--rendezvous $tmp/ferry-graph-[a-zA-Z0-9]\{6\} " "$tmp/trusted.nodes" | grep -q -- "--unchecked" && fail "mobile-trusted: an unchecked node in the checked cluster"
+grep -q 'server processes started (shm, trusted policy: --unchecked --unmetered)' "$tmp/trusted.err" || fail "mobile-trusted: no trusted nodes"
+grep -Eq 'BFS \(mobile-trusted\) from [0-9]+: .* parent tree valid' "$tmp/trusted.err" || fail "mobile-trusted: no valid BFS"
+[[ $(grep -c '"name"' <<<"$out") -eq 3 ]] || fail "mobile-trusted: expected 3 rows (BFS, PageRank, CC)"
+grep -q '"name": "BFS, TEPS, checked vs trusted nodes (2 servers, shm)"' <<<"$out" || fail "mobile-trusted: no BFS row"
+grep -q '"name": "PageRank, ms per iteration, checked vs trusted nodes (2 servers, shm)"' <<<"$out" || fail "mobile-trusted: no PageRank row"
+grep -q 'mobile vs pull' <<<"$out" && fail "mobile-trusted: a pull row without pull runs"
 
 # The mobile BFS's directions (--bfs): each one's parent trees pass the
 # validation. Bottom-up goes no level top-down; top-down goes every level
