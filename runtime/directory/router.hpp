@@ -15,8 +15,11 @@
 //    knows; on a miss it *discovers* the owner first (discovery.hpp: ask
 //    every node, the owner answers), then sends the request there.
 //    must_discover() says when.
-// A node whose own record says it owns the object (yet the store lacks it:
-// removed), or a home that does not know the object, has nowhere to send it:
+// A home that knows no owner for an object asks every node first, as e2e
+// does (must_discover()): the creator answers its client as it sends the
+// home its registration, so a request can reach the home before it. A node
+// whose own record says it owns the object (yet the store lacks it:
+// removed), or a home that discovered no owner, has nowhere to send it:
 // next_hop() is empty and the request fails with not_found.
 //
 // A cached owner goes stale when its object moves: a node that receives a
@@ -68,8 +71,13 @@ class router {
 
   [[nodiscard]] std::uint32_t nodes() const { return nodes_; }
   [[nodiscard]] directory::scheme scheme() const { return scheme_; }
-  /// Under e2e: no owner of `id` is known, so it must be discovered first.
-  [[nodiscard]] bool must_discover(const object_id& id) const { return scheme_ == scheme::e2e && !owner(id); }
+  /// No owner of `id` is known, and it must be discovered before a request
+  /// for it is routed: under e2e always; under home when this process is
+  /// its home (a client never is), whose registration may still be on its
+  /// way (above).
+  [[nodiscard]] bool must_discover(const object_id& id) const {
+    return (scheme_ == scheme::e2e || home_of(id) == self_) && !owner(id);
+  }
   [[nodiscard]] node_index home_of(const object_id& id) const { return directory::home_of(id, nodes_); }
 
   /// Where a request for `id`, which is not in this process's store, goes

@@ -315,8 +315,9 @@ bool runner::migrate(call_context& cx, const ferry_ref& r, std::uint32_t node) {
     cx.failure = make_error(errc::unsupported, "cx.migrate on the network thread");
     return false;
   }
-  if (router_.must_discover(id)) (void)discovery_.find_wait(id, time_left(*cx.call));
-  const auto to = store_.holds(id) ? std::optional<wire::node_index>(who_.index) : router_.next_hop(id);
+  const bool here = store_.holds(id);
+  if (!here && router_.must_discover(id)) (void)discovery_.find_wait(id, time_left(*cx.call));
+  const auto to = here ? std::optional<wire::node_index>(who_.index) : router_.next_hop(id);
   if (!to) {
     cx.failure = make_error(errc::not_found, fmt::format("cx.migrate: no node holds object {}", id.to_string()));
     return false;

@@ -5,8 +5,12 @@
 // (`passing_on`): if the next node dies or restarts before answering, the
 // node fails the request to its requester (docs/reliability.md).
 //
-// Threads: handle() runs on an object thread (a persistent store fsyncs),
-// never on the network thread; put_in_place() runs there
+// A request for an object whose owner this node does not know, though it
+// should (it is the object's home, or the cluster runs the e2e scheme),
+// waits for a lookup first (directory::discovery, router::must_discover).
+//
+// Threads: handle() runs on an object thread (a persistent store fsyncs,
+// a lookup waits), never on the network thread; put_in_place() runs there
 // (runtime/exec/dispatch.hpp).
 #pragma once
 
@@ -15,6 +19,7 @@
 
 #include <ferry/store.hpp>
 
+#include "directory/discovery.hpp"
 #include "directory/router.hpp"
 #include "session/member.hpp"
 #include "wire/frames.hpp"
@@ -34,9 +39,14 @@ class object_service {
   /// shipped to it does with cx.read (docs/devices.md).
   enum class get_from : std::uint8_t { memory, at_rest };
 
-  object_service(store& objects, directory::router& router, session::member& member, passing_on_fn passing_on,
-                 get_from gets = get_from::memory)
-      : store_(objects), router_(router), member_(member), passing_on_(std::move(passing_on)), gets_(gets) {}
+  object_service(store& objects, directory::router& router, directory::discovery& discovery, session::member& member,
+                 passing_on_fn passing_on, get_from gets = get_from::memory)
+      : store_(objects),
+        router_(router),
+        discovery_(discovery),
+        member_(member),
+        passing_on_(std::move(passing_on)),
+        gets_(gets) {}
 
   /// Answer object frame `f` (object_create, _put, _get, _remove).
   void handle(const wire::frame& f);
@@ -59,6 +69,7 @@ class object_service {
 
   store& store_;
   directory::router& router_;
+  directory::discovery& discovery_;
   session::member& member_;
   passing_on_fn passing_on_;
   get_from gets_;
