@@ -297,11 +297,14 @@ void report(const options& o, const graph::csr& g, const results& r) {
   if (!rows.empty())
     ferry::bench::print_rows(rows, o.json, has(o.versions, "mobile-trusted") ? "baseline" : "pull", params);
   if (o.json) return;
-  fmt::print("\n{:<30} {:>14} {:>14} {:>10} {:>14}\n", "kernel (version)", "time (ms)", "steps", "runs",
+  std::size_t width = 22;  // of the first column: as wide as its longest label, and at least this
+  for (const auto& [kernel, versions] : r.by)
+    for (const auto& [version, f] : versions) width = std::max(width, kernel.size() + version.size() + 4);
+  fmt::print("\n{:<{}} {:>14} {:>14} {:>10} {:>14}\n", "kernel (version)", width, "time (ms)", "steps", "runs",
              "bytes moved");
   for (const auto& [kernel, versions] : r.by)
     for (const auto& [version, f] : versions)
-      fmt::print("{:<30} {:>14.1f} {:>14} {:>10} {:>11.1f} MB\n", fmt::format("{} ({})", kernel, version),
+      fmt::print("{:<{}} {:>14.1f} {:>14} {:>10} {:>11.1f} MB\n", fmt::format("{} ({})", kernel, version), width,
                  f.seconds * 1e3, f.steps, f.runs, f.bytes_moved / 1e6);
   if (auto [pull, mobile] = both("bfs"); pull) {
     const bool sized = o.snap.empty() && o.scale >= 18 && o.servers >= 4;
