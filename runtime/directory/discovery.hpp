@@ -34,6 +34,14 @@ class discovery {
   void find(const object_id& id, done_fn done);
   /// The same, waiting at most `limit` (nullopt also on timeout).
   std::optional<node_index> find_wait(const object_id& id, std::chrono::milliseconds limit);
+  /// Where a request for `id`, which is not in this process's store, goes
+  /// next (router::next_hop), after a lookup of at most `limit` when the
+  /// router says one must come first (router::must_discover); empty when
+  /// no node has it. Blocks like find_wait().
+  std::optional<node_index> next_hop_wait(const object_id& id, std::chrono::milliseconds limit) {
+    if (router_.must_discover(id)) (void)find_wait(id, limit);
+    return router_.next_hop(id);
+  }
 
   /// A dir_register frame from `from`: answers a lookup of `d.id` if one runs.
   void on_answer(node_index from, const wire::dir_register_body& d);

@@ -315,9 +315,8 @@ bool runner::migrate(call_context& cx, const ferry_ref& r, std::uint32_t node) {
     cx.failure = make_error(errc::unsupported, "cx.migrate on the network thread");
     return false;
   }
-  const bool here = store_.holds(id);
-  if (!here && router_.must_discover(id)) (void)discovery_.find_wait(id, time_left(*cx.call));
-  const auto to = here ? std::optional<wire::node_index>(who_.index) : router_.next_hop(id);
+  const auto to = store_.holds(id) ? std::optional<wire::node_index>(who_.index)
+                                   : discovery_.next_hop_wait(id, time_left(*cx.call));
   if (!to) {
     cx.failure = make_error(errc::not_found, fmt::format("cx.migrate: no node holds object {}", id.to_string()));
     return false;
@@ -363,8 +362,7 @@ bool runner::pull(call_context& cx, const ferry_ref& r, std::uint64_t size, cons
       cx.failure = make_error(errc::unsupported, fmt::format("{} of a remote object on the network thread", what));
       return false;
     }
-    if (router_.must_discover(id)) (void)discovery_.find_wait(id, time_left(*cx.call));
-    const auto to = router_.next_hop(id);
+    const auto to = discovery_.next_hop_wait(id, time_left(*cx.call));
     if (!to) {
       cx.failure = make_error(errc::not_found, fmt::format("{}: no node holds object {}", what, id.to_string()));
       return false;

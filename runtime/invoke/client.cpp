@@ -429,12 +429,12 @@ struct runtime::impl final : detail::progress_driver {
   void cancel_all() { calls.fail_all(make_error(errc::cancelled, "the ferry::runtime was destroyed")); }
 
   /// Where a request for `id` goes first: the router's rule (a client holds
-  /// no objects, so under the home scheme there is always a next hop); under
-  /// e2e an unknown owner is discovered first, waiting at most `limit`.
+  /// no objects and is no home, so under the home scheme there is always a
+  /// next hop); under e2e an unknown owner is discovered first, waiting at
+  /// most `limit`.
   result<node_index> owner_of(const object_id& id, std::chrono::milliseconds limit) {
-    if (router->must_discover(id) && !discovery->find_wait(id, limit))
-      return make_error(errc::not_found, fmt::format("no node holds object {} (asked every node)", id.to_string()));
-    return router->next_hop(id).value_or(router->home_of(id));
+    if (const auto next = discovery->next_hop_wait(id, limit)) return *next;
+    return make_error(errc::not_found, fmt::format("no node holds object {} (asked every node)", id.to_string()));
   }
 
   /// request() to the owner of `id`; a failed state if it has none.

@@ -49,9 +49,7 @@ status stranded(const object_id& id, wire::node_index self) {
 std::optional<migration::admission> migration::admit(const object_id& id, frame& f) {
   if (id.is_nil()) return admission{};
   if (hold(id, f)) return std::nullopt;
-  auto& active = count_of(id).active;
-  active.fetch_add(1, std::memory_order_acq_rel);
-  return admission{&active};
+  return counted(id);
 }
 
 std::optional<migration::admission> migration::try_admit(const object_id& id) {
@@ -60,6 +58,10 @@ std::optional<migration::admission> migration::try_admit(const object_id& id) {
     std::lock_guard lock(mu_);
     if (moving_.contains(id)) return std::nullopt;
   }
+  return counted(id);
+}
+
+migration::admission migration::counted(const object_id& id) {
   auto& active = count_of(id).active;
   active.fetch_add(1, std::memory_order_acq_rel);
   return admission{&active};

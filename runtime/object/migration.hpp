@@ -178,6 +178,8 @@ class migration {
   /// twice the survivors): a node that saw many objects keeps only the busy.
   static constexpr std::size_t kFirstSweep = 256;
 
+  /// Driving thread: one more admission counted for `id` (not nil).
+  admission counted(const object_id& id);
   /// Driving thread: `id`'s count (made if new). The last one asked for is
   /// remembered, so a run of work on one object costs no lookup.
   work_count& count_of(const object_id& id);

@@ -61,8 +61,7 @@ void object_service::serve(const frame& f) {
     // holds it.
     if (auto damage = store_.damage_of(id)) return answer(f, result<void>(std::move(*damage)));
     // Not ours: pass it on towards the owner; the answer goes straight to the requester.
-    if (router_.must_discover(id)) (void)discovery_.find_wait(id, kLookupLimit);
-    const auto next = router_.next_hop(id);
+    const auto next = discovery_.next_hop_wait(id, kLookupLimit);
     if (!next) return answer(f, make_error(errc::not_found, fmt::format("no node holds object {}", id.to_string())));
     // Told before the send: a restart learned between the two fails the
     // request at once (conservatively) instead of leaving it unanswered.
