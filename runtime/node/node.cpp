@@ -87,6 +87,7 @@ result<std::unique_ptr<node>> node::create(node_config config) {
   n->objects_ = std::make_unique<object::object_service>(
       *n->store_, *n->router_, *n->discovery_, *n->member_,
       [raw = n.get()](node_index next, const frame& f) { raw->remember_forwarded(next, {f.source, f.call, 0}); },
+      [raw = n.get()](frame&& f) { raw->on_frame(std::move(f)); },
       c.kind == FERRY_NODE_STORAGE ? object::object_service::get_from::at_rest : object::object_service::get_from::memory);
   FERRY_TRY(n->moves_, object::move_log::open(c.store_dir));
   n->migration_ = std::make_unique<object::migration>(*n->store_, *n->moves_, *n->router_, *n->member_, n->calls_,

@@ -122,6 +122,9 @@ struct node_stats {
   /// Objects moving away from this node or to it now: their requests wait
   /// here until the move ends (migration::hold).
   std::uint64_t objects_moving = 0;
+  /// Lookups of an object's owner this node started, each a dir_lookup to
+  /// every other node (directory::discovery; router::must_discover says when).
+  std::uint64_t owner_lookups = 0;
 };
 
 class node {
@@ -159,7 +162,7 @@ class node {
             migration_->moved_out(),    member_->bad_frames(),         member_->dropped_frames(),
             refused_.load(std::memory_order_relaxed), ifuncs_->contexts(), compiled.loads, compiled.tier_ups,
             compiled.recompiling, compiled.failures, puts_in_place_.load(std::memory_order_relaxed),
-            migration_->moving()};
+            migration_->moving(),       discovery_->lookups()};
   }
   jit& engine() { return *jit_; }
 

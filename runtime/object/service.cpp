@@ -6,12 +6,6 @@
 
 namespace ferry::object {
 
-namespace {
-// How long a request for an object no owner is known of waits for every
-// node's answer to the lookup (dead nodes are counted out sooner).
-constexpr std::chrono::milliseconds kLookupLimit{10000};
-}  // namespace
-
 using wire::frame;
 using wire::frame_type;
 
@@ -31,6 +25,16 @@ void object_service::answer(const frame& f, const result<void>& r) {
   }
   (void)member_.send(f.source, {frame_type::error, member_.self(), f.call,
                                 wire::error_body{r.error().code(), r.error().message()}});
+}
+
+void object_service::after_lookup(const object_id& id, const frame& f) {
+  discovery_.find(id, [this, id, f](std::optional<wire::node_index> owner) {
+    if (!owner)
+      return answer(f, make_error(errc::not_found, fmt::format("no node holds object {} (asked every node)", id.to_string())));
+    // The owner is known now (discovery::find learnt it): the node takes
+    // the request again, on its driving thread, as if it had just come.
+    member_.post([again = again_, f = wire::frame(f)]() mutable { again(std::move(f)); });
+  });
 }
 
 void object_service::handle(const frame& f) {
@@ -60,8 +64,9 @@ void object_service::serve(const frame& f) {
     // so — corrupt, bad_format or bad_version — rather than that no node
     // holds it.
     if (auto damage = store_.damage_of(id)) return answer(f, result<void>(std::move(*damage)));
+    if (router_.must_discover(id)) return after_lookup(id, f);
     // Not ours: pass it on towards the owner; the answer goes straight to the requester.
-    const auto next = discovery_.next_hop_wait(id, kLookupLimit);
+    const auto next = router_.next_hop(id);
     if (!next) return answer(f, make_error(errc::not_found, fmt::format("no node holds object {}", id.to_string())));
     // Told before the send: a restart learned between the two fails the
     // request at once (conservatively) instead of leaving it unanswered.

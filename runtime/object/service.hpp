@@ -7,10 +7,15 @@
 //
 // A request for an object whose owner this node does not know, though it
 // should (it is the object's home, or the cluster runs the e2e scheme),
-// waits for a lookup first (directory::discovery, router::must_discover).
+// waits for a lookup first (directory::discovery, router::must_discover):
+// it is set aside, holding no thread, and handed back to the node
+// (`again`) once some node has said it owns the object; when none does, it
+// is answered not_found. A lookup waits for every node's answer, so a few
+// requests for ids nobody holds could otherwise tie up every object thread
+// while one node is slow to answer.
 //
-// Threads: handle() runs on an object thread (a persistent store fsyncs,
-// a lookup waits), never on the network thread; put_in_place() runs there
+// Threads: handle() runs on an object thread (a persistent store fsyncs),
+// never on the network thread; put_in_place() and `again` run there
 // (runtime/exec/dispatch.hpp).
 #pragma once
 
@@ -31,6 +36,10 @@ class object_service {
   /// Called with the next node and the request, just before a request
   /// this node does not hold is passed on (from the thread running handle()).
   using passing_on_fn = std::function<void(wire::node_index next, const wire::frame& f)>;
+  /// Called, on the driving thread, with a request set aside for a lookup,
+  /// once the lookup has found the object's owner: take it again from the
+  /// start (admission, then handle()).
+  using again_fn = std::function<void(wire::frame&& f)>;
 
   /// Where a get reads the object: from memory (its mapping: for a file
   /// store, the page cache), or from where the store keeps it at rest
@@ -40,12 +49,13 @@ class object_service {
   enum class get_from : std::uint8_t { memory, at_rest };
 
   object_service(store& objects, directory::router& router, directory::discovery& discovery, session::member& member,
-                 passing_on_fn passing_on, get_from gets = get_from::memory)
+                 passing_on_fn passing_on, again_fn again, get_from gets = get_from::memory)
       : store_(objects),
         router_(router),
         discovery_(discovery),
         member_(member),
         passing_on_(std::move(passing_on)),
+        again_(std::move(again)),
         gets_(gets) {}
 
   /// Answer object frame `f` (object_create, _put, _get, _remove).
@@ -66,12 +76,15 @@ class object_service {
  private:
   void serve(const wire::frame& f);
   void answer(const wire::frame& f, const result<void>& r);
+  /// Set `f` aside until a lookup of `id` ends (see above).
+  void after_lookup(const object_id& id, const wire::frame& f);
 
   store& store_;
   directory::router& router_;
   directory::discovery& discovery_;
   session::member& member_;
   passing_on_fn passing_on_;
+  again_fn again_;
   get_from gets_;
 };
 

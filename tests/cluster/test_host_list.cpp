@@ -85,14 +85,6 @@ struct host_list_cluster {
   }
 };
 
-template <class Pred>
-bool wait_for(Pred ok) {
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  for (; std::chrono::steady_clock::now() < until; std::this_thread::sleep_for(std::chrono::milliseconds(2)))
-    if (ok()) return true;
-  return false;
-}
-
 }  // namespace
 
 TEST_CASE("host list: nodes and clients find each other by bootstrap port, and a restarted node serves again") {
@@ -128,7 +120,7 @@ TEST_CASE("host list: nodes and clients find each other by bootstrap port, and a
     cl.nodes[1]->kill();
     cl.nodes[1] = cl.spawn(1, fmt::format("jit-{}", incarnation));
     for (auto* r : {rt.get(), other.get()})
-      REQUIRE(wait_for([&] { return r->nodes()[1].incarnation == incarnation && r->nodes()[1].alive; }));
+      REQUIRE(test::eventually([&] { return r->nodes()[1].incarnation == incarnation && r->nodes()[1].alive; }));
     CHECK(rt->invoke(&add, cell_on(*rt, 1, 7), 1).get() == 8);
     CHECK(other->invoke(&sum_two, cell_on(*other, 0, 1), cell_on(*other, 1, 2)).get() == 3);
     // The store kept the object; the restarted node registered it with its

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <future>
 #include <memory>
 #include <iterator>
 #include <numeric>
@@ -509,6 +510,56 @@ TEST_CASE("objects: a request that reaches an object's home before the owner's r
   CHECK(call.error().code() == errc::not_found);
   CHECK(call.error().message().find("asked every node") != std::string::npos);
   CHECK_THROWS_AS(cl.rt->objects().get(ref<std::uint64_t>{nowhere, 0}, 1), ferry::error);
+}
+
+TEST_CASE("objects: requests waiting for a lookup of their owner hold no object thread") {
+  // A request for an object whose home knows no owner waits until every
+  // node has answered the home's lookup. Here node 1 cannot answer: a call
+  // runs in place on its driving thread until the test lets it end. Until
+  // 2026-12-06 each such request waited on one of its node's two object
+  // threads (for up to 10 s), so two requests for ids nobody holds held up
+  // every other object request of node 0.
+  cluster_fixture cl;
+  auto& rt = *cl.rt;
+  const auto cell = cl.cell_on(1, 0);
+  const auto flag = cl.cell_on(1, 0);
+  for (int i = 0; i < 3; ++i) CHECK(rt.invoke(&hold_until, cell, flag, 1000).get() == 1000);  // short: the next runs in place
+  const auto in_place = cl.nodes[1]->stats().calls_inline;
+  auto running = rt.invoke(&hold_until, cell, flag, std::uint64_t{1} << 40);
+  REQUIRE(test::eventually([&] { return cl.nodes[1]->stats().calls_inline == in_place + 1; }));
+
+  const auto home_0 = [] {
+    object_id id;
+    do id = object_id::random();
+    while (directory::home_of(id, cluster_fixture::kNodes) != 0);
+    return ref<std::uint64_t>{id, 0};
+  };
+  const auto lookups = cl.nodes[0]->stats().owner_lookups;
+  std::vector<std::future<bool>> nowhere;
+  for (int i = 0; i < 4; ++i)  // more than node 0's object threads
+    nowhere.push_back(std::async(std::launch::async, [&rt, id = home_0()] {
+      try {
+        (void)rt.objects().get(id, 1);
+        return false;
+      } catch (const ferry::error& e) {
+        return e.code() == errc::not_found;
+      }
+    }));
+  const bool looking = test::eventually([&] { return cl.nodes[0]->stats().owner_lookups == lookups + 4; });
+
+  // Node 0 serves its own objects meanwhile.
+  const auto mine = cl.cell_on(0, 42);
+  const bool served = rt.objects().get(mine, 1) == std::vector<std::uint64_t>{42};
+  std::size_t answered = 0;
+  for (auto& f : nowhere) answered += f.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+
+  const std::uint64_t one = 1;  // let node 1's call end (its store is in this process)
+  REQUIRE_OK(cl.nodes[1]->objects().write(flag.id, 0, std::as_bytes(std::span(&one, 1))));
+  CHECK(running.get() < (std::uint64_t{1} << 40));
+  CHECK(looking);
+  CHECK(served);
+  CHECK(answered == 0);  // the lookups were still waiting for node 1
+  for (auto& f : nowhere) CHECK(f.get());  // then every node said "not me"
 }
 
 TEST_CASE("objects: created-and-removed objects leave nothing in a node's tables") {

@@ -346,15 +346,6 @@ struct executors_only_cluster_fixture : cluster_fixture {
       : cluster_fixture(cluster_settings{"inproc", "", 1000, std::chrono::microseconds(0), false}) {}
 };
 
-// `pred` true within 10 s (polled every 2 ms).
-template <class Pred>
-bool within_10s(Pred pred) {
-  for (int i = 0; i < 5000; ++i) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return pred();
-}
 }  // namespace
 
 TEST_CASE_FIXTURE(persistent_cluster_fixture, "runtime: calls that touch persistent objects never run on the network thread") {
@@ -434,9 +425,9 @@ TEST_CASE_FIXTURE(executors_only_cluster_fixture,
   rt->objects().put(flag, std::span<const std::uint64_t>(&zero, 1));
   const auto ran = nodes[1]->stats().calls_on_executor;
   auto running = rt->invoke(&hold_until, obj, flag, std::uint64_t{1} << 40);
-  REQUIRE(within_10s([&] { return nodes[1]->stats().calls_on_executor == ran + 1; }));
+  REQUIRE(test::eventually([&] { return nodes[1]->stats().calls_on_executor == ran + 1; }));
   auto moving = std::async(std::launch::async, [&] { rt->objects().migrate(obj, on_node(2)); });
-  REQUIRE(within_10s([&] { return nodes[1]->stats().objects_moving == 1; }));
+  REQUIRE(test::eventually([&] { return nodes[1]->stats().objects_moving == 1; }));
 
   const auto in_place_1 = nodes[1]->stats().puts_in_place;
   const std::vector<std::uint64_t> values{5, 6, 7, 8};
@@ -462,7 +453,7 @@ TEST_CASE_FIXTURE(executors_only_cluster_fixture,
   const auto redirects = second.stats().redirects;
   second.objects().put(obj, std::span<const std::uint64_t>(later));
   CHECK(nodes[1]->stats().puts_in_place == in_place_1 + 1);
-  CHECK(within_10s([&] { return second.stats().redirects == redirects + 1; }));  // node 1 told it where the object went
+  CHECK(test::eventually([&] { return second.stats().redirects == redirects + 1; }));  // node 1 told it where the object went
   CHECK(rt->objects().get(obj, 4) == later);
 }
 
@@ -488,7 +479,7 @@ TEST_CASE_FIXTURE(executors_only_cluster_fixture,
   rt->objects().put(flag, std::span<const std::uint64_t>(&zero, 1));
   const auto ran = nodes[1]->stats().calls_on_executor;
   auto running = rt->invoke(&hold_until, *other, flag, std::uint64_t{1} << 40);
-  REQUIRE(within_10s([&] { return nodes[1]->stats().calls_on_executor == ran + 1; }));
+  REQUIRE(test::eventually([&] { return nodes[1]->stats().calls_on_executor == ran + 1; }));
 
   // The call on the other object runs on: the move does not wait for it.
   auto moving = std::async(std::launch::async, [&] { rt->objects().migrate(obj, on_node(2)); });
@@ -591,7 +582,7 @@ TEST_CASE("member: an idle progress thread blocks at once, without yielding, whi
       REQUIRE_OK(sender->send(1, wire::frame{wire::frame_type::ack, 0, static_cast<std::uint64_t>(i), wire::empty_body{}}));
       std::this_thread::sleep_for(std::chrono::microseconds(300));
     }
-    CHECK(within_10s([&] { return got.load() >= until; }));
+    CHECK(test::eventually([&] { return got.load() >= until; }));
     return receiver->idle_yields() - yields;
   };
   CHECK(burst() > 0);

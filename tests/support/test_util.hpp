@@ -33,6 +33,15 @@ inline void loopback_only() {
   ::setenv("FI_TCP_IFACE", "lo", 1);
 }
 
+/// Whether `ok()` holds within `limit` (asked every 2 ms, and once more at the end).
+template <class Pred>
+bool eventually(Pred ok, std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  for (; std::chrono::steady_clock::now() < until; std::this_thread::sleep_for(std::chrono::milliseconds(2)))
+    if (ok()) return true;
+  return ok();
+}
+
 /// Bytes this process has had read from storage (/proc/self/io's
 /// read_bytes; O_DIRECT reads included), or nullopt where the kernel does
 /// not count them.
