@@ -68,6 +68,10 @@ record graph-s16-2servers "Graph kernels, Kronecker scale 16, 2 servers, shm: mo
   "$ferry" bench graph --scale 16 --servers 2 --roots 4
 record graph-s16-4servers "Graph kernels, Kronecker scale 16, 4 servers, shm: mobile code vs pull" "pull" -- \
   "$ferry" bench graph --scale 16 --servers 4 --roots 4
+# The same mobile code on checked nodes (the default) and on trusted ones
+# (--unchecked --unmetered): what bounds checks and fuel cost a kernel.
+record graph-s16-2servers-trusted "Graph kernels, Kronecker scale 16, 2 servers, shm: checked vs trusted nodes" "trusted" -- \
+  "$ferry" bench graph --scale 16 --servers 2 --roots 4 --versions mobile,mobile-trusted
 # Placement: Alice/Bob/Carol, fixed vs automatic; and the seed's Figure 3,
 # round trips per call vs cache staleness (its own CSV and plot).
 record placement "Alice/Bob/Carol: fixed vs automatic placement, 3 nodes, shm" "fixed" -- \

@@ -128,14 +128,21 @@ inline void print_rows(const std::vector<row>& rows, bool json, std::string_view
     return;
   }
   const bool ranges = std::any_of(rows.begin(), rows.end(), [](const row& r) { return r.ratio_range.has_value(); });
+  // Columns as wide as their longest entry (at least 50 for the case, 3 for the unit).
+  std::size_t name_width = 50, unit_width = 3;
+  for (const auto& r : rows) {
+    name_width = std::max(name_width, r.name.size());
+    unit_width = std::max(unit_width, r.unit.size());
+  }
+  const std::size_t figure_width = 10 + unit_width;  // "{:>9.4g} {unit}"
   fmt::print("parameters: {}\n", params.text());
-  fmt::print("{:<50} {:>13} {:>13} {:>8}{}\n", "case", baseline_header, "ferry", "ratio",
-             ranges ? "   rounds' ratios" : "");
+  fmt::print("{:<{}} {:>{}} {:>{}} {:>8}{}\n", "case", name_width, baseline_header, figure_width, "ferry", figure_width,
+             "ratio", ranges ? "   rounds' ratios" : "");
   for (const auto& r : rows) {
     const std::string range =
         r.ratio_range ? fmt::format("   {:.3f}-{:.3f}", r.ratio_range->first, r.ratio_range->second) : std::string();
-    fmt::print("{:<50} {:>9.4g} {:<3} {:>9.4g} {:<3} {:>8.3f}{}\n", r.name, r.baseline, r.unit, r.ferry, r.unit,
-               r.ferry / r.baseline, range);
+    fmt::print("{:<{}} {:>9.4g} {:<{}} {:>9.4g} {:<{}} {:>8.3f}{}\n", r.name, name_width, r.baseline, r.unit,
+               unit_width, r.ferry, r.unit, unit_width, r.ferry / r.baseline, range);
   }
 }
 
