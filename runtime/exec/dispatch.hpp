@@ -25,6 +25,14 @@
 //   memory, not moving  -> in place, written from the transport's buffer
 //                             (object_service::put_in_place: a memory copy,
 //                             like a short call; no decode copy, no hand-off)
+//   a move, at its source -> a mover thread (kMoverThreads of their own):
+//                             its drain waits for the calls on the object
+//                             (up to 5 s) and its copy and commit for the
+//                             destination's answers (up to 30 s), which on
+//                             an object thread held up every object
+//                             operation of the node once two moves waited
+//                             (object/migration.hpp); the destination's
+//                             steps are store work: object threads
 //
 // Every run re-decides from its own duration: code that turns long is moved
 // to the executors after two runs in a row over `inline_budget`, or after
@@ -35,8 +43,8 @@
 // such run must not send the next call behind the executors' queue (seen:
 // an automatic placement's one measuring call to a saturated owner waited
 // 0.57 s there, so the owner looked slow for a second). Zero
-// `inline_budget` runs every call on an executor. The executors ("ferry-exec") and the object threads
-// ("ferry-object") are two core::thread_pool_dispatchers. The policy also
+// `inline_budget` runs every call on an executor. The executors ("ferry-exec"), the object threads
+// ("ferry-object") and the movers ("ferry-move") are core::thread_pool_dispatchers. The policy also
 // keeps the figures a node's heartbeats report (load(): calls waiting and
 // running, their mean run time), which automatic placement reads.
 #pragma once
@@ -59,7 +67,8 @@ class dispatch_policy {
       : budget_(inline_budget),
         executor_threads_(std::max(1u, executors)),
         executors_("ferry-exec", executors),
-        object_threads_("ferry-object", object_threads) {}
+        object_threads_("ferry-object", object_threads),
+        movers_("ferry-move", kMoverThreads) {}
 
   /// Run a mobile call of `code` on invoke frame `f`: `run(std::move(f))`,
   /// in place or on an executor.
@@ -89,6 +98,9 @@ class dispatch_policy {
   /// Run an object operation or other store work (may block on I/O) on an
   /// object thread: never behind mobile code.
   void blocking(core::task run) { (void)object_threads_.dispatch(std::move(run)); }
+  /// Run the source's side of a move (it waits: for the calls on the
+  /// object, for the destination) on a mover thread.
+  void move_work(core::task run) { (void)movers_.dispatch(std::move(run)); }
   /// How a run of mobile code went, as the policy weighs it.
   struct run_outcome {
     std::chrono::steady_clock::duration took;
@@ -110,10 +122,11 @@ class dispatch_policy {
     call_us_.store(old == 0 ? us + 1 : (old * 7 + us + 1) / 8, std::memory_order_relaxed);
     calls_.fetch_add(1, std::memory_order_relaxed);
   }
-  /// Stop the executors and the object threads (queued work is dropped).
+  /// Stop the executors, the object threads and the movers (queued work is dropped).
   void shutdown() {
     executors_.shutdown();
     object_threads_.shutdown();
+    movers_.shutdown();
   }
 
   /// This node's load as its heartbeats report it (wire::load_body; the
@@ -150,6 +163,8 @@ class dispatch_policy {
  private:
   /// A run this many budgets long moves its code to the executors at once.
   static constexpr int kLongRun = 100;
+  /// Moves a node's movers run at once (more wait in their queue).
+  static constexpr unsigned kMoverThreads = 2;
 
   // The verdict after a run of `took` (`never`: it may block or it sealed;
   // `failed`: it ended in an error).
@@ -190,6 +205,7 @@ class dispatch_policy {
   core::in_place_dispatcher in_place_;
   core::thread_pool_dispatcher executors_;
   core::thread_pool_dispatcher object_threads_;
+  core::thread_pool_dispatcher movers_;
   std::atomic<std::uint64_t> in_place_calls_{0}, executor_calls_{0};
   std::atomic<std::int64_t> queued_{0}, running_{0};  // executor calls queued, running
   std::atomic<std::int64_t> waiting_{0};              // running calls waiting for another node (waiting)

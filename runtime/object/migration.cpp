@@ -184,7 +184,7 @@ void migration::on_migrate(frame&& f) {
   // which this move holds until its drain is over.
   work_count* work = &count_of(id);
   work->drains.fetch_add(1, std::memory_order_relaxed);
-  policy_.blocking([this, f = std::move(f), id, to, work] {
+  policy_.move_work([this, f = std::move(f), id, to, work] {
     status s;
     std::uint64_t version = 0;
     bool committed = false;
@@ -388,7 +388,7 @@ void migration::on_query(frame&& f) {
     (void)tell(frame_type::object_abort, f.source, d.id, 0);
     return;
   }
-  policy_.blocking([this, to = f.source, id = d.id, v = out->version] { commit_to(to, id, v); });
+  policy_.move_work([this, to = f.source, id = d.id, v = out->version] { commit_to(to, id, v); });
 }
 
 void migration::recover() {

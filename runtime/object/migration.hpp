@@ -36,7 +36,10 @@
 // `kStep...` names below); the node _exits when it reaches it.
 //
 // Threads: admit()/hold() and the frame handlers run on the driving thread;
-// release() on any thread; the store and log I/O on an object thread.
+// release() on any thread; the source's steps 2–5, which wait (for the
+// calls on the object, for the destination), on a mover thread
+// (exec::dispatch_policy::move_work), never an object thread; the
+// destination's store and log I/O on an object thread.
 #pragma once
 
 #include <array>
@@ -186,7 +189,7 @@ class migration {
   /// Driving thread: erase the entries nobody works on or drains.
   void sweep_idle();
 
-  /// Steps 2–4 (an object thread), `work` being `id`'s count (held for
+  /// Steps 2–4 (a mover thread), `work` being `id`'s count (held for
   /// this drain); the status the requester gets, the version the
   /// destination owns the object at, and whether the move passed its commit
   /// point (then step 5 follows: commit_to).
@@ -196,7 +199,7 @@ class migration {
   /// `to` about `id`; the answer's status.
   status tell(wire::frame_type type, wire::node_index to, const object_id& id, std::uint64_t version);
   /// Source side of a decided move: commit to `to`, and erase the `out`
-  /// record once it answers (an object thread).
+  /// record once it answers (a mover thread).
   void commit_to(wire::node_index to, const object_id& id, std::uint64_t version);
   /// Hold frames for `id` from now until finish(id); false if already held.
   bool start_hold(const object_id& id);

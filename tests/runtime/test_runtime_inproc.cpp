@@ -494,6 +494,44 @@ TEST_CASE_FIXTURE(executors_only_cluster_fixture,
   CHECK(rt->invoke(&where, *other).get() == 1);
 }
 
+TEST_CASE_FIXTURE(executors_only_cluster_fixture,
+                  "runtime: a move that waits for a busy object holds up no object operation of its node") {
+  // A move's drain waits for the calls on its object (up to 5 s), its copy
+  // and commit for the destination (up to 30 s). Until 2026-12-06 a move
+  // waited on one of its node's two object threads, so two moves of busy
+  // objects held up every get and put of the node (exec/dispatch.hpp).
+  const std::vector<ref<std::uint64_t>> busy{cell_on(1, 0), cell_on(1, 0)};
+  const auto flag = cell_on(1, 0);
+  const auto idle = cell_on(1, 42);
+  CHECK(rt->invoke(&hold_until, busy[0], flag, 1000).get() == 1000);  // its code resident on node 1
+  const auto ran = nodes[1]->stats().calls_on_executor;
+  std::vector<ferry::future<std::uint64_t>> running;
+  for (const auto& b : busy) running.push_back(rt->invoke(&hold_until, b, flag, std::uint64_t{1} << 40));
+  REQUIRE(test::eventually([&] { return nodes[1]->stats().calls_on_executor == ran + 2; }));
+  std::vector<std::future<void>> moving;
+  for (const auto& b : busy)
+    moving.push_back(std::async(std::launch::async, [&, b] { rt->objects().migrate(b, on_node(2)); }));
+  const bool both_frozen = test::eventually([&] { return nodes[1]->stats().objects_moving == 2; });
+
+  // Node 1's object operations go on while both moves drain.
+  const std::uint64_t seven = 7;
+  rt->objects().put(idle, std::span<const std::uint64_t>(&seven, 1));
+  const bool served = rt->objects().get(idle, 1) == std::vector<std::uint64_t>{7};
+  const auto made = rt->objects().create<std::uint64_t>(2, on_node(1));
+  std::size_t moves_ended = 0;
+  for (auto& m : moving) moves_ended += m.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+
+  const std::uint64_t one = 1;  // let the calls end (node 1's store is in this process)
+  REQUIRE_OK(nodes[1]->objects().write(flag.id, 0, std::as_bytes(std::span(&one, 1))));
+  for (auto& r : running) CHECK(r.get() < (std::uint64_t{1} << 40));
+  CHECK(both_frozen);
+  CHECK(served);
+  CHECK(moves_ended == 0);  // they were still waiting for the calls
+  for (auto& m : moving) CHECK_NOTHROW(m.get());  // on an object thread: both failed with timeout after 5 s
+  for (const auto& b : busy) CHECK(rt->invoke(&where, b).get() == 2);
+  CHECK(rt->invoke(&where, made).get() == 1);
+}
+
 TEST_CASE_FIXTURE(persistent_cluster_fixture, "runtime: puts to a persistent node's objects go to an object thread") {
   const auto c = cell_on(0, 40);
   const auto before = nodes[0]->stats().puts_in_place;
