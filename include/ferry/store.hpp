@@ -213,6 +213,15 @@ class FERRY_API store {
   /// Verify an image (magic, version, sizes, checksum) and store it under the
   /// id in its header (errc::already_exists if taken).
   result<object_info> import_image(std::span<const std::byte> image);
+  /// Move object `id` out of `from` into this store; it leaves `from` only
+  /// once it is here. Between two stores that keep their images in memory
+  /// (neither persistent) the image changes hands: nothing is copied, and
+  /// pointers into it stay valid. Otherwise it is copied (copy_object:
+  /// durable here first, for a persistent store) and then removed from
+  /// `from`. Errors: not_found (or the object's damage) from `from`,
+  /// already_exists, out_of_memory (this store's limit); the object then
+  /// stays in `from`.
+  result<object_info> take(store& from, object_id id);
 
   class backing;  // memory or directory; see runtime/object/
 

@@ -230,13 +230,16 @@ status migration::move(const object_id& id, const work_count& work, wire::node_i
   // 2. drain: the work admitted on this object before the freeze ends (and
   // seals its writes). Only its own: the call that asked for the move runs
   // on another object (cx.migrate of a call's own object is refused).
+  // Looked at often at first (most work is short), then every millisecond.
   const auto drain_until = std::chrono::steady_clock::now() + kDrainLimit;
+  auto pause = std::chrono::microseconds(25);
   while (work.active.load(std::memory_order_acquire) != 0) {
     if (std::chrono::steady_clock::now() > drain_until)
       return make_error(errc::timeout, fmt::format("object {} stayed busy for {} s: not moved (calls or object "
                                                    "operations on it ran that long)",
                                                    id.to_string(), kDrainLimit.count()));
-    std::this_thread::sleep_for(std::chrono::microseconds(50));
+    std::this_thread::sleep_for(pause);
+    pause = std::min(2 * pause, std::chrono::microseconds(1000));
   }
   // 3. prepare: the sealed image, one move later, to the destination, which
   // stores it durably as pending before it answers.
@@ -352,13 +355,13 @@ void migration::on_commit(const frame& f) {
     return answer(f, make_error(errc::not_found, fmt::format("node {} has no pending image of object {} from node {}",
                                                              member_.self(), d.id.to_string(), f.source)));
   }
-  if (!store_.stat(d.id)) {
-    if (auto copied = copy_object(log_.incoming(), store_, d.id); !copied) return answer(f, copied.error());
+  if (!store_.stat(d.id)) {  // the pending image becomes the object: handed over in memory, else copied
+    if (auto taken = store_.take(log_.incoming(), d.id); !taken) return answer(f, taken.error());
   }
   step(kStepDestInstalled);
   router_.learn(d.id, member_.self(), pending->version);
   directory::tell_home(member_, router_, d.id, member_.self(), pending->version);
-  (void)log_.incoming().remove(d.id);
+  (void)log_.incoming().remove(d.id);  // taken already, unless a crash came between a copy and its removal
   (void)log_.erase(move_log::side::in, d.id);
   answer(f, {});
   finish(d.id);  // the calls held here run now

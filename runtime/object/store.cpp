@@ -432,6 +432,26 @@ result<object_info> store::import_image(std::span<const std::byte> image) {
   return info_of(impl_->objects.at(h.id));
 }
 
+result<object_info> store::take(store& from, object_id id) {
+  if (&from == this) return stat(id);
+  if (impl_->back->persistent() || from.impl_->back->persistent()) {
+    FERRY_TRY(auto info, copy_object(from, *this, id));
+    FERRY_TRY_STATUS(from.remove(id));
+    return info;
+  }
+  std::scoped_lock lock(from.impl_->mu, impl_->mu);
+  FERRY_TRY(entry * e, from.impl_->find(id));
+  if (impl_->objects.contains(id) || impl_->damaged.contains(id))
+    return make_error(errc::already_exists, fmt::format("object {} already exists", id.to_string()));
+  const std::uint64_t size = e->seg->image().size();
+  FERRY_TRY_STATUS(result<void>(impl_->admit(0, size)));
+  entry moved = std::move(*e);
+  from.impl_->objects.erase(id);
+  from.impl_->used -= size;
+  impl_->put_entry(id, std::move(moved));
+  return info_of(impl_->objects.at(id));
+}
+
 result<object_info> copy_object(const store& from, store& to, object_id id) {
   FERRY_TRY(auto image, from.export_image(id));
   return to.import_image(image);

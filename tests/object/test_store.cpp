@@ -217,6 +217,50 @@ TEST_CASE_FIXTURE(store_fixture, "store: bad input gets a typed error") {
   }
 }
 
+TEST_CASE_FIXTURE(store_fixture, "store: take hands an object over between memory stores without a copy, and copies otherwise") {
+  // A move's destination makes its pending image the object this way
+  // (object::migration::on_commit): in memory, a large image is not copied
+  // into fresh pages a second time.
+  auto from = store::open_memory();
+  auto to = store::open_memory();
+  std::vector<object_id> ids;
+  const auto head = build_list(*from, ids);
+  const auto big = REQUIRE_OK(from->create(4 << 20)).id;  // a mapping of its own (memory_backing)
+  const std::uint64_t marker = 0x7a6b;
+  REQUIRE_OK(from->write(big, (4 << 20) - 8, bytes_of(marker)));
+  auto* before = REQUIRE_OK(from->local_ptr(ref<std::uint64_t>{big, (4 << 20) - 8}));
+  const auto used = from->memory_used();
+  for (auto id : ids) REQUIRE_OK(to->take(*from, id));
+  const auto taken = REQUIRE_OK(to->take(*from, big));
+  CHECK(taken.id == big);
+  CHECK(REQUIRE_OK(to->local_ptr(ref<std::uint64_t>{big, (4 << 20) - 8})) == before);  // the same bytes, not a copy
+  CHECK(*before == marker);
+  CHECK(traverse(*to, head) == kExpected);
+  CHECK(from->list().empty());
+  CHECK(from->memory_used() == 0);
+  CHECK(to->memory_used() == used);
+  CHECK_ERRC(to->take(*from, big), errc::not_found);
+
+  // Refused: the object stays where it was.
+  auto full = store::open_memory();
+  full->set_memory_limit(1 << 20);
+  CHECK_ERRC(full->take(*to, big), errc::out_of_memory);
+  REQUIRE_OK(from->import_image(REQUIRE_OK(to->export_image(ids[0]))));
+  CHECK_ERRC(to->take(*from, ids[0]), errc::already_exists);
+  CHECK(from->stat(ids[0]).has_value());
+  CHECK(REQUIRE_OK(to->load(ref<std::uint64_t>{big, (4 << 20) - 8})) == marker);
+
+  // With a persistent store on either side it is a copy, then a removal.
+  auto disk = open(true);
+  REQUIRE_OK(disk->take(*to, big));
+  CHECK_ERRC(to->stat(big), errc::not_found);
+  CHECK(REQUIRE_OK(disk->load(ref<std::uint64_t>{big, (4 << 20) - 8})) == marker);
+  REQUIRE_OK(to->take(*disk, big));
+  CHECK(REQUIRE_OK(to->load(ref<std::uint64_t>{big, (4 << 20) - 8})) == marker);
+  disk.reset();
+  CHECK(open(true)->list().empty());  // gone from the directory too
+}
+
 TEST_CASE("store: writes through local() are covered by export after flush") {
   auto st = store::open_memory();
   auto id = REQUIRE_OK(st->create(sizeof(std::uint64_t) * 4)).id;
