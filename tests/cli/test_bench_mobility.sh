@@ -9,8 +9,9 @@ export UCX_NET_DEVICES=lo
 "$FERRY" bench mobility --help | grep -q -- "--move-bytes" || fail "bench mobility --help"
 out=$("$FERRY" bench mobility --repeat 5 --elements 16 --move-bytes 65536 --json)
 echo "$out"
-[[ $(grep -c '"name"' <<<"$out") -eq 4 ]] || fail "expected 4 cases"
-for c in "list walk" "move a 64 KiB object" "call after a move: fresh vs stale cache (home" \
+[[ $(grep -c '"name"' <<<"$out") -eq 5 ]] || fail "expected 5 cases"
+for c in "list walk" "move a 64 KiB object" "first call there: on a copy vs after a move (64 KiB" \
+         "call after a move: fresh vs stale cache (home" \
          "call after a move: fresh vs stale cache (e2e"; do
   line=$(grep -F "\"name\": \"$c" <<<"$out") || fail "no '$c' case"
   grep -Eq '"baseline": [0-9.]+(e[-+][0-9]+)?, "ferry": [0-9.]+(e[-+][0-9]+)?, "ratio": [0-9.]+(e[-+][0-9]+)?, "unit": "(us|ms)"' <<<"$line" \
