@@ -219,8 +219,8 @@ class FERRY_API store {
   /// pointers into it stay valid. Otherwise it is copied (copy_object:
   /// durable here first, for a persistent store) and then removed from
   /// `from`. Errors: not_found (or the object's damage) from `from`,
-  /// already_exists, out_of_memory (this store's limit); the object then
-  /// stays in `from`.
+  /// already_exists, out_of_memory (this store's limit): the object then
+  /// stays in `from`; or the error of that removal, the object then in both.
   result<object_info> take(store& from, object_id id);
 
   class backing;  // memory or directory; see runtime/object/

@@ -356,7 +356,8 @@ void migration::on_commit(const frame& f) {
                                                              member_.self(), d.id.to_string(), f.source)));
   }
   if (!store_.stat(d.id)) {  // the pending image becomes the object: handed over in memory, else copied
-    if (auto taken = store_.take(log_.incoming(), d.id); !taken) return answer(f, taken.error());
+    // Copied but not removed from incoming() is live all the same (removed again below).
+    if (auto taken = store_.take(log_.incoming(), d.id); !taken && !store_.stat(d.id)) return answer(f, taken.error());
   }
   step(kStepDestInstalled);
   router_.learn(d.id, member_.self(), pending->version);
