@@ -4,6 +4,8 @@
 #include <memory>
 #include <thread>
 
+#include <fmt/format.h>
+
 namespace ferry::directory {
 
 void discovery::find(const object_id& id, done_fn done) {
@@ -27,6 +29,19 @@ void discovery::find(const object_id& id, done_fn done) {
   const wire::frame f{wire::frame_type::dir_lookup, member_.self(), 1, wire::object_remove_body{id}};
   for (const node_index n : ask)
     if (!member_.send(n, f).ok()) member_.post([this, n, id] { on_answer(n, {id, wire::kNoNode}); });
+}
+
+void discovery::find_then(const object_id& id, std::function<void()> found, std::function<void(status)> missing) {
+  find(id, [this, id, found = std::move(found), missing = std::move(missing)](std::optional<node_index> owner) mutable {
+    member_.post([id, owner, found = std::move(found), missing = std::move(missing)] {
+      if (owner) found();
+      else missing(nowhere(id));
+    });
+  });
+}
+
+status discovery::nowhere(const object_id& id) {
+  return make_error(errc::not_found, fmt::format("no node holds object {} (asked every node)", id.to_string()));
 }
 
 std::optional<node_index> discovery::find_wait(const object_id& id, std::chrono::milliseconds limit) {

@@ -34,6 +34,13 @@ class discovery {
   void find(const object_id& id, done_fn done);
   /// The same, waiting at most `limit` (nullopt also on timeout).
   std::optional<node_index> find_wait(const object_id& id, std::chrono::milliseconds limit);
+  /// find() for a request that waits for the lookup without holding a
+  /// thread: then, on the driving thread, `found()` once a node has named
+  /// itself the owner (learnt: the request can be taken again from the
+  /// start), else `missing(nowhere(id))`.
+  void find_then(const object_id& id, std::function<void()> found, std::function<void(status)> missing);
+  /// The not_found error of a lookup no node answered with itself.
+  static status nowhere(const object_id& id);
   /// Where a request for `id`, which is not in this process's store, goes
   /// next (router::next_hop), after a lookup of at most `limit` when the
   /// router says one must come first (router::must_discover); empty when

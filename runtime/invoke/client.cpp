@@ -434,7 +434,7 @@ struct runtime::impl final : detail::progress_driver {
   /// most `limit`.
   result<node_index> owner_of(const object_id& id, std::chrono::milliseconds limit) {
     if (const auto next = discovery->next_hop_wait(id, limit)) return *next;
-    return make_error(errc::not_found, fmt::format("no node holds object {} (asked every node)", id.to_string()));
+    return directory::discovery::nowhere(id);
   }
 
   /// request() to the owner of `id`; a failed state if it has none.

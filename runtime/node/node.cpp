@@ -411,15 +411,12 @@ void node::route(frame&& f, const object_id& target) {
   }
   if (router_->must_discover(target)) {
     // Ask every node first; route again once the owner is known (or nobody has it).
-    return discovery_->find(target, [this, target, f = std::move(f)](std::optional<node_index> owner) mutable {
-      member_->post([this, target, owner, f = std::move(f)]() mutable {
-        if (owner) return route(std::move(f), target);
-        const auto& call = std::get<wire::invoke_body>(f.body);
-        runner_->reply_error(call.origin, call.origin_call,
-                             make_error(errc::not_found, fmt::format("no node holds object {} (asked every node)",
-                                                                     target.to_string())));
-      });
-    });
+    const auto& call = std::get<wire::invoke_body>(f.body);
+    auto missing = [this, origin = call.origin, origin_call = call.origin_call](const status& s) {
+      runner_->reply_error(origin, origin_call, s);
+    };
+    return discovery_->find_then(
+        target, [this, target, f = std::move(f)]() mutable { route(std::move(f), target); }, std::move(missing));
   }
   auto& call = std::get<wire::invoke_body>(f.body);
   const auto next = router_->next_hop(target);

@@ -28,13 +28,10 @@ void object_service::answer(const frame& f, const result<void>& r) {
 }
 
 void object_service::after_lookup(const object_id& id, const frame& f) {
-  discovery_.find(id, [this, id, f](std::optional<wire::node_index> owner) {
-    if (!owner)
-      return answer(f, make_error(errc::not_found, fmt::format("no node holds object {} (asked every node)", id.to_string())));
-    // The owner is known now (discovery::find learnt it): the node takes
-    // the request again, on its driving thread, as if it had just come.
-    member_.post([again = again_, f = wire::frame(f)]() mutable { again(std::move(f)); });
-  });
+  // Once the owner is known, the node takes the request again, as if it had just come.
+  discovery_.find_then(
+      id, [again = again_, f = frame(f)]() mutable { again(std::move(f)); },
+      [this, f](const status& s) { answer(f, s); });
 }
 
 void object_service::handle(const frame& f) {
