@@ -3,16 +3,17 @@
 // not maintained at rest here: export_image() seals each copy it hands out.
 //
 // Large images (kMapThreshold and up) are anonymous mappings: a new object's
-// zero bytes cost no memory until written, and freeing one returns its
-// memory to the system at once.
-#include <sys/mman.h>
-
+// zero bytes cost no memory until written, freeing one returns its memory to
+// the system at once, and from 2 MiB up they live in huge pages
+// (anonymous_mapping).
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <utility>
 
 #include <fmt/format.h>
 
+#include "anonymous_mapping.hpp"
 #include "backing.hpp"
 
 namespace ferry {
@@ -27,21 +28,17 @@ class memory_segment final : public segment {
     if (size > std::numeric_limits<std::size_t>::max() - 64)
       return make_error(errc::out_of_memory, fmt::format("cannot allocate {} bytes for an object", size));
     const auto n = static_cast<std::size_t>(size);
-    std::byte* p = nullptr;
-    bool mapped = n >= kMapThreshold;
-    if (mapped) {
-      void* m = ::mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-      if (m != MAP_FAILED) p = static_cast<std::byte*>(m);
-    } else {
-      p = static_cast<std::byte*>(std::aligned_alloc(64, (n + 63) / 64 * 64));
-      if (p) std::memset(p, 0, n);
+    if (n >= kMapThreshold) {
+      FERRY_TRY(auto mapping, anonymous_mapping::map(n));
+      return std::unique_ptr<memory_segment>(new memory_segment(std::move(mapping)));
     }
+    auto* p = static_cast<std::byte*>(std::aligned_alloc(64, (n + 63) / 64 * 64));
     if (!p) return make_error(errc::out_of_memory, fmt::format("cannot allocate {} bytes for an object", size));
-    return std::unique_ptr<memory_segment>(new memory_segment(p, n, mapped));
+    std::memset(p, 0, n);
+    return std::unique_ptr<memory_segment>(new memory_segment(p, n));
   }
   ~memory_segment() override {
-    if (mapped_) ::munmap(bytes_, size_);
-    else std::free(bytes_);
+    if (!mapping_.data()) std::free(bytes_);
   }
   std::span<std::byte> image() override { return {bytes_, size_}; }
   result<void> commit(std::span<const image_patch> patches) override {
@@ -51,10 +48,12 @@ class memory_segment final : public segment {
   result<void> reseal() override { return {}; }
 
  private:
-  memory_segment(std::byte* p, std::size_t n, bool mapped) : bytes_(p), size_(n), mapped_(mapped) {}
+  memory_segment(std::byte* p, std::size_t n) : bytes_(p), size_(n) {}
+  explicit memory_segment(anonymous_mapping mapping)
+      : mapping_(std::move(mapping)), bytes_(mapping_.data()), size_(mapping_.size()) {}
+  anonymous_mapping mapping_;  // large images; small ones are bytes_ from aligned_alloc
   std::byte* bytes_;
   std::size_t size_;
-  bool mapped_;
 };
 
 class memory_backing final : public store::backing {

@@ -7,9 +7,11 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <span>
 #include <thread>
 
 #include "common/raw_ucx.hpp"
+#include "object/anonymous_mapping.hpp"
 #include "ifunc_chase.h"
 
 extern "C" {
@@ -91,7 +93,7 @@ result<peer_info> parse_peer_file(const std::vector<std::uint8_t>& bytes) {
 /// then the ifunc buffer (the rest); publishes `file` for the peers.
 class published_memory {
  public:
-  result<void> publish(raw_worker& w, std::vector<std::uint64_t>& memory, std::size_t slots, const fs::path& file) {
+  result<void> publish(raw_worker& w, std::span<std::uint64_t> memory, std::size_t slots, const fs::path& file) {
     ctx_ = w.context();
     std::vector<std::uint8_t> bytes(24);
     const auto base = reinterpret_cast<std::uint64_t>(memory.data());
@@ -217,7 +219,11 @@ result<void> send_am(ucp_ep_h to, unsigned id, const void* data, std::size_t len
 // The server's state, reached from its AM handlers.
 struct server_state {
   std::uint32_t index = 0, shards = 1;
-  std::vector<std::uint64_t> slots;
+  // The shard's slots, then the ifunc buffer: one mapping in huge pages, as
+  // a ferry node keeps a large object (runtime/object/anonymous_mapping.hpp),
+  // so that both chase through memory of the same kind.
+  ferry::anonymous_mapping memory;
+  std::span<std::uint64_t> slots;
   std::vector<ucp_ep_h> servers;  // by shard
   ucp_ep_h client = nullptr;
   std::deque<std::pair<ucp_ep_h, chase_msg>> outbox;  // sent after progress() returns
@@ -264,9 +270,11 @@ result<void> serve(const fs::path& dir, const std::string& tls, std::uint32_t in
   s.index = index;
   s.shards = shards;
   const std::size_t n_slots = slots.size();
-  s.slots = std::move(slots);  // then the ifunc buffer, in the same registered memory
-  if (ifunc) s.slots.resize(n_slots + kIfuncBufferWords);
-  if (s.slots.empty()) s.slots.resize(1);
+  const std::size_t words = std::max<std::size_t>(n_slots + (ifunc ? kIfuncBufferWords : 0), 1);
+  FERRY_TRY(s.memory, ferry::anonymous_mapping::map(words * 8));
+  s.slots = {reinterpret_cast<std::uint64_t*>(s.memory.data()), words};
+  std::copy(slots.begin(), slots.end(), s.slots.begin());
+  slots = {};
   FERRY_TRY(auto w, raw_worker::create(tls, UCP_FEATURE_AM | UCP_FEATURE_RMA | UCP_FEATURE_WAKEUP));
   FERRY_TRY_STATUS(w->on_am(kChaseAm, &server_state::on_chase, &s));
   FERRY_TRY_STATUS(w->on_am(kStopAm, &server_state::on_stop, &s));

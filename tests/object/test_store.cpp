@@ -19,6 +19,7 @@
 
 #include <ferry/store.hpp>
 
+#include "object/anonymous_mapping.hpp"
 #include "test_util.hpp"
 
 using namespace ferry;
@@ -505,4 +506,75 @@ TEST_CASE_FIXTURE(store_fixture, "store: a write in progress holds up its own ob
     CHECK(REQUIRE_OK(read_a.get()) == 0);  // what the write put there, not the 9 from before
     CHECK(REQUIRE_OK(st->load(ref<std::uint64_t>{b, 8})) == 6);
   }
+}
+
+namespace {
+
+// The VmFlags line of /proc/self/smaps for the mapping holding `p`
+// ("hg": advised for huge pages); empty if no mapping holds it.
+std::string vm_flags_at(const void* p) {
+  const auto at = reinterpret_cast<std::uintptr_t>(p);
+  std::FILE* f = std::fopen("/proc/self/smaps", "r");
+  REQUIRE(f != nullptr);
+  char line[512];
+  bool inside = false;
+  std::string flags;
+  while (std::fgets(line, sizeof line, f)) {
+    unsigned long lo = 0, hi = 0;
+    if (std::sscanf(line, "%lx-%lx ", &lo, &hi) == 2) inside = at >= lo && at < hi;
+    else if (inside && std::strncmp(line, "VmFlags:", 8) == 0) {
+      flags = line + 8;
+      break;
+    }
+  }
+  std::fclose(f);
+  return flags;
+}
+
+bool advised_huge(const void* p) { return vm_flags_at(p).find(" hg") != std::string::npos; }
+
+}  // namespace
+
+TEST_CASE("anonymous_mapping: from 2 MiB up, aligned to a huge page and advised for huge pages") {
+  constexpr std::size_t kHuge = anonymous_mapping::kHugePageBytes;
+  auto large = REQUIRE_OK(anonymous_mapping::map(kHuge + 12345));
+  REQUIRE(large.huge_pages_advised());  // this machine's kernels have transparent huge pages
+  CHECK(large.size() == kHuge + 12345);
+  CHECK(reinterpret_cast<std::uintptr_t>(large.data()) % kHuge == 0);
+  CHECK(advised_huge(large.data()));
+  CHECK(advised_huge(large.data() + large.size() - 1));
+  CHECK(large.data()[0] == std::byte{0});
+  CHECK(large.data()[large.size() - 1] == std::byte{0});
+  large.data()[large.size() - 1] = std::byte{7};
+
+  // Below one huge page: a plain mapping, not advised.
+  auto small = REQUIRE_OK(anonymous_mapping::map(64 << 10));
+  CHECK_FALSE(small.huge_pages_advised());
+  CHECK_FALSE(advised_huge(small.data()));
+
+  // Moved, the mapping changes hands; unmapped once, with its last owner.
+  const std::byte* at = large.data();
+  anonymous_mapping kept = std::move(large);
+  CHECK(large.data() == nullptr);
+  CHECK(kept.data() == at);
+  CHECK(kept.data()[kept.size() - 1] == std::byte{7});
+  kept = std::move(small);
+  CHECK(vm_flags_at(at).empty());  // the large one is gone
+
+  CHECK_ERRC(anonymous_mapping::map(0), errc::invalid_argument);
+  CHECK_ERRC(anonymous_mapping::map(std::size_t{1} << 62), errc::out_of_memory);
+}
+
+TEST_CASE("store: a memory store keeps an image of 2 MiB and up in huge pages") {
+  auto mem = store::open_memory();
+  const auto big = REQUIRE_OK(mem->create(3 << 20)).id;
+  const auto small = REQUIRE_OK(mem->create(4096)).id;
+  CHECK(advised_huge(REQUIRE_OK(mem->local_ptr(ref<std::uint64_t>{big, 0}))));
+  CHECK(advised_huge(REQUIRE_OK(mem->local_ptr(ref<std::uint64_t>{big, (3 << 20) - 8}))));
+  CHECK_FALSE(advised_huge(REQUIRE_OK(mem->local_ptr(ref<std::uint64_t>{small, 0}))));
+  // Imported and written images too (a put, a move's pending image).
+  const auto image = REQUIRE_OK(mem->export_image(big));
+  auto other = store::open_memory();
+  REQUIRE_OK(other->import_image(image));
+  CHECK(advised_huge(REQUIRE_OK(other->local_ptr(ref<std::uint64_t>{big, 8}))));
 }
