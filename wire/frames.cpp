@@ -320,7 +320,9 @@ namespace {
 // The frames whose body ends with their data bytes, which may travel apart
 // from the frame's head (encode_head_into()) and be decoded in place
 // (decode_into() with a view).
-bool ends_with_data(frame_type t) { return t == frame_type::object_put || t == frame_type::object_data; }
+bool ends_with_data(frame_type t) {
+  return t == frame_type::object_put || t == frame_type::object_data || t == frame_type::object_image;
+}
 }  // namespace
 
 std::vector<std::uint8_t>* data_bytes(frame& f) {
@@ -336,7 +338,7 @@ status encode_head_into(const frame& f, std::size_t data_size, std::vector<std::
   const auto* data = data_bytes(f);  // the body's last field
   if (data == nullptr)
     return make_error(errc::invalid_argument,
-                      fmt::format("a {} frame does not end with its data bytes (only object_put and object_data do)",
+                      fmt::format("a {} frame does not end with its data bytes (only object_put, object_data and object_image do)",
                                   to_string(f.type)));
   if (!data->empty())
     return make_error(errc::invalid_argument, "the frame already holds data bytes: they would travel twice");

@@ -218,9 +218,9 @@ void encode_into(const frame& f, std::vector<std::uint8_t>& into);
 /// invalid_argument (another frame type, data already in the frame's body),
 /// too_large (the frame would pass kMaxFrame).
 status encode_head_into(const frame& f, std::size_t data_size, std::vector<std::uint8_t>& into);
-/// The data bytes a bulk frame's body ends with (an object_put or
-/// object_data frame's), or null for every other frame: the one place that
-/// says which frames may travel as a head and their data.
+/// The data bytes a bulk frame's body ends with (an object_put, object_data
+/// or object_image frame's), or null for every other frame: the one place
+/// that says which frames may travel as a head and their data.
 std::vector<std::uint8_t>* data_bytes(frame& f);
 const std::vector<std::uint8_t>* data_bytes(const frame& f);
 /// Decode and validate an untrusted buffer.

@@ -206,10 +206,12 @@ class FERRY_API store {
   /// The object's canonical image, checksum sealed: the bytes to copy. With
   /// `add_moves`, its moves field (docs/object-format.md) is that much higher
   /// than the stored object's before the one seal: a migration's image.
-  /// `Byte` is std::byte, or std::uint8_t for bytes that go into a frame
-  /// (a migration's) without another copy.
-  template <class Byte = std::byte>
-  result<std::vector<Byte>> export_image(object_id id, std::uint64_t add_moves = 0) const;
+  result<std::vector<std::byte>> export_image(object_id id, std::uint64_t add_moves = 0) const;
+  /// The same image written into `out`, which must be exactly as long
+  /// (object_info::image_size): a migration writes it straight into the
+  /// frame that carries it, with no buffer of its own. invalid_argument if
+  /// `out` is another size, and `out` is then left as it was.
+  result<void> export_image_into(object_id id, std::span<std::byte> out, std::uint64_t add_moves = 0) const;
   /// Verify an image (magic, version, sizes, checksum) and store it under the
   /// id in its header (errc::already_exists if taken).
   result<object_info> import_image(std::span<const std::byte> image);

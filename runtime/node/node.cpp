@@ -221,7 +221,9 @@ void node::on_frame(frame&& f) {
     }
     case frame_type::object_migrate: return migration_->on_migrate(std::move(f));
     case frame_type::object_image:
-      return policy_->blocking([this, f = std::move(f)] { migration_->on_image(f); });
+      return policy_->blocking([this, f = std::move(f)] {
+        migration_->on_image(f, std::as_bytes(std::span(std::get<wire::object_data_body>(f.body).bytes)));
+      });
     case frame_type::object_commit:
     case frame_type::object_abort:
     case frame_type::object_move_query:
@@ -263,14 +265,21 @@ void node::on_data_frame(const frame& f, std::span<const std::uint8_t> data) {
   }
   // A put to an object in memory here is written from the transport's
   // buffer at once (exec/dispatch.hpp); any other takes the frame's way.
-  const object_id id = object::object_service::subject_of(f);
   if (objects_->takes_in_place(f, data.size())) {
-    if (const auto admitted = migration_->try_admit(id)) {
+    if (const auto admitted = migration_->try_admit(object::object_service::subject_of(f))) {
       puts_in_place_.fetch_add(1, std::memory_order_relaxed);  // before the answer: a caller that has it sees the count
       objects_->put_in_place(f, data);
       object::migration::release(*admitted);
       return;
     }
+  }
+  // A move's image for a node that keeps its pending images in memory is
+  // stored from the transport's buffer at once: a check and a copy, where
+  // copying it into a frame first cost more on this thread (fresh memory).
+  if (f.type == frame_type::object_image && migration_->images_in_place()) {
+    images_in_place_.fetch_add(1, std::memory_order_relaxed);
+    migration_->on_image(f, std::as_bytes(data));
+    return;
   }
   frame whole = f;
   if (auto* bytes = wire::data_bytes(whole)) bytes->assign(data.begin(), data.end());

@@ -119,6 +119,10 @@ struct node_stats {
   /// the network thread (object_service::put_in_place); the others went to
   /// an object thread.
   std::uint64_t puts_in_place = 0;
+  /// Moved objects' images stored as pending from the transport's buffer on
+  /// the network thread (a node whose pending images are in memory:
+  /// migration::images_in_place); a persistent node's go to an object thread.
+  std::uint64_t images_in_place = 0;
   /// Objects moving away from this node or to it now: their requests wait
   /// here until the move ends (migration::hold).
   std::uint64_t objects_moving = 0;
@@ -162,7 +166,7 @@ class node {
             migration_->moved_out(),    member_->bad_frames(),         member_->dropped_frames(),
             refused_.load(std::memory_order_relaxed), ifuncs_->contexts(), compiled.loads, compiled.tier_ups,
             compiled.recompiling, compiled.failures, puts_in_place_.load(std::memory_order_relaxed),
-            migration_->moving(),       discovery_->lookups()};
+            images_in_place_.load(std::memory_order_relaxed), migration_->moving(), discovery_->lookups()};
   }
   jit& engine() { return *jit_; }
 
@@ -220,6 +224,7 @@ class node {
 
   std::atomic<std::uint64_t> refused_{0};
   std::atomic<std::uint64_t> puts_in_place_{0};
+  std::atomic<std::uint64_t> images_in_place_{0};
   /// Clients whose join hello came while join() was still writing (hellos
   /// to nodes and clients, directory registrations): answered at its end
   /// (docs/protocol.md, "Membership"), so once a client has joined, no

@@ -13,7 +13,7 @@
 
 #include <fmt/format.h>
 
-#include "anonymous_mapping.hpp"
+#include "core/anonymous_mapping.hpp"
 #include "backing.hpp"
 
 namespace ferry {

@@ -243,18 +243,32 @@ status migration::move(const object_id& id, const work_count& work, wire::node_i
   }
   // 3. prepare: the sealed image, one move later, to the destination, which
   // stores it durably as pending before it answers.
-  auto image = store_.export_image<std::uint8_t>(id, 1);  // one move later, sealed once, as a frame carries it
-  if (!image) return image.error();
-  if (image->size() + 4096 > wire::kMaxFrame)
+  // Exported straight into the frame that carries it (send_written): one
+  // move later, sealed once, and no copy of its own to encode again.
+  FERRY_TRY(const auto info, store_.stat(id));
+  if (info.image_size + 4096 > wire::kMaxFrame)
     return make_error(errc::too_large, fmt::format("object {} ({} bytes) is larger than a frame: not moved",
-                                                   id.to_string(), image->size()));
-  FERRY_TRY(const auto hdr, layout::read_header(std::as_bytes(std::span(*image))));
-  version = hdr.moves;
+                                                   id.to_string(), info.image_size));
   auto w = std::make_shared<calls::answer_waiter>();
   const std::uint64_t call = calls_.add({to, {}, wire::kNoNode, false}, calls::completion_for(w));
-  if (auto s = member_.send(to, {frame_type::object_image, member_.self(), call, wire::object_data_body{std::move(*image)}});
-      !s.ok())
-    (void)calls_.complete(call, {}, std::move(s));
+  status exported;
+  auto sent = member_.send_written(
+      to, {frame_type::object_image, member_.self(), call, wire::object_data_body{}},
+      static_cast<std::size_t>(info.image_size), [&](std::span<std::uint8_t> into) {
+        const auto image = std::as_writable_bytes(into);
+        exported = store_.export_image_into(id, image, 1).error();
+        if (exported.ok()) {
+          auto hdr = layout::read_header(image);
+          if (hdr) version = hdr->moves;
+          else exported = hdr.error();
+        }
+        return exported;
+      });
+  if (!exported.ok()) {
+    calls_.cancel(call);
+    return exported;
+  }
+  if (!sent.ok()) (void)calls_.complete(call, {}, std::move(sent));
   step_on_driver(kStepSourceImageSent);  // once the driver has sent it
   if (!w->wait_until(std::chrono::steady_clock::now() + kCopyLimit)) {
     calls_.cancel(call);
@@ -298,10 +312,8 @@ void migration::finish(const object_id& id) {
   });
 }
 
-void migration::on_image(const frame& f) {
-  const auto& image = std::get<wire::object_data_body>(f.body).bytes;
+void migration::on_image(const frame& f, std::span<const std::byte> bytes) {
   if (f.source >= router_.nodes()) return answer(f, make_error(errc::invalid_argument, "only a node moves objects"));
-  const auto bytes = std::as_bytes(std::span(image));
   // The header's shape only: the whole image, checksum included, is checked
   // once, by import_image, before anything here acts on it (a checksum
   // pass is one over the whole image; it was made twice).

@@ -146,8 +146,15 @@ class migration {
   /// object_migrate (driving thread): move the object, or pass the request
   /// on towards its owner.
   void on_migrate(wire::frame&& f);
-  /// object_image (an object thread): store the image as pending.
-  void on_image(const wire::frame& f);
+  /// object_image: store `image` (the frame's data bytes) as pending. On an
+  /// object thread, the image copied into the frame; or, when
+  /// images_in_place(), on the network thread as the frame is handled, the
+  /// image a view of the transport's buffer (node::on_data_frame).
+  void on_image(const wire::frame& f, std::span<const std::byte> image);
+  /// True if this node stores a move's image from the transport's buffer
+  /// (exec/dispatch.hpp): its pending images are kept in memory, so storing
+  /// one is a check and a copy, and no file is written.
+  [[nodiscard]] bool images_in_place() const { return !log_.incoming().persistent(); }
   /// object_commit / object_abort (an object thread): make the pending
   /// image live, or drop it.
   void on_commit(const wire::frame& f);

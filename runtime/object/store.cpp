@@ -47,6 +47,19 @@ result<void> resize_buffer(std::vector<std::byte>& v, std::uint64_t size) {
   return {};
 }
 
+/// An exported copy of an image made what an export hands out: its moves
+/// field raised by `add_moves`, then sealed. Sealing the copy covers writes
+/// made through local() without flush(); one seal (a pass over the image:
+/// docs/object-format.md, "Checksum") for both.
+result<void> seal_export(std::span<std::byte> image, std::uint64_t add_moves) {
+  if (add_moves != 0) {
+    FERRY_TRY(const layout::header h, layout::read_header(image));
+    layout::set_moves(image, h.moves + add_moves);
+  }
+  layout::seal(image);
+  return {};
+}
+
 }  // namespace
 
 struct store::impl {
@@ -395,31 +408,34 @@ result<object_id> store::fot_get(object_id holder, std::uint16_t index) const {
   return layout::fot_entry(e->seg->image(), index);
 }
 
-template <class Byte>
-result<std::vector<Byte>> store::export_image(object_id id, std::uint64_t add_moves) const {
+result<std::vector<std::byte>> store::export_image(object_id id, std::uint64_t add_moves) const {
   std::shared_lock lock(impl_->mu);
   FERRY_TRY(entry * e, impl_->find(id));
-  auto img = e->seg->image();
-  std::vector<Byte> out;
-  std::shared_lock image_bytes(*e->bytes);
+  std::vector<std::byte> out;
   try {
-    const auto* from = reinterpret_cast<const Byte*>(img.data());
-    out.assign(from, from + img.size());
+    std::shared_lock image_bytes(*e->bytes);
+    const auto img = e->seg->image();
+    out.assign(img.begin(), img.end());
   } catch (const std::bad_alloc&) {
-    return no_memory(img.size());
+    return no_memory(e->seg->image().size());
   }
-  const auto bytes = std::as_writable_bytes(std::span(out));
-  if (add_moves != 0) {
-    FERRY_TRY(const layout::header h, layout::read_header(bytes));
-    layout::set_moves(bytes, h.moves + add_moves);
-  }
-  // Sealing the copy covers writes made through local() without flush(); one
-  // seal (a pass over the image: docs/object-format.md, "Checksum") for both.
-  layout::seal(bytes);
+  FERRY_TRY_STATUS(seal_export(out, add_moves));
   return out;
 }
-template result<std::vector<std::byte>> store::export_image<std::byte>(object_id, std::uint64_t) const;
-template result<std::vector<std::uint8_t>> store::export_image<std::uint8_t>(object_id, std::uint64_t) const;
+
+result<void> store::export_image_into(object_id id, std::span<std::byte> out, std::uint64_t add_moves) const {
+  std::shared_lock lock(impl_->mu);
+  FERRY_TRY(entry * e, impl_->find(id));
+  const auto img = e->seg->image();
+  if (out.size() != img.size())
+    return make_error(errc::invalid_argument, fmt::format("the image of object {} is {} bytes, not {}", id.to_string(),
+                                                          img.size(), out.size()));
+  {
+    std::shared_lock image_bytes(*e->bytes);
+    std::memcpy(out.data(), img.data(), img.size());
+  }
+  return seal_export(out, add_moves);
+}
 
 result<object_info> store::import_image(std::span<const std::byte> image) {
   FERRY_TRY(layout::header h, layout::validate(image));

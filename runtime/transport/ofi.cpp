@@ -105,7 +105,7 @@ struct send_slot : operation {
 // waiter gives up, the provider may still write there until completion.
 struct read_op : operation {
   read_op() : operation(type::read) {}
-  std::vector<std::uint8_t> bytes;
+  large_bytes bytes;
   fid_mr* mr = nullptr;
   enum class state : std::uint8_t { pending, done, failed } st = state::pending;
   bool abandoned = false;                   // its get() timed out: free on completion
@@ -352,7 +352,7 @@ class ofi_transport final : public transport {
     std::uint64_t key;
     std::memcpy(&key, region.key.data(), 8);
     const std::uint64_t at = (mr_mode_ & FI_MR_VIRT_ADDR) ? region.address + offset : offset;
-    FERRY_TRY(read_op * r, start_read(peers_[from], std::vector<std::uint8_t>(into.size()), at, key));
+    FERRY_TRY(read_op * r, start_read(peers_[from], large_bytes(into.size()), at, key));
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     while (r->st == read_op::state::pending) {
       progress();
@@ -492,7 +492,7 @@ class ofi_transport final : public transport {
   }
 
   // Read `into.size()` bytes into `into` (kept by the read until it is finished).
-  result<read_op*> start_read(fi_addr_t from, std::vector<std::uint8_t>&& into, std::uint64_t at, std::uint64_t key) {
+  result<read_op*> start_read(fi_addr_t from, large_bytes&& into, std::uint64_t at, std::uint64_t key) {
     auto* r = new read_op;
     r->from = from;
     r->bytes = std::move(into);
@@ -557,7 +557,7 @@ class ofi_transport final : public transport {
     std::uint8_t done[msg::kRendezvousDoneSize];
     msg::put_rendezvous_done(done, r->token);
     send_control(r->from, {done, sizeof done});
-    ordered_delivery::fill(r->frame, error == 0 ? std::move(r->bytes) : std::vector<std::uint8_t>{});
+    ordered_delivery::fill(r->frame, error == 0 ? std::move(r->bytes) : large_bytes{});
     finish(r);
   }
 

@@ -5,6 +5,8 @@
 // otherwise frames go to the handler straight from the backend's buffer.
 // A large frame's buffer, once delivered, is kept for the next one read in
 // two steps (buffer()): fresh memory is dear (transport.hpp, kReusedFrameBytes).
+// Frames above that size are read into huge pages of their own (large_bytes),
+// whose first touch costs a fraction of small pages'.
 // Not thread-safe: the transport's driving thread only.
 #pragma once
 
@@ -13,6 +15,7 @@
 #include <span>
 #include <vector>
 
+#include "core/anonymous_mapping.hpp"
 #include "transport.hpp"
 
 namespace ferry::transport {
@@ -21,7 +24,7 @@ class ordered_delivery {
  public:
   /// A frame still arriving; stays valid until deliver() hands it over.
   struct slot {
-    std::vector<std::uint8_t> frame;
+    large_bytes frame;
     bool arrived = false;
   };
 
@@ -35,15 +38,16 @@ class ordered_delivery {
   /// Reserve the place of a frame announced now, its bytes read later.
   slot* reserve() { return &queue_.emplace_back(); }
   /// The bytes of a reserved frame arrived (empty: it was lost — skipped).
-  static void fill(slot* s, std::vector<std::uint8_t>&& frame) {
+  static void fill(slot* s, large_bytes&& frame) {
     s->frame = std::move(frame);
     s->arrived = true;
   }
 
   /// A buffer of `length` bytes to read a frame into: one a delivered frame
-  /// left when it is large enough (its pages already touched), else new.
-  std::vector<std::uint8_t> buffer(std::size_t length) {
-    std::vector<std::uint8_t> b;
+  /// left when it is large enough (its pages already touched), else new. Its
+  /// bytes are not zeroed: the read writes every one.
+  large_bytes buffer(std::size_t length) {
+    large_bytes b;
     for (auto it = spare_.begin(); it != spare_.end(); ++it) {
       if (it->capacity() >= length) {
         b = std::move(*it);
@@ -51,7 +55,7 @@ class ordered_delivery {
         break;
       }
     }
-    b.resize(length);  // writes only what the kept buffer did not already hold
+    b.resize(length);  // writes nothing (large_buffer_allocator default-initializes)
     return b;
   }
 
@@ -71,7 +75,7 @@ class ordered_delivery {
   }
 
  private:
-  void keep(std::vector<std::uint8_t>&& frame) {
+  void keep(large_bytes&& frame) {
     if (frame.capacity() <= kKeptFromBytes || frame.capacity() > kReusedFrameBytes) return;
     if (spare_.size() == kSpareLargeBuffers) spare_.erase(spare_.begin());  // the oldest goes
     spare_.push_back(std::move(frame));
@@ -80,7 +84,7 @@ class ordered_delivery {
   static constexpr std::size_t kKeptFromBytes = 64 << 10;
 
   std::deque<slot> queue_;  // references stay valid across push_back/pop_front
-  std::vector<std::vector<std::uint8_t>> spare_;  // at most kSpareLargeBuffers
+  std::vector<large_bytes> spare_;  // at most kSpareLargeBuffers
 };
 
 }  // namespace ferry::transport

@@ -335,7 +335,7 @@ class ucx_transport final : public transport {
   }
   struct pending_recv {
     ordered_delivery::slot* slot;
-    std::vector<std::uint8_t> frame;
+    large_bytes frame;
   };
 
   static void on_send_done(void* request, ucs_status_t, void* user_data) {
@@ -346,7 +346,7 @@ class ucx_transport final : public transport {
 
   static void on_rndv_done(void* request, ucs_status_t status, std::size_t, void* user_data) {
     auto* p = static_cast<pending_recv*>(user_data);
-    ordered_delivery::fill(p->slot, status == UCS_OK ? std::move(p->frame) : std::vector<std::uint8_t>{});
+    ordered_delivery::fill(p->slot, status == UCS_OK ? std::move(p->frame) : large_bytes{});
     delete p;
     ucp_request_free(request);
   }

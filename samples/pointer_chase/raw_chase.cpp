@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "common/raw_ucx.hpp"
-#include "object/anonymous_mapping.hpp"
+#include "core/anonymous_mapping.hpp"
 #include "ifunc_chase.h"
 
 extern "C" {
@@ -220,7 +220,7 @@ result<void> send_am(ucp_ep_h to, unsigned id, const void* data, std::size_t len
 struct server_state {
   std::uint32_t index = 0, shards = 1;
   // The shard's slots, then the ifunc buffer: one mapping in huge pages, as
-  // a ferry node keeps a large object (runtime/object/anonymous_mapping.hpp),
+  // a ferry node keeps a large object (core/anonymous_mapping.hpp),
   // so that both chase through memory of the same kind.
   ferry::anonymous_mapping memory;
   std::span<std::uint64_t> slots;

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -19,7 +20,7 @@
 
 #include <ferry/store.hpp>
 
-#include "object/anonymous_mapping.hpp"
+#include "core/anonymous_mapping.hpp"
 #include "test_util.hpp"
 
 using namespace ferry;
@@ -153,11 +154,17 @@ TEST_CASE_FIXTURE(store_fixture, "store: an image exported for a move counts it,
     REQUIRE_OK(twice->read(id, 8, back));
     CHECK(std::memcmp(back, data, sizeof data) == 0);
     CHECK(REQUIRE_OK(st->stat(id)).moves == 0);  // the stored object is not touched
-    // The same image as a frame carries it (std::uint8_t): the same bytes.
+    // The same image written into a buffer of the caller's (a migration's
+    // frame): the same bytes; a buffer of another size is refused, untouched.
     const auto as_bytes = REQUIRE_OK(st->export_image(id, 1));
-    const auto as_octets = REQUIRE_OK(st->export_image<std::uint8_t>(id, 1));
-    REQUIRE(as_octets.size() == as_bytes.size());
-    CHECK(std::memcmp(as_octets.data(), as_bytes.data(), as_bytes.size()) == 0);
+    std::vector<std::byte> into(as_bytes.size(), std::byte{0xee});
+    REQUIRE_OK(st->export_image_into(id, into, 1));
+    CHECK(std::memcmp(into.data(), as_bytes.data(), as_bytes.size()) == 0);
+    CHECK(REQUIRE_OK(store::open_memory()->import_image(into)).moves == 1);  // sealed, the moves field raised
+    std::vector<std::byte> short_one(as_bytes.size() - 1, std::byte{0xee});
+    CHECK_ERRC(st->export_image_into(id, short_one, 1), errc::invalid_argument);
+    CHECK(std::all_of(short_one.begin(), short_one.end(), [](std::byte b) { return b == std::byte{0xee}; }));
+    CHECK_ERRC(st->export_image_into(object_id::random(), into), errc::not_found);
   }
 }
 
@@ -563,6 +570,29 @@ TEST_CASE("anonymous_mapping: from 2 MiB up, aligned to a huge page and advised 
 
   CHECK_ERRC(anonymous_mapping::map(0), errc::invalid_argument);
   CHECK_ERRC(anonymous_mapping::map(std::size_t{1} << 62), errc::out_of_memory);
+}
+
+TEST_CASE("large_bytes: a buffer of 2 MiB and up is a mapping of its own in huge pages, smaller ones are not") {
+  large_bytes small(64 << 10);
+  CHECK_FALSE(advised_huge(small.data()));
+  large_bytes large(anonymous_mapping::kHugePageBytes + 100);
+  CHECK(reinterpret_cast<std::uintptr_t>(large.data()) % anonymous_mapping::kHugePageBytes == 0);
+  CHECK(advised_huge(large.data()));
+  for (std::size_t i = 0; i < large.size(); i += 4096) large[i] = static_cast<std::uint8_t>(i >> 12);
+  // Grown from small to large, moved, copied: the bytes follow.
+  for (std::size_t i = 0; i < small.size(); ++i) small[i] = static_cast<std::uint8_t>(i * 7);
+  small.resize(3 << 20);
+  CHECK(advised_huge(small.data()));
+  CHECK(small[(64 << 10) - 1] == static_cast<std::uint8_t>(((64 << 10) - 1) * 7));
+  const std::uint8_t* at = large.data();
+  large_bytes moved = std::move(large);
+  CHECK(moved.data() == at);
+  const large_bytes copy = moved;
+  CHECK(copy.data() != at);
+  CHECK(std::equal(copy.begin(), copy.end(), moved.begin()));
+  moved.clear();
+  moved.shrink_to_fit();
+  CHECK(vm_flags_at(at).empty());  // unmapped once, with its last owner
 }
 
 TEST_CASE("store: a memory store keeps an image of 2 MiB and up in huge pages") {

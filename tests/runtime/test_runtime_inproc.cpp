@@ -542,6 +542,35 @@ TEST_CASE_FIXTURE(persistent_cluster_fixture, "runtime: puts to a persistent nod
   CHECK(nodes[0]->stats().puts_in_place == before);
 }
 
+// A moved object's image is stored as pending from the transport's buffer
+// on a node whose pending images are in memory (exec/dispatch.hpp), and on
+// an object thread on a persistent node; the object arrives whole either way.
+TEST_CASE_FIXTURE(cluster_fixture, "runtime: a memory node stores a moved object's image as its frame is handled") {
+  constexpr std::uint64_t kWords = (std::uint64_t{3} << 20) / 8;  // larger than a chunk: one image frame all the same
+  std::vector<std::uint64_t> values(kWords);
+  for (std::uint64_t i = 0; i < kWords; ++i) values[i] = i * 0x9e3779b97f4a7c15ULL + 3;
+  const auto obj = rt->objects().create<std::uint64_t>(kWords, on_node(1));
+  rt->objects().put(obj, std::span<const std::uint64_t>(values));
+  const auto before = nodes[2]->stats().images_in_place;
+  rt->objects().migrate(obj, on_node(2));
+  CHECK(nodes[2]->stats().images_in_place - before == 1);
+  CHECK(rt->objects().get(obj, kWords) == values);
+  CHECK(rt->invoke(&where, obj).get() == 2);
+  rt->objects().migrate(obj, on_node(1));  // and back
+  CHECK(rt->objects().get(obj, kWords) == values);
+}
+
+TEST_CASE_FIXTURE(persistent_cluster_fixture, "runtime: a persistent node stores a moved object's image on an object thread") {
+  std::vector<std::uint64_t> values(4096);
+  for (std::uint64_t i = 0; i < values.size(); ++i) values[i] = i ^ 0x5a5a;
+  const auto obj = rt->objects().create<std::uint64_t>(values.size(), on_node(0));
+  rt->objects().put(obj, std::span<const std::uint64_t>(values));
+  rt->objects().migrate(obj, on_node(1));
+  CHECK(rt->objects().get(obj, values.size()) == values);
+  CHECK(rt->invoke(&where, obj).get() == 1);
+  for (const auto& n : nodes) CHECK(n->stats().images_in_place == 0);
+}
+
 // A session member over the in-process transport, not started.
 static std::unique_ptr<session::member> inproc_member(wire::node_index self) {
   session::member_config c;
