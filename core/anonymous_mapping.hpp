@@ -7,8 +7,8 @@
 // advised for transparent huge pages (MADV_HUGEPAGE; this machine's kernels
 // default to `madvise`, so nothing else gets them). Touching such a range
 // the first time then faults in 2 MiB at once instead of 512 pages of 4 KiB,
-// each a trip into the kernel, and reading it at random misses the TLB far
-// less: docs/architecture.md, "Large objects live in huge pages".
+// each a trip into the kernel, and reading it at random misses the TLB less:
+// docs/architecture.md, "Large objects live in huge pages".
 #pragma once
 
 #include <cstddef>
