@@ -119,9 +119,10 @@ struct node_stats {
   /// the network thread (object_service::put_in_place); the others went to
   /// an object thread.
   std::uint64_t puts_in_place = 0;
-  /// Moved objects' images stored as pending from the transport's buffer on
-  /// the network thread (a node whose pending images are in memory:
-  /// migration::images_in_place); a persistent node's go to an object thread.
+  /// Moved objects' images handled from the transport's buffer on the
+  /// network thread (checked and, if sound, stored as pending; a node whose
+  /// pending images are in memory: migration::images_in_place); a
+  /// persistent node's go to an object thread.
   std::uint64_t images_in_place = 0;
   /// Objects moving away from this node or to it now: their requests wait
   /// here until the move ends (migration::hold).
