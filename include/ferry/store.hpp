@@ -45,6 +45,8 @@
 
 namespace ferry {
 
+class segment;  // a backing's bytes of one image (runtime/object/backing.hpp)
+
 /// What a store knows about one object.
 struct object_info {
   object_id id;
@@ -215,6 +217,34 @@ class FERRY_API store {
   /// Verify an image (magic, version, sizes, checksum) and store it under the
   /// id in its header (errc::already_exists if taken).
   result<object_info> import_image(std::span<const std::byte> image);
+
+  /// Memory for an image that arrives piece by piece (a move's parts),
+  /// written in place and then imported: a memory store makes that memory
+  /// the object's image, with no copy; a persistent store copies it into
+  /// its file. Its bytes count against the store's memory limit while it
+  /// lives (reserve()).
+  class pending_image {
+   public:
+    pending_image();
+    pending_image(pending_image&&) noexcept;
+    pending_image& operator=(pending_image&&) noexcept;
+    ~pending_image();
+    /// The image's bytes, to write (zero until written).
+    [[nodiscard]] std::span<std::byte> bytes() const;
+
+   private:
+    friend class store;
+    std::unique_ptr<segment> seg_;
+    std::shared_ptr<const void> reserved_;
+  };
+  /// Memory for an image of `image_size` bytes (at least a header):
+  /// out_of_memory past the memory limit, or if the system refuses;
+  /// bad_format for fewer bytes than an image's header.
+  result<pending_image> make_pending_image(std::uint64_t image_size);
+  /// import_image() of `image`'s bytes, taking `image` (left empty) if it
+  /// is stored; on an error it keeps its bytes (which may no longer count
+  /// against the memory limit).
+  result<object_info> import_image(pending_image& image);
   /// Move object `id` out of `from` into this store; it leaves `from` only
   /// once it is here. Between two stores that keep their images in memory
   /// (neither persistent) the image changes hands: nothing is copied, and

@@ -64,6 +64,9 @@ class store::backing {
 };
 
 std::unique_ptr<store::backing> make_memory_backing();
+/// Zeroed process memory for an image of `size` bytes (the memory backing's
+/// kind, huge pages from 2 MiB): a store's pending images (store::pending_image).
+result<std::unique_ptr<segment>> make_memory_segment(std::uint64_t size);
 result<std::unique_ptr<store::backing>> make_directory_backing(const std::filesystem::path& dir);
 
 }  // namespace ferry

@@ -79,4 +79,9 @@ class memory_backing final : public store::backing {
 
 std::unique_ptr<store::backing> make_memory_backing() { return std::make_unique<memory_backing>(); }
 
+result<std::unique_ptr<segment>> make_memory_segment(std::uint64_t size) {
+  FERRY_TRY(auto seg, memory_segment::allocate(size));
+  return std::unique_ptr<segment>(std::move(seg));
+}
+
 }  // namespace ferry

@@ -448,6 +448,40 @@ result<object_info> store::import_image(std::span<const std::byte> image) {
   return info_of(impl_->objects.at(h.id));
 }
 
+store::pending_image::pending_image() = default;
+store::pending_image::pending_image(pending_image&&) noexcept = default;
+store::pending_image& store::pending_image::operator=(pending_image&&) noexcept = default;
+store::pending_image::~pending_image() = default;
+std::span<std::byte> store::pending_image::bytes() const { return seg_ ? seg_->image() : std::span<std::byte>{}; }
+
+result<store::pending_image> store::make_pending_image(std::uint64_t image_size) {
+  if (image_size < layout::kHeaderSize)
+    return make_error(errc::bad_format, fmt::format("an image of {} bytes is shorter than its header", image_size));
+  pending_image image;
+  FERRY_TRY(image.reserved_, reserve(image_size));
+  FERRY_TRY(image.seg_, make_memory_segment(image_size));
+  return image;
+}
+
+result<object_info> store::import_image(pending_image& image) {
+  if (!image.seg_) return make_error(errc::invalid_argument, "an empty pending image");
+  const std::span<const std::byte> bytes = image.bytes();
+  if (impl_->back->persistent()) {  // checked, then copied into its file, durably
+    image.reserved_.reset();        // counted as the object's from here (the handle's release takes the lock)
+    FERRY_TRY(auto info, import_image(bytes));
+    image = pending_image{};
+    return info;
+  }
+  FERRY_TRY(layout::header h, layout::validate(bytes));
+  image.reserved_.reset();
+  std::unique_lock lock(impl_->mu);
+  if (impl_->objects.contains(h.id) || impl_->damaged.contains(h.id))
+    return make_error(errc::already_exists, fmt::format("object {} already exists", h.id.to_string()));
+  FERRY_TRY_STATUS(result<void>(impl_->admit(0, bytes.size())));
+  impl_->put_entry(h.id, entry{std::move(image.seg_), h});
+  return info_of(impl_->objects.at(h.id));
+}
+
 result<object_info> store::take(store& from, object_id id) {
   if (&from == this) return stat(id);
   if (impl_->back->persistent() || from.impl_->back->persistent()) {

@@ -310,6 +310,45 @@ TEST_CASE_FIXTURE(store_fixture, "store: a memory limit counts image bytes, and 
   CHECK(again->memory_used() == REQUIRE_OK(again->stat(again->list().front())).image_size);
 }
 
+// A move's image arrives in parts, written in place into a pending image
+// (runtime/object/migration.cpp): a memory store keeps that memory as the
+// object's image, a persistent store copies it into its file.
+TEST_CASE_FIXTURE(store_fixture, "store: a pending image is written in place and imported, kept as it is by a memory store") {
+  auto source = store::open_memory();
+  const auto made = REQUIRE_OK(source->create(3 << 20));
+  auto data = REQUIRE_OK(source->local(made.id));
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<std::byte>(i * 31 + 7);
+  const auto image = REQUIRE_OK(source->export_image(made.id, 1));
+  for (const bool persistent : {false, true}) {
+    CAPTURE(persistent);
+    auto st = open(persistent);
+    st->set_memory_limit(made.image_size + (1 << 20));
+    CHECK_ERRC(st->make_pending_image(63), errc::bad_format);  // not even a header
+    auto pending = REQUIRE_OK(st->make_pending_image(image.size()));
+    REQUIRE(pending.bytes().size() == image.size());
+    CHECK_ERRC(st->reserve(2 << 20), errc::out_of_memory);  // counted while it lives
+    CHECK_ERRC(st->make_pending_image(image.size()), errc::out_of_memory);
+    // Written in two pieces, one byte of it wrong: refused, kept.
+    std::memcpy(pending.bytes().data(), image.data(), image.size());
+    pending.bytes()[image.size() / 2] ^= std::byte{1};
+    CHECK_ERRC(st->import_image(pending), errc::corrupt);
+    REQUIRE(pending.bytes().size() == image.size());
+    pending.bytes()[image.size() / 2] ^= std::byte{1};
+    std::byte* const place = pending.bytes().data();
+    const auto info = REQUIRE_OK(st->import_image(pending));
+    CHECK(pending.bytes().empty());  // taken
+    CHECK(info.id == made.id);
+    CHECK(info.moves == 1);
+    CHECK(st->memory_used() == image.size());
+    const auto kept = REQUIRE_OK(st->local(made.id));
+    CHECK(std::equal(kept.begin(), kept.end(), data.begin(), data.end()));
+    // A memory store kept the pending image's memory; a persistent one copied it.
+    CHECK((kept.data() == place + (image.size() - data.size())) == !persistent);
+    CHECK_ERRC(st->import_image(pending), errc::invalid_argument);  // nothing left to import
+    REQUIRE_OK(st->remove(made.id));
+  }
+}
+
 TEST_CASE("store: reservations (a call's cx.fetch copies) count against the memory limit until released") {
   auto st = store::open_memory();
   st->set_memory_limit(4 << 20);
