@@ -54,8 +54,8 @@ std::size_t body_index(frame_type t) {
     case frame_type::object_remove:
     case frame_type::dir_lookup: return 9;
     case frame_type::object_data:
-    case frame_type::object_image:
     case frame_type::echo: return 10;
+    case frame_type::object_image: return 15;
     case frame_type::ack:
     case frame_type::shutdown: return 11;
     case frame_type::heartbeat: return 13;
@@ -146,6 +146,12 @@ struct body_writer {
     w.put(static_cast<std::uint16_t>(b.failure));
     w.put_string(capped(b.failure_message));
     put_blob(w, b.message);
+  }
+  void operator()(const object_image_body& b) {
+    put_id(w, b.id);
+    w.put(b.image_size);
+    w.put(b.offset);
+    put_blob(w, b.bytes);
   }
 };
 
@@ -284,6 +290,14 @@ void read_body(std::size_t index, reader& r, frame_body& body, std::span<const s
       read_blob(r, b.message);
       return;
     }
+    case 15: {
+      auto& b = hold<15>(body);
+      b.id = get_id(r);
+      b.image_size = r.get<std::uint64_t>();
+      b.offset = r.get<std::uint64_t>();
+      read_data(r, b.bytes, data);
+      return;
+    }
     default: hold<11>(body); return;
   }
 }
@@ -329,6 +343,7 @@ std::vector<std::uint8_t>* data_bytes(frame& f) {
   if (!ends_with_data(f.type)) return nullptr;
   if (auto* put = std::get_if<object_put_body>(&f.body)) return &put->bytes;
   if (auto* answer = std::get_if<object_data_body>(&f.body)) return &answer->bytes;
+  if (auto* part = std::get_if<object_image_body>(&f.body)) return &part->bytes;
   return nullptr;
 }
 

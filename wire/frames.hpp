@@ -51,7 +51,7 @@ enum class frame_type : std::uint8_t {
   echo = 15,          ///< benchmark/diagnostic: bounce the body back
   dir_register = 16,  ///< directory: object `id` is owned by node `owner` (kNoNode: removed)
   object_migrate = 17,  ///< move object `id` to node `owner` (a dir_register_body); ack or error
-  object_image = 18,    ///< a moving object's sealed image, source -> destination (an object_data_body); ack or error
+  object_image = 18,    ///< a part of a moving object's sealed image, source -> destination (an object_image_body); ack or error
   dir_lookup = 19,      ///< "who owns `id`?" (an object_remove_body), to every node; answered by dir_register
   ifunc = 20,           ///< an ifunc message for a context (<ferry/ifunc.h>), or its failure reported to the origin
   // The end of a move (docs/mobility.md, "Migration"), each a dir_register_body naming the destination:
@@ -136,6 +136,19 @@ struct object_data_body {
   std::vector<std::uint8_t> bytes;
 };
 
+/// A part of a moving object's sealed image, source -> destination: the
+/// image is `image_size` bytes and this part holds [offset, offset +
+/// bytes.size()). An image travels as its parts in order (one part when it
+/// is small), each answered with ack; the last part's answer says whether
+/// the destination stored the whole image as pending (docs/mobility.md,
+/// "Migration").
+struct object_image_body {
+  object_id id;                ///< the moving object (its image's header says it again)
+  std::uint64_t image_size = 0;
+  std::uint64_t offset = 0;
+  std::vector<std::uint8_t> bytes;
+};
+
 struct dir_register_body {
   object_id id;
   node_index owner = kNoNode;
@@ -186,7 +199,8 @@ struct ifunc_body {
 
 using frame_body = std::variant<hello_body, invoke_body, reply_body, error_body, code_request_body, code_response_body,
                                 object_create_body, object_put_body, object_get_body, object_remove_body,
-                                object_data_body, empty_body, dir_register_body, load_body, ifunc_body>;
+                                object_data_body, empty_body, dir_register_body, load_body, ifunc_body,
+                                object_image_body>;
 
 struct frame {
   frame_type type = frame_type::heartbeat;
@@ -208,7 +222,7 @@ std::vector<std::uint8_t> encode(const frame& f);
 /// Encode into `into` (replacing its contents, reusing its capacity).
 void encode_into(const frame& f, std::vector<std::uint8_t>& into);
 /// Encode a frame whose body ends with its data bytes (object_put,
-/// object_data) without those bytes: `into` gets every byte of the frame
+/// object_data, object_image) without those bytes: `into` gets every byte of the frame
 /// up to them, with the lengths (the header's body length, the byte
 /// string's prefix) counting `data_size` more, so that `into` followed by
 /// the `data_size` data bytes is exactly what encode_into() writes for the

@@ -25,19 +25,24 @@
 //   memory, not moving  -> in place, written from the transport's buffer
 //                             (object_service::put_in_place: a memory copy,
 //                             like a short call; no decode copy, no hand-off)
-//   a move's image, at a destination whose pending images are in memory
-//                          -> in place, checked and stored from the
-//                             transport's buffer (migration::images_in_place:
-//                             a check and a copy, where copying the image
-//                             into a frame first cost more on the same thread)
+//   a part of a move's image, at its destination
+//                          -> in place, copied from the transport's buffer
+//                             into the image being assembled (tens of µs);
+//                             the whole image, on a node whose pending
+//                             images are in memory, checked and kept as
+//                             pending in place too (migration::images_in_place:
+//                             a check, no copy); on a persistent node, an
+//                             object thread writes it into its file
 //   a move, at its source -> a mover thread (kMoverThreads of their own):
 //                             its drain waits for the calls on the object
 //                             (up to 5 s) and its copy and commit for the
 //                             destination's answers (up to 30 s), which on
 //                             an object thread held up every object
 //                             operation of the node once two moves waited
-//                             (object/migration.hpp); the destination's
-//                             other steps are store work: object threads
+//                             (object/migration.hpp); its image's parts
+//                             leave from the network thread as answers
+//                             come; the destination's other steps are
+//                             store work: object threads
 //
 // Every run re-decides from its own duration: code that turns long is moved
 // to the executors after two runs in a row over `inline_budget`, or after

@@ -220,10 +220,8 @@ void node::on_frame(frame&& f) {
       });
     }
     case frame_type::object_migrate: return migration_->on_migrate(std::move(f));
-    case frame_type::object_image:
-      return policy_->blocking([this, f = std::move(f)] {
-        migration_->on_image(f, std::as_bytes(std::span(std::get<wire::object_data_body>(f.body).bytes)));
-      });
+    case frame_type::object_image:  // a part of a move's image, taken as it is handled (exec/dispatch.hpp)
+      return migration_->on_image(f, std::as_bytes(std::span(*wire::data_bytes(f))));
     case frame_type::object_commit:
     case frame_type::object_abort:
     case frame_type::object_move_query:
@@ -273,11 +271,11 @@ void node::on_data_frame(const frame& f, std::span<const std::uint8_t> data) {
       return;
     }
   }
-  // A move's image for a node that keeps its pending images in memory is
-  // stored from the transport's buffer at once: a check and a copy, where
-  // copying it into a frame first cost more on this thread (fresh memory).
-  if (f.type == frame_type::object_image && migration_->images_in_place()) {
-    images_in_place_.fetch_add(1, std::memory_order_relaxed);
+  // A part of a move's image is copied from the transport's buffer into
+  // the image it belongs to at once (a node that keeps its pending images in
+  // memory also stores the whole image here: a check and a copy).
+  if (f.type == frame_type::object_image) {
+    image_parts_.fetch_add(1, std::memory_order_relaxed);
     migration_->on_image(f, std::as_bytes(data));
     return;
   }

@@ -119,11 +119,14 @@ struct node_stats {
   /// the network thread (object_service::put_in_place); the others went to
   /// an object thread.
   std::uint64_t puts_in_place = 0;
-  /// Moved objects' images handled from the transport's buffer on the
-  /// network thread (checked and, if sound, stored as pending; a node whose
-  /// pending images are in memory: migration::images_in_place); a
-  /// persistent node's go to an object thread.
-  std::uint64_t images_in_place = 0;
+  /// Parts of moved objects' images (object_image frames) copied from the
+  /// transport's buffer on the network thread into the image they belong
+  /// to; a whole image is then stored as pending there by a node whose
+  /// pending images are in memory (migration::images_in_place), by an
+  /// object thread on a persistent node.
+  std::uint64_t image_parts = 0;
+  /// Images being assembled from their parts now (migration::images_assembling).
+  std::uint64_t images_assembling = 0;
   /// Objects moving away from this node or to it now: their requests wait
   /// here until the move ends (migration::hold).
   std::uint64_t objects_moving = 0;
@@ -167,7 +170,8 @@ class node {
             migration_->moved_out(),    member_->bad_frames(),         member_->dropped_frames(),
             refused_.load(std::memory_order_relaxed), ifuncs_->contexts(), compiled.loads, compiled.tier_ups,
             compiled.recompiling, compiled.failures, puts_in_place_.load(std::memory_order_relaxed),
-            images_in_place_.load(std::memory_order_relaxed), migration_->moving(), discovery_->lookups()};
+            image_parts_.load(std::memory_order_relaxed), migration_->images_assembling(), migration_->moving(),
+            discovery_->lookups()};
   }
   jit& engine() { return *jit_; }
 
@@ -225,7 +229,7 @@ class node {
 
   std::atomic<std::uint64_t> refused_{0};
   std::atomic<std::uint64_t> puts_in_place_{0};
-  std::atomic<std::uint64_t> images_in_place_{0};
+  std::atomic<std::uint64_t> image_parts_{0};
   /// Clients whose join hello came while join() was still writing (hellos
   /// to nodes and clients, directory registrations): answered at its end
   /// (docs/protocol.md, "Membership"), so once a client has joined, no

@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "core/anonymous_mapping.hpp"
 #include "directory/notify.hpp"
 #include "wire/object_layout.hpp"
 
@@ -124,6 +125,7 @@ bool migration::fail_held(frame& f, const status& s) {
 }
 
 void migration::source_dead(wire::node_index source) {
+  drop_assemblies(source);  // it sends no further part; a restarted source starts its moves again
   std::vector<std::pair<object_id, std::vector<frame>>> failed;
   for (const auto& [id, in] : log_.list(move_log::side::in)) {
     if (in.peer != source) continue;
@@ -140,6 +142,7 @@ void migration::source_dead(wire::node_index source) {
 }
 
 void migration::source_back(wire::node_index source) {
+  drop_assemblies(source);
   for (const auto& [id, in] : log_.list(move_log::side::in)) {
     if (in.peer != source) continue;
     std::lock_guard lock(mu_);
@@ -225,6 +228,153 @@ status migration::tell(frame_type type, wire::node_index to, const object_id& id
   return w->s;
 }
 
+namespace {
+// A move's image on its way out (the source's step 3). Its parts leave from
+// the driving thread: a few answered parts are in flight, and each answer
+// sends the next ones there, so no part waits for another thread to hand
+// it over (from the mover thread, every part cost the driver a wake-up).
+// The first part, every kImagePartsPerAnswer-th and the last ask for an
+// answer; the others carry call id 0, and a failure shows at the next
+// answered one. The mover waits for the end: the last part's answer (the
+// image stored as pending), the first failure, or kCopyLimit without any
+// answer.
+class image_sender : public std::enable_shared_from_this<image_sender> {
+ public:
+  image_sender(session::member& member, calls::call_table& calls, object_id id, wire::node_index to,
+               large_bytes image, std::function<void()> all_sent)
+      : member_(member), calls_(calls), id_(id), to_(to), image_(std::move(image)), all_sent_(std::move(all_sent)) {}
+
+  /// Driving thread: send parts while fewer than kImageAnswersInFlight
+  /// answered parts are unanswered.
+  void pump() {
+    if (pumping_) return;  // an answer that came while this one sends: its loop sends on
+    pumping_ = true;
+    while (next_ < image_.size() && !ended()) {
+      const auto n = std::min<std::uint64_t>(migration::kImagePartBytes, image_.size() - next_);
+      const bool answered = part_ % migration::kImagePartsPerAnswer == 0 || next_ + n == image_.size();
+      if (answered && asked_ - answered_count() >= migration::kImageAnswersInFlight) break;
+      std::uint64_t call = 0;
+      if (answered) {
+        call = calls_.add({to_, {}, wire::kNoNode, false}, calls::completion_for(shared_from_this()));
+        calls_asked_.push_back(call);
+        ++asked_;
+      }
+      const auto s = member_.send(to_, {frame_type::object_image, member_.self(), call,
+                                        wire::object_image_body{id_, image_.size(), next_, {}}},
+                                  std::span<const std::uint8_t>(image_).subspan(next_, n));
+      next_ += n;
+      ++part_;
+      if (!s.ok()) {
+        if (call != 0) (void)calls_.complete(call, {}, status(s));
+        else end(s);
+      } else if (next_ == image_.size() && all_sent_) {
+        all_sent_();
+      }
+    }
+    pumping_ = false;
+  }
+
+  /// An answered part's answer (the driving thread, or the thread that
+  /// failed its call).
+  void on_answer(std::span<const std::uint8_t>, status&& s) {
+    {
+      std::lock_guard lock(mu_);
+      ++answers_;
+      if (!s.ok() && !done_) {
+        result_ = std::move(s);
+        done_ = true;
+      } else if (answers_ == parts_asked_total() && !done_) {
+        done_ = true;  // the last part's answer: the image is stored
+      }
+    }
+    cv_.notify_all();
+    if (member_.driving()) pump();
+    else member_.post([self = shared_from_this()] { self->pump(); });
+  }
+
+  /// The mover thread: the destination's verdict on the image.
+  status wait() {
+    std::unique_lock lock(mu_);
+    for (std::uint64_t seen = answers_; !done_; seen = answers_) {
+      if (!cv_.wait_for(lock, kCopyLimit, [&] { return done_ || answers_ != seen; })) {
+        done_ = true;
+        result_ = make_error(errc::timeout, fmt::format("node {} did not take object {} within {} s", to_,
+                                                        id_.to_string(), kCopyLimit.count()));
+      }
+    }
+    status result = result_;
+    lock.unlock();
+    member_.post([self = shared_from_this()] { self->cancel_outstanding(); });
+    return result;
+  }
+
+ private:
+  // Every answered part of the image (known once the sizes are).
+  std::uint64_t parts_asked_total() const {
+    const std::uint64_t parts = (image_.size() + migration::kImagePartBytes - 1) / migration::kImagePartBytes;
+    return (parts - 1) / migration::kImagePartsPerAnswer + 1 + ((parts - 1) % migration::kImagePartsPerAnswer != 0);
+  }
+  std::uint64_t answered_count() {
+    std::lock_guard lock(mu_);
+    return answers_;
+  }
+  bool ended() {
+    std::lock_guard lock(mu_);
+    return done_;
+  }
+  void end(status s) {
+    {
+      std::lock_guard lock(mu_);
+      if (done_) return;
+      result_ = std::move(s);
+      done_ = true;
+    }
+    cv_.notify_all();
+  }
+  // Driving thread, once the mover has its answer: nothing more waits on them.
+  void cancel_outstanding() {
+    next_ = image_.size();
+    for (const auto call : calls_asked_) (void)calls_.cancel(call);
+    calls_asked_.clear();
+  }
+
+  session::member& member_;
+  calls::call_table& calls_;
+  const object_id id_;
+  const wire::node_index to_;
+  const large_bytes image_;
+  std::function<void()> all_sent_;
+  // The driving thread's.
+  std::uint64_t next_ = 0;   // the next part's offset
+  std::uint64_t part_ = 0;   // the next part's index
+  std::uint64_t asked_ = 0;  // answered parts sent
+  std::vector<std::uint64_t> calls_asked_;
+  bool pumping_ = false;
+  // Shared with the mover and with completions.
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::uint64_t answers_ = 0;
+  bool done_ = false;
+  status result_;
+};
+}  // namespace
+
+status migration::send_image(const object_id& id, wire::node_index to, std::uint64_t& version) {
+  // Exported once into memory of its own (huge pages from 2 MiB: written
+  // for the first time without a fault per 4 KiB), then sent in parts that
+  // fit the buffers the transports keep however many are in flight.
+  FERRY_TRY(const auto info, store_.stat(id));
+  large_bytes image(static_cast<std::size_t>(info.image_size));
+  const auto bytes = std::as_writable_bytes(std::span(image));
+  if (auto exported = store_.export_image_into(id, bytes, 1); !exported) return exported.error();
+  FERRY_TRY(const auto hdr, layout::read_header(bytes));
+  version = hdr.moves;
+  auto sender = std::make_shared<image_sender>(member_, calls_, id, to, std::move(image),
+                                               [this] { step(kStepSourceImageSent); });
+  member_.post([sender] { sender->pump(); });
+  return sender->wait();
+}
+
 status migration::move(const object_id& id, const work_count& work, wire::node_index to, std::uint64_t& version,
                        bool& committed) {
   // 2. drain: the work admitted on this object before the freeze ends (and
@@ -243,40 +393,9 @@ status migration::move(const object_id& id, const work_count& work, wire::node_i
   }
   // 3. prepare: the sealed image, one move later, to the destination, which
   // stores it durably as pending before it answers.
-  // Exported straight into the frame that carries it (send_written): one
-  // move later, sealed once, and no copy of its own to encode again.
-  FERRY_TRY(const auto info, store_.stat(id));
-  if (info.image_size + 4096 > wire::kMaxFrame)
-    return make_error(errc::too_large, fmt::format("object {} ({} bytes) is larger than a frame: not moved",
-                                                   id.to_string(), info.image_size));
-  auto w = std::make_shared<calls::answer_waiter>();
-  const std::uint64_t call = calls_.add({to, {}, wire::kNoNode, false}, calls::completion_for(w));
-  status exported;
-  auto sent = member_.send_written(
-      to, {frame_type::object_image, member_.self(), call, wire::object_data_body{}},
-      static_cast<std::size_t>(info.image_size), [&](std::span<std::uint8_t> into) {
-        const auto image = std::as_writable_bytes(into);
-        exported = store_.export_image_into(id, image, 1).error();
-        if (exported.ok()) {
-          auto hdr = layout::read_header(image);
-          if (hdr) version = hdr->moves;
-          else exported = hdr.error();
-        }
-        return exported;
-      });
-  if (!exported.ok()) {
-    calls_.cancel(call);
-    return exported;
-  }
-  if (!sent.ok()) (void)calls_.complete(call, {}, std::move(sent));
-  step_on_driver(kStepSourceImageSent);  // once the driver has sent it
-  if (!w->wait_until(std::chrono::steady_clock::now() + kCopyLimit)) {
-    calls_.cancel(call);
-    w->s = make_error(errc::timeout, fmt::format("node {} did not take object {} within {} s", to, id.to_string(),
-                                                 kCopyLimit.count()));
-  }
+  auto sent = send_image(id, to, version);
   // 4. commit: durable, or the move is off.
-  if (auto committed = w->s.ok() ? log_.put(move_log::side::out, id, {to, version}) : result<void>(w->s); !committed) {
+  if (auto committed = sent.ok() ? log_.put(move_log::side::out, id, {to, version}) : result<void>(sent); !committed) {
     (void)tell(frame_type::object_abort, to, id, version);  // best effort: a restarted destination asks
     return make_error(committed.code(), fmt::format("moving object {} to node {}: {}", id.to_string(), to,
                                                     committed.error().message()));
@@ -312,23 +431,80 @@ void migration::finish(const object_id& id) {
   });
 }
 
-void migration::on_image(const frame& f, std::span<const std::byte> bytes) {
+namespace {
+// What answering a frame needs of it (its sender and call), without its bytes.
+frame answer_to(const frame& f) { return {f.type, f.source, f.call, wire::empty_body{}}; }
+}  // namespace
+
+void migration::on_image(const frame& f, std::span<const std::byte> part) {
   if (f.source >= router_.nodes()) return answer(f, make_error(errc::invalid_argument, "only a node moves objects"));
+  const auto& p = std::get<wire::object_image_body>(f.body);
+  const auto key = std::pair{f.source, p.id};
+  const auto refuse = [&](status s) {
+    drop_assemblies(f.source, &p.id);
+    if (f.call != 0) answer(f, s);  // else the source learns it from its next answered part
+  };
+  if (p.offset > p.image_size || part.size() > p.image_size - p.offset)
+    return refuse(make_error(errc::bad_format, fmt::format("a part of object {}'s image at offset {} ({} bytes) "
+                                                           "passes its end ({} bytes)",
+                                                           p.id.to_string(), p.offset, part.size(), p.image_size)));
+  auto it = assemblies_.find(key);
+  if (p.offset == 0) {  // a new image (a source that retries a move starts again)
+    if (it != assemblies_.end()) assemblies_.erase(it);
+    if (assemblies_.size() >= kMaxAssemblies)
+      return refuse(make_error(errc::out_of_memory, fmt::format("node {} is taking {} images already: object {} "
+                                                                "not taken",
+                                                                member_.self(), assemblies_.size(), p.id.to_string())));
+    auto image = log_.incoming().make_pending_image(p.image_size);
+    if (!image) return refuse(image.error());
+    it = assemblies_.emplace(key, assembly{std::move(*image), 0}).first;
+  } else if (it == assemblies_.end() || it->second.received != p.offset ||
+             it->second.image.bytes().size() != p.image_size) {
+    return refuse(make_error(
+        errc::bad_format, fmt::format("a part of object {}'s image at offset {}: expected {}", p.id.to_string(),
+                                      p.offset,
+                                      it == assemblies_.end()
+                                          ? std::string("its first part")
+                                          : fmt::format("offset {} of {} bytes", it->second.received,
+                                                        it->second.image.bytes().size()))));
+  }
+  std::memcpy(it->second.image.bytes().data() + p.offset, part.data(), part.size());
+  it->second.received += part.size();
+  assembling_count_.store(assemblies_.size(), std::memory_order_relaxed);
+  if (it->second.received < p.image_size) {
+    if (f.call != 0) answer(f, {});
+    return;
+  }
+  auto whole = std::make_shared<store::pending_image>(std::move(it->second.image));
+  assemblies_.erase(it);
+  assembling_count_.store(assemblies_.size(), std::memory_order_relaxed);
+  if (images_in_place()) return store_image(f, *whole);
+  policy_.blocking([this, to = answer_to(f), whole] { store_image(to, *whole); });
+}
+
+void migration::drop_assemblies(wire::node_index source, const object_id* id) {
+  std::erase_if(assemblies_, [&](const auto& entry) {
+    return entry.first.first == source && (id == nullptr || entry.first.second == *id);
+  });
+  assembling_count_.store(assemblies_.size(), std::memory_order_relaxed);
+}
+
+void migration::store_image(const frame& f, store::pending_image& image) {
   // The header's shape only: the whole image, checksum included, is checked
   // once, by import_image, before anything here acts on it (a checksum
   // pass is one over the whole image; it was made twice).
-  auto hdr = layout::read_header(bytes);
+  auto hdr = layout::read_header(image.bytes());
   if (!hdr) return answer(f, hdr.error());
   const object_id id = hdr->id;
   if (store_.stat(id))
     return answer(f, make_error(errc::already_exists, fmt::format("node {} already holds object {}", member_.self(),
                                                                   id.to_string())));
-  auto stored = log_.incoming().import_image(bytes);
+  auto stored = log_.incoming().import_image(image);
   if (!stored && stored.error().code() == errc::already_exists) {
     // A pending image from a move the sender aborted, the abort lost (the
     // sender owns the object). Checked again: a rare path.
     (void)log_.incoming().remove(id);
-    stored = log_.incoming().import_image(bytes);
+    stored = log_.incoming().import_image(image);
   }
   if (!stored) return answer(f, stored.error());  // a corrupt image: nothing here has changed
   (void)start_hold(id);  // already held: a pending image from an aborted move the abort did not reach
@@ -382,6 +558,7 @@ void migration::on_commit(const frame& f) {
 
 void migration::on_abort(const frame& f) {
   const auto& d = std::get<wire::dir_register_body>(f.body);
+  member_.post([this, source = f.source, id = d.id] { drop_assemblies(source, &id); });  // a move given up midway
   std::unique_lock lock(pending_mu_);
   const auto pending = log_.find(move_log::side::in, d.id);
   if (!pending || pending->peer != f.source) {

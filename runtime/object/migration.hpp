@@ -9,9 +9,11 @@
 //   2. drain     wait until work admitted before the freeze has ended (its
 //                writes sealed: durable, for a persistent store)
 //   3. prepare   export the sealed image (its move count one higher), send
-//                it (object_image) to the destination, which stores it as
-//                *pending* (move_log: incoming image + `in` record, durable),
-//                holds frames for the object, and acks
+//                it to the destination in parts of at most kImagePartBytes
+//                (object_image frames, a few in flight), which assembles
+//                them, stores the image as *pending* (move_log: incoming
+//                image + `in` record, durable), holds frames for the
+//                object, and acks the last part
 //   4. commit    write the `out` record (durable): the commit point. Learn
 //                the new owner, remove the local copy
 //   5. finish    answer the requester, re-inject the held frames (they go
@@ -37,7 +39,8 @@
 //
 // Threads: admit()/hold() and the frame handlers run on the driving thread;
 // release() on any thread; the source's steps 2–5, which wait (for the
-// calls on the object, for the destination), on a mover thread
+// calls on the object, for the destination), on a mover thread (the image's
+// parts leave from the driving thread)
 // (exec::dispatch_policy::move_work), never an object thread; the
 // destination's store and log I/O on an object thread.
 #pragma once
@@ -46,6 +49,8 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -55,6 +60,7 @@
 #include <vector>
 
 #include <ferry/store.hpp>
+
 
 #include "calls/call_table.hpp"
 #include "directory/router.hpp"
@@ -146,15 +152,39 @@ class migration {
   /// object_migrate (driving thread): move the object, or pass the request
   /// on towards its owner.
   void on_migrate(wire::frame&& f);
-  /// object_image: store `image` (the frame's data bytes) as pending. On an
-  /// object thread, the image copied into the frame; or, when
-  /// images_in_place(), on the network thread as the frame is handled, the
-  /// image a view of the transport's buffer (node::on_data_frame).
-  void on_image(const wire::frame& f, std::span<const std::byte> image);
-  /// True if this node stores a move's image from the transport's buffer
-  /// (exec/dispatch.hpp): its pending images are kept in memory, so storing
-  /// one is a check and a copy, and no file is written.
+  /// How a move's image travels (docs/mobility.md, "Migration"): in
+  /// object_image frames of at most kImagePartBytes each (a frame stays
+  /// within the 64 KiB buffers the transports keep however many are in
+  /// flight, so no part is copied into fresh memory, and an image of any
+  /// size moves: none nears wire::kMaxFrame). The first part, every
+  /// kImagePartsPerAnswer-th and the last ask for an answer; at most
+  /// kImageAnswersInFlight of those are unanswered at a time (about 2 MiB in
+  /// flight). The source's driving thread sends them, each answer sending
+  /// the next ones (image_sender in migration.cpp).
+  static constexpr std::uint64_t kImagePartBytes = 60 << 10;
+  static constexpr std::uint64_t kImagePartsPerAnswer = 8;
+  static constexpr std::size_t kImageAnswersInFlight = 4;
+
+  /// object_image (driving thread, as the frame is handled): `part` is the
+  /// part's bytes (a view of the transport's buffer, or the frame's own).
+  /// A part is copied into the image being assembled from its source, in
+  /// memory of the pending store's (store::pending_image), and answered
+  /// with ack if it asks for an answer; the whole image (its last part) is
+  /// stored as pending: here, a check and no copy, when images_in_place(),
+  /// else on an object thread, copied into the pending store's file
+  /// (store_image). A part out of order, or past the end of its image, is
+  /// refused (bad_format) and its image dropped; so is a first part beyond
+  /// the pending store's memory limit (out_of_memory).
+  void on_image(const wire::frame& f, std::span<const std::byte> part);
+  /// True if this node stores a move's image as its last part is handled,
+  /// on the network thread (exec/dispatch.hpp): its pending images are kept
+  /// in memory, so storing one is a check of the assembled image, which
+  /// becomes the pending object as it is, and no file is written.
   [[nodiscard]] bool images_in_place() const { return !log_.incoming().persistent(); }
+  /// Images being assembled from their parts now (diagnostics, tests).
+  [[nodiscard]] std::size_t images_assembling() const {
+    return assembling_count_.load(std::memory_order_relaxed);
+  }
   /// object_commit / object_abort (an object thread): make the pending
   /// image live, or drop it.
   void on_commit(const wire::frame& f);
@@ -195,6 +225,17 @@ class migration {
   work_count& count_of(const object_id& id);
   /// Driving thread: erase the entries nobody works on or drains.
   void sweep_idle();
+
+  /// Step 3's sending (a mover thread): export `id`'s image, one move
+  /// later, and send it to `to` in parts; the version it carries, and the
+  /// destination's answer to its last part (stored as pending, or why not).
+  status send_image(const object_id& id, wire::node_index to, std::uint64_t& version);
+  /// Store a whole image that arrived from `f.source` as pending, and
+  /// answer `f` (any thread: an object thread for a persistent store).
+  void store_image(const wire::frame& f, store::pending_image& image);
+  /// Driving thread: drop the images being assembled from `source` (all of
+  /// them, or only `id`'s).
+  void drop_assemblies(wire::node_index source, const object_id* id = nullptr);
 
   /// Steps 2–4 (a mover thread), `work` being `id`'s count (held for
   /// this drain); the status the requester gets, the version the
@@ -246,6 +287,18 @@ class migration {
   };
   std::unordered_map<object_id, held> moving_;  ///< held frames by moving object
   std::atomic<std::uint64_t> moved_out_{0};
+  /// An image arriving in parts, by source and object (driving thread):
+  /// written in place into memory of the pending store's, which a memory
+  /// store then keeps as the image (no copy), counted against its limit.
+  struct assembly {
+    store::pending_image image;
+    std::uint64_t received = 0;
+  };
+  /// At most this many images assemble at once (a source runs two moves
+  /// at a time): a further first part is refused with out_of_memory.
+  static constexpr std::size_t kMaxAssemblies = 16;
+  std::map<std::pair<wire::node_index, object_id>, assembly> assemblies_;
+  std::atomic<std::size_t> assembling_count_{0};
   /// Orders a pending image's record against an abort that overtook it.
   std::mutex pending_mu_;
   std::set<std::pair<object_id, wire::node_index>> aborted_early_;

@@ -106,6 +106,7 @@ int main(int argc, char** argv) {
       {"heartbeat", {frame_type::heartbeat, 1, 0, wire::load_body{3, 2, 2, 150, 870, 41, 5, 65536}}},
       {"dir_register", {frame_type::dir_register, 1, 0, wire::dir_register_body{id, 2, 3}}},
       {"object_commit", {frame_type::object_commit, 0, 14, wire::dir_register_body{id, 1, 4}}},
+      {"object_image", {frame_type::object_image, 0, 15, wire::object_image_body{id, 3 << 20, 1 << 20, {4, 5, 6}}}},
       {"ifunc", {frame_type::ifunc, 1, 0, wire::ifunc_body{1, 7, 0, at, errc::ok, "", ifunc_message(id, 24, {})}}},
   };
   for (const auto& [name, f] : frames) put(out / "frames", name, wire::encode(f));

@@ -111,6 +111,14 @@ outcome dropped(std::string counter, std::uint64_t count = 1, std::uint32_t node
   return o;
 }
 
+// Well formed frames claiming node 0 sent them: node 1 answers them (to
+// node 0), whose `count` answers nobody asked for are counted late there.
+outcome answered_to_node0(std::uint64_t count) {
+  auto o = dropped("late_answers", count, 0);
+  o.node1_bad_frames = 0;
+  return o;
+}
+
 struct hostile_case {
   std::string name;
   outcome expect;
@@ -418,7 +426,9 @@ TEST_CASE("hostile peers: 50+ kinds of bad input, each answered with its typed e
       {"object_migrate to node 4242", answered(errc::invalid_argument),
        [&](auto c) { request(frame_type::object_migrate, c, wire::dir_register_body{big.id, 4242}); }},
       {"forged object_image from a client (garbage, no move under way)", answered(errc::invalid_argument),
-       [&](auto c) { request(frame_type::object_image, c, wire::object_data_body{bytes(100, 0x33)}); }},
+       [&](auto c) {
+         request(frame_type::object_image, c, wire::object_image_body{random_id(c), 100, 0, bytes(100, 0x33)});
+       }},
       // The frames that end a move (docs/protocol.md): only nodes send them.
       {"object_commit from a client", answered_and_counted(errc::invalid_argument, "refused_frames"),
        [&](auto c) { request(frame_type::object_commit, c, wire::dir_register_body{cell.id, 1}); }},
@@ -427,11 +437,7 @@ TEST_CASE("hostile peers: 50+ kinds of bad input, each answered with its typed e
       {"object_move_query from a client", dropped("refused_frames"),
        [&](auto c) { request(frame_type::object_move_query, c, wire::dir_register_body{cell.id, 1}); }},
       {"forged object_commit claiming node 0 sent it, no move under way (the not_found goes to node 0)",
-       [] {
-         auto o = dropped("late_answers", 1, 0);
-         o.node1_bad_frames = 0;  // well formed: node 1 answers it (to node 0)
-         return o;
-       }(),
+       answered_to_node0(1),
        [&](auto c) { send_frame({frame_type::object_commit, 0, c, wire::dir_register_body{random_id(c), 1}}); }},
       // An image whose header is sound and whose checksum is not, "from node
       // 0", then a commit for it: the destination checks the whole image
@@ -439,11 +445,7 @@ TEST_CASE("hostile peers: 50+ kinds of bad input, each answered with its typed e
       // pending to commit, and the object stays unknown on node 1. Both
       // answers (the image's error, the commit's not_found) go to node 0.
       {"forged object_image claiming node 0, its checksum wrong, then its commit: nothing is stored",
-       [] {
-         auto o = dropped("late_answers", 2, 0);
-         o.node1_bad_frames = 0;  // well formed: node 1 answers them (to node 0)
-         return o;
-       }(),
+       answered_to_node0(2),
        [&](auto c) {
          const object_id id = random_id(c);
          std::vector<std::byte> image(layout::image_size_for(0, 64));
@@ -451,7 +453,7 @@ TEST_CASE("hostile peers: 50+ kinds of bad input, each answered with its typed e
          layout::seal(image);
          image.back() ^= std::byte{1};  // a data byte changed after the seal
          const auto* p = reinterpret_cast<const std::uint8_t*>(image.data());
-         send_frame({frame_type::object_image, 0, c, wire::object_data_body{bytes(p, p + image.size())}});
+         send_frame({frame_type::object_image, 0, c, wire::object_image_body{id, image.size(), 0, bytes(p, p + image.size())}});
          peer.progress_for(std::chrono::milliseconds(100));
          send_frame({frame_type::object_commit, 0, c, wire::dir_register_body{id, 1}});
          peer.progress_for(std::chrono::milliseconds(100));
@@ -459,6 +461,24 @@ TEST_CASE("hostile peers: 50+ kinds of bad input, each answered with its typed e
          auto got = peer.await(c + 1, std::chrono::seconds(10));
          REQUIRE(got.has_value());
          CHECK_ERRC(raw_peer::value_of(got), errc::not_found);
+       }},
+      // An image in parts "from node 0": the first part is taken (acked),
+      // one out of order is refused and its image dropped; both answers go
+      // to node 0, and nothing is left assembling on node 1.
+      {"forged object_image parts claiming node 0, the second out of order: its image dropped",
+       answered_to_node0(2),
+       [&](auto c) {
+         const object_id id = random_id(c);
+         const auto assembling = [&](std::uint64_t want) {  // as node 1 writes its counters out
+           const auto until = clock_type::now() + std::chrono::seconds(5);
+           while (cl.stats(1).at("images_assembling") != want && clock_type::now() < until)
+             peer.progress_for(std::chrono::milliseconds(20));
+           return cl.stats(1).at("images_assembling");
+         };
+         send_frame({frame_type::object_image, 0, c, wire::object_image_body{id, 3 << 20, 0, bytes(1 << 20, 0x21)}});
+         CHECK(assembling(1) == 1);
+         send_frame({frame_type::object_image, 0, c, wire::object_image_body{id, 3 << 20, 2 << 20, bytes(1 << 20, 0x22)}});
+         CHECK(assembling(0) == 0);
        }},
       {"code_request for an unknown code id", answered(errc::unknown_code),
        [&](auto c) { request(frame_type::code_request, c, wire::code_request_body{random_id(c), ""}); }},

@@ -437,6 +437,25 @@ TEST_CASE("mobility over UCX shm: cx.fetch pulls a range of a remote object into
   CHECK(rt.invoke(&sum_fetched, near, far, 2).get() == 6);
 }
 
+// An image travels in parts (migration::kImagePartBytes), so an object
+// larger than the largest frame moves like any other.
+TEST_CASE("mobility over UCX shm: an object larger than a frame moves in parts, every word where it was") {
+  mobility_cluster cl;
+  auto& rt = *cl.rt;
+  constexpr std::uint64_t kWords = (wire::kMaxFrame + (4 << 20)) / 8;  // 260 MiB of data
+  std::vector<std::uint64_t> words(kWords);
+  for (std::uint64_t i = 0; i < kWords; ++i) words[i] = i * 0x9e3779b97f4a7c15ULL + 1;
+  const auto big = rt.objects().create<std::uint64_t>(kWords, on_node(0));
+  rt.objects().put(big, std::span<const std::uint64_t>(words));
+  rt.objects().migrate(big, on_node(1));
+  CHECK(rt.invoke(&read_where, big).get() == ((std::uint64_t{1} << 32) | (words[0] & 0xffffffffu)));
+  CHECK(rt.invoke(&read_where, big + (kWords - 1)).get() ==
+        ((std::uint64_t{1} << 32) | (words[kWords - 1] & 0xffffffffu)));
+  const auto back = rt.objects().get(big, kWords);
+  CHECK(back.size() == kWords);
+  CHECK(std::equal(back.begin(), back.end(), words.begin(), words.end()));
+}
+
 TEST_CASE("mobility over UCX shm: mobile code moves an object with cx.migrate") {
   mobility_cluster cl;
   auto& rt = *cl.rt;

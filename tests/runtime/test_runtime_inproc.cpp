@@ -14,6 +14,7 @@
 #include <ferry/runtime.hpp>
 
 #include "inproc_cluster.hpp"
+#include "object/migration.hpp"
 #include "session/member.hpp"
 #include "transport/transport.hpp"
 
@@ -542,33 +543,56 @@ TEST_CASE_FIXTURE(persistent_cluster_fixture, "runtime: puts to a persistent nod
   CHECK(nodes[0]->stats().puts_in_place == before);
 }
 
-// A moved object's image is stored as pending from the transport's buffer
-// on a node whose pending images are in memory (exec/dispatch.hpp), and on
-// an object thread on a persistent node; the object arrives whole either way.
-TEST_CASE_FIXTURE(cluster_fixture, "runtime: a memory node stores a moved object's image as its frame is handled") {
-  constexpr std::uint64_t kWords = (std::uint64_t{3} << 20) / 8;  // larger than a chunk: one image frame all the same
-  std::vector<std::uint64_t> values(kWords);
-  for (std::uint64_t i = 0; i < kWords; ++i) values[i] = i * 0x9e3779b97f4a7c15ULL + 3;
-  const auto obj = rt->objects().create<std::uint64_t>(kWords, on_node(1));
+// A moved object's image travels in parts (migration::kImagePartBytes),
+// each copied into the image being assembled as its frame is handled; the
+// whole image is stored as pending there on a node whose pending images are
+// in memory (exec/dispatch.hpp), on an object thread on a persistent node.
+// The object arrives whole either way, and nothing is left assembling.
+namespace {
+std::vector<std::uint64_t> moved_words(std::uint64_t words) {
+  std::vector<std::uint64_t> values(words);
+  for (std::uint64_t i = 0; i < words; ++i) values[i] = i * 0x9e3779b97f4a7c15ULL + 3;
+  return values;
+}
+constexpr std::uint64_t kMovedWords = (std::uint64_t{3} << 20) / 8;  // 3 MiB of data
+// The parts of its image: the data's, and the header and FOT's (at most 4 KiB).
+bool moved_in_parts(std::uint64_t parts) {
+  constexpr auto part = object::migration::kImagePartBytes;
+  return parts >= (kMovedWords * 8 + part - 1) / part && parts <= (kMovedWords * 8 + 4096 + part - 1) / part;
+}
+}  // namespace
+
+TEST_CASE_FIXTURE(cluster_fixture, "runtime: a memory node assembles a moved object's image from its parts") {
+  const auto values = moved_words(kMovedWords);
+  const auto obj = rt->objects().create<std::uint64_t>(kMovedWords, on_node(1));
   rt->objects().put(obj, std::span<const std::uint64_t>(values));
-  const auto before = nodes[2]->stats().images_in_place;
+  const auto before = nodes[2]->stats().image_parts;
   rt->objects().migrate(obj, on_node(2));
-  CHECK(nodes[2]->stats().images_in_place - before == 1);
-  CHECK(rt->objects().get(obj, kWords) == values);
+  CHECK(moved_in_parts(nodes[2]->stats().image_parts - before));
+  CHECK(nodes[2]->stats().images_assembling == 0);
+  CHECK(rt->objects().get(obj, kMovedWords) == values);
   CHECK(rt->invoke(&where, obj).get() == 2);
   rt->objects().migrate(obj, on_node(1));  // and back
-  CHECK(rt->objects().get(obj, kWords) == values);
+  CHECK(rt->objects().get(obj, kMovedWords) == values);
+  CHECK(rt->invoke(&where, obj).get() == 1);
+  // A small image travels in one part.
+  const auto small = rt->objects().create<std::uint64_t>(16, on_node(1));
+  const auto parts = nodes[0]->stats().image_parts;
+  rt->objects().migrate(small, on_node(0));
+  CHECK(nodes[0]->stats().image_parts - parts == 1);
+  CHECK(rt->invoke(&where, small).get() == 0);
 }
 
-TEST_CASE_FIXTURE(persistent_cluster_fixture, "runtime: a persistent node stores a moved object's image on an object thread") {
-  std::vector<std::uint64_t> values(4096);
-  for (std::uint64_t i = 0; i < values.size(); ++i) values[i] = i ^ 0x5a5a;
-  const auto obj = rt->objects().create<std::uint64_t>(values.size(), on_node(0));
+TEST_CASE_FIXTURE(persistent_cluster_fixture, "runtime: a persistent node assembles a moved object's image and stores it on an object thread") {
+  const auto values = moved_words(kMovedWords);
+  const auto obj = rt->objects().create<std::uint64_t>(kMovedWords, on_node(0));
   rt->objects().put(obj, std::span<const std::uint64_t>(values));
+  const auto before = nodes[1]->stats().image_parts;
   rt->objects().migrate(obj, on_node(1));
-  CHECK(rt->objects().get(obj, values.size()) == values);
+  CHECK(moved_in_parts(nodes[1]->stats().image_parts - before));
+  CHECK(rt->objects().get(obj, kMovedWords) == values);
   CHECK(rt->invoke(&where, obj).get() == 1);
-  for (const auto& n : nodes) CHECK(n->stats().images_in_place == 0);
+  for (const auto& n : nodes) CHECK(n->stats().images_assembling == 0);
 }
 
 // A session member over the in-process transport, not started.

@@ -43,7 +43,7 @@ std::vector<frame> one_of_each() {
       frame{frame_type::echo, 0, 1, object_data_body{{1}}},
       frame{frame_type::dir_register, 2, 0, dir_register_body{object_id::random(), 2, 7}},
       frame{frame_type::object_migrate, 3, 12, dir_register_body{object_id::random(), 1}},
-      frame{frame_type::object_image, 0, 13, object_data_body{{9, 8, 7}}},
+      frame{frame_type::object_image, 0, 13, object_image_body{object_id::random(), 4096, 1024, {9, 8, 7}}},
       frame{frame_type::dir_lookup, 4, 0, object_remove_body{object_id::random()}},
       frame{frame_type::ifunc, 3, 0,
             ifunc_body{3, 7, kIfuncInstall, {object_id::random(), 16}, errc::ok, "", {0x46, 0x49, 0x46, 0x43}}},
@@ -124,24 +124,23 @@ TEST_CASE("frames: a bulk frame's head and its data are the frame's encoding, sp
   const frame whole_data{frame_type::object_data, 2, 10, object_data_body{data}};
   const frame head_put{frame_type::object_put, 0, 9, object_put_body{at, {}}};
   const frame head_data{frame_type::object_data, 2, 10, object_data_body{}};
-  const frame whole_image{frame_type::object_image, 1, 3, object_data_body{data}};  // a migration's image
-  const frame head_image{frame_type::object_image, 1, 3, object_data_body{}};
+  const frame whole_image{frame_type::object_image, 1, 3, object_image_body{at.id, 1 << 20, 65536, data}};  // a move's
+  const frame head_image{frame_type::object_image, 1, 3, object_image_body{at.id, 1 << 20, 65536, {}}};
   for (const auto& [whole, head] :
        {std::pair{whole_put, head_put}, std::pair{whole_data, head_data}, std::pair{whole_image, head_image}}) {
     CAPTURE(to_string(whole.type));
     for (const std::size_t n : {std::size_t{0}, std::size_t{1}, data.size()}) {
       CAPTURE(n);
       frame expected = whole;
-      if (auto* p = std::get_if<object_put_body>(&expected.body)) p->bytes.resize(n);
-      if (auto* d = std::get_if<object_data_body>(&expected.body)) d->bytes.resize(n);
+      data_bytes(expected)->resize(n);
       std::vector<std::uint8_t> bytes{9, 9, 9};  // replaced, as encode_into does
       REQUIRE_OK(encode_head_into(head, n, bytes));
       CHECK(bytes.size() == encode(head).size());
       bytes.insert(bytes.end(), data.begin(), data.begin() + static_cast<std::ptrdiff_t>(n));
       CHECK(bytes == encode(expected));
       const auto back = REQUIRE_OK(decode(bytes));
-      const auto& got = back.type == frame_type::object_put ? std::get<object_put_body>(back.body).bytes
-                                                            : std::get<object_data_body>(back.body).bytes;
+      CHECK(back.type == whole.type);
+      const auto& got = *data_bytes(back);
       CHECK(got == std::vector<std::uint8_t>(data.begin(), data.begin() + static_cast<std::ptrdiff_t>(n)));
     }
   }
@@ -162,7 +161,7 @@ TEST_CASE("frames: a bulk frame decoded with a view leaves its data where it is,
   const ref<void> at{object_id::random(), 4096};
   for (const frame& whole : {frame{frame_type::object_put, 0, 9, object_put_body{at, data}},
                              frame{frame_type::object_data, 2, 10, object_data_body{data}},
-                             frame{frame_type::object_image, 1, 3, object_data_body{data}}}) {
+                             frame{frame_type::object_image, 1, 3, object_image_body{at.id, 8192, 0, data}}}) {
     CAPTURE(to_string(whole.type));
     const auto bytes = encode(whole);
     frame f;
@@ -175,6 +174,11 @@ TEST_CASE("frames: a bulk frame decoded with a view leaves its data where it is,
     CHECK(view.data() == bytes.data() + bytes.size() - data.size());  // the data where it arrived
     CHECK(std::equal(view.begin(), view.end(), data.begin(), data.end()));
     if (whole.type == frame_type::object_put) CHECK(std::get<object_put_body>(f.body).at == at);
+    if (whole.type == frame_type::object_image) {  // the part's place in its image
+      CHECK(std::get<object_image_body>(f.body).id == at.id);
+      CHECK(std::get<object_image_body>(f.body).image_size == 8192);
+      CHECK(std::get<object_image_body>(f.body).offset == 0);
+    }
     // A lying data length is bad_format, with a view as without.
     auto lying = bytes;
     lying[bytes.size() - data.size() - 8] += 1;

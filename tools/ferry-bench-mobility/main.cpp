@@ -200,7 +200,8 @@ int main(int argc, char** argv) {
   app.add_flag("--json", o.json, "Print JSON: the parameters and a list of {name, baseline, ferry, ratio, unit}");
   app.add_option("--repeat", o.repeat, "Samples per latency case (the median is reported)")->check(CLI::Range(1, 100000));
   app.add_option("--elements", o.elements, "List length")->check(CLI::Range(2, 100000));
-  app.add_option("--move-bytes", o.move_bytes, "Size of the moved object")->check(CLI::Range(8, 64 << 20));
+  app.add_option("--move-bytes", o.move_bytes, "Size of the moved object (up to 1 GiB: an image moves in parts of any size)")
+      ->check(CLI::Range(std::uint64_t{8}, std::uint64_t{1} << 30));
   for (auto* opt : app.get_options()) opt->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   ::setenv("UCX_NET_DEVICES", "lo", 0);  // one host: loopback only unless told otherwise
