@@ -248,11 +248,16 @@ class FERRY_API store {
   /// Move object `id` out of `from` into this store; it leaves `from` only
   /// once it is here. Between two stores that keep their images in memory
   /// (neither persistent) the image changes hands: nothing is copied, and
-  /// pointers into it stay valid. Otherwise it is copied (copy_object:
-  /// durable here first, for a persistent store) and then removed from
-  /// `from`. Errors: not_found (or the object's damage) from `from`,
-  /// already_exists, out_of_memory (this store's limit): the object then
-  /// stays in `from`; or the error of that removal, the object then in both.
+  /// pointers into it stay valid. Between two directory stores on one file
+  /// system its file is renamed into this store's directory (both
+  /// directories synced): nothing is copied, and at every instant, a crash
+  /// included, the object is in exactly one of them (an object with a
+  /// journal file, which a patch leaves, is copied). Otherwise it is copied
+  /// (copy_object: durable here first, for a persistent store) and then
+  /// removed from `from`. Errors: not_found (or the object's damage) from
+  /// `from`, already_exists, out_of_memory (this store's limit), io_error
+  /// (a rename or sync that failed): the object then stays in `from`; or
+  /// the error of a copy's removal, the object then in both.
   result<object_info> take(store& from, object_id id);
 
   class backing;  // memory or directory; see runtime/object/

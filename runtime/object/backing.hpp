@@ -54,6 +54,12 @@ class store::backing {
   /// it (in `prefix` too). Same durability as install().
   virtual result<std::unique_ptr<segment>> install_zero(object_id id, std::span<std::byte> prefix,
                                                         std::uint64_t image_size) = 0;
+  /// Make the image `from` keeps for `id` this backing's without copying
+  /// its bytes (a directory store's file renamed into this one's directory,
+  /// on the same file system); durable on return, and then gone from
+  /// `from`'s files (the store drops `from`'s entry). unsupported when it
+  /// cannot: the store copies instead. The default cannot.
+  virtual result<std::unique_ptr<segment>> adopt(store::backing& from, object_id id);
   /// True if images survive the process (and checksums are kept at rest).
   [[nodiscard]] virtual bool persistent() const = 0;
   /// Forget the object; durable on return.

@@ -294,7 +294,32 @@ class directory_backing final : public store::backing {
     return seg;
   }
 
+  result<std::unique_ptr<segment>> adopt(store::backing& from, object_id id) override {
+    auto* other = dynamic_cast<directory_backing*>(&from);
+    if (other == nullptr) return cannot_adopt("its image is not a file");
+    std::error_code ec;
+    // A journal belongs to its image; a copy takes the image as it reads now.
+    if (fs::exists(other->journal_file(id), ec)) return cannot_adopt("its file has a journal");
+    const auto source = other->object_file(id);
+    const auto file = object_file(id);
+    ::unlink(journal_file(id).c_str());  // one here belongs to no image of this store's
+    if (::rename(source.c_str(), file.c_str()) != 0) {
+      if (errno == EXDEV) return cannot_adopt("the two stores are on different file systems");
+      return os_error("rename", source);
+    }
+    auto seg = map(id);
+    if (auto synced = seg ? fsync_dir(dir_) : result<void>(seg.error()); !synced || !fsync_dir(other->dir_)) {
+      ::rename(file.c_str(), source.c_str());  // back where it was: `from` still holds it
+      return synced ? os_error("fsync directory", other->dir_) : synced.error();
+    }
+    return seg;
+  }
+
  private:
+  static status cannot_adopt(std::string_view why) {
+    return make_error(errc::unsupported, fmt::format("an object's file cannot be renamed into this store: {}", why));
+  }
+
   // Write `head` then zeros up to `image_size` to <id>.fobj.tmp, fsync it and
   // rename it over <id>.fobj.
   result<std::unique_ptr<segment>> replace(object_id id, std::span<const std::byte> head, std::uint64_t image_size) {

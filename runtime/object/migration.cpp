@@ -543,7 +543,7 @@ void migration::on_commit(const frame& f) {
     return answer(f, make_error(errc::not_found, fmt::format("node {} has no pending image of object {} from node {}",
                                                              member_.self(), d.id.to_string(), f.source)));
   }
-  if (!store_.stat(d.id)) {  // the pending image becomes the object: handed over in memory, else copied
+  if (!store_.stat(d.id)) {  // the pending image becomes the object: handed over in memory, its file renamed, or copied
     // Copied but not removed from incoming() is live all the same (removed again below).
     if (auto taken = store_.take(log_.incoming(), d.id); !taken && !store_.stat(d.id)) return answer(f, taken.error());
   }

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <unordered_map>
 
@@ -293,6 +294,10 @@ result<void> segment::read_at_rest(std::uint64_t image_offset, std::span<std::by
   return {};
 }
 
+result<std::unique_ptr<segment>> store::backing::adopt(store::backing&, object_id) {
+  return make_error(errc::unsupported, "this store copies images it takes");
+}
+
 result<void> store::read_at_rest(object_id id, std::uint64_t offset, std::span<std::byte> out) const {
   std::shared_ptr<segment> seg;  // the I/O runs unlocked; this keeps the segment alive
   std::uint64_t at = 0;
@@ -484,22 +489,35 @@ result<object_info> store::import_image(pending_image& image) {
 
 result<object_info> store::take(store& from, object_id id) {
   if (&from == this) return stat(id);
-  if (impl_->back->persistent() || from.impl_->back->persistent()) {
-    FERRY_TRY(auto info, copy_object(from, *this, id));
-    FERRY_TRY_STATUS(from.remove(id));
-    return info;
+  // Between memory stores the image changes hands; between directory
+  // stores its file is renamed (backing::adopt); else, or when a rename
+  // cannot do, it is copied.
+  const bool in_memory = !impl_->back->persistent() && !from.impl_->back->persistent();
+  if (in_memory || (impl_->back->persistent() && from.impl_->back->persistent())) {
+    std::scoped_lock lock(from.impl_->mu, impl_->mu);
+    FERRY_TRY(entry * e, from.impl_->find(id));
+    if (impl_->objects.contains(id) || impl_->damaged.contains(id))
+      return make_error(errc::already_exists, fmt::format("object {} already exists", id.to_string()));
+    const std::uint64_t size = e->seg->image().size();
+    FERRY_TRY_STATUS(result<void>(impl_->admit(0, size)));
+    std::optional<entry> moved;
+    if (in_memory) {
+      moved = std::move(*e);
+    } else if (auto adopted = impl_->back->adopt(*from.impl_->back, id); adopted) {
+      moved = entry{std::move(*adopted), e->hdr};
+    } else if (adopted.error().code() != errc::unsupported) {
+      return adopted.error();
+    }
+    if (moved) {
+      from.impl_->objects.erase(id);
+      from.impl_->used -= size;
+      impl_->put_entry(id, std::move(*moved));
+      return info_of(impl_->objects.at(id));
+    }
   }
-  std::scoped_lock lock(from.impl_->mu, impl_->mu);
-  FERRY_TRY(entry * e, from.impl_->find(id));
-  if (impl_->objects.contains(id) || impl_->damaged.contains(id))
-    return make_error(errc::already_exists, fmt::format("object {} already exists", id.to_string()));
-  const std::uint64_t size = e->seg->image().size();
-  FERRY_TRY_STATUS(result<void>(impl_->admit(0, size)));
-  entry moved = std::move(*e);
-  from.impl_->objects.erase(id);
-  from.impl_->used -= size;
-  impl_->put_entry(id, std::move(moved));
-  return info_of(impl_->objects.at(id));
+  FERRY_TRY(auto info, copy_object(from, *this, id));
+  FERRY_TRY_STATUS(from.remove(id));
+  return info;
 }
 
 result<object_info> copy_object(const store& from, store& to, object_id id) {

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <future>
 #include <memory>
 #include <vector>
@@ -347,6 +349,70 @@ TEST_CASE_FIXTURE(store_fixture, "store: a pending image is written in place and
     CHECK_ERRC(st->import_image(pending), errc::invalid_argument);  // nothing left to import
     REQUIRE_OK(st->remove(made.id));
   }
+}
+
+// A persistent node's pending image becomes live by store::take from its
+// incoming store (runtime/object/migration.cpp, on_commit).
+TEST_CASE("store: take between directory stores renames the object's file, and copies when it cannot") {
+  test::temp_dir dir;
+  char shm_template[] = "/dev/shm/ferry-test-XXXXXX";  // another file system: a rename cannot cross it
+  REQUIRE(::mkdtemp(shm_template) != nullptr);
+  const std::filesystem::path elsewhere(shm_template);
+  struct removed {
+    std::filesystem::path p;
+    ~removed() { std::filesystem::remove_all(p); }
+  } cleanup{elsewhere};
+  const auto inode = [](const std::filesystem::path& p) {
+    struct stat st {};
+    return ::stat(p.c_str(), &st) == 0 ? st.st_ino : ino_t{0};
+  };
+  const auto file_of = [](const std::filesystem::path& d, object_id id) { return d / (id.to_string() + ".fobj"); };
+  std::vector<std::byte> data(200000);
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<std::byte>(i * 13 + 5);
+  const auto make = [&](store& st) {
+    const auto made = REQUIRE_OK(st.create(data.size()));
+    std::memcpy(REQUIRE_OK(st.local(made.id)).data(), data.data(), data.size());
+    REQUIRE_OK(st.flush(made.id));
+    return made.id;
+  };
+  {
+    auto incoming = REQUIRE_OK(store::open_directory(dir.path() / "incoming"));
+    auto live = REQUIRE_OK(store::open_directory(dir.path() / "live"));
+    auto far = REQUIRE_OK(store::open_directory(elsewhere));
+    // Renamed: the same file (inode), gone from where it was.
+    const auto renamed = make(*incoming);
+    const auto was = inode(file_of(dir.path() / "incoming", renamed));
+    REQUIRE(was != 0);
+    REQUIRE_OK(live->take(*incoming, renamed));
+    CHECK(inode(file_of(dir.path() / "live", renamed)) == was);
+    CHECK(inode(file_of(dir.path() / "incoming", renamed)) == 0);
+    CHECK_ERRC(incoming->stat(renamed), errc::not_found);
+    CHECK(incoming->memory_used() == 0);
+    CHECK(REQUIRE_OK(live->read(renamed, 0, data.size())) == data);
+    // Patched after the take: the new store's file takes the patch.
+    REQUIRE_OK(live->write(renamed, 0, std::span<const std::byte>(data.data() + 1, 1)));
+    // Across file systems, and with a journal (left by that patch): copied.
+    REQUIRE_OK(far->take(*live, renamed));
+    CHECK(inode(file_of(dir.path() / "live", renamed)) == 0);
+    auto patched = data;
+    patched[0] = data[1];
+    CHECK(REQUIRE_OK(far->read(renamed, 0, data.size())) == patched);
+    const auto crossing = make(*far);
+    REQUIRE_OK(live->take(*far, crossing));
+    CHECK(REQUIRE_OK(live->read(crossing, 0, data.size())) == data);
+    CHECK_ERRC(far->stat(crossing), errc::not_found);
+    // Taken twice: the second finds it gone.
+    CHECK_ERRC(live->take(*incoming, renamed), errc::not_found);
+  }
+  // Reopened: each object in exactly one store, sound.
+  auto incoming = REQUIRE_OK(store::open_directory(dir.path() / "incoming"));
+  auto live = REQUIRE_OK(store::open_directory(dir.path() / "live"));
+  auto far = REQUIRE_OK(store::open_directory(elsewhere));
+  CHECK(incoming->list().empty());
+  CHECK(live->list().size() == 1);
+  CHECK(far->list().size() == 1);
+  CHECK(live->damaged().empty());
+  CHECK(far->damaged().empty());
 }
 
 TEST_CASE("store: reservations (a call's cx.fetch copies) count against the memory limit until released") {
