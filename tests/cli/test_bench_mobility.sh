@@ -20,13 +20,21 @@ for c in "list walk" "move a 64 KiB object" "first call there: on a copy vs afte
   # Each repetition measures both back to back: the row carries their ratios' range.
   grep -Eq '"ratio_range": \[[0-9.e+-]+, [0-9.e+-]+\]' <<<"$line" || fail "no ratio_range: $line"
 done
-# The table form reports the round trips per call: 1 with a fresh cache, 2 stale.
-table=$("$FERRY" bench mobility --repeat 3 --elements 8 --move-bytes 4096)
+# The table form reports the round trips per call: 1 with a fresh cache, 2
+# stale; here on nodes with directory stores, the moved object's image in
+# several parts (written to the destination's disk, committed by a rename).
+table=$("$FERRY" bench mobility --repeat 3 --elements 8 --move-bytes 300000 --persistent)
 echo "$table"
+grep -q "persistent=true" <<<"$table" || fail "--persistent not in the parameters"
+grep -q "move a 292 KiB object" <<<"$table" || fail "no move on persistent nodes"
 grep -q "round trips per call (home): fresh cache 1.00, stale cache 2.00" <<<"$table" || fail "home round trips"
 grep -q "round trips per call (e2e): fresh cache 1.00, stale cache 2.00" <<<"$table" || fail "e2e round trips"
 set +e
 "$FERRY" bench mobility --tls bogus >/dev/null 2>&1; rc=$?
 set -e
 [[ $rc -ne 0 ]] || fail "--tls bogus must fail"
+set +e
+"$FERRY" bench mobility --move-bytes 2147483648 >/dev/null 2>&1; rc=$?
+set -e
+[[ $rc -ne 0 ]] || fail "--move-bytes over 1 GiB must fail"
 echo "cli.bench_mobility: ok"

@@ -20,9 +20,11 @@ namespace ferry::bench {
 class local_cluster {
  public:
   /// `nodes` nodes over UCX `tls`, directory scheme `scheme`; node i also
-  /// gets `extra(i)` on its command line (e.g. --cores).
+  /// gets `extra(i)` on its command line (e.g. --cores). With `persistent`,
+  /// node i keeps its objects in a directory store, `store<i>` in the
+  /// cluster's directory (`ferry node --store`).
   local_cluster(std::uint32_t nodes, std::string tls, std::string scheme,
-                const std::function<std::vector<std::string>(std::uint32_t)>& extra = {})
+                const std::function<std::vector<std::string>(std::uint32_t)>& extra = {}, bool persistent = false)
       : tls_(std::move(tls)), scheme_(std::move(scheme)), dir_(servers_.dir()) {
     ferry::cluster::rendezvous(dir_ / "rv").init(nodes).value();
     const std::string ferry = ferry_next_to_self();
@@ -31,6 +33,10 @@ class local_cluster {
                                     "--tls", tls_,   "--directory", scheme_,           "--jit-cache",  (dir_ / "jit").string()};
       if (extra)
         for (auto& a : extra(i)) argv.push_back(std::move(a));
+      if (persistent) {
+        argv.push_back("--store");
+        argv.push_back((dir_ / ("store" + std::to_string(i))).string());
+      }
       servers_.start(std::move(argv));
     }
   }

@@ -53,6 +53,7 @@ struct options {
   std::uint64_t elements = 64;  // list length
   std::uint64_t per_object = 4;
   std::uint64_t move_bytes = std::uint64_t{1} << 20;
+  bool persistent = false;  // nodes keep their objects in directory stores
 };
 
 constexpr std::uint32_t kNodes = 3;
@@ -202,6 +203,9 @@ int main(int argc, char** argv) {
   app.add_option("--elements", o.elements, "List length")->check(CLI::Range(2, 100000));
   app.add_option("--move-bytes", o.move_bytes, "Size of the moved object (up to 1 GiB: an image moves in parts of any size)")
       ->check(CLI::Range(std::uint64_t{8}, std::uint64_t{1} << 30));
+  app.add_flag("--persistent", o.persistent,
+               "Nodes keep their objects in directory stores (files in the run's temporary directory, synced): a "
+               "move writes the image to the destination's disk and commits by renaming its file");
   for (auto* opt : app.get_options()) opt->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   ::setenv("UCX_NET_DEVICES", "lo", 0);  // one host: loopback only unless told otherwise
@@ -209,7 +213,7 @@ int main(int argc, char** argv) {
     std::vector<row> rows;
     std::vector<std::pair<std::string, std::pair<double, double>>> trips;
     for (const std::string scheme : {"home", "e2e"}) {
-      local_cluster cl(kNodes, o.tls, scheme);
+      local_cluster cl(kNodes, o.tls, scheme, {}, o.persistent);
       if (scheme == "home") {
         auto rt = cl.client();
         for (auto& r : list_walk(o, *rt)) rows.push_back(r);
@@ -226,7 +230,8 @@ int main(int argc, char** argv) {
                                  .add("repeat", o.repeat)
                                  .add("elements", o.elements)
                                  .add("per_object", o.per_object)
-                                 .add("move_bytes", o.move_bytes));
+                                 .add("move_bytes", o.move_bytes)
+                                 .add("persistent", o.persistent));
     if (!o.json)
       for (const auto& [scheme, t] : trips)
         fmt::print("round trips per call ({}): fresh cache {:.2f}, stale cache {:.2f}\n", scheme, t.first, t.second);
