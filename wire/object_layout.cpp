@@ -100,13 +100,18 @@ result<header> read_header(std::span<const std::byte> image) {
   return out;
 }
 
-result<header> validate(std::span<const std::byte> image) {
-  FERRY_TRY(header h, read_header(image));
-  const std::uint64_t actual = compute_checksum(image);
+namespace {
+result<header> checked(const header& h, std::uint64_t actual) {
   if (actual != h.checksum)
     return make_error(errc::corrupt, fmt::format("object {}: checksum mismatch (stored {:016x}, computed {:016x})",
                                                  h.id.to_string(), h.checksum, actual));
   return h;
+}
+}  // namespace
+
+result<header> validate(std::span<const std::byte> image) {
+  FERRY_TRY(header h, read_header(image));
+  return checked(h, compute_checksum(image));
 }
 
 namespace {
@@ -118,7 +123,8 @@ using digest = seal_tree::digest;
 // in XXH3's canonical (big-endian) byte form.
 class xxh3_128 {
  public:
-  xxh3_128() { XXH3_128bits_reset(&st_); }
+  xxh3_128() { reset(); }
+  void reset() noexcept { XXH3_128bits_reset(&st_); }
   void feed(const void* p, std::uint64_t n) noexcept { XXH3_128bits_update(&st_, p, n); }
   void feed_zeros(std::uint64_t n) noexcept {
     static constexpr std::byte zeros[64 * 1024] = {};
@@ -130,11 +136,19 @@ class xxh3_128 {
   }
   // Bytes [from, to) of an image, the checksum field read as zero.
   void feed_image(const std::byte* image, std::uint64_t from, std::uint64_t to) noexcept {
-    if (from >= to) return;
+    if (from < to) feed_at(image + from, from, to - from);
+  }
+  // `n` bytes at `bytes`, which are the image's bytes from offset `at`, the
+  // checksum field read as zero.
+  void feed_at(const std::byte* bytes, std::uint64_t at, std::uint64_t n) noexcept {
     constexpr std::uint64_t field = kOffChecksum, field_end = kOffChecksum + 8;
-    if (from < field) feed(image + from, std::min(to, field) - from);
-    if (from < field_end && to > field) feed_zeros(std::min(to, field_end) - std::max(from, field));
-    if (to > field_end) feed(image + std::max(from, field_end), to - std::max(from, field_end));
+    const std::uint64_t to = at + n;
+    if (at < field) feed(bytes, std::min(to, field) - at);
+    if (at < field_end && to > field) feed_zeros(std::min(to, field_end) - std::max(at, field));
+    if (to > field_end) {
+      const std::uint64_t from = std::max(at, field_end);
+      feed(bytes + (from - at), to - from);
+    }
   }
   digest finish() const noexcept { return canonical(XXH3_128bits_digest(&st_)); }
   static digest canonical(XXH128_hash_t h) noexcept {
@@ -263,6 +277,38 @@ seal_tree seal_zero_tail(std::span<std::byte> prefix, std::uint64_t image_size) 
   t.refold_groups();
   put(prefix.data() + kOffChecksum, t.checksum());
   return t;
+}
+
+result<header> validate(std::span<const std::byte> image, const seal_tree& tree) {
+  FERRY_TRY(header h, read_header(image));
+  if (h.version == 1 || !tree.covers(image)) return checked(h, compute_checksum(image));
+  return checked(h, tree.checksum());
+}
+
+struct seal_stream::block_hash {
+  xxh3_128 hash;
+};
+
+seal_stream::seal_stream(std::uint64_t image_size) : tree_(image_size), block_(std::make_unique<block_hash>()) {}
+seal_stream::seal_stream(seal_stream&&) noexcept = default;
+seal_stream& seal_stream::operator=(seal_stream&&) noexcept = default;
+seal_stream::~seal_stream() = default;
+
+void seal_stream::feed(std::span<const std::byte> bytes) noexcept {
+  const std::uint64_t block = tree_.block_;
+  while (!bytes.empty()) {
+    const std::uint64_t index = fed_ / block;
+    const std::uint64_t block_end = std::min(tree_.image_size_, (index + 1) * block);
+    const std::uint64_t n = std::min<std::uint64_t>(bytes.size(), block_end - fed_);
+    block_->hash.feed_at(bytes.data(), fed_, n);
+    fed_ += n;
+    bytes = bytes.subspan(n);
+    if (fed_ == block_end) {
+      tree_.leaves_[index] = block_->hash.finish();
+      block_->hash.reset();
+    }
+  }
+  if (complete()) tree_.refold_groups();
 }
 
 void set_fot_count(std::span<std::byte> image, std::uint32_t n) noexcept { put(image.data() + kOffFotCount, n); }

@@ -6,6 +6,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -60,6 +61,11 @@ void init(std::span<std::byte> image, object_id id, std::uint32_t fot_capacity, 
 result<header> read_header(std::span<const std::byte> image);
 /// Shape checks + checksum check: what every untrusted image goes through.
 result<header> validate(std::span<const std::byte> image);
+class seal_tree;
+/// The same checks, the checksum taken from `tree`: the digests of these
+/// very bytes, computed as they were written (seal_stream), so the image
+/// is not read again. A version-1 image is checked by a pass over it.
+result<header> validate(std::span<const std::byte> image, const seal_tree& tree);
 
 // The checksum (docs/object-format.md, "Checksum"). Since version 2 it is
 // folded from digests of the image's blocks and of groups of those, so an
@@ -106,6 +112,7 @@ class seal_tree {
 
  private:
   friend seal_tree seal_zero_tail(std::span<std::byte>, std::uint64_t);
+  friend class seal_stream;
   /// Shaped for an image of `image_size` bytes, no digest computed yet.
   explicit seal_tree(std::uint64_t image_size);
   void refold_group(std::uint64_t group);
@@ -114,6 +121,32 @@ class seal_tree {
   std::uint64_t block_ = 0;
   std::vector<digest> leaves_;
   std::vector<digest> groups_;
+};
+
+/// The digests of an image that arrives front to back in pieces (a move's
+/// parts): each block is hashed as the piece that completes it is written,
+/// while that piece is in cache, so once the last byte is in, the checksum
+/// is known without another pass over the image (validate(image, tree)).
+class seal_stream {
+ public:
+  /// For an image of `image_size` bytes, nothing fed yet.
+  explicit seal_stream(std::uint64_t image_size);
+  seal_stream(seal_stream&&) noexcept;
+  seal_stream& operator=(seal_stream&&) noexcept;
+  ~seal_stream();
+  /// The image's next bytes: [fed(), fed() + bytes.size()), which must not
+  /// pass its end.
+  void feed(std::span<const std::byte> bytes) noexcept;
+  [[nodiscard]] std::uint64_t fed() const noexcept { return fed_; }
+  [[nodiscard]] bool complete() const noexcept { return fed_ == tree_.image_size_; }
+  /// The digests of the whole image; complete() must be true.
+  [[nodiscard]] const seal_tree& tree() const noexcept { return tree_; }
+
+ private:
+  struct block_hash;  // the block in progress
+  seal_tree tree_;
+  std::uint64_t fed_ = 0;
+  std::unique_ptr<block_hash> block_;
 };
 
 /// Seal an image of `image_size` bytes whose first `prefix.size()` bytes are

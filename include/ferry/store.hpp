@@ -218,32 +218,48 @@ class FERRY_API store {
   /// id in its header (errc::already_exists if taken).
   result<object_info> import_image(std::span<const std::byte> image);
 
-  /// Memory for an image that arrives piece by piece (a move's parts),
-  /// written in place and then imported: a memory store makes that memory
-  /// the object's image, with no copy; a persistent store copies it into
-  /// its file. Its bytes count against the store's memory limit while it
-  /// lives (reserve()).
+  /// Room for an image that arrives piece by piece (a move's parts), written
+  /// in place and then imported, where the store keeps its images, so that
+  /// the import copies nothing: a memory store's is memory, which becomes
+  /// the object's image; a directory store's is a file in its directory
+  /// (`pending-<n>.tmp`, written with pwrite), which the import syncs and
+  /// renames to the object's file. It is removed if the pending
+  /// image is dropped, and at the store's next open after a crash. Its
+  /// bytes count against the store's memory limit while it lives
+  /// (reserve()).
   class pending_image {
    public:
     pending_image();
     pending_image(pending_image&&) noexcept;
     pending_image& operator=(pending_image&&) noexcept;
     ~pending_image();
-    /// The image's bytes, to write (zero until written).
-    [[nodiscard]] std::span<std::byte> bytes() const;
+    /// The image's size in bytes (0 once imported).
+    [[nodiscard]] std::uint64_t size() const;
+    /// The image's bytes as written so far (zero where nothing was).
+    [[nodiscard]] std::span<const std::byte> bytes() const;
+    /// Write `bytes` at `offset` of the image: invalid_argument (nothing
+    /// written) past its end or once imported; io_error if a directory
+    /// store's write fails. Written front to back, the image's checksum is
+    /// computed as it is written, and the import checks it without reading
+    /// the image again; written in any other order, the import reads it.
+    result<void> write(std::uint64_t offset, std::span<const std::byte> bytes);
 
    private:
     friend class store;
+    struct streamed;  // the checksum of what was written front to back
     std::unique_ptr<segment> seg_;
     std::shared_ptr<const void> reserved_;
+    std::unique_ptr<streamed> streamed_;
   };
-  /// Memory for an image of `image_size` bytes (at least a header):
-  /// out_of_memory past the memory limit, or if the system refuses;
-  /// bad_format for fewer bytes than an image's header.
+  /// Room for an image of `image_size` bytes (at least a header), zero
+  /// until written: out_of_memory past the memory limit, or if the system
+  /// refuses memory; bad_format for fewer bytes than an image's header; for
+  /// a directory store io_error if the file cannot be made, too_large
+  /// beyond a file's size (write() then meets a full disk: io_error).
   result<pending_image> make_pending_image(std::uint64_t image_size);
-  /// import_image() of `image`'s bytes, taking `image` (left empty) if it
-  /// is stored; on an error it keeps its bytes (which may no longer count
-  /// against the memory limit).
+  /// import_image() of `image`'s bytes without copying them, taking
+  /// `image` (left empty) if it is stored; on an error it keeps its bytes
+  /// (which may no longer count against the memory limit).
   result<object_info> import_image(pending_image& image);
   /// Move object `id` out of `from` into this store; it leaves `from` only
   /// once it is here. Between two stores that keep their images in memory

@@ -13,6 +13,9 @@
 #include <ferry/store.hpp>
 
 namespace ferry {
+namespace layout {
+class seal_tree;
+}
 
 /// A run of bytes to place at `offset` in an image.
 struct image_patch {
@@ -39,6 +42,11 @@ class segment {
   /// streaming a large object neither fills the page cache nor touches the
   /// object's mapping). The default copies from image().
   virtual result<void> read_at_rest(std::uint64_t image_offset, std::span<std::byte> out);
+  /// Write `bytes` at `image_offset` of an image not installed yet (a
+  /// pending image, store::backing::make_pending): no journal, no seal. The
+  /// default copies into image(); a file's segment writes through its
+  /// descriptor, which faults no page of its mapping in.
+  virtual result<void> write_pending(std::uint64_t image_offset, std::span<const std::byte> bytes);
 };
 
 class store::backing {
@@ -60,6 +68,21 @@ class store::backing {
   /// `from`'s files (the store drops `from`'s entry). unsupported when it
   /// cannot: the store copies instead. The default cannot.
   virtual result<std::unique_ptr<segment>> adopt(store::backing& from, object_id id);
+  /// Zero bytes for an image of `image_size` bytes that will be written in
+  /// place and then installed (store::pending_image): where this backing
+  /// would keep the image, so that install_pending() need not copy it. The
+  /// default is process memory (make_memory_segment); a directory store's
+  /// is a sparse file in its directory under a temporary name, removed with
+  /// the segment unless installed, and by recover() after a crash.
+  virtual result<std::unique_ptr<segment>> make_pending(std::uint64_t image_size);
+  /// Make `pending` (whose bytes are a whole sealed image) the object's
+  /// image; durable on return for a persistent backing. One made by this
+  /// backing's make_pending() is taken as it is (`pending` left empty), any
+  /// other copied as install() copies. On an error `pending` keeps its bytes.
+  /// `tree`, if given, holds the digests of the image's bytes (computed as
+  /// they were written), for a backing that keeps checksums at rest.
+  virtual result<std::unique_ptr<segment>> install_pending(object_id id, std::unique_ptr<segment>& pending,
+                                                           const layout::seal_tree* tree);
   /// True if images survive the process (and checksums are kept at rest).
   [[nodiscard]] virtual bool persistent() const = 0;
   /// Forget the object; durable on return.

@@ -13,7 +13,10 @@
 //
 // Whole-image replacement (create, resize, FOT growth, import) writes
 // `<id>.fobj.tmp`, fsyncs it, renames it over `<id>.fobj` and fsyncs the
-// directory. Journal record format: docs/object-format.md.
+// directory. A pending image (a move's parts, written as they arrive) is
+// `pending-<n>.tmp`, mapped; its import fsyncs it and renames it to
+// `<id>.fobj`. reopen removes any `.tmp` file: an install or a pending
+// image a crash interrupted. Journal record format: docs/object-format.md.
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -24,6 +27,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <system_error>
@@ -127,6 +131,35 @@ class file_segment final : public segment {
     if (auto* ro = read_only_.load(std::memory_order_relaxed)) ::munmap(const_cast<std::byte*>(ro), size_);
     ::close(fd_);
     if (jfd_ >= 0) ::close(jfd_);
+    if (pending_) ::unlink(file_.c_str());  // a pending image never installed
+  }
+
+  // Written with pwrite: a write fault on a shared file mapping costs about
+  // 5 µs a page here, against under 1 µs a page for pwrite (64 MiB in 60
+  // KiB pieces: 80-90 ms against 14 ms, and its fdatasync 95 against 60).
+  result<void> write_pending(std::uint64_t image_offset, std::span<const std::byte> bytes) override {
+    return write_at(fd_, bytes, image_offset, file_);
+  }
+
+  // A pending image's file (directory_backing::make_pending): removed with
+  // the segment until installed_as() names it an object's.
+  void mark_pending() { pending_ = true; }
+  [[nodiscard]] bool pending() const { return pending_; }
+  [[nodiscard]] const fs::path& file() const { return file_; }
+  // Every block of the file allocated (a pending image's are, once all of
+  // it was written: then this changes nothing), then made durable: an
+  // object's file never has holes, so a write through its mapping cannot
+  // meet a full disk.
+  result<void> allocate_and_sync() {
+    if (::fallocate(fd_, 0, 0, static_cast<off_t>(size_)) != 0 && errno != EOPNOTSUPP)
+      return os_error("allocate", file_);
+    if (::fdatasync(fd_) != 0) return os_error("fdatasync", file_);
+    return {};
+  }
+  void installed_as(fs::path file, fs::path journal) {
+    file_ = std::move(file);
+    journal_ = std::move(journal);
+    pending_ = false;
   }
 
   std::span<std::byte> image() override { return {map_, size_}; }
@@ -270,6 +303,7 @@ class file_segment final : public segment {
   std::mutex read_only_mu_;
   int jfd_ = -1;
   bool cancel_unsynced_ = false;  // the journal's last record is cancelled in the page cache only
+  bool pending_ = false;           // a pending image's file, not yet an object's
   layout::seal_tree tree_;  // the checksum's digests; empty until the first seal in this process
 };
 
@@ -313,6 +347,66 @@ class directory_backing final : public store::backing {
       return synced ? os_error("fsync directory", other->dir_) : synced.error();
     }
     return seg;
+  }
+
+  // A file in this directory, `pending-<n>.tmp`, of the image's size:
+  // the parts of a move's image are written straight into the page cache
+  // (write_pending, pwrite), and installing it is a rename. Sparse until
+  // written: blocks are taken as parts arrive, so a full disk refuses the
+  // part that does not fit (io_error, not SIGBUS: nothing writes through
+  // the mapping), and an image size a peer lies about costs no disk.
+  result<std::unique_ptr<segment>> make_pending(std::uint64_t image_size) override {
+    if (image_size > static_cast<std::uint64_t>(std::numeric_limits<off_t>::max()) ||
+        image_size > std::numeric_limits<std::size_t>::max())
+      return make_error(errc::too_large, fmt::format("an image of {} bytes is larger than a file can be", image_size));
+    fs::path tmp;
+    int fd = -1;
+    for (int attempt = 0; fd < 0 && attempt < 64; ++attempt) {
+      tmp = dir_ / fmt::format("pending-{}.tmp", next_pending_.fetch_add(1, std::memory_order_relaxed));
+      fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+      if (fd < 0 && errno != EEXIST) return os_error("create", tmp);
+    }
+    if (fd < 0) return os_error("create", tmp);
+    if (::ftruncate(fd, static_cast<off_t>(image_size)) != 0) {
+      const int err = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return os_error("truncate", tmp, err);
+    }
+    void* m = ::mmap(nullptr, static_cast<std::size_t>(image_size), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED) {
+      const int err = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return os_error("mmap", tmp, err);
+    }
+    auto seg = std::make_unique<file_segment>(tmp, fs::path{}, fd, static_cast<std::byte*>(m),
+                                              static_cast<std::size_t>(image_size));
+    seg->mark_pending();
+    return std::unique_ptr<segment>(std::move(seg));
+  }
+
+  // This directory's pending file: synced, renamed to the object's name
+  // (the directory synced), and kept mapped as it is.
+  result<std::unique_ptr<segment>> install_pending(object_id id, std::unique_ptr<segment>& pending,
+                                                   const layout::seal_tree* tree) override {
+    auto* f = dynamic_cast<file_segment*>(pending.get());
+    if (f == nullptr || !f->pending() || f->file().parent_path() != dir_) {
+      FERRY_TRY(auto seg, install(id, pending->image()));
+      if (tree) static_cast<file_segment&>(*seg).keep_tree(*tree);
+      return seg;
+    }
+    FERRY_TRY_STATUS(f->allocate_and_sync());
+    const auto file = object_file(id);
+    ::unlink(journal_file(id).c_str());  // one here belongs to no image of this store's
+    if (::rename(f->file().c_str(), file.c_str()) != 0) return os_error("rename", f->file());
+    if (auto synced = fsync_dir(dir_); !synced) {
+      ::rename(file.c_str(), f->file().c_str());  // still the pending image
+      return synced.error();
+    }
+    f->installed_as(file, journal_file(id));
+    if (tree) f->keep_tree(*tree);  // the first patch hashes what it touched, not the whole image
+    return std::move(pending);
   }
 
  private:
@@ -412,6 +506,7 @@ class directory_backing final : public store::backing {
   }
 
   fs::path dir_;
+  std::atomic<std::uint64_t> next_pending_{0};
 };
 
 }  // namespace

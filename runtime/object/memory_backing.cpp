@@ -71,6 +71,12 @@ class memory_backing final : public store::backing {
     std::memcpy(seg->image().data(), prefix.data(), prefix.size());  // the rest is zero; no checksum at rest
     return std::unique_ptr<segment>(std::move(seg));
   }
+  // The pending image's memory (make_pending's default) becomes the object's.
+  result<std::unique_ptr<segment>> install_pending(object_id, std::unique_ptr<segment>& pending,
+                                                   const layout::seal_tree*) override {
+    return std::move(pending);
+  }
+
   result<void> erase(object_id) override { return {}; }
   std::vector<std::pair<object_id, result<std::unique_ptr<segment>>>> recover() override { return {}; }
 };

@@ -459,16 +459,16 @@ void migration::on_image(const frame& f, std::span<const std::byte> part) {
     if (!image) return refuse(image.error());
     it = assemblies_.emplace(key, assembly{std::move(*image), 0}).first;
   } else if (it == assemblies_.end() || it->second.received != p.offset ||
-             it->second.image.bytes().size() != p.image_size) {
+             it->second.image.size() != p.image_size) {
     return refuse(make_error(
         errc::bad_format, fmt::format("a part of object {}'s image at offset {}: expected {}", p.id.to_string(),
                                       p.offset,
                                       it == assemblies_.end()
                                           ? std::string("its first part")
                                           : fmt::format("offset {} of {} bytes", it->second.received,
-                                                        it->second.image.bytes().size()))));
+                                                        it->second.image.size()))));
   }
-  std::memcpy(it->second.image.bytes().data() + p.offset, part.data(), part.size());
+  if (auto written = it->second.image.write(p.offset, part); !written) return refuse(written.error());
   it->second.received += part.size();
   assembling_count_.store(assemblies_.size(), std::memory_order_relaxed);
   if (it->second.received < p.image_size) {

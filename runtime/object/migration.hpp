@@ -167,19 +167,21 @@ class migration {
 
   /// object_image (driving thread, as the frame is handled): `part` is the
   /// part's bytes (a view of the transport's buffer, or the frame's own).
-  /// A part is copied into the image being assembled from its source, in
-  /// memory of the pending store's (store::pending_image), and answered
-  /// with ack if it asks for an answer; the whole image (its last part) is
-  /// stored as pending: here, a check and no copy, when images_in_place(),
-  /// else on an object thread, copied into the pending store's file
-  /// (store_image). A part out of order, or past the end of its image, is
+  /// A part is written into the image being assembled from its source, in
+  /// the pending store's room for it (store::pending_image: memory, or on a
+  /// persistent node a file in the pending store's directory), its blocks
+  /// hashed as they complete, and answered with ack if it asks for an
+  /// answer; the whole image (its last part) is stored as pending, with no
+  /// copy and no pass over it (its checksum checked by those digests):
+  /// here when images_in_place(), else on an object thread, with a sync of
+  /// its file and a rename (store_image). A part out of order, or past the end of its image, is
   /// refused (bad_format) and its image dropped; so is a first part beyond
   /// the pending store's memory limit (out_of_memory).
   void on_image(const wire::frame& f, std::span<const std::byte> part);
   /// True if this node stores a move's image as its last part is handled,
   /// on the network thread (exec/dispatch.hpp): its pending images are kept
-  /// in memory, so storing one is a check of the assembled image, which
-  /// becomes the pending object as it is, and no file is written.
+  /// in memory, so storing one is a check of the assembled image's digests,
+  /// which becomes the pending object as it is, and no file is written.
   [[nodiscard]] bool images_in_place() const { return !log_.incoming().persistent(); }
   /// Images being assembled from their parts now (diagnostics, tests).
   [[nodiscard]] std::size_t images_assembling() const {

@@ -298,6 +298,20 @@ result<std::unique_ptr<segment>> store::backing::adopt(store::backing&, object_i
   return make_error(errc::unsupported, "this store copies images it takes");
 }
 
+result<std::unique_ptr<segment>> store::backing::make_pending(std::uint64_t image_size) {
+  return make_memory_segment(image_size);
+}
+
+result<std::unique_ptr<segment>> store::backing::install_pending(object_id id, std::unique_ptr<segment>& pending,
+                                                                 const layout::seal_tree*) {
+  return install(id, pending->image());
+}
+
+result<void> segment::write_pending(std::uint64_t image_offset, std::span<const std::byte> bytes) {
+  std::memcpy(image().data() + image_offset, bytes.data(), bytes.size());
+  return {};
+}
+
 result<void> store::read_at_rest(object_id id, std::uint64_t offset, std::span<std::byte> out) const {
   std::shared_ptr<segment> seg;  // the I/O runs unlocked; this keeps the segment alive
   std::uint64_t at = 0;
@@ -453,37 +467,59 @@ result<object_info> store::import_image(std::span<const std::byte> image) {
   return info_of(impl_->objects.at(h.id));
 }
 
+struct store::pending_image::streamed {
+  layout::seal_stream stream;
+  bool in_order = true;  // every write continued where the one before ended
+};
+
 store::pending_image::pending_image() = default;
 store::pending_image::pending_image(pending_image&&) noexcept = default;
 store::pending_image& store::pending_image::operator=(pending_image&&) noexcept = default;
 store::pending_image::~pending_image() = default;
-std::span<std::byte> store::pending_image::bytes() const { return seg_ ? seg_->image() : std::span<std::byte>{}; }
+std::uint64_t store::pending_image::size() const { return seg_ ? seg_->image().size() : 0; }
+std::span<const std::byte> store::pending_image::bytes() const {
+  return seg_ ? std::span<const std::byte>(seg_->image()) : std::span<const std::byte>{};
+}
+
+result<void> store::pending_image::write(std::uint64_t offset, std::span<const std::byte> bytes) {
+  if (!seg_) return make_error(errc::invalid_argument, "writing into an empty pending image");
+  if (offset > size() || bytes.size() > size() - offset)
+    return make_error(errc::invalid_argument, fmt::format("{} bytes at offset {} pass the end of a pending image of {}",
+                                                          bytes.size(), offset, size()));
+  FERRY_TRY_STATUS(seg_->write_pending(offset, bytes));
+  if (streamed_->in_order && offset == streamed_->stream.fed()) {
+    streamed_->stream.feed(bytes);
+  } else {
+    streamed_->in_order = false;
+  }
+  return {};
+}
 
 result<store::pending_image> store::make_pending_image(std::uint64_t image_size) {
   if (image_size < layout::kHeaderSize)
     return make_error(errc::bad_format, fmt::format("an image of {} bytes is shorter than its header", image_size));
   pending_image image;
   FERRY_TRY(image.reserved_, reserve(image_size));
-  FERRY_TRY(image.seg_, make_memory_segment(image_size));
+  FERRY_TRY(image.seg_, impl_->back->make_pending(image_size));
+  image.streamed_ = std::make_unique<pending_image::streamed>(pending_image::streamed{layout::seal_stream(image_size)});
   return image;
 }
 
 result<object_info> store::import_image(pending_image& image) {
   if (!image.seg_) return make_error(errc::invalid_argument, "an empty pending image");
-  const std::span<const std::byte> bytes = image.bytes();
-  if (impl_->back->persistent()) {  // checked, then copied into its file, durably
-    image.reserved_.reset();        // counted as the object's from here (the handle's release takes the lock)
-    FERRY_TRY(auto info, import_image(bytes));
-    image = pending_image{};
-    return info;
-  }
-  FERRY_TRY(layout::header h, layout::validate(bytes));
-  image.reserved_.reset();
+  // Checked before the lock: with the digests computed as it was written,
+  // or else a checksum pass over the whole image.
+  const auto& s = *image.streamed_;
+  const layout::seal_tree* tree = s.in_order && s.stream.complete() ? &s.stream.tree() : nullptr;
+  FERRY_TRY(layout::header h, tree ? layout::validate(image.bytes(), *tree) : layout::validate(image.bytes()));
+  image.reserved_.reset();  // counted as the object's from here (the handle's release takes the lock)
   std::unique_lock lock(impl_->mu);
   if (impl_->objects.contains(h.id) || impl_->damaged.contains(h.id))
     return make_error(errc::already_exists, fmt::format("object {} already exists", h.id.to_string()));
-  FERRY_TRY_STATUS(result<void>(impl_->admit(0, bytes.size())));
-  impl_->put_entry(h.id, entry{std::move(image.seg_), h});
+  FERRY_TRY_STATUS(result<void>(impl_->admit(0, image.size())));
+  FERRY_TRY(auto seg, impl_->back->install_pending(h.id, image.seg_, tree));
+  image = pending_image{};
+  impl_->put_entry(h.id, entry{std::move(seg), h});
   return info_of(impl_->objects.at(h.id));
 }
 

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -314,8 +315,8 @@ TEST_CASE_FIXTURE(store_fixture, "store: a memory limit counts image bytes, and 
 
 // A move's image arrives in parts, written in place into a pending image
 // (runtime/object/migration.cpp): a memory store keeps that memory as the
-// object's image, a persistent store copies it into its file.
-TEST_CASE_FIXTURE(store_fixture, "store: a pending image is written in place and imported, kept as it is by a memory store") {
+// object's image, a directory store the file it wrote them to.
+TEST_CASE_FIXTURE(store_fixture, "store: a pending image is written in place and imported, kept as it is") {
   auto source = store::open_memory();
   const auto made = REQUIRE_OK(source->create(3 << 20));
   auto data = REQUIRE_OK(source->local(made.id));
@@ -327,28 +328,128 @@ TEST_CASE_FIXTURE(store_fixture, "store: a pending image is written in place and
     st->set_memory_limit(made.image_size + (1 << 20));
     CHECK_ERRC(st->make_pending_image(63), errc::bad_format);  // not even a header
     auto pending = REQUIRE_OK(st->make_pending_image(image.size()));
-    REQUIRE(pending.bytes().size() == image.size());
+    REQUIRE(pending.size() == image.size());
     CHECK_ERRC(st->reserve(2 << 20), errc::out_of_memory);  // counted while it lives
     CHECK_ERRC(st->make_pending_image(image.size()), errc::out_of_memory);
-    // Written in two pieces, one byte of it wrong: refused, kept.
-    std::memcpy(pending.bytes().data(), image.data(), image.size());
-    pending.bytes()[image.size() / 2] ^= std::byte{1};
+    CHECK_ERRC(pending.write(image.size() - 8, std::span(image).first(16)), errc::invalid_argument);  // past its end
+    // Written front to back in a move's parts (its checksum computed as it
+    // is written), one byte of it wrong: refused, kept.
+    auto wrong = image;
+    const std::size_t bad = image.size() / 2 + 3;
+    wrong[bad] ^= std::byte{1};
+    for (std::size_t at = 0; at < image.size(); at += 61440)
+      REQUIRE_OK(pending.write(at, std::span(wrong).subspan(at, std::min<std::size_t>(61440, image.size() - at))));
+    CHECK(pending.bytes()[bad] == wrong[bad]);
     CHECK_ERRC(st->import_image(pending), errc::corrupt);
-    REQUIRE(pending.bytes().size() == image.size());
-    pending.bytes()[image.size() / 2] ^= std::byte{1};
-    std::byte* const place = pending.bytes().data();
+    REQUIRE(pending.size() == image.size());
+    // The byte put right, out of order (the import then reads the image): taken.
+    REQUIRE_OK(pending.write(bad, std::span(image).subspan(bad, 1)));
+    const std::byte* const place = pending.bytes().data();
     const auto info = REQUIRE_OK(st->import_image(pending));
-    CHECK(pending.bytes().empty());  // taken
+    CHECK(pending.size() == 0);  // taken
+    CHECK_ERRC(pending.write(0, std::span(image).first(8)), errc::invalid_argument);
     CHECK(info.id == made.id);
     CHECK(info.moves == 1);
     CHECK(st->memory_used() == image.size());
     const auto kept = REQUIRE_OK(st->local(made.id));
     CHECK(std::equal(kept.begin(), kept.end(), data.begin(), data.end()));
-    // A memory store kept the pending image's memory; a persistent one copied it.
-    CHECK((kept.data() == place + (image.size() - data.size())) == !persistent);
+    // Kept where it was written: memory, or the mapping of the renamed file.
+    CHECK(kept.data() == place + (image.size() - data.size()));
     CHECK_ERRC(st->import_image(pending), errc::invalid_argument);  // nothing left to import
     REQUIRE_OK(st->remove(made.id));
   }
+}
+
+// A directory store writes a pending image straight into a file of its
+// own: the import renames it, nothing copies it, and a dropped one or one a
+// crash left behind is removed.
+TEST_CASE_FIXTURE(store_fixture, "store: a directory store's pending image is a file its import renames") {
+  auto source = store::open_memory();
+  const auto made = REQUIRE_OK(source->create(1 << 20));
+  auto data = REQUIRE_OK(source->local(made.id));
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<std::byte>(i * 7 + 3);
+  const auto image = REQUIRE_OK(source->export_image(made.id));
+  const auto objects = dir.path() / "objects";
+  const auto pending_files = [&] {
+    std::vector<std::filesystem::path> found;
+    for (const auto& e : std::filesystem::directory_iterator(objects))
+      if (e.path().extension() == ".tmp") found.push_back(e.path());
+    return found;
+  };
+  const auto inode = [](const std::filesystem::path& p) {
+    struct stat st {};
+    return ::stat(p.c_str(), &st) == 0 ? st.st_ino : ino_t{0};
+  };
+  auto st = open(true);
+  {
+    auto dropped = REQUIRE_OK(st->make_pending_image(image.size()));
+    REQUIRE(pending_files().size() == 1);
+  }
+  CHECK(pending_files().empty());  // dropped unimported: its file with it
+  auto pending = REQUIRE_OK(st->make_pending_image(image.size()));
+  const auto files = pending_files();
+  REQUIRE(files.size() == 1);
+  CHECK(std::filesystem::file_size(files[0]) == image.size());
+  REQUIRE_OK(pending.write(0, image));
+  {  // the bytes written are the file's
+    std::vector<std::byte> on_disk(image.size());
+    std::FILE* f = std::fopen(files[0].c_str(), "rb");
+    REQUIRE(f != nullptr);
+    CHECK(std::fread(on_disk.data(), 1, on_disk.size(), f) == on_disk.size());
+    std::fclose(f);
+    CHECK(on_disk == image);
+  }
+  const auto was = inode(files[0]);
+  REQUIRE_OK(st->import_image(pending));
+  CHECK(pending_files().empty());
+  CHECK(inode(objects / (made.id.to_string() + ".fobj")) == was);  // renamed, not copied
+  // A pending image a crash left (a child that exits without cleaning up):
+  // removed when the store opens again, and the object is sound.
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    auto left = st->make_pending_image(image.size());
+    ::_exit(left && pending_files().size() == 1 ? 0 : 1);
+  }
+  int wstatus = 0;
+  REQUIRE(::waitpid(child, &wstatus, 0) == child);
+  REQUIRE(WIFEXITED(wstatus));
+  CHECK(WEXITSTATUS(wstatus) == 0);
+  CHECK(pending_files().size() == 1);
+  st.reset();
+  auto again = open(true);
+  CHECK(pending_files().empty());
+  CHECK(again->damaged().empty());
+  const auto kept = REQUIRE_OK(again->local(made.id));
+  CHECK(std::equal(kept.begin(), kept.end(), data.begin(), data.end()));
+}
+
+// A pending file is sparse until written: a full disk refuses the part that
+// does not fit with a typed error (not SIGBUS), and the store goes on.
+TEST_CASE("store: a directory store's pending image on a full disk: the write that does not fit is io_error") {
+  test::temp_dir dir;
+  const auto small = dir.path() / "small";
+  std::filesystem::create_directories(small);
+  if (::mount("tmpfs", small.c_str(), "tmpfs", 0, "size=1m") != 0) {
+    MESSAGE("skipped: cannot mount a tmpfs here (", std::strerror(errno), ")");
+    return;
+  }
+  struct unmounted {
+    std::filesystem::path p;
+    ~unmounted() { ::umount2(p.c_str(), MNT_DETACH); }
+  } cleanup{small};
+  auto st = REQUIRE_OK(store::open_directory(small / "objects"));
+  auto pending = REQUIRE_OK(st->make_pending_image(std::uint64_t{64} << 20));  // a 64 MiB claim on a 1 MiB disk
+  std::vector<std::byte> part(61440, std::byte{0x5a});
+  result<void> written;
+  std::uint64_t at = 0;
+  for (; at < pending.size() && written; at += part.size()) written = pending.write(at, part);
+  CHECK_ERRC(written, errc::io_error);
+  CHECK(at <= (std::uint64_t{2} << 20));  // refused near the disk's size, not after the claim
+  CHECK_ERRC(st->import_image(pending), errc::bad_format);  // not an image: refused, kept
+  pending = store::pending_image{};  // dropped: its file and blocks with it
+  const auto made = REQUIRE_OK(st->create(600 << 10));  // fits only in the space it held
+  CHECK(REQUIRE_OK(st->read(made.id, 0, 1000)).size() == 1000);
 }
 
 // A persistent node's pending image becomes live by store::take from its

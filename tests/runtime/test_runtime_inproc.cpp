@@ -2,6 +2,7 @@
 // transport: the runtime's protocol logic end to end with real mobile code
 // (plugin -> code objects -> pushed/pulled -> JIT -> run -> reply/forward).
 #include <algorithm>
+#include <filesystem>
 #include <chrono>
 #include <future>
 #include <memory>
@@ -593,6 +594,14 @@ TEST_CASE_FIXTURE(persistent_cluster_fixture, "runtime: a persistent node assemb
   CHECK(rt->objects().get(obj, kMovedWords) == values);
   CHECK(rt->invoke(&where, obj).get() == 1);
   for (const auto& n : nodes) CHECK(n->stats().images_assembling == 0);
+  // The parts went straight into a file of the incoming store, which became
+  // the object's file: no pending file is left, and the object's is there.
+  const auto store1 = dir.path() / "store" / "1";
+  std::size_t pending_files = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(store1))
+    pending_files += e.path().extension() == ".tmp" ? 1 : 0;
+  CHECK(pending_files == 0);
+  CHECK(std::filesystem::exists(store1 / (obj.id.to_string() + ".fobj")));
 }
 
 // A session member over the in-process transport, not started.

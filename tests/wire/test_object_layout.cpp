@@ -97,6 +97,41 @@ TEST_CASE("object layout: a new object's zero tail seals as the whole zero image
   }
 }
 
+TEST_CASE("object layout: an image fed front to back in pieces has the whole image's digests, and is checked by them") {
+  // Pieces of random sizes (the checksum field and block ends fall inside
+  // them or on their edges), over images of one short block to two groups.
+  const std::uint64_t block = layout::kSealMinBlockBytes;
+  const std::uint64_t group = block * layout::kSealGroupBlocks;
+  for (const std::uint64_t data : {std::uint64_t{100}, block - 64, 5 * block, group + 3 * block + 5}) {
+    CAPTURE(data);
+    auto img = image_of(1, data, 3);
+    std::mt19937_64 rng(data);
+    for (const std::uint64_t most : {std::uint64_t{1} << 20, std::uint64_t{61440}, std::uint64_t{50}}) {
+      CAPTURE(most);
+      layout::seal_stream stream(img.size());
+      for (std::uint64_t at = 0; at < img.size();) {
+        const std::uint64_t n = std::min<std::uint64_t>(img.size() - at, 1 + rng() % most);
+        CHECK_FALSE(stream.complete());
+        stream.feed(std::span<const std::byte>(img).subspan(at, n));
+        at += n;
+        REQUIRE(stream.fed() == at);
+        if (most == 50 && at > 4 * block) break;  // small pieces: the start is enough
+      }
+      if (!stream.complete()) continue;
+      CHECK(stream.tree().checksum() == stored_checksum(img));
+      CHECK(stream.tree().checksum() == layout::seal_tree::of(img).checksum());
+      REQUIRE_OK(layout::validate(img, stream.tree()));
+    }
+    // Bytes that are not those fed: the check by the digests refuses them.
+    layout::seal_stream stream(img.size());
+    auto other = img;
+    other[img.size() - 1] ^= std::byte{1};
+    stream.feed(other);
+    CHECK_ERRC(layout::validate(img, stream.tree()), errc::corrupt);
+    CHECK_ERRC(layout::validate(other, stream.tree()), errc::corrupt);  // fed, but not what the header says
+  }
+}
+
 TEST_CASE("object layout: version 1 images (one pass over the whole image) are read, and sealed as version 2") {
   auto img = image_of(2, 5000, 3);
   layout::store_u64(img.data() + layout::kOffChecksum, 0);
