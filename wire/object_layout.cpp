@@ -311,6 +311,14 @@ void seal_stream::feed(std::span<const std::byte> bytes) noexcept {
   if (complete()) tree_.refold_groups();
 }
 
+void seal_split(std::span<std::byte> head, std::span<const std::byte> rest) {
+  put(head.data() + kOffVersion, kFormatVersion);
+  seal_stream stream(head.size() + rest.size());
+  stream.feed(head);
+  stream.feed(rest);
+  put(head.data() + kOffChecksum, stream.tree().checksum());
+}
+
 void set_fot_count(std::span<std::byte> image, std::uint32_t n) noexcept { put(image.data() + kOffFotCount, n); }
 void set_moves(std::span<std::byte> image, std::uint64_t n) noexcept { put(image.data() + kOffMoves, n); }
 

@@ -84,6 +84,11 @@ inline constexpr std::uint64_t kSealGroupBlocks = 1024;
 std::uint64_t compute_checksum(std::span<const std::byte> image);
 /// Write the current version and its checksum into the header.
 void seal(std::span<std::byte> image);
+/// The same for an image held in two pieces: `head` (its first bytes, the
+/// header at least, which are written to) and `rest` (the bytes after
+/// them, read in place): what seal() would write into the joined image,
+/// with no copy of `rest`.
+void seal_split(std::span<std::byte> head, std::span<const std::byte> rest);
 
 /// The block and group digests behind a version-2 checksum, kept beside an
 /// image that is patched in place (a file store's object): sealing after a

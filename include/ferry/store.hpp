@@ -209,11 +209,19 @@ class FERRY_API store {
   /// `add_moves`, its moves field (docs/object-format.md) is that much higher
   /// than the stored object's before the one seal: a migration's image.
   result<std::vector<std::byte>> export_image(object_id id, std::uint64_t add_moves = 0) const;
-  /// The same image written into `out`, which must be exactly as long
-  /// (object_info::image_size): a migration writes it straight into the
-  /// frame that carries it, with no buffer of its own. invalid_argument if
-  /// `out` is another size, and `out` is then left as it was.
-  result<void> export_image_into(object_id id, std::span<std::byte> out, std::uint64_t add_moves = 0) const;
+  /// The export's image without a copy of it (a move's parts leave from
+  /// it): `image` is the stored image in place, kept mapped while `keep`
+  /// lives, and `head` the export's first bytes (its header, `add_moves`
+  /// higher and sealed over the whole image), which stand for the first
+  /// head.size() bytes of `image`. One pass hashes the image; nothing
+  /// copies it. The caller keeps the object from changing while it reads
+  /// (a move has frozen it).
+  struct image_in_place {
+    std::vector<std::byte> head;
+    std::span<const std::byte> image;
+    std::shared_ptr<const void> keep;
+  };
+  result<image_in_place> export_image_in_place(object_id id, std::uint64_t add_moves) const;
   /// Verify an image (magic, version, sizes, checksum) and store it under the
   /// id in its header (errc::already_exists if taken).
   result<object_info> import_image(std::span<const std::byte> image);

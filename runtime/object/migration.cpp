@@ -241,17 +241,24 @@ namespace {
 class image_sender : public std::enable_shared_from_this<image_sender> {
  public:
   image_sender(session::member& member, calls::call_table& calls, object_id id, wire::node_index to,
-               large_bytes image, std::function<void()> all_sent)
-      : member_(member), calls_(calls), id_(id), to_(to), image_(std::move(image)), all_sent_(std::move(all_sent)) {}
+               store::image_in_place image, std::function<void()> all_sent)
+      : member_(member),
+        calls_(calls),
+        id_(id),
+        to_(to),
+        image_(std::move(image)),
+        size_(image_.image.size()),
+        first_part_(first_part_of(image_)),
+        all_sent_(std::move(all_sent)) {}
 
   /// Driving thread: send parts while fewer than kImageAnswersInFlight
   /// answered parts are unanswered.
   void pump() {
     if (pumping_) return;  // an answer that came while this one sends: its loop sends on
     pumping_ = true;
-    while (next_ < image_.size() && !ended()) {
-      const auto n = std::min<std::uint64_t>(migration::kImagePartBytes, image_.size() - next_);
-      const bool answered = part_ % migration::kImagePartsPerAnswer == 0 || next_ + n == image_.size();
+    while (next_ < size_ && !ended()) {
+      const auto n = std::min<std::uint64_t>(migration::kImagePartBytes, size_ - next_);
+      const bool answered = part_ % migration::kImagePartsPerAnswer == 0 || next_ + n == size_;
       if (answered && asked_ - answered_count() >= migration::kImageAnswersInFlight) break;
       std::uint64_t call = 0;
       if (answered) {
@@ -260,14 +267,14 @@ class image_sender : public std::enable_shared_from_this<image_sender> {
         ++asked_;
       }
       const auto s = member_.send(to_, {frame_type::object_image, member_.self(), call,
-                                        wire::object_image_body{id_, image_.size(), next_, {}}},
-                                  std::span<const std::uint8_t>(image_).subspan(next_, n));
+                                        wire::object_image_body{id_, size_, next_, {}}},
+                                  part_bytes(next_, n));
       next_ += n;
       ++part_;
       if (!s.ok()) {
         if (call != 0) (void)calls_.complete(call, {}, status(s));
         else end(s);
-      } else if (next_ == image_.size() && all_sent_) {
+      } else if (next_ == size_ && all_sent_) {
         all_sent_();
       }
     }
@@ -309,9 +316,24 @@ class image_sender : public std::enable_shared_from_this<image_sender> {
   }
 
  private:
+  // The first part: the export's header, then the stored image's bytes.
+  static large_bytes first_part_of(const store::image_in_place& image) {
+    const auto n = std::min<std::uint64_t>(migration::kImagePartBytes, image.image.size());
+    large_bytes part(static_cast<std::size_t>(n));
+    std::memcpy(part.data(), image.head.data(), image.head.size());
+    std::memcpy(part.data() + image.head.size(), image.image.data() + image.head.size(), n - image.head.size());
+    return part;
+  }
+  // The bytes of the part at `offset`: the first part's own, else the
+  // stored image's in place.
+  std::span<const std::uint8_t> part_bytes(std::uint64_t offset, std::uint64_t n) const {
+    if (offset == 0) return first_part_;
+    return {reinterpret_cast<const std::uint8_t*>(image_.image.data()) + offset, static_cast<std::size_t>(n)};
+  }
+
   // Every answered part of the image (known once the sizes are).
   std::uint64_t parts_asked_total() const {
-    const std::uint64_t parts = (image_.size() + migration::kImagePartBytes - 1) / migration::kImagePartBytes;
+    const std::uint64_t parts = (size_ + migration::kImagePartBytes - 1) / migration::kImagePartBytes;
     return (parts - 1) / migration::kImagePartsPerAnswer + 1 + ((parts - 1) % migration::kImagePartsPerAnswer != 0);
   }
   std::uint64_t answered_count() {
@@ -333,7 +355,7 @@ class image_sender : public std::enable_shared_from_this<image_sender> {
   }
   // Driving thread, once the mover has its answer: nothing more waits on them.
   void cancel_outstanding() {
-    next_ = image_.size();
+    next_ = size_;
     for (const auto call : calls_asked_) (void)calls_.cancel(call);
     calls_asked_.clear();
   }
@@ -342,7 +364,9 @@ class image_sender : public std::enable_shared_from_this<image_sender> {
   calls::call_table& calls_;
   const object_id id_;
   const wire::node_index to_;
-  const large_bytes image_;
+  const store::image_in_place image_;  // the stored image, kept mapped while the parts leave
+  const std::uint64_t size_;
+  const large_bytes first_part_;
   std::function<void()> all_sent_;
   // The driving thread's.
   std::uint64_t next_ = 0;   // the next part's offset
@@ -360,15 +384,12 @@ class image_sender : public std::enable_shared_from_this<image_sender> {
 }  // namespace
 
 status migration::send_image(const object_id& id, wire::node_index to, std::uint64_t& version) {
-  // Exported once into memory of its own (huge pages from 2 MiB: written
-  // for the first time without a fault per 4 KiB), then sent in parts that
-  // fit the buffers the transports keep however many are in flight.
-  FERRY_TRY(const auto info, store_.stat(id));
-  large_bytes image(static_cast<std::size_t>(info.image_size));
-  const auto bytes = std::as_writable_bytes(std::span(image));
-  if (auto exported = store_.export_image_into(id, bytes, 1); !exported) return exported.error();
-  FERRY_TRY(const auto hdr, layout::read_header(bytes));
-  version = hdr.moves;
+  // Sent from the stored image in place (the object is frozen), its header
+  // the export's, in parts that fit the buffers the transports keep however
+  // many are in flight: one pass hashes the image, nothing copies it but
+  // the transport.
+  FERRY_TRY(auto image, store_.export_image_in_place(id, 1));
+  version = layout::load_u64(image.head.data() + layout::kOffMoves);
   auto sender = std::make_shared<image_sender>(member_, calls_, id, to, std::move(image),
                                                [this] { step(kStepSourceImageSent); });
   member_.post([sender] { sender->pump(); });

@@ -8,8 +8,9 @@
 //                object frames, further moves) is held here from now on
 //   2. drain     wait until work admitted before the freeze has ended (its
 //                writes sealed: durable, for a persistent store)
-//   3. prepare   export the sealed image (its move count one higher), send
-//                it to the destination in parts of at most kImagePartBytes
+//   3. prepare   seal the export's header over the stored image (its move
+//                count one higher) and send the image from where it is
+//                stored to the destination in parts of at most kImagePartBytes
 //                (object_image frames, a few in flight), which assembles
 //                them, stores the image as *pending* (move_log: incoming
 //                image + `in` record, durable), holds frames for the
@@ -229,7 +230,8 @@ class migration {
   void sweep_idle();
 
   /// Step 3's sending (a mover thread): export `id`'s image, one move
-  /// later, and send it to `to` in parts; the version it carries, and the
+  /// later, in place (store::export_image_in_place), and send it to `to` in
+  /// parts from there; the version it carries, and the
   /// destination's answer to its last part (stored as pending, or why not).
   status send_image(const object_id& id, wire::node_index to, std::uint64_t& version);
   /// Store a whole image that arrived from `f.source` as pending, and

@@ -442,18 +442,21 @@ result<std::vector<std::byte>> store::export_image(object_id id, std::uint64_t a
   return out;
 }
 
-result<void> store::export_image_into(object_id id, std::span<std::byte> out, std::uint64_t add_moves) const {
-  std::shared_lock lock(impl_->mu);
-  FERRY_TRY(entry * e, impl_->find(id));
-  const auto img = e->seg->image();
-  if (out.size() != img.size())
-    return make_error(errc::invalid_argument, fmt::format("the image of object {} is {} bytes, not {}", id.to_string(),
-                                                          img.size(), out.size()));
+result<store::image_in_place> store::export_image_in_place(object_id id, std::uint64_t add_moves) const {
+  image_in_place out;
   {
-    std::shared_lock image_bytes(*e->bytes);
-    std::memcpy(out.data(), img.data(), img.size());
+    std::shared_lock lock(impl_->mu);
+    FERRY_TRY(entry * e, impl_->find(id));
+    out.image = e->seg->image();
+    out.keep = e->seg;
   }
-  return seal_export(out, add_moves);
+  // The export's header, sealed over it and the rest in place: what
+  // seal_export writes into a copy, without the copy.
+  FERRY_TRY(const layout::header h, layout::read_header(out.image));
+  out.head.assign(out.image.begin(), out.image.begin() + layout::kHeaderSize);
+  layout::set_moves(out.head, h.moves + add_moves);
+  layout::seal_split(out.head, out.image.subspan(layout::kHeaderSize));
+  return out;
 }
 
 result<object_info> store::import_image(std::span<const std::byte> image) {
