@@ -463,7 +463,10 @@ void migration::on_image(const frame& f, std::span<const std::byte> part) {
   const auto key = std::pair{f.source, p.id};
   const auto refuse = [&](status s) {
     drop_assemblies(f.source, &p.id);
-    if (f.call != 0) answer(f, s);  // else the source learns it from its next answered part
+    if (f.call != 0) return answer(f, s);
+    // Unanswered: the image's next answered part carries the reason.
+    if (refusals_.size() >= kMaxAssemblies) refusals_.erase(refusals_.begin());
+    refusals_.insert_or_assign(key, std::move(s));
   };
   if (p.offset > p.image_size || part.size() > p.image_size - p.offset)
     return refuse(make_error(errc::bad_format, fmt::format("a part of object {}'s image at offset {} ({} bytes) "
@@ -472,6 +475,7 @@ void migration::on_image(const frame& f, std::span<const std::byte> part) {
   auto it = assemblies_.find(key);
   if (p.offset == 0) {  // a new image (a source that retries a move starts again)
     if (it != assemblies_.end()) assemblies_.erase(it);
+    refusals_.erase(key);
     if (assemblies_.size() >= kMaxAssemblies)
       return refuse(make_error(errc::out_of_memory, fmt::format("node {} is taking {} images already: object {} "
                                                                 "not taken",
@@ -479,6 +483,14 @@ void migration::on_image(const frame& f, std::span<const std::byte> part) {
     auto image = log_.incoming().make_pending_image(p.image_size);
     if (!image) return refuse(image.error());
     it = assemblies_.emplace(key, assembly{std::move(*image), 0}).first;
+  } else if (const auto r = it == assemblies_.end() ? refusals_.find(key) : refusals_.end(); r != refusals_.end()) {
+    // Refused at a part nobody was answered for (a full disk, say): this
+    // one says why; the parts after it find nothing and stay unanswered.
+    if (f.call != 0) {
+      answer(f, r->second);
+      refusals_.erase(r);
+    }
+    return;
   } else if (it == assemblies_.end() || it->second.received != p.offset ||
              it->second.image.size() != p.image_size) {
     return refuse(make_error(
@@ -504,9 +516,11 @@ void migration::on_image(const frame& f, std::span<const std::byte> part) {
 }
 
 void migration::drop_assemblies(wire::node_index source, const object_id* id) {
-  std::erase_if(assemblies_, [&](const auto& entry) {
+  const auto of_it = [&](const auto& entry) {
     return entry.first.first == source && (id == nullptr || entry.first.second == *id);
-  });
+  };
+  std::erase_if(assemblies_, of_it);
+  std::erase_if(refusals_, of_it);
   assembling_count_.store(assemblies_.size(), std::memory_order_relaxed);
 }
 

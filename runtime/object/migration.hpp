@@ -175,9 +175,12 @@ class migration {
   /// answer; the whole image (its last part) is stored as pending, with no
   /// copy and no pass over it (its checksum checked by those digests):
   /// here when images_in_place(), else on an object thread, with a sync of
-  /// its file and a rename (store_image). A part out of order, or past the end of its image, is
-  /// refused (bad_format) and its image dropped; so is a first part beyond
-  /// the pending store's memory limit (out_of_memory).
+  /// its file and a rename (store_image). A part out of order, or past the
+  /// end of its image, is refused (bad_format) and its image dropped; so is
+  /// a first part beyond the pending store's memory limit (out_of_memory),
+  /// and a part the pending store cannot write (io_error: a full disk). A
+  /// refusal at a part that asked for no answer goes with the image's next
+  /// answered part.
   void on_image(const wire::frame& f, std::span<const std::byte> part);
   /// True if this node stores a move's image as its last part is handled,
   /// on the network thread (exec/dispatch.hpp): its pending images are kept
@@ -302,6 +305,11 @@ class migration {
   /// at a time): a further first part is refused with out_of_memory.
   static constexpr std::size_t kMaxAssemblies = 16;
   std::map<std::pair<wire::node_index, object_id>, assembly> assemblies_;
+  /// Why an image was dropped at a part that asked for no answer (a write
+  /// that failed, a part out of order), by source and object: its next
+  /// answered part gets this instead of "expected its first part". At most
+  /// kMaxAssemblies, the oldest forgotten first.
+  std::map<std::pair<wire::node_index, object_id>, status> refusals_;
   std::atomic<std::size_t> assembling_count_{0};
   /// Orders a pending image's record against an abort that overtook it.
   std::mutex pending_mu_;

@@ -1,9 +1,13 @@
 // Three nodes (threads) and a client in one process over the in-process
 // transport: the runtime's protocol logic end to end with real mobile code
 // (plugin -> code objects -> pushed/pulled -> JIT -> run -> reply/forward).
+#include <sys/mount.h>
+
 #include <algorithm>
-#include <filesystem>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <filesystem>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -602,6 +606,38 @@ TEST_CASE_FIXTURE(persistent_cluster_fixture, "runtime: a persistent node assemb
     pending_files += e.path().extension() == ".tmp" ? 1 : 0;
   CHECK(pending_files == 0);
   CHECK(std::filesystem::exists(store1 / (obj.id.to_string() + ".fobj")));
+}
+
+// The destination's disk fills while the parts arrive, at a part that asked
+// for no answer: the move fails with the reason (io_error), not with "expected
+// its first part" from the next answered one, and the object stays where it was.
+TEST_CASE_FIXTURE(persistent_cluster_fixture, "runtime: a move to a node whose disk fills fails with io_error, the object kept") {
+  const auto incoming = dir.path() / "store" / "1" / "incoming";
+  REQUIRE(std::filesystem::is_directory(incoming));
+  if (::mount("tmpfs", incoming.c_str(), "tmpfs", 0, "size=1m") != 0) {
+    MESSAGE("skipped: cannot mount a tmpfs here (", std::strerror(errno), ")");
+    return;
+  }
+  struct unmounted {
+    std::filesystem::path p;
+    ~unmounted() { ::umount2(p.c_str(), MNT_DETACH); }
+  } cleanup{incoming};
+  const auto values = moved_words(kMovedWords);  // 3 MiB: the disk fills at its 18th part, which asks for no answer
+  const auto obj = rt->objects().create<std::uint64_t>(kMovedWords, on_node(0));
+  rt->objects().put(obj, std::span<const std::uint64_t>(values));
+  try {
+    rt->objects().migrate(obj, on_node(1));
+    FAIL("a move onto a full disk succeeded");
+  } catch (const ferry::error& e) {
+    CHECK_MESSAGE(e.code() == errc::io_error, std::string(e.what()));
+    CHECK(std::string(e.what()).find("No space left") != std::string::npos);
+  }
+  CHECK(rt->objects().get(obj, kMovedWords) == values);
+  CHECK(rt->invoke(&where, obj).get() == 0);
+  CHECK(nodes[1]->stats().images_assembling == 0);
+  std::size_t left = 0;  // the dropped image's file went with it
+  for (const auto& e : std::filesystem::directory_iterator(incoming)) left += e.path().extension() == ".tmp" ? 1 : 0;
+  CHECK(left == 0);
 }
 
 // A session member over the in-process transport, not started.
