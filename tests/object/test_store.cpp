@@ -6,7 +6,6 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -437,14 +436,11 @@ TEST_CASE("store: a directory store's pending image on a full disk: the write th
   test::temp_dir dir;
   const auto small = dir.path() / "small";
   std::filesystem::create_directories(small);
-  if (::mount("tmpfs", small.c_str(), "tmpfs", 0, "size=1m") != 0) {
-    MESSAGE("skipped: cannot mount a tmpfs here (", std::strerror(errno), ")");
+  const test::small_tmpfs disk(small, "1m");
+  if (!disk.mounted()) {
+    MESSAGE("skipped: ", disk.why());
     return;
   }
-  struct unmounted {
-    std::filesystem::path p;
-    ~unmounted() { ::umount2(p.c_str(), MNT_DETACH); }
-  } cleanup{small};
   auto st = REQUIRE_OK(store::open_directory(small / "objects"));
   auto pending = REQUIRE_OK(st->make_pending_image(std::uint64_t{64} << 20));  // a 64 MiB claim on a 1 MiB disk
   std::vector<std::byte> part(61440, std::byte{0x5a});

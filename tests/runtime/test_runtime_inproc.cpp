@@ -1,12 +1,8 @@
 // Three nodes (threads) and a client in one process over the in-process
 // transport: the runtime's protocol logic end to end with real mobile code
 // (plugin -> code objects -> pushed/pulled -> JIT -> run -> reply/forward).
-#include <sys/mount.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
-#include <cstring>
 #include <filesystem>
 #include <future>
 #include <memory>
@@ -614,14 +610,11 @@ TEST_CASE_FIXTURE(persistent_cluster_fixture, "runtime: a persistent node assemb
 TEST_CASE_FIXTURE(persistent_cluster_fixture, "runtime: a move to a node whose disk fills fails with io_error, the object kept") {
   const auto incoming = dir.path() / "store" / "1" / "incoming";
   REQUIRE(std::filesystem::is_directory(incoming));
-  if (::mount("tmpfs", incoming.c_str(), "tmpfs", 0, "size=1m") != 0) {
-    MESSAGE("skipped: cannot mount a tmpfs here (", std::strerror(errno), ")");
+  const test::small_tmpfs disk(incoming, "1m");
+  if (!disk.mounted()) {
+    MESSAGE("skipped: ", disk.why());
     return;
   }
-  struct unmounted {
-    std::filesystem::path p;
-    ~unmounted() { ::umount2(p.c_str(), MNT_DETACH); }
-  } cleanup{incoming};
   const auto values = moved_words(kMovedWords);  // 3 MiB: the disk fills at its 18th part, which asks for no answer
   const auto obj = rt->objects().create<std::uint64_t>(kMovedWords, on_node(0));
   rt->objects().put(obj, std::span<const std::uint64_t>(values));

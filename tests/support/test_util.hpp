@@ -3,15 +3,18 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -90,6 +93,33 @@ class temp_dir {
 
  private:
   std::filesystem::path path_;
+};
+
+/// A tmpfs of `size` ("1m") mounted on `dir` while this lives: a disk that
+/// fills on demand. Where this process may not mount, mounted() is false
+/// and why() says so (a test then skips, saying why).
+class small_tmpfs {
+ public:
+  small_tmpfs(std::filesystem::path dir, const char* size) : dir_(std::move(dir)) {
+    const std::string options = std::string("size=") + size;
+    if (::mount("tmpfs", dir_.c_str(), "tmpfs", 0, options.c_str()) == 0) {
+      mounted_ = true;
+    } else {
+      why_ = std::string("cannot mount a tmpfs here: ") + std::strerror(errno);
+    }
+  }
+  ~small_tmpfs() {
+    if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
+  }
+  small_tmpfs(const small_tmpfs&) = delete;
+  small_tmpfs& operator=(const small_tmpfs&) = delete;
+  [[nodiscard]] bool mounted() const { return mounted_; }
+  [[nodiscard]] const std::string& why() const { return why_; }
+
+ private:
+  std::filesystem::path dir_;
+  bool mounted_ = false;
+  std::string why_;
 };
 
 /// The stacks of process `pid`'s threads, one line per frame, each line
