@@ -295,8 +295,9 @@ class migration {
   std::unordered_map<object_id, held> moving_;  ///< held frames by moving object
   std::atomic<std::uint64_t> moved_out_{0};
   /// An image arriving in parts, by source and object (driving thread):
-  /// written in place into memory of the pending store's, which a memory
-  /// store then keeps as the image (no copy), counted against its limit.
+  /// written in place into the pending store's room for it (memory, or a
+  /// persistent store's file), which becomes the image with no copy,
+  /// counted against the store's limit.
   struct assembly {
     store::pending_image image;
     std::uint64_t received = 0;
@@ -308,7 +309,7 @@ class migration {
   /// Why an image was dropped at a part that asked for no answer (a write
   /// that failed, a part out of order), by source and object: its next
   /// answered part gets this instead of "expected its first part". At most
-  /// kMaxAssemblies, the oldest forgotten first.
+  /// kMaxAssemblies: a further one forgets the one with the lowest key.
   std::map<std::pair<wire::node_index, object_id>, status> refusals_;
   std::atomic<std::size_t> assembling_count_{0};
   /// Orders a pending image's record against an abort that overtook it.
