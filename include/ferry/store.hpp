@@ -157,8 +157,21 @@ class FERRY_API store {
   };
   result<pinned_view> pin_read_only(object_id id);
   /// Re-seal the checksum (and persist, for a file store) after writes made
-  /// through local().
+  /// through local(): a file store hashes the whole image.
   result<void> flush(object_id id);
+  /// A run of an object's data bytes: [offset, offset + length), from the
+  /// start of its data.
+  struct data_range {
+    std::uint64_t offset;
+    std::uint64_t length;
+  };
+  /// The same after writes made only within `written`: a file store hashes
+  /// just the checksum blocks (64 KiB) they touch, so the seal after a
+  /// small write costs the same in any object. A write outside them is
+  /// not sealed: the object is then found corrupt when next checked (a
+  /// reopen, a move), never silently changed. out_of_bounds for a range
+  /// outside the object's data.
+  result<void> flush(object_id id, std::span<const data_range> written);
 
   /// Typed conveniences over read/write/local.
   template <class T>

@@ -23,6 +23,12 @@ struct image_patch {
   std::span<const std::byte> bytes;
 };
 
+/// A run of an image's bytes: [offset, offset + length).
+struct image_range {
+  std::uint64_t offset;
+  std::uint64_t length;
+};
+
 /// One object's image bytes, owned by a backing.
 class segment {
  public:
@@ -35,8 +41,13 @@ class segment {
   /// Apply `patches`, re-seal the checksum; for a persistent backing the
   /// result is durable and crash-atomic (all patches or none) on return.
   virtual result<void> commit(std::span<const image_patch> patches) = 0;
-  /// Re-seal the checksum over the current bytes and persist them.
-  virtual result<void> reseal() = 0;
+  /// Re-seal the checksum after writes made through image() within
+  /// `written` (each inside the image), and persist them. A backing that
+  /// keeps the checksum's digests hashes only the blocks these touch (all
+  /// of the image once per process, for its first seal): a write outside
+  /// them leaves the checksum wrong, and the object is found corrupt when
+  /// it is next checked.
+  virtual result<void> reseal(std::span<const image_range> written) = 0;
   /// Copy image bytes [image_offset, +out.size()) into `out` from where the
   /// backing keeps them at rest (a file store: its file, with O_DIRECT, so
   /// streaming a large object neither fills the page cache nor touches the

@@ -31,6 +31,7 @@
 #include <memory>
 #include <mutex>
 #include <system_error>
+#include <vector>
 
 #include <sodium.h>
 
@@ -205,14 +206,14 @@ class file_segment final : public segment {
   }
 
   // Writes made through the mapping: the last record's cancel is made
-  // durable first (a replay after them would undo them), then the whole
-  // image sealed.
-  result<void> reseal() override {
+  // durable first (a replay after them would undo them), then what they
+  // wrote sealed.
+  result<void> reseal(std::span<const image_range> written) override {
     if (cancel_unsynced_) {
       if (::fdatasync(jfd_) != 0) return os_error("fdatasync", journal_);
       cancel_unsynced_ = false;
     }
-    return apply({});
+    return seal_and_sync(written);
   }
 
   // O_DIRECT needs offset, length and buffer aligned to the device's logical
@@ -252,19 +253,28 @@ class file_segment final : public segment {
   // The checksum's digests of a new object's image, computed as it was sealed.
   void keep_tree(layout::seal_tree tree) { tree_ = std::move(tree); }
 
-  // Patch, re-seal and make durable: shared by commit, reseal (no patches:
-  // writes made through the mapping, which nothing tracked) and journal
-  // replay. With the checksum's digests at hand, a patch hashes only the
-  // blocks it touched; without, the whole image. One fdatasync of the file
-  // writes every page the mapping dirtied (the patches' and the header's)
-  // with one flush of the device, where an msync per range flushed once
-  // per range.
+  // Patch, re-seal and make durable: shared by commit and journal replay.
   result<void> apply(std::span<const image_patch> patches) {
-    for (const auto& p : patches) std::memcpy(map_ + p.offset, p.bytes.data(), p.bytes.size());
-    if (patches.empty() || !tree_.covers(image())) {
+    std::vector<image_range> written;
+    written.reserve(patches.size());
+    for (const auto& p : patches) {
+      std::memcpy(map_ + p.offset, p.bytes.data(), p.bytes.size());
+      written.push_back({p.offset, p.bytes.size()});
+    }
+    return seal_and_sync(written);
+  }
+
+  // Re-seal after the bytes in `written` changed, and make them durable.
+  // With the checksum's digests at hand, only the blocks the ranges touch
+  // are hashed; without (the first seal in this process), the whole image.
+  // One fdatasync of the file writes every page the mapping dirtied (the
+  // ranges' and the header's) with one flush of the device, where an msync
+  // per range flushed once per range.
+  result<void> seal_and_sync(std::span<const image_range> written) {
+    if (!tree_.covers(image())) {
       tree_ = layout::seal_tree::of(image());
     } else {
-      for (const auto& p : patches) tree_.patched(image(), p.offset, p.bytes.size());
+      for (const auto& r : written) tree_.patched(image(), r.offset, r.length);
     }
     tree_.seal(image());
     if (::fdatasync(fd_) != 0) return os_error("fdatasync", file_);

@@ -45,7 +45,7 @@ class memory_segment final : public segment {
     for (const auto& p : patches) std::memcpy(bytes_ + p.offset, p.bytes.data(), p.bytes.size());
     return {};
   }
-  result<void> reseal() override { return {}; }
+  result<void> reseal(std::span<const image_range>) override { return {}; }
 
  private:
   memory_segment(std::byte* p, std::size_t n) : bytes_(p), size_(n) {}

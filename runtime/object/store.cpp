@@ -384,7 +384,21 @@ result<void> store::flush(object_id id) {
   std::shared_lock lock(impl_->mu);
   FERRY_TRY(entry * e, impl_->find(id));
   std::unique_lock bytes(*e->bytes);
-  return e->seg->reseal();
+  const image_range whole{0, e->seg->image().size()};
+  return e->seg->reseal({&whole, 1});
+}
+
+result<void> store::flush(object_id id, std::span<const data_range> written) {
+  std::shared_lock lock(impl_->mu);
+  FERRY_TRY(entry * e, impl_->find(id));
+  std::vector<image_range> ranges;
+  ranges.reserve(written.size());
+  for (const auto& w : written) {
+    if (auto s = impl_->check_range(id, *e, w.offset, w.length); !s.ok()) return s;
+    ranges.push_back({e->hdr.data_offset + w.offset, w.length});
+  }
+  std::unique_lock bytes(*e->bytes);
+  return e->seg->reseal(ranges);
 }
 
 result<std::uint16_t> store::fot_add(object_id holder, object_id target) {

@@ -11,8 +11,9 @@ source "$(dirname "$0")/lib.sh"  # fail, and $work: this test's TMPDIR
 out=$("$FERRY" bench store --object-mib 4 --rounds 2 --json)
 echo "$out"
 rows=$(grep -c '"name"' <<<"$out")
-[[ $rows -eq 3 ]] || fail "expected 3 cases, got $rows"
-for c in "fill 4 MiB in 1024 KiB durable writes" "8-byte durable write into 4 MiB" "seal after a call's write, 4 MiB"; do
+[[ $rows -eq 4 ]] || fail "expected 4 cases, got $rows"
+for c in "fill 4 MiB in 1024 KiB durable writes" "8-byte durable write into 4 MiB" "seal after a call's write, 4 MiB" \
+  "seal of the whole image after a write, 4 MiB"; do
   line=$(grep -F "\"name\": \"$c\"" <<<"$out") || fail "no '$c' case"
   grep -Eq '"baseline": [0-9.]+(e[-+][0-9]+)?, "ferry": [0-9.]+(e[-+][0-9]+)?, "ratio": [0-9.]+(e[-+][0-9]+)?, "unit": "ms", "ratio_range": \[' <<<"$line" \
     || fail "malformed row: $line"

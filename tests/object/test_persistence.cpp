@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <random>
 
@@ -163,6 +164,24 @@ TEST_CASE("directory store: data, FOT and sizes survive a clean reopen") {
   CHECK(REQUIRE_OK(st->load(target)) == 77);
 }
 
+namespace {
+// `sessions` openings of the directory store at `dir`: each finds no damage
+// and the object (made in the first, of expected.size() bytes) holding
+// `expected`, then lets `work` change both through the object's bytes.
+object_id in_sessions(const std::filesystem::path& dir, std::vector<std::byte>& expected, int sessions,
+                      const std::function<void(store&, object_id, std::span<std::byte>)>& work) {
+  object_id id;
+  for (int session = 0; session < sessions; ++session) {
+    auto st = REQUIRE_OK(store::open_directory(dir));
+    REQUIRE(st->damaged().empty());
+    if (session == 0) id = REQUIRE_OK(st->create(expected.size())).id;
+    CHECK(REQUIRE_OK(st->read(id, 0, expected.size())) == expected);
+    work(*st, id, REQUIRE_OK(st->local(id)));
+  }
+  return id;
+}
+}  // namespace
+
 TEST_CASE("directory store: writes sealed block by block leave every image valid across reopens") {
   // Each write re-hashes the blocks it touched (docs/object-format.md,
   // "Checksum"): writes at random places, across block boundaries, FOT
@@ -172,19 +191,13 @@ TEST_CASE("directory store: writes sealed block by block leave every image valid
   const auto dir = tmp.path() / "objects";
   constexpr std::uint64_t kBytes = (3 << 20) + 12345;
   std::vector<std::byte> expected(kBytes);
-  object_id id;
   std::mt19937_64 rng(11);
-  for (int session = 0; session < 3; ++session) {
-    auto st = REQUIRE_OK(store::open_directory(dir));
-    REQUIRE(st->damaged().empty());
-    if (session == 0) id = REQUIRE_OK(st->create(kBytes)).id;
-    CHECK(REQUIRE_OK(st->read(id, 0, kBytes)) == expected);
-    auto local = REQUIRE_OK(st->local(id));
+  const object_id id = in_sessions(dir, expected, 3, [&](store& st, object_id id, std::span<std::byte> local) {
     for (int k = 0; k < 5; ++k) {
       const std::uint64_t at = rng() % kBytes;
       local[at] = expected[at] = static_cast<std::byte>(rng());
     }
-    REQUIRE_OK(st->flush(id));
+    REQUIRE_OK(st.flush(id));
     // The writes last: the file is left as their seals made it.
     for (int w = 0; w < 30; ++w) {
       const std::uint64_t len = 1 + rng() % (200 * 1024);
@@ -192,14 +205,57 @@ TEST_CASE("directory store: writes sealed block by block leave every image valid
       std::vector<std::byte> bytes(len);
       for (auto& b : bytes) b = static_cast<std::byte>(rng());
       std::copy(bytes.begin(), bytes.end(), expected.begin() + static_cast<std::ptrdiff_t>(at));
-      REQUIRE_OK(st->write(id, at, bytes));
-      if (w % 10 == 9) REQUIRE_OK(st->fot_add(id, object_id::random()));
+      REQUIRE_OK(st.write(id, at, bytes));
+      if (w % 10 == 9) REQUIRE_OK(st.fot_add(id, object_id::random()));
     }
-  }
+  });
   auto st = REQUIRE_OK(store::open_directory(dir));
   CHECK(st->damaged().empty());
   CHECK(REQUIRE_OK(st->read(id, 0, kBytes)) == expected);
   CHECK(REQUIRE_OK(st->stat(id)).fot_count == 9);
+}
+
+TEST_CASE("directory store: flush(id, written) seals the ranges written through local(), and only those") {
+  // What a node does after a call: the ranges cx.local handed out are
+  // sealed, the other blocks' digests kept (docs/object-format.md).
+  test::temp_dir tmp;
+  const auto dir = tmp.path() / "objects";
+  constexpr std::uint64_t kBytes = (1 << 20) + 777;  // 17 checksum blocks
+  std::vector<std::byte> expected(kBytes);
+  std::mt19937_64 rng(5);
+  const object_id id = in_sessions(dir, expected, 3, [&](store& st, object_id id, std::span<std::byte> local) {
+    // Twice: a reopened store's first seal hashes the whole image, the
+    // second only the ranges.
+    for (int round = 0; round < 2; ++round) {
+      std::vector<store::data_range> written;
+      for (int k = 0; k < 4; ++k) {
+        const std::uint64_t len = 1 + rng() % (100 * 1024);  // some across a block's end
+        const std::uint64_t at = rng() % (kBytes - len + 1);
+        for (std::uint64_t i = at; i < at + len; ++i) local[i] = expected[i] = static_cast<std::byte>(rng());
+        written.push_back({at, len});
+      }
+      REQUIRE_OK(st.flush(id, written));
+    }
+  });
+  {
+    auto st = REQUIRE_OK(store::open_directory(dir));
+    REQUIRE(st->damaged().empty());
+    CHECK(REQUIRE_OK(st->read(id, 0, kBytes)) == expected);
+    CHECK_ERRC(st->flush(id, std::vector<store::data_range>{{kBytes - 8, 9}}), errc::out_of_bounds);
+    // A write outside what the flush names is not sealed: found on reopen.
+    auto local = REQUIRE_OK(st->local(id));
+    REQUIRE_OK(st->flush(id));  // the digests at hand, so the next flush hashes its range only
+    local[0] ^= std::byte{1};
+    local[kBytes - 1] ^= std::byte{1};
+    REQUIRE_OK(st->flush(id, std::vector<store::data_range>{{kBytes - 1, 1}}));
+  }
+  auto st = REQUIRE_OK(store::open_directory(dir));
+  CHECK_ERRC(st->stat(id), errc::corrupt);
+  // A memory store keeps no checksum: its flush checks the range and does nothing else.
+  auto mem = store::open_memory();
+  const auto m = REQUIRE_OK(mem->create(100)).id;
+  REQUIRE_OK(mem->flush(m, std::vector<store::data_range>{{0, 100}}));
+  CHECK_ERRC(mem->flush(m, std::vector<store::data_range>{{1, 100}}), errc::out_of_bounds);
 }
 
 TEST_CASE("directory store: an object written in format version 1 is read, and its next write makes it version 2") {
