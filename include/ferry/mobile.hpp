@@ -113,6 +113,11 @@ class context {
   }
   /// Pointer to `count` local Ts starting at `r` (bounds-checked as above).
   /// A count whose byte size does not fit 64 bits fails with out_of_bounds.
+  /// The call may write only those bytes through the pointer (and local(r)'s
+  /// one T): on a node that keeps objects in files they are what is sealed
+  /// when the call ends, and there bounds-checked code that writes or reads
+  /// past them ends with memory_fault. Take one pointer per range the call
+  /// works on, or view() for reading.
   template <class T>
   T* local(ref<T> r, std::uint64_t count) {
     const ferry_ref c = detail::to_c(r);

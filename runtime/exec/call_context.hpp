@@ -111,25 +111,42 @@ class small_set {
 /// checks"): the regions ferry_bounds admits besides the call's stack and
 /// its module's globals. The first kInline live inline, so a call touching
 /// a few objects allocates nothing; the rest are kept sorted, so a call
-/// touching many objects finds each in log time. Regions handed out are
-/// distinct allocations (objects, copies, blocks) and do not overlap; a
-/// range inside one already admitted adds nothing.
+/// touching many objects finds each in log time. Ranges that overlap or
+/// adjoin are kept as one region (cx.local hands out the ranges of one
+/// object it was asked for apiece), so no two regions overlap and an
+/// access across adjoining ranges is admitted; a range inside one already
+/// admitted adds nothing.
 class region_set {
  public:
   static constexpr std::size_t kInline = 8;
   /// Admit the `span` bytes from `lo` (kept until the call ends).
   void add(const void* lo, std::uint64_t span) {
-    const auto a = reinterpret_cast<std::uintptr_t>(lo);
+    std::uint64_t a = reinterpret_cast<std::uintptr_t>(lo);
     if (span == 0 || find(a, span)) return;
+    std::uint64_t end = a + span;
+    last_ = nullptr;  // entries move
+    const auto absorb = [&](const ferry_bounds_region& r) {
+      if (r.lo > end || a > r.lo + r.span) return false;
+      a = std::min(a, r.lo);
+      end = std::max(end, r.lo + r.span);
+      return true;
+    };
+    for (std::size_t i = 0; i < n_;) {
+      if (absorb(inline_[i])) {
+        inline_[i] = inline_[--n_];
+      } else {
+        ++i;
+      }
+    }
+    std::erase_if(more_, absorb);
     if (n_ < kInline) {
-      inline_[n_++] = {a, span};
+      inline_[n_++] = {a, end - a};
       return;
     }
-    last_ = nullptr;  // the vector may move
     const auto at = std::upper_bound(more_.begin(), more_.end(), a, [](std::uint64_t x, const ferry_bounds_region& r) {
       return x < r.lo;
     });
-    more_.insert(at, {a, span});
+    more_.insert(at, {a, end - a});
   }
   /// The region holding all `size` bytes at `a`, if any (the last one found first).
   const ferry_bounds_region* find(std::uint64_t a, std::uint64_t size) const {
@@ -176,10 +193,29 @@ struct call_context {
   void* while_running_arg = nullptr;
   bool forwarded = false;
   wire::invoke_body forward;  ///< the continuation, when forwarded
-  /// Objects of a persistent store handed out by cx.local: the runner seals
-  /// them when the call ends (docs/reliability.md, "Objects: durability and
-  /// limits").
-  small_set<object_id> touched;
+  /// What cx.local handed out of objects in a persistent store (data
+  /// offsets), in the order asked: the runner seals these bytes when the
+  /// call ends (docs/reliability.md, "Objects: durability and limits").
+  struct written_range {
+    object_id id;
+    std::uint64_t offset;
+    std::uint64_t length;
+  };
+  std::vector<written_range> touched;
+  /// Record a range cx.local handed out (one asked again, or adjoining the
+  /// last, widens the last entry).
+  void wrote(const object_id& id, std::uint64_t offset, std::uint64_t length) {
+    if (!touched.empty()) {
+      auto& last = touched.back();
+      if (last.id == id && offset <= last.offset + last.length && last.offset <= offset + length) {
+        const std::uint64_t end = std::max(last.offset + last.length, offset + length);
+        last.offset = std::min(last.offset, offset);
+        last.length = end - last.offset;
+        return;
+      }
+    }
+    touched.push_back({id, offset, length});
+  }
   /// Every object handed out by cx.local, kept mapped until the call ends: a
   /// remove or resize meanwhile cannot pull memory from under mobile code.
   small_set<std::shared_ptr<const void>> pins;

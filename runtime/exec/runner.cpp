@@ -1,6 +1,8 @@
 #include "exec/runner.hpp"
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -114,12 +116,22 @@ void runner::hand_on(frame&& f, call_context& cx) {
 
 status runner::seal(const call_context& cx) {
   status first;
-  cx.touched.each([&](const object_id& id) {
-    auto s = store_.flush(id);
-    // Removed while the call ran: nothing left to seal.
-    if (!s.ok() && s.code() != errc::not_found && first.ok())
-      first = make_error(s.code(), fmt::format("sealing object {} after the call: {}", id.to_string(), s.error().message()));
+  // Each object once, over the ranges handed out of it.
+  auto ranges = cx.touched;
+  std::sort(ranges.begin(), ranges.end(), [](const auto& a, const auto& b) {
+    return a.id != b.id ? a.id < b.id : a.offset < b.offset;
   });
+  std::vector<store::data_range> written;
+  for (std::size_t i = 0; i < ranges.size();) {
+    const object_id id = ranges[i].id;
+    written.clear();
+    for (; i < ranges.size() && ranges[i].id == id; ++i) written.push_back({ranges[i].offset, ranges[i].length});
+    auto s = store_.flush(id, written);
+    // Removed, or resized smaller than the ranges, while the call ran: its
+    // writes went to the image it pinned, no longer the object's.
+    if (!s.ok() && s.code() != errc::not_found && s.code() != errc::out_of_bounds && first.ok())
+      first = make_error(s.code(), fmt::format("sealing object {} after the call: {}", id.to_string(), s.error().message()));
+  }
   return first;
 }
 
@@ -157,11 +169,18 @@ bool runner::local(call_context& cx, const ferry_ref& r, std::uint64_t size, acc
     return false;
   }
   // Sealed when the call ends: what cx.local handed out may have been written.
-  if (persistent_ && how == access::write) cx.touched.add(id);
+  if (persistent_ && how == access::write) cx.wrote(id, r.offset, size);
   cx.pins.add(std::move(keep));  // mapped until the call ends
-  // Bounds-checked code may touch the whole object, not just this range:
-  // with its ref it could ask for any range of it anyway.
-  cx.regions.add(bytes.data(), bytes.size());
+  // Bounds-checked code may touch the whole object, not just this range
+  // (with its ref it could ask for any range of it anyway), but in a
+  // persistent store write just what cx.local handed out: that is what the
+  // call's end seals, and a write past it fails the call with memory_fault
+  // instead of leaving the object's checksum wrong.
+  if (persistent_ && how == access::write) {
+    cx.regions.add(bytes.data() + r.offset, size);
+  } else {
+    cx.regions.add(bytes.data(), bytes.size());
+  }
   *out = const_cast<std::byte*>(bytes.data() + r.offset);
   return true;
 }

@@ -131,6 +131,27 @@ TEST_CASE("bounds checks work the same at both tiers: inline compares (optimized
   }
 }
 
+TEST_CASE("region_set: ranges that overlap or adjoin are kept as one region, inline and sorted alike") {
+  // A persistent node's cx.local admits each range it hands out, several
+  // of one object; an access across two that adjoin must pass.
+  static std::byte mem[2048];
+  const auto at = [&](std::size_t off) { return static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(mem + off)); };
+  exec::region_set set;
+  for (std::size_t k = 0; k < 12; ++k) set.add(mem + 100 * k, 16);  // more than kInline, apart
+  for (std::size_t k = 0; k < 12; ++k) {
+    CAPTURE(k);
+    CHECK(set.find(at(100 * k), 16));
+    CHECK_FALSE(set.find(at(100 * k + 8), 16));  // past its end
+  }
+  set.add(mem + 16, 84);  // adjoins the first two: [0, 116)
+  CHECK(set.find(at(8), 100));
+  set.add(mem + 1008, 200);  // overlaps two of the sorted ones: [1000, 1208)
+  CHECK(set.find(at(1000), 208));
+  CHECK_FALSE(set.find(at(990), 20));  // [900, 916) and [1000, ...) do not meet
+  set.add(mem + 1000, 8);              // inside one already: nothing changes
+  CHECK(set.find(at(1004), 200));
+}
+
 TEST_CASE("a code object whose tables exceed the node's data limit is refused before codegen") {
   // 3 KiB of bitcode declaring a 256 MiB constant table: compiled, it cost a
   // node 530 MiB and a 256 MiB cache file.

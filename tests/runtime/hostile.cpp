@@ -7,6 +7,13 @@ std::uint64_t write_at(ferry::context& cx, ferry::ref<std::uint64_t> cell, std::
   return *cx.local(cell);
 }
 
+std::uint64_t write_word(ferry::context& cx, ferry::ref<std::uint64_t> cell, std::uint64_t asked, std::uint64_t index,
+                         std::uint64_t value) {
+  volatile std::uint64_t* p = cx.local(cell, asked);
+  p[index] = value;
+  return p[0];
+}
+
 std::uint64_t divide(ferry::context& cx, ferry::ref<std::uint64_t> cell, std::uint64_t by) {
   return *cx.local(cell) / by;
 }

@@ -11,6 +11,11 @@ namespace rt_test {
 
 /// Writes 1 to `address` (0: a null write; far away: an unmapped page).
 [[ferry::mobile]] std::uint64_t write_at(ferry::context& cx, ferry::ref<std::uint64_t> cell, std::uint64_t address);
+/// Asks cx.local for `asked` words from `cell`, writes `value` to word
+/// `index` through the pointer (past what it asked for when index >= asked)
+/// and returns word 0.
+[[ferry::mobile]] std::uint64_t write_word(ferry::context& cx, ferry::ref<std::uint64_t> cell, std::uint64_t asked,
+                                           std::uint64_t index, std::uint64_t value);
 /// *cell / by (by = 0: SIGFPE).
 [[ferry::mobile]] std::uint64_t divide(ferry::context& cx, ferry::ref<std::uint64_t> cell, std::uint64_t by);
 /// __builtin_trap() when `yes`, else *cell.

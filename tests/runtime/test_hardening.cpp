@@ -185,6 +185,36 @@ TEST_CASE("bounds checks: a call through a forged function pointer fails with me
   CHECK(::waitpid(cl.nodes[1]->pid(), nullptr, WNOHANG) == 0);
 }
 
+TEST_CASE("bounds checks: on a persistent node cx.local admits the bytes it handed out, which the call's end seals") {
+  // A write past what cx.local was asked for fails with memory_fault. What
+  // the calls were handed is sealed (the checksum blocks it touches, not
+  // the whole image), so the object's file stays valid across a restart.
+  constexpr std::uint64_t kWords = 3 * 8192;  // three 64 KiB checksum blocks
+  cluster_setup setup;
+  setup.persistent = true;
+  node_cluster cl(setup);
+  std::vector<std::uint64_t> expected(kWords);
+  for (std::uint64_t i = 0; i < kWords; ++i) expected[i] = i;
+  const auto obj = cl.rt->objects().create<std::uint64_t>(kWords, on_node(1));
+  cl.rt->objects().put(obj, std::span<const std::uint64_t>(expected));
+  const ref<std::uint64_t> at{obj.id, 20000 * 8};  // in the third block
+  const auto write_word_at = [&](std::uint64_t asked, std::uint64_t index, std::uint64_t value) {
+    return cl.rt->invoke(&write_word, at, asked, index, value).try_get();
+  };
+  CHECK(REQUIRE_OK(write_word_at(1, 0, 77)) == 77);
+  expected[20000] = 77;
+  CHECK_ERRC(write_word_at(1, 1, 88), errc::memory_fault);
+  CHECK_ERRC(write_word_at(4, 4, 88), errc::memory_fault);
+  CHECK(REQUIRE_OK(write_word_at(4, 3, 99)) == 77);
+  expected[20003] = 99;
+  CHECK(cl.rt->objects().get(obj, kWords) == expected);
+  // Reopened from its file, whose checksum is checked: what the calls
+  // wrote was sealed.
+  REQUIRE(cl.restart(1));
+  CHECK(cl.rt->objects().get(obj, kWords) == expected);
+  CHECK(REQUIRE_OK(write_word_at(1, 0, 5)) == 5);
+}
+
 TEST_CASE("bounds checks: --unchecked (the trusted policy) compiles them out") {
   // Proof that nothing is checked: a forged write into another object lands
   // (harmless here: the test owns both objects and reads the damage back).
