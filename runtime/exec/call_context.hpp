@@ -202,9 +202,15 @@ struct call_context {
     std::uint64_t length;
   };
   std::vector<written_range> touched;
-  /// Record a range cx.local handed out (one asked again, or adjoining the
-  /// last, widens the last entry).
+  /// Past this many ranges a call's cx.local hands out the rest of each
+  /// object whole (runner::local): a pointer per element costs neither a
+  /// range nor a bounds region each.
+  static constexpr std::size_t kMaxWrittenRanges = 64;
+  /// Record a range cx.local handed out (one inside a range recorded
+  /// already adds nothing; one overlapping or adjoining the last widens it).
   void wrote(const object_id& id, std::uint64_t offset, std::uint64_t length) {
+    for (const auto& w : touched)
+      if (w.id == id && w.offset <= offset && offset - w.offset + length <= w.length) return;
     if (!touched.empty()) {
       auto& last = touched.back();
       if (last.id == id && offset <= last.offset + last.length && last.offset <= offset + length) {

@@ -168,16 +168,18 @@ bool runner::local(call_context& cx, const ferry_ref& r, std::uint64_t size, acc
                                                              r.offset, size, id.to_string(), bytes.size()));
     return false;
   }
-  // Sealed when the call ends: what cx.local handed out may have been written.
-  if (persistent_ && how == access::write) cx.wrote(id, r.offset, size);
   cx.pins.add(std::move(keep));  // mapped until the call ends
   // Bounds-checked code may touch the whole object, not just this range
   // (with its ref it could ask for any range of it anyway), but in a
   // persistent store write just what cx.local handed out: that is what the
   // call's end seals, and a write past it fails the call with memory_fault
-  // instead of leaving the object's checksum wrong.
+  // instead of leaving the object's checksum wrong. A call that asked for
+  // many ranges is handed the whole object from then on, sealed whole.
   if (persistent_ && how == access::write) {
-    cx.regions.add(bytes.data() + r.offset, size);
+    const bool whole = cx.touched.size() >= call_context::kMaxWrittenRanges;
+    const std::uint64_t from = whole ? 0 : r.offset, length = whole ? bytes.size() : size;
+    cx.wrote(id, from, length);
+    cx.regions.add(bytes.data() + from, length);
   } else {
     cx.regions.add(bytes.data(), bytes.size());
   }

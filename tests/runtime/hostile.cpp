@@ -14,6 +14,12 @@ std::uint64_t write_word(ferry::context& cx, ferry::ref<std::uint64_t> cell, std
   return p[0];
 }
 
+std::uint64_t bump_each(ferry::context& cx, ferry::ref<std::uint64_t> cell, std::uint64_t count, std::uint64_t stride) {
+  std::uint64_t sum = 0;
+  for (std::uint64_t i = 0; i < count; ++i) sum += ++*cx.local(cell + i * stride);
+  return sum;
+}
+
 std::uint64_t divide(ferry::context& cx, ferry::ref<std::uint64_t> cell, std::uint64_t by) {
   return *cx.local(cell) / by;
 }

@@ -16,6 +16,10 @@ namespace rt_test {
 /// and returns word 0.
 [[ferry::mobile]] std::uint64_t write_word(ferry::context& cx, ferry::ref<std::uint64_t> cell, std::uint64_t asked,
                                            std::uint64_t index, std::uint64_t value);
+/// Adds 1 to `count` words from `cell`, `stride` words apart, each through
+/// a cx.local pointer of its own, and returns their new sum.
+[[ferry::mobile]] std::uint64_t bump_each(ferry::context& cx, ferry::ref<std::uint64_t> cell, std::uint64_t count,
+                                          std::uint64_t stride);
 /// *cell / by (by = 0: SIGFPE).
 [[ferry::mobile]] std::uint64_t divide(ferry::context& cx, ferry::ref<std::uint64_t> cell, std::uint64_t by);
 /// __builtin_trap() when `yes`, else *cell.

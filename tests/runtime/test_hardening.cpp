@@ -188,7 +188,8 @@ TEST_CASE("bounds checks: a call through a forged function pointer fails with me
 TEST_CASE("bounds checks: on a persistent node cx.local admits the bytes it handed out, which the call's end seals") {
   // A write past what cx.local was asked for fails with memory_fault. What
   // the calls were handed is sealed (the checksum blocks it touches, not
-  // the whole image), so the object's file stays valid across a restart.
+  // the whole image), so the object's file stays valid across a restart,
+  // also after a call that took a pointer per word.
   constexpr std::uint64_t kWords = 3 * 8192;  // three 64 KiB checksum blocks
   cluster_setup setup;
   setup.persistent = true;
@@ -207,6 +208,17 @@ TEST_CASE("bounds checks: on a persistent node cx.local admits the bytes it hand
   CHECK_ERRC(write_word_at(4, 4, 88), errc::memory_fault);
   CHECK(REQUIRE_OK(write_word_at(4, 3, 99)) == 77);
   expected[20003] = 99;
+  // A pointer per word, every other word across the first two blocks and
+  // into the third: past kMaxWrittenRanges ranges (which do not adjoin) the
+  // rest of the object is handed out and sealed whole. Adjoining words
+  // would make one range.
+  for (const std::uint64_t stride : {1, 2}) {
+    CAPTURE(stride);
+    constexpr std::uint64_t kBumped = 10000;
+    std::uint64_t sum = 0;
+    for (std::uint64_t i = 0; i < kBumped; ++i) sum += ++expected[i * stride];
+    CHECK(cl.rt->invoke(&bump_each, ref<std::uint64_t>{obj.id, 0}, kBumped, stride).get() == sum);
+  }
   CHECK(cl.rt->objects().get(obj, kWords) == expected);
   // Reopened from its file, whose checksum is checked: what the calls
   // wrote was sealed.
