@@ -55,7 +55,10 @@ typedef int32_t (*ferry_entry_fn)(ferry_context* cx, const void* args, void* res
 
 /** Pointer to `size` local bytes at `r`. If the object is not on this node or
  *  the range is outside it, the call ends right there (this function does not
- *  return) and the caller receives the error (not_local / out_of_bounds). */
+ *  return) and the caller receives the error (not_local / out_of_bounds).
+ *  Write only these bytes through it: on a node that keeps objects in files
+ *  they are what the node seals when the call ends, and there
+ *  bounds-checked code that touches bytes past them ends with memory_fault. */
 FERRY_API void* ferry_local(ferry_context* cx, const ferry_ref* r, uint64_t size);
 
 /** Like ferry_local, for reading only: the node does not seal the object
