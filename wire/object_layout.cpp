@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <utility>
+#include <vector>
 
 #include <sodium.h>
 
@@ -233,6 +235,20 @@ void seal_tree::patched(std::span<const std::byte> image, std::uint64_t offset, 
   const std::uint64_t first = offset / block_, last = (offset + length - 1) / block_;
   for (std::uint64_t i = first; i <= last; ++i) leaves_[i] = block_digest(image, block_, i);
   for (std::uint64_t g = first / kSealGroupBlocks; g <= last / kSealGroupBlocks; ++g) refold_group(g);
+}
+
+void seal_tree::patched(std::span<const std::byte> image, std::span<const image_range> ranges) {
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> blocks;  // first and last block of each range
+  blocks.reserve(ranges.size());
+  for (const auto& r : ranges)
+    if (r.length != 0) blocks.emplace_back(r.offset / block_, (r.offset + r.length - 1) / block_);
+  std::sort(blocks.begin(), blocks.end());
+  for (std::size_t i = 0; i < blocks.size();) {
+    auto [first, last] = blocks[i];
+    for (++i; i < blocks.size() && blocks[i].first <= last + 1; ++i) last = std::max(last, blocks[i].second);
+    const std::uint64_t from = first * block_;
+    patched(image, from, std::min(image_size_, (last + 1) * block_) - from);
+  }
 }
 
 void seal_tree::seal(std::span<std::byte> image) {

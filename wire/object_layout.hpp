@@ -90,6 +90,12 @@ void seal(std::span<std::byte> image);
 /// with no copy of `rest`.
 void seal_split(std::span<std::byte> head, std::span<const std::byte> rest);
 
+/// A run of an image's bytes: [offset, offset + length).
+struct image_range {
+  std::uint64_t offset;
+  std::uint64_t length;
+};
+
 /// The block and group digests behind a version-2 checksum, kept beside an
 /// image that is patched in place (a file store's object): sealing after a
 /// patch hashes the blocks the patch touched, their groups and the top, not
@@ -109,6 +115,9 @@ class seal_tree {
   /// Hash again the blocks [offset, offset + length) overlaps and the groups
   /// above them. The tree must cover `image`.
   void patched(std::span<const std::byte> image, std::uint64_t offset, std::uint64_t length);
+  /// The same for several ranges of `image`: each block they overlap is
+  /// hashed once, however many of them fall in it.
+  void patched(std::span<const std::byte> image, std::span<const image_range> ranges);
   /// Write the current version and the checksum into the header, as seal()
   /// would (upgrading a version-1 image hashes its first block again).
   void seal(std::span<std::byte> image);

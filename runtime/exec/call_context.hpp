@@ -107,6 +107,15 @@ class small_set {
   std::vector<T> more_;
 };
 
+/// Widen [lo, end) to take in [other_lo, other_end) if the two overlap or
+/// adjoin; false (and nothing changed) if they are apart.
+inline bool join_if_touching(std::uint64_t& lo, std::uint64_t& end, std::uint64_t other_lo, std::uint64_t other_end) {
+  if (other_lo > end || lo > other_end) return false;
+  lo = std::min(lo, other_lo);
+  end = std::max(end, other_end);
+  return true;
+}
+
 /// Memory the runtime handed to one call (docs/security.md, "Bounds
 /// checks"): the regions ferry_bounds admits besides the call's stack and
 /// its module's globals. The first kInline live inline, so a call touching
@@ -125,12 +134,7 @@ class region_set {
     if (span == 0 || find(a, span)) return;
     std::uint64_t end = a + span;
     last_ = nullptr;  // entries move
-    const auto absorb = [&](const ferry_bounds_region& r) {
-      if (r.lo > end || a > r.lo + r.span) return false;
-      a = std::min(a, r.lo);
-      end = std::max(end, r.lo + r.span);
-      return true;
-    };
+    const auto absorb = [&](const ferry_bounds_region& r) { return join_if_touching(a, end, r.lo, r.lo + r.span); };
     for (std::size_t i = 0; i < n_;) {
       if (absorb(inline_[i])) {
         inline_[i] = inline_[--n_];
@@ -211,12 +215,12 @@ struct call_context {
   void wrote(const object_id& id, std::uint64_t offset, std::uint64_t length) {
     for (const auto& w : touched)
       if (w.id == id && w.offset <= offset && offset - w.offset + length <= w.length) return;
-    if (!touched.empty()) {
+    if (!touched.empty() && touched.back().id == id) {
       auto& last = touched.back();
-      if (last.id == id && offset <= last.offset + last.length && last.offset <= offset + length) {
-        const std::uint64_t end = std::max(last.offset + last.length, offset + length);
-        last.offset = std::min(last.offset, offset);
-        last.length = end - last.offset;
+      std::uint64_t lo = last.offset, end = last.offset + last.length;
+      if (join_if_touching(lo, end, offset, offset + length)) {
+        last.offset = lo;
+        last.length = end - lo;
         return;
       }
     }

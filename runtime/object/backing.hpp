@@ -12,10 +12,9 @@
 
 #include <ferry/store.hpp>
 
+#include "object_layout.hpp"
+
 namespace ferry {
-namespace layout {
-class seal_tree;
-}
 
 /// A run of bytes to place at `offset` in an image.
 struct image_patch {
@@ -23,11 +22,7 @@ struct image_patch {
   std::span<const std::byte> bytes;
 };
 
-/// A run of an image's bytes: [offset, offset + length).
-struct image_range {
-  std::uint64_t offset;
-  std::uint64_t length;
-};
+using layout::image_range;
 
 /// One object's image bytes, owned by a backing.
 class segment {

@@ -274,19 +274,7 @@ class file_segment final : public segment {
     if (!tree_.covers(image())) {
       tree_ = layout::seal_tree::of(image());
     } else {
-      // Each block once, however many of the ranges fall in it.
-      const std::uint64_t block = layout::seal_block_bytes(size_);
-      std::vector<std::pair<std::uint64_t, std::uint64_t>> blocks;  // first and last block of each range
-      blocks.reserve(written.size());
-      for (const auto& r : written)
-        if (r.length != 0) blocks.emplace_back(r.offset / block, (r.offset + r.length - 1) / block);
-      std::sort(blocks.begin(), blocks.end());
-      for (std::size_t i = 0; i < blocks.size();) {
-        auto [first, last] = blocks[i];
-        for (++i; i < blocks.size() && blocks[i].first <= last + 1; ++i) last = std::max(last, blocks[i].second);
-        const std::uint64_t from = first * block;
-        tree_.patched(image(), from, std::min<std::uint64_t>(size_, (last + 1) * block) - from);
-      }
+      tree_.patched(image(), written);
     }
     tree_.seal(image());
     if (::fdatasync(fd_) != 0) return os_error("fdatasync", file_);

@@ -51,12 +51,23 @@ TEST_CASE("object layout: an image patched in place seals as the whole image doe
     CHECK(tree.checksum() == stored_checksum(img));
     std::mt19937_64 rng(data);
     for (int round = 0; round < 40; ++round) {
-      // A patch anywhere, across block and group boundaries too, up to 3 blocks long.
-      const std::uint64_t data_off = layout::data_offset_for(1);
-      const std::uint64_t len = 1 + rng() % std::min<std::uint64_t>(data, 3 * block);
-      const std::uint64_t at = data_off + rng() % (data - len + 1);
-      for (std::uint64_t i = 0; i < len; ++i) img[at + i] = static_cast<std::byte>(rng());
-      tree.patched(img, at, len);
+      // Patches anywhere, across block and group boundaries too, up to 3
+      // blocks long: one at a time, or (odd rounds) three told at once,
+      // which may overlap or share blocks.
+      const bool batch = round % 2 == 1;
+      std::vector<layout::image_range> ranges;
+      for (int k = 0; k < (batch ? 3 : 1); ++k) {
+        const std::uint64_t data_off = layout::data_offset_for(1);
+        const std::uint64_t len = 1 + rng() % std::min<std::uint64_t>(data, 3 * block);
+        const std::uint64_t at = data_off + rng() % (data - len + 1);
+        for (std::uint64_t i = 0; i < len; ++i) img[at + i] = static_cast<std::byte>(rng());
+        ranges.push_back({at, len});
+      }
+      if (batch) {
+        tree.patched(img, ranges);
+      } else {
+        tree.patched(img, ranges[0].offset, ranges[0].length);
+      }
       tree.seal(img);
       const auto incremental = stored_checksum(img);
       layout::seal(img);
