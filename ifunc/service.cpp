@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "core/thread_reused.hpp"
 #include "exec/call_context.hpp"
 #include "exec/dispatch.hpp"
 #include "ifunc/message.hpp"
@@ -116,24 +117,34 @@ void service::drop(wire::node_index origin, std::uint64_t id) {
 
 status service::send(context& cx, wire::node_index to, std::span<const std::uint8_t> image, const ferry_ref& target,
                      std::uint8_t flags) {
-  wire::ifunc_body b;
+  // One frame per thread, reused: its message keeps its capacity, so a
+  // warm send allocates nothing. A send made while this thread's frame is
+  // in use (work member::send drains first may run a NAME_main that sends)
+  // takes a frame of its own.
+  core::thread_reused<wire::frame, struct ifunc_send_frame> frame({wire::frame_type::ifunc, 0, 0, wire::ifunc_body{}});
+  auto& f = *frame;
+  auto& b = std::get<wire::ifunc_body>(f.body);
   b.origin = cx.origin;
   b.context = cx.id;
   b.flags = flags;
   b.target.id = object_id{target.id_hi, target.id_lo};
   b.target.offset = target.offset;
   b.message.assign(image.begin(), image.end());
+  f.source = member_.self();
   cx.sent.store(true, std::memory_order_relaxed);
-  return member_.send(to, {wire::frame_type::ifunc, member_.self(), 0, std::move(b)});
+  auto sent = member_.send(to, f);
+  if (b.message.capacity() > (std::size_t{1} << 20)) std::vector<std::uint8_t>().swap(b.message);  // a big one
+  return sent;
 }
 
 std::optional<context::arrival> service::next(context& cx) {
   for (int turn = 0; turn < 2; ++turn) {
-    {
+    if (cx.waiting.load(std::memory_order_acquire) != 0) {
       std::lock_guard lock(cx.mu);
       if (!cx.inbox.empty()) {
         auto a = std::move(cx.inbox.front());
         cx.inbox.pop_front();
+        cx.waiting.store(cx.inbox.size(), std::memory_order_relaxed);
         return a;
       }
     }
@@ -156,6 +167,7 @@ void service::on_frame(wire::frame&& f) {
                                  b.failure == errc::ok
                                      ? status{}
                                      : make_error(b.failure, fmt::format("node {}: {}", f.source, b.failure_message))});
+    it->second->waiting.store(it->second->inbox.size(), std::memory_order_release);
     return;
   }
   if (b.failure != errc::ok || b.origin == wire::kNoNode) return;  // reports go to origins, not to nodes

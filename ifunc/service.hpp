@@ -62,6 +62,8 @@ struct context {
   };
   std::mutex mu;
   std::deque<arrival> inbox;
+  /// inbox.size(), written under mu: a poll that finds it 0 takes no lock.
+  std::atomic<std::size_t> waiting{0};
 };
 
 /// What a node gives its service (a client gives nothing).

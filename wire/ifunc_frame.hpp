@@ -5,7 +5,7 @@
 //   header (64 bytes) | payload | code section (optional) | pad to 8 | trailer (u64)
 //
 // One put carries the whole message. The magic at offset 0 says a message is
-// arriving; the trailer, equal to the header's nonce (random per message),
+// arriving; the trailer, equal to the header's nonce (one per message),
 // says it is complete. Both sit at one place per message, and the target
 // clears both when it takes the message, so no byte left by an earlier
 // message can pass for a signal of this one.
@@ -34,7 +34,7 @@ struct ifunc_header {
   object_id key;               ///< the ifunc's registry key (content hash)
   std::uint64_t payload_size = 0;
   std::uint64_t code_size = 0;  ///< 0 unless code_attached
-  std::uint64_t nonce = 0;      ///< random per message; the trailer repeats it (never 0)
+  std::uint64_t nonce = 0;      ///< one per message, never 0; the trailer repeats it
   /// Where the trailer is: after header, payload and code, 8-aligned.
   [[nodiscard]] std::uint64_t trailer_offset() const {
     return (kIfuncHeaderSize + payload_size + code_size + 7) & ~std::uint64_t{7};

@@ -15,6 +15,8 @@
 
 #include <fmt/format.h>
 
+#include "core/thread_reused.hpp"
+
 namespace ferry::session {
 
 using clock = std::chrono::steady_clock;
@@ -154,19 +156,8 @@ status member::send_written(node_index to, const wire::frame& f, std::size_t siz
   // the data's place before `write` fills it. Work drained before the frame
   // leaves may send this way too, on this thread: it gets a buffer of its own.
   thread_local std::vector<std::uint8_t> head;
-  thread_local std::vector<std::uint8_t> kept;
-  thread_local bool kept_in_use = false;
-  std::vector<std::uint8_t> own;
-  const bool outer = !kept_in_use;
-  auto& whole = outer ? kept : own;
-  struct in_use {
-    bool& flag;
-    bool mine;
-    ~in_use() {
-      if (mine) flag = false;
-    }
-  } using_kept{kept_in_use, outer};
-  kept_in_use = true;
+  core::thread_reused<std::vector<std::uint8_t>, struct send_written_image> image({});
+  auto& whole = *image;
   if (auto s = wire::encode_head_into(f, size, head); !s.ok()) return s;
   whole.resize(head.size() + size);
   std::memcpy(whole.data(), head.data(), head.size());

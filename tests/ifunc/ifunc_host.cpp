@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -553,13 +554,32 @@ void scenario_errors() {
   }
 }
 
+// Whether a built message's short image (docs/protocol.md, "ifunc
+// messages") has the bytes a fresh, zeroed one would: header reserved bytes
+// 0, the padding before the trailer 0, and the trailer equal to the nonce.
+bool clean_image(const ucp_ifunc_msg_t& m, std::size_t payload_size, std::uint64_t& nonce) {
+  const auto* b = static_cast<const std::uint8_t*>(m.frame);
+  std::memcpy(&nonce, b + 40, sizeof nonce);
+  const std::size_t trailer = (64 + payload_size + 7) / 8 * 8;
+  std::uint64_t again = 0;
+  std::memcpy(&again, b + trailer, sizeof again);
+  bool zero = std::all_of(b + 48, b + 64, [](std::uint8_t c) { return c == 0; }) &&
+              std::all_of(b + 64 + payload_size, b + trailer, [](std::uint8_t c) { return c == 0; });
+  return zero && nonce != 0 && again == nonce;
+}
+
 // threads: the registry from several threads at once: concurrent
 // registrations of one library give one handle, messages are made in
-// parallel, and after one deregistration every thread sees it gone.
+// parallel (each thread alternating a 40-byte payload of 0xff and one of
+// 5 or 8 bytes, so that a smaller message is built where a larger one was freed),
+// each clean and with a nonce no other message has, and after one
+// deregistration every thread sees it gone.
 void scenario_threads() {
   constexpr int kThreads = 4;
+  constexpr int kMessages = 2000;
   std::vector<ucp_ifunc_h> handles(kThreads, nullptr);
   std::vector<int> made(kThreads, 0);
+  std::vector<std::vector<std::uint64_t>> nonces(kThreads);
   std::vector<std::thread> pool;
   for (int i = 0; i < kThreads; ++i)
     pool.emplace_back([&, i] {
@@ -567,22 +587,39 @@ void scenario_threads() {
       ucp_ifunc_h h = nullptr;
       if (ucp_register_ifunc(g.ctx, p, &h) != UCS_OK) return;
       handles[i] = h;
-      for (int k = 0; k < 200; ++k) {
-        std::uint64_t v = static_cast<std::uint64_t>(k);
+      for (int k = 0; k < kMessages; ++k) {
+        std::uint8_t args[40];
+        // Both payloads are as large as their source args.
+        const std::size_t size = k % 2 == 0 ? sizeof args : i % 2 ? 5 : 8;
+        std::memset(args, k % 2 ? 0xab : 0xff, sizeof args);
+        if (i % 2 == 0) std::memcpy(args, &k, sizeof k);  // result's payload: its first 8 bytes
         ucp_ifunc_msg_t m;
-        if (ucp_ifunc_msg_create(h, &v, sizeof v, &m) != UCS_OK) return;
+        if (ucp_ifunc_msg_create(h, args, size, &m) != UCS_OK) return;
         void* payload = nullptr;
-        ucp_ifunc_msg_get_payload_ptr(&m, &payload, nullptr);
-        if (std::memcmp(payload, &v, sizeof v) == 0) ++made[i];
+        std::size_t payload_size = 0;
+        ucp_ifunc_msg_get_payload_ptr(&m, &payload, &payload_size);
+        std::uint64_t nonce = 0;
+        const bool clean = clean_image(m, payload_size, nonce);
+        const std::size_t written = i % 2 ? size : 8;  // result's init writes its first 8 bytes, the rest stays 0
+        if (clean && payload_size == size && std::memcmp(payload, args, written) == 0 &&
+            std::all_of(static_cast<std::uint8_t*>(payload) + written, static_cast<std::uint8_t*>(payload) + size,
+                        [](std::uint8_t c) { return c == 0; }))
+          ++made[i];
+        nonces[i].push_back(nonce);
         ucp_ifunc_msg_free(m);
       }
     });
   for (auto& t : pool) t.join();
+  std::vector<std::uint64_t> all;
   for (int i = 0; i < kThreads; ++i) {
     CHECK(handles[i] != nullptr);
     CHECK(handles[i] == handles[i % 2]);  // one handle per library
-    CHECK(made[i] == 200);
+    CHECK(made[i] == kMessages);
+    all.insert(all.end(), nonces[i].begin(), nonces[i].end());
   }
+  std::sort(all.begin(), all.end());
+  CHECK(std::adjacent_find(all.begin(), all.end()) == all.end());  // no two messages share a nonce
+  CHECK(all.size() == std::size_t{kThreads} * kMessages);
   CHECK(handles[0] != handles[1]);
   CHECK_STATUS(ferry_ucp_deregister_ifunc(g.ctx, handles[1]), UCS_OK);
   pool.clear();
