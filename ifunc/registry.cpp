@@ -70,6 +70,18 @@ result<jit*> registry::engine(const linking& how, bool pure) {
   return slot.get();
 }
 
+status registry::prepare(const linking& how) {
+  std::lock_guard adding(add_mu_);
+  auto eng = engine(how, how.all_pure);
+  return eng ? status{} : eng.error();
+}
+
+bool registry::warmed_up(const linking& how) const {
+  std::lock_guard adding(add_mu_);
+  const auto it = engines_.find({&how, how.all_pure});
+  return it != engines_.end() && it->second && it->second->stats().warmed_up != 0;
+}
+
 result<std::shared_ptr<entry>> registry::add(scope owner, wire::ifunc_code code, const linking& how) {
   const object_id key = key_of(code);
   std::lock_guard adding(add_mu_);

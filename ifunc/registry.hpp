@@ -120,6 +120,14 @@ class registry {
   status remove(std::uint64_t handle);
   /// Deregister everything `owner` registered (its context is destroyed).
   void remove_scope(scope owner);
+  /// Create now the engine that registrations linked `how` compile with (the
+  /// pure one when `how` makes every ifunc pure), so that its start-up
+  /// warm-up (jit.hpp) runs in the background from here rather than inside
+  /// the first registration: a node calls it as it starts, and its first
+  /// ifunc message then waits for a compile (or a cache hit) only.
+  status prepare(const linking& how);
+  /// Whether that engine exists and has finished its warm-up.
+  [[nodiscard]] bool warmed_up(const linking& how) const;
 
  private:
   registry() = default;
@@ -137,7 +145,7 @@ class registry {
     }
   };
 
-  std::mutex add_mu_;  // one registration at a time: JIT work happens outside mu_
+  mutable std::mutex add_mu_;  // one registration at a time: JIT work happens outside mu_
   std::map<std::pair<const linking*, bool>, std::unique_ptr<jit>> engines_;  // (front end, pure); under add_mu_
   mutable std::shared_mutex mu_;
   std::unordered_map<scoped_key, std::shared_ptr<entry>, scoped_key_hash> by_key_;

@@ -107,6 +107,11 @@ class service {
   [[nodiscard]] wire::node_index self() const { return member_.self(); }
   [[nodiscard]] std::uint32_t nodes() const { return nodes_; }
   [[nodiscard]] bool on_node() const { return node_.has_value(); }
+  /// Node: the engine its ifunc messages compile with has started and
+  /// warmed up (node_stats::ifunc_warmed_up).
+  [[nodiscard]] bool engine_warmed_up() const {
+    return node_ && node_->refuse.ok() && registry::instance().warmed_up(member_linking());
+  }
 
   /// How ferry's front end links ifuncs (ferry_ifunc.cpp): every one pure
   /// and metered, the <ferry/ifunc.h> API callable.

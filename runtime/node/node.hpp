@@ -133,6 +133,10 @@ struct node_stats {
   /// Lookups of an object's owner this node started, each a dir_lookup to
   /// every other node (directory::discovery; router::must_discover says when).
   std::uint64_t owner_lookups = 0;
+  /// 1 once the engine that compiles this node's <ferry/ifunc.h> messages
+  /// has started and finished its warm-up (ifunc::registry::prepare, as the
+  /// node starts), 0 before or on a node that takes no ifunc messages.
+  std::uint64_t ifunc_warmed_up = 0;
 };
 
 class node {
@@ -171,7 +175,7 @@ class node {
             refused_.load(std::memory_order_relaxed), ifuncs_->contexts(), compiled.loads, compiled.tier_ups,
             compiled.recompiling, compiled.failures, puts_in_place_.load(std::memory_order_relaxed),
             image_parts_.load(std::memory_order_relaxed), migration_->images_assembling(), migration_->moving(),
-            discovery_->lookups()};
+            discovery_->lookups(),      ifuncs_->engine_warmed_up() ? 1u : 0u};
   }
   jit& engine() { return *jit_; }
 

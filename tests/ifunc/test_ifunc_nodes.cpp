@@ -479,6 +479,28 @@ TEST_CASE("ifunc nodes: short NAME_mains run in place, a runaway ends with fuel_
 
 // A context destroyed at its origin is told to every node, which drops its
 // code and state, also a node that got its messages only from another node.
+// The engine for ifunc messages starts with the node (ifunc::registry::
+// prepare), so its warm-up is over before the first message: the nodes say
+// so before this process sends any, and that first message runs.
+TEST_CASE("ifunc nodes: the ifunc engine warms up as the node starts, before any message") {
+  ifunc_cluster c("shm", 2);
+  auto warmed = [&](std::uint32_t n) {
+    const auto until = std::chrono::steady_clock::now() + 30s;
+    for (;;) {
+      const auto w = c.cluster->stats(n)["ifunc_warmed_up"];
+      if (w == 1 || std::chrono::steady_clock::now() > until) return w;
+      std::this_thread::sleep_for(10ms);
+    }
+  };
+  CHECK(warmed(0) == 1);
+  CHECK(warmed(1) == 1);
+  CHECK(c.cluster->stats(0)["ifunc_contexts"] == 0);  // nothing was sent yet
+  const ferry_ifunc_h hello = c.reg("hello");
+  const object_id target = c.object_on(1, sizeof(hello_target_t));
+  REQUIRE(c.send_to(hello, "warm", 4, 1, target) == kOk);
+  CHECK(c.hello_text(target) == "warm");
+}
+
 TEST_CASE("ifunc nodes: a context destroyed at its origin is dropped by every node") {
   ifunc_cluster c("shm", 2);
   // The number of origin contexts node `n` holds, once it is `expected` (or after 30 s).

@@ -33,10 +33,12 @@ std::string format_stats(const node::node_stats& s) {
   return fmt::format(
       "calls_inline {}\ncalls_on_executor {}\nlate_answers {}\nowner_entries {}\nmoved_out {}\nbad_frames {}\n"
       "dropped_frames {}\nrefused_frames {}\nifunc_contexts {}\ncode_loads {}\ntier_ups {}\nrecompiling {}\n"
-      "jit_failures {}\nputs_in_place {}\nimage_parts {}\nimages_assembling {}\nobjects_moving {}\nowner_lookups {}\n",
+      "jit_failures {}\nputs_in_place {}\nimage_parts {}\nimages_assembling {}\nobjects_moving {}\nowner_lookups {}\n"
+      "ifunc_warmed_up {}\n",
       s.calls_inline, s.calls_on_executor, s.late_answers, s.owner_entries, s.moved_out, s.bad_frames,
       s.dropped_frames, s.refused_frames, s.ifunc_contexts, s.code_loads, s.tier_ups, s.recompiling, s.jit_failures,
-      s.puts_in_place, s.image_parts, s.images_assembling, s.objects_moving, s.owner_lookups);
+      s.puts_in_place, s.image_parts, s.images_assembling, s.objects_moving, s.owner_lookups,
+      s.ifunc_warmed_up);
 }
 
 // Rewrite `path` (atomically: a temporary file renamed over it) with the
