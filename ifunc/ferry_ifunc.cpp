@@ -3,6 +3,7 @@
 // kept per thread. Messages travel as ifunc frames (service.cpp).
 #include <ferry/ifunc.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -72,6 +73,24 @@ result<wire::ifunc_code> code_of(const ifunc::context& c, const ferry_ifunc_regi
   return ifunc::read_library(dir && *dir ? dir : ".", p.name, pure);
 }
 
+// What ferry_ifunc_poll and ferry_ifunc_wait do with what they took: a
+// failure a node reported, or a message copied into `buffer` and run.
+ferry_ifunc_status run_arrival(ifunc::context& c, std::optional<ifunc::context::arrival> a, void* buffer,
+                               size_t buffer_size, void* target_args) {
+  if (!a) return FERRY_IFUNC_NO_MESSAGE;
+  if (!a->failure) return fail(a->failure);
+  if (!buffer || a->message.size() > buffer_size)
+    return fail(make_error(errc::too_large, fmt::format("ifunc message of {} bytes does not fit the {}-byte buffer "
+                                                        "(dropped)",
+                                                        a->message.size(), buffer_size)));
+  std::memcpy(buffer, a->message.data(), a->message.size());
+  auto taken = ifunc::take_message(ifunc::registry::instance(), &c, c.owner->member_linking(), buffer, buffer_size);
+  if (!taken) return fail(taken.error());
+  if (!*taken) return fail(make_error(errc::bad_format, "an ifunc frame without a whole ifunc message"));
+  const auto& m = **taken;
+  if (auto st = ifunc::run_contained(c, *m.fn, m.payload, m.payload_size, target_args, 0); !st) return fail(st);
+  return ok();
+}
 }  // namespace
 
 extern "C" {
@@ -180,21 +199,16 @@ ferry_ifunc_status ferry_ifunc_poll(ferry_ifunc_context* context, void* buffer, 
                                     void* target_args) {
   if (!context) return fail(make_error(errc::invalid_argument, "ferry_ifunc_poll: no context"));
   auto& c = cx_of(context);
-  auto a = c.owner->next(c);
-  if (!a) return FERRY_IFUNC_NO_MESSAGE;
-  if (!a->failure) return fail(a->failure);
-  if (!buffer || a->message.size() > buffer_size)
-    return fail(make_error(errc::too_large, fmt::format("ifunc message of {} bytes does not fit the {}-byte buffer "
-                                                        "(dropped)",
-                                                        a->message.size(), buffer_size)));
-  std::memcpy(buffer, a->message.data(), a->message.size());
-  auto taken = ifunc::take_message(ifunc::registry::instance(), &c, c.owner->member_linking(), buffer,
-                                   buffer_size);
-  if (!taken) return fail(taken.error());
-  if (!*taken) return fail(make_error(errc::bad_format, "an ifunc frame without a whole ifunc message"));
-  const auto& m = **taken;
-  if (auto st = ifunc::run_contained(c, *m.fn, m.payload, m.payload_size, target_args, 0); !st) return fail(st);
-  return ok();
+  return run_arrival(c, c.owner->next(c), buffer, buffer_size, target_args);
+}
+
+ferry_ifunc_status ferry_ifunc_wait(ferry_ifunc_context* context, void* buffer, size_t buffer_size,
+                                    void* target_args, uint32_t timeout_ms) {
+  if (!context) return fail(make_error(errc::invalid_argument, "ferry_ifunc_wait: no context"));
+  auto& c = cx_of(context);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  return run_arrival(c, timeout_ms == 0 ? c.owner->next(c) : c.owner->wait(c, deadline), buffer, buffer_size,
+                     target_args);
 }
 
 ferry_ifunc_status ferry_ifunc_here(ferry_ifunc_here_info* info) {

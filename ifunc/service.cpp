@@ -61,8 +61,9 @@ status run_contained(context& cx, const entry& fn, void* payload, std::size_t pa
                     fmt::format("{}_main: {}", fn.name, why.message()));
 }
 
-service::service(session::member& member, std::uint32_t nodes, std::optional<node_side> node)
-    : member_(member), nodes_(nodes), node_(std::move(node)) {
+service::service(session::member& member, std::uint32_t nodes, std::optional<node_side> node,
+                 std::shared_ptr<detail::driver_link> link)
+    : member_(member), nodes_(nodes), node_(std::move(node)), link_(std::move(link)) {
   // A node that takes ifunc messages starts their engine with itself: its
   // warm-up took 8-11 ms of the first message's time otherwise. A failure
   // here shows again, typed, in the first registration.
@@ -142,21 +143,32 @@ status service::send(context& cx, wire::node_index to, std::span<const std::uint
   return sent;
 }
 
+std::optional<context::arrival> service::take(context& cx) {
+  if (cx.waiting.load(std::memory_order_acquire) == 0) return std::nullopt;
+  std::lock_guard lock(cx.mu);
+  if (cx.inbox.empty()) return std::nullopt;
+  auto a = std::move(cx.inbox.front());
+  cx.inbox.pop_front();
+  cx.waiting.store(cx.inbox.size(), std::memory_order_relaxed);
+  return a;
+}
+
 std::optional<context::arrival> service::next(context& cx) {
-  for (int turn = 0; turn < 2; ++turn) {
-    if (cx.waiting.load(std::memory_order_acquire) != 0) {
-      std::lock_guard lock(cx.mu);
-      if (!cx.inbox.empty()) {
-        auto a = std::move(cx.inbox.front());
-        cx.inbox.pop_front();
-        cx.waiting.store(cx.inbox.size(), std::memory_order_relaxed);
-        return a;
-      }
-    }
-    // Nothing yet: progress once (unless another thread drives), look again.
-    if (turn == 0 && !member_.driving()) (void)member_.drive_once();
-  }
-  return std::nullopt;
+  if (auto a = take(cx)) return a;
+  // Nothing yet: progress once (unless another thread drives), look again.
+  if (!member_.driving()) (void)member_.drive_once();
+  return take(cx);
+}
+
+std::optional<context::arrival> service::wait(context& cx, std::chrono::steady_clock::time_point deadline) {
+  if (!link_) return next(cx);
+  detail::drive_until(
+      *link_, deadline, [&] { return cx.waiting.load(std::memory_order_acquire) != 0; },
+      [&](std::chrono::microseconds d) {
+        std::unique_lock lock(cx.mu);
+        cx.arrived.wait_for(lock, d, [&] { return !cx.inbox.empty(); });
+      });
+  return take(cx);
 }
 
 void service::on_frame(wire::frame&& f) {
@@ -173,6 +185,7 @@ void service::on_frame(wire::frame&& f) {
                                      ? status{}
                                      : make_error(b.failure, fmt::format("node {}: {}", f.source, b.failure_message))});
     it->second->waiting.store(it->second->inbox.size(), std::memory_order_release);
+    it->second->arrived.notify_all();
     return;
   }
   if (b.failure != errc::ok || b.origin == wire::kNoNode) return;  // reports go to origins, not to nodes

@@ -17,6 +17,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -36,6 +38,7 @@
 
 #include "core/task_dispatcher.hpp"
 #include "ifunc/registry.hpp"
+#include "session/driving.hpp"
 #include "session/member.hpp"
 #include "wire/frames.hpp"
 
@@ -64,6 +67,9 @@ struct context {
   std::deque<arrival> inbox;
   /// inbox.size(), written under mu: a poll that finds it 0 takes no lock.
   std::atomic<std::size_t> waiting{0};
+  /// Notified (under mu) when an arrival is queued: ferry_ifunc_wait
+  /// sleeps on it while another thread drives.
+  std::condition_variable arrived;
 };
 
 /// What a node gives its service (a client gives nothing).
@@ -83,8 +89,10 @@ struct node_side {
 
 class service {
  public:
-  /// `nodes`: data nodes in the cluster. `node`: set on a node.
-  service(session::member& member, std::uint32_t nodes, std::optional<node_side> node);
+  /// `nodes`: data nodes in the cluster. `node`: set on a node. `link`:
+  /// an origin program's progress driver, through which wait() drives.
+  service(session::member& member, std::uint32_t nodes, std::optional<node_side> node,
+          std::shared_ptr<detail::driver_link> link = nullptr);
   ~service();
 
   /// An ifunc frame arrived (the driving thread).
@@ -103,6 +111,10 @@ class service {
               std::uint8_t flags);
   /// The next arrival for `cx` (driving progress once when there is none).
   std::optional<context::arrival> next(context& cx);
+  /// The next arrival for `cx`, waiting for one until `deadline`: polling,
+  /// then sleeping on the transport as a call's future does
+  /// (detail::drive_until). Without a driver (a node): next().
+  std::optional<context::arrival> wait(context& cx, std::chrono::steady_clock::time_point deadline);
 
   [[nodiscard]] wire::node_index self() const { return member_.self(); }
   [[nodiscard]] std::uint32_t nodes() const { return nodes_; }
@@ -134,6 +146,9 @@ class service {
   session::member& member_;
   std::uint32_t nodes_;
   std::optional<node_side> node_;
+  std::shared_ptr<detail::driver_link> link_;
+  /// The arrival at the head of `cx`'s inbox, taken (none: empty).
+  static std::optional<context::arrival> take(context& cx);
   void drop(wire::node_index origin, std::uint64_t id);
 
   mutable std::mutex mu_;

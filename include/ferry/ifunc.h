@@ -220,6 +220,16 @@ FERRY_API ferry_ifunc_status ferry_ifunc_send(ferry_ifunc_context *context, cons
 FERRY_API ferry_ifunc_status ferry_ifunc_poll(ferry_ifunc_context *context, void *buffer, size_t buffer_size,
                                               void *target_args);
 
+/** ferry_ifunc_poll, waiting up to `timeout_ms` milliseconds for a message
+ *  when none is there: it polls first (a message a few microseconds away
+ *  is taken at once), then sleeps on the transport until a frame comes,
+ *  as a call's future waits, so a program that waits for the end of a long
+ *  walk of messages leaves the cores to the nodes doing it. Returns what
+ *  ferry_ifunc_poll returns; FERRY_IFUNC_NO_MESSAGE when the time passed
+ *  without one. 0 ms: the same as ferry_ifunc_poll. */
+FERRY_API ferry_ifunc_status ferry_ifunc_wait(ferry_ifunc_context *context, void *buffer, size_t buffer_size,
+                                              void *target_args, uint32_t timeout_ms);
+
 /* ---- inside NAME_main ----------------------------------------------- */
 
 typedef struct ferry_ifunc_here_info {

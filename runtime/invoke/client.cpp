@@ -195,7 +195,7 @@ struct runtime::impl final : detail::progress_driver {
     mc.thread_name = "ferry-client";
     FERRY_TRY(member, session::member::create(mc));
     discovery = std::make_unique<directory::discovery>(*router, *member);
-    ifuncs = std::make_unique<ifunc::service>(*member, nodes, std::nullopt);
+    ifuncs = std::make_unique<ifunc::service>(*member, nodes, std::nullopt, link);
     member->on_frame([this](frame&& f) { on_frame(std::move(f)); });
     // A get's chunk goes from the transport's buffer to its call (and from
     // there into the caller's memory) without a copy into a frame first.

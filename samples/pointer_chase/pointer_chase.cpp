@@ -158,11 +158,11 @@ std::vector<std::string> server_argv(const fs::path& dir, const options& o, std:
 // ---- client -----------------------------------------------------------------
 
 /// The ifunc-nodes mode: nchase.c through <ferry/ifunc.h>, sent to the node
-/// that holds the start, answered by nchase_main run here by the poll.
+/// that holds the start, answered by nchase_main run here by the wait.
 class node_ifunc_chase {
  public:
   node_ifunc_chase(const chase_shard& header, std::uint32_t shards)
-      : header_(header), shards_(shards), yield_(chase_raw::oversubscribed(shards)) {
+      : header_(header), shards_(shards) {
     ferry_ifunc_context_params cp{FERRY_IFUNC_CONTEXT_FIELD_NAME, "pointer chase"};
     check(ferry_ifunc_context_create(&cp, &cx_), "context");
     const ferry_ifunc_bitcode bc{"x86_64-unknown-linux-gnu", ferry_nchase_bc, ferry_nchase_bc_size};
@@ -190,14 +190,13 @@ class node_ifunc_chase {
     ferry_ifunc_msg_free(&msg);
     check(sent, "send");
     nchase_answer_t answer{};
+    // Waits as a call's future does: polls, then sleeps on the transport,
+    // leaving the cores to the nodes on a long walk.
     const auto until = clock_type::now() + std::chrono::seconds(60);
-    // The clock every 256th poll: read on every one it took a quarter of
-    // this loop's time, which an answer waited out.
-    for (unsigned polls = 1; !answer.answered || answer.args.tag != tag_; ++polls) {
-      const auto st = ferry_ifunc_poll(cx_, buffer_.data(), buffer_.size() * 8, &answer);
-      if (st != FERRY_IFUNC_NO_MESSAGE) check(st, "poll");
-      else if (yield_) std::this_thread::yield();
-      if (polls % 256 == 0 && clock_type::now() > until) throw std::runtime_error("ifunc-nodes: no answer in 60 s");
+    while (!answer.answered || answer.args.tag != tag_) {
+      const auto st = ferry_ifunc_wait(cx_, buffer_.data(), buffer_.size() * 8, &answer, 1000);
+      if (st != FERRY_IFUNC_NO_MESSAGE) check(st, "wait");
+      if (clock_type::now() > until) throw std::runtime_error("ifunc-nodes: no answer in 60 s");
     }
     return answer.args.index;
   }
@@ -208,7 +207,6 @@ class node_ifunc_chase {
   }
   chase_shard header_;
   std::uint32_t shards_;
-  bool yield_;
   ferry_ifunc_context* cx_ = nullptr;
   ferry_ifunc_h fn_ = 0;
   std::uint32_t tag_ = 0;

@@ -8,6 +8,7 @@
 #include <ferry/ifunc.h>
 
 #include <chrono>
+#include <ctime>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -499,6 +500,50 @@ TEST_CASE("ifunc nodes: the ifunc engine warms up as the node starts, before any
   const object_id target = c.object_on(1, sizeof(hello_target_t));
   REQUIRE(c.send_to(hello, "warm", 4, 1, target) == kOk);
   CHECK(c.hello_text(target) == "warm");
+}
+
+// ferry_ifunc_wait: with nothing coming it returns NO_MESSAGE once its time
+// has passed, having slept rather than spun (the waiting thread's CPU time
+// is a fraction of the wait); a message that comes is taken and run.
+TEST_CASE("ifunc nodes: ferry_ifunc_wait sleeps until a message comes or its time passes") {
+  ifunc_cluster c("shm", 2);
+  std::vector<std::uint64_t> buffer(1 << 13);
+  auto thread_cpu = [] {
+    timespec ts{};
+    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+  };
+  const auto cpu0 = thread_cpu();
+  const auto wall0 = std::chrono::steady_clock::now();
+  CHECK(ferry_ifunc_wait(c.cx, buffer.data(), buffer.size() * 8, nullptr, 300) == FERRY_IFUNC_NO_MESSAGE);
+  const auto wall = std::chrono::steady_clock::now() - wall0;
+  const auto cpu = thread_cpu() - cpu0;
+  CHECK(wall >= 300ms);
+  CHECK(wall < 10s);
+  MESSAGE("a 300 ms wait with nothing coming: " << std::chrono::duration<double, std::milli>(wall).count()
+                                                << " ms, of which on the CPU "
+                                                << std::chrono::duration<double, std::milli>(cpu).count() << " ms");
+  CHECK(cpu < wall / 2);  // a polling loop spends all of it
+
+  // The ping-pong ends with its result sent here: the wait takes and runs it.
+  const ferry_ifunc_h pp = c.reg("node_pp");
+  const object_id counter[2] = {c.object_on(0, 8), c.object_on(1, 8)};
+  node_pp_args_t a{};
+  a.rounds = 3;
+  for (int i = 0; i < 2; ++i) {
+    a.node[i] = static_cast<std::uint32_t>(i);
+    a.counter[i] = {counter[i].hi, counter[i].lo, 0};
+  }
+  c.install_result(c.reg("result"));
+  REQUIRE(c.send_to(pp, &a, sizeof a, 0, counter[0]) == kOk);
+  std::uint64_t runs = 0;
+  const auto until = std::chrono::steady_clock::now() + 30s;
+  ferry_ifunc_status st = FERRY_IFUNC_NO_MESSAGE;
+  while (st == FERRY_IFUNC_NO_MESSAGE && std::chrono::steady_clock::now() < until)
+    st = ferry_ifunc_wait(c.cx, buffer.data(), buffer.size() * 8, &runs, 5000);
+  REQUIRE_MESSAGE(st == kOk, ferry_ifunc_last_error());
+  CHECK(runs == 3);
+  CHECK(ferry_ifunc_wait(nullptr, buffer.data(), buffer.size() * 8, nullptr, 1) == code(ferry::errc::invalid_argument));
 }
 
 TEST_CASE("ifunc nodes: a context destroyed at its origin is dropped by every node") {

@@ -72,6 +72,11 @@ record graph-s16-4servers "Graph kernels, Kronecker scale 16, 4 servers, shm: mo
 # (--unchecked --unmetered): what bounds checks and fuel cost a kernel.
 record graph-s16-2servers-trusted "Graph kernels, Kronecker scale 16, 2 servers, shm: checked vs trusted nodes" "trusted" -- \
   "$ferry" bench graph --scale 16 --servers 2 --roots 4 --versions mobile,mobile-trusted
+# The chase through ifunc messages: the UCX ifunc compat library on the bare
+# servers, and <ferry/ifunc.h> on the ferry nodes, against am, get and
+# ferry's forwarded call in the same run (docs/ifunc.md).
+record ifunc-shm-2s "Pointer chase through ifunc messages, 2 servers shm: us per chase (lower is better)" "am / get / ferry" -- \
+  "$ferry" bench ifunc --servers 2 --tls shm
 # Placement: Alice/Bob/Carol, fixed vs automatic; and the seed's Figure 3,
 # round trips per call vs cache staleness (its own CSV and plot).
 record placement "Alice/Bob/Carol: fixed vs automatic placement, 3 nodes, shm" "fixed" -- \
