@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# plot.sh IN.csv OUT.png TITLE [BASELINE-LABEL]
+# plot.sh IN.csv OUT.png TITLE [BASELINE-LABEL [MEASURED-LABEL]]
 # Any ferry benchmark's CSV (bench_csv.py: name,baseline,ferry,ratio,unit,...)
 # as a PNG: per case, the baseline's and ferry's figure side by side (log
 # scale; each case keeps its own unit, shown in its label), and ferry /
-# baseline above each pair. Needs gnuplot (Debian: gnuplot-nox).
+# baseline above each pair. MEASURED-LABEL names the "ferry" column (default
+# ferry; `ferry bench ifunc` puts the ifunc figures there). Needs gnuplot
+# (Debian: gnuplot-nox).
 set -euo pipefail
-[[ $# -ge 3 ]] || { echo "usage: plot.sh IN.csv OUT.png TITLE [BASELINE-LABEL]" >&2; exit 2; }
-in=$1 out=$2 title=$3 base=${4:-baseline}
+[[ $# -ge 3 ]] || { echo "usage: plot.sh IN.csv OUT.png TITLE [BASELINE-LABEL [MEASURED-LABEL]]" >&2; exit 2; }
+in=$1 out=$2 title=$3 base=${4:-baseline} measured=${5:-ferry}
 data=$(mktemp)
 trap 'rm -f "$data"' EXIT
 # The rows alone; commas inside a quoted name become semicolons (gnuplot
@@ -35,6 +37,6 @@ set offsets 0, 0, graph 0.12, 0
 set key top left
 set yrange [*:*]
 plot "${data}" using 2:xtic(stringcolumn(1)." [".stringcolumn(5)."]") title "${base}" lc rgb "#999999", \
-     "" using 3 title "ferry" lc rgb "#1f77b4", \
+     "" using 3 title "${measured}" lc rgb "#1f77b4", \
      "" using (\$0):(\$2 > \$3 ? \$2 : \$3):(sprintf("%.2fx", \$4)) with labels offset 0,1 font ",8" notitle
 GP

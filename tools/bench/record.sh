@@ -35,17 +35,22 @@ line_us() {
   "$ferry_dir/ferry-machine-costs" | sed -n 's/^cache line handed from one core to the other: \([0-9.]*\) us.*/\1/p'
 }
 
-# NAME TITLE BASELINE-LABEL -- COMMAND...
+# NAME TITLE BASELINE-LABEL [MEASURED-LABEL] -- COMMAND...
 record() {
-  local name=$1 title=$2 base=$3
-  shift 4
+  local name=$1 title=$2 base=$3 measured=ferry
+  shift 3
+  if [[ $1 != -- ]]; then
+    measured=$1
+    shift
+  fi
+  shift  # --
   echo "make bench: $name: $*" >&2
   local line
   line=$(line_us)
   [[ -n $line ]] && echo "$name: began with a cache line between the cores at $line us" >>"$out/machine.txt"
   "$@" --json >"$json"
   python3 "$here/bench_csv.py" <"$json" >"$out/$name.csv"
-  "$here/plot.sh" "$out/$name.csv" "$out/$name.png" "$title" "$base"
+  "$here/plot.sh" "$out/$name.csv" "$out/$name.png" "$title" "$base" "$measured"
 }
 
 # The pointer chase with 1, 2 and 4 servers over UCX shm and tcp, one
@@ -75,7 +80,8 @@ record graph-s16-2servers-trusted "Graph kernels, Kronecker scale 16, 2 servers,
 # The chase through ifunc messages: the UCX ifunc compat library on the bare
 # servers, and <ferry/ifunc.h> on the ferry nodes, against am, get and
 # ferry's forwarded call in the same run (docs/ifunc.md).
-record ifunc-shm-2s "Pointer chase through ifunc messages, 2 servers shm: us per chase (lower is better)" "am / get / ferry" -- \
+record ifunc-shm-2s "Pointer chase through ifunc messages, 2 servers shm: us per chase (lower is better)" "am / get / ferry" \
+  "ifunc (compat, then <ferry/ifunc.h>)" -- \
   "$ferry" bench ifunc --servers 2 --tls shm
 # Placement: Alice/Bob/Carol, fixed vs automatic; and the seed's Figure 3,
 # round trips per call vs cache staleness (its own CSV and plot).
