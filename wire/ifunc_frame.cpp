@@ -30,8 +30,10 @@ std::atomic_ref<std::uint64_t> trailer_of(const void* buffer, const ifunc_header
 }  // namespace
 
 void encode_ifunc_header(const ifunc_header& h, std::span<std::uint8_t, kIfuncHeaderSize> out) {
-  std::vector<std::uint8_t> bytes;
-  writer w(bytes);
+  // Straight into `out` (48 bytes of fields, then the reserved bytes as
+  // 0): every message built, at every hop, writes one.
+  std::memset(out.data(), 0, kIfuncHeaderSize);
+  span_writer w(out);
   w.put(kIfuncMagic);
   w.put(kIfuncVersion);
   w.put(static_cast<std::uint8_t>(h.code_attached ? kFlagCode : 0));
@@ -41,8 +43,6 @@ void encode_ifunc_header(const ifunc_header& h, std::span<std::uint8_t, kIfuncHe
   w.put(h.payload_size);
   w.put(h.code_attached ? h.code_size : std::uint64_t{0});
   w.put(h.nonce);
-  bytes.resize(kIfuncHeaderSize, 0);
-  std::memcpy(out.data(), bytes.data(), kIfuncHeaderSize);
 }
 
 result<ifunc_header> decode_ifunc_header(std::span<const std::uint8_t, kIfuncHeaderSize> in) {
