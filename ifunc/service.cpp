@@ -67,7 +67,7 @@ service::service(session::member& member, std::uint32_t nodes, std::optional<nod
   // A node that takes ifunc messages starts their engine with itself: its
   // warm-up took 8-11 ms of the first message's time otherwise. A failure
   // here shows again, typed, in the first registration.
-  if (node_ && node_->refuse.ok()) (void)registry::instance().prepare(member_linking());
+  if (node_ && node_->refuse.ok() && node_->engine_at_start) (void)registry::instance().prepare(member_linking());
 }
 
 service::~service() {

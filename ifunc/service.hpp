@@ -85,6 +85,11 @@ struct node_side {
   /// trusted keys: it runs only sandbox-checked code, and ifunc bitcode is
   /// not parsed in the sandbox).
   status refuse;
+  /// Create the engine for ifunc messages as the node starts, so that its
+  /// warm-up (an optimized compile) runs then and not inside the first
+  /// message. Off on a DPU node: its few slow cores (an emulated aarch64
+  /// here, where the warm-up takes seconds) serve calls meanwhile.
+  bool engine_at_start = true;
 };
 
 class service {

@@ -103,7 +103,8 @@ result<std::unique_ptr<node>> node::create(node_config config) {
                            ? make_error(errc::unsigned_code, "this node runs only sandbox-checked code and trusts no "
                                                              "key: it takes no ifunc messages (start it with "
                                                              "--trust-keys and sign them with `ferry sign --ifunc`)")
-                           : status{}});
+                           : status{},
+                       /*engine_at_start=*/c.kind != FERRY_NODE_DPU});
   n->member_->on_frame([raw = n.get()](frame&& f) { raw->on_frame(std::move(f)); });
   n->member_->on_data_frame(
       [raw = n.get()](const frame& f, std::span<const std::uint8_t> data) { raw->on_data_frame(f, data); });

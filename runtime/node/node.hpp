@@ -135,7 +135,8 @@ struct node_stats {
   std::uint64_t owner_lookups = 0;
   /// 1 once the engine that compiles this node's <ferry/ifunc.h> messages
   /// has started and finished its warm-up (ifunc::registry::prepare, as the
-  /// node starts), 0 before or on a node that takes no ifunc messages.
+  /// node starts; on a DPU node, at its first ifunc message), 0 before or
+  /// on a node that takes no ifunc messages.
   std::uint64_t ifunc_warmed_up = 0;
 };
 
