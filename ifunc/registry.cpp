@@ -77,7 +77,8 @@ status registry::prepare(const linking& how) {
 }
 
 bool registry::warmed_up(const linking& how) const {
-  std::lock_guard adding(add_mu_);
+  std::unique_lock adding(add_mu_, std::try_to_lock);
+  if (!adding.owns_lock()) return false;
   const auto it = engines_.find({&how, how.all_pure});
   return it != engines_.end() && it->second && it->second->stats().warmed_up != 0;
 }

@@ -126,7 +126,9 @@ class registry {
   /// the first registration: a node calls it as it starts, and its first
   /// ifunc message then waits for a compile (or a cache hit) only.
   status prepare(const linking& how);
-  /// Whether that engine exists and has finished its warm-up.
+  /// Whether that engine exists and has finished its warm-up; false also
+  /// while a registration holds the engines (it may compile for seconds):
+  /// this never waits.
   [[nodiscard]] bool warmed_up(const linking& how) const;
 
  private:

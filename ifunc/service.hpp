@@ -125,9 +125,13 @@ class service {
   [[nodiscard]] std::uint32_t nodes() const { return nodes_; }
   [[nodiscard]] bool on_node() const { return node_.has_value(); }
   /// Node: the engine its ifunc messages compile with has started and
-  /// warmed up (node_stats::ifunc_warmed_up).
+  /// warmed up (node_stats::ifunc_warmed_up). Once true, true for good;
+  /// never waits for a registration that is compiling.
   [[nodiscard]] bool engine_warmed_up() const {
-    return node_ && node_->refuse.ok() && registry::instance().warmed_up(member_linking());
+    if (engine_warm_.load(std::memory_order_relaxed)) return true;
+    const bool warm = node_ && node_->refuse.ok() && registry::instance().warmed_up(member_linking());
+    if (warm) engine_warm_.store(true, std::memory_order_relaxed);
+    return warm;
   }
 
   /// How ferry's front end links ifuncs (ferry_ifunc.cpp): every one pure
@@ -152,6 +156,7 @@ class service {
   std::uint32_t nodes_;
   std::optional<node_side> node_;
   std::shared_ptr<detail::driver_link> link_;
+  mutable std::atomic<bool> engine_warm_{false};  // engine_warmed_up() said so once
   /// The arrival at the head of `cx`'s inbox, taken (none: empty).
   static std::optional<context::arrival> take(context& cx);
   void drop(wire::node_index origin, std::uint64_t id);
