@@ -26,6 +26,7 @@
  *     ferry_ifunc_send(cx, &msg, &sp);               // hello_main runs on node 1
  *     ferry_ifunc_msg_free(&msg);
  *     ... ferry_ifunc_poll(cx, buffer, sizeof buffer, &my_state) ...  // ifuncs sent back here
+ *     ... or ferry_ifunc_wait(cx, buffer, sizeof buffer, &my_state, 1000)  // the same, waiting up to 1 s
  *
  * Where NAME_main runs:
  * - On a node, as ferry runs mobile code (docs/security.md): in place on
@@ -42,8 +43,9 @@
  *   untrusted_signer or bad_signature for the others.
  *   `target_args` is the bytes of the ferry object named by the send's
  *   `target` (an object on that node: the target's state), or NULL.
- * - In the origin program, inside ferry_ifunc_poll, on the polling thread,
- *   with the `target_args` the poll is given (as ucp_poll_ifunc).
+ * - In the origin program, inside ferry_ifunc_poll or ferry_ifunc_wait, on
+ *   the polling thread, with the `target_args` it is given (as
+ *   ucp_poll_ifunc).
  *
  * Inside NAME_main, ferry_ifunc_here() gives the context the message
  * belongs to, the running ifunc's handle and the origin, so NAME_main can
