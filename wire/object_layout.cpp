@@ -243,12 +243,15 @@ void seal_tree::patched(std::span<const std::byte> image, std::span<const image_
   for (const auto& r : ranges)
     if (r.length != 0) blocks.emplace_back(r.offset / block_, (r.offset + r.length - 1) / block_);
   std::sort(blocks.begin(), blocks.end());
-  for (std::size_t i = 0; i < blocks.size();) {
-    auto [first, last] = blocks[i];
-    for (++i; i < blocks.size() && blocks[i].first <= last + 1; ++i) last = std::max(last, blocks[i].second);
-    const std::uint64_t from = first * block_;
-    patched(image, from, std::min(image_size_, (last + 1) * block_) - from);
-  }
+  // Every touched block once (in order), then every group above them once:
+  // a group is folded after all its blocks are.
+  std::uint64_t next_block = 0, next_group = 0;
+  for (const auto& [first, last] : blocks)
+    for (std::uint64_t i = std::max(first, next_block); i <= last; next_block = ++i)
+      leaves_[i] = block_digest(image, block_, i);
+  for (const auto& [first, last] : blocks)
+    for (std::uint64_t g = std::max(first / kSealGroupBlocks, next_group); g <= last / kSealGroupBlocks; next_group = ++g)
+      refold_group(g);
 }
 
 void seal_tree::seal(std::span<std::byte> image) {

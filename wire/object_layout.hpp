@@ -116,7 +116,8 @@ class seal_tree {
   /// above them. The tree must cover `image`.
   void patched(std::span<const std::byte> image, std::uint64_t offset, std::uint64_t length);
   /// The same for several ranges of `image`: each block they overlap is
-  /// hashed once, however many of them fall in it.
+  /// hashed once, however many of them fall in it, and each group above
+  /// them folded once, after its blocks.
   void patched(std::span<const std::byte> image, std::span<const image_range> ranges);
   /// Write the current version and the checksum into the header, as seal()
   /// would (upgrading a version-1 image hashes its first block again).
