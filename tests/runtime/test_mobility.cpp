@@ -506,19 +506,25 @@ TEST_CASE("mobility over UCX shm: cx.migrate from a call on an object that share
 }
 
 TEST_CASE("mobility over UCX shm: calls from two clients during repeated moves complete exactly once") {
+  // Both clients keep calling until the counter has moved kMoves times
+  // (and each has made kPerClient calls): on a fast machine a fixed number
+  // of calls could end before the third move.
   mobility_cluster cl;
   auto second = cl.client();
   const auto counter = cell_on(*cl.rt, 0, 0);
   constexpr std::uint64_t kPerClient = 3000;
+  constexpr std::uint64_t kMostPerClient = 1'000'000;  // bounds the loop whatever happens
+  constexpr std::uint32_t kMoves = 6;
   constexpr std::size_t kInFlight = 8;
 
-  std::atomic<bool> failed{false};
+  std::atomic<bool> failed{false}, moved_enough{false};
   std::vector<std::vector<std::uint64_t>> seen(2);
   auto stream = [&](runtime& rt, std::vector<std::uint64_t>& out) {
     std::deque<future<std::uint64_t>> window;
     std::uint64_t sent = 0;
-    while (sent < kPerClient || !window.empty()) {
-      while (sent < kPerClient && window.size() < kInFlight) {
+    auto more = [&] { return sent < kMostPerClient && (sent < kPerClient || !moved_enough.load()); };
+    while (more() || !window.empty()) {
+      while (more() && window.size() < kInFlight) {
         window.push_back(rt.invoke(&bump, counter));
         ++sent;
       }
@@ -536,26 +542,28 @@ TEST_CASE("mobility over UCX shm: calls from two clients during repeated moves c
   std::thread b([&] { stream(*second, seen[1]); });
   // Move the counter around the nodes while both streams run.
   std::uint32_t moves = 0;
-  for (std::uint32_t to = 1; seen[0].size() + seen[1].size() < kPerClient && moves < 60; to = (to + 1) % 3) {
+  for (std::uint32_t to = 1; moves < kMoves; to = (to + 1) % 3) {
     cl.rt->objects().migrate(counter, on_node(to));
     ++moves;
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
+  moved_enough = true;
   a.join();
   b.join();
-  MESSAGE(moves << " moves during " << 2 * kPerClient << " calls");
-  CHECK(moves >= 3);
+  const std::uint64_t calls = seen[0].size() + seen[1].size();
+  MESSAGE(moves << " moves during " << calls << " calls");
+  CHECK(seen[0].size() >= kPerClient);
+  CHECK(seen[1].size() >= kPerClient);
   CHECK_FALSE(failed.load());
   // Every call ran exactly once: the values returned are 1..N, each once,
   // and the counter holds N.
   std::set<std::uint64_t> values(seen[0].begin(), seen[0].end());
   values.insert(seen[1].begin(), seen[1].end());
-  CHECK(seen[0].size() + seen[1].size() == 2 * kPerClient);
-  CHECK(values.size() == 2 * kPerClient);
+  CHECK(values.size() == calls);
   CHECK(*values.begin() == 1);
-  CHECK(*values.rbegin() == 2 * kPerClient);
-  CHECK(cl.rt->objects().get(counter, 1)[0] == 2 * kPerClient);
-  CHECK(second->objects().get(counter, 1)[0] == 2 * kPerClient);
+  CHECK(*values.rbegin() == calls);
+  CHECK(cl.rt->objects().get(counter, 1)[0] == calls);
+  CHECK(second->objects().get(counter, 1)[0] == calls);
 }
 
 TEST_CASE("mobility over UCX shm: the destination killed mid-move leaves the object readable") {
