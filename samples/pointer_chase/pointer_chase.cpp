@@ -562,9 +562,10 @@ void report(const options& o, const results& r) {
 
 int main(int argc, char** argv) {
   CLI::App app{"ferry-pointer-chase: follow next = table[next] through a table split over S server processes,\n"
-               "in three modes in one run: ferry (ship the code, forward across shards), am (a bare-UCX handler\n"
-               "compiled into the servers ahead of time) and get (the client chases with one-sided UCX gets).\n"
-               "Every endpoint is checked; the exit status is 1 if any is wrong."};
+               "in several modes in one run: ferry (ship the code, forward across shards), am (a bare-UCX handler\n"
+               "compiled into the servers ahead of time), get (the client chases with one-sided UCX gets), and on\n"
+               "request ferry-trusted, ifunc and ifunc-nodes (--modes). Every endpoint is checked; the exit\n"
+               "status is 1 if any is wrong."};
   app.name("ferry-pointer-chase");
   options o;
   app.add_option("-s,--servers", o.servers, "Server processes (shards)")->check(CLI::Range(1u, chase_table::kMaxShards));
