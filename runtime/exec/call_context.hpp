@@ -28,6 +28,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -229,6 +230,21 @@ struct call_context {
   /// Every object handed out by cx.local, kept mapped until the call ends: a
   /// remove or resize meanwhile cannot pull memory from under mobile code.
   small_set<std::shared_ptr<const void>> pins;
+  /// The object last handed out in place whole (pinned, and its bytes all
+  /// admitted as a region; in a persistent store only a cx.view's, whose
+  /// bytes are its read-only mapping): another cx.view of it in the same
+  /// call is served from here without pinning, looking it up or admitting
+  /// it again (runner::local), and sees the image the call pinned first
+  /// even if the object has moved or gone since. Code that views an
+  /// object's header and then its data asks for one object twice. A
+  /// cx.local always asks the store, so that it fails (not_local) rather
+  /// than write into an image the object has left.
+  struct held_whole {
+    bool held = false;
+    object_id id;
+    std::span<const std::byte> bytes;
+  };
+  held_whole last_whole;
   /// Copies cx.fetch made for the call (freed when it ends), each with its
   /// reservation against the node's memory limit (store::reserve).
   struct fetched_copy {

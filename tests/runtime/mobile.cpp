@@ -79,6 +79,19 @@ std::uint64_t write_through_view(ferry::context& cx, ferry::ref<std::uint64_t> c
   return *p;
 }
 
+std::uint64_t view_again(ferry::context& cx, ferry::ref<std::uint64_t> arr, std::uint64_t count, std::uint64_t at) {
+  const std::uint64_t* all = cx.view(arr, count);
+  const std::uint64_t* one = cx.view(arr + at);
+  return one == all + at ? *one : ~std::uint64_t{0};
+}
+
+std::uint64_t view_then_add(ferry::context& cx, ferry::ref<std::uint64_t> cell, std::uint64_t x) {
+  const std::uint64_t seen = *cx.view(cell);
+  std::uint64_t* p = cx.local(cell);
+  *p = seen + x;
+  return *p;
+}
+
 std::uint64_t not_mobile(ferry::context&, ferry::ref<std::uint64_t>) { return 0; }
 
 std::uint64_t chase_locally(const std::uint64_t* next, std::uint64_t index, std::uint32_t depth) {

@@ -41,6 +41,14 @@ struct shard_header {
 /// cx.view gave (a const_cast): what a persistent node must not let through.
 [[ferry::mobile]] std::uint64_t write_through_view(ferry::context& cx, ferry::ref<std::uint64_t> cell,
                                                    std::uint64_t value);
+/// Views the `count` words at `arr`, then the word `at` of them again (a
+/// second view of one object in one call): that word, or ~0 if the second
+/// view is not the same image at the same place.
+[[ferry::mobile]] std::uint64_t view_again(ferry::context& cx, ferry::ref<std::uint64_t> arr, std::uint64_t count,
+                                           std::uint64_t at);
+/// Reads the word at `cell` through cx.view, then adds `x` to it through
+/// cx.local (one object viewed, then written, in one call): the new value.
+[[ferry::mobile]] std::uint64_t view_then_add(ferry::context& cx, ferry::ref<std::uint64_t> cell, std::uint64_t x);
 
 /// Not mobile: the runtime must refuse to ship it.
 std::uint64_t not_mobile(ferry::context& cx, ferry::ref<std::uint64_t> cell);

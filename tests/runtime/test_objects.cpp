@@ -298,6 +298,34 @@ TEST_CASE("objects: a write through cx.view on a persistent node ends the call w
   CHECK(cl.rt->invoke(&view_sum, in_memory, kWords).get() == sum);
 }
 
+TEST_CASE("objects: a second cx.view of an object in one call is the same image, checked against its size, and a "
+          "cx.local after a view writes the object") {
+  // runner::local serves a second view of the object a call viewed whole
+  // from what the first one pinned; a cx.local always asks the store (on a
+  // persistent node for the writable mapping, the view's is read-only).
+  objects_cluster cl;
+  constexpr std::uint64_t kWords = 5000;
+  const auto want = expected(kWords, 7);
+  for (const std::uint32_t node : {1u, 0u}) {  // a file store, then a memory store
+    CAPTURE(node);
+    const auto arr = cl.rt->objects().create<std::uint64_t>(kWords, on_node(node));
+    cl.rt->objects().put(arr, std::span<const std::uint64_t>(want));
+    CHECK(cl.rt->invoke(&view_again, arr, kWords, 0).get() == want[0]);
+    CHECK(cl.rt->invoke(&view_again, arr, kWords, kWords - 1).get() == want[kWords - 1]);
+    CHECK_ERRC(cl.rt->invoke(&view_again, arr, kWords, kWords).try_get(), errc::out_of_bounds);
+    CHECK_ERRC(cl.rt->invoke(&view_again, arr, 1, std::uint64_t{1} << 60).try_get(), errc::out_of_bounds);
+    CHECK(cl.rt->invoke(&view_then_add, arr + 10, 5).get() == want[10] + 5);
+    CHECK(cl.rt->objects().get(arr + 10, 1)[0] == want[10] + 5);
+    if (node == 1) {  // sealed: the write survives a kill -9
+      cl.nodes[1]->kill();
+      cl.ls_store();  // no DAMAGED object
+      cl.nodes[1] = cl.spawn(1);
+      REQUIRE(cl.wait_for_incarnation(1, 2));
+      CHECK(cl.get_after_restart(arr + 10, 1)[0] == want[10] + 5);
+    }
+  }
+}
+
 // Object operations of every kind (create, put, get, remove, limits) over
 // each backend: frames from a few bytes to 40 MiB objects' streams.
 TEST_CASE_TEMPLATE("objects: sizes that overflow or exceed a node are typed errors, and the node keeps serving", T,
