@@ -72,7 +72,7 @@ class driver_link {
     recent_wait_us_.store((old * 3 + us) / 4, std::memory_order_relaxed);
   }
   static constexpr std::chrono::microseconds kPollBeforeSleep{20};
-  static constexpr std::chrono::microseconds kShortWait{150};
+  static constexpr std::chrono::microseconds kShortWait{75};
   [[nodiscard]] bool closed() const { return closed_.load(); }
   /// No drive_once() after this returns (waits for those in progress).
   void close() {
