@@ -33,6 +33,7 @@ constexpr unsigned kChaseAm = 11;   // client -> server, server -> server
 constexpr unsigned kAnswerAm = 12;  // server -> client
 constexpr unsigned kStopAm = 13;    // client -> server
 constexpr unsigned kParkAm = 14;    // client -> server: u64 1 = park, 0 = serve
+constexpr unsigned kReadyAm = 15;   // server -> client: u64 its index, once connected to every peer
 constexpr auto kWaitLimit = std::chrono::seconds(30);
 // Each process's ifunc receive buffer: the first xchase message to it
 // carries the code (a few KiB of bitcode).
@@ -300,6 +301,12 @@ result<void> serve(const fs::path& dir, const std::string& tls, std::uint32_t in
     FERRY_TRY(s.client, w->connect(info.address));
     if (ifunc) FERRY_TRY_STATUS(xchase.add_peer(shards, s.client, info));
   }
+  // Connected to every peer and about to serve: the client measures nothing
+  // before every server has said so (a server still waiting for the
+  // client's file sleeps 2 ms at a time, and a first chase sent meanwhile
+  // measured that).
+  const std::uint64_t me = index;
+  FERRY_TRY_STATUS(send_am(s.client, kReadyAm, &me, sizeof me));
   std::uint64_t* const ifunc_buffer = s.slots.data() + n_slots;
 
   auto last = std::chrono::steady_clock::now();
@@ -348,6 +355,12 @@ struct client::state {
   bool yield = false;
   bool answered = false;
   chase_msg answer{};
+  std::uint32_t ready = 0;  // servers connected to every peer (kReadyAm)
+
+  static ucs_status_t on_ready(void* arg, const void*, std::size_t, void*, std::size_t, const ucp_am_recv_param_t*) {
+    ++static_cast<state*>(arg)->ready;
+    return UCS_OK;
+  }
 
   static ucs_status_t on_answer(void* arg, const void*, std::size_t, void* data, std::size_t length,
                                 const ucp_am_recv_param_t*) {
@@ -394,6 +407,7 @@ result<std::unique_ptr<client>> client::connect(const fs::path& dir, const std::
   s.yield = oversubscribed(shards);
   FERRY_TRY(s.w, raw_worker::create(tls, UCP_FEATURE_AM | UCP_FEATURE_RMA));
   FERRY_TRY_STATUS(s.w->on_am(kAnswerAm, &state::on_answer, &s));
+  FERRY_TRY_STATUS(s.w->on_am(kReadyAm, &state::on_ready, &s));
   if (ifunc) {
     s.ifunc_buffer.resize(kIfuncBufferWords);
     s.xchase = std::make_unique<ifunc_side>();
@@ -411,6 +425,7 @@ result<std::unique_ptr<client>> client::connect(const fs::path& dir, const std::
     s.rkeys.push_back(rkey);
     s.slots_address.push_back(info.slots_address);
   }
+  FERRY_TRY_STATUS(s.wait([&] { return s.ready == shards; }));
   return c;
 }
 
