@@ -1,17 +1,15 @@
-// ④ The caller's side of one call: the state a ferry::future waits on, and
-// the link through which a waiting thread drives its runtime's progress.
+// ④ The caller's side of one call: the state a ferry::future waits on
+// (while it waits, the thread drives its runtime's progress:
+// session/driving.hpp).
 #pragma once
 
-#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <cstring>
 #include <mutex>
-#include <optional>
 #include <span>
-#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -23,11 +21,9 @@
 
 namespace ferry::detail {
 
-/// What a waiting thread uses to make progress itself rather than sleep until
-/// the runtime's progress thread wakes it (implemented by the runtime).
+/// One call's completion: its answer or error, and the wait for it.
 class call_state {
  public:
-
   /// `answer_into`: where a successful answer's bytes go (it must be
   /// exactly that long, else the call fails with bad_format), instead of
   /// this state's own buffer: a bulk get's chunk lands in the caller's

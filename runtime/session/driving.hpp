@@ -16,6 +16,8 @@
 
 namespace ferry::detail {
 
+/// What a waiting thread uses to make progress itself rather than sleep until
+/// the runtime's progress thread wakes it (implemented by the runtime).
 class progress_driver {
  public:
   /// One turn of progress on the calling thread; false if another thread is

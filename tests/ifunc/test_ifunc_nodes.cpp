@@ -478,8 +478,6 @@ TEST_CASE("ifunc nodes: short NAME_mains run in place, a runaway ends with fuel_
   CHECK(after.first == before.first);
 }
 
-// A context destroyed at its origin is told to every node, which drops its
-// code and state, also a node that got its messages only from another node.
 // The engine for ifunc messages starts with the node (ifunc::registry::
 // prepare), so its warm-up is over before the first message: the nodes say
 // so before this process sends any, and that first message runs.
@@ -546,6 +544,8 @@ TEST_CASE("ifunc nodes: ferry_ifunc_wait sleeps until a message comes or its tim
   CHECK(ferry_ifunc_wait(nullptr, buffer.data(), buffer.size() * 8, nullptr, 1) == code(ferry::errc::invalid_argument));
 }
 
+// A context destroyed at its origin is told to every node, which drops its
+// code and state, also a node that got its messages only from another node.
 TEST_CASE("ifunc nodes: a context destroyed at its origin is dropped by every node") {
   ifunc_cluster c("shm", 2);
   // The number of origin contexts node `n` holds, once it is `expected` (or after 30 s).
