@@ -16,10 +16,11 @@ CTEST_ARGS ?=
 DEPS := cmake ninja-build make pkg-config \
         llvm-19-dev clang-19 libclang-19-dev lld-19 \
         libucx-dev ucx-utils libfabric-dev libfabric-bin \
-        libfmt-dev libcli11-dev doctest-dev libsodium-dev libxxhash-dev \
+        libfmt-dev libcli11-dev doctest-dev libsodium-dev libxxhash-dev liburing-dev \
         nlohmann-json3-dev libpmix-dev openmpi-bin iproute2 procps \
         g++-aarch64-linux-gnu libclang-rt-19-dev \
         libboost-graph-dev gnuplot-nox python3 gdb
+# liburing-dev: a file store's read-ahead (runtime/object/direct_reader.hpp).
 # libboost-graph-dev: the graph sample's single-process reference (Boost.Graph
 # BFS, PageRank, connected components) that checks every answer.
 # gnuplot-nox, python3: `make bench` turns benchmark JSON into CSV

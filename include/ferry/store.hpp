@@ -135,7 +135,19 @@ class FERRY_API store {
   /// the page cache; on a storage node that file lives on its device), so
   /// mobile code can stream an object larger than memory in chunks
   /// (`cx.read`). A memory store copies from memory.
-  result<void> read_at_rest(object_id id, std::uint64_t offset, std::span<std::byte> out) const;
+  ///
+  ///
+  /// `read_ahead` (cx.read, a synchronous reader streaming an object): a
+  /// file store reads ahead for a thread that reads an object in order.
+  /// After such a read that starts where the thread's last read of the
+  /// object ended, the next 4 MiB are read while the thread works on what
+  /// it got (io_uring; without it, every read is synchronous). Bytes read
+  /// ahead are dropped when the object changes through the store (write,
+  /// flush) or its bytes are handed out for writing (local, pin); a caller
+  /// that holds them for writing itself must pass false to see its own
+  /// writes. A caller that keeps its own reads in flight passes false too.
+  result<void> read_at_rest(object_id id, std::uint64_t offset, std::span<std::byte> out,
+                            bool read_ahead = false) const;
   /// The object's data bytes in place (see "Thread safety" above).
   result<std::span<std::byte>> local(object_id id);
   /// The object's data bytes in place, kept mapped while `keep` lives: a

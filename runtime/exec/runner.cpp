@@ -201,7 +201,10 @@ bool runner::local(call_context& cx, const ferry_ref& r, std::uint64_t size, acc
 
 bool runner::read(call_context& cx, const ferry_ref& r, void* out, std::uint64_t size) {
   const object_id id = id_of(r);
-  auto s = store_.read_at_rest(id, r.offset, {static_cast<std::byte*>(out), size});
+  // Not read ahead while this call may write the object through cx.local:
+  // it must read back what it wrote.
+  const bool writes = std::any_of(cx.touched.begin(), cx.touched.end(), [&](const auto& w) { return w.id == id; });
+  auto s = store_.read_at_rest(id, r.offset, {static_cast<std::byte*>(out), size}, !writes);
   if (s) return true;
   if (s.code() == errc::not_found && (cx.call->flags & wire::kInvokePull)) {  // sent here on pulled data
     std::uint8_t* copy = nullptr;

@@ -46,8 +46,13 @@ class segment {
   /// Copy image bytes [image_offset, +out.size()) into `out` from where the
   /// backing keeps them at rest (a file store: its file, with O_DIRECT, so
   /// streaming a large object neither fills the page cache nor touches the
-  /// object's mapping). The default copies from image().
-  virtual result<void> read_at_rest(std::uint64_t image_offset, std::span<std::byte> out);
+  /// object's mapping; `read_ahead`: a thread reading in order has the next
+  /// blocks read meanwhile, direct_reader.hpp). The default copies from
+  /// image().
+  virtual result<void> read_at_rest(std::uint64_t image_offset, std::span<std::byte> out, bool read_ahead);
+  /// image() is about to be handed out for writing: bytes a backing read
+  /// ahead at rest may stop being the image's. The default has none.
+  virtual void lend_writable() {}
   /// Write `bytes` at `image_offset` of an image not installed yet (a
   /// pending image, store::backing::make_pending): no journal, no seal. The
   /// default copies into image(); a file's segment writes through its

@@ -39,6 +39,7 @@
 
 #include "backing.hpp"
 #include "core/posix_io.hpp"
+#include "direct_reader.hpp"
 #include "object_layout.hpp"
 
 namespace ferry {
@@ -216,39 +217,16 @@ class file_segment final : public segment {
     return seal_and_sync(written);
   }
 
-  // O_DIRECT needs offset, length and buffer aligned to the device's logical
-  // block: read whole 4 KiB-aligned blocks into an aligned bounce buffer, at
-  // most kDirectChunk at a time, and copy the asked-for bytes out.
-  result<void> read_at_rest(std::uint64_t image_offset, std::span<std::byte> out) override {
-    constexpr std::uint64_t kAlign = 4096, kDirectChunk = std::uint64_t{1} << 20;
-    const int fd = ::open(file_.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC);
-    // A file system without O_DIRECT (tmpfs): the mapping has the same bytes.
-    if (fd < 0 && errno == EINVAL) return segment::read_at_rest(image_offset, out);
-    if (fd < 0) return os_error("open (O_DIRECT)", file_);
-    const std::uint64_t first = image_offset / kAlign * kAlign;
-    const std::uint64_t end = image_offset + out.size();
-    const std::uint64_t span = std::min<std::uint64_t>((end - first + kAlign - 1) / kAlign * kAlign, kDirectChunk);
-    std::unique_ptr<std::byte, decltype(&std::free)> buf(static_cast<std::byte*>(std::aligned_alloc(kAlign, span)),
-                                                          &std::free);
-    result<void> r;
-    if (!buf) r = make_error(errc::out_of_memory, fmt::format("cannot allocate {} bytes for O_DIRECT", span));
-    for (std::uint64_t at = first; r && at < end; at += span) {
-      // The last piece reads only the pages the range still needs.
-      const std::uint64_t piece = std::min(span, (end - at + kAlign - 1) / kAlign * kAlign);
-      ssize_t n;
-      while ((n = ::pread(fd, buf.get(), piece, static_cast<off_t>(at))) < 0 && errno == EINTR) {
-      }
-      // The file is a whole image: a short read may only end at its end.
-      const std::uint64_t from = std::max(at, image_offset), to = std::min(at + span, end);
-      if (n < 0 || static_cast<std::uint64_t>(n) < to - at) {
-        r = n < 0 ? os_error("pread (O_DIRECT)", file_) : make_error(errc::io_error, fmt::format("{}: short read", file_.string()));
-        break;
-      }
-      std::memcpy(out.data() + (from - image_offset), buf.get() + (from - at), to - from);
-    }
-    ::close(fd);
-    return r;
+  // From the file, with O_DIRECT and read ahead for a thread reading in
+  // order (direct_reader.hpp); from the mapping where the file system
+  // refuses O_DIRECT (tmpfs).
+  result<void> read_at_rest(std::uint64_t image_offset, std::span<std::byte> out, bool read_ahead) override {
+    FERRY_TRY(auto file, direct());
+    if (!file) return segment::read_at_rest(image_offset, out, read_ahead);
+    return object::direct_file::read(file, image_offset, out, read_ahead);
   }
+
+  void lend_writable() override { changed(); }
 
   // The checksum's digests of a new object's image, computed as it was sealed.
   void keep_tree(layout::seal_tree tree) { tree_ = std::move(tree); }
@@ -277,6 +255,7 @@ class file_segment final : public segment {
       tree_.patched(image(), written);
     }
     tree_.seal(image());
+    changed();
     if (::fdatasync(fd_) != 0) return os_error("fdatasync", file_);
     return {};
   }
@@ -305,12 +284,34 @@ class file_segment final : public segment {
   }
 
  private:
+  // The file opened with O_DIRECT on the first read at rest, then kept;
+  // nullptr where its file system refuses O_DIRECT.
+  result<std::shared_ptr<object::direct_file>> direct() {
+    std::lock_guard lock(direct_mu_);
+    if (!direct_ && !no_direct_) {
+      auto opened = object::direct_file::open(file_, size_);
+      if (!opened && opened.code() != errc::unsupported) return opened.error();
+      if (opened) direct_ = std::move(*opened);
+      no_direct_ = !opened;
+    }
+    return direct_;
+  }
+  // The image changed, or its mapping was lent for writing: bytes read
+  // ahead of it before are not used.
+  void changed() {
+    std::lock_guard lock(direct_mu_);
+    if (direct_) direct_->changed();
+  }
+
   fs::path file_, journal_;
   int fd_;
   std::byte* map_;
   std::size_t size_;
   std::atomic<const std::byte*> read_only_{nullptr};
   std::mutex read_only_mu_;
+  std::mutex direct_mu_;
+  std::shared_ptr<object::direct_file> direct_;
+  bool no_direct_ = false;
   int jfd_ = -1;
   bool cancel_unsynced_ = false;  // the journal's last record is cancelled in the page cache only
   bool pending_ = false;           // a pending image's file, not yet an object's

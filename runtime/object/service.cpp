@@ -94,7 +94,9 @@ void object_service::serve(const frame& f) {
       if (auto in_range = store_.check_range(b.at.id, b.at.offset, b.length); !in_range) return answer(f, in_range);
       // Read straight into the answer's frame, after its head, in a buffer
       // the member keeps warm (session::member::send_written); a failed
-      // read sends nothing.
+      // read sends nothing. Not read ahead: a puller keeps its own gets in
+      // flight (reading ahead of them measured slower: 203-273 ms against
+      // 175-192 for a 256 MiB pull, 4 pairs).
       status read;
       const frame head{frame_type::object_data, member_.self(), f.call, wire::object_data_body{}};
       (void)member_.send_written(f.source, head, b.length, [&](std::span<std::uint8_t> into) {

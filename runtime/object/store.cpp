@@ -289,7 +289,7 @@ result<std::span<const std::byte>> segment::read_only_image() {
   return std::span<const std::byte>(bytes.data(), bytes.size());
 }
 
-result<void> segment::read_at_rest(std::uint64_t image_offset, std::span<std::byte> out) {
+result<void> segment::read_at_rest(std::uint64_t image_offset, std::span<std::byte> out, bool) {
   std::memcpy(out.data(), image().data() + image_offset, out.size());
   return {};
 }
@@ -312,7 +312,7 @@ result<void> segment::write_pending(std::uint64_t image_offset, std::span<const 
   return {};
 }
 
-result<void> store::read_at_rest(object_id id, std::uint64_t offset, std::span<std::byte> out) const {
+result<void> store::read_at_rest(object_id id, std::uint64_t offset, std::span<std::byte> out, bool read_ahead) const {
   std::shared_ptr<segment> seg;  // the I/O runs unlocked; this keeps the segment alive
   std::uint64_t at = 0;
   {
@@ -323,7 +323,7 @@ result<void> store::read_at_rest(object_id id, std::uint64_t offset, std::span<s
     at = e->hdr.data_offset + offset;
   }
   if (out.empty()) return {};
-  return seg->read_at_rest(at, out);
+  return seg->read_at_rest(at, out, read_ahead);
 }
 
 result<void> store::read(object_id id, std::uint64_t offset, std::span<std::byte> out) const {
@@ -364,12 +364,14 @@ result<void> store::write(object_id id, std::uint64_t offset, std::span<const st
 result<std::span<std::byte>> store::local(object_id id) {
   std::shared_lock lock(impl_->mu);
   FERRY_TRY(entry * e, impl_->find(id));
+  e->seg->lend_writable();
   return e->data();
 }
 
 result<store::pinned_bytes> store::pin(object_id id) {
   std::shared_lock lock(impl_->mu);
   FERRY_TRY(entry * e, impl_->find(id));
+  e->seg->lend_writable();
   return pinned_bytes{e->data(), e->seg};
 }
 

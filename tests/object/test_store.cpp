@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <future>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include <ferry/store.hpp>
@@ -633,6 +634,104 @@ TEST_CASE_FIXTURE(store_fixture, "store: read_at_rest reads from the file only t
     return;
   }
   CHECK(read <= length + 3 * 4096);
+}
+
+namespace {
+
+// Streams object `id` of `st` from `from` to its end, in order, `chunk`
+// bytes per read_at_rest with read-ahead.
+std::vector<std::byte> stream_at_rest(store& st, object_id id, std::uint64_t from, std::uint64_t size,
+                                      std::uint64_t chunk) {
+  std::vector<std::byte> out(size - from);
+  for (std::uint64_t at = from; at < size; at += chunk) {
+    const std::uint64_t n = std::min(chunk, size - at);
+    REQUIRE_OK(st.read_at_rest(id, at, std::span(out).subspan(at - from, n), true));
+  }
+  return out;
+}
+
+std::vector<std::byte> pattern(std::uint64_t size, unsigned salt) {
+  std::vector<std::byte> data(size);
+  for (std::uint64_t i = 0; i < size; ++i) data[i] = static_cast<std::byte>(i * 131 + (i >> 12) + salt);
+  return data;
+}
+
+}  // namespace
+
+TEST_CASE_FIXTURE(store_fixture, "store: read_at_rest in order reads ahead, and gives what read gives") {
+  // A thread reading an object in order has the next blocks read while it
+  // works (runtime/object/direct_reader.hpp): the bytes are the same, and
+  // the device is read ahead of the reader.
+  auto st = open(true);
+  const std::uint64_t size = (std::uint64_t{9} << 20) + 123;
+  const object_id id = REQUIRE_OK(st->create(size)).id;
+  const auto data = pattern(size, 0);
+  REQUIRE_OK(st->write(id, 0, data));
+  for (const std::uint64_t chunk : {std::uint64_t{4096}, std::uint64_t{256 << 10} + 24, std::uint64_t{3} << 20}) {
+    CAPTURE(chunk);
+    CHECK(stream_at_rest(*st, id, 0, size, chunk) == data);
+    CHECK(stream_at_rest(*st, id, 777, size, chunk) == std::vector<std::byte>(data.begin() + 777, data.end()));
+  }
+  // Out of order, and without read-ahead, the same bytes.
+  std::vector<std::byte> back(5000);
+  REQUIRE_OK(st->read_at_rest(id, size - 5000, back, true));
+  CHECK(std::equal(back.begin(), back.end(), data.end() - 5000));
+
+  // Two reads in order start the blocks after the second: the device is
+  // read beyond what was asked for, while the reader does nothing.
+  const auto before = test::storage_bytes_read();
+  if (!before) {
+    MESSAGE("skipped: /proc/self/io has no read_bytes here");
+    return;
+  }
+  std::vector<std::byte> first(256 << 10);
+  REQUIRE_OK(st->read_at_rest(id, 0, first, true));
+  REQUIRE_OK(st->read_at_rest(id, first.size(), first, true));
+  std::uint64_t read = 0;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while ((read = *test::storage_bytes_read() - *before) < (std::uint64_t{4} << 20) &&
+         std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  MESSAGE("two in-order reads of 256 KiB had " << read << " bytes read from the file");
+  if (read == 0) {
+    MESSAGE("skipped: the store's file system does not do O_DIRECT here (read from the mapping)");
+    return;
+  }
+  if (read <= 2 * first.size() + 2 * 4096) {
+    MESSAGE("skipped: no read-ahead here (a build without liburing, or a kernel that refuses io_uring)");
+    return;
+  }
+  CHECK(read >= (std::uint64_t{4} << 20));  // the block holding the next byte and the three after it
+  CHECK(read <= (std::uint64_t{5} << 20) + 2 * first.size());
+}
+
+TEST_CASE_FIXTURE(store_fixture, "store: read_at_rest in order sees what changed the object since it read ahead") {
+  // Blocks read ahead are dropped when the object changes through the store
+  // (a write's commit, a flush after writes through local()), and when its
+  // bytes are lent for writing.
+  auto st = open(true);
+  const std::uint64_t size = std::uint64_t{8} << 20, chunk = 128 << 10, at = std::uint64_t{3} << 20;
+  const object_id id = REQUIRE_OK(st->create(size)).id;
+  auto data = pattern(size, 0);
+  REQUIRE_OK(st->write(id, 0, data));
+  for (const int how : {0, 1, 2}) {
+    CAPTURE(how);
+    // In order up to 1 MiB: blocks up to 5 MiB are read ahead meanwhile.
+    const auto head = stream_at_rest(*st, id, 0, std::uint64_t{1} << 20, chunk);
+    CHECK(std::equal(head.begin(), head.end(), data.begin()));
+    const auto fresh = pattern(4096, 7 + how);
+    if (how == 0) {
+      REQUIRE_OK(st->write(id, at, fresh));
+    } else {
+      auto bytes = REQUIRE_OK(st->local(id));
+      std::memcpy(bytes.data() + at, fresh.data(), fresh.size());
+      if (how == 1) REQUIRE_OK(st->flush(id));  // how == 2: lent, written, not yet flushed
+    }
+    std::copy(fresh.begin(), fresh.end(), data.begin() + at);
+    const auto rest = stream_at_rest(*st, id, std::uint64_t{1} << 20, size, chunk);
+    CHECK(std::equal(rest.begin(), rest.end(), data.begin() + (std::uint64_t{1} << 20)));
+    if (how == 2) REQUIRE_OK(st->flush(id));
+  }
 }
 
 namespace {

@@ -92,6 +92,21 @@ std::uint64_t view_then_add(ferry::context& cx, ferry::ref<std::uint64_t> cell, 
   return *p;
 }
 
+std::uint64_t write_then_stream(ferry::context& cx, ferry::ref<std::uint64_t> table, std::uint64_t n,
+                                std::uint64_t chunk) {
+  constexpr std::uint64_t kMax = 16384;
+  std::uint64_t buf[kMax];
+  if (chunk == 0 || chunk > kMax) return 0;
+  std::uint64_t* rows = cx.local(table, n);
+  std::uint64_t seen = 0;
+  for (std::uint64_t at = 0; at < n; at += chunk) {
+    rows[at] = 0xfeed000000000000ull + at;
+    cx.read(table + at, buf, n - at < chunk ? n - at : chunk);
+    seen += buf[0] == 0xfeed000000000000ull + at;
+  }
+  return seen;
+}
+
 std::uint64_t not_mobile(ferry::context&, ferry::ref<std::uint64_t>) { return 0; }
 
 std::uint64_t chase_locally(const std::uint64_t* next, std::uint64_t index, std::uint32_t depth) {

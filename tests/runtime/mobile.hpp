@@ -49,6 +49,13 @@ struct shard_header {
 /// Reads the word at `cell` through cx.view, then adds `x` to it through
 /// cx.local (one object viewed, then written, in one call): the new value.
 [[ferry::mobile]] std::uint64_t view_then_add(ferry::context& cx, ferry::ref<std::uint64_t> cell, std::uint64_t x);
+/// Takes the `n` words at `table` for writing (one cx.local), then streams
+/// them in order with cx.read, `chunk` words (at most 16384) at a time,
+/// writing each chunk's first word just before reading it: how many chunks
+/// read back their own write (a read served from bytes read ahead of the
+/// write would not).
+[[ferry::mobile]] std::uint64_t write_then_stream(ferry::context& cx, ferry::ref<std::uint64_t> table, std::uint64_t n,
+                                                  std::uint64_t chunk);
 
 /// Not mobile: the runtime must refuse to ship it.
 std::uint64_t not_mobile(ferry::context& cx, ferry::ref<std::uint64_t> cell);

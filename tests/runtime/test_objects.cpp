@@ -326,6 +326,21 @@ TEST_CASE("objects: a second cx.view of an object in one call is the same image,
   }
 }
 
+TEST_CASE("objects: cx.read streaming an object the call writes through cx.local reads back its own writes") {
+  // A file store reads ahead of a thread that cx.reads an object in order
+  // (runtime/object/direct_reader.hpp), but not for a call that holds the
+  // object for writing: what it writes through the mapping after the read
+  // ahead started must be what it reads.
+  objects_cluster cl;
+  constexpr std::uint64_t kWords = std::uint64_t{1} << 20, kChunk = 16384;  // 8 MiB in 128 KiB reads
+  for (const std::uint32_t node : {1u, 0u}) {  // a file store, then a memory store
+    CAPTURE(node);
+    const auto table = cl.rt->objects().create<std::uint64_t>(kWords, on_node(node));
+    CHECK(cl.rt->invoke(&write_then_stream, table, kWords, kChunk).get() == kWords / kChunk);
+    CHECK(cl.rt->objects().get(table + kChunk, 1)[0] == 0xfeed000000000000ull + kChunk);  // sealed, kept
+  }
+}
+
 // Object operations of every kind (create, put, get, remove, limits) over
 // each backend: frames from a few bytes to 40 MiB objects' streams.
 TEST_CASE_TEMPLATE("objects: sizes that overflow or exceed a node are typed errors, and the node keeps serving", T,
