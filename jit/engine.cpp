@@ -61,6 +61,10 @@ struct jit_instance : std::enable_shared_from_this<jit_instance> {
   std::atomic<jit_tier> tier{jit_tier::fast};
   std::atomic<bool> tier_up_requested{false};
   std::mutex mu;
+  // optimize() callers waiting for the tier-up, and its outcome once it
+  // ended (both guarded by mu).
+  std::vector<std::function<void(status)>> optimized_waiters;
+  std::optional<status> tier_up_outcome;
   std::vector<llvm::orc::JITDylib*> dylibs;  // every linked tier; removed together
   struct symbol_address {
     void* at;
@@ -318,13 +322,25 @@ struct jit::impl : std::enable_shared_from_this<jit::impl> {
     auto entry = link(*inst, *variant, jit_tier::optimized);
     if (!entry) {
       // The fast tier keeps serving; the failure is counted, not fatal.
-      llvm::consumeError(entry.takeError());
+      auto why = jitd::to_status(entry.takeError(), errc::compile_error, "recompiling " + inst->name + " optimized");
       ++n.failures;
-      return;
+      return settle_tier_up(*inst, why);
     }
     inst->call.entry.store(*entry, std::memory_order_release);
     inst->tier.store(jit_tier::optimized);
     ++n.tier_ups;
+    settle_tier_up(*inst, {});
+  }
+
+  // The tier-up ended: tell whoever waits for it (jit_function::optimize).
+  static void settle_tier_up(detail::jit_instance& inst, const status& outcome) {
+    std::vector<std::function<void(status)>> waiting;
+    {
+      std::lock_guard lock(inst.mu);
+      inst.tier_up_outcome = outcome;
+      waiting.swap(inst.optimized_waiters);
+    }
+    for (auto& done : waiting) done(outcome);
   }
 
   void shutdown() {
@@ -357,8 +373,10 @@ void request_tier_up(jit_instance& inst) {
           self->engine->cache->write_pending();
         }
         --engine->n.recompiling;
-      }))
+      })) {
     --engine->n.recompiling;
+    jit::impl::settle_tier_up(inst, make_error(errc::cancelled, "the JIT engine is shutting down"));
+  }
 }
 
 jit_instance::~jit_instance() {
@@ -373,6 +391,26 @@ jit_instance::~jit_instance() {
 // ---- jit_function ------------------------------------------------------------
 
 jit_tier jit_function::tier() const noexcept { return p_->tier.load(); }
+
+void jit_function::optimize(std::function<void(status)> done) const {
+  detail::jit_instance& inst = *p_;
+  if (inst.tier.load() == jit_tier::optimized) return done({});
+  {
+    std::unique_lock lock(inst.mu);
+    if (inst.tier_up_outcome) {
+      const status outcome = *inst.tier_up_outcome;
+      lock.unlock();
+      return done(outcome);
+    }
+    if (!inst.variant && !inst.tier_up_requested.load())
+      return lock.unlock(), done(make_error(errc::unsupported,
+                                            fmt::format("{}: this node never recompiles code optimized "
+                                                        "(hot_call_threshold 0)",
+                                                        inst.name)));
+    inst.optimized_waiters.push_back(std::move(done));
+  }
+  detail::request_tier_up(inst);
+}
 
 void* jit_function::lookup(std::string_view symbol) const {
   const jit_tier current = p_->tier.load();

@@ -266,6 +266,16 @@ class jit_function {
     s.run_ns.store(ns, std::memory_order_relaxed);  // racy, as the call count: it only decides when
     if (ns >= s.hot_run_ns) detail::request_tier_up(*p_);
   }
+  /// Have this code object run at the optimized tier: `done` gets ok once
+  /// calls through every handle run optimized code (at once, on this
+  /// thread, if they already do), or why they will not: compile_error (the
+  /// recompile failed; the fast tier keeps serving), unsupported (this
+  /// engine never tiers up: jit_config::hot_call_threshold 0). Otherwise
+  /// `done` runs on the JIT worker that recompiled, after the swap (or, if
+  /// the engine is shutting down, with cancelled); it is dropped uncalled
+  /// if the code is unloaded and its last handle goes first. What a preload asking
+  /// for the optimized tier waits for (docs/jit.md, "Preloading").
+  void optimize(std::function<void(status)> done) const;
   /// The current entry (fast or optimized tier). Valid while this handle
   /// (or a copy) lives; calling it directly does not count towards tier-up.
   [[nodiscard]] ferry_entry_fn entry() const noexcept { return state_->entry.load(std::memory_order_acquire); }

@@ -214,7 +214,8 @@ void read_body(std::size_t index, reader& r, frame_body& body, std::span<const s
       b.deadline_us = r.get<std::uint64_t>();
       b.hops = r.get<std::uint16_t>();
       b.flags = r.get<std::uint8_t>();
-      if (b.flags & ~(kInvokePinned | kInvokePull | kInvokeLoadOnly)) r.fail();  // unknown flags
+      if (b.flags & ~(kInvokePinned | kInvokePull | kInvokeLoadOnly | kInvokeOptimize)) r.fail();  // unknown flags
+      if ((b.flags & kInvokeOptimize) && !(b.flags & kInvokeLoadOnly)) r.fail();  // only a preload asks for a tier
       b.target = get_ref(r);
       read_blob(r, b.args);
       read_blob(r, b.code_blob);

@@ -79,6 +79,11 @@ inline constexpr std::uint8_t kInvokePull = 2;
 /// the receiving node (ship, check, compile, link) and answer with an empty
 /// reply; run nothing. The target and arguments are ignored.
 inline constexpr std::uint8_t kInvokeLoadOnly = 4;
+/// invoke_body::flags, with kInvokeLoadOnly (runtime::preload,
+/// preload_options::optimized): answer only once the code runs at the
+/// optimized tier on the receiving node (recompiled now if it is resident
+/// at the fast tier).
+inline constexpr std::uint8_t kInvokeOptimize = 8;
 
 struct invoke_body {
   object_id code;                  ///< content id of the code object

@@ -96,6 +96,22 @@ struct call_options {
   ferry::placement placement = ferry::placement::owner;
 };
 
+/// Settings for runtime::preload().
+struct preload_options {
+  /// Give up (errc::timeout) if the node has not answered within this time.
+  std::chrono::milliseconds deadline{30000};
+  /// Answer once the code runs at the optimized tier on the node: compiled
+  /// at the fast tier as a call would be, then recompiled with LLVM's O2
+  /// before the future completes (at once if it already runs optimized).
+  /// For code whose calls run long: a node compiles a first call's code at
+  /// the fast tier and optimizes it only after 20 ms of runs or 1000 calls,
+  /// so one long call runs at the fast tier throughout, 2-4x slower on
+  /// tight loops (docs/jit.md, "Tiers"). Fails with unsupported on a node
+  /// that never recompiles (jit hot_call_threshold 0), with compile_error
+  /// if the recompile fails (the fast code keeps serving).
+  bool optimized = false;
+};
+
 /// How a runtime joins its cluster. from_environment() is what
 /// runtime(argc, argv) uses: FERRY_BOOTSTRAP, FERRY_RENDEZVOUS (set by
 /// `ferry launch`), FERRY_HOSTS, FERRY_TRANSPORT (ucx | ofi | inproc), FERRY_TLS
@@ -351,7 +367,12 @@ class FERRY_API runtime {
   template <class R, class... P>
   future<void> preload(R (*fn)(context&, P...), on_node where,
                        std::chrono::milliseconds deadline = std::chrono::milliseconds{30000}) {
-    return future<void>(preload_raw(reinterpret_cast<const void*>(fn), where.index, deadline));
+    return preload(fn, where, preload_options{deadline});
+  }
+  /// The same with options: `optimized` for code whose calls run long.
+  template <class R, class... P>
+  future<void> preload(R (*fn)(context&, P...), on_node where, const preload_options& options) {
+    return future<void>(preload_raw(reinterpret_cast<const void*>(fn), where.index, options));
   }
 
   struct impl;
@@ -361,7 +382,7 @@ class FERRY_API runtime {
   std::shared_ptr<detail::call_state> invoke_raw(const void* fn, detail::native_entry native, const call_options& options,
                                                  ferry_ref route,
                                                  std::span<const std::uint8_t> args, std::size_t result_size);
-  std::shared_ptr<detail::call_state> preload_raw(const void* fn, std::uint32_t node, std::chrono::milliseconds deadline);
+  std::shared_ptr<detail::call_state> preload_raw(const void* fn, std::uint32_t node, const preload_options& options);
   /// A call automatic placement keeps in this process (runtime_options::caller_speed).
   std::shared_ptr<detail::call_state> run_here(const void* fn, detail::native_entry native, const call_options& options,
                                                ferry_ref route, std::span<const std::uint8_t> args,

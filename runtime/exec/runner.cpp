@@ -94,7 +94,16 @@ status runner::signature_matches(const code::code_entry& code, const wire::invok
 void runner::loaded(const code::code_entry& code, const frame& f) const {
   const auto& call = std::get<wire::invoke_body>(f.body);
   if (auto s = signature_matches(code, call); !s.ok()) return reply_error(call.origin, call.origin_call, s);
-  (void)member_.send(call.origin, {frame_type::reply, who_.index, call.origin_call, wire::reply_body{}});
+  if (!(call.flags & wire::kInvokeOptimize))
+    return (void)member_.send(call.origin, {frame_type::reply, who_.index, call.origin_call, wire::reply_body{}});
+  // Answered from the network thread once the JIT worker has swapped the
+  // optimized code in (or failed to).
+  code.fn.optimize([this, origin = call.origin, id = call.origin_call](status s) {
+    member_.post([this, origin, id, s = std::move(s)] {
+      if (!s.ok()) return reply_error(origin, id, s);
+      (void)member_.send(origin, {frame_type::reply, who_.index, id, wire::reply_body{}});
+    });
+  });
 }
 
 wire::invoke_body& runner::spare_continuation() {

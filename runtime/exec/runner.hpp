@@ -62,7 +62,8 @@ class runner final : public call_host {
   /// Run invoke frame `f` with resident `code`, then reply or forward.
   void run(code::code_entry* code, wire::frame&& f);
   /// Answer a preload (wire::kInvokeLoadOnly) whose code is now resident:
-  /// an empty reply, or an error if the caller's signature does not match.
+  /// an empty reply, or an error if the caller's signature does not match;
+  /// with wire::kInvokeOptimize, once the code runs optimized (or why not).
   void loaded(const code::code_entry& code, const wire::frame& f) const;
   /// Send an error frame for call `call` to `to`.
   void reply_error(wire::node_index to, std::uint64_t call, const status& s) const;

@@ -556,7 +556,7 @@ std::shared_ptr<detail::call_state> runtime::invoke_raw(const void* fn, detail::
 }
 
 std::shared_ptr<detail::call_state> runtime::preload_raw(const void* fn, std::uint32_t node,
-                                                         std::chrono::milliseconds deadline) {
+                                                         const preload_options& options) {
   auto co = code_registry::global().find(fn);
   if (!co) return impl::failed(co.error());
   if (node >= impl_->nodes)
@@ -566,8 +566,9 @@ std::shared_ptr<detail::call_state> runtime::preload_raw(const void* fn, std::ui
   placement_info placed;
   placed.choice = placement_info::how::pinned;
   placed.node = node;
-  return impl_->send_invoke(**co, node, {}, {}, wire::kInvokePinned | wire::kInvokeLoadOnly,
-                            {node, {}, wire::kNoNode, false}, deadline, placed);
+  const std::uint8_t flags =
+      wire::kInvokePinned | wire::kInvokeLoadOnly | (options.optimized ? wire::kInvokeOptimize : std::uint8_t{0});
+  return impl_->send_invoke(**co, node, {}, {}, flags, {node, {}, wire::kNoNode, false}, options.deadline, placed);
 }
 
 std::shared_ptr<detail::call_state> runtime::run_here(const void* fn, detail::native_entry native,

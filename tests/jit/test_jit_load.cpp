@@ -201,6 +201,47 @@ TEST_CASE("code whose calls ran hot_run_time in all is recompiled optimized, how
   CHECK(engine2->stats().tier_ups == 0);
 }
 
+TEST_CASE("optimize() answers once the code runs optimized, at once when it does, and says why it cannot") {
+  temp_dir dir;
+  auto cfg = test_config(dir.path());
+  cfg.hot_call_threshold = 1000;  // never reached here: only optimize() tiers up
+  auto engine = REQUIRE_OK(jit::create(cfg));
+  auto fn = REQUIRE_OK(load_now(*engine, mix_code()));
+  const auto fast_entry = fn.entry();
+  REQUIRE(fn.tier() == jit_tier::fast);
+  // Two callers at once share one recompile; both hear after the swap.
+  std::promise<std::pair<status, jit_tier>> first, second;
+  fn.optimize([&](status s) { first.set_value({s, fn.tier()}); });
+  fn.optimize([&](status s) { second.set_value({s, fn.tier()}); });
+  for (auto* p : {&first, &second}) {
+    auto f = p->get_future();
+    REQUIRE(f.wait_for(std::chrono::seconds(30)) == std::future_status::ready);
+    const auto [s, tier] = f.get();
+    CHECK(s.ok());
+    CHECK(tier == jit_tier::optimized);
+  }
+  CHECK(reinterpret_cast<void*>(fn.entry()) != reinterpret_cast<void*>(fast_entry));
+  CHECK(call_mix(fn, 11, 12) == ferry_test_mix(11, 12));
+  CHECK(engine->stats().tier_ups == 1);
+  // Already optimized: answered on this thread, nothing compiled.
+  bool answered = false;
+  fn.optimize([&](status s) { answered = s.ok(); });
+  CHECK(answered);
+  CHECK(engine->stats().tier_ups == 1);
+  CHECK(engine->stats().compiles == 2);
+
+  // An engine that never tiers up says so.
+  temp_dir dir2;
+  auto never = test_config(dir2.path());
+  never.hot_call_threshold = 0;
+  auto engine2 = REQUIRE_OK(jit::create(never));
+  auto fn2 = REQUIRE_OK(load_now(*engine2, mix_code()));
+  status why;
+  fn2.optimize([&](status s) { why = std::move(s); });
+  CHECK(why.code() == errc::unsupported);
+  CHECK(fn2.tier() == jit_tier::fast);
+}
+
 TEST_CASE("first_tier optimized compiles once, optimized") {
   temp_dir dir;
   auto cfg = test_config(dir.path());

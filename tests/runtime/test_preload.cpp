@@ -73,6 +73,35 @@ TEST_CASE("preload over real nodes: code made resident ahead on the node named, 
   CHECK(cl.rt->invoke(&where, cl.cell_on(0, 5)).get() == 0u);
 }
 
+TEST_CASE("preload over real nodes: optimized answers once the node runs the code at the optimized tier") {
+  node_cluster cl(std::vector<std::string>{});
+  const auto cell = cl.cell_on(1, 41);
+  const std::uint64_t ups = cl.settled(1, "tier_ups"), loads = cl.settled(1, "code_loads");
+  const std::uint64_t ran = calls_run(cl, 1);
+  preload_options optimized;
+  optimized.optimized = true;
+  REQUIRE_OK(cl.rt->preload(&read_cell, on_node{1}, optimized).try_get());
+  // Loaded and recompiled before the answer (the stats file lags a little),
+  // and only once: the node ran nothing.
+  CHECK(cl.counter(1, "tier_ups", ups + 1) == ups + 1);
+  CHECK(cl.settled(1, "tier_ups") == ups + 1);
+  CHECK(cl.settled(1, "code_loads") == loads + 1);
+  CHECK(calls_run(cl, 1) == ran);
+  // Asked again: it runs optimized already, nothing is compiled.
+  REQUIRE_OK(cl.rt->preload(&read_cell, on_node{1}, optimized).try_get());
+  CHECK(cl.settled(1, "tier_ups") == ups + 1);
+  CHECK(cl.settled(1, "code_loads") == loads + 1);
+  // The call runs the optimized code, and a plain preload after it changes nothing.
+  CHECK(cl.rt->invoke(&read_cell, cell).get() == 41);
+  REQUIRE_OK(cl.rt->preload(&read_cell, on_node{1}).try_get());
+  CHECK(cl.settled(1, "tier_ups") == ups + 1);
+  // A plain preload leaves code at the fast tier (what a first call gets).
+  const std::uint64_t ups0 = cl.settled(0, "tier_ups");
+  REQUIRE_OK(cl.rt->preload(&read_cell, on_node{0}).try_get());
+  CHECK(cl.settled(0, "tier_ups") == ups0);
+  cl.serves(cell, 41);
+}
+
 TEST_CASE("in-place budget over real nodes: ferry node --inline-budget-us decides where warm calls run") {
   constexpr std::uint64_t kCalls = 20;
   for (const std::string budget : {"0", "1000000"}) {

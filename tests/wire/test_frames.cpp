@@ -113,6 +113,24 @@ TEST_CASE("frames: bad header fields and lying lengths") {
   CHECK_ERRC(decode(d), errc::bad_format);
 }
 
+TEST_CASE("frames: an invoke's flags: known ones round-trip, unknown ones and a tier asked of a call are bad_format") {
+  auto with_flags = [](std::uint8_t flags) {
+    auto f = sample_invoke();
+    std::get<invoke_body>(f.body).flags = flags;
+    return encode(f);
+  };
+  for (const std::uint8_t ok : {std::uint8_t{0}, kInvokePinned, kInvokePull,
+                                static_cast<std::uint8_t>(kInvokePinned | kInvokeLoadOnly),
+                                static_cast<std::uint8_t>(kInvokePinned | kInvokeLoadOnly | kInvokeOptimize)}) {
+    CAPTURE(int{ok});
+    CHECK(std::get<invoke_body>(REQUIRE_OK(decode(with_flags(ok))).body).flags == ok);
+  }
+  CHECK_ERRC(decode(with_flags(kInvokeOptimize)), errc::bad_format);  // only a preload asks for a tier
+  CHECK_ERRC(decode(with_flags(static_cast<std::uint8_t>(kInvokePinned | kInvokeOptimize))), errc::bad_format);
+  CHECK_ERRC(decode(with_flags(16)), errc::bad_format);
+  CHECK_ERRC(decode(with_flags(0x80)), errc::bad_format);
+}
+
 TEST_CASE("frames: a bulk frame's head and its data are the frame's encoding, split") {
   const std::vector<std::uint8_t> data = [] {
     std::vector<std::uint8_t> d(70000);
