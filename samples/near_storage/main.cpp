@@ -101,9 +101,13 @@ int main(int argc, char** argv) {
     auto t0 = clock_type::now();
     rt.invoke_with(long_call, &near_storage_fill, table, n).get();
     fmt::print("  filled where it lives: {:.1f} ms\n", ms_since(t0));
+    // The scan is one long call: have its code compiled optimized before it
+    // (a first call's code runs at the JIT's fast tier, docs/jit.md "Tiers").
     t0 = clock_type::now();
-    (void)rt.invoke(&near_storage_scan, table, std::uint64_t{0}, q).get();
-    fmt::print("  scan code shipped and JIT-compiled on node {}: {:.1f} ms\n", node.id, ms_since(t0));
+    ferry::preload_options optimized;
+    optimized.optimized = true;
+    rt.preload(&near_storage_scan, ferry::on_node(node.id), optimized).get();
+    fmt::print("  scan code shipped and JIT-compiled (optimized) on node {}: {:.1f} ms\n", node.id, ms_since(t0));
     const summary want = expected(n, q);
 
     fmt::print("query: count, sum, min, max of the readings WHERE sensor BETWEEN {} AND {}\n", q.sensor_lo,

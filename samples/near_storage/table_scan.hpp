@@ -45,8 +45,9 @@ void accumulate(summary& s, const std::uint64_t* rows, std::uint64_t count, cons
 
 /// Ship the code: scans the `n` rows of `table` where the node keeps them,
 /// streamed with cx.read in 256 KiB chunks into a buffer on the stack (on a
-/// storage node: O_DIRECT reads, synchronous and without readahead, so the
-/// chunk size sets the number of device round trips).
+/// storage node: O_DIRECT reads, the next 4 MiB read ahead by the store
+/// while the loop runs). One long call: the sample and `ferry bench device`
+/// preload it at the optimized tier (ferry::preload_options::optimized).
 [[ferry::mobile]] near_storage::summary near_storage_scan(ferry::context& cx, ferry::ref<std::uint64_t> table,
                                                           std::uint64_t n, near_storage::query q);
 

@@ -119,6 +119,10 @@ ferry::bench::row scan(const options& o, ferry::runtime& rt, const ferry::node_i
   ferry::call_options long_call;
   long_call.deadline = std::chrono::minutes(10);
   rt.invoke_with(long_call, &near_storage_fill, data, n).get();
+  // The scan's code compiled optimized first, as the pull's is (native).
+  ferry::preload_options optimized;
+  optimized.optimized = true;
+  rt.preload(&near_storage_scan, ferry::on_node(storage.id), optimized).get();
   progress(o, "near-storage scan (cx.read)");
   auto t0 = clock_type::now();
   const std::uint64_t near =
