@@ -136,6 +136,23 @@ TEST_CASE("truncated and garbage inputs fail with bad_format") {
   }
 }
 
+namespace {
+
+// An engine that never tiers up (hot_call_threshold 0), mix_code loaded.
+struct never_tiers_up {
+  temp_dir dir;
+  std::unique_ptr<jit> engine;
+  jit_function fn;
+  never_tiers_up() {
+    auto cfg = test_config(dir.path());
+    cfg.hot_call_threshold = 0;
+    engine = REQUIRE_OK(jit::create(cfg));
+    fn = REQUIRE_OK(load_now(*engine, mix_code()));
+  }
+};
+
+}  // namespace
+
 TEST_CASE("hot code is recompiled optimized in the background and swapped in") {
   temp_dir dir;
   auto cfg = test_config(dir.path());
@@ -190,15 +207,11 @@ TEST_CASE("code whose calls ran hot_run_time in all is recompiled optimized, how
   CHECK(engine->stats().tier_ups == 1);
   CHECK(engine->stats().recompiling == 0);
   // Without tier-ups (hot_call_threshold 0) run time does not start one either.
-  temp_dir dir2;
-  auto never = test_config(dir2.path());
-  never.hot_call_threshold = 0;
-  auto engine2 = REQUIRE_OK(jit::create(never));
-  auto fn2 = REQUIRE_OK(load_now(*engine2, mix_code()));
-  fn2.ran_for(std::chrono::seconds(10));
+  never_tiers_up never;
+  never.fn.ran_for(std::chrono::seconds(10));
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  CHECK(fn2.tier() == jit_tier::fast);
-  CHECK(engine2->stats().tier_ups == 0);
+  CHECK(never.fn.tier() == jit_tier::fast);
+  CHECK(never.engine->stats().tier_ups == 0);
 }
 
 TEST_CASE("optimize() answers once the code runs optimized, at once when it does, and says why it cannot") {
@@ -231,15 +244,11 @@ TEST_CASE("optimize() answers once the code runs optimized, at once when it does
   CHECK(engine->stats().compiles == 2);
 
   // An engine that never tiers up says so.
-  temp_dir dir2;
-  auto never = test_config(dir2.path());
-  never.hot_call_threshold = 0;
-  auto engine2 = REQUIRE_OK(jit::create(never));
-  auto fn2 = REQUIRE_OK(load_now(*engine2, mix_code()));
+  never_tiers_up never;
   status why;
-  fn2.optimize([&](status s) { why = std::move(s); });
+  never.fn.optimize([&](status s) { why = std::move(s); });
   CHECK(why.code() == errc::unsupported);
-  CHECK(fn2.tier() == jit_tier::fast);
+  CHECK(never.fn.tier() == jit_tier::fast);
 }
 
 TEST_CASE("first_tier optimized compiles once, optimized") {
