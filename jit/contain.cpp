@@ -5,7 +5,12 @@
 #include <random>
 #include <vector>
 
+#include <llvm/Analysis/AssumptionCache.h>
 #include <llvm/Analysis/CFG.h>
+#include <llvm/Analysis/LoopInfo.h>
+#include <llvm/Analysis/ScalarEvolution.h>
+#include <llvm/Analysis/ScalarEvolutionExpressions.h>
+#include <llvm/Analysis/TargetLibraryInfo.h>
 #include <llvm/Analysis/ValueTracking.h>
 #include <llvm/IR/InstIterator.h>
 #include <llvm/IR/IntrinsicInst.h>
@@ -18,6 +23,7 @@
 #include <llvm/TargetParser/Triple.h>
 #include <llvm/Transforms/Utils/BasicBlockUtils.h>
 #include <llvm/Transforms/Utils/PromoteMemToReg.h>
+#include <llvm/Transforms/Utils/ScalarEvolutionExpander.h>
 
 namespace ferry::jitd {
 namespace {
@@ -266,6 +272,77 @@ void call_checks(const bounds_module& bm, llvm::ArrayRef<access> todo, llvm::Arr
   }
 }
 
+// Checks hoisted out of loops (the optimized tier: run after the IR
+// pipeline, on loops in LLVM's canonical form). An access of `size` bytes
+// whose address moves by a constant stride on every iteration of its
+// innermost loop L (L left only at its latch, the access's block dominating
+// the latch, L's trip count computable) touches the addresses from `lowest`
+// to `highest`, a stride apart, once L is entered. L's preheader checks
+// [lowest, highest + size) once instead of each access in turn (as the
+// runtime checks LoopAccessAnalysis builds do).
+// - Never more admitted: a range inside a region has every access inside
+//   it, and regions only grow during a call.
+// - A loop that would have failed at some iteration fails before its first
+//   (with memory_fault, where it might first have run out of fuel).
+// - A loop that strides over a gap between two regions, each access inside
+//   one of them, is refused: the range is not inside one region.
+// The accesses left to check one by one stay in `todo`, with the range
+// checks (at the preheaders' ends) in place of the hoisted ones.
+void hoist_loop_checks(const bounds_module& bm, llvm::Function& f, llvm::SmallVectorImpl<access>& todo) {
+  llvm::DominatorTree dt(f);
+  llvm::LoopInfo li(dt);
+  if (li.empty()) return;
+  llvm::TargetLibraryInfoImpl tlii(llvm::Triple(f.getParent()->getTargetTriple()));
+  llvm::TargetLibraryInfo tli(tlii, &f);
+  llvm::AssumptionCache ac(f);
+  llvm::ScalarEvolution se(f, tli, ac, dt, li);
+  llvm::SCEVExpander expander(se, bm.dl, "ferry.range");
+  llvm::SmallVector<access, 32> kept;
+  for (const access& a : todo) {
+    auto keep = [&] { kept.push_back(a); };
+    llvm::Loop* l = li.getLoopFor(a.at->getParent());
+    const auto* size = llvm::dyn_cast<llvm::ConstantInt>(a.size);
+    if (!l || !size || !a.ptr->getType()->isPointerTy()) {
+      keep();
+      continue;
+    }
+    llvm::BasicBlock* pre = l->getLoopPreheader();
+    llvm::BasicBlock* latch = l->getLoopLatch();
+    if (!pre || !latch || l->getExitingBlock() != latch || !dt.dominates(a.at->getParent(), latch)) {
+      keep();
+      continue;
+    }
+    const auto* ar = llvm::dyn_cast<llvm::SCEVAddRecExpr>(se.getSCEV(a.ptr));
+    const auto* step = ar ? llvm::dyn_cast<llvm::SCEVConstant>(ar->getStepRecurrence(se)) : nullptr;
+    const llvm::SCEV* trips = se.getBackedgeTakenCount(l);
+    if (!ar || ar->getLoop() != l || !ar->isAffine() || !step || step->getAPInt().isZero() ||
+        llvm::isa<llvm::SCEVCouldNotCompute>(trips)) {
+      keep();
+      continue;
+    }
+    // The lowest address the loop touches and the highest (a negative
+    // stride walks down from the first).
+    const bool up = step->getAPInt().isStrictlyPositive();
+    const llvm::SCEV* first = up ? ar->getStart() : ar->evaluateAtIteration(trips, se);
+    const llvm::SCEV* last = up ? ar->evaluateAtIteration(trips, se) : ar->getStart();
+    llvm::Instruction* at = pre->getTerminator();
+    if (!se.isLoopInvariant(first, l) || !se.isLoopInvariant(last, l) || !expander.isSafeToExpandAt(first, at) ||
+        !expander.isSafeToExpandAt(last, at)) {
+      keep();
+      continue;
+    }
+    llvm::Value* lo = expander.expandCodeFor(first, a.ptr->getType(), at);
+    llvm::Value* hi = expander.expandCodeFor(last, a.ptr->getType(), at);
+    llvm::IRBuilder<> b(at);
+    // From the first byte to the last access's end. Addresses that wrap
+    // give a range that wraps, which no region holds: the check fails, as
+    // the loop's own accesses would.
+    llvm::Value* bytes = b.CreateAdd(b.CreateSub(b.CreatePtrToInt(hi, bm.i64), b.CreatePtrToInt(lo, bm.i64)), a.size);
+    kept.push_back({at, lo, bytes});
+  }
+  todo.assign(kept.begin(), kept.end());
+}
+
 std::uint64_t check_function(const bounds_module& bm, llvm::Function& f, bool inline_checks) {
   llvm::SmallVector<access, 32> todo;
   llvm::SmallVector<lanes, 4> vectors;
@@ -276,6 +353,7 @@ std::uint64_t check_function(const bounds_module& bm, llvm::Function& f, bool in
     call_checks(bm, todo, vectors);
     return todo.size() + vectors.size();
   }
+  hoist_loop_checks(bm, f, todo);
 
   llvm::IRBuilder<> eb(&*f.getEntryBlock().getFirstInsertionPt());
   // Two regions per slot, the last used first: a loop that alternates

@@ -90,6 +90,57 @@ std::int64_t expected_probe_sum(std::int64_t rounds) {
 
 }  // namespace
 
+TEST_CASE("a loop's hoisted check admits what its accesses would, and refuses what they would") {
+  // The optimized tier checks a loop that reads on every iteration once,
+  // over the whole range, before the loop (jit/contain.cpp,
+  // hoist_loop_checks; test_jit_contain shows where the checks go); the
+  // fast tier checks each read. Both must give the same answers.
+  temp_dir dir;
+  std::vector<std::int64_t> words(64);
+  for (std::size_t i = 0; i < words.size(); ++i) words[i] = static_cast<std::int64_t>(i + 1);
+  const auto at = reinterpret_cast<std::uintptr_t>(words.data());
+  for (const jit_tier tier : {jit_tier::fast, jit_tier::optimized}) {
+    CAPTURE(static_cast<int>(tier));
+    auto cfg = test_config(dir.path());
+    cfg.first_tier = tier;
+    cfg.disk_cache = false;
+    auto engine = REQUIRE_OK(jit::create(cfg));
+    const auto fn = REQUIRE_OK(load_now(*engine, hostile_code("loop_ranges")));
+    // {address, count, mode (0: every iteration reads, 1: stop at `stop`, 2: backwards), stop}
+    const auto run = [&](std::uint64_t address, std::uint64_t count, std::uint64_t mode, std::int64_t stop,
+                         std::int64_t& out) {
+      std::uint64_t args[4] = {address, count, mode, static_cast<std::uint64_t>(stop)};
+      exec::call_context cx;
+      cx.regions.add(words.data(), words.size() * sizeof(std::int64_t));
+      return exec::run_mobile(cx, fn, args, sizeof args, &out, sizeof out);
+    };
+    const auto fault = static_cast<std::int32_t>(errc::memory_fault);
+    std::int64_t out = -1;
+    CHECK(run(at, 64, 0, 0, out) == 0);  // the whole array
+    CHECK(out == 64 * 65 / 2);
+    CHECK(run(at + 8, 63, 0, 0, out) == 0);
+    CHECK(out == 64 * 65 / 2 - 1);
+    CHECK(run(at, 65, 0, 0, out) == fault);      // one word past its end
+    CHECK(run(at - 8, 2, 0, 0, out) == fault);   // one word before it
+    CHECK(run(at, std::uint64_t{1} << 61 | 1, 0, 0, out) == fault);  // the addresses wrap
+    out = -1;
+    CHECK(run(8, 0, 0, 0, out) == 0);  // a loop never entered checks nothing
+    CHECK(out == 0);
+    // Down from the last word: the same range, walked the other way.
+    CHECK(run(at, 64, 2, 0, out) == 0);
+    CHECK(out == 64 * 65 * 129 / 6);  // sum of i * i
+    CHECK(run(at + 8, 64, 2, 0, out) == fault);  // its first read is past the end
+    CHECK(run(at - 8, 64, 2, 0, out) == fault);  // its last read is before the start
+    // Left early, inside the array, however far `count` reaches.
+    CHECK(run(at, 1000, 1, 11, out) == 0);
+    CHECK(out == 55);
+    CHECK(run(at, 1000, 1, -1, out) == fault);  // never left early: runs past the end
+    // The engine still runs the loop right.
+    CHECK(run(at, 10, 0, 0, out) == 0);
+    CHECK(out == 55);
+  }
+}
+
 TEST_CASE("bounds checks work the same at both tiers: inline compares (optimized) and calls (fast)") {
   // The fast tier writes each check as a call to ferry_bounds, the
   // optimized tier as inline compares with the regions it used last
