@@ -16,7 +16,7 @@ out=$(timeout 240 "$FERRY" launch -n 2 --dpu 1 --dpu-binary "$DPU_FERRY" --start
 echo "$out"
 grep -q '^  node 0 (host, x86_64-.*: 0 wrong answers$' <<<"$out" || fail "host node"
 grep -q '^  node 1 (dpu, aarch64-unknown-linux-gnu cortex-a72, .*: 0 wrong answers$' <<<"$out" || fail "DPU node"
-for r in 'cold lookup, ms' 'warm lookup, median us' 'batched lookups, 1000/s'; do
+for r in 'cold lookup, ms' 'warm lookup, median us' 'batch code optimized, ms' 'batched lookups, 1000/s'; do
   grep -Eq "^$r +[0-9.]+ +[0-9.]+ +[0-9.]+x$" <<<"$out" || fail "no row '$r'"
 done
 grep -q '^ok: every lookup' <<<"$out" || fail "no ok line"
