@@ -5,6 +5,8 @@
 // some iterations keep a check per access (jit/contain.cpp,
 // hoist_loop_checks). What the checks admit and refuse at run time:
 // test_jit_policy, "a loop's hoisted check ...".
+#include <string>
+
 #include <llvm/Analysis/LoopInfo.h>
 #include <llvm/AsmParser/Parser.h>
 #include <llvm/IR/Dominators.h>
@@ -29,7 +31,7 @@ struct checks_placed {
 
 // Contains `ir`'s function @f as the optimized tier does (inline checks, no
 // fuel) and says where its calls to ferry_bounds went.
-checks_placed contain(const char* ir) {
+checks_placed contain(const std::string& ir) {
   llvm::LLVMContext ctx;
   llvm::SMDiagnostic err;
   auto m = llvm::parseAssemblyString(ir, err, ctx);
@@ -54,14 +56,27 @@ checks_placed contain(const char* ir) {
   return placed;
 }
 
-// for (i = 0; i < n; ++i) sum += p[i], rotated as LLVM's pipeline leaves it.
-constexpr const char* kEveryIteration = R"(
-define i64 @f(ptr %p, i64 %n) {
-entry:
-  %empty = icmp eq i64 %n, 0
-  br i1 %empty, label %exit, label %pre
-pre:
-  br label %loop
+// @f(ptr %p, i64 %n`params`) as LLVM's pipeline leaves a counted loop: a
+// guard that skips the loop when %n is 0, a preheader, the loop's `blocks`
+// (from %loop; they leave to %done with the sum in %sum) and the exit.
+std::string counted_loop(const std::string& params, const std::string& blocks) {
+  return "define i64 @f(ptr %p, i64 %n" + params + ") {\n"
+         "entry:\n"
+         "  %empty = icmp eq i64 %n, 0\n"
+         "  br i1 %empty, label %exit, label %pre\n"
+         "pre:\n"
+         "  br label %loop\n" +
+         blocks +
+         "done:\n"
+         "  br label %exit\n"
+         "exit:\n"
+         "  %r = phi i64 [ 0, %entry ], [ %sum, %done ]\n"
+         "  ret i64 %r\n"
+         "}\n";
+}
+
+// for (i = 0; i < n; ++i) sum += p[i]
+const std::string kEveryIteration = counted_loop("", R"(
 loop:
   %i = phi i64 [ 0, %pre ], [ %next, %loop ]
   %acc = phi i64 [ 0, %pre ], [ %sum, %loop ]
@@ -71,48 +86,29 @@ loop:
   %next = add nuw i64 %i, 1
   %more = icmp ult i64 %next, %n
   br i1 %more, label %loop, label %done
-done:
-  br label %exit
-exit:
-  %r = phi i64 [ 0, %entry ], [ %sum, %done ]
-  ret i64 %r
-}
-)";
+)");
 
 // The same loop, left early when a word equals %stop: two exits.
-constexpr const char* kEarlyExit = R"(
-define i64 @f(ptr %p, i64 %n, i64 %stop) {
-entry:
-  %empty = icmp eq i64 %n, 0
-  br i1 %empty, label %exit, label %pre
-pre:
-  br label %loop
+const std::string kEarlyExit = counted_loop(", i64 %stop", R"(
 loop:
   %i = phi i64 [ 0, %pre ], [ %next, %latch ]
-  %acc = phi i64 [ 0, %pre ], [ %sum, %latch ]
+  %acc = phi i64 [ 0, %pre ], [ %added, %latch ]
   %at = getelementptr inbounds i64, ptr %p, i64 %i
   %v = load i64, ptr %at
   %found = icmp eq i64 %v, %stop
-  br i1 %found, label %exit, label %latch
+  br i1 %found, label %left, label %latch
 latch:
-  %sum = add i64 %acc, %v
+  %added = add i64 %acc, %v
   %next = add nuw i64 %i, 1
   %more = icmp ult i64 %next, %n
-  br i1 %more, label %loop, label %exit
-exit:
-  %r = phi i64 [ 0, %entry ], [ %acc, %loop ], [ %sum, %latch ]
-  ret i64 %r
-}
-)";
+  br i1 %more, label %loop, label %left
+left:
+  %sum = phi i64 [ %acc, %loop ], [ %added, %latch ]
+  br label %done
+)");
 
 // A read on odd iterations only: its block does not dominate the latch.
-constexpr const char* kSomeIterations = R"(
-define i64 @f(ptr %p, i64 %n) {
-entry:
-  %empty = icmp eq i64 %n, 0
-  br i1 %empty, label %exit, label %pre
-pre:
-  br label %loop
+const std::string kSomeIterations = counted_loop("", R"(
 loop:
   %i = phi i64 [ 0, %pre ], [ %next, %latch ]
   %acc = phi i64 [ 0, %pre ], [ %sum, %latch ]
@@ -128,22 +124,10 @@ latch:
   %next = add nuw i64 %i, 1
   %more = icmp ult i64 %next, %n
   br i1 %more, label %loop, label %done
-done:
-  br label %exit
-exit:
-  %r = phi i64 [ 0, %entry ], [ %sum, %done ]
-  ret i64 %r
-}
-)";
+)");
 
 // Backwards from p[n - 1] to p[0]: a negative stride.
-constexpr const char* kBackwards = R"(
-define i64 @f(ptr %p, i64 %n) {
-entry:
-  %empty = icmp eq i64 %n, 0
-  br i1 %empty, label %exit, label %pre
-pre:
-  br label %loop
+const std::string kBackwards = counted_loop("", R"(
 loop:
   %i = phi i64 [ %n, %pre ], [ %prev, %loop ]
   %acc = phi i64 [ 0, %pre ], [ %sum, %loop ]
@@ -153,27 +137,23 @@ loop:
   %sum = add i64 %acc, %v
   %more = icmp ne i64 %prev, 0
   br i1 %more, label %loop, label %done
-done:
-  br label %exit
-exit:
-  %r = phi i64 [ 0, %entry ], [ %sum, %done ]
-  ret i64 %r
-}
-)";
+)");
 
 }  // namespace
 
 TEST_CASE("containment: a loop that reads on every iteration, up or down, is checked once, before it") {
-  for (const char* ir : {kEveryIteration, kBackwards}) {
-    const auto placed = contain(ir);
+  for (const std::string* ir : {&kEveryIteration, &kBackwards}) {
+    CAPTURE(*ir);
+    const auto placed = contain(*ir);
     CHECK(placed.in_loops == 0);
     CHECK(placed.outside == 1);
   }
 }
 
 TEST_CASE("containment: loops that may leave early or read on some iterations keep a check per access") {
-  for (const char* ir : {kEarlyExit, kSomeIterations}) {
-    const auto placed = contain(ir);
+  for (const std::string* ir : {&kEarlyExit, &kSomeIterations}) {
+    CAPTURE(*ir);
+    const auto placed = contain(*ir);
     CHECK(placed.in_loops == 1);
     CHECK(placed.outside == 0);
   }

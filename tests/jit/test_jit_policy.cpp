@@ -27,6 +27,20 @@ extern "C" void* fake_local(ferry_context*, const ferry_ref* r, std::uint64_t si
 }
 extern "C" std::uint32_t fake_node_id(ferry_context*) { return 7; }
 
+// Hostile code `module` loaded by an engine whose first tier is `tier`,
+// without the disk cache (each tier compiles its own).
+struct loaded_at_tier {
+  std::unique_ptr<jit> engine;
+  jit_function fn;
+  loaded_at_tier(const std::filesystem::path& dir, jit_tier tier, std::string_view module) {
+    auto cfg = test_config(dir);
+    cfg.first_tier = tier;
+    cfg.disk_cache = false;
+    engine = REQUIRE_OK(jit::create(cfg));
+    fn = REQUIRE_OK(load_now(*engine, hostile_code(module)));
+  }
+};
+
 }  // namespace
 
 TEST_CASE("system() is not on the allow-list") { check_refused("call_system", "'system'"); }
@@ -101,11 +115,8 @@ TEST_CASE("a loop's hoisted check admits what its accesses would, and refuses wh
   const auto at = reinterpret_cast<std::uintptr_t>(words.data());
   for (const jit_tier tier : {jit_tier::fast, jit_tier::optimized}) {
     CAPTURE(static_cast<int>(tier));
-    auto cfg = test_config(dir.path());
-    cfg.first_tier = tier;
-    cfg.disk_cache = false;
-    auto engine = REQUIRE_OK(jit::create(cfg));
-    const auto fn = REQUIRE_OK(load_now(*engine, hostile_code("loop_ranges")));
+    const loaded_at_tier loaded(dir.path(), tier, "loop_ranges");
+    const auto& fn = loaded.fn;
     // {address, count, mode (0: every iteration reads, 1: stop at `stop`, 2: backwards), stop}
     const auto run = [&](std::uint64_t address, std::uint64_t count, std::uint64_t mode, std::int64_t stop,
                          std::int64_t& out) {
@@ -149,11 +160,8 @@ TEST_CASE("bounds checks work the same at both tiers: inline compares (optimized
   std::vector<std::uint8_t> elsewhere(64, 1);  // the test's heap: never handed to the call
   for (const jit_tier tier : {jit_tier::fast, jit_tier::optimized}) {
     CAPTURE(static_cast<int>(tier));
-    auto cfg = test_config(dir.path());
-    cfg.first_tier = tier;
-    cfg.disk_cache = false;
-    auto engine = REQUIRE_OK(jit::create(cfg));
-    const auto fn = REQUIRE_OK(load_now(*engine, hostile_code("bounds_probe")));
+    const loaded_at_tier loaded(dir.path(), tier, "bounds_probe");
+    const auto& fn = loaded.fn;
     CHECK(fn.tier() == tier);
     const auto run = [&](std::uint64_t address, std::int64_t rounds, std::int64_t& out) {
       std::uint64_t args[2] = {address, static_cast<std::uint64_t>(rounds)};
