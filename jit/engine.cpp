@@ -57,6 +57,7 @@ struct jit_instance : std::enable_shared_from_this<jit_instance> {
   std::string entry_symbol;
   std::vector<std::string> exported;  // the mobile function's symbol + its references
   std::shared_ptr<const code_variant> variant;  // kept only while a tier-up may follow
+  bool tiers_up = false;  // this engine recompiles hot code (set when built, then fixed)
   jit_call_state call;
   std::atomic<jit_tier> tier{jit_tier::fast};
   std::atomic<bool> tier_up_requested{false};
@@ -290,6 +291,7 @@ struct jit::impl : std::enable_shared_from_this<jit::impl> {
     auto entry = link(*inst, *v, cfg.first_tier);
     if (!entry) return jitd::to_status(entry.takeError(), errc::compile_error, "compiling " + manifest.name);
     if (may_tier_up) inst->variant = std::move(v);
+    inst->tiers_up = may_tier_up;
     inst->call.entry.store(*entry, std::memory_order_release);
     inst->tier.store(cfg.first_tier);
     ++n.live_code;
@@ -402,7 +404,7 @@ void jit_function::optimize(std::function<void(status)> done) const {
       lock.unlock();
       return done(outcome);
     }
-    if (!inst.variant && !inst.tier_up_requested.load())
+    if (!inst.tiers_up)
       return lock.unlock(), done(make_error(errc::unsupported,
                                             fmt::format("{}: this node never recompiles code optimized "
                                                         "(hot_call_threshold 0)",
