@@ -119,7 +119,11 @@ class thread_reader {
       spare->in_flight = queue_->start(f->fd(), spare->bytes.get(), length, index * kBlock,
                                        static_cast<std::uint64_t>(spare - blocks_.begin()));
       if (!spare->in_flight) {
-        spare->index = kNoBlock;
+        // Not submitted, but perhaps queued in the ring: this buffer may
+        // still be read into, so it is never used again, nor the queue.
+        (void)spare->bytes.release();
+        *spare = block{};
+        queue_broken_ = true;
         return;
       }
     }

@@ -21,8 +21,9 @@ class read_queue {
   virtual ~read_queue() = default;
 
   /// Start a pread of `length` bytes at `offset` of `fd` into `into`, to be
-  /// reported under `tag`; false if it could not be started (the caller
-  /// reads synchronously instead). `into` must stay valid until reported.
+  /// reported under `tag`. `into` must stay valid until reported. False if
+  /// it could not be started: the read may still be queued, so the caller
+  /// gives `into` up for good and uses this queue no more.
   virtual bool start(int fd, void* into, std::uint32_t length, std::uint64_t offset, std::uint64_t tag) = 0;
 
   struct done {
