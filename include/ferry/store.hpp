@@ -136,7 +136,6 @@ class FERRY_API store {
   /// mobile code can stream an object larger than memory in chunks
   /// (`cx.read`). A memory store copies from memory.
   ///
-  ///
   /// `read_ahead` (cx.read, a synchronous reader streaming an object): a
   /// file store reads ahead for a thread that reads an object in order.
   /// After such a read that starts where the thread's last read of the

@@ -31,6 +31,9 @@ struct aligned_free {
 };
 using aligned_bytes = std::unique_ptr<std::byte, aligned_free>;
 
+// A block's worth of memory O_DIRECT may read into; empty if there is none.
+aligned_bytes block_buffer() { return aligned_bytes(static_cast<std::byte*>(std::aligned_alloc(kAlign, kBlock))); }
+
 // A block of a file, read ahead or being read.
 struct block {
   std::uint64_t index = kNoBlock;  // which block of the file; kNoBlock: none
@@ -74,10 +77,8 @@ class thread_reader {
   // Bytes [at, +out.size()) within one block, read now into the bounce
   // buffer (whole aligned pages: O_DIRECT) and copied out.
   result<void> read_now(const direct_file& f, std::uint64_t at, std::span<std::byte> out) {
-    if (!bounce_) {
-      bounce_.reset(static_cast<std::byte*>(std::aligned_alloc(kAlign, kBlock)));
-      if (!bounce_) return make_error(errc::out_of_memory, fmt::format("cannot allocate {} bytes for O_DIRECT", kBlock));
-    }
+    if (!bounce_ && !(bounce_ = block_buffer()))
+      return make_error(errc::out_of_memory, fmt::format("cannot allocate {} bytes for O_DIRECT", kBlock));
     const std::uint64_t first = at / kAlign * kAlign, length = align_up(at + out.size()) - first;
     ssize_t n;
     while ((n = ::pread(f.fd(), bounce_.get(), length, static_cast<off_t>(first))) < 0 && errno == EINTR) {
@@ -109,10 +110,7 @@ class thread_reader {
       auto spare = std::find_if(blocks_.begin(), blocks_.end(),
                                 [&](const block& b) { return !b.in_flight && (b.index == kNoBlock || b.index < first); });
       if (spare == blocks_.end()) return;
-      if (!spare->bytes) {
-        spare->bytes.reset(static_cast<std::byte*>(std::aligned_alloc(kAlign, kBlock)));
-        if (!spare->bytes) return;
-      }
+      if (!spare->bytes && !(spare->bytes = block_buffer())) return;
       const auto length = static_cast<std::uint32_t>(std::min(kBlock, align_up(f->size() - index * kBlock)));
       spare->index = index;
       spare->got = 0;
