@@ -22,6 +22,7 @@
 #include <llvm/IR/Module.h>
 #include <llvm/TargetParser/Triple.h>
 #include <llvm/Transforms/Utils/BasicBlockUtils.h>
+#include <llvm/Transforms/Utils/LoopSimplify.h>
 #include <llvm/Transforms/Utils/PromoteMemToReg.h>
 #include <llvm/Transforms/Utils/ScalarEvolutionExpander.h>
 
@@ -119,6 +120,22 @@ struct lanes {
   std::uint64_t bytes;
 };
 
+// The size of `base` when it is an object of this module whose every byte
+// ferry_bounds admits: an alloca of a fixed size (the call's stack) or a
+// global the module defines (a row of module_regions()).
+std::optional<std::uint64_t> own_object_bytes(const bounds_module& bm, const llvm::Value* base) {
+  if (const auto* a = llvm::dyn_cast<llvm::AllocaInst>(base)) {
+    const auto s = a->getAllocationSize(bm.dl);
+    if (!s || s->isScalable()) return std::nullopt;
+    return s->getFixedValue();
+  }
+  if (const auto* g = llvm::dyn_cast<llvm::GlobalVariable>(base)) {
+    if (g->isDeclarationForLinker() || g->isInterposable() || g->getName().starts_with("llvm.")) return std::nullopt;
+    return bm.dl.getTypeAllocSize(g->getValueType()).getFixedValue();
+  }
+  return std::nullopt;
+}
+
 // Is [ptr, ptr + size) inside an alloca or a global of this module, by
 // constant offsets alone? Those accesses need no check at run time.
 bool statically_inside(const bounds_module& bm, llvm::Value* ptr, llvm::Value* size) {
@@ -126,17 +143,9 @@ bool statically_inside(const bounds_module& bm, llvm::Value* ptr, llvm::Value* s
   if (!n) return false;
   llvm::APInt off(bm.dl.getIndexTypeSizeInBits(ptr->getType()), 0);
   const llvm::Value* base = ptr->stripAndAccumulateConstantOffsets(bm.dl, off, /*AllowNonInbounds=*/true);
-  std::uint64_t object = 0;
-  if (const auto* a = llvm::dyn_cast<llvm::AllocaInst>(base)) {
-    const auto s = a->getAllocationSize(bm.dl);
-    if (!s || s->isScalable()) return false;
-    object = s->getFixedValue();
-  } else if (const auto* g = llvm::dyn_cast<llvm::GlobalVariable>(base)) {
-    if (g->isDeclarationForLinker() || g->isInterposable()) return false;
-    object = bm.dl.getTypeAllocSize(g->getValueType()).getFixedValue();
-  } else {
-    return false;
-  }
+  const std::optional<std::uint64_t> bytes = own_object_bytes(bm, base);
+  if (!bytes) return false;
+  const std::uint64_t object = *bytes;
   const std::int64_t o = off.getSExtValue();
   return o >= 0 && static_cast<std::uint64_t>(o) <= object && n->getZExtValue() <= object - static_cast<std::uint64_t>(o);
 }
@@ -288,6 +297,49 @@ void call_checks(const bounds_module& bm, llvm::ArrayRef<access> todo, llvm::Arr
 //   one of them, is refused: the range is not inside one region.
 // The accesses left to check one by one stay in `todo`, with the range
 // checks (at the preheaders' ends) in place of the hoisted ones.
+//
+// L's trip count is SCEV's, or that of equality_exit() for the loops LLVM's
+// unroller leaves, whose count SCEV cannot compute.
+
+// A loop left at its latch when `iv == end`, iv = {start,+,s} with a
+// constant s, end loop-invariant: the form in which LLVM's runtime unroller
+// leaves a loop of unknown trip count (s the unroll factor; a remainder loop
+// before it takes the odd iterations). SCEV computes no count for |s| > 1,
+// as it cannot see that s divides end - start. The latch runs
+// (end - start) / s times before it leaves, if s divides that distance
+// (exactly: unsigned, in iv's type); `remainder` is what the preheader
+// checks to be zero before it trusts the count. Otherwise iv steps past end,
+// wraps and runs until the loop's accesses leave their region, or its fuel
+// runs out: the range check then refuses the loop before its first
+// iteration instead.
+struct equality_exit {
+  const llvm::SCEV* trips;
+  const llvm::SCEV* remainder;
+};
+
+std::optional<equality_exit> equality_exit_of(llvm::ScalarEvolution& se, const llvm::Loop& l, unsigned index_bits) {
+  const auto* br = llvm::dyn_cast<llvm::BranchInst>(l.getLoopLatch()->getTerminator());
+  const auto* cmp = br && br->isConditional() ? llvm::dyn_cast<llvm::ICmpInst>(br->getCondition()) : nullptr;
+  if (!cmp || !cmp->isEquality()) return std::nullopt;
+  const bool leaves_when_true = !l.contains(br->getSuccessor(0));
+  if ((cmp->getPredicate() == llvm::ICmpInst::ICMP_EQ) != leaves_when_true) return std::nullopt;  // leaves when equal
+  for (unsigned k = 0; k < 2; ++k) {
+    llvm::Value* iv = cmp->getOperand(k);
+    if (!iv->getType()->isIntegerTy(index_bits)) return std::nullopt;
+    const auto* ar = llvm::dyn_cast<llvm::SCEVAddRecExpr>(se.getSCEV(iv));
+    const llvm::SCEV* end = se.getSCEV(cmp->getOperand(1 - k));
+    const auto* step = ar ? llvm::dyn_cast<llvm::SCEVConstant>(ar->getStepRecurrence(se)) : nullptr;
+    if (!ar || ar->getLoop() != &l || !ar->isAffine() || !step || step->getAPInt().isZero() ||
+        !se.isLoopInvariant(end, &l))
+      continue;
+    const bool up = step->getAPInt().isStrictlyPositive();
+    const llvm::SCEV* distance = up ? se.getMinusSCEV(end, ar->getStart()) : se.getMinusSCEV(ar->getStart(), end);
+    const llvm::SCEV* stride = se.getConstant(step->getAPInt().abs());
+    return equality_exit{se.getUDivExpr(distance, stride), se.getURemExpr(distance, stride)};
+  }
+  return std::nullopt;
+}
+
 void hoist_loop_checks(const bounds_module& bm, llvm::Function& f, llvm::SmallVectorImpl<access>& todo) {
   llvm::DominatorTree dt(f);
   llvm::LoopInfo li(dt);
@@ -296,6 +348,10 @@ void hoist_loop_checks(const bounds_module& bm, llvm::Function& f, llvm::SmallVe
   llvm::TargetLibraryInfo tli(tlii, &f);
   llvm::AssumptionCache ac(f);
   llvm::ScalarEvolution se(f, tli, ac, dt, li);
+  // The IR pipeline leaves loops out of canonical form at its end: a loop
+  // its unroller split off is entered from a block that also branches past
+  // it (no preheader of its own). Canonical again, each has one.
+  for (llvm::Loop* l : li) llvm::simplifyLoop(l, &dt, &li, &se, &ac, nullptr, /*PreserveLCSSA=*/false);
   llvm::SCEVExpander expander(se, bm.dl, "ferry.range");
   llvm::SmallVector<access, 32> kept;
   for (const access& a : todo) {
@@ -315,6 +371,12 @@ void hoist_loop_checks(const bounds_module& bm, llvm::Function& f, llvm::SmallVe
     const auto* ar = llvm::dyn_cast<llvm::SCEVAddRecExpr>(se.getSCEV(a.ptr));
     const auto* step = ar ? llvm::dyn_cast<llvm::SCEVConstant>(ar->getStepRecurrence(se)) : nullptr;
     const llvm::SCEV* trips = se.getBackedgeTakenCount(l);
+    const llvm::SCEV* remainder = nullptr;  // must be zero for `trips` to hold
+    if (llvm::isa<llvm::SCEVCouldNotCompute>(trips))
+      if (const auto e = equality_exit_of(se, *l, bm.i64->getBitWidth())) {
+        trips = e->trips;
+        remainder = e->remainder;
+      }
     if (!ar || ar->getLoop() != l || !ar->isAffine() || !step || step->getAPInt().isZero() ||
         llvm::isa<llvm::SCEVCouldNotCompute>(trips)) {
       keep();
@@ -327,7 +389,7 @@ void hoist_loop_checks(const bounds_module& bm, llvm::Function& f, llvm::SmallVe
     const llvm::SCEV* last = up ? ar->evaluateAtIteration(trips, se) : ar->getStart();
     llvm::Instruction* at = pre->getTerminator();
     if (!se.isLoopInvariant(first, l) || !se.isLoopInvariant(last, l) || !expander.isSafeToExpandAt(first, at) ||
-        !expander.isSafeToExpandAt(last, at)) {
+        !expander.isSafeToExpandAt(last, at) || (remainder && !expander.isSafeToExpandAt(remainder, at))) {
       keep();
       continue;
     }
@@ -338,6 +400,10 @@ void hoist_loop_checks(const bounds_module& bm, llvm::Function& f, llvm::SmallVe
     // give a range that wraps, which no region holds: the check fails, as
     // the loop's own accesses would.
     llvm::Value* bytes = b.CreateAdd(b.CreateSub(b.CreatePtrToInt(hi, bm.i64), b.CreatePtrToInt(lo, bm.i64)), a.size);
+    if (remainder) {  // a count that does not hold: every byte there is, which no region holds
+      llvm::Value* exact = b.CreateIsNull(expander.expandCodeFor(remainder, bm.i64, at));
+      bytes = b.CreateSelect(exact, bytes, b.getInt64(~std::uint64_t{0}));
+    }
     kept.push_back({at, lo, bytes});
   }
   todo.assign(kept.begin(), kept.end());
@@ -391,9 +457,27 @@ std::uint64_t check_function(const bounds_module& bm, llvm::Function& f, bool in
   };
   const auto unlikely = llvm::MDBuilder(f.getContext()).createBranchWeights(1, 1u << 20);
   for (const access& a : todo) {
-    slot& s = slot_for(a.ptr);
     llvm::IRBuilder<> b(a.at);
     llvm::Value* addr = b.CreatePtrToInt(a.ptr, bm.i64);
+    llvm::Value* base = llvm::getUnderlyingObject(a.ptr);
+    if (const std::optional<std::uint64_t> bytes = own_object_bytes(bm, base)) {
+      // An access into a local array or a global of the module at an index
+      // known only at run time (a table of pointers on the stack, indexed by
+      // a value read): compared with that object itself, a compare of the
+      // index with a constant, no region to cache. What falls outside it
+      // goes to ferry_bounds, which still admits the rest of the call's
+      // stack and the module's other globals.
+      llvm::Value* off = b.CreateSub(addr, b.CreatePtrToInt(base, bm.i64));
+      llvm::Value* in = nullptr;
+      if (const auto* n = llvm::dyn_cast<llvm::ConstantInt>(a.size))  // one compare: off <= bytes - size
+        in = n->getZExtValue() <= *bytes ? b.CreateICmpULE(off, b.getInt64(*bytes - n->getZExtValue())) : b.getFalse();
+      else
+        in = b.CreateAnd(b.CreateICmpULE(off, b.getInt64(*bytes)), b.CreateICmpULE(a.size, b.CreateSub(b.getInt64(*bytes), off)));
+      llvm::Instruction* miss = llvm::SplitBlockAndInsertIfThen(b.CreateNot(in), a.at, false, unlikely);
+      llvm::IRBuilder<>(miss).CreateCall(bm.miss, {addr, a.size});
+      continue;
+    }
+    slot& s = slot_for(a.ptr);
     llvm::Instruction* second = llvm::SplitBlockAndInsertIfThen(b.CreateNot(inside(b, addr, a.size, s.lo, s.span)),
                                                                 a.at, false, unlikely);
     // Not in the last region: try the other one, which becomes the last.

@@ -49,7 +49,10 @@ cache_key make_cache_key(const code_variant& v, const jit_target& node, jit_tier
   // v7: the canaries are contain_module's own, read from ferry's guard
   // (__stack_chk_guard on every target), not LLVM's sspstrong; the fast
   // tier scalarizes vector code (compile.cpp).
-  hash_into(st, "ferry-jit-object-v7");
+  // v8: the optimized tier checks a loop's strided accesses once, before the
+  // loop, compares an access into a local array or a global with that object
+  // itself, and tries both of a slot's regions at once.
+  hash_into(st, "ferry-jit-object-v8");
   hash_into(st, metered ? "metered" : "unmetered");
   hash_into(st, checked ? "bounds-checked" : "unchecked");
   hash_into(st, std::string_view(reinterpret_cast<const char*>(v.bitcode_hash.data()), v.bitcode_hash.size()));

@@ -1,5 +1,8 @@
 // The policy: what mobile code may name and contain. Each refusal must name
 // the offending symbol or construct.
+#include <algorithm>
+#include <vector>
+
 #include "code_objects.hpp"
 #include "exec/call_context.hpp"  // runtime/: entering mobile code as a node does
 
@@ -146,9 +149,74 @@ TEST_CASE("a loop's hoisted check admits what its accesses would, and refuses wh
     CHECK(run(at, 1000, 1, 11, out) == 0);
     CHECK(out == 55);
     CHECK(run(at, 1000, 1, -1, out) == fault);  // never left early: runs past the end
+    // The unrolled chain from word `stop`: an odd and an even number of
+    // words (the remainder loop takes one or none), and past either end.
+    const auto chain = [&](std::uint64_t from, std::uint64_t to) {
+      std::int64_t t = 0;
+      for (std::uint64_t i = from; i < to; ++i) t = t * 31 + words[i];
+      return t;
+    };
+    for (const std::uint64_t from : {0, 1, 2, 5}) {
+      CAPTURE(from);
+      CHECK(run(at, 64, 3, static_cast<std::int64_t>(from), out) == 0);
+      CHECK(out == chain(from, 64));
+      CHECK(run(at, 63, 3, static_cast<std::int64_t>(from), out) == 0);
+      CHECK(out == chain(from, 63));
+      CHECK(run(at, 65, 3, static_cast<std::int64_t>(from), out) == fault);
+      CHECK(run(at, 66, 3, static_cast<std::int64_t>(from), out) == fault);
+    }
+    CHECK(run(at - 16, 66, 3, 0, out) == fault);  // its first reads are before the array
     // The engine still runs the loop right.
     CHECK(run(at, 10, 0, 0, out) == 0);
     CHECK(out == 55);
+  }
+}
+
+TEST_CASE("a loop the unroller's form would trust a wrong count for is refused before it writes") {
+  // stride_two.ll writes every other word from `start` until the index
+  // equals `end`; with end - start odd it never does, and writes on past
+  // its array. The optimized tier hoists its check only with the
+  // remainder of (end - start) / 2 checked too (jit/contain.cpp,
+  // equality_exit): the call ends with memory_fault before its first
+  // write, where the fast tier's check per write stops it at the array's
+  // end. The words after the array are the call's to never touch.
+  temp_dir dir;
+  for (const jit_tier tier : {jit_tier::fast, jit_tier::optimized}) {
+    CAPTURE(static_cast<int>(tier));
+    const loaded_at_tier loaded(dir.path(), tier, "stride_two");
+    std::vector<std::int64_t> words(128, 0);  // the call's: [0, 64); the rest is not
+    const auto run = [&](std::uint64_t start, std::uint64_t end, std::int64_t& out) {
+      std::uint64_t args[3] = {reinterpret_cast<std::uintptr_t>(words.data()), start, end};
+      exec::call_context cx;
+      cx.regions.add(words.data(), 64 * sizeof(std::int64_t));
+      return exec::run_mobile(cx, loaded.fn, args, sizeof args, &out, sizeof out);
+    };
+    const auto written = [&](std::size_t from, std::size_t to) {
+      return std::count(words.begin() + static_cast<std::ptrdiff_t>(from), words.begin() + static_cast<std::ptrdiff_t>(to), 7);
+    };
+    std::int64_t out = -1;
+    CHECK(run(0, 64, out) == 0);  // words 0, 2, ..., 62
+    CHECK(out == 32);
+    CHECK(written(0, 64) == 32);
+    CHECK(words[62] == 7);
+    CHECK(words[63] == 0);
+    std::fill(words.begin(), words.end(), 0);
+    CHECK(run(1, 63, out) == 0);  // words 1, 3, ..., 61
+    CHECK(out == 31);
+    CHECK(written(0, 64) == 31);
+    std::fill(words.begin(), words.end(), 0);
+    const auto fault = static_cast<std::int32_t>(errc::memory_fault);
+    CHECK(run(0, 63, out) == fault);  // odd: the index passes 63 and goes on
+    CHECK(written(64, 128) == 0);
+    if (tier == jit_tier::optimized) CHECK(written(0, 64) == 0);  // refused before the loop
+    std::fill(words.begin(), words.end(), 0);
+    CHECK(run(0, 66, out) == fault);  // even, but word 64 is not the call's
+    CHECK(written(64, 128) == 0);
+    if (tier == jit_tier::optimized) CHECK(written(0, 64) == 0);
+    std::fill(words.begin(), words.end(), 0);
+    CHECK(run(10, 20, out) == 0);  // after the faults, still right
+    CHECK(out == 5);
+    CHECK(written(0, 64) == 5);
   }
 }
 

@@ -3,9 +3,13 @@
  * before the loop: one range check); mode 2: the same from the last word
  * down to the first. Mode 1: the loop stops at the first
  * word equal to `stop`, so it may end inside the call's memory however far
- * `count` reaches past it (two exits: a check per access). Arguments:
+ * `count` reaches past it (two exits: a check per access). Mode 3: from
+ * word `stop` to word `count`, a chain no vector can take (each step
+ * multiplies the last), which LLVM's runtime unroller leaves as a loop of
+ * two reads an iteration left when the index reaches its end, after a
+ * remainder loop (its check is hoisted too). Arguments:
  * { u64 address; u64 count; u64 mode; i64 stop }; result: the sum of the
- * words read (in mode 1, those before `stop`). */
+ * words read (in mode 1, those before `stop`; in mode 3, the chain). */
 #include <ferry/ferry.h>
 
 int32_t ferry_test_hostile_entry(ferry_context* cx, const void* args, void* result) {
@@ -16,6 +20,8 @@ int32_t ferry_test_hostile_entry(ferry_context* cx, const void* args, void* resu
   int64_t total = 0;
   if (a[2] == 0) {
     for (uint64_t i = 0; i < n; ++i) total += p[i];
+  } else if (a[2] == 3) {
+    for (uint64_t i = (uint64_t)a[3]; i < n; ++i) total = total * 31 + p[i];
   } else if (a[2] == 2) {
     for (uint64_t i = n; i > 0; --i) total += p[i - 1] * (int64_t)i;  /* weighted: not folded into mode 0's loop */
   } else {
