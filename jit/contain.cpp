@@ -100,6 +100,7 @@ std::uint64_t va_list_bytes(const llvm::Module& m) {
 struct bounds_module {
   const llvm::DataLayout& dl;
   llvm::FunctionCallee miss;   // {i64 lo, i64 span} ferry_bounds(i64 address, i64 size)
+  llvm::FunctionCallee outside;  // void ferry_bounds_object(i64 address, i64 size, i64 object, i64 object_bytes)
   llvm::IntegerType* i64;
   std::uint64_t va_list_bytes;  // what va_start and va_copy write (and read)
 };
@@ -133,6 +134,22 @@ std::optional<std::uint64_t> own_object_bytes(const bounds_module& bm, const llv
     if (g->isDeclarationForLinker() || g->isInterposable() || g->getName().starts_with("llvm.")) return std::nullopt;
     return bm.dl.getTypeAllocSize(g->getValueType()).getFixedValue();
   }
+  return std::nullopt;
+}
+
+// The object of this module an access at `ptr` is computed from, when
+// LLVM can tell (through GEPs and casts): a fixed-size local or a global
+// the module defines. Its access must stay inside it: any other address
+// (another local, the frame's saved registers, another global) is refused,
+// where ferry_bounds would admit the whole stack and every global.
+struct own_object {
+  llvm::Value* base;
+  std::uint64_t bytes;
+};
+
+std::optional<own_object> own_object_of(const bounds_module& bm, llvm::Value* ptr) {
+  llvm::Value* base = llvm::getUnderlyingObject(ptr);
+  if (const auto bytes = own_object_bytes(bm, base)) return own_object{base, *bytes};
   return std::nullopt;
 }
 
@@ -269,7 +286,11 @@ constexpr unsigned kSlots = 8;
 void call_checks(const bounds_module& bm, llvm::ArrayRef<access> todo, llvm::ArrayRef<lanes> vectors) {
   for (const access& a : todo) {
     llvm::IRBuilder<> b(a.at);
-    b.CreateCall(bm.miss, {b.CreatePtrToInt(a.ptr, bm.i64), a.size});
+    llvm::Value* addr = b.CreatePtrToInt(a.ptr, bm.i64);
+    if (const auto o = own_object_of(bm, a.ptr))
+      b.CreateCall(bm.outside, {addr, a.size, b.CreatePtrToInt(o->base, bm.i64), b.getInt64(o->bytes)});
+    else
+      b.CreateCall(bm.miss, {addr, a.size});
   }
   for (const lanes& l : vectors) {
     const unsigned n = llvm::cast<llvm::FixedVectorType>(l.ptrs->getType())->getNumElements();
@@ -459,22 +480,22 @@ std::uint64_t check_function(const bounds_module& bm, llvm::Function& f, bool in
   for (const access& a : todo) {
     llvm::IRBuilder<> b(a.at);
     llvm::Value* addr = b.CreatePtrToInt(a.ptr, bm.i64);
-    llvm::Value* base = llvm::getUnderlyingObject(a.ptr);
-    if (const std::optional<std::uint64_t> bytes = own_object_bytes(bm, base)) {
-      // An access into a local array or a global of the module at an index
+    if (const auto o = own_object_of(bm, a.ptr)) {
+      // An access into a local array or a global of the module at an offset
       // known only at run time (a table of pointers on the stack, indexed by
       // a value read): compared with that object itself, a compare of the
-      // index with a constant, no region to cache. What falls outside it
-      // goes to ferry_bounds, which still admits the rest of the call's
-      // stack and the module's other globals.
-      llvm::Value* off = b.CreateSub(addr, b.CreatePtrToInt(base, bm.i64));
+      // offset with a constant, no region to cache; outside it, the call ends.
+      llvm::Value* object = b.CreatePtrToInt(o->base, bm.i64);
+      llvm::Value* off = b.CreateSub(addr, object);
       llvm::Value* in = nullptr;
       if (const auto* n = llvm::dyn_cast<llvm::ConstantInt>(a.size))  // one compare: off <= bytes - size
-        in = n->getZExtValue() <= *bytes ? b.CreateICmpULE(off, b.getInt64(*bytes - n->getZExtValue())) : b.getFalse();
+        in = n->getZExtValue() <= o->bytes ? b.CreateICmpULE(off, b.getInt64(o->bytes - n->getZExtValue()))
+                                           : b.getFalse();
       else
-        in = b.CreateAnd(b.CreateICmpULE(off, b.getInt64(*bytes)), b.CreateICmpULE(a.size, b.CreateSub(b.getInt64(*bytes), off)));
+        in = b.CreateAnd(b.CreateICmpULE(off, b.getInt64(o->bytes)),
+                         b.CreateICmpULE(a.size, b.CreateSub(b.getInt64(o->bytes), off)));
       llvm::Instruction* miss = llvm::SplitBlockAndInsertIfThen(b.CreateNot(in), a.at, false, unlikely);
-      llvm::IRBuilder<>(miss).CreateCall(bm.miss, {addr, a.size});
+      llvm::IRBuilder<>(miss).CreateCall(bm.outside, {addr, a.size, object, b.getInt64(o->bytes)});
       continue;
     }
     slot& s = slot_for(a.ptr);
@@ -687,9 +708,11 @@ std::uint64_t contain_module(llvm::Module& m, const contain_options& o) {
     smashed = m.getOrInsertFunction(kStackSmashedSymbol, llvm::FunctionType::get(llvm::Type::getVoidTy(ctx), false));
     if (auto* f = llvm::dyn_cast<llvm::Function>(smashed.getCallee())) f->setDoesNotReturn();
     auto* region = llvm::StructType::get(ctx, {i64, i64});
-    bm.emplace(bounds_module{m.getDataLayout(),
-                             m.getOrInsertFunction("ferry_bounds", llvm::FunctionType::get(region, {i64, i64}, false)),
-                             i64, va_list_bytes(m)});
+    bm.emplace(bounds_module{
+        m.getDataLayout(), m.getOrInsertFunction("ferry_bounds", llvm::FunctionType::get(region, {i64, i64}, false)),
+        m.getOrInsertFunction("ferry_bounds_object",
+                              llvm::FunctionType::get(llvm::Type::getVoidTy(ctx), {i64, i64, i64, i64}, false)),
+        i64, va_list_bytes(m)});
   }
   std::uint64_t checks = 0;
   for (llvm::Function& f : m.functions()) {

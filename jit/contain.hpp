@@ -13,7 +13,10 @@
 // compared with a region cached in registers and, when outside it, passed to
 // `ferry_bounds` (<ferry/ferry.h>), which finds the region of the running
 // call that holds it (the call's stack, this module's globals, the memory
-// the runtime handed to the call) or ends the call with errc::memory_fault;
+// the runtime handed to the call) or ends the call with errc::memory_fault
+// — but an access computed from a fixed-size local or a global of the
+// module is compared with that object alone, and outside it calls
+// `ferry_bounds_object`, which ends the call;
 // every call through a pointer is compared with the module's address-taken
 // functions and, when it holds none of them, goes to `ferry_bad_callee`,
 // which ends the call with errc::memory_fault before the jump; and every

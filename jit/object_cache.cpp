@@ -50,8 +50,8 @@ cache_key make_cache_key(const code_variant& v, const jit_target& node, jit_tier
   // (__stack_chk_guard on every target), not LLVM's sspstrong; the fast
   // tier scalarizes vector code (compile.cpp).
   // v8: the optimized tier checks a loop's strided accesses once, before the
-  // loop, compares an access into a local array or a global with that object
-  // itself, and tries both of a slot's regions at once.
+  // loop; both tiers confine an access computed from a local or a global of
+  // the module to that object (ferry_bounds_object).
   hash_into(st, "ferry-jit-object-v8");
   hash_into(st, metered ? "metered" : "unmetered");
   hash_into(st, checked ? "bounds-checked" : "unchecked");

@@ -162,6 +162,16 @@ typedef struct ferry_bounds_region {
  *  everything. */
 FERRY_API ferry_bounds_region ferry_bounds(uint64_t address, uint64_t size);
 
+/** What checked code calls at an access it computed from one of its own
+ *  objects — a local array or variable of a fixed size, or a global its
+ *  module defines (the JIT sees which) — at an offset known only at run
+ *  time. It returns only if the `size` bytes at `address` lie inside the
+ *  `object_bytes` bytes at `object`; if not, the call ends right there with
+ *  errc memory_fault, wherever else the address points (another local, the
+ *  frame's saved registers and return address, another global). Outside a
+ *  call it returns. */
+FERRY_API void ferry_bounds_object(uint64_t address, uint64_t size, uint64_t object, uint64_t object_bytes);
+
 /** Called first by a checked entry: its frame address (the call's stack
  *  region ends there) and its module's globals (`module_regions`, a table
  *  the JIT put into the module). */

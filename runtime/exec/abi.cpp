@@ -410,6 +410,23 @@ ferry_bounds_region ferry_bounds(uint64_t address, uint64_t size) {
   return ferry::exec::bounds_past_last(c, t, address, size);
 }
 
+void ferry_bounds_object(uint64_t address, uint64_t size, uint64_t object, uint64_t object_bytes) {
+  const uint64_t off = address - object;  // inside iff off <= object_bytes and size <= object_bytes - off
+  if (off <= object_bytes && size <= object_bytes - off) return;
+  auto& t = ferry::exec::self_thread;
+  if (!t.running || t.in_runtime) return;  // outside a call: nothing to check against
+  auto& c = *t.running;
+  {
+    in_runtime guard;
+    c.failure = ferry::make_error(
+        ferry::errc::memory_fault,
+        fmt::format("{} accessed {} bytes at {:#x}, outside the local array or global of {} bytes at {:#x} it computed the "
+                    "address from",
+                    c.code ? c.code->code.name : std::string(), size, address, object_bytes, object));
+  }
+  leave_call(c);
+}
+
 void ferry_stack_smashed(void) {
   auto& t = ferry::exec::self_thread;
   if (!t.running || t.in_runtime) std::abort();  // not mobile code's frame: as libc's __stack_chk_fail

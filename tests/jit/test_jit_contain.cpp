@@ -28,6 +28,7 @@ struct checks_placed {
   int in_loops = 0;   // calls to ferry_bounds inside a loop
   int outside = 0;    // before a loop or in straight-line code
   int cached_in_loops = 0;  // phis of a region cached in registers (ferry.lo*) inside a loop
+  int object_in_loops = 0;  // calls to ferry_bounds_object inside a loop (an access into a local or global)
 };
 
 // Contains `ir`'s function @f as the optimized tier does (inline checks,
@@ -51,9 +52,10 @@ checks_placed contain(const std::string& ir, bool meter = false) {
   checks_placed placed;
   for (llvm::BasicBlock& b : f)
     for (llvm::Instruction& i : b) {
-      if (auto* call = llvm::dyn_cast<llvm::CallInst>(&i);
-          call && call->getCalledFunction() && call->getCalledFunction()->getName() == "ferry_bounds")
-        ++(li.getLoopFor(&b) ? placed.in_loops : placed.outside);
+      const auto* call = llvm::dyn_cast<llvm::CallInst>(&i);
+      const llvm::Function* callee = call ? call->getCalledFunction() : nullptr;
+      if (callee && callee->getName() == "ferry_bounds") ++(li.getLoopFor(&b) ? placed.in_loops : placed.outside);
+      if (callee && callee->getName() == "ferry_bounds_object" && li.getLoopFor(&b)) ++placed.object_in_loops;
       if (llvm::isa<llvm::PHINode>(i) && i.getName().starts_with("ferry.lo") && li.getLoopFor(&b))
         ++placed.cached_in_loops;
     }
@@ -240,9 +242,11 @@ TEST_CASE("containment: a loop in the unroller's form (stride 2, left when its i
 TEST_CASE("containment: a local table read at an index from memory is compared with the table, not a cached region") {
   // p[i] is checked before the loop; t[p[i]] in it, against t's own 128
   // bytes: a compare with a constant, no region kept in registers across
-  // the loop (ferry_bounds only when the index is outside the table).
+  // the loop, and ferry_bounds_object (which ends the call) when the index
+  // is outside the table.
   const auto placed = contain(kLocalTable);
   CHECK(placed.outside == 1);
-  CHECK(placed.in_loops == 1);
+  CHECK(placed.in_loops == 0);
+  CHECK(placed.object_in_loops == 1);
   CHECK(placed.cached_in_loops == 0);
 }

@@ -172,6 +172,52 @@ TEST_CASE("a loop's hoisted check admits what its accesses would, and refuses wh
   }
 }
 
+TEST_CASE("an access computed from a local array or a global stays inside it, at both tiers") {
+  // object_overrun.c reads or writes word `index` of a local array, or
+  // reads one of a global, both of 8 words. Outside [0, 8) the address is
+  // still the call's (its stack, another local, the module's other global),
+  // which ferry_bounds admits; computed from that array, it may only be in
+  // it (jit/contain.cpp, own_object_of; ferry_bounds_object).
+  temp_dir dir;
+  for (const jit_tier tier : {jit_tier::fast, jit_tier::optimized}) {
+    CAPTURE(static_cast<int>(tier));
+    const loaded_at_tier loaded(dir.path(), tier, "object_overrun");
+    std::string failure;
+    const auto run = [&](std::int64_t index, std::int64_t mode, std::int64_t& out) {
+      std::int64_t args[2] = {index, mode};
+      exec::call_context cx;
+      const std::int32_t rc = exec::run_mobile(cx, loaded.fn, args, sizeof args, &out, sizeof out);
+      failure = rc ? cx.failure.message() : std::string();
+      return rc;
+    };
+    const auto fault = static_cast<std::int32_t>(errc::memory_fault);
+    std::int64_t out = -1;
+    for (std::int64_t i = 0; i < 8; ++i) {
+      CAPTURE(i);
+      CHECK(run(i, 0, out) == 0);
+      CHECK(out == i);
+      CHECK(run(i, 1, out) == 0);
+      CHECK(out == 28 - i + 100);
+      CHECK(run(i, 2, out) == 0);
+      CHECK(out == 10 + i);
+    }
+    for (const std::int64_t i : {-1, -2, -8, 8, 9, 16}) {
+      CAPTURE(i);
+      CHECK(run(i, 0, out) == fault);
+      CHECK_MESSAGE(failure.find("outside the local array or global of 64 bytes") != std::string::npos, failure);
+      CHECK(run(i, 2, out) == fault);
+      CHECK_MESSAGE(failure.find("outside the local array or global of 64 bytes") != std::string::npos, failure);
+    }
+    for (const std::int64_t i : {-1, -2, -8}) {  // below the array: no canary there to notice a write
+      CAPTURE(i);
+      CHECK(run(i, 1, out) == fault);
+      CHECK_MESSAGE(failure.find("outside the local array or global of 64 bytes") != std::string::npos, failure);
+    }
+    CHECK(run(3, 1, out) == 0);  // after the faults, still right
+    CHECK(out == 125);
+  }
+}
+
 TEST_CASE("a loop the unroller's form would trust a wrong count for is refused before it writes") {
   // stride_two.ll writes every other word from `start` until the index
   // equals `end`; with end - start odd it never does, and writes on past

@@ -54,15 +54,29 @@ std::uint64_t huge_frame(ferry::context& cx, ferry::ref<std::uint64_t> cell, std
 }
 
 namespace {
-[[gnu::noinline]] std::uint64_t fill_local(std::uint64_t bytes) {
+void write_bytes(volatile unsigned char* to, std::uint64_t bytes) {
+  for (std::uint64_t i = 0; i < bytes; ++i) to[i] = static_cast<unsigned char>(0x41 + i);
+}
+[[gnu::noinline]] std::uint64_t fill_local(std::uint64_t bytes, bool through_helper) {
   volatile unsigned char buf[16];
-  for (std::uint64_t i = 0; i < bytes; ++i) buf[i] = static_cast<unsigned char>(0x41 + i);
+  if (through_helper) {
+    // A pointer read back from memory: what it points at is not known
+    // where it is used, even once the helper is inlined.
+    volatile unsigned char* volatile to = buf;
+    write_bytes(to, bytes);
+  } else {
+    for (std::uint64_t i = 0; i < bytes; ++i) buf[i] = static_cast<unsigned char>(0x41 + i);
+  }
   return buf[0] + buf[15];
 }
 }  // namespace
 
 std::uint64_t overrun_local(ferry::context& cx, ferry::ref<std::uint64_t> cell, std::uint64_t bytes) {
-  return *cx.local(cell) + fill_local(bytes);
+  return *cx.local(cell) + fill_local(bytes, false);
+}
+
+std::uint64_t overrun_through(ferry::context& cx, ferry::ref<std::uint64_t> cell, std::uint64_t bytes) {
+  return *cx.local(cell) + fill_local(bytes, true);
 }
 
 std::uint64_t loop_forever(ferry::context& cx, ferry::ref<std::uint64_t> cell) {

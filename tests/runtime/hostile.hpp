@@ -32,6 +32,9 @@ namespace rt_test {
 /// 16-byte local array (more than 16: past its end, over the frame's canary,
 /// saved frame pointer and return address).
 [[ferry::mobile]] std::uint64_t overrun_local(ferry::context& cx, ferry::ref<std::uint64_t> cell, std::uint64_t bytes);
+/// The same, but the bytes are written through the array's address read
+/// back from memory: a pointer into the stack, not known to be the array.
+[[ferry::mobile]] std::uint64_t overrun_through(ferry::context& cx, ferry::ref<std::uint64_t> cell, std::uint64_t bytes);
 /// Increments *cell for ever.
 [[ferry::mobile]] std::uint64_t loop_forever(ferry::context& cx, ferry::ref<std::uint64_t> cell);
 /// Calls itself twice per level, `depth` levels deep, with no loop: 2^depth
