@@ -49,10 +49,12 @@ cache_key make_cache_key(const code_variant& v, const jit_target& node, jit_tier
   // v7: the canaries are contain_module's own, read from ferry's guard
   // (__stack_chk_guard on every target), not LLVM's sspstrong; the fast
   // tier scalarizes vector code (compile.cpp).
-  // v8: the optimized tier checks a loop's strided accesses once, before the
-  // loop; both tiers confine an access computed from a local or a global of
-  // the module to that object (ferry_bounds_object).
-  hash_into(st, "ferry-jit-object-v8");
+  // v8: the optimized tier checks the strided accesses of the loops LLVM's
+  // unroller leaves once, before the loop, and compares an access into a
+  // local array or a global with that object (ferry_bounds as its miss).
+  // v9: ... and at both tiers an access computed from a local or a global
+  // of the module that leaves it ends the call (ferry_bounds_object).
+  hash_into(st, "ferry-jit-object-v9");
   hash_into(st, metered ? "metered" : "unmetered");
   hash_into(st, checked ? "bounds-checked" : "unchecked");
   hash_into(st, std::string_view(reinterpret_cast<const char*>(v.bitcode_hash.data()), v.bitcode_hash.size()));

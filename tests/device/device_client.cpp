@@ -14,11 +14,15 @@
 //   node 1 dpu memory cap: out_of_memory, still serving (incarnation 1)
 //
 // Every node also runs a helper that writes 17 to 64 bytes into its 16-byte
-// local array (tests/runtime/hostile.hpp, overrun_local): stack canaries
-// (docs/security.md) must end the call before the overrun returns, on the
-// DPU's aarch64 code as on x86-64. One line per node, a character per byte
-// count (. the right answer, c the canary, b a bounds check, ? another end):
+// local array (tests/runtime/hostile.hpp), on the DPU's aarch64 code as on
+// x86-64 (docs/security.md). Through the array's address read back from
+// memory (overrun_through), stack canaries must end the call before the
+// overrun returns; in place (overrun_local), each write past the array must
+// end the call at that write. One line per node for each, a character per
+// byte count (. the right answer, c the canary, a the array's end, b
+// another bounds check, ? another end):
 //   node 1 dpu overrun: ........ccccccccbbbb... canary ok
+//   node 1 dpu overrun in place: aaaa... array ok
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -93,25 +97,39 @@ bool memory_cap_holds(ferry::runtime& rt, const ferry::node_info& node, std::uin
   return outcome == "out_of_memory" && serving;
 }
 
-/// The canary check on one node; prints its line, true if it held: some
-/// overrun ended at the canary, and none past the first one caught returned.
-bool canary_holds(ferry::runtime& rt, const ferry::node_info& node, const char* kind) {
-  auto cell = rt.objects().create<std::uint64_t>(1, ferry::on_node(node.id));
-  rt.objects().put(cell, std::span<const std::uint64_t>(std::vector<std::uint64_t>{1000}));
+/// `fn`'s outcomes on one node, for 17 to 64 bytes written into its 16-byte array.
+template <class Fn>
+std::string overrun_outcomes(ferry::runtime& rt, Fn* fn, ferry::ref<std::uint64_t> cell) {
   std::string outcomes;
   for (std::uint64_t n = 17; n <= 64; ++n) {
-    auto r = rt.invoke(&rt_test::overrun_local, cell, n).try_get();
+    auto r = rt.invoke(fn, cell, n).try_get();
     if (r.ok()) outcomes += '.';
     else if (r.code() != ferry::errc::memory_fault) outcomes += '?';
-    else outcomes += r.error().describe().find("overwrote its stack frame") != std::string::npos ? 'c' : 'b';
+    else if (r.error().describe().find("overwrote its stack frame") != std::string::npos) outcomes += 'c';
+    else if (r.error().describe().find("outside the local array or global of 16 bytes") != std::string::npos) outcomes += 'a';
+    else outcomes += 'b';
   }
-  const bool right = rt.invoke(&rt_test::overrun_local, cell, std::uint64_t{16}).get() == 1000 + 0x41 + 0x50;
+  return outcomes;
+}
+
+/// The overrun checks on one node; prints their lines, true if both held:
+/// through a pointer, some overrun ended at the canary and none past the
+/// first one caught returned; in place, every one ended at the array's end.
+bool overruns_caught(ferry::runtime& rt, const ferry::node_info& node, const char* kind) {
+  auto cell = rt.objects().create<std::uint64_t>(1, ferry::on_node(node.id));
+  rt.objects().put(cell, std::span<const std::uint64_t>(std::vector<std::uint64_t>{1000}));
+  const std::string through = overrun_outcomes(rt, &rt_test::overrun_through, cell);
+  const std::string in_place = overrun_outcomes(rt, &rt_test::overrun_local, cell);
+  const bool right = rt.invoke(&rt_test::overrun_through, cell, std::uint64_t{16}).get() == 1000 + 0x41 + 0x50 &&
+                     rt.invoke(&rt_test::overrun_local, cell, std::uint64_t{16}).get() == 1000 + 0x41 + 0x50;
   rt.objects().remove(cell);
-  const auto caught = outcomes.find_first_not_of('.');
-  const bool holds = right && outcomes.find('c') != std::string::npos && caught != std::string::npos &&
-                     outcomes.find_first_of(".?", caught) == std::string::npos;
-  std::printf("node %u %s overrun: %s canary %s\n", node.id, kind, outcomes.c_str(), holds ? "ok" : "FAILED");
-  return holds;
+  const auto caught = through.find_first_not_of('.');
+  const bool canary = right && through.find('c') != std::string::npos && caught != std::string::npos &&
+                      through.find_first_of(".?", caught) == std::string::npos;
+  const bool array = right && in_place == std::string(48, 'a');
+  std::printf("node %u %s overrun: %s canary %s\n", node.id, kind, through.c_str(), canary ? "ok" : "FAILED");
+  std::printf("node %u %s overrun in place: %s array %s\n", node.id, kind, in_place.c_str(), array ? "ok" : "FAILED");
+  return canary && array;
 }
 
 }  // namespace
@@ -155,7 +173,7 @@ int main(int argc, char** argv) {
         ++failures;
       }
       rt.objects().remove(data);
-      if (!canary_holds(rt, node, node.kind < 3 ? kinds[node.kind] : "?")) ++failures;
+      if (!overruns_caught(rt, node, node.kind < 3 ? kinds[node.kind] : "?")) ++failures;
       if (memory_cap && node.kind == FERRY_NODE_DPU &&
           !memory_cap_holds(rt, node, std::strtoull(argv[2], nullptr, 10),
                             static_cast<std::uint32_t>(std::strtoul(argv[3], nullptr, 10)), expected, values))

@@ -54,7 +54,8 @@ done
 rm -rf "$(cat "$work/killed.rv")"  # its rendezvous directory: nobody else removes it
 
 # 1. One host node, one DPU: the same function on both, identical answers,
-#    and on both a local array overrun ends at the frame's stack canary.
+#    and on both a local array overrun ends at the frame's stack canary
+#    (through a pointer), or at its first byte past the array (in place).
 #    Then on the DPU a call holding more cx.fetch copies (8 x 48 MiB) than
 #    its memory cap allows (384 MiB cgroup, objects and copies at most half):
 #    the call fails with out_of_memory, the same DPU process answers the
@@ -71,6 +72,8 @@ grep -q "^node 1 dpu ran-on aarch64-unknown-linux-gnu cortex-a72 sum ok$" "$work
   || fail "the DPU node did not run the call as aarch64/cortex-a72: $(cat "$work/out" "$work/err")"
 grep -q "^node 1 dpu overrun: [.cb]* canary ok$" "$work/out" \
   || fail "the DPU's stack canaries (aarch64): $(cat "$work/out" "$work/err")"
+grep -q "^node 1 dpu overrun in place: a* array ok$" "$work/out" \
+  || fail "the DPU's checks of accesses computed from a local array (aarch64): $(cat "$work/out" "$work/err")"
 grep -q "^node 1 dpu memory cap: out_of_memory, still serving (incarnation 1)$" "$work/out" \
   || fail "the DPU's memory cap: $(cat "$work/out" "$work/err")"
 grep "memory limit" "$work/err" || true
