@@ -722,8 +722,9 @@ std::uint64_t contain_module(llvm::Module& m, const contain_options& o) {
     if (bm) {
       checks += check_function(*bm, f, o.inline_checks);
       // Stack canaries in every frame with arrays or address-taken locals:
-      // the checks admit the call's whole stack, so an overrun of a local
-      // array would otherwise reach the saved return address unnoticed.
+      // an access through a pointer not traced to its local is checked
+      // against the call's whole stack, so an overrun through it would
+      // otherwise reach the saved return address unnoticed.
       // Ours replace LLVM's, which the sender may have asked for.
       for (auto kind : {llvm::Attribute::StackProtect, llvm::Attribute::StackProtectStrong,
                         llvm::Attribute::StackProtectReq})

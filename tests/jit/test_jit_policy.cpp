@@ -152,9 +152,9 @@ TEST_CASE("a loop's hoisted check admits what its accesses would, and refuses wh
     // The unrolled chain from word `stop`: an odd and an even number of
     // words (the remainder loop takes one or none), and past either end.
     const auto chain = [&](std::uint64_t from, std::uint64_t to) {
-      std::int64_t t = 0;
-      for (std::uint64_t i = from; i < to; ++i) t = t * 31 + words[i];
-      return t;
+      std::uint64_t t = 0;  // unsigned: it wraps
+      for (std::uint64_t i = from; i < to; ++i) t = t * 31 + static_cast<std::uint64_t>(words[i]);
+      return static_cast<std::int64_t>(t);
     };
     for (const std::uint64_t from : {0, 1, 2, 5}) {
       CAPTURE(from);

@@ -21,7 +21,9 @@ int32_t ferry_test_hostile_entry(ferry_context* cx, const void* args, void* resu
   if (a[2] == 0) {
     for (uint64_t i = 0; i < n; ++i) total += p[i];
   } else if (a[2] == 3) {
-    for (uint64_t i = (uint64_t)a[3]; i < n; ++i) total = total * 31 + p[i];
+    uint64_t chain = 0;  /* unsigned: it wraps */
+    for (uint64_t i = (uint64_t)a[3]; i < n; ++i) chain = chain * 31 + (uint64_t)p[i];
+    total = (int64_t)chain;
   } else if (a[2] == 2) {
     for (uint64_t i = n; i > 0; --i) total += p[i - 1] * (int64_t)i;  /* weighted: not folded into mode 0's loop */
   } else {
