@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <llvm/Config/llvm-config.h>
 
+#include "codegen_sources_hash.hpp"  // generated (jit/CMakeLists.txt)
 #include "core/posix_io.hpp"
 
 namespace ferry::jitd {
@@ -55,6 +56,10 @@ cache_key make_cache_key(const code_variant& v, const jit_target& node, jit_tier
   // v9: ... and at both tiers an access computed from a local or a global
   // of the module that leaves it ends the call (ferry_bounds_object).
   hash_into(st, "ferry-jit-object-v9");
+  // ... and the sources that decide the machine code (compile.cpp,
+  // contain.cpp, target.cpp), hashed at build time: a change there needs no
+  // bump above to keep a node from linking what an earlier build compiled.
+  hash_into(st, FERRY_JIT_CODEGEN_SOURCES_HASH);
   hash_into(st, metered ? "metered" : "unmetered");
   hash_into(st, checked ? "bounds-checked" : "unchecked");
   hash_into(st, std::string_view(reinterpret_cast<const char*>(v.bitcode_hash.data()), v.bitcode_hash.size()));

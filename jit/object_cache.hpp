@@ -1,6 +1,7 @@
 // jit/object_cache.hpp — compiled object files, in memory and on disk.
 //
-// Key: BLAKE2b-256 over (format version, variant bitcode hash, variant
+// Key: BLAKE2b-256 over (format version, the build's hash of the sources
+// that decide the machine code, variant bitcode hash, variant
 // triple/cpu/features, the node's codegen triple/cpu/features, tier, LLVM
 // version). Disk entries are `<dir>/<key hex>.o`: 8-byte magic "FRYJITO1",
 // BLAKE2b-256 of the payload, payload (an ELF relocatable). A damaged or
