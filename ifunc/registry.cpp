@@ -52,8 +52,7 @@ registry& registry::instance() {
 }
 
 result<jit*> registry::engine(const linking& how, bool pure) {
-  auto& slot = engines_[{&how, pure}];
-  if (slot) return slot.get();
+  if (const auto it = engines_.find({&how, pure}); it != engines_.end()) return it->second.engine.get();
   jit_config c;
   c.runtime_symbols = how.runtime_symbols;
   c.any_process_symbol = !pure;
@@ -66,21 +65,42 @@ result<jit*> registry::engine(const linking& how, bool pure) {
   c.trusted_signers = how.trusted_signers;
   auto e = jit::create(std::move(c));
   if (!e) return e.error();
-  slot = std::move(*e);
-  return slot.get();
+  return (engines_[{&how, pure}].engine = std::move(*e)).get();
 }
 
 status registry::prepare(const linking& how) {
   std::lock_guard adding(add_mu_);
   auto eng = engine(how, how.all_pure);
-  return eng ? status{} : eng.error();
+  if (!eng) return eng.error();
+  ++engines_.at({&how, how.all_pure}).held;
+  return {};
+}
+
+void registry::release(const linking& how) {
+  std::unique_ptr<jit> ending;
+  {
+    std::lock_guard adding(add_mu_);
+    const auto it = engines_.find({&how, how.all_pure});
+    if (it == engines_.end() || it->second.held == 0 || --it->second.held != 0) return;
+    std::shared_lock lock(mu_);
+    for (const auto& [k, e] : by_key_)
+      if (e->linked == &how && e->pure == how.all_pure) return;  // its code is in use: the engine stays
+    ending = std::move(it->second.engine);
+    engines_.erase(it);
+  }
+  ending.reset();  // joins the engine's workers (a warm-up still compiling), outside the lock
+}
+
+std::size_t registry::engines() const {
+  std::lock_guard adding(add_mu_);
+  return engines_.size();
 }
 
 bool registry::warmed_up(const linking& how) const {
   std::unique_lock adding(add_mu_, std::try_to_lock);
   if (!adding.owns_lock()) return false;
   const auto it = engines_.find({&how, how.all_pure});
-  return it != engines_.end() && it->second && it->second->stats().warmed_up != 0;
+  return it != engines_.end() && it->second.engine->stats().warmed_up != 0;
 }
 
 result<std::shared_ptr<entry>> registry::add(scope owner, wire::ifunc_code code, const linking& how) {
@@ -180,8 +200,9 @@ void registry::unload(const entry& e) {
   }
   if (still_used) return;
   std::lock_guard engines(add_mu_);
-  // The engine exists: it compiled this entry.
-  (void)engines_.at({e.linked, e.pure})->unload(e.code.id());
+  // The engine compiled this entry, and release() keeps an engine whose code is registered.
+  if (const auto it = engines_.find({e.linked, e.pure}); it != engines_.end())
+    (void)it->second.engine->unload(e.code.id());
 }
 
 }  // namespace ferry::ifunc

@@ -124,8 +124,19 @@ class registry {
   /// pure one when `how` makes every ifunc pure), so that its start-up
   /// warm-up (jit.hpp) runs in the background from here rather than inside
   /// the first registration: a node calls it as it starts, and its first
-  /// ifunc message then waits for a compile (or a cache hit) only.
+  /// ifunc message then waits for a compile (or a cache hit) only. Each
+  /// successful prepare holds the engine until its release().
   status prepare(const linking& how);
+  /// Let go of what prepare(how) held. When no node holds the engine and no
+  /// registered ifunc came from it, it is shut down here, its warm-up
+  /// waited for: a process whose nodes have stopped runs no compile of its
+  /// own into exit, where LLVM's statics are destroyed under it (this
+  /// registry is one of those statics, and outlives them). Engines made by
+  /// add() alone (the compat API) live as long as the process; their
+  /// warm-up ends before add() returns.
+  void release(const linking& how);
+  /// Engines alive now (prepared or made by add(), not yet shut down).
+  [[nodiscard]] std::size_t engines() const;
   /// Whether that engine exists and has finished its warm-up; false also
   /// while a registration holds the engines (it may compile for seconds):
   /// this never waits.
@@ -148,7 +159,11 @@ class registry {
   };
 
   mutable std::mutex add_mu_;  // one registration at a time: JIT work happens outside mu_
-  std::map<std::pair<const linking*, bool>, std::unique_ptr<jit>> engines_;  // (front end, pure); under add_mu_
+  struct engine_slot {
+    std::unique_ptr<jit> engine;
+    unsigned held = 0;  // prepare()s not yet released
+  };
+  std::map<std::pair<const linking*, bool>, engine_slot> engines_;  // (front end, pure); under add_mu_
   mutable std::shared_mutex mu_;
   std::unordered_map<scoped_key, std::shared_ptr<entry>, scoped_key_hash> by_key_;
   std::unordered_map<std::uint64_t, std::shared_ptr<entry>> by_handle_;

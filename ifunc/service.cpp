@@ -67,13 +67,17 @@ service::service(session::member& member, std::uint32_t nodes, std::optional<nod
   // A node that takes ifunc messages starts their engine with itself: its
   // warm-up took 8-11 ms of the first message's time otherwise. A failure
   // here shows again, typed, in the first registration.
-  if (node_ && node_->refuse.ok() && node_->engine_at_start) (void)registry::instance().prepare(member_linking());
+  if (node_ && node_->refuse.ok() && node_->engine_at_start)
+    prepared_engine_ = registry::instance().prepare(member_linking()).ok();
 }
 
 service::~service() {
   if (process_service() == this) set_process_service(nullptr);
-  std::lock_guard lock(mu_);
-  for (auto& [key, cx] : visiting_) registry::instance().remove_scope(cx.get());
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [key, cx] : visiting_) registry::instance().remove_scope(cx.get());
+  }
+  if (prepared_engine_) registry::instance().release(member_linking());
 }
 
 std::unique_ptr<context> service::open(std::string name) {

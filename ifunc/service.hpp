@@ -157,6 +157,7 @@ class service {
   std::optional<node_side> node_;
   std::shared_ptr<detail::driver_link> link_;
   mutable std::atomic<bool> engine_warm_{false};  // engine_warmed_up() said so once
+  bool prepared_engine_ = false;                   // registry::prepare held the engine at start: release it
   /// The arrival at the head of `cx`'s inbox, taken (none: empty).
   static std::optional<context::arrival> take(context& cx);
   void drop(wire::node_index origin, std::uint64_t id);
