@@ -302,26 +302,6 @@ void call_checks(const bounds_module& bm, llvm::ArrayRef<access> todo, llvm::Arr
   }
 }
 
-// Checks hoisted out of loops (the optimized tier: run after the IR
-// pipeline, on loops in LLVM's canonical form). An access of `size` bytes
-// whose address moves by a constant stride on every iteration of its
-// innermost loop L (L left only at its latch, the access's block dominating
-// the latch, L's trip count computable) touches the addresses from `lowest`
-// to `highest`, a stride apart, once L is entered. L's preheader checks
-// [lowest, highest + size) once instead of each access in turn (as the
-// runtime checks LoopAccessAnalysis builds do).
-// - Never more admitted: a range inside a region has every access inside
-//   it, and regions only grow during a call.
-// - A loop that would have failed at some iteration fails before its first
-//   (with memory_fault, where it might first have run out of fuel).
-// - A loop that strides over a gap between two regions, each access inside
-//   one of them, is refused: the range is not inside one region.
-// The accesses left to check one by one stay in `todo`, with the range
-// checks (at the preheaders' ends) in place of the hoisted ones.
-//
-// L's trip count is SCEV's, or that of equality_exit() for the loops LLVM's
-// unroller leaves, whose count SCEV cannot compute.
-
 // A loop left at its latch when `iv == end`, iv = {start,+,s} with a
 // constant s, end loop-invariant: the form in which LLVM's runtime unroller
 // leaves a loop of unknown trip count (s the unroll factor; a remainder loop
@@ -361,6 +341,25 @@ std::optional<equality_exit> equality_exit_of(llvm::ScalarEvolution& se, const l
   return std::nullopt;
 }
 
+// Checks hoisted out of loops (the optimized tier: run after the IR
+// pipeline, on loops in LLVM's canonical form). An access of `size` bytes
+// whose address moves by a constant stride on every iteration of its
+// innermost loop L (L left only at its latch, the access's block dominating
+// the latch, L's trip count computable) touches the addresses from `lowest`
+// to `highest`, a stride apart, once L is entered. L's preheader checks
+// [lowest, highest + size) once instead of each access in turn (as the
+// runtime checks LoopAccessAnalysis builds do).
+// - Never more admitted: a range inside a region has every access inside
+//   it, and regions only grow during a call.
+// - A loop that would have failed at some iteration fails before its first
+//   (with memory_fault, where it might first have run out of fuel).
+// - A loop that strides over a gap between two regions, each access inside
+//   one of them, is refused: the range is not inside one region.
+// The accesses left to check one by one stay in `todo`, with the range
+// checks (at the preheaders' ends) in place of the hoisted ones.
+//
+// L's trip count is SCEV's, or that of equality_exit() for the loops LLVM's
+// unroller leaves, whose count SCEV cannot compute.
 void hoist_loop_checks(const bounds_module& bm, llvm::Function& f, llvm::SmallVectorImpl<access>& todo) {
   llvm::DominatorTree dt(f);
   llvm::LoopInfo li(dt);
