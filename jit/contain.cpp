@@ -469,11 +469,13 @@ std::uint64_t check_function(const bounds_module& bm, llvm::Function& f, bool in
 
   // Inside iff lo <= addr and addr + size <= lo + span, written so that
   // nothing can wrap: off <= span and size <= span - off.
+  auto within = [](llvm::IRBuilder<>& b, llvm::Value* addr, llvm::Value* size, llvm::Value* lo, llvm::Value* span) {
+    llvm::Value* off = b.CreateSub(addr, lo);
+    return b.CreateAnd(b.CreateICmpULE(off, span), b.CreateICmpULE(size, b.CreateSub(span, off)));
+  };
   auto inside = [&](llvm::IRBuilder<>& b, llvm::Value* addr, llvm::Value* size, llvm::AllocaInst* lo_at,
                     llvm::AllocaInst* span_at) {
-    llvm::Value* span = b.CreateLoad(bm.i64, span_at);
-    llvm::Value* off = b.CreateSub(addr, b.CreateLoad(bm.i64, lo_at));
-    return b.CreateAnd(b.CreateICmpULE(off, span), b.CreateICmpULE(size, b.CreateSub(span, off)));
+    return within(b, addr, size, b.CreateLoad(bm.i64, lo_at), b.CreateLoad(bm.i64, span_at));
   };
   const auto unlikely = llvm::MDBuilder(f.getContext()).createBranchWeights(1, 1u << 20);
   for (const access& a : todo) {
@@ -485,14 +487,13 @@ std::uint64_t check_function(const bounds_module& bm, llvm::Function& f, bool in
       // a value read): compared with that object itself, a compare of the
       // offset with a constant, no region to cache; outside it, the call ends.
       llvm::Value* object = b.CreatePtrToInt(o->base, bm.i64);
-      llvm::Value* off = b.CreateSub(addr, object);
       llvm::Value* in = nullptr;
       if (const auto* n = llvm::dyn_cast<llvm::ConstantInt>(a.size))  // one compare: off <= bytes - size
-        in = n->getZExtValue() <= o->bytes ? b.CreateICmpULE(off, b.getInt64(o->bytes - n->getZExtValue()))
-                                           : b.getFalse();
+        in = n->getZExtValue() <= o->bytes
+                 ? b.CreateICmpULE(b.CreateSub(addr, object), b.getInt64(o->bytes - n->getZExtValue()))
+                 : b.getFalse();
       else
-        in = b.CreateAnd(b.CreateICmpULE(off, b.getInt64(o->bytes)),
-                         b.CreateICmpULE(a.size, b.CreateSub(b.getInt64(o->bytes), off)));
+        in = within(b, addr, a.size, object, b.getInt64(o->bytes));
       llvm::Instruction* miss = llvm::SplitBlockAndInsertIfThen(b.CreateNot(in), a.at, false, unlikely);
       llvm::IRBuilder<>(miss).CreateCall(bm.outside, {addr, a.size, object, b.getInt64(o->bytes)});
       continue;

@@ -411,8 +411,8 @@ ferry_bounds_region ferry_bounds(uint64_t address, uint64_t size) {
 }
 
 void ferry_bounds_object(uint64_t address, uint64_t size, uint64_t object, uint64_t object_bytes) {
-  const uint64_t off = address - object;  // inside iff off <= object_bytes and size <= object_bytes - off
-  if (off <= object_bytes && size <= object_bytes - off) return;
+  const ferry_bounds_region own{object, object_bytes};
+  if (ferry::exec::region_set::holds(&own, address, size)) return;
   auto& t = ferry::exec::self_thread;
   if (!t.running || t.in_runtime) return;  // outside a call: nothing to check against
   auto& c = *t.running;
