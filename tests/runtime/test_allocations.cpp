@@ -8,10 +8,12 @@
 //  * a warm call allocates nothing on the calling thread or on the node's
 //    network thread ("ferry-node": the thread that receives the call, runs
 //    it in place and sends the reply).
-#include <pthread.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <array>
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -23,23 +25,38 @@ namespace {
 std::atomic<long> live_allocations{0};
 
 // Per-thread counts without allocating: a fixed table of slots, one taken
-// by each thread at its first allocation.
+// by each thread at its first allocation. A slot keeps its thread's kernel
+// id while the thread lives: its name is read from /proc then, never
+// through a pthread_t, which is not to be used once its thread has ended
+// (the whole binary in one process ends many threads; reading a name
+// through their handles crashed it).
 struct thread_count {
   std::atomic<std::uint64_t> allocations{0};
-  pthread_t thread{};
+  std::atomic<pid_t> tid{0};  // 0: the thread has ended
 };
 constexpr int kMaxThreads = 1024;
 std::array<thread_count, kMaxThreads> thread_counts;
 std::atomic<int> threads_seen{0};
 thread_local int my_slot = -1;
 
+// Clears the thread's slot as it ends (a thread_local's destructor runs
+// before the thread is gone).
+struct slot_release {
+  bool armed = false;
+  ~slot_release() {
+    if (armed && my_slot >= 0) thread_counts[my_slot].tid.store(0);
+  }
+};
+thread_local slot_release release_slot;
+
 void count_allocation() {
   live_allocations.fetch_add(1, std::memory_order_relaxed);
   if (my_slot < 0) {
     const int slot = threads_seen.fetch_add(1, std::memory_order_relaxed);
     if (slot >= kMaxThreads) return;
-    thread_counts[slot].thread = pthread_self();
+    thread_counts[slot].tid.store(static_cast<pid_t>(::gettid()));
     my_slot = slot;
+    release_slot.armed = true;
   }
   thread_counts[my_slot].allocations.fetch_add(1, std::memory_order_relaxed);
 }
@@ -48,14 +65,28 @@ std::uint64_t allocations_of_this_thread() {
   return my_slot < 0 ? 0 : thread_counts[my_slot].allocations.load();
 }
 
+// A live thread's name (its /proc comm, without allocating); false once it has ended.
+bool name_of_thread(pid_t tid, char (&name)[16]) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/self/task/%d/comm", static_cast<int>(tid));
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const ssize_t n = ::read(fd, name, sizeof name - 1);
+  ::close(fd);
+  if (n <= 0) return false;
+  name[n] = '\0';
+  if (char* nl = std::strchr(name, '\n')) *nl = '\0';
+  return true;
+}
+
 // Allocations made so far by live threads named `name`.
 std::uint64_t allocations_of_threads_named(const char* name) {
   std::uint64_t n = 0;
   const int seen = std::min(threads_seen.load(), kMaxThreads);
   for (int i = 0; i < seen; ++i) {
     char got[16] = {};
-    if (pthread_getname_np(thread_counts[i].thread, got, sizeof got) == 0 && std::strcmp(got, name) == 0)
-      n += thread_counts[i].allocations.load();
+    const pid_t tid = thread_counts[i].tid.load();
+    if (tid != 0 && name_of_thread(tid, got) && std::strcmp(got, name) == 0) n += thread_counts[i].allocations.load();
   }
   return n;
 }
@@ -157,6 +188,7 @@ TEST_CASE_FIXTURE(ucx_cluster_fixture, "warm path: a warm call allocates nothing
   constexpr std::uint64_t kCalls = 2000;
   const std::uint64_t caller_before = allocations_of_this_thread();
   const std::uint64_t network_before = allocations_of_threads_named("ferry-node");
+  REQUIRE(network_before > 0);  // the network threads are found by name: they allocated as they started
   std::uint64_t sum = 0;
   for (std::uint64_t i = 0; i < kCalls; ++i) sum += rt->invoke(&add, cell, i).get();
   const std::uint64_t caller = allocations_of_this_thread() - caller_before;
@@ -180,6 +212,7 @@ TEST_CASE_FIXTURE(ucx_cluster_fixture, "warm path: a warm forward allocates noth
 
   constexpr std::uint64_t kChases = 300;
   const std::uint64_t network_before = allocations_of_threads_named("ferry-node");
+  REQUIRE(network_before > 0);  // the network threads are found by name: they allocated as they started
   std::uint64_t inline_before = 0;
   for (const auto& n : nodes) inline_before += n->stats().calls_inline;
   std::uint64_t wrong = 0;
