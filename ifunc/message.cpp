@@ -180,12 +180,12 @@ std::span<const std::uint8_t> image_for(void* frame, std::uint64_t peer) {
 }
 
 result<std::optional<taken_message>> take_message(registry& reg, scope owner, const linking& how, void* buffer,
-                                                  std::size_t buffer_size) {
+                                                  std::size_t buffer_size, std::shared_ptr<entry> found) {
   auto arrived = wire::read_ifunc_message(buffer, buffer_size);
   if (!arrived) return arrived.error();
   if (!*arrived) return std::nullopt;
   const wire::ifunc_arrival& m = **arrived;
-  std::shared_ptr<entry> fn = reg.find(owner, m.header.key);
+  std::shared_ptr<entry> fn = found && found->key == m.header.key ? std::move(found) : reg.find(owner, m.header.key);
   if (!fn && m.header.code_attached) {
     auto code = wire::decode_ifunc_code(m.code);
     status refused;

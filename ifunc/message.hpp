@@ -65,8 +65,11 @@ struct taken_message {
 /// registered, or deregistered), bad_format / bad_version / corrupt for a
 /// malformed message, and the registry's errors when auto-registration of
 /// shipped code fails. errc::invalid_argument for a buffer that is not
-/// 8-aligned or smaller than a message's header and trailer.
+/// 8-aligned or smaller than a message's header and trailer. `found`: the
+/// entry the caller already looked up in `owner` for this message's key
+/// (a node finds it to choose where the message runs), used instead of a
+/// second lookup when its key is the message's.
 result<std::optional<taken_message>> take_message(registry& reg, scope owner, const linking& how, void* buffer,
-                                                  std::size_t buffer_size);
+                                                  std::size_t buffer_size, std::shared_ptr<entry> found = nullptr);
 
 }  // namespace ferry::ifunc

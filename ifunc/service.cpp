@@ -205,9 +205,11 @@ void service::on_frame(wire::frame&& f) {
   // Registering shipped code compiles it: never on the driving thread. A
   // resident ifunc runs where the policy's verdict from its last run says.
   static const exec::run_verdict not_resident;
-  const auto fn = (b.flags & wire::kIfuncInstall) ? nullptr : resident(*cx, b.message);
+  auto fn = (b.flags & wire::kIfuncInstall) ? nullptr : resident(*cx, b.message);
   node_->policy->run_code(fn ? fn->verdict : not_resident, fn != nullptr,
-                          [this, cx = std::move(cx), b = std::move(b)]() mutable { run_on_node(std::move(cx), std::move(b)); });
+                          [this, cx = std::move(cx), b = std::move(b), fn]() mutable {
+                            run_on_node(std::move(cx), std::move(b), std::move(fn));
+                          });
 }
 
 std::shared_ptr<entry> service::resident(const context& cx, std::span<const std::uint8_t> message) {
@@ -229,7 +231,7 @@ std::shared_ptr<context> service::node_context(wire::node_index origin, std::uin
   return slot;
 }
 
-void service::run_on_node(std::shared_ptr<context> cx, wire::ifunc_body b) {
+void service::run_on_node(std::shared_ptr<context> cx, wire::ifunc_body b, std::shared_ptr<entry> fn) {
   // The image, 8-aligned as take_message wants it (a copy only when the
   // frame's bytes are not).
   std::vector<std::uint64_t> copy;
@@ -239,7 +241,7 @@ void service::run_on_node(std::shared_ptr<context> cx, wire::ifunc_body b) {
     std::memcpy(copy.data(), b.message.data(), b.message.size());
     image = copy.data();
   }
-  auto taken = take_message(registry::instance(), cx.get(), member_linking(), image, b.message.size());
+  auto taken = take_message(registry::instance(), cx.get(), member_linking(), image, b.message.size(), std::move(fn));
   if (!taken) return report(*cx, taken.error());
   if (!*taken) return report(*cx, make_error(errc::bad_format, "ifunc frame without a whole ifunc message"));
   if (b.flags & wire::kIfuncInstall) return;

@@ -145,7 +145,9 @@ class service {
   [[nodiscard]] const linking& member_linking() const;
 
  private:
-  void run_on_node(std::shared_ptr<context> cx, wire::ifunc_body b);
+  /// `fn`: the resident ifunc on_frame found for it (nullptr: none, or a
+  /// message that installs code).
+  void run_on_node(std::shared_ptr<context> cx, wire::ifunc_body b, std::shared_ptr<entry> fn);
   /// The ifunc `message` runs, when `cx` has it registered (nullptr: it
   /// does not, or the message is malformed).
   static std::shared_ptr<entry> resident(const context& cx, std::span<const std::uint8_t> message);
