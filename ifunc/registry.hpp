@@ -131,7 +131,8 @@ class registry {
   /// registered ifunc came from it, it is shut down here, its warm-up
   /// waited for: a process whose nodes have stopped runs no compile of its
   /// own into exit, where LLVM's statics are destroyed under it (this
-  /// registry is one of those statics, and outlives them). Engines made by
+  /// registry is a static too, made before LLVM's, so destroyed after
+  /// them: too late to stop a compile). Engines made by
   /// add() alone (the compat API) live as long as the process; their
   /// warm-up ends before add() returns.
   void release(const linking& how);
