@@ -96,20 +96,24 @@ std::uint64_t va_list_bytes(const llvm::Module& m) {
   return m.getDataLayout().getPointerSize();
 }
 
-// What every check needs: the slow path and this module's own regions.
+// What every check needs: the slow paths and this module's own regions.
 struct bounds_module {
   const llvm::DataLayout& dl;
-  llvm::FunctionCallee miss;   // {i64 lo, i64 span} ferry_bounds(i64 address, i64 size)
+  llvm::FunctionCallee miss;        // {i64 lo, i64 span} ferry_bounds(i64 address, i64 size): a read
+  llvm::FunctionCallee miss_write;  // {i64 lo, i64 span} ferry_bounds_write(i64 address, i64 size): a write
   llvm::FunctionCallee outside;  // void ferry_bounds_object(i64 address, i64 size, i64 object, i64 object_bytes)
   llvm::IntegerType* i64;
   std::uint64_t va_list_bytes;  // what va_start and va_copy write (and read)
 };
 
-// One access to check: `size` bytes (an i64 value) at `ptr`, before `at`.
+// One access to check: `size` bytes (an i64 value) at `ptr`, before `at`;
+// `write`: it may write them (a write is admitted only where the call may
+// write: ferry_bounds_write).
 struct access {
   llvm::Instruction* at;
   llvm::Value* ptr;
   llvm::Value* size;
+  bool write;
 };
 
 // A vector access to check: `bytes` at each of `ptrs` (<N x ptr>) whose
@@ -119,7 +123,11 @@ struct lanes {
   llvm::Value* ptrs;
   llvm::Value* mask;
   std::uint64_t bytes;
+  bool write;
 };
+
+// The slow path of an access that reads, or may write.
+llvm::FunctionCallee miss_of(const bounds_module& bm, bool write) { return write ? bm.miss_write : bm.miss; }
 
 // The size of `base` when it is an object of this module whose every byte
 // ferry_bounds admits: an alloca of a fixed size (the call's stack) or a
@@ -174,7 +182,8 @@ struct intrinsic_access {
   unsigned ptr_arg = 0;     // masked: the pointer (vector) operand
   unsigned mask_arg = 0;    // masked: the mask operand
   bool contiguous = true;   // masked: lanes at consecutive elements (load, store), not a gather or scatter
-  unsigned va_lists = 0;    // va_list: operands 0.. are va_lists
+  unsigned va_lists = 0;    // va_list: operands 0.. are va_lists (the first written)
+  bool write = false;       // masked: stores (store, scatter)
 };
 
 intrinsic_access access_of_intrinsic(llvm::Intrinsic::ID id) {
@@ -186,16 +195,17 @@ intrinsic_access access_of_intrinsic(llvm::Intrinsic::ID id) {
     case llvm::Intrinsic::memset:
     case llvm::Intrinsic::memset_inline: return {k::set};
     case llvm::Intrinsic::masked_load: return {k::masked, 0, 2, true};
-    case llvm::Intrinsic::masked_store: return {k::masked, 1, 3, true};
+    case llvm::Intrinsic::masked_store: return {k::masked, 1, 3, true, 0, true};
     case llvm::Intrinsic::masked_gather: return {k::masked, 0, 2, false};
-    case llvm::Intrinsic::masked_scatter: return {k::masked, 1, 3, false};
+    case llvm::Intrinsic::masked_scatter: return {k::masked, 1, 3, false, 0, true};
     case llvm::Intrinsic::vastart: return {k::va_list, 0, 0, true, 1};  // writes the va_list
     case llvm::Intrinsic::vacopy: return {k::va_list, 0, 0, true, 2};   // va_list to va_list
     default: return {};
   }
 }
 
-// The pointer operands and sizes of what `i` reads or writes.
+// The pointer operands and sizes of what `i` reads or writes, each marked
+// as a read or a write.
 void accesses_of(const bounds_module& bm, llvm::Instruction& i, llvm::SmallVectorImpl<access>& out,
                  llvm::SmallVectorImpl<lanes>& vectors) {
   auto bytes = [&](llvm::Type* t) -> llvm::Value* {
@@ -205,13 +215,15 @@ void accesses_of(const bounds_module& bm, llvm::Instruction& i, llvm::SmallVecto
     llvm::IRBuilder<> b(&i);
     return b.CreateZExtOrTrunc(v, bm.i64);
   };
-  if (auto* l = llvm::dyn_cast<llvm::LoadInst>(&i)) return out.push_back({&i, l->getPointerOperand(), bytes(l->getType())});
+  constexpr bool read = false, write = true;
+  if (auto* l = llvm::dyn_cast<llvm::LoadInst>(&i))
+    return out.push_back({&i, l->getPointerOperand(), bytes(l->getType()), read});
   if (auto* s = llvm::dyn_cast<llvm::StoreInst>(&i))
-    return out.push_back({&i, s->getPointerOperand(), bytes(s->getValueOperand()->getType())});
+    return out.push_back({&i, s->getPointerOperand(), bytes(s->getValueOperand()->getType()), write});
   if (auto* r = llvm::dyn_cast<llvm::AtomicRMWInst>(&i))
-    return out.push_back({&i, r->getPointerOperand(), bytes(r->getValOperand()->getType())});
+    return out.push_back({&i, r->getPointerOperand(), bytes(r->getValOperand()->getType()), write});
   if (auto* x = llvm::dyn_cast<llvm::AtomicCmpXchgInst>(&i))
-    return out.push_back({&i, x->getPointerOperand(), bytes(x->getNewValOperand()->getType())});
+    return out.push_back({&i, x->getPointerOperand(), bytes(x->getNewValOperand()->getType()), write});
   auto* call = llvm::dyn_cast<llvm::CallBase>(&i);
   if (!call) return;
   // A by-value argument is copied from its pointer at the call, whatever
@@ -219,18 +231,20 @@ void accesses_of(const bounds_module& bm, llvm::Instruction& i, llvm::SmallVecto
   // type's size that no load in the bitcode shows.
   for (unsigned k = 0; k < call->arg_size(); ++k)
     if (llvm::Type* t = call->getParamByValType(k))
-      out.push_back({&i, call->getArgOperand(k), llvm::ConstantInt::get(bm.i64, bm.dl.getTypeAllocSize(t).getFixedValue())});
+      out.push_back(
+          {&i, call->getArgOperand(k), llvm::ConstantInt::get(bm.i64, bm.dl.getTypeAllocSize(t).getFixedValue()), read});
   if (auto* ii = llvm::dyn_cast<llvm::IntrinsicInst>(call)) {
     const intrinsic_access how = access_of_intrinsic(ii->getIntrinsicID());
     auto arg = [&](unsigned k) { return ii->getArgOperand(k); };
     switch (how.kind) {
       case intrinsic_access::unchecked: return;  // touches no memory code can aim, or the policy refused it
       case intrinsic_access::transfer:           // dest, source, length
-        out.push_back({&i, arg(0), n64(arg(2))});
-        return out.push_back({&i, arg(1), n64(arg(2))});
-      case intrinsic_access::set: return out.push_back({&i, arg(0), n64(arg(2))});  // dest, value, length
+        out.push_back({&i, arg(0), n64(arg(2)), write});
+        return out.push_back({&i, arg(1), n64(arg(2)), read});
+      case intrinsic_access::set: return out.push_back({&i, arg(0), n64(arg(2)), write});  // dest, value, length
       case intrinsic_access::va_list:
-        for (unsigned k = 0; k < how.va_lists; ++k) out.push_back({&i, arg(k), llvm::ConstantInt::get(bm.i64, bm.va_list_bytes)});
+        for (unsigned k = 0; k < how.va_lists; ++k)
+          out.push_back({&i, arg(k), llvm::ConstantInt::get(bm.i64, bm.va_list_bytes), k == 0});
         return;
       case intrinsic_access::masked: break;
     }
@@ -247,7 +261,7 @@ void accesses_of(const bounds_module& bm, llvm::Instruction& i, llvm::SmallVecto
       llvm::IRBuilder<> b(&i);
       ptrs = b.CreateGEP(b.getInt8Ty(), ptrs, llvm::ConstantVector::get(offsets));
     }
-    vectors.push_back({&i, ptrs, arg(how.mask_arg), esz});
+    vectors.push_back({&i, ptrs, arg(how.mask_arg), esz, how.write});
     return;
   }
   // Calls of the allowed libc functions that take pointers. The runtime API
@@ -256,32 +270,37 @@ void accesses_of(const bounds_module& bm, llvm::Instruction& i, llvm::SmallVecto
   if (!callee || !callee->isDeclaration() || callee->getName().starts_with("ferry_")) return;
   const llvm::StringRef name = callee->getName();
   auto arg = [&](unsigned k) { return call->getArgOperand(k); };
-  if (name == "memcpy" || name == "memmove" || name == "memcmp" || name == "bcmp") {
-    out.push_back({&i, arg(0), n64(arg(2))});
-    out.push_back({&i, arg(1), n64(arg(2))});
+  if (name == "memcpy" || name == "memmove") {
+    out.push_back({&i, arg(0), n64(arg(2)), write});
+    out.push_back({&i, arg(1), n64(arg(2)), read});
+  } else if (name == "memcmp" || name == "bcmp") {
+    out.push_back({&i, arg(0), n64(arg(2)), read});
+    out.push_back({&i, arg(1), n64(arg(2)), read});
   } else if (name == "memset" || name == "memchr") {
-    out.push_back({&i, arg(0), n64(arg(2))});
+    out.push_back({&i, arg(0), n64(arg(2)), name == "memset"});
   } else if (name == "frexp") {
-    out.push_back({&i, arg(1), llvm::ConstantInt::get(bm.i64, 4)});
+    out.push_back({&i, arg(1), llvm::ConstantInt::get(bm.i64, 4), write});
   } else if (name == "modf") {
-    out.push_back({&i, arg(1), llvm::ConstantInt::get(bm.i64, 8)});
+    out.push_back({&i, arg(1), llvm::ConstantInt::get(bm.i64, 8), write});
   } else {
     // strlen, strcmp, strchr, ...: the first byte of each string (the
     // rest, up to its NUL, is read unchecked: docs/security.md).
     for (unsigned k = 0; k < call->arg_size(); ++k)
-      if (arg(k)->getType()->isPointerTy()) out.push_back({&i, arg(k), llvm::ConstantInt::get(bm.i64, 1)});
+      if (arg(k)->getType()->isPointerTy()) out.push_back({&i, arg(k), llvm::ConstantInt::get(bm.i64, 1), read});
   }
 }
 
 // A function's region cache: up to kSlots (lo, span) pairs in registers,
 // one per base object its accesses derive from (its underlying object: an
-// argument, a pointer the runtime returned, a load), so a loop over two
-// arrays keeps both regions. The slot only chooses where to cache: every
-// access is still compared with its own address.
+// argument, a pointer the runtime returned, a load) and per kind of access
+// (its reads, its writes), so a loop over two arrays keeps both regions.
+// The slot only chooses where to cache: every access is still compared
+// with its own address. A write slot holds only regions ferry_bounds_write
+// returned, so a region the call may only read never admits a write.
 constexpr unsigned kSlots = 8;
 
-// Every access of `f` as a call to ferry_bounds, which returns only if the
-// access lies inside a region of the call (contain_options::inline_checks
+// Every access of `f` as a call to ferry_bounds (a write: ferry_bounds_write),
+// which returns only if the access lies inside a region of the call (contain_options::inline_checks
 // false): one call per access, one per lane of a vector access.
 void call_checks(const bounds_module& bm, llvm::ArrayRef<access> todo, llvm::ArrayRef<lanes> vectors) {
   for (const access& a : todo) {
@@ -290,14 +309,14 @@ void call_checks(const bounds_module& bm, llvm::ArrayRef<access> todo, llvm::Arr
     if (const auto o = own_object_of(bm, a.ptr))
       b.CreateCall(bm.outside, {addr, a.size, b.CreatePtrToInt(o->base, bm.i64), b.getInt64(o->bytes)});
     else
-      b.CreateCall(bm.miss, {addr, a.size});
+      b.CreateCall(miss_of(bm, a.write), {addr, a.size});
   }
   for (const lanes& l : vectors) {
     const unsigned n = llvm::cast<llvm::FixedVectorType>(l.ptrs->getType())->getNumElements();
     llvm::IRBuilder<> b(l.at);
     llvm::Value* addr = b.CreatePtrToInt(l.ptrs, llvm::FixedVectorType::get(bm.i64, n));
     for (unsigned lane = 0; lane < n; ++lane)  // an inactive lane asks for 0 bytes, always admitted
-      b.CreateCall(bm.miss, {b.CreateExtractElement(addr, lane),
+      b.CreateCall(miss_of(bm, l.write), {b.CreateExtractElement(addr, lane),
                              b.CreateSelect(b.CreateExtractElement(l.mask, lane), b.getInt64(l.bytes), b.getInt64(0))});
   }
 }
@@ -424,7 +443,7 @@ void hoist_loop_checks(const bounds_module& bm, llvm::Function& f, llvm::SmallVe
       llvm::Value* exact = b.CreateIsNull(expander.expandCodeFor(remainder, bm.i64, at));
       bytes = b.CreateSelect(exact, bytes, b.getInt64(~std::uint64_t{0}));
     }
-    kept.push_back({at, lo, bytes});
+    kept.push_back({at, lo, bytes, a.write});
   }
   todo.assign(kept.begin(), kept.end());
 }
@@ -452,10 +471,10 @@ std::uint64_t check_function(const bounds_module& bm, llvm::Function& f, bool in
     llvm::AllocaInst* span2;
   };
   llvm::SmallVector<slot, kSlots> slots;
-  llvm::DenseMap<const llvm::Value*, unsigned> slot_of;
-  auto slot_for = [&](llvm::Value* ptr) -> slot& {
+  llvm::DenseMap<std::pair<const llvm::Value*, unsigned>, unsigned> slot_of;  // (base, write) to its slot
+  auto slot_for = [&](llvm::Value* ptr, bool write) -> slot& {
     const llvm::Value* base = llvm::getUnderlyingObject(ptr);
-    auto [it, fresh] = slot_of.try_emplace(base, static_cast<unsigned>(slot_of.size()));
+    auto [it, fresh] = slot_of.try_emplace({base, write ? 1u : 0u}, static_cast<unsigned>(slot_of.size()));
     const unsigned k = std::min(it->second, kSlots - 1);
     while (slots.size() <= k) {
       // An empty region: lo 0, span 0 admits only 0 bytes at address 0.
@@ -498,7 +517,7 @@ std::uint64_t check_function(const bounds_module& bm, llvm::Function& f, bool in
       llvm::IRBuilder<>(miss).CreateCall(bm.outside, {addr, a.size, object, b.getInt64(o->bytes)});
       continue;
     }
-    slot& s = slot_for(a.ptr);
+    slot& s = slot_for(a.ptr, a.write);
     llvm::Instruction* second = llvm::SplitBlockAndInsertIfThen(b.CreateNot(inside(b, addr, a.size, s.lo, s.span)),
                                                                 a.at, false, unlikely);
     // Not in the last region: try the other one, which becomes the last.
@@ -513,7 +532,7 @@ std::uint64_t check_function(const bounds_module& bm, llvm::Function& f, bool in
     llvm::Instruction* miss = llvm::SplitBlockAndInsertIfThen(sb.CreateNot(in_second), second, false, unlikely);
     llvm::IRBuilder<> mb(miss);
     // Returns only if the access lies inside a region of the call; that region goes into the slot.
-    llvm::Value* r = mb.CreateCall(bm.miss, {addr, a.size});
+    llvm::Value* r = mb.CreateCall(miss_of(bm, a.write), {addr, a.size});
     mb.CreateStore(mb.CreateExtractValue(r, 0), s.lo);
     mb.CreateStore(mb.CreateExtractValue(r, 1), s.span);
   }
@@ -521,7 +540,7 @@ std::uint64_t check_function(const bounds_module& bm, llvm::Function& f, bool in
     // The same test on every lane at once; any active lane outside the
     // cached region sends every lane to ferry_bounds (an inactive one asks
     // for 0 bytes, always admitted).
-    slot& s = slot_for(l.ptrs);
+    slot& s = slot_for(l.ptrs, l.write);
     const unsigned n = llvm::cast<llvm::FixedVectorType>(l.ptrs->getType())->getNumElements();
     llvm::IRBuilder<> b(l.at);
     llvm::Value* addr = b.CreatePtrToInt(l.ptrs, llvm::FixedVectorType::get(bm.i64, n));
@@ -535,8 +554,8 @@ std::uint64_t check_function(const bounds_module& bm, llvm::Function& f, bool in
     llvm::IRBuilder<> mb(then);
     for (unsigned lane = 0; lane < n; ++lane) {
       llvm::Value* on = mb.CreateExtractElement(l.mask, lane);
-      llvm::Value* r = mb.CreateCall(
-          bm.miss, {mb.CreateExtractElement(addr, lane), mb.CreateSelect(on, mb.getInt64(l.bytes), mb.getInt64(0))});
+      llvm::Value* r = mb.CreateCall(miss_of(bm, l.write), {mb.CreateExtractElement(addr, lane),
+                                                             mb.CreateSelect(on, mb.getInt64(l.bytes), mb.getInt64(0))});
       // The slot keeps the region of the last active lane.
       mb.CreateStore(mb.CreateSelect(on, mb.CreateExtractValue(r, 0), mb.CreateLoad(bm.i64, s.lo)), s.lo);
       mb.CreateStore(mb.CreateSelect(on, mb.CreateExtractValue(r, 1), mb.CreateLoad(bm.i64, s.span)), s.span);
@@ -710,6 +729,7 @@ std::uint64_t contain_module(llvm::Module& m, const contain_options& o) {
     auto* region = llvm::StructType::get(ctx, {i64, i64});
     bm.emplace(bounds_module{
         m.getDataLayout(), m.getOrInsertFunction("ferry_bounds", llvm::FunctionType::get(region, {i64, i64}, false)),
+        m.getOrInsertFunction("ferry_bounds_write", llvm::FunctionType::get(region, {i64, i64}, false)),
         m.getOrInsertFunction("ferry_bounds_object",
                               llvm::FunctionType::get(llvm::Type::getVoidTy(ctx), {i64, i64, i64, i64}, false)),
         i64, va_list_bytes(m)});

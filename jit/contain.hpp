@@ -13,7 +13,10 @@
 // compared with a region cached in registers and, when outside it, passed to
 // `ferry_bounds` (<ferry/ferry.h>), which finds the region of the running
 // call that holds it (the call's stack, this module's globals, the memory
-// the runtime handed to the call) or ends the call with errc::memory_fault
+// the runtime handed to the call) or ends the call with errc::memory_fault;
+// a write (a store, an atomic, the destination of a copy or fill) is
+// cached apart and passed to `ferry_bounds_write`, which admits only what
+// the call may write (not what cx.view or cx.fetch handed it)
 // — but an access computed from a fixed-size local or a global of the
 // module is compared with that object alone, and outside it calls
 // `ferry_bounds_object`, which ends the call;

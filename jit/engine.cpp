@@ -511,11 +511,13 @@ result<std::unique_ptr<jit>> jit::create(jit_config config) {
   p->cfg = std::move(config);
   // Metered code calls the fuel hook (<ferry/ferry.h>), wherever the engine runs.
   if (p->cfg.meter) p->cfg.runtime_symbols.try_emplace("ferry_fuel", reinterpret_cast<void*>(&ferry_fuel));
-  // So does bounds-checked code (ferry_bounds, ferry_bounds_enter at its entry,
-  // ferry_bad_callee before a call through a pointer that is none of its
-  // functions, ferry_bounds_object at an access into one of its own objects).
+  // So does bounds-checked code (ferry_bounds at a read, ferry_bounds_write
+  // at a write, ferry_bounds_enter at its entry, ferry_bad_callee before a
+  // call through a pointer that is none of its functions,
+  // ferry_bounds_object at an access into one of its own objects).
   if (p->cfg.bounds_checks) {
     p->cfg.runtime_symbols.try_emplace("ferry_bounds", reinterpret_cast<void*>(&ferry_bounds));
+    p->cfg.runtime_symbols.try_emplace("ferry_bounds_write", reinterpret_cast<void*>(&ferry_bounds_write));
     p->cfg.runtime_symbols.try_emplace("ferry_bounds_enter", reinterpret_cast<void*>(&ferry_bounds_enter));
     p->cfg.runtime_symbols.try_emplace("ferry_bad_callee", reinterpret_cast<void*>(&ferry_bad_callee));
     p->cfg.runtime_symbols.try_emplace("ferry_bounds_object", reinterpret_cast<void*>(&ferry_bounds_object));

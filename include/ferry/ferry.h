@@ -66,8 +66,10 @@ FERRY_API void* ferry_local(ferry_context* cx, const ferry_ref* r, uint64_t size
  *  call may run on the node's network thread. On a node that keeps objects
  *  in files (`ferry node --store`), the bytes come from a read-only mapping:
  *  a write through them ends the call with memory_fault and leaves the
- *  object as it was. On a node that keeps objects in memory a write is not
- *  caught: do not write through this pointer. */
+ *  object as it was. On a node that keeps objects in memory the bounds
+ *  checks refuse such a write the same way (ferry_bounds_write); only a
+ *  node without them (`--unchecked`) lets it through: do not write through
+ *  this pointer. */
 FERRY_API const void* ferry_view(ferry_context* cx, const ferry_ref* r, uint64_t size);
 
 /** Copy `size` bytes at `r` into `out`, streamed from where this node keeps
@@ -113,7 +115,8 @@ FERRY_API uint64_t ferry_make_ptr(ferry_context* cx, const ferry_ref* holder, co
 /** Pull on demand: a read-only copy of the `size` bytes at `r`, wherever
  *  the object lives (this node: copied from the store; elsewhere: fetched
  *  from its owner, the caller waiting). The memory belongs to the call and
- *  is freed when it ends. On failure the call ends: not_found,
+ *  is freed when it ends; bounds-checked code may not write it
+ *  (memory_fault). On failure the call ends: not_found,
  *  out_of_bounds, too_large (more than 64 MiB), timeout, peer_dead. */
 FERRY_API const void* ferry_fetch(ferry_context* cx, const ferry_ref* r, uint64_t size);
 
@@ -155,12 +158,21 @@ typedef struct ferry_bounds_region {
 } ferry_bounds_region;
 
 /** The region of the running call that holds the `size` bytes at
- *  `address` — its stack below the entry's frame, a global of its module,
- *  or memory the runtime handed to the call (argument and result blocks,
- *  ferry_local and ferry_fetch ranges, node strings). If none does, the
- *  call ends right there with errc memory_fault. Outside a call it admits
- *  everything. */
+ *  `address`, which checked code reads — its stack below the entry's
+ *  frame, a global of its module, or memory the runtime handed to the call
+ *  (argument and result blocks, ferry_local, ferry_view and ferry_fetch
+ *  ranges, node strings). If none does, the call ends right there with
+ *  errc memory_fault. Outside a call it admits everything. */
 FERRY_API ferry_bounds_region ferry_bounds(uint64_t address, uint64_t size);
+
+/** The same for `size` bytes checked code writes (a store, an atomic, the
+ *  destination of a copy or fill): only a region the call may write — its
+ *  stack, its module's globals, its argument and result blocks, what
+ *  ferry_local handed it. What ferry_view and ferry_fetch handed it and the
+ *  node's strings are read-only to it: a write there ends the call with
+ *  errc memory_fault, even where (a memory store's ferry_view) the bytes
+ *  are the object's own in place. Outside a call it admits everything. */
+FERRY_API ferry_bounds_region ferry_bounds_write(uint64_t address, uint64_t size);
 
 /** What checked code calls at an access it computed from one of its own
  *  objects — a local array or variable of a fixed size, or a global its

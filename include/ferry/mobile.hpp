@@ -130,7 +130,8 @@ class context {
   /// msync after every call), so the call may also run on the node's network
   /// thread. On a node that keeps objects in files a write through the
   /// pointer (a const_cast) ends the call with memory_fault and leaves the
-  /// object as it was; on one that keeps them in memory it is not caught.
+  /// object as it was; on one that keeps them in memory the bounds checks
+  /// do the same (not on an `--unchecked` node).
   template <class T>
   const T* view(ref<T> r) {
     const ferry_ref c = detail::to_c(r);

@@ -174,62 +174,83 @@ bool charge(call_context& cx, mobile_thread& t, std::uint64_t units) {
 
 const char* kOutside = "outside the memory this call may touch (its stack, its module's globals, what the runtime handed it)";
 
-// May the running call `cx` touch the `size` bytes at `a`? Its stack below
-// its entry's frame, a global of its module, memory the runtime handed it.
-std::optional<ferry_bounds_region> find_region(const call_context& cx, const mobile_thread& t, std::uint64_t a,
-                                               std::uint64_t size) {
-  if (const auto* r = cx.regions.find(a, size)) return *r;
+// A region of the running call, and whether the call may write it.
+struct found_region {
+  ferry_bounds_region region;
+  bool writable;
+};
+
+// May the running call `cx` touch (`how`: write, or only read) the `size`
+// bytes at `a`? Its stack below its entry's frame, a global of its module,
+// memory the runtime handed it to write, and to read: what the runtime
+// handed it to read only.
+std::optional<found_region> find_region(const call_context& cx, const mobile_thread& t, std::uint64_t a,
+                                        std::uint64_t size, access how) {
+  if (const auto* r = cx.writable.find(a, size)) return found_region{*r, true};
   const ferry_bounds_region stack{t.stack_low, cx.stack_top > t.stack_low ? cx.stack_top - t.stack_low : 0};
-  if (region_set::holds(&stack, a, size)) return stack;
+  if (region_set::holds(&stack, a, size)) return found_region{stack, true};
   if (const void* module = cx.module_regions) {
     // { u64 count; { const void* at; u64 size; } rows[count]; } (jit/contain.cpp)
     // (a pointer and a u64 per row: the same layout as ferry_bounds_region on 64-bit targets)
+    // Its constants are read-only pages: a write there faults (memory_fault).
     const auto count = *static_cast<const std::uint64_t*>(module);
     const auto* rows = reinterpret_cast<const ferry_bounds_region*>(static_cast<const std::uint64_t*>(module) + 1);
     for (std::uint64_t i = 0; i < count; ++i)
-      if (region_set::holds(&rows[i], a, size)) return rows[i];
+      if (region_set::holds(&rows[i], a, size)) return found_region{rows[i], true};
   }
+  if (how == access::read)
+    if (const auto* r = cx.read_only.find(a, size)) return found_region{*r, false};
   return std::nullopt;
 }
 
-// find_region, the regions admitted last looked at first.
-std::optional<ferry_bounds_region> region_of(const call_context& cx, const mobile_thread& t, std::uint64_t a,
-                                             std::uint64_t size) {
+// find_region past the regions admitted last, remembering what it finds.
+std::optional<ferry_bounds_region> look_up(const call_context& cx, const mobile_thread& t, std::uint64_t a,
+                                           std::uint64_t size, access how) {
   if (size == 0) return ferry_bounds_region{a, 0};
-  if (const auto* r = cx.recent.find(a, size)) return *r;
-  auto r = find_region(cx, t, a, size);
-  if (r) cx.recent.remember(*r);
-  return r;
+  auto r = find_region(cx, t, a, size, how);
+  if (!r) return std::nullopt;
+  cx.recent.remember(r->region, r->writable);
+  return r->region;
 }
 
-// The runtime API's own check of a pointer bounds-checked code gave it
-// (what it reads or writes there): false, with the error in the call.
-bool handed_in(call_context& cx, const void* p, std::uint64_t size, const char* what) {
+// Why the `size` bytes at `a` may not be touched (`how`): outside every
+// region, or a write into one the call may only read.
+const char* refused_because(const call_context& cx, const mobile_thread& t, std::uint64_t a, std::uint64_t size,
+                            access how) {
+  if (how == access::write && find_region(cx, t, a, size, access::read))
+    return "into memory this call may only read (what cx.view or cx.fetch handed it, the node's strings)";
+  return kOutside;
+}
+
+// The runtime API's own check of a pointer bounds-checked code gave it,
+// where the runtime reads (access::read) or writes: false, with the error
+// in the call.
+bool handed_in(call_context& cx, const void* p, std::uint64_t size, const char* what, access how = access::read) {
   if (!cx.stack_top) return true;  // unchecked code
   const auto a = reinterpret_cast<std::uintptr_t>(p);
-  if (region_of(cx, self_thread, a, size)) return true;
+  if (size == 0 || (how == access::read ? cx.recent.find(a, size) : cx.recent.find_writable(a, size)) ||
+      look_up(cx, self_thread, a, size, how))
+    return true;
   in_runtime guard;
-  cx.failure = make_error(errc::memory_fault, fmt::format("{} passed {} ({} bytes at {:#x}) {}",
-                                                          cx.code ? cx.code->code.name : std::string(), what, size, a,
-                                                          kOutside));
+  cx.failure = make_error(errc::memory_fault,
+                          fmt::format("{} passed {} ({} bytes at {:#x}) {}", cx.code ? cx.code->code.name : std::string(),
+                                      what, size, a, refused_because(cx, self_thread, a, size, how)));
   return false;
 }
 
-// ferry_bounds past the regions admitted last: another region of the call,
-// or its end with memory_fault. Out of line, so that ferry_bounds itself is
-// a few instructions (the fast tier calls it at every access).
+// ferry_bounds and ferry_bounds_write past the regions admitted last:
+// another region of the call, or its end with memory_fault. Out of line,
+// so that the hooks themselves are a few instructions (the fast tier calls
+// them at every access).
 [[gnu::noinline]] ferry_bounds_region bounds_past_last(call_context& c, const mobile_thread& t, std::uint64_t a,
-                                                       std::uint64_t size) {
-  if (size == 0) return {a, 0};
-  if (auto r = find_region(c, t, a, size)) {
-    c.recent.remember(*r);
-    return *r;
-  }
+                                                       std::uint64_t size, access how) {
+  if (auto r = look_up(c, t, a, size, how)) return *r;
   {
     in_runtime guard;
-    c.failure = make_error(errc::memory_fault, fmt::format("{} accessed {} bytes at {:#x}, {}",
-                                                           c.code ? c.code->code.name : std::string(), size, a,
-                                                           kOutside));
+    c.failure = make_error(errc::memory_fault, fmt::format("{} {} {} bytes at {:#x}, {}",
+                                                           c.code ? c.code->code.name : std::string(),
+                                                           how == access::read ? "accessed" : "wrote", size, a,
+                                                           refused_because(c, t, a, size, how)));
   }
   leave_call(c);
 }
@@ -265,8 +286,8 @@ std::int32_t enter_mobile(call_context& cx, Enter&& enter) {
 
 std::int32_t run_mobile(call_context& cx, const jit_function& fn, const void* args, std::uint64_t args_size,
                         void* result, std::uint64_t result_size) {
-  cx.regions.add(args, args_size);
-  cx.regions.add(result, result_size);
+  cx.writable.add(args, args_size);
+  cx.writable.add(result, result_size);
   return enter_mobile(cx, [&](ferry_context* c) { return fn(c, args, result); });
 }
 
@@ -295,7 +316,7 @@ void* local_bytes(ferry_context* cx, const ferry_ref* r, uint64_t size, ferry::e
     ok = c.host->local(c, *r, size, how, &p);
   }
   if (!ok) leave_call(c);
-  c.regions.add(p, size);
+  c.admit(p, size, how);
   return p;
 }
 }  // namespace
@@ -310,7 +331,7 @@ const void* ferry_view(ferry_context* cx, const ferry_ref* r, uint64_t size) {
 
 void ferry_read(ferry_context* cx, const ferry_ref* r, void* out, uint64_t size) {
   auto& c = ctx(cx);
-  if (!handed_in(c, r, sizeof *r, "a ref") || !handed_in(c, out, size, "cx.read's buffer")) leave_call(c);
+  if (!handed_in(c, r, sizeof *r, "a ref") || !handed_in(c, out, size, "cx.read's buffer", ferry::exec::access::write)) leave_call(c);
   if (!c.host->read(c, *r, out, size)) leave_call(c);
 }
 
@@ -331,7 +352,7 @@ int32_t ferry_invoke(ferry_context* cx, const void* fn, const ferry_ref* target,
                      uint64_t args_size, void* result, uint64_t result_size) {
   auto& c = ctx(cx);
   if (!handed_in(c, target, sizeof *target, "a ref") || !handed_in(c, args, args_size, "arguments") ||
-      !handed_in(c, result, result_size, "a result buffer"))
+      !handed_in(c, result, result_size, "a result buffer", ferry::exec::access::write))
     leave_call(c);
   bool ok;
   {
@@ -344,7 +365,7 @@ int32_t ferry_invoke(ferry_context* cx, const void* fn, const ferry_ref* target,
 
 void ferry_resolve(ferry_context* cx, const ferry_ref* holder, uint64_t ptr_bits, ferry_ref* out) {
   auto& c = ctx(cx);
-  if (!handed_in(c, holder, sizeof *holder, "a ref") || !handed_in(c, out, sizeof *out, "a ref to fill")) leave_call(c);
+  if (!handed_in(c, holder, sizeof *holder, "a ref") || !handed_in(c, out, sizeof *out, "a ref to fill", ferry::exec::access::write)) leave_call(c);
   if (!c.host->resolve(c, *holder, ptr_bits, out)) leave_call(c);
 }
 
@@ -361,7 +382,7 @@ const void* ferry_fetch(ferry_context* cx, const ferry_ref* r, uint64_t size) {
   if (!handed_in(c, r, sizeof *r, "a ref")) leave_call(c);
   const void* p = nullptr;
   if (!c.host->fetch(c, *r, size, &p)) leave_call(c);
-  c.regions.add(p, size);
+  c.read_only.add(p, size);  // the call's private copy, but a const pointer
   return p;
 }
 
@@ -378,15 +399,15 @@ void ferry_migrate(ferry_context* cx, const ferry_ref* r, uint32_t node) {
 
 uint32_t ferry_node_id(ferry_context* cx) { return ctx(cx).host->node_id(); }
 uint32_t ferry_node_kind(ferry_context* cx) { return ctx(cx).host->node_kind(); }
-// The node's strings: checked code may read them.
+// The node's strings: checked code may read them (the runtime's own memory).
 const char* ferry_node_triple(ferry_context* cx) {
   const char* s = ctx(cx).host->node_triple();
-  ctx(cx).regions.add(s, std::strlen(s) + 1);
+  ctx(cx).read_only.add(s, std::strlen(s) + 1);
   return s;
 }
 const char* ferry_node_cpu(ferry_context* cx) {
   const char* s = ctx(cx).host->node_cpu();
-  ctx(cx).regions.add(s, std::strlen(s) + 1);
+  ctx(cx).read_only.add(s, std::strlen(s) + 1);
   return s;
 }
 
@@ -407,7 +428,15 @@ ferry_bounds_region ferry_bounds(uint64_t address, uint64_t size) {
   if (!t.running || t.in_runtime) return {0, UINT64_MAX};  // outside a call: nothing to check against
   auto& c = *t.running;
   if (const auto* r = c.recent.find(address, size)) return *r;
-  return ferry::exec::bounds_past_last(c, t, address, size);
+  return ferry::exec::bounds_past_last(c, t, address, size, ferry::exec::access::read);
+}
+
+ferry_bounds_region ferry_bounds_write(uint64_t address, uint64_t size) {
+  auto& t = ferry::exec::self_thread;
+  if (!t.running || t.in_runtime) return {0, UINT64_MAX};  // outside a call: nothing to check against
+  auto& c = *t.running;
+  if (const auto* r = c.recent.find_writable(address, size)) return *r;
+  return ferry::exec::bounds_past_last(c, t, address, size, ferry::exec::access::write);
 }
 
 void ferry_bounds_object(uint64_t address, uint64_t size, uint64_t object, uint64_t object_bytes) {

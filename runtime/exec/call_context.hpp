@@ -259,25 +259,43 @@ struct call_context {
   std::uintptr_t stack_top = 0;
   /// The module's globals, as the JIT listed them (jit/contain.cpp).
   const void* module_regions = nullptr;
-  /// Memory the runtime handed to the call: argument and result blocks,
-  /// ferry_local and ferry_fetch ranges, node strings.
-  region_set regions;
+  /// Memory the runtime handed to the call that it may write: argument and
+  /// result blocks, cx.local's bytes (ferry_local).
+  region_set writable;
+  /// Memory the runtime handed to the call to read only (ferry_bounds
+  /// admits it, ferry_bounds_write does not): cx.view's bytes (ferry_view:
+  /// in place, the object's own bytes on a memory store), cx.fetch copies,
+  /// the node's strings.
+  region_set read_only;
+  /// Admit the `span` bytes at `lo` for the rest of the call, to be written
+  /// (access::write) or only read.
+  void admit(const void* lo, std::uint64_t span, access how) {
+    (how == access::write ? writable : read_only).add(lo, span);
+  }
   /// The regions ferry_bounds admitted last, of any kind (stack, module,
   /// handed out), looked at first: code whose checks are all calls (the
   /// JIT's fast tier) asks again for the same few regions at every access.
-  /// Regions are only added during a call, so these stay valid until it
-  /// ends. Filled in turn; {0, 0} admits nothing.
+  /// Each remembers whether it may be written. Regions are only added
+  /// during a call, so these stay valid until it ends. Filled in turn;
+  /// {0, 0} admits nothing.
   struct recent_regions {
     static constexpr std::size_t kSize = 4;
     ferry_bounds_region at[kSize] = {};
+    bool writable[kSize] = {};
     std::size_t next = 0;
     [[nodiscard]] const ferry_bounds_region* find(std::uint64_t a, std::uint64_t size) const {
       for (const auto& r : at)
         if (region_set::holds(&r, a, size)) return &r;
       return nullptr;
     }
-    void remember(const ferry_bounds_region& r) {
+    [[nodiscard]] const ferry_bounds_region* find_writable(std::uint64_t a, std::uint64_t size) const {
+      for (std::size_t i = 0; i < kSize; ++i)
+        if (writable[i] && region_set::holds(&at[i], a, size)) return &at[i];
+      return nullptr;
+    }
+    void remember(const ferry_bounds_region& r, bool may_write) {
       at[next] = r;
+      writable[next] = may_write;
       next = (next + 1) % kSize;
     }
   };

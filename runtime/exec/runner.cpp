@@ -199,9 +199,9 @@ bool runner::local(call_context& cx, const ferry_ref& r, std::uint64_t size, acc
     const bool whole = cx.touched.size() >= call_context::kMaxWrittenRanges;
     const std::uint64_t from = whole ? 0 : r.offset, length = whole ? bytes.size() : size;
     cx.wrote(id, from, length);
-    cx.regions.add(bytes.data() + from, length);
+    cx.writable.add(bytes.data() + from, length);
   } else {
-    cx.regions.add(bytes.data(), bytes.size());
+    cx.admit(bytes.data(), bytes.size(), how);
     cx.last_whole = {true, id, bytes};
   }
   *out = const_cast<std::byte*>(bytes.data() + r.offset);

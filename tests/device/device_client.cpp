@@ -23,6 +23,11 @@
 // another bounds check, ? another end):
 //   node 1 dpu overrun: ........ccccccccbbbb... canary ok
 //   node 1 dpu overrun in place: aaaa... array ok
+//
+// And a write through what cx.view handed out (a const_cast) into an object
+// in the node's memory must end the call with memory_fault (the bounds
+// checks' write check, on aarch64 code as on x86-64), the object unchanged:
+//   node 1 dpu write through a view: memory_fault, object unchanged ok
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -56,6 +61,13 @@ struct where_and_sum {
   const char* c = cx.node_cpu();
   std::memcpy(out.cpu, c, strnlen(c, sizeof out.cpu - 1));
   return out;
+}
+
+/// Writes `value` through the read-only pointer cx.view hands out.
+[[ferry::mobile]] std::uint64_t write_viewed(ferry::context& cx, ferry::ref<std::uint64_t> cell, std::uint64_t value) {
+  auto* p = const_cast<volatile std::uint64_t*>(cx.view(cell));
+  *p = value;
+  return *p;
 }
 
 /// Holds `copies` cx.fetch copies of `bytes` bytes of `data` at once (each
@@ -132,6 +144,24 @@ bool overruns_caught(ferry::runtime& rt, const ferry::node_info& node, const cha
   return canary && array;
 }
 
+/// The write-through-a-view check on one node; prints its line, true if
+/// the call ended with memory_fault for that reason and the object kept its
+/// value.
+bool view_write_refused(ferry::runtime& rt, const ferry::node_info& node, const char* kind) {
+  auto cell = rt.objects().create<std::uint64_t>(1, ferry::on_node(node.id));
+  rt.objects().put(cell, std::span<const std::uint64_t>(std::vector<std::uint64_t>{1000}));
+  auto r = rt.invoke(&write_viewed, cell, std::uint64_t{99}).try_get();
+  const std::string outcome = r.ok() ? "returned " + std::to_string(*r) : std::string(ferry::to_string(r.code()));
+  if (!r.ok()) std::fprintf(stderr, "node %u: %s\n", node.id, r.error().describe().c_str());
+  const bool refused = !r.ok() && r.code() == ferry::errc::memory_fault &&
+                       r.error().describe().find("may only read") != std::string::npos;
+  const bool unchanged = rt.objects().get(cell, 1)[0] == 1000;
+  rt.objects().remove(cell);
+  std::printf("node %u %s write through a view: %s, object %s %s\n", node.id, kind, outcome.c_str(),
+              unchanged ? "unchanged" : "CHANGED", refused && unchanged ? "ok" : "FAILED");
+  return refused && unchanged;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -174,6 +204,7 @@ int main(int argc, char** argv) {
       }
       rt.objects().remove(data);
       if (!overruns_caught(rt, node, node.kind < 3 ? kinds[node.kind] : "?")) ++failures;
+      if (!view_write_refused(rt, node, node.kind < 3 ? kinds[node.kind] : "?")) ++failures;
       if (memory_cap && node.kind == FERRY_NODE_DPU &&
           !memory_cap_holds(rt, node, std::strtoull(argv[2], nullptr, 10),
                             static_cast<std::uint32_t>(std::strtoul(argv[3], nullptr, 10)), expected, values))

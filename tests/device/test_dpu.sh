@@ -55,8 +55,8 @@ rm -rf "$(cat "$work/killed.rv")"  # its rendezvous directory: nobody else remov
 
 # 1. One host node, one DPU: the same function on both, identical answers,
 #    and on both a local array overrun ends at the frame's stack canary
-#    (through a pointer), or at its first byte past the array (in place).
-#    Then on the DPU a call holding more cx.fetch copies (8 x 48 MiB) than
+#    (through a pointer), or at its first byte past the array (in place),
+#    and a write through a cx.view pointer is refused (memory_fault). Then on the DPU a call holding more cx.fetch copies (8 x 48 MiB) than
 #    its memory cap allows (384 MiB cgroup, objects and copies at most half):
 #    the call fails with out_of_memory, the same DPU process answers the
 #    next call.
@@ -74,6 +74,8 @@ grep -q "^node 1 dpu overrun: [.cb]* canary ok$" "$work/out" \
   || fail "the DPU's stack canaries (aarch64): $(cat "$work/out" "$work/err")"
 grep -q "^node 1 dpu overrun in place: a* array ok$" "$work/out" \
   || fail "the DPU's checks of accesses computed from a local array (aarch64): $(cat "$work/out" "$work/err")"
+grep -q "^node 1 dpu write through a view: memory_fault, object unchanged ok$" "$work/out" \
+  || fail "the DPU's write check (aarch64): $(cat "$work/out" "$work/err")"
 grep -q "^node 1 dpu memory cap: out_of_memory, still serving (incarnation 1)$" "$work/out" \
   || fail "the DPU's memory cap: $(cat "$work/out" "$work/err")"
 grep "memory limit" "$work/err" || true

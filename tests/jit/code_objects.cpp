@@ -8,7 +8,7 @@
   X(arith) X(arith_aarch64) X(runtime_api) X(spin) X(call_system) X(read_environ) X(call_dlopen) X(inline_asm) \
   X(tls) X(huge_table) X(bad_layout) X(memcpy_address) X(byval_read) X(masked_read) \
   X(atomic_memcpy) X(stack_restore) X(va_arg) X(stack_arrays) X(segment_read) X(bounds_probe) \
-  X(guard_read) X(vector_sum) X(loop_ranges) X(stride_two) X(object_overrun)
+  X(guard_read) X(vector_sum) X(loop_ranges) X(stride_two) X(object_overrun) X(write_kinds) X(masked_write)
 
 extern "C" {
 #define FERRY_DECLARE(name)                     \

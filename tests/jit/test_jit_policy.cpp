@@ -1,6 +1,8 @@
 // The policy: what mobile code may name and contain. Each refusal must name
 // the offending symbol or construct.
 #include <algorithm>
+#include <numeric>
+#include <string>
 #include <vector>
 
 #include "code_objects.hpp"
@@ -125,7 +127,7 @@ TEST_CASE("a loop's hoisted check admits what its accesses would, and refuses wh
                          std::int64_t& out) {
       std::uint64_t args[4] = {address, count, mode, static_cast<std::uint64_t>(stop)};
       exec::call_context cx;
-      cx.regions.add(words.data(), words.size() * sizeof(std::int64_t));
+      cx.writable.add(words.data(), words.size() * sizeof(std::int64_t));
       return exec::run_mobile(cx, fn, args, sizeof args, &out, sizeof out);
     };
     const auto fault = static_cast<std::int32_t>(errc::memory_fault);
@@ -234,7 +236,7 @@ TEST_CASE("a loop the unroller's form would trust a wrong count for is refused b
     const auto run = [&](std::uint64_t start, std::uint64_t end, std::int64_t& out) {
       std::uint64_t args[3] = {reinterpret_cast<std::uintptr_t>(words.data()), start, end};
       exec::call_context cx;
-      cx.regions.add(words.data(), 64 * sizeof(std::int64_t));
+      cx.writable.add(words.data(), 64 * sizeof(std::int64_t));
       return exec::run_mobile(cx, loaded.fn, args, sizeof args, &out, sizeof out);
     };
     const auto written = [&](std::size_t from, std::size_t to) {
@@ -447,4 +449,110 @@ TEST_CASE("compiled code beyond jit_config::max_code_bytes is refused, and unloa
   CHECK_ERRC(load_now(*engine, second), errc::out_of_memory);
   REQUIRE_OK(engine->unload(first.id()));
   CHECK(load_now(*engine, second).ok());
+}
+
+TEST_CASE("a write is admitted only where the call may write: memory it may only read refuses it, at both tiers") {
+  // write_kinds.c writes in each way checked code does (stores in loops and
+  // at an address read from memory, memset, memcpy, an atomic, a
+  // read-modify-write through one pointer, a copy loop, libc through a
+  // pointer); masked_write.ll with a masked store and a scatter. Into
+  // memory the call may write each works; into memory it may only read
+  // (call_context::read_only: what cx.view and cx.fetch hand out) each ends
+  // the call with memory_fault before a byte changes, while reads there are
+  // admitted (jit/contain.cpp: writes call ferry_bounds_write and are cached
+  // in slots of their own).
+  temp_dir dir;
+  constexpr std::size_t kWords = 16;
+  const auto addr = [](const void* p) { return static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(p)); };
+  const auto sum = [](const std::vector<std::int64_t>& v) { return std::accumulate(v.begin(), v.end(), std::int64_t{0}); };
+  for (const jit_tier tier : {jit_tier::fast, jit_tier::optimized}) {
+    CAPTURE(static_cast<int>(tier));
+    const loaded_at_tier kinds(dir.path(), tier, "write_kinds");
+    const loaded_at_tier vectors(dir.path(), tier, "masked_write");
+    std::vector<std::int64_t> mine(kWords), viewed(kWords), elsewhere(kWords, 9);
+    const auto reset = [&] {
+      for (std::size_t i = 0; i < kWords; ++i) {
+        mine[i] = static_cast<std::int64_t>(100 + i);
+        viewed[i] = static_cast<std::int64_t>(200 + i);
+      }
+      mine[0] = viewed[0] = 3;  // the index mode 2 writes at
+    };
+    std::string failure;
+    const auto run = [&](const jit_function& fn, std::int64_t* dst, const std::int64_t* src, std::uint64_t mode,
+                         std::int64_t& out) {
+      std::uint64_t args[4] = {addr(dst), addr(src), kWords, mode};
+      exec::call_context cx;
+      cx.writable.add(mine.data(), kWords * sizeof(std::int64_t));
+      cx.read_only.add(viewed.data(), kWords * sizeof(std::int64_t));
+      const std::int32_t rc = exec::run_mobile(cx, fn, args, sizeof args, &out, sizeof out);
+      failure = rc ? cx.failure.message() : std::string();
+      return rc;
+    };
+    const auto fault = static_cast<std::int32_t>(errc::memory_fault);
+    std::int64_t out = -1;
+
+    // Reads: anywhere the call may read.
+    reset();
+    CHECK(run(kinds.fn, mine.data(), viewed.data(), 0, out) == 0);
+    CHECK(out == sum(mine));
+    CHECK(run(kinds.fn, viewed.data(), mine.data(), 0, out) == 0);
+    CHECK(out == sum(viewed));
+
+    // Writes into the call's own memory, each kind (reading `viewed` as it goes).
+    struct expected_write {
+      std::uint64_t mode;
+      std::int64_t result;  // the sum of `mine` after the write (mode 8: the exponent)
+    };
+    reset();
+    const std::int64_t before = sum(mine);
+    const std::vector<expected_write> writes = {
+        {1, static_cast<std::int64_t>(kWords * (kWords - 1) / 2)},
+        {2, before - mine[3] + 5},
+        {3, 0},
+        {4, sum(viewed)},
+        {5, before + 1},
+        {6, before + static_cast<std::int64_t>(kWords)},
+        {7, 3 * sum(viewed) + static_cast<std::int64_t>(kWords)},
+        {8, 5},  // frexp(16) = 0.5 * 2^5
+    };
+    for (const auto& w : writes) {
+      CAPTURE(w.mode);
+      reset();
+      out = -1;
+      CHECK_MESSAGE(run(kinds.fn, mine.data(), viewed.data(), w.mode, out) == 0, failure);
+      CHECK(out == w.result);
+    }
+    reset();
+    CHECK_MESSAGE(run(vectors.fn, mine.data(), nullptr, 0, out) == 0, failure);
+    CHECK(mine[0] == 1);
+    CHECK(mine[1] == 2);
+    CHECK(mine[2] == 102);  // its lane is off
+    CHECK(mine[3] == 4);
+    CHECK(mine[7] == 8);
+
+    // The same writes into memory the call may only read: refused, nothing written.
+    for (const auto& w : writes) {
+      CAPTURE(w.mode);
+      reset();
+      const std::vector<std::int64_t> kept = viewed;
+      CHECK(run(kinds.fn, viewed.data(), mine.data(), w.mode, out) == fault);
+      CHECK_MESSAGE(failure.find("into memory this call may only read") != std::string::npos, failure);
+      CHECK(viewed == kept);
+    }
+    reset();
+    const std::vector<std::int64_t> kept = viewed;
+    CHECK(run(vectors.fn, viewed.data(), nullptr, 0, out) == fault);
+    CHECK_MESSAGE(failure.find("into memory this call may only read") != std::string::npos, failure);
+    CHECK(viewed == kept);
+
+    // Memory that is not the call's at all says so.
+    CHECK(run(kinds.fn, elsewhere.data(), mine.data(), 1, out) == fault);
+    CHECK_MESSAGE(failure.find("outside the memory this call may touch") != std::string::npos, failure);
+    CHECK(elsewhere == std::vector<std::int64_t>(kWords, 9));
+
+    // After the faults, still right.
+    reset();
+    CHECK(run(kinds.fn, mine.data(), viewed.data(), 7, out) == 0);
+    CHECK(out == 3 * sum(viewed) + static_cast<std::int64_t>(kWords));
+  }
 }

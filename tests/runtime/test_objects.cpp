@@ -264,7 +264,8 @@ TEST_CASE("objects: an object a crash left damaged answers corrupt, for gets and
   CHECK(cl.rt->invoke(&read_cell, intact + 3).get() == 8);
 }
 
-TEST_CASE("objects: a write through cx.view on a persistent node ends the call with memory_fault, the object unchanged") {
+TEST_CASE("objects: a write through cx.view ends the call with memory_fault, the object unchanged, on a file store and "
+          "in memory") {
   // cx.view's bytes on a node with a file store are a read-only mapping of
   // the object's file: a write through them (a const_cast) faults, and the
   // object is neither changed nor left with a stale checksum.
@@ -291,11 +292,18 @@ TEST_CASE("objects: a write through cx.view on a persistent node ends the call w
   after[10] += 1;
   CHECK(cl.get_after_restart(arr, kWords) == after);
 
-  // A memory store has nothing at rest to protect: a view there reads the
-  // bytes in place.
+  // On a memory store a view is the object's bytes in place, with no
+  // read-only mapping to fault: the bounds checks refuse the write instead
+  // (ferry_bounds_write admits nothing cx.view handed out), before it lands.
   const auto in_memory = cl.rt->objects().create<std::uint64_t>(kWords, on_node(0));
   cl.rt->objects().put(in_memory, std::span<const std::uint64_t>(want));
   CHECK(cl.rt->invoke(&view_sum, in_memory, kWords).get() == sum);
+  const auto refused = cl.rt->invoke(&write_through_view, in_memory + 10, 99).try_get();
+  CHECK_ERRC(refused, errc::memory_fault);
+  if (!refused) CHECK_MESSAGE(refused.error().message().find("may only read") != std::string::npos, refused.error().message());
+  CHECK(cl.rt->objects().get(in_memory, kWords) == want);
+  CHECK(cl.rt->invoke(&local_count, in_memory + 10, 1).get() == want[10] + 1);  // cx.local may write it
+  CHECK(cl.rt->invoke(&view_sum, in_memory, kWords).get() == sum + 1);
 }
 
 TEST_CASE("objects: a second cx.view of an object in one call is the same image, checked against its size, and a "
