@@ -25,14 +25,16 @@ using namespace ferry;
 namespace {
 
 struct checks_placed {
-  int in_loops = 0;   // calls to ferry_bounds inside a loop
+  int in_loops = 0;   // calls to ferry_bounds or ferry_bounds_write inside a loop
   int outside = 0;    // before a loop or in straight-line code
   int cached_in_loops = 0;  // phis of a region cached in registers (ferry.lo*) inside a loop
   int object_in_loops = 0;  // calls to ferry_bounds_object inside a loop (an access into a local or global)
+  int writes = 0;           // of the calls to ferry_bounds*, those to ferry_bounds_write (a write's check)
 };
 
 // Contains `ir`'s function @f as the optimized tier does (inline checks,
-// fuel if `meter`) and says where its calls to ferry_bounds went.
+// fuel if `meter`) and says where its calls to ferry_bounds (and
+// ferry_bounds_write) went.
 checks_placed contain(const std::string& ir, bool meter = false) {
   llvm::LLVMContext ctx;
   llvm::SMDiagnostic err;
@@ -54,7 +56,9 @@ checks_placed contain(const std::string& ir, bool meter = false) {
     for (llvm::Instruction& i : b) {
       const auto* call = llvm::dyn_cast<llvm::CallInst>(&i);
       const llvm::Function* callee = call ? call->getCalledFunction() : nullptr;
-      if (callee && callee->getName() == "ferry_bounds") ++(li.getLoopFor(&b) ? placed.in_loops : placed.outside);
+      if (callee && (callee->getName() == "ferry_bounds" || callee->getName() == "ferry_bounds_write"))
+        ++(li.getLoopFor(&b) ? placed.in_loops : placed.outside);
+      if (callee && callee->getName() == "ferry_bounds_write") ++placed.writes;
       if (callee && callee->getName() == "ferry_bounds_object" && li.getLoopFor(&b)) ++placed.object_in_loops;
       if (llvm::isa<llvm::PHINode>(i) && i.getName().starts_with("ferry.lo") && li.getLoopFor(&b))
         ++placed.cached_in_loops;
@@ -94,7 +98,23 @@ loop:
   br i1 %more, label %loop, label %done
 )");
 
-// The same loop, left early when a word equals %stop: two exits.
+// for (i = 0; i < n; ++i) sum += ++p[i]: a read and a write of each word
+// through one pointer.
+const std::string kReadModifyWrite = counted_loop("", R"(
+loop:
+  %i = phi i64 [ 0, %pre ], [ %next, %loop ]
+  %acc = phi i64 [ 0, %pre ], [ %sum, %loop ]
+  %at = getelementptr inbounds i64, ptr %p, i64 %i
+  %v = load i64, ptr %at
+  %w = add i64 %v, 1
+  store i64 %w, ptr %at
+  %sum = add i64 %acc, %w
+  %next = add nuw i64 %i, 1
+  %more = icmp ult i64 %next, %n
+  br i1 %more, label %loop, label %done
+)");
+
+// The same loop as kEveryIteration, left early when a word equals %stop: two exits.
 const std::string kEarlyExit = counted_loop(", i64 %stop", R"(
 loop:
   %i = phi i64 [ 0, %pre ], [ %next, %latch ]
@@ -216,6 +236,17 @@ TEST_CASE("containment: a loop that reads on every iteration, up or down, is che
     CHECK(placed.in_loops == 0);
     CHECK(placed.outside == 1);
   }
+}
+
+TEST_CASE("containment: a loop that reads and writes each word through one pointer checks the read and the write "
+          "once each, before it") {
+  // A write is checked against the regions the call may write
+  // (ferry_bounds_write), a read against all it may read: one range check
+  // of each kind, each with a slot of its own.
+  const auto placed = contain(kReadModifyWrite);
+  CHECK(placed.in_loops == 0);
+  CHECK(placed.outside == 2);
+  CHECK(placed.writes == 1);
 }
 
 TEST_CASE("containment: loops that may leave early or read on some iterations keep a check per access") {
