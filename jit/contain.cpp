@@ -299,9 +299,10 @@ void accesses_of(const bounds_module& bm, llvm::Instruction& i, llvm::SmallVecto
 // returned, so a region the call may only read never admits a write.
 constexpr unsigned kSlots = 8;
 
-// Every access of `f` as a call to ferry_bounds (a write: ferry_bounds_write),
-// which returns only if the access lies inside a region of the call (contain_options::inline_checks
-// false): one call per access, one per lane of a vector access.
+// Every access of `f` as a call to ferry_bounds (a write:
+// ferry_bounds_write), which returns only if the access lies inside a
+// region of the call (contain_options::inline_checks false): one call per
+// access, one per lane of a vector access.
 void call_checks(const bounds_module& bm, llvm::ArrayRef<access> todo, llvm::ArrayRef<lanes> vectors) {
   for (const access& a : todo) {
     llvm::IRBuilder<> b(a.at);

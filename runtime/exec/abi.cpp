@@ -228,9 +228,7 @@ const char* refused_because(const call_context& cx, const mobile_thread& t, std:
 bool handed_in(call_context& cx, const void* p, std::uint64_t size, const char* what, access how = access::read) {
   if (!cx.stack_top) return true;  // unchecked code
   const auto a = reinterpret_cast<std::uintptr_t>(p);
-  if (size == 0 || (how == access::read ? cx.recent.find(a, size) : cx.recent.find_writable(a, size)) ||
-      look_up(cx, self_thread, a, size, how))
-    return true;
+  if (cx.recent.find(a, size, how) || look_up(cx, self_thread, a, size, how)) return true;
   in_runtime guard;
   cx.failure = make_error(errc::memory_fault,
                           fmt::format("{} passed {} ({} bytes at {:#x}) {}", cx.code ? cx.code->code.name : std::string(),
@@ -427,7 +425,7 @@ ferry_bounds_region ferry_bounds(uint64_t address, uint64_t size) {
   auto& t = ferry::exec::self_thread;
   if (!t.running || t.in_runtime) return {0, UINT64_MAX};  // outside a call: nothing to check against
   auto& c = *t.running;
-  if (const auto* r = c.recent.find(address, size)) return *r;
+  if (const auto* r = c.recent.find(address, size, ferry::exec::access::read)) return *r;
   return ferry::exec::bounds_past_last(c, t, address, size, ferry::exec::access::read);
 }
 
@@ -435,7 +433,7 @@ ferry_bounds_region ferry_bounds_write(uint64_t address, uint64_t size) {
   auto& t = ferry::exec::self_thread;
   if (!t.running || t.in_runtime) return {0, UINT64_MAX};  // outside a call: nothing to check against
   auto& c = *t.running;
-  if (const auto* r = c.recent.find_writable(address, size)) return *r;
+  if (const auto* r = c.recent.find(address, size, ferry::exec::access::write)) return *r;
   return ferry::exec::bounds_past_last(c, t, address, size, ferry::exec::access::write);
 }
 

@@ -272,8 +272,8 @@ struct call_context {
   void admit(const void* lo, std::uint64_t span, access how) {
     (how == access::write ? writable : read_only).add(lo, span);
   }
-  /// The regions ferry_bounds admitted last, of any kind (stack, module,
-  /// handed out), looked at first: code whose checks are all calls (the
+  /// The regions ferry_bounds and ferry_bounds_write admitted last, of any
+  /// kind (stack, module, handed out), looked at first: code whose checks are all calls (the
   /// JIT's fast tier) asks again for the same few regions at every access.
   /// Each remembers whether it may be written. Regions are only added
   /// during a call, so these stay valid until it ends. Filled in turn;
@@ -283,14 +283,10 @@ struct call_context {
     ferry_bounds_region at[kSize] = {};
     bool writable[kSize] = {};
     std::size_t next = 0;
-    [[nodiscard]] const ferry_bounds_region* find(std::uint64_t a, std::uint64_t size) const {
-      for (const auto& r : at)
-        if (region_set::holds(&r, a, size)) return &r;
-      return nullptr;
-    }
-    [[nodiscard]] const ferry_bounds_region* find_writable(std::uint64_t a, std::uint64_t size) const {
+    /// The one that holds the `size` bytes at `a`, and may be written if `how` writes.
+    [[nodiscard]] const ferry_bounds_region* find(std::uint64_t a, std::uint64_t size, access how) const {
       for (std::size_t i = 0; i < kSize; ++i)
-        if (writable[i] && region_set::holds(&at[i], a, size)) return &at[i];
+        if ((how == access::read || writable[i]) && region_set::holds(&at[i], a, size)) return &at[i];
       return nullptr;
     }
     void remember(const ferry_bounds_region& r, bool may_write) {
