@@ -79,6 +79,12 @@ std::uint64_t write_through_view(ferry::context& cx, ferry::ref<std::uint64_t> c
   return *p;
 }
 
+std::uint64_t read_into_view(ferry::context& cx, ferry::ref<std::uint64_t> cell, ferry::ref<std::uint64_t> from) {
+  auto* p = const_cast<std::uint64_t*>(cx.view(cell));
+  cx.read(from, p, 1);
+  return *p;
+}
+
 std::uint64_t view_again(ferry::context& cx, ferry::ref<std::uint64_t> arr, std::uint64_t count, std::uint64_t at) {
   const std::uint64_t* all = cx.view(arr, count);
   const std::uint64_t* one = cx.view(arr + at);

@@ -41,6 +41,10 @@ struct shard_header {
 /// cx.view gave (a const_cast): what a persistent node must not let through.
 [[ferry::mobile]] std::uint64_t write_through_view(ferry::context& cx, ferry::ref<std::uint64_t> cell,
                                                    std::uint64_t value);
+/// Has cx.read write the word at `from` into the read-only pointer cx.view
+/// gave for `cell` (the runtime as a confused deputy): the word read.
+[[ferry::mobile]] std::uint64_t read_into_view(ferry::context& cx, ferry::ref<std::uint64_t> cell,
+                                               ferry::ref<std::uint64_t> from);
 /// Views the `count` words at `arr`, then the word `at` of them again (a
 /// second view of one object in one call): that word, or ~0 if the second
 /// view is not the same image at the same place.

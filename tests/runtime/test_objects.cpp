@@ -264,6 +264,16 @@ TEST_CASE("objects: an object a crash left damaged answers corrupt, for gets and
   CHECK(cl.rt->invoke(&read_cell, intact + 3).get() == 8);
 }
 
+namespace {
+// cx.read into what cx.view handed out for `cell`: the runtime checks the
+// buffer it is to write, and refuses memory the call may only read.
+void check_read_into_view_refused(objects_cluster& cl, ferry::ref<std::uint64_t> cell, ferry::ref<std::uint64_t> from) {
+  const auto r = cl.rt->invoke(&read_into_view, cell, from).try_get();
+  CHECK_ERRC(r, errc::memory_fault);
+  if (!r) CHECK_MESSAGE(r.error().message().find("cx.read's buffer") != std::string::npos, r.error().message());
+}
+}  // namespace
+
 TEST_CASE("objects: a write through cx.view ends the call with memory_fault, the object unchanged, on a file store and "
           "in memory") {
   // cx.view's bytes on a node with a file store are a read-only mapping of
@@ -277,6 +287,9 @@ TEST_CASE("objects: a write through cx.view ends the call with memory_fault, the
   const std::uint64_t sum = std::accumulate(want.begin(), want.end(), std::uint64_t{0});
   CHECK(cl.rt->invoke(&view_sum, arr, kWords).get() == sum);
   CHECK_ERRC(cl.rt->invoke(&write_through_view, arr + 10, 99).try_get(), errc::memory_fault);
+  CHECK(cl.rt->objects().get(arr, kWords) == want);
+  // Nor may the runtime write there for the code (cx.read's buffer).
+  check_read_into_view_refused(cl, arr + 10, arr + 11);
   CHECK(cl.rt->objects().get(arr, kWords) == want);
   CHECK(cl.rt->invoke(&view_sum, arr, kWords).get() == sum);  // the node keeps serving
   CHECK(cl.rt->invoke(&add, arr + 10, 1).get() == want[10] + 1);
@@ -301,6 +314,8 @@ TEST_CASE("objects: a write through cx.view ends the call with memory_fault, the
   const auto refused = cl.rt->invoke(&write_through_view, in_memory + 10, 99).try_get();
   CHECK_ERRC(refused, errc::memory_fault);
   if (!refused) CHECK_MESSAGE(refused.error().message().find("may only read") != std::string::npos, refused.error().message());
+  CHECK(cl.rt->objects().get(in_memory, kWords) == want);
+  check_read_into_view_refused(cl, in_memory + 10, in_memory + 11);
   CHECK(cl.rt->objects().get(in_memory, kWords) == want);
   CHECK(cl.rt->invoke(&local_count, in_memory + 10, 1).get() == want[10] + 1);  // cx.local may write it
   CHECK(cl.rt->invoke(&view_sum, in_memory, kWords).get() == sum + 1);
