@@ -55,7 +55,9 @@ cache_key make_cache_key(const code_variant& v, const jit_target& node, jit_tier
   // local array or a global with that object (ferry_bounds as its miss).
   // v9: ... and at both tiers an access computed from a local or a global
   // of the module that leaves it ends the call (ferry_bounds_object).
-  hash_into(st, "ferry-jit-object-v9");
+  // v10: writes are checked apart from reads (ferry_bounds_write: what
+  // cx.view and cx.fetch hand out admits no write).
+  hash_into(st, "ferry-jit-object-v10");
   // ... and the sources that decide the machine code (compile.cpp,
   // contain.cpp, target.cpp), hashed at build time: a change there needs no
   // bump above to keep a node from linking what an earlier build compiled.

@@ -253,6 +253,16 @@ bool handed_in(call_context& cx, const void* p, std::uint64_t size, const char* 
   leave_call(c);
 }
 
+// ferry_bounds (`how`: read) and ferry_bounds_write: the regions admitted
+// last, a few instructions, then the rest out of line.
+[[gnu::always_inline]] inline ferry_bounds_region bounds_check(std::uint64_t a, std::uint64_t size, access how) {
+  auto& t = self_thread;
+  if (!t.running || t.in_runtime) return {0, UINT64_MAX};  // outside a call: nothing to check against
+  auto& c = *t.running;
+  if (const auto* r = c.recent.find(a, size, how)) return *r;
+  return bounds_past_last(c, t, a, size, how);
+}
+
 }  // namespace
 
 namespace {
@@ -422,19 +432,11 @@ void ferry_fuel(uint64_t units) {
 }
 
 ferry_bounds_region ferry_bounds(uint64_t address, uint64_t size) {
-  auto& t = ferry::exec::self_thread;
-  if (!t.running || t.in_runtime) return {0, UINT64_MAX};  // outside a call: nothing to check against
-  auto& c = *t.running;
-  if (const auto* r = c.recent.find(address, size, ferry::exec::access::read)) return *r;
-  return ferry::exec::bounds_past_last(c, t, address, size, ferry::exec::access::read);
+  return ferry::exec::bounds_check(address, size, ferry::exec::access::read);
 }
 
 ferry_bounds_region ferry_bounds_write(uint64_t address, uint64_t size) {
-  auto& t = ferry::exec::self_thread;
-  if (!t.running || t.in_runtime) return {0, UINT64_MAX};  // outside a call: nothing to check against
-  auto& c = *t.running;
-  if (const auto* r = c.recent.find(address, size, ferry::exec::access::write)) return *r;
-  return ferry::exec::bounds_past_last(c, t, address, size, ferry::exec::access::write);
+  return ferry::exec::bounds_check(address, size, ferry::exec::access::write);
 }
 
 void ferry_bounds_object(uint64_t address, uint64_t size, uint64_t object, uint64_t object_bytes) {
