@@ -306,6 +306,7 @@ std::int32_t run_mobile(call_context& cx, std::int32_t (*native)(const void*, fe
 
 }  // namespace ferry::exec
 
+using ferry::exec::access;
 using ferry::exec::ctx;
 using ferry::exec::handed_in;
 using ferry::exec::in_runtime;
@@ -330,16 +331,17 @@ void* local_bytes(ferry_context* cx, const ferry_ref* r, uint64_t size, ferry::e
 }  // namespace
 
 void* ferry_local(ferry_context* cx, const ferry_ref* r, uint64_t size) {
-  return local_bytes(cx, r, size, ferry::exec::access::write);
+  return local_bytes(cx, r, size, access::write);
 }
 
 const void* ferry_view(ferry_context* cx, const ferry_ref* r, uint64_t size) {
-  return local_bytes(cx, r, size, ferry::exec::access::read);
+  return local_bytes(cx, r, size, access::read);
 }
 
 void ferry_read(ferry_context* cx, const ferry_ref* r, void* out, uint64_t size) {
   auto& c = ctx(cx);
-  if (!handed_in(c, r, sizeof *r, "a ref") || !handed_in(c, out, size, "cx.read's buffer", ferry::exec::access::write)) leave_call(c);
+  if (!handed_in(c, r, sizeof *r, "a ref") || !handed_in(c, out, size, "cx.read's buffer", access::write))
+    leave_call(c);
   if (!c.host->read(c, *r, out, size)) leave_call(c);
 }
 
@@ -360,7 +362,7 @@ int32_t ferry_invoke(ferry_context* cx, const void* fn, const ferry_ref* target,
                      uint64_t args_size, void* result, uint64_t result_size) {
   auto& c = ctx(cx);
   if (!handed_in(c, target, sizeof *target, "a ref") || !handed_in(c, args, args_size, "arguments") ||
-      !handed_in(c, result, result_size, "a result buffer", ferry::exec::access::write))
+      !handed_in(c, result, result_size, "a result buffer", access::write))
     leave_call(c);
   bool ok;
   {
@@ -373,7 +375,8 @@ int32_t ferry_invoke(ferry_context* cx, const void* fn, const ferry_ref* target,
 
 void ferry_resolve(ferry_context* cx, const ferry_ref* holder, uint64_t ptr_bits, ferry_ref* out) {
   auto& c = ctx(cx);
-  if (!handed_in(c, holder, sizeof *holder, "a ref") || !handed_in(c, out, sizeof *out, "a ref to fill", ferry::exec::access::write)) leave_call(c);
+  if (!handed_in(c, holder, sizeof *holder, "a ref") || !handed_in(c, out, sizeof *out, "a ref to fill", access::write))
+    leave_call(c);
   if (!c.host->resolve(c, *holder, ptr_bits, out)) leave_call(c);
 }
 
@@ -432,11 +435,11 @@ void ferry_fuel(uint64_t units) {
 }
 
 ferry_bounds_region ferry_bounds(uint64_t address, uint64_t size) {
-  return ferry::exec::bounds_check(address, size, ferry::exec::access::read);
+  return ferry::exec::bounds_check(address, size, access::read);
 }
 
 ferry_bounds_region ferry_bounds_write(uint64_t address, uint64_t size) {
-  return ferry::exec::bounds_check(address, size, ferry::exec::access::write);
+  return ferry::exec::bounds_check(address, size, access::write);
 }
 
 void ferry_bounds_object(uint64_t address, uint64_t size, uint64_t object, uint64_t object_bytes) {
